@@ -1,1 +1,164 @@
-//! trigr-cli
+//! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …` and
+//! `trigr queues …`.
+//!
+//! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
+//! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
+//! address from `TRIGGER_API_URL` (default `http://127.0.0.1:3030`) and the environment's secret
+//! key from `TRIGGER_SECRET_KEY`; the `--api-url` and `--secret-key` flags of every command
+//! override both.
+//!
+//! Each command builds its whole output as text ([`execute`]) and [`run`] prints it, so the
+//! commands can be tested without a terminal. Errors are complete sentences meant to be shown
+//! to the user unchanged, for example "Run run_abc was not found.".
+//!
+//! Layout:
+//! * [`client`]: the HTTP client, connection flags and error mapping ([`error`]),
+//! * [`encode`]: percent-encoding of path segments and query strings,
+//! * [`trigger`], [`runs`], [`queues`]: one module per command group,
+//! * [`table`] and [`output`]: text rendering.
+
+pub mod client;
+pub mod encode;
+pub mod error;
+pub mod output;
+pub mod queues;
+pub mod runs;
+pub mod table;
+pub mod trigger;
+
+#[cfg(test)]
+mod mock;
+
+pub use client::ConnectionArgs;
+pub use queues::{QueueArgs, QueueKind, QueuesCommand, QueuesListArgs};
+pub use runs::{RunsCancelArgs, RunsCommand, RunsGetArgs, RunsListArgs, RunsReplayArgs};
+pub use trigger::TriggerArgs;
+
+/// Client commands of `trigr` (everything except `server`).
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Trigger a run of a task.
+    Trigger(TriggerArgs),
+    /// Inspect and manage runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Inspect and manage queues.
+    #[command(subcommand)]
+    Queues(QueuesCommand),
+}
+
+/// Runs one client command and prints its output on standard output.
+pub async fn run(cmd: Command) -> anyhow::Result<()> {
+    let text = execute(cmd).await?;
+    output::print(&text)
+}
+
+/// Runs one client command and returns what it would print.
+pub async fn execute(cmd: Command) -> anyhow::Result<String> {
+    match cmd {
+        Command::Trigger(args) => trigger::execute(args).await,
+        Command::Runs(cmd) => runs::execute(cmd).await,
+        Command::Queues(cmd) => queues::execute(cmd).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// Stand-in for the binary's parser, with the settings a binary typically uses.
+    #[derive(Parser, Debug)]
+    #[command(name = "trigr", version, propagate_version = true)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Command,
+    }
+
+    fn parse(args: &[&str]) -> Command {
+        let mut all = vec!["trigr"];
+        all.extend_from_slice(args);
+        match Cli::try_parse_from(all) {
+            Ok(cli) => cli.cmd,
+            Err(e) => panic!("parse failed: {e}"),
+        }
+    }
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn trigger_flags_parse() {
+        let cmd = parse(&[
+            "trigger",
+            "hello",
+            "--payload",
+            "{}",
+            "--tag",
+            "a",
+            "--tag",
+            "b",
+            "--version",
+            "v1",
+            "--machine",
+            "small-1x",
+            "--api-url",
+            "http://x:1",
+            "--secret-key",
+            "tr_dev_k",
+        ]);
+        let Command::Trigger(args) = cmd else {
+            panic!("not trigger")
+        };
+        assert_eq!(args.task, "hello");
+        assert_eq!(args.tags, ["a", "b"]);
+        assert_eq!(args.version.as_deref(), Some("v1"));
+        assert_eq!(args.conn.api_url, "http://x:1");
+        assert_eq!(args.conn.secret_key.as_deref(), Some("tr_dev_k"));
+    }
+
+    #[test]
+    fn runs_list_splits_statuses() {
+        let cmd = parse(&[
+            "runs",
+            "list",
+            "--status",
+            "queued,EXECUTING",
+            "--limit",
+            "5",
+        ]);
+        let Command::Runs(RunsCommand::List(args)) = cmd else {
+            panic!("not runs list")
+        };
+        assert_eq!(args.status, ["queued", "EXECUTING"]);
+        assert_eq!(args.limit, 5);
+    }
+
+    #[test]
+    fn bad_values_are_rejected_by_the_parser() {
+        let mut all = vec!["trigr"];
+        for bad in [
+            &["trigger", "t", "--machine", "huge"][..],
+            &["trigger", "t", "--max-attempts", "0"],
+            &["runs", "list", "--status", "DONE"],
+            &["runs", "list", "--limit", "101"],
+            &["queues", "pause", "q", "--type", "id"],
+        ] {
+            all.truncate(1);
+            all.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(&all).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn queue_type_is_optional() {
+        let cmd = parse(&["queues", "resume", "task/hello"]);
+        let Command::Queues(QueuesCommand::Resume(args)) = cmd else {
+            panic!("not resume")
+        };
+        assert_eq!(args.name, "task/hello");
+        assert!(args.kind.is_none());
+    }
+}

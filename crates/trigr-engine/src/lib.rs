@@ -1,1 +1,139 @@
-//! trigr-engine
+//! The trigr run engine.
+//!
+//! One command per file. Each command decides and acts inside one store transaction (every run
+//! transition is a compare-and-set on its status and lease, see [`transition`]) and returns its
+//! side effects — which environments to wake — that [`Engine`] runs after the commit.
+//!
+//! * [`trigger`] / [`batch`] / [`replay`] create runs; [`deploy`] registers and promotes versions;
+//! * [`dequeue`], [`heartbeat`], [`complete`] are the worker protocol;
+//! * [`cancel`], [`reschedule`], [`tags`], [`metadata`], [`idempotency`], [`queues`] manage runs;
+//! * [`timers`] fires what is due (delays, TTLs, lost leases, max durations): the background
+//!   loop calls its `run_once`, and so do tests after moving the [`clock::ManualClock`].
+
+pub mod batch;
+pub mod bootstrap;
+pub mod cancel;
+pub mod clock;
+pub mod complete;
+pub mod deploy;
+mod deployments;
+pub mod dequeue;
+mod error;
+pub mod heartbeat;
+pub mod idempotency;
+pub mod metadata;
+mod notify;
+pub mod query;
+pub mod queues;
+pub mod replay;
+pub mod reschedule;
+pub mod tags;
+pub mod timers;
+mod transition;
+pub mod trigger;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use deployments::{DeploymentCache, LoadedDeployment};
+pub use error::{Error, Result};
+pub use notify::Notifier;
+pub use transition::transition;
+
+use clock::Clock;
+use trigr_store::Store;
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub lease_timeout: Duration,
+    pub max_payload_bytes: usize,
+    pub max_metadata_bytes: usize,
+    /// How often a long-polling dequeue looks again when nothing woke it.
+    pub poll_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            lease_timeout: Duration::from_secs(30),
+            max_payload_bytes: 3 * 1024 * 1024,
+            max_metadata_bytes: 256 * 1024,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The engine: a store, a clock, settings and the wake-up signals. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    pub notifier: Arc<Notifier>,
+    pub deployments: Arc<DeploymentCache>,
+}
+
+impl Engine {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> Engine {
+        Engine {
+            store,
+            clock,
+            config: Arc::new(config),
+            notifier: Arc::new(Notifier::default()),
+            deployments: Arc::new(DeploymentCache::default()),
+        }
+    }
+
+    pub fn now(&self) -> trigr_types::Millis {
+        self.clock.now()
+    }
+
+    /// A write transaction of the store (see [`Store::write`]).
+    pub async fn write<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut dyn trigr_store::Tx) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.store.write(f).await
+    }
+
+    /// A read-only snapshot of the store.
+    pub async fn read<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut dyn trigr_store::Tx) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.store.read(f).await
+    }
+
+    /// Runs the side effects a command returned.
+    pub fn apply(&self, effects: &Effects) {
+        for env in &effects.wake {
+            self.notifier.wake(env);
+        }
+    }
+}
+
+/// Side effects of a committed command.
+#[derive(Debug, Default, Clone)]
+pub struct Effects {
+    /// Environments whose workers may find new work.
+    pub wake: Vec<String>,
+}
+
+impl Effects {
+    pub fn wake(env_id: &str) -> Effects {
+        Effects {
+            wake: vec![env_id.to_string()],
+        }
+    }
+
+    pub fn merge(&mut self, other: Effects) {
+        for e in other.wake {
+            if !self.wake.contains(&e) {
+                self.wake.push(e);
+            }
+        }
+    }
+}

@@ -1,1 +1,143 @@
-//! trigr-server
+//! The trigr HTTP server: the management REST API (Trigger.dev-compatible paths and shapes),
+//! the worker protocol and auth, over the engine and the store.
+//!
+//! [`start`] opens the store, creates the default organization on first start, starts the
+//! timer loop and serves HTTP until [`Running::shutdown`]. Routes live in `routes/`, one file
+//! per resource; [`error::ApiError`] maps every failure to a status and a sentence.
+
+mod config;
+pub mod error;
+mod extract;
+mod jwt;
+mod routes;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use trigr_engine::bootstrap::SeedKeys;
+use trigr_engine::clock::{Clock, ManualClock, SystemClock};
+use trigr_engine::timers::Timers;
+use trigr_engine::Engine;
+use trigr_store::Store;
+
+pub use config::Config;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    keys: Arc<extract::KeyCache>,
+    manual_clock: Option<Arc<ManualClock>>,
+    timers: Arc<Timers>,
+}
+
+/// A started server.
+pub struct Running {
+    addr: SocketAddr,
+    created_keys: Vec<(String, String)>,
+    stop: watch::Sender<bool>,
+    serve: tokio::task::JoinHandle<()>,
+    timers: tokio::task::JoinHandle<()>,
+    store: Store,
+}
+
+impl Running {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Secret keys generated on this start, as `(environment slug, key)`; empty when the store
+    /// already had keys or every key was seeded.
+    pub fn created_keys(&self) -> &[(String, String)] {
+        &self.created_keys
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.serve).await;
+    }
+
+    /// Stops accepting requests, finishes the ones in flight and closes the store: everything
+    /// acknowledged is on disk.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.serve.await;
+        let _ = self.timers.await;
+        let store = self.store;
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+    }
+}
+
+fn database_url(config: &Config) -> String {
+    match &config.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", config.data_dir.join("trigr.db").display()),
+    }
+}
+
+/// Opens the store and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let url = database_url(&config);
+    let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
+    let manual_clock = config
+        .test_clock
+        .then(|| Arc::new(ManualClock::new(chrono::Utc::now().timestamp_millis())));
+    let clock: Arc<dyn Clock> = match &manual_clock {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let engine_config = trigr_engine::Config {
+        lease_timeout: config.lease_timeout,
+        max_payload_bytes: config.max_payload_bytes,
+        ..Default::default()
+    };
+    let engine = Engine::new(store.clone(), clock, engine_config);
+    let seeds = SeedKeys {
+        dev: config.dev_secret_key.clone(),
+        staging: config.staging_secret_key.clone(),
+        prod: config.prod_secret_key.clone(),
+    };
+    let created_keys = engine
+        .bootstrap(seeds, i64::from(config.env_concurrency_limit))
+        .await
+        .context("could not prepare the store")?;
+    let timers = Arc::new(Timers::new(engine.clone(), config.timer_interval));
+    let state = AppState {
+        engine: engine.clone(),
+        keys: Arc::new(extract::KeyCache::default()),
+        manual_clock,
+        timers: timers.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop, stop_rx) = watch::channel(false);
+    let timer_loop = Timers::new(engine.clone(), config.timer_interval);
+    let timers_task = tokio::spawn(timer_loop.run(stop_rx.clone()));
+    let app = routes::router(state);
+    let mut stop_serve = stop_rx;
+    let serve = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_serve.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("server error: {e}");
+        }
+    });
+    Ok(Running {
+        addr,
+        created_keys,
+        stop,
+        serve,
+        timers: timers_task,
+        store,
+    })
+}

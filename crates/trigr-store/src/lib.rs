@@ -1,1 +1,126 @@
-//! trigr-store
+//! The trigr store: every durable fact of the platform, behind a transactional interface.
+//!
+//! The engine never writes SQL. It hands the store a closure over `&mut dyn Tx` (see [`tx`]);
+//! a backend runs it inside one transaction and answers only after the change is on disk.
+//!
+//! * [`Store::write`] — a read-write transaction. The SQLite backend runs all writes on one
+//!   thread and *group-commits* them: every closure waiting at a given moment runs in its own
+//!   savepoint inside one transaction, and one fsync (`synchronous=FULL`) acknowledges them all.
+//!   A closure that returns an error is rolled back alone.
+//! * [`Store::read`] — a read-only snapshot on one of several reader connections (WAL).
+//!
+//! Backends: [`sqlite`] (embedded, the default). PostgreSQL implements the same traits.
+
+pub mod model;
+pub mod sqlite;
+pub mod tx;
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+pub use model::*;
+pub use tx::Tx;
+
+/// Store failures. None of them is a client's mistake.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("the store is closed")]
+    Closed,
+    #[error("could not open the store: {0}")]
+    Open(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A write job as a backend sees it: run it in a savepoint, keep or roll it back as it says,
+/// and call its reply once the surrounding commit is durable (or failed).
+pub type WriteJob = Box<dyn FnOnce(&mut dyn Tx) -> WriteOutcome + Send>;
+
+pub struct WriteOutcome {
+    pub keep: bool,
+    pub reply: Box<dyn FnOnce(Option<Error>) + Send>,
+}
+
+pub type ReadJob = Box<dyn FnOnce(&mut dyn Tx) + Send>;
+
+/// A storage backend.
+pub trait Backend: Send + Sync {
+    fn submit_write(&self, job: WriteJob);
+    fn submit_read(&self, job: ReadJob);
+    /// Finishes queued writes and stops accepting new ones.
+    fn close(&self);
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+impl Store {
+    pub fn new(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
+    }
+
+    /// Opens the store named by a database URL (`sqlite://path`).
+    pub fn open(url: &str) -> Result<Store> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let backend = sqlite::Sqlite::open(std::path::Path::new(path))?;
+            return Ok(Store::new(Arc::new(backend)));
+        }
+        Err(Error::Open(format!(
+            "unsupported database URL '{url}': use sqlite://path/to/file.db"
+        )))
+    }
+
+    /// Runs `f` in a write transaction; resolves once the change is durable. An `Err` from `f`
+    /// rolls back everything `f` did.
+    pub async fn write<R, E, F>(&self, f: F) -> std::result::Result<R, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> std::result::Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.backend.submit_write(Box::new(move |t| {
+            let result = f(t);
+            WriteOutcome {
+                keep: result.is_ok(),
+                reply: Box::new(move |commit_error| {
+                    let out = match commit_error {
+                        None => result,
+                        Some(e) => Err(E::from(e)),
+                    };
+                    let _ = tx.send(out);
+                }),
+            }
+        }));
+        rx.await.map_err(|_| E::from(Error::Closed))?
+    }
+
+    /// Runs `f` on a read-only snapshot.
+    pub async fn read<R, E, F>(&self, f: F) -> std::result::Result<R, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> std::result::Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.backend.submit_read(Box::new(move |t| {
+            let _ = tx.send(f(t));
+        }));
+        rx.await.map_err(|_| E::from(Error::Closed))?
+    }
+
+    pub fn close(&self) {
+        self.backend.close();
+    }
+}

@@ -1,1 +1,147 @@
-fn main() {}
+//! The `trigr` binary: `trigr server` runs the platform; the other commands talk to a server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "trigr",
+    version,
+    about = "Durable background tasks: server and CLI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the trigr server.
+    Server(ServerArgs),
+    #[command(flatten)]
+    Client(trigr_cli::Command),
+}
+
+#[derive(Args)]
+struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TRIGR_LISTEN", default_value = "127.0.0.1:3030")]
+    listen: SocketAddr,
+    /// Directory of the embedded store.
+    #[arg(long, env = "TRIGR_DATA_DIR", default_value = ".trigr")]
+    data_dir: PathBuf,
+    /// Database URL, e.g. sqlite://path/to/trigr.db (default: <data-dir>/trigr.db).
+    #[arg(long, env = "TRIGR_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Secret key of the dev environment to use instead of a generated one.
+    #[arg(long, env = "TRIGR_DEV_SECRET_KEY", hide_env_values = true)]
+    dev_secret_key: Option<String>,
+    /// Secret key of the staging environment to use instead of a generated one.
+    #[arg(long, env = "TRIGR_STAGING_SECRET_KEY", hide_env_values = true)]
+    staging_secret_key: Option<String>,
+    /// Secret key of the prod environment to use instead of a generated one.
+    #[arg(long, env = "TRIGR_PROD_SECRET_KEY", hide_env_values = true)]
+    prod_secret_key: Option<String>,
+    /// Largest accepted payload in bytes.
+    #[arg(long, env = "TRIGR_MAX_PAYLOAD_BYTES", default_value_t = 3 * 1024 * 1024)]
+    max_payload_bytes: usize,
+    /// Seconds a dequeued run's lease lasts without a heartbeat.
+    #[arg(long, env = "TRIGR_LEASE_TIMEOUT", default_value_t = 30)]
+    lease_timeout: u64,
+    /// Concurrency limit of each environment.
+    #[arg(long, env = "TRIGR_ENV_CONCURRENCY_LIMIT", default_value_t = 1000)]
+    env_concurrency_limit: u32,
+    /// Use a manual clock moved by POST /api/v1/test/clock (for tests only).
+    #[arg(long, hide = true)]
+    test_clock: bool,
+}
+
+impl ServerArgs {
+    fn into_config(self) -> trigr_server::Config {
+        trigr_server::Config {
+            listen: self.listen,
+            data_dir: self.data_dir,
+            database_url: self.database_url,
+            dev_secret_key: self.dev_secret_key,
+            staging_secret_key: self.staging_secret_key,
+            prod_secret_key: self.prod_secret_key,
+            max_payload_bytes: self.max_payload_bytes,
+            lease_timeout: Duration::from_secs(self.lease_timeout.max(1)),
+            test_clock: self.test_clock,
+            env_concurrency_limit: self.env_concurrency_limit,
+            ..Default::default()
+        }
+    }
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    let running = trigr_server::start(args.into_config()).await?;
+    if !running.created_keys().is_empty() {
+        println!("Created the default project. Secret keys (shown once, stored hashed):");
+        for (slug, key) in running.created_keys() {
+            println!("# {slug}\nTRIGGER_SECRET_KEY={key}");
+        }
+    }
+    println!("trigr listening on http://{}", running.addr());
+    shutdown_signal().await;
+    eprintln!("shutting down: finishing requests in flight");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: could not start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => serve(args).await,
+            Command::Client(cmd) => trigr_cli::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! A thin HTTP client for the calls the benchmark makes: management API (trigger, batches, runs)
+//! and worker protocol (deployments, dequeue, complete).
+//!
+//! Every call checks the status code; an unexpected answer becomes an error naming the request
+//! (method, path, start of the body) and the response (status, start of the body), so a server
+//! problem can be reproduced from the message alone.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use reqwest::{Client, Method};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The one task every scenario deploys and triggers.
+pub const TASK: &str = "noop";
+
+/// Trigger body of the throughput scenarios: a small JSON payload, one run per request.
+pub const TRIGGER_BODY: &str =
+    r#"{"payload":"{\"i\":1}","options":{"payloadType":"application/json"}}"#;
+
+const JSON: &str = "application/json";
+const NDJSON: &str = "application/x-ndjson";
+
+/// Longest excerpt of a request or response body quoted in an error.
+const EXCERPT: usize = 600;
+
+/// HTTP client bound to one server and one environment key.
+#[derive(Clone)]
+pub struct Api {
+    http: Client,
+    base: String,
+    key: String,
+}
+
+/// A run handed out by `POST /api/v1/worker/dequeue`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DequeuedRun {
+    pub run_id: String,
+    pub lease: String,
+    #[serde(default)]
+    pub payload: Value,
+}
+
+#[derive(Deserialize)]
+struct DequeueResponse {
+    runs: Vec<DequeuedRun>,
+}
+
+/// One successful completion in `POST /api/v1/worker/complete`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Completion<'a> {
+    run_id: &'a str,
+    lease: &'a str,
+    ok: bool,
+    output: Value,
+}
+
+#[derive(Serialize)]
+struct CompleteRequest<'a> {
+    completions: Vec<Completion<'a>>,
+}
+
+/// One entry of the batched completion answer: a status, or an error with a code.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompletionResult {
+    pub run_id: Option<String>,
+    pub status: Option<String>,
+    // Read through `Debug` when a completion is refused.
+    #[allow(dead_code)]
+    pub error: Option<String>,
+    #[allow(dead_code)]
+    pub code: Option<String>,
+}
+
+impl CompletionResult {
+    /// Whether this result says run `run_id` is now `COMPLETED`.
+    pub fn completed(&self, run_id: &str) -> bool {
+        self.status.as_deref() == Some("COMPLETED")
+            && self.run_id.as_deref().is_none_or(|id| id == run_id)
+    }
+}
+
+#[derive(Deserialize)]
+struct CompleteResponse {
+    results: Vec<CompletionResult>,
+}
+
+/// Answer of `POST /api/v3/batches/{id}/items`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemsResponse {
+    pub sealed: bool,
+    #[serde(default)]
+    pub items_accepted: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct IdResponse {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct DeploymentResponse {
+    version: String,
+}
+
+impl Api {
+    /// A client for the server at `addr`, authenticating with `key`.
+    pub fn new(addr: SocketAddr, key: &str) -> Result<Api> {
+        let http = Client::builder()
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Api {
+            http,
+            base: format!("http://{addr}"),
+            key: key.to_string(),
+        })
+    }
+
+    /// Sends one request and parses the JSON answer; fails unless the status is `expect`.
+    /// Also returns the instant the whole response body had arrived (before parsing).
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        expect: u16,
+    ) -> Result<(T, Instant)> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(&self.key);
+        let mut sent = String::new();
+        if let Some((content_type, bytes)) = body {
+            sent = excerpt(&bytes);
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        let describe = || {
+            if sent.is_empty() {
+                format!("{method} {path}")
+            } else {
+                format!("{method} {path} with body {sent}")
+            }
+        };
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{} failed to send", describe()))?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .with_context(|| format!("{} failed while reading the answer", describe()))?;
+        let arrived = Instant::now();
+        if status != expect {
+            return Err(anyhow!(
+                "{} answered {status} (expected {expect}): {}",
+                describe(),
+                excerpt(&bytes)
+            ));
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow!(
+                "{} answered {status} with an unexpected body ({e}): {}",
+                describe(),
+                excerpt(&bytes)
+            )
+        })?;
+        Ok((value, arrived))
+    }
+
+    /// `GET /healthz` answered `200`.
+    pub async fn healthy(&self) -> bool {
+        let url = format!("{}/healthz", self.base);
+        matches!(self.http.get(url).send().await, Ok(r) if r.status().is_success())
+    }
+
+    /// Registers and promotes a deployment declaring `tasks`; returns its version.
+    pub async fn register_deployment(&self, tasks: &[&str]) -> Result<String> {
+        let tasks: Vec<Value> = tasks
+            .iter()
+            .map(|t| serde_json::json!({ "id": t }))
+            .collect();
+        let body = serde_json::json!({ "tasks": tasks, "promote": true });
+        let (resp, _): (DeploymentResponse, _) = self
+            .call(
+                Method::POST,
+                "/api/v1/worker/deployments",
+                Some(json(&body)?),
+                201,
+            )
+            .await?;
+        Ok(resp.version)
+    }
+
+    /// Triggers one run of `task` with a prepared JSON `body`; returns the run id.
+    pub async fn trigger(&self, task: &str, body: &str) -> Result<String> {
+        let path = format!("/api/v1/tasks/{task}/trigger");
+        let (resp, _): (IdResponse, _) = self
+            .call(
+                Method::POST,
+                &path,
+                Some((JSON, body.as_bytes().to_vec())),
+                200,
+            )
+            .await?;
+        Ok(resp.id)
+    }
+
+    /// Phase 1 of a batch trigger: announces `run_count` items of `task`; returns the batch id.
+    pub async fn create_batch(&self, run_count: usize, task: &str) -> Result<String> {
+        let body = serde_json::json!({ "runCount": run_count, "taskIdentifiers": [task] });
+        let (resp, _): (IdResponse, _) = self
+            .call(Method::POST, "/api/v3/batches", Some(json(&body)?), 202)
+            .await?;
+        Ok(resp.id)
+    }
+
+    /// Phase 2 of a batch trigger: streams the NDJSON `items` of batch `id`.
+    pub async fn send_batch_items(&self, id: &str, items: String) -> Result<ItemsResponse> {
+        let path = format!("/api/v3/batches/{id}/items");
+        let (resp, _) = self
+            .call(Method::POST, &path, Some((NDJSON, items.into_bytes())), 200)
+            .await?;
+        Ok(resp)
+    }
+
+    /// `GET /api/v2/batches/{id}`.
+    pub async fn get_batch(&self, id: &str) -> Result<Value> {
+        let path = format!("/api/v2/batches/{id}");
+        Ok(self.call(Method::GET, &path, None, 200).await?.0)
+    }
+
+    /// Long-polls for up to `max_runs` runs of `version`; returns them with the instant the
+    /// answer arrived.
+    pub async fn dequeue(
+        &self,
+        version: &str,
+        max_runs: u32,
+        wait_ms: u64,
+    ) -> Result<(Vec<DequeuedRun>, Instant)> {
+        let body =
+            serde_json::json!({ "version": version, "maxRuns": max_runs, "waitMs": wait_ms });
+        let (resp, arrived): (DequeueResponse, _) = self
+            .call(
+                Method::POST,
+                "/api/v1/worker/dequeue",
+                Some(json(&body)?),
+                200,
+            )
+            .await?;
+        Ok((resp.runs, arrived))
+    }
+
+    /// Completes every run in `runs` successfully (output `null`) in one batched call; returns
+    /// the per-run results in the same order.
+    pub async fn complete_ok(&self, runs: &[DequeuedRun]) -> Result<Vec<CompletionResult>> {
+        let body = CompleteRequest {
+            completions: runs
+                .iter()
+                .map(|r| Completion {
+                    run_id: &r.run_id,
+                    lease: &r.lease,
+                    ok: true,
+                    output: Value::Null,
+                })
+                .collect(),
+        };
+        let (resp, _): (CompleteResponse, _) = self
+            .call(
+                Method::POST,
+                "/api/v1/worker/complete",
+                Some(json(&body)?),
+                200,
+            )
+            .await?;
+        if resp.results.len() != runs.len() {
+            return Err(anyhow!(
+                "POST /api/v1/worker/complete with {} completions answered {} results",
+                runs.len(),
+                resp.results.len()
+            ));
+        }
+        Ok(resp.results)
+    }
+
+    /// `GET /api/v3/runs/{id}`.
+    pub async fn get_run(&self, id: &str) -> Result<Value> {
+        let path = format!("/api/v3/runs/{id}");
+        Ok(self.call(Method::GET, &path, None, 200).await?.0)
+    }
+
+    /// `GET /api/v1/runs` with `query` (already encoded, without the `?`).
+    pub async fn list_runs(&self, query: &str) -> Result<Value> {
+        let path = format!("/api/v1/runs?{query}");
+        Ok(self.call(Method::GET, &path, None, 200).await?.0)
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Result<(&'static str, Vec<u8>)> {
+    Ok((JSON, serde_json::to_vec(value)?))
+}
+
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.chars().count() <= EXCERPT {
+        text.into_owned()
+    } else {
+        let head: String = text.chars().take(EXCERPT).collect();
+        format!("{head}… ({} bytes in all)", bytes.len())
+    }
+}

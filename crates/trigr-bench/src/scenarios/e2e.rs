@@ -1,0 +1,244 @@
+//! `e2e_runs_per_s`: runs going all the way from trigger to `COMPLETED`.
+//!
+//! The batch senders of the batch scenario create `runs` runs as fast as they can while 4
+//! protocol-level workers, started at the same moment, loop on
+//! `POST /api/v1/worker/dequeue` (`maxRuns` 200, `waitMs` 1000) and complete everything they got
+//! with one `POST /api/v1/worker/complete` (output `null`). Only results with status `COMPLETED`
+//! count. The figure is `runs` divided by the time from the first trigger to the answer that
+//! brought the count of completed runs to `runs`.
+//!
+//! Afterwards the server's view is checked: no run is left queued or executing, a random batch
+//! lists only runs the workers completed, and a random sample of runs reads back `COMPLETED`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Result};
+use rand::seq::SliceRandom;
+use tokio::task::JoinSet;
+
+use super::batch::{send_batches, SentBatch};
+use super::{Outcome, Settings};
+use crate::api::{Api, TASK};
+use crate::report::E2E_RUNS_PER_S;
+use crate::stats::{fmt_num, per_second};
+
+/// Concurrent worker loops.
+pub const WORKERS: usize = 4;
+/// `maxRuns` of each dequeue.
+pub const MAX_RUNS: u32 = 200;
+/// `waitMs` of each dequeue.
+pub const WAIT_MS: u64 = 1000;
+/// The scenario fails when no run is created or completed for this long.
+const STALL: Duration = Duration::from_secs(30);
+/// Runs read back one by one at the end.
+const SAMPLE: usize = 20;
+
+/// Shared counters of the scenario.
+#[derive(Default)]
+struct Progress {
+    created: Arc<AtomicUsize>,
+    dequeued: AtomicUsize,
+    completed: AtomicUsize,
+    /// When the count of completed runs reached the target.
+    finished: Mutex<Option<Instant>>,
+    /// Every run id handed out, to catch a run handed out twice.
+    seen: Mutex<HashSet<String>>,
+}
+
+impl Progress {
+    fn summary(&self, runs: usize) -> String {
+        format!(
+            "created {} of {runs}, dequeued {}, completed {}",
+            self.created.load(Ordering::Relaxed),
+            self.dequeued.load(Ordering::Relaxed),
+            self.completed.load(Ordering::Relaxed)
+        )
+    }
+}
+
+pub async fn run(api: &Api, settings: &Settings) -> Result<Outcome> {
+    let version = api.register_deployment(&[TASK]).await?;
+    let runs = settings.runs;
+    let progress = Arc::new(Progress::default());
+
+    let started = Instant::now();
+    let mut tasks: JoinSet<Result<Option<Vec<SentBatch>>>> = JoinSet::new();
+    {
+        let (api, progress) = (api.clone(), progress.clone());
+        tasks.spawn(async move {
+            Ok(Some(
+                send_batches(&api, runs, progress.created.clone()).await?,
+            ))
+        });
+    }
+    for _ in 0..WORKERS {
+        let (api, progress, version) = (api.clone(), progress.clone(), version.clone());
+        tasks.spawn(async move {
+            worker(&api, &version, runs, &progress).await?;
+            Ok(None)
+        });
+    }
+
+    let mut batches = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last = (0, 0);
+    let mut last_change = Instant::now();
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                None => break,
+                Some(joined) => {
+                    if let Some(sent) = joined?? {
+                        batches = sent;
+                    }
+                }
+            },
+            _ = tick.tick() => {
+                let now = (
+                    progress.created.load(Ordering::Relaxed),
+                    progress.completed.load(Ordering::Relaxed),
+                );
+                if now != last {
+                    last = now;
+                    last_change = Instant::now();
+                } else if last_change.elapsed() > STALL {
+                    bail!(
+                        "no progress for {} s: {}",
+                        STALL.as_secs(),
+                        progress.summary(runs)
+                    );
+                }
+            }
+        }
+    }
+    let finished = progress
+        .finished
+        .lock()
+        .unwrap()
+        .ok_or_else(|| anyhow!("workers stopped early: {}", progress.summary(runs)))?;
+    let elapsed = finished - started;
+
+    let seen = std::mem::take(&mut *progress.seen.lock().unwrap());
+    verify(api, &batches, &seen, runs).await?;
+
+    let rate = per_second(runs, elapsed);
+    Ok(Outcome {
+        figures: vec![(&E2E_RUNS_PER_S, rate)],
+        detail: format!(
+            "{} runs triggered and completed in {:.2} s",
+            fmt_num(runs as f64, 0),
+            elapsed.as_secs_f64()
+        ),
+    })
+}
+
+/// One worker loop: dequeue, complete the whole lot at once, until `runs` runs are completed.
+async fn worker(api: &Api, version: &str, runs: usize, progress: &Progress) -> Result<()> {
+    while progress.completed.load(Ordering::Relaxed) < runs {
+        let (got, _) = api.dequeue(version, MAX_RUNS, WAIT_MS).await?;
+        if got.is_empty() {
+            continue;
+        }
+        {
+            let mut seen = progress.seen.lock().unwrap();
+            for run in &got {
+                ensure!(
+                    seen.insert(run.run_id.clone()),
+                    "run {} was handed out by POST /api/v1/worker/dequeue a second time",
+                    run.run_id
+                );
+            }
+        }
+        progress.dequeued.fetch_add(got.len(), Ordering::Relaxed);
+        let results = api.complete_ok(&got).await?;
+        let answered = Instant::now();
+        for (run, result) in got.iter().zip(&results) {
+            ensure!(
+                result.completed(&run.run_id),
+                "POST /api/v1/worker/complete of run {} (lease {}, ok, output null) answered {result:?}",
+                run.run_id,
+                run.lease
+            );
+        }
+        let before = progress.completed.fetch_add(got.len(), Ordering::Relaxed);
+        if before < runs && before + got.len() >= runs {
+            *progress.finished.lock().unwrap() = Some(answered);
+        }
+    }
+    Ok(())
+}
+
+/// Checks the server agrees with what the workers saw.
+async fn verify(
+    api: &Api,
+    batches: &[SentBatch],
+    seen: &HashSet<String>,
+    runs: usize,
+) -> Result<()> {
+    ensure!(
+        seen.len() == runs,
+        "the workers completed {} distinct runs, {runs} were triggered",
+        seen.len()
+    );
+
+    // Nothing is left waiting or running.
+    let query = "filter%5Bstatus%5D=PENDING_VERSION,DELAYED,QUEUED,DEQUEUED,EXECUTING,WAITING&page%5Bsize%5D=10";
+    let open = api.list_runs(query).await?;
+    let left = open["data"]
+        .as_array()
+        .ok_or_else(|| anyhow!("GET /api/v1/runs?{query} answered {open}"))?;
+    ensure!(
+        left.is_empty(),
+        "after every run completed, GET /api/v1/runs?{query} still lists runs: {open}"
+    );
+
+    // The completed list is served.
+    let query = "filter%5Bstatus%5D=COMPLETED&page%5Bsize%5D=100";
+    let done = api.list_runs(query).await?;
+    let listed = done["data"].as_array().map_or(0, Vec::len);
+    ensure!(
+        listed == runs.min(100),
+        "after {runs} runs completed, GET /api/v1/runs?{query} lists {listed}: {done}"
+    );
+
+    // A batch lists only runs the workers completed, one per item.
+    let batch = batches.choose(&mut rand::thread_rng());
+    if let Some(batch) = batch {
+        let body = api.get_batch(&batch.id).await?;
+        let ids: Vec<&str> = body["runs"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        ensure!(
+            ids.len() == batch.size,
+            "GET /api/v2/batches/{} of {} items lists {} runs: {body}",
+            batch.id,
+            batch.size,
+            ids.len()
+        );
+        if let Some(stranger) = ids.iter().find(|id| !seen.contains(**id)) {
+            bail!(
+                "GET /api/v2/batches/{} lists run {stranger}, which no worker completed",
+                batch.id
+            );
+        }
+    }
+
+    // A random sample reads back COMPLETED.
+    let ids: Vec<&String> = seen.iter().collect();
+    let sample: Vec<&String> = ids
+        .choose_multiple(&mut rand::thread_rng(), SAMPLE)
+        .copied()
+        .collect();
+    for id in sample {
+        let run = api.get_run(id).await?;
+        ensure!(
+            run["status"] == "COMPLETED",
+            "GET /api/v3/runs/{id} of a run completed with status COMPLETED answered {run}"
+        );
+    }
+    Ok(())
+}

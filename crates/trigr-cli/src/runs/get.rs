@@ -1,0 +1,133 @@
+//! `trigr runs get`.
+
+use clap::builder::NonEmptyStringValueParser;
+use serde_json::Value;
+
+use crate::client::{Client, ConnectionArgs};
+use crate::output::{self, plain};
+
+/// Arguments of `trigr runs get`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunsGetArgs {
+    /// Run id (run_…).
+    #[arg(value_name = "RUN_ID", value_parser = NonEmptyStringValueParser::new())]
+    pub id: String,
+
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+pub(super) async fn execute(args: RunsGetArgs) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let answer = client
+        .get(&super::run_path("v3", &args.id, ""))
+        .await
+        .map_err(|e| e.or_not_found(|| super::not_found(&args.id)))?;
+    if args.json {
+        return Ok(output::json(&answer));
+    }
+    Ok(render(&answer))
+}
+
+/// Fields shown as text: (label, field of the run object).
+const TEXT_FIELDS: [(&str, &str); 12] = [
+    ("id", "id"),
+    ("task", "taskIdentifier"),
+    ("status", "status"),
+    ("version", "version"),
+    ("attempts", "attemptCount"),
+    ("created", "createdAt"),
+    ("started", "startedAt"),
+    ("finished", "finishedAt"),
+    ("delayedUntil", "delayedUntil"),
+    ("expired", "expiredAt"),
+    ("ttl", "ttl"),
+    ("idempotencyKey", "idempotencyKey"),
+];
+
+/// Fields shown as JSON text.
+const JSON_FIELDS: [&str; 3] = ["metadata", "payload", "output"];
+
+/// `key: value` lines for a run object, skipping absent fields.
+fn render(run: &Value) -> String {
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    for (label, field) in TEXT_FIELDS {
+        if let Some(text) = plain(&run[field]) {
+            lines.push((label, text));
+        }
+    }
+    if let Some(tags) = tags(&run["tags"]) {
+        lines.push(("tags", tags));
+    }
+    if let Some(batch) = plain(&run["batchId"]) {
+        lines.push(("batchId", batch));
+    }
+    for field in JSON_FIELDS {
+        if let Some(value) = run.get(field) {
+            lines.push((field, value.to_string()));
+        }
+    }
+    if let Some(message) = error_message(&run["error"]) {
+        lines.push(("error", message));
+    }
+    lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+}
+
+fn tags(value: &Value) -> Option<String> {
+    let tags: Vec<String> = value.as_array()?.iter().filter_map(plain).collect();
+    (!tags.is_empty()).then(|| tags.join(", "))
+}
+
+fn error_message(error: &Value) -> Option<String> {
+    match error {
+        Value::String(_) => plain(error),
+        Value::Object(_) => plain(&error["message"]).or_else(|| plain(error)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockServer;
+    use serde_json::json;
+
+    #[test]
+    fn renders_present_fields_only() {
+        let run = json!({
+            "id": "run_1", "status": "FAILED", "taskIdentifier": "hello", "attemptCount": 3,
+            "createdAt": "2026-01-02T03:04:05.000Z", "tags": ["a", "b"], "isTest": false,
+            "payload": {"n": 1}, "metadata": {}, "error": {"message": "boom", "name": "Error"},
+            "batchId": "batch_1", "durationMs": 0, "version": "20260101.1"
+        });
+        assert_eq!(
+            render(&run),
+            "id: run_1\ntask: hello\nstatus: FAILED\nversion: 20260101.1\nattempts: 3\n\
+             created: 2026-01-02T03:04:05.000Z\ntags: a, b\nbatchId: batch_1\nmetadata: {}\n\
+             payload: {\"n\":1}\nerror: boom\n"
+        );
+    }
+
+    #[test]
+    fn json_null_payload_is_shown_but_absent_output_is_not() {
+        let text = render(&json!({"id": "run_1", "payload": null, "tags": []}));
+        assert_eq!(text, "id: run_1\npayload: null\n");
+    }
+
+    #[tokio::test]
+    async fn unknown_run_is_a_sentence() {
+        let server = MockServer::start(vec![(404, r#"{"error":"Run not found"}"#.into())]).await;
+        let args = RunsGetArgs {
+            id: "run_nope".into(),
+            json: false,
+            conn: server.conn(),
+        };
+        let err = execute(args).await.err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("Run run_nope was not found."));
+        assert_eq!(server.requests()[0].path, "/api/v3/runs/run_nope");
+    }
+}

@@ -1,0 +1,59 @@
+//! `trigr runs …`: list, show, cancel and replay runs.
+
+mod cancel;
+mod get;
+mod list;
+mod replay;
+
+pub use cancel::RunsCancelArgs;
+pub use get::RunsGetArgs;
+pub use list::RunsListArgs;
+pub use replay::RunsReplayArgs;
+
+use crate::encode;
+
+/// Subcommands of `trigr runs`.
+#[derive(clap::Subcommand, Debug)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List(RunsListArgs),
+    /// Show one run.
+    Get(RunsGetArgs),
+    /// Cancel a run and its unfinished child runs.
+    Cancel(RunsCancelArgs),
+    /// Start a new run from an earlier one, optionally with another payload, tags, queue or version.
+    Replay(RunsReplayArgs),
+}
+
+/// Runs one `trigr runs` subcommand and returns its output.
+pub async fn execute(cmd: RunsCommand) -> anyhow::Result<String> {
+    match cmd {
+        RunsCommand::List(args) => list::execute(args).await,
+        RunsCommand::Get(args) => get::execute(args).await,
+        RunsCommand::Cancel(args) => cancel::execute(args).await,
+        RunsCommand::Replay(args) => replay::execute(args).await,
+    }
+}
+
+/// `/api/{version}/runs/{id}{rest}` with the id encoded.
+fn run_path(api: &str, id: &str, rest: &str) -> String {
+    format!("/api/{api}/runs/{}{rest}", encode::component(id))
+}
+
+fn not_found(id: &str) -> String {
+    format!("Run {id} was not found.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_paths_encode_the_id() {
+        assert_eq!(run_path("v3", "run_abc", ""), "/api/v3/runs/run_abc");
+        assert_eq!(
+            run_path("v2", "a/b", "/cancel"),
+            "/api/v2/runs/a%2Fb/cancel"
+        );
+    }
+}

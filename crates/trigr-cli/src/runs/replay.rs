@@ -1,0 +1,138 @@
+//! `trigr runs replay`.
+
+use clap::builder::NonEmptyStringValueParser;
+use serde_json::{json, Map, Value};
+
+use crate::client::{Client, ConnectionArgs};
+use crate::output;
+use crate::trigger::parse_json_flag;
+
+/// Arguments of `trigr runs replay`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(disable_version_flag = true)]
+pub struct RunsReplayArgs {
+    /// Id of the run to replay (run_…).
+    #[arg(value_name = "RUN_ID", value_parser = NonEmptyStringValueParser::new())]
+    pub id: String,
+
+    /// Use this payload (JSON text) instead of the original one.
+    #[arg(long, value_name = "JSON")]
+    pub payload: Option<String>,
+
+    /// Tag the new run with these tags instead of the original ones; repeat for several.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Put the new run on this queue.
+    #[arg(long, value_name = "QUEUE")]
+    pub queue: Option<String>,
+
+    /// Run the new run on this deployment version.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+pub(super) async fn execute(args: RunsReplayArgs) -> anyhow::Result<String> {
+    let body = request_body(&args)?;
+    let client = Client::new(&args.conn)?;
+    let path = super::run_path("v1", &args.id, "/replay");
+    let answer = client
+        .post(&path, body.as_ref())
+        .await
+        .map_err(|e| e.or_not_found(|| super::not_found(&args.id)))?;
+    if args.json {
+        return Ok(output::json(&answer));
+    }
+    match answer["id"].as_str() {
+        Some(new_id) => Ok(format!("Replayed {} as {new_id}\n", args.id)),
+        None => anyhow::bail!(
+            "The server accepted the replay of {} but did not name the new run.",
+            args.id
+        ),
+    }
+}
+
+/// The override body, or `None` when nothing is overridden (then no body is sent).
+fn request_body(args: &RunsReplayArgs) -> anyhow::Result<Option<Value>> {
+    let mut body = Map::new();
+    if let Some(payload) = &args.payload {
+        parse_json_flag("--payload", payload)?;
+        body.insert("payload".into(), json!(payload));
+        body.insert("payloadType".into(), json!("application/json"));
+    }
+    if !args.tags.is_empty() {
+        body.insert("tags".into(), json!(args.tags));
+    }
+    if let Some(queue) = &args.queue {
+        body.insert("queue".into(), json!(queue));
+    }
+    if let Some(version) = &args.version {
+        body.insert("version".into(), json!(version));
+    }
+    Ok((!body.is_empty()).then_some(Value::Object(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockServer;
+
+    fn args(conn: ConnectionArgs) -> RunsReplayArgs {
+        RunsReplayArgs {
+            id: "run_old".into(),
+            payload: None,
+            tags: vec![],
+            queue: None,
+            version: None,
+            json: false,
+            conn,
+        }
+    }
+
+    fn unused_conn() -> ConnectionArgs {
+        ConnectionArgs {
+            api_url: "http://127.0.0.1:1".into(),
+            secret_key: None,
+        }
+    }
+
+    #[test]
+    fn no_overrides_means_no_body() {
+        assert_eq!(request_body(&args(unused_conn())).expect("body"), None);
+    }
+
+    #[test]
+    fn overrides_use_the_api_names() {
+        let mut a = args(unused_conn());
+        a.payload = Some(r#"{"x":1}"#.into());
+        a.tags = vec!["t".into()];
+        a.queue = Some("q".into());
+        a.version = Some("v2".into());
+        assert_eq!(
+            request_body(&a).expect("body"),
+            Some(
+                json!({"payload": r#"{"x":1}"#, "payloadType": "application/json",
+                        "tags": ["t"], "queue": "q", "version": "v2"})
+            )
+        );
+        a.payload = Some("{".into());
+        assert!(request_body(&a).is_err());
+    }
+
+    #[tokio::test]
+    async fn replays_and_names_both_runs() {
+        let server = MockServer::start(vec![(200, r#"{"id":"run_new"}"#.into())]).await;
+        let text = execute(args(server.conn())).await.expect("replay");
+        assert_eq!(text, "Replayed run_old as run_new\n");
+        let req = &server.requests()[0];
+        assert_eq!(req.path, "/api/v1/runs/run_old/replay");
+        assert_eq!(req.body, "");
+    }
+}

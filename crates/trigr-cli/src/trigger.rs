@@ -1,0 +1,335 @@
+//! `trigr trigger`: start a run of a task.
+
+use anyhow::bail;
+use clap::builder::NonEmptyStringValueParser;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::client::{decode, Client, ConnectionArgs};
+use crate::encode;
+use crate::output;
+
+/// Machine presets a run may ask for.
+pub const MACHINES: [&str; 7] = [
+    "micro",
+    "small-1x",
+    "small-2x",
+    "medium-1x",
+    "medium-2x",
+    "large-1x",
+    "large-2x",
+];
+
+/// Arguments of `trigr trigger`.
+#[derive(clap::Args, Debug, Clone)]
+#[command(disable_version_flag = true)]
+pub struct TriggerArgs {
+    /// Id of the task to run, as declared by the deployment.
+    #[arg(value_name = "TASK", value_parser = NonEmptyStringValueParser::new())]
+    pub task: String,
+
+    /// Payload as JSON text, e.g. '{"to":"a@example.com"}'.
+    #[arg(long, value_name = "JSON")]
+    pub payload: Option<String>,
+
+    /// Keep the run delayed for this long (30s, 10m, 1h30m, 2d) or until an ISO date-time.
+    #[arg(long, value_name = "DURATION")]
+    pub delay: Option<String>,
+
+    /// Expire the run unless it starts within this duration (10m, 1h) or number of seconds.
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+
+    /// Tag the run; repeat for several tags (at most 10).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    /// Return the existing run instead of a new one while a run with this key exists.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+
+    /// Put the run on this queue instead of the task's own queue.
+    #[arg(long, value_name = "QUEUE")]
+    pub queue: Option<String>,
+
+    /// Share the queue's concurrency limit per value of this key.
+    #[arg(long, value_name = "KEY")]
+    pub concurrency_key: Option<String>,
+
+    /// Head start in the queue, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub priority: Option<u32>,
+
+    /// Attempts in all, overriding the task's retry setting (1 = no retry).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: Option<u32>,
+
+    /// Machine preset for the run.
+    #[arg(long, value_name = "PRESET", value_parser = MACHINES)]
+    pub machine: Option<String>,
+
+    /// Run on this deployment version instead of the current one.
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+
+    /// Initial run metadata as a JSON object.
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
+
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TriggerResponse {
+    id: String,
+    #[serde(default)]
+    is_cached: bool,
+}
+
+/// Sends the trigger and describes the new (or existing) run.
+pub async fn execute(args: TriggerArgs) -> anyhow::Result<String> {
+    let body = request_body(&args)?;
+    let client = Client::new(&args.conn)?;
+    let path = format!("/api/v1/tasks/{}/trigger", encode::component(&args.task));
+    let answer = client.post(&path, Some(&body)).await?;
+    if args.json {
+        return Ok(output::json(&answer));
+    }
+    let response: TriggerResponse = decode(answer, "POST /api/v1/tasks/…/trigger")?;
+    Ok(describe(&args.task, &response))
+}
+
+fn describe(task: &str, response: &TriggerResponse) -> String {
+    if response.is_cached {
+        format!(
+            "Triggered {} (task {task}; existing run, idempotency key matched)\n",
+            response.id
+        )
+    } else {
+        format!("Triggered {} (task {task})\n", response.id)
+    }
+}
+
+/// The request body `{"payload": "<JSON text>", "options": {…}}`; checks the JSON flags.
+pub fn request_body(args: &TriggerArgs) -> anyhow::Result<Value> {
+    let mut body = Map::new();
+    if let Some(payload) = &args.payload {
+        parse_json_flag("--payload", payload)?;
+        body.insert("payload".into(), Value::String(payload.clone()));
+    }
+    body.insert("options".into(), Value::Object(options(args)?));
+    Ok(Value::Object(body))
+}
+
+fn options(args: &TriggerArgs) -> anyhow::Result<Map<String, Value>> {
+    let mut o = Map::new();
+    o.insert("payloadType".into(), json!("application/json"));
+    insert_str(&mut o, "delay", &args.delay);
+    if let Some(ttl) = &args.ttl {
+        o.insert("ttl".into(), ttl_value(ttl));
+    }
+    if !args.tags.is_empty() {
+        o.insert("tags".into(), json!(args.tags));
+    }
+    insert_str(&mut o, "idempotencyKey", &args.idempotency_key);
+    if let Some(queue) = &args.queue {
+        o.insert("queue".into(), json!({ "name": queue }));
+    }
+    insert_str(&mut o, "concurrencyKey", &args.concurrency_key);
+    if let Some(priority) = args.priority {
+        o.insert("priority".into(), json!(priority));
+    }
+    if let Some(max) = args.max_attempts {
+        o.insert("maxAttempts".into(), json!(max));
+    }
+    insert_str(&mut o, "machine", &args.machine);
+    insert_str(&mut o, "lockToVersion", &args.version);
+    if let Some(metadata) = &args.metadata {
+        o.insert("metadata".into(), metadata_object(metadata)?);
+    }
+    Ok(o)
+}
+
+fn insert_str(options: &mut Map<String, Value>, key: &str, value: &Option<String>) {
+    if let Some(value) = value {
+        options.insert(key.into(), Value::String(value.clone()));
+    }
+}
+
+/// A TTL of only digits is a number of seconds; anything else is a duration string.
+fn ttl_value(ttl: &str) -> Value {
+    match ttl.parse::<u64>() {
+        Ok(seconds) => json!(seconds),
+        Err(_) => json!(ttl),
+    }
+}
+
+fn metadata_object(text: &str) -> anyhow::Result<Value> {
+    let value = parse_json_flag("--metadata", text)?;
+    if !value.is_object() {
+        bail!("--metadata must be a JSON object, like '{{\"customer\":\"c_42\"}}'.");
+    }
+    Ok(value)
+}
+
+/// Parses the JSON text of a flag, or explains where it is broken.
+pub fn parse_json_flag(flag: &str, text: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).map_err(|e| {
+        anyhow::anyhow!("{flag} is not valid JSON ({e}): quote it for the shell, like {flag} '{{\"name\":\"x\"}}'.")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::MockServer;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TriggerArgs,
+    }
+
+    fn args(extra: &[&str]) -> TriggerArgs {
+        let mut all = vec![
+            "trigger",
+            "--api-url",
+            "http://127.0.0.1:1",
+            "--secret-key",
+            "tr_dev_k",
+        ];
+        all.extend_from_slice(extra);
+        match Cli::try_parse_from(all) {
+            Ok(cli) => cli.args,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn minimal_body_has_only_the_payload_type() {
+        let body = request_body(&args(&["hello"])).expect("body");
+        assert_eq!(
+            body,
+            json!({"options": {"payloadType": "application/json"}})
+        );
+    }
+
+    #[test]
+    fn every_option_is_named_like_the_api() {
+        let a = args(&[
+            "hello",
+            "--payload",
+            r#"{"n": 1}"#,
+            "--delay",
+            "10m",
+            "--ttl",
+            "1h",
+            "--tag",
+            "a",
+            "--tag",
+            "b",
+            "--idempotency-key",
+            "k1",
+            "--queue",
+            "q",
+            "--concurrency-key",
+            "ck",
+            "--priority",
+            "5",
+            "--max-attempts",
+            "2",
+            "--machine",
+            "micro",
+            "--version",
+            "20260101.1",
+            "--metadata",
+            r#"{"m":1}"#,
+        ]);
+        let body = request_body(&a).expect("body");
+        assert_eq!(
+            body,
+            json!({
+                "payload": r#"{"n": 1}"#,
+                "options": {
+                    "payloadType": "application/json", "delay": "10m", "ttl": "1h",
+                    "tags": ["a", "b"], "idempotencyKey": "k1", "queue": {"name": "q"},
+                    "concurrencyKey": "ck", "priority": 5, "maxAttempts": 2, "machine": "micro",
+                    "lockToVersion": "20260101.1", "metadata": {"m": 1}
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn numeric_ttl_is_sent_as_seconds() {
+        let body = request_body(&args(&["t", "--ttl", "3600"])).expect("body");
+        assert_eq!(body["options"]["ttl"], json!(3600));
+    }
+
+    #[test]
+    fn invalid_json_flags_are_explained() {
+        let err = request_body(&args(&["t", "--payload", "{nope"]))
+            .err()
+            .map(|e| e.to_string());
+        let err = err.unwrap_or_default();
+        assert!(err.starts_with("--payload is not valid JSON"), "{err}");
+        let err = request_body(&args(&["t", "--metadata", "[1]"]))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(r#"--metadata must be a JSON object, like '{"customer":"c_42"}'."#)
+        );
+    }
+
+    #[tokio::test]
+    async fn triggers_and_reports_the_run() {
+        let server = MockServer::start(vec![
+            (200, r#"{"id":"run_1","isCached":false}"#.into()),
+            (200, r#"{"id":"run_1","isCached":true}"#.into()),
+        ])
+        .await;
+        let mut a = args(&["my/task", "--payload", "[1]"]);
+        a.conn = server.conn();
+        let text = execute(a.clone()).await.expect("trigger");
+        assert_eq!(text, "Triggered run_1 (task my/task)\n");
+        let text = execute(a).await.expect("trigger");
+        assert_eq!(
+            text,
+            "Triggered run_1 (task my/task; existing run, idempotency key matched)\n"
+        );
+        let req = &server.requests()[0];
+        assert_eq!(req.path, "/api/v1/tasks/my%2Ftask/trigger");
+        assert_eq!(req.json()["payload"], json!("[1]"));
+    }
+
+    #[tokio::test]
+    async fn json_flag_prints_the_answer() {
+        let server =
+            MockServer::start(vec![(200, r#"{"id":"run_1","isCached":false}"#.into())]).await;
+        let mut a = args(&["t", "--json"]);
+        a.conn = server.conn();
+        let text = execute(a).await.expect("trigger");
+        let value: Value = serde_json::from_str(&text).expect("json output");
+        assert_eq!(value, json!({"id": "run_1", "isCached": false}));
+    }
+
+    #[tokio::test]
+    async fn invalid_payload_fails_before_any_request() {
+        let mut a = args(&["t", "--payload", "nope"]);
+        a.conn.secret_key = None;
+        let err = execute(a)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("--payload is not valid JSON"), "{err}");
+    }
+}

@@ -1,0 +1,225 @@
+//! `batch`: the two-phase batch trigger of the official SDK — create a batch of N runs, then
+//! stream its items (each deduplicated by index) until all N have arrived.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trigr_store::{Batch, Run, Tx};
+use trigr_types::id;
+
+use crate::trigger::{create_run, prepare, IdempotencyKeyOptions, NewRun, TriggerOptions};
+use crate::{Effects, Engine, Error, Result};
+
+pub const MAX_ITEMS: i64 = 1000;
+
+/// Body of `POST /api/v3/batches`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBatch {
+    pub run_count: i64,
+    #[serde(default)]
+    pub task_identifiers: Vec<String>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    #[serde(default)]
+    pub idempotency_key_options: Option<IdempotencyKeyOptions>,
+}
+
+/// One NDJSON line of `POST /api/v3/batches/{id}/items`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BatchItem {
+    pub index: i64,
+    pub task: String,
+    #[serde(default)]
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub options: TriggerOptions,
+}
+
+/// Answer of the items call.
+#[derive(Clone, Debug)]
+pub struct ItemsAccepted {
+    pub batch_id: String,
+    pub accepted: i64,
+    pub deduplicated: i64,
+    pub sealed: bool,
+    pub enqueued: i64,
+    pub expected: i64,
+}
+
+/// A batch with its runs, as `GET /api/v2/batches/{id}` shows it.
+#[derive(Clone, Debug)]
+pub struct BatchView {
+    pub batch: Batch,
+    pub runs: Vec<Run>,
+    pub status: &'static str,
+}
+
+impl Engine {
+    pub async fn create_batch(&self, env_id: &str, req: CreateBatch) -> Result<(Batch, bool)> {
+        if req.run_count < 1 || req.run_count > MAX_ITEMS {
+            return Err(Error::invalid(format!(
+                "runCount must be between 1 and {MAX_ITEMS}, got {}",
+                req.run_count
+            )));
+        }
+        if req
+            .idempotency_key
+            .as_ref()
+            .is_some_and(|k| k.len() > crate::trigger::MAX_IDEMPOTENCY_KEY_LEN)
+        {
+            return Err(Error::invalid(
+                "idempotencyKey is over the limit of 2048 characters",
+            ));
+        }
+        let env_id = env_id.to_string();
+        let engine = self.clone();
+        self.write(move |tx| {
+            let now = engine.now();
+            if let Some(key) = &req.idempotency_key {
+                if let Some(b) = tx.batch_by_idempotency_key(&env_id, key)? {
+                    return Ok((b, true));
+                }
+            }
+            let b = Batch {
+                id: id::new("batch"),
+                env_id,
+                run_count: req.run_count,
+                idempotency_key: req.idempotency_key,
+                idempotency_key_user: req.idempotency_key_options.map(|o| o.key),
+                sealed: false,
+                items_accepted: 0,
+                errors: "[]".into(),
+                created_at: now,
+                updated_at: now,
+            };
+            tx.insert_batch(&b)?;
+            Ok((b, false))
+        })
+        .await
+    }
+
+    /// Accepts a (possibly repeated, possibly partial) stream of items.
+    pub async fn add_batch_items(
+        &self,
+        env_id: &str,
+        batch_id: &str,
+        items: Vec<BatchItem>,
+    ) -> Result<ItemsAccepted> {
+        let prepared: Vec<(i64, String, Result<NewRun>)> = items
+            .into_iter()
+            .map(|it| {
+                let r = prepare(
+                    &it.task,
+                    it.payload,
+                    it.options,
+                    self.config.max_payload_bytes,
+                );
+                (it.index, it.task, r)
+            })
+            .collect();
+        let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
+        let wake = Effects::wake(&env_id);
+        let engine = self.clone();
+        let out = self
+            .write(move |tx| {
+                let b = tx
+                    .batch(&env_id, &batch_id)?
+                    .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
+                add_items(&engine, tx, b, prepared)
+            })
+            .await?;
+        self.apply(&wake);
+        Ok(out)
+    }
+
+    pub async fn retrieve_batch(&self, env_id: &str, batch_id: &str) -> Result<BatchView> {
+        let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
+        self.read(move |tx| {
+            let batch = tx
+                .batch(&env_id, &batch_id)?
+                .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
+            let runs = tx.runs_of_batch(&batch.id)?;
+            let status = batch_status(&batch, &runs);
+            Ok(BatchView {
+                batch,
+                runs,
+                status,
+            })
+        })
+        .await
+    }
+}
+
+fn add_items(
+    engine: &Engine,
+    tx: &mut dyn Tx,
+    mut b: Batch,
+    items: Vec<(i64, String, Result<NewRun>)>,
+) -> Result<ItemsAccepted> {
+    let now = engine.now();
+    let mut seen: std::collections::HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
+    let mut errors: Vec<Value> = serde_json::from_str(&b.errors).unwrap_or_default();
+    for e in &errors {
+        if let Some(i) = e["index"].as_i64() {
+            seen.insert(i);
+        }
+    }
+    let env = tx
+        .environment(&b.env_id)?
+        .ok_or_else(|| Error::not_found("Environment not found"))?;
+    let (mut accepted, mut deduplicated) = (0, 0);
+    for (index, task, prepared) in items {
+        if index < 0 || index >= b.run_count {
+            return Err(Error::invalid(format!(
+                "Item index {index} is outside the batch of {} runs",
+                b.run_count
+            )));
+        }
+        if !seen.insert(index) {
+            deduplicated += 1;
+            continue;
+        }
+        accepted += 1;
+        let outcome = prepared.and_then(|mut new| {
+            new.batch = Some((b.id.clone(), index));
+            new.trigger_function = "batchTrigger";
+            create_run(engine, tx, &env, &new, now)
+        });
+        match outcome {
+            Ok(_) => {}
+            Err(Error::Store(e)) => return Err(Error::Store(e)),
+            Err(e) => errors
+                .push(json!({ "index": index, "taskIdentifier": task, "error": e.to_string() })),
+        }
+    }
+    b.items_accepted = seen.len() as i64;
+    b.sealed = b.items_accepted >= b.run_count;
+    b.errors = Value::Array(errors).to_string();
+    b.updated_at = now;
+    tx.update_batch(&b)?;
+    let out = ItemsAccepted {
+        batch_id: b.id.clone(),
+        accepted,
+        deduplicated,
+        sealed: b.sealed,
+        enqueued: b.items_accepted,
+        expected: b.run_count,
+    };
+    Ok(out)
+}
+
+/// PENDING until sealed, PROCESSING until every run is final, then COMPLETED (or
+/// PARTIAL_FAILED when some items could not become runs).
+fn batch_status(b: &Batch, runs: &[Run]) -> &'static str {
+    if !b.sealed {
+        return "PENDING";
+    }
+    if runs.iter().any(|r| !r.status.is_final()) {
+        return "PROCESSING";
+    }
+    if b.errors != "[]" {
+        "PARTIAL_FAILED"
+    } else {
+        "COMPLETED"
+    }
+}

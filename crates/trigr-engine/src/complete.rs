@@ -1,0 +1,203 @@
+//! `complete`: a worker reports the outcome of its attempt. A failure is retried under the
+//! task's policy; [`fail_attempt`] is shared with the lease rescuer in [`crate::timers`].
+
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::Value;
+use trigr_store::{Run, Tx};
+use trigr_types::{packet, Millis, RetryPolicy, RunStatus};
+
+use crate::transition::end_attempt;
+use crate::{transition, Effects, Engine, Error, Result};
+
+/// A worker's report on one attempt (worker protocol §5).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    #[serde(default)]
+    pub run_id: Option<String>,
+    pub lease: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub output: Option<Value>,
+    #[serde(default)]
+    pub output_type: Option<String>,
+    #[serde(default)]
+    pub error: Option<AttemptError>,
+    /// `false`: do not retry, whatever attempts remain.
+    #[serde(default)]
+    pub retry: Option<bool>,
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptError {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack_trace: Option<String>,
+}
+
+/// What became of the run.
+#[derive(Clone, Debug)]
+pub struct Completed {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub will_retry: bool,
+    pub retry_at: Option<Millis>,
+}
+
+impl Engine {
+    pub async fn complete(&self, env_id: &str, run_id: &str, c: Completion) -> Result<Completed> {
+        let mut out = self
+            .complete_many(env_id, vec![(run_id.to_string(), c)])
+            .await?;
+        out.pop()
+            .unwrap_or_else(|| Err(Error::run_not_found(run_id)))
+    }
+
+    /// Completes several runs in one commit; each is judged on its own.
+    pub async fn complete_many(
+        &self,
+        env_id: &str,
+        items: Vec<(String, Completion)>,
+    ) -> Result<Vec<Result<Completed>>> {
+        let env_id = env_id.to_string();
+        let engine = self.clone();
+        let env_for_wake = env_id.clone();
+        let results = self
+            .write(move |tx| {
+                let now = engine.now();
+                let mut results = Vec::with_capacity(items.len());
+                for (run_id, c) in items {
+                    results.push(complete_one(&engine, tx, &env_id, &run_id, c, now));
+                }
+                Ok::<_, Error>(results)
+            })
+            .await?;
+        self.apply(&Effects::wake(&env_for_wake));
+        Ok(results)
+    }
+}
+
+fn complete_one(
+    engine: &Engine,
+    tx: &mut dyn Tx,
+    env_id: &str,
+    run_id: &str,
+    c: Completion,
+    now: Millis,
+) -> Result<Completed> {
+    let run = tx
+        .run(env_id, run_id)?
+        .ok_or_else(|| Error::run_not_found(run_id))?;
+    if !run.status.is_leased() || run.lease.as_deref() != Some(c.lease.as_str()) {
+        return Err(Error::LeaseLost {
+            run_id: run_id.to_string(),
+            status: run.status,
+        });
+    }
+    if c.ok {
+        let mut after = run.clone();
+        after.status = RunStatus::Completed;
+        after.output = c.output.as_ref().map(Value::to_string);
+        after.output_type = Some(
+            c.output_type
+                .clone()
+                .unwrap_or_else(|| packet::JSON.to_string()),
+        );
+        after.finished_at = Some(now);
+        after.updated_at = now;
+        end_attempt(&mut after);
+        return commit(tx, &run, after, None);
+    }
+    let error = c.error.clone().unwrap_or(AttemptError {
+        message: "The attempt failed without an error message".into(),
+        name: None,
+        stack_trace: None,
+    });
+    let retryable = c.retry != Some(false);
+    fail_attempt(
+        engine,
+        tx,
+        &run,
+        &error,
+        retryable,
+        c.retry_after_ms,
+        RunStatus::Failed,
+        now,
+    )
+}
+
+fn commit(
+    tx: &mut dyn Tx,
+    before: &Run,
+    after: Run,
+    retry_at: Option<Millis>,
+) -> Result<Completed> {
+    if !transition(tx, before, &after)? {
+        return Err(Error::LeaseLost {
+            run_id: before.id.clone(),
+            status: before.status,
+        });
+    }
+    Ok(Completed {
+        run_id: after.id,
+        status: after.status,
+        will_retry: retry_at.is_some(),
+        retry_at,
+    })
+}
+
+/// The retry policy in force for a run: its task's, with the trigger's `maxAttempts`.
+pub(crate) fn policy_of(engine: &Engine, tx: &mut dyn Tx, run: &Run) -> Result<RetryPolicy> {
+    let mut policy = match &run.version {
+        Some(v) => engine
+            .deployments
+            .get(tx, &run.env_id, v)?
+            .and_then(|d| d.task(&run.task_id).and_then(|t| t.retry.clone()))
+            .unwrap_or_default(),
+        None => RetryPolicy::default(),
+    };
+    if let Some(n) = run.max_attempts {
+        policy.max_attempts = n.max(1) as u32;
+    }
+    Ok(policy)
+}
+
+/// Ends a failed attempt: back to `QUEUED` after the backoff when attempts remain and the error
+/// is retryable, else the final `final_status` with the error.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fail_attempt(
+    engine: &Engine,
+    tx: &mut dyn Tx,
+    run: &Run,
+    error: &AttemptError,
+    retryable: bool,
+    retry_after_ms: Option<u64>,
+    final_status: RunStatus,
+    now: Millis,
+) -> Result<Completed> {
+    let policy = policy_of(engine, tx, run)?;
+    let mut after = run.clone();
+    after.error = Some(serde_json::to_string(error).unwrap_or_default());
+    after.updated_at = now;
+    end_attempt(&mut after);
+    if retryable && run.attempt < i64::from(policy.max_attempts) {
+        let jitter: f64 = rand::thread_rng().gen();
+        let delay = retry_after_ms
+            .map(|ms| ms as Millis)
+            .unwrap_or_else(|| policy.backoff(run.attempt as u32, jitter));
+        let retry_at = now + delay;
+        after.status = RunStatus::Queued;
+        after.available_at = retry_at;
+        after.queue_ts = retry_at - run.priority * 1000;
+        return commit(tx, run, after, Some(retry_at));
+    }
+    after.status = final_status;
+    after.finished_at = Some(now);
+    commit(tx, run, after, None)
+}

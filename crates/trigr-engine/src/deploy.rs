@@ -1,0 +1,153 @@
+//! `deploy`: register a deployment (a version of the task code) and promote one to current.
+
+use std::collections::HashSet;
+
+use trigr_store::{Deployment, EnvKind, Environment, Tx};
+use trigr_types::manifest::TaskManifest;
+use trigr_types::{id, version, Millis, RunStatus};
+
+use crate::trigger::ensure_queue;
+use crate::{transition, Effects, Engine, Error, LoadedDeployment, Result};
+
+impl Engine {
+    /// Registers a deployment; promotes it when asked, and always in `dev`.
+    pub async fn register_deployment(
+        &self,
+        env_id: &str,
+        tasks: Vec<TaskManifest>,
+        promote: bool,
+    ) -> Result<Deployment> {
+        validate_manifest(&tasks)?;
+        let env_id = env_id.to_string();
+        let engine = self.clone();
+        let deployment = self
+            .write(move |tx| {
+                let now = engine.now();
+                let env = env_of(tx, &env_id)?;
+                let day = chrono::DateTime::from_timestamp_millis(now)
+                    .unwrap_or_default()
+                    .format("%Y%m%d")
+                    .to_string();
+                let n = tx.count_deployments_on_day(&env.id, &day)? + 1;
+                let mut d = Deployment {
+                    id: id::new("deployment"),
+                    env_id: env.id.clone(),
+                    version: version::format(&day, n as u32),
+                    day,
+                    tasks,
+                    created_at: now,
+                    promoted_at: None,
+                };
+                tx.insert_deployment(&d)?;
+                for t in &d.tasks {
+                    let limit = t
+                        .queue
+                        .as_ref()
+                        .and_then(|q| q.concurrency_limit)
+                        .map(i64::from);
+                    ensure_queue(tx, &env.id, &t.queue_name(), limit, now)?;
+                }
+                if promote || env.kind == EnvKind::Development {
+                    promote_in(tx, &env, &d, now)?;
+                    d.promoted_at = Some(now);
+                }
+                Ok(d)
+            })
+            .await?;
+        self.apply(&Effects::wake(&deployment.env_id));
+        Ok(deployment)
+    }
+
+    /// Makes an existing deployment current.
+    pub async fn promote(&self, env_id: &str, version: &str) -> Result<Deployment> {
+        let (env_id, version) = (env_id.to_string(), version.to_string());
+        let engine = self.clone();
+        let d = self
+            .write(move |tx| {
+                let now = engine.now();
+                let env = env_of(tx, &env_id)?;
+                let mut d = tx
+                    .deployment(&env.id, &version)?
+                    .ok_or_else(|| Error::not_found(format!("Deployment {version} not found")))?;
+                promote_in(tx, &env, &d, now)?;
+                d.promoted_at = Some(now);
+                Ok(d)
+            })
+            .await?;
+        self.apply(&Effects::wake(&d.env_id));
+        Ok(d)
+    }
+}
+
+fn env_of(tx: &mut dyn Tx, env_id: &str) -> Result<Environment> {
+    tx.environment(env_id)?
+        .ok_or_else(|| Error::not_found("Environment not found"))
+}
+
+/// Checks a manifest: ids unique and well-formed, fields in range, schemas compile.
+pub fn validate_manifest(tasks: &[TaskManifest]) -> Result<()> {
+    if tasks.is_empty() {
+        return Err(Error::invalid("The manifest declares no tasks"));
+    }
+    let mut seen = HashSet::new();
+    for t in tasks {
+        t.validate().map_err(Error::Invalid)?;
+        if !seen.insert(t.id.as_str()) {
+            return Err(Error::invalid(format!(
+                "Task id '{}' appears twice in the manifest",
+                t.id
+            )));
+        }
+    }
+    let probe = Deployment {
+        id: String::new(),
+        env_id: String::new(),
+        version: String::new(),
+        day: String::new(),
+        tasks: tasks.to_vec(),
+        created_at: 0,
+        promoted_at: None,
+    };
+    LoadedDeployment::new(probe)
+        .map(|_| ())
+        .map_err(Error::Invalid)
+}
+
+/// Makes `d` current: queue limits follow its manifest, runs waiting for a version lock to it
+/// (and, in dev, runs that never started move to it from older dev versions).
+fn promote_in(tx: &mut dyn Tx, env: &Environment, d: &Deployment, now: Millis) -> Result<()> {
+    tx.set_current_version(&env.id, &d.version)?;
+    tx.set_promoted(&env.id, &d.version, now)?;
+    for t in &d.tasks {
+        let limit = t
+            .queue
+            .as_ref()
+            .and_then(|q| q.concurrency_limit)
+            .map(i64::from);
+        let mut q = ensure_queue(tx, &env.id, &t.queue_name(), limit, now)?;
+        if q.base_limit != limit {
+            q.base_limit = limit;
+            tx.update_queue(&q)?;
+        }
+    }
+    let mut movable = tx.unlocked_runs(&env.id)?;
+    if env.kind == EnvKind::Development {
+        movable.extend(tx.unstarted_runs_not_on(&env.id, &d.version)?);
+    }
+    for run in movable {
+        let Some(task) = d.task(&run.task_id) else {
+            continue;
+        };
+        let mut after = run.clone();
+        after.version = Some(d.version.clone());
+        if run.status == RunStatus::PendingVersion {
+            after.status = RunStatus::Queued;
+        }
+        if after.max_duration.is_none() {
+            after.max_duration = task.max_duration.map(|s| s as i64);
+        }
+        after.updated_at = now;
+        transition(tx, &run, &after)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! `dequeue`: hand up to N ready runs of one version to a worker, within every concurrency
+//! limit, serving queues round-robin; long-polls when nothing is ready.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use trigr_store::{Queue, Run, Tx};
+use trigr_types::{id, Millis, RunStatus};
+
+use crate::{transition, Engine, Error, Result};
+
+pub const MAX_RUNS: usize = 500;
+
+impl Engine {
+    /// Dequeues up to `max` runs of `version`, waiting up to `wait` for the first one.
+    pub async fn dequeue(
+        &self,
+        env_id: &str,
+        version: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Run>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let signal = self.notifier.env(env_id);
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let runs = self.dequeue_once(env_id, version, max).await?;
+            let now = tokio::time::Instant::now();
+            if !runs.is_empty() || now >= deadline {
+                return Ok(runs);
+            }
+            let nap = (deadline - now).min(self.config.poll_interval);
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+
+    /// One dequeue transaction.
+    pub async fn dequeue_once(&self, env_id: &str, version: &str, max: usize) -> Result<Vec<Run>> {
+        let (env_id, version) = (env_id.to_string(), version.to_string());
+        let engine = self.clone();
+        self.write(move |tx| {
+            let now = engine.now();
+            let lease_ms = engine.config.lease_timeout.as_millis() as Millis;
+            take(tx, &env_id, &version, max.clamp(1, MAX_RUNS), now, lease_ms)
+        })
+        .await
+    }
+}
+
+fn take(
+    tx: &mut dyn Tx,
+    env_id: &str,
+    version: &str,
+    max: usize,
+    now: Millis,
+    lease_ms: Millis,
+) -> Result<Vec<Run>> {
+    let env = tx
+        .environment(env_id)?
+        .ok_or_else(|| Error::not_found("Environment not found"))?;
+    let mut env_free = (env.concurrency_limit - env.running).max(0) as usize;
+    let queues = tx.dequeue_order(env_id)?;
+    let mut out = Vec::new();
+    if queues.is_empty() {
+        return Ok(out);
+    }
+    // First pass: a fair share per queue; second pass: whatever is left, from any queue.
+    let share = max.div_ceil(queues.len());
+    for pass in 0..2 {
+        for q in &queues {
+            let want = (max - out.len())
+                .min(env_free)
+                .min(if pass == 0 { share } else { max });
+            if want == 0 {
+                break;
+            }
+            let taken = take_from_queue(tx, q, version, want, now, lease_ms)?;
+            env_free -= taken.len();
+            if !taken.is_empty() {
+                let mut served = q.clone();
+                served.served_seq = tx.next_served_seq(env_id)?;
+                tx.update_queue(&served)?;
+            }
+            out.extend(taken);
+        }
+    }
+    Ok(out)
+}
+
+fn take_from_queue(
+    tx: &mut dyn Tx,
+    q: &Queue,
+    version: &str,
+    want: usize,
+    now: Millis,
+    lease_ms: Millis,
+) -> Result<Vec<Run>> {
+    let limit = q.limit();
+    if limit == Some(0) {
+        return Ok(Vec::new());
+    }
+    let candidates = tx.ready_runs(&q.id, version, now, want * 2 + 8)?;
+    let mut running: HashMap<String, i64> = HashMap::new();
+    let mut out = Vec::new();
+    for run in candidates {
+        if out.len() == want {
+            break;
+        }
+        let held = match running.get(&run.ckey) {
+            Some(n) => *n,
+            None => tx.slot_running(&q.id, &run.ckey)?,
+        };
+        if limit.is_some_and(|l| held >= l) {
+            running.insert(run.ckey.clone(), held);
+            continue;
+        }
+        let mut after = run.clone();
+        after.status = RunStatus::Dequeued;
+        after.attempt += 1;
+        after.lease = Some(id::new("lease"));
+        after.lease_expires_at = Some(now + lease_ms);
+        after.started_at = after.started_at.or(Some(now));
+        after.timeout_at = after.max_duration.map(|s| now + s * 1000);
+        after.updated_at = now;
+        if transition(tx, &run, &after)? {
+            running.insert(run.ckey.clone(), held + 1);
+            out.push(after);
+        }
+    }
+    Ok(out)
+}

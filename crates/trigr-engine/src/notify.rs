@@ -1,0 +1,32 @@
+//! In-memory wake-ups for long-polling workers. They only make things faster: a worker that
+//! misses one still finds its runs on its next poll.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+#[derive(Default)]
+pub struct Notifier {
+    envs: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl Notifier {
+    /// The signal of one environment.
+    pub fn env(&self, env_id: &str) -> Arc<Notify> {
+        let mut map = self.envs.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(env_id.to_string()).or_default().clone()
+    }
+
+    /// Wakes the workers of an environment: something may have become ready.
+    pub fn wake(&self, env_id: &str) {
+        self.env(env_id).notify_waiters();
+    }
+
+    pub fn wake_all(&self) {
+        let map = self.envs.lock().unwrap_or_else(|p| p.into_inner());
+        for n in map.values() {
+            n.notify_waiters();
+        }
+    }
+}

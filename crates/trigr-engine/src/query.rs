@@ -1,0 +1,100 @@
+//! Read-only queries: a run with its relatives, and run lists.
+
+use trigr_store::{Deployment, Page, Run, RunFilter};
+
+use crate::{Engine, Error, Result};
+
+/// A run with the runs around it.
+pub struct RunWithRelatives {
+    pub run: Run,
+    pub root: Option<Run>,
+    pub parent: Option<Run>,
+    pub children: Vec<Run>,
+}
+
+impl Engine {
+    pub async fn retrieve_run(&self, env_id: &str, run_id: &str) -> Result<RunWithRelatives> {
+        let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
+        self.read(move |tx| {
+            let run = tx
+                .run(&env_id, &run_id)?
+                .ok_or_else(|| Error::run_not_found(&run_id))?;
+            let parent = match &run.parent_run_id {
+                Some(p) => tx.run(&env_id, p)?,
+                None => None,
+            };
+            let root = match &run.root_run_id {
+                Some(r) if Some(r) == run.parent_run_id.as_ref() => parent.clone(),
+                Some(r) => tx.run(&env_id, r)?,
+                None => None,
+            };
+            let children = tx.children(&run.id)?;
+            Ok(RunWithRelatives {
+                run,
+                root,
+                parent,
+                children,
+            })
+        })
+        .await
+    }
+
+    /// One page of runs, newest first. `after`/`before` are run ids (cursors); `size + 1` runs
+    /// are read so the caller knows whether another page exists.
+    pub async fn list_runs(
+        &self,
+        env_id: &str,
+        filter: RunFilter,
+        size: usize,
+        after: Option<String>,
+        before: Option<String>,
+        queue_names: Vec<String>,
+    ) -> Result<Vec<Run>> {
+        let env_id = env_id.to_string();
+        self.read(move |tx| {
+            let mut filter = filter;
+            for name in queue_names {
+                // An unknown queue matches nothing.
+                let id = tx
+                    .queue_by_name(&env_id, &name)?
+                    .map_or_else(|| "queue_none".to_string(), |q| q.id);
+                filter.queue_ids.push(id);
+            }
+            let mut seq_of = |id: Option<String>| -> Result<Option<i64>> {
+                match id {
+                    None => Ok(None),
+                    Some(id) => Ok(Some(
+                        tx.run(&env_id, &id)?
+                            .ok_or_else(|| {
+                                Error::invalid(format!("The cursor '{id}' does not name a run"))
+                            })?
+                            .seq,
+                    )),
+                }
+            };
+            let page = Page {
+                size: size + 1,
+                after_seq: seq_of(after)?,
+                before_seq: seq_of(before)?,
+            };
+            Ok(tx.list_runs(&env_id, &filter, page)?)
+        })
+        .await
+    }
+
+    /// Deployments of an environment, newest first, and the current version.
+    pub async fn deployments(
+        &self,
+        env_id: &str,
+        limit: usize,
+    ) -> Result<(Vec<Deployment>, Option<String>)> {
+        let env_id = env_id.to_string();
+        self.read(move |tx| {
+            let env = tx
+                .environment(&env_id)?
+                .ok_or_else(|| Error::not_found("Environment not found"))?;
+            Ok((tx.deployments(&env_id, limit)?, env.current_version))
+        })
+        .await
+    }
+}

@@ -1,0 +1,31 @@
+//! `tags`: add tags to a run (at most 10 in all).
+
+use serde_json::Value;
+
+use crate::trigger::{parse_tags, MAX_TAGS};
+use crate::{Engine, Error, Result};
+
+impl Engine {
+    /// Adds tags; returns how many were new.
+    pub async fn add_tags(&self, env_id: &str, run_id: &str, tags: Value) -> Result<usize> {
+        let mut wanted = parse_tags(Some(&tags))?;
+        let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
+        self.write(move |tx| {
+                let mut run = tx.run(&env_id, &run_id)?.ok_or_else(|| Error::run_not_found(&run_id))?;
+                wanted.retain(|t| !run.tags.contains(t));
+                if run.tags.len() + wanted.len() > MAX_TAGS {
+                    return Err(Error::unprocessable(format!(
+                        "Runs can only have {MAX_TAGS} tags: run {run_id} has {} and {} more were given",
+                        run.tags.len(),
+                        wanted.len()
+                    )));
+                }
+                let added = wanted.len();
+                run.tags.extend(wanted);
+                run.tags.sort();
+                tx.set_tags(&run)?;
+                Ok(added)
+            })
+            .await
+    }
+}

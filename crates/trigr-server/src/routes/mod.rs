@@ -1,0 +1,81 @@
+//! The HTTP routes, one file per resource.
+
+mod batches;
+mod deployments;
+mod queues;
+mod runs;
+mod runs_list;
+mod testing;
+mod trigger;
+mod worker;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+/// Largest NDJSON body of a batch items call.
+const BATCH_ITEMS_LIMIT: usize = 256 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.engine.config.max_payload_bytes + 1024 * 1024;
+    let batch_items = Router::new()
+        .route("/api/v3/batches/{batch_id}/items", post(batches::items))
+        .layer(DefaultBodyLimit::max(BATCH_ITEMS_LIMIT));
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/api/v1/tasks/{task_id}/trigger", post(trigger::trigger))
+        .route("/api/v3/batches", post(batches::create))
+        .route("/api/v2/batches/{batch_id}", get(batches::retrieve))
+        .route("/api/v3/runs/{run_id}", get(runs::retrieve))
+        .route("/api/v1/runs", get(runs_list::list))
+        .route("/api/v2/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/api/v1/runs/{run_id}/replay", post(runs::replay))
+        .route("/api/v1/runs/{run_id}/reschedule", post(runs::reschedule))
+        .route("/api/v1/runs/{run_id}/tags", post(runs::add_tags))
+        .route(
+            "/api/v1/runs/{run_id}/metadata",
+            get(runs::get_metadata).put(runs::put_metadata),
+        )
+        .route(
+            "/api/v1/idempotencyKeys/{key}/reset",
+            post(runs::reset_idempotency_key),
+        )
+        .route("/api/v1/queues", get(queues::list))
+        .route("/api/v1/queues/{queue}", get(queues::retrieve))
+        .route("/api/v1/queues/{queue}/pause", post(queues::pause))
+        .route(
+            "/api/v1/queues/{queue}/concurrency/override",
+            post(queues::override_limit),
+        )
+        .route(
+            "/api/v1/queues/{queue}/concurrency/reset",
+            post(queues::reset_limit),
+        )
+        .route("/api/v1/deployments", get(deployments::list))
+        .route("/api/v1/deployments/current", get(deployments::current))
+        .route(
+            "/api/v1/deployments/{version}/promote",
+            post(deployments::promote),
+        )
+        .route("/api/v1/worker/deployments", post(worker::register))
+        .route("/api/v1/worker/dequeue", post(worker::dequeue))
+        .route(
+            "/api/v1/worker/runs/{run_id}/heartbeat",
+            post(worker::heartbeat),
+        )
+        .route(
+            "/api/v1/worker/runs/{run_id}/complete",
+            post(worker::complete),
+        )
+        .route("/api/v1/worker/complete", post(worker::complete_many))
+        .route("/api/v1/test/clock", post(testing::clock))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .merge(batch_items)
+        .fallback(|| async { crate::error::ApiError::not_found("No such endpoint") })
+        .with_state(state)
+}

@@ -1,0 +1,171 @@
+//! Queues API (reference §4.3). Names arrive double-encoded: `my%252Fqueue` is `my/queue`.
+
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+use trigr_engine::queues::{QueueChange, QueueRef};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json};
+use crate::{views, AppState};
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    page: Option<usize>,
+    #[serde(rename = "perPage")]
+    per_page: Option<usize>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(p): Query<ListParams>,
+) -> ApiResult<impl IntoResponse> {
+    let page = p.page.unwrap_or(1).max(1);
+    let per_page = p.per_page.unwrap_or(25).clamp(1, 100);
+    let (queues, total) = state
+        .engine
+        .list_queues(&auth.env_id, page, per_page)
+        .await?;
+    let total_pages = (total as usize).div_ceil(per_page).max(1);
+    Ok(axum::Json(json!({
+        "data": queues.iter().map(views::queue).collect::<Vec<_>>(),
+        "pagination": { "currentPage": page, "totalPages": total_pages, "count": total },
+    })))
+}
+
+/// Resolves a queue named in a path by its `type` (`id`, `task`, `custom`).
+fn queue_ref(raw: &str, kind: Option<&str>) -> ApiResult<QueueRef> {
+    let name = raw.replace("%2F", "/").replace("%2f", "/");
+    match kind {
+        Some("id") => Ok(QueueRef::Id(name)),
+        Some("task") => Ok(QueueRef::Task(name)),
+        Some("custom") => Ok(QueueRef::Custom(name)),
+        None if name.starts_with("queue_") => Ok(QueueRef::Id(name)),
+        None => Ok(QueueRef::Custom(name)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Unknown queue type '{other}': use id, task or custom"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TypeParam {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+pub async fn retrieve(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(queue): Path<String>,
+    Query(t): Query<TypeParam>,
+) -> ApiResult<impl IntoResponse> {
+    let r = queue_ref(&queue, t.kind.as_deref())?;
+    let v = match state.engine.retrieve_queue(&auth.env_id, r.clone()).await {
+        // Without a type, a name that is no custom queue may still be a task's queue.
+        Err(trigr_engine::Error::NotFound(_)) if t.kind.is_none() => {
+            let QueueRef::Custom(name) = r else {
+                return Err(ApiError::not_found(format!("Queue '{queue}' not found")));
+            };
+            state
+                .engine
+                .retrieve_queue(&auth.env_id, QueueRef::Task(name))
+                .await?
+        }
+        other => other?,
+    };
+    Ok(axum::Json(views::queue(&v)))
+}
+
+#[derive(Deserialize)]
+pub struct PauseBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    action: String,
+}
+
+pub async fn pause(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(queue): Path<String>,
+    Json(b): Json<PauseBody>,
+) -> ApiResult<impl IntoResponse> {
+    let change = match b.action.as_str() {
+        "pause" => QueueChange::Pause,
+        "resume" => QueueChange::Resume,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Unknown action '{other}': use pause or resume"
+            )))
+        }
+    };
+    change_queue(state, auth, queue, b.kind, change).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    concurrency_limit: i64,
+}
+
+pub async fn override_limit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(queue): Path<String>,
+    Json(b): Json<OverrideBody>,
+) -> ApiResult<impl IntoResponse> {
+    change_queue(
+        state,
+        auth,
+        queue,
+        b.kind,
+        QueueChange::Override(b.concurrency_limit),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct ResetBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+pub async fn reset_limit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(queue): Path<String>,
+    Json(b): Json<ResetBody>,
+) -> ApiResult<impl IntoResponse> {
+    change_queue(state, auth, queue, b.kind, QueueChange::Reset).await
+}
+
+async fn change_queue(
+    state: AppState,
+    auth: Auth,
+    queue: String,
+    kind: Option<String>,
+    change: QueueChange,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let r = queue_ref(&queue, kind.as_deref())?;
+    let v = match state
+        .engine
+        .change_queue(&auth.env_id, r.clone(), change)
+        .await
+    {
+        Err(trigr_engine::Error::NotFound(_)) if kind.is_none() => {
+            let QueueRef::Custom(name) = r else {
+                return Err(ApiError::not_found(format!("Queue '{queue}' not found")));
+            };
+            state
+                .engine
+                .change_queue(&auth.env_id, QueueRef::Task(name), change)
+                .await?
+        }
+        other => other?,
+    };
+    Ok(axum::Json(views::queue(&v)))
+}

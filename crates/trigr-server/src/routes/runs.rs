@@ -1,0 +1,141 @@
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trigr_engine::metadata::MetadataUpdate;
+use trigr_engine::replay::ReplayOverrides;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json, OptionalJson};
+use crate::{views, AppState};
+
+/// `GET /api/v3/runs/{id}`.
+pub async fn retrieve(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let r = state.engine.retrieve_run(&auth.env_id, &run_id).await?;
+    Ok(axum::Json(views::run_detail(
+        &r.run,
+        r.root.as_ref(),
+        r.parent.as_ref(),
+        &r.children,
+    )))
+}
+
+/// `POST /api/v2/runs/{id}/cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let run = state.engine.cancel(&auth.env_id, &run_id).await?;
+    Ok(axum::Json(json!({ "id": run.id })))
+}
+
+/// `POST /api/v1/runs/{id}/replay`.
+pub async fn replay(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    OptionalJson(body): OptionalJson<ReplayOverrides>,
+) -> ApiResult<impl IntoResponse> {
+    let t = state
+        .engine
+        .replay(&auth.env_id, &run_id, body.unwrap_or_default())
+        .await?;
+    Ok(axum::Json(json!({ "id": t.run.id })))
+}
+
+#[derive(Deserialize)]
+pub struct RescheduleBody {
+    delay: Value,
+}
+
+/// `POST /api/v1/runs/{id}/reschedule`: answers the whole run.
+pub async fn reschedule(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(body): Json<RescheduleBody>,
+) -> ApiResult<impl IntoResponse> {
+    let delay = body.delay.as_str().ok_or_else(|| {
+        ApiError::bad_request("delay must be a duration like 10m or an ISO 8601 date")
+    })?;
+    state
+        .engine
+        .reschedule(&auth.env_id, &run_id, delay)
+        .await?;
+    retrieve(State(state), auth, Path(run_id)).await
+}
+
+#[derive(Deserialize)]
+pub struct TagsBody {
+    tags: Value,
+}
+
+/// `POST /api/v1/runs/{id}/tags`.
+pub async fn add_tags(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(body): Json<TagsBody>,
+) -> ApiResult<impl IntoResponse> {
+    let added = state
+        .engine
+        .add_tags(&auth.env_id, &run_id, body.tags)
+        .await?;
+    let message = if added == 0 {
+        "No new tags to add".to_string()
+    } else {
+        format!("Successfully set {added} new tags.")
+    };
+    Ok(axum::Json(json!({ "message": message })))
+}
+
+/// `GET /api/v1/runs/{id}/metadata`.
+pub async fn get_metadata(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let m = state.engine.metadata(&auth.env_id, &run_id).await?;
+    Ok(axum::Json(
+        json!({ "metadata": m, "metadataType": "application/json" }),
+    ))
+}
+
+/// `PUT /api/v1/runs/{id}/metadata`.
+pub async fn put_metadata(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(body): Json<MetadataUpdate>,
+) -> ApiResult<impl IntoResponse> {
+    let m = state
+        .engine
+        .update_metadata(&auth.env_id, &run_id, body)
+        .await?;
+    Ok(axum::Json(json!({ "metadata": m })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetBody {
+    task_identifier: String,
+}
+
+/// `POST /api/v1/idempotencyKeys/{key}/reset`.
+pub async fn reset_idempotency_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(key): Path<String>,
+    Json(body): Json<ResetBody>,
+) -> ApiResult<impl IntoResponse> {
+    state
+        .engine
+        .reset_idempotency_key(&auth.env_id, &body.task_identifier, &key)
+        .await?;
+    Ok(axum::Json(json!({ "id": key })))
+}

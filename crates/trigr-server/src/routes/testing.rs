@@ -1,0 +1,46 @@
+//! `POST /api/v1/test/clock`: only on a server started with `--test-clock`.
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+use trigr_types::format_time;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json};
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockBody {
+    advance_ms: Option<i64>,
+    set_ms: Option<i64>,
+}
+
+pub async fn clock(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Json(b): Json<ClockBody>,
+) -> ApiResult<impl IntoResponse> {
+    let clock = state.manual_clock.as_ref().ok_or_else(|| {
+        ApiError::not_found(
+            "No such endpoint: the test clock is only served with `trigr server --test-clock`",
+        )
+    })?;
+    match (b.advance_ms, b.set_ms) {
+        (Some(ms), None) if ms >= 0 => {
+            clock.advance(ms);
+        }
+        (None, Some(at)) => clock.set(at),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Send either advanceMs (≥ 0) or setMs",
+            ))
+        }
+    }
+    let fired = state.timers.run_once().await?;
+    state.engine.notifier.wake_all();
+    Ok(axum::Json(
+        json!({ "now": format_time(state.engine.now()), "fired": fired }),
+    ))
+}

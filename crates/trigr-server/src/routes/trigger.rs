@@ -1,0 +1,54 @@
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trigr_engine::trigger::{prepare, TriggerOptions};
+
+use crate::error::ApiResult;
+use crate::extract::{Auth, Json};
+use crate::{jwt, AppState};
+
+#[derive(Deserialize)]
+pub struct TriggerBody {
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    options: Option<TriggerOptions>,
+}
+
+/// `POST /api/v1/tasks/{taskId}/trigger`.
+pub async fn trigger(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(task_id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<TriggerBody>,
+) -> ApiResult<impl IntoResponse> {
+    let engine = &state.engine;
+    let mut new = prepare(
+        &task_id,
+        body.payload,
+        body.options.unwrap_or_default(),
+        engine.config.max_payload_bytes,
+    )?;
+    new.request_key = headers
+        .get("x-trigger-request-idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 256)
+        .map(str::to_string);
+    let t = engine.trigger(&auth.env_id, new).await?;
+    let id = t.run.id.clone();
+    let scopes = vec![
+        format!("read:runs:{id}"),
+        format!("write:inputStreams:{id}"),
+    ];
+    let mut body = json!({ "id": id, "isCached": t.is_cached });
+    if let Some(v) = &t.run.version {
+        body["version"] = json!(v);
+    }
+    Ok((
+        jwt::headers(&auth, scopes, engine.now() / 1000),
+        axum::Json(body),
+    ))
+}

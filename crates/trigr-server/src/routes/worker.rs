@@ -1,0 +1,230 @@
+//! The worker protocol (`docs/worker-protocol.md`).
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use trigr_engine::complete::{Completed, Completion};
+use trigr_store::Run;
+use trigr_types::manifest::TaskManifest;
+use trigr_types::{format_time, packet};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json};
+use crate::AppState;
+
+const MAX_WAIT_MS: u64 = 30_000;
+
+#[derive(Deserialize)]
+pub struct RegisterBody {
+    tasks: Vec<TaskManifest>,
+    #[serde(default)]
+    promote: bool,
+}
+
+/// `POST /api/v1/worker/deployments`.
+pub async fn register(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(b): Json<RegisterBody>,
+) -> ApiResult<impl IntoResponse> {
+    let d = state
+        .engine
+        .register_deployment(&auth.env_id, b.tasks, b.promote)
+        .await?;
+    let mut out = json!({ "id": d.id, "version": d.version, "current": d.promoted_at.is_some() });
+    if let Some(t) = d.promoted_at {
+        out["promotedAt"] = json!(format_time(t));
+    }
+    Ok((StatusCode::CREATED, axum::Json(out)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DequeueBody {
+    version: String,
+    #[serde(default)]
+    max_runs: Option<usize>,
+    #[serde(default)]
+    wait_ms: Option<u64>,
+}
+
+/// `POST /api/v1/worker/dequeue`: long-poll for runs of one version.
+pub async fn dequeue(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(b): Json<DequeueBody>,
+) -> ApiResult<impl IntoResponse> {
+    let max = b.max_runs.unwrap_or(1);
+    if !(1..=trigr_engine::dequeue::MAX_RUNS).contains(&max) {
+        return Err(ApiError::bad_request(format!(
+            "maxRuns must be between 1 and {}",
+            trigr_engine::dequeue::MAX_RUNS
+        )));
+    }
+    let wait = b.wait_ms.unwrap_or(0);
+    if wait > MAX_WAIT_MS {
+        return Err(ApiError::bad_request(format!(
+            "waitMs must be at most {MAX_WAIT_MS}"
+        )));
+    }
+    let runs = state
+        .engine
+        .dequeue(&auth.env_id, &b.version, max, Duration::from_millis(wait))
+        .await?;
+    let runs: Vec<Value> = runs.iter().map(|r| dequeued(r, &auth)).collect();
+    Ok(axum::Json(json!({ "runs": runs })))
+}
+
+fn dequeued(r: &Run, auth: &Auth) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    put("runId", Some(json!(r.id)));
+    put("taskIdentifier", Some(json!(r.task_id)));
+    put("attempt", Some(json!(r.attempt)));
+    put("lease", r.lease.clone().map(Value::String));
+    put(
+        "leaseExpiresAt",
+        r.lease_expires_at.map(|t| json!(format_time(t))),
+    );
+    put(
+        "payload",
+        Some(
+            r.payload
+                .as_deref()
+                .and_then(|p| packet::to_value(p, &r.payload_type).ok())
+                .unwrap_or(Value::Null),
+        ),
+    );
+    put("payloadType", Some(json!(r.payload_type)));
+    put(
+        "metadata",
+        r.metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok()),
+    );
+    put("tags", Some(json!(r.tags)));
+    put("version", r.version.clone().map(Value::String));
+    put(
+        "concurrencyKey",
+        (!r.ckey.is_empty()).then(|| json!(r.ckey)),
+    );
+    put("maxAttempts", r.max_attempts.map(Value::from));
+    put("maxDuration", r.max_duration.map(Value::from));
+    put("machine", r.machine.clone().map(Value::String));
+    put(
+        "idempotencyKey",
+        r.idempotency_key_user
+            .clone()
+            .or(r.idempotency_key.clone())
+            .map(Value::String),
+    );
+    put("createdAt", Some(json!(format_time(r.created_at))));
+    put("startedAt", r.started_at.map(|t| json!(format_time(t))));
+    put("parentRunId", r.parent_run_id.clone().map(Value::String));
+    put("rootRunId", r.root_run_id.clone().map(Value::String));
+    put("batchId", r.batch_id.clone().map(Value::String));
+    put(
+        "environment",
+        Some(json!({ "id": auth.env_id, "slug": auth.slug, "type": auth.kind.as_str() })),
+    );
+    Value::Object(m)
+}
+
+#[derive(Deserialize)]
+pub struct LeaseBody {
+    lease: String,
+}
+
+/// `POST /api/v1/worker/runs/{id}/heartbeat`.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(b): Json<LeaseBody>,
+) -> ApiResult<impl IntoResponse> {
+    let run = state
+        .engine
+        .heartbeat(&auth.env_id, &run_id, &b.lease)
+        .await?;
+    Ok(axum::Json(json!({
+        "status": run.status.as_str(),
+        "leaseExpiresAt": run.lease_expires_at.map(format_time),
+    })))
+}
+
+fn completed(c: &Completed) -> Value {
+    let mut v =
+        json!({ "runId": c.run_id, "status": c.status.as_str(), "willRetry": c.will_retry });
+    if let Some(t) = c.retry_at {
+        v["retryAt"] = json!(format_time(t));
+    }
+    v
+}
+
+/// `POST /api/v1/worker/runs/{id}/complete`.
+pub async fn complete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(c): Json<Completion>,
+) -> ApiResult<impl IntoResponse> {
+    check_completion(&c)?;
+    let out = state.engine.complete(&auth.env_id, &run_id, c).await?;
+    Ok(axum::Json(completed(&out)))
+}
+
+fn check_completion(c: &Completion) -> ApiResult<()> {
+    if !c.ok && c.error.is_none() {
+        return Err(ApiError::bad_request(
+            "A failed completion (ok: false) needs an error with a message",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct CompleteManyBody {
+    completions: Vec<Completion>,
+}
+
+/// `POST /api/v1/worker/complete`: many completions in one commit.
+pub async fn complete_many(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(b): Json<CompleteManyBody>,
+) -> ApiResult<impl IntoResponse> {
+    if b.completions.len() > 500 {
+        return Err(ApiError::bad_request("At most 500 completions per call"));
+    }
+    let mut items = Vec::with_capacity(b.completions.len());
+    for (i, c) in b.completions.into_iter().enumerate() {
+        check_completion(&c)?;
+        let id = c
+            .run_id
+            .clone()
+            .ok_or_else(|| ApiError::bad_request(format!("completions[{i}] has no runId")))?;
+        items.push((id, c));
+    }
+    let ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
+    let results = state.engine.complete_many(&auth.env_id, items).await?;
+    let out: Vec<Value> = results
+        .into_iter()
+        .zip(ids)
+        .map(|(r, id)| match r {
+            Ok(c) => completed(&c),
+            Err(e) => {
+                let api = ApiError::from(e);
+                json!({ "runId": id, "error": api.message, "code": api.code.unwrap_or("error"), "status": api.status.as_u16() })
+            }
+        })
+        .collect();
+    Ok(axum::Json(json!({ "results": out })))
+}

@@ -1,0 +1,181 @@
+//! How records look on the wire (reference §3.1, §4.3). Optional fields are omitted, never null.
+
+use serde_json::{json, Map, Value};
+use trigr_engine::queues::QueueView;
+use trigr_store::{Deployment, QueueKind, Run};
+use trigr_types::{format_time, packet, RunStatus};
+
+fn put(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {
+    if let Some(v) = v {
+        m.insert(key.to_string(), v);
+    }
+}
+
+fn time(t: Option<i64>) -> Option<Value> {
+    t.map(|t| Value::String(format_time(t)))
+}
+
+fn parsed(text: &Option<String>) -> Option<Value> {
+    text.as_deref().and_then(|t| serde_json::from_str(t).ok())
+}
+
+/// The fields every run view shares.
+pub fn run_common(run: &Run) -> Map<String, Value> {
+    let s = run.status;
+    let mut m = Map::new();
+    m.insert("id".into(), json!(run.id));
+    m.insert("status".into(), json!(s.as_str()));
+    m.insert("taskIdentifier".into(), json!(run.task_id));
+    put(
+        &mut m,
+        "idempotencyKey",
+        run.idempotency_key_user
+            .clone()
+            .or(run.idempotency_key.clone())
+            .map(Value::String),
+    );
+    put(&mut m, "version", run.version.clone().map(Value::String));
+    m.insert("isQueued".into(), json!(s.is_queued()));
+    m.insert("isExecuting".into(), json!(s.is_executing()));
+    m.insert("isWaiting".into(), json!(s == RunStatus::Waiting));
+    m.insert("isCompleted".into(), json!(s.is_completed()));
+    m.insert("isSuccess".into(), json!(s == RunStatus::Completed));
+    m.insert(
+        "isFailed".into(),
+        json!(s.is_completed() && s != RunStatus::Completed),
+    );
+    m.insert("isCancelled".into(), json!(s == RunStatus::Canceled));
+    m.insert("isTest".into(), json!(run.is_test));
+    m.insert("createdAt".into(), json!(format_time(run.created_at)));
+    m.insert("updatedAt".into(), json!(format_time(run.updated_at)));
+    put(&mut m, "startedAt", time(run.started_at));
+    put(&mut m, "finishedAt", time(run.finished_at));
+    put(&mut m, "delayedUntil", time(run.delay_until));
+    put(
+        &mut m,
+        "expiredAt",
+        time(run.finished_at.filter(|_| s == RunStatus::Expired)),
+    );
+    put(&mut m, "ttl", run.ttl.clone().map(Value::String));
+    m.insert("tags".into(), json!(run.tags));
+    m.insert("costInCents".into(), json!(0));
+    m.insert("baseCostInCents".into(), json!(0));
+    let duration = match (run.started_at, run.finished_at) {
+        (Some(a), Some(b)) => (b - a).max(0),
+        _ => 0,
+    };
+    m.insert("durationMs".into(), json!(duration));
+    put(&mut m, "metadata", parsed(&run.metadata));
+    put(&mut m, "batchId", run.batch_id.clone().map(Value::String));
+    m
+}
+
+/// A run summary inside `relatedRuns`.
+pub fn run_summary(run: &Run) -> Value {
+    let mut m = run_common(run);
+    m.insert("depth".into(), json!(run.depth));
+    m.insert("triggerFunction".into(), json!(run.trigger_function));
+    Value::Object(m)
+}
+
+/// `GET /api/v3/runs/{id}`.
+pub fn run_detail(run: &Run, root: Option<&Run>, parent: Option<&Run>, children: &[Run]) -> Value {
+    let mut m = run_common(run);
+    m.insert("depth".into(), json!(run.depth));
+    m.insert("triggerFunction".into(), json!(run.trigger_function));
+    m.insert("attemptCount".into(), json!(run.attempt));
+    if let Some(p) = &run.payload {
+        put(
+            &mut m,
+            "payload",
+            packet::to_value(p, &run.payload_type).ok(),
+        );
+    }
+    if run.status == RunStatus::Completed {
+        if let Some(o) = &run.output {
+            let t = run.output_type.as_deref().unwrap_or(packet::JSON);
+            put(&mut m, "output", packet::to_value(o, t).ok());
+        }
+    }
+    put(&mut m, "error", parsed(&run.error));
+    let mut related = Map::new();
+    put(&mut related, "root", root.map(run_summary));
+    put(&mut related, "parent", parent.map(run_summary));
+    if !children.is_empty() {
+        related.insert(
+            "children".into(),
+            Value::Array(children.iter().map(run_summary).collect()),
+        );
+    }
+    m.insert("relatedRuns".into(), Value::Object(related));
+    // trigr additions, ignored by the official SDK.
+    m.insert("attempt".into(), json!(run.attempt));
+    put(
+        &mut m,
+        "concurrencyKey",
+        (!run.ckey.is_empty()).then(|| json!(run.ckey)),
+    );
+    m.insert("priority".into(), json!(run.priority));
+    put(&mut m, "maxAttempts", run.max_attempts.map(Value::from));
+    put(&mut m, "maxDuration", run.max_duration.map(Value::from));
+    put(&mut m, "machine", run.machine.clone().map(Value::String));
+    put(
+        &mut m,
+        "parentRunId",
+        run.parent_run_id.clone().map(Value::String),
+    );
+    put(
+        &mut m,
+        "rootRunId",
+        run.root_run_id.clone().map(Value::String),
+    );
+    Value::Object(m)
+}
+
+/// A run in a list (`GET /api/v1/runs`).
+pub fn run_list_item(run: &Run, env_slug: &str) -> Value {
+    let mut m = run_common(run);
+    m.insert("env".into(), json!({ "id": run.env_id, "name": env_slug }));
+    Value::Object(m)
+}
+
+/// A queue (reference §4.3).
+pub fn queue(v: &QueueView) -> Value {
+    let q = &v.queue;
+    let name = match q.kind {
+        QueueKind::Task => q.name.strip_prefix("task/").unwrap_or(&q.name).to_string(),
+        QueueKind::Custom => q.name.clone(),
+    };
+    json!({
+        "id": q.id,
+        "name": name,
+        "type": q.kind.as_str(),
+        "running": v.running,
+        "queued": v.queued,
+        "paused": q.paused,
+        "concurrencyLimit": q.limit(),
+        "concurrency": {
+            "current": q.limit(),
+            "base": q.base_limit,
+            "override": q.override_limit,
+            "overriddenAt": q.overridden_at.map(format_time),
+            "overriddenBy": Value::Null,
+        },
+    })
+}
+
+/// A deployment (reference §4.5).
+pub fn deployment(d: &Deployment, current: bool) -> Value {
+    json!({
+        "id": d.id,
+        "createdAt": format_time(d.created_at),
+        "shortCode": d.version,
+        "version": d.version,
+        "runtime": Value::Null,
+        "runtimeVersion": Value::Null,
+        "status": "DEPLOYED",
+        "deployedAt": format_time(d.promoted_at.unwrap_or(d.created_at)),
+        "current": current,
+        "tasks": d.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,82 @@
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::SqliteTx;
+use crate::model::Batch;
+use crate::tx::BatchTx;
+use crate::{Error, Result};
+
+const COLUMNS: &str =
+    "id, env_id, run_count, idempotency_key, idempotency_key_user, sealed, items_accepted, errors, created_at, updated_at";
+
+fn batch_from_row(r: &Row) -> rusqlite::Result<Batch> {
+    Ok(Batch {
+        id: r.get(0)?,
+        env_id: r.get(1)?,
+        run_count: r.get(2)?,
+        idempotency_key: r.get(3)?,
+        idempotency_key_user: r.get(4)?,
+        sealed: r.get(5)?,
+        items_accepted: r.get(6)?,
+        errors: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+impl BatchTx for SqliteTx<'_> {
+    fn insert_batch(&mut self, b: &Batch) -> Result<()> {
+        self.conn.execute(
+            &format!(
+                "INSERT INTO batches ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
+            params![
+                b.id,
+                b.env_id,
+                b.run_count,
+                b.idempotency_key,
+                b.idempotency_key_user,
+                b.sealed,
+                b.items_accepted,
+                b.errors,
+                b.created_at,
+                b.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn batch(&mut self, env_id: &str, id: &str) -> Result<Option<Batch>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM batches WHERE env_id = ?1 AND id = ?2"
+        ))?;
+        Ok(st
+            .query_row(params![env_id, id], batch_from_row)
+            .optional()?)
+    }
+
+    fn batch_by_idempotency_key(&mut self, env_id: &str, key: &str) -> Result<Option<Batch>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM batches WHERE env_id = ?1 AND idempotency_key = ?2"
+        ))?;
+        Ok(st
+            .query_row(params![env_id, key], batch_from_row)
+            .optional()?)
+    }
+
+    fn update_batch(&mut self, b: &Batch) -> Result<()> {
+        self.conn.execute(
+            "UPDATE batches SET sealed = ?2, items_accepted = ?3, errors = ?4, updated_at = ?5 WHERE id = ?1",
+            params![b.id, b.sealed, b.items_accepted, b.errors, b.updated_at],
+        )?;
+        Ok(())
+    }
+
+    fn batch_indexes(&mut self, batch_id: &str) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT batch_index FROM runs WHERE batch_id = ?1 ORDER BY batch_index",
+        )?;
+        let rows = st.query_map([batch_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::from)
+    }
+}

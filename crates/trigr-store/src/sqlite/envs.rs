@@ -1,0 +1,128 @@
+use rusqlite::{params, OptionalExtension, Row};
+use trigr_types::Millis;
+
+use super::SqliteTx;
+use crate::model::{EnvKind, Environment};
+use crate::tx::EnvTx;
+use crate::{Error, Result};
+
+const ENV_COLUMNS: &str = "id, project_id, slug, kind, concurrency_limit, running, current_version";
+
+fn env_from_row(r: &Row) -> rusqlite::Result<Environment> {
+    let kind: String = r.get(3)?;
+    Ok(Environment {
+        id: r.get(0)?,
+        project_id: r.get(1)?,
+        slug: r.get(2)?,
+        kind: EnvKind::parse(&kind).unwrap_or(EnvKind::Development),
+        concurrency_limit: r.get(4)?,
+        running: r.get(5)?,
+        current_version: r.get(6)?,
+    })
+}
+
+impl EnvTx for SqliteTx<'_> {
+    fn has_environments(&mut self) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM environments)", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn insert_organization(&mut self, id: &str, slug: &str, now: Millis) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO organizations (id, slug, created_at) VALUES (?1, ?2, ?3)",
+            params![id, slug, now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_project(
+        &mut self,
+        id: &str,
+        org_id: &str,
+        project_ref: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO projects (id, org_id, ref, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, org_id, project_ref, name, now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_environment(&mut self, env: &Environment, now: Millis) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, running, current_version, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
+            params![env.id, env.project_id, env.slug, env.kind.as_str(), env.concurrency_limit, env.current_version, now],
+        )?;
+        Ok(())
+    }
+
+    fn environments(&mut self) -> Result<Vec<Environment>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {ENV_COLUMNS} FROM environments ORDER BY created_at, slug"
+        ))?;
+        let rows = st.query_map([], env_from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::from)
+    }
+
+    fn environment(&mut self, id: &str) -> Result<Option<Environment>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {ENV_COLUMNS} FROM environments WHERE id = ?1"
+        ))?;
+        Ok(st.query_row([id], env_from_row).optional()?)
+    }
+
+    fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO api_keys (key_hash, env_id, created_at) VALUES (?1, ?2, ?3)",
+            params![key_hash, env_id, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn api_key_count(&mut self, env_id: &str) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM api_keys WHERE env_id = ?1",
+            [env_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {} FROM environments e JOIN api_keys k ON k.env_id = e.id WHERE k.key_hash = ?1",
+            ENV_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ")
+        ))?;
+        Ok(st.query_row([key_hash], env_from_row).optional()?)
+    }
+
+    fn adjust_env_running(&mut self, env_id: &str, delta: i64) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("UPDATE environments SET running = running + ?2 WHERE id = ?1")?;
+        st.execute(params![env_id, delta])?;
+        Ok(())
+    }
+
+    fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE environments SET concurrency_limit = ?2 WHERE id = ?1",
+            params![env_id, limit],
+        )?;
+        Ok(())
+    }
+
+    fn set_current_version(&mut self, env_id: &str, version: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE environments SET current_version = ?2 WHERE id = ?1",
+            params![env_id, version],
+        )?;
+        Ok(())
+    }
+}

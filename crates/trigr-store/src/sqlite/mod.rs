@@ -1,0 +1,216 @@
+//! The embedded SQLite backend: WAL, `synchronous=FULL`, one writer thread that group-commits,
+//! and a small pool of read-only connections.
+
+mod batches;
+mod deployments;
+mod envs;
+mod queues;
+mod runs;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{Backend, Error, ReadJob, Result, WriteJob};
+
+/// Versioned migrations, applied in order at open. The PostgreSQL backend numbers its own the same.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+/// Most write jobs committed together.
+const MAX_GROUP: usize = 1024;
+const READERS: usize = 4;
+
+/// A transaction (or read snapshot) on one connection.
+pub struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Database(e.to_string())
+    }
+}
+
+pub struct Sqlite {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl Sqlite {
+    pub fn open(path: &Path) -> Result<Sqlite> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Open(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path)
+            .map_err(|e| Error::Open(format!("cannot open {}: {e}", path.display())))?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let handle = std::thread::Builder::new()
+            .name("trigr-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| Error::Open(e.to_string()))?;
+        Ok(Sqlite {
+            path: path.to_path_buf(),
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    fn reader(&self) -> Result<Connection> {
+        if let Some(c) = self.readers.lock().map_err(|_| Error::Closed)?.pop() {
+            return Ok(c);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let done: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
+        if done {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now') * 1000)",
+            [version],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&conn, group);
+    }
+}
+
+/// Runs each job in its own savepoint inside one transaction, commits once, then replies.
+fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = Error::from(e);
+        for job in group {
+            // The job never ran; dropping it drops its reply channel, which reads as an error.
+            drop(job);
+        }
+        tracing::error!("could not begin a write transaction: {err}");
+        return;
+    }
+    let mut replies = Vec::with_capacity(group.len());
+    for job in group {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            tracing::error!("savepoint failed: {e}");
+            continue;
+        }
+        let mut tx = SqliteTx { conn };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
+        match outcome {
+            Ok(out) if out.keep => {
+                let _ = conn.execute_batch("RELEASE job");
+                replies.push(out.reply);
+            }
+            Ok(out) => {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                replies.push(out.reply);
+            }
+            Err(_) => {
+                tracing::error!("a write job panicked; its changes were rolled back");
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
+        }
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(Error::from);
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply(commit.clone().err());
+    }
+}
+
+impl Backend for Sqlite {
+    fn submit_write(&self, job: WriteJob) {
+        if let Ok(guard) = self.writer.lock() {
+            if let Some(tx) = guard.as_ref() {
+                let _ = tx.send(job);
+            }
+        }
+    }
+
+    fn submit_read(&self, job: ReadJob) {
+        let conn = match self.reader() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("no reader connection: {e}");
+                return;
+            }
+        };
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            if conn.execute_batch("BEGIN").is_ok() {
+                job(&mut SqliteTx { conn: &conn });
+                let _ = conn.execute_batch("COMMIT");
+            }
+            if let Ok(mut pool) = readers.lock() {
+                if pool.len() < READERS {
+                    pool.push(conn);
+                }
+            }
+        });
+    }
+
+    fn close(&self) {
+        if let Ok(mut guard) = self.writer.lock() {
+            guard.take();
+        }
+        if let Some(handle) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Reads a JSON text column into a value.
+fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}

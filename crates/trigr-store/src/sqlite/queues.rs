@@ -1,0 +1,150 @@
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::SqliteTx;
+use crate::model::{Queue, QueueKind};
+use crate::tx::QueueTx;
+use crate::{Error, Result};
+
+const COLUMNS: &str = "id, env_id, name, kind, base_limit, override_limit, overridden_at, paused, served_seq, created_at";
+
+fn queue_from_row(r: &Row) -> rusqlite::Result<Queue> {
+    let kind: String = r.get(3)?;
+    Ok(Queue {
+        id: r.get(0)?,
+        env_id: r.get(1)?,
+        name: r.get(2)?,
+        kind: if kind == "task" {
+            QueueKind::Task
+        } else {
+            QueueKind::Custom
+        },
+        base_limit: r.get(4)?,
+        override_limit: r.get(5)?,
+        overridden_at: r.get(6)?,
+        paused: r.get(7)?,
+        served_seq: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+impl QueueTx for SqliteTx<'_> {
+    fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 AND name = ?2"
+        ))?;
+        Ok(st
+            .query_row(params![env_id, name], queue_from_row)
+            .optional()?)
+    }
+
+    fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 AND id = ?2"
+        ))?;
+        Ok(st
+            .query_row(params![env_id, id], queue_from_row)
+            .optional()?)
+    }
+
+    fn insert_queue(&mut self, q: &Queue) -> Result<()> {
+        self.conn.execute(
+            &format!(
+                "INSERT INTO queues ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
+            params![
+                q.id,
+                q.env_id,
+                q.name,
+                q.kind.as_str(),
+                q.base_limit,
+                q.override_limit,
+                q.overridden_at,
+                q.paused,
+                q.served_seq,
+                q.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_queue(&mut self, q: &Queue) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE queues SET base_limit = ?2, override_limit = ?3, overridden_at = ?4, paused = ?5, served_seq = ?6 WHERE id = ?1",
+        )?;
+        st.execute(params![
+            q.id,
+            q.base_limit,
+            q.override_limit,
+            q.overridden_at,
+            q.paused,
+            q.served_seq
+        ])?;
+        Ok(())
+    }
+
+    fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)> {
+        let total: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM queues WHERE env_id = ?1",
+            [env_id],
+            |r| r.get(0),
+        )?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 ORDER BY name LIMIT ?2 OFFSET ?3"
+        ))?;
+        let rows = st.query_map(params![env_id, limit as i64, offset as i64], queue_from_row)?;
+        Ok((
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(Error::from)?,
+            total,
+        ))
+    }
+
+    fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 AND paused = 0 ORDER BY served_seq, name"
+        ))?;
+        let rows = st.query_map([env_id], queue_from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(Error::from)
+    }
+
+    fn next_served_seq(&mut self, env_id: &str) -> Result<i64> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT COALESCE(MAX(served_seq), 0) + 1 FROM queues WHERE env_id = ?1",
+        )?;
+        Ok(st.query_row([env_id], |r| r.get(0))?)
+    }
+
+    fn slot_running(&mut self, queue_id: &str, ckey: &str) -> Result<i64> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT running FROM concurrency_slots WHERE queue_id = ?1 AND ckey = ?2",
+        )?;
+        Ok(st
+            .query_row(params![queue_id, ckey], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn adjust_slot(&mut self, queue_id: &str, ckey: &str, delta: i64) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO concurrency_slots (queue_id, ckey, running) VALUES (?1, ?2, MAX(?3, 0))
+             ON CONFLICT (queue_id, ckey) DO UPDATE SET running = MAX(running + ?3, 0)",
+        )?;
+        st.execute(params![queue_id, ckey, delta])?;
+        Ok(())
+    }
+
+    fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)> {
+        let running: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(running), 0) FROM concurrency_slots WHERE queue_id = ?1",
+            [queue_id],
+            |r| r.get(0),
+        )?;
+        let queued: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM runs WHERE queue_id = ?1 AND status = 'QUEUED'",
+            [queue_id],
+            |r| r.get(0),
+        )?;
+        Ok((running, queued))
+    }
+}

@@ -1,0 +1,115 @@
+//! What a transaction can do, in small traits. A backend implements all of them on its
+//! transaction type; the engine works through `&mut dyn Tx` and never sees SQL.
+
+use trigr_types::{Millis, RunStatus};
+
+use crate::model::*;
+use crate::Result;
+
+/// Organizations, projects, environments and their keys.
+pub trait EnvTx {
+    fn has_environments(&mut self) -> Result<bool>;
+    fn insert_organization(&mut self, id: &str, slug: &str, now: Millis) -> Result<()>;
+    fn insert_project(
+        &mut self,
+        id: &str,
+        org_id: &str,
+        project_ref: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<()>;
+    fn insert_environment(&mut self, env: &Environment, now: Millis) -> Result<()>;
+    fn environments(&mut self) -> Result<Vec<Environment>>;
+    fn environment(&mut self, id: &str) -> Result<Option<Environment>>;
+    /// Adds a key hash; returns false when it was already there.
+    fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool>;
+    fn api_key_count(&mut self, env_id: &str) -> Result<i64>;
+    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>>;
+    fn adjust_env_running(&mut self, env_id: &str, delta: i64) -> Result<()>;
+    fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()>;
+    fn set_current_version(&mut self, env_id: &str, version: &str) -> Result<()>;
+}
+
+/// Deployments and their task manifests.
+pub trait DeploymentTx {
+    fn count_deployments_on_day(&mut self, env_id: &str, day: &str) -> Result<i64>;
+    fn insert_deployment(&mut self, d: &Deployment) -> Result<()>;
+    fn deployment(&mut self, env_id: &str, version: &str) -> Result<Option<Deployment>>;
+    /// Newest first.
+    fn deployments(&mut self, env_id: &str, limit: usize) -> Result<Vec<Deployment>>;
+    fn set_promoted(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
+}
+
+/// Queues and concurrency slots.
+pub trait QueueTx {
+    fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>>;
+    fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
+    fn insert_queue(&mut self, q: &Queue) -> Result<()>;
+    fn update_queue(&mut self, q: &Queue) -> Result<()>;
+    /// Ordered by name; returns the page and the total count.
+    fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)>;
+    /// Unpaused queues, longest-unserved first.
+    fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>>;
+    fn next_served_seq(&mut self, env_id: &str) -> Result<i64>;
+    fn slot_running(&mut self, queue_id: &str, ckey: &str) -> Result<i64>;
+    fn adjust_slot(&mut self, queue_id: &str, ckey: &str, delta: i64) -> Result<()>;
+    /// (running, queued) counts of a queue.
+    fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)>;
+}
+
+/// Runs.
+pub trait RunTx {
+    fn insert_run(&mut self, run: &Run) -> Result<i64>;
+    fn run(&mut self, env_id: &str, id: &str) -> Result<Option<Run>>;
+    /// Writes the run's mutable state if its status and lease are still `expect_status` and
+    /// `expect_lease`. Returns false (and writes nothing) when another writer got there first.
+    fn update_run(
+        &mut self,
+        run: &Run,
+        expect_status: RunStatus,
+        expect_lease: Option<&str>,
+    ) -> Result<bool>;
+    fn set_tags(&mut self, run: &Run) -> Result<()>;
+    fn run_by_idempotency_key(
+        &mut self,
+        env_id: &str,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<Run>>;
+    fn run_by_request_key(&mut self, env_id: &str, key: &str) -> Result<Option<Run>>;
+    fn clear_idempotency_key(&mut self, run_seq: i64) -> Result<()>;
+    fn list_runs(&mut self, env_id: &str, filter: &RunFilter, page: Page) -> Result<Vec<Run>>;
+    fn children(&mut self, run_id: &str) -> Result<Vec<Run>>;
+    fn runs_of_batch(&mut self, batch_id: &str) -> Result<Vec<Run>>;
+    /// `QUEUED` runs of a queue locked to `version` and available at `now`, in dequeue order.
+    fn ready_runs(
+        &mut self,
+        queue_id: &str,
+        version: &str,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<Run>>;
+    /// Runs with no version yet (`PENDING_VERSION`, or `DELAYED` before any deployment).
+    fn unlocked_runs(&mut self, env_id: &str) -> Result<Vec<Run>>;
+    /// Runs never attempted (`QUEUED`/`DELAYED`) locked to another version than `version`.
+    fn unstarted_runs_not_on(&mut self, env_id: &str, version: &str) -> Result<Vec<Run>>;
+    fn due_delayed(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>>;
+    fn due_ttl(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>>;
+    fn due_leases(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>>;
+    fn due_timeouts(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>>;
+    /// The earliest time any timer is due, if any.
+    fn next_timer(&mut self) -> Result<Option<Millis>>;
+}
+
+/// Batches.
+pub trait BatchTx {
+    fn insert_batch(&mut self, b: &Batch) -> Result<()>;
+    fn batch(&mut self, env_id: &str, id: &str) -> Result<Option<Batch>>;
+    fn batch_by_idempotency_key(&mut self, env_id: &str, key: &str) -> Result<Option<Batch>>;
+    fn update_batch(&mut self, b: &Batch) -> Result<()>;
+    fn batch_indexes(&mut self, batch_id: &str) -> Result<Vec<i64>>;
+}
+
+/// Everything a transaction can do.
+pub trait Tx: EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx {}
+impl<T: EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx> Tx for T {}

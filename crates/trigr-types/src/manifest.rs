@@ -1,0 +1,95 @@
+//! The task manifest a worker registers with its deployment.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::RetryPolicy;
+
+/// One task of a deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskManifest {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueManifest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Seconds an attempt may run before the run is `TIMED_OUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// JSON Schema of the payload, enforced at trigger time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_schema: Option<Value>,
+}
+
+/// The queue a task runs on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QueueManifest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_limit: Option<u32>,
+}
+
+/// The name of the queue a task gets when it names none.
+pub fn task_queue_name(task_id: &str) -> String {
+    format!("task/{task_id}")
+}
+
+impl TaskManifest {
+    /// The queue name this task's runs go to.
+    pub fn queue_name(&self) -> String {
+        match &self.queue {
+            Some(q) => q.name.clone(),
+            None => task_queue_name(&self.id),
+        }
+    }
+
+    /// Checks the fields a schema cannot: a sentence naming the task and the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 128
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.:/-".contains(&b));
+        if !id_ok {
+            return Err(format!(
+                "task id '{}' must be 1-128 characters of letters, digits and _ . : / -",
+                self.id
+            ));
+        }
+        if let Some(q) = &self.queue {
+            if q.name.trim().is_empty() || q.name.len() > 128 {
+                return Err(format!(
+                    "task '{}': queue.name must be 1-128 characters",
+                    self.id
+                ));
+            }
+            if q.concurrency_limit.is_some_and(|l| l > 100_000) {
+                return Err(format!(
+                    "task '{}': queue.concurrencyLimit must be at most 100000",
+                    self.id
+                ));
+            }
+        }
+        if let Some(r) = &self.retry {
+            r.validate()
+                .map_err(|e| format!("task '{}': {e}", self.id))?;
+        }
+        if let Some(m) = &self.machine {
+            if !crate::MACHINES.contains(&m.as_str()) {
+                return Err(format!("task '{}': unknown machine '{m}'", self.id));
+            }
+        }
+        if self.max_duration == Some(0) {
+            return Err(format!(
+                "task '{}': maxDuration must be at least 1 second",
+                self.id
+            ));
+        }
+        Ok(())
+    }
+}

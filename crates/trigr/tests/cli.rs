@@ -1,0 +1,443 @@
+//! The client commands of the `trigr` binary (`trigger`, `runs …`, `queues …`) run as
+//! subprocesses against a real server.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// What one `trigr` invocation printed and how it exited.
+#[derive(Debug)]
+struct Output {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Environment of a `trigr` invocation: server address and secret key (each may be absent).
+#[derive(Clone, Copy)]
+struct Env<'a> {
+    url: Option<&'a str>,
+    key: Option<&'a str>,
+}
+
+impl<'a> Env<'a> {
+    fn of(server: &'a TestServer) -> Env<'a> {
+        Env {
+            url: Some(&server.base_url),
+            key: Some(DEV_KEY),
+        }
+    }
+}
+
+async fn trigr(env: Env<'_>, args: &[&str]) -> Output {
+    let mut cmd = tokio::process::Command::new(binary());
+    cmd.args(args)
+        .env_remove("TRIGGER_API_URL")
+        .env_remove("TRIGGER_SECRET_KEY")
+        .env_remove("TRIGGER_ACCESS_TOKEN")
+        .env_remove("TRIGGER_VERSION")
+        .env("RUST_BACKTRACE", "1")
+        .kill_on_drop(true);
+    if let Some(url) = env.url {
+        cmd.env("TRIGGER_API_URL", url);
+    }
+    if let Some(key) = env.key {
+        cmd.env("TRIGGER_SECRET_KEY", key);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("trigr {args:?} did not finish within 60 s"))
+        .expect("run trigr");
+    Output {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `trigr` and asserts it succeeded; returns its standard output.
+async fn ok(env: Env<'_>, args: &[&str]) -> String {
+    let out = trigr(env, args).await;
+    assert!(
+        out.success,
+        "trigr {args:?} failed:\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    out.stdout
+}
+
+/// Runs `trigr`, asserts it failed with one plain `error: …` sentence containing `needle`.
+async fn fails(env: Env<'_>, args: &[&str], needle: &str) -> String {
+    let out = trigr(env, args).await;
+    let what = format!(
+        "trigr {args:?}\nstdout: {}\nstderr: {}",
+        out.stdout, out.stderr
+    );
+    assert!(!out.success, "should have failed: {what}");
+    assert!(
+        out.stderr.starts_with("error: "),
+        "not an `error: ` line: {what}"
+    );
+    assert!(
+        out.stderr.contains(needle),
+        "stderr lacks {needle:?}: {what}"
+    );
+    for bad in ["panicked", "backtrace", "RUST_BACKTRACE", "Caused by"] {
+        assert!(!out.stderr.contains(bad), "stderr shows {bad:?}: {what}");
+    }
+    assert!(out.stdout.is_empty(), "nothing on stdout: {what}");
+    out.stderr
+}
+
+/// The first word starting with `run_` (trailing punctuation removed).
+fn run_id(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.starts_with("run_"))
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .to_string()
+        })
+        .unwrap_or_else(|| panic!("no run id in {text:?}"))
+}
+
+/// An address where nothing listens.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_creates_a_run_with_the_options() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "hello"}])).await;
+    let env = Env::of(&server);
+
+    let out = ok(
+        env,
+        &[
+            "trigger",
+            "hello",
+            "--payload",
+            r#"{"n": 1}"#,
+            "--tag",
+            "t1",
+            "--tag",
+            "t2",
+            "--metadata",
+            r#"{"m":"x"}"#,
+        ],
+    )
+    .await;
+    assert!(out.starts_with("Triggered run_"), "{out}");
+    assert!(out.contains("hello"), "{out}");
+    let id = run_id(&out);
+    let run = server.run(&id).await;
+    assert_eq!(run["taskIdentifier"], json!("hello"));
+    assert_eq!(run["payload"], json!({"n": 1}));
+    let mut tags: Vec<String> = serde_json::from_value(run["tags"].clone()).expect("tags");
+    tags.sort();
+    assert_eq!(tags, ["t1", "t2"]);
+    assert_eq!(run["metadata"], json!({"m": "x"}));
+
+    let out = ok(env, &["trigger", "hello", "--json"]).await;
+    let answer: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    let id = answer["id"].as_str().expect("id");
+    assert!(id.starts_with("run_"), "{answer}");
+    server.run(id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_with_an_idempotency_key_reports_the_existing_run() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "hello"}])).await;
+    let env = Env::of(&server);
+    let args = ["trigger", "hello", "--idempotency-key", "order-42"];
+    let first = ok(env, &args).await;
+    assert!(!first.contains("existing run"), "{first}");
+    let second = ok(env, &args).await;
+    assert_eq!(run_id(&first), run_id(&second));
+    assert!(second.contains("existing run"), "{second}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_list_and_get_show_the_run() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "hello"}])).await;
+    let env = Env::of(&server);
+    let id = run_id(&ok(env, &["trigger", "hello", "--tag", "listed"]).await);
+
+    let table = ok(env, &["runs", "list"]).await;
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["ID", "TASK", "STATUS", "VERSION", "TAGS", "CREATED"] {
+        assert!(header.contains(column), "{table}");
+    }
+    let row = table
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("{id} not in {table}"));
+    assert!(row.contains("hello") && row.contains("listed"), "{row}");
+
+    let filtered = ok(
+        env,
+        &[
+            "runs", "list", "--task", "hello", "--status", "queued", "--tag", "listed", "--json",
+        ],
+    )
+    .await;
+    let page: Value = serde_json::from_str(&filtered).expect("--json prints JSON");
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids, [id.as_str()]);
+
+    let none = ok(env, &["runs", "list", "--task", "no-such-task"]).await;
+    assert_eq!(none.trim(), "No runs.");
+
+    let shown = ok(env, &["runs", "get", &id]).await;
+    let status = server.run(&id).await["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for line in [
+        format!("id: {id}"),
+        "task: hello".into(),
+        format!("status: {status}"),
+        "tags: listed".into(),
+    ] {
+        assert!(shown.lines().any(|l| l == line), "{line:?} not in {shown}");
+    }
+    let json_out = ok(env, &["runs", "get", &id, "--json"]).await;
+    let run: Value = serde_json::from_str(&json_out).expect("--json prints JSON");
+    assert_eq!(run["id"], json!(id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_list_pages_with_after() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "hello"}])).await;
+    let env = Env::of(&server);
+    for _ in 0..3 {
+        server.trigger("hello", json!({}), json!({})).await;
+    }
+    let first = ok(env, &["runs", "list", "--limit", "2"]).await;
+    let more = first
+        .lines()
+        .find_map(|l| l.strip_prefix("More: "))
+        .unwrap_or_else(|| panic!("{first}"));
+    let words: Vec<&str> = more.split_whitespace().collect();
+    assert_eq!(&words[..3], ["trigr", "runs", "list"], "{more}");
+    let second = ok(env, &words[1..]).await;
+    let rows = |t: &str| {
+        t.lines()
+            .filter(|l| l.starts_with("run_"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (rows(&first), rows(&second));
+    assert_eq!((a.len(), b.len()), (2, 1), "{first}\n{second}");
+    assert!(!a.contains(&b[0]), "pages overlap:\n{first}\n{second}");
+    assert!(!second.contains("More:"), "{second}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_cancel_and_replay() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "hello"}])).await;
+    let env = Env::of(&server);
+    let id = server.trigger("hello", json!({"n": 7}), json!({})).await;
+
+    let out = ok(env, &["runs", "cancel", &id]).await;
+    assert_eq!(out.trim(), format!("Canceled {id}"));
+    assert_eq!(server.run(&id).await["status"], json!("CANCELED"));
+
+    let out = ok(env, &["runs", "replay", &id]).await;
+    assert!(out.starts_with(&format!("Replayed {id} as run_")), "{out}");
+    let new_id = run_id(out.trim_start_matches(&format!("Replayed {id}")));
+    assert_ne!(new_id, id);
+    let replayed = server.run(&new_id).await;
+    assert_eq!(replayed["taskIdentifier"], json!("hello"));
+    assert_eq!(replayed["payload"], json!({"n": 7}));
+
+    let out = ok(
+        env,
+        &[
+            "runs",
+            "replay",
+            &id,
+            "--payload",
+            r#"{"n": 8}"#,
+            "--tag",
+            "again",
+            "--json",
+        ],
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    let other = server.run(answer["id"].as_str().expect("id")).await;
+    assert_eq!(other["payload"], json!({"n": 8}));
+    assert_eq!(other["tags"], json!(["again"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_list_pause_and_resume() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "hello"}, {"id": "mailer", "queue": {"name": "mail/out", "concurrencyLimit": 3}}])).await;
+    let env = Env::of(&server);
+    let paused = || async {
+        let (s, v) = server.get("/api/v1/queues/hello?type=task").await;
+        assert_eq!(s, 200, "{v}");
+        v["paused"].clone()
+    };
+
+    let table = ok(env, &["queues", "list"]).await;
+    let cells = |name: &str| -> Vec<String> {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find(|c| c.first().map(String::as_str) == Some(name))
+            .unwrap_or_else(|| panic!("{name} not in {table}"))
+    };
+    assert_eq!(
+        cells("NAME"),
+        ["NAME", "TYPE", "RUNNING", "QUEUED", "LIMIT", "PAUSED"]
+    );
+    assert_eq!(cells("hello"), ["hello", "task", "0", "0", "-", "no"]);
+    assert_eq!(
+        cells("mail/out"),
+        ["mail/out", "custom", "0", "0", "3", "no"]
+    );
+
+    let out = ok(env, &["queues", "pause", "hello", "--type", "task"]).await;
+    assert_eq!(out.trim(), "Paused queue hello");
+    assert_eq!(paused().await, json!(true));
+    let table = ok(env, &["queues", "list"]).await;
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("hello") && l.trim_end().ends_with("yes")),
+        "{table}"
+    );
+
+    let out = ok(env, &["queues", "resume", "task/hello"]).await;
+    assert_eq!(out.trim(), "Resumed queue task/hello");
+    assert_eq!(paused().await, json!(false));
+
+    ok(env, &["queues", "pause", "mail/out"]).await;
+    let (s, v) = server
+        .get(&format!("/api/v1/queues/{}?type=custom", enc("mail%2Fout")))
+        .await;
+    assert_eq!((s, &v["paused"]), (200, &json!(true)), "{v}");
+
+    let out = ok(env, &["queues", "list", "--json"]).await;
+    let queues: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert!(queues.as_array().is_some_and(|q| q.len() >= 2), "{queues}");
+
+    fails(env, &["queues", "pause", "no-such-queue"], "no-such-queue").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_override_the_environment() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "hello"}])).await;
+    let closed = closed_port_url();
+    let env = Env {
+        url: Some(&closed),
+        key: Some("tr_dev_wrongkey00000000000000001"),
+    };
+    let out = ok(
+        env,
+        &[
+            "trigger",
+            "hello",
+            "--api-url",
+            &format!("{}/", server.base_url),
+            "--secret-key",
+            DEV_KEY,
+        ],
+    )
+    .await;
+    server.run(&run_id(&out)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_plain_sentences() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "hello"}])).await;
+    let env = Env::of(&server);
+
+    let no_key = Env { key: None, ..env };
+    fails(no_key, &["runs", "list"], "TRIGGER_SECRET_KEY").await;
+
+    let wrong_key = Env {
+        key: Some("tr_dev_wrongkey00000000000000001"),
+        ..env
+    };
+    fails(
+        wrong_key,
+        &["runs", "list"],
+        "The secret key was rejected (401)",
+    )
+    .await;
+
+    fails(
+        env,
+        &["runs", "get", "run_doesnotexist"],
+        "Run run_doesnotexist was not found.",
+    )
+    .await;
+    fails(
+        env,
+        &["runs", "cancel", "run_doesnotexist"],
+        "Run run_doesnotexist was not found.",
+    )
+    .await;
+    fails(
+        env,
+        &["runs", "replay", "run_doesnotexist"],
+        "Run run_doesnotexist was not found.",
+    )
+    .await;
+
+    fails(
+        env,
+        &["trigger", "hello", "--payload", "{not json"],
+        "--payload is not valid JSON",
+    )
+    .await;
+    fails(
+        env,
+        &["trigger", "hello", "--metadata", "[1]"],
+        "--metadata must be a JSON object",
+    )
+    .await;
+    fails(env, &["trigger", "not-declared"], "not-declared").await;
+    assert!(
+        server.list_ids("").await.is_empty(),
+        "no run was created by the failed triggers"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_server_is_explained() {
+    let url = closed_port_url();
+    let env = Env {
+        url: Some(&url),
+        key: Some(DEV_KEY),
+    };
+    let err = fails(
+        env,
+        &["runs", "list"],
+        &format!("The server at {url} could not be reached"),
+    )
+    .await;
+    assert!(err.contains("trigr server"), "{err}");
+    fails(env, &["queues", "list"], "could not be reached").await;
+}

@@ -1,0 +1,133 @@
+//! Runs the official `@trigger.dev/sdk` (npm, pinned in `tests/official-sdk/package.json`)
+//! against a real `trigr server`: `node --test tests/official-sdk/sdk.test.mjs`.
+//!
+//! Needs `node` and `npm` on the PATH. The npm dependencies are installed with `npm ci` the
+//! first time (they stay in `tests/official-sdk/node_modules`, which git ignores).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::TestServer;
+
+/// Variables that would change what the SDK sends or where it sends it.
+const SDK_ENV_TO_CLEAR: &[&str] = &[
+    "TRIGGER_VERSION",
+    "TRIGGER_ACCESS_TOKEN",
+    "TRIGGER_PREVIEW_BRANCH",
+    "TRIGGER_DEV_BRANCH",
+    "VERCEL_GIT_COMMIT_REF",
+    "TRIGGER_EXTERNAL_DEPLOYMENT_ID",
+    "TRIGGER_AUTOMATIC_SKEW_VERSION_PROTECTION",
+    "TRIGGER_STREAM_URL",
+    "TRIGGER_V2_REALTIME_STREAMS",
+    "NODE_OPTIONS",
+];
+
+fn sdk_dir() -> PathBuf {
+    // crates/trigr -> repository root
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("repository root above crates/trigr")
+        .join("tests")
+        .join("official-sdk")
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "exit status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn require_tool(name: &str) {
+    match Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            panic!("`{name} --version` failed ({s}); the official SDK test needs a working {name}")
+        }
+        Err(e) => panic!(
+            "`{name}` is not installed or not on the PATH ({e}); the official SDK test needs \
+             Node.js 20 or newer with npm"
+        ),
+    }
+}
+
+fn install_sdk(dir: &Path) {
+    if dir
+        .join("node_modules")
+        .join("@trigger.dev")
+        .join("sdk")
+        .join("package.json")
+        .exists()
+    {
+        return;
+    }
+    require_tool("npm");
+    let output = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn npm ci");
+    assert!(
+        output.status.success(),
+        "npm ci in {} failed\n{}",
+        dir.display(),
+        show(&output)
+    );
+}
+
+fn run_node_tests(dir: &Path, base_url: &str) -> Output {
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=spec", "sdk.test.mjs"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env("TRIGGER_API_URL", base_url)
+        .env("TRIGGER_SECRET_KEY", common::DEV_KEY)
+        .env("TRIGR_PROD_SECRET_KEY", common::PROD_KEY)
+        .env("NO_COLOR", "1");
+    for name in SDK_ENV_TO_CLEAR {
+        cmd.env_remove(name);
+    }
+    cmd.output().expect("spawn node --test")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_sdk_manages_runs() {
+    require_tool("node");
+    let dir = sdk_dir();
+    assert!(
+        dir.join("package.json").exists(),
+        "missing {}",
+        dir.join("package.json").display()
+    );
+
+    let install_dir = dir.clone();
+    tokio::task::spawn_blocking(move || install_sdk(&install_dir))
+        .await
+        .expect("npm ci task");
+
+    let server = TestServer::start().await;
+    let base_url = server.base_url.clone();
+    let output = tokio::task::spawn_blocking(move || run_node_tests(&dir, &base_url))
+        .await
+        .expect("node --test task");
+    assert!(
+        output.status.success(),
+        "the official SDK test failed\n{}",
+        show(&output)
+    );
+    // Print the report on success too (visible with --nocapture).
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    drop(server);
+}
