@@ -2,7 +2,9 @@
 //! stream its items (each deduplicated by index) until all N have arrived.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use std::collections::HashSet;
+
+use serde_json::Value;
 use trigr_store::{Batch, Run, Tx};
 use trigr_types::id;
 
@@ -88,7 +90,6 @@ impl Engine {
                 idempotency_key_user: req.idempotency_key_options.map(|o| o.key),
                 sealed: false,
                 items_accepted: 0,
-                errors: "[]".into(),
                 created_at: now,
                 updated_at: now,
             };
@@ -105,17 +106,10 @@ impl Engine {
         batch_id: &str,
         items: Vec<BatchItem>,
     ) -> Result<ItemsAccepted> {
-        let prepared: Vec<(i64, String, Result<NewRun>)> = items
+        let max = self.config.max_payload_bytes;
+        let prepared: Vec<(i64, Result<NewRun>)> = items
             .into_iter()
-            .map(|it| {
-                let r = prepare(
-                    &it.task,
-                    it.payload,
-                    it.options,
-                    self.config.max_payload_bytes,
-                );
-                (it.index, it.task, r)
-            })
+            .map(|it| (it.index, prepare(&it.task, it.payload, it.options, max)))
             .collect();
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
         let wake = Effects::wake(&env_id);
@@ -150,25 +144,31 @@ impl Engine {
     }
 }
 
+/// The error of item `index`, of the same kind, naming the item.
+fn item_error(index: i64, e: Error) -> Error {
+    match e {
+        Error::Invalid(m) => Error::Invalid(format!("Item {index}: {m}")),
+        Error::Unprocessable(m) => Error::Unprocessable(format!("Item {index}: {m}")),
+        Error::NotFound(m) => Error::NotFound(format!("Item {index}: {m}")),
+        Error::TooLarge(m) => Error::TooLarge(format!("Item {index}: {m}")),
+        other => other,
+    }
+}
+
+/// Turns new items into runs; any bad item rejects the whole call, so nothing is half-written.
 fn add_items(
     engine: &Engine,
     tx: &mut dyn Tx,
     mut b: Batch,
-    items: Vec<(i64, String, Result<NewRun>)>,
+    items: Vec<(i64, Result<NewRun>)>,
 ) -> Result<ItemsAccepted> {
     let now = engine.now();
-    let mut seen: std::collections::HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
-    let mut errors: Vec<Value> = serde_json::from_str(&b.errors).unwrap_or_default();
-    for e in &errors {
-        if let Some(i) = e["index"].as_i64() {
-            seen.insert(i);
-        }
-    }
+    let mut seen: HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
     let env = tx
         .environment(&b.env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))?;
     let (mut accepted, mut deduplicated) = (0, 0);
-    for (index, task, prepared) in items {
+    for (index, prepared) in items {
         if index < 0 || index >= b.run_count {
             return Err(Error::invalid(format!(
                 "Item index {index} is outside the batch of {} runs",
@@ -179,37 +179,29 @@ fn add_items(
             deduplicated += 1;
             continue;
         }
+        let mut new = prepared.map_err(|e| item_error(index, e))?;
+        new.batch = Some((b.id.clone(), index));
+        new.trigger_function = "batchTrigger";
+        let t = create_run(engine, tx, &env, &new, now).map_err(|e| item_error(index, e))?;
+        tx.insert_batch_item(&b.id, index, &t.run.id)?;
         accepted += 1;
-        let outcome = prepared.and_then(|mut new| {
-            new.batch = Some((b.id.clone(), index));
-            new.trigger_function = "batchTrigger";
-            create_run(engine, tx, &env, &new, now)
-        });
-        match outcome {
-            Ok(_) => {}
-            Err(Error::Store(e)) => return Err(Error::Store(e)),
-            Err(e) => errors
-                .push(json!({ "index": index, "taskIdentifier": task, "error": e.to_string() })),
-        }
     }
     b.items_accepted = seen.len() as i64;
     b.sealed = b.items_accepted >= b.run_count;
-    b.errors = Value::Array(errors).to_string();
     b.updated_at = now;
     tx.update_batch(&b)?;
-    let out = ItemsAccepted {
+    Ok(ItemsAccepted {
         batch_id: b.id.clone(),
         accepted,
         deduplicated,
         sealed: b.sealed,
         enqueued: b.items_accepted,
         expected: b.run_count,
-    };
-    Ok(out)
+    })
 }
 
-/// PENDING until sealed, PROCESSING until every run is final, then COMPLETED (or
-/// PARTIAL_FAILED when some items could not become runs).
+/// PENDING until sealed, PROCESSING until every run is final, then COMPLETED. (Items that
+/// cannot become runs are refused when they are sent, so PARTIAL_FAILED never arises.)
 fn batch_status(b: &Batch, runs: &[Run]) -> &'static str {
     if !b.sealed {
         return "PENDING";
@@ -217,9 +209,5 @@ fn batch_status(b: &Batch, runs: &[Run]) -> &'static str {
     if runs.iter().any(|r| !r.status.is_final()) {
         return "PROCESSING";
     }
-    if b.errors != "[]" {
-        "PARTIAL_FAILED"
-    } else {
-        "COMPLETED"
-    }
+    "COMPLETED"
 }

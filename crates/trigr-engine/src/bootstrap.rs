@@ -109,6 +109,7 @@ fn create_defaults(tx: &mut dyn Tx, limit: i64, now: i64) -> Result<()> {
             concurrency_limit: limit,
             running: 0,
             current_version: None,
+            signing_secret: id::new_secret_key("sign"),
         };
         tx.insert_environment(&env, now)?;
     }

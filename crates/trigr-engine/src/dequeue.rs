@@ -7,6 +7,7 @@ use std::time::Duration;
 use trigr_store::{Queue, Run, Tx};
 use trigr_types::{id, Millis, RunStatus};
 
+use crate::complete::policy_of;
 use crate::{transition, Engine, Error, Result};
 
 pub const MAX_RUNS: usize = 500;
@@ -46,7 +47,12 @@ impl Engine {
         self.write(move |tx| {
             let now = engine.now();
             let lease_ms = engine.config.lease_timeout.as_millis() as Millis;
-            take(tx, &env_id, &version, max.clamp(1, MAX_RUNS), now, lease_ms)
+            let mut runs = take(tx, &env_id, &version, max.clamp(1, MAX_RUNS), now, lease_ms)?;
+            // Workers see the attempts the policy allows (not stored: the policy decides).
+            for run in &mut runs {
+                run.max_attempts = Some(i64::from(policy_of(&engine, tx, run)?.max_attempts));
+            }
+            Ok(runs)
         })
         .await
     }

@@ -107,6 +107,15 @@ impl Engine {
                     QueueChange::Pause => q.paused = true,
                     QueueChange::Resume => q.paused = false,
                     QueueChange::Override(n) => {
+                        let env = tx
+                            .environment(&env)?
+                            .ok_or_else(|| Error::not_found("Environment not found"))?;
+                        if n > env.concurrency_limit {
+                            return Err(Error::invalid(format!(
+                                "concurrencyLimit {n} is over the environment's limit of {}",
+                                env.concurrency_limit
+                            )));
+                        }
                         q.override_limit = Some(n);
                         q.overridden_at = Some(engine.now());
                     }

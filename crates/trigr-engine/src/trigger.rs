@@ -118,6 +118,11 @@ pub fn prepare(
             payload.as_ref().map_or(0, String::len)
         )));
     }
+    if payload_type == packet::STORE && payload.as_deref().is_none_or(str::is_empty) {
+        return Err(Error::invalid(
+            "An application/store payload must name the stored packet",
+        ));
+    }
     if payload_type == packet::STORE {
         return Err(Error::unprocessable(
             "Offloaded payloads (application/store) are not supported by this server yet; send the payload inline",
@@ -165,6 +170,17 @@ fn check_options(o: &TriggerOptions) -> Result<()> {
         }
         if k.is_empty() {
             return Err(Error::invalid("idempotencyKey must not be empty"));
+        }
+    }
+    if let Some(scope) = o
+        .idempotency_key_options
+        .as_ref()
+        .and_then(|k| k.scope.as_deref())
+    {
+        if !matches!(scope, "run" | "attempt" | "global") {
+            return Err(Error::invalid(format!(
+                "idempotencyKeyOptions.scope must be run, attempt or global, not '{scope}'"
+            )));
         }
     }
     if let Some(m) = &o.machine {
@@ -467,6 +483,7 @@ pub(crate) fn create_run(
         env_id: env.id.clone(),
         task_id: new.task_id.clone(),
         queue_id: queue.id.clone(),
+        queue_name: queue.name.clone(),
         ckey: new.concurrency_key.clone(),
         status,
         version,

@@ -10,33 +10,76 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use trigr_engine::Engine;
-use trigr_store::{EnvKind, Environment};
+use trigr_store::{EnvKind, Environment, Run};
 use trigr_types::id::sha256_hex;
 
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The environment a request acts in, and the key that proved it.
+/// The environment a request acts in, and what the credential may do there.
 #[derive(Clone, Debug)]
 pub struct Auth {
     pub env_id: String,
     pub slug: String,
     pub kind: EnvKind,
-    /// The secret key as presented (signs the public tokens the API hands out).
-    pub key: String,
+    /// Signs the public tokens handed out with triggers and batches.
+    pub signing_secret: String,
+    /// Scopes of a public access token; `None` for a secret key, which may do everything.
+    pub scopes: Option<Vec<String>>,
 }
 
-/// Keys never change once stored, so a key → environment lookup is cached forever.
+impl Auth {
+    fn from_env(env: Environment, scopes: Option<Vec<String>>) -> Auth {
+        Auth {
+            env_id: env.id,
+            slug: env.slug,
+            kind: env.kind,
+            signing_secret: env.signing_secret,
+            scopes,
+        }
+    }
+
+    /// Whether the credential grants one of these scopes (a secret key grants all).
+    pub fn allows(&self, wanted: &[String]) -> bool {
+        match &self.scopes {
+            None => true,
+            Some(have) => have.iter().any(|s| s == "admin" || wanted.contains(s)),
+        }
+    }
+
+    /// Whether the credential may read this run.
+    pub fn may_read_run(&self, run: &Run) -> bool {
+        let mut wanted = vec![
+            "read:runs".to_string(),
+            format!("read:runs:{}", run.id),
+            format!("read:tasks:{}", run.task_id),
+        ];
+        wanted.extend(run.tags.iter().map(|t| format!("read:tags:{t}")));
+        wanted.extend(run.batch_id.iter().map(|b| format!("read:batch:{b}")));
+        self.allows(&wanted)
+    }
+
+    pub fn forbidden(&self, what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("This public access token may not {what}"),
+        )
+    }
+}
+
+/// Environments by key hash and by id; neither keys nor signing secrets change once stored,
+/// so both are cached forever.
 #[derive(Default)]
 pub struct KeyCache {
-    map: Mutex<HashMap<String, Environment>>,
+    by_key: Mutex<HashMap<String, Environment>>,
+    by_id: Mutex<HashMap<String, Environment>>,
 }
 
 impl KeyCache {
-    async fn lookup(&self, engine: &Engine, key: &str) -> Result<Option<Environment>, ApiError> {
+    async fn by_key(&self, engine: &Engine, key: &str) -> Result<Option<Environment>, ApiError> {
         let hash = sha256_hex(key);
         if let Some(env) = self
-            .map
+            .by_key
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&hash)
@@ -46,13 +89,99 @@ impl KeyCache {
         let h = hash.clone();
         let env = engine.read(move |tx| Ok(tx.env_by_key_hash(&h)?)).await?;
         if let Some(env) = &env {
-            self.map
+            self.by_key
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(hash, env.clone());
         }
         Ok(env)
     }
+
+    async fn by_id(&self, engine: &Engine, id: &str) -> Result<Option<Environment>, ApiError> {
+        if let Some(env) = self.by_id.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Ok(Some(env.clone()));
+        }
+        let i = id.to_string();
+        let env = engine.read(move |tx| Ok(tx.environment(&i)?)).await?;
+        if let Some(env) = &env {
+            self.by_id
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.to_string(), env.clone());
+        }
+        Ok(env)
+    }
+}
+
+fn credential(parts: &Parts) -> Result<String, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "Invalid or Missing API key: send Authorization: Bearer <secret key>",
+            )
+        })?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::unauthorized("Invalid or Missing API key: the Authorization header must be 'Bearer <secret key>'"))
+}
+
+fn is_jwt(credential: &str) -> bool {
+    credential.split('.').count() == 3 && !credential.starts_with("tr_")
+}
+
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    allow_public: bool,
+) -> Result<Auth, ApiError> {
+    let cred = credential(parts)?;
+    if is_jwt(&cred) {
+        if !allow_public {
+            return Err(ApiError::unauthorized(
+                "This endpoint needs a secret key: public access tokens are not accepted here",
+            ));
+        }
+        return crate::jwt::verify(&cred, state).await;
+    }
+    let env = state
+        .keys
+        .by_key(&state.engine, &cred)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("Invalid API key: no environment has this secret key")
+        })?;
+    Ok(Auth::from_env(env, None))
+}
+
+/// Looks up an environment for a verified public token.
+pub async fn env_for_token(
+    state: &AppState,
+    env_id: &str,
+    scopes: Vec<String>,
+) -> Result<Auth, ApiError> {
+    let env = state
+        .keys
+        .by_id(&state.engine, env_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized("Invalid public access token: unknown environment")
+        })?;
+    Ok(Auth::from_env(env, Some(scopes)))
+}
+
+pub async fn signing_secret_of(state: &AppState, env_id: &str) -> Result<Option<String>, ApiError> {
+    Ok(state
+        .keys
+        .by_id(&state.engine, env_id)
+        .await?
+        .map(|e| e.signing_secret))
 }
 
 impl<S> FromRequestParts<S> for Auth
@@ -62,36 +191,27 @@ where
 {
     type Rejection = ApiError;
 
+    /// A secret key only.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "Invalid or Missing API key: send Authorization: Bearer <secret key>",
-                )
-            })?;
-        let key = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("Invalid or Missing API key: the Authorization header must be 'Bearer <secret key>'"))?;
-        let env = state
-            .keys
-            .lookup(&state.engine, key)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized("Invalid API key: no environment has this secret key")
-            })?;
-        Ok(Auth {
-            env_id: env.id,
-            slug: env.slug,
-            kind: env.kind,
-            key: key.to_string(),
-        })
+        authenticate(parts, &AppState::from_ref(state), false).await
+    }
+}
+
+/// A secret key or a public access token (JWT), on the routes that accept one (reading runs
+/// and batches, triggering); each route checks the token's scopes.
+pub struct ReadAuth(pub Auth);
+
+impl<S> FromRequestParts<S> for ReadAuth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        authenticate(parts, &AppState::from_ref(state), true)
+            .await
+            .map(ReadAuth)
     }
 }
 
@@ -145,11 +265,16 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            ApiError::bad_request(format!("The body is not valid JSON: {e}"))
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("The body is not valid JSON: {inner}"))
+        } else if path == "." {
+            ApiError::bad_request(format!("Invalid request body: {inner}"))
         } else {
-            ApiError::bad_request(format!("Invalid request body: {e}"))
+            ApiError::bad_request(format!("Invalid request body: {path}: {inner}"))
         }
     })
 }

@@ -1,10 +1,21 @@
-//! Public access tokens handed out with triggers and batches (`x-trigger-jwt`): HS256 JWTs
-//! signed with the environment's secret key, as the official SDK expects.
+//! Public access tokens: HS256 JWTs the server hands out with triggers and batches
+//! (`x-trigger-jwt`), signed with the environment's signing secret, and verified when a browser
+//! or a script presents one on a read route.
+//!
+//! Tokens that the official SDK signs itself (`auth.createPublicToken`) use the secret key as
+//! the signing key; trigr stores only hashes of secret keys, so it cannot verify those.
 
 use axum::http::{HeaderMap, HeaderValue};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::Deserialize;
 use serde_json::json;
 
-use crate::extract::Auth;
+use crate::error::ApiError;
+use crate::extract::{env_for_token, signing_secret_of, Auth};
+use crate::AppState;
+
+const ISSUER: &str = "https://id.trigger.dev";
+const AUDIENCE: &str = "https://api.trigger.dev";
 
 /// Headers carrying a token with these scopes, valid for an hour from `now_secs`.
 pub fn headers(auth: &Auth, scopes: Vec<String>, now_secs: i64) -> HeaderMap {
@@ -12,14 +23,14 @@ pub fn headers(auth: &Auth, scopes: Vec<String>, now_secs: i64) -> HeaderMap {
         "sub": auth.env_id,
         "pub": true,
         "scopes": scopes,
-        "iss": "https://id.trigger.dev",
-        "aud": "https://api.trigger.dev",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
         "iat": now_secs,
         "exp": now_secs + 3600,
     });
     let mut h = HeaderMap::new();
-    let key = jsonwebtoken::EncodingKey::from_secret(auth.key.as_bytes());
-    if let Ok(token) = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key) {
+    let key = EncodingKey::from_secret(auth.signing_secret.as_bytes());
+    if let Ok(token) = jsonwebtoken::encode(&Header::default(), &claims, &key) {
         if let Ok(v) = HeaderValue::from_str(&token) {
             h.insert("x-trigger-jwt", v);
         }
@@ -29,4 +40,46 @@ pub fn headers(auth: &Auth, scopes: Vec<String>, now_secs: i64) -> HeaderMap {
         h.insert("x-trigger-jwt-claims", v);
     }
     h
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(rename = "pub", default)]
+    public: bool,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+fn invalid(why: &str) -> ApiError {
+    ApiError::unauthorized(format!("Invalid public access token: {why}"))
+}
+
+/// Checks a public token's signature, expiry and audience; answers the environment and scopes.
+pub async fn verify(token: &str, state: &AppState) -> Result<Auth, ApiError> {
+    let mut peek = Validation::new(Algorithm::HS256);
+    peek.insecure_disable_signature_validation();
+    peek.validate_aud = false;
+    peek.validate_exp = false;
+    let unverified = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &peek)
+        .map_err(|e| invalid(&e.to_string()))?;
+    let secret = signing_secret_of(state, &unverified.claims.sub)
+        .await?
+        .ok_or_else(|| invalid("unknown environment"))?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_audience(&[AUDIENCE]);
+    let data = jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .map_err(|e| {
+        invalid(&format!(
+            "{e} (tokens signed with a secret key by the SDK itself are not accepted)"
+        ))
+    })?;
+    if !data.claims.public {
+        return Err(invalid("it is not a public token"));
+    }
+    env_for_token(state, &data.claims.sub, data.claims.scopes).await
 }

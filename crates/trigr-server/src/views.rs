@@ -110,6 +110,7 @@ pub fn run_detail(run: &Run, root: Option<&Run>, parent: Option<&Run>, children:
     m.insert("relatedRuns".into(), Value::Object(related));
     // trigr additions, ignored by the official SDK.
     m.insert("attempt".into(), json!(run.attempt));
+    m.insert("queue".into(), json!(run.queue_name));
     put(
         &mut m,
         "concurrencyKey",

@@ -45,6 +45,8 @@ pub struct Environment {
     /// Runs holding a slot now.
     pub running: i64,
     pub current_version: Option<String>,
+    /// Signs the public tokens and URLs the server hands out for this environment.
+    pub signing_secret: String,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +115,8 @@ pub struct Run {
     pub env_id: String,
     pub task_id: String,
     pub queue_id: String,
+    /// The queue's name (`task/<id>` for task queues).
+    pub queue_name: String,
     /// Concurrency key, `""` for none.
     pub ckey: String,
     pub status: RunStatus,
@@ -198,8 +202,6 @@ pub struct Batch {
     pub idempotency_key_user: Option<String>,
     pub sealed: bool,
     pub items_accepted: i64,
-    /// JSON array of `{index, taskIdentifier, error}`.
-    pub errors: String,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -80,6 +80,7 @@ pub trait RunTx {
     fn clear_idempotency_key(&mut self, run_seq: i64) -> Result<()>;
     fn list_runs(&mut self, env_id: &str, filter: &RunFilter, page: Page) -> Result<Vec<Run>>;
     fn children(&mut self, run_id: &str) -> Result<Vec<Run>>;
+    /// The runs of a batch's items, in item order.
     fn runs_of_batch(&mut self, batch_id: &str) -> Result<Vec<Run>>;
     /// `QUEUED` runs of a queue locked to `version` and available at `now`, in dequeue order.
     fn ready_runs(
@@ -107,7 +108,9 @@ pub trait BatchTx {
     fn batch(&mut self, env_id: &str, id: &str) -> Result<Option<Batch>>;
     fn batch_by_idempotency_key(&mut self, env_id: &str, key: &str) -> Result<Option<Batch>>;
     fn update_batch(&mut self, b: &Batch) -> Result<()>;
+    /// Indexes of the items received so far.
     fn batch_indexes(&mut self, batch_id: &str) -> Result<Vec<i64>>;
+    fn insert_batch_item(&mut self, batch_id: &str, index: i64, run_id: &str) -> Result<()>;
 }
 
 /// Everything a transaction can do.

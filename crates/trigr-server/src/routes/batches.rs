@@ -1,12 +1,12 @@
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use serde_json::{json, Value};
+use serde_json::json;
 use trigr_engine::batch::{BatchItem, CreateBatch};
 use trigr_types::format_time;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{body_bytes, Auth, Json};
+use crate::extract::{body_bytes, Auth, Json, ReadAuth};
 use crate::{jwt, AppState};
 
 /// `POST /api/v3/batches`: phase 1 of a batch trigger.
@@ -98,13 +98,15 @@ fn parse_items(bytes: &[u8]) -> ApiResult<Vec<BatchItem>> {
 /// `GET /api/v2/batches/{id}`.
 pub async fn retrieve(
     State(state): State<AppState>,
-    auth: Auth,
+    ReadAuth(auth): ReadAuth,
     Path(batch_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
+    if !auth.allows(&["read:runs".to_string(), format!("read:batch:{batch_id}")]) {
+        return Err(auth.forbidden(&format!("read batch {batch_id}")));
+    }
     let v = state.engine.retrieve_batch(&auth.env_id, &batch_id).await?;
-    let errors: Value = serde_json::from_str(&v.batch.errors).unwrap_or_else(|_| json!([]));
     let completed_at = v.runs.iter().filter_map(|r| r.finished_at).max();
-    let mut processing = json!({ "errors": errors });
+    let mut processing = json!({ "errors": [] });
     if matches!(v.status, "COMPLETED" | "PARTIAL_FAILED") {
         if let Some(t) = completed_at {
             processing["completedAt"] = json!(format_time(t));

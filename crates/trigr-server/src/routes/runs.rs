@@ -6,16 +6,19 @@ use trigr_engine::metadata::MetadataUpdate;
 use trigr_engine::replay::ReplayOverrides;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json, OptionalJson};
+use crate::extract::{Auth, Json, OptionalJson, ReadAuth};
 use crate::{views, AppState};
 
 /// `GET /api/v3/runs/{id}`.
 pub async fn retrieve(
     State(state): State<AppState>,
-    auth: Auth,
+    ReadAuth(auth): ReadAuth,
     Path(run_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let r = state.engine.retrieve_run(&auth.env_id, &run_id).await?;
+    if !auth.may_read_run(&r.run) {
+        return Err(auth.forbidden(&format!("read run {run_id}")));
+    }
     Ok(axum::Json(views::run_detail(
         &r.run,
         r.root.as_ref(),
@@ -67,7 +70,7 @@ pub async fn reschedule(
         .engine
         .reschedule(&auth.env_id, &run_id, delay)
         .await?;
-    retrieve(State(state), auth, Path(run_id)).await
+    retrieve(State(state), ReadAuth(auth), Path(run_id)).await
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use trigr_store::RunFilter;
 use trigr_types::{duration, RunStatus, MACHINES};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Auth;
+use crate::extract::ReadAuth;
 use crate::{views, AppState};
 
 const DEFAULT_PAGE: usize = 25;
@@ -117,10 +117,23 @@ fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
 
 pub async fn list(
     State(state): State<AppState>,
-    auth: Auth,
+    ReadAuth(auth): ReadAuth,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<impl IntoResponse> {
     let q = parse(params, state.engine.now())?;
+    let task_scopes: Vec<String> = q
+        .filter
+        .tasks
+        .iter()
+        .map(|t| format!("read:tasks:{t}"))
+        .collect();
+    let by_task = !task_scopes.is_empty()
+        && task_scopes
+            .iter()
+            .all(|s| auth.allows(std::slice::from_ref(s)));
+    if !(auth.allows(&["read:runs".to_string()]) || by_task) {
+        return Err(auth.forbidden("list runs"));
+    }
     let backwards = q.before.is_some();
     let had_cursor = q.after.is_some() || q.before.is_some();
     let mut runs = state

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use trigr_engine::trigger::{prepare, TriggerOptions};
 
 use crate::error::ApiResult;
-use crate::extract::{Auth, Json};
+use crate::extract::{Json, ReadAuth};
 use crate::{jwt, AppState};
 
 #[derive(Deserialize)]
@@ -20,11 +20,17 @@ pub struct TriggerBody {
 /// `POST /api/v1/tasks/{taskId}/trigger`.
 pub async fn trigger(
     State(state): State<AppState>,
-    auth: Auth,
+    ReadAuth(auth): ReadAuth,
     Path(task_id): Path<String>,
     headers: HeaderMap,
     Json(body): Json<TriggerBody>,
 ) -> ApiResult<impl IntoResponse> {
+    if !auth.allows(&[
+        "trigger:tasks".to_string(),
+        format!("trigger:tasks:{task_id}"),
+    ]) {
+        return Err(auth.forbidden(&format!("trigger task {task_id}")));
+    }
     let engine = &state.engine;
     let mut new = prepare(
         &task_id,

@@ -112,6 +112,7 @@ fn dequeued(r: &Run, auth: &Auth) -> Value {
     );
     put("tags", Some(json!(r.tags)));
     put("version", r.version.clone().map(Value::String));
+    put("queue", Some(json!(r.queue_name)));
     put(
         "concurrencyKey",
         (!r.ckey.is_empty()).then(|| json!(r.ckey)),

@@ -21,6 +21,8 @@ CREATE TABLE environments (
     concurrency_limit INTEGER NOT NULL,
     running INTEGER NOT NULL DEFAULT 0,
     current_version TEXT,
+    -- Signs the public tokens and URLs the server hands out.
+    signing_secret TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     UNIQUE (project_id, slug)
 );
@@ -73,10 +75,17 @@ CREATE TABLE batches (
     idempotency_key_user TEXT,
     sealed INTEGER NOT NULL DEFAULT 0,
     items_accepted INTEGER NOT NULL DEFAULT 0,
-    errors TEXT NOT NULL DEFAULT '[]',
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
+-- Which run each item of a batch became (an idempotency key may name an older run).
+CREATE TABLE batch_items (
+    batch_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (batch_id, idx)
+) WITHOUT ROWID;
+
 CREATE UNIQUE INDEX batches_idempotency ON batches (env_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE runs (
@@ -85,6 +94,7 @@ CREATE TABLE runs (
     env_id TEXT NOT NULL,
     task_id TEXT NOT NULL,
     queue_id TEXT NOT NULL,
+    queue_name TEXT NOT NULL,
     ckey TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL,
     version TEXT,

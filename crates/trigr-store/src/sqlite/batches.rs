@@ -6,7 +6,7 @@ use crate::tx::BatchTx;
 use crate::{Error, Result};
 
 const COLUMNS: &str =
-    "id, env_id, run_count, idempotency_key, idempotency_key_user, sealed, items_accepted, errors, created_at, updated_at";
+    "id, env_id, run_count, idempotency_key, idempotency_key_user, sealed, items_accepted, created_at, updated_at";
 
 fn batch_from_row(r: &Row) -> rusqlite::Result<Batch> {
     Ok(Batch {
@@ -17,18 +17,15 @@ fn batch_from_row(r: &Row) -> rusqlite::Result<Batch> {
         idempotency_key_user: r.get(4)?,
         sealed: r.get(5)?,
         items_accepted: r.get(6)?,
-        errors: r.get(7)?,
-        created_at: r.get(8)?,
-        updated_at: r.get(9)?,
+        created_at: r.get(7)?,
+        updated_at: r.get(8)?,
     })
 }
 
 impl BatchTx for SqliteTx<'_> {
     fn insert_batch(&mut self, b: &Batch) -> Result<()> {
         self.conn.execute(
-            &format!(
-                "INSERT INTO batches ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ),
+            &format!("INSERT INTO batches ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
             params![
                 b.id,
                 b.env_id,
@@ -37,7 +34,6 @@ impl BatchTx for SqliteTx<'_> {
                 b.idempotency_key_user,
                 b.sealed,
                 b.items_accepted,
-                b.errors,
                 b.created_at,
                 b.updated_at
             ],
@@ -65,18 +61,26 @@ impl BatchTx for SqliteTx<'_> {
 
     fn update_batch(&mut self, b: &Batch) -> Result<()> {
         self.conn.execute(
-            "UPDATE batches SET sealed = ?2, items_accepted = ?3, errors = ?4, updated_at = ?5 WHERE id = ?1",
-            params![b.id, b.sealed, b.items_accepted, b.errors, b.updated_at],
+            "UPDATE batches SET sealed = ?2, items_accepted = ?3, updated_at = ?4 WHERE id = ?1",
+            params![b.id, b.sealed, b.items_accepted, b.updated_at],
         )?;
         Ok(())
     }
 
     fn batch_indexes(&mut self, batch_id: &str) -> Result<Vec<i64>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT batch_index FROM runs WHERE batch_id = ?1 ORDER BY batch_index",
-        )?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT idx FROM batch_items WHERE batch_id = ?1 ORDER BY idx")?;
         let rows = st.query_map([batch_id], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(Error::from)
+    }
+
+    fn insert_batch_item(&mut self, batch_id: &str, index: i64, run_id: &str) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO batch_items (batch_id, idx, run_id) VALUES (?1, ?2, ?3)",
+        )?;
+        st.execute(params![batch_id, index, run_id])?;
+        Ok(())
     }
 }

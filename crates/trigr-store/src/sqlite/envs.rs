@@ -6,7 +6,8 @@ use crate::model::{EnvKind, Environment};
 use crate::tx::EnvTx;
 use crate::{Error, Result};
 
-const ENV_COLUMNS: &str = "id, project_id, slug, kind, concurrency_limit, running, current_version";
+const ENV_COLUMNS: &str =
+    "id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret";
 
 fn env_from_row(r: &Row) -> rusqlite::Result<Environment> {
     let kind: String = r.get(3)?;
@@ -18,6 +19,7 @@ fn env_from_row(r: &Row) -> rusqlite::Result<Environment> {
         concurrency_limit: r.get(4)?,
         running: r.get(5)?,
         current_version: r.get(6)?,
+        signing_secret: r.get(7)?,
     })
 }
 
@@ -55,9 +57,11 @@ impl EnvTx for SqliteTx<'_> {
 
     fn insert_environment(&mut self, env: &Environment, now: Millis) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, running, current_version, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
-            params![env.id, env.project_id, env.slug, env.kind.as_str(), env.concurrency_limit, env.current_version, now],
+            "INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)",
+            params![env.id, env.project_id, env.slug, env.kind.as_str(), env.concurrency_limit, env.current_version,
+                env.signing_secret,
+                now],
         )?;
         Ok(())
     }

@@ -7,7 +7,7 @@ use crate::model::{Page, Run, RunFilter};
 use crate::tx::RunTx;
 use crate::{Error, Result};
 
-const COLUMNS: &str = "seq, id, env_id, task_id, queue_id, ckey, status, version, payload, payload_type, \
+const COLUMNS: &str = "seq, id, env_id, task_id, queue_id, queue_name, ckey, status, version, payload, payload_type, \
     metadata, metadata_type, tags, idempotency_key, idempotency_key_user, idempotency_scope, \
     idempotency_expires_at, request_key, priority, queue_ts, available_at, delay_until, ttl, \
     ttl_expires_at, max_attempts, max_duration, machine, attempt, lease, lease_expires_at, timeout_at, \
@@ -25,54 +25,55 @@ struct RawRun {
 
 fn raw_from_row(r: &Row) -> rusqlite::Result<RawRun> {
     Ok(RawRun {
-        status: r.get(6)?,
-        tags: r.get(12)?,
+        status: r.get(7)?,
+        tags: r.get(13)?,
         run: Run {
             seq: r.get(0)?,
             id: r.get(1)?,
             env_id: r.get(2)?,
             task_id: r.get(3)?,
             queue_id: r.get(4)?,
-            ckey: r.get(5)?,
+            queue_name: r.get(5)?,
+            ckey: r.get(6)?,
             status: RunStatus::Queued,
-            version: r.get(7)?,
-            payload: r.get(8)?,
-            payload_type: r.get(9)?,
-            metadata: r.get(10)?,
-            metadata_type: r.get(11)?,
+            version: r.get(8)?,
+            payload: r.get(9)?,
+            payload_type: r.get(10)?,
+            metadata: r.get(11)?,
+            metadata_type: r.get(12)?,
             tags: Vec::new(),
-            idempotency_key: r.get(13)?,
-            idempotency_key_user: r.get(14)?,
-            idempotency_scope: r.get(15)?,
-            idempotency_expires_at: r.get(16)?,
-            request_key: r.get(17)?,
-            priority: r.get(18)?,
-            queue_ts: r.get(19)?,
-            available_at: r.get(20)?,
-            delay_until: r.get(21)?,
-            ttl: r.get(22)?,
-            ttl_expires_at: r.get(23)?,
-            max_attempts: r.get(24)?,
-            max_duration: r.get(25)?,
-            machine: r.get(26)?,
-            attempt: r.get(27)?,
-            lease: r.get(28)?,
-            lease_expires_at: r.get(29)?,
-            timeout_at: r.get(30)?,
-            output: r.get(31)?,
-            output_type: r.get(32)?,
-            error: r.get(33)?,
-            parent_run_id: r.get(34)?,
-            root_run_id: r.get(35)?,
-            depth: r.get(36)?,
-            batch_id: r.get(37)?,
-            batch_index: r.get(38)?,
-            trigger_function: r.get(39)?,
-            is_test: r.get(40)?,
-            created_at: r.get(41)?,
-            updated_at: r.get(42)?,
-            started_at: r.get(43)?,
-            finished_at: r.get(44)?,
+            idempotency_key: r.get(14)?,
+            idempotency_key_user: r.get(15)?,
+            idempotency_scope: r.get(16)?,
+            idempotency_expires_at: r.get(17)?,
+            request_key: r.get(18)?,
+            priority: r.get(19)?,
+            queue_ts: r.get(20)?,
+            available_at: r.get(21)?,
+            delay_until: r.get(22)?,
+            ttl: r.get(23)?,
+            ttl_expires_at: r.get(24)?,
+            max_attempts: r.get(25)?,
+            max_duration: r.get(26)?,
+            machine: r.get(27)?,
+            attempt: r.get(28)?,
+            lease: r.get(29)?,
+            lease_expires_at: r.get(30)?,
+            timeout_at: r.get(31)?,
+            output: r.get(32)?,
+            output_type: r.get(33)?,
+            error: r.get(34)?,
+            parent_run_id: r.get(35)?,
+            root_run_id: r.get(36)?,
+            depth: r.get(37)?,
+            batch_id: r.get(38)?,
+            batch_index: r.get(39)?,
+            trigger_function: r.get(40)?,
+            is_test: r.get(41)?,
+            created_at: r.get(42)?,
+            updated_at: r.get(43)?,
+            started_at: r.get(44)?,
+            finished_at: r.get(45)?,
         },
     })
 }
@@ -106,7 +107,7 @@ impl SqliteTx<'_> {
 impl RunTx for SqliteTx<'_> {
     fn insert_run(&mut self, r: &Run) -> Result<i64> {
         let mut st = self.conn.prepare_cached(
-            "INSERT INTO runs (id, env_id, task_id, queue_id, ckey, status, version, payload, payload_type, \
+            "INSERT INTO runs (id, env_id, task_id, queue_id, queue_name, ckey, status, version, payload, payload_type, \
              metadata, metadata_type, tags, idempotency_key, idempotency_key_user, idempotency_scope, \
              idempotency_expires_at, request_key, priority, queue_ts, available_at, delay_until, ttl, \
              ttl_expires_at, max_attempts, max_duration, machine, attempt, lease, lease_expires_at, timeout_at, \
@@ -114,13 +115,14 @@ impl RunTx for SqliteTx<'_> {
              trigger_function, is_test, created_at, updated_at, started_at, finished_at) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
               ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, \
-              ?40, ?41, ?42, ?43, ?44)",
+              ?40, ?41, ?42, ?43, ?44, ?45)",
         )?;
         st.execute(params![
             r.id,
             r.env_id,
             r.task_id,
             r.queue_id,
+            r.queue_name,
             r.ckey,
             r.status.as_str(),
             r.version,
@@ -326,7 +328,10 @@ impl RunTx for SqliteTx<'_> {
 
     fn runs_of_batch(&mut self, batch_id: &str) -> Result<Vec<Run>> {
         self.query_runs(
-            &format!("SELECT {COLUMNS} FROM runs WHERE batch_id = ?1 ORDER BY batch_index"),
+            &format!(
+                "SELECT {COLUMNS} FROM runs JOIN (SELECT run_id, idx FROM batch_items WHERE batch_id = ?1) AS items \
+                 ON items.run_id = runs.id ORDER BY items.idx"
+            ),
             [batch_id],
         )
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-pub const DEV_KEY: &str = "tr_dev_testkey000000000000000001";
-pub const STAGING_KEY: &str = "tr_stg_testkey000000000000000001";
+pub const DEV_KEY: &str = "tr_dev_testkey00000000000000001";
+pub const STAGING_KEY: &str = "tr_stg_testkey00000000000000001";
 pub const PROD_KEY: &str = "tr_prod_testkey00000000000000001";
 
 /// Options for [`TestServer::start_with`].
