@@ -107,10 +107,17 @@ impl Engine {
         items: Vec<BatchItem>,
     ) -> Result<ItemsAccepted> {
         let max = self.config.max_payload_bytes;
-        let prepared: Vec<(i64, Result<NewRun>)> = items
-            .into_iter()
-            .map(|it| (it.index, prepare(&it.task, it.payload, it.options, max)))
-            .collect();
+        let mut prepared: Vec<(i64, Result<NewRun>)> = Vec::with_capacity(items.len());
+        for mut it in items {
+            let new = match self
+                .resolve_payload(env_id, it.payload, &mut it.options)
+                .await
+            {
+                Ok(payload) => prepare(&it.task, payload, it.options, max),
+                Err(e) => Err(e),
+            };
+            prepared.push((it.index, new));
+        }
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
         let wake = Effects::wake(&env_id);
         let engine = self.clone();

@@ -23,6 +23,7 @@ pub mod heartbeat;
 pub mod idempotency;
 pub mod metadata;
 mod notify;
+pub mod packets;
 pub mod query;
 pub mod queues;
 pub mod replay;

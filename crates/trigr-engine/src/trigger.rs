@@ -118,14 +118,9 @@ pub fn prepare(
             payload.as_ref().map_or(0, String::len)
         )));
     }
-    if payload_type == packet::STORE && payload.as_deref().is_none_or(str::is_empty) {
-        return Err(Error::invalid(
-            "An application/store payload must name the stored packet",
-        ));
-    }
     if payload_type == packet::STORE {
-        return Err(Error::unprocessable(
-            "Offloaded payloads (application/store) are not supported by this server yet; send the payload inline",
+        return Err(Error::invalid(
+            "An application/store payload must name a packet stored with PUT /api/v2/packets/{path}",
         ));
     }
     let payload_value = match &payload {

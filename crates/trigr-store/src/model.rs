@@ -205,3 +205,13 @@ pub struct Batch {
     pub created_at: Millis,
     pub updated_at: Millis,
 }
+
+/// An uploaded payload packet.
+#[derive(Clone, Debug)]
+pub struct Packet {
+    pub env_id: String,
+    pub path: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+    pub created_at: Millis,
+}

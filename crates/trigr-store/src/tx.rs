@@ -113,6 +113,13 @@ pub trait BatchTx {
     fn insert_batch_item(&mut self, batch_id: &str, index: i64, run_id: &str) -> Result<()>;
 }
 
+/// Uploaded payload packets.
+pub trait PacketTx {
+    /// Stores a packet, replacing one at the same path.
+    fn put_packet(&mut self, p: &Packet) -> Result<()>;
+    fn packet(&mut self, env_id: &str, path: &str) -> Result<Option<Packet>>;
+}
+
 /// Everything a transaction can do.
-pub trait Tx: EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx {}
-impl<T: EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx> Tx for T {}
+pub trait Tx: EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx + PacketTx {}
+impl<T: EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx + PacketTx> Tx for T {}

@@ -833,3 +833,53 @@ async fn no_500_on_garbage() {
     }
     assert!(server.list_all("").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chunked_bodies_obey_the_size_limit() {
+    let server = TestServer::start_with(Options {
+        args: vec!["--max-payload-bytes".into(), "1024".into()],
+        ..Default::default()
+    })
+    .await;
+    server.deploy(tasks(&["t"])).await;
+    let big = trig(&format!("\"{}\"", "z".repeat(4096)), json!({}));
+    let r = server
+        .send(
+            Req::new("POST", "/api/v1/tasks/t/trigger")
+                .json(&big)
+                .chunked(),
+        )
+        .await;
+    assert_error(
+        r.status,
+        &r.json,
+        &[411, 413],
+        &[],
+        "chunked 4 KiB trigger with a 1 KiB limit",
+    );
+    let huge = trig(&format!("\"{}\"", "z".repeat(8 * 1024 * 1024)), json!({}));
+    let r = server
+        .send(
+            Req::new("POST", "/api/v1/tasks/t/trigger")
+                .json(&huge)
+                .chunked(),
+        )
+        .await;
+    assert_error(r.status, &r.json, &[411, 413], &[], "chunked 8 MiB trigger");
+    let small = trig("{\"a\":1}", json!({}));
+    let r = server
+        .send(
+            Req::new("POST", "/api/v1/tasks/t/trigger")
+                .json(&small)
+                .chunked(),
+        )
+        .await;
+    assert!(
+        r.status == 200 || r.status == 411,
+        "small chunked trigger: {} {}",
+        r.status,
+        r.text
+    );
+    let expected = if r.status == 200 { 1 } else { 0 };
+    assert_eq!(server.list_all("").await.len(), expected);
+}

@@ -339,3 +339,52 @@ async fn batches_are_per_environment() {
     );
     assert!(server.list_all("").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_item_streams_create_each_index_once() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let r = server
+        .create_batch(json!({"runCount": 200, "taskIdentifiers": ["t"]}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let items: Vec<Value> = (0..200).map(|i| item(i, "t", json!({}))).collect();
+    let futs = (0..4).map(|_| server.send_items(&id, &items));
+    let mut accepted = 0;
+    let mut deduped = 0;
+    for r in futures::future::join_all(futs).await {
+        assert_eq!(r.status, 200, "{}", r.text);
+        accepted += r.json["itemsAccepted"].as_u64().unwrap();
+        deduped += r.json["itemsDeduplicated"].as_u64().unwrap();
+    }
+    assert_eq!(accepted, 200, "each index accepted once in all");
+    assert_eq!(deduped, 600);
+    let runs = batch_runs(&server, &id).await;
+    assert_eq!(runs.len(), 200);
+    assert_eq!(runs.iter().collect::<HashSet<_>>().len(), 200);
+    assert_eq!(server.list_all("").await.len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_of_expired_runs_completes() {
+    let server = TestServer::start_with_clock().await;
+    server.deploy(tasks(&["t"])).await;
+    let r = server
+        .create_batch(json!({"runCount": 2, "taskIdentifiers": ["t"]}))
+        .await;
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let r = server
+        .send_items(
+            &id,
+            &[
+                item(0, "t", json!({"ttl": "5s"})),
+                item(1, "t", json!({"ttl": "5s"})),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    server.advance(6_000).await;
+    let (_, b) = server.get(&format!("/api/v2/batches/{id}")).await;
+    assert_eq!(b["status"], json!("COMPLETED"), "EXPIRED is final: {b}");
+}

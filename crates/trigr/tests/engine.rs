@@ -749,3 +749,277 @@ async fn dev_promotion_moves_unstarted_runs() {
     assert_eq!(server.run(&delayed).await["version"], json!(v2));
     assert_eq!(server.dequeue(&v2, 5, 0).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn terminal_statuses_never_change_when_timers_fire() {
+    let server = TestServer::start_with_clock().await;
+    let version = server
+        .deploy(json!([{"id": "t", "retry": {"maxAttempts": 3, "minTimeoutInMs": 1000, "maxTimeoutInMs": 1000, "factor": 1, "randomize": false}}]))
+        .await;
+
+    // A run waiting for its retry, canceled.
+    let retrying = server.trigger("t", json!({}), json!({})).await;
+    // A dequeued run whose lease would expire, canceled.
+    let leased = server.trigger("t", json!({}), json!({})).await;
+    // A run that completes before its ttl.
+    let done = server.trigger("t", json!({}), json!({"ttl": "10s"})).await;
+    // A run with a ttl canceled before it expires.
+    let ttl = server.trigger("t", json!({}), json!({"ttl": "10s"})).await;
+    // A delayed run canceled before its time.
+    let delayed = server
+        .trigger("t", json!({}), json!({"delay": "10s"}))
+        .await;
+
+    let got = server.dequeue(&version, 2, 0).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0]["runId"], json!(retrying));
+    assert_eq!(got[1]["runId"], json!(leased));
+    assert_eq!(
+        server.complete_err(&got[0], "x").await.1["willRetry"],
+        json!(true)
+    );
+    let got = server.dequeue(&version, 1, 0).await;
+    assert_eq!(got[0]["runId"], json!(done));
+    assert_eq!(server.complete_ok(&got[0], json!(1)).await.0, 200);
+    assert_eq!(server.status(&ttl).await, "QUEUED");
+
+    for id in [&delayed, &ttl, &retrying, &leased] {
+        assert_eq!(server.cancel(id).await.0, 200);
+    }
+    let a = server.advance(60_000).await;
+    eprintln!("fired after cancel: {a}");
+    for id in [&delayed, &ttl, &retrying, &leased] {
+        assert_eq!(
+            server.status(id).await,
+            "CANCELED",
+            "timer changed canceled run {id}"
+        );
+    }
+    assert_eq!(server.status(&done).await, "COMPLETED");
+    assert!(
+        server.dequeue(&version, 10, 0).await.is_empty(),
+        "nothing canceled is handed out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_poll_wakes_when_a_slot_frees() {
+    let server = TestServer::start().await;
+    let version = server
+        .deploy(json!([{"id": "t", "queue": {"name": "one", "concurrencyLimit": 1}}]))
+        .await;
+    let a = server.trigger("t", json!({}), json!({})).await;
+    let b = server.trigger("t", json!({}), json!({})).await;
+    let got = server.dequeue(&version, 5, 0).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["runId"], json!(a));
+
+    let http = server.http.clone();
+    let base = server.base_url.clone();
+    let v = version.clone();
+    let start = std::time::Instant::now();
+    let waiter = tokio::spawn(async move {
+        let r = send_to(
+            &http,
+            &base,
+            Req::new("POST", "/api/v1/worker/dequeue")
+                .json(&json!({"version": v, "maxRuns": 5, "waitMs": 8000})),
+        )
+        .await;
+        (r, std::time::Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.complete_ok(&got[0], json!(null)).await.0, 200);
+    let (r, at) = waiter.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let runs = r.json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{}", r.text);
+    assert_eq!(runs[0]["runId"], json!(b));
+    assert!(
+        at - start < Duration::from_secs(4),
+        "woken after {:?}",
+        at - start
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn long_poll_wakes_when_the_clock_makes_a_run_due() {
+    let server = TestServer::start_with_clock().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let id = server.trigger("t", json!({}), json!({"delay": "1m"})).await;
+    let http = server.http.clone();
+    let base = server.base_url.clone();
+    let v = version.clone();
+    let start = std::time::Instant::now();
+    let waiter = tokio::spawn(async move {
+        let r = send_to(
+            &http,
+            &base,
+            Req::new("POST", "/api/v1/worker/dequeue")
+                .json(&json!({"version": v, "maxRuns": 5, "waitMs": 8000})),
+        )
+        .await;
+        (r, std::time::Instant::now())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.advance(61_000).await;
+    let (r, at) = waiter.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let runs = r.json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{}", r.text);
+    assert_eq!(runs[0]["runId"], json!(id));
+    assert!(
+        at - start < Duration::from_secs(4),
+        "woken after {:?}",
+        at - start
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_run_goes_to_exactly_one_of_several_waiters() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let mut waiters = Vec::new();
+    for _ in 0..4 {
+        let http = server.http.clone();
+        let base = server.base_url.clone();
+        let v = version.clone();
+        waiters.push(tokio::spawn(async move {
+            send_to(
+                &http,
+                &base,
+                Req::new("POST", "/api/v1/worker/dequeue")
+                    .json(&json!({"version": v, "maxRuns": 5, "waitMs": 2000})),
+            )
+            .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let mut handed = Vec::new();
+    for w in waiters {
+        let r = w.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text);
+        for run in r.json["runs"].as_array().unwrap() {
+            handed.push(run["runId"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(handed, vec![id], "exactly one waiter gets the run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_cancel_and_complete_agree() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    for _ in 0..30 {
+        server.trigger("t", json!({}), json!({})).await;
+    }
+    let got = server.dequeue(&version, 30, 0).await;
+    assert_eq!(got.len(), 30);
+    let futs = got.iter().map(|r| {
+        let server = &server;
+        async move {
+            let id = r["runId"].as_str().unwrap();
+            let (c, d) = tokio::join!(server.cancel(id), server.complete_ok(r, json!("won")));
+            (id.to_string(), c.0, d.0)
+        }
+    });
+    for (id, cancel, complete) in futures::future::join_all(futs).await {
+        assert_eq!(cancel, 200, "cancel always answers 200");
+        let run = server.run(&id).await;
+        match complete {
+            200 => {
+                assert_eq!(
+                    run["status"],
+                    json!("COMPLETED"),
+                    "{id}: completion accepted but status {}",
+                    run["status"]
+                );
+                assert_eq!(run["output"], json!("won"));
+            }
+            409 => assert_eq!(
+                run["status"],
+                json!("CANCELED"),
+                "{id}: completion refused but status {}",
+                run["status"]
+            ),
+            other => panic!("{id}: completion answered {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn environment_limits_are_per_environment() {
+    let server = TestServer::start_with(Options {
+        args: vec!["--env-concurrency-limit".into(), "2".into()],
+        ..Default::default()
+    })
+    .await;
+    let dev = server.deploy(tasks(&["t"])).await;
+    let prod = server.deploy_as(PROD_KEY, tasks(&["t"]), true).await;
+    for _ in 0..3 {
+        server.trigger("t", json!({}), json!({})).await;
+        server.trigger_as(PROD_KEY, "t", json!({}), json!({})).await;
+    }
+    assert_eq!(server.dequeue(&dev, 10, 0).await.len(), 2);
+    assert_eq!(
+        server.dequeue_as(PROD_KEY, &prod, 10, 0).await.len(),
+        2,
+        "dev's full limit does not block prod"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_with_limit_zero_starts_nothing() {
+    let server = TestServer::start().await;
+    let version = server
+        .deploy(
+            json!([{"id": "t", "queue": {"name": "closed", "concurrencyLimit": 0}}, {"id": "u"}]),
+        )
+        .await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let other = server.trigger("u", json!({}), json!({})).await;
+    let got = server.dequeue(&version, 10, 0).await;
+    assert_eq!(
+        got.iter().map(|r| r["runId"].clone()).collect::<Vec<_>>(),
+        vec![json!(other)]
+    );
+    assert_eq!(server.status(&id).await, "QUEUED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn real_timer_loop_expires_leases() {
+    // With a 1 s lease and the real clock, the timer loop requeues an abandoned run by itself.
+    let server = TestServer::start_with(Options {
+        args: vec!["--lease-timeout".into(), "1".into()],
+        ..Default::default()
+    })
+    .await;
+    let version = server
+        .deploy(json!([{"id": "t", "retry": {"maxAttempts": 2, "minTimeoutInMs": 100, "maxTimeoutInMs": 100, "factor": 1, "randomize": false}}]))
+        .await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let first = server.dequeue(&version, 1, 0).await;
+    assert_eq!(first.len(), 1);
+    let start = std::time::Instant::now();
+    let second = server.dequeue(&version, 1, 8000).await;
+    let took = start.elapsed();
+    assert_eq!(
+        second.len(),
+        1,
+        "the abandoned run came back within the long-poll"
+    );
+    assert_eq!(second[0]["runId"], json!(id));
+    assert_eq!(second[0]["attempt"], json!(2));
+    assert!(
+        took < Duration::from_millis(4500),
+        "requeued after {took:?} with a 1 s lease"
+    );
+    assert!(
+        took >= Duration::from_millis(800),
+        "requeued after only {took:?} with a 1 s lease"
+    );
+    let (s, v) = server.complete_ok(&first[0], json!(1)).await;
+    assert_eq!((s, v["code"].clone()), (409, json!("lease_lost")));
+    assert_eq!(server.complete_ok(&second[0], json!(2)).await.0, 200);
+}

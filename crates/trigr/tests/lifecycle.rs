@@ -335,3 +335,78 @@ async fn sigkill_loses_no_acknowledged_trigger() {
     assert_eq!(r["status"], json!("COMPLETED"));
     assert_eq!(r["output"], json!("kept"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_does_not_wait_for_parked_long_polls() {
+    let mut server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let http = server.http.clone();
+    let base = server.base_url.clone();
+    let parked = tokio::spawn(async move {
+        http.post(format!("{base}/api/v1/worker/dequeue"))
+            .bearer_auth(DEV_KEY)
+            .json(&json!({"version": version, "maxRuns": 1, "waitMs": 30000}))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = std::time::Instant::now();
+    let ok = tokio::task::spawn_blocking(move || {
+        let ok = server.terminate();
+        (ok, server)
+    })
+    .await
+    .unwrap();
+    let took = start.elapsed();
+    assert!(ok.0, "clean exit");
+    assert!(
+        took < Duration::from_secs(10),
+        "SIGTERM took {took:?} with a parked 30 s long-poll"
+    );
+    let answer = parked.await.unwrap();
+    eprintln!("parked long-poll ended with {answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_keeps_acknowledged_batch_items() {
+    let mut server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let r = server
+        .create_batch(json!({"runCount": 300, "taskIdentifiers": ["t"]}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let items: Vec<serde_json::Value> = (0..150)
+        .map(|i| json!({"index": i, "task": "t", "payload": format!("{{\"json\":{i}}}"), "options": {"payloadType": "application/super+json"}}))
+        .collect();
+    let r = server.send_items(&id, &items).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["sealed"], json!(false));
+    let (_, b) = server.get(&format!("/api/v2/batches/{id}")).await;
+    let before: Vec<serde_json::Value> = b["runs"].as_array().unwrap().clone();
+    assert_eq!(before.len(), 150);
+    server.kill();
+
+    let restarted = TestServer::start_with(Options {
+        data_dir: Some(server.data_dir.clone()),
+        ..Default::default()
+    })
+    .await;
+    let (s, b) = restarted.get(&format!("/api/v2/batches/{id}")).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["runs"].as_array().unwrap(),
+        &before,
+        "acknowledged items survive SIGKILL"
+    );
+    // The rest of the stream completes the batch after the restart.
+    let rest: Vec<serde_json::Value> = (0..300)
+        .map(|i| json!({"index": i, "task": "t", "payload": format!("{{\"json\":{i}}}"), "options": {"payloadType": "application/super+json"}}))
+        .collect();
+    let r = restarted.send_items(&id, &rest).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["sealed"], json!(true));
+    assert_eq!(r.json["itemsAccepted"], json!(150));
+    assert_eq!(r.json["itemsDeduplicated"], json!(150));
+}

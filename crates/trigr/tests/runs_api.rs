@@ -696,3 +696,177 @@ async fn idempotency_key_reset() {
         .await;
     assert_error(s, &v, &[404], &[], "reset of an unknown key");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_metadata_increments_are_atomic() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let id = server
+        .trigger("t", json!({}), json!({"metadata": {"n": 0}}))
+        .await;
+    let path = format!("/api/v1/runs/{id}/metadata");
+    let futs = (0..50).map(|i| {
+        server.call(
+            "PUT",
+            &path,
+            Some(json!({"operations": [{"type": "increment", "key": "n", "value": 1}, {"type": "append", "key": "seen", "value": i}]})),
+        )
+    });
+    for (s, v) in futures::future::join_all(futs).await {
+        assert_eq!(s, 200, "{v}");
+    }
+    let (_, v) = server.get(&path).await;
+    assert_eq!(v["metadata"]["n"], json!(50), "lost updates: {v}");
+    assert_eq!(v["metadata"]["seen"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_tag_adds_never_exceed_ten() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let id = server
+        .trigger("t", json!({}), json!({"tags": ["base"]}))
+        .await;
+    let path = format!("/api/v1/runs/{id}/tags");
+    let futs = (0..20).map(|i| server.post(&path, json!({"tags": [format!("c{i:02}")]})));
+    let answers = futures::future::join_all(futs).await;
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200 || *s == 422),
+        "{answers:?}"
+    );
+    let tags = server.run(&id).await["tags"].as_array().unwrap().len();
+    assert_eq!(tags, 10, "tags end at exactly 10");
+    assert_eq!(ok, 9, "nine adds succeed, the rest are 422");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replay_uses_the_current_version() {
+    let server = TestServer::start().await;
+    let v1 = server.deploy_as(PROD_KEY, tasks(&["t"]), true).await;
+    let orig = server
+        .trigger_as(PROD_KEY, "t", json!({"x": 1}), json!({}))
+        .await;
+    let got = server.dequeue_as(PROD_KEY, &v1, 1, 0).await;
+    assert_eq!(
+        server
+            .post_as(
+                PROD_KEY,
+                &format!("/api/v1/worker/runs/{orig}/complete"),
+                json!({"lease": got[0]["lease"], "ok": true})
+            )
+            .await
+            .0,
+        200
+    );
+    let v2 = server.deploy_as(PROD_KEY, tasks(&["t"]), true).await;
+    let r = server
+        .send(
+            Req::new("POST", &format!("/api/v1/runs/{orig}/replay"))
+                .key(PROD_KEY)
+                .content_type("application/json"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let copy = r.json["id"].as_str().unwrap();
+    assert_eq!(server.run_as(PROD_KEY, copy).await["version"], json!(v2));
+    assert_eq!(server.run_as(PROD_KEY, &orig).await["version"], json!(v1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_reaches_grandchildren_but_not_finished_children() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let root = server.trigger("t", json!({"r": 0}), json!({})).await;
+    let child = server
+        .trigger("t", json!({"r": 1}), json!({"parentRunId": root}))
+        .await;
+    let grandchild = server
+        .trigger("t", json!({"r": 2}), json!({"parentRunId": child}))
+        .await;
+    let finished = server
+        .trigger("t", json!({"r": 3}), json!({"parentRunId": root}))
+        .await;
+    let g = server.run(&grandchild).await;
+    assert_eq!(g["depth"], json!(2));
+    assert_eq!(g["relatedRuns"]["root"]["id"], json!(root), "{g}");
+    assert_eq!(g["relatedRuns"]["parent"]["id"], json!(child), "{g}");
+    // Finish `finished`.
+    let got = server.dequeue(&version, 10, 0).await;
+    let f = got
+        .iter()
+        .find(|r| r["runId"] == json!(finished))
+        .expect("dequeued");
+    assert_eq!(f["parentRunId"], json!(root));
+    assert_eq!(f["rootRunId"], json!(root));
+    assert_eq!(server.complete_ok(f, json!(1)).await.0, 200);
+
+    assert_eq!(server.cancel(&root).await.0, 200);
+    assert_eq!(server.status(&root).await, "CANCELED");
+    assert_eq!(server.status(&child).await, "CANCELED");
+    assert_eq!(server.status(&grandchild).await, "CANCELED");
+    assert_eq!(server.status(&finished).await, "COMPLETED");
+
+    // Canceling a child leaves its parent alone.
+    let p = server.trigger("t", json!({}), json!({})).await;
+    let c = server
+        .trigger("t", json!({}), json!({"parentRunId": p}))
+        .await;
+    assert_eq!(server.cancel(&c).await.0, 200);
+    assert_eq!(server.status(&p).await, "QUEUED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pagination_is_stable_while_runs_are_added() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let mut old = Vec::new();
+    for _ in 0..6 {
+        old.push(server.trigger("t", json!({}), json!({})).await);
+    }
+    let (_, first) = server
+        .get(&format!("/api/v1/runs?{}", query(&[("page[size]", "2")])))
+        .await;
+    let mut seen = ids(first["data"].as_array().unwrap());
+    for _ in 0..3 {
+        server.trigger("t", json!({}), json!({})).await;
+    }
+    let mut next = first["pagination"]["next"].as_str().map(str::to_string);
+    while let Some(n) = next {
+        let (s, v) = server
+            .get(&format!(
+                "/api/v1/runs?{}",
+                query(&[("page[size]", "2"), ("page[after]", &n)])
+            ))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        seen.extend(ids(v["data"].as_array().unwrap()));
+        next = v["pagination"]["next"].as_str().map(str::to_string);
+    }
+    old.reverse();
+    assert_eq!(
+        seen, old,
+        "walking on from a cursor sees exactly the older runs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_filter_created_at_period() {
+    let server = TestServer::start_with_clock().await;
+    server.deploy(tasks(&["t"])).await;
+    let old = server.trigger("t", json!({}), json!({})).await;
+    server.advance(2 * 86_400_000).await;
+    let new = server.trigger("t", json!({}), json!({})).await;
+    assert_eq!(
+        server
+            .list_ids(&query(&[("filter[createdAt][period]", "1d")]))
+            .await,
+        vec![new.clone()]
+    );
+    assert_eq!(
+        server
+            .list_ids(&query(&[("filter[createdAt][period]", "3d")]))
+            .await,
+        vec![new, old]
+    );
+}

@@ -525,3 +525,72 @@ async fn trigger_answers_with_a_public_token() {
         not_own.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_request_idempotency_header_makes_one_run() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let body =
+        json!({"payload": "{\"json\":1}", "options": {"payloadType": "application/super+json"}});
+    let futs = (0..20).map(|_| {
+        server.send(
+            Req::new("POST", "/api/v1/tasks/t/trigger")
+                .json(&body)
+                .header(
+                    "x-trigger-request-idempotency-key",
+                    "6f1c2f0e-0000-4000-8000-00000000abcd",
+                ),
+        )
+    });
+    let ids: HashSet<String> = futures::future::join_all(futs)
+        .await
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(server.list_all("").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_timed_out_and_crashed_runs_free_their_keys() {
+    let server = TestServer::start_with_clock().await;
+    let version = server
+        .deploy(json!([{"id": "t", "retry": {"maxAttempts": 1}}, {"id": "slow", "maxDuration": 5, "retry": {"maxAttempts": 1}}]))
+        .await;
+    let k = |s: &str| json!({"idempotencyKey": sha256_hex(s), "idempotencyKeyOptions": {"key": s, "scope": "global"}});
+
+    // EXPIRED
+    let expired = server
+        .trigger("t", json!({}), merge(k("exp"), json!({"ttl": "5s"})))
+        .await;
+    server.advance(6_000).await;
+    assert_eq!(server.status(&expired).await, "EXPIRED");
+    let (_, v) = server.try_trigger("t", json!({}), k("exp")).await;
+    assert_ne!(v["id"], json!(expired), "an EXPIRED run frees its key");
+    let fresh = v["id"].as_str().unwrap().to_string();
+    assert_eq!(server.cancel(&fresh).await.0, 200);
+
+    // CRASHED (lease lost on the last attempt)
+    let crashed = server.trigger("t", json!({}), k("crash")).await;
+    let got = server.dequeue(&version, 1, 0).await;
+    assert_eq!(got[0]["runId"], json!(crashed));
+    server.advance(31_000).await;
+    assert_eq!(server.status(&crashed).await, "CRASHED");
+    let (_, v) = server.try_trigger("t", json!({}), k("crash")).await;
+    assert_ne!(v["id"], json!(crashed), "a CRASHED run frees its key");
+    let fresh = v["id"].as_str().unwrap().to_string();
+    assert_eq!(server.cancel(&fresh).await.0, 200);
+
+    // TIMED_OUT
+    let slow = server.trigger("slow", json!({}), k("slow")).await;
+    let got = server.dequeue(&version, 1, 0).await;
+    assert_eq!(got[0]["runId"], json!(slow));
+    assert_eq!(server.heartbeat(&got[0]).await.0, 200);
+    server.advance(6_000).await;
+    assert_eq!(server.status(&slow).await, "TIMED_OUT");
+    let (_, v) = server.try_trigger("slow", json!({}), k("slow")).await;
+    assert_ne!(v["id"], json!(slow), "a TIMED_OUT run frees its key");
+}

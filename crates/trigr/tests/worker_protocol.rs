@@ -508,3 +508,55 @@ async fn heartbeat_after_cancel_is_409() {
     assert_eq!(got.len(), 1, "cancel releases the concurrency slot");
     assert_eq!(got[0]["runId"], json!(b));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_get_distinct_versions() {
+    let server = TestServer::start().await;
+    let futs = (0..10).map(|_| {
+        server.post(
+            "/api/v1/worker/deployments",
+            json!({"tasks": tasks(&["t"])}),
+        )
+    });
+    let mut ns = Vec::new();
+    for (s, v) in futures::future::join_all(futs).await {
+        assert_eq!(s, 201, "{v}");
+        ns.push(version_parts(v["version"].as_str().unwrap()).1);
+    }
+    ns.sort();
+    assert_eq!(
+        ns,
+        (1..=10).collect::<Vec<u32>>(),
+        "versions 1..10, none repeated"
+    );
+    let (_, cur) = server.get("/api/v1/deployments/current").await;
+    let (_, list) = server.get("/api/v1/deployments").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 10);
+    assert!(cur["version"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn heartbeat_with_a_wrong_lease_is_409_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let got = server.dequeue(&version, 1, 0).await;
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/heartbeat"),
+            json!({"lease": "lease_forged"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["code"], json!("lease_lost"));
+    assert_eq!(v["status"], json!("DEQUEUED"));
+    assert_eq!(server.status(&id).await, "DEQUEUED");
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/complete"),
+            json!({"lease": "lease_forged", "ok": true}),
+        )
+        .await;
+    assert_eq!((s, v["code"].clone()), (409, json!("lease_lost")), "{v}");
+    assert_eq!(server.complete_ok(&got[0], json!(1)).await.0, 200);
+}

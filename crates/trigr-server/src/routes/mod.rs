@@ -2,6 +2,7 @@
 
 mod batches;
 mod deployments;
+mod packets;
 mod queues;
 mod runs;
 mod runs_list;
@@ -10,7 +11,7 @@ mod trigger;
 mod worker;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 use crate::AppState;
@@ -73,6 +74,12 @@ pub fn router(state: AppState) -> Router {
             post(worker::complete),
         )
         .route("/api/v1/worker/complete", post(worker::complete_many))
+        .route("/api/v2/packets/{*path}", put(packets::presign_put))
+        .route("/api/v1/packets/{*path}", get(packets::presign_get))
+        .route(
+            "/api/v1/blobs/{token}",
+            put(packets::upload).get(packets::download),
+        )
         .route("/api/v1/test/clock", post(testing::clock))
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(batch_items)

@@ -32,12 +32,11 @@ pub async fn trigger(
         return Err(auth.forbidden(&format!("trigger task {task_id}")));
     }
     let engine = &state.engine;
-    let mut new = prepare(
-        &task_id,
-        body.payload,
-        body.options.unwrap_or_default(),
-        engine.config.max_payload_bytes,
-    )?;
+    let mut options = body.options.unwrap_or_default();
+    let payload = engine
+        .resolve_payload(&auth.env_id, body.payload, &mut options)
+        .await?;
+    let mut new = prepare(&task_id, payload, options, engine.config.max_payload_bytes)?;
     new.request_key = headers
         .get("x-trigger-request-idempotency-key")
         .and_then(|v| v.to_str().ok())

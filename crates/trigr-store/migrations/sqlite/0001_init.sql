@@ -153,3 +153,13 @@ CREATE TABLE run_tags (
     run_seq INTEGER NOT NULL,
     PRIMARY KEY (tag, run_seq)
 ) WITHOUT ROWID;
+
+-- Payloads the SDK uploads before triggering (>= 128 KiB), by storage path.
+CREATE TABLE packets (
+    env_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (env_id, path)
+) WITHOUT ROWID;

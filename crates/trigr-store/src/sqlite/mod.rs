@@ -4,6 +4,7 @@
 mod batches;
 mod deployments;
 mod envs;
+mod packets;
 mod queues;
 mod runs;
 
