@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::api::Api;
 
 /// Dev environment key seeded into every benchmark store (`tr_dev_` + 24 alphanumerics).
-pub const KEY: &str = "tr_dev_benchkey00000000000000001";
+pub const KEY: &str = "tr_dev_benchkey0000000000000001";
 
 /// A running in-process server and a client for it.
 pub struct BenchServer {

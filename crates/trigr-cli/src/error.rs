@@ -100,7 +100,7 @@ fn server_message(status: u16, body: &str) -> String {
 /// Ends `text` with a full stop unless it already ends with punctuation.
 fn sentence(text: &str) -> String {
     match text.chars().last() {
-        Some('.' | '!' | '?' | ')') => text.to_string(),
+        Some('.' | '!' | '?') => text.to_string(),
         _ => format!("{text}."),
     }
 }

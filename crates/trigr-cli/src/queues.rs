@@ -38,11 +38,12 @@ pub struct QueuesListArgs {
 /// Arguments of `trigr queues pause` and `trigr queues resume`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct QueueArgs {
-    /// Queue name: a custom queue's name, or a task id with `--type task` (`task/<id>` also works).
+    /// Queue name: a custom queue's name or a task id (as `trigr queues list` shows them), or
+    /// `task/<id>`.
     #[arg(value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
     pub name: String,
 
-    /// Kind of queue [default: custom, or task for names starting with `task/`].
+    /// Kind of queue. Without it a custom queue of that name is meant, else the task's queue.
     #[arg(long = "type", value_name = "TYPE", value_enum)]
     pub kind: Option<QueueKind>,
 
@@ -163,26 +164,32 @@ fn row(queue: &Queue) -> Vec<String> {
 }
 
 async fn set_paused(args: QueueArgs, action: Action) -> anyhow::Result<String> {
-    let (kind, name) = resolve(&args.name, args.kind);
-    let (path, body) = pause_request(kind, name, action);
     let client = Client::new(&args.conn)?;
-    client
-        .post(&path, Some(&body))
-        .await
-        .map_err(|e| e.or_not_found(|| not_found(kind, name)))?;
-    let verb = match action {
-        Action::Pause => "Paused",
-        Action::Resume => "Resumed",
-    };
-    Ok(format!("{verb} queue {}\n", args.name))
+    for (kind, name) in candidates(&args.name, args.kind) {
+        let (path, body) = pause_request(kind, name, action);
+        match client.post(&path, Some(&body)).await {
+            Ok(_) => {
+                let verb = match action {
+                    Action::Pause => "Paused",
+                    Action::Resume => "Resumed",
+                };
+                return Ok(format!("{verb} queue {}\n", args.name));
+            }
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    anyhow::bail!(not_found(&args.name, args.kind))
 }
 
-/// The queue kind and the name to send: without `--type`, `task/<id>` means the task's queue.
-fn resolve(name: &str, kind: Option<QueueKind>) -> (QueueKind, &str) {
-    match (kind, name.strip_prefix("task/")) {
-        (Some(QueueKind::Task) | None, Some(task)) if !task.is_empty() => (QueueKind::Task, task),
-        (Some(kind), _) => (kind, name),
-        (None, _) => (QueueKind::Custom, name),
+/// The queues a name may mean, in the order to try them. With `--type` (or a `task/<id>` name)
+/// there is one; a bare name is a custom queue, else the queue of the task with that id.
+fn candidates(name: &str, kind: Option<QueueKind>) -> Vec<(QueueKind, &str)> {
+    let task_id = name.strip_prefix("task/").filter(|t| !t.is_empty());
+    match (kind, task_id) {
+        (Some(QueueKind::Task) | None, Some(task)) => vec![(QueueKind::Task, task)],
+        (Some(kind), _) => vec![(kind, name)],
+        (None, None) => vec![(QueueKind::Custom, name), (QueueKind::Task, name)],
     }
 }
 
@@ -196,10 +203,11 @@ fn pause_request(kind: QueueKind, name: &str, action: Action) -> (String, Value)
     (path, json!({ "type": kind.as_str(), "action": action }))
 }
 
-fn not_found(kind: QueueKind, name: &str) -> String {
+fn not_found(name: &str, kind: Option<QueueKind>) -> String {
     match kind {
-        QueueKind::Task => format!("The queue of task {name} was not found."),
-        QueueKind::Custom => format!("Queue {name} was not found."),
+        Some(QueueKind::Task) => format!("The queue of task {name} was not found."),
+        Some(QueueKind::Custom) => format!("Queue {name} was not found."),
+        None => format!("Queue {name} was not found: no custom queue or task has that name."),
     }
 }
 
@@ -209,22 +217,17 @@ mod tests {
     use crate::mock::MockServer;
 
     #[test]
-    fn names_resolve_to_kinds() {
-        assert_eq!(resolve("emails", None), (QueueKind::Custom, "emails"));
-        assert_eq!(resolve("task/hello", None), (QueueKind::Task, "hello"));
+    fn names_resolve_to_queues() {
+        use QueueKind::{Custom, Task};
         assert_eq!(
-            resolve("hello", Some(QueueKind::Task)),
-            (QueueKind::Task, "hello")
+            candidates("emails", None),
+            [(Custom, "emails"), (Task, "emails")]
         );
-        assert_eq!(
-            resolve("task/hello", Some(QueueKind::Task)),
-            (QueueKind::Task, "hello")
-        );
-        assert_eq!(
-            resolve("task/x", Some(QueueKind::Custom)),
-            (QueueKind::Custom, "task/x")
-        );
-        assert_eq!(resolve("a/b", None), (QueueKind::Custom, "a/b"));
+        assert_eq!(candidates("task/hello", None), [(Task, "hello")]);
+        assert_eq!(candidates("hello", Some(Task)), [(Task, "hello")]);
+        assert_eq!(candidates("task/hello", Some(Task)), [(Task, "hello")]);
+        assert_eq!(candidates("task/x", Some(Custom)), [(Custom, "task/x")]);
+        assert_eq!(candidates("a/b", Some(Custom)), [(Custom, "a/b")]);
     }
 
     #[test]
@@ -293,30 +296,50 @@ mod tests {
 
     #[tokio::test]
     async fn pauses_and_reports_unknown_queues() {
+        let missing = || (404, r#"{"error":"Queue not found"}"#.to_string());
         let server = MockServer::start(vec![
             (200, r#"{"name":"hello","paused":true}"#.into()),
-            (404, r#"{"error":"Queue not found"}"#.into()),
+            missing(),
+            missing(),
+            missing(),
+            (200, r#"{"name":"hello","paused":false}"#.into()),
         ])
         .await;
-        let args = QueueArgs {
-            name: "task/hello".into(),
-            kind: None,
+        let queue = |name: &str, kind| QueueArgs {
+            name: name.into(),
+            kind,
             conn: server.conn(),
         };
-        let text = execute(QueuesCommand::Pause(args)).await.expect("pause");
-        assert_eq!(text, "Paused queue task/hello\n");
-        let args = QueueArgs {
-            name: "nope".into(),
-            kind: None,
-            conn: server.conn(),
+        let text = execute(QueuesCommand::Pause(queue("task/hello", None))).await;
+        assert_eq!(text.ok().as_deref(), Some("Paused queue task/hello\n"));
+        let err = execute(QueuesCommand::Resume(queue("nope", None))).await;
+        assert_eq!(
+            err.err().map(|e| e.to_string()).as_deref(),
+            Some("Queue nope was not found: no custom queue or task has that name.")
+        );
+        let text = execute(QueuesCommand::Resume(queue("hello", None))).await;
+        assert_eq!(text.ok().as_deref(), Some("Resumed queue hello\n"));
+
+        let sent: Vec<(String, Value)> = server
+            .requests()
+            .iter()
+            .map(|r| (r.path.clone(), r.json()))
+            .collect();
+        let expect = |name: &str, kind: &str, action: &str| {
+            (
+                format!("/api/v1/queues/{name}/pause"),
+                json!({"type": kind, "action": action}),
+            )
         };
-        let err = execute(QueuesCommand::Resume(args))
-            .await
-            .err()
-            .map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("Queue nope was not found."));
-        let req = &server.requests()[0];
-        assert_eq!(req.path, "/api/v1/queues/hello/pause");
-        assert_eq!(req.json(), json!({"type": "task", "action": "pause"}));
+        assert_eq!(
+            sent,
+            [
+                expect("hello", "task", "pause"),
+                expect("nope", "custom", "resume"),
+                expect("nope", "task", "resume"),
+                expect("hello", "custom", "resume"),
+                expect("hello", "task", "resume"),
+            ]
+        );
     }
 }

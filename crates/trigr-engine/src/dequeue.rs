@@ -29,7 +29,7 @@ impl Engine {
             notified.as_mut().enable();
             let runs = self.dequeue_once(env_id, version, max).await?;
             let now = tokio::time::Instant::now();
-            if !runs.is_empty() || now >= deadline {
+            if !runs.is_empty() || now >= deadline || self.notifier.is_closing() {
                 return Ok(runs);
             }
             let nap = (deadline - now).min(self.config.poll_interval);

@@ -2,6 +2,7 @@
 //! misses one still finds its runs on its next poll.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -9,6 +10,7 @@ use tokio::sync::Notify;
 #[derive(Default)]
 pub struct Notifier {
     envs: Mutex<HashMap<String, Arc<Notify>>>,
+    closing: AtomicBool,
 }
 
 impl Notifier {
@@ -28,5 +30,15 @@ impl Notifier {
         for n in map.values() {
             n.notify_waiters();
         }
+    }
+
+    /// The server is stopping: long-polls answer with what they have instead of waiting.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 }

@@ -41,7 +41,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
     timers: tokio::task::JoinHandle<()>,
-    store: Store,
+    engine: Engine,
 }
 
 impl Running {
@@ -65,9 +65,10 @@ impl Running {
     /// acknowledged is on disk.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.engine.notifier.close();
         let _ = self.serve.await;
         let _ = self.timers.await;
-        let store = self.store;
+        let store = self.engine.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
     }
 }

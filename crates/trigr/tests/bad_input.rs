@@ -425,8 +425,13 @@ async fn payload_size_limits() {
     let server = TestServer::start().await;
     server.deploy(tasks(&["t"])).await;
     let big = format!("\"{}\"", "x".repeat(3 * 1024 * 1024 + 1024));
-    let r = trigger_body(&server, "t", trig(&big, json!({}))).await;
-    assert_error(r.status, &r.json, &[413], &[], "payload over 3 MiB");
+    server
+        .send_oversized(
+            Req::new("POST", "/api/v1/tasks/t/trigger").json(&trig(&big, json!({}))),
+            &[413],
+            "payload over 3 MiB",
+        )
+        .await;
     assert!(snapshot(&server).await.is_empty());
 
     let small = TestServer::start_with(Options {
@@ -858,14 +863,15 @@ async fn chunked_bodies_obey_the_size_limit() {
         "chunked 4 KiB trigger with a 1 KiB limit",
     );
     let huge = trig(&format!("\"{}\"", "z".repeat(8 * 1024 * 1024)), json!({}));
-    let r = server
-        .send(
+    server
+        .send_oversized(
             Req::new("POST", "/api/v1/tasks/t/trigger")
                 .json(&huge)
                 .chunked(),
+            &[411, 413],
+            "chunked 8 MiB trigger",
         )
         .await;
-    assert_error(r.status, &r.json, &[411, 413], &[], "chunked 8 MiB trigger");
     let small = trig("{\"a\":1}", json!({}));
     let r = server
         .send(

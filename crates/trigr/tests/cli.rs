@@ -330,6 +330,12 @@ async fn queues_list_pause_and_resume() {
     assert_eq!(out.trim(), "Resumed queue task/hello");
     assert_eq!(paused().await, json!(false));
 
+    // A bare task id, as the NAME column shows it, also names the task's queue.
+    ok(env, &["queues", "pause", "hello"]).await;
+    assert_eq!(paused().await, json!(true));
+    ok(env, &["queues", "resume", "hello"]).await;
+    assert_eq!(paused().await, json!(false));
+
     ok(env, &["queues", "pause", "mail/out"]).await;
     let (s, v) = server
         .get(&format!("/api/v1/queues/{}?type=custom", enc("mail%2Fout")))

@@ -1023,3 +1023,194 @@ async fn real_timer_loop_expires_leases() {
     assert_eq!((s, v["code"].clone()), (409, json!("lease_lost")));
     assert_eq!(server.complete_ok(&second[0], json!(2)).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lease_expiry_racing_completions_fence_correctly() {
+    let server = TestServer::start_with_clock().await;
+    let version = server
+        .deploy(json!([{"id": "t", "retry": {"maxAttempts": 3, "minTimeoutInMs": 1000, "maxTimeoutInMs": 1000, "factor": 1, "randomize": false}}]))
+        .await;
+    for _ in 0..40 {
+        server.trigger("t", json!({}), json!({})).await;
+    }
+    let got = server.dequeue(&version, 40, 0).await;
+    assert_eq!(got.len(), 40);
+    server.advance(29_000).await;
+    // Expire every lease while the completions are in flight.
+    let completions =
+        futures::future::join_all(got.iter().map(|r| server.complete_ok(r, json!("first"))));
+    let (answers, _) = tokio::join!(completions, server.advance(2_000));
+    let mut accepted = 0;
+    for (r, (s, v)) in got.iter().zip(answers.iter()) {
+        let id = r["runId"].as_str().unwrap();
+        let run = server.run(id).await;
+        match s {
+            200 => {
+                accepted += 1;
+                assert_eq!(
+                    run["status"],
+                    json!("COMPLETED"),
+                    "{id}: accepted completion but {run}"
+                );
+                assert_eq!(run["output"], json!("first"));
+            }
+            409 => {
+                assert_eq!(v["code"], json!("lease_lost"));
+                assert_eq!(
+                    run["status"],
+                    json!("QUEUED"),
+                    "{id}: refused completion but {}",
+                    run["status"]
+                );
+            }
+            other => panic!("{id}: completion answered {other}: {v}"),
+        }
+    }
+    eprintln!("{accepted} of 40 completions beat the lease expiry");
+    // Only the requeued runs come back, each once, as attempt 2.
+    server.advance(1_000).await;
+    let again = server.dequeue(&version, 100, 0).await;
+    assert_eq!(again.len(), 40 - accepted);
+    for r in &again {
+        assert_eq!(r["attempt"], json!(2));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_hold_while_runs_fail_and_retry() {
+    let server = TestServer::start().await;
+    let version = server
+        .deploy(json!([{"id": "flaky", "queue": {"name": "q2", "concurrencyLimit": 2},
+                         "retry": {"maxAttempts": 3, "minTimeoutInMs": 10, "maxTimeoutInMs": 10, "factor": 1, "randomize": false}}]))
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(server.trigger("flaky", json!({"i": i}), json!({})).await);
+    }
+    let inflight = Arc::new(Mutex::new(0i64));
+    let max_seen = Arc::new(Mutex::new(0i64));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for w in 0..6u64 {
+        let server_url = server.base_url.clone();
+        let http = server.http.clone();
+        let version = version.clone();
+        let (inflight, max_seen, finished) = (inflight.clone(), max_seen.clone(), finished.clone());
+        handles.push(tokio::spawn(async move {
+            let mut rng = Rng::new(w + 7);
+            while finished.load(Ordering::SeqCst) < 40 {
+                let r = send_to(&http, &server_url, Req::new("POST", "/api/v1/worker/dequeue")
+                    .json(&json!({"version": version, "maxRuns": 2, "waitMs": 100}))).await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                let runs = r.json["runs"].as_array().unwrap().clone();
+                {
+                    let mut n = inflight.lock().unwrap();
+                    *n += runs.len() as i64;
+                    let mut m = max_seen.lock().unwrap();
+                    *m = (*m).max(*n);
+                }
+                tokio::time::sleep(Duration::from_millis(rng.range(0, 5))).await;
+                for run in &runs {
+                    *inflight.lock().unwrap() -= 1;
+                    let id = run["runId"].as_str().unwrap();
+                    let fail = rng.range(0, 1) == 0;
+                    let body = if fail {
+                        json!({"lease": run["lease"], "ok": false, "error": {"message": format!("attempt {}", run["attempt"])}})
+                    } else {
+                        json!({"lease": run["lease"], "ok": true, "output": run["attempt"]})
+                    };
+                    let r = send_to(&http, &server_url, Req::new("POST", &format!("/api/v1/worker/runs/{id}/complete")).json(&body)).await;
+                    assert_eq!(r.status, 200, "{}", r.text);
+                    if r.json["willRetry"] != json!(true) {
+                        finished.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        }));
+    }
+    let all = futures::future::join_all(handles);
+    for h in tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .expect("did not finish")
+    {
+        h.expect("worker panicked");
+    }
+    assert!(
+        *max_seen.lock().unwrap() <= 2,
+        "queue limit 2 exceeded: {}",
+        max_seen.lock().unwrap()
+    );
+    for id in &ids {
+        let run = server.run(id).await;
+        let attempts = run["attemptCount"].as_i64().unwrap();
+        match run["status"].as_str().unwrap() {
+            "COMPLETED" => assert_eq!(run["output"], json!(attempts), "{run}"),
+            "FAILED" => {
+                assert_eq!(attempts, 3, "{run}");
+                assert_eq!(run["error"]["message"], json!("attempt 3"));
+            }
+            other => panic!("run {id} ended {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prod_pending_version_waits_for_promotion() {
+    let server = TestServer::start_with_clock().await;
+    let pending = server.trigger_as(PROD_KEY, "t", json!({}), json!({})).await;
+    let delayed = server
+        .trigger_as(PROD_KEY, "t", json!({}), json!({"delay": "1m"}))
+        .await;
+    let lapsed = server
+        .trigger_as(PROD_KEY, "t", json!({}), json!({"delay": "10s"}))
+        .await;
+    assert_eq!(
+        server.run_as(PROD_KEY, &pending).await["status"],
+        json!("PENDING_VERSION")
+    );
+    assert_eq!(
+        server.run_as(PROD_KEY, &delayed).await["status"],
+        json!("DELAYED")
+    );
+    server.advance(11_000).await;
+    let r = server.run_as(PROD_KEY, &lapsed).await;
+    assert_eq!(
+        r["status"],
+        json!("PENDING_VERSION"),
+        "a delay that passes without a version waits: {r}"
+    );
+
+    let v1 = server.deploy_as(PROD_KEY, tasks(&["t"]), false).await;
+    assert_eq!(
+        server.run_as(PROD_KEY, &pending).await["status"],
+        json!("PENDING_VERSION"),
+        "not promoted yet"
+    );
+    let (s, v) = server
+        .call_as(
+            PROD_KEY,
+            "POST",
+            &format!("/api/v1/deployments/{v1}/promote"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for id in [&pending, &lapsed] {
+        let r = server.run_as(PROD_KEY, id).await;
+        assert_eq!(r["status"], json!("QUEUED"), "{r}");
+        assert_eq!(r["version"], json!(v1));
+    }
+    let r = server.run_as(PROD_KEY, &delayed).await;
+    assert_eq!(r["status"], json!("DELAYED"));
+    assert_eq!(
+        r["version"],
+        json!(v1),
+        "a delayed run is locked at promotion"
+    );
+    server.advance(50_000).await;
+    assert_eq!(
+        server.run_as(PROD_KEY, &delayed).await["status"],
+        json!("QUEUED")
+    );
+    assert_eq!(server.dequeue_as(PROD_KEY, &v1, 10, 0).await.len(), 3);
+}

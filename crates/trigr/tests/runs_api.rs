@@ -870,3 +870,27 @@ async fn list_filter_created_at_period() {
         vec![new, old]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replay_of_a_keyed_run_is_a_new_run() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let opts = json!({"idempotencyKey": sha256_hex("once"), "idempotencyKeyOptions": {"key": "once", "scope": "global"}});
+    let orig = server.trigger("t", json!({"k": 1}), opts.clone()).await;
+    let r = server
+        .send(
+            Req::new("POST", &format!("/api/v1/runs/{orig}/replay"))
+                .content_type("application/json"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_ne!(
+        r.json["id"],
+        json!(orig),
+        "replay is never served from the idempotency cache"
+    );
+    // The key still belongs to the original run.
+    let (_, v) = server.try_trigger("t", json!({}), opts).await;
+    assert_eq!(v["id"], json!(orig));
+    assert_eq!(server.list_all("").await.len(), 2);
+}

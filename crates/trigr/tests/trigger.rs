@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 const ORDER_42_HASH: &str = "3bf8b157c4238eefe5ae4a66eca81c6b887d4dcedb58dd674271859f4dc2edfd";
 
 #[test]
-fn sha256_helper_matches_known_hash() {
+fn sha256_matches_known_hashes() {
     assert_eq!(sha256_hex("order-42"), ORDER_42_HASH);
     assert_eq!(
         sha256_hex(""),
@@ -593,4 +593,72 @@ async fn expired_timed_out_and_crashed_runs_free_their_keys() {
     assert_eq!(server.status(&slow).await, "TIMED_OUT");
     let (_, v) = server.try_trigger("slow", json!({}), k("slow")).await;
     assert_ne!(v["id"], json!(slow), "a TIMED_OUT run frees its key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retrieve_and_list_field_types() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let id = server.trigger("t", json!({}), json!({"tags": ["a"]})).await;
+    let run = server.run(&id).await;
+    for f in [
+        "costInCents",
+        "baseCostInCents",
+        "durationMs",
+        "attemptCount",
+        "depth",
+    ] {
+        assert!(run[f].is_number(), "{f} must be a number: {run}");
+    }
+    assert_eq!(run["isTest"], json!(false));
+    assert_eq!(run["triggerFunction"], json!("trigger"));
+    let (s, v) = server.get("/api/v1/runs").await;
+    assert_eq!(s, 200, "{v}");
+    let item = &v["data"][0];
+    assert_eq!(item["id"], json!(id));
+    for f in ["costInCents", "baseCostInCents", "durationMs"] {
+        assert!(item[f].is_number(), "{f} must be a number: {item}");
+    }
+    for f in [
+        "isQueued",
+        "isExecuting",
+        "isWaiting",
+        "isCompleted",
+        "isSuccess",
+        "isFailed",
+        "isCancelled",
+        "isTest",
+    ] {
+        assert!(item[f].is_boolean(), "{f} must be a boolean: {item}");
+    }
+    assert_eq!(item["tags"], json!(["a"]));
+    assert_eq!(item["status"], json!("QUEUED"));
+    assert!(item["createdAt"].is_string() && item["updatedAt"].is_string());
+    for (k, val) in item.as_object().unwrap() {
+        assert!(
+            !val.is_null(),
+            "list field `{k}` is null; optional fields must be omitted: {item}"
+        );
+    }
+    for (k, val) in run.as_object().unwrap() {
+        assert!(
+            !val.is_null(),
+            "retrieve field `{k}` is null; optional fields must be omitted: {run}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_keys_are_per_environment() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    server.deploy_as(PROD_KEY, tasks(&["t"]), true).await;
+    let opts = json!({"idempotencyKey": sha256_hex("shared"), "idempotencyKeyOptions": {"key": "shared", "scope": "global"}});
+    let dev = server.trigger("t", json!({}), opts.clone()).await;
+    let (s, v) = server
+        .try_trigger_as(PROD_KEY, "t", json!({}), opts.clone())
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_ne!(v["id"], json!(dev));
+    assert_ne!(v["isCached"], json!(true));
 }

@@ -34,11 +34,13 @@ pub(super) async fn execute(args: RunsGetArgs) -> anyhow::Result<String> {
 }
 
 /// Fields shown as text: (label, field of the run object).
-const TEXT_FIELDS: [(&str, &str); 12] = [
+const TEXT_FIELDS: [(&str, &str); 14] = [
     ("id", "id"),
     ("task", "taskIdentifier"),
     ("status", "status"),
     ("version", "version"),
+    ("queue", "queue"),
+    ("machine", "machine"),
     ("attempts", "attemptCount"),
     ("created", "createdAt"),
     ("started", "startedAt"),
@@ -102,11 +104,11 @@ mod tests {
             "id": "run_1", "status": "FAILED", "taskIdentifier": "hello", "attemptCount": 3,
             "createdAt": "2026-01-02T03:04:05.000Z", "tags": ["a", "b"], "isTest": false,
             "payload": {"n": 1}, "metadata": {}, "error": {"message": "boom", "name": "Error"},
-            "batchId": "batch_1", "durationMs": 0, "version": "20260101.1"
+            "batchId": "batch_1", "durationMs": 0, "version": "20260101.1", "queue": "task/hello"
         });
         assert_eq!(
             render(&run),
-            "id: run_1\ntask: hello\nstatus: FAILED\nversion: 20260101.1\nattempts: 3\n\
+            "id: run_1\ntask: hello\nstatus: FAILED\nversion: 20260101.1\nqueue: task/hello\nattempts: 3\n\
              created: 2026-01-02T03:04:05.000Z\ntags: a, b\nbatchId: batch_1\nmetadata: {}\n\
              payload: {\"n\":1}\nerror: boom\n"
         );

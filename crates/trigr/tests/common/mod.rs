@@ -245,7 +245,7 @@ pub fn merge(mut a: Value, b: Value) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Additional helpers used by the integration test files.
+// Additional utilities used by the integration test files.
 // ---------------------------------------------------------------------------------------------
 
 /// A raw HTTP answer: status, headers, body text and the body parsed as JSON (or `Null`).
@@ -328,6 +328,29 @@ impl TestServer {
     /// Sends a [`Req`] and returns the whole answer.
     pub async fn send(&self, r: Req) -> Resp {
         send_to(&self.http, &self.base_url, r).await
+    }
+
+    /// Sends a [`Req`]; a transport error is returned, not a panic.
+    pub async fn try_send(&self, r: Req) -> Result<Resp, reqwest::Error> {
+        try_send_to(&self.http, &self.base_url, r).await
+    }
+
+    /// Sends an oversized request that must be refused with one of `statuses`. A server may
+    /// answer before reading the whole body and close the connection; the client then sees a
+    /// transport error instead of the answer, which is accepted as long as the server is
+    /// still healthy afterwards.
+    pub async fn send_oversized(&self, r: Req, statuses: &[u16], what: &str) {
+        match self.try_send(r).await {
+            Ok(resp) => assert_error(resp.status, &resp.json, statuses, &[], what),
+            Err(e) => {
+                eprintln!("{what}: connection closed early ({e}); checking the server is healthy");
+                let h = self.send(Req::new("GET", "/healthz").no_key()).await;
+                assert_eq!(
+                    h.status, 200,
+                    "{what}: server unhealthy after an oversized request"
+                );
+            }
+        }
     }
 
     pub async fn get_as(&self, key: &str, path: &str) -> (u16, Value) {
@@ -510,6 +533,16 @@ impl Resp {
 }
 
 pub async fn send_to(http: &reqwest::Client, base_url: &str, r: Req) -> Resp {
+    try_send_to(http, base_url, r).await.expect("request")
+}
+
+/// Like [`send_to`], but a transport error (e.g. the server answered early and closed the
+/// connection while a large body was still being sent) is returned instead of panicking.
+pub async fn try_send_to(
+    http: &reqwest::Client,
+    base_url: &str,
+    r: Req,
+) -> Result<Resp, reqwest::Error> {
     let m = reqwest::Method::from_bytes(r.method.as_bytes()).unwrap();
     let mut req = http.request(m, format!("{base_url}{}", r.path));
     if let Some(k) = &r.key {
@@ -531,17 +564,17 @@ pub async fn send_to(http: &reqwest::Client, base_url: &str, r: Req) -> Resp {
             req = req.body(b);
         }
     }
-    let resp = req.send().await.expect("request");
+    let resp = req.send().await?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = resp.text().await.unwrap_or_default();
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
+    Ok(Resp {
         status,
         headers,
         text,
         json,
-    }
+    })
 }
 
 /// A task manifest entry with only an id.

@@ -1,0 +1,2725 @@
+//! The store conformance suite: behaviour every backend must show, written against the
+//! [`Store`] and [`Tx`] interfaces only.
+//!
+//! A backend's test file implements [`Fixture`] (a fresh, empty database per test) and calls
+//! [`suite!`] with an async function making one; the macro generates one `#[tokio::test]` per
+//! conformance test. A new test is added here, as a `pub async fn`, and named in the macro.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use trigr_store::{
+    Batch, Deployment, EnvKind, Environment, Error, Page, Queue, QueueKind, Run, RunFilter, Store,
+    Tx,
+};
+use trigr_types::manifest::{QueueManifest, TaskManifest};
+use trigr_types::{Millis, RetryPolicy, RunStatus};
+
+/// One test's database: a new, empty one per test (a file in a temporary directory for
+/// SQLite, a fresh database or schema for a server).
+pub trait Fixture {
+    /// Opens a new handle on this fixture's database: every call sees the same data, including
+    /// after an earlier handle was closed.
+    fn open(&self) -> Store;
+}
+
+/// Generates one `#[tokio::test]` per conformance test, each on a fresh fixture made by
+/// `$fixture().await`.
+macro_rules! suite {
+    ($fixture:path) => {
+        $crate::conformance::suite!(@store $fixture;
+            environments_and_keys,
+            environment_settings,
+            run_round_trip,
+            run_tags,
+            update_run_compare_and_set,
+            update_run_writes_mutable_state,
+            list_runs_filters,
+            list_runs_pages,
+            ready_runs,
+            due_delayed,
+            due_ttl,
+            due_leases_and_timeouts,
+            next_timer,
+            unlocked_and_unstarted_runs,
+            children,
+            idempotency_keys,
+            request_keys,
+            queues,
+            dequeue_order,
+            concurrency_slots,
+            queue_counts,
+            batches,
+            batch_items,
+            deployments,
+            group_commit_isolates_failed_writes,
+            panicking_write_is_rolled_back,
+            failed_write_leaves_no_trace,
+        );
+        $crate::conformance::suite!(@fixture $fixture;
+            reopening_keeps_data,
+            acknowledged_writes_survive_close,
+        );
+        $crate::conformance::suite!(@ignored $fixture;
+            update_run_writes_max_duration =
+                "update_run does not write max_duration, which the engine sets when a deployment locks a run",
+        );
+    };
+    (@store $fixture:path; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let fixture = $fixture().await;
+            let store = $crate::conformance::Fixture::open(&fixture);
+            $crate::conformance::$name(&store).await;
+            store.close();
+        }
+    )*};
+    (@fixture $fixture:path; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let fixture = $fixture().await;
+            $crate::conformance::$name(&fixture).await;
+        }
+    )*};
+    (@ignored $fixture:path; $($name:ident = $reason:literal),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = $reason]
+        async fn $name() {
+            let fixture = $fixture().await;
+            let store = $crate::conformance::Fixture::open(&fixture);
+            $crate::conformance::$name(&store).await;
+            store.close();
+        }
+    )*};
+}
+pub(crate) use suite;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+pub const NOW: Millis = 1_700_000_000_000;
+pub const V1: &str = "20240101.1";
+pub const V2: &str = "20240101.2";
+
+/// How long any single store call may take before the test calls it a hang.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs `f` in a write transaction and expects it to succeed.
+pub async fn write<R, F>(store: &Store, f: F) -> R
+where
+    F: FnOnce(&mut dyn Tx) -> trigr_store::Result<R> + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::time::timeout(PATIENCE, store.write(f))
+        .await
+        .expect("write hung")
+        .expect("write failed")
+}
+
+/// Runs `f` in a write transaction and returns its result as is.
+pub async fn try_write<R, F>(store: &Store, f: F) -> trigr_store::Result<R>
+where
+    F: FnOnce(&mut dyn Tx) -> trigr_store::Result<R> + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::time::timeout(PATIENCE, store.write(f))
+        .await
+        .expect("write hung")
+}
+
+/// Runs `f` on a read snapshot and expects it to succeed.
+pub async fn read<R, F>(store: &Store, f: F) -> R
+where
+    F: FnOnce(&mut dyn Tx) -> trigr_store::Result<R> + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::time::timeout(PATIENCE, store.read(f))
+        .await
+        .expect("read hung")
+        .expect("read failed")
+}
+
+pub fn environment(env_id: &str) -> Environment {
+    Environment {
+        id: env_id.to_string(),
+        project_id: format!("proj_{env_id}"),
+        slug: "dev".to_string(),
+        kind: EnvKind::Development,
+        concurrency_limit: 25,
+        running: 0,
+        current_version: None,
+        signing_secret: format!("secret_{env_id}"),
+    }
+}
+
+/// Inserts an organization, a project and an environment `env_id`.
+pub async fn seed_env(store: &Store, env_id: &str) -> Environment {
+    let env = environment(env_id);
+    let e = env.clone();
+    write(store, move |tx| {
+        tx.insert_organization(&format!("org_{}", e.id), &format!("org-{}", e.id), NOW)?;
+        tx.insert_project(
+            &e.project_id,
+            &format!("org_{}", e.id),
+            &format!("proj_ref_{}", e.id),
+            &format!("Project {}", e.id),
+            NOW,
+        )?;
+        tx.insert_environment(&e, NOW)
+    })
+    .await;
+    env
+}
+
+pub fn sample_queue(env_id: &str, name: &str) -> Queue {
+    Queue {
+        id: format!("queue_{env_id}_{}", name.replace('/', "_")),
+        env_id: env_id.to_string(),
+        name: name.to_string(),
+        kind: if name.starts_with("task/") {
+            QueueKind::Task
+        } else {
+            QueueKind::Custom
+        },
+        base_limit: None,
+        override_limit: None,
+        overridden_at: None,
+        paused: false,
+        served_seq: 0,
+        created_at: NOW,
+    }
+}
+
+pub async fn seed_queue(store: &Store, env_id: &str, name: &str) -> Queue {
+    let q = sample_queue(env_id, name);
+    let q2 = q.clone();
+    write(store, move |tx| tx.insert_queue(&q2)).await;
+    q
+}
+
+/// Inserts an environment `env_id` with the queue `task/task-a`.
+pub async fn seed(store: &Store, env_id: &str) -> (Environment, Queue) {
+    let env = seed_env(store, env_id).await;
+    let queue = seed_queue(store, env_id, "task/task-a").await;
+    (env, queue)
+}
+
+/// A `QUEUED` run of `task-a` on version [`V1`], created at `NOW + n`, with no options.
+pub fn sample_run(env_id: &str, queue_id: &str, n: i64) -> Run {
+    Run {
+        seq: 0,
+        id: format!("run_{env_id}_{n}"),
+        env_id: env_id.to_string(),
+        task_id: "task-a".to_string(),
+        queue_id: queue_id.to_string(),
+        queue_name: "task/task-a".to_string(),
+        ckey: String::new(),
+        status: RunStatus::Queued,
+        version: Some(V1.to_string()),
+        payload: Some(format!("{{\"n\":{n}}}")),
+        payload_type: "application/json".to_string(),
+        metadata: None,
+        metadata_type: "application/json".to_string(),
+        tags: Vec::new(),
+        idempotency_key: None,
+        idempotency_key_user: None,
+        idempotency_scope: None,
+        idempotency_expires_at: None,
+        request_key: None,
+        priority: 0,
+        queue_ts: NOW + n,
+        available_at: NOW,
+        delay_until: None,
+        ttl: None,
+        ttl_expires_at: None,
+        max_attempts: None,
+        max_duration: None,
+        machine: None,
+        attempt: 0,
+        lease: None,
+        lease_expires_at: None,
+        timeout_at: None,
+        output: None,
+        output_type: None,
+        error: None,
+        parent_run_id: None,
+        root_run_id: None,
+        depth: 0,
+        batch_id: None,
+        batch_index: None,
+        trigger_function: "trigger".to_string(),
+        is_test: false,
+        created_at: NOW + n,
+        updated_at: NOW + n,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+/// A run with every optional field set to a distinctive value.
+pub fn full_run(env_id: &str, queue_id: &str) -> Run {
+    Run {
+        seq: 0,
+        id: format!("run_{env_id}_full"),
+        env_id: env_id.to_string(),
+        task_id: "email/send-welcome".to_string(),
+        queue_id: queue_id.to_string(),
+        queue_name: "emails".to_string(),
+        ckey: "customer-42".to_string(),
+        status: RunStatus::Executing,
+        version: Some("20240315.7".to_string()),
+        payload: Some("{\"to\":\"zoë@example.com\",\"quote\":\"\\\"hi\\\"\"}".to_string()),
+        payload_type: "application/super+json".to_string(),
+        metadata: Some("{\"progress\":0.5}".to_string()),
+        metadata_type: "application/x-metadata".to_string(),
+        tags: vec!["customer:42".to_string(), "région:eu".to_string()],
+        idempotency_key: Some("idem-hash-1".to_string()),
+        idempotency_key_user: Some("my-key".to_string()),
+        idempotency_scope: Some("global".to_string()),
+        idempotency_expires_at: Some(NOW + 86_400_000),
+        request_key: Some("request-key-1".to_string()),
+        priority: 30,
+        queue_ts: NOW - 30_000,
+        available_at: NOW + 5,
+        delay_until: Some(NOW + 1_000),
+        ttl: Some("10m".to_string()),
+        ttl_expires_at: Some(NOW + 600_000),
+        max_attempts: Some(7),
+        max_duration: Some(300),
+        machine: Some("medium-1x".to_string()),
+        attempt: 2,
+        lease: Some("lease_full".to_string()),
+        lease_expires_at: Some(NOW + 30_000),
+        timeout_at: Some(NOW + 300_000),
+        output: Some("{\"ok\":true}".to_string()),
+        output_type: Some("application/json".to_string()),
+        error: Some("{\"message\":\"boom\",\"name\":\"Error\"}".to_string()),
+        parent_run_id: Some("run_parent".to_string()),
+        root_run_id: Some("run_root".to_string()),
+        depth: 2,
+        batch_id: Some("batch_full".to_string()),
+        batch_index: Some(3),
+        trigger_function: "batchTriggerAndWait".to_string(),
+        is_test: true,
+        created_at: NOW - 1,
+        updated_at: NOW + 2,
+        started_at: Some(NOW + 3),
+        finished_at: Some(NOW + 4),
+    }
+}
+
+/// Inserts runs, one write each, and returns them with their seq set.
+pub async fn insert_runs(store: &Store, runs: Vec<Run>) -> Vec<Run> {
+    let mut out = Vec::with_capacity(runs.len());
+    for mut run in runs {
+        let r = run.clone();
+        run.seq = write(store, move |tx| tx.insert_run(&r)).await;
+        out.push(run);
+    }
+    out
+}
+
+pub async fn get_run(store: &Store, env_id: &str, id: &str) -> Option<Run> {
+    let (env_id, id) = (env_id.to_string(), id.to_string());
+    read(store, move |tx| tx.run(&env_id, &id)).await
+}
+
+pub fn ids(runs: &[Run]) -> Vec<String> {
+    runs.iter().map(|r| r.id.clone()).collect()
+}
+
+pub fn names(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+/// Asserts that two runs agree on every field.
+pub fn assert_run_eq(actual: &Run, expected: &Run) {
+    // Destructured without `..`: a new field of `Run` must be added here.
+    let Run {
+        seq,
+        id,
+        env_id,
+        task_id,
+        queue_id,
+        queue_name,
+        ckey,
+        status,
+        version,
+        payload,
+        payload_type,
+        metadata,
+        metadata_type,
+        tags,
+        idempotency_key,
+        idempotency_key_user,
+        idempotency_scope,
+        idempotency_expires_at,
+        request_key,
+        priority,
+        queue_ts,
+        available_at,
+        delay_until,
+        ttl,
+        ttl_expires_at,
+        max_attempts,
+        max_duration,
+        machine,
+        attempt,
+        lease,
+        lease_expires_at,
+        timeout_at,
+        output,
+        output_type,
+        error,
+        parent_run_id,
+        root_run_id,
+        depth,
+        batch_id,
+        batch_index,
+        trigger_function,
+        is_test,
+        created_at,
+        updated_at,
+        started_at,
+        finished_at,
+    } = expected;
+    macro_rules! same {
+        ($($field:ident),*) => {$(
+            assert_eq!(
+                &actual.$field, $field,
+                "run {}: field `{}` differs", expected.id, stringify!($field)
+            );
+        )*};
+    }
+    same!(
+        seq,
+        id,
+        env_id,
+        task_id,
+        queue_id,
+        queue_name,
+        ckey,
+        status,
+        version,
+        payload,
+        payload_type,
+        metadata,
+        metadata_type,
+        tags,
+        idempotency_key,
+        idempotency_key_user,
+        idempotency_scope,
+        idempotency_expires_at,
+        request_key,
+        priority,
+        queue_ts,
+        available_at,
+        delay_until,
+        ttl,
+        ttl_expires_at,
+        max_attempts,
+        max_duration,
+        machine,
+        attempt,
+        lease,
+        lease_expires_at,
+        timeout_at,
+        output,
+        output_type,
+        error,
+        parent_run_id,
+        root_run_id,
+        depth,
+        batch_id,
+        batch_index,
+        trigger_function,
+        is_test,
+        created_at,
+        updated_at,
+        started_at,
+        finished_at
+    );
+}
+
+pub fn assert_env_eq(actual: &Environment, expected: &Environment) {
+    let Environment {
+        id,
+        project_id,
+        slug,
+        kind,
+        concurrency_limit,
+        running,
+        current_version,
+        signing_secret,
+    } = expected;
+    assert_eq!(&actual.id, id);
+    assert_eq!(&actual.project_id, project_id);
+    assert_eq!(&actual.slug, slug);
+    assert_eq!(&actual.kind, kind);
+    assert_eq!(&actual.concurrency_limit, concurrency_limit);
+    assert_eq!(&actual.running, running);
+    assert_eq!(&actual.current_version, current_version);
+    assert_eq!(&actual.signing_secret, signing_secret);
+}
+
+pub fn assert_queue_eq(actual: &Queue, expected: &Queue) {
+    let Queue {
+        id,
+        env_id,
+        name,
+        kind,
+        base_limit,
+        override_limit,
+        overridden_at,
+        paused,
+        served_seq,
+        created_at,
+    } = expected;
+    assert_eq!(&actual.id, id);
+    assert_eq!(&actual.env_id, env_id);
+    assert_eq!(&actual.name, name);
+    assert_eq!(&actual.kind, kind);
+    assert_eq!(&actual.base_limit, base_limit);
+    assert_eq!(&actual.override_limit, override_limit);
+    assert_eq!(&actual.overridden_at, overridden_at);
+    assert_eq!(&actual.paused, paused);
+    assert_eq!(&actual.served_seq, served_seq);
+    assert_eq!(&actual.created_at, created_at);
+}
+
+pub fn assert_batch_eq(actual: &Batch, expected: &Batch) {
+    let Batch {
+        id,
+        env_id,
+        run_count,
+        idempotency_key,
+        idempotency_key_user,
+        sealed,
+        items_accepted,
+        created_at,
+        updated_at,
+    } = expected;
+    assert_eq!(&actual.id, id);
+    assert_eq!(&actual.env_id, env_id);
+    assert_eq!(&actual.run_count, run_count);
+    assert_eq!(&actual.idempotency_key, idempotency_key);
+    assert_eq!(&actual.idempotency_key_user, idempotency_key_user);
+    assert_eq!(&actual.sealed, sealed);
+    assert_eq!(&actual.items_accepted, items_accepted);
+    assert_eq!(&actual.created_at, created_at);
+    assert_eq!(&actual.updated_at, updated_at);
+}
+
+pub fn assert_deployment_eq(actual: &Deployment, expected: &Deployment) {
+    let Deployment {
+        id,
+        env_id,
+        version,
+        day,
+        tasks,
+        created_at,
+        promoted_at,
+    } = expected;
+    assert_eq!(&actual.id, id);
+    assert_eq!(&actual.env_id, env_id);
+    assert_eq!(&actual.version, version);
+    assert_eq!(&actual.day, day);
+    assert_eq!(&actual.tasks, tasks);
+    assert_eq!(&actual.created_at, created_at);
+    assert_eq!(&actual.promoted_at, promoted_at);
+}
+
+/// All runs of an environment, newest first.
+pub async fn all_runs(store: &Store, env_id: &str) -> Vec<Run> {
+    list(store, env_id, RunFilter::default(), 10_000).await
+}
+
+pub async fn list(store: &Store, env_id: &str, filter: RunFilter, size: usize) -> Vec<Run> {
+    page(
+        store,
+        env_id,
+        filter,
+        Page {
+            size,
+            after_seq: None,
+            before_seq: None,
+        },
+    )
+    .await
+}
+
+pub async fn page(store: &Store, env_id: &str, filter: RunFilter, page: Page) -> Vec<Run> {
+    let env_id = env_id.to_string();
+    read(store, move |tx| tx.list_runs(&env_id, &filter, page)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environments and keys
+// ---------------------------------------------------------------------------------------------
+
+pub async fn environments_and_keys(store: &Store) {
+    assert!(!read(store, |tx| tx.has_environments()).await);
+    assert!(read(store, |tx| tx.environments()).await.is_empty());
+
+    let mut env = environment("env_a");
+    env.current_version = Some(V1.to_string());
+    env.kind = EnvKind::Production;
+    env.slug = "prod".to_string();
+    let e = env.clone();
+    write(store, move |tx| {
+        tx.insert_organization("org_1", "acme", NOW)?;
+        tx.insert_project(&e.project_id, "org_1", "proj_ref_abc", "Acme", NOW)?;
+        tx.insert_environment(&e, NOW)
+    })
+    .await;
+    let other = seed_env(store, "env_b").await;
+
+    assert!(read(store, |tx| tx.has_environments()).await);
+    let stored = read(store, |tx| tx.environment("env_a"))
+        .await
+        .expect("env_a");
+    assert_env_eq(&stored, &env);
+    assert!(read(store, |tx| tx.environment("env_missing"))
+        .await
+        .is_none());
+    let all = read(store, |tx| tx.environments()).await;
+    let mut all_ids: Vec<_> = all.iter().map(|e| e.id.clone()).collect();
+    all_ids.sort();
+    assert_eq!(all_ids, names(&["env_a", "env_b"]));
+
+    // Keys: a hash is added once.
+    assert_eq!(read(store, |tx| tx.api_key_count("env_a")).await, 0);
+    assert!(write(store, |tx| tx.insert_api_key("hash_1", "env_a", NOW)).await);
+    assert!(!write(store, |tx| tx.insert_api_key("hash_1", "env_a", NOW)).await);
+    // The same hash cannot name another environment either.
+    assert!(!write(store, |tx| tx.insert_api_key("hash_1", "env_b", NOW)).await);
+    assert!(write(store, |tx| tx.insert_api_key("hash_2", "env_a", NOW)).await);
+    assert!(write(store, |tx| tx.insert_api_key("hash_3", "env_b", NOW)).await);
+    assert_eq!(read(store, |tx| tx.api_key_count("env_a")).await, 2);
+    assert_eq!(read(store, |tx| tx.api_key_count("env_b")).await, 1);
+
+    let found = read(store, |tx| tx.env_by_key_hash("hash_1"))
+        .await
+        .expect("hash_1 names an environment");
+    assert_env_eq(&found, &env);
+    let found = read(store, |tx| tx.env_by_key_hash("hash_3"))
+        .await
+        .expect("hash_3 names an environment");
+    assert_env_eq(&found, &other);
+    assert!(read(store, |tx| tx.env_by_key_hash("hash_unknown"))
+        .await
+        .is_none());
+
+    // Running counter.
+    write(store, |tx| tx.adjust_env_running("env_a", 3)).await;
+    write(store, |tx| tx.adjust_env_running("env_a", -1)).await;
+    write(store, |tx| tx.adjust_env_running("env_b", 5)).await;
+    let a = read(store, |tx| tx.environment("env_a")).await.unwrap();
+    let b = read(store, |tx| tx.environment("env_b")).await.unwrap();
+    assert_eq!(a.running, 2);
+    assert_eq!(b.running, 5);
+    // The key lookup sees the same counter.
+    let by_key = read(store, |tx| tx.env_by_key_hash("hash_2"))
+        .await
+        .unwrap();
+    assert_eq!(by_key.running, 2);
+}
+
+pub async fn environment_settings(store: &Store) {
+    let env = seed_env(store, "env_a").await;
+    seed_env(store, "env_b").await;
+    // `running` is not taken from the inserted record: a new environment runs nothing.
+    let mut busy = environment("env_c");
+    busy.running = 9;
+    write(store, move |tx| {
+        tx.insert_organization("org_c", "c", NOW)?;
+        tx.insert_project(&busy.project_id, "org_c", "ref_c", "C", NOW)?;
+        tx.insert_environment(&busy, NOW)
+    })
+    .await;
+    assert_eq!(
+        read(store, |tx| tx.environment("env_c"))
+            .await
+            .unwrap()
+            .running,
+        0
+    );
+
+    write(store, |tx| tx.set_env_concurrency_limit("env_a", 3)).await;
+    write(store, |tx| tx.set_current_version("env_a", V2)).await;
+    let a = read(store, |tx| tx.environment("env_a")).await.unwrap();
+    assert_eq!(a.concurrency_limit, 3);
+    assert_eq!(a.current_version.as_deref(), Some(V2));
+    assert_eq!(a.signing_secret, env.signing_secret);
+    let b = read(store, |tx| tx.environment("env_b")).await.unwrap();
+    assert_eq!(b.concurrency_limit, 25);
+    assert_eq!(b.current_version, None);
+
+    // Two environments of one project cannot share a slug.
+    let mut dup = environment("env_dup");
+    dup.project_id = env.project_id.clone();
+    assert!(try_write(store, move |tx| tx.insert_environment(&dup, NOW))
+        .await
+        .is_err());
+    assert!(read(store, |tx| tx.environment("env_dup")).await.is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------------
+
+pub async fn run_round_trip(store: &Store) {
+    let (_, queue) = seed(store, "env_a").await;
+    seed(store, "env_b").await;
+
+    let mut full = full_run("env_a", &queue.id);
+    let r = full.clone();
+    full.seq = write(store, move |tx| tx.insert_run(&r)).await;
+    assert!(full.seq > 0, "seq is positive, got {}", full.seq);
+
+    let stored = get_run(store, "env_a", &full.id).await.expect("stored run");
+    assert_run_eq(&stored, &full);
+    // Inside a write transaction too.
+    let id = full.id.clone();
+    let in_write = write(store, move |tx| tx.run("env_a", &id)).await.unwrap();
+    assert_run_eq(&in_write, &full);
+
+    // A run with every option unset.
+    let bare = insert_runs(store, vec![sample_run("env_a", &queue.id, 1)]).await;
+    let stored = get_run(store, "env_a", &bare[0].id).await.unwrap();
+    assert_run_eq(&stored, &bare[0]);
+    assert!(stored.seq > full.seq, "seq grows with every insert");
+
+    // Runs belong to their environment.
+    assert!(get_run(store, "env_b", &full.id).await.is_none());
+    assert!(get_run(store, "env_a", "run_missing").await.is_none());
+
+    // Every status round-trips.
+    let mut runs = Vec::new();
+    for (i, status) in RunStatus::ALL.iter().enumerate() {
+        let mut run = sample_run("env_a", &queue.id, 100 + i as i64);
+        run.status = *status;
+        runs.push(run);
+    }
+    for run in insert_runs(store, runs).await {
+        let stored = get_run(store, "env_a", &run.id).await.unwrap();
+        assert_run_eq(&stored, &run);
+    }
+
+    // Run ids are unique.
+    let dup = sample_run("env_a", &queue.id, 1);
+    assert!(try_write(store, move |tx| tx.insert_run(&dup))
+        .await
+        .is_err());
+}
+
+pub async fn run_tags(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let (_, qb) = seed(store, "env_b").await;
+    let mut r1 = sample_run("env_a", &q.id, 1);
+    r1.tags = names(&["blue", "shared"]);
+    let mut r2 = sample_run("env_a", &q.id, 2);
+    r2.tags = names(&["green"]);
+    let r3 = sample_run("env_a", &q.id, 3);
+    let mut rb = sample_run("env_b", &qb.id, 1);
+    rb.tags = names(&["blue"]);
+    let runs = insert_runs(store, vec![r1, r2, r3, rb]).await;
+
+    let stored = get_run(store, "env_a", &runs[0].id).await.unwrap();
+    assert_eq!(stored.tags, names(&["blue", "shared"]));
+    assert!(get_run(store, "env_a", &runs[2].id)
+        .await
+        .unwrap()
+        .tags
+        .is_empty());
+
+    let by_tag = |tags: &[&str]| RunFilter {
+        tags: names(tags),
+        ..RunFilter::default()
+    };
+    assert_eq!(
+        ids(&list(store, "env_a", by_tag(&["blue"]), 50).await),
+        names(&["run_env_a_1"])
+    );
+    assert_eq!(
+        ids(&list(store, "env_b", by_tag(&["blue"]), 50).await),
+        names(&["run_env_b_1"])
+    );
+    assert!(list(store, "env_a", by_tag(&["red"]), 50).await.is_empty());
+
+    // set_tags adds tags that filters then find.
+    let mut r3 = runs[2].clone();
+    r3.tags = names(&["green", "late"]);
+    let r = r3.clone();
+    write(store, move |tx| tx.set_tags(&r)).await;
+    let stored = get_run(store, "env_a", &r3.id).await.unwrap();
+    assert_eq!(stored.tags, names(&["green", "late"]));
+    assert_eq!(
+        ids(&list(store, "env_a", by_tag(&["late"]), 50).await),
+        names(&["run_env_a_3"])
+    );
+    assert_eq!(
+        ids(&list(store, "env_a", by_tag(&["green"]), 50).await),
+        names(&["run_env_a_3", "run_env_a_2"])
+    );
+}
+
+pub async fn update_run_compare_and_set(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let run = insert_runs(store, vec![sample_run("env_a", &q.id, 1)])
+        .await
+        .remove(0);
+
+    let cas = |after: Run, status: RunStatus, lease: Option<&'static str>| {
+        let store = store.clone();
+        async move { write(&store, move |tx| tx.update_run(&after, status, lease)).await }
+    };
+
+    // QUEUED, no lease -> DEQUEUED with lease L1.
+    let mut dequeued = run.clone();
+    dequeued.status = RunStatus::Dequeued;
+    dequeued.attempt = 1;
+    dequeued.lease = Some("L1".to_string());
+    dequeued.lease_expires_at = Some(NOW + 30_000);
+    dequeued.started_at = Some(NOW + 10);
+    dequeued.updated_at = NOW + 10;
+    assert!(cas(dequeued.clone(), RunStatus::Queued, None).await);
+    assert_run_eq(&get_run(store, "env_a", &run.id).await.unwrap(), &dequeued);
+
+    // The same transition again finds another status: refused, nothing written.
+    let mut other = dequeued.clone();
+    other.status = RunStatus::Canceled;
+    other.lease = None;
+    other.finished_at = Some(NOW + 99);
+    assert!(!cas(other.clone(), RunStatus::Queued, None).await);
+    assert_run_eq(&get_run(store, "env_a", &run.id).await.unwrap(), &dequeued);
+    // Right status, wrong lease.
+    assert!(!cas(other.clone(), RunStatus::Dequeued, Some("L0")).await);
+    // Right status, no lease expected but one is held.
+    assert!(!cas(other.clone(), RunStatus::Dequeued, None).await);
+    // Right lease, wrong status.
+    assert!(!cas(other.clone(), RunStatus::Executing, Some("L1")).await);
+    assert_run_eq(&get_run(store, "env_a", &run.id).await.unwrap(), &dequeued);
+
+    // Right status and lease.
+    let mut executing = dequeued.clone();
+    executing.status = RunStatus::Executing;
+    executing.lease_expires_at = Some(NOW + 60_000);
+    executing.updated_at = NOW + 20;
+    assert!(cas(executing.clone(), RunStatus::Dequeued, Some("L1")).await);
+    assert_run_eq(&get_run(store, "env_a", &run.id).await.unwrap(), &executing);
+
+    // Back to no lease; then a lease is expected where there is none.
+    let mut waiting = executing.clone();
+    waiting.status = RunStatus::Queued;
+    waiting.lease = None;
+    waiting.lease_expires_at = None;
+    waiting.updated_at = NOW + 30;
+    assert!(cas(waiting.clone(), RunStatus::Executing, Some("L1")).await);
+    assert!(!cas(other.clone(), RunStatus::Queued, Some("L1")).await);
+    assert_run_eq(&get_run(store, "env_a", &run.id).await.unwrap(), &waiting);
+
+    // Two writers racing from the same snapshot: exactly one wins.
+    let mut a = waiting.clone();
+    a.status = RunStatus::Dequeued;
+    a.lease = Some("LA".to_string());
+    let mut b = waiting.clone();
+    b.status = RunStatus::Dequeued;
+    b.lease = Some("LB".to_string());
+    let (wa, wb) = tokio::join!(
+        cas(a.clone(), RunStatus::Queued, None),
+        cas(b.clone(), RunStatus::Queued, None)
+    );
+    assert!(wa ^ wb, "exactly one writer wins: {wa} {wb}");
+    let stored = get_run(store, "env_a", &run.id).await.unwrap();
+    assert_run_eq(&stored, if wa { &a } else { &b });
+
+    // An unknown run is not updated.
+    let mut ghost = sample_run("env_a", &q.id, 2);
+    ghost.status = RunStatus::Completed;
+    assert!(!cas(ghost, RunStatus::Queued, None).await);
+    assert!(get_run(store, "env_a", "run_env_a_2").await.is_none());
+}
+
+/// Every field the engine changes through `update_run` is written.
+pub async fn update_run_writes_mutable_state(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let mut before = sample_run("env_a", &q.id, 1);
+    before.status = RunStatus::PendingVersion;
+    before.version = None;
+    before.tags = names(&["t1"]);
+    let before = insert_runs(store, vec![before]).await.remove(0);
+
+    let mut after = before.clone();
+    after.status = RunStatus::Executing;
+    after.version = Some(V2.to_string());
+    after.metadata = Some("{\"step\":2}".to_string());
+    after.metadata_type = "application/super+json".to_string();
+    after.idempotency_key = Some("idem-later".to_string());
+    after.idempotency_expires_at = Some(NOW + 1_000_000);
+    after.queue_ts = NOW + 77;
+    after.available_at = NOW + 88;
+    after.delay_until = Some(NOW + 99);
+    after.ttl_expires_at = Some(NOW + 111);
+    after.attempt = 4;
+    after.lease = Some("lease_x".to_string());
+    after.lease_expires_at = Some(NOW + 222);
+    after.timeout_at = Some(NOW + 333);
+    after.output = Some("\"done\"".to_string());
+    after.output_type = Some("text/plain".to_string());
+    after.error = Some("{\"message\":\"previous attempt\"}".to_string());
+    after.tags = names(&["t1"]);
+    after.updated_at = NOW + 444;
+    after.started_at = Some(NOW + 555);
+    after.finished_at = Some(NOW + 666);
+    let a = after.clone();
+    assert!(
+        write(store, move |tx| tx.update_run(
+            &a,
+            RunStatus::PendingVersion,
+            None
+        ))
+        .await
+    );
+
+    let stored = get_run(store, "env_a", &before.id).await.unwrap();
+    assert_eq!(stored.status, RunStatus::Executing);
+    assert_eq!(stored.version, after.version);
+    assert_eq!(stored.metadata, after.metadata);
+    assert_eq!(stored.metadata_type, after.metadata_type);
+    assert_eq!(stored.idempotency_key, after.idempotency_key);
+    assert_eq!(stored.idempotency_expires_at, after.idempotency_expires_at);
+    assert_eq!(stored.queue_ts, after.queue_ts);
+    assert_eq!(stored.available_at, after.available_at);
+    assert_eq!(stored.delay_until, after.delay_until);
+    assert_eq!(stored.ttl_expires_at, after.ttl_expires_at);
+    assert_eq!(stored.attempt, after.attempt);
+    assert_eq!(stored.lease, after.lease);
+    assert_eq!(stored.lease_expires_at, after.lease_expires_at);
+    assert_eq!(stored.timeout_at, after.timeout_at);
+    assert_eq!(stored.output, after.output);
+    assert_eq!(stored.output_type, after.output_type);
+    assert_eq!(stored.error, after.error);
+    assert_eq!(stored.tags, after.tags);
+    assert_eq!(stored.updated_at, after.updated_at);
+    assert_eq!(stored.started_at, after.started_at);
+    assert_eq!(stored.finished_at, after.finished_at);
+    // Fields fixed at trigger time are unchanged.
+    assert_eq!(stored.seq, before.seq);
+    assert_eq!(stored.task_id, before.task_id);
+    assert_eq!(stored.queue_id, before.queue_id);
+    assert_eq!(stored.payload, before.payload);
+    assert_eq!(stored.created_at, before.created_at);
+
+    // Clearing optional fields writes NULLs back.
+    let mut cleared = stored.clone();
+    cleared.status = RunStatus::Queued;
+    cleared.metadata = None;
+    cleared.idempotency_key = None;
+    cleared.idempotency_expires_at = None;
+    cleared.delay_until = None;
+    cleared.ttl_expires_at = None;
+    cleared.lease = None;
+    cleared.lease_expires_at = None;
+    cleared.timeout_at = None;
+    cleared.output = None;
+    cleared.output_type = None;
+    cleared.error = None;
+    cleared.started_at = None;
+    cleared.finished_at = None;
+    let c = cleared.clone();
+    assert!(
+        write(store, move |tx| tx.update_run(
+            &c,
+            RunStatus::Executing,
+            Some("lease_x")
+        ))
+        .await
+    );
+    assert_run_eq(
+        &get_run(store, "env_a", &before.id).await.unwrap(),
+        &cleared,
+    );
+}
+
+/// A deployment locking a run to a version may give it the task's `maxDuration`.
+pub async fn update_run_writes_max_duration(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let mut run = sample_run("env_a", &q.id, 1);
+    run.status = RunStatus::PendingVersion;
+    run.version = None;
+    let run = insert_runs(store, vec![run]).await.remove(0);
+    let mut after = run.clone();
+    after.status = RunStatus::Queued;
+    after.version = Some(V1.to_string());
+    after.max_duration = Some(45);
+    let a = after.clone();
+    assert!(
+        write(store, move |tx| tx.update_run(
+            &a,
+            RunStatus::PendingVersion,
+            None
+        ))
+        .await
+    );
+    let stored = get_run(store, "env_a", &run.id).await.unwrap();
+    assert_eq!(stored.max_duration, Some(45));
+}
+
+pub async fn list_runs_filters(store: &Store) {
+    let (_, q1) = seed(store, "env_a").await;
+    let q2 = seed_queue(store, "env_a", "shared").await;
+    let (_, qo) = seed(store, "env_o").await;
+
+    let mut r1 = sample_run("env_a", &q1.id, 1);
+    r1.tags = names(&["x"]);
+    r1.machine = Some("small-1x".to_string());
+    let mut r2 = sample_run("env_a", &q2.id, 2);
+    r2.task_id = "task-b".to_string();
+    r2.status = RunStatus::Executing;
+    r2.version = Some(V2.to_string());
+    r2.tags = names(&["y"]);
+    r2.machine = Some("medium-1x".to_string());
+    r2.is_test = true;
+    let mut r3 = sample_run("env_a", &q1.id, 3);
+    r3.status = RunStatus::Completed;
+    r3.tags = names(&["x", "y"]);
+    r3.batch_id = Some("batch_1".to_string());
+    r3.batch_index = Some(0);
+    let mut r4 = sample_run("env_a", &q2.id, 4);
+    r4.task_id = "task-c".to_string();
+    r4.status = RunStatus::Failed;
+    r4.version = Some(V2.to_string());
+    r4.batch_id = Some("batch_1".to_string());
+    r4.batch_index = Some(1);
+    let mut r5 = sample_run("env_a", &q1.id, 5);
+    r5.status = RunStatus::PendingVersion;
+    r5.version = None;
+    r5.tags = names(&["z"]);
+    // Another environment's run matches every filter below but must never appear.
+    let mut o = sample_run("env_o", &qo.id, 1);
+    o.tags = names(&["x", "y", "z"]);
+    o.machine = Some("small-1x".to_string());
+    o.batch_id = Some("batch_1".to_string());
+    o.batch_index = Some(2);
+    o.created_at = NOW + 2;
+    insert_runs(store, vec![r1, r2, r3, r4, r5, o]).await;
+
+    let check = |filter: RunFilter, expected: &'static [&'static str]| {
+        let store = store.clone();
+        async move {
+            let got = ids(&list(&store, "env_a", filter.clone(), 100).await);
+            let want: Vec<String> = expected.iter().map(|n| format!("run_env_a_{n}")).collect();
+            assert_eq!(got, want, "filter {filter:?}");
+        }
+    };
+    let f = RunFilter::default;
+
+    check(f(), &["5", "4", "3", "2", "1"]).await;
+    check(
+        RunFilter {
+            statuses: vec![RunStatus::Queued, RunStatus::Failed],
+            ..f()
+        },
+        &["4", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            statuses: vec![RunStatus::PendingVersion],
+            ..f()
+        },
+        &["5"],
+    )
+    .await;
+    check(
+        RunFilter {
+            statuses: vec![RunStatus::Canceled],
+            ..f()
+        },
+        &[],
+    )
+    .await;
+    check(
+        RunFilter {
+            tasks: names(&["task-a"]),
+            ..f()
+        },
+        &["5", "3", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            tasks: names(&["task-b", "task-c"]),
+            ..f()
+        },
+        &["4", "2"],
+    )
+    .await;
+    // Tags: any of them; a run with several matching tags appears once.
+    check(
+        RunFilter {
+            tags: names(&["y"]),
+            ..f()
+        },
+        &["3", "2"],
+    )
+    .await;
+    check(
+        RunFilter {
+            tags: names(&["x", "y"]),
+            ..f()
+        },
+        &["3", "2", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            versions: names(&[V2]),
+            ..f()
+        },
+        &["4", "2"],
+    )
+    .await;
+    check(
+        RunFilter {
+            versions: names(&[V1, V2]),
+            ..f()
+        },
+        &["4", "3", "2", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            batch_id: Some("batch_1".to_string()),
+            ..f()
+        },
+        &["4", "3"],
+    )
+    .await;
+    check(
+        RunFilter {
+            batch_id: Some("batch_other".to_string()),
+            ..f()
+        },
+        &[],
+    )
+    .await;
+    check(
+        RunFilter {
+            queue_ids: vec![q2.id.clone()],
+            ..f()
+        },
+        &["4", "2"],
+    )
+    .await;
+    check(
+        RunFilter {
+            queue_ids: vec![q1.id.clone(), q2.id.clone()],
+            ..f()
+        },
+        &["5", "4", "3", "2", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            machines: names(&["small-1x"]),
+            ..f()
+        },
+        &["1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            machines: names(&["small-1x", "medium-1x"]),
+            ..f()
+        },
+        &["2", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            is_test: Some(true),
+            ..f()
+        },
+        &["2"],
+    )
+    .await;
+    check(
+        RunFilter {
+            is_test: Some(false),
+            ..f()
+        },
+        &["5", "4", "3", "1"],
+    )
+    .await;
+    // Creation bounds are inclusive.
+    check(
+        RunFilter {
+            created_from: Some(NOW + 2),
+            ..f()
+        },
+        &["5", "4", "3", "2"],
+    )
+    .await;
+    check(
+        RunFilter {
+            created_to: Some(NOW + 3),
+            ..f()
+        },
+        &["3", "2", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            created_from: Some(NOW + 2),
+            created_to: Some(NOW + 3),
+            ..f()
+        },
+        &["3", "2"],
+    )
+    .await;
+    check(
+        RunFilter {
+            created_from: Some(NOW + 6),
+            ..f()
+        },
+        &[],
+    )
+    .await;
+    // Filters combine with AND.
+    check(
+        RunFilter {
+            tasks: names(&["task-a"]),
+            statuses: vec![RunStatus::Queued, RunStatus::Completed],
+            tags: names(&["y"]),
+            ..f()
+        },
+        &["3"],
+    )
+    .await;
+    check(
+        RunFilter {
+            versions: names(&[V2]),
+            is_test: Some(false),
+            queue_ids: vec![q2.id.clone()],
+            ..f()
+        },
+        &["4"],
+    )
+    .await;
+
+    // The other environment sees its own run only.
+    assert_eq!(
+        ids(&list(store, "env_o", f(), 100).await),
+        names(&["run_env_o_1"])
+    );
+}
+
+pub async fn list_runs_pages(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let (_, qo) = seed(store, "env_o").await;
+    let mut runs = Vec::new();
+    for n in 1..=10 {
+        runs.push(sample_run("env_a", &q.id, n));
+        // Interleaved runs of another environment leave gaps in the seqs.
+        if n % 3 == 0 {
+            runs.push(sample_run("env_o", &qo.id, n));
+        }
+    }
+    let inserted = insert_runs(store, runs).await;
+    let seq_of = |n: i64| {
+        inserted
+            .iter()
+            .find(|r| r.id == format!("run_env_a_{n}"))
+            .unwrap()
+            .seq
+    };
+    let want =
+        |ns: &[i64]| -> Vec<String> { ns.iter().map(|n| format!("run_env_a_{n}")).collect() };
+    let pg = |size: usize, after: Option<i64>, before: Option<i64>| Page {
+        size,
+        after_seq: after,
+        before_seq: before,
+    };
+    let f = RunFilter::default;
+
+    // Size limit, newest first.
+    assert_eq!(
+        ids(&page(store, "env_a", f(), pg(3, None, None)).await),
+        want(&[10, 9, 8])
+    );
+    assert_eq!(
+        ids(&page(store, "env_a", f(), pg(1, None, None)).await),
+        want(&[10])
+    );
+    assert_eq!(
+        page(store, "env_a", f(), pg(100, None, None)).await.len(),
+        10
+    );
+
+    // after_seq: strictly older runs, newest first.
+    assert_eq!(
+        ids(&page(store, "env_a", f(), pg(3, Some(seq_of(8)), None)).await),
+        want(&[7, 6, 5])
+    );
+    assert_eq!(
+        ids(&page(store, "env_a", f(), pg(3, Some(seq_of(5)), None)).await),
+        want(&[4, 3, 2])
+    );
+    assert_eq!(
+        ids(&page(store, "env_a", f(), pg(3, Some(seq_of(2)), None)).await),
+        want(&[1])
+    );
+    assert!(page(store, "env_a", f(), pg(3, Some(seq_of(1)), None))
+        .await
+        .is_empty());
+
+    // before_seq: the nearest strictly newer runs, still newest first.
+    assert_eq!(
+        ids(&page(store, "env_a", f(), pg(3, None, Some(seq_of(5)))).await),
+        want(&[8, 7, 6])
+    );
+    assert_eq!(
+        ids(&page(store, "env_a", f(), pg(3, None, Some(seq_of(8)))).await),
+        want(&[10, 9])
+    );
+    assert!(page(store, "env_a", f(), pg(3, None, Some(seq_of(10))))
+        .await
+        .is_empty());
+
+    // Walking forward then back returns the same pages.
+    let first = page(store, "env_a", f(), pg(4, None, None)).await;
+    let second = page(
+        store,
+        "env_a",
+        f(),
+        pg(4, Some(first.last().unwrap().seq), None),
+    )
+    .await;
+    assert_eq!(ids(&second), want(&[6, 5, 4, 3]));
+    let back = page(store, "env_a", f(), pg(4, None, Some(second[0].seq))).await;
+    assert_eq!(ids(&back), ids(&first));
+
+    // Cursors combine with filters.
+    let window = RunFilter {
+        created_from: Some(NOW + 2),
+        created_to: Some(NOW + 9),
+        ..f()
+    };
+    assert_eq!(
+        ids(&page(store, "env_a", window.clone(), pg(2, Some(seq_of(3)), None)).await),
+        want(&[2])
+    );
+    assert_eq!(
+        ids(&page(store, "env_a", window.clone(), pg(2, Some(seq_of(6)), None)).await),
+        want(&[5, 4])
+    );
+    assert_eq!(
+        ids(&page(store, "env_a", window.clone(), pg(5, None, Some(seq_of(7)))).await),
+        want(&[9, 8])
+    );
+    assert_eq!(
+        ids(&page(store, "env_a", window, pg(2, None, Some(seq_of(6)))).await),
+        want(&[8, 7])
+    );
+}
+
+pub async fn ready_runs(store: &Store) {
+    let (_, q1) = seed(store, "env_a").await;
+    let q2 = seed_queue(store, "env_a", "other").await;
+    let mk =
+        |n: i64, queue: &Queue, version: Option<&str>, status: RunStatus, ts: i64, avail: i64| {
+            let mut r = sample_run("env_a", &queue.id, n);
+            r.version = version.map(str::to_string);
+            r.status = status;
+            r.queue_ts = NOW + ts;
+            r.available_at = NOW + avail;
+            r
+        };
+    insert_runs(
+        store,
+        vec![
+            mk(1, &q1, Some(V1), RunStatus::Queued, -10, 0),
+            mk(2, &q1, Some(V1), RunStatus::Queued, -20, -5),
+            // Same queue_ts as 1, inserted later: after it.
+            mk(3, &q1, Some(V1), RunStatus::Queued, -10, -100),
+            // Not available yet.
+            mk(4, &q1, Some(V1), RunStatus::Queued, -15, 1),
+            mk(5, &q1, Some(V2), RunStatus::Queued, -30, 0),
+            mk(6, &q2, Some(V1), RunStatus::Queued, -30, 0),
+            mk(7, &q1, Some(V1), RunStatus::Delayed, -30, -100),
+            mk(8, &q1, Some(V1), RunStatus::Executing, -30, 0),
+            mk(9, &q1, None, RunStatus::Queued, -30, 0),
+            mk(10, &q1, Some(V1), RunStatus::Completed, -30, 0),
+        ],
+    )
+    .await;
+    let ready = |queue: String, version: &'static str, now: Millis, limit: usize| {
+        let store = store.clone();
+        async move { ids(&read(&store, move |tx| tx.ready_runs(&queue, version, now, limit)).await) }
+    };
+    let want =
+        |ns: &[i64]| -> Vec<String> { ns.iter().map(|n| format!("run_env_a_{n}")).collect() };
+
+    assert_eq!(ready(q1.id.clone(), V1, NOW, 10).await, want(&[2, 1, 3]));
+    assert_eq!(ready(q1.id.clone(), V1, NOW, 2).await, want(&[2, 1]));
+    // available_at == now counts as available.
+    assert_eq!(
+        ready(q1.id.clone(), V1, NOW + 1, 10).await,
+        want(&[2, 4, 1, 3])
+    );
+    assert_eq!(ready(q1.id.clone(), V1, NOW - 6, 10).await, want(&[3]));
+    assert_eq!(ready(q1.id.clone(), V2, NOW, 10).await, want(&[5]));
+    assert_eq!(ready(q2.id.clone(), V1, NOW, 10).await, want(&[6]));
+    assert!(ready(q2.id.clone(), V2, NOW, 10).await.is_empty());
+    assert!(ready("queue_missing".into(), V1, NOW, 10).await.is_empty());
+}
+
+pub async fn due_delayed(store: &Store) {
+    let (_, qa) = seed(store, "env_a").await;
+    let (_, qb) = seed(store, "env_b").await;
+    let delayed = |env: &str, q: &Queue, n: i64, avail: i64| {
+        let mut r = sample_run(env, &q.id, n);
+        r.status = RunStatus::Delayed;
+        r.available_at = NOW + avail;
+        r.delay_until = Some(NOW + avail);
+        r
+    };
+    let mut queued = sample_run("env_a", &qa.id, 4);
+    queued.available_at = NOW - 1_000;
+    let mut pending = delayed("env_a", &qa, 5, -1_000);
+    pending.status = RunStatus::PendingVersion;
+    insert_runs(
+        store,
+        vec![
+            delayed("env_a", &qa, 1, -10),
+            delayed("env_a", &qa, 2, 0),
+            delayed("env_a", &qa, 3, 10),
+            queued,
+            pending,
+            // Timers are global: every environment's runs are due.
+            delayed("env_b", &qb, 1, -20),
+        ],
+    )
+    .await;
+    let due = |now: Millis, limit: usize| {
+        let store = store.clone();
+        async move { ids(&read(&store, move |tx| tx.due_delayed(now, limit)).await) }
+    };
+    assert_eq!(
+        due(NOW, 10).await,
+        names(&["run_env_b_1", "run_env_a_1", "run_env_a_2"])
+    );
+    assert_eq!(due(NOW, 1).await, names(&["run_env_b_1"]));
+    assert_eq!(
+        due(NOW + 10, 10).await,
+        names(&["run_env_b_1", "run_env_a_1", "run_env_a_2", "run_env_a_3"])
+    );
+    assert!(due(NOW - 21, 10).await.is_empty());
+}
+
+pub async fn due_ttl(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let with_ttl = |n: i64, status: RunStatus, expires: Option<i64>| {
+        let mut r = sample_run("env_a", &q.id, n);
+        r.status = status;
+        r.ttl = expires.map(|_| "1m".to_string());
+        r.ttl_expires_at = expires.map(|e| NOW + e);
+        r
+    };
+    insert_runs(
+        store,
+        vec![
+            with_ttl(1, RunStatus::Queued, Some(-5)),
+            with_ttl(2, RunStatus::Delayed, Some(-10)),
+            with_ttl(3, RunStatus::PendingVersion, Some(0)),
+            with_ttl(4, RunStatus::Queued, Some(5)),
+            with_ttl(5, RunStatus::Queued, None),
+            // Started or finished runs no longer expire.
+            with_ttl(6, RunStatus::Dequeued, Some(-50)),
+            with_ttl(7, RunStatus::Executing, Some(-50)),
+            with_ttl(8, RunStatus::Waiting, Some(-50)),
+            with_ttl(9, RunStatus::Completed, Some(-50)),
+            with_ttl(10, RunStatus::Expired, Some(-50)),
+            with_ttl(11, RunStatus::Canceled, Some(-50)),
+        ],
+    )
+    .await;
+    let due = |now: Millis, limit: usize| {
+        let store = store.clone();
+        async move { ids(&read(&store, move |tx| tx.due_ttl(now, limit)).await) }
+    };
+    let want =
+        |ns: &[i64]| -> Vec<String> { ns.iter().map(|n| format!("run_env_a_{n}")).collect() };
+    assert_eq!(due(NOW, 10).await, want(&[2, 1, 3]));
+    assert_eq!(due(NOW, 2).await, want(&[2, 1]));
+    assert_eq!(due(NOW + 5, 10).await, want(&[2, 1, 3, 4]));
+    assert!(due(NOW - 11, 10).await.is_empty());
+}
+
+pub async fn due_leases_and_timeouts(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let (_, qb) = seed(store, "env_b").await;
+    let leased = |env: &str, q: &Queue, n: i64, lease: Option<i64>, timeout: Option<i64>| {
+        let mut r = sample_run(env, &q.id, n);
+        r.status = RunStatus::Executing;
+        r.attempt = 1;
+        r.lease = lease.map(|_| format!("lease_{n}"));
+        r.lease_expires_at = lease.map(|l| NOW + l);
+        r.timeout_at = timeout.map(|t| NOW + t);
+        r
+    };
+    insert_runs(
+        store,
+        vec![
+            leased("env_a", &q, 1, Some(-5), Some(100)),
+            leased("env_a", &q, 2, Some(0), Some(-30)),
+            leased("env_a", &q, 3, Some(5), Some(0)),
+            leased("env_a", &q, 4, None, None),
+            leased("env_b", &qb, 1, Some(-50), Some(-1)),
+        ],
+    )
+    .await;
+    let leases = |now: Millis, limit: usize| {
+        let store = store.clone();
+        async move { ids(&read(&store, move |tx| tx.due_leases(now, limit)).await) }
+    };
+    let timeouts = |now: Millis, limit: usize| {
+        let store = store.clone();
+        async move { ids(&read(&store, move |tx| tx.due_timeouts(now, limit)).await) }
+    };
+    assert_eq!(
+        leases(NOW, 10).await,
+        names(&["run_env_b_1", "run_env_a_1", "run_env_a_2"])
+    );
+    assert_eq!(leases(NOW, 2).await, names(&["run_env_b_1", "run_env_a_1"]));
+    assert_eq!(
+        leases(NOW + 5, 10).await,
+        names(&["run_env_b_1", "run_env_a_1", "run_env_a_2", "run_env_a_3"])
+    );
+    assert!(leases(NOW - 51, 10).await.is_empty());
+
+    assert_eq!(
+        timeouts(NOW, 10).await,
+        names(&["run_env_a_2", "run_env_b_1", "run_env_a_3"])
+    );
+    assert_eq!(timeouts(NOW, 1).await, names(&["run_env_a_2"]));
+    assert_eq!(
+        timeouts(NOW + 100, 10).await,
+        names(&["run_env_a_2", "run_env_b_1", "run_env_a_3", "run_env_a_1"])
+    );
+    assert!(timeouts(NOW - 31, 10).await.is_empty());
+}
+
+pub async fn next_timer(store: &Store) {
+    assert_eq!(read(store, |tx| tx.next_timer()).await, None);
+    let (_, q) = seed(store, "env_a").await;
+
+    // Nothing with a timer: still none.
+    let mut plain = sample_run("env_a", &q.id, 1);
+    plain.available_at = NOW - 1_000;
+    // A TTL on a finished run is no timer.
+    let mut done = sample_run("env_a", &q.id, 2);
+    done.status = RunStatus::Completed;
+    done.ttl_expires_at = Some(NOW + 10);
+    insert_runs(store, vec![plain, done]).await;
+    assert_eq!(read(store, |tx| tx.next_timer()).await, None);
+
+    let mut delayed = sample_run("env_a", &q.id, 3);
+    delayed.status = RunStatus::Delayed;
+    delayed.available_at = NOW + 500;
+    let mut ttl = sample_run("env_a", &q.id, 4);
+    ttl.ttl_expires_at = Some(NOW + 400);
+    let mut exec = sample_run("env_a", &q.id, 5);
+    exec.status = RunStatus::Executing;
+    exec.lease = Some("L".to_string());
+    exec.lease_expires_at = Some(NOW + 300);
+    exec.timeout_at = Some(NOW + 200);
+    exec.ttl_expires_at = Some(NOW + 100);
+    let inserted = insert_runs(store, vec![delayed, ttl, exec]).await;
+    assert_eq!(read(store, |tx| tx.next_timer()).await, Some(NOW + 200));
+
+    // Timers go away as runs change.
+    let exec = inserted[2].clone();
+    let mut no_timeout = exec.clone();
+    no_timeout.timeout_at = None;
+    let a = no_timeout.clone();
+    assert!(
+        write(store, move |tx| tx.update_run(
+            &a,
+            RunStatus::Executing,
+            Some("L")
+        ))
+        .await
+    );
+    assert_eq!(read(store, |tx| tx.next_timer()).await, Some(NOW + 300));
+    let mut no_lease = no_timeout.clone();
+    no_lease.status = RunStatus::Completed;
+    no_lease.lease = None;
+    no_lease.lease_expires_at = None;
+    let a = no_lease.clone();
+    assert!(
+        write(store, move |tx| tx.update_run(
+            &a,
+            RunStatus::Executing,
+            Some("L")
+        ))
+        .await
+    );
+    assert_eq!(read(store, |tx| tx.next_timer()).await, Some(NOW + 400));
+    let mut expired = inserted[1].clone();
+    expired.status = RunStatus::Expired;
+    let a = expired.clone();
+    assert!(write(store, move |tx| tx.update_run(&a, RunStatus::Queued, None)).await);
+    assert_eq!(read(store, |tx| tx.next_timer()).await, Some(NOW + 500));
+    let mut queued = inserted[0].clone();
+    queued.status = RunStatus::Queued;
+    let a = queued.clone();
+    assert!(write(store, move |tx| tx.update_run(&a, RunStatus::Delayed, None)).await);
+    assert_eq!(read(store, |tx| tx.next_timer()).await, None);
+}
+
+pub async fn unlocked_and_unstarted_runs(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let (_, qo) = seed(store, "env_o").await;
+    let mk =
+        |env: &str, q: &Queue, n: i64, status: RunStatus, version: Option<&str>, attempt: i64| {
+            let mut r = sample_run(env, &q.id, n);
+            r.status = status;
+            r.version = version.map(str::to_string);
+            r.attempt = attempt;
+            r
+        };
+    insert_runs(
+        store,
+        vec![
+            mk("env_a", &q, 1, RunStatus::PendingVersion, None, 0),
+            mk("env_a", &q, 2, RunStatus::Delayed, None, 0),
+            mk("env_a", &q, 3, RunStatus::Delayed, Some(V1), 0),
+            mk("env_a", &q, 4, RunStatus::Queued, Some(V1), 0),
+            mk("env_a", &q, 5, RunStatus::Queued, Some(V2), 0),
+            mk("env_a", &q, 6, RunStatus::Queued, Some(V1), 1),
+            mk("env_a", &q, 7, RunStatus::Executing, Some(V1), 1),
+            mk("env_a", &q, 8, RunStatus::Completed, Some(V1), 0),
+            mk("env_a", &q, 9, RunStatus::Delayed, Some(V1), 2),
+            mk("env_a", &q, 10, RunStatus::Canceled, None, 0),
+            mk("env_o", &qo, 1, RunStatus::PendingVersion, None, 0),
+            mk("env_o", &qo, 2, RunStatus::Queued, Some(V1), 0),
+        ],
+    )
+    .await;
+    let want =
+        |ns: &[i64]| -> Vec<String> { ns.iter().map(|n| format!("run_env_a_{n}")).collect() };
+
+    let unlocked = read(store, |tx| tx.unlocked_runs("env_a")).await;
+    assert_eq!(ids(&unlocked), want(&[1, 2]));
+    assert_eq!(
+        ids(&read(store, |tx| tx.unlocked_runs("env_o")).await),
+        names(&["run_env_o_1"])
+    );
+
+    let not_on_v2 = read(store, |tx| tx.unstarted_runs_not_on("env_a", V2)).await;
+    assert_eq!(ids(&not_on_v2), want(&[3, 4]));
+    let not_on_v1 = read(store, |tx| tx.unstarted_runs_not_on("env_a", V1)).await;
+    assert_eq!(ids(&not_on_v1), want(&[5]));
+    let not_on_v3 = read(store, |tx| tx.unstarted_runs_not_on("env_a", "20240101.3")).await;
+    assert_eq!(ids(&not_on_v3), want(&[3, 4, 5]));
+}
+
+pub async fn children(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let parent = sample_run("env_a", &q.id, 1);
+    let mut c1 = sample_run("env_a", &q.id, 2);
+    c1.parent_run_id = Some(parent.id.clone());
+    c1.root_run_id = Some(parent.id.clone());
+    c1.depth = 1;
+    let mut grandchild = sample_run("env_a", &q.id, 3);
+    grandchild.parent_run_id = Some(c1.id.clone());
+    grandchild.root_run_id = Some(parent.id.clone());
+    grandchild.depth = 2;
+    let mut c2 = sample_run("env_a", &q.id, 4);
+    c2.parent_run_id = Some(parent.id.clone());
+    c2.root_run_id = Some(parent.id.clone());
+    c2.depth = 1;
+    insert_runs(store, vec![parent, c1, grandchild, c2]).await;
+
+    let kids = read(store, |tx| tx.children("run_env_a_1")).await;
+    assert_eq!(ids(&kids), names(&["run_env_a_2", "run_env_a_4"]));
+    let kids = read(store, |tx| tx.children("run_env_a_2")).await;
+    assert_eq!(ids(&kids), names(&["run_env_a_3"]));
+    assert!(read(store, |tx| tx.children("run_env_a_4"))
+        .await
+        .is_empty());
+}
+
+pub async fn idempotency_keys(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let (_, qo) = seed(store, "env_o").await;
+    let keyed = |env: &str, q: &Queue, n: i64, task: &str| {
+        let mut r = sample_run(env, &q.id, n);
+        r.task_id = task.to_string();
+        r.idempotency_key = Some("key-hash-1".to_string());
+        r.idempotency_key_user = Some("k1".to_string());
+        r.idempotency_scope = Some("global".to_string());
+        r.idempotency_expires_at = Some(NOW + 60_000);
+        r
+    };
+    let first = insert_runs(store, vec![keyed("env_a", &q, 1, "task-a")])
+        .await
+        .remove(0);
+
+    let by_key = |env: &'static str, task: &'static str, key: &'static str| {
+        let store = store.clone();
+        async move { read(&store, move |tx| tx.run_by_idempotency_key(env, task, key)).await }
+    };
+    assert_run_eq(
+        &by_key("env_a", "task-a", "key-hash-1").await.unwrap(),
+        &first,
+    );
+    assert!(by_key("env_a", "task-b", "key-hash-1").await.is_none());
+    assert!(by_key("env_o", "task-a", "key-hash-1").await.is_none());
+    assert!(by_key("env_a", "task-a", "key-hash-2").await.is_none());
+
+    // A second live run with the same (environment, task, key) is refused.
+    let dup = keyed("env_a", &q, 2, "task-a");
+    assert!(try_write(store, move |tx| tx.insert_run(&dup))
+        .await
+        .is_err());
+    assert!(get_run(store, "env_a", "run_env_a_2").await.is_none());
+    // Another task or another environment may use the key.
+    insert_runs(
+        store,
+        vec![
+            keyed("env_a", &q, 3, "task-b"),
+            keyed("env_o", &qo, 1, "task-a"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        by_key("env_a", "task-b", "key-hash-1").await.unwrap().id,
+        "run_env_a_3"
+    );
+    assert_eq!(
+        by_key("env_o", "task-a", "key-hash-1").await.unwrap().id,
+        "run_env_o_1"
+    );
+
+    // Clearing the key releases it; the caller's own key stays for display.
+    let seq = first.seq;
+    write(store, move |tx| tx.clear_idempotency_key(seq)).await;
+    let cleared = get_run(store, "env_a", &first.id).await.unwrap();
+    assert_eq!(cleared.idempotency_key, None);
+    assert_eq!(cleared.idempotency_key_user.as_deref(), Some("k1"));
+    assert!(by_key("env_a", "task-a", "key-hash-1").await.is_none());
+    // Other runs keep theirs.
+    assert!(by_key("env_a", "task-b", "key-hash-1").await.is_some());
+
+    let again = insert_runs(store, vec![keyed("env_a", &q, 2, "task-a")])
+        .await
+        .remove(0);
+    assert_run_eq(
+        &by_key("env_a", "task-a", "key-hash-1").await.unwrap(),
+        &again,
+    );
+}
+
+pub async fn request_keys(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let (_, qo) = seed(store, "env_o").await;
+    let mut a = sample_run("env_a", &q.id, 1);
+    a.request_key = Some("req-1".to_string());
+    let a = insert_runs(store, vec![a]).await.remove(0);
+
+    let found = read(store, |tx| tx.run_by_request_key("env_a", "req-1"))
+        .await
+        .unwrap();
+    assert_run_eq(&found, &a);
+    assert!(read(store, |tx| tx.run_by_request_key("env_o", "req-1"))
+        .await
+        .is_none());
+    assert!(read(store, |tx| tx.run_by_request_key("env_a", "req-2"))
+        .await
+        .is_none());
+
+    // One run per request key in an environment.
+    let mut dup = sample_run("env_a", &q.id, 2);
+    dup.request_key = Some("req-1".to_string());
+    assert!(try_write(store, move |tx| tx.insert_run(&dup))
+        .await
+        .is_err());
+    assert!(get_run(store, "env_a", "run_env_a_2").await.is_none());
+    let mut other_env = sample_run("env_o", &qo.id, 1);
+    other_env.request_key = Some("req-1".to_string());
+    insert_runs(store, vec![other_env]).await;
+    assert_eq!(
+        read(store, |tx| tx.run_by_request_key("env_o", "req-1"))
+            .await
+            .unwrap()
+            .id,
+        "run_env_o_1"
+    );
+    // Runs without a request key do not collide.
+    insert_runs(
+        store,
+        vec![sample_run("env_a", &q.id, 3), sample_run("env_a", &q.id, 4)],
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queues
+// ---------------------------------------------------------------------------------------------
+
+pub async fn queues(store: &Store) {
+    seed_env(store, "env_a").await;
+    seed_env(store, "env_o").await;
+    let mut custom = sample_queue("env_a", "emails");
+    custom.base_limit = Some(5);
+    custom.override_limit = Some(2);
+    custom.overridden_at = Some(NOW + 7);
+    custom.paused = true;
+    custom.served_seq = 12;
+    custom.created_at = NOW + 1;
+    let task = sample_queue("env_a", "task/send");
+    for q in [
+        custom.clone(),
+        task.clone(),
+        sample_queue("env_o", "emails"),
+    ] {
+        write(store, move |tx| tx.insert_queue(&q)).await;
+    }
+
+    let by_name = read(store, |tx| tx.queue_by_name("env_a", "emails"))
+        .await
+        .unwrap();
+    assert_queue_eq(&by_name, &custom);
+    assert_eq!(by_name.limit(), Some(2));
+    let by_name = read(store, |tx| tx.queue_by_name("env_a", "task/send"))
+        .await
+        .unwrap();
+    assert_queue_eq(&by_name, &task);
+    assert_eq!(by_name.kind, QueueKind::Task);
+    let id = custom.id.clone();
+    let by_id = read(store, move |tx| tx.queue_by_id("env_a", &id))
+        .await
+        .unwrap();
+    assert_queue_eq(&by_id, &custom);
+    // Queues belong to their environment.
+    let id = custom.id.clone();
+    assert!(read(store, move |tx| tx.queue_by_id("env_o", &id))
+        .await
+        .is_none());
+    assert_eq!(
+        read(store, |tx| tx.queue_by_name("env_o", "emails"))
+            .await
+            .unwrap()
+            .id,
+        "queue_env_o_emails"
+    );
+    assert!(read(store, |tx| tx.queue_by_name("env_a", "missing"))
+        .await
+        .is_none());
+
+    // A name is unique in an environment.
+    let mut dup = sample_queue("env_a", "emails");
+    dup.id = "queue_dup".to_string();
+    assert!(try_write(store, move |tx| tx.insert_queue(&dup))
+        .await
+        .is_err());
+
+    // update_queue writes limits, pause and round-robin position.
+    let mut updated = custom.clone();
+    updated.base_limit = None;
+    updated.override_limit = None;
+    updated.overridden_at = None;
+    updated.paused = false;
+    updated.served_seq = 40;
+    let u = updated.clone();
+    write(store, move |tx| tx.update_queue(&u)).await;
+    let stored = read(store, |tx| tx.queue_by_name("env_a", "emails"))
+        .await
+        .unwrap();
+    assert_queue_eq(&stored, &updated);
+    assert_eq!(stored.limit(), None);
+    let mut updated2 = updated.clone();
+    updated2.base_limit = Some(9);
+    let u = updated2.clone();
+    write(store, move |tx| tx.update_queue(&u)).await;
+    let stored = read(store, |tx| tx.queue_by_name("env_a", "emails"))
+        .await
+        .unwrap();
+    assert_queue_eq(&stored, &updated2);
+    assert_eq!(stored.limit(), Some(9));
+    // The other environment's queue of the same name is untouched.
+    let other = read(store, |tx| tx.queue_by_name("env_o", "emails"))
+        .await
+        .unwrap();
+    assert_queue_eq(&other, &sample_queue("env_o", "emails"));
+
+    // Paging by name with the total.
+    for name in ["b-queue", "a-queue", "c-queue"] {
+        let q = sample_queue("env_a", name);
+        write(store, move |tx| tx.insert_queue(&q)).await;
+    }
+    let page = |offset: usize, limit: usize| {
+        let store = store.clone();
+        async move {
+            let (qs, total) = read(&store, move |tx| tx.queues("env_a", offset, limit)).await;
+            (qs.into_iter().map(|q| q.name).collect::<Vec<_>>(), total)
+        }
+    };
+    assert_eq!(
+        page(0, 100).await,
+        (
+            names(&["a-queue", "b-queue", "c-queue", "emails", "task/send"]),
+            5
+        )
+    );
+    assert_eq!(page(1, 2).await, (names(&["b-queue", "c-queue"]), 5));
+    assert_eq!(page(4, 2).await, (names(&["task/send"]), 5));
+    assert_eq!(page(5, 2).await, (Vec::new(), 5));
+    assert_eq!(
+        read(store, |tx| tx.queues("env_o", 0, 10)).await.1,
+        1,
+        "the total counts one environment"
+    );
+    assert_eq!(read(store, |tx| tx.queues("env_x", 0, 10)).await.1, 0);
+}
+
+pub async fn dequeue_order(store: &Store) {
+    seed_env(store, "env_a").await;
+    seed_env(store, "env_o").await;
+    assert!(read(store, |tx| tx.dequeue_order("env_a")).await.is_empty());
+    assert_eq!(read(store, |tx| tx.next_served_seq("env_a")).await, 1);
+
+    let mk = |name: &str, served: i64, paused: bool| {
+        let mut q = sample_queue("env_a", name);
+        q.served_seq = served;
+        q.paused = paused;
+        q
+    };
+    let mut other = sample_queue("env_o", "o");
+    other.served_seq = 100;
+    for q in [
+        mk("q-late", 7, false),
+        mk("q-early", 2, false),
+        mk("q-paused", 1, true),
+        mk("q-mid", 4, false),
+        other,
+    ] {
+        write(store, move |tx| tx.insert_queue(&q)).await;
+    }
+    let order = || {
+        let store = store.clone();
+        async move {
+            read(&store, |tx| tx.dequeue_order("env_a"))
+                .await
+                .into_iter()
+                .map(|q| q.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(order().await, names(&["q-early", "q-mid", "q-late"]));
+    assert_eq!(read(store, |tx| tx.next_served_seq("env_a")).await, 8);
+    assert_eq!(read(store, |tx| tx.next_served_seq("env_o")).await, 101);
+
+    // Serving a queue moves it to the back; unpausing brings one back in.
+    let mut early = read(store, |tx| tx.queue_by_name("env_a", "q-early"))
+        .await
+        .unwrap();
+    early.served_seq = 8;
+    write(store, move |tx| tx.update_queue(&early)).await;
+    let mut paused = read(store, |tx| tx.queue_by_name("env_a", "q-paused"))
+        .await
+        .unwrap();
+    paused.paused = false;
+    write(store, move |tx| tx.update_queue(&paused)).await;
+    assert_eq!(
+        order().await,
+        names(&["q-paused", "q-mid", "q-late", "q-early"])
+    );
+    assert_eq!(read(store, |tx| tx.next_served_seq("env_a")).await, 9);
+    let mut mid = read(store, |tx| tx.queue_by_name("env_a", "q-mid"))
+        .await
+        .unwrap();
+    mid.paused = true;
+    write(store, move |tx| tx.update_queue(&mid)).await;
+    assert_eq!(order().await, names(&["q-paused", "q-late", "q-early"]));
+}
+
+pub async fn concurrency_slots(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let slot = |ckey: &'static str| {
+        let store = store.clone();
+        let id = q.id.clone();
+        async move { read(&store, move |tx| tx.slot_running(&id, ckey)).await }
+    };
+    let adjust = |ckey: &'static str, delta: i64| {
+        let store = store.clone();
+        let id = q.id.clone();
+        async move { write(&store, move |tx| tx.adjust_slot(&id, ckey, delta)).await }
+    };
+    assert_eq!(slot("").await, 0);
+    adjust("", 2).await;
+    adjust("", 1).await;
+    adjust("", -1).await;
+    assert_eq!(slot("").await, 2);
+    // Keys count apart.
+    adjust("user-1", 1).await;
+    assert_eq!(slot("user-1").await, 1);
+    assert_eq!(slot("user-2").await, 0);
+    assert_eq!(slot("").await, 2);
+    // Never below zero, and counting resumes from zero.
+    adjust("user-1", -5).await;
+    assert_eq!(slot("user-1").await, 0);
+    adjust("user-1", 1).await;
+    assert_eq!(slot("user-1").await, 1);
+    adjust("user-3", -1).await;
+    assert_eq!(slot("user-3").await, 0);
+    adjust("user-3", 2).await;
+    assert_eq!(slot("user-3").await, 2);
+    // Several adjustments in one transaction add up.
+    let id = q.id.clone();
+    write(store, move |tx| {
+        for _ in 0..4 {
+            tx.adjust_slot(&id, "user-4", 1)?;
+        }
+        tx.adjust_slot(&id, "user-4", -1)?;
+        tx.slot_running(&id, "user-4")
+    })
+    .await;
+    assert_eq!(slot("user-4").await, 3);
+    // Another queue's slots are apart.
+    assert_eq!(
+        read(store, |tx| tx.slot_running("queue_other", "")).await,
+        0
+    );
+}
+
+pub async fn queue_counts(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let q2 = seed_queue(store, "env_a", "other").await;
+    let id = q.id.clone();
+    assert_eq!(read(store, move |tx| tx.queue_counts(&id)).await, (0, 0));
+    let mk = |n: i64, queue: &Queue, status: RunStatus| {
+        let mut r = sample_run("env_a", &queue.id, n);
+        r.status = status;
+        r
+    };
+    insert_runs(
+        store,
+        vec![
+            mk(1, &q, RunStatus::Queued),
+            mk(2, &q, RunStatus::Queued),
+            // Queued but not available yet still counts as queued.
+            {
+                let mut r = mk(3, &q, RunStatus::Queued);
+                r.available_at = NOW + 1_000_000;
+                r
+            },
+            mk(4, &q, RunStatus::Delayed),
+            mk(5, &q, RunStatus::Executing),
+            mk(6, &q, RunStatus::Completed),
+            mk(7, &q2, RunStatus::Queued),
+        ],
+    )
+    .await;
+    // Running comes from the slots, summed over concurrency keys.
+    let (a, b) = (q.id.clone(), q2.id.clone());
+    write(store, move |tx| {
+        tx.adjust_slot(&a, "", 1)?;
+        tx.adjust_slot(&a, "k1", 2)?;
+        tx.adjust_slot(&b, "", 4)
+    })
+    .await;
+    let id = q.id.clone();
+    assert_eq!(read(store, move |tx| tx.queue_counts(&id)).await, (3, 3));
+    let id = q2.id.clone();
+    assert_eq!(read(store, move |tx| tx.queue_counts(&id)).await, (4, 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches
+// ---------------------------------------------------------------------------------------------
+
+pub fn sample_batch(env_id: &str, id: &str) -> Batch {
+    Batch {
+        id: id.to_string(),
+        env_id: env_id.to_string(),
+        run_count: 3,
+        idempotency_key: None,
+        idempotency_key_user: None,
+        sealed: false,
+        items_accepted: 0,
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
+pub async fn batches(store: &Store) {
+    seed_env(store, "env_a").await;
+    seed_env(store, "env_o").await;
+    let mut keyed = sample_batch("env_a", "batch_1");
+    keyed.run_count = 7;
+    keyed.idempotency_key = Some("batch-key-hash".to_string());
+    keyed.idempotency_key_user = Some("batch-key".to_string());
+    keyed.created_at = NOW + 1;
+    keyed.updated_at = NOW + 2;
+    let plain = sample_batch("env_a", "batch_2");
+    for b in [keyed.clone(), plain.clone()] {
+        write(store, move |tx| tx.insert_batch(&b)).await;
+    }
+
+    assert_batch_eq(
+        &read(store, |tx| tx.batch("env_a", "batch_1"))
+            .await
+            .unwrap(),
+        &keyed,
+    );
+    assert_batch_eq(
+        &read(store, |tx| tx.batch("env_a", "batch_2"))
+            .await
+            .unwrap(),
+        &plain,
+    );
+    assert!(read(store, |tx| tx.batch("env_o", "batch_1"))
+        .await
+        .is_none());
+    assert!(read(store, |tx| tx.batch("env_a", "batch_3"))
+        .await
+        .is_none());
+
+    assert_batch_eq(
+        &read(store, |tx| {
+            tx.batch_by_idempotency_key("env_a", "batch-key-hash")
+        })
+        .await
+        .unwrap(),
+        &keyed,
+    );
+    assert!(read(store, |tx| tx
+        .batch_by_idempotency_key("env_o", "batch-key-hash"))
+    .await
+    .is_none());
+    assert!(read(store, |tx| tx
+        .batch_by_idempotency_key("env_a", "batch-key"))
+    .await
+    .is_none());
+
+    // One batch per key and environment; batches without a key do not collide.
+    let mut dup = sample_batch("env_a", "batch_dup");
+    dup.idempotency_key = Some("batch-key-hash".to_string());
+    assert!(try_write(store, move |tx| tx.insert_batch(&dup))
+        .await
+        .is_err());
+    assert!(read(store, |tx| tx.batch("env_a", "batch_dup"))
+        .await
+        .is_none());
+    let mut elsewhere = sample_batch("env_o", "batch_o");
+    elsewhere.idempotency_key = Some("batch-key-hash".to_string());
+    let e = elsewhere.clone();
+    write(store, move |tx| tx.insert_batch(&e)).await;
+    write(store, |tx| {
+        tx.insert_batch(&sample_batch("env_a", "batch_3"))
+    })
+    .await;
+
+    // update_batch writes the sealing state.
+    let mut sealed = keyed.clone();
+    sealed.sealed = true;
+    sealed.items_accepted = 7;
+    sealed.updated_at = NOW + 50;
+    let s = sealed.clone();
+    write(store, move |tx| tx.update_batch(&s)).await;
+    assert_batch_eq(
+        &read(store, |tx| tx.batch("env_a", "batch_1"))
+            .await
+            .unwrap(),
+        &sealed,
+    );
+    assert_batch_eq(
+        &read(store, |tx| tx.batch("env_a", "batch_2"))
+            .await
+            .unwrap(),
+        &plain,
+    );
+}
+
+pub async fn batch_items(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    write(store, |tx| {
+        tx.insert_batch(&sample_batch("env_a", "batch_1"))
+    })
+    .await;
+    write(store, |tx| {
+        tx.insert_batch(&sample_batch("env_a", "batch_2"))
+    })
+    .await;
+    assert!(read(store, |tx| tx.batch_indexes("batch_1"))
+        .await
+        .is_empty());
+    assert!(read(store, |tx| tx.runs_of_batch("batch_1"))
+        .await
+        .is_empty());
+
+    // A run triggered before the batch (an idempotency key may name it).
+    let older = sample_run("env_a", &q.id, 1);
+    let in_batch = |n: i64, index: i64| {
+        let mut r = sample_run("env_a", &q.id, n);
+        r.batch_id = Some("batch_1".to_string());
+        r.batch_index = Some(index);
+        r.trigger_function = "batchTrigger".to_string();
+        r
+    };
+    let runs = insert_runs(store, vec![older, in_batch(2, 2), in_batch(3, 0)]).await;
+    // Items arrive out of order.
+    write(store, |tx| {
+        tx.insert_batch_item("batch_1", 2, "run_env_a_2")?;
+        tx.insert_batch_item("batch_1", 0, "run_env_a_3")
+    })
+    .await;
+    write(store, |tx| {
+        tx.insert_batch_item("batch_1", 1, "run_env_a_1")
+    })
+    .await;
+    write(store, |tx| {
+        tx.insert_batch_item("batch_2", 0, "run_env_a_1")
+    })
+    .await;
+
+    assert_eq!(
+        read(store, |tx| tx.batch_indexes("batch_1")).await,
+        vec![0, 1, 2]
+    );
+    assert_eq!(read(store, |tx| tx.batch_indexes("batch_2")).await, vec![0]);
+    let of_batch = read(store, |tx| tx.runs_of_batch("batch_1")).await;
+    assert_eq!(
+        ids(&of_batch),
+        names(&["run_env_a_3", "run_env_a_1", "run_env_a_2"])
+    );
+    assert_run_eq(&of_batch[1], &runs[0]);
+    assert_run_eq(&of_batch[2], &runs[1]);
+    assert_eq!(
+        ids(&read(store, |tx| tx.runs_of_batch("batch_2")).await),
+        names(&["run_env_a_1"])
+    );
+
+    // An index is taken once.
+    assert!(try_write(store, |tx| tx.insert_batch_item(
+        "batch_1",
+        1,
+        "run_env_a_2"
+    ))
+    .await
+    .is_err());
+    assert_eq!(
+        read(store, |tx| tx.batch_indexes("batch_1")).await,
+        vec![0, 1, 2]
+    );
+    // As is a batch position among runs.
+    let dup = in_batch(4, 0);
+    assert!(try_write(store, move |tx| tx.insert_run(&dup))
+        .await
+        .is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployments
+// ---------------------------------------------------------------------------------------------
+
+pub fn manifest() -> Vec<TaskManifest> {
+    vec![
+        TaskManifest {
+            id: "email/send".to_string(),
+            queue: Some(QueueManifest {
+                name: "emails".to_string(),
+                concurrency_limit: Some(4),
+            }),
+            retry: Some(RetryPolicy {
+                max_attempts: 5,
+                factor: 1.5,
+                min_timeout_in_ms: 250,
+                max_timeout_in_ms: 9_000,
+                randomize: false,
+            }),
+            max_duration: Some(120),
+            machine: Some("small-2x".to_string()),
+            payload_schema: Some(serde_json::json!({
+                "type": "object",
+                "required": ["to"],
+                "properties": {"to": {"type": "string"}, "n": {"type": "number", "maximum": 1.5e3}}
+            })),
+        },
+        TaskManifest {
+            id: "bare".to_string(),
+            queue: None,
+            retry: None,
+            max_duration: None,
+            machine: None,
+            payload_schema: None,
+        },
+    ]
+}
+
+pub fn sample_deployment(env_id: &str, version: &str, created_at: Millis) -> Deployment {
+    Deployment {
+        id: format!("dep_{env_id}_{version}"),
+        env_id: env_id.to_string(),
+        version: version.to_string(),
+        day: version.split('.').next().unwrap().to_string(),
+        tasks: manifest(),
+        created_at,
+        promoted_at: None,
+    }
+}
+
+pub async fn deployments(store: &Store) {
+    seed_env(store, "env_a").await;
+    seed_env(store, "env_o").await;
+    let d1 = sample_deployment("env_a", "20240101.1", NOW + 1);
+    let mut d2 = sample_deployment("env_a", "20240101.2", NOW + 2);
+    d2.tasks = Vec::new();
+    let mut d3 = sample_deployment("env_a", "20240102.1", NOW + 3);
+    d3.promoted_at = Some(NOW + 4);
+    let o1 = sample_deployment("env_o", "20240101.1", NOW + 10);
+    for d in [d1.clone(), d2.clone(), d3.clone(), o1.clone()] {
+        write(store, move |tx| tx.insert_deployment(&d)).await;
+    }
+
+    let got = read(store, |tx| tx.deployment("env_a", "20240101.1"))
+        .await
+        .unwrap();
+    assert_deployment_eq(&got, &d1);
+    assert_eq!(
+        got.task("email/send").unwrap().payload_schema,
+        manifest()[0].payload_schema
+    );
+    assert!(got.task("missing").is_none());
+    assert_deployment_eq(
+        &read(store, |tx| tx.deployment("env_a", "20240101.2"))
+            .await
+            .unwrap(),
+        &d2,
+    );
+    assert_deployment_eq(
+        &read(store, |tx| tx.deployment("env_o", "20240101.1"))
+            .await
+            .unwrap(),
+        &o1,
+    );
+    assert!(read(store, |tx| tx.deployment("env_o", "20240101.2"))
+        .await
+        .is_none());
+
+    let newest = read(store, |tx| tx.deployments("env_a", 10)).await;
+    assert_eq!(
+        newest.iter().map(|d| d.version.clone()).collect::<Vec<_>>(),
+        names(&["20240102.1", "20240101.2", "20240101.1"])
+    );
+    assert_deployment_eq(&newest[0], &d3);
+    assert_deployment_eq(&newest[2], &d1);
+    let two = read(store, |tx| tx.deployments("env_a", 2)).await;
+    assert_eq!(
+        two.iter().map(|d| d.version.clone()).collect::<Vec<_>>(),
+        names(&["20240102.1", "20240101.2"])
+    );
+    assert!(read(store, |tx| tx.deployments("env_x", 10))
+        .await
+        .is_empty());
+
+    assert_eq!(
+        read(store, |tx| tx.count_deployments_on_day("env_a", "20240101")).await,
+        2
+    );
+    assert_eq!(
+        read(store, |tx| tx.count_deployments_on_day("env_a", "20240102")).await,
+        1
+    );
+    assert_eq!(
+        read(store, |tx| tx.count_deployments_on_day("env_o", "20240101")).await,
+        1
+    );
+    assert_eq!(
+        read(store, |tx| tx.count_deployments_on_day("env_a", "20240103")).await,
+        0
+    );
+
+    write(store, |tx| tx.set_promoted("env_a", "20240101.2", NOW + 20)).await;
+    assert_eq!(
+        read(store, |tx| tx.deployment("env_a", "20240101.2"))
+            .await
+            .unwrap()
+            .promoted_at,
+        Some(NOW + 20)
+    );
+    assert_eq!(
+        read(store, |tx| tx.deployment("env_a", "20240101.1"))
+            .await
+            .unwrap()
+            .promoted_at,
+        None
+    );
+    assert_eq!(
+        read(store, |tx| tx.deployment("env_o", "20240101.1"))
+            .await
+            .unwrap()
+            .promoted_at,
+        None
+    );
+
+    // A version is deployed once per environment.
+    let dup = sample_deployment("env_a", "20240101.1", NOW + 30);
+    let mut dup = dup;
+    dup.id = "dep_dup".to_string();
+    assert!(try_write(store, move |tx| tx.insert_deployment(&dup))
+        .await
+        .is_err());
+    assert_eq!(read(store, |tx| tx.deployments("env_a", 10)).await.len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions: group commit, failures, durability
+// ---------------------------------------------------------------------------------------------
+
+/// An error of a write closure in these tests.
+#[derive(Debug)]
+pub enum Failure {
+    Store(Error),
+    Refused(usize),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// Many concurrent writes: the ones whose closure fails leave nothing behind, the others are
+/// all committed and readable as soon as they are acknowledged.
+pub async fn group_commit_isolates_failed_writes(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let mut set = JoinSet::new();
+    for i in 0..200usize {
+        let store = store.clone();
+        let mut run = sample_run("env_a", &q.id, i as i64);
+        run.tags = vec![format!("t{}", i % 7)];
+        set.spawn(async move {
+            let r = run.clone();
+            let result = tokio::time::timeout(
+                PATIENCE,
+                store.write(move |tx| -> Result<i64, Failure> {
+                    let seq = tx.insert_run(&r)?;
+                    // The closure also sees its own write.
+                    assert!(tx.run("env_a", &r.id)?.is_some());
+                    if i % 10 == 0 {
+                        return Err(Failure::Refused(i));
+                    }
+                    Ok(seq)
+                }),
+            )
+            .await
+            .expect("write hung");
+            match result {
+                Ok(seq) => {
+                    assert_ne!(i % 10, 0, "write {i} should have failed");
+                    // Read-your-writes: acknowledged means visible.
+                    let stored = get_run(&store, "env_a", &run.id)
+                        .await
+                        .unwrap_or_else(|| panic!("acknowledged run {i} is not readable"));
+                    run.seq = seq;
+                    assert_run_eq(&stored, &run);
+                    Some(seq)
+                }
+                Err(Failure::Refused(j)) => {
+                    assert_eq!(i, j);
+                    assert_eq!(i % 10, 0, "write {i} should have succeeded");
+                    assert!(get_run(&store, "env_a", &run.id).await.is_none());
+                    None
+                }
+                Err(Failure::Store(e)) => panic!("write {i} failed in the store: {e}"),
+            }
+        });
+    }
+    let mut seqs = BTreeSet::new();
+    while let Some(joined) = set.join_next().await {
+        if let Some(seq) = joined.expect("writer task panicked") {
+            assert!(seqs.insert(seq), "seq {seq} handed out twice");
+        }
+    }
+    assert_eq!(seqs.len(), 180);
+
+    let all = all_runs(store, "env_a").await;
+    assert_eq!(all.len(), 180);
+    assert_eq!(
+        all.iter().map(|r| r.seq).collect::<BTreeSet<_>>(),
+        seqs,
+        "the stored runs are exactly the acknowledged ones"
+    );
+    for run in &all {
+        let n: usize = run.id.rsplit('_').next().unwrap().parse().unwrap();
+        assert_ne!(n % 10, 0, "{} was rolled back but exists", run.id);
+    }
+    // The tag index holds only committed runs.
+    let tagged = list(
+        store,
+        "env_a",
+        RunFilter {
+            tags: names(&["t0"]),
+            ..RunFilter::default()
+        },
+        1_000,
+    )
+    .await;
+    let expected = (0..200).filter(|i| i % 7 == 0 && i % 10 != 0).count();
+    assert_eq!(tagged.len(), expected);
+}
+
+/// A closure that panics is rolled back, its caller gets an error, and the store keeps working.
+pub async fn panicking_write_is_rolled_back(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let mut set = JoinSet::new();
+    for i in 0..40i64 {
+        let store = store.clone();
+        let run = sample_run("env_a", &q.id, i);
+        set.spawn(async move {
+            let id = run.id.clone();
+            let result = tokio::time::timeout(
+                PATIENCE,
+                store.write(move |tx| -> trigr_store::Result<()> {
+                    tx.insert_run(&run)?;
+                    if i == 17 {
+                        panic!("a write closure failed unexpectedly");
+                    }
+                    Ok(())
+                }),
+            )
+            .await
+            .expect("write hung");
+            (i, id, result.is_ok())
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        let (i, id, ok) = joined.unwrap();
+        assert_eq!(ok, i != 17, "write {i}");
+        assert_eq!(
+            get_run(store, "env_a", &id).await.is_some(),
+            i != 17,
+            "run {i}"
+        );
+    }
+    assert_eq!(all_runs(store, "env_a").await.len(), 39);
+
+    // A lone panicking write.
+    let run = sample_run("env_a", &q.id, 100);
+    let result = tokio::time::timeout(
+        PATIENCE,
+        store.write(move |tx| -> trigr_store::Result<()> {
+            tx.insert_run(&run)?;
+            panic!("a write closure failed unexpectedly");
+        }),
+    )
+    .await
+    .expect("write hung");
+    assert!(result.is_err());
+    assert!(get_run(store, "env_a", "run_env_a_100").await.is_none());
+
+    // A panicking read answers with an error too.
+    let result = tokio::time::timeout(
+        PATIENCE,
+        store.read(|tx| -> trigr_store::Result<()> {
+            tx.environment("env_a")?;
+            panic!("a read closure failed unexpectedly");
+        }),
+    )
+    .await
+    .expect("read hung");
+    assert!(result.is_err());
+
+    // Later writes still commit.
+    insert_runs(store, vec![sample_run("env_a", &q.id, 101)]).await;
+    assert!(get_run(store, "env_a", "run_env_a_101").await.is_some());
+    assert_eq!(all_runs(store, "env_a").await.len(), 40);
+}
+
+/// A closure that fails after several writes leaves none of them behind.
+pub async fn failed_write_leaves_no_trace(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let run = insert_runs(store, vec![sample_run("env_a", &q.id, 1)])
+        .await
+        .remove(0);
+    let (qid, r) = (q.id.clone(), run.clone());
+    let result = try_write(store, move |tx| -> trigr_store::Result<()> {
+        tx.adjust_env_running("env_a", 1)?;
+        tx.adjust_slot(&qid, "", 1)?;
+        let mut after = r.clone();
+        after.status = RunStatus::Dequeued;
+        after.lease = Some("L".to_string());
+        assert!(tx.update_run(&after, RunStatus::Queued, None)?);
+        tx.insert_run(&sample_run("env_a", &qid, 2))?;
+        tx.set_current_version("env_a", V2)?;
+        tx.insert_batch(&sample_batch("env_a", "batch_1"))?;
+        tx.insert_deployment(&sample_deployment("env_a", V2, NOW))?;
+        tx.insert_api_key("hash_x", "env_a", NOW)?;
+        let mut q2 = sample_queue("env_a", "new-queue");
+        q2.id = "queue_new".to_string();
+        tx.insert_queue(&q2)?;
+        // A statement that fails: the run id is taken.
+        tx.insert_run(&sample_run("env_a", &qid, 1))?;
+        Ok(())
+    })
+    .await;
+    assert!(result.is_err());
+
+    let env = read(store, |tx| tx.environment("env_a")).await.unwrap();
+    assert_eq!(env.running, 0);
+    assert_eq!(env.current_version, None);
+    let id = q.id.clone();
+    assert_eq!(read(store, move |tx| tx.slot_running(&id, "")).await, 0);
+    assert_run_eq(&get_run(store, "env_a", &run.id).await.unwrap(), &run);
+    assert!(get_run(store, "env_a", "run_env_a_2").await.is_none());
+    assert!(read(store, |tx| tx.batch("env_a", "batch_1"))
+        .await
+        .is_none());
+    assert!(read(store, |tx| tx.deployment("env_a", V2)).await.is_none());
+    assert!(read(store, |tx| tx.env_by_key_hash("hash_x"))
+        .await
+        .is_none());
+    assert!(read(store, |tx| tx.queue_by_name("env_a", "new-queue"))
+        .await
+        .is_none());
+    assert_eq!(all_runs(store, "env_a").await.len(), 1);
+}
+
+/// Opening a database again keeps everything (and does not apply the migrations twice).
+pub async fn reopening_keeps_data(fixture: &impl Fixture) {
+    let store = fixture.open();
+    let (env, q) = seed(&store, "env_a").await;
+    write(&store, |tx| tx.insert_api_key("hash_1", "env_a", NOW)).await;
+    write(&store, |tx| {
+        tx.insert_deployment(&sample_deployment("env_a", V1, NOW))
+    })
+    .await;
+    let run = insert_runs(&store, vec![full_run("env_a", &q.id)])
+        .await
+        .remove(0);
+    store.close();
+
+    for _ in 0..2 {
+        let store = fixture.open();
+        assert_env_eq(
+            &read(&store, |tx| tx.environment("env_a")).await.unwrap(),
+            &env,
+        );
+        assert_eq!(
+            read(&store, |tx| tx.env_by_key_hash("hash_1"))
+                .await
+                .unwrap()
+                .id,
+            "env_a"
+        );
+        assert_queue_eq(
+            &read(&store, |tx| tx.queue_by_name("env_a", "task/task-a"))
+                .await
+                .unwrap(),
+            &q,
+        );
+        assert_deployment_eq(
+            &read(&store, |tx| tx.deployment("env_a", V1)).await.unwrap(),
+            &sample_deployment("env_a", V1, NOW),
+        );
+        assert_run_eq(&get_run(&store, "env_a", &run.id).await.unwrap(), &run);
+        // New writes continue the sequence.
+        let n = all_runs(&store, "env_a").await.len() as i64;
+        let next = insert_runs(&store, vec![sample_run("env_a", &q.id, n)])
+            .await
+            .remove(0);
+        assert!(next.seq > run.seq);
+        store.close();
+    }
+    let store = fixture.open();
+    assert_eq!(all_runs(&store, "env_a").await.len(), 3);
+    store.close();
+}
+
+/// Every acknowledged write is there after `close` and a reopen; writes after `close` fail.
+pub async fn acknowledged_writes_survive_close(fixture: &impl Fixture) {
+    let store = fixture.open();
+    let (_, q) = seed(&store, "env_a").await;
+    let mut set = JoinSet::new();
+    for i in 0..100i64 {
+        let store = store.clone();
+        let mut run = sample_run("env_a", &q.id, i);
+        run.status = RunStatus::Delayed;
+        set.spawn(async move {
+            let r = run.clone();
+            run.seq = tokio::time::timeout(PATIENCE, store.write(move |tx| tx.insert_run(&r)))
+                .await
+                .expect("write hung")
+                .expect("write failed");
+            run
+        });
+    }
+    let mut acked = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        acked.push(joined.unwrap());
+    }
+    store.close();
+    let late = sample_run("env_a", &q.id, 1_000);
+    let after_close = tokio::time::timeout(PATIENCE, store.write(move |tx| tx.insert_run(&late)))
+        .await
+        .expect("a write after close hung");
+    assert!(after_close.is_err(), "a write after close must fail");
+
+    let store = fixture.open();
+    for run in &acked {
+        let stored = get_run(&store, "env_a", &run.id)
+            .await
+            .unwrap_or_else(|| panic!("acknowledged run {} was lost", run.id));
+        assert_run_eq(&stored, run);
+    }
+    assert!(get_run(&store, "env_a", "run_env_a_1000").await.is_none());
+    assert_eq!(all_runs(&store, "env_a").await.len(), 100);
+
+    // Close while writes are in flight: whatever was acknowledged is kept, nothing else.
+    let mut set = JoinSet::new();
+    for i in 200..260i64 {
+        let store = store.clone();
+        let run = sample_run("env_a", &q.id, i);
+        set.spawn(async move {
+            let id = run.id.clone();
+            let ok = tokio::time::timeout(PATIENCE, store.write(move |tx| tx.insert_run(&run)))
+                .await
+                .expect("write hung")
+                .is_ok();
+            (id, ok)
+        });
+    }
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+    }
+    let closing = store.clone();
+    tokio::task::spawn_blocking(move || closing.close())
+        .await
+        .unwrap();
+    let mut outcomes = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        outcomes.push(joined.unwrap());
+    }
+
+    let store = fixture.open();
+    for (id, ok) in &outcomes {
+        assert_eq!(
+            get_run(&store, "env_a", id).await.is_some(),
+            *ok,
+            "run {id}: stored iff acknowledged"
+        );
+    }
+    let kept = outcomes.iter().filter(|(_, ok)| *ok).count();
+    assert_eq!(all_runs(&store, "env_a").await.len(), 100 + kept);
+    store.close();
+}
