@@ -23,6 +23,7 @@ import {
   AuthenticationError,
   BadRequestError,
   NotFoundError,
+  PermissionDeniedError,
   UnprocessableEntityError,
 } from "@trigger.dev/sdk";
 
@@ -46,9 +47,12 @@ const createdOther = [];
 const state = {
   version: undefined,
   runA: undefined, // full options, delayed, idempotency key k1
+  tokenA: undefined, // public access token of runA's trigger handle
+  batchToken: undefined,
   runB: undefined, // delayed, later rescheduled
   runC: undefined, // queued, later canceled
   replayed: undefined,
+  replayedDelayed: undefined, // replay of runC with overrides, delayed
   batchId: undefined,
   batchRuns: [],
   taggedBatchRun: undefined,
@@ -146,6 +150,7 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     assert.ok(claims.exp * 1000 > Date.now(), "token is not expired");
     assert.notEqual(handle.isCached, true, "first trigger is not cached");
     state.runA = handle.id;
+    state.tokenA = handle.publicAccessToken;
     created.push(handle.id);
 
     const again = await tasks.trigger(TASK, payload, options);
@@ -182,7 +187,7 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
       Math.abs(run.delayedUntil.getTime() - expected) < 60_000,
       `delayedUntil ${run.delayedUntil.toISOString()} should be about ${new Date(expected).toISOString()}`,
     );
-    if (run.version !== undefined) assert.equal(run.version, state.version);
+    assert.equal(run.version, state.version, "a run triggered after the deployment is locked to it");
 
     // Tags come back sorted whatever the order they were given in.
     const b = await tasks.trigger(TASK, { kind: "reschedule-me" }, { delay: "2h", tags: ["z", "m"] });
@@ -266,6 +271,25 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     assert.deepEqual(replayed.payload, { kind: "cancel-me", n: 7 });
     assert.notEqual(replayed.status, "CANCELED");
     assert.equal(replayed.isCompleted, false);
+    assert.deepEqual(replayed.tags, ["cancel"], "replay copies the tags");
+
+    // Replay with overrides (4.8 body): payload, tags, metadata and delay replace the original's.
+    const over = await runs.replay(state.runC, {
+      payload: { kind: "override", at: new Date(0) },
+      tags: ["replayed"],
+      metadata: { r: 2 },
+      delay: "30m",
+    });
+    assert.match(over.id, /^run_/);
+    assert.ok(![state.runC, replay.id].includes(over.id));
+    created.push(over.id);
+    const overridden = await runs.retrieve(over.id);
+    assert.equal(overridden.taskIdentifier, TASK);
+    assert.deepEqual(overridden.payload, { kind: "override", at: "1970-01-01T00:00:00.000Z" });
+    assert.deepEqual(overridden.tags, ["replayed"]);
+    assert.deepEqual(overridden.metadata, { r: 2 });
+    assert.equal(overridden.status, "DELAYED");
+    state.replayedDelayed = over.id;
   });
 
   test("tasks.batchTrigger, batch.retrieve, batch.trigger with mixed tasks", async () => {
@@ -278,6 +302,7 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     assert.equal(typeof handle.publicAccessToken, "string");
     assert.ok(handle.publicAccessToken.length > 0);
     state.batchId = handle.batchId;
+    state.batchToken = handle.publicAccessToken;
 
     const b = await batch.retrieve(handle.batchId);
     assert.equal(b.id, handle.batchId);
@@ -360,13 +385,13 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     assert.deepEqual(ids(canceled), [state.runC]);
 
     const delayed = await collect(runs.list({ status: ["DELAYED"], limit: 10 }));
-    assert.deepEqual(sorted(ids(delayed)), sorted([state.runA, state.runB]));
+    assert.deepEqual(sorted(ids(delayed)), sorted([state.runA, state.runB, state.replayedDelayed]));
     for (const r of delayed) assert.equal(r.status, "DELAYED");
 
     const queuedOrCanceled = await collect(runs.list({ taskIdentifier: TASK, status: ["QUEUED", "CANCELED"] }));
     assert.deepEqual(
       sorted(ids(queuedOrCanceled)),
-      sorted(created.filter((id) => id !== state.runA && id !== state.runB)),
+      sorted(created.filter((id) => ![state.runA, state.runB, state.replayedDelayed].includes(id))),
     );
 
     const tagA = await collect(runs.list({ tag: "a" }));
@@ -383,6 +408,15 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
 
     const none = await collect(runs.list({ tag: "no-such-tag" }));
     assert.deepEqual(none, []);
+
+    const recent = await collect(runs.list({ taskIdentifier: TASK, period: "1d", limit: 100 }));
+    assert.deepEqual(sorted(ids(recent)), sorted(created));
+    const fromBefore = await collect(runs.list({ taskIdentifier: TASK, from: new Date(Date.now() - 3600_000), limit: 100 }));
+    assert.deepEqual(sorted(ids(fromBefore)), sorted(created));
+    const longAgo = await collect(runs.list({ to: new Date(1000), limit: 100 }));
+    assert.deepEqual(longAgo, []);
+
+    await rejectsWith(runs.list({ status: "NOT_A_STATUS" }, once), BadRequestError, 400);
   });
 
   test("errors: not found, bad key, other environment, too many tags", async () => {
@@ -418,6 +452,19 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     const leaked = prodRuns.filter((r) => created.includes(r.id) || createdOther.includes(r.id));
     assert.deepEqual(leaked, [], "prod does not list dev runs");
     assert.equal((await runs.retrieve(state.runA)).status, "DELAYED", "prod cancel left the dev run alone");
+
+    // The public access token of a trigger handle reads that run, and nothing else.
+    const viaToken = await auth.withAuth({ accessToken: state.tokenA }, () => runs.retrieve(state.runA));
+    assert.equal(viaToken.id, state.runA);
+    assert.equal(viaToken.status, "DELAYED");
+    await rejectsWith(
+      auth.withAuth({ accessToken: state.tokenA }, () => runs.retrieve(state.runC, once)),
+      PermissionDeniedError,
+      403,
+    );
+    const batchViaToken = await auth.withAuth({ accessToken: state.batchToken }, () => batch.retrieve(state.batchId));
+    assert.equal(batchViaToken.id, state.batchId);
+    assert.equal(batchViaToken.runs.length, 20);
 
     const elevenTags = Array.from({ length: 11 }, (_, i) => `t${i}`);
     await rejectsWith(tasks.trigger(TASK, { x: 1 }, { tags: elevenTags }, once), UnprocessableEntityError, 422);

@@ -139,6 +139,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         stop,
         serve,
         timers: timers_task,
-        store,
+        engine,
     })
 }
