@@ -61,14 +61,15 @@ pub trait QueueTx {
 pub trait RunTx {
     fn insert_run(&mut self, run: &Run) -> Result<i64>;
     fn run(&mut self, env_id: &str, id: &str) -> Result<Option<Run>>;
-    /// Writes the run's mutable state if its status and lease are still `expect_status` and
-    /// `expect_lease`. Returns false (and writes nothing) when another writer got there first.
+    /// Writes the run's mutable state (all but its tags, which change only through
+    /// [`RunTx::set_tags`]) if its status and lease are still `expect_status` and `expect_lease`. Returns false (and writes nothing) when another writer got there first.
     fn update_run(
         &mut self,
         run: &Run,
         expect_status: RunStatus,
         expect_lease: Option<&str>,
     ) -> Result<bool>;
+    /// Stores the run's tags (the list only grows) and indexes the new ones.
     fn set_tags(&mut self, run: &Run) -> Result<()>;
     fn run_by_idempotency_key(
         &mut self,

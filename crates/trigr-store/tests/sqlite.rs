@@ -88,7 +88,6 @@ async fn wal_mode() {
 
 /// Two processes starting on a new database at once both open it.
 #[test]
-#[ignore = "migrations check what is applied outside the transaction that applies them"]
 fn concurrent_first_open() {
     for round in 0..20 {
         let dir = tempfile::tempdir().unwrap();

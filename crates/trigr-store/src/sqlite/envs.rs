@@ -107,9 +107,9 @@ impl EnvTx for SqliteTx<'_> {
     }
 
     fn adjust_env_running(&mut self, env_id: &str, delta: i64) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare_cached("UPDATE environments SET running = running + ?2 WHERE id = ?1")?;
+        let mut st = self.conn.prepare_cached(
+            "UPDATE environments SET running = MAX(running + ?2, 0) WHERE id = ?1",
+        )?;
         st.execute(params![env_id, delta])?;
         Ok(())
     }

@@ -39,6 +39,7 @@ pub struct Sqlite {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -52,6 +53,9 @@ impl Sqlite {
             .map_err(|e| Error::Open(format!("cannot open {}: {e}", path.display())))?;
         configure(&conn)?;
         migrate(&mut conn)?;
+        // Checkpoints run on their own thread so that commits never wait for them.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = start_checkpointer(path)?;
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let handle = std::thread::Builder::new()
             .name("trigr-sqlite-writer".into())
@@ -61,6 +65,7 @@ impl Sqlite {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -86,28 +91,54 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Applies missing migrations. Each one is checked and applied inside one IMMEDIATE
+/// transaction, so several processes opening a new file at once apply it exactly once.
 fn migrate(conn: &mut Connection) -> Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-    )?;
+    use rusqlite::TransactionBehavior::Immediate;
     for (version, sql) in MIGRATIONS {
-        let done: bool = conn.query_row(
+        let tx = conn.transaction_with_behavior(Immediate)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )?;
+        let done: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
             [version],
             |r| r.get(0),
         )?;
-        if done {
-            continue;
+        if !done {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now') * 1000)",
+                [version],
+            )?;
         }
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now') * 1000)",
-            [version],
-        )?;
         tx.commit()?;
     }
     Ok(())
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A thread that checkpoints the WAL (PASSIVE: it never blocks the writer or readers) until
+/// told to stop, then once more with TRUNCATE.
+fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, JoinHandle<()>)> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("trigr-sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!("checkpoint failed: {e}");
+                }
+            }
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        })
+        .map_err(|e| Error::Open(e.to_string()))?;
+    Ok((stop, handle))
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
@@ -202,6 +233,10 @@ impl Backend for Sqlite {
             guard.take();
         }
         if let Some(handle) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+        if let Some((stop, handle)) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            drop(stop);
             let _ = handle.join();
         }
     }

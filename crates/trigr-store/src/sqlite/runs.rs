@@ -192,7 +192,7 @@ impl RunTx for SqliteTx<'_> {
              idempotency_expires_at = ?7, queue_ts = ?8, available_at = ?9, delay_until = ?10, \
              ttl_expires_at = ?11, attempt = ?12, lease = ?13, lease_expires_at = ?14, timeout_at = ?15, \
              output = ?16, output_type = ?17, error = ?18, updated_at = ?19, started_at = ?20, \
-             finished_at = ?21, tags = ?22, metadata_type = ?23 \
+             finished_at = ?21, max_duration = ?22, metadata_type = ?23 \
              WHERE id = ?1 AND status = ?2 AND lease IS ?24",
         )?;
         let n = st.execute(params![
@@ -217,7 +217,7 @@ impl RunTx for SqliteTx<'_> {
             r.updated_at,
             r.started_at,
             r.finished_at,
-            to_json(&r.tags),
+            r.max_duration,
             r.metadata_type,
             expect_lease
         ])?;
