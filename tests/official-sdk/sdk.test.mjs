@@ -466,6 +466,25 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     assert.equal(batchViaToken.id, state.batchId);
     assert.equal(batchViaToken.runs.length, 20);
 
+    // auth.createPublicToken: the SDK asks for claims, then signs the token with the secret key.
+    const readOne = await auth.createPublicToken({ scopes: { read: { runs: [state.runA] } } });
+    assert.equal(readOne.split(".").length, 3, "a JWT");
+    const viaSdkToken = await auth.withAuth({ accessToken: readOne }, () => runs.retrieve(state.runA));
+    assert.equal(viaSdkToken.id, state.runA);
+    await rejectsWith(
+      auth.withAuth({ accessToken: readOne }, () => runs.retrieve(state.runC, once)),
+      PermissionDeniedError,
+      403,
+    );
+    const triggerToken = await auth.createTriggerPublicToken(TASK);
+    const viaTrigger = await auth.withAuth({ accessToken: triggerToken }, () => tasks.trigger(TASK, { via: "token" }));
+    assert.match(viaTrigger.id, /^run_/);
+    await rejectsWith(
+      auth.withAuth({ accessToken: triggerToken }, () => tasks.trigger(OTHER, { via: "token" }, {}, once)),
+      PermissionDeniedError,
+      403,
+    );
+
     const elevenTags = Array.from({ length: 11 }, (_, i) => `t${i}`);
     await rejectsWith(tasks.trigger(TASK, { x: 1 }, { tags: elevenTags }, once), UnprocessableEntityError, 422);
     const afterTags = await collect(runs.list({ tag: "t0" }));

@@ -73,6 +73,10 @@ impl Auth {
 pub struct KeyCache {
     by_key: Mutex<HashMap<String, Environment>>,
     by_id: Mutex<HashMap<String, Environment>>,
+    /// Secret keys seen on authenticated requests since this process started, by environment:
+    /// the only way to verify tokens the SDK signs with a secret key, since the store keeps
+    /// only hashes. Never written anywhere.
+    seen_keys: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl KeyCache {
@@ -95,6 +99,20 @@ impl KeyCache {
                 .insert(hash, env.clone());
         }
         Ok(env)
+    }
+
+    fn remember(&self, env_id: &str, key: &str) {
+        let mut seen = self.seen_keys.lock().unwrap_or_else(|p| p.into_inner());
+        let keys = seen.entry(env_id.to_string()).or_default();
+        if !keys.iter().any(|k| k == key) {
+            keys.push(key.to_string());
+        }
+    }
+
+    /// Keys that may have signed a token of this environment.
+    pub fn seen_keys(&self, env_id: &str) -> Vec<String> {
+        let seen = self.seen_keys.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(env_id).cloned().unwrap_or_default()
     }
 
     async fn by_id(&self, engine: &Engine, id: &str) -> Result<Option<Environment>, ApiError> {
@@ -157,6 +175,7 @@ async fn authenticate(
         .ok_or_else(|| {
             ApiError::unauthorized("Invalid API key: no environment has this secret key")
         })?;
+    state.keys.remember(&env.id, &cred);
     Ok(Auth::from_env(env, None))
 }
 

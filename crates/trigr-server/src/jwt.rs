@@ -3,7 +3,9 @@
 //! or a script presents one on a read route.
 //!
 //! Tokens that the official SDK signs itself (`auth.createPublicToken`) use the secret key as
-//! the signing key; trigr stores only hashes of secret keys, so it cannot verify those.
+//! the signing key. trigr stores only hashes of secret keys, so it verifies such tokens with the
+//! keys it has seen on authenticated requests since it started — which includes the
+//! `POST /api/v1/auth/jwt/claims` call the SDK makes right before signing.
 
 use axum::http::{HeaderMap, HeaderValue};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -63,21 +65,19 @@ pub async fn verify(token: &str, state: &AppState) -> Result<Auth, ApiError> {
     peek.validate_exp = false;
     let unverified = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &peek)
         .map_err(|e| invalid(&e.to_string()))?;
-    let secret = signing_secret_of(state, &unverified.claims.sub)
+    let env_id = unverified.claims.sub;
+    let secret = signing_secret_of(state, &env_id)
         .await?
         .ok_or_else(|| invalid("unknown environment"))?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&[AUDIENCE]);
-    let data = jsonwebtoken::decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(secret.as_bytes()),
-        &validation,
-    )
-    .map_err(|e| {
-        invalid(&format!(
-            "{e} (tokens signed with a secret key by the SDK itself are not accepted)"
-        ))
-    })?;
+    let candidates = std::iter::once(secret).chain(state.keys.seen_keys(&env_id));
+    let data = candidates
+        .filter_map(|key| jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.as_bytes()), &validation).ok())
+        .next()
+        .ok_or_else(|| {
+            invalid("its signature, audience or expiry does not check out (a token signed with a secret key is accepted once this server has seen that key)")
+        })?;
     if !data.claims.public {
         return Err(invalid("it is not a public token"));
     }

@@ -64,11 +64,11 @@ async fn list_filters_status_task_tag_batch() {
         set(&server
             .list_ids(&q(&[("filter[status]", "COMPLETED")]))
             .await),
-        set(&[a1.clone()])
+        set(std::slice::from_ref(&a1))
     );
     assert_eq!(
         set(&server.list_ids(&q(&[("filter[status]", "FAILED")])).await),
-        set(&[b1.clone()])
+        set(std::slice::from_ref(&b1))
     );
     assert_eq!(
         set(&server
@@ -106,7 +106,7 @@ async fn list_filters_status_task_tag_batch() {
         set(&server
             .list_ids(&q(&[("filter[taskIdentifier]", "b"), ("filter[tag]", "y")]))
             .await),
-        set(&[b1.clone()]),
+        set(std::slice::from_ref(&b1)),
         "filters combine with AND"
     );
     assert_eq!(
@@ -248,7 +248,7 @@ async fn list_cursor_pagination_newest_first() {
         seen.extend(ids(data));
         assert!(v["pagination"].is_object(), "{v}");
         assert!(
-            v["pagination"].get("next").map_or(true, |n| n.is_string()),
+            v["pagination"].get("next").is_none_or(|n| n.is_string()),
             "next is omitted, never null: {v}"
         );
         pages.push(v.clone());
@@ -265,7 +265,7 @@ async fn list_cursor_pagination_newest_first() {
     assert!(
         pages[0]["pagination"]
             .get("previous")
-            .map_or(true, |p| p.is_string()),
+            .is_none_or(|p| p.is_string()),
         "previous omitted or string"
     );
 

@@ -238,7 +238,7 @@ async fn dequeue_returns_only_runs_of_the_workers_version() {
         )
         .await;
     assert!(
-        s == 200 && v["runs"].as_array().map_or(false, |r| r.is_empty()) || s == 404,
+        s == 200 && v["runs"].as_array().is_some_and(|r| r.is_empty()) || s == 404,
         "{s} {v}"
     );
 

@@ -12,9 +12,23 @@ use crate::{jwt, AppState};
 /// `POST /api/v3/batches`: phase 1 of a batch trigger.
 pub async fn create(
     State(state): State<AppState>,
-    auth: Auth,
+    ReadAuth(auth): ReadAuth,
     Json(body): Json<CreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
+    if auth.scopes.is_some() {
+        if body.task_identifiers.is_empty() {
+            return Err(
+                auth.forbidden("trigger a batch without naming its tasks (taskIdentifiers)")
+            );
+        }
+        if let Some(t) = body
+            .task_identifiers
+            .iter()
+            .find(|t| !may_batch_trigger(&auth, t))
+        {
+            return Err(auth.forbidden(&format!("batch-trigger task {t}")));
+        }
+    }
     let (batch, cached) = state.engine.create_batch(&auth.env_id, body).await?;
     let mut out = json!({ "id": batch.id, "runCount": batch.run_count, "isCached": cached });
     if let Some(k) = batch
@@ -40,7 +54,7 @@ pub async fn create(
 /// `POST /api/v3/batches/{id}/items`: phase 2, an NDJSON stream of items.
 pub async fn items(
     State(state): State<AppState>,
-    auth: Auth,
+    ReadAuth(auth): ReadAuth,
     Path(batch_id): Path<String>,
     req: Request,
 ) -> ApiResult<impl IntoResponse> {
@@ -64,6 +78,12 @@ pub async fn items(
     }
     let bytes = body_bytes(req, &state).await?;
     let items = parse_items(&bytes)?;
+    if let Some(it) = items.iter().find(|it| !may_batch_trigger(&auth, &it.task)) {
+        return Err(auth.forbidden(&format!(
+            "batch-trigger task {} (item {})",
+            it.task, it.index
+        )));
+    }
     let r = state
         .engine
         .add_batch_items(&auth.env_id, &batch_id, items)
@@ -74,6 +94,15 @@ pub async fn items(
         out["expectedCount"] = json!(r.expected);
     }
     Ok(axum::Json(out))
+}
+
+fn may_batch_trigger(auth: &Auth, task: &str) -> bool {
+    auth.allows(&[
+        "batchTrigger:tasks".to_string(),
+        format!("batchTrigger:tasks:{task}"),
+        "trigger:tasks".to_string(),
+        format!("trigger:tasks:{task}"),
+    ])
 }
 
 fn parse_items(bytes: &[u8]) -> ApiResult<Vec<BatchItem>> {

@@ -19,6 +19,11 @@ use crate::AppState;
 /// Largest NDJSON body of a batch items call.
 const BATCH_ITEMS_LIMIT: usize = 256 * 1024 * 1024;
 
+/// `POST /api/v1/auth/jwt/claims`: the claims the SDK puts in the public tokens it signs.
+async fn auth_claims(auth: crate::extract::Auth) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "sub": auth.env_id, "pub": true }))
+}
+
 pub fn router(state: AppState) -> Router {
     let body_limit = state.engine.config.max_payload_bytes + 1024 * 1024;
     let batch_items = Router::new()
@@ -80,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/blobs/{token}",
             put(packets::upload).get(packets::download),
         )
+        .route("/api/v1/auth/jwt/claims", post(auth_claims))
         .route("/api/v1/test/clock", post(testing::clock))
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(batch_items)

@@ -30,9 +30,20 @@ pub async fn retrieve(
 /// `POST /api/v2/runs/{id}/cancel`.
 pub async fn cancel(
     State(state): State<AppState>,
-    auth: Auth,
+    ReadAuth(auth): ReadAuth,
     Path(run_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
+    if auth.scopes.is_some() {
+        let r = state.engine.retrieve_run(&auth.env_id, &run_id).await?;
+        let wanted = [
+            "write:runs".to_string(),
+            format!("write:runs:{run_id}"),
+            format!("write:tasks:{}", r.run.task_id),
+        ];
+        if !auth.allows(&wanted) {
+            return Err(auth.forbidden(&format!("cancel run {run_id}")));
+        }
+    }
     let run = state.engine.cancel(&auth.env_id, &run_id).await?;
     Ok(axum::Json(json!({ "id": run.id })))
 }
