@@ -49,10 +49,7 @@ impl Sqlite {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Open(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let mut conn = Connection::open(path)
-            .map_err(|e| Error::Open(format!("cannot open {}: {e}", path.display())))?;
-        configure(&conn)?;
-        migrate(&mut conn)?;
+        let conn = open_writer(path)?;
         // Checkpoints run on their own thread so that commits never wait for them.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpointer = start_checkpointer(path)?;
@@ -83,10 +80,34 @@ impl Sqlite {
     }
 }
 
+/// Opens, configures and migrates the writer connection. Another process opening a new file at
+/// the same moment can make SQLite answer "busy" without waiting (switching to WAL needs the
+/// file to itself), so that case is retried for a few seconds.
+fn open_writer(path: &Path) -> Result<Connection> {
+    let started = std::time::Instant::now();
+    loop {
+        let attempt = Connection::open(path)
+            .map_err(Error::from)
+            .and_then(|mut conn| {
+                configure(&conn)?;
+                migrate(&mut conn)?;
+                Ok(conn)
+            });
+        match attempt {
+            Err(Error::Database(m)) if m.contains("locked") && started.elapsed().as_secs() < 10 => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(Error::Open(format!("cannot open {}: {e}", path.display()))),
+            Ok(conn) => return Ok(conn),
+        }
+    }
+}
+
 fn configure(conn: &Connection) -> Result<()> {
+    // First, so that switching to WAL waits for another process opening the same file.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }
