@@ -12,6 +12,8 @@ pub enum QueueRef {
     /// A task queue, by task id.
     Task(String),
     Custom(String),
+    /// A name given without a type: a custom queue of that name, else the task queue.
+    Named(String),
 }
 
 /// A queue with its live counts.
@@ -39,10 +41,14 @@ fn find(tx: &mut dyn Tx, env_id: &str, r: &QueueRef) -> Result<Queue> {
             tx.queue_by_name(env_id, &format!("task/{task}"))?
         }
         QueueRef::Custom(name) => tx.queue_by_name(env_id, name)?,
+        QueueRef::Named(name) => match tx.queue_by_name(env_id, name)? {
+            Some(q) => Some(q),
+            None => tx.queue_by_name(env_id, &format!("task/{name}"))?,
+        },
     };
     found.ok_or_else(|| {
         let name = match r {
-            QueueRef::Id(s) | QueueRef::Task(s) | QueueRef::Custom(s) => s,
+            QueueRef::Id(s) | QueueRef::Task(s) | QueueRef::Custom(s) | QueueRef::Named(s) => s,
         };
         Error::not_found(format!("Queue '{name}' not found"))
     })

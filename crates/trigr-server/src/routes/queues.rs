@@ -43,7 +43,7 @@ fn queue_ref(raw: &str, kind: Option<&str>) -> ApiResult<QueueRef> {
         Some("task") => Ok(QueueRef::Task(name)),
         Some("custom") => Ok(QueueRef::Custom(name)),
         None if name.starts_with("queue_") => Ok(QueueRef::Id(name)),
-        None => Ok(QueueRef::Custom(name)),
+        None => Ok(QueueRef::Named(name)),
         Some(other) => Err(ApiError::bad_request(format!(
             "Unknown queue type '{other}': use id, task or custom"
         ))),
@@ -63,19 +63,7 @@ pub async fn retrieve(
     Query(t): Query<TypeParam>,
 ) -> ApiResult<impl IntoResponse> {
     let r = queue_ref(&queue, t.kind.as_deref())?;
-    let v = match state.engine.retrieve_queue(&auth.env_id, r.clone()).await {
-        // Without a type, a name that is no custom queue may still be a task's queue.
-        Err(trigr_engine::Error::NotFound(_)) if t.kind.is_none() => {
-            let QueueRef::Custom(name) = r else {
-                return Err(ApiError::not_found(format!("Queue '{queue}' not found")));
-            };
-            state
-                .engine
-                .retrieve_queue(&auth.env_id, QueueRef::Task(name))
-                .await?
-        }
-        other => other?,
-    };
+    let v = state.engine.retrieve_queue(&auth.env_id, r).await?;
     Ok(axum::Json(views::queue(&v)))
 }
 
@@ -151,21 +139,6 @@ async fn change_queue(
     change: QueueChange,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
     let r = queue_ref(&queue, kind.as_deref())?;
-    let v = match state
-        .engine
-        .change_queue(&auth.env_id, r.clone(), change)
-        .await
-    {
-        Err(trigr_engine::Error::NotFound(_)) if kind.is_none() => {
-            let QueueRef::Custom(name) = r else {
-                return Err(ApiError::not_found(format!("Queue '{queue}' not found")));
-            };
-            state
-                .engine
-                .change_queue(&auth.env_id, QueueRef::Task(name), change)
-                .await?
-        }
-        other => other?,
-    };
+    let v = state.engine.change_queue(&auth.env_id, r, change).await?;
     Ok(axum::Json(views::queue(&v)))
 }
