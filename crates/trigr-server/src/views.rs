@@ -180,3 +180,47 @@ pub fn deployment(d: &Deployment, current: bool) -> Value {
         "tasks": d.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
     })
 }
+
+/// The status vocabulary a caller expects: clients that do not send
+/// `x-trigger-api-version: 2025-07-16` (older SDKs) get upstream's legacy names.
+pub fn wants_legacy_statuses(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get("x-trigger-api-version")
+        .and_then(|v| v.to_str().ok())
+        != Some(CURRENT_API_VERSION)
+}
+
+const CURRENT_API_VERSION: &str = "2025-07-16";
+
+fn legacy_name(status: &str) -> Option<&'static str> {
+    match status {
+        "DEQUEUED" => Some("EXECUTING"),
+        "WAITING" => Some("FROZEN"),
+        _ => None,
+    }
+}
+
+fn legacy_status(run: &mut Value) {
+    if let Some(new) = run
+        .get("status")
+        .and_then(Value::as_str)
+        .and_then(legacy_name)
+    {
+        run["status"] = json!(new);
+    }
+}
+
+/// Rewrites the statuses of a run view (and its related runs) to the legacy names.
+pub fn legacy_run(run: &mut Value) {
+    legacy_status(run);
+    if let Some(related) = run.get_mut("relatedRuns") {
+        for key in ["root", "parent"] {
+            if let Some(r) = related.get_mut(key) {
+                legacy_status(r);
+            }
+        }
+        if let Some(Value::Array(children)) = related.get_mut("children") {
+            children.iter_mut().for_each(legacy_status);
+        }
+    }
+}

@@ -894,3 +894,33 @@ async fn replay_of_a_keyed_run_is_a_new_run() {
     assert_eq!(v["id"], json!(orig));
     assert_eq!(server.list_all("").await.len(), 2);
 }
+
+/// Callers that do not ask for the 2025-07-16 vocabulary (older SDKs) get upstream's legacy
+/// status names; the official SDK 4.8 asks for the current one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_status_names_without_the_api_version_header() {
+    let server = TestServer::start().await;
+    let version = server.deploy(json!([{"id": "t"}])).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    assert_eq!(server.dequeue(&version, 1, 0).await.len(), 1);
+    assert_eq!(server.run(&id).await["status"], json!("DEQUEUED"));
+    let plain = reqwest::Client::new();
+    let get = |path: String| {
+        let plain = plain.clone();
+        let url = server.url(&path);
+        async move {
+            let resp = plain
+                .get(url)
+                .bearer_auth(common::DEV_KEY)
+                .send()
+                .await
+                .unwrap();
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let legacy = get(format!("/api/v3/runs/{id}")).await;
+    assert_eq!(legacy["status"], json!("EXECUTING"));
+    assert_eq!(legacy["isExecuting"], json!(true));
+    let list = get("/api/v1/runs".to_string()).await;
+    assert_eq!(list["data"][0]["status"], json!("EXECUTING"));
+}

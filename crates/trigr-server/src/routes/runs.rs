@@ -1,4 +1,5 @@
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -14,17 +15,17 @@ pub async fn retrieve(
     State(state): State<AppState>,
     ReadAuth(auth): ReadAuth,
     Path(run_id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let r = state.engine.retrieve_run(&auth.env_id, &run_id).await?;
     if !auth.may_read_run(&r.run) {
         return Err(auth.forbidden(&format!("read run {run_id}")));
     }
-    Ok(axum::Json(views::run_detail(
-        &r.run,
-        r.root.as_ref(),
-        r.parent.as_ref(),
-        &r.children,
-    )))
+    let mut view = views::run_detail(&r.run, r.root.as_ref(), r.parent.as_ref(), &r.children);
+    if views::wants_legacy_statuses(&headers) {
+        views::legacy_run(&mut view);
+    }
+    Ok(axum::Json(view))
 }
 
 /// `POST /api/v2/runs/{id}/cancel`.
@@ -72,6 +73,7 @@ pub async fn reschedule(
     State(state): State<AppState>,
     auth: Auth,
     Path(run_id): Path<String>,
+    headers: HeaderMap,
     Json(body): Json<RescheduleBody>,
 ) -> ApiResult<impl IntoResponse> {
     let delay = body.delay.as_str().ok_or_else(|| {
@@ -81,7 +83,7 @@ pub async fn reschedule(
         .engine
         .reschedule(&auth.env_id, &run_id, delay)
         .await?;
-    retrieve(State(state), ReadAuth(auth), Path(run_id)).await
+    retrieve(State(state), ReadAuth(auth), Path(run_id), headers).await
 }
 
 #[derive(Deserialize)]

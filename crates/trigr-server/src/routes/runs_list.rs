@@ -118,6 +118,7 @@ fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
 pub async fn list(
     State(state): State<AppState>,
     ReadAuth(auth): ReadAuth,
+    headers: axum::http::HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<impl IntoResponse> {
     let q = parse(params, state.engine.now())?;
@@ -175,9 +176,16 @@ pub async fn list(
             pagination.insert("previous".into(), Value::String(f));
         }
     }
+    let legacy = views::wants_legacy_statuses(&headers);
     let data: Vec<Value> = runs
         .iter()
-        .map(|r| views::run_list_item(r, &auth.slug))
+        .map(|r| {
+            let mut item = views::run_list_item(r, &auth.slug);
+            if legacy {
+                views::legacy_run(&mut item);
+            }
+            item
+        })
         .collect();
     Ok(axum::Json(
         json!({ "data": data, "pagination": pagination }),

@@ -32,6 +32,19 @@ pub struct TestServer {
     pub http: reqwest::Client,
 }
 
+/// A client that, like the official SDK 4.8, asks for the current status vocabulary.
+fn sdk_like_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-trigger-api-version",
+        reqwest::header::HeaderValue::from_static("2025-07-16"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("http client")
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_trigr")
 }
@@ -99,7 +112,7 @@ impl TestServer {
             child,
             data_dir,
             _tmp: tmp,
-            http: reqwest::Client::new(),
+            http: sdk_like_client(),
         }
     }
 
