@@ -51,6 +51,20 @@ pub const TRIGGER_TO_DEQUEUE_P99_MS: Figure = Figure {
     decimals: 2,
 };
 
+pub const DISK_FSYNC_P50_MS: Figure = Figure {
+    key: "disk_fsync_p50_ms",
+    label: "disk fsync p50 (context)",
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const DISK_FSYNC_P99_MS: Figure = Figure {
+    key: "disk_fsync_p99_ms",
+    label: "disk fsync p99 (context)",
+    unit: "ms",
+    decimals: 2,
+};
+
 /// The values one figure took over the repeated runs of its scenario.
 #[derive(Debug)]
 pub struct Measured {
@@ -79,6 +93,10 @@ pub struct Report {
     pub trigger_to_dequeue_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_to_dequeue_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_fsync_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_fsync_p99_ms: Option<f64>,
 }
 
 impl Report {
@@ -98,6 +116,8 @@ impl Report {
             "e2e_runs_per_s" => &mut self.e2e_runs_per_s,
             "trigger_to_dequeue_p50_ms" => &mut self.trigger_to_dequeue_p50_ms,
             "trigger_to_dequeue_p99_ms" => &mut self.trigger_to_dequeue_p99_ms,
+            "disk_fsync_p50_ms" => &mut self.disk_fsync_p50_ms,
+            "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
             other => unreachable!("figure {other} has no field in Report"),
         };
         *slot = Some(value);

@@ -1,5 +1,5 @@
 //! `complete`: a worker reports the outcome of its attempt. A failure is retried under the
-//! task's policy; [`fail_attempt`] is shared with the lease rescuer in [`crate::timers`].
+//! task's policy; `fail_attempt` is shared with the lease rescuer in [`crate::timers`].
 
 use rand::Rng;
 use serde::Deserialize;

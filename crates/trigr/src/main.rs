@@ -34,7 +34,7 @@ struct ServerArgs {
     /// Directory of the embedded store.
     #[arg(long, env = "TRIGR_DATA_DIR", default_value = ".trigr")]
     data_dir: PathBuf,
-    /// Database URL, e.g. sqlite://path/to/trigr.db (default: <data-dir>/trigr.db).
+    /// Database URL, e.g. sqlite://path/to/trigr.db (default: DATA_DIR/trigr.db).
     #[arg(long, env = "TRIGR_DATABASE_URL")]
     database_url: Option<String>,
     /// Secret key of the dev environment to use instead of a generated one.

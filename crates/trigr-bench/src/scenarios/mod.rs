@@ -3,6 +3,7 @@
 //! made, and stops the server.
 
 pub mod batch;
+pub mod disk;
 pub mod e2e;
 pub mod latency;
 pub mod trigger;
@@ -42,14 +43,17 @@ pub enum Scenario {
     E2e,
     /// Trigger-to-dequeue latency at a steady 50 runs/s with one long-polling worker.
     Latency,
+    /// The disk's own fsync latency where the stores live: the floor under every commit.
+    Disk,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
         Scenario::Latency,
+        Scenario::Disk,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +62,7 @@ impl Scenario {
             Scenario::Batch => "batch",
             Scenario::E2e => "e2e",
             Scenario::Latency => "latency",
+            Scenario::Disk => "disk",
         }
     }
 
@@ -72,6 +77,7 @@ impl Scenario {
                 Scenario::Batch => batch::run(&api, settings).await,
                 Scenario::E2e => e2e::run(&api, settings).await,
                 Scenario::Latency => latency::run(&api, settings).await,
+                Scenario::Disk => disk::run(settings).await,
             }
         };
         let result = match tokio::time::timeout(settings.timeout, measured).await {

@@ -1,5 +1,5 @@
-//! `trigger`: create one run. The shared [`create_run`] also serves batches and replays;
-//! [`options`] validates what a caller sent before any store work.
+//! `trigger`: create one run. The shared `create_run` also serves batches and replays;
+//! `options` validates what a caller sent before any store work.
 
 mod options;
 
