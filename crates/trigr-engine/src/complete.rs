@@ -189,7 +189,7 @@ pub(crate) fn fail_attempt(
     if retryable && run.attempt < i64::from(policy.max_attempts) {
         let jitter: f64 = rand::thread_rng().gen();
         let delay = retry_after_ms
-            .map(|ms| ms as Millis)
+            .map(|ms| ms.min(trigr_types::retry::MAX_TIMEOUT_MS) as Millis)
             .unwrap_or_else(|| policy.backoff(run.attempt as u32, jitter));
         let retry_at = now + delay;
         after.status = RunStatus::Queued;

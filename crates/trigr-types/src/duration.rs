@@ -12,11 +12,14 @@ pub enum Error {
     BadDuration(String),
     #[error("'{0}' is neither a duration (like 10m or 1h30m) nor an ISO 8601 date")]
     BadDelay(String),
-    #[error("the duration '{0}' is too long")]
+    #[error("the duration '{0}' is too long (at most 100 years)")]
     TooLong(String),
 }
 
-/// Parses `"1h30m"` into milliseconds.
+/// The longest duration accepted anywhere: 100 years.
+pub const MAX: Millis = 100 * 365 * 86_400_000;
+
+/// Parses `"1h30m"` into milliseconds (at most [`MAX`]).
 pub fn parse(input: &str) -> Result<Millis, Error> {
     let bad = || Error::BadDuration(input.to_string());
     let s = input.trim();
@@ -55,6 +58,9 @@ pub fn parse(input: &str) -> Result<Millis, Error> {
         total = total
             .checked_add(part)
             .ok_or_else(|| Error::TooLong(input.to_string()))?;
+    }
+    if total > MAX {
+        return Err(Error::TooLong(input.to_string()));
     }
     Ok(total)
 }
@@ -133,6 +139,8 @@ mod tests {
             parse("99999999999999999999s"),
             Err(Error::TooLong(_))
         ));
+        assert!(matches!(parse("5300w"), Err(Error::TooLong(_))));
+        assert_eq!(parse("5200w"), Ok(5200 * 604_800_000));
     }
 
     #[test]

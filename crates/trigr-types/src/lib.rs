@@ -11,7 +11,7 @@ pub mod duration;
 pub mod id;
 pub mod manifest;
 pub mod packet;
-mod retry;
+pub mod retry;
 mod status;
 pub mod version;
 

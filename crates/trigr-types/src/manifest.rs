@@ -33,6 +33,9 @@ pub struct QueueManifest {
     pub concurrency_limit: Option<u32>,
 }
 
+/// The longest `maxDuration` of an attempt: one year, in seconds.
+pub const MAX_DURATION_SECS: u64 = 365 * 86_400;
+
 /// The name of the queue a task gets when it names none.
 pub fn task_queue_name(task_id: &str) -> String {
     format!("task/{task_id}")
@@ -84,9 +87,12 @@ impl TaskManifest {
                 return Err(format!("task '{}': unknown machine '{m}'", self.id));
             }
         }
-        if self.max_duration == Some(0) {
+        if self
+            .max_duration
+            .is_some_and(|d| d == 0 || d > MAX_DURATION_SECS)
+        {
             return Err(format!(
-                "task '{}': maxDuration must be at least 1 second",
+                "task '{}': maxDuration must be between 1 and {MAX_DURATION_SECS} seconds",
                 self.id
             ));
         }

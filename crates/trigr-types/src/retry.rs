@@ -27,6 +27,9 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The longest delay between two attempts: 30 days.
+pub const MAX_TIMEOUT_MS: u64 = 30 * 86_400_000;
+
 impl RetryPolicy {
     /// Delay before the attempt after `attempt` (1-based) failed; `jitter` is in [0, 1).
     pub fn backoff(&self, attempt: u32, jitter: f64) -> Millis {
@@ -47,6 +50,9 @@ impl RetryPolicy {
         }
         if !(self.factor.is_finite() && self.factor >= 1.0 && self.factor <= 100.0) {
             return Err("retry.factor must be between 1 and 100".into());
+        }
+        if self.max_timeout_in_ms > MAX_TIMEOUT_MS {
+            return Err("retry.maxTimeoutInMs must be at most 2592000000 (30 days)".into());
         }
         if self.min_timeout_in_ms > self.max_timeout_in_ms {
             return Err("retry.minTimeoutInMs must not exceed retry.maxTimeoutInMs".into());

@@ -889,3 +889,36 @@ async fn chunked_bodies_obey_the_size_limit() {
     let expected = if r.status == 200 { 1 } else { 0 };
     assert_eq!(server.list_all("").await.len(), expected);
 }
+
+/// Durations so large that adding them to a time would overflow are refused, never wrapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_durations_are_refused() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "t"}])).await;
+    for (what, options) in [
+        ("ttl", json!({"ttl": "999999999999w"})),
+        ("delay", json!({"delay": "5300w"})),
+        ("maxDuration", json!({"maxDuration": 1e300})),
+    ] {
+        let (s, v) = server
+            .post(
+                "/api/v1/tasks/t/trigger",
+                json!({"payload": "{}", "options": options}),
+            )
+            .await;
+        assert!(s == 400 || s == 422, "{what}: {s} {v}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {v}"
+        );
+    }
+    let (s, v) = server
+        .post(
+            "/api/v1/worker/deployments",
+            json!({"tasks": [{"id": "x", "maxDuration": 1_000_000_000_u64, "retry": {"maxTimeoutInMs": 18_000_000_000_000_000_000_u64}}]}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, _) = server.get("/healthz").await;
+    assert_eq!(s, 200);
+}

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use trigr_types::manifest::MAX_DURATION_SECS;
 use trigr_types::{duration, packet, Millis, MACHINES};
 
 use crate::{Error, Result};
@@ -180,10 +181,10 @@ fn check_options(o: &TriggerOptions) -> Result<()> {
         }
     }
     if let Some(d) = o.max_duration {
-        if !(d.is_finite() && d >= 1.0) {
-            return Err(Error::invalid(
-                "maxDuration must be a number of seconds, at least 1",
-            ));
+        if !(d.is_finite() && d >= 1.0 && d <= MAX_DURATION_SECS as f64) {
+            return Err(Error::invalid(format!(
+                "maxDuration must be a number of seconds between 1 and {MAX_DURATION_SECS}"
+            )));
         }
     }
     if let Some(p) = o.priority {
