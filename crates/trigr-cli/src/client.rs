@@ -80,15 +80,11 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Value, ApiError> {
         let request_name = format!("{method} {}", path_only(path));
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header(AUTHORIZATION, self.auth.clone())
-            .header("x-trigger-api-version", API_VERSION);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let response = self
+            .request(method, path, body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
         let status = response.status().as_u16();
         let text = response
             .text()
@@ -98,6 +94,19 @@ impl Client {
             return Err(ApiError::from_response(status, &text));
         }
         parse_body(&text, &request_name)
+    }
+
+    /// The request as it is sent: the key, the API version and the JSON body, if any.
+    fn request(&self, method: Method, path: &str, body: Option<&Value>) -> reqwest::RequestBuilder {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(AUTHORIZATION, self.auth.clone())
+            .header("x-trigger-api-version", API_VERSION);
+        match body {
+            Some(body) => request.json(body),
+            None => request,
+        }
     }
 
     fn transport_error(&self, err: &reqwest::Error) -> ApiError {
@@ -173,7 +182,7 @@ pub fn auth_header(key: Option<&str>) -> anyhow::Result<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockServer;
+    use crate::testserver::{TestServer, KEY};
     use serde_json::json;
 
     fn conn(url: &str) -> ConnectionArgs {
@@ -181,6 +190,11 @@ mod tests {
             api_url: url.into(),
             secret_key: Some("tr_dev_k".into()),
         }
+    }
+
+    fn header(request: &reqwest::Request, name: &str) -> Option<String> {
+        let value = request.headers().get(name)?;
+        value.to_str().ok().map(str::to_string)
     }
 
     #[test]
@@ -230,44 +244,120 @@ mod tests {
         assert!(auth_header(Some("tr_dev_abc")).is_ok());
     }
 
-    #[tokio::test]
-    async fn sends_key_and_json_and_reads_the_answer() {
-        let server = MockServer::start(vec![(200, r#"{"ok":true}"#.into())]).await;
-        let client = Client::new(&conn(&format!("{}/", server.url))).expect("client");
-        let answer = client.post("/api/x", Some(&json!({"a": 1}))).await;
-        assert_eq!(answer, Ok(json!({"ok": true})));
-        let req = &server.requests()[0];
-        assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/api/x"));
+    #[test]
+    fn requests_carry_the_key_the_api_version_and_a_json_body() {
+        let client = Client::new(&conn("http://127.0.0.1:3030/")).expect("client");
+        let request = client
+            .request(Method::POST, "/api/x?a=1", Some(&json!({"a": 1})))
+            .build()
+            .expect("request");
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(request.url().as_str(), "http://127.0.0.1:3030/api/x?a=1");
         assert_eq!(
-            req.header("authorization").as_deref(),
+            header(&request, "authorization").as_deref(),
             Some("Bearer tr_dev_k")
         );
         assert_eq!(
-            req.header("content-type").as_deref(),
+            header(&request, "x-trigger-api-version").as_deref(),
+            Some(API_VERSION)
+        );
+        assert_eq!(
+            header(&request, "content-type").as_deref(),
             Some("application/json")
         );
-        assert_eq!(req.body, r#"{"a":1}"#);
+        let body = request.body().and_then(reqwest::Body::as_bytes);
+        assert_eq!(body, Some(&br#"{"a":1}"#[..]));
+
+        let request = client
+            .request(Method::POST, "/api/y", None)
+            .build()
+            .expect("request");
+        assert!(request.body().is_none());
+        assert_eq!(header(&request, "content-type"), None);
+    }
+
+    #[tokio::test]
+    async fn sends_key_and_json_and_reads_the_answer() {
+        let server = TestServer::start().await;
+        let version = server.deploy(json!([{"id": "hello"}])).await;
+        let mut args = server.conn();
+        args.api_url.push('/');
+        let client = Client::new(&args).expect("client");
+        let body = json!({
+            "payload": r#"{"a":1}"#,
+            "options": {"payloadType": "application/json", "tags": ["x"]}
+        });
+        let answer = client
+            .post("/api/v1/tasks/hello/trigger", Some(&body))
+            .await
+            .expect("trigger");
+        let id = answer["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no run id in {answer}"))
+            .to_string();
+        assert!(id.starts_with("run_"), "{answer}");
+        assert_eq!(answer["isCached"], json!(false), "{answer}");
+        let run = server.run(&id).await;
+        assert_eq!(run["payload"], json!({"a": 1}), "{run}");
+        assert_eq!(run["tags"], json!(["x"]), "{run}");
+
+        // The API version header asks for the current status names: a dequeued run is
+        // `DEQUEUED`, which older callers see as `EXECUTING`.
+        let (status, dequeued) = server
+            .post(
+                "/api/v1/worker/dequeue",
+                &json!({"version": version, "maxRuns": 1}),
+            )
+            .await;
+        assert_eq!(status, 200, "{dequeued}");
+        assert_eq!(dequeued["runs"][0]["runId"], json!(id), "{dequeued}");
+        let run = client
+            .get(&format!("/api/v3/runs/{id}"))
+            .await
+            .expect("retrieve");
+        assert_eq!(run["status"], json!("DEQUEUED"), "{run}");
+        server.stop().await;
     }
 
     #[tokio::test]
     async fn error_answers_become_api_errors() {
-        let server = MockServer::start(vec![
-            (401, r#"{"error":"Invalid or Missing API key"}"#.into()),
-            (200, "not json".into()),
-        ])
-        .await;
-        let client = Client::new(&conn(&server.url)).expect("client");
-        assert_eq!(client.get("/a").await, Err(ApiError::Unauthorized));
+        let server = TestServer::start().await;
+        let mut wrong_key = server.conn();
+        wrong_key.secret_key = Some(format!("{KEY}0"));
+        let client = Client::new(&wrong_key).expect("client");
+        assert_eq!(
+            client.get("/api/v1/runs").await,
+            Err(ApiError::Unauthorized)
+        );
+
+        // A stored packet is served as it was uploaded: a success answer that is not JSON.
+        let presign = format!("{}/api/v2/packets/notes.txt", server.url);
+        let (status, put) = server.put_text(&presign, "").await;
+        assert_eq!(status, 200, "{put}");
+        let upload = put["presignedUrl"].as_str().expect("upload URL");
+        let (status, answer) = server.put_text(upload, "not json").await;
+        assert_eq!(status, 200, "{answer}");
+        let (status, get) = server.get("/api/v1/packets/notes.txt").await;
+        assert_eq!(status, 200, "{get}");
+        let download = get["presignedUrl"].as_str().expect("download URL");
+        let path = download
+            .strip_prefix(&server.url)
+            .expect("download URL on the server");
+
+        let client = Client::new(&server.conn()).expect("client");
         let err = client
-            .get("/b?x=1")
+            .get(&format!("{path}?x=1"))
             .await
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            err.starts_with("The server sent an unexpected answer to GET /b: the body is not JSON"),
+            err.starts_with(&format!(
+                "The server sent an unexpected answer to GET {path}: the body is not JSON"
+            )),
             "{err}"
         );
+        server.stop().await;
     }
 
     #[tokio::test]

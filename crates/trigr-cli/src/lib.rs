@@ -27,7 +27,7 @@ pub mod table;
 pub mod trigger;
 
 #[cfg(test)]
-mod mock;
+mod testserver;
 
 pub use client::ConnectionArgs;
 pub use queues::{QueueArgs, QueueKind, QueuesCommand, QueuesListArgs};

@@ -214,7 +214,7 @@ fn not_found(name: &str, kind: Option<QueueKind>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockServer;
+    use crate::testserver::TestServer;
 
     #[test]
     fn names_resolve_to_queues() {
@@ -263,83 +263,108 @@ mod tests {
         assert_eq!(render(&[]), "No queues.\n");
     }
 
-    fn page(names: &[&str], current: u64, total: u64) -> (u16, String) {
-        let data: Vec<Value> = names
-            .iter()
-            .map(|n| {
-                json!({"id": "queue_x", "name": n, "type": "custom", "running": 0,
-                            "queued": 0, "paused": false, "concurrencyLimit": null})
-            })
-            .collect();
-        let body = json!({"data": data, "pagination": {"currentPage": current, "totalPages": total, "count": 3}});
-        (200, body.to_string())
-    }
-
     #[tokio::test]
     async fn lists_every_page() {
-        let server = MockServer::start(vec![page(&["a", "b"], 1, 2), page(&["c"], 2, 2)]).await;
+        let server = TestServer::start().await;
+        // One queue more than fits on a page.
+        let names: Vec<String> = (0..=PAGE_SIZE).map(|i| format!("t{i:03}")).collect();
+        let tasks: Vec<Value> = names.iter().map(|n| json!({"id": n})).collect();
+        server.deploy(Value::Array(tasks)).await;
         let args = QueuesListArgs {
             json: false,
             conn: server.conn(),
         };
         let text = execute(QueuesCommand::List(args)).await.expect("list");
-        assert_eq!(text.lines().count(), 4, "{text}");
-        let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+        let mut listed: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(listed, names, "{text}");
+
+        let args = QueuesListArgs {
+            json: true,
+            conn: server.conn(),
+        };
+        let text = execute(QueuesCommand::List(args)).await.expect("list");
+        let queues: Value = serde_json::from_str(&text).expect("--json prints JSON");
         assert_eq!(
-            paths,
-            [
-                "/api/v1/queues?page=1&perPage=100",
-                "/api/v1/queues?page=2&perPage=100"
-            ]
+            queues.as_array().map(Vec::len),
+            Some(names.len()),
+            "{queues}"
         );
+        server.stop().await;
+    }
+
+    /// Whether the server has the queue paused (`GET /api/v1/queues/{name}?type=…`).
+    async fn paused(server: &TestServer, name: &str, kind: &str) -> bool {
+        let path = format!("/api/v1/queues/{}?type={kind}", name.replace('/', "%252F"));
+        let (status, queue) = server.get(&path).await;
+        assert_eq!(status, 200, "{path}: {queue}");
+        queue["paused"].as_bool().expect("paused flag")
     }
 
     #[tokio::test]
     async fn pauses_and_reports_unknown_queues() {
-        let missing = || (404, r#"{"error":"Queue not found"}"#.to_string());
-        let server = MockServer::start(vec![
-            (200, r#"{"name":"hello","paused":true}"#.into()),
-            missing(),
-            missing(),
-            missing(),
-            (200, r#"{"name":"hello","paused":false}"#.into()),
-        ])
-        .await;
+        let server = TestServer::start().await;
+        server
+            .deploy(json!([
+                {"id": "hello"},
+                {"id": "emails"},
+                {"id": "mailer", "queue": {"name": "emails"}},
+                {"id": "sorter", "queue": {"name": "a/b"}}
+            ]))
+            .await;
         let queue = |name: &str, kind| QueueArgs {
             name: name.into(),
             kind,
             conn: server.conn(),
         };
+
         let text = execute(QueuesCommand::Pause(queue("task/hello", None))).await;
         assert_eq!(text.ok().as_deref(), Some("Paused queue task/hello\n"));
+        assert!(paused(&server, "hello", "task").await);
+
         let err = execute(QueuesCommand::Resume(queue("nope", None))).await;
         assert_eq!(
             err.err().map(|e| e.to_string()).as_deref(),
             Some("Queue nope was not found: no custom queue or task has that name.")
         );
+
+        // No custom queue is named hello: the task's queue is meant.
         let text = execute(QueuesCommand::Resume(queue("hello", None))).await;
         assert_eq!(text.ok().as_deref(), Some("Resumed queue hello\n"));
+        assert!(!paused(&server, "hello", "task").await);
 
-        let sent: Vec<(String, Value)> = server
-            .requests()
-            .iter()
-            .map(|r| (r.path.clone(), r.json()))
-            .collect();
-        let expect = |name: &str, kind: &str, action: &str| {
-            (
-                format!("/api/v1/queues/{name}/pause"),
-                json!({"type": kind, "action": action}),
-            )
-        };
+        // A custom queue of that name comes first; --type task names the task's queue.
+        let text = execute(QueuesCommand::Pause(queue("emails", None))).await;
+        assert_eq!(text.ok().as_deref(), Some("Paused queue emails\n"));
+        assert!(paused(&server, "emails", "custom").await);
+        assert!(!paused(&server, "emails", "task").await);
+        let text = execute(QueuesCommand::Pause(queue("emails", Some(QueueKind::Task)))).await;
+        assert_eq!(text.ok().as_deref(), Some("Paused queue emails\n"));
+        assert!(paused(&server, "emails", "task").await);
+
+        // A name with a slash reaches the server intact.
+        let text = execute(QueuesCommand::Pause(queue("a/b", Some(QueueKind::Custom)))).await;
+        assert_eq!(text.ok().as_deref(), Some("Paused queue a/b\n"));
+        assert!(paused(&server, "a/b", "custom").await);
+
+        let err = execute(QueuesCommand::Pause(queue(
+            "hello",
+            Some(QueueKind::Custom),
+        )))
+        .await;
         assert_eq!(
-            sent,
-            [
-                expect("hello", "task", "pause"),
-                expect("nope", "custom", "resume"),
-                expect("nope", "task", "resume"),
-                expect("hello", "custom", "resume"),
-                expect("hello", "task", "resume"),
-            ]
+            err.err().map(|e| e.to_string()).as_deref(),
+            Some("Queue hello was not found.")
         );
+        let err = execute(QueuesCommand::Pause(queue("nope", Some(QueueKind::Task)))).await;
+        assert_eq!(
+            err.err().map(|e| e.to_string()).as_deref(),
+            Some("The queue of task nope was not found.")
+        );
+        server.stop().await;
     }
 }

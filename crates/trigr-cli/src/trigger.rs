@@ -188,7 +188,7 @@ pub fn parse_json_flag(flag: &str, text: &str) -> anyhow::Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockServer;
+    use crate::testserver::TestServer;
     use clap::Parser;
 
     #[derive(Parser)]
@@ -289,36 +289,115 @@ mod tests {
         );
     }
 
+    /// The run id in "Triggered run_… (task …)".
+    fn triggered_id(text: &str) -> String {
+        let id = text
+            .strip_prefix("Triggered ")
+            .and_then(|t| t.split(' ').next());
+        id.unwrap_or_else(|| panic!("no run id in {text:?}"))
+            .to_string()
+    }
+
     #[tokio::test]
     async fn triggers_and_reports_the_run() {
-        let server = MockServer::start(vec![
-            (200, r#"{"id":"run_1","isCached":false}"#.into()),
-            (200, r#"{"id":"run_1","isCached":true}"#.into()),
-        ])
-        .await;
-        let mut a = args(&["my/task", "--payload", "[1]"]);
+        let server = TestServer::start().await;
+        server.deploy(json!([{"id": "my/task"}])).await;
+        let mut a = args(&["my/task", "--payload", "[1]", "--idempotency-key", "k1"]);
         a.conn = server.conn();
         let text = execute(a.clone()).await.expect("trigger");
-        assert_eq!(text, "Triggered run_1 (task my/task)\n");
+        let id = triggered_id(&text);
+        assert_eq!(text, format!("Triggered {id} (task my/task)\n"));
+        let run = server.run(&id).await;
+        assert_eq!(run["taskIdentifier"], json!("my/task"), "{run}");
+        assert_eq!(run["payload"], json!([1]), "{run}");
+        assert_eq!(run["idempotencyKey"], json!("k1"), "{run}");
+
         let text = execute(a).await.expect("trigger");
         assert_eq!(
             text,
-            "Triggered run_1 (task my/task; existing run, idempotency key matched)\n"
+            format!("Triggered {id} (task my/task; existing run, idempotency key matched)\n")
         );
-        let req = &server.requests()[0];
-        assert_eq!(req.path, "/api/v1/tasks/my%2Ftask/trigger");
-        assert_eq!(req.json()["payload"], json!("[1]"));
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn every_option_reaches_the_run() {
+        let server = TestServer::start().await;
+        let version = server
+            .deploy(json!([{"id": "hello"}, {"id": "mailer", "queue": {"name": "emails"}}]))
+            .await;
+        let mut a = args(&[
+            "hello",
+            "--payload",
+            r#"{"n": 1}"#,
+            "--delay",
+            "10m",
+            "--ttl",
+            "1h",
+            "--tag",
+            "a",
+            "--tag",
+            "b",
+            "--idempotency-key",
+            "k1",
+            "--queue",
+            "emails",
+            "--concurrency-key",
+            "ck",
+            "--priority",
+            "5",
+            "--max-attempts",
+            "2",
+            "--machine",
+            "micro",
+            "--version",
+            &version,
+            "--metadata",
+            r#"{"m":1}"#,
+        ]);
+        a.conn = server.conn();
+        let id = triggered_id(&execute(a).await.expect("trigger"));
+        let run = server.run(&id).await;
+        let fields = [
+            ("status", json!("DELAYED")),
+            ("payload", json!({"n": 1})),
+            ("ttl", json!("1h")),
+            ("tags", json!(["a", "b"])),
+            ("idempotencyKey", json!("k1")),
+            ("queue", json!("emails")),
+            ("concurrencyKey", json!("ck")),
+            ("priority", json!(5)),
+            ("maxAttempts", json!(2)),
+            ("machine", json!("micro")),
+            ("version", json!(version)),
+            ("metadata", json!({"m": 1})),
+        ];
+        for (field, value) in fields {
+            assert_eq!(run[field], value, "{field} of {run}");
+        }
+        assert!(run["delayedUntil"].is_string(), "{run}");
+
+        let mut a = args(&["hello", "--ttl", "3600"]);
+        a.conn = server.conn();
+        let id = triggered_id(&execute(a).await.expect("trigger"));
+        let run = server.run(&id).await;
+        assert_eq!(run["ttl"], json!("3600s"), "{run}");
+        server.stop().await;
     }
 
     #[tokio::test]
     async fn json_flag_prints_the_answer() {
-        let server =
-            MockServer::start(vec![(200, r#"{"id":"run_1","isCached":false}"#.into())]).await;
+        let server = TestServer::start().await;
         let mut a = args(&["t", "--json"]);
         a.conn = server.conn();
         let text = execute(a).await.expect("trigger");
         let value: Value = serde_json::from_str(&text).expect("json output");
-        assert_eq!(value, json!({"id": "run_1", "isCached": false}));
+        assert_eq!(value["isCached"], json!(false), "{value}");
+        let id = value["id"].as_str().expect("run id");
+        let run = server.run(id).await;
+        assert_eq!(run["taskIdentifier"], json!("t"), "{run}");
+        assert_eq!(text, output::json(&value));
+        server.stop().await;
     }
 
     #[tokio::test]

@@ -29,31 +29,28 @@ pub(super) async fn execute(args: RunsCancelArgs) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockServer;
+    use crate::testserver::TestServer;
+    use serde_json::json;
 
     #[tokio::test]
-    async fn cancels_without_a_body() {
-        let server = MockServer::start(vec![
-            (200, r#"{"id":"run_1"}"#.into()),
-            (404, r#"{"error":"Run not found"}"#.into()),
-        ])
-        .await;
+    async fn cancels_and_explains_unknown_runs() {
+        let server = TestServer::start().await;
+        let id = server.trigger("hello", &json!(1), json!({})).await;
         let args = RunsCancelArgs {
-            id: "run_1".into(),
+            id: id.clone(),
             conn: server.conn(),
         };
-        assert_eq!(execute(args).await.expect("cancel"), "Canceled run_1\n");
+        let text = execute(args).await.expect("cancel");
+        assert_eq!(text, format!("Canceled {id}\n"));
+        let run = server.run(&id).await;
+        assert_eq!(run["status"], json!("CANCELED"), "{run}");
+
         let args = RunsCancelArgs {
-            id: "run_2".into(),
+            id: "run_nope".into(),
             conn: server.conn(),
         };
         let err = execute(args).await.err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("Run run_2 was not found."));
-        let req = &server.requests()[0];
-        assert_eq!(
-            (req.method.as_str(), req.path.as_str()),
-            ("POST", "/api/v2/runs/run_1/cancel")
-        );
-        assert_eq!(req.body, "");
+        assert_eq!(err.as_deref(), Some("Run run_nope was not found."));
+        server.stop().await;
     }
 }

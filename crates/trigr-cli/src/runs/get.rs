@@ -95,7 +95,7 @@ fn error_message(error: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockServer;
+    use crate::testserver::TestServer;
     use serde_json::json;
 
     #[test]
@@ -121,8 +121,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_run_is_a_sentence() {
-        let server = MockServer::start(vec![(404, r#"{"error":"Run not found"}"#.into())]).await;
+    async fn shows_a_run_and_explains_unknown_ones() {
+        let server = TestServer::start().await;
+        let id = server
+            .trigger("hello", &json!({"n": 1}), json!({"tags": ["a", "b"]}))
+            .await;
+        let args = RunsGetArgs {
+            id: id.clone(),
+            json: false,
+            conn: server.conn(),
+        };
+        let text = execute(args.clone()).await.expect("get");
+        let lines: Vec<&str> = text.lines().collect();
+        for line in [
+            format!("id: {id}"),
+            "task: hello".into(),
+            "status: PENDING_VERSION".into(),
+            "tags: a, b".into(),
+            "payload: {\"n\":1}".into(),
+        ] {
+            assert!(lines.contains(&line.as_str()), "{line} not in {text}");
+        }
+
+        let text = execute(RunsGetArgs { json: true, ..args })
+            .await
+            .expect("get");
+        let run: Value = serde_json::from_str(&text).expect("--json prints JSON");
+        assert_eq!(run["id"], json!(id), "{run}");
+        assert_eq!(run["payload"], json!({"n": 1}), "{run}");
+
         let args = RunsGetArgs {
             id: "run_nope".into(),
             json: false,
@@ -130,6 +157,6 @@ mod tests {
         };
         let err = execute(args).await.err().map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("Run run_nope was not found."));
-        assert_eq!(server.requests()[0].path, "/api/v3/runs/run_nope");
+        server.stop().await;
     }
 }

@@ -182,8 +182,9 @@ fn next_command(args: &RunsListArgs, next: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockServer;
+    use crate::testserver::TestServer;
     use clap::Parser;
+    use serde_json::json;
 
     #[derive(Parser)]
     struct Cli {
@@ -286,18 +287,50 @@ mod tests {
 
     #[tokio::test]
     async fn lists_over_http() {
-        let body = r#"{"data":[{"id":"run_1","status":"QUEUED","taskIdentifier":"t",
-            "createdAt":"2026-01-02T03:04:05Z","tags":[]}],"pagination":{}}"#;
-        let server = MockServer::start(vec![(200, body.into())]).await;
-        let mut a = args(&["--task", "t"]);
+        let server = TestServer::start().await;
+        let wanted = server
+            .trigger("t", &json!(1), json!({"tags": ["x y"]}))
+            .await;
+        let other = server.trigger("other", &json!(2), json!({})).await;
+        let mut a = args(&["--task", "t", "--status", "pending_version", "--tag", "x y"]);
         a.conn = server.conn();
         let text = execute(a).await.expect("list");
-        assert!(text.contains("run_1"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for word in [wanted.as_str(), "t", "PENDING_VERSION", "x y"] {
+            assert!(lines[1].contains(word), "{text}");
+        }
+        assert!(!text.contains(&other), "{text}");
         assert!(!text.contains("More:"), "{text}");
-        let req = &server.requests()[0];
-        assert_eq!(
-            req.path,
-            "/api/v1/runs?filter%5BtaskIdentifier%5D=t&page%5Bsize%5D=25"
-        );
+
+        let mut a = args(&["--task", "nope"]);
+        a.conn = server.conn();
+        assert_eq!(execute(a).await.expect("list"), "No runs.\n");
+        server.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_page_names_the_next_one() {
+        let server = TestServer::start().await;
+        let older = server.trigger("t", &json!(1), json!({})).await;
+        let newer = server.trigger("t", &json!(2), json!({})).await;
+        let mut a = args(&["--task", "t", "--limit", "1"]);
+        a.conn = server.conn();
+        let text = execute(a.clone()).await.expect("list");
+        assert!(text.contains(&newer) && !text.contains(&older), "{text}");
+        let more = text.lines().last().unwrap_or_default();
+        let after = more
+            .strip_prefix("More: trigr runs list --task t --limit 1 --after ")
+            .unwrap_or_else(|| panic!("no next page in {text}"));
+
+        a.after = Some(after.to_string());
+        let text = execute(a.clone()).await.expect("list");
+        assert!(text.contains(&older) && !text.contains(&newer), "{text}");
+
+        a.json = true;
+        let text = execute(a).await.expect("list");
+        let page: serde_json::Value = serde_json::from_str(&text).expect("--json prints JSON");
+        assert_eq!(page["data"][0]["id"], json!(older), "{page}");
+        server.stop().await;
     }
 }

@@ -82,7 +82,7 @@ fn request_body(args: &RunsReplayArgs) -> anyhow::Result<Option<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mock::MockServer;
+    use crate::testserver::TestServer;
 
     fn args(conn: ConnectionArgs) -> RunsReplayArgs {
         RunsReplayArgs {
@@ -126,13 +126,58 @@ mod tests {
         assert!(request_body(&a).is_err());
     }
 
+    /// The new run id in "Replayed run_… as run_…".
+    fn replayed_id(text: &str) -> String {
+        let id = text.trim_end().rsplit(' ').next().unwrap_or_default();
+        assert!(id.starts_with("run_"), "no new run in {text:?}");
+        id.to_string()
+    }
+
     #[tokio::test]
     async fn replays_and_names_both_runs() {
-        let server = MockServer::start(vec![(200, r#"{"id":"run_new"}"#.into())]).await;
-        let text = execute(args(server.conn())).await.expect("replay");
-        assert_eq!(text, "Replayed run_old as run_new\n");
-        let req = &server.requests()[0];
-        assert_eq!(req.path, "/api/v1/runs/run_old/replay");
-        assert_eq!(req.body, "");
+        let server = TestServer::start().await;
+        let old = server
+            .trigger("hello", &json!({"n": 1}), json!({"tags": ["orig"]}))
+            .await;
+        let a = RunsReplayArgs {
+            id: old.clone(),
+            ..args(server.conn())
+        };
+        let text = execute(a.clone()).await.expect("replay");
+        assert!(text.starts_with(&format!("Replayed {old} as ")), "{text}");
+        let new = replayed_id(&text);
+        assert_ne!(new, old);
+        let run = server.run(&new).await;
+        assert_eq!(run["taskIdentifier"], json!("hello"), "{run}");
+        assert_eq!(run["payload"], json!({"n": 1}), "{run}");
+
+        let text = execute(RunsReplayArgs {
+            payload: Some(r#"{"n":2}"#.into()),
+            tags: vec!["again".into()],
+            ..a.clone()
+        })
+        .await
+        .expect("replay");
+        let run = server.run(&replayed_id(&text)).await;
+        assert_eq!(run["payload"], json!({"n": 2}), "{run}");
+        assert_eq!(run["tags"], json!(["again"]), "{run}");
+
+        let text = execute(RunsReplayArgs { json: true, ..a })
+            .await
+            .expect("replay");
+        let answer: Value = serde_json::from_str(&text).expect("--json prints JSON");
+        assert!(
+            answer["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("run_")),
+            "{answer}"
+        );
+
+        let err = execute(args(server.conn()))
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("Run run_old was not found."));
+        server.stop().await;
     }
 }
