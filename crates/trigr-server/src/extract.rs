@@ -216,11 +216,11 @@ where
     }
 }
 
-/// A secret key or a public access token (JWT), on the routes that accept one (reading runs
-/// and batches, triggering); each route checks the token's scopes.
-pub struct ReadAuth(pub Auth);
+/// A secret key or a public access token (JWT), on the routes that accept tokens (reading
+/// runs and batches, triggering, cancelling); each route checks the token's scopes.
+pub struct KeyOrToken(pub Auth);
 
-impl<S> FromRequestParts<S> for ReadAuth
+impl<S> FromRequestParts<S> for KeyOrToken
 where
     AppState: FromRef<S>,
     S: Send + Sync,
@@ -230,7 +230,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         authenticate(parts, &AppState::from_ref(state), true)
             .await
-            .map(ReadAuth)
+            .map(KeyOrToken)
     }
 }
 

@@ -6,13 +6,13 @@ use trigr_engine::batch::{BatchItem, CreateBatch};
 use trigr_types::format_time;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{body_bytes, Auth, Json, ReadAuth};
+use crate::extract::{body_bytes, Auth, Json, KeyOrToken};
 use crate::{jwt, AppState};
 
 /// `POST /api/v3/batches`: phase 1 of a batch trigger.
 pub async fn create(
     State(state): State<AppState>,
-    ReadAuth(auth): ReadAuth,
+    KeyOrToken(auth): KeyOrToken,
     Json(body): Json<CreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
     if auth.scopes.is_some() {
@@ -54,7 +54,7 @@ pub async fn create(
 /// `POST /api/v3/batches/{id}/items`: phase 2, an NDJSON stream of items.
 pub async fn items(
     State(state): State<AppState>,
-    ReadAuth(auth): ReadAuth,
+    KeyOrToken(auth): KeyOrToken,
     Path(batch_id): Path<String>,
     req: Request,
 ) -> ApiResult<impl IntoResponse> {
@@ -127,7 +127,7 @@ fn parse_items(bytes: &[u8]) -> ApiResult<Vec<BatchItem>> {
 /// `GET /api/v2/batches/{id}`.
 pub async fn retrieve(
     State(state): State<AppState>,
-    ReadAuth(auth): ReadAuth,
+    KeyOrToken(auth): KeyOrToken,
     Path(batch_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     if !auth.allows(&["read:runs".to_string(), format!("read:batch:{batch_id}")]) {

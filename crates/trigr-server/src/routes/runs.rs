@@ -7,13 +7,13 @@ use trigr_engine::metadata::MetadataUpdate;
 use trigr_engine::replay::ReplayOverrides;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json, OptionalJson, ReadAuth};
+use crate::extract::{Auth, Json, KeyOrToken, OptionalJson};
 use crate::{views, AppState};
 
 /// `GET /api/v3/runs/{id}`.
 pub async fn retrieve(
     State(state): State<AppState>,
-    ReadAuth(auth): ReadAuth,
+    KeyOrToken(auth): KeyOrToken,
     Path(run_id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
@@ -31,7 +31,7 @@ pub async fn retrieve(
 /// `POST /api/v2/runs/{id}/cancel`.
 pub async fn cancel(
     State(state): State<AppState>,
-    ReadAuth(auth): ReadAuth,
+    KeyOrToken(auth): KeyOrToken,
     Path(run_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     if auth.scopes.is_some() {
@@ -83,7 +83,7 @@ pub async fn reschedule(
         .engine
         .reschedule(&auth.env_id, &run_id, delay)
         .await?;
-    retrieve(State(state), ReadAuth(auth), Path(run_id), headers).await
+    retrieve(State(state), KeyOrToken(auth), Path(run_id), headers).await
 }
 
 #[derive(Deserialize)]

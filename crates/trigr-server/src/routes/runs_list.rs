@@ -7,7 +7,7 @@ use trigr_store::RunFilter;
 use trigr_types::{duration, RunStatus, MACHINES};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ReadAuth;
+use crate::extract::KeyOrToken;
 use crate::{views, AppState};
 
 const DEFAULT_PAGE: usize = 25;
@@ -117,7 +117,7 @@ fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
 
 pub async fn list(
     State(state): State<AppState>,
-    ReadAuth(auth): ReadAuth,
+    KeyOrToken(auth): KeyOrToken,
     headers: axum::http::HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<impl IntoResponse> {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use trigr_engine::trigger::{prepare, TriggerOptions};
 
 use crate::error::ApiResult;
-use crate::extract::{Json, ReadAuth};
+use crate::extract::{Json, KeyOrToken};
 use crate::{jwt, AppState};
 
 #[derive(Deserialize)]
@@ -20,7 +20,7 @@ pub struct TriggerBody {
 /// `POST /api/v1/tasks/{taskId}/trigger`.
 pub async fn trigger(
     State(state): State<AppState>,
-    ReadAuth(auth): ReadAuth,
+    KeyOrToken(auth): KeyOrToken,
     Path(task_id): Path<String>,
     headers: HeaderMap,
     Json(body): Json<TriggerBody>,
