@@ -66,6 +66,7 @@ fn take(
     now: Millis,
     lease_ms: Millis,
 ) -> Result<Vec<Run>> {
+    tx.lock_for_dequeue(env_id)?;
     let env = tx
         .environment(env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))?;

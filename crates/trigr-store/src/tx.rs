@@ -48,6 +48,10 @@ pub trait QueueTx {
     fn update_queue(&mut self, q: &Queue) -> Result<()>;
     /// Ordered by name; returns the page and the total count.
     fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)>;
+    /// Serializes dequeues of one environment until the transaction ends, so that concurrent
+    /// dequeues (on one server or several) cannot both take the last free slot. A backend with
+    /// a single writer has nothing to do.
+    fn lock_for_dequeue(&mut self, env_id: &str) -> Result<()>;
     /// Unpaused queues, longest-unserved first.
     fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>>;
     fn next_served_seq(&mut self, env_id: &str) -> Result<i64>;

@@ -28,6 +28,11 @@ fn queue_from_row(r: &Row) -> rusqlite::Result<Queue> {
 }
 
 impl QueueTx for SqliteTx<'_> {
+    fn lock_for_dequeue(&mut self, _env_id: &str) -> Result<()> {
+        // One writer thread: write transactions never run concurrently.
+        Ok(())
+    }
+
     fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 AND name = ?2"
