@@ -18,40 +18,41 @@ impl Engine {
         promote: bool,
     ) -> Result<Deployment> {
         validate_manifest(&tasks)?;
-        let env_id = env_id.to_string();
-        let engine = self.clone();
         let deployment = self
-            .write(move |tx| {
-                let now = engine.now();
-                let env = env_of(tx, &env_id)?;
-                let day = chrono::DateTime::from_timestamp_millis(now)
-                    .unwrap_or_default()
-                    .format("%Y%m%d")
-                    .to_string();
-                let n = tx.count_deployments_on_day(&env.id, &day)? + 1;
-                let mut d = Deployment {
-                    id: id::new("deployment"),
-                    env_id: env.id.clone(),
-                    version: version::format(&day, n as u32),
-                    day,
-                    tasks,
-                    created_at: now,
-                    promoted_at: None,
-                };
-                tx.insert_deployment(&d)?;
-                for t in &d.tasks {
-                    let limit = t
-                        .queue
-                        .as_ref()
-                        .and_then(|q| q.concurrency_limit)
-                        .map(i64::from);
-                    ensure_queue(tx, &env.id, &t.queue_name(), limit, now)?;
+            .write_retrying(|| {
+                let (engine, env_id, tasks) = (self.clone(), env_id.to_string(), tasks.clone());
+                move |tx: &mut dyn Tx| {
+                    let now = engine.now();
+                    let env = env_of(tx, &env_id)?;
+                    let day = chrono::DateTime::from_timestamp_millis(now)
+                        .unwrap_or_default()
+                        .format("%Y%m%d")
+                        .to_string();
+                    let n = tx.count_deployments_on_day(&env.id, &day)? + 1;
+                    let mut d = Deployment {
+                        id: id::new("deployment"),
+                        env_id: env.id.clone(),
+                        version: version::format(&day, n as u32),
+                        day,
+                        tasks,
+                        created_at: now,
+                        promoted_at: None,
+                    };
+                    tx.insert_deployment(&d)?;
+                    for t in &d.tasks {
+                        let limit = t
+                            .queue
+                            .as_ref()
+                            .and_then(|q| q.concurrency_limit)
+                            .map(i64::from);
+                        ensure_queue(tx, &env.id, &t.queue_name(), limit, now)?;
+                    }
+                    if promote || env.kind == EnvKind::Development {
+                        promote_in(tx, &env, &d, now)?;
+                        d.promoted_at = Some(now);
+                    }
+                    Ok(d)
                 }
-                if promote || env.kind == EnvKind::Development {
-                    promote_in(tx, &env, &d, now)?;
-                    d.promoted_at = Some(now);
-                }
-                Ok(d)
             })
             .await?;
         self.apply(&Effects::wake(&deployment.env_id));

@@ -99,6 +99,24 @@ impl Engine {
         self.store.write(f).await
     }
 
+    /// A write that may lose a uniqueness race against another server (PostgreSQL): built anew
+    /// by `make` and run again, up to three times, while the store reports a conflict. The
+    /// next run sees the winner's row (an idempotency key's run, a version number) and agrees.
+    pub async fn write_retrying<R, F>(&self, make: impl Fn() -> F) -> Result<R>
+    where
+        F: FnOnce(&mut dyn trigr_store::Tx) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.write(make()).await {
+                Err(Error::Store(trigr_store::Error::Conflict(_))) if attempt < 3 => continue,
+                other => return other,
+            }
+        }
+    }
+
     /// A read-only snapshot of the store.
     pub async fn read<R, F>(&self, f: F) -> Result<R>
     where

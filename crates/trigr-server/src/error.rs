@@ -4,6 +4,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use trigr_engine::Error as EngineError;
+use trigr_store::Error as StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -50,6 +51,13 @@ impl From<EngineError> for ApiError {
                 code: Some("lease_lost"),
                 extra: Some(json!({ "status": status.as_str() })),
             },
+            EngineError::Store(e @ (StoreError::Unavailable(_) | StoreError::Conflict(_))) => {
+                tracing::warn!("store busy or unreachable: {e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is unavailable or busy right now; nothing was changed. Retry shortly.",
+                )
+            }
             EngineError::Store(e) => {
                 tracing::error!("store failure: {e}");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
@@ -74,6 +82,10 @@ impl IntoResponse for ApiError {
         if self.status.is_client_error() && self.status != StatusCode::TOO_MANY_REQUESTS {
             resp.headers_mut()
                 .insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
         }
         resp
     }

@@ -33,6 +33,12 @@ pub enum Error {
     Closed,
     #[error("could not open the store: {0}")]
     Open(String),
+    /// A concurrent writer won a uniqueness race; running the command again resolves it.
+    #[error("a concurrent write conflicted: {0}")]
+    Conflict(String),
+    /// The database cannot be reached right now.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -27,15 +27,16 @@ pub struct Triggered {
 impl Engine {
     /// Triggers one run.
     pub async fn trigger(&self, env_id: &str, new: NewRun) -> Result<Triggered> {
-        let env_id = env_id.to_string();
-        let engine = self.clone();
         let triggered = self
-            .write(move |tx| {
-                let now = engine.now();
-                let env = tx
-                    .environment(&env_id)?
-                    .ok_or_else(|| Error::not_found("Environment not found"))?;
-                create_run(&engine, tx, &env, &new, now)
+            .write_retrying(|| {
+                let (engine, env_id, new) = (self.clone(), env_id.to_string(), new.clone());
+                move |tx: &mut dyn Tx| {
+                    let now = engine.now();
+                    let env = tx
+                        .environment(&env_id)?
+                        .ok_or_else(|| Error::not_found("Environment not found"))?;
+                    create_run(&engine, tx, &env, &new, now)
+                }
             })
             .await?;
         if !triggered.is_cached {
