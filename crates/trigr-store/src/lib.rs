@@ -9,9 +9,12 @@
 //!   A closure that returns an error is rolled back alone.
 //! * [`Store::read`] — a read-only snapshot on one of several reader connections (WAL).
 //!
-//! Backends: [`sqlite`] (embedded, the default). PostgreSQL implements the same traits.
+//! Backends: [`sqlite`] (embedded, the default) and [`postgres`] (a PostgreSQL server, for
+//! several servers sharing one database). With PostgreSQL every write is its own transaction
+//! on a pooled connection, committed with the server's durable `COMMIT`.
 
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 pub mod tx;
 
@@ -73,7 +76,8 @@ impl Store {
         Store { backend }
     }
 
-    /// Opens the store named by a database URL (`sqlite://path`).
+    /// Opens the store named by a database URL (`sqlite://path`, `postgres://…` or
+    /// `postgresql://…`).
     pub fn open(url: &str) -> Result<Store> {
         if let Some(path) = url
             .strip_prefix("sqlite://")
@@ -82,8 +86,12 @@ impl Store {
             let backend = sqlite::Sqlite::open(std::path::Path::new(path))?;
             return Ok(Store::new(Arc::new(backend)));
         }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let backend = postgres::Postgres::open(url)?;
+            return Ok(Store::new(Arc::new(backend)));
+        }
         Err(Error::Open(format!(
-            "unsupported database URL '{url}': use sqlite://path/to/file.db"
+            "unsupported database URL '{url}': use sqlite://path/to/file.db or postgres://host/db"
         )))
     }
 

@@ -1,0 +1,140 @@
+//! Organizations, projects, environments and their API keys.
+
+use postgres::Row;
+use trigr_types::Millis;
+
+use super::PgTx;
+use crate::model::{EnvKind, Environment};
+use crate::tx::EnvTx;
+use crate::Result;
+
+const ENV_COLUMNS: &str =
+    "id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret";
+
+fn env_from_row(r: &Row) -> Result<Environment> {
+    let kind: String = r.try_get(3)?;
+    Ok(Environment {
+        id: r.try_get(0)?,
+        project_id: r.try_get(1)?,
+        slug: r.try_get(2)?,
+        kind: EnvKind::parse(&kind).unwrap_or(EnvKind::Development),
+        concurrency_limit: r.try_get(4)?,
+        running: r.try_get(5)?,
+        current_version: r.try_get(6)?,
+        signing_secret: r.try_get(7)?,
+    })
+}
+
+impl EnvTx for PgTx<'_> {
+    fn has_environments(&mut self) -> Result<bool> {
+        self.scalar("SELECT EXISTS (SELECT 1 FROM environments)", &[])
+    }
+
+    fn insert_organization(&mut self, id: &str, slug: &str, now: Millis) -> Result<()> {
+        self.exec(
+            "INSERT INTO organizations (id, slug, created_at) VALUES ($1, $2, $3)",
+            &[&id, &slug, &now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_project(
+        &mut self,
+        id: &str,
+        org_id: &str,
+        project_ref: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO projects (id, org_id, ref, name, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &org_id, &project_ref, &name, &now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_environment(&mut self, env: &Environment, now: Millis) -> Result<()> {
+        self.exec(
+            "INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret, created_at)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
+            &[
+                &env.id,
+                &env.project_id,
+                &env.slug,
+                &env.kind.as_str(),
+                &env.concurrency_limit,
+                &env.current_version,
+                &env.signing_secret,
+                &now,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn environments(&mut self) -> Result<Vec<Environment>> {
+        let sql = format!("SELECT {ENV_COLUMNS} FROM environments ORDER BY created_at, slug");
+        self.rows(&sql, &[])?.iter().map(env_from_row).collect()
+    }
+
+    fn environment(&mut self, id: &str) -> Result<Option<Environment>> {
+        let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1");
+        self.opt_row(&sql, &[&id])?
+            .as_ref()
+            .map(env_from_row)
+            .transpose()
+    }
+
+    fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool> {
+        let n = self.exec(
+            "INSERT INTO api_keys (key_hash, env_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&key_hash, &env_id, &now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn api_key_count(&mut self, env_id: &str) -> Result<i64> {
+        self.scalar(
+            "SELECT COUNT(*) FROM api_keys WHERE env_id = $1",
+            &[&env_id],
+        )
+    }
+
+    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>> {
+        let columns = ENV_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM environments e JOIN api_keys k ON k.env_id = e.id WHERE k.key_hash = $1"
+        );
+        self.opt_row(&sql, &[&key_hash])?
+            .as_ref()
+            .map(env_from_row)
+            .transpose()
+    }
+
+    fn adjust_env_running(&mut self, env_id: &str, delta: i64) -> Result<()> {
+        self.exec(
+            "UPDATE environments SET running = GREATEST(running + $2, 0) WHERE id = $1",
+            &[&env_id, &delta],
+        )?;
+        Ok(())
+    }
+
+    fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()> {
+        self.exec(
+            "UPDATE environments SET concurrency_limit = $2 WHERE id = $1",
+            &[&env_id, &limit],
+        )?;
+        Ok(())
+    }
+
+    fn set_current_version(&mut self, env_id: &str, version: &str) -> Result<()> {
+        self.exec(
+            "UPDATE environments SET current_version = $2 WHERE id = $1",
+            &[&env_id, &version],
+        )?;
+        Ok(())
+    }
+}

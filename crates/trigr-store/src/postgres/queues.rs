@@ -1,0 +1,151 @@
+//! Queues and concurrency slots. Dequeues of one environment are serialized across servers
+//! by a transaction-level advisory lock on the environment id.
+
+use postgres::Row;
+
+use super::PgTx;
+use crate::model::{Queue, QueueKind};
+use crate::tx::QueueTx;
+use crate::Result;
+
+const COLUMNS: &str = "id, env_id, name, kind, base_limit, override_limit, overridden_at, paused, served_seq, created_at";
+
+fn queue_from_row(r: &Row) -> Result<Queue> {
+    let kind: String = r.try_get(3)?;
+    Ok(Queue {
+        id: r.try_get(0)?,
+        env_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        kind: if kind == "task" {
+            QueueKind::Task
+        } else {
+            QueueKind::Custom
+        },
+        base_limit: r.try_get(4)?,
+        override_limit: r.try_get(5)?,
+        overridden_at: r.try_get(6)?,
+        paused: r.try_get(7)?,
+        served_seq: r.try_get(8)?,
+        created_at: r.try_get(9)?,
+    })
+}
+
+impl PgTx<'_> {
+    fn query_queues(&mut self, sql: &str, params: &[super::Param]) -> Result<Vec<Queue>> {
+        self.rows(sql, params)?.iter().map(queue_from_row).collect()
+    }
+}
+
+impl QueueTx for PgTx<'_> {
+    fn lock_for_dequeue(&mut self, env_id: &str) -> Result<()> {
+        self.exec(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&env_id],
+        )?;
+        Ok(())
+    }
+
+    fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>> {
+        let sql = format!("SELECT {COLUMNS} FROM queues WHERE env_id = $1 AND name = $2");
+        self.opt_row(&sql, &[&env_id, &name])?
+            .as_ref()
+            .map(queue_from_row)
+            .transpose()
+    }
+
+    fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
+        let sql = format!("SELECT {COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
+        self.opt_row(&sql, &[&env_id, &id])?
+            .as_ref()
+            .map(queue_from_row)
+            .transpose()
+    }
+
+    fn insert_queue(&mut self, q: &Queue) -> Result<()> {
+        self.exec(
+            &format!(
+                "INSERT INTO queues ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ),
+            &[
+                &q.id,
+                &q.env_id,
+                &q.name,
+                &q.kind.as_str(),
+                &q.base_limit,
+                &q.override_limit,
+                &q.overridden_at,
+                &q.paused,
+                &q.served_seq,
+                &q.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_queue(&mut self, q: &Queue) -> Result<()> {
+        self.exec(
+            "UPDATE queues SET base_limit = $2, override_limit = $3, overridden_at = $4, paused = $5, served_seq = $6 WHERE id = $1",
+            &[
+                &q.id,
+                &q.base_limit,
+                &q.override_limit,
+                &q.overridden_at,
+                &q.paused,
+                &q.served_seq,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)> {
+        let total = self.scalar("SELECT COUNT(*) FROM queues WHERE env_id = $1", &[&env_id])?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM queues WHERE env_id = $1 ORDER BY name LIMIT $2 OFFSET $3"
+        );
+        let page = self.query_queues(&sql, &[&env_id, &(limit as i64), &(offset as i64)])?;
+        Ok((page, total))
+    }
+
+    fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM queues WHERE env_id = $1 AND NOT paused ORDER BY served_seq, name"
+        );
+        self.query_queues(&sql, &[&env_id])
+    }
+
+    fn next_served_seq(&mut self, env_id: &str) -> Result<i64> {
+        self.scalar(
+            "SELECT COALESCE(MAX(served_seq), 0) + 1 FROM queues WHERE env_id = $1",
+            &[&env_id],
+        )
+    }
+
+    fn slot_running(&mut self, queue_id: &str, ckey: &str) -> Result<i64> {
+        let row = self.opt_row(
+            "SELECT running FROM concurrency_slots WHERE queue_id = $1 AND ckey = $2",
+            &[&queue_id, &ckey],
+        )?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+    }
+
+    fn adjust_slot(&mut self, queue_id: &str, ckey: &str, delta: i64) -> Result<()> {
+        self.exec(
+            "INSERT INTO concurrency_slots (queue_id, ckey, running) VALUES ($1, $2, GREATEST($3::BIGINT, 0))
+             ON CONFLICT (queue_id, ckey) DO UPDATE SET running = GREATEST(concurrency_slots.running + $3::BIGINT, 0)",
+            &[&queue_id, &ckey, &delta],
+        )?;
+        Ok(())
+    }
+
+    fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)> {
+        let running = self.scalar(
+            "SELECT COALESCE(SUM(running), 0)::BIGINT FROM concurrency_slots WHERE queue_id = $1",
+            &[&queue_id],
+        )?;
+        let queued = self.scalar(
+            "SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND status = 'QUEUED'",
+            &[&queue_id],
+        )?;
+        Ok((running, queued))
+    }
+}

@@ -1,0 +1,417 @@
+//! Runs, their tag index, and the timer queries.
+
+use postgres::types::ToSql;
+use postgres::Row;
+use trigr_types::{Millis, RunStatus};
+
+use super::{json_col, to_json, Param, PgTx};
+use crate::model::{Page, Run, RunFilter};
+use crate::tx::RunTx;
+use crate::{Error, Result};
+
+/// Every column but `seq`, in insert order.
+const INSERT_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name, ckey, status, version, payload, payload_type, \
+    metadata, metadata_type, tags, idempotency_key, idempotency_key_user, idempotency_scope, \
+    idempotency_expires_at, request_key, priority, queue_ts, available_at, delay_until, ttl, \
+    ttl_expires_at, max_attempts, max_duration, machine, attempt, lease, lease_expires_at, timeout_at, \
+    output, output_type, error, parent_run_id, root_run_id, depth, batch_id, batch_index, \
+    trigger_function, is_test, created_at, updated_at, started_at, finished_at";
+
+const COLUMNS: &str = "seq, id, env_id, task_id, queue_id, queue_name, ckey, status, version, payload, payload_type, \
+    metadata, metadata_type, tags, idempotency_key, idempotency_key_user, idempotency_scope, \
+    idempotency_expires_at, request_key, priority, queue_ts, available_at, delay_until, ttl, \
+    ttl_expires_at, max_attempts, max_duration, machine, attempt, lease, lease_expires_at, timeout_at, \
+    output, output_type, error, parent_run_id, root_run_id, depth, batch_id, batch_index, \
+    trigger_function, is_test, created_at, updated_at, started_at, finished_at";
+
+/// Statuses whose TTL can still expire the run.
+const TTL_STATUSES: &str = "('PENDING_VERSION', 'DELAYED', 'QUEUED')";
+
+const INSERT_TAG: &str =
+    "INSERT INTO run_tags (tag, run_seq) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+fn run_from_row(r: &Row) -> Result<Run> {
+    let status: String = r.try_get(7)?;
+    let tags: String = r.try_get(13)?;
+    Ok(Run {
+        seq: r.try_get(0)?,
+        id: r.try_get(1)?,
+        env_id: r.try_get(2)?,
+        task_id: r.try_get(3)?,
+        queue_id: r.try_get(4)?,
+        queue_name: r.try_get(5)?,
+        ckey: r.try_get(6)?,
+        status: status
+            .parse()
+            .map_err(|e: trigr_types::UnknownStatus| Error::Corrupt(e.to_string()))?,
+        version: r.try_get(8)?,
+        payload: r.try_get(9)?,
+        payload_type: r.try_get(10)?,
+        metadata: r.try_get(11)?,
+        metadata_type: r.try_get(12)?,
+        tags: json_col(&tags)?,
+        idempotency_key: r.try_get(14)?,
+        idempotency_key_user: r.try_get(15)?,
+        idempotency_scope: r.try_get(16)?,
+        idempotency_expires_at: r.try_get(17)?,
+        request_key: r.try_get(18)?,
+        priority: r.try_get(19)?,
+        queue_ts: r.try_get(20)?,
+        available_at: r.try_get(21)?,
+        delay_until: r.try_get(22)?,
+        ttl: r.try_get(23)?,
+        ttl_expires_at: r.try_get(24)?,
+        max_attempts: r.try_get(25)?,
+        max_duration: r.try_get(26)?,
+        machine: r.try_get(27)?,
+        attempt: r.try_get(28)?,
+        lease: r.try_get(29)?,
+        lease_expires_at: r.try_get(30)?,
+        timeout_at: r.try_get(31)?,
+        output: r.try_get(32)?,
+        output_type: r.try_get(33)?,
+        error: r.try_get(34)?,
+        parent_run_id: r.try_get(35)?,
+        root_run_id: r.try_get(36)?,
+        depth: r.try_get(37)?,
+        batch_id: r.try_get(38)?,
+        batch_index: r.try_get(39)?,
+        trigger_function: r.try_get(40)?,
+        is_test: r.try_get(41)?,
+        created_at: r.try_get(42)?,
+        updated_at: r.try_get(43)?,
+        started_at: r.try_get(44)?,
+        finished_at: r.try_get(45)?,
+    })
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PgTx<'_> {
+    fn query_runs(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Run>> {
+        self.rows(sql, params)?.iter().map(run_from_row).collect()
+    }
+
+    fn query_run(&mut self, sql: &str, params: &[Param]) -> Result<Option<Run>> {
+        self.opt_row(sql, params)?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
+
+    fn index_tags(&mut self, tags: &[String], seq: i64) -> Result<()> {
+        for tag in tags {
+            self.exec(INSERT_TAG, &[tag, &seq])?;
+        }
+        Ok(())
+    }
+}
+
+impl RunTx for PgTx<'_> {
+    fn insert_run(&mut self, r: &Run) -> Result<i64> {
+        let sql = format!(
+            "INSERT INTO runs ({INSERT_COLUMNS}) VALUES ({}) RETURNING seq",
+            placeholders(45)
+        );
+        let seq: i64 = self.scalar(
+            &sql,
+            &[
+                &r.id,
+                &r.env_id,
+                &r.task_id,
+                &r.queue_id,
+                &r.queue_name,
+                &r.ckey,
+                &r.status.as_str(),
+                &r.version,
+                &r.payload,
+                &r.payload_type,
+                &r.metadata,
+                &r.metadata_type,
+                &to_json(&r.tags),
+                &r.idempotency_key,
+                &r.idempotency_key_user,
+                &r.idempotency_scope,
+                &r.idempotency_expires_at,
+                &r.request_key,
+                &r.priority,
+                &r.queue_ts,
+                &r.available_at,
+                &r.delay_until,
+                &r.ttl,
+                &r.ttl_expires_at,
+                &r.max_attempts,
+                &r.max_duration,
+                &r.machine,
+                &r.attempt,
+                &r.lease,
+                &r.lease_expires_at,
+                &r.timeout_at,
+                &r.output,
+                &r.output_type,
+                &r.error,
+                &r.parent_run_id,
+                &r.root_run_id,
+                &r.depth,
+                &r.batch_id,
+                &r.batch_index,
+                &r.trigger_function,
+                &r.is_test,
+                &r.created_at,
+                &r.updated_at,
+                &r.started_at,
+                &r.finished_at,
+            ],
+        )?;
+        self.index_tags(&r.tags, seq)?;
+        Ok(seq)
+    }
+
+    fn run(&mut self, env_id: &str, id: &str) -> Result<Option<Run>> {
+        self.query_run(
+            &format!("SELECT {COLUMNS} FROM runs WHERE id = $1 AND env_id = $2"),
+            &[&id, &env_id],
+        )
+    }
+
+    fn update_run(
+        &mut self,
+        r: &Run,
+        expect_status: RunStatus,
+        expect_lease: Option<&str>,
+    ) -> Result<bool> {
+        let n = self.exec(
+            "UPDATE runs SET status = $3, version = $4, metadata = $5, idempotency_key = $6, \
+             idempotency_expires_at = $7, queue_ts = $8, available_at = $9, delay_until = $10, \
+             ttl_expires_at = $11, attempt = $12, lease = $13, lease_expires_at = $14, timeout_at = $15, \
+             output = $16, output_type = $17, error = $18, updated_at = $19, started_at = $20, \
+             finished_at = $21, max_duration = $22, metadata_type = $23 \
+             WHERE id = $1 AND status = $2 AND lease IS NOT DISTINCT FROM $24",
+            &[
+                &r.id,
+                &expect_status.as_str(),
+                &r.status.as_str(),
+                &r.version,
+                &r.metadata,
+                &r.idempotency_key,
+                &r.idempotency_expires_at,
+                &r.queue_ts,
+                &r.available_at,
+                &r.delay_until,
+                &r.ttl_expires_at,
+                &r.attempt,
+                &r.lease,
+                &r.lease_expires_at,
+                &r.timeout_at,
+                &r.output,
+                &r.output_type,
+                &r.error,
+                &r.updated_at,
+                &r.started_at,
+                &r.finished_at,
+                &r.max_duration,
+                &r.metadata_type,
+                &expect_lease,
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn set_tags(&mut self, r: &Run) -> Result<()> {
+        self.exec(
+            "UPDATE runs SET tags = $2 WHERE seq = $1",
+            &[&r.seq, &to_json(&r.tags)],
+        )?;
+        self.index_tags(&r.tags, r.seq)
+    }
+
+    fn run_by_idempotency_key(
+        &mut self,
+        env_id: &str,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<Run>> {
+        self.query_run(
+            &format!("SELECT {COLUMNS} FROM runs WHERE env_id = $1 AND task_id = $2 AND idempotency_key = $3"),
+            &[&env_id, &task_id, &key],
+        )
+    }
+
+    fn run_by_request_key(&mut self, env_id: &str, key: &str) -> Result<Option<Run>> {
+        self.query_run(
+            &format!("SELECT {COLUMNS} FROM runs WHERE env_id = $1 AND request_key = $2"),
+            &[&env_id, &key],
+        )
+    }
+
+    fn clear_idempotency_key(&mut self, run_seq: i64) -> Result<()> {
+        self.exec(
+            "UPDATE runs SET idempotency_key = NULL WHERE seq = $1",
+            &[&run_seq],
+        )?;
+        Ok(())
+    }
+
+    fn list_runs(&mut self, env_id: &str, f: &RunFilter, page: Page) -> Result<Vec<Run>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM runs WHERE env_id = $1");
+        let mut args: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(env_id.to_string())];
+        let mut cond = |sql: &mut String, template: &str, value: Box<dyn ToSql + Sync>| {
+            args.push(value);
+            sql.push_str(&template.replace('#', &format!("${}", args.len())));
+        };
+        let mut any_of = |sql: &mut String, template: &str, values: Vec<String>| {
+            if !values.is_empty() {
+                cond(sql, template, Box::new(values));
+            }
+        };
+        let statuses = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
+        any_of(&mut sql, " AND status = ANY(#)", statuses);
+        any_of(&mut sql, " AND task_id = ANY(#)", f.tasks.clone());
+        any_of(&mut sql, " AND version = ANY(#)", f.versions.clone());
+        any_of(&mut sql, " AND queue_id = ANY(#)", f.queue_ids.clone());
+        any_of(&mut sql, " AND machine = ANY(#)", f.machines.clone());
+        let batch = f.batch_id.iter().cloned().collect();
+        any_of(&mut sql, " AND batch_id = ANY(#)", batch);
+        any_of(
+            &mut sql,
+            " AND seq IN (SELECT run_seq FROM run_tags WHERE tag = ANY(#))",
+            f.tags.clone(),
+        );
+        if let Some(is_test) = f.is_test {
+            cond(&mut sql, " AND is_test = #", Box::new(is_test));
+        }
+        let bounds = [
+            (" AND created_at >= #", f.created_from),
+            (" AND created_at <= #", f.created_to),
+            (" AND seq < #", page.after_seq),
+            (" AND seq > #", page.before_seq),
+        ];
+        for (template, value) in bounds {
+            if let Some(v) = value {
+                cond(&mut sql, template, Box::new(v));
+            }
+        }
+        let order = if page.before_seq.is_some() {
+            "ASC"
+        } else {
+            "DESC"
+        };
+        sql.push_str(&format!(" ORDER BY seq {order} LIMIT {}", page.size));
+        let params: Vec<Param> = args.iter().map(|a| a.as_ref() as Param).collect();
+        let mut runs = self.query_runs(&sql, &params)?;
+        if page.before_seq.is_some() {
+            runs.reverse();
+        }
+        Ok(runs)
+    }
+
+    fn children(&mut self, run_id: &str) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!("SELECT {COLUMNS} FROM runs WHERE parent_run_id = $1 ORDER BY seq"),
+            &[&run_id],
+        )
+    }
+
+    fn runs_of_batch(&mut self, batch_id: &str) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!(
+                "SELECT {COLUMNS} FROM runs JOIN (SELECT run_id, idx FROM batch_items WHERE batch_id = $1) AS items \
+                 ON items.run_id = runs.id ORDER BY items.idx"
+            ),
+            &[&batch_id],
+        )
+    }
+
+    fn ready_runs(
+        &mut self,
+        queue_id: &str,
+        version: &str,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!(
+                "SELECT {COLUMNS} FROM runs WHERE queue_id = $1 AND version = $2 AND status = 'QUEUED' \
+                 AND available_at <= $3 ORDER BY queue_ts, seq LIMIT $4"
+            ),
+            &[&queue_id, &version, &now, &(limit as i64)],
+        )
+    }
+
+    fn unlocked_runs(&mut self, env_id: &str) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!(
+                "SELECT {COLUMNS} FROM runs WHERE env_id = $1 AND version IS NULL \
+                 AND status IN ('PENDING_VERSION', 'DELAYED') ORDER BY seq"
+            ),
+            &[&env_id],
+        )
+    }
+
+    fn unstarted_runs_not_on(&mut self, env_id: &str, version: &str) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!(
+                "SELECT {COLUMNS} FROM runs WHERE env_id = $1 AND status IN ('QUEUED', 'DELAYED') \
+                 AND attempt = 0 AND version IS NOT NULL AND version <> $2 ORDER BY seq"
+            ),
+            &[&env_id, &version],
+        )
+    }
+
+    fn due_delayed(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!(
+                "SELECT {COLUMNS} FROM runs WHERE status = 'DELAYED' AND available_at <= $1 \
+                 ORDER BY available_at LIMIT $2"
+            ),
+            &[&now, &(limit as i64)],
+        )
+    }
+
+    fn due_ttl(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!(
+                "SELECT {COLUMNS} FROM runs WHERE ttl_expires_at IS NOT NULL AND ttl_expires_at <= $1 \
+                 AND status IN {TTL_STATUSES} ORDER BY ttl_expires_at LIMIT $2"
+            ),
+            &[&now, &(limit as i64)],
+        )
+    }
+
+    fn due_leases(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!(
+                "SELECT {COLUMNS} FROM runs WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= $1 \
+                 ORDER BY lease_expires_at LIMIT $2"
+            ),
+            &[&now, &(limit as i64)],
+        )
+    }
+
+    fn due_timeouts(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
+        self.query_runs(
+            &format!(
+                "SELECT {COLUMNS} FROM runs WHERE timeout_at IS NOT NULL AND timeout_at <= $1 \
+                 ORDER BY timeout_at LIMIT $2"
+            ),
+            &[&now, &(limit as i64)],
+        )
+    }
+
+    fn next_timer(&mut self) -> Result<Option<Millis>> {
+        let sql = format!(
+            "SELECT MIN(t) FROM (
+                SELECT MIN(available_at) AS t FROM runs WHERE status = 'DELAYED'
+                UNION ALL SELECT MIN(ttl_expires_at) FROM runs WHERE ttl_expires_at IS NOT NULL AND status IN {TTL_STATUSES}
+                UNION ALL SELECT MIN(lease_expires_at) FROM runs WHERE lease_expires_at IS NOT NULL
+                UNION ALL SELECT MIN(timeout_at) FROM runs WHERE timeout_at IS NOT NULL) AS timers"
+        );
+        self.scalar(&sql, &[])
+    }
+}
