@@ -77,6 +77,7 @@ impl TestServer {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir)
+            .args(postgres_args(&data_dir))
             .env("TRIGR_DEV_SECRET_KEY", DEV_KEY)
             .env("TRIGR_STAGING_SECRET_KEY", STAGING_KEY)
             .env("TRIGR_PROD_SECRET_KEY", PROD_KEY)
@@ -245,7 +246,75 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self._tmp.is_some() {
+            drop_postgres_schema(&self.data_dir);
+        }
     }
+}
+
+/// With `TRIGR_TEST_BACKEND=postgres`, servers keep their data in PostgreSQL
+/// (`TRIGR_TEST_DATABASE_URL`, default the local server), each data directory in a schema of
+/// its own, so a restart on the same directory finds the same data.
+pub fn postgres_url() -> Option<String> {
+    (std::env::var("TRIGR_TEST_BACKEND").ok().as_deref() == Some("postgres")).then(|| {
+        std::env::var("TRIGR_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    })
+}
+
+fn schema_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("postgres-schema")
+}
+
+/// Runs a statement on PostgreSQL from a plain thread (the sync client must not run on the
+/// async runtime's threads).
+fn run_sql(url: String, sql: String) {
+    std::thread::spawn(move || {
+        let mut client =
+            postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
+        client.batch_execute(&sql).expect("run SQL");
+    })
+    .join()
+    .expect("SQL thread");
+}
+
+fn postgres_args(data_dir: &std::path::Path) -> Vec<String> {
+    let Some(url) = postgres_url() else {
+        return Vec::new();
+    };
+    let file = schema_file(data_dir);
+    let schema = match std::fs::read_to_string(&file) {
+        Ok(s) => s.trim().to_string(),
+        Err(_) => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let schema = format!("it_{}_{nanos}", std::process::id());
+            std::fs::create_dir_all(data_dir).expect("data dir");
+            run_sql(url.clone(), format!("CREATE SCHEMA {schema}"));
+            std::fs::write(&file, &schema).expect("remember the schema");
+            schema
+        }
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    vec![
+        "--database-url".into(),
+        format!("{url}{sep}options=-c%20search_path%3D{schema}"),
+    ]
+}
+
+fn drop_postgres_schema(data_dir: &std::path::Path) {
+    let (Some(url), Ok(schema)) = (
+        postgres_url(),
+        std::fs::read_to_string(schema_file(data_dir)),
+    ) else {
+        return;
+    };
+    run_sql(
+        url,
+        format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.trim()),
+    );
 }
 
 pub fn merge(mut a: Value, b: Value) -> Value {
