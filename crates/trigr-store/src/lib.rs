@@ -15,6 +15,7 @@
 
 pub mod model;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 pub mod tx;
 

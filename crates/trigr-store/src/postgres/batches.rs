@@ -1,33 +1,17 @@
 //! Batches and the runs their items became.
 
-use postgres::Row;
-
 use super::PgTx;
 use crate::model::Batch;
+use crate::rows::{self, BATCH_COLUMNS};
 use crate::tx::BatchTx;
 use crate::Result;
-
-const COLUMNS: &str =
-    "id, env_id, run_count, idempotency_key, idempotency_key_user, sealed, items_accepted, created_at, updated_at";
-
-fn batch_from_row(r: &Row) -> Result<Batch> {
-    Ok(Batch {
-        id: r.try_get(0)?,
-        env_id: r.try_get(1)?,
-        run_count: r.try_get(2)?,
-        idempotency_key: r.try_get(3)?,
-        idempotency_key_user: r.try_get(4)?,
-        sealed: r.try_get(5)?,
-        items_accepted: r.try_get(6)?,
-        created_at: r.try_get(7)?,
-        updated_at: r.try_get(8)?,
-    })
-}
 
 impl BatchTx for PgTx<'_> {
     fn insert_batch(&mut self, b: &Batch) -> Result<()> {
         self.exec(
-            &format!("INSERT INTO batches ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &format!(
+                "INSERT INTO batches ({BATCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
             &[
                 &b.id,
                 &b.env_id,
@@ -44,19 +28,20 @@ impl BatchTx for PgTx<'_> {
     }
 
     fn batch(&mut self, env_id: &str, id: &str) -> Result<Option<Batch>> {
-        let sql = format!("SELECT {COLUMNS} FROM batches WHERE env_id = $1 AND id = $2");
+        let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE env_id = $1 AND id = $2");
         self.opt_row(&sql, &[&env_id, &id])?
             .as_ref()
-            .map(batch_from_row)
+            .map(rows::batch)
             .transpose()
     }
 
     fn batch_by_idempotency_key(&mut self, env_id: &str, key: &str) -> Result<Option<Batch>> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM batches WHERE env_id = $1 AND idempotency_key = $2");
+        let sql = format!(
+            "SELECT {BATCH_COLUMNS} FROM batches WHERE env_id = $1 AND idempotency_key = $2"
+        );
         self.opt_row(&sql, &[&env_id, &key])?
             .as_ref()
-            .map(batch_from_row)
+            .map(rows::batch)
             .transpose()
     }
 

@@ -1,27 +1,12 @@
 //! Deployments and their task manifests (stored as JSON text).
 
-use postgres::Row;
 use trigr_types::Millis;
 
-use super::{json_col, to_json, PgTx};
+use super::{to_json, PgTx};
 use crate::model::Deployment;
+use crate::rows::{self, DEPLOYMENT_COLUMNS};
 use crate::tx::DeploymentTx;
 use crate::Result;
-
-const COLUMNS: &str = "id, env_id, version, day, manifest, created_at, promoted_at";
-
-fn deployment_from_row(r: &Row) -> Result<Deployment> {
-    let manifest: String = r.try_get(4)?;
-    Ok(Deployment {
-        id: r.try_get(0)?,
-        env_id: r.try_get(1)?,
-        version: r.try_get(2)?,
-        day: r.try_get(3)?,
-        tasks: json_col(&manifest)?,
-        created_at: r.try_get(5)?,
-        promoted_at: r.try_get(6)?,
-    })
-}
 
 impl DeploymentTx for PgTx<'_> {
     fn count_deployments_on_day(&mut self, env_id: &str, day: &str) -> Result<i64> {
@@ -33,7 +18,7 @@ impl DeploymentTx for PgTx<'_> {
 
     fn insert_deployment(&mut self, d: &Deployment) -> Result<()> {
         self.exec(
-            &format!("INSERT INTO deployments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            &format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
             &[
                 &d.id,
                 &d.env_id,
@@ -48,22 +33,24 @@ impl DeploymentTx for PgTx<'_> {
     }
 
     fn deployment(&mut self, env_id: &str, version: &str) -> Result<Option<Deployment>> {
-        let sql = format!("SELECT {COLUMNS} FROM deployments WHERE env_id = $1 AND version = $2");
+        let sql = format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE env_id = $1 AND version = $2"
+        );
         self.opt_row(&sql, &[&env_id, &version])?
             .as_ref()
-            .map(deployment_from_row)
+            .map(rows::deployment)
             .transpose()
     }
 
     fn deployments(&mut self, env_id: &str, limit: usize) -> Result<Vec<Deployment>> {
         // Versions of one day sort by their counter; ties within a millisecond are rare.
         let sql = format!(
-            "SELECT {COLUMNS} FROM deployments WHERE env_id = $1 \
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE env_id = $1 \
              ORDER BY created_at DESC, day DESC, length(version) DESC, version DESC LIMIT $2"
         );
         self.rows(&sql, &[&env_id, &(limit as i64)])?
             .iter()
-            .map(deployment_from_row)
+            .map(rows::deployment)
             .collect()
     }
 

@@ -1,29 +1,12 @@
 //! Organizations, projects, environments and their API keys.
 
-use postgres::Row;
 use trigr_types::Millis;
 
 use super::PgTx;
-use crate::model::{EnvKind, Environment};
+use crate::model::Environment;
+use crate::rows::{self, ENV_COLUMNS};
 use crate::tx::EnvTx;
 use crate::Result;
-
-const ENV_COLUMNS: &str =
-    "id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret";
-
-fn env_from_row(r: &Row) -> Result<Environment> {
-    let kind: String = r.try_get(3)?;
-    Ok(Environment {
-        id: r.try_get(0)?,
-        project_id: r.try_get(1)?,
-        slug: r.try_get(2)?,
-        kind: EnvKind::parse(&kind).unwrap_or(EnvKind::Development),
-        concurrency_limit: r.try_get(4)?,
-        running: r.try_get(5)?,
-        current_version: r.try_get(6)?,
-        signing_secret: r.try_get(7)?,
-    })
-}
 
 impl EnvTx for PgTx<'_> {
     fn has_environments(&mut self) -> Result<bool> {
@@ -73,14 +56,17 @@ impl EnvTx for PgTx<'_> {
 
     fn environments(&mut self) -> Result<Vec<Environment>> {
         let sql = format!("SELECT {ENV_COLUMNS} FROM environments ORDER BY created_at, slug");
-        self.rows(&sql, &[])?.iter().map(env_from_row).collect()
+        self.rows(&sql, &[])?
+            .iter()
+            .map(rows::environment)
+            .collect()
     }
 
     fn environment(&mut self, id: &str) -> Result<Option<Environment>> {
         let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1");
         self.opt_row(&sql, &[&id])?
             .as_ref()
-            .map(env_from_row)
+            .map(rows::environment)
             .transpose()
     }
 
@@ -100,7 +86,7 @@ impl EnvTx for PgTx<'_> {
     }
 
     fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>> {
-        let columns = ENV_COLUMNS
+        let columns = rows::ENV_COLUMNS
             .split(", ")
             .map(|c| format!("e.{c}"))
             .collect::<Vec<_>>()
@@ -110,7 +96,7 @@ impl EnvTx for PgTx<'_> {
         );
         self.opt_row(&sql, &[&key_hash])?
             .as_ref()
-            .map(env_from_row)
+            .map(rows::environment)
             .transpose()
     }
 

@@ -27,6 +27,7 @@ use postgres::types::{FromSqlOwned, ToSql};
 use postgres::{Client, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
+use crate::rows::to_json;
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
 
 /// Versioned migrations, applied in order at open; numbered like the SQLite ones.
@@ -336,15 +337,6 @@ impl Drop for Postgres {
     }
 }
 
-/// Reads a JSON text column into a value.
-fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
 /// Applies missing migrations, all in one transaction holding an advisory lock.
 fn migrate(client: &mut Client) -> Result<()> {
     let mut tx = client.transaction()?;
@@ -370,4 +362,22 @@ fn migrate(client: &mut Client) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+impl crate::rows::Columns for postgres::Row {
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.try_get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.try_get(i)?)
+    }
+    fn flag(&self, i: usize) -> Result<bool> {
+        Ok(self.try_get(i)?)
+    }
 }

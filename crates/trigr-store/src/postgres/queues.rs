@@ -1,38 +1,15 @@
 //! Queues and concurrency slots. Dequeues of one environment are serialized across servers
 //! by a transaction-level advisory lock on the environment id.
 
-use postgres::Row;
-
 use super::PgTx;
-use crate::model::{Queue, QueueKind};
+use crate::model::Queue;
+use crate::rows::{self, QUEUE_COLUMNS};
 use crate::tx::QueueTx;
 use crate::Result;
 
-const COLUMNS: &str = "id, env_id, name, kind, base_limit, override_limit, overridden_at, paused, served_seq, created_at";
-
-fn queue_from_row(r: &Row) -> Result<Queue> {
-    let kind: String = r.try_get(3)?;
-    Ok(Queue {
-        id: r.try_get(0)?,
-        env_id: r.try_get(1)?,
-        name: r.try_get(2)?,
-        kind: if kind == "task" {
-            QueueKind::Task
-        } else {
-            QueueKind::Custom
-        },
-        base_limit: r.try_get(4)?,
-        override_limit: r.try_get(5)?,
-        overridden_at: r.try_get(6)?,
-        paused: r.try_get(7)?,
-        served_seq: r.try_get(8)?,
-        created_at: r.try_get(9)?,
-    })
-}
-
 impl PgTx<'_> {
     fn query_queues(&mut self, sql: &str, params: &[super::Param]) -> Result<Vec<Queue>> {
-        self.rows(sql, params)?.iter().map(queue_from_row).collect()
+        self.rows(sql, params)?.iter().map(rows::queue).collect()
     }
 }
 
@@ -46,25 +23,25 @@ impl QueueTx for PgTx<'_> {
     }
 
     fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>> {
-        let sql = format!("SELECT {COLUMNS} FROM queues WHERE env_id = $1 AND name = $2");
+        let sql = format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND name = $2");
         self.opt_row(&sql, &[&env_id, &name])?
             .as_ref()
-            .map(queue_from_row)
+            .map(rows::queue)
             .transpose()
     }
 
     fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
-        let sql = format!("SELECT {COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
+        let sql = format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
         self.opt_row(&sql, &[&env_id, &id])?
             .as_ref()
-            .map(queue_from_row)
+            .map(rows::queue)
             .transpose()
     }
 
     fn insert_queue(&mut self, q: &Queue) -> Result<()> {
         self.exec(
             &format!(
-                "INSERT INTO queues ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),
             &[
                 &q.id,
@@ -100,7 +77,7 @@ impl QueueTx for PgTx<'_> {
     fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)> {
         let total = self.scalar("SELECT COUNT(*) FROM queues WHERE env_id = $1", &[&env_id])?;
         let sql = format!(
-            "SELECT {COLUMNS} FROM queues WHERE env_id = $1 ORDER BY name LIMIT $2 OFFSET $3"
+            "SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 ORDER BY name LIMIT $2 OFFSET $3"
         );
         let page = self.query_queues(&sql, &[&env_id, &(limit as i64), &(offset as i64)])?;
         Ok((page, total))
@@ -108,7 +85,7 @@ impl QueueTx for PgTx<'_> {
 
     fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM queues WHERE env_id = $1 AND NOT paused ORDER BY served_seq, name"
+            "SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND NOT paused ORDER BY served_seq, name"
         );
         self.query_queues(&sql, &[&env_id])
     }

@@ -1,89 +1,16 @@
 //! Runs, their tag index, and the timer queries.
 
 use postgres::types::ToSql;
-use postgres::Row;
 use trigr_types::{Millis, RunStatus};
 
-use super::{json_col, to_json, Param, PgTx};
+use super::{to_json, Param, PgTx};
 use crate::model::{Page, Run, RunFilter};
+use crate::rows::{self, RUN_COLUMNS, RUN_INSERT_COLUMNS, RUN_INSERT_COUNT, TTL_STATUSES};
 use crate::tx::RunTx;
-use crate::{Error, Result};
-
-/// Every column but `seq`, in insert order.
-const INSERT_COLUMNS: &str = "id, env_id, task_id, queue_id, queue_name, ckey, status, version, payload, payload_type, \
-    metadata, metadata_type, tags, idempotency_key, idempotency_key_user, idempotency_scope, \
-    idempotency_expires_at, request_key, priority, queue_ts, available_at, delay_until, ttl, \
-    ttl_expires_at, max_attempts, max_duration, machine, attempt, lease, lease_expires_at, timeout_at, \
-    output, output_type, error, parent_run_id, root_run_id, depth, batch_id, batch_index, \
-    trigger_function, is_test, created_at, updated_at, started_at, finished_at";
-
-const COLUMNS: &str = "seq, id, env_id, task_id, queue_id, queue_name, ckey, status, version, payload, payload_type, \
-    metadata, metadata_type, tags, idempotency_key, idempotency_key_user, idempotency_scope, \
-    idempotency_expires_at, request_key, priority, queue_ts, available_at, delay_until, ttl, \
-    ttl_expires_at, max_attempts, max_duration, machine, attempt, lease, lease_expires_at, timeout_at, \
-    output, output_type, error, parent_run_id, root_run_id, depth, batch_id, batch_index, \
-    trigger_function, is_test, created_at, updated_at, started_at, finished_at";
-
-/// Statuses whose TTL can still expire the run.
-const TTL_STATUSES: &str = "('PENDING_VERSION', 'DELAYED', 'QUEUED')";
+use crate::Result;
 
 const INSERT_TAG: &str =
     "INSERT INTO run_tags (tag, run_seq) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-
-fn run_from_row(r: &Row) -> Result<Run> {
-    let status: String = r.try_get(7)?;
-    let tags: String = r.try_get(13)?;
-    Ok(Run {
-        seq: r.try_get(0)?,
-        id: r.try_get(1)?,
-        env_id: r.try_get(2)?,
-        task_id: r.try_get(3)?,
-        queue_id: r.try_get(4)?,
-        queue_name: r.try_get(5)?,
-        ckey: r.try_get(6)?,
-        status: status
-            .parse()
-            .map_err(|e: trigr_types::UnknownStatus| Error::Corrupt(e.to_string()))?,
-        version: r.try_get(8)?,
-        payload: r.try_get(9)?,
-        payload_type: r.try_get(10)?,
-        metadata: r.try_get(11)?,
-        metadata_type: r.try_get(12)?,
-        tags: json_col(&tags)?,
-        idempotency_key: r.try_get(14)?,
-        idempotency_key_user: r.try_get(15)?,
-        idempotency_scope: r.try_get(16)?,
-        idempotency_expires_at: r.try_get(17)?,
-        request_key: r.try_get(18)?,
-        priority: r.try_get(19)?,
-        queue_ts: r.try_get(20)?,
-        available_at: r.try_get(21)?,
-        delay_until: r.try_get(22)?,
-        ttl: r.try_get(23)?,
-        ttl_expires_at: r.try_get(24)?,
-        max_attempts: r.try_get(25)?,
-        max_duration: r.try_get(26)?,
-        machine: r.try_get(27)?,
-        attempt: r.try_get(28)?,
-        lease: r.try_get(29)?,
-        lease_expires_at: r.try_get(30)?,
-        timeout_at: r.try_get(31)?,
-        output: r.try_get(32)?,
-        output_type: r.try_get(33)?,
-        error: r.try_get(34)?,
-        parent_run_id: r.try_get(35)?,
-        root_run_id: r.try_get(36)?,
-        depth: r.try_get(37)?,
-        batch_id: r.try_get(38)?,
-        batch_index: r.try_get(39)?,
-        trigger_function: r.try_get(40)?,
-        is_test: r.try_get(41)?,
-        created_at: r.try_get(42)?,
-        updated_at: r.try_get(43)?,
-        started_at: r.try_get(44)?,
-        finished_at: r.try_get(45)?,
-    })
-}
 
 /// `$1, $2, …, $n`.
 fn placeholders(n: usize) -> String {
@@ -95,13 +22,13 @@ fn placeholders(n: usize) -> String {
 
 impl PgTx<'_> {
     fn query_runs(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Run>> {
-        self.rows(sql, params)?.iter().map(run_from_row).collect()
+        self.rows(sql, params)?.iter().map(rows::run).collect()
     }
 
     fn query_run(&mut self, sql: &str, params: &[Param]) -> Result<Option<Run>> {
         self.opt_row(sql, params)?
             .as_ref()
-            .map(run_from_row)
+            .map(rows::run)
             .transpose()
     }
 
@@ -116,8 +43,8 @@ impl PgTx<'_> {
 impl RunTx for PgTx<'_> {
     fn insert_run(&mut self, r: &Run) -> Result<i64> {
         let sql = format!(
-            "INSERT INTO runs ({INSERT_COLUMNS}) VALUES ({}) RETURNING seq",
-            placeholders(45)
+            "INSERT INTO runs ({RUN_INSERT_COLUMNS}) VALUES ({}) RETURNING seq",
+            placeholders(RUN_INSERT_COUNT)
         );
         let seq: i64 = self.scalar(
             &sql,
@@ -175,7 +102,7 @@ impl RunTx for PgTx<'_> {
 
     fn run(&mut self, env_id: &str, id: &str) -> Result<Option<Run>> {
         self.query_run(
-            &format!("SELECT {COLUMNS} FROM runs WHERE id = $1 AND env_id = $2"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1 AND env_id = $2"),
             &[&id, &env_id],
         )
     }
@@ -238,14 +165,14 @@ impl RunTx for PgTx<'_> {
         key: &str,
     ) -> Result<Option<Run>> {
         self.query_run(
-            &format!("SELECT {COLUMNS} FROM runs WHERE env_id = $1 AND task_id = $2 AND idempotency_key = $3"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND task_id = $2 AND idempotency_key = $3"),
             &[&env_id, &task_id, &key],
         )
     }
 
     fn run_by_request_key(&mut self, env_id: &str, key: &str) -> Result<Option<Run>> {
         self.query_run(
-            &format!("SELECT {COLUMNS} FROM runs WHERE env_id = $1 AND request_key = $2"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND request_key = $2"),
             &[&env_id, &key],
         )
     }
@@ -259,7 +186,7 @@ impl RunTx for PgTx<'_> {
     }
 
     fn list_runs(&mut self, env_id: &str, f: &RunFilter, page: Page) -> Result<Vec<Run>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM runs WHERE env_id = $1");
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1");
         let mut args: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(env_id.to_string())];
         let mut cond = |sql: &mut String, template: &str, value: Box<dyn ToSql + Sync>| {
             args.push(value);
@@ -313,7 +240,7 @@ impl RunTx for PgTx<'_> {
 
     fn children(&mut self, run_id: &str) -> Result<Vec<Run>> {
         self.query_runs(
-            &format!("SELECT {COLUMNS} FROM runs WHERE parent_run_id = $1 ORDER BY seq"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE parent_run_id = $1 ORDER BY seq"),
             &[&run_id],
         )
     }
@@ -321,7 +248,7 @@ impl RunTx for PgTx<'_> {
     fn runs_of_batch(&mut self, batch_id: &str) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs JOIN (SELECT run_id, idx FROM batch_items WHERE batch_id = $1) AS items \
+                "SELECT {RUN_COLUMNS} FROM runs JOIN (SELECT run_id, idx FROM batch_items WHERE batch_id = $1) AS items \
                  ON items.run_id = runs.id ORDER BY items.idx"
             ),
             &[&batch_id],
@@ -337,7 +264,7 @@ impl RunTx for PgTx<'_> {
     ) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE queue_id = $1 AND version = $2 AND status = 'QUEUED' \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE queue_id = $1 AND version = $2 AND status = 'QUEUED' \
                  AND available_at <= $3 ORDER BY queue_ts, seq LIMIT $4"
             ),
             &[&queue_id, &version, &now, &(limit as i64)],
@@ -347,7 +274,7 @@ impl RunTx for PgTx<'_> {
     fn unlocked_runs(&mut self, env_id: &str) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE env_id = $1 AND version IS NULL \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND version IS NULL \
                  AND status IN ('PENDING_VERSION', 'DELAYED') ORDER BY seq"
             ),
             &[&env_id],
@@ -357,7 +284,7 @@ impl RunTx for PgTx<'_> {
     fn unstarted_runs_not_on(&mut self, env_id: &str, version: &str) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE env_id = $1 AND status IN ('QUEUED', 'DELAYED') \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND status IN ('QUEUED', 'DELAYED') \
                  AND attempt = 0 AND version IS NOT NULL AND version <> $2 ORDER BY seq"
             ),
             &[&env_id, &version],
@@ -367,7 +294,7 @@ impl RunTx for PgTx<'_> {
     fn due_delayed(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE status = 'DELAYED' AND available_at <= $1 \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'DELAYED' AND available_at <= $1 \
                  ORDER BY available_at LIMIT $2"
             ),
             &[&now, &(limit as i64)],
@@ -377,7 +304,7 @@ impl RunTx for PgTx<'_> {
     fn due_ttl(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE ttl_expires_at IS NOT NULL AND ttl_expires_at <= $1 \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE ttl_expires_at IS NOT NULL AND ttl_expires_at <= $1 \
                  AND status IN {TTL_STATUSES} ORDER BY ttl_expires_at LIMIT $2"
             ),
             &[&now, &(limit as i64)],
@@ -387,7 +314,7 @@ impl RunTx for PgTx<'_> {
     fn due_leases(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= $1 \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= $1 \
                  ORDER BY lease_expires_at LIMIT $2"
             ),
             &[&now, &(limit as i64)],
@@ -397,7 +324,7 @@ impl RunTx for PgTx<'_> {
     fn due_timeouts(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE timeout_at IS NOT NULL AND timeout_at <= $1 \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE timeout_at IS NOT NULL AND timeout_at <= $1 \
                  ORDER BY timeout_at LIMIT $2"
             ),
             &[&now, &(limit as i64)],

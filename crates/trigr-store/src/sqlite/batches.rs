@@ -1,31 +1,17 @@
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::params;
 
 use super::SqliteTx;
 use crate::model::Batch;
+use crate::rows::{self, BATCH_COLUMNS};
 use crate::tx::BatchTx;
 use crate::{Error, Result};
-
-const COLUMNS: &str =
-    "id, env_id, run_count, idempotency_key, idempotency_key_user, sealed, items_accepted, created_at, updated_at";
-
-fn batch_from_row(r: &Row) -> rusqlite::Result<Batch> {
-    Ok(Batch {
-        id: r.get(0)?,
-        env_id: r.get(1)?,
-        run_count: r.get(2)?,
-        idempotency_key: r.get(3)?,
-        idempotency_key_user: r.get(4)?,
-        sealed: r.get(5)?,
-        items_accepted: r.get(6)?,
-        created_at: r.get(7)?,
-        updated_at: r.get(8)?,
-    })
-}
 
 impl BatchTx for SqliteTx<'_> {
     fn insert_batch(&mut self, b: &Batch) -> Result<()> {
         self.conn.execute(
-            &format!("INSERT INTO batches ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+            &format!(
+                "INSERT INTO batches ({BATCH_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
             params![
                 b.id,
                 b.env_id,
@@ -42,21 +28,21 @@ impl BatchTx for SqliteTx<'_> {
     }
 
     fn batch(&mut self, env_id: &str, id: &str) -> Result<Option<Batch>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM batches WHERE env_id = ?1 AND id = ?2"
-        ))?;
-        Ok(st
-            .query_row(params![env_id, id], batch_from_row)
-            .optional()?)
+        self.first(
+            &format!("SELECT {BATCH_COLUMNS} FROM batches WHERE env_id = ?1 AND id = ?2"),
+            params![env_id, id],
+            |r| rows::batch(r),
+        )
     }
 
     fn batch_by_idempotency_key(&mut self, env_id: &str, key: &str) -> Result<Option<Batch>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM batches WHERE env_id = ?1 AND idempotency_key = ?2"
-        ))?;
-        Ok(st
-            .query_row(params![env_id, key], batch_from_row)
-            .optional()?)
+        self.first(
+            &format!(
+                "SELECT {BATCH_COLUMNS} FROM batches WHERE env_id = ?1 AND idempotency_key = ?2"
+            ),
+            params![env_id, key],
+            |r| rows::batch(r),
+        )
     }
 
     fn update_batch(&mut self, b: &Batch) -> Result<()> {

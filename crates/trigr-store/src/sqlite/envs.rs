@@ -1,27 +1,11 @@
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::params;
 use trigr_types::Millis;
 
 use super::SqliteTx;
-use crate::model::{EnvKind, Environment};
+use crate::model::Environment;
+use crate::rows::{self, ENV_COLUMNS};
 use crate::tx::EnvTx;
-use crate::{Error, Result};
-
-const ENV_COLUMNS: &str =
-    "id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret";
-
-fn env_from_row(r: &Row) -> rusqlite::Result<Environment> {
-    let kind: String = r.get(3)?;
-    Ok(Environment {
-        id: r.get(0)?,
-        project_id: r.get(1)?,
-        slug: r.get(2)?,
-        kind: EnvKind::parse(&kind).unwrap_or(EnvKind::Development),
-        concurrency_limit: r.get(4)?,
-        running: r.get(5)?,
-        current_version: r.get(6)?,
-        signing_secret: r.get(7)?,
-    })
-}
+use crate::Result;
 
 impl EnvTx for SqliteTx<'_> {
     fn has_environments(&mut self) -> Result<bool> {
@@ -67,19 +51,19 @@ impl EnvTx for SqliteTx<'_> {
     }
 
     fn environments(&mut self) -> Result<Vec<Environment>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {ENV_COLUMNS} FROM environments ORDER BY created_at, slug"
-        ))?;
-        let rows = st.query_map([], env_from_row)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(Error::from)
+        self.all(
+            &format!("SELECT {ENV_COLUMNS} FROM environments ORDER BY created_at, slug"),
+            [],
+            |r| rows::environment(r),
+        )
     }
 
     fn environment(&mut self, id: &str) -> Result<Option<Environment>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {ENV_COLUMNS} FROM environments WHERE id = ?1"
-        ))?;
-        Ok(st.query_row([id], env_from_row).optional()?)
+        self.first(
+            &format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = ?1"),
+            [id],
+            |r| rows::environment(r),
+        )
     }
 
     fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool> {
@@ -99,11 +83,12 @@ impl EnvTx for SqliteTx<'_> {
     }
 
     fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>> {
-        let mut st = self.conn.prepare_cached(&format!(
+        let columns: Vec<String> = ENV_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect();
+        let sql = format!(
             "SELECT {} FROM environments e JOIN api_keys k ON k.env_id = e.id WHERE k.key_hash = ?1",
-            ENV_COLUMNS.split(", ").map(|c| format!("e.{c}")).collect::<Vec<_>>().join(", ")
-        ))?;
-        Ok(st.query_row([key_hash], env_from_row).optional()?)
+            columns.join(", ")
+        );
+        self.first(&sql, [key_hash], |r| rows::environment(r))
     }
 
     fn adjust_env_running(&mut self, env_id: &str, delta: i64) -> Result<()> {

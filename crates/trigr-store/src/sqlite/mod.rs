@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::rows::to_json;
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
 
 /// Versioned migrations, applied in order at open. The PostgreSQL backend numbers its own the same.
@@ -263,11 +264,50 @@ impl Backend for Sqlite {
     }
 }
 
-/// Reads a JSON text column into a value.
-fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
+impl crate::rows::Columns for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<String> {
+        Ok(self.get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64> {
+        Ok(self.get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        Ok(self.get(i)?)
+    }
+    fn flag(&self, i: usize) -> Result<bool> {
+        Ok(self.get(i)?)
+    }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+impl SqliteTx<'_> {
+    /// Every row a cached statement answers, read by `read`.
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl Fn(&rusqlite::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(read(row)?);
+        }
+        Ok(out)
+    }
+
+    /// The first row a cached statement answers, if any, read by `read`.
+    fn first<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl Fn(&rusqlite::Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query(params)?;
+        rows.next()?.map(read).transpose()
+    }
 }

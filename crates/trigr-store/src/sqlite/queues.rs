@@ -1,31 +1,10 @@
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension};
 
 use super::SqliteTx;
-use crate::model::{Queue, QueueKind};
+use crate::model::Queue;
+use crate::rows::{self, QUEUE_COLUMNS};
 use crate::tx::QueueTx;
-use crate::{Error, Result};
-
-const COLUMNS: &str = "id, env_id, name, kind, base_limit, override_limit, overridden_at, paused, served_seq, created_at";
-
-fn queue_from_row(r: &Row) -> rusqlite::Result<Queue> {
-    let kind: String = r.get(3)?;
-    Ok(Queue {
-        id: r.get(0)?,
-        env_id: r.get(1)?,
-        name: r.get(2)?,
-        kind: if kind == "task" {
-            QueueKind::Task
-        } else {
-            QueueKind::Custom
-        },
-        base_limit: r.get(4)?,
-        override_limit: r.get(5)?,
-        overridden_at: r.get(6)?,
-        paused: r.get(7)?,
-        served_seq: r.get(8)?,
-        created_at: r.get(9)?,
-    })
-}
+use crate::Result;
 
 impl QueueTx for SqliteTx<'_> {
     fn lock_for_dequeue(&mut self, _env_id: &str) -> Result<()> {
@@ -34,27 +13,25 @@ impl QueueTx for SqliteTx<'_> {
     }
 
     fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 AND name = ?2"
-        ))?;
-        Ok(st
-            .query_row(params![env_id, name], queue_from_row)
-            .optional()?)
+        self.first(
+            &format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = ?1 AND name = ?2"),
+            params![env_id, name],
+            |r| rows::queue(r),
+        )
     }
 
     fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 AND id = ?2"
-        ))?;
-        Ok(st
-            .query_row(params![env_id, id], queue_from_row)
-            .optional()?)
+        self.first(
+            &format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = ?1 AND id = ?2"),
+            params![env_id, id],
+            |r| rows::queue(r),
+        )
     }
 
     fn insert_queue(&mut self, q: &Queue) -> Result<()> {
         self.conn.execute(
             &format!(
-                "INSERT INTO queues ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO queues ({QUEUE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
             params![
                 q.id,
@@ -93,24 +70,20 @@ impl QueueTx for SqliteTx<'_> {
             [env_id],
             |r| r.get(0),
         )?;
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 ORDER BY name LIMIT ?2 OFFSET ?3"
-        ))?;
-        let rows = st.query_map(params![env_id, limit as i64, offset as i64], queue_from_row)?;
-        Ok((
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(Error::from)?,
-            total,
-        ))
+        let page = self.all(
+            &format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = ?1 ORDER BY name LIMIT ?2 OFFSET ?3"),
+            params![env_id, limit as i64, offset as i64],
+            |r| rows::queue(r),
+        )?;
+        Ok((page, total))
     }
 
     fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM queues WHERE env_id = ?1 AND paused = 0 ORDER BY served_seq, name"
-        ))?;
-        let rows = st.query_map([env_id], queue_from_row)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(Error::from)
+        self.all(
+            &format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = ?1 AND paused = 0 ORDER BY served_seq, name"),
+            [env_id],
+            |r| rows::queue(r),
+        )
     }
 
     fn next_served_seq(&mut self, env_id: &str) -> Result<i64> {

@@ -1,122 +1,32 @@
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter};
 use trigr_types::{Millis, RunStatus};
 
-use super::{json_col, to_json, SqliteTx};
+use super::{to_json, SqliteTx};
 use crate::model::{Page, Run, RunFilter};
+use crate::rows::{self, RUN_COLUMNS, RUN_INSERT_COLUMNS, RUN_INSERT_COUNT, TTL_STATUSES};
 use crate::tx::RunTx;
-use crate::{Error, Result};
-
-const COLUMNS: &str = "seq, id, env_id, task_id, queue_id, queue_name, ckey, status, version, payload, payload_type, \
-    metadata, metadata_type, tags, idempotency_key, idempotency_key_user, idempotency_scope, \
-    idempotency_expires_at, request_key, priority, queue_ts, available_at, delay_until, ttl, \
-    ttl_expires_at, max_attempts, max_duration, machine, attempt, lease, lease_expires_at, timeout_at, \
-    output, output_type, error, parent_run_id, root_run_id, depth, batch_id, batch_index, \
-    trigger_function, is_test, created_at, updated_at, started_at, finished_at";
-
-/// Statuses whose TTL can still expire the run.
-const TTL_STATUSES: &str = "('PENDING_VERSION', 'DELAYED', 'QUEUED')";
-
-struct RawRun {
-    run: Run,
-    status: String,
-    tags: String,
-}
-
-fn raw_from_row(r: &Row) -> rusqlite::Result<RawRun> {
-    Ok(RawRun {
-        status: r.get(7)?,
-        tags: r.get(13)?,
-        run: Run {
-            seq: r.get(0)?,
-            id: r.get(1)?,
-            env_id: r.get(2)?,
-            task_id: r.get(3)?,
-            queue_id: r.get(4)?,
-            queue_name: r.get(5)?,
-            ckey: r.get(6)?,
-            status: RunStatus::Queued,
-            version: r.get(8)?,
-            payload: r.get(9)?,
-            payload_type: r.get(10)?,
-            metadata: r.get(11)?,
-            metadata_type: r.get(12)?,
-            tags: Vec::new(),
-            idempotency_key: r.get(14)?,
-            idempotency_key_user: r.get(15)?,
-            idempotency_scope: r.get(16)?,
-            idempotency_expires_at: r.get(17)?,
-            request_key: r.get(18)?,
-            priority: r.get(19)?,
-            queue_ts: r.get(20)?,
-            available_at: r.get(21)?,
-            delay_until: r.get(22)?,
-            ttl: r.get(23)?,
-            ttl_expires_at: r.get(24)?,
-            max_attempts: r.get(25)?,
-            max_duration: r.get(26)?,
-            machine: r.get(27)?,
-            attempt: r.get(28)?,
-            lease: r.get(29)?,
-            lease_expires_at: r.get(30)?,
-            timeout_at: r.get(31)?,
-            output: r.get(32)?,
-            output_type: r.get(33)?,
-            error: r.get(34)?,
-            parent_run_id: r.get(35)?,
-            root_run_id: r.get(36)?,
-            depth: r.get(37)?,
-            batch_id: r.get(38)?,
-            batch_index: r.get(39)?,
-            trigger_function: r.get(40)?,
-            is_test: r.get(41)?,
-            created_at: r.get(42)?,
-            updated_at: r.get(43)?,
-            started_at: r.get(44)?,
-            finished_at: r.get(45)?,
-        },
-    })
-}
-
-fn finish(raw: RawRun) -> Result<Run> {
-    let mut run = raw.run;
-    run.status = raw
-        .status
-        .parse()
-        .map_err(|e: trigr_types::UnknownStatus| Error::Corrupt(e.to_string()))?;
-    run.tags = json_col(&raw.tags)?;
-    Ok(run)
-}
+use crate::Result;
 
 impl SqliteTx<'_> {
     fn query_runs(&mut self, sql: &str, args: impl rusqlite::Params) -> Result<Vec<Run>> {
-        let mut st = self.conn.prepare_cached(sql)?;
-        let rows = st.query_map(args, raw_from_row)?;
-        rows.map(|r| finish(r?)).collect()
+        self.all(sql, args, |r| rows::run(r))
     }
 
     fn query_run(&mut self, sql: &str, args: impl rusqlite::Params) -> Result<Option<Run>> {
-        let mut st = self.conn.prepare_cached(sql)?;
-        st.query_row(args, raw_from_row)
-            .optional()?
-            .map(finish)
-            .transpose()
+        self.first(sql, args, |r| rows::run(r))
     }
 }
 
 impl RunTx for SqliteTx<'_> {
     fn insert_run(&mut self, r: &Run) -> Result<i64> {
-        let mut st = self.conn.prepare_cached(
-            "INSERT INTO runs (id, env_id, task_id, queue_id, queue_name, ckey, status, version, payload, payload_type, \
-             metadata, metadata_type, tags, idempotency_key, idempotency_key_user, idempotency_scope, \
-             idempotency_expires_at, request_key, priority, queue_ts, available_at, delay_until, ttl, \
-             ttl_expires_at, max_attempts, max_duration, machine, attempt, lease, lease_expires_at, timeout_at, \
-             output, output_type, error, parent_run_id, root_run_id, depth, batch_id, batch_index, \
-             trigger_function, is_test, created_at, updated_at, started_at, finished_at) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-              ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, \
-              ?40, ?41, ?42, ?43, ?44, ?45)",
-        )?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO runs ({RUN_INSERT_COLUMNS}) VALUES ({})",
+            (1..=RUN_INSERT_COUNT)
+                .map(|n| format!("?{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))?;
         st.execute(params![
             r.id,
             r.env_id,
@@ -176,7 +86,7 @@ impl RunTx for SqliteTx<'_> {
 
     fn run(&mut self, env_id: &str, id: &str) -> Result<Option<Run>> {
         self.query_run(
-            &format!("SELECT {COLUMNS} FROM runs WHERE id = ?1 AND env_id = ?2"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 AND env_id = ?2"),
             params![id, env_id],
         )
     }
@@ -245,14 +155,14 @@ impl RunTx for SqliteTx<'_> {
         key: &str,
     ) -> Result<Option<Run>> {
         self.query_run(
-            &format!("SELECT {COLUMNS} FROM runs WHERE env_id = ?1 AND task_id = ?2 AND idempotency_key = ?3"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = ?1 AND task_id = ?2 AND idempotency_key = ?3"),
             params![env_id, task_id, key],
         )
     }
 
     fn run_by_request_key(&mut self, env_id: &str, key: &str) -> Result<Option<Run>> {
         self.query_run(
-            &format!("SELECT {COLUMNS} FROM runs WHERE env_id = ?1 AND request_key = ?2"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = ?1 AND request_key = ?2"),
             params![env_id, key],
         )
     }
@@ -266,7 +176,7 @@ impl RunTx for SqliteTx<'_> {
     }
 
     fn list_runs(&mut self, env_id: &str, f: &RunFilter, page: Page) -> Result<Vec<Run>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM runs WHERE env_id = ?");
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = ?");
         let mut args: Vec<SqlValue> = vec![env_id.to_string().into()];
         let mut any_of = |sql: &mut String, column: &str, values: Vec<String>| {
             if values.is_empty() {
@@ -321,7 +231,7 @@ impl RunTx for SqliteTx<'_> {
 
     fn children(&mut self, run_id: &str) -> Result<Vec<Run>> {
         self.query_runs(
-            &format!("SELECT {COLUMNS} FROM runs WHERE parent_run_id = ?1 ORDER BY seq"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE parent_run_id = ?1 ORDER BY seq"),
             [run_id],
         )
     }
@@ -329,7 +239,7 @@ impl RunTx for SqliteTx<'_> {
     fn runs_of_batch(&mut self, batch_id: &str) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs JOIN (SELECT run_id, idx FROM batch_items WHERE batch_id = ?1) AS items \
+                "SELECT {RUN_COLUMNS} FROM runs JOIN (SELECT run_id, idx FROM batch_items WHERE batch_id = ?1) AS items \
                  ON items.run_id = runs.id ORDER BY items.idx"
             ),
             [batch_id],
@@ -345,7 +255,7 @@ impl RunTx for SqliteTx<'_> {
     ) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE queue_id = ?1 AND version = ?2 AND status = 'QUEUED' \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE queue_id = ?1 AND version = ?2 AND status = 'QUEUED' \
                  AND available_at <= ?3 ORDER BY queue_ts, seq LIMIT ?4"
             ),
             params![queue_id, version, now, limit as i64],
@@ -355,7 +265,7 @@ impl RunTx for SqliteTx<'_> {
     fn unlocked_runs(&mut self, env_id: &str) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE env_id = ?1 AND version IS NULL \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = ?1 AND version IS NULL \
                  AND status IN ('PENDING_VERSION', 'DELAYED') ORDER BY seq"
             ),
             [env_id],
@@ -365,7 +275,7 @@ impl RunTx for SqliteTx<'_> {
     fn unstarted_runs_not_on(&mut self, env_id: &str, version: &str) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE env_id = ?1 AND status IN ('QUEUED', 'DELAYED') \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = ?1 AND status IN ('QUEUED', 'DELAYED') \
                  AND attempt = 0 AND version IS NOT NULL AND version <> ?2 ORDER BY seq"
             ),
             params![env_id, version],
@@ -374,7 +284,7 @@ impl RunTx for SqliteTx<'_> {
 
     fn due_delayed(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
         self.query_runs(
-            &format!("SELECT {COLUMNS} FROM runs WHERE status = 'DELAYED' AND available_at <= ?1 ORDER BY available_at LIMIT ?2"),
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE status = 'DELAYED' AND available_at <= ?1 ORDER BY available_at LIMIT ?2"),
             params![now, limit as i64],
         )
     }
@@ -382,7 +292,7 @@ impl RunTx for SqliteTx<'_> {
     fn due_ttl(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE ttl_expires_at IS NOT NULL AND ttl_expires_at <= ?1 \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE ttl_expires_at IS NOT NULL AND ttl_expires_at <= ?1 \
                  AND status IN {TTL_STATUSES} ORDER BY ttl_expires_at LIMIT ?2"
             ),
             params![now, limit as i64],
@@ -392,7 +302,7 @@ impl RunTx for SqliteTx<'_> {
     fn due_leases(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= ?1 \
+                "SELECT {RUN_COLUMNS} FROM runs WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= ?1 \
                  ORDER BY lease_expires_at LIMIT ?2"
             ),
             params![now, limit as i64],
@@ -402,7 +312,7 @@ impl RunTx for SqliteTx<'_> {
     fn due_timeouts(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
-                "SELECT {COLUMNS} FROM runs WHERE timeout_at IS NOT NULL AND timeout_at <= ?1 ORDER BY timeout_at LIMIT ?2"
+                "SELECT {RUN_COLUMNS} FROM runs WHERE timeout_at IS NOT NULL AND timeout_at <= ?1 ORDER BY timeout_at LIMIT ?2"
             ),
             params![now, limit as i64],
         )

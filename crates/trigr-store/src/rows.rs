@@ -1,0 +1,177 @@
+//! What every backend reads back the same way: the column lists of each table and how a row
+//! of them becomes a record. A backend only says how to read one column ([`Columns`]).
+
+use trigr_types::RunStatus;
+
+use crate::model::{Batch, Deployment, EnvKind, Environment, Queue, QueueKind, Run};
+use crate::{Error, Result};
+
+/// Reading column `i` of a result row, whatever the driver.
+pub(crate) trait Columns {
+    fn text(&self, i: usize) -> Result<String>;
+    fn opt_text(&self, i: usize) -> Result<Option<String>>;
+    fn int(&self, i: usize) -> Result<i64>;
+    fn opt_int(&self, i: usize) -> Result<Option<i64>>;
+    fn flag(&self, i: usize) -> Result<bool>;
+}
+
+/// Reads a JSON text column into a value.
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+pub(crate) const ENV_COLUMNS: &str =
+    "id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret";
+
+pub(crate) fn environment(r: &impl Columns) -> Result<Environment> {
+    Ok(Environment {
+        id: r.text(0)?,
+        project_id: r.text(1)?,
+        slug: r.text(2)?,
+        kind: EnvKind::parse(&r.text(3)?).unwrap_or(EnvKind::Development),
+        concurrency_limit: r.int(4)?,
+        running: r.int(5)?,
+        current_version: r.opt_text(6)?,
+        signing_secret: r.text(7)?,
+    })
+}
+
+pub(crate) const DEPLOYMENT_COLUMNS: &str =
+    "id, env_id, version, day, manifest, created_at, promoted_at";
+
+pub(crate) fn deployment(r: &impl Columns) -> Result<Deployment> {
+    Ok(Deployment {
+        id: r.text(0)?,
+        env_id: r.text(1)?,
+        version: r.text(2)?,
+        day: r.text(3)?,
+        tasks: json_col(&r.text(4)?)?,
+        created_at: r.int(5)?,
+        promoted_at: r.opt_int(6)?,
+    })
+}
+
+pub(crate) const QUEUE_COLUMNS: &str =
+    "id, env_id, name, kind, base_limit, override_limit, overridden_at, paused, served_seq, created_at";
+
+pub(crate) fn queue(r: &impl Columns) -> Result<Queue> {
+    Ok(Queue {
+        id: r.text(0)?,
+        env_id: r.text(1)?,
+        name: r.text(2)?,
+        kind: if r.text(3)? == "task" {
+            QueueKind::Task
+        } else {
+            QueueKind::Custom
+        },
+        base_limit: r.opt_int(4)?,
+        override_limit: r.opt_int(5)?,
+        overridden_at: r.opt_int(6)?,
+        paused: r.flag(7)?,
+        served_seq: r.int(8)?,
+        created_at: r.int(9)?,
+    })
+}
+
+pub(crate) const BATCH_COLUMNS: &str =
+    "id, env_id, run_count, idempotency_key, idempotency_key_user, \
+    sealed, items_accepted, created_at, updated_at";
+
+pub(crate) fn batch(r: &impl Columns) -> Result<Batch> {
+    Ok(Batch {
+        id: r.text(0)?,
+        env_id: r.text(1)?,
+        run_count: r.int(2)?,
+        idempotency_key: r.opt_text(3)?,
+        idempotency_key_user: r.opt_text(4)?,
+        sealed: r.flag(5)?,
+        items_accepted: r.int(6)?,
+        created_at: r.int(7)?,
+        updated_at: r.int(8)?,
+    })
+}
+
+/// Every column of `runs` but `seq`, in insert order.
+pub(crate) const RUN_INSERT_COLUMNS: &str =
+    "id, env_id, task_id, queue_id, queue_name, ckey, status, \
+    version, payload, payload_type, metadata, metadata_type, tags, idempotency_key, \
+    idempotency_key_user, idempotency_scope, idempotency_expires_at, request_key, priority, \
+    queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
+    attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
+    root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
+    started_at, finished_at";
+
+/// How many columns [`RUN_INSERT_COLUMNS`] names.
+pub(crate) const RUN_INSERT_COUNT: usize = 45;
+
+/// `seq` and then [`RUN_INSERT_COLUMNS`], as [`run`] reads them.
+pub(crate) const RUN_COLUMNS: &str =
+    "seq, id, env_id, task_id, queue_id, queue_name, ckey, status, \
+    version, payload, payload_type, metadata, metadata_type, tags, idempotency_key, \
+    idempotency_key_user, idempotency_scope, idempotency_expires_at, request_key, priority, \
+    queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
+    attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
+    root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
+    started_at, finished_at";
+
+/// Statuses whose TTL can still expire the run.
+pub(crate) const TTL_STATUSES: &str = "('PENDING_VERSION', 'DELAYED', 'QUEUED')";
+
+pub(crate) fn run(r: &impl Columns) -> Result<Run> {
+    let status: RunStatus = r
+        .text(7)?
+        .parse()
+        .map_err(|e: trigr_types::UnknownStatus| Error::Corrupt(e.to_string()))?;
+    Ok(Run {
+        seq: r.int(0)?,
+        id: r.text(1)?,
+        env_id: r.text(2)?,
+        task_id: r.text(3)?,
+        queue_id: r.text(4)?,
+        queue_name: r.text(5)?,
+        ckey: r.text(6)?,
+        status,
+        version: r.opt_text(8)?,
+        payload: r.opt_text(9)?,
+        payload_type: r.text(10)?,
+        metadata: r.opt_text(11)?,
+        metadata_type: r.text(12)?,
+        tags: json_col(&r.text(13)?)?,
+        idempotency_key: r.opt_text(14)?,
+        idempotency_key_user: r.opt_text(15)?,
+        idempotency_scope: r.opt_text(16)?,
+        idempotency_expires_at: r.opt_int(17)?,
+        request_key: r.opt_text(18)?,
+        priority: r.int(19)?,
+        queue_ts: r.int(20)?,
+        available_at: r.int(21)?,
+        delay_until: r.opt_int(22)?,
+        ttl: r.opt_text(23)?,
+        ttl_expires_at: r.opt_int(24)?,
+        max_attempts: r.opt_int(25)?,
+        max_duration: r.opt_int(26)?,
+        machine: r.opt_text(27)?,
+        attempt: r.int(28)?,
+        lease: r.opt_text(29)?,
+        lease_expires_at: r.opt_int(30)?,
+        timeout_at: r.opt_int(31)?,
+        output: r.opt_text(32)?,
+        output_type: r.opt_text(33)?,
+        error: r.opt_text(34)?,
+        parent_run_id: r.opt_text(35)?,
+        root_run_id: r.opt_text(36)?,
+        depth: r.int(37)?,
+        batch_id: r.opt_text(38)?,
+        batch_index: r.opt_int(39)?,
+        trigger_function: r.text(40)?,
+        is_test: r.flag(41)?,
+        created_at: r.int(42)?,
+        updated_at: r.int(43)?,
+        started_at: r.opt_int(44)?,
+        finished_at: r.opt_int(45)?,
+    })
+}
