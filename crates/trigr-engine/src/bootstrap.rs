@@ -107,7 +107,6 @@ fn create_defaults(tx: &mut dyn Tx, limit: i64, now: i64) -> Result<()> {
             slug: slug.to_string(),
             kind,
             concurrency_limit: limit,
-            running: 0,
             current_version: None,
             signing_secret: id::new_secret_key("sign"),
         };

@@ -80,8 +80,10 @@ impl Engine {
     }
 }
 
+/// The environment, locked until the transaction ends: registrations and promotions of one
+/// environment take turns, so version numbers and the current version never race.
 fn env_of(tx: &mut dyn Tx, env_id: &str) -> Result<Environment> {
-    tx.environment(env_id)?
+    tx.environment_for_update(env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))
 }
 
@@ -125,7 +127,8 @@ fn promote_in(tx: &mut dyn Tx, env: &Environment, d: &Deployment, now: Millis) -
             .as_ref()
             .and_then(|q| q.concurrency_limit)
             .map(i64::from);
-        let mut q = ensure_queue(tx, &env.id, &t.queue_name(), limit, now)?;
+        let q = ensure_queue(tx, &env.id, &t.queue_name(), limit, now)?;
+        let mut q = tx.queue_for_update(&env.id, &q.id)?.unwrap_or(q);
         if q.base_limit != limit {
             q.base_limit = limit;
             tx.update_queue(&q)?;

@@ -70,7 +70,7 @@ fn take(
     let env = tx
         .environment(env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))?;
-    let mut env_free = (env.concurrency_limit - env.running).max(0) as usize;
+    let mut env_free = (env.concurrency_limit - tx.env_running(env_id)?).max(0) as usize;
     let queues = tx.dequeue_order(env_id)?;
     let mut out = Vec::new();
     if queues.is_empty() {
@@ -89,9 +89,8 @@ fn take(
             let taken = take_from_queue(tx, q, version, want, now, lease_ms)?;
             env_free -= taken.len();
             if !taken.is_empty() {
-                let mut served = q.clone();
-                served.served_seq = tx.next_served_seq(env_id)?;
-                tx.update_queue(&served)?;
+                let served = tx.next_served_seq(env_id)?;
+                tx.mark_served(&q.id, served)?;
             }
             out.extend(taken);
         }

@@ -126,11 +126,21 @@ impl Engine {
         self.store.read(f).await
     }
 
-    /// Runs the side effects a command returned.
+    /// Runs the side effects a command returned: wakes the workers waiting here, and those
+    /// waiting on other servers of the same database.
     pub fn apply(&self, effects: &Effects) {
         for env in &effects.wake {
             self.notifier.wake(env);
         }
+        self.store.publish_wakes(&effects.wake);
+    }
+
+    /// Wakes this server's workers whenever another server announces work (see
+    /// [`Engine::apply`]).
+    pub fn listen_for_wakes(&self) {
+        let notifier = self.notifier.clone();
+        self.store
+            .subscribe_wakes(Arc::new(move |env_id: &str| notifier.wake(env_id)));
     }
 }
 

@@ -20,9 +20,13 @@ impl Notifier {
         map.entry(env_id.to_string()).or_default().clone()
     }
 
-    /// Wakes the workers of an environment: something may have become ready.
+    /// Wakes the workers of an environment: something may have become ready. (An
+    /// environment no worker ever waited on has no signal, and gets none.)
     pub fn wake(&self, env_id: &str) {
-        self.env(env_id).notify_waiters();
+        let map = self.envs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(signal) = map.get(env_id) {
+            signal.notify_waiters();
+        }
     }
 
     pub fn wake_all(&self) {

@@ -108,7 +108,10 @@ impl Engine {
         let engine = self.clone();
         let v = self
             .write(move |tx| {
-                let mut q = find(tx, &env, &r)?;
+                let found = find(tx, &env, &r)?;
+                let mut q = tx
+                    .queue_for_update(&env, &found.id)?
+                    .ok_or_else(|| Error::not_found("Queue not found"))?;
                 match change {
                     QueueChange::Pause => q.paused = true,
                     QueueChange::Resume => q.paused = false,

@@ -10,7 +10,7 @@ use trigr_types::{Millis, RunStatus};
 
 use crate::complete::{fail_attempt, AttemptError};
 use crate::transition::end_attempt;
-use crate::{transition, Engine, Error, Result};
+use crate::{transition, Effects, Engine, Error, Result};
 
 /// Most timers of one kind fired per transaction.
 const BATCH: usize = 500;
@@ -55,9 +55,7 @@ impl Timers {
                 .engine
                 .write(move |tx| fire_due(&engine, tx, engine.now()))
                 .await?;
-            for env in envs {
-                self.engine.notifier.wake(&env);
-            }
+            self.engine.apply(&Effects { wake: envs });
             let more = fired.total() >= BATCH;
             total.delayed += fired.delayed;
             total.expired += fired.expired;

@@ -27,6 +27,8 @@ pub struct Config {
     pub env_concurrency_limit: u32,
     /// How often the timer loop looks for due timers.
     pub timer_interval: Duration,
+    /// How often a long-polling dequeue looks again when nothing woke it.
+    pub poll_interval: Duration,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             test_clock: false,
             env_concurrency_limit: 1000,
             timer_interval: Duration::from_millis(100),
+            poll_interval: Duration::from_millis(250),
         }
     }
 }

@@ -94,9 +94,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let engine_config = trigr_engine::Config {
         lease_timeout: config.lease_timeout,
         max_payload_bytes: config.max_payload_bytes,
+        poll_interval: config.poll_interval,
         ..Default::default()
     };
     let engine = Engine::new(store.clone(), clock, engine_config);
+    engine.listen_for_wakes();
     let seeds = SeedKeys {
         dev: config.dev_secret_key.clone(),
         staging: config.staging_secret_key.clone(),

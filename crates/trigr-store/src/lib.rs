@@ -58,10 +58,18 @@ pub struct WriteOutcome {
 
 pub type ReadJob = Box<dyn FnOnce(&mut dyn Tx) + Send>;
 
+/// Called with the id of an environment another server announced new work in.
+pub type WakeListener = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// A storage backend.
 pub trait Backend: Send + Sync {
     fn submit_write(&self, job: WriteJob);
     fn submit_read(&self, job: ReadJob);
+    /// Tells the other servers on this database that these environments may have work ready
+    /// (after the commit that made it so). A backend only one server uses has no one to tell.
+    fn publish_wakes(&self, _env_ids: &[String]) {}
+    /// Calls `listener` for every environment another server announces.
+    fn subscribe_wakes(&self, _listener: WakeListener) {}
     /// Finishes queued writes and stops accepting new ones.
     fn close(&self);
 }
@@ -133,6 +141,18 @@ impl Store {
             let _ = tx.send(f(t));
         }));
         rx.await.map_err(|_| E::from(Error::Closed))?
+    }
+
+    /// See [`Backend::publish_wakes`].
+    pub fn publish_wakes(&self, env_ids: &[String]) {
+        if !env_ids.is_empty() {
+            self.backend.publish_wakes(env_ids);
+        }
+    }
+
+    /// See [`Backend::subscribe_wakes`].
+    pub fn subscribe_wakes(&self, listener: WakeListener) {
+        self.backend.subscribe_wakes(listener);
     }
 
     pub fn close(&self) {

@@ -42,8 +42,6 @@ pub struct Environment {
     pub slug: String,
     pub kind: EnvKind,
     pub concurrency_limit: i64,
-    /// Runs holding a slot now.
-    pub running: i64,
     pub current_version: Option<String>,
     /// Signs the public tokens and URLs the server hands out for this environment.
     pub signing_secret: String,

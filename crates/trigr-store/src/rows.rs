@@ -25,7 +25,7 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 pub(crate) const ENV_COLUMNS: &str =
-    "id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret";
+    "id, project_id, slug, kind, concurrency_limit, current_version, signing_secret";
 
 pub(crate) fn environment(r: &impl Columns) -> Result<Environment> {
     Ok(Environment {
@@ -34,9 +34,8 @@ pub(crate) fn environment(r: &impl Columns) -> Result<Environment> {
         slug: r.text(2)?,
         kind: EnvKind::parse(&r.text(3)?).unwrap_or(EnvKind::Development),
         concurrency_limit: r.int(4)?,
-        running: r.int(5)?,
-        current_version: r.opt_text(6)?,
-        signing_secret: r.text(7)?,
+        current_version: r.opt_text(5)?,
+        signing_secret: r.text(6)?,
     })
 }
 
@@ -119,6 +118,8 @@ pub(crate) const RUN_COLUMNS: &str =
     started_at, finished_at";
 
 /// Statuses whose TTL can still expire the run.
+/// Statuses of runs holding a concurrency slot (see `RunStatus::holds_slot`).
+pub(crate) const HOLDING_STATUSES: &str = "('DEQUEUED', 'EXECUTING')";
 pub(crate) const TTL_STATUSES: &str = "('PENDING_VERSION', 'DELAYED', 'QUEUED')";
 
 pub(crate) fn run(r: &impl Columns) -> Result<Run> {

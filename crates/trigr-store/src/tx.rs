@@ -1,5 +1,17 @@
 //! What a transaction can do, in small traits. A backend implements all of them on its
 //! transaction type; the engine works through `&mut dyn Tx` and never sees SQL.
+//!
+//! **Reads inside a write lock what they return.** Every run and batch a write transaction
+//! reads stays locked until it ends (`SELECT … FOR UPDATE` on PostgreSQL; SQLite has a single
+//! writer), so a read-modify-write never loses a concurrent change. The list reads that feed
+//! dequeue and the timers ([`RunTx::ready_runs`], `due_*`) skip runs another transaction
+//! holds instead of waiting for them. Queues are locked only on request
+//! ([`QueueTx::queue_for_update`]): every trigger reads its queue.
+//!
+//! **Concurrency counts are derived from the runs** (those `DEQUEUED` or `EXECUTING`), never
+//! kept in counters: only a dequeue raises them, and dequeues of one environment are serialized
+//! ([`QueueTx::lock_for_dequeue`]), so a count read under that lock is exact, and completions
+//! never contend on a shared counter row.
 
 use trigr_types::{Millis, RunStatus};
 
@@ -21,11 +33,13 @@ pub trait EnvTx {
     fn insert_environment(&mut self, env: &Environment, now: Millis) -> Result<()>;
     fn environments(&mut self) -> Result<Vec<Environment>>;
     fn environment(&mut self, id: &str) -> Result<Option<Environment>>;
+    /// [`EnvTx::environment`], locking it until the transaction ends: for commands that must
+    /// take turns per environment (deployments).
+    fn environment_for_update(&mut self, id: &str) -> Result<Option<Environment>>;
     /// Adds a key hash; returns false when it was already there.
     fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool>;
     fn api_key_count(&mut self, env_id: &str) -> Result<i64>;
     fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>>;
-    fn adjust_env_running(&mut self, env_id: &str, delta: i64) -> Result<()>;
     fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()>;
     fn set_current_version(&mut self, env_id: &str, version: &str) -> Result<()>;
 }
@@ -44,8 +58,15 @@ pub trait DeploymentTx {
 pub trait QueueTx {
     fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>>;
     fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
+    /// [`QueueTx::queue_by_id`], locking the queue until the transaction ends: for commands
+    /// that change it.
+    fn queue_for_update(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
     fn insert_queue(&mut self, q: &Queue) -> Result<()>;
+    /// Writes the queue's settings (limits, pause); its service order changes only through
+    /// [`QueueTx::mark_served`].
     fn update_queue(&mut self, q: &Queue) -> Result<()>;
+    /// Records that a dequeue served the queue as the environment's `served_seq`-th.
+    fn mark_served(&mut self, queue_id: &str, served_seq: i64) -> Result<()>;
     /// Ordered by name; returns the page and the total count.
     fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)>;
     /// Serializes dequeues of one environment until the transaction ends, so that concurrent
@@ -55,8 +76,10 @@ pub trait QueueTx {
     /// Unpaused queues, longest-unserved first.
     fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>>;
     fn next_served_seq(&mut self, env_id: &str) -> Result<i64>;
+    /// Runs of the queue and concurrency key holding a slot (`DEQUEUED` or `EXECUTING`).
     fn slot_running(&mut self, queue_id: &str, ckey: &str) -> Result<i64>;
-    fn adjust_slot(&mut self, queue_id: &str, ckey: &str, delta: i64) -> Result<()>;
+    /// Runs of the environment holding a slot.
+    fn env_running(&mut self, env_id: &str) -> Result<i64>;
     /// (running, queued) counts of a queue.
     fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)>;
 }

@@ -34,7 +34,7 @@ conformance::suite!(fixture);
 
 /// Each migration is recorded once, however often the file is opened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schema_migrations_record_version_1_once() {
+async fn schema_migrations_record_each_version_once() {
     let fixture = fixture().await;
     for _ in 0..3 {
         let store = fixture.open();
@@ -50,11 +50,46 @@ async fn schema_migrations_record_version_1_once() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(rows.len(), 1, "one migration recorded: {rows:?}");
-    let (version, count, applied_at) = rows[0];
-    assert_eq!((version, count), (1, 1));
+    let versions: Vec<(i64, i64)> = rows.iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(versions, [(1, 1), (2, 1)], "each migration once: {rows:?}");
     // Recorded in epoch milliseconds.
-    assert!(applied_at > 1_600_000_000_000, "applied_at {applied_at}");
+    assert!(rows.iter().all(|r| r.2 > 1_600_000_000_000), "{rows:?}");
+}
+
+/// A database made by the first schema version is brought up to date with its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_1_database_is_migrated() {
+    let fixture = fixture().await;
+    {
+        let conn = rusqlite::Connection::open(fixture.path()).unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 1700000000000);
+             INSERT INTO organizations (id, slug, created_at) VALUES ('org_1', 'o', 1);
+             INSERT INTO projects (id, org_id, ref, name, created_at) VALUES ('proj_env_a', 'org_1', 'r', 'P', 1);
+             INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, running, signing_secret, created_at)
+                 VALUES ('env_a', 'proj_env_a', 'dev', 'dev', 7, 3, 's', 1);
+             INSERT INTO concurrency_slots VALUES ('q', '', 3);",
+        )
+        .unwrap();
+    }
+    let store = fixture.open();
+    let env = conformance::read(&store, |tx| tx.environment("env_a"))
+        .await
+        .unwrap();
+    assert_eq!(env.concurrency_limit, 7);
+    // Counts now come from the runs: none hold a slot.
+    assert_eq!(
+        conformance::read(&store, |tx| tx.env_running("env_a")).await,
+        0
+    );
+    assert_eq!(
+        conformance::read(&store, |tx| tx.slot_running("q", "")).await,
+        0
+    );
+    store.close();
 }
 
 /// Both URL spellings open the same file.

@@ -58,6 +58,10 @@ struct ServerArgs {
     /// Use a manual clock moved by POST /api/v1/test/clock (for tests only).
     #[arg(long, hide = true)]
     test_clock: bool,
+    /// Milliseconds a long-polling dequeue waits before looking again when nothing woke it
+    /// (for tests only).
+    #[arg(long, hide = true, default_value_t = 250)]
+    poll_interval_ms: u64,
 }
 
 impl ServerArgs {
@@ -73,6 +77,7 @@ impl ServerArgs {
             lease_timeout: Duration::from_secs(self.lease_timeout.max(1)),
             test_clock: self.test_clock,
             env_concurrency_limit: self.env_concurrency_limit,
+            poll_interval: Duration::from_millis(self.poll_interval_ms.max(1)),
             ..Default::default()
         }
     }

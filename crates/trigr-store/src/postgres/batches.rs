@@ -28,7 +28,10 @@ impl BatchTx for PgTx<'_> {
     }
 
     fn batch(&mut self, env_id: &str, id: &str) -> Result<Option<Batch>> {
-        let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE env_id = $1 AND id = $2");
+        let sql = format!(
+            "SELECT {BATCH_COLUMNS} FROM batches WHERE env_id = $1 AND id = $2{}",
+            self.lock()
+        );
         self.opt_row(&sql, &[&env_id, &id])?
             .as_ref()
             .map(rows::batch)

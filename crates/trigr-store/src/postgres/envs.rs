@@ -38,8 +38,8 @@ impl EnvTx for PgTx<'_> {
 
     fn insert_environment(&mut self, env: &Environment, now: Millis) -> Result<()> {
         self.exec(
-            "INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret, created_at)
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8)",
+            "INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, current_version, signing_secret, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &env.id,
                 &env.project_id,
@@ -64,6 +64,14 @@ impl EnvTx for PgTx<'_> {
 
     fn environment(&mut self, id: &str) -> Result<Option<Environment>> {
         let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1");
+        self.opt_row(&sql, &[&id])?
+            .as_ref()
+            .map(rows::environment)
+            .transpose()
+    }
+
+    fn environment_for_update(&mut self, id: &str) -> Result<Option<Environment>> {
+        let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1 FOR UPDATE");
         self.opt_row(&sql, &[&id])?
             .as_ref()
             .map(rows::environment)
@@ -98,14 +106,6 @@ impl EnvTx for PgTx<'_> {
             .as_ref()
             .map(rows::environment)
             .transpose()
-    }
-
-    fn adjust_env_running(&mut self, env_id: &str, delta: i64) -> Result<()> {
-        self.exec(
-            "UPDATE environments SET running = GREATEST(running + $2, 0) WHERE id = $1",
-            &[&env_id, &delta],
-        )?;
-        Ok(())
     }
 
     fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()> {

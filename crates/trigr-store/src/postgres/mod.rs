@@ -1,12 +1,23 @@
 //! The PostgreSQL backend, for several servers sharing one database.
 //!
 //! Every job runs in its own transaction on a pooled connection (r2d2), on a blocking thread:
-//! `BEGIN` … `COMMIT` for writes, with `synchronous_commit` on whatever the server's default (a
-//! write is acknowledged only once durable), and a read-only repeatable-read snapshot for
-//! reads. Writes run at READ COMMITTED: compare-and-set updates re-check their condition on the
-//! latest row, and a write that loses a race on a unique index fails with [`Error::Conflict`].
-//! Migrations are applied at open under a transaction-level advisory lock, so servers starting
-//! together apply each one exactly once.
+//! `BEGIN` … `COMMIT` for writes, with `synchronous_commit = on` (a write is acknowledged only
+//! once durable), and a read-only repeatable-read snapshot for reads. Writes run at READ
+//! COMMITTED and lock every run and batch they read (`FOR UPDATE`; dequeue and timer scans
+//! `SKIP LOCKED`), so compare-and-set updates and read-modify-writes never lose a concurrent
+//! change. A write that loses a race on a unique index, or a deadlock, fails with
+//! [`Error::Conflict`]; an unreachable database with [`Error::Unavailable`].
+//!
+//! Each connection keeps its prepared statements. A connection found dead when its
+//! transaction begins is replaced before the job runs, so a database restart costs no
+//! request. Migrations are applied at open under a transaction-level advisory lock, so servers
+//! starting together apply each one exactly once. Servers wake each other's long-polling
+//! workers through `LISTEN`/`NOTIFY` ([`wakeups`]).
+//!
+//! Settings ride on the database URL as extra query parameters, removed before connecting:
+//! `pool_size` (connections per server, default 16), `pool_timeout_ms` (how long a job waits
+//! for a connection, default 10 000), `statement_timeout_ms` (per statement, including lock
+//! waits, default 30 000).
 //!
 //! The synchronous `postgres` client drives its own small runtime, so connections are opened,
 //! used and closed on blocking threads only, never on an async worker.
@@ -17,42 +28,159 @@ mod envs;
 mod packets;
 mod queues;
 mod runs;
+pub mod wakeups;
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::types::{FromSqlOwned, ToSql};
-use postgres::{Client, NoTls, Row};
-use r2d2_postgres::PostgresConnectionManager;
+use postgres::{Client, NoTls, Row, Statement};
 
 use crate::rows::to_json;
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
 
 /// Versioned migrations, applied in order at open; numbered like the SQLite ones.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_derived_counts.sql"),
+    ),
+];
 
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x7472_6967_725f_6d69; // "trigr_mi"
 
-/// Connections per server.
-const POOL_SIZE: u32 = 16;
-/// How long a job waits for a free connection.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `close` waits for jobs already started.
 const CLOSE_PATIENCE: Duration = Duration::from_secs(60);
+/// Prepared statements kept per connection; past this the cache starts over.
+const STATEMENT_CACHE: usize = 512;
+/// Fresh connections tried when a pooled one turns out dead at `BEGIN`.
+const BEGIN_ATTEMPTS: usize = 3;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<Manager>;
 type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// Connection pool and statement settings, read from the database URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub pool_size: u32,
+    pub pool_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            pool_size: 16,
+            pool_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Settings {
+    /// Takes trigr's own query parameters off `url`; returns them and the URL left for the
+    /// PostgreSQL client.
+    pub fn from_url(url: &str) -> Result<(Settings, String)> {
+        let mut settings = Settings::default();
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok((settings, url.to_string()));
+        };
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let number = || -> Result<u64> {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0 && *n <= 86_400_000)
+                    .ok_or_else(|| {
+                        Error::Open(format!(
+                            "invalid PostgreSQL URL: {key} must be a whole number from 1 to 86400000, got '{value}'"
+                        ))
+                    })
+            };
+            match key {
+                "pool_size" => {
+                    settings.pool_size = u32::try_from(number()?.min(1000)).unwrap_or(1000)
+                }
+                "pool_timeout_ms" => settings.pool_timeout = Duration::from_millis(number()?),
+                "statement_timeout_ms" => {
+                    settings.statement_timeout = Duration::from_millis(number()?)
+                }
+                _ => rest.push(pair),
+            }
+        }
+        let url = if rest.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        Ok((settings, url))
+    }
+}
+
+/// A pooled connection and its prepared statements.
+pub struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn prepared(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql)?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+}
+
+/// Opens connections for the pool, each with the session settings.
+pub struct Manager {
+    config: postgres::Config,
+    session: String,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<Conn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        client.batch_execute(&self.session)?;
+        Ok(Conn {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), postgres::Error> {
+        conn.client.batch_execute("")
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.client.is_closed()
+    }
+}
 
 /// A transaction (or read snapshot) on one connection.
 pub struct PgTx<'c> {
     /// `None` when no connection could be had: then every statement fails with `failed`.
-    client: Option<&'c mut Client>,
+    conn: Option<&'c mut Conn>,
     /// The first statement that failed: PostgreSQL then refuses the rest of the transaction
     /// (and would answer `COMMIT` with a rollback), so such a transaction is never kept.
     failed: Option<Error>,
+    /// A write transaction: runs and batches read are locked (see [`crate::tx`]).
+    writing: bool,
 }
 
 impl From<postgres::Error> for Error {
@@ -80,28 +208,46 @@ impl From<postgres::Error> for Error {
 }
 
 impl<'c> PgTx<'c> {
-    fn new(client: &'c mut Client) -> PgTx<'c> {
-        PgTx {
-            client: Some(client),
-            failed: None,
-        }
-    }
-
     /// A transaction that could not start: every statement in it fails with `cause`.
     fn failed(cause: Error) -> PgTx<'c> {
         PgTx {
-            client: None,
+            conn: None,
             failed: Some(cause),
+            writing: false,
         }
     }
 
-    /// Runs one statement, converting its error and remembering that the transaction failed.
+    /// `FOR UPDATE` in a write transaction: the rows read stay locked until it ends.
+    fn lock(&self) -> &'static str {
+        if self.writing {
+            " FOR UPDATE"
+        } else {
+            ""
+        }
+    }
+
+    /// `FOR UPDATE SKIP LOCKED` in a write transaction: rows another writer holds are left
+    /// for a later pass instead of waited for.
+    fn lock_or_skip(&self) -> &'static str {
+        if self.writing {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        }
+    }
+
+    /// Runs one prepared statement, converting its error and remembering that the transaction
+    /// failed.
     fn statement<T>(
         &mut self,
-        run: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>,
+        sql: &str,
+        run: impl FnOnce(&mut Client, &Statement) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
-        let result = match self.client.as_deref_mut() {
-            Some(client) => run(client).map_err(Error::from),
+        let result = match self.conn.as_deref_mut() {
+            Some(conn) => conn
+                .prepared(sql)
+                .and_then(|st| run(&mut conn.client, &st))
+                .map_err(Error::from),
             None => Err(self.failed.clone().unwrap_or(Error::Closed)),
         };
         result.inspect_err(|e| {
@@ -111,20 +257,29 @@ impl<'c> PgTx<'c> {
 
     /// Runs a statement; returns the number of rows it touched.
     fn exec(&mut self, sql: &str, params: &[Param]) -> Result<u64> {
-        self.statement(|c| c.execute(sql, params))
+        self.statement(sql, |c, st| c.execute(st, params))
     }
 
     fn rows(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>> {
-        self.statement(|c| c.query(sql, params))
+        self.statement(sql, |c, st| c.query(st, params))
     }
 
     fn opt_row(&mut self, sql: &str, params: &[Param]) -> Result<Option<Row>> {
-        self.statement(|c| c.query_opt(sql, params))
+        self.statement(sql, |c, st| c.query_opt(st, params))
     }
 
     /// The first column of a query returning exactly one row.
     fn scalar<T: FromSqlOwned>(&mut self, sql: &str, params: &[Param]) -> Result<T> {
-        Ok(self.statement(|c| c.query_one(sql, params))?.try_get(0)?)
+        Ok(self
+            .statement(sql, |c, st| c.query_one(st, params))?
+            .try_get(0)?)
+    }
+
+    /// Ends the transaction with `sql` (`COMMIT` or `ROLLBACK`); `None` without a connection.
+    fn end(&mut self, sql: &str) -> Option<std::result::Result<(), postgres::Error>> {
+        self.conn
+            .as_deref_mut()
+            .map(|c| c.client.batch_execute(sql))
     }
 }
 
@@ -153,20 +308,22 @@ impl Drop for InFlight {
 
 pub struct Postgres {
     shared: Arc<Shared>,
+    wakeups: wakeups::Wakeups,
 }
 
 impl Postgres {
     /// Opens the database named by a `postgres://` or `postgresql://` URL (or a key=value
     /// connection string) and applies missing migrations.
     pub fn open(url: &str) -> Result<Postgres> {
+        let (settings, url) = Settings::from_url(url)?;
         let config: postgres::Config = url
             .parse()
             .map_err(|e| Error::Open(format!("invalid PostgreSQL URL: {e}")))?;
-        Postgres::open_config(config)
+        Postgres::open_config(config, settings)
     }
 
     /// Opens the database `config` names and applies missing migrations.
-    pub fn open_config(config: postgres::Config) -> Result<Postgres> {
+    pub fn open_config(config: postgres::Config, settings: Settings) -> Result<Postgres> {
         let migrating = config.clone();
         off_runtime(move || -> Result<()> {
             let mut client = migrating.connect(NoTls).map_err(|e| {
@@ -175,12 +332,23 @@ impl Postgres {
             migrate(&mut client).map_err(|e| Error::Open(format!("migration failed: {e}")))
         })
         .unwrap_or_else(|| Err(Error::Open("the migration thread panicked".into())))?;
+        let timeout_ms = settings.statement_timeout.as_millis();
+        let manager = Manager {
+            config: config.clone(),
+            session: format!(
+                "SET statement_timeout = {timeout_ms}; SET lock_timeout = {timeout_ms}; \
+                 SET idle_in_transaction_session_timeout = {}",
+                timeout_ms.saturating_mul(2)
+            ),
+        };
         let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
+            .max_size(settings.pool_size)
             .min_idle(Some(0))
-            .connection_timeout(CONNECTION_TIMEOUT)
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .test_on_check_out(false)
+            .connection_timeout(settings.pool_timeout)
+            .build_unchecked(manager);
         Ok(Postgres {
+            wakeups: wakeups::Wakeups::start(config),
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     pool: Some(pool),
@@ -193,7 +361,7 @@ impl Postgres {
 
     /// Runs `work` with a pooled connection on a blocking thread, unless the store is closed:
     /// then `work` is dropped, which its caller reads as [`Error::Closed`].
-    fn submit(&self, work: impl FnOnce(Result<&mut Client>) + Send + 'static) {
+    fn submit(&self, begin_sql: &'static str, work: impl FnOnce(PgTx) + Send + 'static) {
         let pool = {
             let Ok(mut state) = self.shared.state.lock() else {
                 return;
@@ -206,11 +374,13 @@ impl Postgres {
         };
         let in_flight = InFlight(self.shared.clone());
         let task = move || {
-            match pool.get() {
-                Ok(mut conn) => work(Ok(&mut conn)),
-                Err(e) => work(Err(Error::Unavailable(format!(
-                    "no PostgreSQL connection: {e}"
-                )))),
+            match begin(&pool, begin_sql) {
+                Ok(mut conn) => work(PgTx {
+                    conn: Some(&mut *conn),
+                    failed: None,
+                    writing: begin_sql == BEGIN_WRITE,
+                }),
+                Err(cause) => work(PgTx::failed(cause)),
             }
             // The pool first: once the last job is done, `close` finds the connections closed.
             drop(pool);
@@ -238,76 +408,92 @@ fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Opt
     std::thread::spawn(f).join().ok()
 }
 
-/// Starts a transaction with `sql`; without a connection or a transaction, a [`PgTx`] whose
-/// every statement fails with the cause.
-fn begin<'c>(client: Result<&'c mut Client>, sql: &str) -> PgTx<'c> {
-    match client {
-        Ok(c) => match c.batch_execute(sql) {
-            Ok(()) => PgTx::new(c),
+const BEGIN_WRITE: &str = "BEGIN; SET LOCAL synchronous_commit = on";
+const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/// A pooled connection with a transaction begun by `sql`. A connection that turns out dead
+/// (the database restarted since it was opened) is dropped and another one tried, before
+/// any job has run on it.
+fn begin(pool: &Pool, sql: &str) -> Result<r2d2::PooledConnection<Manager>> {
+    let mut last = None;
+    for _ in 0..BEGIN_ATTEMPTS {
+        let mut conn = pool
+            .get()
+            .map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))?;
+        match conn.client.batch_execute(sql) {
+            Ok(()) => return Ok(conn),
             Err(e) => {
-                let _ = c.batch_execute("ROLLBACK");
-                PgTx::failed(Error::from(e))
+                let e = Error::from(e);
+                if !conn.client.is_closed() {
+                    let _ = conn.client.batch_execute("ROLLBACK");
+                    return Err(e);
+                }
+                last = Some(e);
             }
-        },
-        Err(cause) => PgTx::failed(cause),
+        }
     }
+    Err(last.unwrap_or(Error::Closed))
 }
 
 /// Runs a write job in its own transaction and replies once the commit is durable. Without a
 /// connection (or a transaction) the job still runs, its statements failing with the cause, so
 /// that its caller learns why.
-fn run_write(client: Result<&mut Client>, job: WriteJob) {
-    let mut tx = begin(client, "BEGIN; SET LOCAL synchronous_commit = on");
+fn run_write(mut tx: PgTx, job: WriteJob) {
     let outcome = catch_unwind(AssertUnwindSafe(|| job(&mut tx)));
     let failed = tx.failed.take();
-    let end = |tx: &mut PgTx, sql: &str| tx.client.as_deref_mut().map(|c| c.batch_execute(sql));
     match outcome {
         Ok(out) if out.keep => {
             let result = match failed {
                 Some(e) => Err(e),
-                None => match end(&mut tx, "COMMIT") {
+                None => match tx.end("COMMIT") {
                     Some(done) => done.map_err(Error::from),
                     None => Err(Error::Closed),
                 },
             };
             if result.is_err() {
-                let _ = end(&mut tx, "ROLLBACK");
+                let _ = tx.end("ROLLBACK");
             }
             (out.reply)(result.err());
         }
         Ok(out) => {
-            let _ = end(&mut tx, "ROLLBACK");
+            let _ = tx.end("ROLLBACK");
             (out.reply)(None);
         }
         Err(_) => {
             tracing::error!("a write job panicked; its changes were rolled back");
-            let _ = end(&mut tx, "ROLLBACK");
+            let _ = tx.end("ROLLBACK");
         }
     }
 }
 
 /// Runs a read job on a read-only snapshot (repeatable read: all its queries see the same
 /// moment).
-fn run_read(client: Result<&mut Client>, job: ReadJob) {
-    let mut tx = begin(client, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+fn run_read(mut tx: PgTx, job: ReadJob) {
     if catch_unwind(AssertUnwindSafe(|| job(&mut tx))).is_err() {
         tracing::error!("a read job panicked");
     }
-    if let Some(c) = tx.client.as_deref_mut() {
-        let _ = c.batch_execute("ROLLBACK");
-    }
+    let _ = tx.end("ROLLBACK");
 }
 
 impl Backend for Postgres {
     fn submit_write(&self, job: WriteJob) {
-        self.submit(move |client| run_write(client, job));
+        self.submit(BEGIN_WRITE, move |tx| run_write(tx, job));
     }
 
     fn submit_read(&self, job: ReadJob) {
-        self.submit(move |client| run_read(client, job));
+        self.submit(BEGIN_READ, move |tx| run_read(tx, job));
+    }
+
+    fn publish_wakes(&self, env_ids: &[String]) {
+        self.wakeups.publish(env_ids);
+    }
+
+    fn subscribe_wakes(&self, listener: crate::WakeListener) {
+        self.wakeups.subscribe(listener);
     }
 
     fn close(&self) {
+        self.wakeups.stop();
         let pool = self.take_pool();
         let deadline = Instant::now() + CLOSE_PATIENCE;
         if let Ok(mut state) = self.shared.state.lock() {
@@ -331,6 +517,7 @@ impl Backend for Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        self.wakeups.stop();
         if let Some(pool) = self.take_pool() {
             off_runtime(move || drop(pool));
         }
@@ -379,5 +566,48 @@ impl crate::rows::Columns for postgres::Row {
     }
     fn flag(&self, i: usize) -> Result<bool> {
         Ok(self.try_get(i)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_off_the_url() {
+        let (s, url) = Settings::from_url(
+            "postgres://u@h/db?pool_size=4&sslmode=disable&statement_timeout_ms=1500&pool_timeout_ms=200",
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            Settings {
+                pool_size: 4,
+                pool_timeout: Duration::from_millis(200),
+                statement_timeout: Duration::from_millis(1500),
+            }
+        );
+        assert_eq!(url, "postgres://u@h/db?sslmode=disable");
+        let (s, url) = Settings::from_url("postgres://u@h/db").unwrap();
+        assert_eq!(
+            (s, url.as_str()),
+            (Settings::default(), "postgres://u@h/db")
+        );
+        let (_, url) = Settings::from_url("postgres://u@h/db?pool_size=2").unwrap();
+        assert_eq!(url, "postgres://u@h/db");
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        for bad in [
+            "pool_size=0",
+            "pool_size=x",
+            "statement_timeout_ms=",
+            "pool_timeout_ms=-1",
+        ] {
+            let e = Settings::from_url(&format!("postgres://h/db?{bad}")).unwrap_err();
+            let key = bad.split('=').next().unwrap();
+            assert!(e.to_string().contains(key), "{bad}: {e}");
+        }
     }
 }

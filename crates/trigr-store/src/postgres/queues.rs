@@ -3,7 +3,7 @@
 
 use super::PgTx;
 use crate::model::Queue;
-use crate::rows::{self, QUEUE_COLUMNS};
+use crate::rows::{self, HOLDING_STATUSES, QUEUE_COLUMNS};
 use crate::tx::QueueTx;
 use crate::Result;
 
@@ -59,17 +59,33 @@ impl QueueTx for PgTx<'_> {
         Ok(())
     }
 
+    fn queue_for_update(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
+        let sql =
+            format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND id = $2 FOR UPDATE");
+        self.opt_row(&sql, &[&env_id, &id])?
+            .as_ref()
+            .map(rows::queue)
+            .transpose()
+    }
+
     fn update_queue(&mut self, q: &Queue) -> Result<()> {
         self.exec(
-            "UPDATE queues SET base_limit = $2, override_limit = $3, overridden_at = $4, paused = $5, served_seq = $6 WHERE id = $1",
+            "UPDATE queues SET base_limit = $2, override_limit = $3, overridden_at = $4, paused = $5 WHERE id = $1",
             &[
                 &q.id,
                 &q.base_limit,
                 &q.override_limit,
                 &q.overridden_at,
                 &q.paused,
-                &q.served_seq,
             ],
+        )?;
+        Ok(())
+    }
+
+    fn mark_served(&mut self, queue_id: &str, served_seq: i64) -> Result<()> {
+        self.exec(
+            "UPDATE queues SET served_seq = $2 WHERE id = $1",
+            &[&queue_id, &served_seq],
         )?;
         Ok(())
     }
@@ -98,25 +114,26 @@ impl QueueTx for PgTx<'_> {
     }
 
     fn slot_running(&mut self, queue_id: &str, ckey: &str) -> Result<i64> {
-        let row = self.opt_row(
-            "SELECT running FROM concurrency_slots WHERE queue_id = $1 AND ckey = $2",
+        self.scalar(
+            &format!("SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND ckey = $2 AND status IN {HOLDING_STATUSES}"),
             &[&queue_id, &ckey],
-        )?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?.unwrap_or(0))
+        )
     }
 
-    fn adjust_slot(&mut self, queue_id: &str, ckey: &str, delta: i64) -> Result<()> {
-        self.exec(
-            "INSERT INTO concurrency_slots (queue_id, ckey, running) VALUES ($1, $2, GREATEST($3::BIGINT, 0))
-             ON CONFLICT (queue_id, ckey) DO UPDATE SET running = GREATEST(concurrency_slots.running + $3::BIGINT, 0)",
-            &[&queue_id, &ckey, &delta],
-        )?;
-        Ok(())
+    fn env_running(&mut self, env_id: &str) -> Result<i64> {
+        self.scalar(
+            &format!(
+                "SELECT COUNT(*) FROM runs WHERE env_id = $1 AND status IN {HOLDING_STATUSES}"
+            ),
+            &[&env_id],
+        )
     }
 
     fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)> {
         let running = self.scalar(
-            "SELECT COALESCE(SUM(running), 0)::BIGINT FROM concurrency_slots WHERE queue_id = $1",
+            &format!(
+                "SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND status IN {HOLDING_STATUSES}"
+            ),
             &[&queue_id],
         )?;
         let queued = self.scalar(

@@ -101,10 +101,11 @@ impl RunTx for PgTx<'_> {
     }
 
     fn run(&mut self, env_id: &str, id: &str) -> Result<Option<Run>> {
-        self.query_run(
-            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1 AND env_id = $2"),
-            &[&id, &env_id],
-        )
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE id = $1 AND env_id = $2{}",
+            self.lock()
+        );
+        self.query_run(&sql, &[&id, &env_id])
     }
 
     fn update_run(
@@ -164,17 +165,19 @@ impl RunTx for PgTx<'_> {
         task_id: &str,
         key: &str,
     ) -> Result<Option<Run>> {
-        self.query_run(
-            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND task_id = $2 AND idempotency_key = $3"),
-            &[&env_id, &task_id, &key],
-        )
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND task_id = $2 AND idempotency_key = $3{}",
+            self.lock()
+        );
+        self.query_run(&sql, &[&env_id, &task_id, &key])
     }
 
     fn run_by_request_key(&mut self, env_id: &str, key: &str) -> Result<Option<Run>> {
-        self.query_run(
-            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND request_key = $2"),
-            &[&env_id, &key],
-        )
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND request_key = $2{}",
+            self.lock()
+        );
+        self.query_run(&sql, &[&env_id, &key])
     }
 
     fn clear_idempotency_key(&mut self, run_seq: i64) -> Result<()> {
@@ -239,17 +242,19 @@ impl RunTx for PgTx<'_> {
     }
 
     fn children(&mut self, run_id: &str) -> Result<Vec<Run>> {
-        self.query_runs(
-            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE parent_run_id = $1 ORDER BY seq"),
-            &[&run_id],
-        )
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE parent_run_id = $1 ORDER BY seq{}",
+            self.lock()
+        );
+        self.query_runs(&sql, &[&run_id])
     }
 
     fn runs_of_batch(&mut self, batch_id: &str) -> Result<Vec<Run>> {
         self.query_runs(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs JOIN (SELECT run_id, idx FROM batch_items WHERE batch_id = $1) AS items \
-                 ON items.run_id = runs.id ORDER BY items.idx"
+                 ON items.run_id = runs.id ORDER BY items.idx{}",
+                if self.writing { " FOR UPDATE OF runs" } else { "" }
             ),
             &[&batch_id],
         )
@@ -265,7 +270,8 @@ impl RunTx for PgTx<'_> {
         self.query_runs(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE queue_id = $1 AND version = $2 AND status = 'QUEUED' \
-                 AND available_at <= $3 ORDER BY queue_ts, seq LIMIT $4"
+                 AND available_at <= $3 ORDER BY queue_ts, seq LIMIT $4{}",
+                self.lock_or_skip()
             ),
             &[&queue_id, &version, &now, &(limit as i64)],
         )
@@ -275,7 +281,8 @@ impl RunTx for PgTx<'_> {
         self.query_runs(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND version IS NULL \
-                 AND status IN ('PENDING_VERSION', 'DELAYED') ORDER BY seq"
+                 AND status IN ('PENDING_VERSION', 'DELAYED') ORDER BY seq{}",
+                self.lock()
             ),
             &[&env_id],
         )
@@ -285,7 +292,8 @@ impl RunTx for PgTx<'_> {
         self.query_runs(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND status IN ('QUEUED', 'DELAYED') \
-                 AND attempt = 0 AND version IS NOT NULL AND version <> $2 ORDER BY seq"
+                 AND attempt = 0 AND version IS NOT NULL AND version <> $2 ORDER BY seq{}",
+                self.lock()
             ),
             &[&env_id, &version],
         )
@@ -295,7 +303,8 @@ impl RunTx for PgTx<'_> {
         self.query_runs(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'DELAYED' AND available_at <= $1 \
-                 ORDER BY available_at LIMIT $2"
+                 ORDER BY available_at LIMIT $2{}",
+                self.lock_or_skip()
             ),
             &[&now, &(limit as i64)],
         )
@@ -305,7 +314,8 @@ impl RunTx for PgTx<'_> {
         self.query_runs(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE ttl_expires_at IS NOT NULL AND ttl_expires_at <= $1 \
-                 AND status IN {TTL_STATUSES} ORDER BY ttl_expires_at LIMIT $2"
+                 AND status IN {TTL_STATUSES} ORDER BY ttl_expires_at LIMIT $2{}",
+                self.lock_or_skip()
             ),
             &[&now, &(limit as i64)],
         )
@@ -315,7 +325,8 @@ impl RunTx for PgTx<'_> {
         self.query_runs(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE lease_expires_at IS NOT NULL AND lease_expires_at <= $1 \
-                 ORDER BY lease_expires_at LIMIT $2"
+                 ORDER BY lease_expires_at LIMIT $2{}",
+                self.lock_or_skip()
             ),
             &[&now, &(limit as i64)],
         )
@@ -325,7 +336,8 @@ impl RunTx for PgTx<'_> {
         self.query_runs(
             &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE timeout_at IS NOT NULL AND timeout_at <= $1 \
-                 ORDER BY timeout_at LIMIT $2"
+                 ORDER BY timeout_at LIMIT $2{}",
+                self.lock_or_skip()
             ),
             &[&now, &(limit as i64)],
         )

@@ -41,8 +41,8 @@ impl EnvTx for SqliteTx<'_> {
 
     fn insert_environment(&mut self, env: &Environment, now: Millis) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, running, current_version, signing_secret, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8)",
+            "INSERT INTO environments (id, project_id, slug, kind, concurrency_limit, current_version, signing_secret, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![env.id, env.project_id, env.slug, env.kind.as_str(), env.concurrency_limit, env.current_version,
                 env.signing_secret,
                 now],
@@ -64,6 +64,11 @@ impl EnvTx for SqliteTx<'_> {
             [id],
             |r| rows::environment(r),
         )
+    }
+
+    fn environment_for_update(&mut self, id: &str) -> Result<Option<Environment>> {
+        // One writer thread: nothing else can change it before this transaction ends.
+        self.environment(id)
     }
 
     fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool> {
@@ -89,14 +94,6 @@ impl EnvTx for SqliteTx<'_> {
             columns.join(", ")
         );
         self.first(&sql, [key_hash], |r| rows::environment(r))
-    }
-
-    fn adjust_env_running(&mut self, env_id: &str, delta: i64) -> Result<()> {
-        let mut st = self.conn.prepare_cached(
-            "UPDATE environments SET running = MAX(running + ?2, 0) WHERE id = ?1",
-        )?;
-        st.execute(params![env_id, delta])?;
-        Ok(())
     }
 
     fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()> {

@@ -19,7 +19,13 @@ use crate::rows::to_json;
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
 
 /// Versioned migrations, applied in order at open. The PostgreSQL backend numbers its own the same.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_derived_counts.sql"),
+    ),
+];
 
 /// Most write jobs committed together.
 const MAX_GROUP: usize = 1024;

@@ -1,8 +1,8 @@
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
 use super::SqliteTx;
 use crate::model::Queue;
-use crate::rows::{self, QUEUE_COLUMNS};
+use crate::rows::{self, HOLDING_STATUSES, QUEUE_COLUMNS};
 use crate::tx::QueueTx;
 use crate::Result;
 
@@ -49,9 +49,14 @@ impl QueueTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn queue_for_update(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
+        // One writer thread: nothing else can change the queue before this transaction ends.
+        self.queue_by_id(env_id, id)
+    }
+
     fn update_queue(&mut self, q: &Queue) -> Result<()> {
         let mut st = self.conn.prepare_cached(
-            "UPDATE queues SET base_limit = ?2, override_limit = ?3, overridden_at = ?4, paused = ?5, served_seq = ?6 WHERE id = ?1",
+            "UPDATE queues SET base_limit = ?2, override_limit = ?3, overridden_at = ?4, paused = ?5 WHERE id = ?1",
         )?;
         st.execute(params![
             q.id,
@@ -59,8 +64,15 @@ impl QueueTx for SqliteTx<'_> {
             q.override_limit,
             q.overridden_at,
             q.paused,
-            q.served_seq
         ])?;
+        Ok(())
+    }
+
+    fn mark_served(&mut self, queue_id: &str, served_seq: i64) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("UPDATE queues SET served_seq = ?2 WHERE id = ?1")?;
+        st.execute(params![queue_id, served_seq])?;
         Ok(())
     }
 
@@ -94,27 +106,24 @@ impl QueueTx for SqliteTx<'_> {
     }
 
     fn slot_running(&mut self, queue_id: &str, ckey: &str) -> Result<i64> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT running FROM concurrency_slots WHERE queue_id = ?1 AND ckey = ?2",
-        )?;
-        Ok(st
-            .query_row(params![queue_id, ckey], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0))
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT COUNT(*) FROM runs WHERE queue_id = ?1 AND ckey = ?2 AND status IN {HOLDING_STATUSES}"
+        ))?;
+        Ok(st.query_row(params![queue_id, ckey], |r| r.get(0))?)
     }
 
-    fn adjust_slot(&mut self, queue_id: &str, ckey: &str, delta: i64) -> Result<()> {
-        let mut st = self.conn.prepare_cached(
-            "INSERT INTO concurrency_slots (queue_id, ckey, running) VALUES (?1, ?2, MAX(?3, 0))
-             ON CONFLICT (queue_id, ckey) DO UPDATE SET running = MAX(running + ?3, 0)",
-        )?;
-        st.execute(params![queue_id, ckey, delta])?;
-        Ok(())
+    fn env_running(&mut self, env_id: &str) -> Result<i64> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT COUNT(*) FROM runs WHERE env_id = ?1 AND status IN {HOLDING_STATUSES}"
+        ))?;
+        Ok(st.query_row([env_id], |r| r.get(0))?)
     }
 
     fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)> {
         let running: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(running), 0) FROM concurrency_slots WHERE queue_id = ?1",
+            &format!(
+                "SELECT COUNT(*) FROM runs WHERE queue_id = ?1 AND status IN {HOLDING_STATUSES}"
+            ),
             [queue_id],
             |r| r.get(0),
         )?;

@@ -144,7 +144,6 @@ pub fn environment(env_id: &str) -> Environment {
         slug: "dev".to_string(),
         kind: EnvKind::Development,
         concurrency_limit: 25,
-        running: 0,
         current_version: None,
         signing_secret: format!("secret_{env_id}"),
     }
@@ -446,7 +445,6 @@ pub fn assert_env_eq(actual: &Environment, expected: &Environment) {
         slug,
         kind,
         concurrency_limit,
-        running,
         current_version,
         signing_secret,
     } = expected;
@@ -455,7 +453,6 @@ pub fn assert_env_eq(actual: &Environment, expected: &Environment) {
     assert_eq!(&actual.slug, slug);
     assert_eq!(&actual.kind, kind);
     assert_eq!(&actual.concurrency_limit, concurrency_limit);
-    assert_eq!(&actual.running, running);
     assert_eq!(&actual.current_version, current_version);
     assert_eq!(&actual.signing_secret, signing_secret);
 }
@@ -607,41 +604,11 @@ pub async fn environments_and_keys(store: &Store) {
     assert!(read(store, |tx| tx.env_by_key_hash("hash_unknown"))
         .await
         .is_none());
-
-    // Running counter.
-    write(store, |tx| tx.adjust_env_running("env_a", 3)).await;
-    write(store, |tx| tx.adjust_env_running("env_a", -1)).await;
-    write(store, |tx| tx.adjust_env_running("env_b", 5)).await;
-    let a = read(store, |tx| tx.environment("env_a")).await.unwrap();
-    let b = read(store, |tx| tx.environment("env_b")).await.unwrap();
-    assert_eq!(a.running, 2);
-    assert_eq!(b.running, 5);
-    // The key lookup sees the same counter.
-    let by_key = read(store, |tx| tx.env_by_key_hash("hash_2"))
-        .await
-        .unwrap();
-    assert_eq!(by_key.running, 2);
 }
 
 pub async fn environment_settings(store: &Store) {
     let env = seed_env(store, "env_a").await;
     seed_env(store, "env_b").await;
-    // `running` is not taken from the inserted record: a new environment runs nothing.
-    let mut busy = environment("env_c");
-    busy.running = 9;
-    write(store, move |tx| {
-        tx.insert_organization("org_c", "c", NOW)?;
-        tx.insert_project(&busy.project_id, "org_c", "ref_c", "C", NOW)?;
-        tx.insert_environment(&busy, NOW)
-    })
-    .await;
-    assert_eq!(
-        read(store, |tx| tx.environment("env_c"))
-            .await
-            .unwrap()
-            .running,
-        0
-    );
 
     write(store, |tx| tx.set_env_concurrency_limit("env_a", 3)).await;
     write(store, |tx| tx.set_current_version("env_a", V2)).await;
@@ -649,6 +616,13 @@ pub async fn environment_settings(store: &Store) {
     assert_eq!(a.concurrency_limit, 3);
     assert_eq!(a.current_version.as_deref(), Some(V2));
     assert_eq!(a.signing_secret, env.signing_secret);
+    let locked = write(store, |tx| tx.environment_for_update("env_a"))
+        .await
+        .unwrap();
+    assert_env_eq(&locked, &a);
+    assert!(write(store, |tx| tx.environment_for_update("env_x"))
+        .await
+        .is_none());
     let b = read(store, |tx| tx.environment("env_b")).await.unwrap();
     assert_eq!(b.concurrency_limit, 25);
     assert_eq!(b.current_version, None);
@@ -1826,20 +1800,35 @@ pub async fn queues(store: &Store) {
         .await
         .is_err());
 
-    // update_queue writes limits, pause and round-robin position.
+    // update_queue writes limits and pause, never the round-robin position, which only
+    // mark_served moves.
     let mut updated = custom.clone();
     updated.base_limit = None;
     updated.override_limit = None;
     updated.overridden_at = None;
     updated.paused = false;
-    updated.served_seq = 40;
-    let u = updated.clone();
+    let mut u = updated.clone();
+    u.served_seq = 40;
     write(store, move |tx| tx.update_queue(&u)).await;
     let stored = read(store, |tx| tx.queue_by_name("env_a", "emails"))
         .await
         .unwrap();
     assert_queue_eq(&stored, &updated);
     assert_eq!(stored.limit(), None);
+    let id = custom.id.clone();
+    write(store, move |tx| tx.mark_served(&id, 40)).await;
+    updated.served_seq = 40;
+    // queue_for_update reads the same queue (locking it in a write) and, like queue_by_id,
+    // only in its environment.
+    let id = custom.id.clone();
+    let locked = write(store, move |tx| tx.queue_for_update("env_a", &id))
+        .await
+        .unwrap();
+    assert_queue_eq(&locked, &updated);
+    let id = custom.id.clone();
+    assert!(write(store, move |tx| tx.queue_for_update("env_o", &id))
+        .await
+        .is_none());
     let mut updated2 = updated.clone();
     updated2.base_limit = Some(9);
     let u = updated2.clone();
@@ -1923,11 +1912,10 @@ pub async fn dequeue_order(store: &Store) {
     assert_eq!(read(store, |tx| tx.next_served_seq("env_o")).await, 101);
 
     // Serving a queue moves it to the back; unpausing brings one back in.
-    let mut early = read(store, |tx| tx.queue_by_name("env_a", "q-early"))
+    let early = read(store, |tx| tx.queue_by_name("env_a", "q-early"))
         .await
         .unwrap();
-    early.served_seq = 8;
-    write(store, move |tx| tx.update_queue(&early)).await;
+    write(store, move |tx| tx.mark_served(&early.id, 8)).await;
     let mut paused = read(store, |tx| tx.queue_by_name("env_a", "q-paused"))
         .await
         .unwrap();
@@ -1946,48 +1934,80 @@ pub async fn dequeue_order(store: &Store) {
     assert_eq!(order().await, names(&["q-paused", "q-late", "q-early"]));
 }
 
+/// Slots held are counted from the runs `DEQUEUED` or `EXECUTING`, per queue and concurrency
+/// key, and per environment.
 pub async fn concurrency_slots(store: &Store) {
     let (_, q) = seed(store, "env_a").await;
-    let slot = |ckey: &'static str| {
+    let q2 = seed_queue(store, "env_a", "other").await;
+    seed(store, "env_o").await;
+    let slot = |queue: &Queue, ckey: &'static str| {
         let store = store.clone();
-        let id = q.id.clone();
+        let id = queue.id.clone();
         async move { read(&store, move |tx| tx.slot_running(&id, ckey)).await }
     };
-    let adjust = |ckey: &'static str, delta: i64| {
+    let env_running = |env: &'static str| {
         let store = store.clone();
-        let id = q.id.clone();
-        async move { write(&store, move |tx| tx.adjust_slot(&id, ckey, delta)).await }
+        async move { read(&store, move |tx| tx.env_running(env)).await }
     };
-    assert_eq!(slot("").await, 0);
-    adjust("", 2).await;
-    adjust("", 1).await;
-    adjust("", -1).await;
-    assert_eq!(slot("").await, 2);
-    // Keys count apart.
-    adjust("user-1", 1).await;
-    assert_eq!(slot("user-1").await, 1);
-    assert_eq!(slot("user-2").await, 0);
-    assert_eq!(slot("").await, 2);
-    // Never below zero, and counting resumes from zero.
-    adjust("user-1", -5).await;
-    assert_eq!(slot("user-1").await, 0);
-    adjust("user-1", 1).await;
-    assert_eq!(slot("user-1").await, 1);
-    adjust("user-3", -1).await;
-    assert_eq!(slot("user-3").await, 0);
-    adjust("user-3", 2).await;
-    assert_eq!(slot("user-3").await, 2);
-    // Several adjustments in one transaction add up.
-    let id = q.id.clone();
+    assert_eq!(slot(&q, "").await, 0);
+    assert_eq!(env_running("env_a").await, 0);
+    let mk = |n: i64, queue: &Queue, ckey: &str, status: RunStatus| {
+        let mut r = sample_run(&queue.env_id, &queue.id, n);
+        r.ckey = ckey.to_string();
+        r.status = status;
+        r
+    };
+    let oq = read(store, |tx| tx.queue_by_name("env_o", "task/task-a"))
+        .await
+        .unwrap();
+    let runs = insert_runs(
+        store,
+        vec![
+            mk(1, &q, "", RunStatus::Dequeued),
+            mk(2, &q, "", RunStatus::Executing),
+            mk(3, &q, "", RunStatus::Queued),
+            mk(4, &q, "", RunStatus::Completed),
+            mk(5, &q, "user-1", RunStatus::Executing),
+            mk(6, &q, "user-2", RunStatus::Delayed),
+            mk(7, &q2, "", RunStatus::Dequeued),
+            mk(8, &oq, "", RunStatus::Executing),
+        ],
+    )
+    .await;
+    assert_eq!(slot(&q, "").await, 2);
+    assert_eq!(slot(&q, "user-1").await, 1);
+    assert_eq!(slot(&q, "user-2").await, 0);
+    assert_eq!(slot(&q2, "").await, 1);
+    assert_eq!(env_running("env_a").await, 4);
+    assert_eq!(env_running("env_o").await, 1);
+    assert_eq!(env_running("env_x").await, 0);
+
+    // A transition out of a holding status frees the slot at once, in the same transaction.
+    let mut done = runs[1].clone();
+    done.status = RunStatus::Completed;
+    let (id, seen) = (
+        q.id.clone(),
+        write(store, move |tx| {
+            assert!(tx.update_run(&done, RunStatus::Executing, None)?);
+            Ok::<_, trigr_store::Error>((
+                tx.slot_running(&done.queue_id, "")?,
+                tx.env_running("env_a")?,
+            ))
+        })
+        .await,
+    );
+    assert_eq!(seen, (1, 3));
+    assert_eq!(read(store, move |tx| tx.slot_running(&id, "")).await, 1);
+    // And a transition into one takes a slot.
+    let mut taken = runs[2].clone();
+    taken.status = RunStatus::Dequeued;
+    taken.lease = Some("L".into());
     write(store, move |tx| {
-        for _ in 0..4 {
-            tx.adjust_slot(&id, "user-4", 1)?;
-        }
-        tx.adjust_slot(&id, "user-4", -1)?;
-        tx.slot_running(&id, "user-4")
+        tx.update_run(&taken, RunStatus::Queued, None)
     })
     .await;
-    assert_eq!(slot("user-4").await, 3);
+    assert_eq!(slot(&q, "").await, 2);
+    assert_eq!(env_running("env_a").await, 4);
     // Another queue's slots are apart.
     assert_eq!(
         read(store, |tx| tx.slot_running("queue_other", "")).await,
@@ -2023,18 +2043,24 @@ pub async fn queue_counts(store: &Store) {
         ],
     )
     .await;
-    // Running comes from the slots, summed over concurrency keys.
-    let (a, b) = (q.id.clone(), q2.id.clone());
-    write(store, move |tx| {
-        tx.adjust_slot(&a, "", 1)?;
-        tx.adjust_slot(&a, "k1", 2)?;
-        tx.adjust_slot(&b, "", 4)
-    })
+    // Running counts the runs holding a slot, over all concurrency keys.
+    insert_runs(
+        store,
+        vec![
+            mk(8, &q, RunStatus::Dequeued),
+            {
+                let mut r = mk(9, &q, RunStatus::Executing);
+                r.ckey = "k1".into();
+                r
+            },
+            mk(10, &q2, RunStatus::Executing),
+        ],
+    )
     .await;
     let id = q.id.clone();
     assert_eq!(read(store, move |tx| tx.queue_counts(&id)).await, (3, 3));
     let id = q2.id.clone();
-    assert_eq!(read(store, move |tx| tx.queue_counts(&id)).await, (4, 1));
+    assert_eq!(read(store, move |tx| tx.queue_counts(&id)).await, (1, 1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2548,8 +2574,6 @@ pub async fn failed_write_leaves_no_trace(store: &Store) {
         .remove(0);
     let (qid, r) = (q.id.clone(), run.clone());
     let result = try_write(store, move |tx| -> trigr_store::Result<()> {
-        tx.adjust_env_running("env_a", 1)?;
-        tx.adjust_slot(&qid, "", 1)?;
         let mut after = r.clone();
         after.status = RunStatus::Dequeued;
         after.lease = Some("L".to_string());
@@ -2570,7 +2594,7 @@ pub async fn failed_write_leaves_no_trace(store: &Store) {
     assert!(result.is_err());
 
     let env = read(store, |tx| tx.environment("env_a")).await.unwrap();
-    assert_eq!(env.running, 0);
+    assert_eq!(read(store, |tx| tx.env_running("env_a")).await, 0);
     assert_eq!(env.current_version, None);
     let id = q.id.clone();
     assert_eq!(read(store, move |tx| tx.slot_running(&id, "")).await, 0);
