@@ -1,10 +1,31 @@
 //! # trigr-bench
 //!
-//! Measures a trigr server the way clients and workers use it: over HTTP, with the durable store
-//! (every acknowledged write is on disk; no relaxed mode). The server runs inside this process on
-//! `127.0.0.1` with a fresh temporary SQLite store for every run of every scenario, so scenarios
-//! cannot disturb each other. Each scenario registers and promotes a deployment declaring one
-//! task, `noop`, and every run's payload is a few bytes of JSON.
+//! Measures trigr servers the way clients and workers use them: over HTTP, with durable stores
+//! (every acknowledged write is on disk; no relaxed mode). The servers run inside this process
+//! on `127.0.0.1` with a fresh store for every run of every scenario, so scenarios cannot
+//! disturb each other. Each scenario registers and promotes a deployment declaring one task,
+//! `noop`, and every run's payload is a few bytes of JSON.
+//!
+//! ## Stores
+//!
+//! * **SQLite** (`sqlite` column, unprefixed keys): one server on a new temporary SQLite file
+//!   (WAL, `synchronous=FULL`).
+//! * **PostgreSQL, one server** (`pg 1 server` column, keys `pg_…`): one server on a new schema
+//!   `trigr_bench_<pid>_<n>` of the database `--database-url` names (or
+//!   `TRIGR_BENCH_DATABASE_URL`; default `postgres://postgres@127.0.0.1:5432/postgres`),
+//!   reached through `options=-c search_path=<schema>` appended to the URL. The schema is
+//!   created before the run and dropped after it, like the temporary SQLite file. Commits wait
+//!   for the WAL flush (`synchronous_commit = on`).
+//! * **PostgreSQL, two servers** (`pg 2 servers` column, keys `pg2_…`): two server instances on
+//!   the same fresh schema. They run in this process, but are independent as two nodes would be:
+//!   each has its own engine, wake-up signals, timer loop, connection pool and port; they share
+//!   only the database. Triggers and workers are split evenly over both.
+//!
+//! `--backend sqlite,postgres` picks the stores. By default SQLite is measured, and PostgreSQL
+//! too when its database answers; when it does not, a line saying
+//! `PostgreSQL scenarios skipped: …` and why goes to stderr and under the table. With an
+//! explicit `--backend postgres` an unreachable database is an error. Only the `e2e` and
+//! `latency` scenarios run on PostgreSQL.
 //!
 //! ## Figures
 //!
@@ -15,25 +36,35 @@
 //!   4 concurrent senders, each batch `POST /api/v3/batches` (500 runs) then
 //!   `POST /api/v3/batches/{id}/items` with 500 NDJSON lines answered `sealed: true`;
 //!   figure = runs / wall time.
-//! * **`e2e_runs_per_s`** — runs per second from trigger to `COMPLETED`. The batch senders
-//!   create `--runs` runs while 4 protocol-level workers dequeue (`maxRuns` 200, long-poll 1 s)
-//!   and complete each lot with one batched `complete` call; figure = runs / time from the first
-//!   trigger to the answer that completed the last run. The server's view is checked afterwards
-//!   (nothing left queued, a batch's runs all completed, a random sample reads `COMPLETED`).
-//! * **`trigger_to_dequeue_p50_ms`, `trigger_to_dequeue_p99_ms`** — latency from just before a
-//!   trigger request is sent to the arrival of the dequeue answer that hands the run to an
-//!   already waiting worker (long-poll, `maxRuns` 10, `waitMs` 5000), at a steady 50 runs/s for
-//!   10 s (3 s with `--quick`). Runs are matched by a sequence number in their payload; the first
-//!   10 are warm-up and not counted. Nearest-rank percentiles, milliseconds.
+//! * **`e2e_runs_per_s`, `pg_e2e_runs_per_s`, `pg2_e2e_runs_per_s`** — runs per second from
+//!   trigger to `COMPLETED`. The batch senders create `--runs` runs while 4 protocol-level
+//!   workers dequeue (`maxRuns` 200, long-poll 1 s) and complete each lot with one batched
+//!   `complete` call; figure = runs / time from the first trigger to the answer that completed
+//!   the last run. With two servers, batch sender `i` and worker `i` talk to server `i % 2` (2
+//!   senders and 2 workers per server). The servers' view is checked afterwards (nothing left
+//!   queued, a batch's runs all completed, a random sample, read from each server in turn,
+//!   reads `COMPLETED`).
+//! * **`trigger_to_dequeue_p50_ms`, `trigger_to_dequeue_p99_ms`** (and `pg_…`, `pg2_…`) —
+//!   latency from just before a trigger request is sent to the arrival of the dequeue answer
+//!   that hands the run to an already waiting worker (long-poll, `maxRuns` 10, `waitMs` 5000),
+//!   at a steady 50 runs/s for 10 s (3 s with `--quick`). With two servers, one worker waits on
+//!   each and the triggers alternate between the servers; a run goes to whichever worker asks
+//!   first (the progress line says how many reached the other server's worker). Runs are matched
+//!   by a sequence number in their payload; the first 10 are warm-up and not counted.
+//!   Nearest-rank percentiles, milliseconds.
+//! * **`disk_fsync_p50_ms`, `disk_fsync_p99_ms`** — the disk's own fsync latency where the
+//!   temporary SQLite stores live, for context.
 //!
 //! ## Repeats and output
 //!
-//! `--repeat K` runs every scenario K times (in rounds: all scenarios once, then again) and
-//! reports the median of each figure; every run's value is printed to stderr as it finishes and
-//! listed in the table. The table goes to stdout; `--json` prints the same figures as one JSON
-//! line instead (see `report.rs`). `--quick` is a small single pass for CI: 2,000 runs per
-//! throughput scenario and 3 s of latency sampling. Any unexpected server answer stops the
-//! program with an error quoting the request and the response.
+//! `--repeat K` runs every scenario K times (in rounds: every scenario on every store once, then
+//! again) and reports the median of each figure; every run's value is printed to stderr as it
+//! finishes and listed under the table. The table has one row per quantity and one column per
+//! store, PostgreSQL beside SQLite; `--json` prints the same figures as one JSON line instead
+//! (see `report.rs`). `--quick` is a small single pass for CI: 2,000 runs per throughput
+//! scenario and 3 s of latency sampling, PostgreSQL runs (one and two servers) included when the
+//! database answers. Any unexpected server answer stops the program with an error quoting the
+//! request and the response.
 
 mod api;
 mod report;
@@ -43,14 +74,18 @@ mod stats;
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use clap::Parser;
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
 
 use report::{Measured, Report};
 use scenarios::{Scenario, Settings};
+use server::Target;
 use stats::fmt_num;
 
-/// Benchmark of a trigr server started in this process on a temporary durable store.
+/// The PostgreSQL database used when none is named.
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Benchmark of trigr servers started in this process on temporary durable stores.
 #[derive(Debug, Parser)]
 #[command(name = "trigr-bench", version)]
 struct Args {
@@ -74,6 +109,21 @@ struct Args {
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
 
+    /// Stores to measure (comma-separated) [default: sqlite, plus postgres when its database
+    /// answers]. An unreachable database is an error when postgres is named here.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    backend: Vec<Backend>,
+
+    /// PostgreSQL database of the postgres runs; each run works in a new schema of its own,
+    /// dropped afterwards.
+    #[arg(
+        long,
+        env = "TRIGR_BENCH_DATABASE_URL",
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true
+    )]
+    database_url: String,
+
     /// Seconds of steady-rate triggering in the latency scenario [default: 10, or 3 with --quick].
     #[arg(long)]
     latency_secs: Option<f64>,
@@ -81,6 +131,29 @@ struct Args {
     /// Longest one scenario run may take, in seconds, before the benchmark fails.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
+}
+
+/// A store the benchmark can measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// The embedded SQLite store: one server.
+    Sqlite,
+    /// PostgreSQL: one server, and two servers on the same database.
+    #[value(alias = "pg")]
+    Postgres,
+}
+
+/// One scenario on one target, run `--repeat` times.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    scenario: Scenario,
+    target: Target,
+}
+
+impl Case {
+    fn name(self) -> String {
+        format!("{} {}", self.scenario.name(), self.target.name())
+    }
 }
 
 #[tokio::main]
@@ -94,6 +167,7 @@ async fn main() -> Result<()> {
                 .max(0.02),
         ),
         timeout: Duration::from_secs(args.timeout_secs),
+        database_url: args.database_url.clone(),
     };
     let chosen: Vec<Scenario> = if args.only.is_empty() {
         Scenario::ALL.to_vec()
@@ -104,16 +178,67 @@ async fn main() -> Result<()> {
             .collect()
     };
 
+    let sqlite = args.backend.is_empty() || args.backend.contains(&Backend::Sqlite);
+    let wants_postgres = chosen.iter().any(|s| s.on_postgres())
+        && (args.backend.is_empty() || args.backend.contains(&Backend::Postgres));
+    let mut skipped = None;
+    let postgres = if wants_postgres {
+        match server::check_postgres(&args.database_url).await {
+            Ok(()) => true,
+            Err(e) if args.backend.is_empty() => {
+                let line = format!(
+                    "PostgreSQL scenarios skipped: {} did not answer ({e:#}); set --database-url \
+                     or TRIGR_BENCH_DATABASE_URL, or --backend sqlite to silence this",
+                    server::describe_url(&args.database_url)
+                );
+                eprintln!("{line}");
+                skipped = Some(line);
+                false
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "--backend postgres: {} did not answer",
+                        server::describe_url(&args.database_url)
+                    )
+                })
+            }
+        }
+    } else {
+        false
+    };
+
+    let mut cases = Vec::new();
+    for &scenario in &chosen {
+        if sqlite {
+            cases.push(Case {
+                scenario,
+                target: Target::Sqlite,
+            });
+        }
+        if postgres && scenario.on_postgres() {
+            for target in [Target::Pg1, Target::Pg2] {
+                cases.push(Case { scenario, target });
+            }
+        }
+    }
+    if cases.is_empty() {
+        bail!(
+            "nothing to run: only the e2e and latency scenarios run on PostgreSQL \
+             (--only and --backend leave no scenario)"
+        );
+    }
+
     let mut measured: Vec<Measured> = Vec::new();
     for round in 1..=args.repeat {
-        for &scenario in &chosen {
-            let outcome = scenario.run_once(&settings).await.with_context(|| {
-                format!(
-                    "scenario {} (run {round} of {})",
-                    scenario.name(),
-                    args.repeat
-                )
-            })?;
+        for &case in &cases {
+            let outcome = case
+                .scenario
+                .run_once(case.target, &settings)
+                .await
+                .with_context(|| {
+                    format!("scenario {} (run {round} of {})", case.name(), args.repeat)
+                })?;
             let values: Vec<String> = outcome
                 .figures
                 .iter()
@@ -121,7 +246,7 @@ async fn main() -> Result<()> {
                 .collect();
             eprintln!(
                 "[{} {round}/{}] {} ({})",
-                scenario.name(),
+                case.name(),
                 args.repeat,
                 values.join(", "),
                 outcome.detail
@@ -142,6 +267,9 @@ async fn main() -> Result<()> {
         println!("{}", Report::from_measured(&measured).to_json_line());
     } else {
         println!("{}", report::table(&measured));
+        if let Some(line) = skipped {
+            println!("\n{line}");
+        }
     }
     Ok(())
 }

@@ -1,24 +1,42 @@
 //! The figures the benchmark reports, the table and the one-line JSON report.
 //!
-//! To add a figure: declare a [`Figure`], add a field of the same name to [`Report`] and a line
-//! in [`Report::set`], and return the figure from a scenario.
+//! A scenario returns its SQLite figures; a run on PostgreSQL reports them under the figure of
+//! the same label and the run's [`Target`] (see [`Figure::on`]), whose key starts with `pg_`
+//! (one server) or `pg2_` (two servers). In the table a row is a label, a column a target.
+//!
+//! To add a figure: declare a [`Figure`] and list it in [`FIGURES`], add a field of the same
+//! name to [`Report`] and a line in [`Report::set`], and return the figure from a scenario.
 
 use serde::Serialize;
 
+use crate::server::Target;
 use crate::stats::{fmt_num, median, round_to};
 
-/// A reported quantity: its JSON key, its table label and unit, and how many decimals it keeps.
+/// A reported quantity: its JSON key, its table label (row), column and unit, and how many
+/// decimals it keeps.
 #[derive(Debug, PartialEq)]
 pub struct Figure {
     pub key: &'static str,
     pub label: &'static str,
+    pub target: Target,
     pub unit: &'static str,
     pub decimals: usize,
+}
+
+impl Figure {
+    /// The figure of the same label measured on `target`, if the benchmark reports one.
+    pub fn on(&'static self, target: Target) -> Option<&'static Figure> {
+        FIGURES
+            .iter()
+            .copied()
+            .find(|f| f.label == self.label && f.target == target)
+    }
 }
 
 pub const TRIGGER_PER_S: Figure = Figure {
     key: "trigger_per_s",
     label: "trigger (1 run/request, 32c)",
+    target: Target::Sqlite,
     unit: "runs/s",
     decimals: 0,
 };
@@ -26,27 +44,31 @@ pub const TRIGGER_PER_S: Figure = Figure {
 pub const BATCH_TRIGGER_PER_S: Figure = Figure {
     key: "batch_trigger_per_s",
     label: "batch trigger (500/batch, 4c)",
+    target: Target::Sqlite,
     unit: "runs/s",
     decimals: 0,
 };
 
 pub const E2E_RUNS_PER_S: Figure = Figure {
     key: "e2e_runs_per_s",
-    label: "end-to-end (batch in, 4 workers)",
+    label: E2E_LABEL,
+    target: Target::Sqlite,
     unit: "runs/s",
     decimals: 0,
 };
 
 pub const TRIGGER_TO_DEQUEUE_P50_MS: Figure = Figure {
     key: "trigger_to_dequeue_p50_ms",
-    label: "trigger->dequeue p50 (50/s)",
+    label: P50_LABEL,
+    target: Target::Sqlite,
     unit: "ms",
     decimals: 2,
 };
 
 pub const TRIGGER_TO_DEQUEUE_P99_MS: Figure = Figure {
     key: "trigger_to_dequeue_p99_ms",
-    label: "trigger->dequeue p99 (50/s)",
+    label: P99_LABEL,
+    target: Target::Sqlite,
     unit: "ms",
     decimals: 2,
 };
@@ -54,6 +76,7 @@ pub const TRIGGER_TO_DEQUEUE_P99_MS: Figure = Figure {
 pub const DISK_FSYNC_P50_MS: Figure = Figure {
     key: "disk_fsync_p50_ms",
     label: "disk fsync p50 (context)",
+    target: Target::Sqlite,
     unit: "ms",
     decimals: 2,
 };
@@ -61,9 +84,67 @@ pub const DISK_FSYNC_P50_MS: Figure = Figure {
 pub const DISK_FSYNC_P99_MS: Figure = Figure {
     key: "disk_fsync_p99_ms",
     label: "disk fsync p99 (context)",
+    target: Target::Sqlite,
     unit: "ms",
     decimals: 2,
 };
+
+const E2E_LABEL: &str = "end-to-end (batch in, 4 workers)";
+const P50_LABEL: &str = "trigger->dequeue p50 (50/s)";
+const P99_LABEL: &str = "trigger->dequeue p99 (50/s)";
+
+pub const PG_E2E_RUNS_PER_S: Figure = Figure {
+    key: "pg_e2e_runs_per_s",
+    target: Target::Pg1,
+    ..E2E_RUNS_PER_S
+};
+
+pub const PG2_E2E_RUNS_PER_S: Figure = Figure {
+    key: "pg2_e2e_runs_per_s",
+    target: Target::Pg2,
+    ..E2E_RUNS_PER_S
+};
+
+pub const PG_TRIGGER_TO_DEQUEUE_P50_MS: Figure = Figure {
+    key: "pg_trigger_to_dequeue_p50_ms",
+    target: Target::Pg1,
+    ..TRIGGER_TO_DEQUEUE_P50_MS
+};
+
+pub const PG_TRIGGER_TO_DEQUEUE_P99_MS: Figure = Figure {
+    key: "pg_trigger_to_dequeue_p99_ms",
+    target: Target::Pg1,
+    ..TRIGGER_TO_DEQUEUE_P99_MS
+};
+
+pub const PG2_TRIGGER_TO_DEQUEUE_P50_MS: Figure = Figure {
+    key: "pg2_trigger_to_dequeue_p50_ms",
+    target: Target::Pg2,
+    ..TRIGGER_TO_DEQUEUE_P50_MS
+};
+
+pub const PG2_TRIGGER_TO_DEQUEUE_P99_MS: Figure = Figure {
+    key: "pg2_trigger_to_dequeue_p99_ms",
+    target: Target::Pg2,
+    ..TRIGGER_TO_DEQUEUE_P99_MS
+};
+
+/// Every figure, in table order.
+pub const FIGURES: [&Figure; 13] = [
+    &TRIGGER_PER_S,
+    &BATCH_TRIGGER_PER_S,
+    &E2E_RUNS_PER_S,
+    &PG_E2E_RUNS_PER_S,
+    &PG2_E2E_RUNS_PER_S,
+    &TRIGGER_TO_DEQUEUE_P50_MS,
+    &PG_TRIGGER_TO_DEQUEUE_P50_MS,
+    &PG2_TRIGGER_TO_DEQUEUE_P50_MS,
+    &TRIGGER_TO_DEQUEUE_P99_MS,
+    &PG_TRIGGER_TO_DEQUEUE_P99_MS,
+    &PG2_TRIGGER_TO_DEQUEUE_P99_MS,
+    &DISK_FSYNC_P50_MS,
+    &DISK_FSYNC_P99_MS,
+];
 
 /// The values one figure took over the repeated runs of its scenario.
 #[derive(Debug)]
@@ -94,6 +175,18 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_to_dequeue_p99_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_e2e_runs_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_trigger_to_dequeue_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_trigger_to_dequeue_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg2_e2e_runs_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg2_trigger_to_dequeue_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg2_trigger_to_dequeue_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p99_ms: Option<f64>,
@@ -116,6 +209,12 @@ impl Report {
             "e2e_runs_per_s" => &mut self.e2e_runs_per_s,
             "trigger_to_dequeue_p50_ms" => &mut self.trigger_to_dequeue_p50_ms,
             "trigger_to_dequeue_p99_ms" => &mut self.trigger_to_dequeue_p99_ms,
+            "pg_e2e_runs_per_s" => &mut self.pg_e2e_runs_per_s,
+            "pg_trigger_to_dequeue_p50_ms" => &mut self.pg_trigger_to_dequeue_p50_ms,
+            "pg_trigger_to_dequeue_p99_ms" => &mut self.pg_trigger_to_dequeue_p99_ms,
+            "pg2_e2e_runs_per_s" => &mut self.pg2_e2e_runs_per_s,
+            "pg2_trigger_to_dequeue_p50_ms" => &mut self.pg2_trigger_to_dequeue_p50_ms,
+            "pg2_trigger_to_dequeue_p99_ms" => &mut self.pg2_trigger_to_dequeue_p99_ms,
             "disk_fsync_p50_ms" => &mut self.disk_fsync_p50_ms,
             "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
             other => unreachable!("figure {other} has no field in Report"),
@@ -129,32 +228,69 @@ impl Report {
     }
 }
 
-/// The table of `measured`: one line per figure with its median; with more than one run per
-/// scenario, a last column lists every run's value in order.
+/// The table of `measured`: one line per label, one column of medians per target that was
+/// measured. With more than one run per scenario, a second part lists every run's value in
+/// order, one line per label and target.
 pub fn table(measured: &[Measured]) -> String {
-    let repeated = measured.iter().any(|m| m.values.len() > 1);
-    let mut out = format!("{:<34} {:<12} {:<8}", "scenario", "value", "unit");
-    if repeated {
-        out.push_str(" each run");
-    }
-    let mut lines = vec![out.trim_end().to_string()];
+    let mut labels: Vec<&str> = Vec::new();
     for m in measured {
-        let mut line = format!(
-            "{:<34} {:<12} {:<8}",
-            m.figure.label,
-            fmt_num(m.value(), m.figure.decimals),
-            m.figure.unit
-        );
-        if repeated {
-            let each: Vec<String> = m
-                .values
-                .iter()
-                .map(|v| fmt_num(*v, m.figure.decimals))
-                .collect();
-            line.push(' ');
-            line.push_str(&each.join(" / "));
+        if !labels.contains(&m.figure.label) {
+            labels.push(m.figure.label);
         }
+    }
+    let targets: Vec<Target> = Target::ALL
+        .into_iter()
+        .filter(|t| measured.iter().any(|m| m.figure.target == *t))
+        .collect();
+    let find = |label: &str, target: Target| {
+        measured
+            .iter()
+            .find(|m| m.figure.label == label && m.figure.target == target)
+    };
+
+    let mut heading = format!("{:<34}", "scenario");
+    for target in &targets {
+        heading.push_str(&format!(" {:<13}", target.heading()));
+    }
+    heading.push_str(" unit");
+    let mut lines = vec![heading];
+    for label in &labels {
+        let mut line = format!("{label:<34}");
+        let mut unit = "";
+        for target in &targets {
+            let cell = match find(label, *target) {
+                Some(m) => {
+                    unit = m.figure.unit;
+                    fmt_num(m.value(), m.figure.decimals)
+                }
+                None => "-".to_string(),
+            };
+            line.push_str(&format!(" {cell:<13}"));
+        }
+        line.push(' ');
+        line.push_str(unit);
         lines.push(line.trim_end().to_string());
+    }
+
+    if measured.iter().any(|m| m.values.len() > 1) {
+        lines.push(String::new());
+        lines.push(format!("{:<34} {:<13} each run", "scenario", "on"));
+        for label in &labels {
+            for target in &targets {
+                if let Some(m) = find(label, *target) {
+                    let each: Vec<String> = m
+                        .values
+                        .iter()
+                        .map(|v| fmt_num(*v, m.figure.decimals))
+                        .collect();
+                    lines.push(format!(
+                        "{label:<34} {:<13} {}",
+                        target.heading(),
+                        each.join(" / ")
+                    ));
+                }
+            }
+        }
     }
     lines.join("\n")
 }
@@ -185,17 +321,78 @@ mod tests {
     #[test]
     fn every_figure_has_a_field() {
         let mut report = Report::default();
-        for f in [
-            &TRIGGER_PER_S,
-            &BATCH_TRIGGER_PER_S,
-            &E2E_RUNS_PER_S,
-            &TRIGGER_TO_DEQUEUE_P50_MS,
-            &TRIGGER_TO_DEQUEUE_P99_MS,
-        ] {
+        for f in FIGURES {
             report.set(f, 1.0);
         }
         let json: serde_json::Value = serde_json::from_str(&report.to_json_line()).unwrap();
-        assert_eq!(json.as_object().unwrap().len(), 5);
+        let object = json.as_object().unwrap();
+        assert_eq!(object.len(), FIGURES.len());
+        for f in FIGURES {
+            assert!(object.contains_key(f.key), "{} missing", f.key);
+        }
+    }
+
+    #[test]
+    fn postgres_figures_share_the_sqlite_label() {
+        assert_eq!(
+            E2E_RUNS_PER_S.on(Target::Pg1).unwrap().key,
+            "pg_e2e_runs_per_s"
+        );
+        assert_eq!(
+            E2E_RUNS_PER_S.on(Target::Pg2).unwrap().key,
+            "pg2_e2e_runs_per_s"
+        );
+        assert_eq!(
+            TRIGGER_TO_DEQUEUE_P50_MS.on(Target::Pg1).unwrap().key,
+            "pg_trigger_to_dequeue_p50_ms"
+        );
+        assert_eq!(
+            TRIGGER_TO_DEQUEUE_P99_MS.on(Target::Pg2).unwrap().key,
+            "pg2_trigger_to_dequeue_p99_ms"
+        );
+        assert!(TRIGGER_PER_S.on(Target::Pg1).is_none());
+        assert_eq!(
+            DISK_FSYNC_P50_MS.on(Target::Sqlite),
+            Some(&DISK_FSYNC_P50_MS)
+        );
+    }
+
+    #[test]
+    fn table_puts_postgres_beside_sqlite() {
+        let measured = vec![
+            Measured {
+                figure: &E2E_RUNS_PER_S,
+                values: vec![5000.0],
+            },
+            Measured {
+                figure: &PG_E2E_RUNS_PER_S,
+                values: vec![1234.0],
+            },
+            Measured {
+                figure: &PG2_E2E_RUNS_PER_S,
+                values: vec![2345.0],
+            },
+            Measured {
+                figure: &TRIGGER_PER_S,
+                values: vec![7000.0],
+            },
+        ];
+        let t = table(&measured);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(lines[0].contains("sqlite") && lines[0].contains("pg 2 servers"));
+        let e2e = lines[1];
+        assert!(e2e.starts_with(E2E_RUNS_PER_S.label));
+        let (a, b, c) = (
+            e2e.find("5,000").unwrap(),
+            e2e.find("1,234").unwrap(),
+            e2e.find("2,345").unwrap(),
+        );
+        assert!(a < b && b < c, "{t}");
+        assert!(
+            lines[2].contains("7,000") && lines[2].contains(" - "),
+            "{t}"
+        );
     }
 
     #[test]

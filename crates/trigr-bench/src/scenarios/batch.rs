@@ -33,7 +33,12 @@ pub async fn run(api: &Api, settings: &Settings) -> Result<Outcome> {
     api.register_deployment(&[TASK]).await?;
     let runs = settings.runs;
     let started = Instant::now();
-    let batches = send_batches(api, runs, Arc::new(AtomicUsize::new(0))).await?;
+    let batches = send_batches(
+        std::slice::from_ref(api),
+        runs,
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await?;
     let elapsed = started.elapsed();
 
     // The server lists every run of a batch right after its items call.
@@ -61,10 +66,10 @@ pub async fn run(api: &Api, settings: &Settings) -> Result<Outcome> {
 }
 
 /// Creates `runs` runs of the `noop` task in batches of [`BATCH_SIZE`] (the last one smaller)
-/// from [`SENDERS`] concurrent senders, adding each sealed batch's size to `created`. Returns the
-/// batches in the order they were sealed.
+/// from [`SENDERS`] concurrent senders, sender `i` sending to server `i % apis.len()`, adding each
+/// sealed batch's size to `created`. Returns the batches in the order they were sealed.
 pub async fn send_batches(
-    api: &Api,
+    apis: &[Api],
     runs: usize,
     created: Arc<AtomicUsize>,
 ) -> Result<Vec<SentBatch>> {
@@ -75,8 +80,8 @@ pub async fn send_batches(
     let next = Arc::new(AtomicUsize::new(0));
 
     let mut senders = JoinSet::new();
-    for _ in 0..SENDERS {
-        let api = api.clone();
+    for sender in 0..SENDERS {
+        let api = apis[sender % apis.len()].clone();
         let (next, full, last, created) =
             (next.clone(), full.clone(), last.clone(), created.clone());
         senders.spawn(async move {

@@ -7,8 +7,13 @@
 //! count. The figure is `runs` divided by the time from the first trigger to the answer that
 //! brought the count of completed runs to `runs`.
 //!
-//! Afterwards the server's view is checked: no run is left queued or executing, a random batch
-//! lists only runs the workers completed, and a random sample of runs reads back `COMPLETED`.
+//! With several servers (PostgreSQL, two servers on one schema) batch sender `i` and worker `i`
+//! talk to server `i % servers`: triggers and workers are split evenly over the servers, and a
+//! run is often completed through another server than the one that created it.
+//!
+//! Afterwards the servers' view is checked: no run is left queued or executing, a random batch
+//! lists only runs the workers completed, and a random sample of runs, read from every server in
+//! turn, reads back `COMPLETED`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +46,8 @@ const SAMPLE: usize = 20;
 struct Progress {
     created: Arc<AtomicUsize>,
     dequeued: AtomicUsize,
+    /// Runs handed out by each server.
+    dequeued_by: Mutex<Vec<usize>>,
     completed: AtomicUsize,
     /// When the count of completed runs reached the target.
     finished: Mutex<Option<Instant>>,
@@ -59,25 +66,29 @@ impl Progress {
     }
 }
 
-pub async fn run(api: &Api, settings: &Settings) -> Result<Outcome> {
-    let version = api.register_deployment(&[TASK]).await?;
+pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
+    let version = apis[0].register_deployment(&[TASK]).await?;
     let runs = settings.runs;
-    let progress = Arc::new(Progress::default());
+    let progress = Arc::new(Progress {
+        dequeued_by: Mutex::new(vec![0; apis.len()]),
+        ..Progress::default()
+    });
 
     let started = Instant::now();
     let mut tasks: JoinSet<Result<Option<Vec<SentBatch>>>> = JoinSet::new();
     {
-        let (api, progress) = (api.clone(), progress.clone());
+        let (apis, progress) = (apis.to_vec(), progress.clone());
         tasks.spawn(async move {
             Ok(Some(
-                send_batches(&api, runs, progress.created.clone()).await?,
+                send_batches(&apis, runs, progress.created.clone()).await?,
             ))
         });
     }
-    for _ in 0..WORKERS {
-        let (api, progress, version) = (api.clone(), progress.clone(), version.clone());
+    for w in 0..WORKERS {
+        let server = w % apis.len();
+        let (api, progress, version) = (apis[server].clone(), progress.clone(), version.clone());
         tasks.spawn(async move {
-            worker(&api, &version, runs, &progress).await?;
+            worker(&api, server, &version, runs, &progress).await?;
             Ok(None)
         });
     }
@@ -122,21 +133,39 @@ pub async fn run(api: &Api, settings: &Settings) -> Result<Outcome> {
     let elapsed = finished - started;
 
     let seen = std::mem::take(&mut *progress.seen.lock().unwrap());
-    verify(api, &batches, &seen, runs).await?;
+    verify(apis, &batches, &seen, runs).await?;
 
     let rate = per_second(runs, elapsed);
+    let mut detail = format!(
+        "{} runs triggered and completed in {:.2} s",
+        fmt_num(runs as f64, 0),
+        elapsed.as_secs_f64()
+    );
+    if apis.len() > 1 {
+        let by: Vec<String> = progress
+            .dequeued_by
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| fmt_num(*n as f64, 0))
+            .collect();
+        detail.push_str(&format!("; dequeued per server {}", by.join(" / ")));
+    }
     Ok(Outcome {
         figures: vec![(&E2E_RUNS_PER_S, rate)],
-        detail: format!(
-            "{} runs triggered and completed in {:.2} s",
-            fmt_num(runs as f64, 0),
-            elapsed.as_secs_f64()
-        ),
+        detail,
     })
 }
 
-/// One worker loop: dequeue, complete the whole lot at once, until `runs` runs are completed.
-async fn worker(api: &Api, version: &str, runs: usize, progress: &Progress) -> Result<()> {
+/// One worker loop on server number `server`: dequeue, complete the whole lot at once, until
+/// `runs` runs are completed.
+async fn worker(
+    api: &Api,
+    server: usize,
+    version: &str,
+    runs: usize,
+    progress: &Progress,
+) -> Result<()> {
     while progress.completed.load(Ordering::Relaxed) < runs {
         let (got, _) = api.dequeue(version, MAX_RUNS, WAIT_MS).await?;
         if got.is_empty() {
@@ -153,6 +182,7 @@ async fn worker(api: &Api, version: &str, runs: usize, progress: &Progress) -> R
             }
         }
         progress.dequeued.fetch_add(got.len(), Ordering::Relaxed);
+        progress.dequeued_by.lock().unwrap()[server] += got.len();
         let results = api.complete_ok(&got).await?;
         let answered = Instant::now();
         for (run, result) in got.iter().zip(&results) {
@@ -171,9 +201,9 @@ async fn worker(api: &Api, version: &str, runs: usize, progress: &Progress) -> R
     Ok(())
 }
 
-/// Checks the server agrees with what the workers saw.
+/// Checks the servers agree with what the workers saw.
 async fn verify(
-    api: &Api,
+    apis: &[Api],
     batches: &[SentBatch],
     seen: &HashSet<String>,
     runs: usize,
@@ -184,6 +214,7 @@ async fn verify(
         seen.len()
     );
 
+    let api = &apis[0];
     // Nothing is left waiting or running.
     let query = "filter%5Bstatus%5D=PENDING_VERSION,DELAYED,QUEUED,DEQUEUED,EXECUTING,WAITING&page%5Bsize%5D=10";
     let open = api.list_runs(query).await?;
@@ -227,14 +258,14 @@ async fn verify(
         }
     }
 
-    // A random sample reads back COMPLETED.
+    // A random sample reads back COMPLETED, from every server.
     let ids: Vec<&String> = seen.iter().collect();
     let sample: Vec<&String> = ids
         .choose_multiple(&mut rand::thread_rng(), SAMPLE)
         .copied()
         .collect();
-    for id in sample {
-        let run = api.get_run(id).await?;
+    for (i, id) in sample.into_iter().enumerate() {
+        let run = apis[i % apis.len()].get_run(id).await?;
         ensure!(
             run["status"] == "COMPLETED",
             "GET /api/v3/runs/{id} of a run completed with status COMPLETED answered {run}"

@@ -1,6 +1,7 @@
-//! The scenarios. Each run of a scenario gets its own freshly started server on a fresh store,
-//! registers a deployment of the `noop` task, measures, checks the server's view of the runs it
-//! made, and stops the server.
+//! The scenarios. Each run of a scenario gets its own freshly started servers on a fresh store
+//! (see [`BenchServers`]), registers a deployment of the `noop` task, measures, checks the
+//! servers' view of the runs it made, and stops the servers. A scenario given several servers
+//! spreads its triggers and its workers over them.
 
 pub mod batch;
 pub mod disk;
@@ -14,7 +15,7 @@ use anyhow::{anyhow, Result};
 use clap::ValueEnum;
 
 use crate::report::Figure;
-use crate::server::BenchServer;
+use crate::server::{BenchServers, Target};
 
 /// What a scenario is told.
 #[derive(Clone, Debug)]
@@ -25,6 +26,8 @@ pub struct Settings {
     pub latency_duration: Duration,
     /// Longest a single scenario run may take, server start and checks included.
     pub timeout: Duration,
+    /// The PostgreSQL database the PostgreSQL runs make their schemas in.
+    pub database_url: String,
 }
 
 /// The measured figures of one scenario run, plus a human sentence about it.
@@ -66,19 +69,36 @@ impl Scenario {
         }
     }
 
-    /// Starts a fresh server, runs the scenario once against it (within `settings.timeout`) and
-    /// stops the server.
-    pub async fn run_once(self, settings: &Settings) -> Result<Outcome> {
-        let server = BenchServer::start().await?;
-        let api = server.api.clone();
+    /// Whether the scenario measures the store, so that it is also run on PostgreSQL (the
+    /// others measure the SQLite server only, or the disk).
+    pub fn on_postgres(self) -> bool {
+        matches!(self, Scenario::E2e | Scenario::Latency)
+    }
+
+    /// Starts fresh servers on `target`, runs the scenario once against them (within
+    /// `settings.timeout`) and stops them. The figures are those of `target`.
+    pub async fn run_once(self, target: Target, settings: &Settings) -> Result<Outcome> {
+        let servers = BenchServers::start(target, &settings.database_url).await?;
+        let apis = servers.apis.clone();
         let measured = async {
-            match self {
-                Scenario::Trigger => trigger::run(&api, settings).await,
-                Scenario::Batch => batch::run(&api, settings).await,
-                Scenario::E2e => e2e::run(&api, settings).await,
-                Scenario::Latency => latency::run(&api, settings).await,
+            let outcome = match self {
+                Scenario::Trigger => trigger::run(&apis[0], settings).await,
+                Scenario::Batch => batch::run(&apis[0], settings).await,
+                Scenario::E2e => e2e::run(&apis, settings).await,
+                Scenario::Latency => latency::run(&apis, settings).await,
                 Scenario::Disk => disk::run(settings).await,
+            }?;
+            let mut figures = Vec::new();
+            for (figure, value) in outcome.figures {
+                let on_target = figure.on(target).ok_or_else(|| {
+                    anyhow!("{} has no figure on {}", figure.key, target.heading())
+                })?;
+                figures.push((on_target, value));
             }
+            Ok(Outcome {
+                figures,
+                detail: outcome.detail,
+            })
         };
         let result = match tokio::time::timeout(settings.timeout, measured).await {
             Ok(result) => result,
@@ -88,7 +108,7 @@ impl Scenario {
                 settings.timeout.as_secs()
             )),
         };
-        server.shutdown().await;
+        servers.shutdown().await;
         result
     }
 }
