@@ -1,6 +1,8 @@
 //! `complete`: a worker reports the outcome of its attempt. A failure is retried under the
 //! task's policy; `fail_attempt` is shared with the lease rescuer in [`crate::timers`].
 
+use std::collections::HashMap;
+
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::Value;
@@ -8,7 +10,7 @@ use trigr_store::{Run, Tx};
 use trigr_types::{packet, Millis, RetryPolicy, RunStatus};
 
 use crate::transition::end_attempt;
-use crate::{transition, Effects, Engine, Error, Result};
+use crate::{transition, transition_many, Effects, Engine, Error, Result};
 
 /// A worker's report on one attempt (worker protocol §5).
 #[derive(Clone, Debug, Deserialize)]
@@ -69,31 +71,101 @@ impl Engine {
         let engine = self.clone();
         let env_for_wake = env_id.clone();
         let results = self
-            .write(move |tx| {
-                let now = engine.now();
-                let mut results = Vec::with_capacity(items.len());
-                for (run_id, c) in items {
-                    results.push(complete_one(&engine, tx, &env_id, &run_id, c, now));
-                }
-                Ok::<_, Error>(results)
-            })
+            .write(move |tx| CompleteBatch::new(tx, &env_id, &items)?.run(&engine, tx, items))
             .await?;
         self.apply(&Effects::wake(&env_for_wake));
         Ok(results)
     }
 }
 
-fn complete_one(
+/// The runs of one `complete_many`, read in one statement and written in as few as the
+/// store allows. Items are judged in order, exactly as if each were its own write: a run
+/// completed twice in one call sees its first completion before the second is judged.
+struct CompleteBatch {
+    /// Every run named, as it stands after the items judged so far.
+    runs: HashMap<String, Run>,
+    /// Judged, not yet written: item index, before, after, outcome.
+    pending: Vec<(usize, Run, Run, Completed)>,
+    results: Vec<Option<Result<Completed>>>,
+}
+
+impl CompleteBatch {
+    fn new(tx: &mut dyn Tx, env_id: &str, items: &[(String, Completion)]) -> Result<Self> {
+        let mut ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let runs = tx.runs_by_ids(env_id, &ids)?;
+        Ok(CompleteBatch {
+            runs: runs.into_iter().map(|r| (r.id.clone(), r)).collect(),
+            pending: Vec::new(),
+            results: (0..items.len()).map(|_| None).collect(),
+        })
+    }
+
+    fn run(
+        mut self,
+        engine: &Engine,
+        tx: &mut dyn Tx,
+        items: Vec<(String, Completion)>,
+    ) -> Result<Vec<Result<Completed>>> {
+        let now = engine.now();
+        for (i, (run_id, c)) in items.into_iter().enumerate() {
+            if self
+                .pending
+                .iter()
+                .any(|(_, before, _, _)| before.id == run_id)
+            {
+                self.flush(tx)?;
+            }
+            let judged = match self.runs.get(&run_id) {
+                Some(run) => judge(engine, tx, run, c, now),
+                None => Err(Error::run_not_found(&run_id)),
+            };
+            match judged {
+                Ok((after, done)) => {
+                    let before = self.runs[&run_id].clone();
+                    self.pending.push((i, before, after, done));
+                }
+                Err(e) => self.results[i] = Some(Err(e)),
+            }
+        }
+        self.flush(tx)?;
+        // Every item has its result once the last pending ones are written.
+        Ok(self.results.into_iter().flatten().collect())
+    }
+
+    /// Writes the judged items; one that lost its run to another writer lost its lease.
+    fn flush(&mut self, tx: &mut dyn Tx) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let pairs: Vec<(Run, Run)> = pending
+            .iter()
+            .map(|(_, before, after, _)| (before.clone(), after.clone()))
+            .collect();
+        let written = transition_many(tx, &pairs)?;
+        for ((i, before, after, done), ok) in pending.into_iter().zip(written) {
+            self.results[i] = Some(if ok {
+                self.runs.insert(after.id.clone(), after);
+                Ok(done)
+            } else {
+                Err(Error::LeaseLost {
+                    run_id: before.id,
+                    status: before.status,
+                })
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Decides what a completion makes of `run`, without writing it.
+fn judge(
     engine: &Engine,
     tx: &mut dyn Tx,
-    env_id: &str,
-    run_id: &str,
+    run: &Run,
     c: Completion,
     now: Millis,
-) -> Result<Completed> {
-    let run = tx
-        .run(env_id, run_id)?
-        .ok_or_else(|| Error::run_not_found(run_id))?;
+) -> Result<(Run, Completed)> {
+    let run_id = run.id.as_str();
     if !run.status.is_leased() || run.lease.as_deref() != Some(c.lease.as_str()) {
         return Err(Error::LeaseLost {
             run_id: run_id.to_string(),
@@ -112,7 +184,7 @@ fn complete_one(
         after.finished_at = Some(now);
         after.updated_at = now;
         end_attempt(&mut after);
-        return commit(tx, &run, after, None);
+        return Ok(outcome(after, None));
     }
     let error = c.error.clone().unwrap_or(AttemptError {
         message: "The attempt failed without an error message".into(),
@@ -120,36 +192,27 @@ fn complete_one(
         stack_trace: None,
     });
     let retryable = c.retry != Some(false);
-    fail_attempt(
+    let (after, retry_at) = plan_failure(
         engine,
         tx,
-        &run,
+        run,
         &error,
         retryable,
         c.retry_after_ms,
         RunStatus::Failed,
         now,
-    )
+    )?;
+    Ok(outcome(after, retry_at))
 }
 
-fn commit(
-    tx: &mut dyn Tx,
-    before: &Run,
-    after: Run,
-    retry_at: Option<Millis>,
-) -> Result<Completed> {
-    if !transition(tx, before, &after)? {
-        return Err(Error::LeaseLost {
-            run_id: before.id.clone(),
-            status: before.status,
-        });
-    }
-    Ok(Completed {
-        run_id: after.id,
+fn outcome(after: Run, retry_at: Option<Millis>) -> (Run, Completed) {
+    let done = Completed {
+        run_id: after.id.clone(),
         status: after.status,
         will_retry: retry_at.is_some(),
         retry_at,
-    })
+    };
+    (after, done)
 }
 
 /// The retry policy in force for a run: its task's, with the trigger's `maxAttempts`.
@@ -181,6 +244,37 @@ pub(crate) fn fail_attempt(
     final_status: RunStatus,
     now: Millis,
 ) -> Result<Completed> {
+    let (after, retry_at) = plan_failure(
+        engine,
+        tx,
+        run,
+        error,
+        retryable,
+        retry_after_ms,
+        final_status,
+        now,
+    )?;
+    if !transition(tx, run, &after)? {
+        return Err(Error::LeaseLost {
+            run_id: run.id.clone(),
+            status: run.status,
+        });
+    }
+    Ok(outcome(after, retry_at).1)
+}
+
+/// What [`fail_attempt`] writes: the run after the failure, and when it retries.
+#[allow(clippy::too_many_arguments)]
+fn plan_failure(
+    engine: &Engine,
+    tx: &mut dyn Tx,
+    run: &Run,
+    error: &AttemptError,
+    retryable: bool,
+    retry_after_ms: Option<u64>,
+    final_status: RunStatus,
+    now: Millis,
+) -> Result<(Run, Option<Millis>)> {
     let policy = policy_of(engine, tx, run)?;
     let mut after = run.clone();
     after.error = Some(serde_json::to_string(error).unwrap_or_default());
@@ -195,9 +289,9 @@ pub(crate) fn fail_attempt(
         after.status = RunStatus::Queued;
         after.available_at = retry_at;
         after.queue_ts = retry_at - run.priority * 1000;
-        return commit(tx, run, after, Some(retry_at));
+        return Ok((after, Some(retry_at)));
     }
     after.status = final_status;
     after.finished_at = Some(now);
-    commit(tx, run, after, None)
+    Ok((after, None))
 }

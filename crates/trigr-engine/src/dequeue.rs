@@ -8,7 +8,7 @@ use trigr_store::{Queue, Run, Tx};
 use trigr_types::{id, Millis, RunStatus};
 
 use crate::complete::policy_of;
-use crate::{transition, Engine, Error, Result};
+use crate::{transition_many, Engine, Error, Result};
 
 pub const MAX_RUNS: usize = 500;
 
@@ -112,9 +112,9 @@ fn take_from_queue(
     }
     let candidates = tx.ready_runs(&q.id, version, now, want * 2 + 8)?;
     let mut running: HashMap<String, i64> = HashMap::new();
-    let mut out = Vec::new();
+    let mut taken = Vec::new();
     for run in candidates {
-        if out.len() == want {
+        if taken.len() == want {
             break;
         }
         let held = match running.get(&run.ckey) {
@@ -133,10 +133,15 @@ fn take_from_queue(
         after.started_at = after.started_at.or(Some(now));
         after.timeout_at = after.max_duration.map(|s| now + s * 1000);
         after.updated_at = now;
-        if transition(tx, &run, &after)? {
-            running.insert(run.ckey.clone(), held + 1);
-            out.push(after);
-        }
+        running.insert(run.ckey.clone(), held + 1);
+        taken.push((run, after));
     }
-    Ok(out)
+    // A run another writer changed meanwhile is simply not handed out (its slot was only
+    // counted, never taken).
+    let written = transition_many(tx, &taken)?;
+    Ok(taken
+        .into_iter()
+        .zip(written)
+        .filter_map(|((_, after), ok)| ok.then_some(after))
+        .collect())
 }

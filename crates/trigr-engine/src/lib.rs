@@ -39,7 +39,7 @@ use std::time::Duration;
 pub use deployments::{DeploymentCache, LoadedDeployment};
 pub use error::{Error, Result};
 pub use notify::Notifier;
-pub use transition::transition;
+pub use transition::{transition, transition_many};
 
 use clock::Clock;
 use trigr_store::Store;

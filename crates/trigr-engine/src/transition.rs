@@ -12,6 +12,16 @@ pub fn transition(tx: &mut dyn Tx, before: &Run, after: &Run) -> Result<bool> {
     Ok(tx.update_run(after, before.status, before.lease.as_deref())?)
 }
 
+/// [`transition`] for several runs at once, as `(before, after)` pairs of distinct runs: one
+/// statement where the store can. Returns whether each was written.
+pub fn transition_many(tx: &mut dyn Tx, pairs: &[(Run, Run)]) -> Result<Vec<bool>> {
+    let updates: Vec<_> = pairs
+        .iter()
+        .map(|(before, after)| (after, before.status, before.lease.as_deref()))
+        .collect();
+    Ok(tx.update_runs(&updates)?)
+}
+
 /// Clears everything that belongs to an attempt in progress.
 pub(crate) fn end_attempt(run: &mut Run) {
     run.lease = None;

@@ -96,6 +96,24 @@ pub trait RunTx {
         expect_status: RunStatus,
         expect_lease: Option<&str>,
     ) -> Result<bool>;
+    /// Several [`RunTx::update_run`]s, each `(run, expect_status, expect_lease)`, in one
+    /// statement where the backend can; returns whether each was written. Ids must be
+    /// distinct.
+    fn update_runs(&mut self, updates: &[(&Run, RunStatus, Option<&str>)]) -> Result<Vec<bool>> {
+        updates
+            .iter()
+            .map(|(run, status, lease)| self.update_run(run, *status, *lease))
+            .collect()
+    }
+    /// The runs of the environment with these ids (locked in a write), in any order; ids
+    /// that name no run are left out.
+    fn runs_by_ids(&mut self, env_id: &str, ids: &[String]) -> Result<Vec<Run>> {
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            runs.extend(self.run(env_id, id)?);
+        }
+        Ok(runs)
+    }
     /// Stores the run's tags (the list only grows) and indexes the new ones.
     fn set_tags(&mut self, run: &Run) -> Result<()>;
     fn run_by_idempotency_key(

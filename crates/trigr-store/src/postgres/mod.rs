@@ -32,6 +32,7 @@ pub mod wakeups;
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,8 +59,8 @@ const MIGRATION_LOCK: i64 = 0x7472_6967_725f_6d69; // "trigr_mi"
 const CLOSE_PATIENCE: Duration = Duration::from_secs(60);
 /// Prepared statements kept per connection; past this the cache starts over.
 const STATEMENT_CACHE: usize = 512;
-/// Fresh connections tried when a pooled one turns out dead at `BEGIN`.
-const BEGIN_ATTEMPTS: usize = 3;
+/// How long a job waits for a connection while the database is known to be down.
+const DOWN_WAIT: Duration = Duration::from_millis(300);
 
 type Pool = r2d2::Pool<Manager>;
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -292,6 +293,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     idle: Condvar,
+    /// The last attempt to get a connection failed.
+    down: AtomicBool,
 }
 
 /// Counts a job as under way until dropped (also when the job panics).
@@ -355,6 +358,7 @@ impl Postgres {
                     in_flight: 0,
                 }),
                 idle: Condvar::new(),
+                down: AtomicBool::new(false),
             }),
         })
     }
@@ -374,7 +378,7 @@ impl Postgres {
         };
         let in_flight = InFlight(self.shared.clone());
         let task = move || {
-            match begin(&pool, begin_sql) {
+            match begin(&pool, begin_sql, &in_flight.0.down) {
                 Ok(mut conn) => work(PgTx {
                     conn: Some(&mut *conn),
                     failed: None,
@@ -414,14 +418,30 @@ const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 /// A pooled connection with a transaction begun by `sql`. A connection that turns out dead
 /// (the database restarted since it was opened) is dropped and another one tried, before
 /// any job has run on it.
-fn begin(pool: &Pool, sql: &str) -> Result<r2d2::PooledConnection<Manager>> {
+///
+/// While the database is known to be down, a job waits for a connection only briefly, so
+/// that callers get their 503 at once instead of after the full pool timeout.
+fn begin(pool: &Pool, sql: &str, down: &AtomicBool) -> Result<r2d2::PooledConnection<Manager>> {
     let mut last = None;
-    for _ in 0..BEGIN_ATTEMPTS {
-        let mut conn = pool
-            .get()
-            .map_err(|e| Error::Unavailable(format!("no PostgreSQL connection: {e}")))?;
+    // Every pooled connection may be dead after a restart: try them all, and one new.
+    for _ in 0..=pool.max_size() {
+        let got = if down.load(Ordering::Relaxed) {
+            pool.get_timeout(DOWN_WAIT)
+        } else {
+            pool.get()
+        };
+        let mut conn = got.map_err(|e| {
+            down.store(true, Ordering::Relaxed);
+            Error::Unavailable(format!("no PostgreSQL connection: {e}"))
+        })?;
+        if conn.client.is_closed() {
+            continue;
+        }
         match conn.client.batch_execute(sql) {
-            Ok(()) => return Ok(conn),
+            Ok(()) => {
+                down.store(false, Ordering::Relaxed);
+                return Ok(conn);
+            }
             Err(e) => {
                 let e = Error::from(e);
                 if !conn.client.is_closed() {

@@ -44,6 +44,7 @@ macro_rules! suite {
             run_tags,
             update_run_compare_and_set,
             update_run_writes_mutable_state,
+            update_runs_in_one_go,
             list_runs_filters,
             list_runs_pages,
             ready_runs,
@@ -915,6 +916,98 @@ pub async fn update_run_writes_mutable_state(store: &Store) {
 }
 
 /// A deployment locking a run to a version may give it the task's `maxDuration`.
+/// `update_runs` is `update_run` for many: each compare-and-set judged on its own, every
+/// mutable field written; `runs_by_ids` reads a set of runs of one environment.
+pub async fn update_runs_in_one_go(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    seed(store, "env_o").await;
+    let runs = insert_runs(
+        store,
+        (1..=4).map(|n| sample_run("env_a", &q.id, n)).collect(),
+    )
+    .await;
+    let foreign = insert_runs(
+        store,
+        vec![sample_run("env_o", "queue_env_o_task_task-a", 9)],
+    )
+    .await;
+
+    let mut ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    ids.push("run_missing".into());
+    ids.push(foreign[0].id.clone());
+    let ids2 = ids.clone();
+    let mut found: Vec<String> = write(store, move |tx| tx.runs_by_ids("env_a", &ids2))
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    found.sort();
+    let mut want: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+    want.sort();
+    assert_eq!(
+        found, want,
+        "only the environment's runs, unknown ids left out"
+    );
+    let by_read = read(store, move |tx| tx.runs_by_ids("env_a", &ids)).await;
+    assert_eq!(by_read.len(), 4);
+
+    // Every field update_run writes, on each run differently.
+    let afters: Vec<Run> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let i = i as i64;
+            let mut a = r.clone();
+            a.status = RunStatus::Dequeued;
+            a.version = Some(format!("2024010{i}.1"));
+            a.metadata = Some(format!("{{\"i\":{i}}}"));
+            a.metadata_type = "application/super+json".into();
+            a.idempotency_key = None;
+            a.idempotency_expires_at = Some(NOW + i);
+            a.queue_ts = NOW + 10 + i;
+            a.available_at = NOW + 20 + i;
+            a.delay_until = Some(NOW + 30 + i);
+            a.ttl_expires_at = None;
+            a.attempt = 1 + i;
+            a.lease = Some(format!("lease-{i}"));
+            a.lease_expires_at = Some(NOW + 40 + i);
+            a.timeout_at = Some(NOW + 50 + i);
+            a.output = Some(format!("{i}"));
+            a.output_type = Some("application/json".into());
+            a.error = Some(format!("e{i}"));
+            a.updated_at = NOW + 60 + i;
+            a.started_at = Some(NOW + 70 + i);
+            a.finished_at = None;
+            a.max_duration = Some(100 + i);
+            a
+        })
+        .collect();
+    // Run 3 expects the wrong status and run 4 a lease it does not hold: both are left alone.
+    let expect = [
+        (RunStatus::Queued, None),
+        (RunStatus::Queued, None),
+        (RunStatus::Executing, None),
+        (RunStatus::Queued, Some("L9")),
+    ];
+    let a2 = afters.clone();
+    let written = write(store, move |tx| {
+        let updates: Vec<_> = a2.iter().zip(expect).map(|(a, (s, l))| (a, s, l)).collect();
+        tx.update_runs(&updates)
+    })
+    .await;
+    assert_eq!(written, [true, true, false, false]);
+    for (i, run) in runs.iter().enumerate() {
+        let stored = get_run(store, "env_a", &run.id).await.unwrap();
+        if written[i] {
+            assert_run_eq(&stored, &afters[i]);
+        } else {
+            assert_run_eq(&stored, run);
+        }
+    }
+    // An empty list writes nothing.
+    assert!(write(store, |tx| tx.update_runs(&[])).await.is_empty());
+}
+
 pub async fn update_run_writes_max_duration(store: &Store) {
     let (_, q) = seed(store, "env_a").await;
     let mut run = sample_run("env_a", &q.id, 1);
