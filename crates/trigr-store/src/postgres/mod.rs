@@ -194,6 +194,11 @@ impl From<postgres::Error> for Error {
             {
                 return Error::Conflict(db.to_string());
             }
+            // 57P: the server is shutting down or restarting; 08: the connection failed.
+            let class = &code.code()[..2.min(code.code().len())];
+            if class == "08" || code.code().starts_with("57P") {
+                return Error::Unavailable(db.to_string());
+            }
             return Error::Database(db.to_string());
         }
         let source = std::error::Error::source(&e);
@@ -378,12 +383,19 @@ impl Postgres {
         };
         let in_flight = InFlight(self.shared.clone());
         let task = move || {
-            match begin(&pool, begin_sql, &in_flight.0.down) {
-                Ok(mut conn) => work(PgTx {
-                    conn: Some(&mut *conn),
-                    failed: None,
-                    writing: begin_sql == BEGIN_WRITE,
-                }),
+            let down = &in_flight.0.down;
+            match begin(&pool, begin_sql, down) {
+                Ok(mut conn) => {
+                    work(PgTx {
+                        conn: Some(&mut *conn),
+                        failed: None,
+                        writing: begin_sql == BEGIN_WRITE,
+                    });
+                    if conn.client.is_closed() {
+                        // Lost mid-job: the database may be going away.
+                        down.store(true, Ordering::Relaxed);
+                    }
+                }
                 Err(cause) => work(PgTx::failed(cause)),
             }
             // The pool first: once the last job is done, `close` finds the connections closed.
@@ -435,6 +447,7 @@ fn begin(pool: &Pool, sql: &str, down: &AtomicBool) -> Result<r2d2::PooledConnec
             Error::Unavailable(format!("no PostgreSQL connection: {e}"))
         })?;
         if conn.client.is_closed() {
+            down.store(true, Ordering::Relaxed);
             continue;
         }
         match conn.client.batch_execute(sql) {
@@ -444,6 +457,9 @@ fn begin(pool: &Pool, sql: &str, down: &AtomicBool) -> Result<r2d2::PooledConnec
             }
             Err(e) => {
                 let e = Error::from(e);
+                if matches!(e, Error::Unavailable(_)) {
+                    down.store(true, Ordering::Relaxed);
+                }
                 if !conn.client.is_closed() {
                     let _ = conn.client.batch_execute("ROLLBACK");
                     return Err(e);

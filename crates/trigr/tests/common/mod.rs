@@ -878,3 +878,69 @@ pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
 pub fn utc_date() -> String {
     chrono::Utc::now().format("%Y%m%d").to_string()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Servers on a database the test chooses (several servers sharing one PostgreSQL schema).
+// ---------------------------------------------------------------------------------------------
+
+impl TestServer {
+    /// Starts `trigr server` on `database_url`, whatever `TRIGR_TEST_BACKEND` says, with the
+    /// seeded keys and `args` after `server`. The database belongs to the caller: nothing in it
+    /// is dropped when the server is.
+    pub async fn start_on(database_url: &str, args: &[String]) -> TestServer {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().to_path_buf();
+        let mut cmd = Command::new(binary());
+        cmd.arg("server")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--database-url")
+            .arg(database_url)
+            .args(args)
+            .env("TRIGR_DEV_SECRET_KEY", DEV_KEY)
+            .env("TRIGR_STAGING_SECRET_KEY", STAGING_KEY)
+            .env("TRIGR_PROD_SECRET_KEY", PROD_KEY)
+            .env_remove("TRIGR_DATABASE_URL")
+            .env_remove("TRIGR_LISTEN")
+            .env_remove("TRIGR_DATA_DIR")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn trigr server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("trigr listening on ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr.trim().to_string());
+                    }
+                }
+            }
+        });
+        let base_url = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("server on {database_url} did not print its address within 30 s");
+            }
+        };
+        TestServer {
+            base_url,
+            child,
+            data_dir,
+            _tmp: Some(tmp),
+            http: sdk_like_client(),
+        }
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
