@@ -191,17 +191,13 @@ fn judge(
         name: None,
         stack_trace: None,
     });
-    let retryable = c.retry != Some(false);
-    let (after, retry_at) = plan_failure(
-        engine,
-        tx,
-        run,
-        &error,
-        retryable,
-        c.retry_after_ms,
-        RunStatus::Failed,
-        now,
-    )?;
+    let failure = Failure {
+        error: &error,
+        retryable: c.retry != Some(false),
+        retry_after_ms: c.retry_after_ms,
+        final_status: RunStatus::Failed,
+    };
+    let (after, retry_at) = plan_failure(engine, tx, run, &failure, now)?;
     Ok(outcome(after, retry_at))
 }
 
@@ -231,29 +227,27 @@ pub(crate) fn policy_of(engine: &Engine, tx: &mut dyn Tx, run: &Run) -> Result<R
     Ok(policy)
 }
 
+/// A failed attempt, as its reporter describes it.
+pub(crate) struct Failure<'a> {
+    pub error: &'a AttemptError,
+    /// `false`: no retry, whatever attempts remain.
+    pub retryable: bool,
+    /// The backoff the worker asked for, instead of the policy's.
+    pub retry_after_ms: Option<u64>,
+    /// The status when no retry follows.
+    pub final_status: RunStatus,
+}
+
 /// Ends a failed attempt: back to `QUEUED` after the backoff when attempts remain and the error
-/// is retryable, else the final `final_status` with the error.
-#[allow(clippy::too_many_arguments)]
+/// is retryable, else the final status with the error.
 pub(crate) fn fail_attempt(
     engine: &Engine,
     tx: &mut dyn Tx,
     run: &Run,
-    error: &AttemptError,
-    retryable: bool,
-    retry_after_ms: Option<u64>,
-    final_status: RunStatus,
+    failure: &Failure,
     now: Millis,
 ) -> Result<Completed> {
-    let (after, retry_at) = plan_failure(
-        engine,
-        tx,
-        run,
-        error,
-        retryable,
-        retry_after_ms,
-        final_status,
-        now,
-    )?;
+    let (after, retry_at) = plan_failure(engine, tx, run, failure, now)?;
     if !transition(tx, run, &after)? {
         return Err(Error::LeaseLost {
             run_id: run.id.clone(),
@@ -264,17 +258,19 @@ pub(crate) fn fail_attempt(
 }
 
 /// What [`fail_attempt`] writes: the run after the failure, and when it retries.
-#[allow(clippy::too_many_arguments)]
 fn plan_failure(
     engine: &Engine,
     tx: &mut dyn Tx,
     run: &Run,
-    error: &AttemptError,
-    retryable: bool,
-    retry_after_ms: Option<u64>,
-    final_status: RunStatus,
+    failure: &Failure,
     now: Millis,
 ) -> Result<(Run, Option<Millis>)> {
+    let Failure {
+        error,
+        retryable,
+        retry_after_ms,
+        final_status,
+    } = *failure;
     let policy = policy_of(engine, tx, run)?;
     let mut after = run.clone();
     after.error = Some(serde_json::to_string(error).unwrap_or_default());

@@ -8,7 +8,7 @@ use serde::Serialize;
 use trigr_store::{Run, Tx};
 use trigr_types::{Millis, RunStatus};
 
-use crate::complete::{fail_attempt, AttemptError};
+use crate::complete::{fail_attempt, AttemptError, Failure};
 use crate::transition::end_attempt;
 use crate::{transition, Effects, Engine, Error, Result};
 
@@ -160,16 +160,13 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
             name: Some("LeaseExpired".into()),
             stack_trace: None,
         };
-        match fail_attempt(
-            engine,
-            tx,
-            &run,
-            &error,
-            true,
-            None,
-            RunStatus::Crashed,
-            now,
-        ) {
+        let failure = Failure {
+            error: &error,
+            retryable: true,
+            retry_after_ms: None,
+            final_status: RunStatus::Crashed,
+        };
+        match fail_attempt(engine, tx, &run, &failure, now) {
             Ok(_) => {
                 fired.leases_expired += 1;
                 touched(&run);

@@ -71,43 +71,12 @@ impl TestServer {
                 (Some(t), p)
             }
         };
-        let mut cmd = Command::new(binary());
-        cmd.arg("server")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(postgres_args(&data_dir))
-            .env("TRIGR_DEV_SECRET_KEY", DEV_KEY)
-            .env("TRIGR_STAGING_SECRET_KEY", STAGING_KEY)
-            .env("TRIGR_PROD_SECRET_KEY", PROD_KEY)
-            .env_remove("TRIGR_DATABASE_URL")
-            .env_remove("TRIGR_LISTEN")
-            .env_remove("TRIGR_DATA_DIR")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut args = postgres_args(&data_dir);
         if opts.test_clock {
-            cmd.arg("--test-clock");
+            args.push("--test-clock".into());
         }
-        cmd.args(&opts.args);
-        let mut child = cmd.spawn().expect("spawn trigr server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("trigr listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.trim().to_string());
-                    }
-                }
-            }
-        });
-        let base_url = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not print its address within 30 s");
+        args.extend(opts.args.iter().cloned());
+        let (child, base_url) = spawn_server(&data_dir, &args);
         TestServer {
             base_url,
             child,
@@ -248,6 +217,49 @@ impl Drop for TestServer {
         let _ = self.child.wait();
         if self._tmp.is_some() {
             drop_postgres_schema(&self.data_dir);
+        }
+    }
+}
+
+/// Spawns `trigr server` on a random port with the seeded keys and `args` after `server`;
+/// returns it once it printed its address.
+fn spawn_server(data_dir: &std::path::Path, args: &[String]) -> (Child, String) {
+    let mut cmd = Command::new(binary());
+    cmd.arg("server")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("TRIGR_DEV_SECRET_KEY", DEV_KEY)
+        .env("TRIGR_STAGING_SECRET_KEY", STAGING_KEY)
+        .env("TRIGR_PROD_SECRET_KEY", PROD_KEY)
+        .env_remove("TRIGR_DATABASE_URL")
+        .env_remove("TRIGR_LISTEN")
+        .env_remove("TRIGR_DATA_DIR")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("spawn trigr server");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.strip_prefix("trigr listening on ") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(addr) => (child, addr),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server ({args:?}) did not print its address within 30 s");
         }
     }
 }
@@ -890,46 +902,9 @@ impl TestServer {
     pub async fn start_on(database_url: &str, args: &[String]) -> TestServer {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().to_path_buf();
-        let mut cmd = Command::new(binary());
-        cmd.arg("server")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--database-url")
-            .arg(database_url)
-            .args(args)
-            .env("TRIGR_DEV_SECRET_KEY", DEV_KEY)
-            .env("TRIGR_STAGING_SECRET_KEY", STAGING_KEY)
-            .env("TRIGR_PROD_SECRET_KEY", PROD_KEY)
-            .env_remove("TRIGR_DATABASE_URL")
-            .env_remove("TRIGR_LISTEN")
-            .env_remove("TRIGR_DATA_DIR")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("spawn trigr server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("trigr listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.trim().to_string());
-                    }
-                }
-            }
-        });
-        let base_url = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("server on {database_url} did not print its address within 30 s");
-            }
-        };
+        let mut all = vec!["--database-url".to_string(), database_url.to_string()];
+        all.extend(args.iter().cloned());
+        let (child, base_url) = spawn_server(&data_dir, &all);
         TestServer {
             base_url,
             child,
