@@ -31,7 +31,9 @@ mod testserver;
 
 pub use client::ConnectionArgs;
 pub use queues::{QueueArgs, QueueKind, QueuesCommand, QueuesListArgs};
-pub use runs::{RunsCancelArgs, RunsCommand, RunsGetArgs, RunsListArgs, RunsReplayArgs};
+pub use runs::{
+    RunsCancelArgs, RunsCommand, RunsGetArgs, RunsListArgs, RunsLogsArgs, RunsReplayArgs,
+};
 pub use trigger::TriggerArgs;
 
 /// Client commands of `trigr` (everything except `server`).

@@ -1,24 +1,31 @@
-//! `cancel`: a run and its unfinished descendants become `CANCELED`. Their workers learn it
-//! at the next heartbeat (409) and can no longer complete them.
+//! `cancel`: a run and its unfinished descendants become `CANCELED` (a `WAITING` run too).
+//! Their workers learn it at the next heartbeat (409) and can no longer complete them. A
+//! canceled run's own duration and until waits are disarmed; the runs waiting for it (its
+//! parent's `run` or `batch` wait) are resumed with `ok: false`.
 
 use trigr_store::{Run, Tx};
 use trigr_types::{Millis, RunStatus};
 
+use crate::resume::runs_ended;
 use crate::transition::end_attempt;
 use crate::{transition, Effects, Engine, Error, Result};
 
 impl Engine {
     /// Cancels a run (a no-op for a finished one) and its unfinished children, recursively.
     pub async fn cancel(&self, env_id: &str, run_id: &str) -> Result<Run> {
-        let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
-        let engine = self.clone();
+        // A completion racing the cascade may deadlock with it on PostgreSQL; the loser runs
+        // again and sees the winner's commit.
         let run = self
-            .write(move |tx| {
-                let now = engine.now();
-                let run = tx
-                    .run(&env_id, &run_id)?
-                    .ok_or_else(|| Error::run_not_found(&run_id))?;
-                cancel_tree(tx, run, now)
+            .write_retrying(|| {
+                let (engine, env_id, run_id) =
+                    (self.clone(), env_id.to_string(), run_id.to_string());
+                move |tx: &mut dyn Tx| {
+                    let now = engine.now();
+                    let run = tx
+                        .run(&env_id, &run_id)?
+                        .ok_or_else(|| Error::run_not_found(&run_id))?;
+                    cancel_tree(tx, run, now)
+                }
             })
             .await?;
         self.apply(&Effects::wake(&run.env_id));
@@ -29,8 +36,14 @@ impl Engine {
 fn cancel_tree(tx: &mut dyn Tx, run: Run, now: Millis) -> Result<Run> {
     let mut pending = vec![run.clone()];
     let mut first = None;
+    let mut canceled = Vec::new();
     while let Some(current) = pending.pop() {
+        let was_final = current.status.is_final();
         let after = cancel_one(tx, current, now)?;
+        if !was_final {
+            tx.disarm_waitpoints_of(&after.id)?;
+            canceled.push(after.id.clone());
+        }
         pending.extend(
             tx.children(&after.id)?
                 .into_iter()
@@ -38,6 +51,7 @@ fn cancel_tree(tx: &mut dyn Tx, run: Run, now: Millis) -> Result<Run> {
         );
         first.get_or_insert(after);
     }
+    runs_ended(tx, &canceled, now)?;
     Ok(first.unwrap_or(run))
 }
 

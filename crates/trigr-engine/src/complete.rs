@@ -2,6 +2,7 @@
 //! task's policy; `fail_attempt` is shared with the lease rescuer in [`crate::timers`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rand::Rng;
 use serde::Deserialize;
@@ -9,6 +10,7 @@ use serde_json::Value;
 use trigr_store::{Run, Tx};
 use trigr_types::{packet, Millis, RetryPolicy, RunStatus};
 
+use crate::resume::runs_ended;
 use crate::transition::end_attempt;
 use crate::{transition, transition_many, Effects, Engine, Error, Result};
 
@@ -67,13 +69,18 @@ impl Engine {
         env_id: &str,
         items: Vec<(String, Completion)>,
     ) -> Result<Vec<Result<Completed>>> {
-        let env_id = env_id.to_string();
-        let engine = self.clone();
-        let env_for_wake = env_id.clone();
+        let items = Arc::new(items);
+        // A completion that resumes a waiting parent locks it after the child; on PostgreSQL
+        // that can deadlock with a cancel of the parent, and the loser runs again.
         let results = self
-            .write(move |tx| CompleteBatch::new(tx, &env_id, &items)?.run(&engine, tx, items))
+            .write_retrying(|| {
+                let (engine, env_id, items) = (self.clone(), env_id.to_string(), items.clone());
+                move |tx: &mut dyn Tx| {
+                    CompleteBatch::new(tx, &env_id, &items)?.run(&engine, tx, &items)
+                }
+            })
             .await?;
-        self.apply(&Effects::wake(&env_for_wake));
+        self.apply(&Effects::wake(env_id));
         Ok(results)
     }
 }
@@ -106,30 +113,40 @@ impl CompleteBatch {
         mut self,
         engine: &Engine,
         tx: &mut dyn Tx,
-        items: Vec<(String, Completion)>,
+        items: &[(String, Completion)],
     ) -> Result<Vec<Result<Completed>>> {
         let now = engine.now();
-        for (i, (run_id, c)) in items.into_iter().enumerate() {
+        for (i, (run_id, c)) in items.iter().enumerate() {
             if self
                 .pending
                 .iter()
-                .any(|(_, before, _, _)| before.id == run_id)
+                .any(|(_, before, _, _)| &before.id == run_id)
             {
                 self.flush(tx)?;
             }
-            let judged = match self.runs.get(&run_id) {
+            let judged = match self.runs.get(run_id) {
                 Some(run) => judge(engine, tx, run, c, now),
-                None => Err(Error::run_not_found(&run_id)),
+                None => Err(Error::run_not_found(run_id)),
             };
             match judged {
                 Ok((after, done)) => {
-                    let before = self.runs[&run_id].clone();
+                    let before = self.runs[run_id].clone();
                     self.pending.push((i, before, after, done));
                 }
                 Err(e) => self.results[i] = Some(Err(e)),
             }
         }
         self.flush(tx)?;
+        // Runs that ended complete the waits of their parents.
+        let ended: Vec<String> = self
+            .results
+            .iter()
+            .flatten()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|c| c.status.is_final())
+            .map(|c| c.run_id.clone())
+            .collect();
+        runs_ended(tx, &ended, engine.now())?;
         // Every item has its result once the last pending ones are written.
         Ok(self.results.into_iter().flatten().collect())
     }
@@ -162,7 +179,7 @@ fn judge(
     engine: &Engine,
     tx: &mut dyn Tx,
     run: &Run,
-    c: Completion,
+    c: &Completion,
     now: Millis,
 ) -> Result<(Run, Completed)> {
     let run_id = run.id.as_str();
@@ -275,6 +292,8 @@ fn plan_failure(
     let mut after = run.clone();
     after.error = Some(serde_json::to_string(error).unwrap_or_default());
     after.updated_at = now;
+    // A retry is a new attempt, not the continuation of a resumed one.
+    after.resumed = false;
     end_attempt(&mut after);
     if retryable && run.attempt < i64::from(policy.max_attempts) {
         let jitter: f64 = rand::thread_rng().gen();

@@ -1,16 +1,25 @@
 //! `dequeue`: hand up to N ready runs of one version to a worker, within every concurrency
-//! limit, serving queues round-robin; long-polls when nothing is ready.
+//! limit, serving queues round-robin; long-polls when nothing is ready. Each run comes with
+//! its journal; a resumed run continues its attempt (`attempt` unchanged).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use trigr_store::{Queue, Run, Tx};
+use trigr_store::{JournalEntry, Queue, Run, Tx};
 use trigr_types::{id, Millis, RunStatus};
 
 use crate::complete::policy_of;
 use crate::{transition_many, Engine, Error, Result};
 
 pub const MAX_RUNS: usize = 500;
+
+/// A run handed to a worker, with what it replays.
+#[derive(Clone, Debug)]
+pub struct Dequeued {
+    pub run: Run,
+    /// Empty for a fresh run.
+    pub journal: Vec<JournalEntry>,
+}
 
 impl Engine {
     /// Dequeues up to `max` runs of `version`, waiting up to `wait` for the first one.
@@ -20,7 +29,7 @@ impl Engine {
         version: &str,
         max: usize,
         wait: Duration,
-    ) -> Result<Vec<Run>> {
+    ) -> Result<Vec<Dequeued>> {
         let deadline = tokio::time::Instant::now() + wait;
         let signal = self.notifier.env(env_id);
         loop {
@@ -41,18 +50,26 @@ impl Engine {
     }
 
     /// One dequeue transaction.
-    pub async fn dequeue_once(&self, env_id: &str, version: &str, max: usize) -> Result<Vec<Run>> {
+    pub async fn dequeue_once(
+        &self,
+        env_id: &str,
+        version: &str,
+        max: usize,
+    ) -> Result<Vec<Dequeued>> {
         let (env_id, version) = (env_id.to_string(), version.to_string());
         let engine = self.clone();
         self.write(move |tx| {
             let now = engine.now();
             let lease_ms = engine.config.lease_timeout.as_millis() as Millis;
-            let mut runs = take(tx, &env_id, &version, max.clamp(1, MAX_RUNS), now, lease_ms)?;
-            // Workers see the attempts the policy allows (not stored: the policy decides).
-            for run in &mut runs {
-                run.max_attempts = Some(i64::from(policy_of(&engine, tx, run)?.max_attempts));
+            let runs = take(tx, &env_id, &version, max.clamp(1, MAX_RUNS), now, lease_ms)?;
+            let mut out = Vec::with_capacity(runs.len());
+            for mut run in runs {
+                // Workers see the attempts the policy allows (not stored: the policy decides).
+                run.max_attempts = Some(i64::from(policy_of(&engine, tx, &run)?.max_attempts));
+                let journal = crate::journal::of_dequeued(tx, &run)?;
+                out.push(Dequeued { run, journal });
             }
-            Ok(runs)
+            Ok(out)
         })
         .await
     }
@@ -127,7 +144,10 @@ fn take_from_queue(
         }
         let mut after = run.clone();
         after.status = RunStatus::Dequeued;
-        after.attempt += 1;
+        // A resume continues the attempt that suspended; anything else starts a new one.
+        if !run.resumed {
+            after.attempt += 1;
+        }
         after.lease = Some(id::new("lease"));
         after.lease_expires_at = Some(now + lease_ms);
         after.started_at = after.started_at.or(Some(now));

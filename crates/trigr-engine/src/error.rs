@@ -19,6 +19,10 @@ pub enum Error {
     /// The caller's lease is not the run's current one (HTTP 409).
     #[error("the lease of run {run_id} is no longer valid (the run is {status})")]
     LeaseLost { run_id: String, status: RunStatus },
+    /// A durable operation does not match the journal at its position (HTTP 409,
+    /// `non_determinism`).
+    #[error("{0}")]
+    NonDeterminism(String),
     /// The store failed (HTTP 500/503): not the caller's fault.
     #[error(transparent)]
     Store(#[from] trigr_store::Error),

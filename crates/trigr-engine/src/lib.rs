@@ -5,9 +5,12 @@
 //! side effects — which environments to wake — that [`Engine`] runs after the commit.
 //!
 //! * [`trigger`] / [`batch`] / [`replay`] create runs; [`deploy`] registers and promotes versions;
-//! * [`dequeue`], [`heartbeat`], [`complete`] are the worker protocol;
+//! * [`dequeue`], [`heartbeat`], [`complete`] are the worker protocol, and durable execution
+//!   adds [`steps`], [`waits`], [`logs`] (a run's [`journal`]); [`tokens`] are waitpoints
+//!   completed from outside; [`resume`] queues again the runs whose waitpoint completed;
 //! * [`cancel`], [`reschedule`], [`tags`], [`metadata`], [`idempotency`], [`queues`] manage runs;
-//! * [`timers`] fires what is due (delays, TTLs, lost leases, max durations): the background
+//! * [`timers`] fires what is due (delays, TTLs, lost leases, max durations, waits and token
+//!   timeouts): the background
 //!   loop calls its `run_once`, and so do tests after moving the [`clock::ManualClock`].
 
 pub mod batch;
@@ -21,6 +24,8 @@ pub mod dequeue;
 mod error;
 pub mod heartbeat;
 pub mod idempotency;
+pub mod journal;
+pub mod logs;
 pub mod metadata;
 mod notify;
 pub mod packets;
@@ -28,10 +33,14 @@ pub mod query;
 pub mod queues;
 pub mod replay;
 pub mod reschedule;
+pub mod resume;
+pub mod steps;
 pub mod tags;
 pub mod timers;
+pub mod tokens;
 mod transition;
 pub mod trigger;
+pub mod waits;
 
 use std::sync::Arc;
 use std::time::Duration;

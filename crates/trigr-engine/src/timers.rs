@@ -1,14 +1,18 @@
-//! The timer loop: fires delays, TTLs, lost leases and max durations that are due. Timers live
-//! in the store as due times on the runs; whichever server looks first fires each one, and the
-//! compare-and-set of [`crate::transition`] makes a second firing a no-op.
+//! The timer loop: fires delays, TTLs, lost leases, max durations, duration/until waits and
+//! token timeouts that are due. Timers live in the store as due times on the runs and the
+//! waitpoints; whichever server looks first fires each one (the scans skip rows another server
+//! holds), and the compare-and-set of [`crate::transition`] (of the waitpoint's status for
+//! waits) makes a second firing a no-op. Runs a timer ends complete the waits of their
+//! parents, and completed waits queue their runs again ([`crate::resume`]).
 
 use std::time::Duration;
 
 use serde::Serialize;
-use trigr_store::{Run, Tx};
+use trigr_store::{Tx, WaitpointKind, WaitpointStatus};
 use trigr_types::{Millis, RunStatus};
 
 use crate::complete::{fail_attempt, AttemptError, Failure};
+use crate::resume::{complete_waitpoint, runs_ended, timeout_error};
 use crate::transition::end_attempt;
 use crate::{transition, Effects, Engine, Error, Result};
 
@@ -23,11 +27,13 @@ pub struct Fired {
     pub expired: usize,
     pub leases_expired: usize,
     pub timed_out: usize,
+    /// Duration and until waits completed, tokens timed out.
+    pub waitpoints: usize,
 }
 
 impl Fired {
     pub fn total(&self) -> usize {
-        self.delayed + self.expired + self.leases_expired + self.timed_out
+        self.delayed + self.expired + self.leases_expired + self.timed_out + self.waitpoints
     }
 }
 
@@ -61,6 +67,7 @@ impl Timers {
             total.expired += fired.expired;
             total.leases_expired += fired.leases_expired;
             total.timed_out += fired.timed_out;
+            total.waitpoints += fired.waitpoints;
             if !more {
                 return Ok(total);
             }
@@ -100,11 +107,24 @@ impl Timers {
 fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec<String>)> {
     let mut fired = Fired::default();
     let mut envs: Vec<String> = Vec::new();
-    let mut touched = |run: &Run| {
-        if !envs.contains(&run.env_id) {
-            envs.push(run.env_id.clone());
+    let mut touched = |env_id: &str| {
+        if !envs.iter().any(|e| e == env_id) {
+            envs.push(env_id.to_string());
         }
     };
+    // Runs a timer ended (whose parents may be waiting for them), with their environments.
+    let mut ended: Vec<String> = Vec::new();
+    let mut ended_envs: Vec<String> = Vec::new();
+    for wp in tx.due_waitpoints(now, BATCH)? {
+        let (status, output) = match wp.kind {
+            WaitpointKind::Token => (WaitpointStatus::TimedOut, Some(timeout_error(&wp))),
+            _ => (WaitpointStatus::Completed, None),
+        };
+        if complete_waitpoint(tx, &wp, status, output, now)? {
+            fired.waitpoints += 1;
+            touched(&wp.env_id);
+        }
+    }
     for run in tx.due_delayed(now, BATCH)? {
         let mut after = run.clone();
         after.status = if run.version.is_some() {
@@ -115,7 +135,7 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
         after.updated_at = now;
         if transition(tx, &run, &after)? {
             fired.delayed += 1;
-            touched(&run);
+            touched(&run.env_id);
         }
     }
     for run in tx.due_ttl(now, BATCH)? {
@@ -125,6 +145,8 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
         after.updated_at = now;
         if transition(tx, &run, &after)? {
             fired.expired += 1;
+            ended.push(run.id.clone());
+            ended_envs.push(run.env_id.clone());
         }
     }
     for run in tx.due_timeouts(now, BATCH)? {
@@ -145,7 +167,8 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
         end_attempt(&mut after);
         if transition(tx, &run, &after)? {
             fired.timed_out += 1;
-            touched(&run);
+            touched(&run.env_id);
+            ended.push(run.id.clone());
         }
     }
     for run in tx.due_leases(now, BATCH)? {
@@ -167,12 +190,21 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
             final_status: RunStatus::Crashed,
         };
         match fail_attempt(engine, tx, &run, &failure, now) {
-            Ok(_) => {
+            Ok(done) => {
                 fired.leases_expired += 1;
-                touched(&run);
+                touched(&run.env_id);
+                if done.status.is_final() {
+                    ended.push(run.id.clone());
+                }
             }
             Err(Error::LeaseLost { .. }) => {}
             Err(e) => return Err(e),
+        }
+    }
+    if runs_ended(tx, &ended, now)? > 0 {
+        // Parents waiting for the ended runs are queued again.
+        for env in &ended_envs {
+            touched(env);
         }
     }
     Ok((fired, envs))

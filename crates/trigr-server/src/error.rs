@@ -51,6 +51,12 @@ impl From<EngineError> for ApiError {
                 code: Some("lease_lost"),
                 extra: Some(json!({ "status": status.as_str() })),
             },
+            EngineError::NonDeterminism(m) => ApiError {
+                status: StatusCode::CONFLICT,
+                message: m,
+                code: Some("non_determinism"),
+                extra: None,
+            },
             EngineError::Store(e @ (StoreError::Unavailable(_) | StoreError::Conflict(_))) => {
                 tracing::warn!("store busy or unreachable: {e}");
                 ApiError::new(

@@ -21,6 +21,16 @@ const AUDIENCE: &str = "https://api.trigger.dev";
 
 /// Headers carrying a token with these scopes, valid for an hour from `now_secs`.
 pub fn headers(auth: &Auth, scopes: Vec<String>, now_secs: i64) -> HeaderMap {
+    headers_valid_for(auth, scopes, now_secs, 3600)
+}
+
+/// [`headers`] with a token valid for `valid_secs`.
+pub fn headers_valid_for(
+    auth: &Auth,
+    scopes: Vec<String>,
+    now_secs: i64,
+    valid_secs: i64,
+) -> HeaderMap {
     let claims = json!({
         "sub": auth.env_id,
         "pub": true,
@@ -28,7 +38,7 @@ pub fn headers(auth: &Auth, scopes: Vec<String>, now_secs: i64) -> HeaderMap {
         "iss": ISSUER,
         "aud": AUDIENCE,
         "iat": now_secs,
-        "exp": now_secs + 3600,
+        "exp": now_secs + valid_secs,
     });
     let mut h = HeaderMap::new();
     let key = EncodingKey::from_secret(auth.signing_secret.as_bytes());

@@ -1,8 +1,12 @@
-//! How records look on the wire (reference §3.1, §4.3). Optional fields are omitted, never null.
+//! How records look on the wire (reference §3.1, §4.2, §4.3; worker protocol §7). Optional
+//! fields are omitted, never null.
 
 use serde_json::{json, Map, Value};
 use trigr_engine::queues::QueueView;
-use trigr_store::{Deployment, QueueKind, Run};
+use trigr_engine::waits::WaitState;
+use trigr_store::{
+    Deployment, JournalEntry, JournalKind, LogEntry, QueueKind, Run, Waitpoint, WaitpointStatus,
+};
 use trigr_types::{format_time, packet, RunStatus};
 
 fn put(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {
@@ -223,4 +227,110 @@ pub fn legacy_run(run: &mut Value) {
             children.iter_mut().for_each(legacy_status);
         }
     }
+}
+
+/// The output (`COMPLETED`) or error (`TIMED_OUT`) of a finished wait, as a field.
+fn wait_result(m: &mut Map<String, Value>, status: WaitpointStatus, output: &Option<String>) {
+    match status {
+        WaitpointStatus::Completed => {
+            m.insert("output".into(), parsed(output).unwrap_or(Value::Null));
+        }
+        WaitpointStatus::TimedOut => {
+            let error = parsed(output)
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({ "message": "The wait timed out" }));
+            m.insert("error".into(), error);
+        }
+        WaitpointStatus::Waiting => {}
+    }
+}
+
+/// One journal entry (worker protocol §7.1).
+pub fn journal_entry(e: &JournalEntry) -> Value {
+    let mut m = Map::new();
+    m.insert("position".into(), json!(e.position));
+    m.insert("kind".into(), json!(e.kind.as_str()));
+    m.insert("name".into(), json!(e.name));
+    match e.kind {
+        JournalKind::Step => {
+            m.insert("output".into(), parsed(&e.output).unwrap_or(Value::Null));
+        }
+        JournalKind::Wait => {
+            put(
+                &mut m,
+                "waitpointId",
+                e.waitpoint_id.clone().map(Value::String),
+            );
+            if let Some((status, output)) = &e.wait {
+                m.insert("status".into(), json!(status.as_str()));
+                wait_result(&mut m, *status, output);
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+/// Where a wait stands (worker protocol §7.3).
+pub fn wait_state(w: &WaitState) -> Value {
+    let mut m = Map::new();
+    m.insert("position".into(), json!(w.position));
+    m.insert("waitpointId".into(), json!(w.waitpoint_id));
+    m.insert("status".into(), json!(w.status.as_str()));
+    wait_result(&mut m, w.status, &w.output);
+    put(&mut m, "suspended", w.suspended.map(Value::Bool));
+    if !w.run_ids.is_empty() {
+        m.insert("runIds".into(), json!(w.run_ids));
+    }
+    Value::Object(m)
+}
+
+/// The fields a token shows in lists (reference §4.2); `url` is its callback URL.
+pub fn token_list_item(t: &Waitpoint, url: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(t.id));
+    m.insert("url".into(), json!(url));
+    m.insert("status".into(), json!(t.status.as_str()));
+    put(&mut m, "completedAt", time(t.completed_at));
+    put(&mut m, "timeoutAt", time(t.due_at));
+    put(
+        &mut m,
+        "idempotencyKey",
+        t.idempotency_key.clone().map(Value::String),
+    );
+    put(
+        &mut m,
+        "idempotencyKeyExpiresAt",
+        time(
+            t.idempotency_expires_at
+                .filter(|_| t.idempotency_key.is_some()),
+        ),
+    );
+    m.insert("tags".into(), json!(t.tags));
+    m.insert("createdAt".into(), json!(format_time(t.created_at)));
+    m
+}
+
+/// A token as `wait.retrieveToken` reads it: the output as a packet string.
+pub fn token(t: &Waitpoint, url: &str) -> Value {
+    let mut m = token_list_item(t, url);
+    if t.status != WaitpointStatus::Waiting {
+        let output = t.output.clone().unwrap_or_else(|| "null".into());
+        m.insert("output".into(), json!(output));
+        m.insert("outputType".into(), json!(packet::JSON));
+        m.insert(
+            "outputIsError".into(),
+            json!(t.status == WaitpointStatus::TimedOut),
+        );
+    }
+    Value::Object(m)
+}
+
+/// One log line of a run.
+pub fn log_line(l: &LogEntry) -> Value {
+    let mut m = Map::new();
+    m.insert("time".into(), json!(format_time(l.time)));
+    m.insert("level".into(), json!(l.level));
+    m.insert("message".into(), json!(l.message));
+    put(&mut m, "fields", parsed(&l.fields));
+    Value::Object(m)
 }

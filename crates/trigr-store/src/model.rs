@@ -166,6 +166,9 @@ pub struct Run {
     pub updated_at: Millis,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
+    /// Queued again because the waitpoint it was `WAITING` on completed: the next dequeue
+    /// continues the same attempt (`attempt` unchanged) and says `resumed`. Cleared by a retry.
+    pub resumed: bool,
 }
 
 /// Filters of the runs list; empty vectors mean "any".
@@ -211,5 +214,163 @@ pub struct Packet {
     pub path: String,
     pub content_type: String,
     pub data: Vec<u8>,
+    pub created_at: Millis,
+}
+
+/// What completes a waitpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitpointKind {
+    /// A token, completed from outside (REST or its callback URL) or timed out.
+    Token,
+    /// A duration or a date: the timer completes it.
+    Datetime,
+    /// One child run: completed when the child ends.
+    Run,
+    /// Several child runs: completed when all of them have ended.
+    Batch,
+}
+
+impl WaitpointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitpointKind::Token => "MANUAL",
+            WaitpointKind::Datetime => "DATETIME",
+            WaitpointKind::Run => "RUN",
+            WaitpointKind::Batch => "BATCH",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WaitpointKind> {
+        [
+            WaitpointKind::Token,
+            WaitpointKind::Datetime,
+            WaitpointKind::Run,
+            WaitpointKind::Batch,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// The status of a waitpoint, as the API names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitpointStatus {
+    Waiting,
+    Completed,
+    TimedOut,
+}
+
+impl WaitpointStatus {
+    pub const ALL: [WaitpointStatus; 3] = [
+        WaitpointStatus::Waiting,
+        WaitpointStatus::Completed,
+        WaitpointStatus::TimedOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitpointStatus::Waiting => "WAITING",
+            WaitpointStatus::Completed => "COMPLETED",
+            WaitpointStatus::TimedOut => "TIMED_OUT",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<WaitpointStatus> {
+        WaitpointStatus::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Something runs can wait for: a token, a time, or child runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waitpoint {
+    pub seq: i64,
+    pub id: String,
+    pub env_id: String,
+    pub kind: WaitpointKind,
+    pub status: WaitpointStatus,
+    /// The run whose wait created it (none for tokens).
+    pub owner_run_id: Option<String>,
+    /// When the timer fires it while it is `WAITING`: a datetime waitpoint completes, a token
+    /// times out.
+    pub due_at: Option<Millis>,
+    /// A token's raw idempotency key; cleared when the key is released.
+    pub idempotency_key: Option<String>,
+    pub idempotency_expires_at: Option<Millis>,
+    pub tags: Vec<String>,
+    /// JSON text of the result (`COMPLETED`) or of the error (`TIMED_OUT`).
+    pub output: Option<String>,
+    /// The batch of a batch wait's children.
+    pub batch_id: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub completed_at: Option<Millis>,
+}
+
+/// Filters of the waitpoints list; empty vectors mean "any".
+#[derive(Clone, Debug, Default)]
+pub struct WaitpointFilter {
+    pub kind: Option<WaitpointKind>,
+    pub statuses: Vec<WaitpointStatus>,
+    pub idempotency_key: Option<String>,
+    /// Any of these tags.
+    pub tags: Vec<String>,
+    pub created_from: Option<Millis>,
+    pub created_to: Option<Millis>,
+}
+
+/// What a journal entry records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalKind {
+    Step,
+    Wait,
+}
+
+impl JournalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalKind::Step => "step",
+            JournalKind::Wait => "wait",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JournalKind> {
+        match s {
+            "step" => Some(JournalKind::Step),
+            "wait" => Some(JournalKind::Wait),
+            _ => None,
+        }
+    }
+}
+
+/// One durable operation of a run, at its position in the task's execution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JournalEntry {
+    pub run_id: String,
+    pub position: i64,
+    pub kind: JournalKind,
+    pub name: String,
+    /// JSON text of a step's output.
+    pub output: Option<String>,
+    /// The waitpoint of a wait.
+    pub waitpoint_id: Option<String>,
+    pub created_at: Millis,
+    /// Read, never written: the waitpoint's status and output (JSON text) when the entry was
+    /// read.
+    pub wait: Option<(WaitpointStatus, Option<String>)>,
+}
+
+/// One log line of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// Order of arrival; set by the store.
+    pub seq: i64,
+    pub run_id: String,
+    /// When the worker says it happened.
+    pub time: Millis,
+    /// `debug`, `log`, `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+    /// JSON text of an object.
+    pub fields: Option<String>,
     pub created_at: Millis,
 }

@@ -3,7 +3,10 @@
 
 use trigr_types::RunStatus;
 
-use crate::model::{Batch, Deployment, EnvKind, Environment, Queue, QueueKind, Run};
+use crate::model::{
+    Batch, Deployment, EnvKind, Environment, JournalEntry, JournalKind, LogEntry, Queue, QueueKind,
+    Run, Waitpoint, WaitpointKind, WaitpointStatus,
+};
 use crate::{Error, Result};
 
 /// Reading column `i` of a result row, whatever the driver.
@@ -102,10 +105,10 @@ pub(crate) const RUN_INSERT_COLUMNS: &str =
     queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
     attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
     root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
-    started_at, finished_at";
+    started_at, finished_at, resumed";
 
 /// How many columns [`RUN_INSERT_COLUMNS`] names.
-pub(crate) const RUN_INSERT_COUNT: usize = 45;
+pub(crate) const RUN_INSERT_COUNT: usize = 46;
 
 /// `seq` and then [`RUN_INSERT_COLUMNS`], as [`run`] reads them.
 pub(crate) const RUN_COLUMNS: &str =
@@ -115,7 +118,7 @@ pub(crate) const RUN_COLUMNS: &str =
     queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
     attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
     root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
-    started_at, finished_at";
+    started_at, finished_at, resumed";
 
 /// Statuses whose TTL can still expire the run.
 /// Statuses of runs holding a concurrency slot (see `RunStatus::holds_slot`).
@@ -174,5 +177,84 @@ pub(crate) fn run(r: &impl Columns) -> Result<Run> {
         updated_at: r.int(43)?,
         started_at: r.opt_int(44)?,
         finished_at: r.opt_int(45)?,
+        resumed: r.flag(46)?,
+    })
+}
+
+pub(crate) const WAITPOINT_COLUMNS: &str =
+    "seq, id, env_id, kind, status, owner_run_id, due_at, idempotency_key, \
+    idempotency_expires_at, tags, output, batch_id, created_at, updated_at, completed_at";
+
+/// [`WAITPOINT_COLUMNS`] without `seq`, in insert order.
+pub(crate) const WAITPOINT_INSERT_COLUMNS: &str =
+    "id, env_id, kind, status, owner_run_id, due_at, idempotency_key, \
+    idempotency_expires_at, tags, output, batch_id, created_at, updated_at, completed_at";
+
+fn waitpoint_status(s: &str) -> Result<WaitpointStatus> {
+    WaitpointStatus::parse(s)
+        .ok_or_else(|| Error::Corrupt(format!("unknown waitpoint status '{s}'")))
+}
+
+pub(crate) fn waitpoint(r: &impl Columns) -> Result<Waitpoint> {
+    let kind = r.text(3)?;
+    Ok(Waitpoint {
+        seq: r.int(0)?,
+        id: r.text(1)?,
+        env_id: r.text(2)?,
+        kind: WaitpointKind::parse(&kind)
+            .ok_or_else(|| Error::Corrupt(format!("unknown waitpoint kind '{kind}'")))?,
+        status: waitpoint_status(&r.text(4)?)?,
+        owner_run_id: r.opt_text(5)?,
+        due_at: r.opt_int(6)?,
+        idempotency_key: r.opt_text(7)?,
+        idempotency_expires_at: r.opt_int(8)?,
+        tags: json_col(&r.text(9)?)?,
+        output: r.opt_text(10)?,
+        batch_id: r.opt_text(11)?,
+        created_at: r.int(12)?,
+        updated_at: r.int(13)?,
+        completed_at: r.opt_int(14)?,
+    })
+}
+
+/// The journal's columns (prefixed `j.`), then the status and output of the waitpoint joined
+/// as `w`.
+pub(crate) const JOURNAL_COLUMNS: &str =
+    "j.run_id, j.pos, j.kind, j.name, j.output, j.waitpoint_id, j.created_at, w.status, w.output";
+
+/// `FROM` clause of [`JOURNAL_COLUMNS`].
+pub(crate) const JOURNAL_FROM: &str =
+    "journal AS j LEFT JOIN waitpoints AS w ON w.id = j.waitpoint_id";
+
+pub(crate) fn journal_entry(r: &impl Columns) -> Result<JournalEntry> {
+    let kind = r.text(2)?;
+    let wait = match r.opt_text(7)? {
+        Some(status) => Some((waitpoint_status(&status)?, r.opt_text(8)?)),
+        None => None,
+    };
+    Ok(JournalEntry {
+        run_id: r.text(0)?,
+        position: r.int(1)?,
+        kind: JournalKind::parse(&kind)
+            .ok_or_else(|| Error::Corrupt(format!("unknown journal entry kind '{kind}'")))?,
+        name: r.text(3)?,
+        output: r.opt_text(4)?,
+        waitpoint_id: r.opt_text(5)?,
+        created_at: r.int(6)?,
+        wait,
+    })
+}
+
+pub(crate) const LOG_COLUMNS: &str = "seq, run_id, logged_at, level, message, fields, created_at";
+
+pub(crate) fn log_entry(r: &impl Columns) -> Result<LogEntry> {
+    Ok(LogEntry {
+        seq: r.int(0)?,
+        run_id: r.text(1)?,
+        time: r.int(2)?,
+        level: r.text(3)?,
+        message: r.text(4)?,
+        fields: r.opt_text(5)?,
+        created_at: r.int(6)?,
     })
 }

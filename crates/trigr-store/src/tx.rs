@@ -12,6 +12,9 @@
 //! kept in counters: only a dequeue raises them, and dequeues of one environment are serialized
 //! ([`QueueTx::lock_for_dequeue`]), so a count read under that lock is exact, and completions
 //! never contend on a shared counter row.
+//!
+//! **Waitpoints before their waiting runs.** A command that touches a waitpoint and the runs
+//! waiting on it locks the waitpoint first ([`WaitpointTx`]).
 
 use trigr_types::{Millis, RunStatus};
 
@@ -166,6 +169,82 @@ pub trait PacketTx {
     fn packet(&mut self, env_id: &str, path: &str) -> Result<Option<Packet>>;
 }
 
+/// Waitpoints: tokens, times and child runs that runs wait for.
+///
+/// A waitpoint is locked by the reads of a write (like runs), and commands lock a waitpoint
+/// before the runs waiting on it, so that a run suspending on a waitpoint and the waitpoint
+/// completing take turns: whichever comes second sees the other's commit.
+pub trait WaitpointTx {
+    fn insert_waitpoint(&mut self, w: &Waitpoint) -> Result<()>;
+    fn waitpoint(&mut self, env_id: &str, id: &str) -> Result<Option<Waitpoint>>;
+    /// A waitpoint of any environment (ids are unique across environments); for the
+    /// unauthenticated callback URL, which finds its environment this way.
+    fn waitpoint_any_env(&mut self, id: &str) -> Result<Option<Waitpoint>>;
+    fn waitpoint_by_idempotency_key(
+        &mut self,
+        env_id: &str,
+        key: &str,
+    ) -> Result<Option<Waitpoint>>;
+    fn clear_waitpoint_idempotency_key(&mut self, id: &str) -> Result<()>;
+    /// Writes the waitpoint's status, due time, output and times if its status is still
+    /// `expect`. Returns false (and writes nothing) when another writer got there first.
+    fn update_waitpoint(&mut self, w: &Waitpoint, expect: WaitpointStatus) -> Result<bool>;
+    /// Newest first (or oldest first from `before_seq`, returned newest first), like runs.
+    fn list_waitpoints(
+        &mut self,
+        env_id: &str,
+        filter: &WaitpointFilter,
+        page: Page,
+    ) -> Result<Vec<Waitpoint>>;
+    /// `WAITING` waitpoints whose `due_at` has come; skips those another writer holds.
+    fn due_waitpoints(&mut self, now: Millis, limit: usize) -> Result<Vec<Waitpoint>>;
+    /// Clears the timers of the `WAITING` datetime waitpoints a run created (the run was
+    /// canceled: nothing is left to wake). Returns how many.
+    fn disarm_waitpoints_of(&mut self, run_id: &str) -> Result<u64>;
+    /// Links child runs to a run or batch waitpoint, in item order from 0.
+    fn insert_waitpoint_runs(&mut self, waitpoint_id: &str, run_ids: &[String]) -> Result<()>;
+    /// The child runs of a waitpoint in item order, **not locked**: a child that ends locks
+    /// the waitpoint before reading its siblings, so the last one to end sees them all ended.
+    fn runs_of_waitpoint(&mut self, waitpoint_id: &str) -> Result<Vec<Run>>;
+    /// The `WAITING` waitpoints waiting for any of these runs (locked in a write, in creation
+    /// order).
+    fn waitpoints_awaiting(&mut self, run_ids: &[String]) -> Result<Vec<Waitpoint>>;
+}
+
+/// Journals: each run's durable operations by position.
+pub trait JournalTx {
+    /// Fails with [`crate::Error::Conflict`] when the position is taken (a concurrent writer).
+    fn insert_journal_entry(&mut self, e: &JournalEntry) -> Result<()>;
+    fn journal_entry(&mut self, run_id: &str, position: i64) -> Result<Option<JournalEntry>>;
+    /// A run's whole journal by position, each wait with its waitpoint's state.
+    fn journal(&mut self, run_id: &str) -> Result<Vec<JournalEntry>>;
+    /// Runs whose journal waits on this waitpoint.
+    fn runs_waiting_on(&mut self, waitpoint_id: &str) -> Result<Vec<String>>;
+}
+
+/// Run logs.
+pub trait LogTx {
+    fn insert_logs(&mut self, entries: &[LogEntry]) -> Result<()>;
+    /// A run's logs in order of arrival, after `after_seq`.
+    fn logs(&mut self, run_id: &str, after_seq: Option<i64>, limit: usize)
+        -> Result<Vec<LogEntry>>;
+}
+
 /// Everything a transaction can do.
-pub trait Tx: EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx + PacketTx {}
-impl<T: EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx + PacketTx> Tx for T {}
+pub trait Tx:
+    EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx + PacketTx + WaitpointTx + JournalTx + LogTx
+{
+}
+impl<
+        T: EnvTx
+            + DeploymentTx
+            + QueueTx
+            + RunTx
+            + BatchTx
+            + PacketTx
+            + WaitpointTx
+            + JournalTx
+            + LogTx,
+    > Tx for T
+{
+}

@@ -160,7 +160,7 @@ async fn concurrent_first_open() {
         let versions: Vec<(i64, i64)> = rows.iter().map(|r| (r.0, r.1)).collect();
         assert_eq!(
             versions,
-            [(1, 1), (2, 1)],
+            [(1, 1), (2, 1), (3, 1)],
             "round {round}: each migration recorded once: {rows:?}"
         );
         assert!(rows.iter().all(|r| r.2 > 1_600_000_000_000), "{rows:?}");
@@ -231,5 +231,51 @@ async fn dequeue_lock_serializes_one_environment() {
         other_took < Duration::from_millis(300),
         "another environment waited {other_took:?}"
     );
+    store.close();
+}
+
+/// Two servers' timer passes never fire one waitpoint both: a due waitpoint another
+/// transaction holds is skipped, not waited for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_waitpoints_skip_those_another_writer_holds() {
+    let Some(fixture) = fixture().await else {
+        return;
+    };
+    let store = fixture.open();
+    conformance::seed_env(&store, "env_a").await;
+    let mut due = Vec::new();
+    for n in 1..=2 {
+        let mut w = conformance::sample_waitpoint("env_a", n);
+        w.due_at = Some(conformance::NOW + n);
+        due.push(w);
+    }
+    conformance::insert_waitpoints(&store, due).await;
+    let hold = Duration::from_millis(500);
+    let first = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            conformance::write(&store, move |tx| {
+                let got = tx.due_waitpoints(conformance::NOW + 10, 1)?;
+                std::thread::sleep(hold);
+                Ok(got.into_iter().map(|w| w.id).collect::<Vec<_>>())
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let second: Vec<String> = conformance::write(&store, |tx| {
+        Ok(tx
+            .due_waitpoints(conformance::NOW + 10, 10)?
+            .into_iter()
+            .map(|w| w.id)
+            .collect())
+    })
+    .await;
+    let took = started.elapsed();
+    let first = first.await.unwrap();
+    assert_eq!(first, ["waitpoint_env_a_1"]);
+    assert_eq!(second, ["waitpoint_env_a_2"], "the held one is skipped");
+    assert!(took < Duration::from_millis(300), "waited {took:?}");
     store.close();
 }

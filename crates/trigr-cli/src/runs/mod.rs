@@ -1,13 +1,15 @@
-//! `trigr runs …`: list, show, cancel and replay runs.
+//! `trigr runs …`: list, show, cancel and replay runs, and print their logs.
 
 mod cancel;
 mod get;
 mod list;
+mod logs;
 mod replay;
 
 pub use cancel::RunsCancelArgs;
 pub use get::RunsGetArgs;
 pub use list::RunsListArgs;
+pub use logs::RunsLogsArgs;
 pub use replay::RunsReplayArgs;
 
 use crate::encode;
@@ -23,6 +25,8 @@ pub enum RunsCommand {
     Cancel(RunsCancelArgs),
     /// Start a new run from an earlier one, optionally with another payload, tags, queue or version.
     Replay(RunsReplayArgs),
+    /// Print a run's logs, oldest first: time, level, message and fields.
+    Logs(RunsLogsArgs),
 }
 
 /// Runs one `trigr runs` subcommand and returns its output.
@@ -32,6 +36,7 @@ pub async fn execute(cmd: RunsCommand) -> anyhow::Result<String> {
         RunsCommand::Get(args) => get::execute(args).await,
         RunsCommand::Cancel(args) => cancel::execute(args).await,
         RunsCommand::Replay(args) => replay::execute(args).await,
+        RunsCommand::Logs(args) => logs::execute(args).await,
     }
 }
 

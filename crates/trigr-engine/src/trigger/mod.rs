@@ -266,5 +266,6 @@ fn run_record(
         updated_at: now,
         started_at: None,
         finished_at: None,
+        resumed: false,
     })
 }

@@ -2,11 +2,14 @@
 
 mod batches;
 mod deployments;
+mod durable;
+mod logs;
 mod packets;
 mod queues;
 mod runs;
 mod runs_list;
 mod testing;
+mod tokens;
 mod trigger;
 mod worker;
 
@@ -79,6 +82,27 @@ pub fn router(state: AppState) -> Router {
             post(worker::complete),
         )
         .route("/api/v1/worker/complete", post(worker::complete_many))
+        .route("/api/v1/worker/runs/{run_id}/steps", post(durable::step))
+        .route("/api/v1/worker/runs/{run_id}/waits", post(durable::wait))
+        .route(
+            "/api/v1/worker/runs/{run_id}/waits/{position}",
+            get(durable::poll),
+        )
+        .route("/api/v1/worker/runs/{run_id}/logs", post(logs::append))
+        .route("/api/v1/runs/{run_id}/logs", get(logs::list))
+        .route(
+            "/api/v1/waitpoints/tokens",
+            get(tokens::list).post(tokens::create),
+        )
+        .route("/api/v1/waitpoints/tokens/{id}", get(tokens::retrieve))
+        .route(
+            "/api/v1/waitpoints/tokens/{id}/complete",
+            post(tokens::complete),
+        )
+        .route(
+            "/api/v1/waitpoints/tokens/{id}/callback/{hash}",
+            post(tokens::callback).fallback(tokens::callback_method),
+        )
         .route("/api/v2/packets/{*path}", put(packets::presign_put))
         .route("/api/v1/packets/{*path}", get(packets::presign_get))
         .route(

@@ -21,7 +21,7 @@ struct ListQuery {
     before: Option<String>,
 }
 
-fn list_of(v: &str) -> Vec<String> {
+pub(super) fn list_of(v: &str) -> Vec<String> {
     v.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -29,7 +29,7 @@ fn list_of(v: &str) -> Vec<String> {
         .collect()
 }
 
-fn millis(name: &str, v: &str) -> ApiResult<i64> {
+pub(super) fn millis(name: &str, v: &str) -> ApiResult<i64> {
     v.trim()
         .parse::<i64>()
         .ok()

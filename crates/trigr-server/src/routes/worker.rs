@@ -8,13 +8,13 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use trigr_engine::complete::{Completed, Completion};
-use trigr_store::Run;
+use trigr_engine::dequeue::Dequeued;
 use trigr_types::manifest::TaskManifest;
 use trigr_types::{format_time, packet};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
-use crate::AppState;
+use crate::{views, AppState};
 
 const MAX_WAIT_MS: u64 = 30_000;
 
@@ -75,11 +75,12 @@ pub async fn dequeue(
         .engine
         .dequeue(&auth.env_id, &b.version, max, Duration::from_millis(wait))
         .await?;
-    let runs: Vec<Value> = runs.iter().map(|r| dequeued(r, &auth)).collect();
+    let runs: Vec<Value> = runs.iter().map(|d| dequeued(d, &auth)).collect();
     Ok(axum::Json(json!({ "runs": runs })))
 }
 
-fn dequeued(r: &Run, auth: &Auth) -> Value {
+fn dequeued(d: &Dequeued, auth: &Auth) -> Value {
+    let r = &d.run;
     let mut m = Map::new();
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -136,6 +137,13 @@ fn dequeued(r: &Run, auth: &Auth) -> Value {
         "environment",
         Some(json!({ "id": auth.env_id, "slug": auth.slug, "type": auth.kind.as_str() })),
     );
+    put(
+        "journal",
+        Some(Value::Array(
+            d.journal.iter().map(views::journal_entry).collect(),
+        )),
+    );
+    put("resumed", Some(Value::Bool(r.resumed)));
     Value::Object(m)
 }
 

@@ -25,9 +25,11 @@
 mod batches;
 mod deployments;
 mod envs;
+mod journal;
 mod packets;
 mod queues;
 mod runs;
+mod waitpoints;
 pub mod wakeups;
 
 use std::collections::HashMap;
@@ -49,6 +51,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../migrations/postgres/0002_derived_counts.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_durable.sql"),
     ),
 ];
 

@@ -20,15 +20,16 @@ const UPDATE_RUNS: &str = "UPDATE runs AS r SET status = u.status, version = u.v
      attempt = u.attempt, lease = u.lease, lease_expires_at = u.lease_expires_at, \
      timeout_at = u.timeout_at, output = u.output, output_type = u.output_type, error = u.error, \
      updated_at = u.updated_at, started_at = u.started_at, finished_at = u.finished_at, \
-     max_duration = u.max_duration, metadata_type = u.metadata_type \
+     max_duration = u.max_duration, metadata_type = u.metadata_type, resumed = u.resumed \
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
      $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
      $13::text[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], \
-     $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::text[], $24::text[]) \
+     $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::text[], $24::text[], \
+     $25::boolean[]) \
      AS u(id, expect_status, status, version, metadata, idempotency_key, idempotency_expires_at, \
      queue_ts, available_at, delay_until, ttl_expires_at, attempt, lease, lease_expires_at, \
      timeout_at, output, output_type, error, updated_at, started_at, finished_at, max_duration, \
-     metadata_type, expect_lease) \
+     metadata_type, expect_lease, resumed) \
      WHERE r.id = u.id AND r.status = u.expect_status AND r.lease IS NOT DISTINCT FROM u.expect_lease \
      RETURNING r.id";
 
@@ -114,6 +115,7 @@ impl RunTx for PgTx<'_> {
                 &r.updated_at,
                 &r.started_at,
                 &r.finished_at,
+                &r.resumed,
             ],
         )?;
         self.index_tags(&r.tags, seq)?;
@@ -139,7 +141,7 @@ impl RunTx for PgTx<'_> {
              idempotency_expires_at = $7, queue_ts = $8, available_at = $9, delay_until = $10, \
              ttl_expires_at = $11, attempt = $12, lease = $13, lease_expires_at = $14, timeout_at = $15, \
              output = $16, output_type = $17, error = $18, updated_at = $19, started_at = $20, \
-             finished_at = $21, max_duration = $22, metadata_type = $23 \
+             finished_at = $21, max_duration = $22, metadata_type = $23, resumed = $25 \
              WHERE id = $1 AND status = $2 AND lease IS NOT DISTINCT FROM $24",
             &[
                 &r.id,
@@ -166,6 +168,7 @@ impl RunTx for PgTx<'_> {
                 &r.max_duration,
                 &r.metadata_type,
                 &expect_lease,
+                &r.resumed,
             ],
         )?;
         Ok(n == 1)
@@ -187,7 +190,7 @@ impl RunTx for PgTx<'_> {
         let ids = texts(&|r| Some(r.id.clone()));
         let expect_status: Vec<&str> = updates.iter().map(|(_, s, _)| s.as_str()).collect();
         let expect_lease: Vec<Option<&str>> = updates.iter().map(|(_, _, l)| *l).collect();
-        let columns: [Box<dyn ToSql + Sync>; 24] = [
+        let columns: [Box<dyn ToSql + Sync>; 25] = [
             Box::new(ids),
             Box::new(expect_status),
             Box::new(texts(&|r| Some(r.status.as_str().to_string()))),
@@ -216,6 +219,12 @@ impl RunTx for PgTx<'_> {
                     .iter()
                     .map(|l| l.map(str::to_string))
                     .collect::<Vec<_>>(),
+            ),
+            Box::new(
+                updates
+                    .iter()
+                    .map(|(r, _, _)| r.resumed)
+                    .collect::<Vec<bool>>(),
             ),
         ];
         let params: Vec<Param> = columns.iter().map(|c| c.as_ref() as Param).collect();
@@ -436,7 +445,8 @@ impl RunTx for PgTx<'_> {
                 SELECT MIN(available_at) AS t FROM runs WHERE status = 'DELAYED'
                 UNION ALL SELECT MIN(ttl_expires_at) FROM runs WHERE ttl_expires_at IS NOT NULL AND status IN {TTL_STATUSES}
                 UNION ALL SELECT MIN(lease_expires_at) FROM runs WHERE lease_expires_at IS NOT NULL
-                UNION ALL SELECT MIN(timeout_at) FROM runs WHERE timeout_at IS NOT NULL) AS timers"
+                UNION ALL SELECT MIN(timeout_at) FROM runs WHERE timeout_at IS NOT NULL
+                UNION ALL SELECT MIN(due_at) FROM waitpoints WHERE status = 'WAITING' AND due_at IS NOT NULL) AS timers"
         );
         self.scalar(&sql, &[])
     }

@@ -4,9 +4,11 @@
 mod batches;
 mod deployments;
 mod envs;
+mod journal;
 mod packets;
 mod queues;
 mod runs;
+mod waitpoints;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -25,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_derived_counts.sql"),
     ),
+    (3, include_str!("../../migrations/sqlite/0003_durable.sql")),
 ];
 
 /// Most write jobs committed together.

@@ -72,7 +72,8 @@ impl RunTx for SqliteTx<'_> {
             r.created_at,
             r.updated_at,
             r.started_at,
-            r.finished_at
+            r.finished_at,
+            r.resumed
         ])?;
         let seq = self.conn.last_insert_rowid();
         let mut tag_st = self
@@ -102,7 +103,7 @@ impl RunTx for SqliteTx<'_> {
              idempotency_expires_at = ?7, queue_ts = ?8, available_at = ?9, delay_until = ?10, \
              ttl_expires_at = ?11, attempt = ?12, lease = ?13, lease_expires_at = ?14, timeout_at = ?15, \
              output = ?16, output_type = ?17, error = ?18, updated_at = ?19, started_at = ?20, \
-             finished_at = ?21, max_duration = ?22, metadata_type = ?23 \
+             finished_at = ?21, max_duration = ?22, metadata_type = ?23, resumed = ?25 \
              WHERE id = ?1 AND status = ?2 AND lease IS ?24",
         )?;
         let n = st.execute(params![
@@ -129,7 +130,8 @@ impl RunTx for SqliteTx<'_> {
             r.finished_at,
             r.max_duration,
             r.metadata_type,
-            expect_lease
+            expect_lease,
+            r.resumed
         ])?;
         Ok(n == 1)
     }
@@ -324,7 +326,8 @@ impl RunTx for SqliteTx<'_> {
                 SELECT MIN(available_at) AS t FROM runs WHERE status = 'DELAYED'
                 UNION ALL SELECT MIN(ttl_expires_at) FROM runs WHERE ttl_expires_at IS NOT NULL AND status IN {TTL_STATUSES}
                 UNION ALL SELECT MIN(lease_expires_at) FROM runs WHERE lease_expires_at IS NOT NULL
-                UNION ALL SELECT MIN(timeout_at) FROM runs WHERE timeout_at IS NOT NULL)"
+                UNION ALL SELECT MIN(timeout_at) FROM runs WHERE timeout_at IS NOT NULL
+                UNION ALL SELECT MIN(due_at) FROM waitpoints WHERE status = 'WAITING' AND due_at IS NOT NULL)"
         );
         Ok(self.conn.query_row(&sql, [], |r| r.get(0))?)
     }

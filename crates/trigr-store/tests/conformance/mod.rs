@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use trigr_store::{
-    Batch, Deployment, EnvKind, Environment, Error, Page, Queue, QueueKind, Run, RunFilter, Store,
-    Tx,
+    Batch, Deployment, EnvKind, Environment, Error, JournalEntry, JournalKind, LogEntry, Page,
+    Queue, QueueKind, Run, RunFilter, Store, Tx, Waitpoint, WaitpointFilter, WaitpointKind,
+    WaitpointStatus,
 };
 use trigr_types::manifest::{QueueManifest, TaskManifest};
 use trigr_types::{Millis, RetryPolicy, RunStatus};
@@ -67,6 +68,15 @@ macro_rules! suite {
             panicking_write_is_rolled_back,
             failed_write_leaves_no_trace,
             update_run_writes_max_duration,
+            waitpoint_round_trip,
+            update_waitpoint_compare_and_set,
+            list_waitpoints_filters_and_pages,
+            due_waitpoints_and_timers,
+            waitpoint_child_runs,
+            journal_entries,
+            journal_waits_show_their_waitpoint,
+            run_logs,
+            waitpoint_lock_serializes_completers,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,
@@ -251,6 +261,7 @@ pub fn sample_run(env_id: &str, queue_id: &str, n: i64) -> Run {
         updated_at: NOW + n,
         started_at: None,
         finished_at: None,
+        resumed: false,
     }
 }
 
@@ -303,6 +314,7 @@ pub fn full_run(env_id: &str, queue_id: &str) -> Run {
         updated_at: NOW + 2,
         started_at: Some(NOW + 3),
         finished_at: Some(NOW + 4),
+        resumed: true,
     }
 }
 
@@ -380,6 +392,7 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         updated_at,
         started_at,
         finished_at,
+        resumed,
     } = expected;
     macro_rules! same {
         ($($field:ident),*) => {$(
@@ -435,7 +448,8 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         created_at,
         updated_at,
         started_at,
-        finished_at
+        finished_at,
+        resumed
     );
 }
 
@@ -845,6 +859,7 @@ pub async fn update_run_writes_mutable_state(store: &Store) {
     after.updated_at = NOW + 444;
     after.started_at = Some(NOW + 555);
     after.finished_at = Some(NOW + 666);
+    after.resumed = true;
     let a = after.clone();
     assert!(
         write(store, move |tx| tx.update_run(
@@ -877,6 +892,7 @@ pub async fn update_run_writes_mutable_state(store: &Store) {
     assert_eq!(stored.updated_at, after.updated_at);
     assert_eq!(stored.started_at, after.started_at);
     assert_eq!(stored.finished_at, after.finished_at);
+    assert!(stored.resumed);
     // Fields fixed at trigger time are unchanged.
     assert_eq!(stored.seq, before.seq);
     assert_eq!(stored.task_id, before.task_id);
@@ -900,6 +916,7 @@ pub async fn update_run_writes_mutable_state(store: &Store) {
     cleared.error = None;
     cleared.started_at = None;
     cleared.finished_at = None;
+    cleared.resumed = false;
     let c = cleared.clone();
     assert!(
         write(store, move |tx| tx.update_run(
@@ -979,6 +996,7 @@ pub async fn update_runs_in_one_go(store: &Store) {
             a.started_at = Some(NOW + 70 + i);
             a.finished_at = None;
             a.max_duration = Some(100 + i);
+            a.resumed = i % 2 == 0;
             a
         })
         .collect();
@@ -2833,4 +2851,657 @@ pub async fn acknowledged_writes_survive_close(fixture: &impl Fixture) {
     let kept = outcomes.iter().filter(|(_, ok)| *ok).count();
     assert_eq!(all_runs(&store, "env_a").await.len(), 100 + kept);
     store.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durable execution: waitpoints, journals, logs
+// ---------------------------------------------------------------------------------------------
+
+/// A `WAITING` token of `env_id` created at `NOW + n`.
+pub fn sample_waitpoint(env_id: &str, n: i64) -> Waitpoint {
+    Waitpoint {
+        seq: 0,
+        id: format!("waitpoint_{env_id}_{n}"),
+        env_id: env_id.to_string(),
+        kind: WaitpointKind::Token,
+        status: WaitpointStatus::Waiting,
+        owner_run_id: None,
+        due_at: None,
+        idempotency_key: None,
+        idempotency_expires_at: None,
+        tags: Vec::new(),
+        output: None,
+        batch_id: None,
+        created_at: NOW + n,
+        updated_at: NOW + n,
+        completed_at: None,
+    }
+}
+
+/// Inserts waitpoints, one write each, and returns them with their seq read back.
+pub async fn insert_waitpoints(store: &Store, wps: Vec<Waitpoint>) -> Vec<Waitpoint> {
+    let mut out = Vec::new();
+    for w in wps {
+        let w2 = w.clone();
+        write(store, move |tx| tx.insert_waitpoint(&w2)).await;
+        out.push(
+            get_waitpoint(store, &w.env_id, &w.id)
+                .await
+                .expect("stored"),
+        );
+    }
+    out
+}
+
+pub async fn get_waitpoint(store: &Store, env_id: &str, id: &str) -> Option<Waitpoint> {
+    let (env_id, id) = (env_id.to_string(), id.to_string());
+    read(store, move |tx| tx.waitpoint(&env_id, &id)).await
+}
+
+fn wp_ids(wps: &[Waitpoint]) -> Vec<String> {
+    wps.iter().map(|w| w.id.clone()).collect()
+}
+
+pub async fn waitpoint_round_trip(store: &Store) {
+    seed_env(store, "env_a").await;
+    seed_env(store, "env_b").await;
+    let mut full = sample_waitpoint("env_a", 1);
+    full.kind = WaitpointKind::Datetime;
+    full.owner_run_id = Some("run_owner".into());
+    full.due_at = Some(NOW + 3_600_000);
+    full.idempotency_key = Some("raw key ü".into());
+    full.idempotency_expires_at = Some(NOW + 86_400_000);
+    full.tags = names(&["a", "b:c"]);
+    full.output = Some("{\"x\":1}".into());
+    full.batch_id = Some("batch_1".into());
+    full.completed_at = Some(NOW + 9);
+    let stored = insert_waitpoints(store, vec![full.clone()]).await.remove(0);
+    assert!(stored.seq > 0);
+    full.seq = stored.seq;
+    assert_eq!(stored, full);
+    // In a write too, and from any environment by id.
+    let in_write = write(store, |tx| tx.waitpoint("env_a", "waitpoint_env_a_1")).await;
+    assert_eq!(in_write.as_ref(), Some(&full));
+    let any = read(store, |tx| tx.waitpoint_any_env("waitpoint_env_a_1")).await;
+    assert_eq!(any.as_ref(), Some(&full));
+    assert!(get_waitpoint(store, "env_b", &full.id).await.is_none());
+    assert!(read(store, |tx| tx.waitpoint_any_env("waitpoint_nope"))
+        .await
+        .is_none());
+
+    // Every kind and status round-trips.
+    let mut others = Vec::new();
+    let kinds = [
+        WaitpointKind::Token,
+        WaitpointKind::Datetime,
+        WaitpointKind::Run,
+        WaitpointKind::Batch,
+    ];
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let mut w = sample_waitpoint("env_a", 10 + i as i64);
+        w.kind = kind;
+        w.status = WaitpointStatus::ALL[i % 3];
+        others.push(w);
+    }
+    for (w, stored) in others
+        .clone()
+        .into_iter()
+        .zip(insert_waitpoints(store, others).await)
+    {
+        assert_eq!(stored.kind, w.kind);
+        assert_eq!(stored.status, w.status);
+    }
+
+    // Idempotency keys: found per environment, unique per environment, released by clearing.
+    let found = read(store, |tx| {
+        tx.waitpoint_by_idempotency_key("env_a", "raw key ü")
+    })
+    .await;
+    assert_eq!(found.map(|w| w.id), Some(full.id.clone()));
+    assert!(read(store, |tx| tx
+        .waitpoint_by_idempotency_key("env_b", "raw key ü"))
+    .await
+    .is_none());
+    let mut dup = sample_waitpoint("env_a", 20);
+    dup.idempotency_key = Some("raw key ü".into());
+    let d = dup.clone();
+    assert!(try_write(store, move |tx| tx.insert_waitpoint(&d))
+        .await
+        .is_err());
+    let mut other_env = sample_waitpoint("env_b", 20);
+    other_env.idempotency_key = Some("raw key ü".into());
+    insert_waitpoints(store, vec![other_env]).await;
+    write(store, |tx| {
+        tx.clear_waitpoint_idempotency_key("waitpoint_env_a_1")
+    })
+    .await;
+    assert!(read(store, |tx| tx
+        .waitpoint_by_idempotency_key("env_a", "raw key ü"))
+    .await
+    .is_none());
+    insert_waitpoints(store, vec![dup]).await;
+    // Ids are unique.
+    let again = sample_waitpoint("env_a", 20);
+    assert!(try_write(store, move |tx| tx.insert_waitpoint(&again))
+        .await
+        .is_err());
+}
+
+pub async fn update_waitpoint_compare_and_set(store: &Store) {
+    seed_env(store, "env_a").await;
+    let mut w = sample_waitpoint("env_a", 1);
+    w.due_at = Some(NOW + 100);
+    w.tags = names(&["t"]);
+    let w = insert_waitpoints(store, vec![w]).await.remove(0);
+
+    let mut done = w.clone();
+    done.status = WaitpointStatus::Completed;
+    done.output = Some("{\"ok\":true}".into());
+    done.updated_at = NOW + 5;
+    done.completed_at = Some(NOW + 5);
+    // Expecting the wrong status writes nothing.
+    let d = done.clone();
+    assert!(
+        !write(store, move |tx| tx
+            .update_waitpoint(&d, WaitpointStatus::Completed))
+        .await
+    );
+    assert_eq!(get_waitpoint(store, "env_a", &w.id).await.unwrap(), w);
+    let d = done.clone();
+    assert!(
+        write(store, move |tx| tx
+            .update_waitpoint(&d, WaitpointStatus::Waiting))
+        .await
+    );
+    assert_eq!(get_waitpoint(store, "env_a", &w.id).await.unwrap(), done);
+    // A second completion loses.
+    let mut timed_out = done.clone();
+    timed_out.status = WaitpointStatus::TimedOut;
+    timed_out.output = Some("{\"message\":\"late\"}".into());
+    let t = timed_out.clone();
+    assert!(
+        !write(store, move |tx| tx
+            .update_waitpoint(&t, WaitpointStatus::Waiting))
+        .await
+    );
+    assert_eq!(get_waitpoint(store, "env_a", &w.id).await.unwrap(), done);
+    // Clearing writes NULLs back; fixed fields stay.
+    let mut cleared = done.clone();
+    cleared.due_at = None;
+    cleared.output = None;
+    cleared.completed_at = None;
+    cleared.tags = names(&["ignored"]);
+    let c = cleared.clone();
+    assert!(
+        write(store, move |tx| tx
+            .update_waitpoint(&c, WaitpointStatus::Completed))
+        .await
+    );
+    let stored = get_waitpoint(store, "env_a", &w.id).await.unwrap();
+    assert_eq!(stored.due_at, None);
+    assert_eq!(stored.output, None);
+    assert_eq!(stored.completed_at, None);
+    assert_eq!(stored.tags, names(&["t"]), "tags are fixed at creation");
+}
+
+pub async fn list_waitpoints_filters_and_pages(store: &Store) {
+    seed_env(store, "env_a").await;
+    seed_env(store, "env_b").await;
+    let mut wps = Vec::new();
+    for n in 1..=6 {
+        let mut w = sample_waitpoint("env_a", n);
+        w.status = WaitpointStatus::ALL[(n % 3) as usize];
+        w.tags = if n % 2 == 0 {
+            names(&["even", "all"])
+        } else {
+            names(&["all"])
+        };
+        w.idempotency_key = Some(format!("key-{n}"));
+        wps.push(w);
+    }
+    let mut datetime = sample_waitpoint("env_a", 7);
+    datetime.kind = WaitpointKind::Datetime;
+    wps.push(datetime);
+    wps.push(sample_waitpoint("env_b", 8));
+    let wps = insert_waitpoints(store, wps).await;
+    let list = |filter: WaitpointFilter, page: Page| {
+        read(store, move |tx| tx.list_waitpoints("env_a", &filter, page))
+    };
+    let all = Page {
+        size: 100,
+        after_seq: None,
+        before_seq: None,
+    };
+    let tokens = WaitpointFilter {
+        kind: Some(WaitpointKind::Token),
+        ..Default::default()
+    };
+    // Newest first, this environment only, tokens only.
+    let got = list(tokens.clone(), all).await;
+    assert_eq!(
+        wp_ids(&got),
+        names(&[
+            "waitpoint_env_a_6",
+            "waitpoint_env_a_5",
+            "waitpoint_env_a_4",
+            "waitpoint_env_a_3",
+            "waitpoint_env_a_2",
+            "waitpoint_env_a_1"
+        ])
+    );
+    assert_eq!(list(WaitpointFilter::default(), all).await.len(), 7);
+    // Status: n % 3 == 0 → WAITING, 1 → COMPLETED, 2 → TIMED_OUT.
+    let f = WaitpointFilter {
+        statuses: vec![WaitpointStatus::Waiting, WaitpointStatus::TimedOut],
+        ..tokens.clone()
+    };
+    assert_eq!(
+        wp_ids(&list(f, all).await),
+        names(&[
+            "waitpoint_env_a_6",
+            "waitpoint_env_a_5",
+            "waitpoint_env_a_3",
+            "waitpoint_env_a_2"
+        ])
+    );
+    let f = WaitpointFilter {
+        idempotency_key: Some("key-4".into()),
+        ..tokens.clone()
+    };
+    assert_eq!(wp_ids(&list(f, all).await), names(&["waitpoint_env_a_4"]));
+    let f = WaitpointFilter {
+        tags: names(&["even", "nope"]),
+        ..tokens.clone()
+    };
+    assert_eq!(
+        wp_ids(&list(f, all).await),
+        names(&[
+            "waitpoint_env_a_6",
+            "waitpoint_env_a_4",
+            "waitpoint_env_a_2"
+        ])
+    );
+    let f = WaitpointFilter {
+        created_from: Some(NOW + 2),
+        created_to: Some(NOW + 3),
+        ..tokens.clone()
+    };
+    assert_eq!(
+        wp_ids(&list(f, all).await),
+        names(&["waitpoint_env_a_3", "waitpoint_env_a_2"])
+    );
+    // Pages by seq, both ways.
+    let seq_of = |n: usize| wps[n - 1].seq;
+    let page = Page {
+        size: 2,
+        after_seq: Some(seq_of(5)),
+        before_seq: None,
+    };
+    assert_eq!(
+        wp_ids(&list(tokens.clone(), page).await),
+        names(&["waitpoint_env_a_4", "waitpoint_env_a_3"])
+    );
+    let page = Page {
+        size: 2,
+        after_seq: None,
+        before_seq: Some(seq_of(2)),
+    };
+    assert_eq!(
+        wp_ids(&list(tokens.clone(), page).await),
+        names(&["waitpoint_env_a_4", "waitpoint_env_a_3"])
+    );
+}
+
+pub async fn due_waitpoints_and_timers(store: &Store) {
+    seed_env(store, "env_a").await;
+    let mut soon = sample_waitpoint("env_a", 1);
+    soon.kind = WaitpointKind::Datetime;
+    soon.owner_run_id = Some("run_x".into());
+    soon.due_at = Some(NOW + 100);
+    let mut later = sample_waitpoint("env_a", 2);
+    later.due_at = Some(NOW + 200);
+    let mut done = sample_waitpoint("env_a", 3);
+    done.status = WaitpointStatus::Completed;
+    done.due_at = Some(NOW + 50);
+    let mut untimed = sample_waitpoint("env_a", 4);
+    untimed.kind = WaitpointKind::Run;
+    insert_waitpoints(store, vec![soon, later, done, untimed]).await;
+
+    assert_eq!(read(store, |tx| tx.next_timer()).await, Some(NOW + 100));
+    assert!(write(store, |tx| tx.due_waitpoints(NOW + 99, 10))
+        .await
+        .is_empty());
+    let due = write(store, |tx| tx.due_waitpoints(NOW + 200, 10)).await;
+    assert_eq!(
+        wp_ids(&due),
+        names(&["waitpoint_env_a_1", "waitpoint_env_a_2"]),
+        "earliest first, WAITING only"
+    );
+    assert_eq!(
+        write(store, |tx| tx.due_waitpoints(NOW + 200, 1))
+            .await
+            .len(),
+        1
+    );
+
+    // Disarming a run's datetime waits clears their timers (tokens are not the run's).
+    assert_eq!(
+        write(store, |tx| tx.disarm_waitpoints_of("run_other")).await,
+        0
+    );
+    assert_eq!(write(store, |tx| tx.disarm_waitpoints_of("run_x")).await, 1);
+    assert_eq!(
+        get_waitpoint(store, "env_a", "waitpoint_env_a_1")
+            .await
+            .unwrap()
+            .due_at,
+        None
+    );
+    assert_eq!(read(store, |tx| tx.next_timer()).await, Some(NOW + 200));
+    // A completed waitpoint is no timer.
+    let mut w = get_waitpoint(store, "env_a", "waitpoint_env_a_2")
+        .await
+        .unwrap();
+    w.status = WaitpointStatus::TimedOut;
+    assert!(
+        write(store, move |tx| tx
+            .update_waitpoint(&w, WaitpointStatus::Waiting))
+        .await
+    );
+    assert_eq!(read(store, |tx| tx.next_timer()).await, None);
+    assert!(write(store, |tx| tx.due_waitpoints(NOW + 1_000, 10))
+        .await
+        .is_empty());
+}
+
+pub async fn waitpoint_child_runs(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let runs = insert_runs(
+        store,
+        (1..=4).map(|n| sample_run("env_a", &q.id, n)).collect(),
+    )
+    .await;
+    let mut one = sample_waitpoint("env_a", 1);
+    one.kind = WaitpointKind::Run;
+    let mut batch = sample_waitpoint("env_a", 2);
+    batch.kind = WaitpointKind::Batch;
+    let mut done = sample_waitpoint("env_a", 3);
+    done.kind = WaitpointKind::Run;
+    done.status = WaitpointStatus::Completed;
+    insert_waitpoints(store, vec![one, batch, done]).await;
+    write(store, |tx| {
+        tx.insert_waitpoint_runs("waitpoint_env_a_1", &names(&["run_env_a_2"]))?;
+        // Item order, not run order; a run may be awaited twice.
+        tx.insert_waitpoint_runs(
+            "waitpoint_env_a_2",
+            &names(&["run_env_a_3", "run_env_a_1", "run_env_a_2"]),
+        )?;
+        tx.insert_waitpoint_runs("waitpoint_env_a_3", &names(&["run_env_a_4"]))?;
+        tx.insert_waitpoint_runs("waitpoint_env_a_3", &[])
+    })
+    .await;
+    let kids = read(store, |tx| tx.runs_of_waitpoint("waitpoint_env_a_2")).await;
+    assert_eq!(
+        ids(&kids),
+        names(&["run_env_a_3", "run_env_a_1", "run_env_a_2"])
+    );
+    assert_run_eq(&kids[1], &runs[0]);
+    let kids = write(store, |tx| tx.runs_of_waitpoint("waitpoint_env_a_1")).await;
+    assert_eq!(ids(&kids), names(&["run_env_a_2"]));
+    assert!(read(store, |tx| tx.runs_of_waitpoint("waitpoint_none"))
+        .await
+        .is_empty());
+
+    let awaiting = |run_ids: Vec<String>| write(store, move |tx| tx.waitpoints_awaiting(&run_ids));
+    assert_eq!(
+        wp_ids(&awaiting(names(&["run_env_a_2"])).await),
+        names(&["waitpoint_env_a_1", "waitpoint_env_a_2"])
+    );
+    assert_eq!(
+        wp_ids(&awaiting(names(&["run_env_a_1", "run_env_a_3"])).await),
+        names(&["waitpoint_env_a_2"]),
+        "each waitpoint once"
+    );
+    assert!(
+        awaiting(names(&["run_env_a_4"])).await.is_empty(),
+        "completed waitpoints await nothing"
+    );
+    assert!(awaiting(Vec::new()).await.is_empty());
+    // A duplicate item index is refused.
+    assert!(try_write(store, |tx| tx
+        .insert_waitpoint_runs("waitpoint_env_a_1", &names(&["run_env_a_3"])))
+    .await
+    .is_err());
+}
+
+fn step(run_id: &str, position: i64, name: &str, output: &str) -> JournalEntry {
+    JournalEntry {
+        run_id: run_id.to_string(),
+        position,
+        kind: JournalKind::Step,
+        name: name.to_string(),
+        output: Some(output.to_string()),
+        waitpoint_id: None,
+        created_at: NOW + position,
+        wait: None,
+    }
+}
+
+pub async fn journal_entries(store: &Store) {
+    seed_env(store, "env_a").await;
+    let entries = vec![
+        step("run_1", 2, "third", "null"),
+        step("run_1", 0, "first", "{\"id\":\"ch_1\"}"),
+        step("run_1", 1, "second ü", "[1,2]"),
+        step("run_2", 0, "other run", "1"),
+    ];
+    let e = entries.clone();
+    write(store, move |tx| {
+        for entry in &e {
+            tx.insert_journal_entry(entry)?;
+        }
+        Ok(())
+    })
+    .await;
+    let journal = read(store, |tx| tx.journal("run_1")).await;
+    assert_eq!(
+        journal,
+        vec![entries[1].clone(), entries[2].clone(), entries[0].clone()]
+    );
+    let in_write = write(store, |tx| tx.journal("run_1")).await;
+    assert_eq!(in_write, journal);
+    assert_eq!(
+        read(store, |tx| tx.journal_entry("run_1", 1)).await,
+        Some(entries[2].clone())
+    );
+    assert!(read(store, |tx| tx.journal_entry("run_1", 3))
+        .await
+        .is_none());
+    assert!(read(store, |tx| tx.journal("run_3")).await.is_empty());
+
+    // A position is written once; the failed write leaves nothing behind.
+    let dup = step("run_1", 1, "again", "2");
+    let extra = step("run_1", 5, "extra", "3");
+    let result = try_write(store, move |tx| {
+        tx.insert_journal_entry(&extra)?;
+        tx.insert_journal_entry(&dup)
+    })
+    .await;
+    assert!(matches!(result, Err(Error::Conflict(_))), "{result:?}");
+    assert_eq!(read(store, |tx| tx.journal("run_1")).await, journal);
+}
+
+pub async fn journal_waits_show_their_waitpoint(store: &Store) {
+    seed_env(store, "env_a").await;
+    let token = insert_waitpoints(store, vec![sample_waitpoint("env_a", 1)])
+        .await
+        .remove(0);
+    let wait = |run_id: &str, position: i64| JournalEntry {
+        run_id: run_id.to_string(),
+        position,
+        kind: JournalKind::Wait,
+        name: "approval".into(),
+        output: None,
+        waitpoint_id: Some(token.id.clone()),
+        created_at: NOW,
+        wait: None,
+    };
+    let (w1, w2, w3) = (wait("run_1", 0), wait("run_1", 1), wait("run_2", 4));
+    write(store, move |tx| {
+        tx.insert_journal_entry(&w1)?;
+        tx.insert_journal_entry(&w2)?;
+        tx.insert_journal_entry(&w3)
+    })
+    .await;
+    let entry = read(store, |tx| tx.journal_entry("run_2", 4))
+        .await
+        .unwrap();
+    assert_eq!(entry.wait, Some((WaitpointStatus::Waiting, None)));
+    assert_eq!(
+        read(store, |tx| tx.runs_waiting_on("waitpoint_env_a_1")).await,
+        names(&["run_1", "run_2"]),
+        "each run once"
+    );
+    assert!(read(store, |tx| tx.runs_waiting_on("waitpoint_other"))
+        .await
+        .is_empty());
+
+    let mut done = token.clone();
+    done.status = WaitpointStatus::Completed;
+    done.output = Some("{\"approved\":true}".into());
+    assert!(
+        write(store, move |tx| tx
+            .update_waitpoint(&done, WaitpointStatus::Waiting))
+        .await
+    );
+    let journal = read(store, |tx| tx.journal("run_1")).await;
+    assert_eq!(journal.len(), 2);
+    for e in journal {
+        assert_eq!(
+            e.wait,
+            Some((
+                WaitpointStatus::Completed,
+                Some("{\"approved\":true}".into())
+            ))
+        );
+        assert_eq!(e.kind, JournalKind::Wait);
+        assert_eq!(e.output, None);
+    }
+}
+
+pub async fn run_logs(store: &Store) {
+    seed_env(store, "env_a").await;
+    let line = |run_id: &str, n: i64, level: &str| LogEntry {
+        seq: 0,
+        run_id: run_id.to_string(),
+        time: NOW - n,
+        level: level.to_string(),
+        message: format!("line {n} ü"),
+        fields: (n % 2 == 0).then(|| format!("{{\"n\":{n}}}")),
+        created_at: NOW,
+    };
+    let first: Vec<LogEntry> = (0..3).map(|n| line("run_1", n, "info")).collect();
+    let f = first.clone();
+    write(store, move |tx| {
+        tx.insert_logs(&f)?;
+        tx.insert_logs(&[line("run_2", 9, "error")])?;
+        tx.insert_logs(&[])
+    })
+    .await;
+    let second: Vec<LogEntry> = (3..5).map(|n| line("run_1", n, "warn")).collect();
+    let s2 = second.clone();
+    write(store, move |tx| tx.insert_logs(&s2)).await;
+
+    let all = read(store, |tx| tx.logs("run_1", None, 100)).await;
+    let messages: Vec<&str> = all.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        ["line 0 ü", "line 1 ü", "line 2 ü", "line 3 ü", "line 4 ü"],
+        "order of arrival"
+    );
+    for (got, want) in all.iter().zip(first.iter().chain(second.iter())) {
+        assert!(got.seq > 0);
+        assert_eq!(
+            (
+                &got.run_id,
+                got.time,
+                &got.level,
+                &got.fields,
+                got.created_at
+            ),
+            (
+                &want.run_id,
+                want.time,
+                &want.level,
+                &want.fields,
+                want.created_at
+            )
+        );
+    }
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let page = read(store, move |tx| tx.logs("run_1", Some(all[1].seq), 2)).await;
+    let messages: Vec<&str> = page.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(messages, ["line 2 ü", "line 3 ü"]);
+    assert_eq!(read(store, |tx| tx.logs("run_2", None, 100)).await.len(), 1);
+    assert!(read(store, |tx| tx.logs("run_3", None, 100))
+        .await
+        .is_empty());
+}
+
+/// Two writers completing a waitpoint's children at once: each locks the waitpoint before
+/// reading the other children, so the second to commit sees every child ended.
+pub async fn waitpoint_lock_serializes_completers(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let mut runs = Vec::new();
+    for n in 1..=2 {
+        let mut r = sample_run("env_a", &q.id, n);
+        r.status = RunStatus::Executing;
+        r.lease = Some(format!("L{n}"));
+        runs.push(r);
+    }
+    insert_runs(store, runs).await;
+    let mut batch = sample_waitpoint("env_a", 1);
+    batch.kind = WaitpointKind::Batch;
+    insert_waitpoints(store, vec![batch]).await;
+    write(store, |tx| {
+        tx.insert_waitpoint_runs("waitpoint_env_a_1", &names(&["run_env_a_1", "run_env_a_2"]))
+    })
+    .await;
+
+    let mut writers = JoinSet::new();
+    for n in 1..=2 {
+        let store = store.clone();
+        writers.spawn(async move {
+            write(&store, move |tx| {
+                let id = format!("run_env_a_{n}");
+                let run = tx.run("env_a", &id)?.expect("run");
+                let mut done = run.clone();
+                done.status = RunStatus::Completed;
+                done.lease = None;
+                assert!(tx.update_run(&done, RunStatus::Executing, run.lease.as_deref())?);
+                let mut completed = 0;
+                for w in tx.waitpoints_awaiting(&[id])? {
+                    let kids = tx.runs_of_waitpoint(&w.id)?;
+                    if kids.iter().all(|k| k.status.is_final()) {
+                        let mut after = w.clone();
+                        after.status = WaitpointStatus::Completed;
+                        if tx.update_waitpoint(&after, WaitpointStatus::Waiting)? {
+                            completed += 1;
+                        }
+                    }
+                }
+                Ok(completed)
+            })
+            .await
+        });
+    }
+    let mut completions = 0;
+    while let Some(done) = writers.join_next().await {
+        completions += done.expect("writer");
+    }
+    assert_eq!(completions, 1, "exactly one writer completes the waitpoint");
+    let w = get_waitpoint(store, "env_a", "waitpoint_env_a_1")
+        .await
+        .unwrap();
+    assert_eq!(w.status, WaitpointStatus::Completed);
 }

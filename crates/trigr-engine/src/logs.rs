@@ -1,0 +1,130 @@
+//! `logs`: a worker appends log lines to its run (worker protocol §7.5, fenced by the lease);
+//! anyone with the key reads them back in order of arrival, a page at a time.
+
+use serde::Deserialize;
+use serde_json::Value;
+use trigr_store::LogEntry;
+use trigr_types::duration;
+
+use crate::journal::leased_run;
+use crate::{Engine, Error, Result};
+
+/// Most lines per call.
+pub const MAX_ENTRIES: usize = 500;
+/// Longest message, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest `fields` object, in bytes of JSON.
+pub const MAX_FIELDS_BYTES: usize = 64 * 1024;
+pub const LEVELS: [&str; 5] = ["debug", "log", "info", "warn", "error"];
+
+/// One line as a worker sends it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogLine {
+    pub level: String,
+    pub message: String,
+    /// Any JSON, usually an object.
+    #[serde(default)]
+    pub fields: Option<Value>,
+    /// RFC 3339; the server's time of arrival when absent.
+    #[serde(default)]
+    pub time: Option<String>,
+}
+
+impl Engine {
+    /// Appends lines to a run's log; returns how many. Nothing is written unless every line
+    /// is valid.
+    pub async fn append_logs(
+        &self,
+        env_id: &str,
+        run_id: &str,
+        lease: &str,
+        lines: Vec<LogLine>,
+    ) -> Result<usize> {
+        if lines.len() > MAX_ENTRIES {
+            return Err(Error::invalid(format!(
+                "At most {MAX_ENTRIES} log entries per call, got {}",
+                lines.len()
+            )));
+        }
+        let now = self.now();
+        let entries = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                entry(run_id, l, now).map_err(|e| Error::invalid(format!("entries[{i}]: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let n = entries.len();
+        let (env_id, run_id, lease) = (env_id.to_string(), run_id.to_string(), lease.to_string());
+        self.write(move |tx| {
+            leased_run(tx, &env_id, &run_id, &lease)?;
+            tx.insert_logs(&entries)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Up to `size` lines of a run after the cursor (a line's `seq`), and whether more follow.
+    pub async fn run_logs(
+        &self,
+        env_id: &str,
+        run_id: &str,
+        after: Option<i64>,
+        size: usize,
+    ) -> Result<(Vec<LogEntry>, bool)> {
+        let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
+        self.read(move |tx| {
+            tx.run(&env_id, &run_id)?
+                .ok_or_else(|| Error::run_not_found(&run_id))?;
+            let mut lines = tx.logs(&run_id, after, size + 1)?;
+            let more = lines.len() > size;
+            lines.truncate(size);
+            Ok((lines, more))
+        })
+        .await
+    }
+}
+
+/// A line ready to store, or what is wrong with it.
+fn entry(run_id: &str, l: LogLine, now: i64) -> std::result::Result<LogEntry, String> {
+    if !LEVELS.contains(&l.level.as_str()) {
+        return Err(format!(
+            "unknown level '{}': use one of {}",
+            l.level,
+            LEVELS.join(", ")
+        ));
+    }
+    if l.message.len() > MAX_MESSAGE_BYTES {
+        return Err(format!(
+            "the message is {} bytes, over the limit of {MAX_MESSAGE_BYTES}",
+            l.message.len()
+        ));
+    }
+    let fields = match l.fields {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let text = v.to_string();
+            if text.len() > MAX_FIELDS_BYTES {
+                return Err(format!(
+                    "fields are {} bytes of JSON, over the limit of {MAX_FIELDS_BYTES}",
+                    text.len()
+                ));
+            }
+            Some(text)
+        }
+    };
+    let time = match l.time.as_deref() {
+        None => now,
+        Some(t) => duration::parse_date(t)
+            .ok_or_else(|| format!("time must be an RFC 3339 date, got '{t}'"))?,
+    };
+    Ok(LogEntry {
+        seq: 0,
+        run_id: run_id.to_string(),
+        time,
+        level: l.level,
+        message: l.message,
+        fields,
+        created_at: now,
+    })
+}

@@ -1,0 +1,236 @@
+//! `tokens`: waitpoints completed from outside (reference §4.2) — created, completed with
+//! data (by the REST call or the token's callback URL), retrieved and listed. A token's
+//! `timeout` is a due time the timers fire ([`crate::timers`]): it then ends `TIMED_OUT`.
+
+use serde::Deserialize;
+use serde_json::Value;
+use trigr_store::{Page, Tx, Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus};
+use trigr_types::{duration, id};
+
+use crate::resume::complete_waitpoint;
+use crate::trigger::{MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN};
+use crate::{Effects, Engine, Error, Result};
+
+/// Body of `POST /api/v1/waitpoints/tokens` (every field optional).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateToken {
+    /// Raw, not hashed (unlike a trigger's).
+    pub idempotency_key: Option<String>,
+    #[serde(rename = "idempotencyKeyTTL")]
+    pub idempotency_key_ttl: Option<String>,
+    /// A duration (`10m`) or an ISO 8601 date.
+    pub timeout: Option<Value>,
+    /// A string or at most 10 strings.
+    pub tags: Option<Value>,
+}
+
+/// A created (or found again) token.
+#[derive(Clone, Debug)]
+pub struct TokenCreated {
+    pub token: Waitpoint,
+    /// The idempotency key matched an existing token.
+    pub is_cached: bool,
+}
+
+impl Engine {
+    pub async fn create_token(&self, env_id: &str, req: CreateToken) -> Result<TokenCreated> {
+        let now = self.now();
+        let tags = token_tags(req.tags.as_ref())?;
+        let due_at = match &req.timeout {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(duration::parse_delay(s, now).map_err(|e| {
+                Error::unprocessable(format!(
+                    "Invalid timeout: {e} (use a duration like 10m or an ISO 8601 date)"
+                ))
+            })?),
+            Some(_) => {
+                return Err(Error::unprocessable(
+                    "Invalid timeout: use a duration like 10m or an ISO 8601 date",
+                ))
+            }
+        };
+        if let Some(k) = &req.idempotency_key {
+            if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN {
+                return Err(Error::invalid(format!(
+                    "idempotencyKey must be 1-{MAX_IDEMPOTENCY_KEY_LEN} characters"
+                )));
+            }
+        }
+        self.write_retrying(|| {
+            let (engine, env_id, req, tags) =
+                (self.clone(), env_id.to_string(), req.clone(), tags.clone());
+            move |tx: &mut dyn Tx| {
+                let now = engine.now();
+                if let Some(key) = &req.idempotency_key {
+                    if let Some(token) = tx.waitpoint_by_idempotency_key(&env_id, key)? {
+                        if token.idempotency_expires_at.is_some_and(|t| t <= now) {
+                            tx.clear_waitpoint_idempotency_key(&token.id)?;
+                        } else {
+                            return Ok(TokenCreated {
+                                token,
+                                is_cached: true,
+                            });
+                        }
+                    }
+                }
+                let token = Waitpoint {
+                    seq: 0,
+                    id: id::new("waitpoint"),
+                    env_id,
+                    kind: WaitpointKind::Token,
+                    status: WaitpointStatus::Waiting,
+                    owner_run_id: None,
+                    due_at,
+                    idempotency_expires_at: req.idempotency_key.as_ref().map(|_| {
+                        now + duration::parse_idempotency_ttl(req.idempotency_key_ttl.as_deref())
+                    }),
+                    idempotency_key: req.idempotency_key,
+                    tags,
+                    output: None,
+                    batch_id: None,
+                    created_at: now,
+                    updated_at: now,
+                    completed_at: None,
+                };
+                tx.insert_waitpoint(&token)?;
+                Ok(TokenCreated {
+                    token,
+                    is_cached: false,
+                })
+            }
+        })
+        .await
+    }
+
+    /// Completes a token with `data`; every run waiting on it is queued again. Returns false
+    /// when it was already complete (nothing changes).
+    pub async fn complete_token(&self, env_id: &str, token_id: &str, data: Value) -> Result<bool> {
+        let output = data.to_string();
+        let max = self.config.max_payload_bytes;
+        if output.len() > max {
+            return Err(Error::TooLarge(format!(
+                "The token data is {} bytes, over the limit of {max} bytes",
+                output.len()
+            )));
+        }
+        let completed = self
+            .write_retrying(|| {
+                let (engine, env_id, token_id, output) = (
+                    self.clone(),
+                    env_id.to_string(),
+                    token_id.to_string(),
+                    output.clone(),
+                );
+                move |tx: &mut dyn Tx| {
+                    let token = token_in(tx, &env_id, &token_id)?;
+                    if token.status != WaitpointStatus::Waiting {
+                        return Ok(false);
+                    }
+                    let now = engine.now();
+                    complete_waitpoint(tx, &token, WaitpointStatus::Completed, Some(output), now)
+                }
+            })
+            .await?;
+        if completed {
+            self.apply(&Effects::wake(env_id));
+        }
+        Ok(completed)
+    }
+
+    pub async fn token(&self, env_id: &str, token_id: &str) -> Result<Waitpoint> {
+        let (env_id, token_id) = (env_id.to_string(), token_id.to_string());
+        self.read(move |tx| token_in(tx, &env_id, &token_id)).await
+    }
+
+    /// The environment a token belongs to, whoever asks (for its callback URL).
+    pub async fn token_environment(&self, token_id: &str) -> Result<String> {
+        let token_id = token_id.to_string();
+        self.read(move |tx| {
+            tx.waitpoint_any_env(&token_id)?
+                .filter(|w| w.kind == WaitpointKind::Token)
+                .map(|w| w.env_id)
+                .ok_or_else(|| not_found(&token_id))
+        })
+        .await
+    }
+
+    /// One page of tokens, newest first; `after`/`before` are token ids. `size + 1` are read
+    /// so the caller knows whether another page exists.
+    pub async fn list_tokens(
+        &self,
+        env_id: &str,
+        filter: WaitpointFilter,
+        size: usize,
+        after: Option<String>,
+        before: Option<String>,
+    ) -> Result<Vec<Waitpoint>> {
+        let env_id = env_id.to_string();
+        self.read(move |tx| {
+            let mut seq_of = |id: Option<String>| -> Result<Option<i64>> {
+                let Some(id) = id else { return Ok(None) };
+                let token = tx.waitpoint(&env_id, &id)?.ok_or_else(|| {
+                    Error::invalid(format!("The cursor '{id}' does not name a token"))
+                })?;
+                Ok(Some(token.seq))
+            };
+            let page = Page {
+                size: size + 1,
+                after_seq: seq_of(after)?,
+                before_seq: seq_of(before)?,
+            };
+            let filter = WaitpointFilter {
+                kind: Some(WaitpointKind::Token),
+                ..filter
+            };
+            Ok(tx.list_waitpoints(&env_id, &filter, page)?)
+        })
+        .await
+    }
+}
+
+fn not_found(id: &str) -> Error {
+    Error::not_found(format!("Waitpoint {id} not found"))
+}
+
+/// A token of the environment (locked in a write).
+fn token_in(tx: &mut dyn Tx, env_id: &str, token_id: &str) -> Result<Waitpoint> {
+    tx.waitpoint(env_id, token_id)?
+        .filter(|w| w.kind == WaitpointKind::Token)
+        .ok_or_else(|| not_found(token_id))
+}
+
+/// Tags of a token: a string or an array of at most 10 strings of 1–128 characters.
+fn token_tags(v: Option<&Value>) -> Result<Vec<String>> {
+    let list: Vec<&Value> = match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(s @ Value::String(_)) => vec![s],
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(_) => {
+            return Err(Error::invalid(
+                "tags must be a string or an array of strings",
+            ))
+        }
+    };
+    let mut tags: Vec<String> = Vec::new();
+    for t in list {
+        let t = t
+            .as_str()
+            .ok_or_else(|| Error::invalid("tags must be strings"))?;
+        if t.is_empty() || t.len() > MAX_TAG_LEN {
+            return Err(Error::unprocessable(format!(
+                "Tag '{t}' must be 1-{MAX_TAG_LEN} characters"
+            )));
+        }
+        if !tags.iter().any(|x| x == t) {
+            tags.push(t.to_string());
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(Error::unprocessable(format!(
+            "Tokens can only have {MAX_TAGS} tags, you are trying to set {}",
+            tags.len()
+        )));
+    }
+    Ok(tags)
+}

@@ -1,0 +1,474 @@
+//! `waits`: a worker waits at a journal position (worker protocol §7.3) for a duration, a
+//! date, a token, a child run or a batch of children. The first call at a position creates the
+//! waitpoint (and the children) in the same transaction as the journal entry; every later
+//! call finds them again. With `suspend` and the waitpoint incomplete the run goes
+//! `EXECUTING → WAITING` in that transaction (lease over, slot free) and is queued again when
+//! the waitpoint completes ([`crate::resume`]). Also the long-poll of a wait the worker holds.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+use trigr_store::{
+    Batch, Environment, JournalEntry, JournalKind, Run, Tx, Waitpoint, WaitpointKind,
+    WaitpointStatus,
+};
+use trigr_types::{duration, id, packet, Millis, RunStatus};
+
+use crate::journal::{check_entry, check_lease, check_name, leased_run};
+use crate::resume::complete_if_children_ended;
+use crate::transition::end_attempt;
+use crate::trigger::{create_run, prepare, TriggerOptions};
+use crate::{transition, Effects, Engine, Error, Result};
+
+/// Most children of one batch wait.
+pub const MAX_BATCH_ITEMS: usize = 500;
+/// Longest long-poll of a held wait.
+pub const MAX_POLL: Duration = Duration::from_secs(30);
+
+/// Body of `POST /api/v1/worker/runs/{id}/waits`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitRequest {
+    pub lease: String,
+    pub position: u32,
+    pub name: String,
+    #[serde(default)]
+    pub suspend: bool,
+    pub wait: WaitFor,
+}
+
+/// What to wait for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum WaitFor {
+    Duration {
+        ms: i64,
+    },
+    Until {
+        date: String,
+    },
+    Token {
+        #[serde(rename = "tokenId")]
+        token_id: String,
+    },
+    Run {
+        task: String,
+        #[serde(default)]
+        payload: Option<Value>,
+        #[serde(default)]
+        options: Box<TriggerOptions>,
+    },
+    Batch {
+        items: Vec<ChildRun>,
+    },
+}
+
+/// One child of a batch wait.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ChildRun {
+    pub task: String,
+    #[serde(default)]
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub options: TriggerOptions,
+}
+
+/// Where a wait stands.
+#[derive(Clone, Debug)]
+pub struct WaitState {
+    pub position: i64,
+    pub waitpoint_id: String,
+    pub status: WaitpointStatus,
+    /// JSON text of the result (`COMPLETED`) or the error (`TIMED_OUT`).
+    pub output: Option<String>,
+    /// While `WAITING`: whether the run is now suspended (`WAITING`).
+    pub suspended: Option<bool>,
+    /// The children of a run or batch wait.
+    pub run_ids: Vec<String>,
+}
+
+impl Engine {
+    /// Waits at a position: creates or finds the waitpoint, and suspends the run if asked.
+    pub async fn wait(&self, env_id: &str, run_id: &str, req: WaitRequest) -> Result<WaitState> {
+        check_name(&req.name)?;
+        check_wait(&req.wait)?;
+        let (state, wake) = self
+            .write_retrying(|| {
+                let (engine, env_id, run_id, req) = (
+                    self.clone(),
+                    env_id.to_string(),
+                    run_id.to_string(),
+                    req.clone(),
+                );
+                move |tx: &mut dyn Tx| wait_in(&engine, tx, &env_id, &run_id, &req)
+            })
+            .await?;
+        if wake {
+            self.apply(&Effects::wake(env_id));
+        }
+        Ok(state)
+    }
+
+    /// The state of the wait at `position`, waiting up to `wait` for it to complete.
+    pub async fn poll_wait(
+        &self,
+        env_id: &str,
+        run_id: &str,
+        position: u32,
+        lease: &str,
+        wait: Duration,
+    ) -> Result<WaitState> {
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_POLL);
+        let signal = self.notifier.env(env_id);
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (env, run, lease) = (env_id.to_string(), run_id.to_string(), lease.to_string());
+            let state = self
+                .read(move |tx| held_wait(tx, &env, &run, i64::from(position), &lease))
+                .await?;
+            let now = tokio::time::Instant::now();
+            if state.status != WaitpointStatus::Waiting
+                || now >= deadline
+                || self.notifier.is_closing()
+            {
+                return Ok(state);
+            }
+            let nap = (deadline - now).min(self.config.poll_interval);
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+}
+
+/// Checks what needs no store.
+fn check_wait(w: &WaitFor) -> Result<()> {
+    match w {
+        WaitFor::Duration { ms } if !(0..=duration::MAX).contains(ms) => {
+            Err(Error::invalid(format!(
+                "wait.ms must be a whole number of milliseconds from 0 to {} (100 years), got {ms}",
+                duration::MAX
+            )))
+        }
+        WaitFor::Until { date } if duration::parse_date(date).is_none() => Err(Error::invalid(
+            format!("wait.date must be an ISO 8601 date, got '{date}'"),
+        )),
+        WaitFor::Token { token_id } if token_id.is_empty() => {
+            Err(Error::invalid("wait.tokenId must not be empty"))
+        }
+        WaitFor::Batch { items } if items.is_empty() || items.len() > MAX_BATCH_ITEMS => {
+            Err(Error::invalid(format!(
+                "wait.items must have 1-{MAX_BATCH_ITEMS} items, got {}",
+                items.len()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn wait_in(
+    engine: &Engine,
+    tx: &mut dyn Tx,
+    env_id: &str,
+    run_id: &str,
+    req: &WaitRequest,
+) -> Result<(WaitState, bool)> {
+    let now = engine.now();
+    let position = i64::from(req.position);
+    // The waitpoint is locked before the run (see `trigr_store::tx`), so that a completion
+    // racing this call either sees the run suspended or is seen by it.
+    match (tx.journal_entry(run_id, position)?, &req.wait) {
+        (
+            Some(JournalEntry {
+                waitpoint_id: Some(w),
+                ..
+            }),
+            _,
+        ) => {
+            tx.waitpoint(env_id, &w)?;
+        }
+        (None, WaitFor::Token { token_id }) => {
+            tx.waitpoint(env_id, token_id)?;
+        }
+        _ => {}
+    }
+    let run = leased_run(tx, env_id, run_id, &req.lease)?;
+    let (wp, run_ids, mut wake) = match tx.journal_entry(run_id, position)? {
+        Some(entry) => {
+            check_entry(&entry, JournalKind::Wait, &req.name)?;
+            let wp = waitpoint_of(tx, env_id, &entry)?;
+            let run_ids = child_ids(tx, &wp)?;
+            (wp, run_ids, false)
+        }
+        None => create(engine, tx, &run, req, now)?,
+    };
+    let suspended = match wp.status {
+        WaitpointStatus::Waiting if req.suspend => {
+            suspend(tx, &run, now)?;
+            // Its slot is free: another run may start.
+            wake = true;
+            Some(true)
+        }
+        WaitpointStatus::Waiting => Some(false),
+        _ => None,
+    };
+    Ok((state(position, &wp, suspended, run_ids), wake))
+}
+
+fn state(
+    position: i64,
+    wp: &Waitpoint,
+    suspended: Option<bool>,
+    run_ids: Vec<String>,
+) -> WaitState {
+    WaitState {
+        position,
+        waitpoint_id: wp.id.clone(),
+        status: wp.status,
+        output: wp.output.clone(),
+        suspended,
+        run_ids,
+    }
+}
+
+fn waitpoint_of(tx: &mut dyn Tx, env_id: &str, entry: &JournalEntry) -> Result<Waitpoint> {
+    let missing = || {
+        Error::Store(trigr_store::Error::Corrupt(format!(
+            "the wait at position {} of run {} has no waitpoint",
+            entry.position, entry.run_id
+        )))
+    };
+    let id = entry.waitpoint_id.as_deref().ok_or_else(missing)?;
+    tx.waitpoint(env_id, id)?.ok_or_else(missing)
+}
+
+fn child_ids(tx: &mut dyn Tx, wp: &Waitpoint) -> Result<Vec<String>> {
+    Ok(match wp.kind {
+        WaitpointKind::Run | WaitpointKind::Batch => tx
+            .runs_of_waitpoint(&wp.id)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+        WaitpointKind::Token | WaitpointKind::Datetime => Vec::new(),
+    })
+}
+
+/// The first call at a position: the waitpoint, its children and the journal entry. Returns
+/// the waitpoint as it now stands, the children, and whether runs were queued.
+fn create(
+    engine: &Engine,
+    tx: &mut dyn Tx,
+    run: &Run,
+    req: &WaitRequest,
+    now: Millis,
+) -> Result<(Waitpoint, Vec<String>, bool)> {
+    let mut wp = Waitpoint {
+        seq: 0,
+        id: id::new("waitpoint"),
+        env_id: run.env_id.clone(),
+        kind: WaitpointKind::Datetime,
+        status: WaitpointStatus::Waiting,
+        owner_run_id: Some(run.id.clone()),
+        due_at: None,
+        idempotency_key: None,
+        idempotency_expires_at: None,
+        tags: Vec::new(),
+        output: None,
+        batch_id: None,
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+    };
+    let mut run_ids = Vec::new();
+    match &req.wait {
+        WaitFor::Duration { ms } => at_time(&mut wp, now.saturating_add(*ms), now),
+        WaitFor::Until { date } => {
+            let at = duration::parse_date(date)
+                .ok_or_else(|| Error::invalid(format!("wait.date '{date}' is not a date")))?;
+            at_time(&mut wp, at, now);
+        }
+        WaitFor::Token { token_id } => {
+            wp = tx
+                .waitpoint(&run.env_id, token_id)?
+                .filter(|w| w.kind == WaitpointKind::Token)
+                .ok_or_else(|| Error::not_found(format!("Waitpoint token {token_id} not found")))?;
+        }
+        WaitFor::Run {
+            task,
+            payload,
+            options,
+        } => {
+            wp.kind = WaitpointKind::Run;
+            let env = environment(tx, &run.env_id)?;
+            let child = ChildRun {
+                task: task.clone(),
+                payload: payload.clone(),
+                options: (**options).clone(),
+            };
+            let c = trigger_child(engine, tx, &env, run, &child, None, "triggerAndWait", now)?;
+            run_ids.push(c.id);
+        }
+        WaitFor::Batch { items } => {
+            wp.kind = WaitpointKind::Batch;
+            let env = environment(tx, &run.env_id)?;
+            let n = items.len() as i64;
+            let batch = Batch {
+                id: id::new("batch"),
+                env_id: run.env_id.clone(),
+                run_count: n,
+                idempotency_key: None,
+                idempotency_key_user: None,
+                sealed: true,
+                items_accepted: n,
+                created_at: now,
+                updated_at: now,
+            };
+            tx.insert_batch(&batch)?;
+            for (i, item) in items.iter().enumerate() {
+                let slot = Some((batch.id.clone(), i as i64));
+                let c = trigger_child(
+                    engine,
+                    tx,
+                    &env,
+                    run,
+                    item,
+                    slot,
+                    "batchTriggerAndWait",
+                    now,
+                )
+                .map_err(|e| item_error(i, e))?;
+                tx.insert_batch_item(&batch.id, i as i64, &c.id)?;
+                run_ids.push(c.id);
+            }
+            wp.batch_id = Some(batch.id);
+        }
+    }
+    if wp.kind != WaitpointKind::Token {
+        tx.insert_waitpoint(&wp)?;
+    }
+    if !run_ids.is_empty() {
+        tx.insert_waitpoint_runs(&wp.id, &run_ids)?;
+        // Children an idempotency key found already ended complete the wait at once.
+        complete_if_children_ended(tx, &wp, now)?;
+        wp = tx.waitpoint(&run.env_id, &wp.id)?.unwrap_or(wp);
+    }
+    tx.insert_journal_entry(&JournalEntry {
+        run_id: run.id.clone(),
+        position: i64::from(req.position),
+        kind: JournalKind::Wait,
+        name: req.name.clone(),
+        output: None,
+        waitpoint_id: Some(wp.id.clone()),
+        created_at: now,
+        wait: None,
+    })?;
+    let queued = !run_ids.is_empty();
+    Ok((wp, run_ids, queued))
+}
+
+/// A datetime waitpoint due at `at`; one already due is complete from the start.
+fn at_time(wp: &mut Waitpoint, at: Millis, now: Millis) {
+    wp.kind = WaitpointKind::Datetime;
+    wp.due_at = Some(at);
+    if at <= now {
+        wp.status = WaitpointStatus::Completed;
+        wp.completed_at = Some(now);
+    }
+}
+
+fn environment(tx: &mut dyn Tx, env_id: &str) -> Result<Environment> {
+    tx.environment(env_id)?
+        .ok_or_else(|| Error::not_found("Environment not found"))
+}
+
+/// Triggers a child of `parent`, locked to the parent's version.
+#[allow(clippy::too_many_arguments)]
+fn trigger_child(
+    engine: &Engine,
+    tx: &mut dyn Tx,
+    env: &Environment,
+    parent: &Run,
+    child: &ChildRun,
+    batch: Option<(String, i64)>,
+    trigger_function: &'static str,
+    now: Millis,
+) -> Result<Run> {
+    let mut options = child.options.clone();
+    // Plain JSON, unless the worker names another packet type (a SuperJSON or text string).
+    let payload = match (&child.payload, options.payload_type.as_deref()) {
+        (None | Some(Value::Null), _) => None,
+        (Some(p), None | Some(packet::JSON)) => Some(Value::String(p.to_string())),
+        (Some(p), Some(_)) => Some(p.clone()),
+    };
+    options
+        .payload_type
+        .get_or_insert_with(|| packet::JSON.to_string());
+    options.parent_run_id = Some(parent.id.clone());
+    options.lock_to_version = parent.version.clone();
+    options.version = None;
+    let mut new = prepare(
+        &child.task,
+        payload,
+        options,
+        engine.config.max_payload_bytes,
+    )?;
+    new.batch = batch;
+    new.trigger_function = trigger_function;
+    Ok(create_run(engine, tx, env, &new, now)?.run)
+}
+
+/// The error of batch item `i`, of the same kind, naming the item.
+fn item_error(i: usize, e: Error) -> Error {
+    match e {
+        Error::Invalid(m) => Error::Invalid(format!("wait.items[{i}]: {m}")),
+        Error::Unprocessable(m) => Error::Unprocessable(format!("wait.items[{i}]: {m}")),
+        Error::NotFound(m) => Error::NotFound(format!("wait.items[{i}]: {m}")),
+        Error::TooLarge(m) => Error::TooLarge(format!("wait.items[{i}]: {m}")),
+        other => other,
+    }
+}
+
+/// `EXECUTING → WAITING`: the attempt's lease ends and its slot is freed.
+fn suspend(tx: &mut dyn Tx, run: &Run, now: Millis) -> Result<()> {
+    let mut after = run.clone();
+    after.status = RunStatus::Waiting;
+    after.updated_at = now;
+    end_attempt(&mut after);
+    if !transition(tx, run, &after)? {
+        return Err(Error::LeaseLost {
+            run_id: run.id.clone(),
+            status: run.status,
+        });
+    }
+    Ok(())
+}
+
+/// The state of a held wait, for its long-poll.
+fn held_wait(
+    tx: &mut dyn Tx,
+    env_id: &str,
+    run_id: &str,
+    position: i64,
+    lease: &str,
+) -> Result<WaitState> {
+    let run = tx
+        .run(env_id, run_id)?
+        .ok_or_else(|| Error::run_not_found(run_id))?;
+    check_lease(&run, lease)?;
+    let entry = tx
+        .journal_entry(run_id, position)?
+        .filter(|e| e.kind == JournalKind::Wait)
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "Run {run_id} has no wait journaled at position {position}"
+            ))
+        })?;
+    let wp = waitpoint_of(tx, env_id, &entry)?;
+    let suspended = (wp.status == WaitpointStatus::Waiting).then_some(false);
+    let run_ids = child_ids(tx, &wp)?;
+    Ok(state(position, &wp, suspended, run_ids))
+}

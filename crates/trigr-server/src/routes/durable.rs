@@ -1,0 +1,88 @@
+//! Durable execution in the worker protocol (§7.2–7.3): journaling steps, waiting, and the
+//! long-poll of a wait the worker holds itself.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::json;
+use trigr_engine::steps::StepRecord;
+use trigr_engine::waits::{WaitRequest, MAX_POLL};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json};
+use crate::{views, AppState};
+
+/// `POST /api/v1/worker/runs/{id}/steps`.
+pub async fn step(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(b): Json<StepRecord>,
+) -> ApiResult<impl IntoResponse> {
+    let out = state.engine.record_step(&auth.env_id, &run_id, b).await?;
+    let mut body = json!({ "position": out.entry.position, "recorded": out.recorded });
+    if !out.recorded {
+        body["entry"] = views::journal_entry(&out.entry);
+    }
+    Ok(axum::Json(body))
+}
+
+/// `POST /api/v1/worker/runs/{id}/waits`.
+pub async fn wait(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(b): Json<WaitRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let out = state.engine.wait(&auth.env_id, &run_id, b).await?;
+    Ok(axum::Json(views::wait_state(&out)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollQuery {
+    lease: Option<String>,
+    wait_ms: Option<String>,
+}
+
+/// `GET /api/v1/worker/runs/{id}/waits/{position}?lease=…&waitMs=…`.
+pub async fn poll(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((run_id, position)): Path<(String, String)>,
+    Query(q): Query<PollQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let position: u32 = position.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "The position must be a whole number from 0, got '{position}'"
+        ))
+    })?;
+    let lease = q
+        .lease
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ApiError::bad_request("The query parameter lease is required"))?;
+    let max = MAX_POLL.as_millis() as u64;
+    let wait_ms = match q.wait_ms.as_deref() {
+        None | Some("") => 0,
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms <= max)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("waitMs must be a whole number from 0 to {max}"))
+            })?,
+    };
+    let out = state
+        .engine
+        .poll_wait(
+            &auth.env_id,
+            &run_id,
+            position,
+            &lease,
+            Duration::from_millis(wait_ms),
+        )
+        .await?;
+    Ok(axum::Json(views::wait_state(&out)))
+}

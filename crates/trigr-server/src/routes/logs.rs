@@ -1,0 +1,82 @@
+//! Run logs: a worker appends (worker protocol §7.5), the management API reads them back.
+
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use trigr_engine::logs::LogLine;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json};
+use crate::{views, AppState};
+
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+#[derive(Deserialize)]
+pub struct AppendBody {
+    lease: String,
+    entries: Vec<LogLine>,
+}
+
+/// `POST /api/v1/worker/runs/{id}/logs`.
+pub async fn append(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(b): Json<AppendBody>,
+) -> ApiResult<impl IntoResponse> {
+    let n = state
+        .engine
+        .append_logs(&auth.env_id, &run_id, &b.lease, b.entries)
+        .await?;
+    Ok(axum::Json(json!({ "accepted": n })))
+}
+
+/// `GET /api/v1/runs/{id}/logs?page[size]=&page[after]=`: oldest first.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<impl IntoResponse> {
+    let mut size = DEFAULT_PAGE;
+    let mut after = None;
+    for (k, v) in params {
+        match k.as_str() {
+            "page[size]" => {
+                size = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "page[size] must be between 1 and {MAX_PAGE}"
+                        ))
+                    })?
+            }
+            "page[after]" if !v.is_empty() => {
+                after = Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "page[after] must be a cursor from pagination.next, got '{v}'"
+                    ))
+                })?)
+            }
+            _ => {}
+        }
+    }
+    let (lines, more) = state
+        .engine
+        .run_logs(&auth.env_id, &run_id, after, size)
+        .await?;
+    let mut pagination = Map::new();
+    if more {
+        if let Some(last) = lines.last() {
+            pagination.insert("next".into(), Value::String(last.seq.to_string()));
+        }
+    }
+    let data: Vec<Value> = lines.iter().map(views::log_line).collect();
+    Ok(axum::Json(
+        json!({ "data": data, "pagination": pagination }),
+    ))
+}

@@ -1,0 +1,322 @@
+//! Wait tokens (reference §4.2): create, complete, retrieve, list, and the unauthenticated
+//! callback URL whose path carries `hex(HMAC-SHA256(signing secret, waitpoint id))`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use trigr_engine::tokens::CreateToken;
+use trigr_store::{Waitpoint, WaitpointFilter, WaitpointStatus};
+use trigr_types::duration;
+
+use super::runs_list::{list_of, millis};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{signing_secret_of, Auth, KeyOrToken, OptionalJson};
+use crate::{jwt, views, AppState};
+
+const DEFAULT_PAGE: usize = 25;
+const MAX_PAGE: usize = 100;
+/// Public tokens handed out with a new wait token last a day, as upstream's.
+const TOKEN_JWT_SECS: i64 = 24 * 3600;
+
+/// HMAC-SHA256 (RFC 2104).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// The hash in a token's callback URL.
+fn callback_hash(signing_secret: &str, token_id: &str) -> String {
+    hex::encode(hmac_sha256(signing_secret.as_bytes(), token_id.as_bytes()))
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// `http://<host>` of the request, as the caller reached this server.
+fn origin(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:3030");
+    format!("http://{host}")
+}
+
+fn callback_url(headers: &HeaderMap, auth: &Auth, token_id: &str) -> String {
+    format!(
+        "{}/api/v1/waitpoints/tokens/{token_id}/callback/{}",
+        origin(headers),
+        callback_hash(&auth.signing_secret, token_id)
+    )
+}
+
+/// `POST /api/v1/waitpoints/tokens` (secret key): `{id, isCached, url}` and `x-trigger-jwt`.
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<CreateToken>,
+) -> ApiResult<impl IntoResponse> {
+    let created = state
+        .engine
+        .create_token(&auth.env_id, body.unwrap_or_default())
+        .await?;
+    let id = created.token.id.clone();
+    let scopes = vec![format!("write:waitpoints:{id}")];
+    let jwt = jwt::headers_valid_for(&auth, scopes, state.engine.now() / 1000, TOKEN_JWT_SECS);
+    let url = callback_url(&headers, &auth, &id);
+    Ok((
+        jwt,
+        axum::Json(json!({ "id": id, "isCached": created.is_cached, "url": url })),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CompleteBody {
+    #[serde(default)]
+    data: Value,
+}
+
+fn completed(already: bool) -> axum::Json<Value> {
+    axum::Json(if already {
+        json!({ "success": true, "alreadyCompleted": true })
+    } else {
+        json!({ "success": true })
+    })
+}
+
+/// `POST /api/v1/waitpoints/tokens/{id}/complete` (secret key, or a public token with
+/// `write:waitpoints:<id>`).
+pub async fn complete(
+    State(state): State<AppState>,
+    KeyOrToken(auth): KeyOrToken,
+    Path(token_id): Path<String>,
+    OptionalJson(body): OptionalJson<CompleteBody>,
+) -> ApiResult<impl IntoResponse> {
+    if !auth.allows(&[
+        "write:waitpoints".to_string(),
+        format!("write:waitpoints:{token_id}"),
+    ]) {
+        return Err(auth.forbidden(&format!("complete token {token_id}")));
+    }
+    let data = body.map(|b| b.data).unwrap_or(Value::Null);
+    let done = state
+        .engine
+        .complete_token(&auth.env_id, &token_id, data)
+        .await?;
+    Ok(completed(!done))
+}
+
+/// `GET /api/v1/waitpoints/tokens/{id}`.
+pub async fn retrieve(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Path(token_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let t = state.engine.token(&auth.env_id, &token_id).await?;
+    Ok(axum::Json(views::token(
+        &t,
+        &callback_url(&headers, &auth, &t.id),
+    )))
+}
+
+struct ListQuery {
+    filter: WaitpointFilter,
+    size: usize,
+    after: Option<String>,
+    before: Option<String>,
+}
+
+fn parse_list(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
+    let mut q = ListQuery {
+        filter: WaitpointFilter::default(),
+        size: DEFAULT_PAGE,
+        after: None,
+        before: None,
+    };
+    for (k, v) in params {
+        let f = &mut q.filter;
+        match k.as_str() {
+            "filter[status]" => {
+                f.statuses = list_of(&v)
+                    .iter()
+                    .map(|s| {
+                        WaitpointStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "filter[status]: unknown status '{s}': use WAITING, COMPLETED or TIMED_OUT"
+                            ))
+                        })
+                    })
+                    .collect::<ApiResult<_>>()?
+            }
+            "filter[idempotencyKey]" if !v.is_empty() => f.idempotency_key = Some(v),
+            "filter[tags]" | "filter[tag]" => f.tags = list_of(&v),
+            "filter[createdAt][from]" => {
+                f.created_from = Some(millis("filter[createdAt][from]", &v)?)
+            }
+            "filter[createdAt][to]" => f.created_to = Some(millis("filter[createdAt][to]", &v)?),
+            "filter[createdAt][period]" => {
+                let ms = duration::parse(&v).map_err(|e| {
+                    ApiError::bad_request(format!("filter[createdAt][period]: {e}"))
+                })?;
+                f.created_from = Some(now - ms);
+            }
+            "page[size]" => {
+                q.size = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "page[size] must be between 1 and {MAX_PAGE}"
+                        ))
+                    })?
+            }
+            "page[after]" => q.after = Some(v).filter(|s| !s.is_empty()),
+            "page[before]" => q.before = Some(v).filter(|s| !s.is_empty()),
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// `GET /api/v1/waitpoints/tokens`: newest first, cursor pages.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> ApiResult<impl IntoResponse> {
+    let q = parse_list(params, state.engine.now())?;
+    let backwards = q.before.is_some();
+    let had_cursor = q.after.is_some() || q.before.is_some();
+    let mut tokens: Vec<Waitpoint> = state
+        .engine
+        .list_tokens(&auth.env_id, q.filter, q.size, q.after, q.before)
+        .await?;
+    let more = tokens.len() > q.size;
+    if more {
+        if backwards {
+            tokens.remove(0);
+        } else {
+            tokens.truncate(q.size);
+        }
+    }
+    let (has_next, has_prev) = if backwards {
+        (true, more)
+    } else {
+        (more, had_cursor)
+    };
+    let mut pagination = Map::new();
+    if has_next {
+        if let Some(l) = tokens.last() {
+            pagination.insert("next".into(), json!(l.id));
+        }
+    }
+    if has_prev {
+        if let Some(f) = tokens.first() {
+            pagination.insert("previous".into(), json!(f.id));
+        }
+    }
+    let data: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            Value::Object(views::token_list_item(
+                t,
+                &callback_url(&headers, &auth, &t.id),
+            ))
+        })
+        .collect();
+    Ok(axum::Json(
+        json!({ "data": data, "pagination": pagination }),
+    ))
+}
+
+/// `POST /api/v1/waitpoints/tokens/{id}/callback/{hash}`: no credential but the hash; the
+/// whole body (`{}` when it is not JSON) is the token's output.
+pub async fn callback(
+    State(state): State<AppState>,
+    Path((token_id, hash)): Path<(String, String)>,
+    req: Request,
+) -> ApiResult<impl IntoResponse> {
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::LENGTH_REQUIRED,
+                "A callback needs a Content-Length header",
+            )
+        })?;
+    let max = state.engine.config.max_payload_bytes;
+    if length > max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The body is {length} bytes, over the limit of {max} bytes"),
+        ));
+    }
+    let env_id = state.engine.token_environment(&token_id).await?;
+    let secret = signing_secret_of(&state, &env_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("Waitpoint {token_id} not found")))?;
+    if !same(
+        &hash.to_ascii_lowercase(),
+        &callback_hash(&secret, &token_id),
+    ) {
+        return Err(ApiError::unauthorized("Invalid URL, hash doesn't match"));
+    }
+    let body = Bytes::from_request(req, &state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The body is over the size limit",
+                )
+            } else {
+                ApiError::bad_request(format!("Could not read the request body: {rejection}"))
+            }
+        })?;
+    let data = serde_json::from_slice::<Value>(&body).unwrap_or_else(|_| json!({}));
+    let done = state
+        .engine
+        .complete_token(&env_id, &token_id, data)
+        .await?;
+    Ok(completed(!done))
+}
+
+/// Any other method on a callback URL.
+pub async fn callback_method() -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "A token callback URL accepts only POST",
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    resp
+}
