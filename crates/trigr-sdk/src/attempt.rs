@@ -1,0 +1,178 @@
+//! The state one task attempt shares between the task's code and the worker: the lease, the
+//! journal being replayed, the next position, the log buffer and the stop signal.
+//!
+//! A durable operation that must end the attempt — the run was suspended, its lease was lost,
+//! or the code diverged from the journal — sets the stop signal and then never returns, so no
+//! task code runs after it; the worker sees the signal and drops the task's future.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::logger::Logger;
+use crate::protocol::{self, JournalEntry};
+use crate::task_error::TaskError;
+
+/// Why an attempt ends before its task returns.
+#[derive(Clone, Debug)]
+pub(crate) enum Stop {
+    /// The run is `WAITING`; drop the attempt without completing it.
+    Suspended,
+    /// The lease is gone (expired, canceled, timed out); nothing will be accepted.
+    LeaseLost,
+    /// Fail the attempt with this error (non-determinism).
+    Fail(TaskError),
+    /// The worker is shutting down past its deadline.
+    Shutdown,
+}
+
+/// Settings of durable operations.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DurableSettings {
+    /// Waits shorter than this are held in the worker instead of suspending the run.
+    pub short_wait: Duration,
+}
+
+pub(crate) struct Attempt {
+    pub(crate) http: Http,
+    pub(crate) run_id: String,
+    pub(crate) lease: String,
+    pub(crate) settings: DurableSettings,
+    pub(crate) logger: Logger,
+    journal: HashMap<u32, JournalEntry>,
+    next_position: AtomicU32,
+    stop: watch::Sender<Option<Stop>>,
+}
+
+/// Set once the server answered a log shipment with 404, to say it only once.
+static LOGS_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+
+impl Attempt {
+    pub(crate) fn new(
+        http: Http,
+        run: &protocol::DequeuedRun,
+        settings: DurableSettings,
+        logger: Logger,
+    ) -> Attempt {
+        let journal = run
+            .journal
+            .iter()
+            .map(|e| (e.position, e.clone()))
+            .collect();
+        Attempt {
+            http,
+            run_id: run.run_id.clone(),
+            lease: run.lease.clone(),
+            settings,
+            logger,
+            journal,
+            next_position: AtomicU32::new(0),
+            stop: watch::channel(None).0,
+        }
+    }
+
+    /// The position of the next durable operation, in the order the code reaches them.
+    pub(crate) fn next_position(&self) -> u32 {
+        self.next_position.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// The journaled entry at `position`, after checking that the code reached the same kind
+    /// of operation with the same name; a mismatch stops the attempt (§7.1).
+    pub(crate) async fn replay(
+        &self,
+        position: u32,
+        kind: &str,
+        name: &str,
+    ) -> Option<&JournalEntry> {
+        let entry = self.journal.get(&position)?;
+        let same_kind = entry.kind == kind
+            || (kind == "wait" && matches!(entry.kind.as_str(), "run" | "batch"));
+        if same_kind && entry.name == name {
+            return Some(entry);
+        }
+        let message = format!(
+            "position {position}: the journal has {} \"{}\" but the code reached {kind} \"{name}\"",
+            entry.kind, entry.name
+        );
+        self.halt(Stop::Fail(TaskError::non_determinism(message)))
+            .await
+    }
+
+    /// Records why the attempt ends (the first reason wins).
+    pub(crate) fn stop(&self, reason: Stop) {
+        self.stop.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(reason);
+            true
+        });
+    }
+
+    /// Stops the attempt and never returns: the worker drops the task's future.
+    pub(crate) async fn halt<T>(&self, reason: Stop) -> T {
+        self.stop(reason);
+        std::future::pending::<T>().await
+    }
+
+    /// The reason the attempt was stopped, if it was.
+    pub(crate) fn stopped(&self) -> Option<Stop> {
+        self.stop.borrow().clone()
+    }
+
+    /// Resolves once the attempt is stopped.
+    pub(crate) async fn wait_stopped(&self) -> Stop {
+        let mut rx = self.stop.subscribe();
+        loop {
+            if let Some(reason) = rx.borrow_and_update().clone() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Looks at a failed protocol call: a lost lease or a non-determinism answer ends the
+    /// attempt here; any other error goes back to the caller.
+    pub(crate) async fn check<T>(&self, result: Result<T>) -> Result<T> {
+        match result {
+            Err(e) if e.is_lease_lost() => self.halt(Stop::LeaseLost).await,
+            Err(e) if e.is_non_determinism() => {
+                let message = match &e {
+                    Error::Api { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                self.halt(Stop::Fail(TaskError::non_determinism(message)))
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Sends the buffered log entries (at most 500 per call). Failures are reported through
+    /// `tracing` only: logging never fails a task.
+    pub(crate) async fn flush_logs(&self) {
+        let entries = self.logger.take();
+        for chunk in entries.chunks(500) {
+            let sent = protocol::logs(&self.http, &self.run_id, &self.lease, chunk).await;
+            match sent {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {
+                    if !LOGS_UNSUPPORTED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!("the server does not accept run logs yet: {e}");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("logs of run {} were not sent: {e}", self.run_id);
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens.
+
+pub mod tokens;
+pub mod types;
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::http::{encode, Http, Tries, DEFAULT_API_URL};
+use crate::task::TaskHandle;
+use tokens::Tokens;
+use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
+
+/// An authenticated client of one environment of a trigr server.
+///
+/// Cheap to clone; clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub(crate) http: Http,
+}
+
+impl Client {
+    /// A client of the server at `TRIGGER_API_URL` (default `http://127.0.0.1:3030`) with the
+    /// key in `TRIGGER_SECRET_KEY`, like the official tools.
+    pub fn from_env() -> Result<Client> {
+        let url = std::env::var("TRIGGER_API_URL").unwrap_or_else(|_| DEFAULT_API_URL.into());
+        let key = std::env::var("TRIGGER_SECRET_KEY").unwrap_or_default();
+        Client::new(&url, &key)
+    }
+
+    /// A client of the server at `api_url` with an environment's secret key.
+    pub fn new(api_url: &str, secret_key: &str) -> Result<Client> {
+        Ok(Client {
+            http: Http::new(api_url, secret_key)?,
+        })
+    }
+
+    /// The server's base URL, without a trailing `/`.
+    pub fn api_url(&self) -> &str {
+        self.http.base()
+    }
+
+    /// Triggers a run of `task` with `payload`.
+    pub async fn trigger<T: TaskHandle>(
+        &self,
+        task: &T,
+        payload: &T::Payload,
+    ) -> Result<RunHandle> {
+        self.trigger_with(task, payload, TriggerOptions::new())
+            .await
+    }
+
+    /// Triggers a run of `task` with `payload` and options (delay, tags, idempotency key, …).
+    pub async fn trigger_with<T: TaskHandle>(
+        &self,
+        task: &T,
+        payload: &T::Payload,
+        options: TriggerOptions,
+    ) -> Result<RunHandle> {
+        self.trigger_id(task.id(), payload, options).await
+    }
+
+    /// Triggers a run of the task with this id; the payload is any serializable value.
+    pub async fn trigger_id(
+        &self,
+        task_id: &str,
+        payload: &impl Serialize,
+        options: TriggerOptions,
+    ) -> Result<RunHandle> {
+        let payload = serde_json::to_string(payload).map_err(|e| Error::json("the payload", e))?;
+        let mut options = options.to_json();
+        options["payloadType"] = json!(trigr_types::packet::JSON);
+        let body = json!({ "payload": payload, "options": options });
+        let path = format!("/api/v1/tasks/{}/trigger", encode(task_id));
+        self.http
+            .call(Method::POST, &path, Some(&body), Tries::Once)
+            .await
+    }
+
+    /// The run with this id.
+    pub async fn retrieve_run(&self, run_id: &str) -> Result<Run> {
+        let path = format!("/api/v3/runs/{}", encode(run_id));
+        self.http
+            .call(Method::GET, &path, None, Tries::Transient)
+            .await
+    }
+
+    /// One page of runs, newest first.
+    pub async fn list_runs(&self, filter: ListRuns) -> Result<Page<RunSummary>> {
+        let path = format!("/api/v1/runs{}", filter.query());
+        let page: WirePage<RunSummary> = self
+            .http
+            .call(Method::GET, &path, None, Tries::Transient)
+            .await?;
+        Ok(page.into())
+    }
+
+    /// Cancels a run and its unfinished descendants; a finished run is left as it is.
+    pub async fn cancel_run(&self, run_id: &str) -> Result<()> {
+        let path = format!("/api/v2/runs/{}/cancel", encode(run_id));
+        self.http
+            .send(Method::POST, &path, None, Tries::Transient)
+            .await
+            .map(drop)
+    }
+
+    /// A new run with the payload and options of an old one.
+    pub async fn replay_run(&self, run_id: &str) -> Result<RunHandle> {
+        let path = format!("/api/v1/runs/{}/replay", encode(run_id));
+        self.http.call(Method::POST, &path, None, Tries::Once).await
+    }
+
+    /// Reads the run again and again (every 50 ms at first, backing off to 1 s) until it is
+    /// final, or fails with [`Error::Timeout`] after `timeout`.
+    pub async fn poll_run(&self, run_id: &str, timeout: Duration) -> Result<Run> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let run = self.retrieve_run(run_id).await?;
+            if run.status.is_final() {
+                return Ok(run);
+            }
+            if tokio::time::Instant::now() + delay > deadline {
+                return Err(Error::Timeout(format!(
+                    "run {run_id} is still {} after {timeout:?}",
+                    run.status
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The log entries a run's attempts shipped, oldest first: the first page, or the page
+    /// after a cursor ([`Page::next`]).
+    pub async fn run_logs(&self, run_id: &str, after: Option<&str>) -> Result<Page<LogEntry>> {
+        let query = types::query_string(
+            &after
+                .map(|a| vec![("page[after]", a.to_string())])
+                .unwrap_or_default(),
+        );
+        let path = format!("/api/v1/runs/{}/logs{query}", encode(run_id));
+        let page: WirePage<LogEntry> = self
+            .http
+            .call(Method::GET, &path, None, Tries::Transient)
+            .await?;
+        Ok(page.into())
+    }
+
+    /// The wait-token API.
+    pub fn tokens(&self) -> Tokens {
+        Tokens {
+            http: self.http.clone(),
+        }
+    }
+
+    /// `PUT /api/v1/runs/{id}/metadata` with a body of operations; the new metadata.
+    pub(crate) async fn update_metadata(&self, run_id: &str, body: &Value) -> Result<Value> {
+        let path = format!("/api/v1/runs/{}/metadata", encode(run_id));
+        let answer = self
+            .http
+            .send(Method::PUT, &path, Some(body), Tries::Transient)
+            .await?;
+        Ok(answer["metadata"].clone())
+    }
+}

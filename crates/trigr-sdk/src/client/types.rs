@@ -1,0 +1,389 @@
+//! Values the management API sends and takes: runs, trigger options, pages.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, Result};
+use crate::task_error::ErrorBody;
+
+pub use trigr_types::RunStatus;
+
+/// The answer to a trigger: the new (or, with an idempotency key, the existing) run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunHandle {
+    /// Run id, `run_…`.
+    pub id: String,
+    /// `true` when an idempotency key matched an existing run.
+    #[serde(default)]
+    pub is_cached: bool,
+    /// The deployment version the run is locked to, when one is current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A run as `GET /api/v3/runs/{id}` shows it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    /// Run id, `run_…`.
+    pub id: String,
+    /// Current status.
+    #[serde(deserialize_with = "status")]
+    pub status: RunStatus,
+    /// The task's id.
+    pub task_identifier: String,
+    /// Version the run is locked to.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Tags of the run.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Metadata object.
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    /// Payload as plain JSON.
+    #[serde(default)]
+    pub payload: Option<Value>,
+    /// Output of a completed run.
+    #[serde(default)]
+    pub output: Option<Value>,
+    /// Error of a failed run.
+    #[serde(default)]
+    pub error: Option<ErrorBody>,
+    /// Attempts made so far.
+    #[serde(default)]
+    pub attempt_count: u32,
+    /// Whether the run was triggered as a test.
+    #[serde(default)]
+    pub is_test: bool,
+    /// The user's idempotency key, if any.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// The batch the run belongs to.
+    #[serde(default)]
+    pub batch_id: Option<String>,
+    /// When the run was triggered.
+    pub created_at: DateTime<Utc>,
+    /// When its first attempt started.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a final status.
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Run {
+    /// The output decoded as `T` (`Ok(None)` while the run has no output).
+    pub fn output_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        self.output
+            .clone()
+            .map(|o| serde_json::from_value(o).map_err(|e| Error::json("the run's output", e)))
+            .transpose()
+    }
+}
+
+/// A run in a list (`GET /api/v1/runs`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// Run id.
+    pub id: String,
+    /// Current status.
+    #[serde(deserialize_with = "status")]
+    pub status: RunStatus,
+    /// The task's id.
+    pub task_identifier: String,
+    /// Version the run is locked to.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When the run was triggered.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One log entry of a run (`GET /api/v1/runs/{id}/logs`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogEntry {
+    /// `debug`, `log`, `info`, `warn` or `error`.
+    pub level: String,
+    /// The message.
+    pub message: String,
+    /// Structured fields, if any.
+    #[serde(default)]
+    pub fields: Option<Value>,
+    /// When it was written.
+    pub time: DateTime<Utc>,
+}
+
+/// One page of a cursor-paginated list.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub data: Vec<T>,
+    /// Cursor of the next page (`after`), when there is one.
+    pub next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct WirePage<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    pagination: Pagination,
+}
+
+#[derive(Default, Deserialize)]
+struct Pagination {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+impl<T> From<WirePage<T>> for Page<T> {
+    fn from(page: WirePage<T>) -> Page<T> {
+        Page {
+            data: page.data,
+            next: page.pagination.next,
+        }
+    }
+}
+
+/// Filters of [`Client::list_runs`](crate::Client::list_runs).
+#[derive(Clone, Debug, Default)]
+pub struct ListRuns {
+    pub(crate) statuses: Vec<RunStatus>,
+    pub(crate) tasks: Vec<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) after: Option<String>,
+}
+
+impl ListRuns {
+    /// All runs, newest first, a page of the server's default size.
+    pub fn new() -> ListRuns {
+        ListRuns::default()
+    }
+    /// Only runs in this status (repeat for several).
+    pub fn status(mut self, status: RunStatus) -> Self {
+        self.statuses.push(status);
+        self
+    }
+    /// Only runs of this task (repeat for several).
+    pub fn task(mut self, task_id: impl Into<String>) -> Self {
+        self.tasks.push(task_id.into());
+        self
+    }
+    /// Only runs having this tag (any of several).
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+    /// Page size, 1–100.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    /// The page after this cursor ([`Page::next`]).
+    pub fn after(mut self, cursor: impl Into<String>) -> Self {
+        self.after = Some(cursor.into());
+        self
+    }
+
+    pub(crate) fn query(&self) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        let join = |v: &[String]| v.join(",");
+        if !self.statuses.is_empty() {
+            let s: Vec<String> = self.statuses.iter().map(|s| s.to_string()).collect();
+            pairs.push(("filter[status]", join(&s)));
+        }
+        if !self.tasks.is_empty() {
+            pairs.push(("filter[taskIdentifier]", join(&self.tasks)));
+        }
+        if !self.tags.is_empty() {
+            pairs.push(("filter[tag]", join(&self.tags)));
+        }
+        if let Some(limit) = self.limit {
+            pairs.push(("page[size]", limit.to_string()));
+        }
+        if let Some(after) = &self.after {
+            pairs.push(("page[after]", after.clone()));
+        }
+        query_string(&pairs)
+    }
+}
+
+pub(crate) fn query_string(pairs: &[(&str, String)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", crate::http::encode(k), crate::http::encode(v)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// Options of a trigger (the `options` of `POST /api/v1/tasks/{id}/trigger`).
+#[derive(Clone, Debug, Default)]
+pub struct TriggerOptions {
+    fields: Map<String, Value>,
+}
+
+impl TriggerOptions {
+    /// No options: the task's own queue, retry policy and the current version.
+    pub fn new() -> TriggerOptions {
+        TriggerOptions::default()
+    }
+    fn set(mut self, key: &str, value: Value) -> Self {
+        self.fields.insert(key.into(), value);
+        self
+    }
+    /// The same key gives the same run while the key lives (and its run did not fail).
+    pub fn idempotency_key(self, key: impl Into<String>) -> Self {
+        self.set("idempotencyKey", json!(key.into()))
+    }
+    /// How long the idempotency key lives (default 30 days).
+    pub fn idempotency_key_ttl(self, ttl: Duration) -> Self {
+        self.set("idempotencyKeyTTL", json!(duration_text(ttl)))
+    }
+    /// Start no earlier than `delay` from now.
+    pub fn delay(self, delay: Duration) -> Self {
+        self.set("delay", json!(duration_text(delay)))
+    }
+    /// Start no earlier than `at`.
+    pub fn delay_until(self, at: DateTime<Utc>) -> Self {
+        self.set("delay", json!(rfc3339(at)))
+    }
+    /// Expire when not started within `ttl`.
+    pub fn ttl(self, ttl: Duration) -> Self {
+        self.set("ttl", json!(duration_text(ttl)))
+    }
+    /// Adds a tag (at most 10 per run).
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        let tags = self.fields.entry("tags").or_insert_with(|| json!([]));
+        if let Value::Array(list) = tags {
+            list.push(json!(tag.into()));
+        }
+        self
+    }
+    /// Initial metadata (a JSON object).
+    pub fn metadata(self, metadata: Value) -> Self {
+        self.set("metadata", metadata)
+    }
+    /// Seconds of head start in the queue.
+    pub fn priority(self, seconds: f64) -> Self {
+        self.set("priority", json!(seconds))
+    }
+    /// Run on this queue instead of the task's.
+    pub fn queue(self, name: impl Into<String>) -> Self {
+        self.set("queue", json!({ "name": name.into() }))
+    }
+    /// Per-key concurrency partition of the queue (per tenant, per user, …).
+    pub fn concurrency_key(self, key: impl Into<String>) -> Self {
+        self.set("concurrencyKey", json!(key.into()))
+    }
+    /// Overrides the task's number of attempts.
+    pub fn max_attempts(self, attempts: u32) -> Self {
+        self.set("maxAttempts", json!(attempts))
+    }
+    /// Overrides the task's longest attempt.
+    pub fn max_duration(self, max: Duration) -> Self {
+        self.set("maxDuration", json!(max.as_secs().max(1)))
+    }
+    /// Machine preset, e.g. `small-2x`.
+    pub fn machine(self, machine: impl Into<String>) -> Self {
+        self.set("machine", json!(machine.into()))
+    }
+    /// Lock the run to this deployment version instead of the current one.
+    pub fn version(self, version: impl Into<String>) -> Self {
+        self.set("lockToVersion", json!(version.into()))
+    }
+
+    pub(crate) fn parent_run(self, run_id: &str) -> Self {
+        self.set("parentRunId", json!(run_id))
+    }
+
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.fields.contains_key(key)
+    }
+
+    /// The options as the wire carries them.
+    pub fn to_json(&self) -> Value {
+        Value::Object(self.fields.clone())
+    }
+}
+
+/// A duration in the API's grammar: whole seconds, at least one (`"90s"`).
+pub(crate) fn duration_text(d: Duration) -> String {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    format!("{}s", secs.max(1))
+}
+
+/// RFC 3339 UTC with milliseconds, as the protocol writes times.
+pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+fn status<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<RunStatus, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_serialize_like_the_official_sdk() {
+        let o = TriggerOptions::new()
+            .tag("a")
+            .tag("b")
+            .delay(Duration::from_millis(1500))
+            .queue("emails")
+            .idempotency_key_ttl(Duration::from_secs(3600))
+            .version("20260101.1");
+        assert_eq!(
+            o.to_json(),
+            json!({"tags": ["a", "b"], "delay": "2s", "queue": {"name": "emails"},
+                   "idempotencyKeyTTL": "3600s", "lockToVersion": "20260101.1"})
+        );
+    }
+
+    #[test]
+    fn list_query_is_encoded() {
+        let q = ListRuns::new()
+            .status(RunStatus::Completed)
+            .status(RunStatus::Failed)
+            .task("hello")
+            .limit(5)
+            .query();
+        assert_eq!(
+            q,
+            "?filter%5Bstatus%5D=COMPLETED%2CFAILED&filter%5BtaskIdentifier%5D=hello&page%5Bsize%5D=5"
+        );
+        assert_eq!(ListRuns::new().query(), "");
+    }
+
+    #[test]
+    fn runs_decode_with_statuses() {
+        let run: Run = serde_json::from_value(json!({
+            "id": "run_1", "status": "COMPLETED", "taskIdentifier": "t",
+            "createdAt": "2026-01-01T00:00:00.000Z", "output": {"n": 1}, "attemptCount": 2,
+            "relatedRuns": {}
+        }))
+        .expect("run");
+        assert_eq!(run.status, RunStatus::Completed);
+        #[derive(Deserialize)]
+        struct Out {
+            n: u32,
+        }
+        let out: Out = run.output_as().expect("decode").expect("output");
+        assert_eq!(out.n, 1);
+    }
+}

@@ -1,0 +1,155 @@
+//! [`Context`]: what a running task knows about its run, and its handle on durable operations,
+//! logs and metadata.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::attempt::Attempt;
+use crate::client::Client;
+use crate::logger::Logger;
+use crate::metadata::Metadata;
+use crate::protocol::DequeuedRun;
+
+/// The run being executed.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// Run id, `run_…`.
+    pub id: String,
+    /// Tags of the run.
+    pub tags: Vec<String>,
+    /// This attempt's number, from 1. A resume after a wait keeps the number.
+    pub attempt: u32,
+    /// Attempts the retry policy allows, when the server says.
+    pub max_attempts: Option<u32>,
+    /// `true` when this execution continues a run that was `WAITING`.
+    pub resumed: bool,
+    /// Metadata at the start of the attempt (see [`Metadata::current`] for the latest).
+    pub metadata: Value,
+    /// Whether the run was triggered as a test.
+    pub is_test: bool,
+    /// The idempotency key the run was triggered with.
+    pub idempotency_key: Option<String>,
+    /// The concurrency key the run was triggered with.
+    pub concurrency_key: Option<String>,
+    /// The queue it runs on.
+    pub queue: Option<String>,
+    /// Machine preset.
+    pub machine: Option<String>,
+    /// Seconds an attempt may run.
+    pub max_duration: Option<u64>,
+    /// When the run was triggered.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When its first attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// The run that triggered this one.
+    pub parent_run_id: Option<String>,
+    /// The first run of the tree.
+    pub root_run_id: Option<String>,
+    /// The batch this run belongs to.
+    pub batch_id: Option<String>,
+}
+
+/// The task being executed.
+#[derive(Clone, Debug)]
+pub struct TaskInfo {
+    /// Task id.
+    pub id: String,
+}
+
+/// The environment the worker serves.
+#[derive(Clone, Debug)]
+pub struct EnvironmentInfo {
+    /// Environment id, `env_…`.
+    pub id: String,
+    /// `dev`, `staging`, `prod`, …
+    pub slug: String,
+    /// `DEVELOPMENT`, `STAGING`, `PRODUCTION`, `PREVIEW`.
+    pub kind: String,
+}
+
+/// The deployment the run is locked to.
+#[derive(Clone, Debug)]
+pub struct DeploymentInfo {
+    /// Version, `YYYYMMDD.N`.
+    pub version: String,
+}
+
+/// Everything a task attempt can reach: information about the run (`ctx.run`, `ctx.task`,
+/// `ctx.environment`, `ctx.deployment`), its [`Logger`] and [`Metadata`], and the durable
+/// operations — [`step`](Context::step), the waits, child runs and tokens.
+///
+/// Cheap to clone; every clone refers to the same attempt.
+#[derive(Clone)]
+pub struct Context {
+    /// The run.
+    pub run: RunInfo,
+    /// The task.
+    pub task: TaskInfo,
+    /// The environment.
+    pub environment: EnvironmentInfo,
+    /// The deployment.
+    pub deployment: DeploymentInfo,
+    /// Structured logs, shipped to the server.
+    pub logger: Logger,
+    /// The run's metadata.
+    pub metadata: Metadata,
+    pub(crate) attempt: Arc<Attempt>,
+    pub(crate) client: Client,
+}
+
+impl Context {
+    pub(crate) fn new(run: &DequeuedRun, attempt: Arc<Attempt>, client: Client) -> Context {
+        let metadata = run
+            .metadata
+            .clone()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        Context {
+            run: run_info(run, metadata.clone()),
+            task: TaskInfo {
+                id: run.task_identifier.clone(),
+            },
+            environment: EnvironmentInfo {
+                id: run.environment.id.clone(),
+                slug: run.environment.slug.clone(),
+                kind: run.environment.kind.clone(),
+            },
+            deployment: DeploymentInfo {
+                version: run.version.clone().unwrap_or_default(),
+            },
+            logger: attempt.logger.clone(),
+            metadata: Metadata::new(client.clone(), &run.run_id, metadata),
+            attempt,
+            client,
+        }
+    }
+
+    /// The management client of the worker's environment (to complete tokens, read other
+    /// runs, …). Its calls are not journaled.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn run_info(run: &DequeuedRun, metadata: Value) -> RunInfo {
+    RunInfo {
+        id: run.run_id.clone(),
+        tags: run.tags.clone(),
+        attempt: run.attempt,
+        max_attempts: run.max_attempts,
+        resumed: run.resumed,
+        metadata,
+        is_test: run.is_test,
+        idempotency_key: run.idempotency_key.clone(),
+        concurrency_key: run.concurrency_key.clone(),
+        queue: run.queue.clone(),
+        machine: run.machine.clone(),
+        max_duration: run.max_duration,
+        created_at: run.created_at,
+        started_at: run.started_at,
+        parent_run_id: run.parent_run_id.clone(),
+        root_run_id: run.root_run_id.clone(),
+        batch_id: run.batch_id.clone(),
+    }
+}

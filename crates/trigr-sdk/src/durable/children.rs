@@ -1,0 +1,197 @@
+//! Child runs from inside a task: `trigger`, `trigger_and_wait`, `batch_trigger_and_wait`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::results::TaskRunResult;
+use super::{journaled, run_step, submit, Ended, WaitCall, Waited};
+use crate::attempt::Attempt;
+use crate::client::types::{RunHandle, TriggerOptions};
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::task::TaskHandle;
+use crate::task_error::TaskError;
+
+impl Context {
+    /// Triggers a child run (its `parentRunId` is this run) without waiting for it.
+    ///
+    /// The trigger is journaled like a step, and sent with an idempotency key made of this
+    /// run's id and the position (unless the options name one), so a re-executed run does not
+    /// start the child twice.
+    pub fn trigger<T: TaskHandle>(
+        &self,
+        task: &T,
+        payload: &T::Payload,
+    ) -> impl Future<Output = Result<RunHandle, TaskError>> + Send {
+        self.trigger_with(task, payload, TriggerOptions::new())
+    }
+
+    /// [`trigger`](Context::trigger) with options.
+    pub fn trigger_with<T: TaskHandle>(
+        &self,
+        task: &T,
+        payload: &T::Payload,
+        options: TriggerOptions,
+    ) -> impl Future<Output = Result<RunHandle, TaskError>> + Send {
+        let attempt = self.attempt.clone();
+        let client = self.client.clone();
+        let position = attempt.next_position();
+        let task_id = task.id().to_string();
+        let payload = serde_json::to_value(payload);
+        let mut options = options.parent_run(&attempt.run_id);
+        if !options.has("idempotencyKey") {
+            options = options.idempotency_key(format!("{}-{position}", attempt.run_id));
+        }
+        async move {
+            let payload = payload.map_err(|e| Error::json("the payload", e))?;
+            let name = format!("trigger/{task_id}");
+            run_step(&attempt, position, &name, || async {
+                Ok(client.trigger_id(&task_id, &payload, options).await?)
+            })
+            .await
+        }
+    }
+
+    /// Triggers a child run and waits for it to end; the run is suspended meanwhile.
+    ///
+    /// ```no_run
+    /// # use trigr_sdk::{Context, TaskRef, TaskError};
+    /// # async fn demo(ctx: Context) -> Result<(), TaskError> {
+    /// let resize = TaskRef::<String, u64>::new("resize-image");
+    /// let result = ctx.trigger_and_wait(&resize, &"cat.png".to_string()).await?;
+    /// let bytes = result.into_result()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn trigger_and_wait<T: TaskHandle>(
+        &self,
+        task: &T,
+        payload: &T::Payload,
+    ) -> impl Future<Output = Result<TaskRunResult<T::Output>>> + Send
+    where
+        T::Output: 'static,
+    {
+        self.trigger_and_wait_with(task, payload, TriggerOptions::new())
+    }
+
+    /// [`trigger_and_wait`](Context::trigger_and_wait) with options.
+    pub fn trigger_and_wait_with<T: TaskHandle>(
+        &self,
+        task: &T,
+        payload: &T::Payload,
+        options: TriggerOptions,
+    ) -> impl Future<Output = Result<TaskRunResult<T::Output>>> + Send
+    where
+        T::Output: 'static,
+    {
+        let attempt = self.attempt.clone();
+        let position = attempt.next_position();
+        let name = format!("triggerAndWait/{}", task.id());
+        let wait = item(task.id(), payload, &options).map(|mut item| {
+            item["type"] = json!("run");
+            item
+        });
+        async move {
+            let waited = wait_children(&attempt, position, &name, wait?).await?;
+            let id = waited.run_ids.first().cloned().unwrap_or_default();
+            match waited.ended {
+                Ended::Completed(value) => TaskRunResult::from_wire(id, &value),
+                Ended::TimedOut(error) => Ok(TaskRunResult::Err { id, error }),
+            }
+        }
+    }
+
+    /// Triggers one child run per payload and waits for all of them; the results come in the
+    /// order of the payloads.
+    pub fn batch_trigger_and_wait<T: TaskHandle>(
+        &self,
+        task: &T,
+        payloads: impl IntoIterator<Item = T::Payload>,
+    ) -> impl Future<Output = Result<Vec<TaskRunResult<T::Output>>>> + Send
+    where
+        T::Output: 'static,
+    {
+        let items = payloads
+            .into_iter()
+            .map(|p| (p, TriggerOptions::new()))
+            .collect();
+        self.batch_trigger_and_wait_with(task, items)
+    }
+
+    /// [`batch_trigger_and_wait`](Context::batch_trigger_and_wait) with options per item.
+    pub fn batch_trigger_and_wait_with<T: TaskHandle>(
+        &self,
+        task: &T,
+        items: Vec<(T::Payload, TriggerOptions)>,
+    ) -> impl Future<Output = Result<Vec<TaskRunResult<T::Output>>>> + Send
+    where
+        T::Output: 'static,
+    {
+        let attempt = self.attempt.clone();
+        let position = attempt.next_position();
+        let name = format!("batchTriggerAndWait/{}", task.id());
+        let wire: Result<Vec<Value>> = items
+            .iter()
+            .map(|(payload, options)| item(task.id(), payload, options))
+            .collect();
+        async move {
+            let items = wire?;
+            if items.is_empty() {
+                return Ok(Vec::new());
+            }
+            let wait = json!({ "type": "batch", "items": items });
+            let waited = wait_children(&attempt, position, &name, wait).await?;
+            batch_results(waited)
+        }
+    }
+}
+
+/// `{"task", "payload", "options"}` of one child.
+fn item(task_id: &str, payload: &impl Serialize, options: &TriggerOptions) -> Result<Value> {
+    let payload = serde_json::to_value(payload).map_err(|e| Error::json("the payload", e))?;
+    Ok(json!({ "task": task_id, "payload": payload, "options": options.to_json() }))
+}
+
+/// The journaled or submitted wait on children, with their run ids.
+async fn wait_children(
+    attempt: &Arc<Attempt>,
+    position: u32,
+    name: &str,
+    wait: Value,
+) -> Result<Waited> {
+    let call = |hold| WaitCall {
+        position,
+        name,
+        wait: wait.clone(),
+        hold,
+    };
+    match journaled(attempt, position, name).await {
+        // §7.1 entries carry no run ids: the wait call, idempotent by position, tells them.
+        Some(waited) if waited.run_ids.is_empty() => submit(attempt, call(true)).await,
+        Some(waited) => Ok(waited),
+        None => submit(attempt, call(false)).await,
+    }
+}
+
+fn batch_results<O: DeserializeOwned>(waited: Waited) -> Result<Vec<TaskRunResult<O>>> {
+    let items = match waited.ended {
+        Ended::Completed(value) => value["items"].as_array().cloned().unwrap_or_default(),
+        Ended::TimedOut(error) => {
+            return Err(Error::BadAnswer {
+                request: "a batch wait".into(),
+                reason: format!("it timed out: {error}"),
+            })
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let id = waited.run_ids.get(i).cloned().unwrap_or_default();
+            TaskRunResult::from_wire(id, value)
+        })
+        .collect()
+}

@@ -1,0 +1,137 @@
+//! [`Error`]: what can go wrong when the SDK talks to a server or replays a run's journal.
+
+/// An error of an SDK call: a request to the server, a value that does not (de)serialize, or a
+/// durable operation that cannot go on.
+///
+/// Inside a task, `?` turns it into a [`TaskError`](crate::TaskError), so the attempt fails and
+/// is retried under the task's policy.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The settings are missing or invalid (no secret key, a malformed URL, …).
+    #[error("{0}")]
+    Config(String),
+    /// No answer from the server: connection refused, reset, timed out, …
+    #[error("the server at {base} could not be reached: {reason}")]
+    Unreachable {
+        /// Base URL of the server.
+        base: String,
+        /// What the network layer said.
+        reason: String,
+    },
+    /// The server answered with an error status.
+    #[error("{request} failed with {status}: {message}")]
+    Api {
+        /// Method and path, e.g. `POST /api/v1/worker/dequeue`.
+        request: String,
+        /// HTTP status.
+        status: u16,
+        /// The `code` of the error body, e.g. `lease_lost` or `non_determinism`.
+        code: Option<String>,
+        /// The `error` sentence of the body.
+        message: String,
+    },
+    /// A success answer whose body is not what the SDK expects.
+    #[error("unexpected answer to {request}: {reason}")]
+    BadAnswer {
+        /// Method and path.
+        request: String,
+        /// Why the body was not understood.
+        reason: String,
+    },
+    /// A value could not be turned into JSON or read back from JSON.
+    #[error("{what}: {source}")]
+    Json {
+        /// What was being (de)serialized.
+        what: String,
+        /// The serde error.
+        source: serde_json::Error,
+    },
+    /// The code reached a different durable operation than the journal recorded at the same
+    /// position; the attempt fails without retry.
+    #[error("{0}")]
+    NonDeterminism(String),
+    /// Something did not happen within the time allowed (e.g. [`Client::poll_run`](crate::Client::poll_run)).
+    #[error("{0}")]
+    Timeout(String),
+    /// The operation needs a running task attempt (a [`Context`](crate::Context)) that is over.
+    #[error("{0}")]
+    AttemptOver(String),
+}
+
+impl Error {
+    /// The HTTP status of an [`Error::Api`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The `code` of an [`Error::Api`] body.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The server answered 404.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// The server answered `409 lease_lost`: this attempt no longer owns the run.
+    pub fn is_lease_lost(&self) -> bool {
+        self.status() == Some(409) && self.code() == Some("lease_lost")
+    }
+
+    /// The server answered `409 non_determinism` (worker protocol §7.1).
+    pub fn is_non_determinism(&self) -> bool {
+        self.status() == Some(409) && self.code() == Some("non_determinism")
+    }
+
+    /// Worth repeating the same request: no answer, 408, 429 or a 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } => true,
+            Error::Api { status, .. } => matches!(*status, 408 | 429) || *status >= 500,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn json(what: impl Into<String>, source: serde_json::Error) -> Error {
+        Error::Json {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// Result of SDK calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: Option<&str>) -> Error {
+        Error::Api {
+            request: "POST /x".into(),
+            status,
+            code: code.map(str::to_string),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn classifies_answers() {
+        assert!(api(409, Some("lease_lost")).is_lease_lost());
+        assert!(!api(409, None).is_lease_lost());
+        assert!(api(409, Some("non_determinism")).is_non_determinism());
+        assert!(api(503, None).is_transient());
+        assert!(api(429, None).is_transient());
+        assert!(!api(400, None).is_transient());
+        assert!(api(404, None).is_not_found());
+        assert_eq!(api(404, None).to_string(), "POST /x failed with 404: m",);
+    }
+}
