@@ -9,21 +9,59 @@ use trigr_types::{id, version, Millis, RunStatus};
 use crate::trigger::ensure_queue;
 use crate::{transition, Effects, Engine, Error, LoadedDeployment, Result};
 
+/// What a registration made or found.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    pub deployment: Deployment,
+    /// It is the environment's current deployment now.
+    pub current: bool,
+    /// An earlier registration of the same build made it (see `register_deployment`).
+    pub reused: bool,
+}
+
 impl Engine {
     /// Registers a deployment; promotes it when asked, and always in `dev`.
+    ///
+    /// With a `content_hash` (of the worker's code and manifest), a registration that finds a
+    /// deployment of the same hash with the same manifest returns that one instead of making a
+    /// new version: a worker restarted after a crash, or a second replica of the same build,
+    /// serves the runs already locked to it.
     pub async fn register_deployment(
         &self,
         env_id: &str,
         tasks: Vec<TaskManifest>,
         promote: bool,
-    ) -> Result<Deployment> {
+        content_hash: Option<String>,
+    ) -> Result<Registered> {
         validate_manifest(&tasks)?;
-        let deployment = self
+        if content_hash
+            .as_ref()
+            .is_some_and(|h| h.is_empty() || h.len() > 128)
+        {
+            return Err(Error::invalid("contentHash must be 1 to 128 characters"));
+        }
+        let registered = self
             .write_retrying(|| {
                 let (engine, env_id, tasks) = (self.clone(), env_id.to_string(), tasks.clone());
+                let content_hash = content_hash.clone();
                 move |tx: &mut dyn Tx| {
                     let now = engine.now();
                     let env = env_of(tx, &env_id)?;
+                    if let Some(found) = same_build(tx, &env, content_hash.as_deref(), &tasks)? {
+                        let mut d = found;
+                        let mut current =
+                            env.current_version.as_deref() == Some(d.version.as_str());
+                        if !current && (promote || env.kind == EnvKind::Development) {
+                            promote_in(tx, &env, &d, now)?;
+                            d.promoted_at = Some(now);
+                            current = true;
+                        }
+                        return Ok(Registered {
+                            deployment: d,
+                            current,
+                            reused: true,
+                        });
+                    }
                     let day = chrono::DateTime::from_timestamp_millis(now)
                         .unwrap_or_default()
                         .format("%Y%m%d")
@@ -37,6 +75,7 @@ impl Engine {
                         tasks,
                         created_at: now,
                         promoted_at: None,
+                        content_hash,
                     };
                     tx.insert_deployment(&d)?;
                     for t in &d.tasks {
@@ -51,12 +90,16 @@ impl Engine {
                         promote_in(tx, &env, &d, now)?;
                         d.promoted_at = Some(now);
                     }
-                    Ok(d)
+                    Ok(Registered {
+                        current: d.promoted_at.is_some(),
+                        deployment: d,
+                        reused: false,
+                    })
                 }
             })
             .await?;
-        self.apply(&Effects::wake(&deployment.env_id));
-        Ok(deployment)
+        self.apply(&Effects::wake(&registered.deployment.env_id));
+        Ok(registered)
     }
 
     /// Makes an existing deployment current.
@@ -78,6 +121,22 @@ impl Engine {
         self.apply(&Effects::wake(&d.env_id));
         Ok(d)
     }
+}
+
+/// The deployment an earlier registration of the same build made, if any (same hash and the
+/// same manifest: a hash is the worker's word, the manifest is checked).
+fn same_build(
+    tx: &mut dyn Tx,
+    env: &Environment,
+    content_hash: Option<&str>,
+    tasks: &[TaskManifest],
+) -> Result<Option<Deployment>> {
+    let Some(hash) = content_hash else {
+        return Ok(None);
+    };
+    Ok(tx
+        .deployment_by_hash(&env.id, hash)?
+        .filter(|d| d.tasks.as_slice() == tasks))
 }
 
 /// The environment, locked until the transaction ends: registrations and promotions of one
@@ -110,6 +169,7 @@ pub fn validate_manifest(tasks: &[TaskManifest]) -> Result<()> {
         tasks: tasks.to_vec(),
         created_at: 0,
         promoted_at: None,
+        content_hash: None,
     };
     LoadedDeployment::new(probe)
         .map(|_| ())

@@ -168,8 +168,13 @@ fn run_path(run_id: &str, tail: &str) -> String {
     format!("/api/v1/worker/runs/{}/{tail}", encode(run_id))
 }
 
-pub(crate) async fn register(http: &Http, tasks: Value, promote: bool) -> Result<Registered> {
-    let body = json!({ "tasks": tasks, "promote": promote });
+pub(crate) async fn register(
+    http: &Http,
+    tasks: Value,
+    promote: bool,
+    content_hash: Option<String>,
+) -> Result<Registered> {
+    let body = json!({ "tasks": tasks, "promote": promote, "contentHash": content_hash });
     http.call(
         Method::POST,
         "/api/v1/worker/deployments",

@@ -56,6 +56,8 @@ pub struct Deployment {
     pub tasks: Vec<TaskManifest>,
     pub created_at: Millis,
     pub promoted_at: Option<Millis>,
+    /// The hash of the code the registering worker runs, when it sent one.
+    pub content_hash: Option<String>,
 }
 
 impl Deployment {

@@ -43,7 +43,7 @@ pub(crate) fn environment(r: &impl Columns) -> Result<Environment> {
 }
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str =
-    "id, env_id, version, day, manifest, created_at, promoted_at";
+    "id, env_id, version, day, manifest, created_at, promoted_at, content_hash";
 
 pub(crate) fn deployment(r: &impl Columns) -> Result<Deployment> {
     Ok(Deployment {
@@ -54,6 +54,7 @@ pub(crate) fn deployment(r: &impl Columns) -> Result<Deployment> {
         tasks: json_col(&r.text(4)?)?,
         created_at: r.int(5)?,
         promoted_at: r.opt_int(6)?,
+        content_hash: r.opt_text(7)?,
     })
 }
 

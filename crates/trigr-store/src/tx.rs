@@ -52,6 +52,8 @@ pub trait DeploymentTx {
     fn count_deployments_on_day(&mut self, env_id: &str, day: &str) -> Result<i64>;
     fn insert_deployment(&mut self, d: &Deployment) -> Result<()>;
     fn deployment(&mut self, env_id: &str, version: &str) -> Result<Option<Deployment>>;
+    /// The newest deployment registered with this content hash.
+    fn deployment_by_hash(&mut self, env_id: &str, hash: &str) -> Result<Option<Deployment>>;
     /// Newest first.
     fn deployments(&mut self, env_id: &str, limit: usize) -> Result<Vec<Deployment>>;
     fn set_promoted(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;

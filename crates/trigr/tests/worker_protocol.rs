@@ -560,3 +560,53 @@ async fn heartbeat_with_a_wrong_lease_is_409_and_changes_nothing() {
     assert_eq!((s, v["code"].clone()), (409, json!("lease_lost")), "{v}");
     assert_eq!(server.complete_ok(&got[0], json!(1)).await.0, 200);
 }
+
+/// A worker restarted with the same build (same content hash and manifest) gets its earlier
+/// version back, so the runs locked to it are served again; anything else is a new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_build_registers_to_the_same_version() {
+    let server = TestServer::start().await;
+    let register = |tasks: Value, hash: Value| {
+        server.post(
+            "/api/v1/worker/deployments",
+            json!({"tasks": tasks, "contentHash": hash}),
+        )
+    };
+    let (s, first) = register(tasks(&["t"]), json!("build-1")).await;
+    assert_eq!((s, first["reused"].clone()), (201, json!(false)), "{first}");
+    let run = server.trigger("t", json!({}), json!({})).await;
+
+    // Another version in between: the restart must still find build-1 and make it current.
+    let (s, other) = register(tasks(&["t"]), json!("build-2")).await;
+    assert_eq!(s, 201, "{other}");
+    assert_ne!(other["version"], first["version"]);
+    let (s, again) = register(tasks(&["t"]), json!("build-1")).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["version"], first["version"]);
+    assert_eq!(
+        (again["reused"].clone(), again["current"].clone()),
+        (json!(true), json!(true))
+    );
+    let version = first["version"].as_str().unwrap();
+    let got = server.dequeue(version, 5, 0).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["runId"], json!(run));
+
+    // The same hash with another manifest is not the same build.
+    let (s, changed) = register(tasks(&["t", "u"]), json!("build-1")).await;
+    assert_eq!(
+        (s, changed["reused"].clone()),
+        (201, json!(false)),
+        "{changed}"
+    );
+    assert_ne!(changed["version"], first["version"]);
+    // No hash: always a new version.
+    let (s, plain) = register(tasks(&["t"]), Value::Null).await;
+    assert_eq!((s, plain["reused"].clone()), (201, json!(false)), "{plain}");
+
+    for bad in [json!(""), json!("x".repeat(129)), json!(5)] {
+        let (s, v) = register(tasks(&["t"]), bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("contentHash"), "{v}");
+    }
+}

@@ -46,6 +46,18 @@ struct Config {
     worker_id: String,
     /// Serve this registered version instead of registering a new one.
     version: Option<String>,
+    /// Where the build's content hash comes from.
+    build: Build,
+}
+
+/// How a worker names its build when it registers (see [`Worker::build_id`]).
+#[derive(Clone, Debug)]
+enum Build {
+    /// The hash of the running executable (or `TRIGR_BUILD_ID` when set).
+    Executable,
+    Named(String),
+    /// Every start registers a new version.
+    Unnamed,
 }
 
 impl Default for Config {
@@ -60,6 +72,7 @@ impl Default for Config {
             promote: true,
             worker_id: format!("{host}:{}", std::process::id()),
             version: None,
+            build: Build::Executable,
         }
     }
 }
@@ -184,6 +197,21 @@ impl Worker {
         self
     }
 
+    /// Names the build this worker runs, e.g. a git commit. Workers that register the same
+    /// tasks under the same build id share one deployment version: a worker restarted after a
+    /// crash, and every replica of a deployment, serve the runs already locked to it.
+    ///
+    /// By default the build id is the `TRIGR_BUILD_ID` environment variable, else a SHA-256 of
+    /// the running executable, so the same binary restarts on the same version and a rebuilt
+    /// one gets a new version. `None` makes every start register a new version.
+    pub fn build_id(mut self, id: Option<String>) -> Self {
+        self.config.build = match id {
+            Some(id) => Build::Named(id),
+            None => Build::Unnamed,
+        };
+        self
+    }
+
     /// The id the worker gives itself in dequeues (default `$HOSTNAME:pid`).
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.config.worker_id = id.into();
@@ -279,8 +307,9 @@ impl Worker {
         if let Some(version) = &self.config.version {
             return Ok(version.clone());
         }
+        let hash = content_hash(&self.config.build, &manifests).await;
         let registered =
-            protocol::register(&self.client.http, manifests, self.config.promote).await?;
+            protocol::register(&self.client.http, manifests, self.config.promote, hash).await?;
         tracing::info!(
             "registered deployment {} with {} task(s)",
             registered.version,
@@ -493,4 +522,34 @@ async fn os_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The content hash sent with a registration: SHA-256 of the build id and the manifest.
+async fn content_hash(build: &Build, manifests: &Value) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let build = match build {
+        Build::Unnamed => return None,
+        Build::Named(id) => id.clone(),
+        Build::Executable => match std::env::var("TRIGR_BUILD_ID") {
+            Ok(id) if !id.is_empty() => id,
+            _ => tokio::task::spawn_blocking(executable_hash)
+                .await
+                .ok()
+                .flatten()?,
+        },
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(build.as_bytes());
+    hasher.update([0]);
+    hasher.update(manifests.to_string().as_bytes());
+    Some(hex::encode(hasher.finalize()))
+}
+
+/// SHA-256 of the running executable; `None` if it cannot be read.
+fn executable_hash() -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(std::env::current_exe().ok()?).ok()?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).ok()?;
+    Some(hex::encode(hasher.finalize()))
 }

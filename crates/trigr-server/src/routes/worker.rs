@@ -19,10 +19,13 @@ use crate::{views, AppState};
 const MAX_WAIT_MS: u64 = 30_000;
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegisterBody {
     tasks: Vec<TaskManifest>,
     #[serde(default)]
     promote: bool,
+    #[serde(default)]
+    content_hash: Option<String>,
 }
 
 /// `POST /api/v1/worker/deployments`.
@@ -31,15 +34,26 @@ pub async fn register(
     auth: Auth,
     Json(b): Json<RegisterBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let d = state
+    let r = state
         .engine
-        .register_deployment(&auth.env_id, b.tasks, b.promote)
+        .register_deployment(&auth.env_id, b.tasks, b.promote, b.content_hash)
         .await?;
-    let mut out = json!({ "id": d.id, "version": d.version, "current": d.promoted_at.is_some() });
+    let d = &r.deployment;
+    let mut out = json!({
+        "id": d.id,
+        "version": d.version,
+        "current": r.current,
+        "reused": r.reused,
+    });
     if let Some(t) = d.promoted_at {
         out["promotedAt"] = json!(format_time(t));
     }
-    Ok((StatusCode::CREATED, axum::Json(out)))
+    let status = if r.reused {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, axum::Json(out)))
 }
 
 #[derive(Deserialize)]

@@ -18,7 +18,7 @@ impl DeploymentTx for PgTx<'_> {
 
     fn insert_deployment(&mut self, d: &Deployment) -> Result<()> {
         self.exec(
-            &format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+            &format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
             &[
                 &d.id,
                 &d.env_id,
@@ -27,9 +27,21 @@ impl DeploymentTx for PgTx<'_> {
                 &to_json(&d.tasks),
                 &d.created_at,
                 &d.promoted_at,
+                &d.content_hash,
             ],
         )?;
         Ok(())
+    }
+
+    fn deployment_by_hash(&mut self, env_id: &str, hash: &str) -> Result<Option<Deployment>> {
+        let sql = format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE env_id = $1 AND content_hash = $2 \
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        self.opt_row(&sql, &[&env_id, &hash])?
+            .as_ref()
+            .map(rows::deployment)
+            .transpose()
     }
 
     fn deployment(&mut self, env_id: &str, version: &str) -> Result<Option<Deployment>> {

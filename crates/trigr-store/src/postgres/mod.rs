@@ -56,6 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_durable.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_content_hash.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -18,10 +18,21 @@ impl DeploymentTx for SqliteTx<'_> {
 
     fn insert_deployment(&mut self, d: &Deployment) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO deployments (id, env_id, version, day, manifest, created_at, promoted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![d.id, d.env_id, d.version, d.day, to_json(&d.tasks), d.created_at, d.promoted_at],
+            &format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![d.id, d.env_id, d.version, d.day, to_json(&d.tasks), d.created_at, d.promoted_at, d.content_hash],
         )?;
         Ok(())
+    }
+
+    fn deployment_by_hash(&mut self, env_id: &str, hash: &str) -> Result<Option<Deployment>> {
+        self.first(
+            &format!(
+                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE env_id = ?1 AND content_hash = ?2 \
+                 ORDER BY created_at DESC LIMIT 1"
+            ),
+            params![env_id, hash],
+            |r| rows::deployment(r),
+        )
     }
 
     fn deployment(&mut self, env_id: &str, version: &str) -> Result<Option<Deployment>> {

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0002_derived_counts.sql"),
     ),
     (3, include_str!("../../migrations/sqlite/0003_durable.sql")),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_content_hash.sql"),
+    ),
 ];
 
 /// Most write jobs committed together.

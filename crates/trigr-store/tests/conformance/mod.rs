@@ -64,6 +64,7 @@ macro_rules! suite {
             batches,
             batch_items,
             deployments,
+            deployments_by_content_hash,
             group_commit_isolates_failed_writes,
             panicking_write_is_rolled_back,
             failed_write_leaves_no_trace,
@@ -529,7 +530,9 @@ pub fn assert_deployment_eq(actual: &Deployment, expected: &Deployment) {
         tasks,
         created_at,
         promoted_at,
+        content_hash,
     } = expected;
+    assert_eq!(&actual.content_hash, content_hash);
     assert_eq!(&actual.id, id);
     assert_eq!(&actual.env_id, env_id);
     assert_eq!(&actual.version, version);
@@ -2406,7 +2409,41 @@ pub fn sample_deployment(env_id: &str, version: &str, created_at: Millis) -> Dep
         tasks: manifest(),
         created_at,
         promoted_at: None,
+        content_hash: None,
     }
+}
+
+/// A deployment is found again by the hash of its code: the newest of that hash, in its own
+/// environment only.
+pub async fn deployments_by_content_hash(store: &Store) {
+    seed_env(store, "env_a").await;
+    seed_env(store, "env_o").await;
+    let mk = |env: &str, version: &str, at: Millis, hash: Option<&str>| {
+        let mut d = sample_deployment(env, version, at);
+        d.content_hash = hash.map(str::to_string);
+        d
+    };
+    let old = mk("env_a", "20240101.1", NOW + 1, Some("h1"));
+    let newer = mk("env_a", "20240101.2", NOW + 2, Some("h1"));
+    let other = mk("env_a", "20240101.3", NOW + 3, Some("h2"));
+    let plain = mk("env_a", "20240101.4", NOW + 4, None);
+    for d in [old, newer.clone(), other.clone(), plain] {
+        write(store, move |tx| tx.insert_deployment(&d)).await;
+    }
+    let got = read(store, |tx| tx.deployment_by_hash("env_a", "h1"))
+        .await
+        .unwrap();
+    assert_deployment_eq(&got, &newer);
+    let got = read(store, |tx| tx.deployment_by_hash("env_a", "h2"))
+        .await
+        .unwrap();
+    assert_deployment_eq(&got, &other);
+    assert!(read(store, |tx| tx.deployment_by_hash("env_a", "h3"))
+        .await
+        .is_none());
+    assert!(read(store, |tx| tx.deployment_by_hash("env_o", "h1"))
+        .await
+        .is_none());
 }
 
 pub async fn deployments(store: &Store) {
