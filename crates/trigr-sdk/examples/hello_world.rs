@@ -36,6 +36,12 @@ async fn main() -> Result<(), trigr_sdk::Error> {
 
     let worker = Worker::from_env()?.task(hello.clone()).start().await?;
     println!("serving version {}", worker.version());
+    // Graceful shutdown on ctrl-c: in-flight runs finish first.
+    let stop = worker.shutdown_handle();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.shutdown();
+    });
 
     let client = Client::from_env()?;
     let handle = client
@@ -43,12 +49,5 @@ async fn main() -> Result<(), trigr_sdk::Error> {
         .await?;
     let run = client.poll_run(&handle.id, Duration::from_secs(30)).await?;
     println!("{} is {}: {:?}", run.id, run.status, run.output);
-
-    // Graceful shutdown on ctrl-c: in-flight runs finish first.
-    let stop = worker.shutdown_handle();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        stop.shutdown();
-    });
     worker.stopped().await
 }

@@ -9,9 +9,14 @@
 //! export TRIGGER_SECRET_KEY=tr_dev_…
 //! cargo run -p trigr-sdk --example multi_step                 # prints the version it serves
 //! trigr trigger import-orders --payload '{"count": 5}'
-//! # kill -9 the worker during the "slow" pauses, then start it again on the same version:
-//! TRIGR_VERSION=20261126.3 cargo run -p trigr-sdk --example multi_step
+//! # kill -9 the worker during the "slow" pauses (say after "charging order 2"), then start
+//! # it again: the same binary registers the same version, and once the killed attempt's
+//! # lease expires (the server's --lease-timeout, 30 s by default) it finishes the run.
+//! cargo run -p trigr-sdk --example multi_step
+//! trigr runs logs run_…                                       # "fetching orders" is there once
 //! ```
+//!
+//! `TRIGR_VERSION=20261126.3` serves a version registered before, e.g. from a rebuilt binary.
 
 use std::time::Duration;
 
@@ -38,10 +43,14 @@ async fn main() -> Result<(), trigr_sdk::Error> {
             max_attempts: 5,
             ..RetryPolicy::default()
         })
+        .on_success(|_import, report: String, ctx| async move {
+            println!("{} succeeded: {report}", ctx.run.id);
+        })
         .run(|import: Import, ctx| async move {
             // Step 1: fetch (journaled; a re-execution gets the same orders back).
             let orders: Vec<Order> = ctx
-                .step("fetch-orders", || async move {
+                .step("fetch-orders", || async {
+                    ctx.logger.info("fetching orders"); // once per run, however often it restarts
                     tokio::time::sleep(Duration::from_secs(3)).await; // slow: kill me now
                     Ok((1..=import.count)
                         .map(|id| Order {
@@ -58,6 +67,7 @@ async fn main() -> Result<(), trigr_sdk::Error> {
             for order in &orders {
                 let charged: u64 = ctx
                     .step(&format!("charge-{}", order.id), || async {
+                        ctx.logger.info(format!("charging order {}", order.id));
                         tokio::time::sleep(Duration::from_secs(1)).await; // slow: kill me now
                         Ok::<_, TaskError>(order.total_cents)
                     })
