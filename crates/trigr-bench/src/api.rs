@@ -1,5 +1,5 @@
-//! A thin HTTP client for the calls the benchmark makes: management API (trigger, batches, runs)
-//! and worker protocol (deployments, dequeue, complete).
+//! A thin HTTP client for the calls the benchmark makes: management API (trigger, batches, runs,
+//! wait tokens) and worker protocol (deployments, dequeue, complete, steps, waits).
 //!
 //! Every call checks the status code; an unexpected answer becomes an error naming the request
 //! (method, path, start of the body) and the response (status, start of the body), so a server
@@ -43,6 +43,12 @@ pub struct DequeuedRun {
     pub lease: String,
     #[serde(default)]
     pub payload: Value,
+    /// Whether the attempt continues a run that was `WAITING`.
+    #[serde(default)]
+    pub resumed: bool,
+    /// The run's journal entries, in position order.
+    #[serde(default)]
+    pub journal: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +109,13 @@ pub struct ItemsResponse {
 #[derive(Deserialize)]
 struct IdResponse {
     id: String,
+}
+
+/// Answer of `POST /api/v1/worker/runs/{id}/steps`.
+#[derive(Debug, Deserialize)]
+pub struct StepAnswer {
+    pub position: u32,
+    pub recorded: bool,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +192,11 @@ impl Api {
             )
         })?;
         Ok((value, arrived))
+    }
+
+    /// The server's base URL, `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     /// `GET /healthz` answered `200`.
@@ -294,6 +312,75 @@ impl Api {
             ));
         }
         Ok(resp.results)
+    }
+
+    /// Journals the result of step `position` of a run (`POST /api/v1/worker/runs/{id}/steps`).
+    pub async fn record_step(
+        &self,
+        run: &DequeuedRun,
+        position: u32,
+        name: &str,
+        output: Value,
+    ) -> Result<StepAnswer> {
+        let path = format!("/api/v1/worker/runs/{}/steps", run.run_id);
+        let body = serde_json::json!({
+            "lease": run.lease,
+            "position": position,
+            "name": name,
+            "output": output,
+        });
+        Ok(self
+            .call(Method::POST, &path, Some(json(&body)?), 200)
+            .await?
+            .0)
+    }
+
+    /// Waits at `position` of a run (`POST /api/v1/worker/runs/{id}/waits`) for `wait` (a
+    /// `{"type": …}` object); returns the wait's state.
+    pub async fn wait(
+        &self,
+        run: &DequeuedRun,
+        position: u32,
+        name: &str,
+        suspend: bool,
+        wait: Value,
+    ) -> Result<Value> {
+        let path = format!("/api/v1/worker/runs/{}/waits", run.run_id);
+        let body = serde_json::json!({
+            "lease": run.lease,
+            "position": position,
+            "name": name,
+            "suspend": suspend,
+            "wait": wait,
+        });
+        Ok(self
+            .call(Method::POST, &path, Some(json(&body)?), 200)
+            .await?
+            .0)
+    }
+
+    /// Creates a wait token without options (`POST /api/v1/waitpoints/tokens`); returns its id.
+    pub async fn create_token(&self) -> Result<String> {
+        let (resp, _): (IdResponse, _) = self
+            .call(
+                Method::POST,
+                "/api/v1/waitpoints/tokens",
+                Some((JSON, b"{}".to_vec())),
+                200,
+            )
+            .await?;
+        Ok(resp.id)
+    }
+
+    /// Completes wait token `id` with `data`
+    /// (`POST /api/v1/waitpoints/tokens/{id}/complete`); returns the answer.
+    pub async fn complete_token(&self, id: &str, data: Value) -> Result<Value> {
+        let path = format!("/api/v1/waitpoints/tokens/{id}/complete");
+        let body = serde_json::json!({ "data": data });
+        Ok(self
+            .call(Method::POST, &path, Some(json(&body)?), 200)
+            .await?
+            .0)
     }
 
     /// `GET /api/v3/runs/{id}`.

@@ -24,8 +24,9 @@
 //! `--backend sqlite,postgres` picks the stores. By default SQLite is measured, and PostgreSQL
 //! too when its database answers; when it does not, a line saying
 //! `PostgreSQL scenarios skipped: …` and why goes to stderr and under the table. With an
-//! explicit `--backend postgres` an unreachable database is an error. Only the `e2e` and
-//! `latency` scenarios run on PostgreSQL.
+//! explicit `--backend postgres` an unreachable database is an error. The `trigger`, `batch` and
+//! `disk` scenarios run on SQLite only (they measure the SQLite server alone, or the disk); the
+//! others run on every store.
 //!
 //! ## Figures
 //!
@@ -44,6 +45,16 @@
 //!   senders and 2 workers per server). The servers' view is checked afterwards (nothing left
 //!   queued, a batch's runs all completed, a random sample, read from each server in turn,
 //!   reads `COMPLETED`).
+//! * **`sdk_e2e_runs_per_s`** (and `pg_…`, `pg2_…`) — the same end-to-end figure with the
+//!   Rust SDK's own worker (`trigr-sdk`, public API only) instead of protocol-level loops: a
+//!   no-op `trigr_sdk::task("noop")` served by one `trigr_sdk::Worker` per server
+//!   (concurrency 1000, dequeue long-poll 1 s; the SDK heartbeats each run as it starts it and
+//!   batches the completions). The first worker registers and promotes the deployment, the
+//!   others serve its version. Once they run, the batch senders create `--runs` runs; when the
+//!   task code has run for every one of them, `GET /api/v1/runs` of the open statuses is read
+//!   every 2 ms; figure = runs / time from the first trigger to the answer that listed none.
+//!   Then the workers are shut down and the runs checked as in `e2e`, plus: none failed and none
+//!   was executed twice.
 //! * **`trigger_to_dequeue_p50_ms`, `trigger_to_dequeue_p99_ms`** (and `pg_…`, `pg2_…`) —
 //!   latency from just before a trigger request is sent to the arrival of the dequeue answer
 //!   that hands the run to an already waiting worker (long-poll, `maxRuns` 10, `waitMs` 5000),
@@ -52,6 +63,22 @@
 //!   first (the progress line says how many reached the other server's worker). Runs are matched
 //!   by a sequence number in their payload; the first 10 are warm-up and not counted.
 //!   Nearest-rank percentiles, milliseconds.
+//! * **`resume_p50_ms`, `resume_p99_ms`** (and `pg_…`, `pg2_…`) — latency from just before
+//!   `POST /api/v1/waitpoints/tokens/{id}/complete` is sent to the arrival of the dequeue answer
+//!   that hands the resumed run back (`resumed: true`, its journal holding the completed wait) to
+//!   an already waiting worker (long-poll, `maxRuns` 10, `waitMs` 5000). Setup, not measured:
+//!   the runs are created, dequeued and each suspended on a token of its own (`POST
+//!   /api/v1/waitpoints/tokens`, then `POST /api/v1/worker/runs/{id}/waits` with
+//!   `{"type":"token"}` and `suspend: true`, answered `WAITING`). Then one token is completed
+//!   every 20 ms (50/s) for 10 s (3 s with `--quick`), alternating between the servers when
+//!   there are two; the first 10 are warm-up. Nearest-rank percentiles, milliseconds.
+//! * **`steps_per_s`** (and `pg_…`, `pg2_…`) — journaled steps per second for runs of 100 steps.
+//!   `--runs` / 40 runs (at least 64) are created first, not measured. Then 64 executors (split
+//!   over the servers) each loop: dequeue one run, journal its 100 steps one after the other
+//!   (`POST /api/v1/worker/runs/{id}/steps`, positions 0–99, each answered `recorded: true`
+//!   before the next is sent), complete it. So 64 runs are in flight, each with one step
+//!   outstanding. Figure = steps / time from the start of the executors to the completion of the
+//!   last run.
 //! * **`disk_fsync_p50_ms`, `disk_fsync_p99_ms`** — the disk's own fsync latency where the
 //!   temporary SQLite stores live, for context.
 //!
@@ -62,9 +89,10 @@
 //! finishes and listed under the table. The table has one row per quantity and one column per
 //! store, PostgreSQL beside SQLite; `--json` prints the same figures as one JSON line instead
 //! (see `report.rs`). `--quick` is a small single pass for CI: 2,000 runs per throughput
-//! scenario and 3 s of latency sampling, PostgreSQL runs (one and two servers) included when the
-//! database answers. Any unexpected server answer stops the program with an error quoting the
-//! request and the response.
+//! scenario (64 runs of 100 steps in `steps`) and 3 s of latency sampling (150 triggers, 150
+//! token resumes), PostgreSQL runs (one and two servers) included when the database answers.
+//! Any unexpected server answer stops the program with an error quoting the request and the
+//! response.
 
 mod api;
 mod report;
@@ -89,7 +117,8 @@ const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 #[derive(Debug, Parser)]
 #[command(name = "trigr-bench", version)]
 struct Args {
-    /// Runs created by each throughput scenario [default: 20000, or 2000 with --quick].
+    /// Runs created by each throughput scenario [default: 20000, or 2000 with --quick]; the
+    /// steps scenario makes a 40th of them (at least 64), each of 100 steps.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     runs: Option<u64>,
 
@@ -124,7 +153,8 @@ struct Args {
     )]
     database_url: String,
 
-    /// Seconds of steady-rate triggering in the latency scenario [default: 10, or 3 with --quick].
+    /// Seconds of steady-rate sampling in the latency and resume scenarios [default: 10, or 3
+    /// with --quick].
     #[arg(long)]
     latency_secs: Option<f64>,
 
@@ -224,7 +254,7 @@ async fn main() -> Result<()> {
     }
     if cases.is_empty() {
         bail!(
-            "nothing to run: only the e2e and latency scenarios run on PostgreSQL \
+            "nothing to run: the trigger, batch and disk scenarios run on SQLite only \
              (--only and --backend leave no scenario)"
         );
     }

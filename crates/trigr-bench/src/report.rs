@@ -89,7 +89,43 @@ pub const DISK_FSYNC_P99_MS: Figure = Figure {
     decimals: 2,
 };
 
+pub const SDK_E2E_RUNS_PER_S: Figure = Figure {
+    key: "sdk_e2e_runs_per_s",
+    label: SDK_E2E_LABEL,
+    target: Target::Sqlite,
+    unit: "runs/s",
+    decimals: 0,
+};
+
+pub const RESUME_P50_MS: Figure = Figure {
+    key: "resume_p50_ms",
+    label: RESUME_P50_LABEL,
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const RESUME_P99_MS: Figure = Figure {
+    key: "resume_p99_ms",
+    label: RESUME_P99_LABEL,
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const STEPS_PER_S: Figure = Figure {
+    key: "steps_per_s",
+    label: STEPS_LABEL,
+    target: Target::Sqlite,
+    unit: "steps/s",
+    decimals: 0,
+};
+
 const E2E_LABEL: &str = "end-to-end (batch in, 4 workers)";
+const SDK_E2E_LABEL: &str = "end-to-end (batch in, SDK worker)";
+const RESUME_P50_LABEL: &str = "token complete->resume p50 (50/s)";
+const RESUME_P99_LABEL: &str = "token complete->resume p99 (50/s)";
+const STEPS_LABEL: &str = "journaled steps (100/run, 64c)";
 const P50_LABEL: &str = "trigger->dequeue p50 (50/s)";
 const P99_LABEL: &str = "trigger->dequeue p99 (50/s)";
 
@@ -129,19 +165,79 @@ pub const PG2_TRIGGER_TO_DEQUEUE_P99_MS: Figure = Figure {
     ..TRIGGER_TO_DEQUEUE_P99_MS
 };
 
+pub const PG_SDK_E2E_RUNS_PER_S: Figure = Figure {
+    key: "pg_sdk_e2e_runs_per_s",
+    target: Target::Pg1,
+    ..SDK_E2E_RUNS_PER_S
+};
+
+pub const PG2_SDK_E2E_RUNS_PER_S: Figure = Figure {
+    key: "pg2_sdk_e2e_runs_per_s",
+    target: Target::Pg2,
+    ..SDK_E2E_RUNS_PER_S
+};
+
+pub const PG_RESUME_P50_MS: Figure = Figure {
+    key: "pg_resume_p50_ms",
+    target: Target::Pg1,
+    ..RESUME_P50_MS
+};
+
+pub const PG2_RESUME_P50_MS: Figure = Figure {
+    key: "pg2_resume_p50_ms",
+    target: Target::Pg2,
+    ..RESUME_P50_MS
+};
+
+pub const PG_RESUME_P99_MS: Figure = Figure {
+    key: "pg_resume_p99_ms",
+    target: Target::Pg1,
+    ..RESUME_P99_MS
+};
+
+pub const PG2_RESUME_P99_MS: Figure = Figure {
+    key: "pg2_resume_p99_ms",
+    target: Target::Pg2,
+    ..RESUME_P99_MS
+};
+
+pub const PG_STEPS_PER_S: Figure = Figure {
+    key: "pg_steps_per_s",
+    target: Target::Pg1,
+    ..STEPS_PER_S
+};
+
+pub const PG2_STEPS_PER_S: Figure = Figure {
+    key: "pg2_steps_per_s",
+    target: Target::Pg2,
+    ..STEPS_PER_S
+};
+
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 13] = [
+pub const FIGURES: [&Figure; 25] = [
     &TRIGGER_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
     &PG_E2E_RUNS_PER_S,
     &PG2_E2E_RUNS_PER_S,
+    &SDK_E2E_RUNS_PER_S,
+    &PG_SDK_E2E_RUNS_PER_S,
+    &PG2_SDK_E2E_RUNS_PER_S,
     &TRIGGER_TO_DEQUEUE_P50_MS,
     &PG_TRIGGER_TO_DEQUEUE_P50_MS,
     &PG2_TRIGGER_TO_DEQUEUE_P50_MS,
     &TRIGGER_TO_DEQUEUE_P99_MS,
     &PG_TRIGGER_TO_DEQUEUE_P99_MS,
     &PG2_TRIGGER_TO_DEQUEUE_P99_MS,
+    &RESUME_P50_MS,
+    &PG_RESUME_P50_MS,
+    &PG2_RESUME_P50_MS,
+    &RESUME_P99_MS,
+    &PG_RESUME_P99_MS,
+    &PG2_RESUME_P99_MS,
+    &STEPS_PER_S,
+    &PG_STEPS_PER_S,
+    &PG2_STEPS_PER_S,
     &DISK_FSYNC_P50_MS,
     &DISK_FSYNC_P99_MS,
 ];
@@ -187,6 +283,30 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg2_trigger_to_dequeue_p99_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub sdk_e2e_runs_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_sdk_e2e_runs_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg2_sdk_e2e_runs_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_resume_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg2_resume_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_resume_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg2_resume_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_steps_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg2_steps_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p99_ms: Option<f64>,
@@ -215,6 +335,18 @@ impl Report {
             "pg2_e2e_runs_per_s" => &mut self.pg2_e2e_runs_per_s,
             "pg2_trigger_to_dequeue_p50_ms" => &mut self.pg2_trigger_to_dequeue_p50_ms,
             "pg2_trigger_to_dequeue_p99_ms" => &mut self.pg2_trigger_to_dequeue_p99_ms,
+            "sdk_e2e_runs_per_s" => &mut self.sdk_e2e_runs_per_s,
+            "pg_sdk_e2e_runs_per_s" => &mut self.pg_sdk_e2e_runs_per_s,
+            "pg2_sdk_e2e_runs_per_s" => &mut self.pg2_sdk_e2e_runs_per_s,
+            "resume_p50_ms" => &mut self.resume_p50_ms,
+            "pg_resume_p50_ms" => &mut self.pg_resume_p50_ms,
+            "pg2_resume_p50_ms" => &mut self.pg2_resume_p50_ms,
+            "resume_p99_ms" => &mut self.resume_p99_ms,
+            "pg_resume_p99_ms" => &mut self.pg_resume_p99_ms,
+            "pg2_resume_p99_ms" => &mut self.pg2_resume_p99_ms,
+            "steps_per_s" => &mut self.steps_per_s,
+            "pg_steps_per_s" => &mut self.pg_steps_per_s,
+            "pg2_steps_per_s" => &mut self.pg2_steps_per_s,
             "disk_fsync_p50_ms" => &mut self.disk_fsync_p50_ms,
             "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
             other => unreachable!("figure {other} has no field in Report"),
@@ -350,6 +482,19 @@ mod tests {
             TRIGGER_TO_DEQUEUE_P99_MS.on(Target::Pg2).unwrap().key,
             "pg2_trigger_to_dequeue_p99_ms"
         );
+        assert_eq!(
+            SDK_E2E_RUNS_PER_S.on(Target::Pg1).unwrap().key,
+            "pg_sdk_e2e_runs_per_s"
+        );
+        assert_eq!(
+            RESUME_P50_MS.on(Target::Pg2).unwrap().key,
+            "pg2_resume_p50_ms"
+        );
+        assert_eq!(
+            RESUME_P99_MS.on(Target::Pg1).unwrap().key,
+            "pg_resume_p99_ms"
+        );
+        assert_eq!(STEPS_PER_S.on(Target::Pg2).unwrap().key, "pg2_steps_per_s");
         assert!(TRIGGER_PER_S.on(Target::Pg1).is_none());
         assert_eq!(
             DISK_FSYNC_P50_MS.on(Target::Sqlite),
@@ -393,6 +538,17 @@ mod tests {
             lines[2].contains("7,000") && lines[2].contains(" - "),
             "{t}"
         );
+    }
+
+    #[test]
+    fn keys_and_labels_are_unique_and_labels_fit_the_table() {
+        for (i, a) in FIGURES.iter().enumerate() {
+            assert!(a.label.len() <= 34, "{} is too long", a.label);
+            for b in &FIGURES[i + 1..] {
+                assert_ne!(a.key, b.key);
+                assert!(a.label != b.label || a.target != b.target, "{}", a.key);
+            }
+        }
     }
 
     #[test]

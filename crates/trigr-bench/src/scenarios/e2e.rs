@@ -202,7 +202,7 @@ async fn worker(
 }
 
 /// Checks the servers agree with what the workers saw.
-async fn verify(
+pub(super) async fn verify(
     apis: &[Api],
     batches: &[SentBatch],
     seen: &HashSet<String>,

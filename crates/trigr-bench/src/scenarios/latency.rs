@@ -231,7 +231,8 @@ async fn worker(api: &Api, server: usize, version: &str, shared: &Shared) -> Res
     Ok(samples)
 }
 
-async fn complete(api: &Api, runs: &[DequeuedRun]) -> Result<()> {
+/// Completes `runs` (output `null`) in one batched call; every one must answer `COMPLETED`.
+pub(super) async fn complete(api: &Api, runs: &[DequeuedRun]) -> Result<()> {
     let results = api.complete_ok(runs).await?;
     for (run, result) in runs.iter().zip(&results) {
         ensure!(

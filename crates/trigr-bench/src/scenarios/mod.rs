@@ -7,6 +7,9 @@ pub mod batch;
 pub mod disk;
 pub mod e2e;
 pub mod latency;
+pub mod resume;
+pub mod sdk_e2e;
+pub mod steps;
 pub mod trigger;
 
 use std::time::Duration;
@@ -22,7 +25,7 @@ use crate::server::{BenchServers, Target};
 pub struct Settings {
     /// Runs created by each throughput scenario.
     pub runs: usize,
-    /// How long the latency scenario triggers at its steady rate.
+    /// How long the latency and resume scenarios sample at their steady rate.
     pub latency_duration: Duration,
     /// Longest a single scenario run may take, server start and checks included.
     pub timeout: Duration,
@@ -44,18 +47,27 @@ pub enum Scenario {
     Batch,
     /// Batches in, protocol-level workers dequeue and complete, until every run is COMPLETED.
     E2e,
+    /// Batches in, the Rust SDK's worker executes a no-op task, until every run is COMPLETED.
+    SdkE2e,
     /// Trigger-to-dequeue latency at a steady 50 runs/s with one long-polling worker.
     Latency,
+    /// Token-complete-to-dequeue latency of runs suspended on wait tokens, 50 tokens/s.
+    Resume,
+    /// Journaled steps per second: runs of 100 sequential steps, 64 runs at once.
+    Steps,
     /// The disk's own fsync latency where the stores live: the floor under every commit.
     Disk,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
+        Scenario::SdkE2e,
         Scenario::Latency,
+        Scenario::Resume,
+        Scenario::Steps,
         Scenario::Disk,
     ];
 
@@ -64,7 +76,10 @@ impl Scenario {
             Scenario::Trigger => "trigger",
             Scenario::Batch => "batch",
             Scenario::E2e => "e2e",
+            Scenario::SdkE2e => "sdk-e2e",
             Scenario::Latency => "latency",
+            Scenario::Resume => "resume",
+            Scenario::Steps => "steps",
             Scenario::Disk => "disk",
         }
     }
@@ -72,7 +87,14 @@ impl Scenario {
     /// Whether the scenario measures the store, so that it is also run on PostgreSQL (the
     /// others measure the SQLite server only, or the disk).
     pub fn on_postgres(self) -> bool {
-        matches!(self, Scenario::E2e | Scenario::Latency)
+        matches!(
+            self,
+            Scenario::E2e
+                | Scenario::SdkE2e
+                | Scenario::Latency
+                | Scenario::Resume
+                | Scenario::Steps
+        )
     }
 
     /// Starts fresh servers on `target`, runs the scenario once against them (within
@@ -85,7 +107,10 @@ impl Scenario {
                 Scenario::Trigger => trigger::run(&apis[0], settings).await,
                 Scenario::Batch => batch::run(&apis[0], settings).await,
                 Scenario::E2e => e2e::run(&apis, settings).await,
+                Scenario::SdkE2e => sdk_e2e::run(&apis, settings).await,
                 Scenario::Latency => latency::run(&apis, settings).await,
+                Scenario::Resume => resume::run(&apis, settings).await,
+                Scenario::Steps => steps::run(&apis, settings).await,
                 Scenario::Disk => disk::run(settings).await,
             }?;
             let mut figures = Vec::new();
