@@ -22,13 +22,16 @@ pub struct Dequeued {
 }
 
 impl Engine {
-    /// Dequeues up to `max` runs of `version`, waiting up to `wait` for the first one.
+    /// Dequeues up to `max` runs of `version`, waiting up to `wait` for the first one. With
+    /// `start` the runs are `EXECUTING` at once (the worker starts them as it gets them, and
+    /// saves a heartbeat per run); otherwise `DEQUEUED` until their first heartbeat.
     pub async fn dequeue(
         &self,
         env_id: &str,
         version: &str,
         max: usize,
         wait: Duration,
+        start: bool,
     ) -> Result<Vec<Dequeued>> {
         let deadline = tokio::time::Instant::now() + wait;
         let signal = self.notifier.env(env_id);
@@ -36,7 +39,7 @@ impl Engine {
             let notified = signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let runs = self.dequeue_once(env_id, version, max).await?;
+            let runs = self.dequeue_once(env_id, version, max, start).await?;
             let now = tokio::time::Instant::now();
             if !runs.is_empty() || now >= deadline || self.notifier.is_closing() {
                 return Ok(runs);
@@ -55,13 +58,21 @@ impl Engine {
         env_id: &str,
         version: &str,
         max: usize,
+        start: bool,
     ) -> Result<Vec<Dequeued>> {
         let (env_id, version) = (env_id.to_string(), version.to_string());
         let engine = self.clone();
         self.write(move |tx| {
-            let now = engine.now();
-            let lease_ms = engine.config.lease_timeout.as_millis() as Millis;
-            let runs = take(tx, &env_id, &version, max.clamp(1, MAX_RUNS), now, lease_ms)?;
+            let claim = Claim {
+                now: engine.now(),
+                lease_ms: engine.config.lease_timeout.as_millis() as Millis,
+                status: if start {
+                    RunStatus::Executing
+                } else {
+                    RunStatus::Dequeued
+                },
+            };
+            let runs = take(tx, &env_id, &version, max.clamp(1, MAX_RUNS), &claim)?;
             let mut out = Vec::with_capacity(runs.len());
             for mut run in runs {
                 // Workers see the attempts the policy allows (not stored: the policy decides).
@@ -75,13 +86,20 @@ impl Engine {
     }
 }
 
+/// How the runs of one dequeue are claimed.
+struct Claim {
+    now: Millis,
+    lease_ms: Millis,
+    /// `DEQUEUED`, or `EXECUTING` for a worker that starts its runs at once.
+    status: RunStatus,
+}
+
 fn take(
     tx: &mut dyn Tx,
     env_id: &str,
     version: &str,
     max: usize,
-    now: Millis,
-    lease_ms: Millis,
+    claim: &Claim,
 ) -> Result<Vec<Run>> {
     tx.lock_for_dequeue(env_id)?;
     let env = tx
@@ -103,7 +121,7 @@ fn take(
             if want == 0 {
                 break;
             }
-            let taken = take_from_queue(tx, q, version, want, now, lease_ms)?;
+            let taken = take_from_queue(tx, q, version, want, claim)?;
             env_free -= taken.len();
             if !taken.is_empty() {
                 let served = tx.next_served_seq(env_id)?;
@@ -120,9 +138,13 @@ fn take_from_queue(
     q: &Queue,
     version: &str,
     want: usize,
-    now: Millis,
-    lease_ms: Millis,
+    claim: &Claim,
 ) -> Result<Vec<Run>> {
+    let Claim {
+        now,
+        lease_ms,
+        status,
+    } = *claim;
     let limit = q.limit();
     if limit == Some(0) {
         return Ok(Vec::new());
@@ -143,7 +165,7 @@ fn take_from_queue(
             continue;
         }
         let mut after = run.clone();
-        after.status = RunStatus::Dequeued;
+        after.status = status;
         // A resume continues the attempt that suspended; anything else starts a new one.
         if !run.resumed {
             after.attempt += 1;

@@ -192,7 +192,8 @@ pub(crate) async fn dequeue(
     worker_id: &str,
 ) -> Result<Vec<DequeuedRun>> {
     let body = json!({
-        "version": version, "maxRuns": max_runs, "waitMs": wait_ms, "workerId": worker_id
+        "version": version, "maxRuns": max_runs, "waitMs": wait_ms, "workerId": worker_id,
+        "start": true
     });
     let answer: Dequeued = http
         .call(

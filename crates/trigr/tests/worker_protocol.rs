@@ -610,3 +610,42 @@ async fn same_build_registers_to_the_same_version() {
         assert!(v["error"].as_str().unwrap().contains("contentHash"), "{v}");
     }
 }
+
+/// `start: true` hands runs out `EXECUTING`, with no first heartbeat; the lease works as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dequeue_with_start_hands_out_executing_runs() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let (s, v) = server
+        .post(
+            "/api/v1/worker/dequeue",
+            json!({"version": version, "maxRuns": 5, "start": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let got = v["runs"].as_array().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(server.status(&id).await, "EXECUTING");
+    let lease = got[0]["lease"].as_str().unwrap();
+    let (s, hb) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/heartbeat"),
+            json!({"lease": lease}),
+        )
+        .await;
+    assert_eq!((s, hb["status"].clone()), (200, json!("EXECUTING")), "{hb}");
+    let (s, done) = server.complete_ok(&got[0], json!(1)).await;
+    assert_eq!(
+        (s, done["status"].clone()),
+        (200, json!("COMPLETED")),
+        "{done}"
+    );
+    let (s, v) = server
+        .post(
+            "/api/v1/worker/dequeue",
+            json!({"version": version, "start": "yes"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+}

@@ -51,15 +51,8 @@ pub(super) async fn execute(
         complete(&shared, &attempt, Err(error)).await;
         return;
     };
-    let first = protocol::heartbeat(&attempt.http, &run.run_id, &run.lease).await;
-    let interval = match first {
-        Err(e) if e.is_lease_lost() => return,
-        Err(e) => {
-            tracing::warn!("first heartbeat of run {} failed: {e}", run.run_id);
-            heartbeat_interval(&shared, run.lease_expires_at)
-        }
-        Ok(answer) => heartbeat_interval(&shared, answer.lease_expires_at),
-    };
+    // Dequeued with `start`: the run is EXECUTING already, its lease fresh.
+    let interval = heartbeat_interval(&shared, run.lease_expires_at);
     shared.active().insert(run.run_id.clone(), attempt.clone());
     let _heart = AbortOnDrop(tokio::spawn(keep_alive(attempt.clone(), interval)));
     let ctx = Context::new(&run, attempt.clone(), shared.client.clone());

@@ -64,6 +64,9 @@ pub struct DequeueBody {
     max_runs: Option<usize>,
     #[serde(default)]
     wait_ms: Option<u64>,
+    /// Hand the runs out already `EXECUTING` (no first heartbeat needed).
+    #[serde(default)]
+    start: bool,
 }
 
 /// `POST /api/v1/worker/dequeue`: long-poll for runs of one version.
@@ -87,7 +90,13 @@ pub async fn dequeue(
     }
     let runs = state
         .engine
-        .dequeue(&auth.env_id, &b.version, max, Duration::from_millis(wait))
+        .dequeue(
+            &auth.env_id,
+            &b.version,
+            max,
+            Duration::from_millis(wait),
+            b.start,
+        )
         .await?;
     let runs: Vec<Value> = runs.iter().map(|d| dequeued(d, &auth)).collect();
     Ok(axum::Json(json!({ "runs": runs })))
