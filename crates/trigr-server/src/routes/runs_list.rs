@@ -16,9 +16,59 @@ const MAX_PAGE: usize = 100;
 struct ListQuery {
     filter: RunFilter,
     queue_names: Vec<String>,
-    size: usize,
-    after: Option<String>,
-    before: Option<String>,
+    page: Paging,
+}
+
+/// The page parameters of a cursor-paged list.
+pub(super) struct Paging {
+    pub size: usize,
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
+impl Paging {
+    pub(super) fn new() -> Paging {
+        Paging {
+            size: DEFAULT_PAGE,
+            after: None,
+            before: None,
+        }
+    }
+
+    /// Applies one of the parameters every cursor-paged list shares (`page[size|after|before]`
+    /// here, `filter[createdAt][from|to|period]` into `created`); false for any other.
+    pub(super) fn take(
+        &mut self,
+        k: &str,
+        v: &str,
+        now: i64,
+        created: (&mut Option<i64>, &mut Option<i64>),
+    ) -> ApiResult<bool> {
+        match k {
+            "filter[createdAt][from]" => *created.0 = Some(millis(k, v)?),
+            "filter[createdAt][to]" => *created.1 = Some(millis(k, v)?),
+            "filter[createdAt][period]" => {
+                let ms =
+                    duration::parse(v).map_err(|e| ApiError::bad_request(format!("{k}: {e}")))?;
+                *created.0 = Some(now - ms);
+            }
+            "page[size]" => {
+                self.size = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "page[size] must be between 1 and {MAX_PAGE}"
+                        ))
+                    })?
+            }
+            "page[after]" => self.after = Some(v.to_string()).filter(|s| !s.is_empty()),
+            "page[before]" => self.before = Some(v.to_string()).filter(|s| !s.is_empty()),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 pub(super) fn list_of(v: &str) -> Vec<String> {
@@ -45,12 +95,15 @@ fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
     let mut q = ListQuery {
         filter: RunFilter::default(),
         queue_names: Vec::new(),
-        size: DEFAULT_PAGE,
-        after: None,
-        before: None,
+        page: Paging::new(),
     };
     for (k, v) in params {
         let f = &mut q.filter;
+        if q.page
+            .take(&k, &v, now, (&mut f.created_from, &mut f.created_to))?
+        {
+            continue;
+        }
         match k.as_str() {
             "filter[status]" => {
                 f.statuses = list_of(&v)
@@ -85,29 +138,6 @@ fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
                     }
                 })
             }
-            "filter[createdAt][from]" => {
-                f.created_from = Some(millis("filter[createdAt][from]", &v)?)
-            }
-            "filter[createdAt][to]" => f.created_to = Some(millis("filter[createdAt][to]", &v)?),
-            "filter[createdAt][period]" => {
-                let ms = duration::parse(&v).map_err(|e| {
-                    ApiError::bad_request(format!("filter[createdAt][period]: {e}"))
-                })?;
-                f.created_from = Some(now - ms);
-            }
-            "page[size]" => {
-                q.size = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "page[size] must be between 1 and {MAX_PAGE}"
-                        ))
-                    })?
-            }
-            "page[after]" => q.after = Some(v).filter(|s| !s.is_empty()),
-            "page[before]" => q.before = Some(v).filter(|s| !s.is_empty()),
             _ => {}
         }
     }
@@ -135,25 +165,25 @@ pub async fn list(
     if !(auth.allows(&["read:runs".to_string()]) || by_task) {
         return Err(auth.forbidden("list runs"));
     }
-    let backwards = q.before.is_some();
-    let had_cursor = q.after.is_some() || q.before.is_some();
+    let backwards = q.page.before.is_some();
+    let had_cursor = q.page.after.is_some() || q.page.before.is_some();
     let mut runs = state
         .engine
         .list_runs(
             &auth.env_id,
             q.filter,
-            q.size,
-            q.after,
-            q.before,
+            q.page.size,
+            q.page.after,
+            q.page.before,
             q.queue_names,
         )
         .await?;
-    let more = runs.len() > q.size;
+    let more = runs.len() > q.page.size;
     if more {
         if backwards {
             runs.remove(0);
         } else {
-            runs.truncate(q.size);
+            runs.truncate(q.page.size);
         }
     }
     let mut pagination = Map::new();

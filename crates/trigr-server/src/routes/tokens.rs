@@ -10,15 +10,12 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use trigr_engine::tokens::CreateToken;
 use trigr_store::{Waitpoint, WaitpointFilter, WaitpointStatus};
-use trigr_types::duration;
 
-use super::runs_list::{list_of, millis};
+use super::runs_list::{list_of, Paging};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{signing_secret_of, Auth, KeyOrToken, OptionalJson};
 use crate::{jwt, views, AppState};
 
-const DEFAULT_PAGE: usize = 25;
-const MAX_PAGE: usize = 100;
 /// Public tokens handed out with a new wait token last a day, as upstream's.
 const TOKEN_JWT_SECS: i64 = 24 * 3600;
 
@@ -144,20 +141,21 @@ pub async fn retrieve(
 
 struct ListQuery {
     filter: WaitpointFilter,
-    size: usize,
-    after: Option<String>,
-    before: Option<String>,
+    page: Paging,
 }
 
 fn parse_list(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
     let mut q = ListQuery {
         filter: WaitpointFilter::default(),
-        size: DEFAULT_PAGE,
-        after: None,
-        before: None,
+        page: Paging::new(),
     };
     for (k, v) in params {
         let f = &mut q.filter;
+        if q.page
+            .take(&k, &v, now, (&mut f.created_from, &mut f.created_to))?
+        {
+            continue;
+        }
         match k.as_str() {
             "filter[status]" => {
                 f.statuses = list_of(&v)
@@ -173,29 +171,6 @@ fn parse_list(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
             }
             "filter[idempotencyKey]" if !v.is_empty() => f.idempotency_key = Some(v),
             "filter[tags]" | "filter[tag]" => f.tags = list_of(&v),
-            "filter[createdAt][from]" => {
-                f.created_from = Some(millis("filter[createdAt][from]", &v)?)
-            }
-            "filter[createdAt][to]" => f.created_to = Some(millis("filter[createdAt][to]", &v)?),
-            "filter[createdAt][period]" => {
-                let ms = duration::parse(&v).map_err(|e| {
-                    ApiError::bad_request(format!("filter[createdAt][period]: {e}"))
-                })?;
-                f.created_from = Some(now - ms);
-            }
-            "page[size]" => {
-                q.size = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "page[size] must be between 1 and {MAX_PAGE}"
-                        ))
-                    })?
-            }
-            "page[after]" => q.after = Some(v).filter(|s| !s.is_empty()),
-            "page[before]" => q.before = Some(v).filter(|s| !s.is_empty()),
             _ => {}
         }
     }
@@ -210,18 +185,24 @@ pub async fn list(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<impl IntoResponse> {
     let q = parse_list(params, state.engine.now())?;
-    let backwards = q.before.is_some();
-    let had_cursor = q.after.is_some() || q.before.is_some();
+    let backwards = q.page.before.is_some();
+    let had_cursor = q.page.after.is_some() || q.page.before.is_some();
     let mut tokens: Vec<Waitpoint> = state
         .engine
-        .list_tokens(&auth.env_id, q.filter, q.size, q.after, q.before)
+        .list_tokens(
+            &auth.env_id,
+            q.filter,
+            q.page.size,
+            q.page.after,
+            q.page.before,
+        )
         .await?;
-    let more = tokens.len() > q.size;
+    let more = tokens.len() > q.page.size;
     if more {
         if backwards {
             tokens.remove(0);
         } else {
-            tokens.truncate(q.size);
+            tokens.truncate(q.page.size);
         }
     }
     let (has_next, has_prev) = if backwards {
