@@ -25,6 +25,7 @@
 mod batches;
 mod deployments;
 mod envs;
+mod filtered;
 mod journal;
 mod packets;
 mod queues;

@@ -3,6 +3,7 @@
 use postgres::types::ToSql;
 use trigr_types::{Millis, RunStatus};
 
+use super::filtered::{in_page_order, Filtered};
 use super::{to_json, Param, PgTx};
 use crate::model::{Page, Run, RunFilter};
 use crate::rows::{self, RUN_COLUMNS, RUN_INSERT_COLUMNS, RUN_INSERT_COUNT, TTL_STATUSES};
@@ -285,56 +286,30 @@ impl RunTx for PgTx<'_> {
     }
 
     fn list_runs(&mut self, env_id: &str, f: &RunFilter, page: Page) -> Result<Vec<Run>> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1");
-        let mut args: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(env_id.to_string())];
-        let mut cond = |sql: &mut String, template: &str, value: Box<dyn ToSql + Sync>| {
-            args.push(value);
-            sql.push_str(&template.replace('#', &format!("${}", args.len())));
-        };
-        let mut any_of = |sql: &mut String, template: &str, values: Vec<String>| {
-            if !values.is_empty() {
-                cond(sql, template, Box::new(values));
-            }
-        };
+        let mut q = Filtered::new(
+            format!("SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1"),
+            env_id,
+        );
         let statuses = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
-        any_of(&mut sql, " AND status = ANY(#)", statuses);
-        any_of(&mut sql, " AND task_id = ANY(#)", f.tasks.clone());
-        any_of(&mut sql, " AND version = ANY(#)", f.versions.clone());
-        any_of(&mut sql, " AND queue_id = ANY(#)", f.queue_ids.clone());
-        any_of(&mut sql, " AND machine = ANY(#)", f.machines.clone());
-        let batch = f.batch_id.iter().cloned().collect();
-        any_of(&mut sql, " AND batch_id = ANY(#)", batch);
-        any_of(
-            &mut sql,
+        q.any_of(" AND status = ANY(#)", statuses);
+        q.any_of(" AND task_id = ANY(#)", f.tasks.clone());
+        q.any_of(" AND version = ANY(#)", f.versions.clone());
+        q.any_of(" AND queue_id = ANY(#)", f.queue_ids.clone());
+        q.any_of(" AND machine = ANY(#)", f.machines.clone());
+        q.any_of(
+            " AND batch_id = ANY(#)",
+            f.batch_id.iter().cloned().collect(),
+        );
+        q.any_of(
             " AND seq IN (SELECT run_seq FROM run_tags WHERE tag = ANY(#))",
             f.tags.clone(),
         );
         if let Some(is_test) = f.is_test {
-            cond(&mut sql, " AND is_test = #", Box::new(is_test));
+            q.cond(" AND is_test = #", Box::new(is_test));
         }
-        let bounds = [
-            (" AND created_at >= #", f.created_from),
-            (" AND created_at <= #", f.created_to),
-            (" AND seq < #", page.after_seq),
-            (" AND seq > #", page.before_seq),
-        ];
-        for (template, value) in bounds {
-            if let Some(v) = value {
-                cond(&mut sql, template, Box::new(v));
-            }
-        }
-        let order = if page.before_seq.is_some() {
-            "ASC"
-        } else {
-            "DESC"
-        };
-        sql.push_str(&format!(" ORDER BY seq {order} LIMIT {}", page.size));
-        let params: Vec<Param> = args.iter().map(|a| a.as_ref() as Param).collect();
-        let mut runs = self.query_runs(&sql, &params)?;
-        if page.before_seq.is_some() {
-            runs.reverse();
-        }
-        Ok(runs)
+        let q = q.page((f.created_from, f.created_to), &page);
+        let runs = self.query_runs(q.sql(), &q.params())?;
+        Ok(in_page_order(runs, &page))
     }
 
     fn children(&mut self, run_id: &str) -> Result<Vec<Run>> {

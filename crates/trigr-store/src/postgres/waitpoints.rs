@@ -1,8 +1,8 @@
 //! Waitpoints and the child runs they wait for.
 
-use postgres::types::ToSql;
 use trigr_types::Millis;
 
+use super::filtered::{in_page_order, Filtered};
 use super::{to_json, Param, PgTx};
 use crate::model::{Page, Run, Waitpoint, WaitpointFilter, WaitpointStatus};
 use crate::rows::{self, RUN_COLUMNS, WAITPOINT_COLUMNS, WAITPOINT_INSERT_COLUMNS};
@@ -111,57 +111,26 @@ impl WaitpointTx for PgTx<'_> {
         f: &WaitpointFilter,
         page: Page,
     ) -> Result<Vec<Waitpoint>> {
-        let mut sql = format!("SELECT {WAITPOINT_COLUMNS} FROM waitpoints WHERE env_id = $1");
-        let mut args: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(env_id.to_string())];
-        let mut cond = |sql: &mut String, template: &str, value: Box<dyn ToSql + Sync>| {
-            args.push(value);
-            sql.push_str(&template.replace('#', &format!("${}", args.len())));
-        };
+        let mut q = Filtered::new(
+            format!("SELECT {WAITPOINT_COLUMNS} FROM waitpoints WHERE env_id = $1"),
+            env_id,
+        );
         if let Some(kind) = f.kind {
-            cond(
-                &mut sql,
-                " AND kind = #",
-                Box::new(kind.as_str().to_string()),
-            );
+            q.cond(" AND kind = #", Box::new(kind.as_str().to_string()));
         }
-        if !f.statuses.is_empty() {
-            let statuses: Vec<String> = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
-            cond(&mut sql, " AND status = ANY(#)", Box::new(statuses));
-        }
+        let statuses = f.statuses.iter().map(|s| s.as_str().to_string()).collect();
+        q.any_of(" AND status = ANY(#)", statuses);
         if let Some(key) = &f.idempotency_key {
-            cond(&mut sql, " AND idempotency_key = #", Box::new(key.clone()));
+            q.cond(" AND idempotency_key = #", Box::new(key.clone()));
         }
-        if !f.tags.is_empty() {
-            cond(
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(tags::jsonb) AS t(tag) \
-                 WHERE t.tag = ANY(#))",
-                Box::new(f.tags.clone()),
-            );
-        }
-        let bounds = [
-            (" AND created_at >= #", f.created_from),
-            (" AND created_at <= #", f.created_to),
-            (" AND seq < #", page.after_seq),
-            (" AND seq > #", page.before_seq),
-        ];
-        for (template, value) in bounds {
-            if let Some(v) = value {
-                cond(&mut sql, template, Box::new(v));
-            }
-        }
-        let order = if page.before_seq.is_some() {
-            "ASC"
-        } else {
-            "DESC"
-        };
-        sql.push_str(&format!(" ORDER BY seq {order} LIMIT {}", page.size));
-        let params: Vec<Param> = args.iter().map(|a| a.as_ref() as Param).collect();
-        let mut out = self.query_waitpoints(&sql, &params)?;
-        if page.before_seq.is_some() {
-            out.reverse();
-        }
-        Ok(out)
+        q.any_of(
+            " AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(tags::jsonb) AS t(tag) \
+             WHERE t.tag = ANY(#))",
+            f.tags.clone(),
+        );
+        let q = q.page((f.created_from, f.created_to), &page);
+        let out = self.query_waitpoints(q.sql(), &q.params())?;
+        Ok(in_page_order(out, &page))
     }
 
     fn due_waitpoints(&mut self, now: Millis, limit: usize) -> Result<Vec<Waitpoint>> {
