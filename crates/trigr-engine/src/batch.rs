@@ -172,7 +172,7 @@ fn add_items(
     let now = engine.now();
     let mut seen: HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
     let env = tx
-        .environment(&b.env_id)?
+        .environment_for_share(&b.env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))?;
     let (mut accepted, mut deduplicated) = (0, 0);
     for (index, prepared) in items {

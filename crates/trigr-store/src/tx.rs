@@ -39,6 +39,10 @@ pub trait EnvTx {
     /// [`EnvTx::environment`], locking it until the transaction ends: for commands that must
     /// take turns per environment (deployments).
     fn environment_for_update(&mut self, id: &str) -> Result<Option<Environment>>;
+    /// [`EnvTx::environment`], held against [`EnvTx::environment_for_update`] until the
+    /// transaction ends, without blocking other holders: a trigger locks its run to the current
+    /// version while no registration or promotion can change it.
+    fn environment_for_share(&mut self, id: &str) -> Result<Option<Environment>>;
     /// Adds a key hash; returns false when it was already there.
     fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool>;
     fn api_key_count(&mut self, env_id: &str) -> Result<i64>;

@@ -33,7 +33,7 @@ impl Engine {
                 move |tx: &mut dyn Tx| {
                     let now = engine.now();
                     let env = tx
-                        .environment(&env_id)?
+                        .environment_for_share(&env_id)?
                         .ok_or_else(|| Error::not_found("Environment not found"))?;
                     create_run(&engine, tx, &env, &new, now)
                 }

@@ -78,6 +78,14 @@ impl EnvTx for PgTx<'_> {
             .transpose()
     }
 
+    fn environment_for_share(&mut self, id: &str) -> Result<Option<Environment>> {
+        let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1 FOR SHARE");
+        self.opt_row(&sql, &[&id])?
+            .as_ref()
+            .map(rows::environment)
+            .transpose()
+    }
+
     fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool> {
         let n = self.exec(
             "INSERT INTO api_keys (key_hash, env_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

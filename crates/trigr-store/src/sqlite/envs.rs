@@ -71,6 +71,11 @@ impl EnvTx for SqliteTx<'_> {
         self.environment(id)
     }
 
+    fn environment_for_share(&mut self, id: &str) -> Result<Option<Environment>> {
+        // One writer thread: nothing else can change it before this transaction ends.
+        self.environment(id)
+    }
+
     fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool> {
         let n = self.conn.execute(
             "INSERT OR IGNORE INTO api_keys (key_hash, env_id, created_at) VALUES (?1, ?2, ?3)",

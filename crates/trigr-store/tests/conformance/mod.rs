@@ -641,6 +641,13 @@ pub async fn environment_settings(store: &Store) {
     assert!(write(store, |tx| tx.environment_for_update("env_x"))
         .await
         .is_none());
+    let shared = write(store, |tx| tx.environment_for_share("env_a"))
+        .await
+        .unwrap();
+    assert_env_eq(&shared, &a);
+    assert!(write(store, |tx| tx.environment_for_share("env_x"))
+        .await
+        .is_none());
     let b = read(store, |tx| tx.environment("env_b")).await.unwrap();
     assert_eq!(b.concurrency_limit, 25);
     assert_eq!(b.current_version, None);
