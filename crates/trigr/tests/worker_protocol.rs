@@ -616,7 +616,7 @@ async fn same_build_registers_to_the_same_version() {
 async fn dequeue_with_start_hands_out_executing_runs() {
     let server = TestServer::start().await;
     let version = server.deploy(tasks(&["t"])).await;
-    let id = server.trigger("t", json!({}), json!({})).await;
+    let id = server.trigger("t", json!({}), json!({"test": true})).await;
     let (s, v) = server
         .post(
             "/api/v1/worker/dequeue",
@@ -626,6 +626,7 @@ async fn dequeue_with_start_hands_out_executing_runs() {
     assert_eq!(s, 200, "{v}");
     let got = v["runs"].as_array().unwrap();
     assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["isTest"], json!(true), "{v}");
     assert_eq!(server.status(&id).await, "EXECUTING");
     let lease = got[0]["lease"].as_str().unwrap();
     let (s, hb) = server

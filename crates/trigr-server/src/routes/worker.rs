@@ -135,6 +135,7 @@ fn dequeued(d: &Dequeued, auth: &Auth) -> Value {
             .and_then(|m| serde_json::from_str(m).ok()),
     );
     put("tags", Some(json!(r.tags)));
+    put("isTest", Some(json!(r.is_test)));
     put("version", r.version.clone().map(Value::String));
     put("queue", Some(json!(r.queue_name)));
     put(
