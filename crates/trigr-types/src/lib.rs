@@ -5,6 +5,7 @@
 //! * [`duration`] — the `"1h30m"` duration grammar and delay/date parsing;
 //! * [`packet`] — payload and output packets (`application/super+json`, `application/json`, `text/plain`);
 //! * [`version`] — deployment versions `YYYYMMDD.N`;
+//! * [`version_guard`] — the `ifVersion` guard language (`>=20240815.1,<20240901.0`, `20240815.*`);
 //! * [`RetryPolicy`] — how failed attempts are retried.
 
 pub mod duration;
@@ -14,6 +15,7 @@ pub mod packet;
 pub mod retry;
 mod status;
 pub mod version;
+pub mod version_guard;
 
 pub use retry::RetryPolicy;
 pub use status::{RunStatus, UnknownStatus};
