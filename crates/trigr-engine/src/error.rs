@@ -23,6 +23,14 @@ pub enum Error {
     /// `non_determinism`).
     #[error("{0}")]
     NonDeterminism(String),
+    /// An `ifVersion` guard does not hold for the run a delivery is for (HTTP 409); nothing
+    /// was delivered.
+    #[error("The run's version does not match ifVersion {expected}")]
+    VersionMismatch {
+        run_id: Option<String>,
+        expected: String,
+        actual: Option<String>,
+    },
     /// The store failed (HTTP 500/503): not the caller's fault.
     #[error(transparent)]
     Store(#[from] trigr_store::Error),

@@ -4,8 +4,9 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use trigr_store::{Page, Tx, Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus};
-use trigr_types::{duration, id};
+use trigr_store::{Page, Run, Tx, Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus};
+use trigr_types::version_guard::VersionGuard;
+use trigr_types::{duration, id, RunStatus};
 
 use crate::resume::complete_waitpoint;
 use crate::trigger::{MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN};
@@ -23,6 +24,15 @@ pub struct CreateToken {
     pub timeout: Option<Value>,
     /// A string or at most 10 strings.
     pub tags: Option<Value>,
+}
+
+/// What completing a token did.
+#[derive(Clone, Debug)]
+pub struct TokenCompletion {
+    /// False when the token was already complete (nothing changed).
+    pub completed: bool,
+    /// The version of the run that was waiting on the token (`runVersion`), if any.
+    pub run_version: Option<String>,
 }
 
 /// A created (or found again) token.
@@ -103,9 +113,24 @@ impl Engine {
         .await
     }
 
-    /// Completes a token with `data`; every run waiting on it is queued again. Returns false
-    /// when it was already complete (nothing changes).
-    pub async fn complete_token(&self, env_id: &str, token_id: &str, data: Value) -> Result<bool> {
+    /// Completes a token with `data`; every run waiting on it is queued again. With a guard,
+    /// every run waiting on the token must be on a matching version (checked in the same
+    /// transaction as the delivery); otherwise nothing changes and the answer is
+    /// [`Error::VersionMismatch`]. A token already complete changes nothing, guard or not.
+    pub async fn complete_token(
+        &self,
+        env_id: &str,
+        token_id: &str,
+        data: Value,
+        if_version: Option<String>,
+    ) -> Result<TokenCompletion> {
+        let guard = match if_version {
+            None => None,
+            Some(expr) => Some((
+                VersionGuard::parse(&expr).map_err(|e| Error::invalid(e.to_string()))?,
+                expr,
+            )),
+        };
         let output = data.to_string();
         let max = self.config.max_payload_bytes;
         if output.len() > max {
@@ -114,33 +139,57 @@ impl Engine {
                 output.len()
             )));
         }
-        let completed = self
+        let done = self
             .write_retrying(|| {
-                let (engine, env_id, token_id, output) = (
+                let (engine, env_id, token_id, output, guard) = (
                     self.clone(),
                     env_id.to_string(),
                     token_id.to_string(),
                     output.clone(),
+                    guard.clone(),
                 );
                 move |tx: &mut dyn Tx| {
                     let token = token_in(tx, &env_id, &token_id)?;
                     if token.status != WaitpointStatus::Waiting {
-                        return Ok(false);
+                        return Ok(TokenCompletion {
+                            completed: false,
+                            run_version: None,
+                        });
+                    }
+                    let waiting = waiting_runs(tx, &token)?;
+                    if let Some((guard, expr)) = &guard {
+                        check_guard(guard, expr, &waiting)?;
                     }
                     let now = engine.now();
-                    complete_waitpoint(tx, &token, WaitpointStatus::Completed, Some(output), now)
+                    let completed = complete_waitpoint(
+                        tx,
+                        &token,
+                        WaitpointStatus::Completed,
+                        Some(output),
+                        now,
+                    )?;
+                    Ok(TokenCompletion {
+                        completed,
+                        run_version: waiting.into_iter().find_map(|r| r.version),
+                    })
                 }
             })
             .await?;
-        if completed {
+        if done.completed {
             self.apply(&Effects::wake(env_id));
         }
-        Ok(completed)
+        Ok(done)
     }
 
-    pub async fn token(&self, env_id: &str, token_id: &str) -> Result<Waitpoint> {
+    /// A token and the version of the run waiting on it (if any).
+    pub async fn token(&self, env_id: &str, token_id: &str) -> Result<(Waitpoint, Option<String>)> {
         let (env_id, token_id) = (env_id.to_string(), token_id.to_string());
-        self.read(move |tx| token_in(tx, &env_id, &token_id)).await
+        self.read(move |tx| {
+            let token = token_in(tx, &env_id, &token_id)?;
+            let version = waiting_version(tx, &token)?;
+            Ok((token, version))
+        })
+        .await
     }
 
     /// The environment a token belongs to, whoever asks (for its callback URL).
@@ -164,7 +213,7 @@ impl Engine {
         size: usize,
         after: Option<String>,
         before: Option<String>,
-    ) -> Result<Vec<Waitpoint>> {
+    ) -> Result<Vec<(Waitpoint, Option<String>)>> {
         let env_id = env_id.to_string();
         self.read(move |tx| {
             let mut seq_of = |id: Option<String>| -> Result<Option<i64>> {
@@ -183,7 +232,13 @@ impl Engine {
                 kind: Some(WaitpointKind::Token),
                 ..filter
             };
-            Ok(tx.list_waitpoints(&env_id, &filter, page)?)
+            tx.list_waitpoints(&env_id, &filter, page)?
+                .into_iter()
+                .map(|token| {
+                    let version = waiting_version(tx, &token)?;
+                    Ok((token, version))
+                })
+                .collect()
         })
         .await
     }
@@ -191,6 +246,46 @@ impl Engine {
 
 fn not_found(id: &str) -> Error {
     Error::not_found(format!("Waitpoint {id} not found"))
+}
+
+/// The runs `WAITING` on a token (none once it is complete).
+fn waiting_runs(tx: &mut dyn Tx, token: &Waitpoint) -> Result<Vec<Run>> {
+    if token.status != WaitpointStatus::Waiting {
+        return Ok(Vec::new());
+    }
+    let mut runs = Vec::new();
+    for run_id in tx.runs_waiting_on(&token.id)? {
+        if let Some(run) = tx.run(&token.env_id, &run_id)? {
+            if run.status == RunStatus::Waiting {
+                runs.push(run);
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// The version of the run waiting on a token (`runVersion`), if any run waits on it.
+fn waiting_version(tx: &mut dyn Tx, token: &Waitpoint) -> Result<Option<String>> {
+    Ok(waiting_runs(tx, token)?.into_iter().find_map(|r| r.version))
+}
+
+/// Every waiting run must match the guard; no waiting run is a mismatch (version `null`).
+fn check_guard(guard: &VersionGuard, expr: &str, waiting: &[Run]) -> Result<()> {
+    let mismatch = |run: Option<&Run>| Error::VersionMismatch {
+        run_id: run.map(|r| r.id.clone()),
+        expected: expr.to_string(),
+        actual: run.and_then(|r| r.version.clone()),
+    };
+    if waiting.is_empty() {
+        return Err(mismatch(None));
+    }
+    match waiting
+        .iter()
+        .find(|r| !guard.matches(r.version.as_deref()))
+    {
+        Some(run) => Err(mismatch(Some(run))),
+        None => Ok(()),
+    }
 }
 
 /// A token of the environment (locked in a write).

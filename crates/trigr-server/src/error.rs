@@ -57,6 +57,30 @@ impl From<EngineError> for ApiError {
                 code: Some("non_determinism"),
                 extra: None,
             },
+            EngineError::VersionMismatch {
+                run_id,
+                expected,
+                actual,
+            } => ApiError {
+                status: StatusCode::CONFLICT,
+                message: match (&run_id, &actual) {
+                    (None, _) => format!(
+                        "No run is waiting on this token, so ifVersion {expected} cannot hold; nothing was delivered"
+                    ),
+                    (Some(run), Some(v)) => format!(
+                        "Run {run} is on version {v}, which does not match ifVersion {expected}; nothing was delivered"
+                    ),
+                    (Some(run), None) => format!(
+                        "Run {run} has no version yet, so ifVersion {expected} cannot hold; nothing was delivered"
+                    ),
+                },
+                code: None,
+                extra: Some(json!({
+                    "runId": run_id,
+                    "expectedVersion": expected,
+                    "actualVersion": actual,
+                })),
+            },
             EngineError::Store(e @ (StoreError::Unavailable(_) | StoreError::Conflict(_))) => {
                 tracing::warn!("store busy or unreachable: {e}");
                 ApiError::new(

@@ -285,7 +285,8 @@ pub fn wait_state(w: &WaitState) -> Value {
 }
 
 /// The fields a token shows in lists (reference §4.2); `url` is its callback URL.
-pub fn token_list_item(t: &Waitpoint, url: &str) -> Map<String, Value> {
+/// `run_version`: the version of the run waiting on the token (`null` when none waits).
+pub fn token_list_item(t: &Waitpoint, url: &str, run_version: Option<&str>) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("id".into(), json!(t.id));
     m.insert("url".into(), json!(url));
@@ -307,12 +308,13 @@ pub fn token_list_item(t: &Waitpoint, url: &str) -> Map<String, Value> {
     );
     m.insert("tags".into(), json!(t.tags));
     m.insert("createdAt".into(), json!(format_time(t.created_at)));
+    m.insert("runVersion".into(), json!(run_version));
     m
 }
 
 /// A token as `wait.retrieveToken` reads it: the output as a packet string.
-pub fn token(t: &Waitpoint, url: &str) -> Value {
-    let mut m = token_list_item(t, url);
+pub fn token(t: &Waitpoint, url: &str, run_version: Option<&str>) -> Value {
+    let mut m = token_list_item(t, url, run_version);
     if t.status != WaitpointStatus::Waiting {
         let output = t.output.clone().unwrap_or_else(|| "null".into());
         m.insert("output".into(), json!(output));

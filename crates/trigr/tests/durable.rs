@@ -225,7 +225,11 @@ async fn a_token_wait_resumes_when_the_token_is_completed() {
     let (s, v) = server
         .post(&path, json!({"data": {"approved": true}}))
         .await;
-    assert_eq!((s, v.clone()), (200, json!({"success": true})), "{v}");
+    assert_eq!(
+        (s, v.clone()),
+        (200, json!({"success": true, "runVersion": version})),
+        "{v}"
+    );
     assert_eq!(server.status(&id).await, "QUEUED");
     // A second completion changes nothing.
     let (s, v) = server
@@ -233,7 +237,10 @@ async fn a_token_wait_resumes_when_the_token_is_completed() {
         .await;
     assert_eq!(
         (s, v.clone()),
-        (200, json!({"success": true, "alreadyCompleted": true})),
+        (
+            200,
+            json!({"success": true, "alreadyCompleted": true, "runVersion": null})
+        ),
         "{v}"
     );
     let (s, v) = server
@@ -324,7 +331,7 @@ async fn a_token_completes_through_its_callback_url() {
         .await;
     assert_eq!(
         (r.status, r.json.clone()),
-        (200, json!({"success": true})),
+        (200, json!({"success": true, "runVersion": version})),
         "{}",
         r.text
     );

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use trigr_engine::tokens::CreateToken;
+use trigr_engine::tokens::{CreateToken, TokenCompletion};
 use trigr_store::{Waitpoint, WaitpointFilter, WaitpointStatus};
 
 use super::runs_list::{list_of, Paging};
@@ -90,16 +90,47 @@ pub async fn create(
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CompleteBody {
     #[serde(default)]
     data: Value,
+    #[serde(default)]
+    if_version: Option<String>,
 }
 
-fn completed(already: bool) -> axum::Json<Value> {
-    axum::Json(if already {
-        json!({ "success": true, "alreadyCompleted": true })
+/// The header form of `ifVersion` (the only form on a callback URL).
+const IF_VERSION_HEADER: &str = "x-trigger-if-version";
+
+/// The `ifVersion` guard of a completion, from the body or the header (both: they must
+/// agree). The engine parses it: a malformed one is a 400 naming the bad part.
+fn guard_of(body: Option<String>, headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let header = match headers.get(IF_VERSION_HEADER) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| {
+                    ApiError::bad_request("X-Trigger-If-Version must be visible ASCII text")
+                })?
+                .to_string(),
+        ),
+    };
+    let expr = match (body, header) {
+        (Some(b), Some(h)) if b.trim() != h.trim() => {
+            return Err(ApiError::bad_request(format!(
+                "ifVersion {b:?} in the body and X-Trigger-If-Version {h:?} disagree: send one"
+            )))
+        }
+        (Some(e), _) | (None, Some(e)) => Some(e),
+        (None, None) => None,
+    };
+    Ok(expr)
+}
+
+fn completed(done: TokenCompletion) -> axum::Json<Value> {
+    axum::Json(if done.completed {
+        json!({ "success": true, "runVersion": done.run_version })
     } else {
-        json!({ "success": true })
+        json!({ "success": true, "alreadyCompleted": true, "runVersion": done.run_version })
     })
 }
 
@@ -109,6 +140,7 @@ pub async fn complete(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
     Path(token_id): Path<String>,
+    headers: HeaderMap,
     OptionalJson(body): OptionalJson<CompleteBody>,
 ) -> ApiResult<impl IntoResponse> {
     if !auth.allows(&[
@@ -117,12 +149,13 @@ pub async fn complete(
     ]) {
         return Err(auth.forbidden(&format!("complete token {token_id}")));
     }
-    let data = body.map(|b| b.data).unwrap_or(Value::Null);
+    let (data, if_version) = body.map(|b| (b.data, b.if_version)).unwrap_or_default();
+    let guard = guard_of(if_version, &headers)?;
     let done = state
         .engine
-        .complete_token(&auth.env_id, &token_id, data)
+        .complete_token(&auth.env_id, &token_id, data, guard)
         .await?;
-    Ok(completed(!done))
+    Ok(completed(done))
 }
 
 /// `GET /api/v1/waitpoints/tokens/{id}`.
@@ -132,10 +165,11 @@ pub async fn retrieve(
     headers: HeaderMap,
     Path(token_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let t = state.engine.token(&auth.env_id, &token_id).await?;
+    let (t, run_version) = state.engine.token(&auth.env_id, &token_id).await?;
     Ok(axum::Json(views::token(
         &t,
         &callback_url(&headers, &auth, &t.id),
+        run_version.as_deref(),
     )))
 }
 
@@ -187,7 +221,7 @@ pub async fn list(
     let q = parse_list(params, state.engine.now())?;
     let backwards = q.page.before.is_some();
     let had_cursor = q.page.after.is_some() || q.page.before.is_some();
-    let mut tokens: Vec<Waitpoint> = state
+    let mut tokens: Vec<(Waitpoint, Option<String>)> = state
         .engine
         .list_tokens(
             &auth.env_id,
@@ -212,21 +246,22 @@ pub async fn list(
     };
     let mut pagination = Map::new();
     if has_next {
-        if let Some(l) = tokens.last() {
+        if let Some((l, _)) = tokens.last() {
             pagination.insert("next".into(), json!(l.id));
         }
     }
     if has_prev {
-        if let Some(f) = tokens.first() {
+        if let Some((f, _)) = tokens.first() {
             pagination.insert("previous".into(), json!(f.id));
         }
     }
     let data: Vec<Value> = tokens
         .iter()
-        .map(|t| {
+        .map(|(t, run_version)| {
             Value::Object(views::token_list_item(
                 t,
                 &callback_url(&headers, &auth, &t.id),
+                run_version.as_deref(),
             ))
         })
         .collect();
@@ -270,6 +305,7 @@ pub async fn callback(
     ) {
         return Err(ApiError::unauthorized("Invalid URL, hash doesn't match"));
     }
+    let headers = req.headers().clone();
     let body = Bytes::from_request(req, &state)
         .await
         .map_err(|rejection| {
@@ -282,12 +318,13 @@ pub async fn callback(
                 ApiError::bad_request(format!("Could not read the request body: {rejection}"))
             }
         })?;
+    let guard = guard_of(None, &headers)?;
     let data = serde_json::from_slice::<Value>(&body).unwrap_or_else(|_| json!({}));
     let done = state
         .engine
-        .complete_token(&env_id, &token_id, data)
+        .complete_token(&env_id, &token_id, data, guard)
         .await?;
-    Ok(completed(!done))
+    Ok(completed(done))
 }
 
 /// Any other method on a callback URL.
