@@ -8,6 +8,17 @@ use crate::rows::{self, ENV_COLUMNS};
 use crate::tx::EnvTx;
 use crate::Result;
 
+impl PgTx<'_> {
+    /// One environment, read with `lock` (`""`, `" FOR UPDATE"` or `" FOR SHARE"`).
+    fn environment_locked(&mut self, id: &str, lock: &str) -> Result<Option<Environment>> {
+        let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1{lock}");
+        self.opt_row(&sql, &[&id])?
+            .as_ref()
+            .map(rows::environment)
+            .transpose()
+    }
+}
+
 impl EnvTx for PgTx<'_> {
     fn has_environments(&mut self) -> Result<bool> {
         self.scalar("SELECT EXISTS (SELECT 1 FROM environments)", &[])
@@ -63,27 +74,15 @@ impl EnvTx for PgTx<'_> {
     }
 
     fn environment(&mut self, id: &str) -> Result<Option<Environment>> {
-        let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1");
-        self.opt_row(&sql, &[&id])?
-            .as_ref()
-            .map(rows::environment)
-            .transpose()
+        self.environment_locked(id, "")
     }
 
     fn environment_for_update(&mut self, id: &str) -> Result<Option<Environment>> {
-        let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1 FOR UPDATE");
-        self.opt_row(&sql, &[&id])?
-            .as_ref()
-            .map(rows::environment)
-            .transpose()
+        self.environment_locked(id, " FOR UPDATE")
     }
 
     fn environment_for_share(&mut self, id: &str) -> Result<Option<Environment>> {
-        let sql = format!("SELECT {ENV_COLUMNS} FROM environments WHERE id = $1 FOR SHARE");
-        self.opt_row(&sql, &[&id])?
-            .as_ref()
-            .map(rows::environment)
-            .transpose()
+        self.environment_locked(id, " FOR SHARE")
     }
 
     fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool> {
