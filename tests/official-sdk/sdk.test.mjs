@@ -18,6 +18,7 @@ import {
   runs,
   batch,
   queues,
+  streams,
   TriggerClient,
   ApiError,
   AuthenticationError,
@@ -525,5 +526,27 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     assert.equal((await queues.retrieve({ type: "task", name: TASK })).paused, false);
 
     await rejectsWith(queues.retrieve({ type: "task", name: "no-such-task" }, once), NotFoundError, 404);
+  });
+
+  test("streams.input(...).send: kept for the run, refused for finished and unknown runs", async () => {
+    const approval = streams.input({ id: "approval" });
+    const h = await tasks.trigger(TASK, { kind: "input" });
+    created.push(h.id);
+    await approval.send(h.id, { approved: true, reviewer: "a" });
+    // With the run's public access token too.
+    await auth.withAuth({ accessToken: h.publicAccessToken }, () =>
+      approval.send(h.id, { approved: false }),
+    );
+    // Both were stored, in order: a third message is number 3, and it reports the version.
+    const response = await fetch(`${baseURL}/realtime/v1/streams/${h.id}/input/approval`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${devKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ data: 3, ifVersion: state.version }),
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { ok: true, seq: 3, runVersion: state.version });
+
+    await rejectsWith(approval.send(state.runC, { approved: true }, { requestOptions: once }), BadRequestError, 400);
+    await rejectsWith(approval.send("run_doesnotexist", {}, { requestOptions: once }), NotFoundError, 404);
   });
 });

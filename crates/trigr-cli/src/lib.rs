@@ -1,5 +1,5 @@
-//! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …` and
-//! `trigr queues …`.
+//! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
+//! `trigr queues …` and `trigr deployments …`.
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
 //! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
@@ -14,10 +14,11 @@
 //! Layout:
 //! * [`client`]: the HTTP client, connection flags and error mapping ([`error`]),
 //! * [`encode`]: percent-encoding of path segments and query strings,
-//! * [`trigger`], [`runs`], [`queues`]: one module per command group,
+//! * [`trigger`], [`runs`], [`queues`], [`deployments`]: one module per command group,
 //! * [`table`] and [`output`]: text rendering.
 
 pub mod client;
+pub mod deployments;
 pub mod encode;
 pub mod error;
 pub mod output;
@@ -30,6 +31,7 @@ pub mod trigger;
 mod testserver;
 
 pub use client::ConnectionArgs;
+pub use deployments::{DeploymentsArgs, DeploymentsCommand, PromoteArgs};
 pub use queues::{QueueArgs, QueueKind, QueuesCommand, QueuesListArgs};
 pub use runs::{
     RunsCancelArgs, RunsCommand, RunsGetArgs, RunsListArgs, RunsLogsArgs, RunsReplayArgs,
@@ -47,6 +49,9 @@ pub enum Command {
     /// Inspect and manage queues.
     #[command(subcommand)]
     Queues(QueuesCommand),
+    /// Inspect deployments, promote a version or roll back.
+    #[command(subcommand)]
+    Deployments(DeploymentsCommand),
 }
 
 /// Runs one client command and prints its output on standard output.
@@ -61,6 +66,7 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Trigger(args) => trigger::execute(args).await,
         Command::Runs(cmd) => runs::execute(cmd).await,
         Command::Queues(cmd) => queues::execute(cmd).await,
+        Command::Deployments(cmd) => deployments::execute(cmd).await,
     }
 }
 
@@ -152,6 +158,21 @@ mod tests {
             all.extend_from_slice(bad);
             assert!(Cli::try_parse_from(&all).is_err(), "{bad:?} should fail");
         }
+    }
+
+    #[test]
+    fn deployments_commands_parse() {
+        let cmd = parse(&["deployments", "promote", "20260102.3", "--json"]);
+        let Command::Deployments(DeploymentsCommand::Promote(args)) = cmd else {
+            panic!("not promote")
+        };
+        assert_eq!(args.version, "20260102.3");
+        assert!(args.json);
+        let cmd = parse(&["deployments", "rollback"]);
+        assert!(matches!(
+            cmd,
+            Command::Deployments(DeploymentsCommand::Rollback(_))
+        ));
     }
 
     #[test]

@@ -46,6 +46,16 @@ pub struct ItemsAccepted {
     pub sealed: bool,
     pub enqueued: i64,
     pub expected: i64,
+    /// The items this call turned into runs (not the deduplicated ones), in the order sent.
+    pub items: Vec<ItemRun>,
+}
+
+/// An item of a batch and its run: the version the run is locked to (`None` while it has none).
+#[derive(Clone, Debug)]
+pub struct ItemRun {
+    pub index: i64,
+    pub run_id: String,
+    pub version: Option<String>,
 }
 
 /// A batch with its runs, as `GET /api/v2/batches/{id}` shows it.
@@ -53,7 +63,24 @@ pub struct ItemsAccepted {
 pub struct BatchView {
     pub batch: Batch,
     pub runs: Vec<Run>,
+    /// The item index of each run.
+    pub indexes: Vec<i64>,
     pub status: &'static str,
+}
+
+impl BatchView {
+    /// Each item with its run and the run's version, in item order.
+    pub fn items(&self) -> Vec<ItemRun> {
+        self.runs
+            .iter()
+            .zip(&self.indexes)
+            .map(|(r, &index)| ItemRun {
+                index,
+                run_id: r.id.clone(),
+                version: r.version.clone(),
+            })
+            .collect()
+    }
 }
 
 impl Engine {
@@ -140,10 +167,20 @@ impl Engine {
                 .batch(&env_id, &batch_id)?
                 .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
             let runs = tx.runs_of_batch(&batch.id)?;
+            // Both in item order, one run per item.
+            let mut indexes = tx.batch_indexes(&batch.id)?;
+            if indexes.len() != runs.len() {
+                indexes = runs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| r.batch_index.unwrap_or(i as i64))
+                    .collect();
+            }
             let status = batch_status(&batch, &runs);
             Ok(BatchView {
                 batch,
                 runs,
+                indexes,
                 status,
             })
         })
@@ -175,6 +212,7 @@ fn add_items(
         .environment_for_share(&b.env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))?;
     let (mut accepted, mut deduplicated) = (0, 0);
+    let mut runs = Vec::new();
     for (index, prepared) in items {
         if index < 0 || index >= b.run_count {
             return Err(Error::invalid(format!(
@@ -191,6 +229,11 @@ fn add_items(
         new.trigger_function = "batchTrigger";
         let t = create_run(engine, tx, &env, &new, now).map_err(|e| item_error(index, e))?;
         tx.insert_batch_item(&b.id, index, &t.run.id)?;
+        runs.push(ItemRun {
+            index,
+            run_id: t.run.id,
+            version: t.run.version,
+        });
         accepted += 1;
     }
     b.items_accepted = seen.len() as i64;
@@ -204,6 +247,7 @@ fn add_items(
         sealed: b.sealed,
         enqueued: b.items_accepted,
         expected: b.run_count,
+        items: runs,
     })
 }
 

@@ -1,4 +1,5 @@
-//! `deploy`: register a deployment (a version of the task code) and promote one to current.
+//! `deploy`: register a deployment (a version of the task code), promote one to current, or
+//! roll back to the one before the current.
 
 use std::collections::HashSet;
 
@@ -56,6 +57,7 @@ impl Engine {
                             d.promoted_at = Some(now);
                             current = true;
                         }
+                        tx.touch_worker(&env.id, &d.version, now)?;
                         return Ok(Registered {
                             deployment: d,
                             current,
@@ -90,6 +92,8 @@ impl Engine {
                         promote_in(tx, &env, &d, now)?;
                         d.promoted_at = Some(now);
                     }
+                    // The registering worker is one of the version's workers.
+                    tx.touch_worker(&env.id, &d.version, now)?;
                     Ok(Registered {
                         current: d.promoted_at.is_some(),
                         deployment: d,
@@ -121,7 +125,43 @@ impl Engine {
         self.apply(&Effects::wake(&d.env_id));
         Ok(d)
     }
+
+    /// Makes the newest deployment older than the current one (by version order) current
+    /// again. Returns it and the version that was current.
+    pub async fn rollback(&self, env_id: &str) -> Result<(Deployment, String)> {
+        let env_id = env_id.to_string();
+        let engine = self.clone();
+        let (d, from) = self
+            .write(move |tx| {
+                let now = engine.now();
+                let env = env_of(tx, &env_id)?;
+                let Some(from) = env.current_version.clone() else {
+                    return Err(Error::unprocessable(
+                        "No deployment is current in this environment, so there is nothing to roll back",
+                    ));
+                };
+                let mut d = tx
+                    .deployments(&env.id, ROLLBACK_SCAN)?
+                    .into_iter()
+                    .filter(|d| version::compare(&d.version, &from).is_lt())
+                    .max_by(|a, b| version::compare(&a.version, &b.version))
+                    .ok_or_else(|| {
+                        Error::unprocessable(format!(
+                            "No deployment is older than the current version {from}, so there is nothing to roll back to"
+                        ))
+                    })?;
+                promote_in(tx, &env, &d, now)?;
+                d.promoted_at = Some(now);
+                Ok((d, from))
+            })
+            .await?;
+        self.apply(&Effects::wake(&d.env_id));
+        Ok((d, from))
+    }
 }
+
+/// How many of the newest deployments a rollback looks through for the one before the current.
+const ROLLBACK_SCAN: usize = 10_000;
 
 /// The deployment an earlier registration of the same build made, if any (same hash and the
 /// same manifest: a hash is the worker's word, the manifest is checked).

@@ -1,6 +1,7 @@
 //! `dequeue`: hand up to N ready runs of one version to a worker, within every concurrency
 //! limit, serving queues round-robin; long-polls when nothing is ready. Each run comes with
-//! its journal; a resumed run continues its attempt (`attempt` unchanged).
+//! its journal; a resumed run continues its attempt (`attempt` unchanged). Each dequeue also
+//! records that a worker of its version is there ([`crate::presence`], throttled).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -33,23 +34,13 @@ impl Engine {
         wait: Duration,
         start: bool,
     ) -> Result<Vec<Dequeued>> {
-        let deadline = tokio::time::Instant::now() + wait;
-        let signal = self.notifier.env(env_id);
-        loop {
-            let notified = signal.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let runs = self.dequeue_once(env_id, version, max, start).await?;
-            let now = tokio::time::Instant::now();
-            if !runs.is_empty() || now >= deadline || self.notifier.is_closing() {
-                return Ok(runs);
-            }
-            let nap = (deadline - now).min(self.config.poll_interval);
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(nap) => {}
-            }
-        }
+        self.long_poll(
+            env_id,
+            wait,
+            || self.dequeue_once(env_id, version, max, start),
+            |runs| !runs.is_empty(),
+        )
+        .await
     }
 
     /// One dequeue transaction.
@@ -80,6 +71,8 @@ impl Engine {
                 let journal = crate::journal::of_dequeued(tx, &run)?;
                 out.push(Dequeued { run, journal });
             }
+            // Last, so that the presence row is the last lock the transaction takes.
+            crate::presence::touch(&engine, tx, &env_id, &version, claim.now)?;
             Ok(out)
         })
         .await

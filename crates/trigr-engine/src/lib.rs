@@ -9,6 +9,7 @@
 //!   adds [`steps`], [`waits`], [`logs`] (a run's [`journal`]); [`tokens`] are waitpoints
 //!   completed from outside; [`resume`] queues again the runs whose waitpoint completed;
 //! * [`cancel`], [`reschedule`], [`tags`], [`metadata`], [`idempotency`], [`queues`] manage runs;
+//!   [`explain`] says why a run is not running, using the workers [`presence`] records;
 //! * [`timers`] fires what is due (delays, TTLs, lost leases, max durations, waits and token
 //!   timeouts): the background
 //!   loop calls its `run_once`, and so do tests after moving the [`clock::ManualClock`].
@@ -18,17 +19,22 @@ pub mod bootstrap;
 pub mod cancel;
 pub mod clock;
 pub mod complete;
+mod delivery;
 pub mod deploy;
 mod deployments;
 pub mod dequeue;
 mod error;
+pub mod explain;
 pub mod heartbeat;
 pub mod idempotency;
+pub mod input_read;
+pub mod input_send;
 pub mod journal;
 pub mod logs;
 pub mod metadata;
 mod notify;
 pub mod packets;
+pub mod presence;
 pub mod query;
 pub mod queues;
 pub mod replay;
@@ -82,6 +88,8 @@ pub struct Engine {
     pub config: Arc<Config>,
     pub notifier: Arc<Notifier>,
     pub deployments: Arc<DeploymentCache>,
+    /// When this server last recorded each version's workers (see [`presence`]).
+    pub presence: Arc<presence::PresenceThrottle>,
 }
 
 impl Engine {
@@ -92,6 +100,7 @@ impl Engine {
             config: Arc::new(config),
             notifier: Arc::new(Notifier::default()),
             deployments: Arc::new(DeploymentCache::default()),
+            presence: Arc::new(presence::PresenceThrottle::default()),
         }
     }
 
@@ -133,6 +142,38 @@ impl Engine {
         R: Send + 'static,
     {
         self.store.read(f).await
+    }
+
+    /// A long-poll: calls `look` until `done` holds for what it returns, `wait` has passed, or
+    /// the server is closing, and returns the last answer. Between looks it sleeps until the
+    /// environment is woken ([`Engine::apply`]) or a poll interval passes.
+    pub(crate) async fn long_poll<T, Fut>(
+        &self,
+        env_id: &str,
+        wait: std::time::Duration,
+        mut look: impl FnMut() -> Fut,
+        done: impl Fn(&T) -> bool,
+    ) -> Result<T>
+    where
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + wait;
+        let signal = self.notifier.env(env_id);
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let answer = look().await?;
+            let now = tokio::time::Instant::now();
+            if done(&answer) || now >= deadline || self.notifier.is_closing() {
+                return Ok(answer);
+            }
+            let nap = (deadline - now).min(self.config.poll_interval);
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
     }
 
     /// Runs the side effects a command returned: wakes the workers waiting here, and those

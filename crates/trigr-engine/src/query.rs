@@ -1,7 +1,9 @@
-//! Read-only queries: a run with its relatives, and run lists.
+//! Read-only queries: a run with its relatives (and why it waits), run lists, deployments.
 
 use trigr_store::{Deployment, Page, Run, RunFilter};
 
+use crate::explain::{waiting_for, WaitingFor};
+use crate::presence::WorkersSeen;
 use crate::{Engine, Error, Result};
 
 /// A run with the runs around it.
@@ -10,11 +12,21 @@ pub struct RunWithRelatives {
     pub root: Option<Run>,
     pub parent: Option<Run>,
     pub children: Vec<Run>,
+    /// Why the run is not running, when it is neither final, dequeued nor executing.
+    pub waiting_for: Option<WaitingFor>,
+}
+
+/// The deployments of an environment (see [`Engine::deployments`]).
+pub struct DeploymentList {
+    /// Newest first.
+    pub deployments: Vec<Deployment>,
+    pub current: Option<String>,
+    pub workers: WorkersSeen,
 }
 
 impl Engine {
     pub async fn retrieve_run(&self, env_id: &str, run_id: &str) -> Result<RunWithRelatives> {
-        let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
+        let (env_id, run_id, now) = (env_id.to_string(), run_id.to_string(), self.now());
         self.read(move |tx| {
             let run = tx
                 .run(&env_id, &run_id)?
@@ -29,11 +41,13 @@ impl Engine {
                 None => None,
             };
             let children = tx.children(&run.id)?;
+            let waiting_for = waiting_for(tx, &run, now)?;
             Ok(RunWithRelatives {
                 run,
                 root,
                 parent,
                 children,
+                waiting_for,
             })
         })
         .await
@@ -82,18 +96,19 @@ impl Engine {
         .await
     }
 
-    /// Deployments of an environment, newest first, and the current version.
-    pub async fn deployments(
-        &self,
-        env_id: &str,
-        limit: usize,
-    ) -> Result<(Vec<Deployment>, Option<String>)> {
-        let env_id = env_id.to_string();
+    /// Deployments of an environment, newest first, the current version, and when workers of
+    /// each version were last seen.
+    pub async fn deployments(&self, env_id: &str, limit: usize) -> Result<DeploymentList> {
+        let (env_id, now) = (env_id.to_string(), self.now());
         self.read(move |tx| {
             let env = tx
                 .environment(&env_id)?
                 .ok_or_else(|| Error::not_found("Environment not found"))?;
-            Ok((tx.deployments(&env_id, limit)?, env.current_version))
+            Ok(DeploymentList {
+                deployments: tx.deployments(&env_id, limit)?,
+                current: env.current_version,
+                workers: WorkersSeen::read(tx, &env_id, now)?,
+            })
         })
         .await
     }

@@ -34,13 +34,16 @@ pub(crate) fn complete_waitpoint(
     Ok(true)
 }
 
-/// The error a token's timeout leaves as its output.
+/// The error a timeout leaves as the output of a token or an input wait.
 pub(crate) fn timeout_error(wp: &Waitpoint) -> String {
-    json!({
-        "message": format!("Waitpoint {} timed out", wp.id),
-        "name": TIMEOUT_ERROR_NAME,
-    })
-    .to_string()
+    let message = match &wp.input {
+        Some(input) => format!(
+            "No message came on input stream {:?} before the wait's timeout",
+            input.stream_id
+        ),
+        None => format!("Waitpoint {} timed out", wp.id),
+    };
+    json!({ "message": message, "name": TIMEOUT_ERROR_NAME }).to_string()
 }
 
 /// Queues again every run `WAITING` on a waitpoint that just completed.
@@ -98,7 +101,7 @@ pub(crate) fn complete_if_children_ended(
         WaitpointKind::Batch => {
             json!({ "items": children.iter().map(child_result).collect::<Vec<_>>() })
         }
-        WaitpointKind::Token | WaitpointKind::Datetime => return Ok(false),
+        WaitpointKind::Token | WaitpointKind::Datetime | WaitpointKind::Input => return Ok(false),
     };
     complete_waitpoint(
         tx,

@@ -117,7 +117,9 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
     let mut ended_envs: Vec<String> = Vec::new();
     for wp in tx.due_waitpoints(now, BATCH)? {
         let (status, output) = match wp.kind {
-            WaitpointKind::Token => (WaitpointStatus::TimedOut, Some(timeout_error(&wp))),
+            WaitpointKind::Token | WaitpointKind::Input => {
+                (WaitpointStatus::TimedOut, Some(timeout_error(&wp)))
+            }
             _ => (WaitpointStatus::Completed, None),
         };
         if complete_waitpoint(tx, &wp, status, output, now)? {

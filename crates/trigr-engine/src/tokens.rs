@@ -8,6 +8,7 @@ use trigr_store::{Page, Run, Tx, Waitpoint, WaitpointFilter, WaitpointKind, Wait
 use trigr_types::version_guard::VersionGuard;
 use trigr_types::{duration, id, RunStatus};
 
+use crate::delivery::{check_size, mismatch, parse_guard};
 use crate::resume::complete_waitpoint;
 use crate::trigger::{MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN};
 use crate::{Effects, Engine, Error, Result};
@@ -102,6 +103,7 @@ impl Engine {
                     created_at: now,
                     updated_at: now,
                     completed_at: None,
+                    input: None,
                 };
                 tx.insert_waitpoint(&token)?;
                 Ok(TokenCreated {
@@ -124,21 +126,13 @@ impl Engine {
         data: Value,
         if_version: Option<String>,
     ) -> Result<TokenCompletion> {
-        let guard = match if_version {
-            None => None,
-            Some(expr) => Some((
-                VersionGuard::parse(&expr).map_err(|e| Error::invalid(e.to_string()))?,
-                expr,
-            )),
-        };
+        let guard = parse_guard(if_version)?;
         let output = data.to_string();
-        let max = self.config.max_payload_bytes;
-        if output.len() > max {
-            return Err(Error::TooLarge(format!(
-                "The token data is {} bytes, over the limit of {max} bytes",
-                output.len()
-            )));
-        }
+        check_size(
+            "The token data",
+            output.len(),
+            self.config.max_payload_bytes,
+        )?;
         let done = self
             .write_retrying(|| {
                 let (engine, env_id, token_id, output, guard) = (
@@ -271,19 +265,14 @@ fn waiting_version(tx: &mut dyn Tx, token: &Waitpoint) -> Result<Option<String>>
 
 /// Every waiting run must match the guard; no waiting run is a mismatch (version `null`).
 fn check_guard(guard: &VersionGuard, expr: &str, waiting: &[Run]) -> Result<()> {
-    let mismatch = |run: Option<&Run>| Error::VersionMismatch {
-        run_id: run.map(|r| r.id.clone()),
-        expected: expr.to_string(),
-        actual: run.and_then(|r| r.version.clone()),
-    };
     if waiting.is_empty() {
-        return Err(mismatch(None));
+        return Err(mismatch(expr, None));
     }
     match waiting
         .iter()
         .find(|r| !guard.matches(r.version.as_deref()))
     {
-        Some(run) => Err(mismatch(Some(run))),
+        Some(run) => Err(mismatch(expr, Some(run))),
         None => Ok(()),
     }
 }

@@ -10,11 +10,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::{
-    Batch, Environment, JournalEntry, JournalKind, Run, Tx, Waitpoint, WaitpointKind,
+    Batch, Environment, InputWait, JournalEntry, JournalKind, Run, Tx, Waitpoint, WaitpointKind,
     WaitpointStatus,
 };
 use trigr_types::{duration, id, packet, Millis, RunStatus};
 
+use crate::input_send::{check_stream_id, fill_input_wait, message_json};
 use crate::journal::{check_entry, check_lease, check_name, leased_run};
 use crate::resume::complete_if_children_ended;
 use crate::transition::end_attempt;
@@ -61,6 +62,16 @@ pub enum WaitFor {
     },
     Batch {
         items: Vec<ChildRun>,
+    },
+    /// The next message of the run's input stream after message `after` (the last one this
+    /// run's `once`/`wait` calls consumed), or a timeout.
+    Input {
+        #[serde(rename = "streamId")]
+        stream_id: String,
+        #[serde(default)]
+        after: i64,
+        #[serde(default, rename = "timeoutMs")]
+        timeout_ms: Option<i64>,
     },
 }
 
@@ -119,29 +130,12 @@ impl Engine {
         lease: &str,
         wait: Duration,
     ) -> Result<WaitState> {
-        let deadline = tokio::time::Instant::now() + wait.min(MAX_POLL);
-        let signal = self.notifier.env(env_id);
-        loop {
-            let notified = signal.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
+        let look = || {
             let (env, run, lease) = (env_id.to_string(), run_id.to_string(), lease.to_string());
-            let state = self
-                .read(move |tx| held_wait(tx, &env, &run, i64::from(position), &lease))
-                .await?;
-            let now = tokio::time::Instant::now();
-            if state.status != WaitpointStatus::Waiting
-                || now >= deadline
-                || self.notifier.is_closing()
-            {
-                return Ok(state);
-            }
-            let nap = (deadline - now).min(self.config.poll_interval);
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep(nap) => {}
-            }
-        }
+            self.read(move |tx| held_wait(tx, &env, &run, i64::from(position), &lease))
+        };
+        let done = |state: &WaitState| state.status != WaitpointStatus::Waiting;
+        self.long_poll(env_id, wait.min(MAX_POLL), look, done).await
     }
 }
 
@@ -166,6 +160,22 @@ fn check_wait(w: &WaitFor) -> Result<()> {
                 items.len()
             )))
         }
+        WaitFor::Input { stream_id, .. } if check_stream_id(stream_id).is_err() => {
+            check_stream_id(stream_id).map_err(|e| match e {
+                Error::Invalid(m) => Error::Invalid(format!("wait.streamId: {m}")),
+                other => other,
+            })
+        }
+        WaitFor::Input { after, .. } if *after < 0 => Err(Error::invalid(format!(
+            "wait.after must be a message number of 0 or more, got {after}"
+        ))),
+        WaitFor::Input {
+            timeout_ms: Some(ms),
+            ..
+        } if !(0..=duration::MAX).contains(ms) => Err(Error::invalid(format!(
+            "wait.timeoutMs must be a whole number of milliseconds from 0 to {}, got {ms}",
+            duration::MAX
+        ))),
         _ => Ok(()),
     }
 }
@@ -200,7 +210,11 @@ fn wait_in(
     let (wp, run_ids, mut wake) = match tx.journal_entry(run_id, position)? {
         Some(entry) => {
             check_entry(&entry, JournalKind::Wait, &req.name)?;
-            let wp = waitpoint_of(tx, env_id, &entry)?;
+            let mut wp = waitpoint_of(tx, env_id, &entry)?;
+            // A message that came while another command held the wait completes it now.
+            if fill_input_wait(tx, &wp, now)? {
+                wp = waitpoint_of(tx, env_id, &entry)?;
+            }
             let run_ids = child_ids(tx, &wp)?;
             (wp, run_ids, false)
         }
@@ -253,7 +267,7 @@ fn child_ids(tx: &mut dyn Tx, wp: &Waitpoint) -> Result<Vec<String>> {
             .into_iter()
             .map(|r| r.id)
             .collect(),
-        WaitpointKind::Token | WaitpointKind::Datetime => Vec::new(),
+        WaitpointKind::Token | WaitpointKind::Datetime | WaitpointKind::Input => Vec::new(),
     })
 }
 
@@ -282,6 +296,7 @@ fn create(
         created_at: now,
         updated_at: now,
         completed_at: None,
+        input: None,
     };
     let mut run_ids = Vec::new();
     match &req.wait {
@@ -345,6 +360,24 @@ fn create(
                 run_ids.push(c.id);
             }
             wp.batch_id = Some(batch.id);
+        }
+        WaitFor::Input {
+            stream_id,
+            after,
+            timeout_ms,
+        } => {
+            wp.kind = WaitpointKind::Input;
+            wp.due_at = timeout_ms.map(|ms| now.saturating_add(ms));
+            wp.input = Some(InputWait {
+                stream_id: stream_id.clone(),
+                after: *after,
+            });
+            // A message already there (sent before the task listened) completes it at once.
+            if let Some(m) = tx.input_messages(&run.id, stream_id, *after, 1)?.first() {
+                wp.status = WaitpointStatus::Completed;
+                wp.output = Some(message_json(m).to_string());
+                wp.completed_at = Some(now);
+            }
         }
     }
     if wp.kind != WaitpointKind::Token {

@@ -7,9 +7,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::http::Http;
@@ -46,6 +48,23 @@ pub(crate) struct Attempt {
     journal: HashMap<u32, JournalEntry>,
     next_position: AtomicU32,
     stop: watch::Sender<Option<Stop>>,
+    inputs: Mutex<Inputs>,
+    /// Set when the task's code is over: `on` handlers finish the message they are on and end.
+    ending: watch::Sender<bool>,
+}
+
+/// How long the end of an attempt waits for its `on` handlers to finish their message.
+const LISTENER_GRACE: Duration = Duration::from_secs(10);
+
+/// What the attempt knows of its input streams.
+#[derive(Default)]
+struct Inputs {
+    /// Per stream, the last message its `once`/`wait` calls consumed.
+    consumed: HashMap<String, i64>,
+    /// Per stream, the `on` handlers registered so far (they are named by their order).
+    handlers: HashMap<String, u32>,
+    /// The tasks running `on` handlers; aborted when the attempt ends.
+    listeners: Vec<JoinHandle<()>>,
 }
 
 /// Set once the server answered a log shipment with 404, to say it only once.
@@ -72,6 +91,65 @@ impl Attempt {
             journal,
             next_position: AtomicU32::new(0),
             stop: watch::channel(None).0,
+            inputs: Mutex::new(Inputs::default()),
+            ending: watch::channel(false).0,
+        }
+    }
+
+    fn inputs(&self) -> std::sync::MutexGuard<'_, Inputs> {
+        self.inputs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last message of `stream` this execution's `once`/`wait` calls consumed (0: none).
+    pub(crate) fn consumed(&self, stream: &str) -> i64 {
+        self.inputs().consumed.get(stream).copied().unwrap_or(0)
+    }
+
+    /// Records that a `once`/`wait` call consumed message `seq` of `stream`.
+    pub(crate) fn consume(&self, stream: &str, seq: i64) {
+        let mut inputs = self.inputs();
+        let last = inputs.consumed.entry(stream.to_string()).or_insert(0);
+        *last = (*last).max(seq);
+    }
+
+    /// The name of the next `on` handler of `stream`: `on:0`, `on:1`, … in the order the code
+    /// registers them, the same on every execution.
+    pub(crate) fn next_handler(&self, stream: &str) -> String {
+        let mut inputs = self.inputs();
+        let n = inputs.handlers.entry(stream.to_string()).or_insert(0);
+        *n += 1;
+        format!("on:{}", *n - 1)
+    }
+
+    /// Keeps an `on` handler's task, to end it with the attempt.
+    pub(crate) fn add_listener(&self, task: JoinHandle<()>) {
+        self.inputs().listeners.push(task);
+    }
+
+    /// Whether the task's code is over (see [`Attempt::end_listeners`]).
+    pub(crate) fn is_ending(&self) -> bool {
+        *self.ending.borrow()
+    }
+
+    /// Resolves once the task's code is over.
+    pub(crate) async fn ending(&self) {
+        let mut rx = self.ending.subscribe();
+        // An error means the attempt is gone: over too.
+        let _ = rx.wait_for(|ending| *ending).await;
+    }
+
+    /// Ends the `on` handlers as the attempt ends: a handler busy with a message finishes it
+    /// (and records that it did) within [`LISTENER_GRACE`], then every handler stops.
+    pub(crate) async fn end_listeners(&self) {
+        self.ending.send_replace(true);
+        let tasks: Vec<_> = self.inputs().listeners.drain(..).collect();
+        for mut task in tasks {
+            if tokio::time::timeout(LISTENER_GRACE, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
         }
     }
 

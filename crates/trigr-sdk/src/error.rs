@@ -1,5 +1,7 @@
 //! [`Error`]: what can go wrong when the SDK talks to a server or replays a run's journal.
 
+use crate::version::VersionMismatchError;
+
 /// An error of an SDK call: a request to the server, a value that does not (de)serialize, or a
 /// durable operation that cannot go on.
 ///
@@ -56,6 +58,9 @@ pub enum Error {
     /// The operation needs a running task attempt (a [`Context`](crate::Context)) that is over.
     #[error("{0}")]
     AttemptOver(String),
+    /// An `ifVersion` guard did not hold: nothing was delivered.
+    #[error(transparent)]
+    VersionMismatch(#[from] VersionMismatchError),
 }
 
 impl Error {
@@ -71,6 +76,14 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Error::Api { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The guard mismatch, when this is one.
+    pub fn version_mismatch(&self) -> Option<&VersionMismatchError> {
+        match self {
+            Error::VersionMismatch(e) => Some(e),
             _ => None,
         }
     }

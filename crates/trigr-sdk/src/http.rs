@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::version::VersionMismatchError;
 
 /// Server address used when `TRIGGER_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "http://127.0.0.1:3030";
@@ -166,6 +167,15 @@ fn api_error(request: String, status: u16, text: &str) -> Error {
                 .to_string(),
             t => t.chars().take(300).collect(),
         });
+    if status == 409 {
+        if let Some(expected) = body["expectedVersion"].as_str() {
+            return Error::VersionMismatch(VersionMismatchError {
+                run_id: body["runId"].as_str().map(str::to_string),
+                expected_version: expected.to_string(),
+                actual_version: body["actualVersion"].as_str().map(str::to_string),
+            });
+        }
+    }
     Error::Api {
         request,
         status,

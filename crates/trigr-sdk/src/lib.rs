@@ -77,8 +77,10 @@ mod http;
 mod logger;
 mod metadata;
 mod protocol;
+pub mod streams;
 mod task;
 mod task_error;
+mod version;
 mod worker;
 
 #[cfg(feature = "testkit")]
@@ -95,4 +97,5 @@ pub use logger::{Level, Logger};
 pub use metadata::Metadata;
 pub use task::{task, RetryPolicy, Task, TaskBuilder, TaskHandle, TaskRef};
 pub use task_error::{ErrorBody, Retry, TaskError};
+pub use version::{IfVersion, VersionMismatchError};
 pub use worker::{RunningWorker, ShutdownHandle, Worker};

@@ -276,6 +276,56 @@ pub(crate) async fn poll_wait(
     http.call(Method::GET, &path, None, Tries::Transient).await
 }
 
+/// One message of an input stream (§7.6).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InputMessage {
+    pub seq: i64,
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// Answer of an input read (§7.6).
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct InputRead {
+    #[serde(default)]
+    pub messages: Vec<InputMessage>,
+}
+
+/// The messages of an input stream after `consumer`'s position, long-polling up to `wait_ms`.
+pub(crate) async fn input_read(
+    http: &Http,
+    run_id: &str,
+    lease: &str,
+    stream_id: &str,
+    consumer: &str,
+    wait_ms: u64,
+) -> Result<InputRead> {
+    let path = format!(
+        "{}?lease={}&consumer={}&waitMs={wait_ms}",
+        run_path(run_id, &format!("input/{}", encode(stream_id))),
+        encode(lease),
+        encode(consumer)
+    );
+    http.call(Method::GET, &path, None, Tries::Transient).await
+}
+
+/// Records that `consumer` finished with message `seq`.
+pub(crate) async fn input_ack(
+    http: &Http,
+    run_id: &str,
+    lease: &str,
+    stream_id: &str,
+    consumer: &str,
+    seq: i64,
+) -> Result<()> {
+    let body = json!({ "lease": lease, "consumer": consumer, "seq": seq });
+    let path = run_path(run_id, &format!("input/{}/ack", encode(stream_id)));
+    http.send(Method::POST, &path, Some(&body), Tries::Transient)
+        .await
+        .map(drop)
+}
+
 pub(crate) async fn logs(http: &Http, run_id: &str, lease: &str, entries: &[Value]) -> Result<()> {
     let body = json!({ "lease": lease, "entries": entries });
     http.send(

@@ -2,6 +2,8 @@
 //! fields are omitted, never null.
 
 use serde_json::{json, Map, Value};
+use trigr_engine::explain::WaitingFor;
+use trigr_engine::presence::WorkersSeen;
 use trigr_engine::queues::QueueView;
 use trigr_engine::waits::WaitState;
 use trigr_store::{
@@ -169,8 +171,9 @@ pub fn queue(v: &QueueView) -> Value {
     })
 }
 
-/// A deployment (reference §4.5).
-pub fn deployment(d: &Deployment, current: bool) -> Value {
+/// A deployment (reference §4.5), with when a worker of its version last asked for runs
+/// (`workerLastSeenAt`) and whether one did within the presence window (`hasWorkers`).
+pub fn deployment(d: &Deployment, current: bool, workers: &WorkersSeen) -> Value {
     json!({
         "id": d.id,
         "createdAt": format_time(d.created_at),
@@ -182,7 +185,14 @@ pub fn deployment(d: &Deployment, current: bool) -> Value {
         "deployedAt": format_time(d.promoted_at.unwrap_or(d.created_at)),
         "current": current,
         "tasks": d.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
+        "workerLastSeenAt": workers.last_seen(&d.version).map(format_time),
+        "hasWorkers": workers.has_workers(&d.version),
     })
+}
+
+/// Why a run is not running (`waitingFor` of run retrieve).
+pub fn waiting_for(w: &WaitingFor) -> Value {
+    json!({ "reason": w.reason.code(), "message": w.message })
 }
 
 /// The status vocabulary a caller expects: clients that do not send

@@ -230,6 +230,8 @@ pub enum WaitpointKind {
     Run,
     /// Several child runs: completed when all of them have ended.
     Batch,
+    /// The next message of a run's input stream: completed when it is sent.
+    Input,
 }
 
 impl WaitpointKind {
@@ -239,6 +241,7 @@ impl WaitpointKind {
             WaitpointKind::Datetime => "DATETIME",
             WaitpointKind::Run => "RUN",
             WaitpointKind::Batch => "BATCH",
+            WaitpointKind::Input => "INPUT",
         }
     }
 
@@ -248,6 +251,7 @@ impl WaitpointKind {
             WaitpointKind::Datetime,
             WaitpointKind::Run,
             WaitpointKind::Batch,
+            WaitpointKind::Input,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -306,6 +310,29 @@ pub struct Waitpoint {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub completed_at: Option<Millis>,
+    /// What an input waitpoint reads.
+    pub input: Option<InputWait>,
+}
+
+/// An input waitpoint completes with message `after + 1` of the run's stream `stream_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputWait {
+    pub stream_id: String,
+    pub after: i64,
+}
+
+/// A message sent to a run's input stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputMessage {
+    pub run_id: String,
+    pub stream_id: String,
+    /// 1, 2, 3, … in order of arrival on the stream.
+    pub seq: i64,
+    /// JSON text.
+    pub data: String,
+    /// The version the run was locked to when the message was delivered.
+    pub run_version: Option<String>,
+    pub created_at: Millis,
 }
 
 /// Filters of the waitpoints list; empty vectors mean "any".

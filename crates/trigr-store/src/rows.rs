@@ -4,8 +4,8 @@
 use trigr_types::RunStatus;
 
 use crate::model::{
-    Batch, Deployment, EnvKind, Environment, JournalEntry, JournalKind, LogEntry, Queue, QueueKind,
-    Run, Waitpoint, WaitpointKind, WaitpointStatus,
+    Batch, Deployment, EnvKind, Environment, InputMessage, InputWait, JournalEntry, JournalKind,
+    LogEntry, Queue, QueueKind, Run, Waitpoint, WaitpointKind, WaitpointStatus,
 };
 use crate::{Error, Result};
 
@@ -184,12 +184,14 @@ pub(crate) fn run(r: &impl Columns) -> Result<Run> {
 
 pub(crate) const WAITPOINT_COLUMNS: &str =
     "seq, id, env_id, kind, status, owner_run_id, due_at, idempotency_key, \
-    idempotency_expires_at, tags, output, batch_id, created_at, updated_at, completed_at";
+    idempotency_expires_at, tags, output, batch_id, created_at, updated_at, completed_at, \
+    input_stream, input_after";
 
 /// [`WAITPOINT_COLUMNS`] without `seq`, in insert order.
 pub(crate) const WAITPOINT_INSERT_COLUMNS: &str =
     "id, env_id, kind, status, owner_run_id, due_at, idempotency_key, \
-    idempotency_expires_at, tags, output, batch_id, created_at, updated_at, completed_at";
+    idempotency_expires_at, tags, output, batch_id, created_at, updated_at, completed_at, \
+    input_stream, input_after";
 
 fn waitpoint_status(s: &str) -> Result<WaitpointStatus> {
     WaitpointStatus::parse(s)
@@ -215,6 +217,24 @@ pub(crate) fn waitpoint(r: &impl Columns) -> Result<Waitpoint> {
         created_at: r.int(12)?,
         updated_at: r.int(13)?,
         completed_at: r.opt_int(14)?,
+        input: match (r.opt_text(15)?, r.opt_int(16)?) {
+            (Some(stream_id), Some(after)) => Some(InputWait { stream_id, after }),
+            _ => None,
+        },
+    })
+}
+
+pub(crate) const INPUT_MESSAGE_COLUMNS: &str =
+    "run_id, stream_id, seq, data, run_version, created_at";
+
+pub(crate) fn input_message(r: &impl Columns) -> Result<InputMessage> {
+    Ok(InputMessage {
+        run_id: r.text(0)?,
+        stream_id: r.text(1)?,
+        seq: r.int(2)?,
+        data: r.text(3)?,
+        run_version: r.opt_text(4)?,
+        created_at: r.int(5)?,
     })
 }
 

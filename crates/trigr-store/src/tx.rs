@@ -61,6 +61,10 @@ pub trait DeploymentTx {
     /// Newest first.
     fn deployments(&mut self, env_id: &str, limit: usize) -> Result<Vec<Deployment>>;
     fn set_promoted(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
+    /// Records that a worker of `version` asked for runs at `at` (a later time wins).
+    fn touch_worker(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
+    /// When a worker of each version last asked for runs, by version.
+    fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>>;
 }
 
 /// Queues and concurrency slots.
@@ -236,9 +240,51 @@ pub trait LogTx {
         -> Result<Vec<LogEntry>>;
 }
 
+/// Input streams: messages sent to runs, and how far each consumer of a run has read.
+///
+/// A sender locks the run before it numbers a message, so the messages of one stream are
+/// numbered 1, 2, 3, … without gaps, in the order their senders committed.
+pub trait InputTx {
+    /// The highest message number of the stream (0 when it has none).
+    fn last_input_seq(&mut self, run_id: &str, stream_id: &str) -> Result<i64>;
+    fn insert_input_message(&mut self, m: &InputMessage) -> Result<()>;
+    /// Messages numbered above `after`, in order.
+    fn input_messages(
+        &mut self,
+        run_id: &str,
+        stream_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<InputMessage>>;
+    /// The last message number `consumer` finished with (0 when none).
+    fn input_cursor(&mut self, run_id: &str, stream_id: &str, consumer: &str) -> Result<i64>;
+    /// Moves the consumer's position forward to `to`; false when it already was at `to` or
+    /// beyond (the position never goes back).
+    fn advance_input_cursor(
+        &mut self,
+        run_id: &str,
+        stream_id: &str,
+        consumer: &str,
+        to: i64,
+        now: Millis,
+    ) -> Result<bool>;
+    /// The run's `WAITING` input waitpoints on the stream, locked in a write; those another
+    /// writer holds (the timer timing them out) are skipped, as the sender holds the run.
+    fn input_waitpoints(&mut self, run_id: &str, stream_id: &str) -> Result<Vec<Waitpoint>>;
+}
+
 /// Everything a transaction can do.
 pub trait Tx:
-    EnvTx + DeploymentTx + QueueTx + RunTx + BatchTx + PacketTx + WaitpointTx + JournalTx + LogTx
+    EnvTx
+    + DeploymentTx
+    + QueueTx
+    + RunTx
+    + BatchTx
+    + PacketTx
+    + WaitpointTx
+    + JournalTx
+    + LogTx
+    + InputTx
 {
 }
 impl<
@@ -250,7 +296,8 @@ impl<
             + PacketTx
             + WaitpointTx
             + JournalTx
-            + LogTx,
+            + LogTx
+            + InputTx,
     > Tx for T
 {
 }

@@ -160,7 +160,7 @@ async fn concurrent_first_open() {
         let versions: Vec<(i64, i64)> = rows.iter().map(|r| (r.0, r.1)).collect();
         assert_eq!(
             versions,
-            [(1, 1), (2, 1), (3, 1), (4, 1)],
+            [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)],
             "round {round}: each migration recorded once: {rows:?}"
         );
         assert!(rows.iter().all(|r| r.2 > 1_600_000_000_000), "{rows:?}");
@@ -276,6 +276,56 @@ async fn due_waitpoints_skip_those_another_writer_holds() {
     let first = first.await.unwrap();
     assert_eq!(first, ["waitpoint_env_a_1"]);
     assert_eq!(second, ["waitpoint_env_a_2"], "the held one is skipped");
+    assert!(took < Duration::from_millis(300), "waited {took:?}");
+    store.close();
+}
+
+/// A sender holding a run never waits for an input waitpoint another writer holds (the timer
+/// timing it out): it is skipped, so the two cannot deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_waitpoints_skip_those_another_writer_holds() {
+    let Some(fixture) = fixture().await else {
+        return;
+    };
+    let store = fixture.open();
+    conformance::seed_env(&store, "env_a").await;
+    let mut waits = Vec::new();
+    for n in 1..=2 {
+        let mut w = conformance::sample_waitpoint("env_a", n);
+        w.kind = trigr_store::WaitpointKind::Input;
+        w.owner_run_id = Some("run_x".into());
+        w.input = Some(trigr_store::InputWait {
+            stream_id: "a".into(),
+            after: 0,
+        });
+        waits.push(w);
+    }
+    conformance::insert_waitpoints(&store, waits).await;
+    let hold = Duration::from_millis(500);
+    let holder = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            conformance::write(&store, move |tx| {
+                let held = tx.waitpoint("env_a", "waitpoint_env_a_1")?;
+                std::thread::sleep(hold);
+                Ok(held.map(|w| w.id))
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let seen: Vec<String> = conformance::write(&store, |tx| {
+        Ok(tx
+            .input_waitpoints("run_x", "a")?
+            .into_iter()
+            .map(|w| w.id)
+            .collect())
+    })
+    .await;
+    let took = started.elapsed();
+    assert_eq!(holder.await.unwrap().as_deref(), Some("waitpoint_env_a_1"));
+    assert_eq!(seen, ["waitpoint_env_a_2"], "the held one is skipped");
     assert!(took < Duration::from_millis(300), "waited {took:?}");
     store.close();
 }

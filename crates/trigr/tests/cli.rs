@@ -1,5 +1,5 @@
-//! The client commands of the `trigr` binary (`trigger`, `runs …`, `queues …`) run as
-//! subprocesses against a real server.
+//! The client commands of the `trigr` binary (`trigger`, `runs …`, `queues …`,
+//! `deployments …`) run as subprocesses against a real server.
 
 mod common;
 
@@ -349,6 +349,116 @@ async fn queues_list_pause_and_resume() {
     fails(env, &["queues", "pause", "no-such-queue"], "no-such-queue").await;
 }
 
+/// The cells of the table row whose first cell is `first`.
+fn table_row(table: &str, first: &str) -> Vec<String> {
+    table
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .find(|c| c.first().map(String::as_str) == Some(first))
+        .unwrap_or_else(|| panic!("{first} not in {table}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_list_current_promote_and_rollback() {
+    let server = TestServer::start().await;
+    let env = Env::of(&server);
+
+    assert_eq!(
+        ok(env, &["deployments", "list"]).await.trim(),
+        "No deployments."
+    );
+    fails(
+        env,
+        &["deployments", "current"],
+        "No deployment is current in this environment.",
+    )
+    .await;
+    fails(env, &["deployments", "rollback"], "nothing to roll back").await;
+
+    let v1 = server.deploy(json!([{"id": "hello"}])).await;
+    let v2 = server.deploy(json!([{"id": "hello"}, {"id": "bye"}])).await;
+
+    let table = ok(env, &["deployments", "list"]).await;
+    assert_eq!(
+        table_row(&table, "VERSION"),
+        ["VERSION", "CURRENT", "WORKERS", "SEEN", "DEPLOYED", "TASKS"]
+    );
+    let row = table_row(&table, &v2);
+    assert_eq!(&row[1..3], ["yes", "yes"], "{table}");
+    assert_eq!(row[5], "2", "{table}");
+    assert_eq!(&table_row(&table, &v1)[1..3], ["no", "yes"], "{table}");
+    assert!(table.find(&v2) < table.find(&v1), "newest first: {table}");
+
+    let out = ok(env, &["deployments", "list", "--json"]).await;
+    let list: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(list[0]["version"], json!(v2), "{list}");
+    assert_eq!(list[0]["hasWorkers"], json!(true), "{list}");
+
+    let out = ok(env, &["deployments", "current"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("version: {v2}"), "{out}");
+    assert!(lines.contains(&"tasks: hello, bye"), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("workers: yes (last seen 20")),
+        "{out}"
+    );
+
+    let out = ok(env, &["deployments", "rollback"]).await;
+    assert_eq!(
+        out.trim(),
+        format!("Rolled back from {v2} to {v1}: it is the current version now.")
+    );
+    let (_, current) = server.get("/api/v1/deployments/current").await;
+    assert_eq!(current["version"], json!(v1));
+    fails(
+        env,
+        &["deployments", "rollback"],
+        &format!("No deployment is older than the current version {v1}"),
+    )
+    .await;
+
+    let out = ok(env, &["deployments", "promote", &v2]).await;
+    assert_eq!(
+        out.trim(),
+        format!("Promoted {v2}: it is the current version now.")
+    );
+    let out = ok(env, &["deployments", "current", "--json"]).await;
+    let current: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(current["version"], json!(v2), "{current}");
+    let out = ok(env, &["deployments", "rollback", "--json"]).await;
+    let rolled: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(rolled["rolledBackFrom"], json!(v2), "{rolled}");
+    fails(
+        env,
+        &["deployments", "promote", "20000101.1"],
+        "Deployment 20000101.1 was not found.",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_get_says_why_a_run_waits() {
+    let server = TestServer::start().await;
+    let env = Env::of(&server);
+    let id = server.trigger("emails", json!({}), json!({})).await;
+    let out = ok(env, &["runs", "get", &id]).await;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("waiting: "))
+        .unwrap_or_else(|| panic!("no waiting line in {out}"));
+    assert!(line.contains("task 'emails'"), "{line}");
+    assert!(line.ends_with("(PENDING_VERSION)"), "{line}");
+
+    let version = server.deploy(json!([{"id": "emails"}])).await;
+    let out = ok(env, &["runs", "get", &id]).await;
+    assert!(out.contains("(QUEUED)\n"), "{out}");
+    assert_eq!(server.dequeue(&version, 1, 0).await.len(), 1);
+    let out = ok(env, &["runs", "get", &id]).await;
+    assert!(!out.contains("waiting: "), "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_override_the_environment() {
     let server = TestServer::start().await;
@@ -446,4 +556,5 @@ async fn unreachable_server_is_explained() {
     .await;
     assert!(err.contains("trigr server"), "{err}");
     fails(env, &["queues", "list"], "could not be reached").await;
+    fails(env, &["deployments", "list"], "could not be reached").await;
 }

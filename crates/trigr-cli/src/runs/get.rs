@@ -61,6 +61,11 @@ fn render(run: &Value) -> String {
         if let Some(text) = plain(&run[field]) {
             lines.push((label, text));
         }
+        if field == "status" {
+            if let Some(text) = waiting(&run["waitingFor"]) {
+                lines.push(("waiting", text));
+            }
+        }
     }
     if let Some(tags) = tags(&run["tags"]) {
         lines.push(("tags", tags));
@@ -77,6 +82,15 @@ fn render(run: &Value) -> String {
         lines.push(("error", message));
     }
     lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+}
+
+/// Why the run is not running (`waitingFor`): `<message> (<reason>)`.
+fn waiting(value: &Value) -> Option<String> {
+    let message = plain(&value["message"])?;
+    Some(match plain(&value["reason"]) {
+        Some(reason) => format!("{message} ({reason})"),
+        None => message,
+    })
 }
 
 fn tags(value: &Value) -> Option<String> {
@@ -111,6 +125,18 @@ mod tests {
             "id: run_1\ntask: hello\nstatus: FAILED\nversion: 20260101.1\nqueue: task/hello\nattempts: 3\n\
              created: 2026-01-02T03:04:05.000Z\ntags: a, b\nbatchId: batch_1\nmetadata: {}\n\
              payload: {\"n\":1}\nerror: boom\n"
+        );
+    }
+
+    #[test]
+    fn renders_why_the_run_waits_after_its_status() {
+        let run = json!({
+            "id": "run_1", "status": "QUEUED",
+            "waitingFor": {"reason": "QUEUE_PAUSED", "message": "Queue 'task/a' is paused."}
+        });
+        assert_eq!(
+            render(&run),
+            "id: run_1\nstatus: QUEUED\nwaiting: Queue 'task/a' is paused. (QUEUE_PAUSED)\n"
         );
     }
 

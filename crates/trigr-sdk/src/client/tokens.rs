@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use super::types::{duration_text, query_string, rfc3339, Page, WirePage};
 use crate::error::Result;
 use crate::http::{encode, Http, Tries};
+use crate::version::{resolve, IfVersion};
 
 /// The token API of one client ([`Client::tokens`](crate::Client::tokens)).
 #[derive(Clone, Debug)]
@@ -119,6 +120,9 @@ pub struct TokenInfo {
     /// When it times out.
     #[serde(default)]
     pub timeout_at: Option<DateTime<Utc>>,
+    /// The version of the run waiting on the token (`None` while no run waits).
+    #[serde(default)]
+    pub run_version: Option<String>,
     #[serde(default)]
     output: Option<String>,
     #[serde(default)]
@@ -241,6 +245,29 @@ pub struct Completed {
     /// The token was already completed (the first data wins).
     #[serde(default)]
     pub already_completed: bool,
+    /// The version of the run waiting on the token, when one waits.
+    #[serde(default)]
+    pub run_version: Option<String>,
+}
+
+/// Options of [`Tokens::complete_with`].
+#[derive(Clone, Debug, Default)]
+pub struct CompleteOptions {
+    if_version: Option<IfVersion>,
+}
+
+impl CompleteOptions {
+    /// No options.
+    pub fn new() -> CompleteOptions {
+        CompleteOptions::default()
+    }
+
+    /// Complete only if the run waiting on the token is on a matching version; otherwise
+    /// nothing is delivered and the call fails with [`crate::Error::VersionMismatch`].
+    pub fn if_version(mut self, guard: impl Into<IfVersion>) -> Self {
+        self.if_version = Some(guard.into());
+        self
+    }
 }
 
 impl Tokens {
@@ -260,10 +287,27 @@ impl Tokens {
     /// Completes a token with `data`: every run waiting on it resumes with that data.
     /// Completing a completed token changes nothing.
     pub async fn complete(&self, id: &str, data: impl Serialize) -> Result<Completed> {
+        self.complete_with(id, data, CompleteOptions::new()).await
+    }
+
+    /// [`complete`](Tokens::complete) with options: an `ifVersion` guard.
+    pub async fn complete_with(
+        &self,
+        id: &str,
+        data: impl Serialize,
+        options: CompleteOptions,
+    ) -> Result<Completed> {
         let data =
             serde_json::to_value(data).map_err(|e| crate::Error::json("the token's data", e))?;
         let path = format!("/api/v1/waitpoints/tokens/{}/complete", encode(id));
-        let body = json!({ "data": data });
+        let mut body = json!({ "data": data });
+        if let Some(guard) = &options.if_version {
+            let actual = match guard {
+                IfVersion::Predicate(_) => self.retrieve(id).await?.run_version,
+                IfVersion::Expression(_) => None,
+            };
+            body["ifVersion"] = json!(resolve(guard, None, actual.as_deref())?);
+        }
         self.http
             .call(Method::POST, &path, Some(&body), Tries::Transient)
             .await

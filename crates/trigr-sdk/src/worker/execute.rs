@@ -57,6 +57,7 @@ pub(super) async fn execute(
     let _heart = AbortOnDrop(tokio::spawn(keep_alive(attempt.clone(), interval)));
     let ctx = Context::new(&run, attempt.clone(), shared.client.clone());
     let outcome = run_attempt(&shared, task.as_ref(), &run, ctx.clone(), &attempt).await;
+    attempt.end_listeners().await;
     match outcome {
         Outcome::Output(output) => {
             hook(task.on_success(&run.payload, &output, ctx.clone())).await;

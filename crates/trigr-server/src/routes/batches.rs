@@ -1,8 +1,8 @@
 use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use serde_json::json;
-use trigr_engine::batch::{BatchItem, CreateBatch};
+use serde_json::{json, Value};
+use trigr_engine::batch::{BatchItem, CreateBatch, ItemRun};
 use trigr_types::format_time;
 
 use crate::error::{ApiError, ApiResult};
@@ -88,12 +88,27 @@ pub async fn items(
         .engine
         .add_batch_items(&auth.env_id, &batch_id, items)
         .await?;
-    let mut out = json!({ "id": r.batch_id, "itemsAccepted": r.accepted, "itemsDeduplicated": r.deduplicated, "sealed": r.sealed });
+    let mut out = json!({
+        "id": r.batch_id,
+        "itemsAccepted": r.accepted,
+        "itemsDeduplicated": r.deduplicated,
+        "sealed": r.sealed,
+        // A trigr addition: the runs of the items this call accepted, with their versions.
+        "items": items_view(&r.items),
+    });
     if !r.sealed {
         out["enqueuedCount"] = json!(r.enqueued);
         out["expectedCount"] = json!(r.expected);
     }
     Ok(axum::Json(out))
+}
+
+/// `[{"index", "runId", "version"}]`, `version` null while the run has none.
+fn items_view(items: &[ItemRun]) -> Value {
+    items
+        .iter()
+        .map(|it| json!({ "index": it.index, "runId": it.run_id, "version": it.version }))
+        .collect()
 }
 
 fn may_batch_trigger(auth: &Auth, task: &str) -> bool {
@@ -148,6 +163,8 @@ pub async fn retrieve(
         "updatedAt": format_time(v.batch.updated_at),
         "runCount": v.batch.run_count,
         "runs": v.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        // A trigr addition: each item's run and the version it is locked to.
+        "items": items_view(&v.items()),
         "processing": processing,
     });
     if let Some(k) = v

@@ -8,21 +8,27 @@ use crate::{views, AppState};
 
 /// `GET /api/v1/deployments`, newest first.
 pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
-    let (deployments, current) = state.engine.deployments(&auth.env_id, 100).await?;
-    let data: Vec<_> = deployments
+    let list = state.engine.deployments(&auth.env_id, 100).await?;
+    let data: Vec<_> = list
+        .deployments
         .iter()
-        .map(|d| views::deployment(d, current.as_deref() == Some(d.version.as_str())))
+        .map(|d| {
+            let current = list.current.as_deref() == Some(d.version.as_str());
+            views::deployment(d, current, &list.workers)
+        })
         .collect();
     Ok(axum::Json(json!({ "data": data, "pagination": {} })))
 }
 
 /// `GET /api/v1/deployments/current`.
 pub async fn current(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
-    let (deployments, current) = state.engine.deployments(&auth.env_id, 1000).await?;
-    let d = current
-        .and_then(|v| deployments.into_iter().find(|d| d.version == v))
+    let list = state.engine.deployments(&auth.env_id, 1000).await?;
+    let d = list
+        .current
+        .as_ref()
+        .and_then(|v| list.deployments.iter().find(|d| &d.version == v))
         .ok_or_else(|| ApiError::not_found("No deployment is current in this environment"))?;
-    Ok(axum::Json(views::deployment(&d, true)))
+    Ok(axum::Json(views::deployment(d, true, &list.workers)))
 }
 
 /// `POST /api/v1/deployments/{version}/promote`.
@@ -32,5 +38,16 @@ pub async fn promote(
     Path(version): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let d = state.engine.promote(&auth.env_id, &version).await?;
-    Ok(axum::Json(views::deployment(&d, true)))
+    let workers = state.engine.workers_seen(&auth.env_id).await?;
+    Ok(axum::Json(views::deployment(&d, true, &workers)))
+}
+
+/// `POST /api/v1/deployments/rollback`: the newest deployment older than the current one
+/// becomes current; answers it, with `rolledBackFrom` (the version that was current).
+pub async fn rollback(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
+    let (d, from) = state.engine.rollback(&auth.env_id).await?;
+    let workers = state.engine.workers_seen(&auth.env_id).await?;
+    let mut out = views::deployment(&d, true, &workers);
+    out["rolledBackFrom"] = json!(from);
+    Ok(axum::Json(out))
 }

@@ -59,21 +59,8 @@ pub async fn poll(
             "The position must be a whole number from 0, got '{position}'"
         ))
     })?;
-    let lease = q
-        .lease
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| ApiError::bad_request("The query parameter lease is required"))?;
-    let max = MAX_POLL.as_millis() as u64;
-    let wait_ms = match q.wait_ms.as_deref() {
-        None | Some("") => 0,
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| *ms <= max)
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("waitMs must be a whole number from 0 to {max}"))
-            })?,
-    };
+    let lease = required_lease(q.lease)?;
+    let wait_ms = wait_ms(q.wait_ms.as_deref(), MAX_POLL)?;
     let out = state
         .engine
         .poll_wait(
@@ -85,4 +72,26 @@ pub async fn poll(
         )
         .await?;
     Ok(axum::Json(views::wait_state(&out)))
+}
+
+/// The `lease` query parameter of a long-poll.
+pub(crate) fn required_lease(lease: Option<String>) -> ApiResult<String> {
+    lease
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ApiError::bad_request("The query parameter lease is required"))
+}
+
+/// The `waitMs` query parameter of a long-poll: 0 when absent, at most `max`.
+pub(crate) fn wait_ms(v: Option<&str>, max: Duration) -> ApiResult<u64> {
+    let max = max.as_millis() as u64;
+    match v {
+        None | Some("") => Ok(0),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms <= max)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("waitMs must be a whole number from 0 to {max}"))
+            }),
+    }
 }

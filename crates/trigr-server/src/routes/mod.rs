@@ -3,6 +3,7 @@
 mod batches;
 mod deployments;
 mod durable;
+mod inputs;
 mod logs;
 mod packets;
 mod queues;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/deployments", get(deployments::list))
         .route("/api/v1/deployments/current", get(deployments::current))
+        .route("/api/v1/deployments/rollback", post(deployments::rollback))
         .route(
             "/api/v1/deployments/{version}/promote",
             post(deployments::promote),
@@ -87,6 +89,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/worker/runs/{run_id}/waits/{position}",
             get(durable::poll),
+        )
+        .route(
+            "/api/v1/worker/runs/{run_id}/input/{stream_id}",
+            get(inputs::read),
+        )
+        .route(
+            "/api/v1/worker/runs/{run_id}/input/{stream_id}/ack",
+            post(inputs::ack),
+        )
+        .route(
+            "/realtime/v1/streams/{run_id}/input/{stream_id}",
+            post(inputs::send),
         )
         .route("/api/v1/worker/runs/{run_id}/logs", post(logs::append))
         .route("/api/v1/runs/{run_id}/logs", get(logs::list))

@@ -22,6 +22,10 @@ pub async fn retrieve(
         return Err(auth.forbidden(&format!("read run {run_id}")));
     }
     let mut view = views::run_detail(&r.run, r.root.as_ref(), r.parent.as_ref(), &r.children);
+    // A trigr addition: why a run that is not final and not executing waits.
+    if let Some(w) = &r.waiting_for {
+        view["waitingFor"] = views::waiting_for(w);
+    }
     if views::wants_legacy_statuses(&headers) {
         views::legacy_run(&mut view);
     }

@@ -103,7 +103,7 @@ const IF_VERSION_HEADER: &str = "x-trigger-if-version";
 
 /// The `ifVersion` guard of a completion, from the body or the header (both: they must
 /// agree). The engine parses it: a malformed one is a 400 naming the bad part.
-fn guard_of(body: Option<String>, headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(crate) fn guard_of(body: Option<String>, headers: &HeaderMap) -> ApiResult<Option<String>> {
     let header = match headers.get(IF_VERSION_HEADER) {
         None => None,
         Some(v) => Some(

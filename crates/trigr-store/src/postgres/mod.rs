@@ -26,6 +26,7 @@ mod batches;
 mod deployments;
 mod envs;
 mod filtered;
+mod inputs;
 mod journal;
 mod packets;
 mod queues;
@@ -60,6 +61,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/postgres/0004_content_hash.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_input_streams.sql"),
     ),
 ];
 

@@ -30,7 +30,7 @@ impl WaitpointTx for PgTx<'_> {
         self.exec(
             &format!(
                 "INSERT INTO waitpoints ({WAITPOINT_INSERT_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
             ),
             &[
                 &w.id,
@@ -47,6 +47,8 @@ impl WaitpointTx for PgTx<'_> {
                 &w.created_at,
                 &w.updated_at,
                 &w.completed_at,
+                &w.input.as_ref().map(|i| i.stream_id.clone()),
+                &w.input.as_ref().map(|i| i.after),
             ],
         )?;
         Ok(())

@@ -60,4 +60,22 @@ impl DeploymentTx for SqliteTx<'_> {
         )?;
         Ok(())
     }
+
+    fn touch_worker(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO worker_presence (env_id, version, last_seen_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (env_id, version) DO UPDATE SET last_seen_at = excluded.last_seen_at \
+             WHERE worker_presence.last_seen_at < excluded.last_seen_at",
+        )?;
+        st.execute(params![env_id, version, at])?;
+        Ok(())
+    }
+
+    fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>> {
+        self.all(
+            "SELECT version, last_seen_at FROM worker_presence WHERE env_id = ?1 ORDER BY version",
+            [env_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
 }

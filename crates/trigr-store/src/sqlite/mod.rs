@@ -4,6 +4,7 @@
 mod batches;
 mod deployments;
 mod envs;
+mod inputs;
 mod journal;
 mod packets;
 mod queues;
@@ -31,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/sqlite/0004_content_hash.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_input_streams.sql"),
     ),
 ];
 

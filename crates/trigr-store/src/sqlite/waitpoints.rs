@@ -37,7 +37,7 @@ impl WaitpointTx for SqliteTx<'_> {
     fn insert_waitpoint(&mut self, w: &Waitpoint) -> Result<()> {
         let mut st = self.conn.prepare_cached(&format!(
             "INSERT INTO waitpoints ({WAITPOINT_INSERT_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ))?;
         st.execute(params![
             w.id,
@@ -53,7 +53,9 @@ impl WaitpointTx for SqliteTx<'_> {
             w.batch_id,
             w.created_at,
             w.updated_at,
-            w.completed_at
+            w.completed_at,
+            w.input.as_ref().map(|i| &i.stream_id),
+            w.input.as_ref().map(|i| i.after)
         ])?;
         Ok(())
     }

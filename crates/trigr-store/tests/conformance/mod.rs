@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use trigr_store::{
-    Batch, Deployment, EnvKind, Environment, Error, JournalEntry, JournalKind, LogEntry, Page,
-    Queue, QueueKind, Run, RunFilter, Store, Tx, Waitpoint, WaitpointFilter, WaitpointKind,
-    WaitpointStatus,
+    Batch, Deployment, EnvKind, Environment, Error, InputMessage, InputWait, JournalEntry,
+    JournalKind, LogEntry, Page, Queue, QueueKind, Run, RunFilter, Store, Tx, Waitpoint,
+    WaitpointFilter, WaitpointKind, WaitpointStatus,
 };
 use trigr_types::manifest::{QueueManifest, TaskManifest};
 use trigr_types::{Millis, RetryPolicy, RunStatus};
@@ -78,6 +78,10 @@ macro_rules! suite {
             journal_waits_show_their_waitpoint,
             run_logs,
             waitpoint_lock_serializes_completers,
+            input_messages,
+            input_cursors,
+            input_waitpoints,
+            worker_presence,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,
@@ -2919,6 +2923,7 @@ pub fn sample_waitpoint(env_id: &str, n: i64) -> Waitpoint {
         created_at: NOW + n,
         updated_at: NOW + n,
         completed_at: None,
+        input: None,
     }
 }
 
@@ -3548,4 +3553,415 @@ pub async fn waitpoint_lock_serializes_completers(store: &Store) {
         .await
         .unwrap();
     assert_eq!(w.status, WaitpointStatus::Completed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input streams and worker presence
+// ---------------------------------------------------------------------------------------------
+
+/// Message `seq` of a run's stream, its data naming where it belongs.
+pub fn sample_input(run_id: &str, stream_id: &str, seq: i64) -> InputMessage {
+    InputMessage {
+        run_id: run_id.to_string(),
+        stream_id: stream_id.to_string(),
+        seq,
+        data: format!("{{\"run\":\"{run_id}\",\"stream\":\"{stream_id} ü\",\"seq\":{seq}}}"),
+        run_version: Some(V1.to_string()),
+        created_at: NOW + seq,
+    }
+}
+
+/// Messages are numbered per run and stream and read back in order, with their data.
+pub async fn input_messages(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    insert_runs(
+        store,
+        (1..=2).map(|n| sample_run("env_a", &q.id, n)).collect(),
+    )
+    .await;
+    let (run, other_run) = ("run_env_a_1", "run_env_a_2");
+    let last = |run_id: &'static str, stream_id: &'static str| {
+        read(store, move |tx| tx.last_input_seq(run_id, stream_id))
+    };
+    let messages = |run_id: &'static str, stream_id: &'static str, after: i64, limit: usize| {
+        read(store, move |tx| {
+            tx.input_messages(run_id, stream_id, after, limit)
+        })
+    };
+    assert_eq!(last(run, "a").await, 0, "an empty stream");
+    assert_eq!(
+        write(store, move |tx| tx.last_input_seq(run, "a")).await,
+        0,
+        "an empty stream, in a write"
+    );
+    assert!(messages(run, "a", 0, 10).await.is_empty());
+
+    let a1 = sample_input(run, "a", 1);
+    let mut a2 = sample_input(run, "a", 2);
+    a2.run_version = None;
+    a2.data = "[1,\"two\",{\"nested\":null}]".to_string();
+    let a3 = sample_input(run, "a", 3);
+    let b1 = sample_input(run, "b", 1);
+    let mut o1 = sample_input(other_run, "a", 1);
+    o1.run_version = Some(V2.to_string());
+    let (first, rest) = (
+        vec![a1.clone(), b1.clone(), o1.clone()],
+        vec![a3.clone(), a2.clone()],
+    );
+    write(store, move |tx| {
+        for m in &first {
+            tx.insert_input_message(m)?;
+        }
+        Ok(())
+    })
+    .await;
+    // Read back by number, not by order of insertion.
+    write(store, move |tx| {
+        for m in &rest {
+            tx.insert_input_message(m)?;
+        }
+        Ok(())
+    })
+    .await;
+
+    let all_a = vec![a1.clone(), a2.clone(), a3.clone()];
+    assert_eq!(messages(run, "a", 0, 10).await, all_a);
+    assert_eq!(
+        write(store, move |tx| tx.input_messages(run, "a", 0, 10)).await,
+        all_a,
+        "the same in a write"
+    );
+    assert_eq!(messages(run, "a", 2, 10).await, vec![a3.clone()]);
+    assert!(messages(run, "a", 3, 10).await.is_empty());
+    assert!(messages(run, "a", 7, 10).await.is_empty());
+    assert_eq!(
+        messages(run, "a", 0, 2).await,
+        vec![a1.clone(), a2.clone()],
+        "the limit"
+    );
+    assert_eq!(messages(run, "a", 1, 1).await, vec![a2.clone()]);
+    assert!(messages(run, "a", 0, 0).await.is_empty());
+
+    assert_eq!(last(run, "a").await, 3);
+    assert_eq!(last(run, "b").await, 1);
+    assert_eq!(last(other_run, "a").await, 1);
+    assert_eq!(last(other_run, "b").await, 0);
+    assert_eq!(last(run, "c").await, 0);
+    assert_eq!(last("run_none", "a").await, 0);
+    // Streams and runs do not mix.
+    assert_eq!(messages(run, "b", 0, 10).await, vec![b1.clone()]);
+    assert_eq!(messages(other_run, "a", 0, 10).await, vec![o1.clone()]);
+    assert!(messages(other_run, "b", 0, 10).await.is_empty());
+    assert!(messages("run_none", "a", 0, 10).await.is_empty());
+
+    // A number is given once: a duplicate fails instead of overwriting, and its write leaves
+    // nothing behind.
+    let mut dup = sample_input(run, "a", 2);
+    dup.data = "\"overwritten\"".to_string();
+    let extra = sample_input(run, "a", 4);
+    let result = try_write(store, move |tx| {
+        tx.insert_input_message(&extra)?;
+        tx.insert_input_message(&dup)
+    })
+    .await;
+    assert!(result.is_err(), "a duplicate message was accepted");
+    assert_eq!(messages(run, "a", 0, 10).await, all_a);
+    assert_eq!(last(run, "a").await, 3);
+    // Another stream or run may use the same number.
+    let (b2, o2) = (sample_input(run, "b", 2), sample_input(other_run, "a", 2));
+    let (b, o) = (b2.clone(), o2.clone());
+    write(store, move |tx| {
+        tx.insert_input_message(&b)?;
+        tx.insert_input_message(&o)
+    })
+    .await;
+    assert_eq!(messages(run, "b", 1, 10).await, vec![b2]);
+    assert_eq!(messages(other_run, "a", 0, 10).await, vec![o1, o2]);
+    assert_eq!(messages(run, "a", 0, 10).await, all_a);
+}
+
+/// A consumer's position only moves forward, and each (run, stream, consumer) has its own.
+pub async fn input_cursors(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    insert_runs(
+        store,
+        (1..=2).map(|n| sample_run("env_a", &q.id, n)).collect(),
+    )
+    .await;
+    let (run, other_run) = ("run_env_a_1", "run_env_a_2");
+    let cursor = |run_id: &'static str, stream_id: &'static str, consumer: &'static str| {
+        read(store, move |tx| {
+            tx.input_cursor(run_id, stream_id, consumer)
+        })
+    };
+    let advance =
+        |run_id: &'static str, stream_id: &'static str, consumer: &'static str, to: i64| {
+            write(store, move |tx| {
+                tx.advance_input_cursor(run_id, stream_id, consumer, to, NOW + to)
+            })
+        };
+    assert_eq!(cursor(run, "a", "main").await, 0, "no cursor yet");
+    assert_eq!(
+        write(store, move |tx| tx.input_cursor(run, "a", "main")).await,
+        0,
+        "no cursor yet, in a write"
+    );
+
+    assert!(advance(run, "a", "main", 1).await);
+    assert_eq!(cursor(run, "a", "main").await, 1);
+    assert!(!advance(run, "a", "main", 1).await, "already there");
+    assert_eq!(cursor(run, "a", "main").await, 1);
+    assert!(advance(run, "a", "main", 3).await);
+    assert_eq!(cursor(run, "a", "main").await, 3);
+    assert!(!advance(run, "a", "main", 2).await, "never back");
+    assert_eq!(cursor(run, "a", "main").await, 3);
+    assert_eq!(
+        write(store, move |tx| tx.input_cursor(run, "a", "main")).await,
+        3,
+        "the same in a write"
+    );
+
+    // Consumers, streams and runs are independent.
+    assert_eq!(cursor(run, "a", "other").await, 0);
+    assert_eq!(cursor(run, "b", "main").await, 0);
+    assert_eq!(cursor(other_run, "a", "main").await, 0);
+    assert!(advance(run, "a", "other", 2).await);
+    assert!(advance(run, "b", "main", 1).await);
+    assert!(advance(other_run, "a", "main", 5).await);
+    assert_eq!(cursor(run, "a", "other").await, 2);
+    assert_eq!(cursor(run, "b", "main").await, 1);
+    assert_eq!(cursor(other_run, "a", "main").await, 5);
+    assert_eq!(cursor(run, "a", "main").await, 3);
+    assert_eq!(cursor(other_run, "b", "main").await, 0);
+    // One consumer at 3 does not stop another from moving to 3.
+    assert!(advance(run, "a", "other", 3).await);
+    assert_eq!(cursor(run, "a", "other").await, 3);
+
+    // Within one write: each call sees the one before.
+    let moves = write(store, move |tx| {
+        Ok([
+            tx.advance_input_cursor(run, "c", "main", 4, NOW)?,
+            tx.advance_input_cursor(run, "c", "main", 4, NOW)?,
+            tx.advance_input_cursor(run, "c", "main", 6, NOW)?,
+            tx.advance_input_cursor(run, "c", "main", 5, NOW)?,
+        ])
+    })
+    .await;
+    assert_eq!(moves, [true, false, true, false]);
+    assert_eq!(cursor(run, "c", "main").await, 6);
+}
+
+/// Input waitpoints keep what they read, and a run's `WAITING` ones are found by stream.
+pub async fn input_waitpoints(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    insert_runs(
+        store,
+        (1..=2).map(|n| sample_run("env_a", &q.id, n)).collect(),
+    )
+    .await;
+    let (run, other_run) = ("run_env_a_1", "run_env_a_2");
+    let input_wait = |n: i64, owner: &str, stream_id: &str, after: i64| {
+        let mut w = sample_waitpoint("env_a", n);
+        w.kind = WaitpointKind::Input;
+        w.owner_run_id = Some(owner.to_string());
+        w.input = Some(InputWait {
+            stream_id: stream_id.to_string(),
+            after,
+        });
+        w
+    };
+    // Ids in an order their creation order is not: "…_10" sorts before "…_9".
+    let mut first_a = input_wait(9, run, "a", 2);
+    first_a.due_at = Some(NOW + 60_000);
+    first_a.tags = names(&["input"]);
+    let on_b = input_wait(2, run, "b", 0);
+    let mut completed_a = input_wait(3, run, "a", 0);
+    completed_a.status = WaitpointStatus::Completed;
+    completed_a.output = Some("{\"seq\":1}".to_string());
+    completed_a.completed_at = Some(NOW + 4);
+    let mut timed_out_a = input_wait(4, run, "a", 1);
+    timed_out_a.status = WaitpointStatus::TimedOut;
+    timed_out_a.output = Some("{\"message\":\"timed out\"}".to_string());
+    let token = sample_waitpoint("env_a", 5);
+    let mut datetime = sample_waitpoint("env_a", 6);
+    datetime.kind = WaitpointKind::Datetime;
+    datetime.owner_run_id = Some(run.to_string());
+    datetime.due_at = Some(NOW + 1_000);
+    let of_other_run = input_wait(7, other_run, "a", 0);
+    let second_a = input_wait(10, run, "a", 3);
+    let all = vec![
+        first_a,
+        on_b,
+        completed_a,
+        timed_out_a,
+        token,
+        datetime,
+        of_other_run,
+        second_a,
+    ];
+    let stored = insert_waitpoints(store, all.clone()).await;
+    // Every field round-trips, `input` included; a waitpoint that reads no stream has none.
+    for (mut want, got) in all.into_iter().zip(stored.iter()) {
+        assert!(got.seq > 0);
+        want.seq = got.seq;
+        assert_eq!(got, &want);
+    }
+    let by_id = |id: &str| stored.iter().find(|w| w.id == id).unwrap().clone();
+    let first_a = by_id("waitpoint_env_a_9");
+    let second_a = by_id("waitpoint_env_a_10");
+    assert_eq!(first_a.kind, WaitpointKind::Input);
+    assert_eq!(
+        first_a.input,
+        Some(InputWait {
+            stream_id: "a".to_string(),
+            after: 2
+        })
+    );
+    assert_eq!(
+        get_waitpoint(store, "env_a", "waitpoint_env_a_9").await,
+        Some(first_a.clone())
+    );
+    assert_eq!(
+        write(store, |tx| tx.waitpoint("env_a", "waitpoint_env_a_9")).await,
+        Some(first_a.clone()),
+        "the same in a write"
+    );
+    assert_eq!(
+        read(store, |tx| tx.waitpoint_any_env("waitpoint_env_a_2"))
+            .await
+            .and_then(|w| w.input),
+        Some(InputWait {
+            stream_id: "b".to_string(),
+            after: 0
+        })
+    );
+    for id in ["waitpoint_env_a_5", "waitpoint_env_a_6"] {
+        let w = get_waitpoint(store, "env_a", id).await.unwrap();
+        assert_eq!(w.input, None, "{id}");
+        assert_ne!(w.kind, WaitpointKind::Input, "{id}");
+    }
+
+    let waiting = |run_id: &'static str, stream_id: &'static str| {
+        write(store, move |tx| tx.input_waitpoints(run_id, stream_id))
+    };
+    // Only the run's WAITING ones on the stream, in creation order, whole.
+    let got = waiting(run, "a").await;
+    assert_eq!(got, vec![first_a.clone(), second_a.clone()]);
+    assert!(got.iter().all(|w| w.kind == WaitpointKind::Input));
+    assert_eq!(
+        read(store, move |tx| tx.input_waitpoints(run, "a")).await,
+        got,
+        "the same in a read"
+    );
+    assert_eq!(
+        wp_ids(&waiting(run, "b").await),
+        names(&["waitpoint_env_a_2"])
+    );
+    assert_eq!(
+        wp_ids(&waiting(other_run, "a").await),
+        names(&["waitpoint_env_a_7"])
+    );
+    assert!(waiting(other_run, "b").await.is_empty());
+    assert!(waiting(run, "c").await.is_empty());
+    assert!(waiting("run_none", "a").await.is_empty());
+
+    // Input waitpoints are listed by their kind.
+    let inputs = WaitpointFilter {
+        kind: Some(WaitpointKind::Input),
+        ..Default::default()
+    };
+    let page = Page {
+        size: 100,
+        after_seq: None,
+        before_seq: None,
+    };
+    assert_eq!(
+        wp_ids(&read(store, move |tx| tx.list_waitpoints("env_a", &inputs, page)).await),
+        names(&[
+            "waitpoint_env_a_10",
+            "waitpoint_env_a_7",
+            "waitpoint_env_a_4",
+            "waitpoint_env_a_3",
+            "waitpoint_env_a_2",
+            "waitpoint_env_a_9"
+        ])
+    );
+
+    // Once completed, a waitpoint is no longer waiting; what it read stays.
+    let mut done = first_a.clone();
+    done.status = WaitpointStatus::Completed;
+    done.output = Some("{\"seq\":3}".to_string());
+    done.updated_at = NOW + 20;
+    done.completed_at = Some(NOW + 20);
+    let d = done.clone();
+    assert!(
+        write(store, move |tx| tx
+            .update_waitpoint(&d, WaitpointStatus::Waiting))
+        .await
+    );
+    assert_eq!(waiting(run, "a").await, vec![second_a]);
+    assert_eq!(
+        get_waitpoint(store, "env_a", "waitpoint_env_a_9").await,
+        Some(done)
+    );
+}
+
+/// When a worker of each version last asked for runs: the latest time, per environment.
+pub async fn worker_presence(store: &Store) {
+    seed_env(store, "env_a").await;
+    seed_env(store, "env_o").await;
+    let seen = |env_id: &'static str| read(store, move |tx| tx.workers_seen(env_id));
+    let touch = |env_id: &'static str, version: &'static str, at: Millis| {
+        write(store, move |tx| tx.touch_worker(env_id, version, at))
+    };
+    let expect = |pairs: &[(&str, Millis)]| -> Vec<(String, Millis)> {
+        pairs.iter().map(|(v, at)| (v.to_string(), *at)).collect()
+    };
+    assert!(seen("env_a").await.is_empty());
+    assert!(write(store, |tx| tx.workers_seen("env_a")).await.is_empty());
+
+    touch("env_a", "v1", NOW + 100).await;
+    assert_eq!(seen("env_a").await, expect(&[("v1", NOW + 100)]));
+    touch("env_a", "v2", NOW + 50).await;
+    assert_eq!(
+        seen("env_a").await,
+        expect(&[("v1", NOW + 100), ("v2", NOW + 50)])
+    );
+    // An older time does not go back; the same time changes nothing.
+    touch("env_a", "v1", NOW + 80).await;
+    touch("env_a", "v2", NOW + 50).await;
+    assert_eq!(
+        seen("env_a").await,
+        expect(&[("v1", NOW + 100), ("v2", NOW + 50)])
+    );
+    touch("env_a", "v1", NOW + 150).await;
+    assert_eq!(
+        seen("env_a").await,
+        expect(&[("v1", NOW + 150), ("v2", NOW + 50)])
+    );
+    assert_eq!(
+        write(store, |tx| tx.workers_seen("env_a")).await,
+        expect(&[("v1", NOW + 150), ("v2", NOW + 50)]),
+        "the same in a write"
+    );
+    // Another environment sees nothing of it, and has its own.
+    assert!(seen("env_o").await.is_empty());
+    touch("env_o", "v1", NOW + 999).await;
+    assert_eq!(seen("env_o").await, expect(&[("v1", NOW + 999)]));
+    assert_eq!(
+        seen("env_a").await,
+        expect(&[("v1", NOW + 150), ("v2", NOW + 50)])
+    );
+
+    // By version, not by time or arrival; several touches in one write.
+    write(store, |tx| {
+        tx.touch_worker("env_a", "v0", NOW + 10)?;
+        tx.touch_worker("env_a", "v0", NOW + 5)?;
+        tx.touch_worker("env_a", "v2", NOW + 60)
+    })
+    .await;
+    assert_eq!(
+        seen("env_a").await,
+        expect(&[("v0", NOW + 10), ("v1", NOW + 150), ("v2", NOW + 60)])
+    );
 }

@@ -1,0 +1,117 @@
+//! Input streams: `POST /realtime/v1/streams/{runId}/input/{streamId}` sends a message to a
+//! run (management API, the official SDK's `streams.input(…).send`), and the worker calls an
+//! `on` handler reads them with (worker protocol §7.6).
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trigr_engine::input_read::MAX_READ_WAIT;
+use trigr_engine::input_send::message_json;
+
+use super::durable::{required_lease, wait_ms};
+use super::tokens::guard_of;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json, KeyOrToken};
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendBody {
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    if_version: Option<String>,
+}
+
+/// `POST /realtime/v1/streams/{runId}/input/{streamId}` (secret key, or a public token with
+/// `write:inputStreams:<runId>`): `{"data": …, "ifVersion"?: …}` →
+/// `{"ok": true, "seq": n, "runVersion": …}`.
+pub async fn send(
+    State(state): State<AppState>,
+    KeyOrToken(auth): KeyOrToken,
+    Path((run_id, stream_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(body): Json<SendBody>,
+) -> ApiResult<impl IntoResponse> {
+    if !auth.allows(&[
+        "write:inputStreams".to_string(),
+        format!("write:inputStreams:{run_id}"),
+    ]) {
+        return Err(auth.forbidden(&format!("send to the input streams of run {run_id}")));
+    }
+    let guard = guard_of(body.if_version, &headers)?;
+    let sent = state
+        .engine
+        .send_input(&auth.env_id, &run_id, &stream_id, body.data, guard)
+        .await?;
+    Ok(axum::Json(json!({
+        "ok": true,
+        "seq": sent.seq,
+        "runVersion": sent.run_version,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadQuery {
+    lease: Option<String>,
+    consumer: Option<String>,
+    wait_ms: Option<String>,
+}
+
+/// `GET /api/v1/worker/runs/{runId}/input/{streamId}?lease=…&consumer=…&waitMs=…`:
+/// `{"position": p, "messages": [{"seq", "data", "sentAt", "runVersion"}, …]}`.
+pub async fn read(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((run_id, stream_id)): Path<(String, String)>,
+    Query(q): Query<ReadQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let lease = required_lease(q.lease)?;
+    let consumer = q
+        .consumer
+        .ok_or_else(|| ApiError::bad_request("The query parameter consumer is required"))?;
+    let wait = Duration::from_millis(wait_ms(q.wait_ms.as_deref(), MAX_READ_WAIT)?);
+    let read = state
+        .engine
+        .read_input(&auth.env_id, &run_id, &lease, &stream_id, &consumer, wait)
+        .await?;
+    let messages: Vec<Value> = read.messages.iter().map(message_json).collect();
+    Ok(axum::Json(
+        json!({ "position": read.position, "messages": messages }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AckBody {
+    lease: String,
+    consumer: String,
+    seq: i64,
+}
+
+/// `POST /api/v1/worker/runs/{runId}/input/{streamId}/ack`
+/// `{"lease", "consumer", "seq"}` → `{"recorded": bool}`.
+pub async fn ack(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((run_id, stream_id)): Path<(String, String)>,
+    Json(b): Json<AckBody>,
+) -> ApiResult<impl IntoResponse> {
+    let recorded = state
+        .engine
+        .ack_input(
+            &auth.env_id,
+            &run_id,
+            &b.lease,
+            &stream_id,
+            &b.consumer,
+            b.seq,
+        )
+        .await?;
+    Ok(axum::Json(json!({ "recorded": recorded })))
+}
