@@ -549,4 +549,168 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     await rejectsWith(approval.send(state.runC, { approved: true }, { requestOptions: once }), BadRequestError, 400);
     await rejectsWith(approval.send("run_doesnotexist", {}, { requestOptions: once }), NotFoundError, 404);
   });
+
+  test("streams.read: an output stream written over the worker protocol, whole and from an index", async () => {
+    // In prod, where no other run of this file waits, so the dequeue below gets this run.
+    const call = async (method, path, body, headers = {}) => {
+      const response = await fetch(`${baseURL}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${prodKey}`, ...headers },
+        body,
+      });
+      const text = await response.text();
+      assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+      const value = text ? JSON.parse(text) : null;
+      if (value && typeof value === "object") value.jwt = response.headers.get("x-trigger-jwt");
+      return value;
+    };
+    const json = { "content-type": "application/json" };
+    const deployment = await call(
+      "POST",
+      "/api/v1/worker/deployments",
+      JSON.stringify({ tasks: [{ id: "sdk-streams" }], promote: true }),
+      json,
+    );
+    const trigger = await call(
+      "POST",
+      "/api/v1/tasks/sdk-streams/trigger",
+      JSON.stringify({ payload: "{}", options: { payloadType: "application/json" } }),
+      json,
+    );
+    const runId = trigger.id;
+    const { runs: dequeued } = await call(
+      "POST",
+      "/api/v1/worker/dequeue",
+      JSON.stringify({ version: deployment.version, maxRuns: 1, waitMs: 5000, start: true }),
+      json,
+    );
+    assert.equal(dequeued.length, 1);
+    assert.equal(dequeued[0].runId, runId);
+    const lease = dequeued[0].lease;
+    const path = `/realtime/v1/streams/${runId}/self/tokens`;
+    assert.equal((await call("PUT", path, undefined, { "x-trigr-lease": lease })).version, "v1");
+    const words = ["Hello", " ", "world", { done: false }, 42];
+    const ndjson = words.map((w) => JSON.stringify(w)).join("\n") + "\n";
+    await call("POST", path, ndjson, { "x-trigr-lease": lease, "x-resume-from-chunk": "0" });
+    // A resumed writer sends the last two again: nothing is duplicated.
+    await call("POST", path, ndjson.split("\n").slice(3).join("\n"), {
+      "x-trigr-lease": lease,
+      "x-resume-from-chunk": "3",
+    });
+    await call(
+      "POST",
+      `/api/v1/worker/runs/${runId}/complete`,
+      JSON.stringify({ lease, ok: true, output: null }),
+      json,
+    );
+
+    const prod = new TriggerClient({ baseURL, accessToken: prodKey });
+    const retrieved = await prod.runs.retrieve(runId);
+    assert.equal(retrieved.status, "COMPLETED");
+
+    await auth.withAuth({ accessToken: prodKey }, async () => {
+      const all = [];
+      for await (const chunk of await streams.read(runId, "tokens")) all.push(chunk);
+      assert.deepEqual(all, words);
+      const tail = [];
+      for await (const chunk of await streams.read(runId, "tokens", { startIndex: 3 })) tail.push(chunk);
+      assert.deepEqual(tail, words.slice(3));
+    });
+    // With the run's public access token.
+    assert.ok(trigger.jwt, "the trigger answer carries a public access token");
+    await auth.withAuth({ accessToken: trigger.jwt }, async () => {
+      const all = [];
+      for await (const chunk of await streams.read(runId, "tokens", { timeoutInSeconds: 5 })) all.push(chunk);
+      assert.deepEqual(all, words);
+    });
+  });
+
+  test("runs.subscribeToRun, subscribeToRunsWithTag, subscribeToBatch: statuses through completion", async () => {
+    // In prod, driving a worker over HTTP (no other run of this file waits there).
+    const call = async (method, path, body) => {
+      const response = await fetch(`${baseURL}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${prodKey}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await response.text();
+      assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+      return text ? JSON.parse(text) : null;
+    };
+    const deployment = await call("POST", "/api/v1/worker/deployments", {
+      tasks: [{ id: "sdk-sub" }],
+      promote: true,
+    });
+    const trigger = (tags) =>
+      call("POST", "/api/v1/tasks/sdk-sub/trigger", {
+        payload: JSON.stringify({ n: 1 }),
+        options: { payloadType: "application/json", tags },
+      });
+    const first = await trigger(["sub-one"]);
+
+    await auth.withAuth({ accessToken: prodKey }, async () => {
+      const seen = [];
+      let lease;
+      for await (const run of runs.subscribeToRun(first.id)) {
+        assert.equal(run.id, first.id);
+        assert.equal(run.taskIdentifier, "sdk-sub");
+        assert.deepEqual(run.payload, { n: 1 });
+        assert.deepEqual(run.tags, ["sub-one"]);
+        if (seen.at(-1) !== run.status) seen.push(run.status);
+        if (run.status === "QUEUED" && !lease) {
+          const { runs: got } = await call("POST", "/api/v1/worker/dequeue", {
+            version: deployment.version,
+            maxRuns: 1,
+            waitMs: 5000,
+            start: true,
+          });
+          assert.equal(got[0]?.runId, first.id);
+          lease = got[0].lease;
+        } else if (run.status === "EXECUTING") {
+          await call("POST", `/api/v1/worker/runs/${first.id}/complete`, {
+            lease,
+            ok: true,
+            output: { answer: 42 },
+          });
+        } else if (run.status === "COMPLETED") {
+          assert.deepEqual(run.output, { answer: 42 });
+          assert.ok(run.finishedAt instanceof Date);
+        }
+      }
+      assert.deepEqual(seen, ["QUEUED", "EXECUTING", "COMPLETED"]);
+
+      // Runs with a tag: two runs appear; canceling one shows up as CANCELED.
+      const a = await trigger(["sub-tag", "x"]);
+      const b = await trigger(["sub-tag"]);
+      await trigger(["other-tag"]);
+      const latest = new Map();
+      let canceled = false;
+      for await (const run of runs.subscribeToRunsWithTag("sub-tag")) {
+        latest.set(run.id, run.status);
+        if (!canceled && latest.has(a.id) && latest.has(b.id)) {
+          canceled = true;
+          await call("POST", `/api/v2/runs/${b.id}/cancel`);
+        }
+        if (latest.get(b.id) === "CANCELED") break;
+      }
+      assert.deepEqual(sorted([...latest.keys()]), sorted([a.id, b.id]));
+      assert.equal(latest.get(a.id), "QUEUED");
+      await call("POST", `/api/v2/runs/${a.id}/cancel`);
+
+      // A batch: its runs appear, and their ends.
+      const handle = await tasks.batchTrigger("sdk-sub", [{ payload: { n: 2 } }, { payload: { n: 3 } }]);
+      const inBatch = new Map();
+      let canceledBatch = false;
+      for await (const run of runs.subscribeToBatch(handle.batchId)) {
+        inBatch.set(run.id, run.status);
+        if (!canceledBatch && inBatch.size === 2) {
+          canceledBatch = true;
+          for (const id of inBatch.keys()) await call("POST", `/api/v2/runs/${id}/cancel`);
+        }
+        if (inBatch.size === 2 && [...inBatch.values()].every((s) => s === "CANCELED")) break;
+      }
+      const retrievedBatch = await batch.retrieve(handle.batchId);
+      assert.deepEqual(sorted([...inBatch.keys()]), sorted(retrievedBatch.runs));
+    });
+  });
 });

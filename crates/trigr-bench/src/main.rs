@@ -79,6 +79,11 @@
 //!   before the next is sent), complete it. So 64 runs are in flight, each with one step
 //!   outstanding. Figure = steps / time from the start of the executors to the completion of the
 //!   last run.
+//! * **`sse_fanout_events_per_s`, `sse_event_p50_ms`, `sse_event_p99_ms`** (SQLite) — realtime
+//!   fan-out to 1,000 server-sent-event subscribers of one tag: events delivered per second
+//!   across all of them for a burst of `--runs` / 20 runs, then the delay from a change to its
+//!   arrival at a subscriber under a steady 20 runs/s for 10 s (3 s with `--quick`); see
+//!   `scenarios/sse.rs`.
 //! * **`disk_fsync_p50_ms`, `disk_fsync_p99_ms`** — the disk's own fsync latency where the
 //!   temporary SQLite stores live, for context.
 //!

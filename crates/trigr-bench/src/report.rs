@@ -121,6 +121,30 @@ pub const STEPS_PER_S: Figure = Figure {
     decimals: 0,
 };
 
+pub const SSE_FANOUT_EVENTS_PER_S: Figure = Figure {
+    key: "sse_fanout_events_per_s",
+    label: "SSE fan-out (1,000 subscribers)",
+    target: Target::Sqlite,
+    unit: "events/s",
+    decimals: 0,
+};
+
+pub const SSE_EVENT_P50_MS: Figure = Figure {
+    key: "sse_event_p50_ms",
+    label: "SSE change->subscriber p50",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const SSE_EVENT_P99_MS: Figure = Figure {
+    key: "sse_event_p99_ms",
+    label: "SSE change->subscriber p99",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
 const E2E_LABEL: &str = "end-to-end (batch in, 4 workers)";
 const SDK_E2E_LABEL: &str = "end-to-end (batch in, SDK worker)";
 const RESUME_P50_LABEL: &str = "token complete->resume p50 (50/s)";
@@ -214,7 +238,7 @@ pub const PG2_STEPS_PER_S: Figure = Figure {
 };
 
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 25] = [
+pub const FIGURES: [&Figure; 28] = [
     &TRIGGER_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
@@ -238,6 +262,9 @@ pub const FIGURES: [&Figure; 25] = [
     &STEPS_PER_S,
     &PG_STEPS_PER_S,
     &PG2_STEPS_PER_S,
+    &SSE_FANOUT_EVENTS_PER_S,
+    &SSE_EVENT_P50_MS,
+    &SSE_EVENT_P99_MS,
     &DISK_FSYNC_P50_MS,
     &DISK_FSYNC_P99_MS,
 ];
@@ -307,6 +334,12 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg2_steps_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse_fanout_events_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse_event_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sse_event_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p99_ms: Option<f64>,
@@ -347,6 +380,9 @@ impl Report {
             "steps_per_s" => &mut self.steps_per_s,
             "pg_steps_per_s" => &mut self.pg_steps_per_s,
             "pg2_steps_per_s" => &mut self.pg2_steps_per_s,
+            "sse_fanout_events_per_s" => &mut self.sse_fanout_events_per_s,
+            "sse_event_p50_ms" => &mut self.sse_event_p50_ms,
+            "sse_event_p99_ms" => &mut self.sse_event_p99_ms,
             "disk_fsync_p50_ms" => &mut self.disk_fsync_p50_ms,
             "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
             other => unreachable!("figure {other} has no field in Report"),

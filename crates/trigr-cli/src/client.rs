@@ -73,6 +73,39 @@ impl Client {
         self.send(Method::POST, path, body).await
     }
 
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Result<Value, ApiError> {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Opens `GET path` as a server-sent event stream, resuming after `last_event_id`; the
+    /// body is read as it comes (no overall time limit: the caller watches for silence).
+    pub async fn open_events(
+        &self,
+        path: &str,
+        last_event_id: Option<i64>,
+    ) -> Result<reqwest::Response, ApiError> {
+        let mut request = self
+            .request(Method::GET, path, None)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(Duration::from_secs(365 * 24 * 3600));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response.text().await.unwrap_or_default();
+            return Err(ApiError::from_response(status, &text));
+        }
+        Ok(response)
+    }
+
     async fn send(
         &self,
         method: Method,

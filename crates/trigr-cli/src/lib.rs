@@ -1,5 +1,5 @@
 //! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
-//! `trigr queues …` and `trigr deployments …`.
+//! `trigr queues …`, `trigr deployments …` and `trigr schedules …`.
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
 //! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
@@ -24,6 +24,7 @@ pub mod error;
 pub mod output;
 pub mod queues;
 pub mod runs;
+pub mod schedules;
 pub mod table;
 pub mod trigger;
 
@@ -52,6 +53,9 @@ pub enum Command {
     /// Inspect deployments, promote a version or roll back.
     #[command(subcommand)]
     Deployments(DeploymentsCommand),
+    /// Manage cron schedules.
+    #[command(subcommand)]
+    Schedules(schedules::SchedulesCommand),
 }
 
 /// Runs one client command and prints its output on standard output.
@@ -67,6 +71,7 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Runs(cmd) => runs::execute(cmd).await,
         Command::Queues(cmd) => queues::execute(cmd).await,
         Command::Deployments(cmd) => deployments::execute(cmd).await,
+        Command::Schedules(cmd) => schedules::execute(cmd).await,
     }
 }
 

@@ -200,6 +200,10 @@ pub fn validate_manifest(tasks: &[TaskManifest]) -> Result<()> {
                 t.id
             )));
         }
+        if let Some(schedule) = &t.schedule {
+            crate::schedules::cron::parse(&schedule.cron, schedule.timezone.as_deref())
+                .map_err(|e| Error::unprocessable(format!("Task '{}': schedule: {e}", t.id)))?;
+        }
     }
     let probe = Deployment {
         id: String::new(),
@@ -234,6 +238,7 @@ fn promote_in(tx: &mut dyn Tx, env: &Environment, d: &Deployment, now: Millis) -
             tx.update_queue(&q)?;
         }
     }
+    crate::schedules::declarative::sync(tx, &env.id, d, now)?;
     let mut movable = tx.unlocked_runs(&env.id)?;
     if env.kind == EnvKind::Development {
         movable.extend(tx.unstarted_runs_not_on(&env.id, &d.version)?);

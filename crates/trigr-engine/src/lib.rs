@@ -10,8 +10,9 @@
 //!   completed from outside; [`resume`] queues again the runs whose waitpoint completed;
 //! * [`cancel`], [`reschedule`], [`tags`], [`metadata`], [`idempotency`], [`queues`] manage runs;
 //!   [`explain`] says why a run is not running, using the workers [`presence`] records;
-//! * [`timers`] fires what is due (delays, TTLs, lost leases, max durations, waits and token
-//!   timeouts): the background
+//! * [`schedules`] are cron schedules (declarative ones follow the current deployment);
+//! * [`timers`] fires what is due (delays, TTLs, lost leases, max durations, waits, token
+//!   timeouts and schedule ticks): the background
 //!   loop calls its `run_once`, and so do tests after moving the [`clock::ManualClock`].
 
 pub mod batch;
@@ -24,6 +25,7 @@ pub mod deploy;
 mod deployments;
 pub mod dequeue;
 mod error;
+pub mod events;
 pub mod explain;
 pub mod heartbeat;
 pub mod idempotency;
@@ -31,15 +33,19 @@ pub mod input_read;
 pub mod input_send;
 pub mod journal;
 pub mod logs;
+pub mod logs_follow;
 pub mod metadata;
 mod notify;
+pub mod output_streams;
 pub mod packets;
 pub mod presence;
 pub mod query;
 pub mod queues;
+pub mod realtime;
 pub mod replay;
 pub mod reschedule;
 pub mod resume;
+pub mod schedules;
 pub mod steps;
 pub mod tags;
 pub mod timers;
@@ -90,10 +96,13 @@ pub struct Engine {
     pub deployments: Arc<DeploymentCache>,
     /// When this server last recorded each version's workers (see [`presence`]).
     pub presence: Arc<presence::PresenceThrottle>,
+    /// Live run events for this server's subscribers (see [`realtime`]).
+    pub realtime: Arc<realtime::Realtime>,
 }
 
 impl Engine {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> Engine {
+        let realtime = Arc::new(realtime::Realtime::new(store.clone(), 1024));
         Engine {
             store,
             clock,
@@ -101,6 +110,7 @@ impl Engine {
             notifier: Arc::new(Notifier::default()),
             deployments: Arc::new(DeploymentCache::default()),
             presence: Arc::new(presence::PresenceThrottle::default()),
+            realtime,
         }
     }
 
@@ -114,7 +124,20 @@ impl Engine {
         F: FnOnce(&mut dyn trigr_store::Tx) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.store.write(f).await
+        let (out, envs) = self
+            .store
+            .write(move |tx| {
+                events::begin_job();
+                let out = f(tx)?;
+                Ok::<_, Error>((out, events::take_job()))
+            })
+            .await?;
+        if !envs.is_empty() {
+            self.realtime.committed(&envs);
+            self.store
+                .publish_wakes(&realtime::Realtime::wake_ids(&envs));
+        }
+        Ok(out)
     }
 
     /// A write that may lose a uniqueness race against another server (PostgreSQL): built anew
@@ -189,8 +212,11 @@ impl Engine {
     /// [`Engine::apply`]).
     pub fn listen_for_wakes(&self) {
         let notifier = self.notifier.clone();
-        self.store
-            .subscribe_wakes(Arc::new(move |env_id: &str| notifier.wake(env_id)));
+        let realtime = self.realtime.clone();
+        self.store.subscribe_wakes(Arc::new(move |env_id: &str| {
+            realtime.on_wake(env_id);
+            notifier.wake(env_id)
+        }));
     }
 }
 

@@ -55,13 +55,18 @@ impl Engine {
             })
             .collect::<Result<Vec<_>>>()?;
         let n = entries.len();
+        let signal = crate::logs_follow::signal_name(run_id);
         let (env_id, run_id, lease) = (env_id.to_string(), run_id.to_string(), lease.to_string());
-        self.write(move |tx| {
-            leased_run(tx, &env_id, &run_id, &lease)?;
-            tx.insert_logs(&entries)?;
-            Ok(n)
-        })
-        .await
+        let n = self
+            .write(move |tx| {
+                leased_run(tx, &env_id, &run_id, &lease)?;
+                tx.insert_logs(&entries)?;
+                Ok(n)
+            })
+            .await?;
+        // Readers following the run's logs.
+        self.notifier.wake(&signal);
+        Ok(n)
     }
 
     /// Up to `size` lines of a run after the cursor (a line's `seq`), and whether more follow.

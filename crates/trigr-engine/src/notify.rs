@@ -29,6 +29,15 @@ impl Notifier {
         }
     }
 
+    /// Drops the signal named `name` when no one holds it any more (a signal made for one run
+    /// would otherwise stay until the server stops).
+    pub fn release(&self, name: &str) {
+        let mut map = self.envs.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(name).is_some_and(|s| Arc::strong_count(s) == 1) {
+            map.remove(name);
+        }
+    }
+
     pub fn wake_all(&self) {
         let map = self.envs.lock().unwrap_or_else(|p| p.into_inner());
         for n in map.values() {

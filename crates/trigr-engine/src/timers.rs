@@ -1,5 +1,5 @@
-//! The timer loop: fires delays, TTLs, lost leases, max durations, duration/until waits and
-//! token timeouts that are due. Timers live in the store as due times on the runs and the
+//! The timer loop: fires delays, TTLs, lost leases, max durations, duration/until waits,
+//! token timeouts and cron schedules ([`crate::schedules::tick`]) that are due. Timers live in the store as due times on the runs and the
 //! waitpoints; whichever server looks first fires each one (the scans skip rows another server
 //! holds), and the compare-and-set of [`crate::transition`] (of the waitpoint's status for
 //! waits) makes a second firing a no-op. Runs a timer ends complete the waits of their
@@ -29,11 +29,18 @@ pub struct Fired {
     pub timed_out: usize,
     /// Duration and until waits completed, tokens timed out.
     pub waitpoints: usize,
+    /// Runs triggered by cron schedules.
+    pub schedules: usize,
 }
 
 impl Fired {
     pub fn total(&self) -> usize {
-        self.delayed + self.expired + self.leases_expired + self.timed_out + self.waitpoints
+        self.delayed
+            + self.expired
+            + self.leases_expired
+            + self.timed_out
+            + self.waitpoints
+            + self.schedules
     }
 }
 
@@ -68,6 +75,7 @@ impl Timers {
             total.leases_expired += fired.leases_expired;
             total.timed_out += fired.timed_out;
             total.waitpoints += fired.waitpoints;
+            total.schedules += fired.schedules;
             if !more {
                 return Ok(total);
             }
@@ -96,7 +104,14 @@ impl Timers {
     async fn due(&self) -> bool {
         let now = self.engine.now();
         self.engine
-            .read(|tx| Ok::<_, Error>(tx.next_timer()?))
+            .read(|tx| {
+                let runs = tx.next_timer()?;
+                let schedules = tx.next_schedule_due()?;
+                Ok::<_, Error>(match (runs, schedules) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                })
+            })
             .await
             .ok()
             .flatten()
@@ -202,6 +217,11 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
             Err(Error::LeaseLost { .. }) => {}
             Err(e) => return Err(e),
         }
+    }
+    let ticked = crate::schedules::tick::fire_due(engine, tx, now, BATCH)?;
+    fired.schedules = ticked.runs;
+    for env in &ticked.envs {
+        touched(env);
     }
     if runs_ended(tx, &ended, now)? > 0 {
         // Parents waiting for the ended runs are queued again.

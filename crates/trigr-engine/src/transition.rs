@@ -9,7 +9,11 @@ use crate::Result;
 /// holds follow from its status (see `trigr_store::tx`), so there is nothing else to keep in
 /// step.
 pub fn transition(tx: &mut dyn Tx, before: &Run, after: &Run) -> Result<bool> {
-    Ok(tx.update_run(after, before.status, before.lease.as_deref())?)
+    let written = tx.update_run(after, before.status, before.lease.as_deref())?;
+    if written {
+        crate::events::record(tx, [(Some(before), after)])?;
+    }
+    Ok(written)
 }
 
 /// [`transition`] for several runs at once, as `(before, after)` pairs of distinct runs: one
@@ -19,7 +23,16 @@ pub fn transition_many(tx: &mut dyn Tx, pairs: &[(Run, Run)]) -> Result<Vec<bool
         .iter()
         .map(|(before, after)| (after, before.status, before.lease.as_deref()))
         .collect();
-    Ok(tx.update_runs(&updates)?)
+    let written = tx.update_runs(&updates)?;
+    crate::events::record(
+        tx,
+        pairs
+            .iter()
+            .zip(&written)
+            .filter(|(_, w)| **w)
+            .map(|((before, after), _)| (Some(before), after)),
+    )?;
+    Ok(written)
 }
 
 /// Clears everything that belongs to an attempt in progress.

@@ -51,6 +51,8 @@ pub(crate) struct Attempt {
     inputs: Mutex<Inputs>,
     /// Set when the task's code is over: `on` handlers finish the message they are on and end.
     ending: watch::Sender<bool>,
+    /// The output streams the code writes to.
+    pub(crate) outputs: crate::output::Outputs,
 }
 
 /// How long the end of an attempt waits for its `on` handlers to finish their message.
@@ -93,6 +95,7 @@ impl Attempt {
             stop: watch::channel(None).0,
             inputs: Mutex::new(Inputs::default()),
             ending: watch::channel(false).0,
+            outputs: crate::output::Outputs::default(),
         }
     }
 
@@ -235,6 +238,8 @@ impl Attempt {
     /// Sends the buffered log entries (at most 500 per call). Failures are reported through
     /// `tracing` only: logging never fails a task.
     pub(crate) async fn flush_logs(&self) {
+        // Output stream chunks too: the lease that sends them ends after this.
+        self.outputs.flush().await;
         let entries = self.logger.take();
         for chunk in entries.chunks(500) {
             let sent = protocol::logs(&self.http, &self.run_id, &self.lease, chunk).await;

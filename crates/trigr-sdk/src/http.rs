@@ -133,7 +133,62 @@ impl Http {
         })
     }
 
-    fn unreachable(&self, err: &reqwest::Error) -> Error {
+    /// Sends a request with a text body and extra headers, once; the JSON answer of a success.
+    pub(crate) async fn send_text(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: String,
+        headers: &[(&str, String)],
+    ) -> Result<Value> {
+        let name = request_name(&method, path);
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(AUTHORIZATION, self.auth.clone())
+            .header("x-trigger-api-version", API_VERSION)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        for (k, v) in headers {
+            request = request.header(*k, v.as_str());
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
+        if !(200..300).contains(&status) {
+            return Err(api_error(name, status, &text));
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Opens a `GET` whose body the caller reads as it comes (server-sent events); fails on
+    /// a non-success answer.
+    pub(crate) async fn open_stream(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response> {
+        let name = request_name(&Method::GET, path);
+        let mut request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(AUTHORIZATION, self.auth.clone())
+            .header("x-trigger-api-version", API_VERSION)
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        for (k, v) in headers {
+            request = request.header(*k, v.as_str());
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = response.text().await.unwrap_or_default();
+            return Err(api_error(name, status, &text));
+        }
+        Ok(response)
+    }
+
+    pub(crate) fn unreachable(&self, err: &reqwest::Error) -> Error {
         let mut reason = err.to_string();
         let mut source = std::error::Error::source(err);
         while let Some(cause) = source {

@@ -76,6 +76,7 @@ mod error;
 mod http;
 mod logger;
 mod metadata;
+mod output;
 mod protocol;
 pub mod streams;
 mod task;
@@ -86,6 +87,7 @@ mod worker;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use client::realtime;
 pub use client::tokens;
 pub use client::types::{ListRuns, Page, Run, RunHandle, RunStatus, RunSummary, TriggerOptions};
 pub use client::Client;
@@ -94,7 +96,8 @@ pub use durable::results::{RunFailed, TaskRunResult, WaitResult, WaitTimeout};
 pub use durable::WaitOptions;
 pub use error::{Error, Result};
 pub use logger::{Level, Logger};
-pub use metadata::Metadata;
+pub use metadata::{Metadata, MetadataBatch};
+pub use output::{OutputStream, StreamChunk};
 pub use task::{task, RetryPolicy, Task, TaskBuilder, TaskHandle, TaskRef};
 pub use task_error::{ErrorBody, Retry, TaskError};
 pub use version::{IfVersion, VersionMismatchError};

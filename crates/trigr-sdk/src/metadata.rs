@@ -1,9 +1,12 @@
 //! [`Metadata`]: change the run's metadata object from inside the task
 //! (`PUT /api/v1/runs/{id}/metadata` with operations; see `docs/api.md`).
 //!
-//! Every call is sent at once and answers the new metadata. Metadata changes are not
-//! journaled: a re-executed run applies them again, which is harmless for `set`, `delete` and
-//! `replace` but counts twice for `increment` and `append` unless they sit inside a step.
+//! Every call is sent at once and answers the new metadata; [`Metadata::batch`] collects
+//! operations instead, and [`MetadataBatch::flush`] applies them in one request (all or none).
+//! The whole object is limited to 256 KiB of JSON: a change past it fails with `413` and
+//! changes nothing. Metadata changes are not journaled: a re-executed run applies them again,
+//! which is harmless for `set`, `delete` and `replace` but counts twice for `increment` and
+//! `append` unless they sit inside a step.
 
 use std::sync::{Arc, Mutex};
 
@@ -104,13 +107,35 @@ impl Metadata {
         self.apply(json!({"type": "update", "value": value})).await
     }
 
+    /// Collects operations to send together: [`MetadataBatch::flush`] applies them all in one
+    /// request and one transaction (all or none), in order. For frequent progress updates.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: trigr_sdk::Context) -> trigr_sdk::Result<()> {
+    /// let mut batch = ctx.metadata.batch();
+    /// batch.set("progress", 0.75).increment("processed", 10.0).append("log", "chunk 3");
+    /// batch.flush().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn batch(&self) -> MetadataBatch {
+        MetadataBatch {
+            metadata: self.clone(),
+            operations: Vec::new(),
+            error: None,
+        }
+    }
+
     async fn apply(&self, operation: Value) -> Result<Value> {
+        self.send(vec![operation]).await
+    }
+
+    async fn send(&self, operations: Vec<Value>) -> Result<Value> {
         let field = match self.target {
             Target::Own => "operations",
             Target::Parent => "parentOperations",
             Target::Root => "rootOperations",
         };
-        let body = json!({ field: [operation] });
+        let body = json!({ field: operations });
         let new = self.client.update_metadata(&self.run_id, &body).await?;
         if self.target == Target::Own {
             *self.lock() = new.clone();
@@ -127,4 +152,83 @@ impl Metadata {
 
 fn to_json(value: impl Serialize) -> Result<Value> {
     serde_json::to_value(value).map_err(|e| Error::json("the metadata value", e))
+}
+
+/// Metadata operations collected by [`Metadata::batch`], sent by [`MetadataBatch::flush`].
+#[derive(Debug)]
+pub struct MetadataBatch {
+    metadata: Metadata,
+    operations: Vec<Value>,
+    /// The first value that could not be turned into JSON; `flush` returns it.
+    error: Option<Error>,
+}
+
+impl MetadataBatch {
+    fn push(&mut self, operation: Result<Value>) -> &mut Self {
+        match operation {
+            Ok(op) => self.operations.push(op),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Sets a key (see [`Metadata::set`]).
+    pub fn set(&mut self, key: &str, value: impl Serialize) -> &mut Self {
+        let op = to_json(value).map(|value| json!({"type": "set", "key": key, "value": value}));
+        self.push(op)
+    }
+
+    /// Removes a key.
+    pub fn delete(&mut self, key: &str) -> &mut Self {
+        self.push(Ok(json!({"type": "delete", "key": key})))
+    }
+
+    /// Appends to the array at `key`.
+    pub fn append(&mut self, key: &str, value: impl Serialize) -> &mut Self {
+        let op = to_json(value).map(|value| json!({"type": "append", "key": key, "value": value}));
+        self.push(op)
+    }
+
+    /// Removes every element equal to `value` from the array at `key`.
+    pub fn remove(&mut self, key: &str, value: impl Serialize) -> &mut Self {
+        let op = to_json(value).map(|value| json!({"type": "remove", "key": key, "value": value}));
+        self.push(op)
+    }
+
+    /// Adds `by` to the number at `key`.
+    pub fn increment(&mut self, key: &str, by: f64) -> &mut Self {
+        self.push(Ok(json!({"type": "increment", "key": key, "value": by})))
+    }
+
+    /// Subtracts `by` from the number at `key`.
+    pub fn decrement(&mut self, key: &str, by: f64) -> &mut Self {
+        self.increment(key, -by)
+    }
+
+    /// Operations waiting to be sent.
+    pub fn len(&self) -> usize {
+        self.operations.len()
+    }
+
+    /// Whether nothing waits to be sent.
+    pub fn is_empty(&self) -> bool {
+        self.operations.is_empty()
+    }
+
+    /// Sends the collected operations in one request and answers the new metadata; they are
+    /// applied together or not at all (a result over the size limit changes nothing). The
+    /// batch is empty afterwards, and can collect again.
+    pub async fn flush(&mut self) -> Result<Value> {
+        if let Some(e) = self.error.take() {
+            self.operations.clear();
+            return Err(e);
+        }
+        if self.operations.is_empty() {
+            return Ok(self.metadata.current());
+        }
+        let operations = std::mem::take(&mut self.operations);
+        self.metadata.send(operations).await
+    }
 }

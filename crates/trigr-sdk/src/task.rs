@@ -14,7 +14,7 @@ use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use trigr_types::manifest::{task_queue_name, QueueManifest, TaskManifest};
+use trigr_types::manifest::{task_queue_name, QueueManifest, ScheduleManifest, TaskManifest};
 
 use crate::context::Context;
 use crate::task_error::TaskError;
@@ -147,6 +147,7 @@ pub fn task<P, O>(id: impl Into<String>) -> TaskBuilder<P, O> {
             max_duration: None,
             machine: None,
             payload_schema: None,
+            schedule: None,
         },
         hooks: Hooks::default(),
     }
@@ -224,6 +225,40 @@ where
     pub fn payload_schema_of<T: schemars::JsonSchema>(self) -> Self {
         let schema = schemars::schema_for!(T);
         self.payload_schema(schema.to_value())
+    }
+
+    /// Fires a run of the task on this cron pattern (five fields: minute, hour, day of month,
+    /// month, day of week) while the deployment registering it is current, in UTC unless
+    /// [`TaskBuilder::timezone`] says otherwise. The server checks the pattern when the
+    /// worker registers (422 naming the task).
+    pub fn cron(mut self, pattern: impl Into<String>) -> Self {
+        let timezone = self.manifest.schedule.take().and_then(|s| s.timezone);
+        self.manifest.schedule = Some(ScheduleManifest {
+            cron: pattern.into(),
+            timezone,
+        });
+        self
+    }
+
+    /// The IANA time zone the [`TaskBuilder::cron`] pattern is read in (`Europe/Paris`);
+    /// ticks follow its daylight saving changes.
+    pub fn timezone(mut self, zone: impl Into<String>) -> Self {
+        let cron = self
+            .manifest
+            .schedule
+            .take()
+            .map(|s| s.cron)
+            .unwrap_or_default();
+        self.manifest.schedule = Some(ScheduleManifest {
+            cron,
+            timezone: Some(zone.into()),
+        });
+        self
+    }
+
+    /// [`TaskBuilder::cron`] and [`TaskBuilder::timezone`] at once.
+    pub fn schedule(self, pattern: impl Into<String>, zone: impl Into<String>) -> Self {
+        self.cron(pattern).timezone(zone)
     }
 
     /// Called when the run starts: its first attempt, not on retries nor on resumes after a
@@ -422,6 +457,30 @@ mod tests {
         assert_eq!(m["maxDuration"], json!(300));
         assert_eq!(m["payloadSchema"]["required"], json!(["to"]));
         assert_eq!(TaskHandle::id(&t), "send-email");
+    }
+
+    #[test]
+    fn cron_and_timezone_fill_the_schedule() {
+        let t = task("report")
+            .cron("0 9 * * 1-5")
+            .timezone("Europe/Paris")
+            .run(|_: Value, _ctx| async move { Ok(()) });
+        let m = serde_json::to_value(t.manifest()).expect("manifest");
+        assert_eq!(
+            m["schedule"],
+            json!({"cron": "0 9 * * 1-5", "timezone": "Europe/Paris"})
+        );
+        let t = task("utc")
+            .schedule("*/5 * * * *", "UTC")
+            .cron("0 * * * *")
+            .run(|_: Value, _ctx| async move { Ok(()) });
+        assert_eq!(
+            serde_json::to_value(t.manifest()).expect("manifest")["schedule"],
+            json!({"cron": "0 * * * *", "timezone": "UTC"})
+        );
+        let plain = task("plain").run(|_: Value, _ctx| async move { Ok(()) });
+        let m = serde_json::to_value(plain.manifest()).expect("manifest");
+        assert!(m.get("schedule").is_none(), "{m}");
     }
 
     #[test]

@@ -467,6 +467,69 @@ async fn metadata_changes_from_inside_the_task() {
 }
 
 #[tokio::test]
+async fn metadata_batches_apply_together_and_reach_the_parent() {
+    let server = TestServer::start().await;
+    let child = task("meta-child").run(|n: u32, ctx| async move {
+        let mut parent = ctx.metadata.parent().batch();
+        parent.increment("childrenDone", 1.0).append("children", n);
+        parent.flush().await?;
+        Ok(n)
+    });
+    let c = child.clone();
+    let progress = task("meta-batch").run(move |_: Value, ctx| {
+        let c = c.clone();
+        async move {
+            // First: a resume replays the task from the top, and metadata changes are not
+            // journaled.
+            ctx.trigger_and_wait(&c, &7).await?;
+            let mut batch = ctx.metadata.batch();
+            batch
+                .set("progress", 0.25)
+                .increment("count", 3.0)
+                .decrement("count", 1.0)
+                .append("steps", "a")
+                .append("steps", "b")
+                .remove("steps", "a")
+                .set("gone", true)
+                .delete("gone");
+            assert_eq!(batch.len(), 8);
+            let after = batch.flush().await?;
+            assert!(batch.is_empty());
+            // Too large: refused as a whole, nothing changes.
+            batch.set("ok", 1).set("big", "x".repeat(300 * 1024));
+            let refused = batch.flush().await.expect_err("over the size limit");
+            assert_eq!(refused.status(), Some(413), "{refused}");
+            assert!(refused.to_string().contains("over the limit"), "{refused}");
+            Ok(after)
+        }
+    });
+    let worker = server
+        .worker()
+        .task(child)
+        .task(progress.clone())
+        .start()
+        .await
+        .expect("worker");
+    let client = server.client();
+    let handle = client
+        .trigger(&progress, &json!({}))
+        .await
+        .expect("trigger");
+    let run = server.wait_for_run(&handle.id).await;
+    let expected = json!({
+        "childrenDone": 1, "children": [7], "progress": 0.25, "count": 2, "steps": ["b"]
+    });
+    assert_eq!(run.output, Some(expected.clone()), "{run:?}");
+    assert_eq!(
+        run.metadata,
+        Some(expected),
+        "the refused batch changed something"
+    );
+    worker.shutdown().await.expect("shutdown");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn concurrency_limit_of_the_worker_bounds_runs_in_flight() {
     let server = TestServer::start().await;
     let in_flight = Arc::new(AtomicU32::new(0));

@@ -122,12 +122,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (stop, stop_rx) = watch::channel(false);
     let timer_loop = Timers::new(engine.clone(), config.timer_interval);
     let timers_task = tokio::spawn(timer_loop.run(stop_rx.clone()));
+    tokio::spawn(trigr_engine::realtime::prune_loop(
+        engine.clone(),
+        trigr_engine::realtime::DEFAULT_RETENTION,
+        stop_rx.clone(),
+    ));
     let app = routes::router(state);
     let mut stop_serve = stop_rx;
     let serve = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop_serve.changed().await;
         };
+        // Small frames (server-sent events, long-poll answers) go out at once, not after
+        // the client's delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

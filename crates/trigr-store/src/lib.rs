@@ -13,9 +13,11 @@
 //! several servers sharing one database). With PostgreSQL every write is its own transaction
 //! on a pooled connection, committed with the server's durable `COMMIT`.
 
+pub mod events;
 pub mod model;
 pub mod postgres;
 mod rows;
+pub mod schedule;
 pub mod sqlite;
 pub mod tx;
 
@@ -23,7 +25,9 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+pub use events::{EventTx, RunEvent, RunEventKind};
 pub use model::*;
+pub use schedule::{Schedule, ScheduleKind};
 pub use tx::Tx;
 
 /// Store failures. None of them is a client's mistake.

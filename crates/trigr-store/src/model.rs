@@ -403,3 +403,15 @@ pub struct LogEntry {
     pub fields: Option<String>,
     pub created_at: Millis,
 }
+
+/// One chunk of a run's output stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputChunk {
+    pub run_id: String,
+    pub stream_key: String,
+    /// 0, 1, 2, … per run and stream key, as the writer numbered it.
+    pub index: i64,
+    /// JSON text of one value.
+    pub body: String,
+    pub created_at: Millis,
+}

@@ -279,3 +279,15 @@ pub(crate) fn log_entry(r: &impl Columns) -> Result<LogEntry> {
         created_at: r.int(6)?,
     })
 }
+
+pub(crate) const OUTPUT_CHUNK_COLUMNS: &str = "run_id, stream_key, idx, body, created_at";
+
+pub(crate) fn output_chunk(r: &impl Columns) -> Result<crate::model::OutputChunk> {
+    Ok(crate::model::OutputChunk {
+        run_id: r.text(0)?,
+        stream_key: r.text(1)?,
+        index: r.int(2)?,
+        body: r.text(3)?,
+        created_at: r.int(4)?,
+    })
+}

@@ -19,6 +19,7 @@
 use trigr_types::{Millis, RunStatus};
 
 use crate::model::*;
+use crate::schedule::Schedule;
 use crate::Result;
 
 /// Organizations, projects, environments and their keys.
@@ -273,6 +274,72 @@ pub trait InputTx {
     fn input_waitpoints(&mut self, run_id: &str, stream_id: &str) -> Result<Vec<Waitpoint>>;
 }
 
+/// Output streams: chunks a run writes under a stream key, numbered 0, 1, 2, … by the writer.
+///
+/// A chunk index is stored once: inserting an index the stream already has keeps the first
+/// chunk, so a writer that sends a chunk again (a resumed upload, a re-executed task) does not
+/// duplicate it.
+pub trait OutputStreamTx {
+    /// Records that the run has this stream (a writer opened it); false when it already had.
+    fn declare_output_stream(&mut self, run_id: &str, key: &str, now: Millis) -> Result<bool>;
+    /// The run's stream keys, by the time they were declared, then by key.
+    fn output_streams(&mut self, run_id: &str) -> Result<Vec<String>>;
+    /// Stores the chunks whose index the stream does not have yet; returns how many.
+    fn insert_output_chunks(&mut self, chunks: &[OutputChunk]) -> Result<u64>;
+    /// The highest chunk index of the stream, `None` when it has no chunk.
+    fn last_output_chunk(&mut self, run_id: &str, key: &str) -> Result<Option<i64>>;
+    /// Chunks from index `from` on, in index order, at most `limit`.
+    fn output_chunks(
+        &mut self,
+        run_id: &str,
+        key: &str,
+        from: i64,
+        limit: usize,
+    ) -> Result<Vec<OutputChunk>>;
+}
+
+/// Cron schedules (see `trigr_engine::schedules`).
+///
+/// Reads in a write lock what they return; the due scan skips schedules another writer holds.
+/// A tick is claimed by [`ScheduleTx::claim_schedule_tick`], a compare-and-set on the
+/// schedule's next tick, so two servers never both fire one.
+pub trait ScheduleTx {
+    /// Fails with [`crate::Error::Conflict`] when the deduplication key (or the task's
+    /// declarative schedule) is taken by a concurrent writer.
+    fn insert_schedule(&mut self, s: &Schedule) -> Result<()>;
+    fn schedule(&mut self, env_id: &str, id: &str) -> Result<Option<Schedule>>;
+    fn schedule_by_dedup_key(&mut self, env_id: &str, key: &str) -> Result<Option<Schedule>>;
+    /// The environment's declarative schedules, by task id.
+    fn declarative_schedules(&mut self, env_id: &str) -> Result<Vec<Schedule>>;
+    /// Oldest first; returns the page and the total count.
+    fn schedules(
+        &mut self,
+        env_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Schedule>, i64)>;
+    /// Writes every mutable field of the schedule (all but its id, environment, kind and
+    /// creation time); false when it does not exist.
+    fn update_schedule(&mut self, s: &Schedule) -> Result<bool>;
+    /// False when it did not exist.
+    fn delete_schedule(&mut self, env_id: &str, id: &str) -> Result<bool>;
+    /// Active schedules whose next tick is at or before `now`, earliest first.
+    fn due_schedules(&mut self, now: Millis, limit: usize) -> Result<Vec<Schedule>>;
+    /// Claims the tick due at `due`: moves the next tick to `next` and records `fired` as the
+    /// last one, only if the schedule is active and its next tick is still `due`. False (and
+    /// nothing written) when another writer claimed it first or the schedule changed.
+    fn claim_schedule_tick(
+        &mut self,
+        id: &str,
+        due: Millis,
+        next: Option<Millis>,
+        fired: Millis,
+        now: Millis,
+    ) -> Result<bool>;
+    /// The earliest next tick of any active schedule.
+    fn next_schedule_due(&mut self) -> Result<Option<Millis>>;
+}
+
 /// Everything a transaction can do.
 pub trait Tx:
     EnvTx
@@ -285,6 +352,9 @@ pub trait Tx:
     + JournalTx
     + LogTx
     + InputTx
+    + ScheduleTx
+    + OutputStreamTx
+    + crate::events::EventTx
 {
 }
 impl<
@@ -297,7 +367,10 @@ impl<
             + WaitpointTx
             + JournalTx
             + LogTx
-            + InputTx,
+            + InputTx
+            + ScheduleTx
+            + OutputStreamTx
+            + crate::events::EventTx,
     > Tx for T
 {
 }

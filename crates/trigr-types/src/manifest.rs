@@ -22,6 +22,19 @@ pub struct TaskManifest {
     /// JSON Schema of the payload, enforced at trigger time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_schema: Option<Value>,
+    /// A cron schedule that fires runs of the task while its deployment is current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleManifest>,
+}
+
+/// A task's declarative schedule: a five-field cron pattern read in an IANA time zone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleManifest {
+    pub cron: String,
+    /// IANA time zone (`Europe/Paris`); `UTC` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// The queue a task runs on.

@@ -558,3 +558,79 @@ async fn unreachable_server_is_explained() {
     fails(env, &["queues", "list"], "could not be reached").await;
     fails(env, &["deployments", "list"], "could not be reached").await;
 }
+
+/// `trigr runs logs --follow` prints each line as the worker sends it and ends with the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_logs_follow_prints_lines_as_they_arrive() {
+    use tokio::io::AsyncBufReadExt;
+
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["follow-me"])).await;
+    let id = server.trigger("follow-me", json!({}), json!({})).await;
+    let run = server.dequeue(&version, 1, 5000).await.remove(0);
+    let log = |message: &str| {
+        let body =
+            json!({"lease": run["lease"], "entries": [{"level": "info", "message": message}]});
+        let path = format!("/api/v1/worker/runs/{id}/logs");
+        let server = &server;
+        async move {
+            let (s, v) = server.post(&path, body).await;
+            assert_eq!(s, 200, "{v}");
+        }
+    };
+    log("first").await;
+    let mut child = tokio::process::Command::new(binary())
+        .args(["runs", "logs", &id, "--follow"])
+        .env_remove("TRIGGER_ACCESS_TOKEN")
+        .env("TRIGGER_API_URL", &server.base_url)
+        .env("TRIGGER_SECRET_KEY", DEV_KEY)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start trigr runs logs --follow");
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(Duration::from_secs(30), out.next_line())
+            .await
+            .expect("a line within 30 s")
+            .expect("read stdout")
+    };
+    let line = next_line().await.expect("the first line");
+    assert!(line.ends_with("INFO  first"), "{line}");
+    // Each later line is printed while the command keeps running.
+    for message in ["second", "third"] {
+        log(message).await;
+        let line = next_line().await.expect("a followed line");
+        assert!(line.ends_with(&format!("INFO  {message}")), "{line}");
+    }
+    assert_eq!(server.complete_ok(&run, json!(null)).await.0, 200);
+    assert_eq!(next_line().await, None, "the output ends with the run");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("trigr exits once the run is final")
+        .unwrap();
+    assert!(status.success(), "{status}");
+
+    // A finished run: its lines, then the command ends at once; an unknown run is an error.
+    let text = ok(
+        Env::of(&server),
+        &["runs", "logs", &id, "--follow", "--json"],
+    )
+    .await;
+    let messages: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(messages, ["first", "second", "third"]);
+    fails(
+        Env::of(&server),
+        &["runs", "logs", "run_missing", "--follow"],
+        "run_missing",
+    )
+    .await;
+}

@@ -9,6 +9,7 @@ pub mod e2e;
 pub mod latency;
 pub mod resume;
 pub mod sdk_e2e;
+pub mod sse;
 pub mod steps;
 pub mod trigger;
 
@@ -57,10 +58,12 @@ pub enum Scenario {
     Steps,
     /// The disk's own fsync latency where the stores live: the floor under every commit.
     Disk,
+    /// 1,000 SSE subscribers of one tag while runs carrying it are triggered and completed.
+    Sse,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
@@ -69,6 +72,7 @@ impl Scenario {
         Scenario::Resume,
         Scenario::Steps,
         Scenario::Disk,
+        Scenario::Sse,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +85,7 @@ impl Scenario {
             Scenario::Resume => "resume",
             Scenario::Steps => "steps",
             Scenario::Disk => "disk",
+            Scenario::Sse => "sse",
         }
     }
 
@@ -112,6 +117,7 @@ impl Scenario {
                 Scenario::Resume => resume::run(&apis, settings).await,
                 Scenario::Steps => steps::run(&apis, settings).await,
                 Scenario::Disk => disk::run(settings).await,
+                Scenario::Sse => sse::run(&apis[0..1], settings).await,
             }?;
             let mut figures = Vec::new();
             for (figure, value) in outcome.figures {

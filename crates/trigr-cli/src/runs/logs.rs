@@ -8,7 +8,7 @@ use crate::encode::Query;
 use crate::output::{self, plain};
 
 /// Lines asked for per request.
-const PAGE: &str = "1000";
+pub(super) const PAGE: &str = "1000";
 /// Most pages followed (a million lines).
 const MAX_PAGES: usize = 1000;
 
@@ -19,9 +19,13 @@ pub struct RunsLogsArgs {
     #[arg(value_name = "RUN_ID", value_parser = NonEmptyStringValueParser::new())]
     pub id: String,
 
-    /// Print the lines as JSON (one array).
+    /// Print the lines as JSON (one array; with --follow, one object a line).
     #[arg(long)]
     pub json: bool,
+
+    /// Keep printing new lines as they arrive, until the run is final.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 
     #[command(flatten)]
     pub conn: ConnectionArgs,
@@ -29,6 +33,9 @@ pub struct RunsLogsArgs {
 
 pub(super) async fn execute(args: RunsLogsArgs) -> anyhow::Result<String> {
     let client = Client::new(&args.conn)?;
+    if args.follow {
+        return super::logs_follow::follow(&client, &args.id, args.json).await;
+    }
     let mut lines: Vec<Value> = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -58,7 +65,7 @@ pub(super) async fn execute(args: RunsLogsArgs) -> anyhow::Result<String> {
 }
 
 /// `time LEVEL message {fields}` on one line; the message's own line breaks are kept.
-fn render(line: &Value) -> String {
+pub(super) fn render(line: &Value) -> String {
     let time = plain(&line["time"]).unwrap_or_default();
     let level = plain(&line["level"]).unwrap_or_default().to_uppercase();
     let message = plain(&line["message"]).unwrap_or_default();

@@ -4,13 +4,16 @@ mod cancel;
 mod get;
 mod list;
 mod logs;
+mod logs_follow;
 mod replay;
+mod watch;
 
 pub use cancel::RunsCancelArgs;
 pub use get::RunsGetArgs;
 pub use list::RunsListArgs;
 pub use logs::RunsLogsArgs;
 pub use replay::RunsReplayArgs;
+pub use watch::RunsWatchArgs;
 
 use crate::encode;
 
@@ -27,6 +30,8 @@ pub enum RunsCommand {
     Replay(RunsReplayArgs),
     /// Print a run's logs, oldest first: time, level, message and fields.
     Logs(RunsLogsArgs),
+    /// Print a run's status and metadata changes as they happen; exits when the run ends.
+    Watch(RunsWatchArgs),
 }
 
 /// Runs one `trigr runs` subcommand and returns its output.
@@ -37,6 +42,7 @@ pub async fn execute(cmd: RunsCommand) -> anyhow::Result<String> {
         RunsCommand::Cancel(args) => cancel::execute(args).await,
         RunsCommand::Replay(args) => replay::execute(args).await,
         RunsCommand::Logs(args) => logs::execute(args).await,
+        RunsCommand::Watch(args) => watch::execute(args).await,
     }
 }
 

@@ -181,6 +181,7 @@ pub(crate) fn create_run(
     };
     let mut run = run_record(new, env, &queue, task, version, parent.as_ref(), now)?;
     run.seq = tx.insert_run(&run)?;
+    crate::events::record(tx, [(None, &run)])?;
     Ok(Triggered {
         run,
         is_cached: false,

@@ -1,5 +1,6 @@
 //! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens.
 
+pub mod realtime;
 pub mod tokens;
 pub mod types;
 

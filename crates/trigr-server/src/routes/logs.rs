@@ -33,7 +33,8 @@ pub async fn append(
     Ok(axum::Json(json!({ "accepted": n })))
 }
 
-/// `GET /api/v1/runs/{id}/logs?page[size]=&page[after]=`: oldest first.
+/// `GET /api/v1/runs/{id}/logs?page[size]=&page[after]=&waitMs=`: oldest first; with
+/// `waitMs`, an empty page waits up to that long for a line while the run is not final.
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
@@ -42,8 +43,17 @@ pub async fn list(
 ) -> ApiResult<impl IntoResponse> {
     let mut size = DEFAULT_PAGE;
     let mut after = None;
+    let mut wait_ms = 0u64;
     for (k, v) in params {
         match k.as_str() {
+            "waitMs" => {
+                let max = trigr_engine::logs_follow::MAX_WAIT.as_millis() as u64;
+                wait_ms = v.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "waitMs must be a number of milliseconds from 0 to {max}, got '{v}'"
+                    ))
+                })?
+            }
             "page[size]" => {
                 size = v
                     .parse::<usize>()
@@ -65,15 +75,32 @@ pub async fn list(
             _ => {}
         }
     }
-    let (lines, more) = state
-        .engine
-        .run_logs(&auth.env_id, &run_id, after, size)
-        .await?;
+    let (lines, more) = if wait_ms > 0 {
+        let page = state
+            .engine
+            .follow_run_logs(
+                &auth.env_id,
+                &run_id,
+                after,
+                size,
+                std::time::Duration::from_millis(wait_ms),
+            )
+            .await?;
+        (page.lines, page.more)
+    } else {
+        state
+            .engine
+            .run_logs(&auth.env_id, &run_id, after, size)
+            .await?
+    };
     let mut pagination = Map::new();
-    if more {
-        if let Some(last) = lines.last() {
-            pagination.insert("next".into(), Value::String(last.seq.to_string()));
+    if let Some(last) = lines.last() {
+        let cursor = Value::String(last.seq.to_string());
+        if more {
+            pagination.insert("next".into(), cursor.clone());
         }
+        // A trigr addition: where the lines that come later start (`page[after]`).
+        pagination.insert("cursor".into(), cursor);
     }
     let data: Vec<Value> = lines.iter().map(views::log_line).collect();
     Ok(axum::Json(

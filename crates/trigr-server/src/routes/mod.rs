@@ -3,12 +3,16 @@
 mod batches;
 mod deployments;
 mod durable;
+mod electric;
+mod events;
 mod inputs;
 mod logs;
+mod output_streams;
 mod packets;
 mod queues;
 mod runs;
 mod runs_list;
+mod schedules;
 mod testing;
 mod tokens;
 mod trigger;
@@ -43,6 +47,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/batches/{batch_id}", get(batches::retrieve))
         .route("/api/v3/runs/{run_id}", get(runs::retrieve))
         .route("/api/v1/runs", get(runs_list::list))
+        .route("/api/v1/runs/events", get(events::tagged))
+        .route("/api/v1/runs/{run_id}/events", get(events::run))
+        .route("/api/v1/batches/{batch_id}/events", get(events::batch))
         .route("/api/v2/runs/{run_id}/cancel", post(runs::cancel))
         .route("/api/v1/runs/{run_id}/replay", post(runs::replay))
         .route("/api/v1/runs/{run_id}/reschedule", post(runs::reschedule))
@@ -66,6 +73,22 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/queues/{queue}/concurrency/reset",
             post(queues::reset_limit),
         )
+        .route(
+            "/api/v1/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/api/v1/schedules/{id}",
+            get(schedules::retrieve)
+                .put(schedules::update)
+                .delete(schedules::delete),
+        )
+        .route("/api/v1/schedules/{id}/activate", post(schedules::activate))
+        .route(
+            "/api/v1/schedules/{id}/deactivate",
+            post(schedules::deactivate),
+        )
+        .route("/api/v1/timezones", get(schedules::timezones))
         .route("/api/v1/deployments", get(deployments::list))
         .route("/api/v1/deployments/current", get(deployments::current))
         .route("/api/v1/deployments/rollback", post(deployments::rollback))
@@ -101,6 +124,25 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/realtime/v1/streams/{run_id}/input/{stream_id}",
             post(inputs::send),
+        )
+        // Run subscriptions of the official SDK (Electric shape long-polls).
+        .route("/realtime/v1/runs", get(electric::tagged))
+        .route("/realtime/v1/runs/{run_id}", get(electric::run))
+        .route("/realtime/v1/batches/{batch_id}", get(electric::batch))
+        // Output streams: `{target}` names the run written to, or in a read the stream key.
+        .route(
+            "/realtime/v1/streams/{run_id}/{target}",
+            get(output_streams::read),
+        )
+        .route(
+            "/realtime/v1/streams/{run_id}/{target}/{key}",
+            put(output_streams::open)
+                .post(output_streams::write)
+                .head(output_streams::last_chunk),
+        )
+        .route(
+            "/realtime/v1/streams/{run_id}/{target}/{key}/append",
+            post(output_streams::append),
         )
         .route("/api/v1/worker/runs/{run_id}/logs", post(logs::append))
         .route("/api/v1/runs/{run_id}/logs", get(logs::list))

@@ -26,6 +26,12 @@ pub async fn retrieve(
     if let Some(w) = &r.waiting_for {
         view["waitingFor"] = views::waiting_for(w);
     }
+    // The keys of its output streams (reference §5.6).
+    let streams = state
+        .engine
+        .output_streams_of(&auth.env_id, &run_id)
+        .await?;
+    view["realtimeStreams"] = json!(streams);
     if views::wants_legacy_statuses(&headers) {
         views::legacy_run(&mut view);
     }

@@ -25,12 +25,15 @@
 mod batches;
 mod deployments;
 mod envs;
+mod events;
 mod filtered;
 mod inputs;
 mod journal;
+mod output_streams;
 mod packets;
 mod queues;
 mod runs;
+mod schedules;
 mod waitpoints;
 pub mod wakeups;
 
@@ -65,6 +68,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../migrations/postgres/0005_input_streams.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_schedules.sql"),
+    ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_run_events.sql"),
+    ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_output_streams.sql"),
     ),
 ];
 
@@ -198,6 +213,8 @@ pub struct PgTx<'c> {
     failed: Option<Error>,
     /// A write transaction: runs and batches read are locked (see [`crate::tx`]).
     writing: bool,
+    /// Run events recorded in this transaction, written right before it commits.
+    events: Vec<crate::events::RunEvent>,
 }
 
 impl From<postgres::Error> for Error {
@@ -236,6 +253,7 @@ impl<'c> PgTx<'c> {
             conn: None,
             failed: Some(cause),
             writing: false,
+            events: Vec::new(),
         }
     }
 
@@ -406,6 +424,7 @@ impl Postgres {
                         conn: Some(&mut *conn),
                         failed: None,
                         writing: begin_sql == BEGIN_WRITE,
+                        events: Vec::new(),
                     });
                     if conn.client.is_closed() {
                         // Lost mid-job: the database may be going away.
@@ -495,6 +514,10 @@ fn run_write(mut tx: PgTx, job: WriteJob) {
     let failed = tx.failed.take();
     match outcome {
         Ok(out) if out.keep => {
+            let failed = match failed {
+                None => tx.flush_run_events().err(),
+                some => some,
+            };
             let result = match failed {
                 Some(e) => Err(e),
                 None => match tx.end("COMMIT") {

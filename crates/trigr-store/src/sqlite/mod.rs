@@ -4,11 +4,14 @@
 mod batches;
 mod deployments;
 mod envs;
+mod events;
 mod inputs;
 mod journal;
+mod output_streams;
 mod packets;
 mod queues;
 mod runs;
+mod schedules;
 mod waitpoints;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +39,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../migrations/sqlite/0005_input_streams.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_schedules.sql"),
+    ),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_run_events.sql"),
+    ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_output_streams.sql"),
     ),
 ];
 

@@ -7,6 +7,13 @@
 
 #![allow(dead_code)]
 
+mod output_streams;
+pub use output_streams::*;
+mod schedules;
+pub use schedules::*;
+mod run_events;
+pub use run_events::*;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -82,6 +89,14 @@ macro_rules! suite {
             input_cursors,
             input_waitpoints,
             worker_presence,
+            output_chunks,
+            output_stream_keys,
+            schedule_round_trip,
+            schedule_uniqueness,
+            due_schedules_and_claims,
+            run_events_numbered_in_commit_order,
+            run_events_concurrent_writers_never_number_backwards,
+            run_events_pruned_by_age,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,
@@ -2399,6 +2414,10 @@ pub fn manifest() -> Vec<TaskManifest> {
                 "required": ["to"],
                 "properties": {"to": {"type": "string"}, "n": {"type": "number", "maximum": 1.5e3}}
             })),
+            schedule: Some(trigr_types::manifest::ScheduleManifest {
+                cron: "30 2 * * 1-5".to_string(),
+                timezone: Some("Europe/Berlin".to_string()),
+            }),
         },
         TaskManifest {
             id: "bare".to_string(),
@@ -2407,6 +2426,7 @@ pub fn manifest() -> Vec<TaskManifest> {
             max_duration: None,
             machine: None,
             payload_schema: None,
+            schedule: None,
         },
     ]
 }

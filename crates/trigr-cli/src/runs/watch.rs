@@ -1,0 +1,204 @@
+//! `trigr runs watch`: prints a run's status and metadata changes as they happen, from the
+//! server's event stream (`GET /api/v1/runs/{id}/events?stopOnCompletion=true`), and exits
+//! when the run ends. A dropped connection is resumed with `Last-Event-ID`, so no change is
+//! printed twice or missed.
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::builder::NonEmptyStringValueParser;
+use serde_json::Value;
+
+use crate::client::{Client, ConnectionArgs};
+use crate::error::ApiError;
+use crate::output::plain;
+
+/// Silence after which the connection is taken for dead (the server sends a keep-alive
+/// every 15 s).
+const SILENCE: Duration = Duration::from_secs(45);
+/// Reconnection attempts in a row before giving up.
+const MAX_RETRIES: u32 = 8;
+
+/// Arguments of `trigr runs watch`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunsWatchArgs {
+    /// Run id (run_…).
+    #[arg(value_name = "RUN_ID", value_parser = NonEmptyStringValueParser::new())]
+    pub id: String,
+
+    /// Print each event as one JSON line (`{"id", "event", "data"}`).
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// One server-sent event.
+#[derive(Debug, PartialEq)]
+struct Frame {
+    id: Option<i64>,
+    event: String,
+    data: String,
+}
+
+/// Takes the complete events off the front of `buf`.
+fn frames(buf: &mut String) -> Vec<Frame> {
+    let mut out = Vec::new();
+    while let Some(end) = buf.find("\n\n") {
+        let block: String = buf.drain(..end + 2).collect();
+        let mut f = Frame {
+            id: None,
+            event: String::new(),
+            data: String::new(),
+        };
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                f.id = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                f.event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                f.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        if !f.event.is_empty() {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// One line for an event: `time  STATUS  …`.
+fn render(f: &Frame) -> Option<String> {
+    let data: Value = serde_json::from_str(&f.data).unwrap_or(Value::Null);
+    let time = plain(&data["updatedAt"]).unwrap_or_default();
+    let status = plain(&data["status"]).unwrap_or_default();
+    let attempt = data["attempt"].as_i64().unwrap_or(0);
+    let line = match f.event.as_str() {
+        "snapshot" => format!("{time}  {status:<15} (now; attempt {attempt})"),
+        "status" => {
+            let mut line = format!("{time}  {status:<15} attempt {attempt}");
+            if let Some(out) = data.get("output").filter(|o| !o.is_null()) {
+                line.push_str(&format!("  output {out}"));
+            }
+            if let Some(err) = data.get("error").filter(|e| !e.is_null()) {
+                let message = plain(&err["message"]).unwrap_or_else(|| err.to_string());
+                line.push_str(&format!("  error: {message}"));
+            }
+            line
+        }
+        "metadata" => format!("{time}  {:<15} {}", "metadata", data["metadata"]),
+        "reset" => format!(
+            "(some changes are no longer kept: {})",
+            plain(&data["message"]).unwrap_or_default()
+        ),
+        _ => return None,
+    };
+    Some(line)
+}
+
+pub(super) async fn execute(args: RunsWatchArgs) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let path = super::run_path("v1", &args.id, "/events?stopOnCompletion=true");
+    let mut last: Option<i64> = None;
+    let mut failures = 0;
+    let mut stdout = std::io::stdout();
+    loop {
+        let mut response = match client.open_events(&path, last).await {
+            Ok(r) => r,
+            Err(
+                ApiError::Unreachable { .. } | ApiError::Timeout { .. } | ApiError::Failed { .. },
+            ) if failures < MAX_RETRIES => {
+                failures += 1;
+                pause(failures).await;
+                continue;
+            }
+            Err(e) => return Err(e.or_not_found(|| super::not_found(&args.id))),
+        };
+        let mut buf = String::new();
+        loop {
+            let chunk = match tokio::time::timeout(SILENCE, response.chunk()).await {
+                Ok(Ok(Some(chunk))) => chunk,
+                // Closed, broken or silent: resume from the last event.
+                _ => break,
+            };
+            failures = 0;
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            for f in frames(&mut buf) {
+                if f.id.is_some() {
+                    last = f.id;
+                }
+                if args.json {
+                    let data: Value = serde_json::from_str(&f.data).unwrap_or(Value::Null);
+                    let line = serde_json::json!({"id": f.id, "event": f.event, "data": data});
+                    writeln!(stdout, "{line}")?;
+                } else if let Some(line) = render(&f) {
+                    writeln!(stdout, "{line}")?;
+                }
+                stdout.flush()?;
+                if f.event == "end" {
+                    return Ok(String::new());
+                }
+            }
+        }
+        failures += 1;
+        if failures > MAX_RETRIES {
+            anyhow::bail!(
+                "The event stream of run {} kept breaking; gave up.",
+                args.id
+            );
+        }
+        pause(failures).await;
+    }
+}
+
+/// Backoff before reconnecting: 100 ms, doubling, at most 5 s.
+async fn pause(failures: u32) {
+    let ms = (100u64 << failures.min(6)).min(5000);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_split_and_comments_skipped() {
+        let mut buf = String::from(
+            ": keep-alive\n\nid: 7\nevent: status\ndata: {\"status\":\"QUEUED\"}\n\nid: 8\nevent: me",
+        );
+        let got = frames(&mut buf);
+        assert_eq!(
+            got,
+            [Frame {
+                id: Some(7),
+                event: "status".into(),
+                data: "{\"status\":\"QUEUED\"}".into()
+            }]
+        );
+        assert_eq!(
+            buf, "id: 8\nevent: me",
+            "an incomplete event waits for more"
+        );
+    }
+
+    #[test]
+    fn renders_status_metadata_and_output() {
+        let f = |event: &str, data: &str| Frame {
+            id: Some(1),
+            event: event.into(),
+            data: data.into(),
+        };
+        let done = f(
+            "status",
+            r#"{"status":"COMPLETED","attempt":1,"updatedAt":"T","output":{"ok":true}}"#,
+        );
+        assert_eq!(
+            render(&done).unwrap(),
+            "T  COMPLETED       attempt 1  output {\"ok\":true}"
+        );
+        let meta = f("metadata", r#"{"metadata":{"p":1},"updatedAt":"T"}"#);
+        assert_eq!(render(&meta).unwrap(), "T  metadata        {\"p\":1}");
+        assert_eq!(render(&f("end", "{}")), None);
+    }
+}

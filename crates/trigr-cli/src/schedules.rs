@@ -1,0 +1,355 @@
+//! `trigr schedules …`: list, show, create, update, delete, activate and deactivate cron
+//! schedules, and list the time zones the server knows.
+
+use clap::builder::NonEmptyStringValueParser;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::client::{decode, Client, ConnectionArgs};
+use crate::encode;
+use crate::output::{self, short_time};
+use crate::table;
+
+/// Subcommands of `trigr schedules`.
+#[derive(clap::Subcommand, Debug)]
+pub enum SchedulesCommand {
+    /// List the environment's schedules.
+    List(SchedulesListArgs),
+    /// Show one schedule (by id or deduplication key).
+    Get(ScheduleRefArgs),
+    /// Create a schedule, or update the one with the same deduplication key.
+    Create(ScheduleCreateArgs),
+    /// Replace the task, pattern, time zone and external id of a schedule.
+    Update(ScheduleUpdateArgs),
+    /// Delete a schedule made through the API.
+    Delete(ScheduleRefArgs),
+    /// Make a schedule tick again (from its next tick after now).
+    Activate(ScheduleRefArgs),
+    /// Stop a schedule from ticking.
+    Deactivate(ScheduleRefArgs),
+    /// List the IANA time zones the server accepts.
+    Timezones(TimezonesArgs),
+}
+
+/// Arguments of `trigr schedules list`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SchedulesListArgs {
+    /// Page to show, from 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page: u32,
+    /// Schedules per page (1-100).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub per_page: u32,
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// Arguments of the commands naming one schedule.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScheduleRefArgs {
+    /// The schedule's id (`sched_…`) or deduplication key.
+    #[arg(value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
+    pub id: String,
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// What a schedule runs and when.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScheduleFields {
+    /// The task to trigger.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub task: String,
+    /// Five-field cron pattern, like "0 9 * * 1-5".
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub cron: String,
+    /// IANA time zone the pattern is read in (default UTC).
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Your own id for the schedule, passed to each run.
+    #[arg(long)]
+    pub external_id: Option<String>,
+}
+
+/// Arguments of `trigr schedules create`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScheduleCreateArgs {
+    #[command(flatten)]
+    pub fields: ScheduleFields,
+    /// Key naming the schedule: creating again with it updates the same schedule.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub dedup_key: String,
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// Arguments of `trigr schedules update`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScheduleUpdateArgs {
+    /// The schedule's id (`sched_…`) or deduplication key.
+    #[arg(value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
+    pub id: String,
+    #[command(flatten)]
+    pub fields: ScheduleFields,
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// Arguments of `trigr schedules timezones`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TimezonesArgs {
+    /// Leave `UTC` out.
+    #[arg(long)]
+    pub exclude_utc: bool,
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// Runs one `trigr schedules` subcommand and returns its output.
+pub async fn execute(cmd: SchedulesCommand) -> anyhow::Result<String> {
+    match cmd {
+        SchedulesCommand::List(args) => list(args).await,
+        SchedulesCommand::Get(args) => get(args).await,
+        SchedulesCommand::Create(args) => create(args).await,
+        SchedulesCommand::Update(args) => update(args).await,
+        SchedulesCommand::Delete(args) => delete(args).await,
+        SchedulesCommand::Activate(args) => set_active(args, true).await,
+        SchedulesCommand::Deactivate(args) => set_active(args, false).await,
+        SchedulesCommand::Timezones(args) => timezones(args).await,
+    }
+}
+
+/// A schedule as the server shows it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Schedule {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    task: String,
+    active: bool,
+    #[serde(default)]
+    deduplication_key: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+    generator: Generator,
+    timezone: String,
+    #[serde(default)]
+    next_run: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Generator {
+    expression: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    data: Vec<Value>,
+    #[serde(default)]
+    pagination: Value,
+}
+
+fn path(id: &str) -> String {
+    format!("/api/v1/schedules/{}", encode::component(id))
+}
+
+fn not_found(id: &str) -> impl FnOnce() -> String + '_ {
+    move || format!("Schedule {id} was not found.")
+}
+
+async fn list(args: SchedulesListArgs) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let answer = client
+        .get(&format!(
+            "/api/v1/schedules?page={}&perPage={}",
+            args.page, args.per_page
+        ))
+        .await?;
+    if args.json {
+        return Ok(output::json(&answer));
+    }
+    let page: Page = decode(answer, "GET /api/v1/schedules")?;
+    let schedules: Vec<Schedule> = decode(Value::Array(page.data), "GET /api/v1/schedules")?;
+    if schedules.is_empty() {
+        return Ok("No schedules.\n".to_string());
+    }
+    let rows: Vec<Vec<String>> = schedules
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.clone(),
+                s.task.clone(),
+                s.kind.clone(),
+                s.generator.expression.clone(),
+                s.timezone.clone(),
+                if s.active { "yes" } else { "no" }.to_string(),
+                s.next_run.as_deref().map_or("-".into(), short_time),
+            ]
+        })
+        .collect();
+    let mut out = table::render(
+        &[
+            "ID", "TASK", "TYPE", "CRON", "TIMEZONE", "ACTIVE", "NEXT RUN",
+        ],
+        &rows,
+    );
+    let total_pages = page.pagination["totalPages"].as_u64().unwrap_or(1);
+    if total_pages > 1 {
+        out.push_str(&format!(
+            "Page {} of {total_pages} ({} schedules).\n",
+            args.page,
+            page.pagination["count"].as_u64().unwrap_or(0)
+        ));
+    }
+    Ok(out)
+}
+
+/// `key: value` lines for one schedule.
+fn render_one(s: &Schedule) -> String {
+    let mut lines = vec![
+        ("id", s.id.clone()),
+        ("task", s.task.clone()),
+        ("type", s.kind.clone()),
+        ("cron", s.generator.expression.clone()),
+        ("when", s.generator.description.clone()),
+        ("timezone", s.timezone.clone()),
+        ("active", if s.active { "yes" } else { "no" }.to_string()),
+        (
+            "next run",
+            s.next_run.as_deref().map_or("-".into(), short_time),
+        ),
+    ];
+    if let Some(k) = &s.deduplication_key {
+        lines.push(("deduplication key", k.clone()));
+    }
+    if let Some(e) = &s.external_id {
+        lines.push(("external id", e.clone()));
+    }
+    lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+}
+
+fn show(answer: Value, json: bool, request: &str) -> anyhow::Result<String> {
+    if json {
+        return Ok(output::json(&answer));
+    }
+    let s: Schedule = decode(answer, request)?;
+    Ok(render_one(&s))
+}
+
+async fn get(args: ScheduleRefArgs) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let answer = client
+        .get(&path(&args.id))
+        .await
+        .map_err(|e| e.or_not_found(not_found(&args.id)))?;
+    show(answer, args.json, "GET /api/v1/schedules/{id}")
+}
+
+fn body(fields: &ScheduleFields) -> Value {
+    let mut body = json!({ "task": fields.task, "cron": fields.cron });
+    if let Some(tz) = &fields.timezone {
+        body["timezone"] = json!(tz);
+    }
+    if let Some(e) = &fields.external_id {
+        body["externalId"] = json!(e);
+    }
+    body
+}
+
+async fn create(args: ScheduleCreateArgs) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let mut b = body(&args.fields);
+    b["deduplicationKey"] = json!(args.dedup_key);
+    let answer = client.post("/api/v1/schedules", Some(&b)).await?;
+    show(answer, args.json, "POST /api/v1/schedules")
+}
+
+async fn update(args: ScheduleUpdateArgs) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let answer = client
+        .put(&path(&args.id), &body(&args.fields))
+        .await
+        .map_err(|e| e.or_not_found(not_found(&args.id)))?;
+    show(answer, args.json, "PUT /api/v1/schedules/{id}")
+}
+
+async fn delete(args: ScheduleRefArgs) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let answer = client
+        .delete(&path(&args.id))
+        .await
+        .map_err(|e| e.or_not_found(not_found(&args.id)))?;
+    if args.json {
+        return Ok(output::json(&answer));
+    }
+    let id = answer["id"].as_str().unwrap_or(&args.id);
+    Ok(format!("Deleted schedule {id}.\n"))
+}
+
+async fn set_active(args: ScheduleRefArgs, active: bool) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let action = if active { "activate" } else { "deactivate" };
+    let answer = client
+        .post(&format!("{}/{action}", path(&args.id)), None)
+        .await
+        .map_err(|e| e.or_not_found(not_found(&args.id)))?;
+    show(answer, args.json, "POST /api/v1/schedules/{id}/…")
+}
+
+async fn timezones(args: TimezonesArgs) -> anyhow::Result<String> {
+    let client = Client::new(&args.conn)?;
+    let query = if args.exclude_utc {
+        "?excludeUtc=true"
+    } else {
+        ""
+    };
+    let answer = client.get(&format!("/api/v1/timezones{query}")).await?;
+    if args.json {
+        return Ok(output::json(&answer));
+    }
+    let zones = answer["timezones"].as_array().cloned().unwrap_or_default();
+    Ok(zones
+        .iter()
+        .filter_map(|z| z.as_str())
+        .map(|z| format!("{z}\n"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_schedule_renders_as_lines() {
+        let s: Schedule = serde_json::from_value(json!({
+            "id": "sched_1", "type": "IMPERATIVE", "task": "t", "active": true,
+            "deduplicationKey": "k", "externalId": null,
+            "generator": {"type": "CRON", "expression": "0 9 * * *", "description": "At 09:00."},
+            "timezone": "UTC", "nextRun": null, "environments": []
+        }))
+        .unwrap();
+        let text = render_one(&s);
+        assert!(text.contains("cron: 0 9 * * *\n"), "{text}");
+        assert!(text.contains("next run: -\n"), "{text}");
+        assert!(text.contains("deduplication key: k\n"), "{text}");
+        assert!(!text.contains("external id"), "{text}");
+    }
+}

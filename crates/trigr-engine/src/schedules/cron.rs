@@ -1,0 +1,184 @@
+//! Cron patterns and time zones: when a schedule ticks.
+//!
+//! Patterns are parsed by [`croner`] and zones come from [`chrono_tz`] (the IANA database
+//! compiled in). `croner` was chosen because it reads the classic five-field syntax with
+//! ranges, steps, lists, month and weekday names, `L` (last day / last weekday of the month),
+//! `#` (nth weekday) and `W` (nearest weekday), searches in any `chrono` time zone, and defines
+//! what happens at daylight saving changes (the Open Cron Pattern Specification, like
+//! Vixie cron):
+//!
+//! * a wall-clock time that does not exist (spring forward) fires once, at the first minute
+//!   after the gap the same day, for a pattern with a fixed minute and hour (`30 2 * * *` in
+//!   `Europe/Berlin` on the last Sunday of March fires at 03:00 CEST, 01:00 UTC); a pattern
+//!   with a wildcard or step in its minute or hour simply has no ticks in the gap;
+//! * a wall-clock time that happens twice (fall back) fires once, at its first occurrence,
+//!   for a fixed-time pattern; wildcard or step patterns fire in both passes.
+//!
+//! Seconds and years are not accepted (exactly five fields), nor the `@every` forms;
+//! `@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly` are.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
+use trigr_types::Millis;
+
+/// How many upcoming ticks a payload lists.
+pub const UPCOMING: usize = 5;
+
+/// A parsed pattern in its time zone.
+#[derive(Clone, Debug)]
+pub struct CronSpec {
+    cron: Cron,
+    tz: Tz,
+}
+
+/// Parses `pattern` (five fields) read in `timezone` (IANA, `UTC` when absent). The error is
+/// a sentence naming the problem.
+pub fn parse(pattern: &str, timezone: Option<&str>) -> Result<CronSpec, String> {
+    let tz = parse_timezone(timezone.unwrap_or("UTC"))?;
+    let trimmed = pattern.trim();
+    if trimmed.is_empty() {
+        return Err("the cron pattern is empty".into());
+    }
+    if trimmed.len() > 256 {
+        return Err("the cron pattern is longer than 256 characters".into());
+    }
+    if trimmed.to_ascii_lowercase().starts_with("@every") {
+        return Err(format!(
+            "invalid cron pattern '{trimmed}': @every is not supported, use five fields"
+        ));
+    }
+    let cron = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(trimmed)
+        .map_err(|e| {
+            format!(
+                "invalid cron pattern '{trimmed}': {e} (five fields: minute hour day-of-month month day-of-week)"
+            )
+        })?;
+    Ok(CronSpec { cron, tz })
+}
+
+/// An IANA time zone by its exact name.
+pub fn parse_timezone(name: &str) -> Result<Tz, String> {
+    Tz::from_str(name).map_err(|_| {
+        format!("unknown time zone '{name}': use an IANA name such as Europe/Paris or UTC")
+    })
+}
+
+/// Every IANA zone name the server knows, sorted.
+pub fn timezones() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()).collect();
+    names.sort_unstable();
+    names
+}
+
+impl CronSpec {
+    /// A human description of the pattern ("At 09:00, on Monday …").
+    pub fn describe(&self) -> String {
+        self.cron.describe()
+    }
+
+    fn at(&self, t: Millis) -> DateTime<Tz> {
+        self.tz.from_utc_datetime(
+            &DateTime::<Utc>::from_timestamp_millis(t)
+                .unwrap_or_default()
+                .naive_utc(),
+        )
+    }
+
+    /// The first tick strictly after `t`.
+    pub fn next_after(&self, t: Millis) -> Option<Millis> {
+        self.cron
+            .find_next_occurrence(&self.at(t), false)
+            .ok()
+            .map(|d| d.timestamp_millis())
+    }
+
+    /// The last tick at or before `t`.
+    pub fn last_at_or_before(&self, t: Millis) -> Option<Millis> {
+        self.cron
+            .find_previous_occurrence(&self.at(t), true)
+            .ok()
+            .map(|d| d.timestamp_millis())
+    }
+
+    /// The next `n` ticks strictly after `t`.
+    pub fn upcoming(&self, t: Millis, n: usize) -> Vec<Millis> {
+        let mut out = Vec::with_capacity(n);
+        let mut at = t;
+        while out.len() < n {
+            match self.next_after(at) {
+                Some(next) => {
+                    out.push(next);
+                    at = next;
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(iso: &str) -> Millis {
+        DateTime::parse_from_rfc3339(iso)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn berlin_spring_forward_fires_after_the_gap() {
+        let spec = parse("30 2 * * *", Some("Europe/Berlin")).unwrap();
+        let ticks = spec.upcoming(ms("2026-03-28T00:00:00Z"), 3);
+        assert_eq!(
+            ticks,
+            vec![
+                ms("2026-03-28T01:30:00Z"),
+                ms("2026-03-29T01:00:00Z"),
+                ms("2026-03-30T00:30:00Z")
+            ]
+        );
+    }
+
+    #[test]
+    fn berlin_fall_back_fires_once() {
+        let spec = parse("30 2 * * *", Some("Europe/Berlin")).unwrap();
+        let ticks = spec.upcoming(ms("2026-10-24T12:00:00Z"), 2);
+        assert_eq!(
+            ticks,
+            vec![ms("2026-10-25T00:30:00Z"), ms("2026-10-26T01:30:00Z")]
+        );
+    }
+
+    #[test]
+    fn bad_patterns_and_zones_are_named() {
+        assert!(parse("* * * *", None).unwrap_err().contains("five fields"));
+        assert!(parse("0 0 0 * * *", None).is_err());
+        assert!(parse("61 * * * *", None)
+            .unwrap_err()
+            .contains("61 * * * *"));
+        assert!(parse("* * * * *", Some("Mars/Base"))
+            .unwrap_err()
+            .contains("Mars/Base"));
+        assert!(parse("0 9 * * MON-FRI", Some("America/New_York")).is_ok());
+        assert!(parse("0 0 L * *", None).is_ok());
+    }
+
+    #[test]
+    fn last_tick_at_or_before_includes_the_instant() {
+        let spec = parse("0 * * * *", None).unwrap();
+        let t = ms("2026-01-01T05:00:00Z");
+        assert_eq!(spec.last_at_or_before(t), Some(t));
+        assert_eq!(spec.last_at_or_before(t + 1), Some(t));
+        assert_eq!(spec.next_after(t), Some(t + 3_600_000));
+    }
+}

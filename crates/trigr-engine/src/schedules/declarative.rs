@@ -1,0 +1,76 @@
+//! Declarative schedules follow the current deployment: called by every promotion (a
+//! registration that promotes, `promote`, `rollback`) inside its transaction, while the
+//! environment is locked, so two promotions never sync at once.
+
+use trigr_store::{Deployment, Schedule, ScheduleKind, Tx};
+use trigr_types::{id, Millis};
+
+use super::cron;
+use crate::Result;
+
+/// Makes the environment's declarative schedules match `d`'s manifest: one per task that
+/// declares a schedule, created, changed (its next tick recomputed when the pattern or zone
+/// changed; whether it is active is kept) or deleted.
+pub(crate) fn sync(tx: &mut dyn Tx, env_id: &str, d: &Deployment, now: Millis) -> Result<()> {
+    let existing = tx.declarative_schedules(env_id)?;
+    for old in &existing {
+        let still = d
+            .tasks
+            .iter()
+            .any(|t| t.id == old.task_id && t.schedule.is_some());
+        if !still {
+            tx.delete_schedule(env_id, &old.id)?;
+        }
+    }
+    for task in &d.tasks {
+        let Some(declared) = &task.schedule else {
+            continue;
+        };
+        let spec = match cron::parse(&declared.cron, declared.timezone.as_deref()) {
+            Ok(spec) => spec,
+            Err(e) => {
+                // Registration refuses such manifests; one stored before that is skipped.
+                tracing::warn!(
+                    "task '{}' of {} has a bad schedule: {e}",
+                    task.id,
+                    d.version
+                );
+                continue;
+            }
+        };
+        let pattern = declared.cron.trim().to_string();
+        let timezone = declared
+            .timezone
+            .clone()
+            .unwrap_or_else(|| "UTC".to_string());
+        match existing.iter().find(|s| s.task_id == task.id) {
+            Some(old) if old.cron == pattern && old.timezone == timezone => {}
+            Some(old) => {
+                let mut s = old.clone();
+                s.cron = pattern;
+                s.timezone = timezone;
+                s.next_run_at = if s.active { spec.next_after(now) } else { None };
+                s.updated_at = now;
+                tx.update_schedule(&s)?;
+            }
+            None => {
+                tx.insert_schedule(&Schedule {
+                    id: id::new("sched"),
+                    env_id: env_id.to_string(),
+                    task_id: task.id.clone(),
+                    kind: ScheduleKind::Declarative,
+                    active: true,
+                    dedup_key: None,
+                    external_id: None,
+                    cron: pattern,
+                    timezone,
+                    next_run_at: spec.next_after(now),
+                    last_run_at: None,
+                    created_at: now,
+                    updated_at: now,
+                })?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! `schedules`: cron schedules that fire runs of a task.
+//!
+//! * **Declarative** schedules come from the current deployment's manifest (a task's
+//!   `schedule`); every promotion makes the environment's declarative schedules match the new
+//!   current deployment, in the promotion's transaction (`declarative`). The API may
+//!   activate or deactivate them, not change or delete them.
+//! * **Imperative** schedules are made through the API (upsert by deduplication key).
+//!
+//! [`tick`] fires the due ones from the timer loop; [`cron`] says when a pattern ticks.
+
+pub mod cron;
+pub(crate) mod declarative;
+pub mod tick;
+
+use trigr_store::{Environment, Schedule, ScheduleKind, Tx};
+use trigr_types::{id, Millis};
+
+use crate::{Engine, Error, Result};
+
+/// Longest deduplication key and external id.
+pub const MAX_KEY_LEN: usize = 1024;
+/// Largest page of a schedule list.
+pub const MAX_PER_PAGE: usize = 100;
+
+/// What a caller sends to create or update an imperative schedule.
+#[derive(Clone, Debug, Default)]
+pub struct ScheduleInput {
+    pub task: String,
+    pub cron: String,
+    pub timezone: Option<String>,
+    pub external_id: Option<String>,
+    /// Required to create; an update keeps the schedule's own.
+    pub dedup_key: Option<String>,
+}
+
+/// The human description of a schedule's pattern, or the pattern itself when it no longer
+/// parses.
+pub fn describe(s: &Schedule) -> String {
+    cron::parse(&s.cron, Some(&s.timezone))
+        .map(|c| c.describe())
+        .unwrap_or_else(|_| s.cron.clone())
+}
+
+impl Engine {
+    /// Creates an imperative schedule, or updates the one with the same deduplication key.
+    /// Returns it and whether it was created.
+    pub async fn upsert_schedule(
+        &self,
+        env_id: &str,
+        input: ScheduleInput,
+    ) -> Result<(Schedule, bool)> {
+        check_input(&input)?;
+        let Some(key) = input.dedup_key.clone() else {
+            return Err(Error::invalid("deduplicationKey is required"));
+        };
+        self.write_retrying(|| {
+            let (engine, env_id, input, key) =
+                (self.clone(), env_id.to_string(), input.clone(), key.clone());
+            move |tx: &mut dyn Tx| {
+                let now = engine.now();
+                let env = env_of(tx, &env_id)?;
+                check_task(&engine, tx, &env, &input.task)?;
+                if let Some(existing) = tx.schedule_by_dedup_key(&env.id, &key)? {
+                    let s = apply_update(existing, &input, now)?;
+                    tx.update_schedule(&s)?;
+                    return Ok((s, false));
+                }
+                let spec = cron::parse(&input.cron, input.timezone.as_deref())
+                    .map_err(Error::Unprocessable)?;
+                let s = Schedule {
+                    id: id::new("sched"),
+                    env_id: env.id.clone(),
+                    task_id: input.task.clone(),
+                    kind: ScheduleKind::Imperative,
+                    active: true,
+                    dedup_key: Some(key),
+                    external_id: input.external_id.clone(),
+                    cron: input.cron.trim().to_string(),
+                    timezone: timezone_of(&input),
+                    next_run_at: spec.next_after(now),
+                    last_run_at: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                tx.insert_schedule(&s)?;
+                Ok((s, true))
+            }
+        })
+        .await
+    }
+
+    /// Replaces the task, pattern, time zone and external id of an imperative schedule.
+    pub async fn update_schedule(
+        &self,
+        env_id: &str,
+        id_or_key: &str,
+        input: ScheduleInput,
+    ) -> Result<Schedule> {
+        check_input(&input)?;
+        let (engine, env_id, id_or_key) = (self.clone(), env_id.to_string(), id_or_key.to_string());
+        self.write(move |tx| {
+            let now = engine.now();
+            let env = env_of(tx, &env_id)?;
+            let existing = find(tx, &env.id, &id_or_key)?;
+            check_task(&engine, tx, &env, &input.task)?;
+            let s = apply_update(existing, &input, now)?;
+            tx.update_schedule(&s)?;
+            Ok(s)
+        })
+        .await
+    }
+
+    /// A schedule by id or deduplication key.
+    pub async fn schedule(&self, env_id: &str, id_or_key: &str) -> Result<Schedule> {
+        let (env_id, id_or_key) = (env_id.to_string(), id_or_key.to_string());
+        self.read(move |tx| find(tx, &env_id, &id_or_key)).await
+    }
+
+    /// A page (from 1) of the environment's schedules, oldest first, and their total count.
+    pub async fn list_schedules(
+        &self,
+        env_id: &str,
+        page: usize,
+        per_page: usize,
+    ) -> Result<(Vec<Schedule>, i64)> {
+        let env_id = env_id.to_string();
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        let offset = page.max(1).saturating_sub(1).saturating_mul(per_page);
+        self.read(move |tx| Ok(tx.schedules(&env_id, offset, per_page)?))
+            .await
+    }
+
+    /// Deletes an imperative schedule; returns its id.
+    pub async fn delete_schedule(&self, env_id: &str, id_or_key: &str) -> Result<String> {
+        let (env_id, id_or_key) = (env_id.to_string(), id_or_key.to_string());
+        self.write(move |tx| {
+            let s = find(tx, &env_id, &id_or_key)?;
+            if s.kind == ScheduleKind::Declarative {
+                return Err(declarative_refused(&s));
+            }
+            tx.delete_schedule(&env_id, &s.id)?;
+            Ok(s.id)
+        })
+        .await
+    }
+
+    /// Activates or deactivates a schedule. An activated schedule ticks from now on: ticks
+    /// missed while it was inactive are not fired.
+    pub async fn set_schedule_active(
+        &self,
+        env_id: &str,
+        id_or_key: &str,
+        active: bool,
+    ) -> Result<Schedule> {
+        let (engine, env_id, id_or_key) = (self.clone(), env_id.to_string(), id_or_key.to_string());
+        self.write(move |tx| {
+            let now = engine.now();
+            let mut s = find(tx, &env_id, &id_or_key)?;
+            if s.active == active {
+                return Ok(s);
+            }
+            s.active = active;
+            s.next_run_at = if active {
+                cron::parse(&s.cron, Some(&s.timezone))
+                    .ok()
+                    .and_then(|c| c.next_after(now))
+            } else {
+                None
+            };
+            s.updated_at = now;
+            tx.update_schedule(&s)?;
+            Ok(s)
+        })
+        .await
+    }
+}
+
+fn env_of(tx: &mut dyn Tx, env_id: &str) -> Result<Environment> {
+    tx.environment(env_id)?
+        .ok_or_else(|| Error::not_found("Environment not found"))
+}
+
+/// A schedule by id (`sched_…`) or deduplication key; 404 otherwise.
+fn find(tx: &mut dyn Tx, env_id: &str, id_or_key: &str) -> Result<Schedule> {
+    let found = match tx.schedule(env_id, id_or_key)? {
+        Some(s) => Some(s),
+        None => tx.schedule_by_dedup_key(env_id, id_or_key)?,
+    };
+    found.ok_or_else(|| Error::not_found(format!("Schedule {id_or_key} not found")))
+}
+
+fn declarative_refused(s: &Schedule) -> Error {
+    Error::unprocessable(format!(
+        "Cannot update a declarative schedule: {} is declared by task '{}' of the current deployment; change the task's cron instead",
+        s.id, s.task_id
+    ))
+}
+
+fn timezone_of(input: &ScheduleInput) -> String {
+    input.timezone.clone().unwrap_or_else(|| "UTC".to_string())
+}
+
+/// Checks what needs no store; the errors name the field.
+fn check_input(input: &ScheduleInput) -> Result<()> {
+    if input.task.is_empty() || input.task.len() > 128 {
+        return Err(Error::unprocessable(
+            "task must be a task id of 1-128 characters",
+        ));
+    }
+    if let Some(k) = &input.dedup_key {
+        if k.is_empty() || k.len() > MAX_KEY_LEN {
+            return Err(Error::unprocessable(format!(
+                "deduplicationKey must be 1-{MAX_KEY_LEN} characters"
+            )));
+        }
+    }
+    if input
+        .external_id
+        .as_ref()
+        .is_some_and(|e| e.len() > MAX_KEY_LEN)
+    {
+        return Err(Error::unprocessable(format!(
+            "externalId must be at most {MAX_KEY_LEN} characters"
+        )));
+    }
+    cron::parse(&input.cron, input.timezone.as_deref()).map_err(Error::Unprocessable)?;
+    Ok(())
+}
+
+/// Once a deployment is current, a schedule's task must be one it declares.
+fn check_task(engine: &Engine, tx: &mut dyn Tx, env: &Environment, task: &str) -> Result<()> {
+    let Some(version) = env.current_version.clone() else {
+        return Ok(());
+    };
+    let declared = engine
+        .deployments
+        .get(tx, &env.id, &version)?
+        .is_some_and(|d| d.task(task).is_some());
+    if declared {
+        Ok(())
+    } else {
+        Err(Error::unprocessable(format!(
+            "Task '{task}' is not declared by the current deployment (version {version})"
+        )))
+    }
+}
+
+/// The schedule with the caller's new settings; its next tick is recomputed when the pattern
+/// or the zone changed.
+fn apply_update(mut s: Schedule, input: &ScheduleInput, now: Millis) -> Result<Schedule> {
+    if s.kind == ScheduleKind::Declarative {
+        return Err(declarative_refused(&s));
+    }
+    let spec = cron::parse(&input.cron, input.timezone.as_deref()).map_err(Error::Unprocessable)?;
+    let cron = input.cron.trim().to_string();
+    let timezone = timezone_of(input);
+    if s.cron != cron || s.timezone != timezone || s.next_run_at.is_none() {
+        s.next_run_at = if s.active { spec.next_after(now) } else { None };
+    }
+    s.task_id = input.task.clone();
+    s.cron = cron;
+    s.timezone = timezone;
+    s.external_id = input.external_id.clone();
+    s.updated_at = now;
+    Ok(s)
+}

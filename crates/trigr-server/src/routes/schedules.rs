@@ -1,0 +1,184 @@
+//! Schedules API (reference §4.1): `{id}` is a schedule id (`sched_…`) or its
+//! deduplication key.
+
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trigr_engine::schedules::{self, cron, ScheduleInput};
+use trigr_store::Schedule;
+use trigr_types::format_time;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Json};
+use crate::AppState;
+
+/// Body of create and update.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Body {
+    task: String,
+    cron: String,
+    timezone: Option<String>,
+    external_id: Option<String>,
+    deduplication_key: Option<String>,
+    window: Option<Value>,
+}
+
+impl Body {
+    fn input(self) -> ApiResult<ScheduleInput> {
+        if self.window.is_some_and(|w| !w.is_null()) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "window is not supported: trigr fires each tick at its nominal time",
+            ));
+        }
+        Ok(ScheduleInput {
+            task: self.task,
+            cron: self.cron,
+            timezone: self.timezone,
+            external_id: self.external_id,
+            dedup_key: self.deduplication_key,
+        })
+    }
+}
+
+/// The schedule object of the reference.
+fn view(s: &Schedule, auth: &Auth) -> Value {
+    json!({
+        "id": s.id,
+        "type": s.kind.as_str(),
+        "task": s.task_id,
+        "active": s.active,
+        "deduplicationKey": s.dedup_key,
+        "externalId": s.external_id,
+        "generator": {
+            "type": "CRON",
+            "expression": s.cron,
+            "description": schedules::describe(s),
+        },
+        "timezone": s.timezone,
+        "nextRun": s.next_run_at.filter(|_| s.active).map(format_time),
+        "nextRunEffectiveAt": s.next_run_at.filter(|_| s.active).map(format_time),
+        "environments": [{ "id": s.env_id, "type": auth.kind.as_str(), "userName": null }],
+    })
+}
+
+/// `POST /api/v1/schedules`: creates, or updates the schedule with the same
+/// `deduplicationKey`.
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(b): Json<Body>,
+) -> ApiResult<impl IntoResponse> {
+    if b.deduplication_key.is_none() {
+        return Err(ApiError::bad_request("deduplicationKey is required"));
+    }
+    let (s, _) = state
+        .engine
+        .upsert_schedule(&auth.env_id, b.input()?)
+        .await?;
+    Ok(axum::Json(view(&s, &auth)))
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    page: Option<usize>,
+    #[serde(rename = "perPage")]
+    per_page: Option<usize>,
+}
+
+/// `GET /api/v1/schedules?page=&perPage=`.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(p): Query<ListParams>,
+) -> ApiResult<impl IntoResponse> {
+    let page = p.page.unwrap_or(1).max(1);
+    let per_page = p.per_page.unwrap_or(10).clamp(1, schedules::MAX_PER_PAGE);
+    let (list, total) = state
+        .engine
+        .list_schedules(&auth.env_id, page, per_page)
+        .await?;
+    let total_pages = (total as usize).div_ceil(per_page).max(1);
+    Ok(axum::Json(json!({
+        "data": list.iter().map(|s| view(s, &auth)).collect::<Vec<_>>(),
+        "pagination": { "currentPage": page, "totalPages": total_pages, "count": total },
+    })))
+}
+
+/// `GET /api/v1/schedules/{id}`.
+pub async fn retrieve(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let s = state.engine.schedule(&auth.env_id, &id).await?;
+    Ok(axum::Json(view(&s, &auth)))
+}
+
+/// `PUT /api/v1/schedules/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(b): Json<Body>,
+) -> ApiResult<impl IntoResponse> {
+    let s = state
+        .engine
+        .update_schedule(&auth.env_id, &id, b.input()?)
+        .await?;
+    Ok(axum::Json(view(&s, &auth)))
+}
+
+/// `DELETE /api/v1/schedules/{id}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let id = state.engine.delete_schedule(&auth.env_id, &id).await?;
+    Ok(axum::Json(json!({ "id": id })))
+}
+
+/// `POST /api/v1/schedules/{id}/activate`.
+pub async fn activate(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let s = state
+        .engine
+        .set_schedule_active(&auth.env_id, &id, true)
+        .await?;
+    Ok(axum::Json(view(&s, &auth)))
+}
+
+/// `POST /api/v1/schedules/{id}/deactivate`.
+pub async fn deactivate(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let s = state
+        .engine
+        .set_schedule_active(&auth.env_id, &id, false)
+        .await?;
+    Ok(axum::Json(view(&s, &auth)))
+}
+
+#[derive(Deserialize)]
+pub struct TimezoneParams {
+    #[serde(rename = "excludeUtc")]
+    exclude_utc: Option<bool>,
+}
+
+/// `GET /api/v1/timezones[?excludeUtc=true]`: public (the SDK sends no key).
+pub async fn timezones(Query(p): Query<TimezoneParams>) -> impl IntoResponse {
+    let exclude = p.exclude_utc.unwrap_or(false);
+    let zones: Vec<&str> = cron::timezones()
+        .into_iter()
+        .filter(|z| !exclude || *z != "UTC")
+        .collect();
+    axum::Json(json!({ "timezones": zones }))
+}

@@ -1,0 +1,73 @@
+//! Run events: what realtime subscribers are told. Each status change and metadata update of
+//! a run is recorded in the transaction that made it ([`EventTx::insert_run_events`]), so a
+//! subscriber that reconnects reads from the store what it missed, by `seq`.
+
+use trigr_types::Millis;
+
+use crate::Result;
+
+/// What changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEventKind {
+    Status,
+    Metadata,
+}
+
+impl RunEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunEventKind::Status => "status",
+            RunEventKind::Metadata => "metadata",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunEventKind> {
+        match s {
+            "status" => Some(RunEventKind::Status),
+            "metadata" => Some(RunEventKind::Metadata),
+            _ => None,
+        }
+    }
+}
+
+/// One recorded event. `seq` is 0 until the store numbers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunEvent {
+    /// Grows in commit order within an environment (gaps allowed).
+    pub seq: i64,
+    pub env_id: String,
+    pub run_id: String,
+    pub batch_id: Option<String>,
+    pub tags: Vec<String>,
+    pub kind: RunEventKind,
+    /// JSON text of the run as a subscriber sees it.
+    pub data: String,
+    pub created_at: Millis,
+}
+
+/// Run events.
+pub trait EventTx {
+    /// Records events; the store numbers them. On PostgreSQL they are written when the
+    /// transaction commits, under a per-environment lock, so numbers follow commit order.
+    fn insert_run_events(&mut self, events: &[RunEvent]) -> Result<()>;
+    /// The environment's events numbered above `after`, oldest first.
+    fn run_events_after(&mut self, env_id: &str, after: i64, limit: usize)
+        -> Result<Vec<RunEvent>>;
+    /// The highest event number of the environment (0 when none).
+    fn last_run_event_seq(&mut self, env_id: &str) -> Result<i64>;
+    /// The highest event number pruned so far (0 when none): a reader that has seen only
+    /// events below it may have missed some.
+    fn run_events_pruned_through(&mut self) -> Result<i64>;
+    /// Deletes up to `limit` events recorded before `before`, oldest first, and raises
+    /// [`EventTx::run_events_pruned_through`]; returns how many.
+    fn prune_run_events(&mut self, before: Millis, limit: usize) -> Result<u64>;
+}
+
+/// Reads the JSON array of tags stored with an event.
+pub(crate) fn tags_from_json(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| crate::Error::Corrupt(format!("event tags: {e}")))
+}
+
+pub(crate) fn kind_from_text(text: &str) -> Result<RunEventKind> {
+    RunEventKind::parse(text).ok_or_else(|| crate::Error::Corrupt(format!("event kind '{text}'")))
+}

@@ -1,0 +1,79 @@
+//! Cron schedules: the record, and how a row of the `schedules` table reads back.
+
+use trigr_types::Millis;
+
+use crate::rows::Columns;
+use crate::Result;
+
+/// Where a schedule comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleKind {
+    /// Declared by a task of the current deployment; follows its manifest.
+    Declarative,
+    /// Made through the API.
+    Imperative,
+}
+
+impl ScheduleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleKind::Declarative => "DECLARATIVE",
+            ScheduleKind::Imperative => "IMPERATIVE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ScheduleKind> {
+        match s {
+            "DECLARATIVE" => Some(ScheduleKind::Declarative),
+            "IMPERATIVE" => Some(ScheduleKind::Imperative),
+            _ => None,
+        }
+    }
+}
+
+/// A cron schedule firing runs of one task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// `sched_…`.
+    pub id: String,
+    pub env_id: String,
+    pub task_id: String,
+    pub kind: ScheduleKind,
+    pub active: bool,
+    /// The caller's key (imperative schedules); unique in the environment.
+    pub dedup_key: Option<String>,
+    pub external_id: Option<String>,
+    /// Five-field cron pattern.
+    pub cron: String,
+    /// IANA time zone the pattern is read in.
+    pub timezone: String,
+    /// The next tick to fire; `None` when the pattern has no future tick.
+    pub next_run_at: Option<Millis>,
+    /// The last tick fired.
+    pub last_run_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+pub(crate) const SCHEDULE_COLUMNS: &str = "id, env_id, task_id, kind, active, dedup_key, \
+    external_id, cron, timezone, next_run_at, last_run_at, created_at, updated_at";
+
+pub(crate) fn schedule(r: &impl Columns) -> Result<Schedule> {
+    let kind = r.text(3)?;
+    Ok(Schedule {
+        id: r.text(0)?,
+        env_id: r.text(1)?,
+        task_id: r.text(2)?,
+        kind: ScheduleKind::parse(&kind)
+            .ok_or_else(|| crate::Error::Corrupt(format!("unknown schedule kind '{kind}'")))?,
+        active: r.flag(4)?,
+        dedup_key: r.opt_text(5)?,
+        external_id: r.opt_text(6)?,
+        cron: r.text(7)?,
+        timezone: r.text(8)?,
+        next_run_at: r.opt_int(9)?,
+        last_run_at: r.opt_int(10)?,
+        created_at: r.int(11)?,
+        updated_at: r.int(12)?,
+    })
+}
