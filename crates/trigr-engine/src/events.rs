@@ -1,5 +1,5 @@
 //! Run events: each status change and metadata update of a run is recorded in the
-//! transaction that makes it ([`record`], called by [`crate::transition`] and by trigger), so
+//! transaction that makes it (`record`, called by [`crate::transition`] and by trigger), so
 //! realtime subscribers read from the store whatever they missed. The environments that got
 //! events in a write are collected here and handed to [`crate::realtime::Realtime`] once the
 //! write has committed.

@@ -7,6 +7,7 @@ mod electric;
 mod events;
 mod inputs;
 mod logs;
+mod offset_page;
 mod output_streams;
 mod packets;
 mod queues;

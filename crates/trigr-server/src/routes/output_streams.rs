@@ -77,20 +77,7 @@ pub async fn write(
 ) -> ApiResult<impl IntoResponse> {
     let lease = lease_of(&headers, q)?;
     check_key(&key).map_err(ApiError::from)?;
-    let mut next = match headers.get("x-resume-from-chunk") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "X-Resume-From-Chunk must be a chunk index (0 or more), got {v:?}"
-                    ))
-                })?,
-        ),
-    };
+    let mut next = resume_from(&headers)?;
     let target = Target::parse(&target);
     let limit = state.engine.config.max_payload_bytes;
     let mut frames = body.into_data_stream();
@@ -107,29 +94,7 @@ pub async fn write(
             }
             None => ended = true,
         }
-        let mut lines = Vec::new();
-        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            lines.push(line[..line.len() - 1].to_vec());
-        }
-        if ended && !buffer.is_empty() {
-            lines.push(std::mem::take(&mut buffer));
-        }
-        if buffer.len() > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("A chunk (line) is over the limit of {limit} bytes"),
-            ));
-        }
-        let mut bodies = Vec::new();
-        for line in lines {
-            let text = String::from_utf8(line).map_err(|_| {
-                ApiError::bad_request("The body is not UTF-8 text: send one JSON value a line")
-            })?;
-            if !text.trim().is_empty() {
-                bodies.push(chunk_body(&text));
-            }
-        }
+        let bodies = complete_lines(&mut buffer, ended, limit)?;
         if bodies.is_empty() {
             continue;
         }
@@ -159,6 +124,52 @@ pub async fn write(
         "accepted": accepted,
         "lastChunkIndex": last_index.unwrap_or(-1),
     })))
+}
+
+/// The `X-Resume-From-Chunk` header: the index of the body's first chunk, if given.
+fn resume_from(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    let Some(v) = headers.get("x-resume-from-chunk") else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "X-Resume-From-Chunk must be a chunk index (0 or more), got {v:?}"
+            ))
+        })
+}
+
+/// Takes the complete lines out of `buffer` (and the rest too once the body `ended`) as chunk
+/// bodies, skipping empty lines; a line longer than `limit` is a 413.
+fn complete_lines(buffer: &mut Vec<u8>, ended: bool, limit: usize) -> ApiResult<Vec<String>> {
+    let mut lines = Vec::new();
+    while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+        let line: Vec<u8> = buffer.drain(..=end).collect();
+        lines.push(line[..line.len() - 1].to_vec());
+    }
+    if ended && !buffer.is_empty() {
+        lines.push(std::mem::take(buffer));
+    }
+    if buffer.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("A chunk (line) is over the limit of {limit} bytes"),
+        ));
+    }
+    let mut bodies = Vec::new();
+    for line in lines {
+        let text = String::from_utf8(line).map_err(|_| {
+            ApiError::bad_request("The body is not UTF-8 text: send one JSON value a line")
+        })?;
+        if !text.trim().is_empty() {
+            bodies.push(chunk_body(&text));
+        }
+    }
+    Ok(bodies)
 }
 
 /// `POST /realtime/v1/streams/{runId}/{target}/{key}/append`: the whole body is one chunk,

@@ -3,36 +3,25 @@
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::json;
 use trigr_engine::queues::{QueueChange, QueueRef};
 
+use super::offset_page::{page_json, OffsetParams};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::{views, AppState};
 
-#[derive(Deserialize)]
-pub struct ListParams {
-    page: Option<usize>,
-    #[serde(rename = "perPage")]
-    per_page: Option<usize>,
-}
-
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
-    Query(p): Query<ListParams>,
+    Query(p): Query<OffsetParams>,
 ) -> ApiResult<impl IntoResponse> {
-    let page = p.page.unwrap_or(1).max(1);
-    let per_page = p.per_page.unwrap_or(25).clamp(1, 100);
+    let (page, per_page) = p.resolve(25, 100);
     let (queues, total) = state
         .engine
         .list_queues(&auth.env_id, page, per_page)
         .await?;
-    let total_pages = (total as usize).div_ceil(per_page).max(1);
-    Ok(axum::Json(json!({
-        "data": queues.iter().map(views::queue).collect::<Vec<_>>(),
-        "pagination": { "currentPage": page, "totalPages": total_pages, "count": total },
-    })))
+    let data = queues.iter().map(views::queue).collect();
+    Ok(axum::Json(page_json(data, page, per_page, total)))
 }
 
 /// Resolves a queue named in a path by its `type` (`id`, `task`, `custom`).

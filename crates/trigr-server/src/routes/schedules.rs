@@ -9,6 +9,7 @@ use trigr_engine::schedules::{self, cron, ScheduleInput};
 use trigr_store::Schedule;
 use trigr_types::format_time;
 
+use super::offset_page::{page_json, OffsetParams};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::AppState;
@@ -81,30 +82,19 @@ pub async fn create(
     Ok(axum::Json(view(&s, &auth)))
 }
 
-#[derive(Deserialize)]
-pub struct ListParams {
-    page: Option<usize>,
-    #[serde(rename = "perPage")]
-    per_page: Option<usize>,
-}
-
 /// `GET /api/v1/schedules?page=&perPage=`.
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
-    Query(p): Query<ListParams>,
+    Query(p): Query<OffsetParams>,
 ) -> ApiResult<impl IntoResponse> {
-    let page = p.page.unwrap_or(1).max(1);
-    let per_page = p.per_page.unwrap_or(10).clamp(1, schedules::MAX_PER_PAGE);
+    let (page, per_page) = p.resolve(10, schedules::MAX_PER_PAGE);
     let (list, total) = state
         .engine
         .list_schedules(&auth.env_id, page, per_page)
         .await?;
-    let total_pages = (total as usize).div_ceil(per_page).max(1);
-    Ok(axum::Json(json!({
-        "data": list.iter().map(|s| view(s, &auth)).collect::<Vec<_>>(),
-        "pagination": { "currentPage": page, "totalPages": total_pages, "count": total },
-    })))
+    let data = list.iter().map(|s| view(s, &auth)).collect();
+    Ok(axum::Json(page_json(data, page, per_page, total)))
 }
 
 /// `GET /api/v1/schedules/{id}`.
