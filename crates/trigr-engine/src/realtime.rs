@@ -132,6 +132,10 @@ impl Realtime {
                     return;
                 }
             }
+            // PostgreSQL: number what committed writers left in the outbox first.
+            if sequence(&self.store).await.is_err() {
+                continue;
+            }
             loop {
                 let env = env_id.clone();
                 let page = self
@@ -171,23 +175,53 @@ pub async fn prune(store: &Store, now: Millis, retention: Duration) -> Result<u6
     }
 }
 
+/// Most outbox events one sequencing transaction numbers.
+const SEQUENCE_BATCH: usize = 5000;
+
+/// Numbers the events a backend that numbers them late (PostgreSQL) holds in its outbox
+/// ([`trigr_store::events::EventTx::sequence_run_events`]); nothing to do on SQLite.
+pub async fn sequence(store: &Store) -> Result<()> {
+    if !store.sequences_events_later() {
+        return Ok(());
+    }
+    loop {
+        let n = store
+            .write(|tx| Ok::<_, crate::Error>(tx.sequence_run_events(SEQUENCE_BATCH)?))
+            .await?;
+        if n < SEQUENCE_BATCH as u64 {
+            return Ok(());
+        }
+    }
+}
+
 /// How often [`prune_loop`] looks for old events.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often [`prune_loop`] numbers outbox events nobody subscribed to (PostgreSQL).
+pub const SEQUENCE_EVERY: Duration = Duration::from_secs(1);
 
-/// Prunes events older than `retention` every [`PRUNE_EVERY`] (by the engine's clock) until
+/// Numbers outbox events every [`SEQUENCE_EVERY`] (feeds with subscribers do it at once) and
+/// prunes events older than `retention` every [`PRUNE_EVERY`] (by the engine's clock) until
 /// `stop` changes.
 pub async fn prune_loop(
     engine: crate::Engine,
     retention: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    let mut tick = tokio::time::interval(SEQUENCE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_prune: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
+        if let Err(e) = sequence(&engine.store).await {
+            tracing::warn!("could not number run events: {e}");
+        }
+        if last_prune.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            continue;
+        }
+        last_prune = Some(tokio::time::Instant::now());
         match prune(&engine.store, engine.now(), retention).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!("pruned {n} run events"),

@@ -47,9 +47,18 @@ pub struct RunEvent {
 
 /// Run events.
 pub trait EventTx {
-    /// Records events; the store numbers them. On PostgreSQL they are written when the
-    /// transaction commits, under a per-environment lock, so numbers follow commit order.
+    /// Records events; the store numbers them so that a reader that has seen number `n` never
+    /// later finds a smaller one in the same environment. SQLite numbers them at once (one
+    /// writer); PostgreSQL writes them to an outbox with the transaction, and
+    /// [`EventTx::sequence_run_events`] numbers them once committed.
     fn insert_run_events(&mut self, events: &[RunEvent]) -> Result<()>;
+    /// Numbers up to `limit` committed events of the outbox, oldest first, and moves them
+    /// where readers see them; returns how many. Sequencers take turns (one at a time across
+    /// servers), and each commits before the next numbers anything, so numbers follow the
+    /// order readers can see them in. A backend that numbers at once has nothing to do.
+    fn sequence_run_events(&mut self, _limit: usize) -> Result<u64> {
+        Ok(0)
+    }
     /// The environment's events numbered above `after`, oldest first.
     fn run_events_after(&mut self, env_id: &str, after: i64, limit: usize)
         -> Result<Vec<RunEvent>>;

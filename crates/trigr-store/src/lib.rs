@@ -76,6 +76,11 @@ pub trait Backend: Send + Sync {
     fn subscribe_wakes(&self, _listener: WakeListener) {}
     /// Finishes queued writes and stops accepting new ones.
     fn close(&self);
+    /// Whether recorded run events need [`events::EventTx::sequence_run_events`] before
+    /// readers see them (PostgreSQL numbers them after their transactions commit).
+    fn sequences_events_later(&self) -> bool {
+        false
+    }
 }
 
 /// Handle to the store; cheap to clone.
@@ -148,6 +153,11 @@ impl Store {
     }
 
     /// See [`Backend::publish_wakes`].
+    /// See [`Backend::sequences_events_later`].
+    pub fn sequences_events_later(&self) -> bool {
+        self.backend.sequences_events_later()
+    }
+
     pub fn publish_wakes(&self, env_ids: &[String]) {
         if !env_ids.is_empty() {
             self.backend.publish_wakes(env_ids);

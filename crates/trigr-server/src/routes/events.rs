@@ -188,6 +188,11 @@ struct Start {
 }
 
 async fn start(engine: &Engine, env_id: &str, filter: &Filter) -> ApiResult<Start> {
+    // Events committed before the snapshot get their numbers first, so the snapshot's
+    // newest number covers them (PostgreSQL numbers events after their commit).
+    trigr_engine::realtime::sequence(&engine.store)
+        .await
+        .map_err(ApiError::from)?;
     let (env, filter) = (env_id.to_string(), filter.clone());
     engine
         .read(move |tx| {

@@ -1,7 +1,17 @@
 -- Run events: every status change and metadata update of a run, recorded in the transaction
--- that made it, for realtime subscribers. `seq` comes from a sequence taken at the end of the
--- transaction under a per-environment advisory lock, so one environment's events are numbered
--- in commit order. Pruned after the retention period by the timer loop.
+-- that made it (in `run_events_outbox`), for realtime subscribers. A sequencer moves committed
+-- outbox rows to `run_events`, numbering them (`seq`) in the order readers can see them.
+-- Pruned after the retention period by the timer loop.
+CREATE TABLE run_events_outbox (
+    id BIGSERIAL PRIMARY KEY,
+    env_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    batch_id TEXT,
+    tags TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
 CREATE SEQUENCE run_events_seq;
 CREATE TABLE run_events (
     seq BIGINT PRIMARY KEY,

@@ -551,6 +551,10 @@ fn run_read(mut tx: PgTx, job: ReadJob) {
 }
 
 impl Backend for Postgres {
+    fn sequences_events_later(&self) -> bool {
+        true
+    }
+
     fn submit_write(&self, job: WriteJob) {
         self.submit(BEGIN_WRITE, move |tx| run_write(tx, job));
     }
