@@ -83,7 +83,8 @@
 //!   fan-out to 1,000 server-sent-event subscribers of one tag: events delivered per second
 //!   across all of them for a burst of `--runs` / 20 runs, then the delay from a change to its
 //!   arrival at a subscriber under a steady 20 runs/s for 10 s (3 s with `--quick`); see
-//!   `scenarios/sse.rs`.
+//!   `scenarios/sse.rs`. The subscribers share the machine (and its cores) with the server.
+//!   `--sse-subscribers N` measures with another count, to see how the delay grows with it.
 //! * **`disk_fsync_p50_ms`, `disk_fsync_p99_ms`** — the disk's own fsync latency where the
 //!   temporary SQLite stores live, for context.
 //!
@@ -163,6 +164,11 @@ struct Args {
     #[arg(long)]
     latency_secs: Option<f64>,
 
+    /// Concurrent subscribers of the sse scenario (its figures are defined for the default:
+    /// other counts show how the delay grows with them).
+    #[arg(long, default_value_t = scenarios::sse::SUBSCRIBERS as u64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    sse_subscribers: u64,
+
     /// Longest one scenario run may take, in seconds, before the benchmark fails.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
@@ -203,6 +209,7 @@ async fn main() -> Result<()> {
         ),
         timeout: Duration::from_secs(args.timeout_secs),
         database_url: args.database_url.clone(),
+        sse_subscribers: args.sse_subscribers as usize,
     };
     let chosen: Vec<Scenario> = if args.only.is_empty() {
         Scenario::ALL.to_vec()

@@ -19,7 +19,7 @@ pub enum SchedulesCommand {
     Get(ScheduleRefArgs),
     /// Create a schedule, or update the one with the same deduplication key.
     Create(ScheduleCreateArgs),
-    /// Replace the task, pattern, time zone and external id of a schedule.
+    /// Replace the task, pattern, time zone, external id and window of a schedule.
     Update(ScheduleUpdateArgs),
     /// Delete a schedule made through the API.
     Delete(ScheduleRefArgs),
@@ -75,6 +75,11 @@ pub struct ScheduleFields {
     /// Your own id for the schedule, passed to each run.
     #[arg(long)]
     pub external_id: Option<String>,
+    /// Jitter window: each tick fires at a fixed offset within it after its cron time, like
+    /// "30m", "2h" (at most 24h) or "30%" (of the interval to the next tick). Without it
+    /// (also on update) ticks fire at their cron time.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub window: Option<String>,
 }
 
 /// Arguments of `trigr schedules create`.
@@ -151,6 +156,10 @@ struct Schedule {
     timezone: String,
     #[serde(default)]
     next_run: Option<String>,
+    #[serde(default)]
+    next_run_effective_at: Option<String>,
+    #[serde(default)]
+    window: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,6 +246,15 @@ fn render_one(s: &Schedule) -> String {
             s.next_run.as_deref().map_or("-".into(), short_time),
         ),
     ];
+    if let Some(w) = &s.window {
+        lines.push(("window", w.clone()));
+        lines.push((
+            "fires at",
+            s.next_run_effective_at
+                .as_deref()
+                .map_or("-".into(), short_time),
+        ));
+    }
     if let Some(k) = &s.deduplication_key {
         lines.push(("deduplication key", k.clone()));
     }
@@ -270,6 +288,9 @@ fn body(fields: &ScheduleFields) -> Value {
     }
     if let Some(e) = &fields.external_id {
         body["externalId"] = json!(e);
+    }
+    if let Some(w) = &fields.window {
+        body["window"] = json!(w);
     }
     body
 }
@@ -351,5 +372,38 @@ mod tests {
         assert!(text.contains("next run: -\n"), "{text}");
         assert!(text.contains("deduplication key: k\n"), "{text}");
         assert!(!text.contains("external id"), "{text}");
+        assert!(!text.contains("window"), "{text}");
+
+        let s: Schedule = serde_json::from_value(json!({
+            "id": "sched_1", "type": "IMPERATIVE", "task": "t", "active": true,
+            "generator": {"type": "CRON", "expression": "0 9 * * *", "description": "At 09:00."},
+            "timezone": "UTC", "nextRun": "2026-01-05T09:00:00.000Z",
+            "nextRunEffectiveAt": "2026-01-05T09:12:34.000Z", "window": "30m",
+            "environments": []
+        }))
+        .unwrap();
+        let text = render_one(&s);
+        assert!(text.contains("window: 30m\n"), "{text}");
+        assert!(text.contains("fires at: "), "{text}");
+    }
+
+    #[test]
+    fn the_window_goes_into_the_body() {
+        let fields = ScheduleFields {
+            task: "t".into(),
+            cron: "0 * * * *".into(),
+            timezone: None,
+            external_id: None,
+            window: Some("2h".into()),
+        };
+        assert_eq!(
+            body(&fields),
+            json!({"task": "t", "cron": "0 * * * *", "window": "2h"})
+        );
+        let fields = ScheduleFields {
+            window: None,
+            ..fields
+        };
+        assert!(body(&fields).get("window").is_none());
     }
 }

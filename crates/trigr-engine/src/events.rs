@@ -6,7 +6,9 @@
 
 use std::cell::RefCell;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 use trigr_store::{Run, RunEvent, RunEventKind, Tx};
 use trigr_types::{format_time, packet};
 
@@ -43,7 +45,7 @@ pub fn event_for(before: Option<&Run>, after: &Run) -> Option<RunEvent> {
         batch_id: after.batch_id.clone(),
         tags: after.tags.clone(),
         kind,
-        data: snapshot(after).to_string(),
+        data: snapshot_json(after),
         created_at: after.updated_at,
     })
 }
@@ -74,46 +76,94 @@ pub(crate) fn record<'a>(
 
 /// The run as a subscriber sees it: what the event's `data` carries.
 pub fn snapshot(run: &Run) -> Value {
+    serde_json::from_str(&snapshot_json(run)).unwrap_or(Value::Null)
+}
+
+/// [`snapshot`] as JSON text, written straight from the run's fields: the stored metadata,
+/// output and error are JSON text already and are copied, not parsed and rebuilt. This runs
+/// inside every write that changes a run, so it is kept cheap.
+pub fn snapshot_json(run: &Run) -> String {
     let s = run.status;
-    let mut m = Map::new();
-    m.insert("id".into(), json!(run.id));
-    m.insert("taskIdentifier".into(), json!(run.task_id));
-    m.insert("status".into(), json!(s.as_str()));
-    m.insert("attempt".into(), json!(run.attempt));
-    m.insert("version".into(), json!(run.version));
-    m.insert("tags".into(), json!(run.tags));
-    let metadata = run
-        .metadata
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok());
-    m.insert("metadata".into(), metadata.unwrap_or(Value::Null));
-    m.insert("isFinal".into(), json!(s.is_final()));
-    if let Some(b) = &run.batch_id {
-        m.insert("batchId".into(), json!(b));
+    let done = s.is_final();
+    let output = run.output.as_deref().filter(|_| done).map(|out| {
+        let ty = run.output_type.as_deref().unwrap_or(packet::JSON);
+        let value = if ty == packet::JSON {
+            Json::raw_or_text(out)
+        } else {
+            Json::Text(out)
+        };
+        (value, ty)
+    });
+    let error = run.error.as_deref().filter(|_| done).map(|err| {
+        RawValue::from_string(err.to_owned())
+            .map(Json::Raw)
+            .unwrap_or_else(|_| Json::Message { message: err })
+    });
+    let view = View {
+        id: &run.id,
+        task_identifier: &run.task_id,
+        status: s.as_str(),
+        attempt: run.attempt,
+        version: run.version.as_deref(),
+        tags: &run.tags,
+        metadata: run.metadata.as_deref().and_then(raw),
+        is_final: done,
+        batch_id: run.batch_id.as_deref(),
+        output_type: output.as_ref().map(|(_, ty)| *ty),
+        output: output.map(|(v, _)| v),
+        error,
+        created_at: format_time(run.created_at),
+        updated_at: format_time(run.updated_at),
+        started_at: run.started_at.map(format_time),
+        finished_at: run.finished_at.map(format_time),
+    };
+    serde_json::to_string(&view).unwrap_or_default()
+}
+
+/// The fields of [`snapshot_json`], borrowed from the run.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct View<'a> {
+    id: &'a str,
+    task_identifier: &'a str,
+    status: &'a str,
+    attempt: i64,
+    version: Option<&'a str>,
+    tags: &'a [String],
+    metadata: Option<Box<RawValue>>,
+    is_final: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<Json<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Json<'a>>,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished_at: Option<String>,
+}
+
+/// A stored value in a snapshot: its JSON text when it is JSON, else a string.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Json<'a> {
+    Raw(Box<RawValue>),
+    Text(&'a str),
+    Message { message: &'a str },
+}
+
+impl<'a> Json<'a> {
+    fn raw_or_text(text: &'a str) -> Self {
+        raw(text).map(Json::Raw).unwrap_or(Json::Text(text))
     }
-    if s.is_final() {
-        if let Some(out) = &run.output {
-            let ty = run.output_type.as_deref().unwrap_or(packet::JSON);
-            let value = if ty == packet::JSON {
-                serde_json::from_str(out).unwrap_or_else(|_| json!(out))
-            } else {
-                json!(out)
-            };
-            m.insert("output".into(), value);
-            m.insert("outputType".into(), json!(ty));
-        }
-        if let Some(err) = &run.error {
-            let value = serde_json::from_str(err).unwrap_or_else(|_| json!({ "message": err }));
-            m.insert("error".into(), value);
-        }
-    }
-    m.insert("createdAt".into(), json!(format_time(run.created_at)));
-    m.insert("updatedAt".into(), json!(format_time(run.updated_at)));
-    if let Some(t) = run.started_at {
-        m.insert("startedAt".into(), json!(format_time(t)));
-    }
-    if let Some(t) = run.finished_at {
-        m.insert("finishedAt".into(), json!(format_time(t)));
-    }
-    Value::Object(m)
+}
+
+/// `text` as a JSON value copied verbatim, when it is valid JSON.
+fn raw(text: &str) -> Option<Box<RawValue>> {
+    RawValue::from_string(text.to_owned()).ok()
 }

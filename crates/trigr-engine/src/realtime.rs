@@ -10,9 +10,10 @@
 //! environment however many there are.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{broadcast, Notify};
 use trigr_store::{RunEvent, Store};
 use trigr_types::Millis;
@@ -29,8 +30,31 @@ const WAKE_PREFIX: &str = "events:";
 /// Events are kept this long by default, then pruned.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
+/// An event on its way to this server's subscribers, with room for its wire encoding: the
+/// first subscriber that needs it encodes it and every other one sends the same bytes.
+#[derive(Debug)]
+pub struct LiveEvent {
+    pub event: RunEvent,
+    encoded: OnceLock<Bytes>,
+}
+
+impl LiveEvent {
+    pub fn new(event: RunEvent) -> LiveEvent {
+        LiveEvent {
+            event,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// The event as `encode` writes it, made once for all subscribers (every caller must
+    /// pass the same encoding).
+    pub fn encoded(&self, encode: impl FnOnce(&RunEvent) -> Bytes) -> Bytes {
+        self.encoded.get_or_init(|| encode(&self.event)).clone()
+    }
+}
+
 struct Feed {
-    sender: broadcast::Sender<Arc<RunEvent>>,
+    sender: broadcast::Sender<Arc<LiveEvent>>,
     poke: Notify,
 }
 
@@ -61,7 +85,7 @@ impl Realtime {
     pub async fn subscribe(
         self: &Arc<Self>,
         env_id: &str,
-    ) -> Result<broadcast::Receiver<Arc<RunEvent>>> {
+    ) -> Result<broadcast::Receiver<Arc<LiveEvent>>> {
         if let Some(feed) = self.feeds().get(env_id) {
             return Ok(feed.sender.subscribe());
         }
@@ -149,7 +173,7 @@ impl Realtime {
                 let full = page.len() == PAGE;
                 for e in page {
                     cursor = e.seq;
-                    let _ = feed.sender.send(Arc::new(e));
+                    let _ = feed.sender.send(Arc::new(LiveEvent::new(e)));
                 }
                 if !full {
                     break;

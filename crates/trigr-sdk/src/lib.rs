@@ -88,6 +88,7 @@ mod worker;
 pub mod testkit;
 
 pub use client::realtime;
+pub use client::schedules;
 pub use client::tokens;
 pub use client::types::{ListRuns, Page, Run, RunHandle, RunStatus, RunSummary, TriggerOptions};
 pub use client::Client;

@@ -219,6 +219,20 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("the test clock did not move: {e}"));
     }
 
+    /// Sets the server's manual clock to `at` (it may go back) and runs the timers once.
+    pub async fn set_clock(&self, at: chrono::DateTime<chrono::Utc>) {
+        assert!(
+            self.test_clock,
+            "set_clock needs a server started with TestServer::builder().test_clock(true)"
+        );
+        let body = json!({ "setMs": at.timestamp_millis() });
+        self.client()
+            .http
+            .send(Method::POST, "/api/v1/test/clock", Some(&body), Tries::Once)
+            .await
+            .unwrap_or_else(|e| panic!("the test clock was not set: {e}"));
+    }
+
     /// Stops the server and removes its store.
     pub async fn stop(self) {
         let TestServer { running, _dir, .. } = self;

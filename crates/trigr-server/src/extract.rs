@@ -234,6 +234,61 @@ where
     }
 }
 
+/// Like [`KeyOrToken`], and a public access token may also come as the `access_token` query
+/// parameter, for clients that cannot set headers (a browser's `EventSource`). Secret keys
+/// are never taken from a URL, where logs and histories keep them.
+pub struct StreamAuth(pub Auth);
+
+impl<S> FromRequestParts<S> for StreamAuth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return authenticate(parts, &state, true).await.map(StreamAuth);
+        }
+        let Some(token) = query_token(parts.uri.query().unwrap_or("")) else {
+            return Err(ApiError::unauthorized(
+                "Invalid or Missing API key: send Authorization: Bearer <key or public access token>, or ?access_token=<public access token>",
+            ));
+        };
+        if !is_jwt(&token) {
+            return Err(ApiError::unauthorized(
+                "access_token must be a public access token: secret keys go in the Authorization header, never in a URL",
+            ));
+        }
+        crate::jwt::verify(&token, &state).await.map(StreamAuth)
+    }
+}
+
+/// The `access_token` query parameter, decoded.
+fn query_token(query: &str) -> Option<String> {
+    url_pairs(query)
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query.split('&').filter_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .ok()
+                .map(|c| c.into_owned())
+        };
+        Some((decode(k)?, decode(v)?))
+    })
+}
+
 /// A JSON body; malformed JSON or a wrong shape is a 400 naming the problem, an oversized
 /// body a 413.
 pub struct Json<T>(pub T);

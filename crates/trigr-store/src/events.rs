@@ -62,7 +62,8 @@ pub trait EventTx {
     /// The environment's events numbered above `after`, oldest first.
     fn run_events_after(&mut self, env_id: &str, after: i64, limit: usize)
         -> Result<Vec<RunEvent>>;
-    /// The highest event number of the environment (0 when none).
+    /// The highest event number of the environment, or of the whole store (0 when none):
+    /// either way the environment's later events are numbered above it.
     fn last_run_event_seq(&mut self, env_id: &str) -> Result<i64>;
     /// The highest event number pruned so far (0 when none): a reader that has seen only
     /// events below it may have missed some.

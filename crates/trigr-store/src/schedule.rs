@@ -47,16 +47,22 @@ pub struct Schedule {
     pub cron: String,
     /// IANA time zone the pattern is read in.
     pub timezone: String,
-    /// The next tick to fire; `None` when the pattern has no future tick.
+    /// When the next tick fires: its nominal cron time plus the window's offset (the nominal
+    /// time itself without a window). The timer loop fires the schedule once this has come,
+    /// and claims the tick by moving it. `None` when the pattern has no future tick or the
+    /// schedule is inactive.
     pub next_run_at: Option<Millis>,
     /// The last tick fired.
     pub last_run_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Jitter window (`30m`, `2h`, `30%`): each tick fires at a deterministic offset within
+    /// it after its nominal time. `None` fires each tick at its nominal time.
+    pub window: Option<String>,
 }
 
 pub(crate) const SCHEDULE_COLUMNS: &str = "id, env_id, task_id, kind, active, dedup_key, \
-    external_id, cron, timezone, next_run_at, last_run_at, created_at, updated_at";
+    external_id, cron, timezone, next_run_at, last_run_at, created_at, updated_at, tick_window";
 
 pub(crate) fn schedule(r: &impl Columns) -> Result<Schedule> {
     let kind = r.text(3)?;
@@ -75,5 +81,6 @@ pub(crate) fn schedule(r: &impl Columns) -> Result<Schedule> {
         last_run_at: r.opt_int(10)?,
         created_at: r.int(11)?,
         updated_at: r.int(12)?,
+        window: r.opt_text(13)?,
     })
 }

@@ -168,7 +168,9 @@ async fn concurrent_first_open() {
                 (5, 1),
                 (6, 1),
                 (7, 1),
-                (8, 1)
+                (8, 1),
+                (9, 1),
+                (10, 1)
             ],
             "round {round}: each migration recorded once: {rows:?}"
         );

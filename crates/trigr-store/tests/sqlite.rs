@@ -61,7 +61,9 @@ async fn schema_migrations_record_each_version_once() {
             (5, 1),
             (6, 1),
             (7, 1),
-            (8, 1)
+            (8, 1),
+            (9, 1),
+            (10, 1)
         ],
         "each migration once: {rows:?}"
     );

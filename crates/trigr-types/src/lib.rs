@@ -27,8 +27,7 @@ pub type Millis = i64;
 pub fn format_time(ms: Millis) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Machine presets a run may ask for.

@@ -1,6 +1,7 @@
 //! Realtime subscriptions over server-sent events: a run's statuses and metadata in order,
 //! resuming with `Last-Event-ID` without loss or duplicates, a batch's counts, tag feeds,
-//! public-token scopes, bad input, a subscriber that does not read, `stopOnCompletion`.
+//! public-token scopes, bad input, a subscriber that does not read, `stopOnCompletion`,
+//! resuming below the events pruned after the retention period.
 
 mod common;
 
@@ -241,6 +242,53 @@ async fn reconnecting_with_last_event_id_sees_every_event_once() {
     assert_eq!(tail[0].event, "end");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_below_pruned_events_gets_a_reset_and_a_fresh_snapshot() {
+    let server = TestServer::start_with_clock().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let path = format!("/api/v1/runs/{id}/events");
+    let mut sse = Sse::open(&server, DEV_KEY, &path, None).await;
+    let seen = sse.next().await.unwrap();
+    assert_eq!(seen.event, "snapshot");
+    put_metadata(&server, &id, json!({ "step": 1 })).await;
+    put_metadata(&server, &id, json!({ "step": 1.5 })).await;
+    assert_eq!(sse.take(2).await.len(), 2);
+    drop(sse);
+
+    // A day and an hour later those events are past retention and pruned (a store may keep
+    // its newest event to number the next ones above it).
+    let moved = server.advance(25 * 3600 * 1000).await;
+    assert!(moved["runEventsPruned"].as_u64().unwrap() >= 2, "{moved}");
+    put_metadata(&server, &id, json!({ "step": 2 })).await;
+
+    // Resuming after the snapshot cannot be exact: the stream says so, then starts over.
+    let mut resumed = Sse::open(&server, DEV_KEY, &path, Some(seen.id)).await;
+    let reset = resumed.next().await.unwrap();
+    assert_eq!(reset.event, "reset", "{reset:?}");
+    assert_eq!(reset.data["reason"], json!("expired"));
+    let snapshot = resumed.next().await.unwrap();
+    assert_eq!(snapshot.event, "snapshot");
+    assert_eq!(snapshot.data["metadata"], json!({ "step": 2 }));
+    // Then live events as usual.
+    let run = server.dequeue(&version, 1, 0).await.remove(0);
+    let live = resumed.next().await.unwrap();
+    assert_eq!(live.data["status"], json!("DEQUEUED"), "{live:?}");
+    assert!(live.id > snapshot.id);
+    drop(run);
+
+    // A client that saw everything kept (the newest event) resumes exactly.
+    let kept = {
+        let mut fresh = Sse::open(&server, DEV_KEY, &path, None).await;
+        fresh.next().await.unwrap().id
+    };
+    let mut exact = Sse::open(&server, DEV_KEY, &path, Some(kept)).await;
+    put_metadata(&server, &id, json!({ "step": 3 })).await;
+    let next = exact.next().await.unwrap();
+    assert_eq!(next.event, "metadata", "{next:?}");
+    assert_eq!(next.data["metadata"], json!({ "step": 3 }));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batch_subscriber_sees_counts_reach_the_total() {
     let server = TestServer::start().await;
@@ -449,6 +497,35 @@ async fn public_tokens_need_the_matching_read_scope() {
         404,
         "another environment's run"
     );
+
+    // A browser's EventSource cannot set headers: the public token may come in the URL, with
+    // the same scope checks; a secret key never does.
+    let by_url = |path: String| {
+        let server = &server;
+        async move {
+            let resp = reqwest::get(server.url(&path)).await.expect("subscribe");
+            let status = resp.status().as_u16();
+            if status == 200 {
+                return (status, String::new());
+            }
+            (status, resp.text().await.unwrap_or_default())
+        }
+    };
+    let token = public_token(&server, &[format!("read:runs:{a}")]).await;
+    let (s, _) = by_url(format!("/api/v1/runs/{a}/events?access_token={token}")).await;
+    assert_eq!(s, 200);
+    let (s, e) = by_url(format!("/api/v1/runs/{b}/events?access_token={token}")).await;
+    assert_eq!(s, 403, "{e}");
+    let (s, e) = by_url(format!("/api/v1/runs/{a}/events?access_token={DEV_KEY}")).await;
+    assert_eq!(s, 401, "{e}");
+    assert!(
+        e.contains("secret keys go in the Authorization header"),
+        "{e}"
+    );
+    let (s, e) = by_url(format!("/api/v1/runs/{a}/events")).await;
+    assert_eq!(s, 401, "{e}");
+    let (s, e) = by_url(format!("/api/v1/runs/{a}/events?access_token=a.b.c")).await;
+    assert_eq!(s, 401, "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -241,7 +241,36 @@ async fn bad_schedules_are_refused_by_name() {
             vec!["europe/paris"],
         ),
         (json!({"task": "nope"}), 422, vec!["nope", "not declared"]),
-        (json!({"window": "30m"}), 422, vec!["window"]),
+        (
+            json!({"window": "0m"}),
+            422,
+            vec!["window", "'0m'", "at least"],
+        ),
+        (
+            json!({"window": "25h"}),
+            422,
+            vec!["window", "'25h'", "24 hours"],
+        ),
+        (json!({"window": "1441m"}), 422, vec!["window", "'1441m'"]),
+        (
+            json!({"window": "101%"}),
+            422,
+            vec!["window", "'101%'", "100%"],
+        ),
+        (json!({"window": "0%"}), 422, vec!["window", "'0%'"]),
+        (json!({"window": "abc"}), 422, vec!["window", "'abc'"]),
+        (json!({"window": "-5m"}), 422, vec!["window", "'-5m'"]),
+        (json!({"window": "1.5h"}), 422, vec!["window", "'1.5h'"]),
+        (json!({"window": "30s"}), 422, vec!["window", "'30s'"]),
+        (json!({"window": ""}), 422, vec!["window", "empty"]),
+        (json!({"window": 30}), 422, vec!["window", "string"]),
+        (json!({"window": true}), 422, vec!["window", "string"]),
+        (
+            json!({"window": {"minutes": 30}}),
+            422,
+            vec!["window", "string"],
+        ),
+        (json!({"window": ["30m"]}), 422, vec!["window", "string"]),
         (
             json!({"deduplicationKey": ""}),
             422,
@@ -282,8 +311,25 @@ async fn bad_schedules_are_refused_by_name() {
         )
         .await;
     assert_error(s, &v, 422, &["Nowhere"], "update with a bad zone");
+    for bad in [json!("25h"), json!("0%"), json!(15)] {
+        let (s, v) = server
+            .call(
+                "PUT",
+                "/api/v1/schedules/k",
+                Some(json!({"task": "report", "cron": "0 8 * * *", "window": bad})),
+            )
+            .await;
+        assert_error(
+            s,
+            &v,
+            422,
+            &["window"],
+            &format!("update with window {bad}"),
+        );
+    }
     let (_, got) = server.get("/api/v1/schedules/k").await;
     assert_eq!(got["generator"]["expression"], "0 9 * * *", "unchanged");
+    assert!(got.get("window").is_none(), "unchanged: {got}");
 
     // A registration with a bad schedule names the task.
     let (s, v) = server
@@ -613,11 +659,8 @@ async fn declarative_schedules_follow_the_current_deployment() {
     assert_eq!(v["data"][0]["environments"][0]["type"], "STAGING");
 }
 
-/// Two server processes on one store (the same PostgreSQL schema with
-/// `TRIGR_TEST_BACKEND=postgres`, else the same SQLite file), each moving its own test clock
-/// in step: every tick gives exactly one run.
-#[tokio::test]
-async fn two_servers_fire_each_tick_once() {
+/// Two server processes on one store, each with its test clock set to `at`.
+async fn two_servers_at(at: &str) -> (TestServer, TestServer) {
     let a = TestServer::start_with_clock().await;
     let b = TestServer::start_with(Options {
         data_dir: Some(a.data_dir.clone()),
@@ -625,8 +668,17 @@ async fn two_servers_fire_each_tick_once() {
         ..Default::default()
     })
     .await;
-    set_clock(&a, "2026-05-01T00:00:30Z").await;
-    set_clock(&b, "2026-05-01T00:00:30Z").await;
+    set_clock(&a, at).await;
+    set_clock(&b, at).await;
+    (a, b)
+}
+
+/// Two server processes on one store (the same PostgreSQL schema with
+/// `TRIGR_TEST_BACKEND=postgres`, else the same SQLite file), each moving its own test clock
+/// in step: every tick gives exactly one run.
+#[tokio::test]
+async fn two_servers_fire_each_tick_once() {
+    let (a, b) = two_servers_at("2026-05-01T00:00:30Z").await;
     a.deploy(tasks(&["minutely"])).await;
     create(
         &a,
@@ -688,12 +740,16 @@ async fn cli_manages_schedules() {
             "daily",
             "--external-id",
             "u1",
+            "--window",
+            "30m",
         ],
     )
     .await;
     assert!(ok, "{err}");
     assert!(out.contains("cron: 0 9 * * 1-5"), "{out}");
     assert!(out.contains("timezone: Europe/Paris"), "{out}");
+    assert!(out.contains("window: 30m\n"), "{out}");
+    assert!(out.contains("fires at: 2026-01-05T08:"), "{out}");
 
     let (ok, out, err) = cli(&server, &["schedules", "list"]).await;
     assert!(ok, "{err}");
@@ -710,6 +766,8 @@ async fn cli_manages_schedules() {
     assert!(ok);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["window"], "30m");
+    assert_eq!(parse_ms(&v["nextRun"]), ms("2026-01-05T08:00:00Z"));
 
     let (ok, out, err) = cli(
         &server,
@@ -727,6 +785,10 @@ async fn cli_manages_schedules() {
     assert!(ok, "{err}");
     assert!(out.contains("cron: 0 10 * * *"), "{out}");
     assert!(out.contains("timezone: UTC"), "{out}");
+    assert!(
+        !out.contains("window"),
+        "an update without --window clears it: {out}"
+    );
 
     let (ok, out, _) = cli(&server, &["schedules", "deactivate", &id]).await;
     assert!(ok);
@@ -751,6 +813,23 @@ async fn cli_manages_schedules() {
     .await;
     assert!(!ok);
     assert!(err.contains("0 9 * *"), "{err}");
+    let (ok, _, err) = cli(
+        &server,
+        &[
+            "schedules",
+            "update",
+            "daily",
+            "--task",
+            "report",
+            "--cron",
+            "0 10 * * *",
+            "--window",
+            "25h",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("window") && err.contains("25h"), "{err}");
 
     let (ok, out, _) = cli(&server, &["schedules", "delete", &id]).await;
     assert!(ok);
@@ -766,4 +845,279 @@ async fn cli_manages_schedules() {
     assert!(ok);
     assert!(out.lines().any(|l| l == "Europe/Berlin"), "{out}");
     assert!(!out.lines().any(|l| l == "UTC"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jitter windows.
+// ---------------------------------------------------------------------------------------------
+
+async fn put(server: &TestServer, id: &str, body: Value) -> Value {
+    let (s, v) = server
+        .call(
+            "PUT",
+            &format!("/api/v1/schedules/{id}"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 200, "update schedule {id} with {body}: {v}");
+    v
+}
+
+async fn get_schedule(server: &TestServer, id: &str) -> Value {
+    let (s, v) = server.get(&format!("/api/v1/schedules/{id}")).await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+/// `nextRunEffectiveAt` of `v`, checked to be within `[nextRun, nextRun + window_ms)`.
+fn effective_within(v: &Value, window_ms: i64) -> i64 {
+    let nominal = parse_ms(&v["nextRun"]);
+    let effective = parse_ms(&v["nextRunEffectiveAt"]);
+    assert!(
+        (nominal..nominal + window_ms).contains(&effective),
+        "effective time within the window: {v}"
+    );
+    effective
+}
+
+#[tokio::test]
+async fn windows_show_in_responses_and_updates_replace_them() {
+    let server = TestServer::start_with_clock().await;
+    set_clock(&server, "2026-01-05T07:10:00Z").await;
+    server.deploy(tasks(&["report"])).await;
+    let hour = ms("2026-01-05T08:00:00Z");
+
+    let a = create(
+        &server,
+        json!({"task": "report", "cron": "0 * * * *", "deduplicationKey": "w", "window": "30m"}),
+    )
+    .await;
+    assert_eq!(a["window"], "30m", "{a}");
+    assert_eq!(parse_ms(&a["nextRun"]), hour, "nextRun stays nominal");
+    effective_within(&a, 30 * 60_000);
+    let got = get_schedule(&server, "w").await;
+    assert_eq!(got["window"], "30m");
+    assert_eq!(got["nextRunEffectiveAt"], a["nextRunEffectiveAt"]);
+    let (_, list) = server.get("/api/v1/schedules").await;
+    assert_eq!(list["data"][0]["window"], "30m", "{list}");
+    assert_eq!(
+        list["data"][0]["nextRunEffectiveAt"],
+        a["nextRunEffectiveAt"]
+    );
+
+    // A share of the interval to the next tick; the pending tick keeps its nominal time.
+    let b = put(
+        &server,
+        "w",
+        json!({"task": "report", "cron": "0 * * * *", "window": "50%"}),
+    )
+    .await;
+    assert_eq!(b["window"], "50%");
+    assert_eq!(parse_ms(&b["nextRun"]), hour);
+    effective_within(&b, 30 * 60_000);
+    // A window longer than the interval is capped at it: the tick fires before the next one.
+    let c = put(
+        &server,
+        "w",
+        json!({"task": "report", "cron": "0 * * * *", "window": "24h"}),
+    )
+    .await;
+    assert_eq!(c["window"], "24h");
+    effective_within(&c, 3_600_000);
+    // The same schedule and tick give the same effective time.
+    let again = put(
+        &server,
+        "w",
+        json!({"task": "report", "cron": "0 * * * *", "window": "24h"}),
+    )
+    .await;
+    assert_eq!(again["nextRunEffectiveAt"], c["nextRunEffectiveAt"]);
+
+    // PUT replaces the schedule: no window clears it, and the tick is at its nominal time.
+    let d = put(&server, "w", json!({"task": "report", "cron": "0 * * * *"})).await;
+    assert!(
+        d.get("window").is_none(),
+        "window is omitted, never null: {d}"
+    );
+    assert_eq!(d["nextRunEffectiveAt"], d["nextRun"]);
+    assert_eq!(parse_ms(&d["nextRun"]), hour);
+
+    // A null window is none; the canonical text is kept ("060m" is "60m").
+    let e = create(
+        &server,
+        json!({"task": "report", "cron": "0 * * * *", "deduplicationKey": "w", "window": null}),
+    )
+    .await;
+    assert!(e.get("window").is_none(), "{e}");
+    let f = create(
+        &server,
+        json!({"task": "report", "cron": "*/10 * * * *", "deduplicationKey": "w", "window": "060m"}),
+    )
+    .await;
+    assert_eq!(f["window"], "60m");
+    assert_eq!(parse_ms(&f["nextRun"]), ms("2026-01-05T07:20:00Z"));
+    effective_within(&f, 10 * 60_000);
+
+    // An inactive schedule has no next run, effective or not; it keeps its window.
+    let id = f["id"].as_str().unwrap();
+    let (s, off) = server
+        .post(&format!("/api/v1/schedules/{id}/deactivate"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{off}");
+    assert_eq!(off["nextRun"], Value::Null);
+    assert_eq!(off["nextRunEffectiveAt"], Value::Null);
+    assert_eq!(off["window"], "60m");
+    let (s, on) = server
+        .post(&format!("/api/v1/schedules/{id}/activate"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{on}");
+    effective_within(&on, 10 * 60_000);
+}
+
+/// A server at 2026-01-01T00:30Z with an hourly schedule of task `hourly` with this window;
+/// the schedule's id.
+async fn hourly_schedule_with_window(window: &str) -> (TestServer, String) {
+    let server = TestServer::start_with_clock().await;
+    set_clock(&server, "2026-01-01T00:30:00Z").await;
+    server.deploy(tasks(&["hourly"])).await;
+    let sched = create(
+        &server,
+        json!({"task": "hourly", "cron": "0 * * * *", "deduplicationKey": "h", "window": window}),
+    )
+    .await;
+    let id = sched["id"].as_str().unwrap().to_string();
+    (server, id)
+}
+
+#[tokio::test]
+async fn a_window_delays_each_tick_within_its_bounds() {
+    let (server, id) = hourly_schedule_with_window("30m").await;
+    let mut offsets = Vec::new();
+    for n in 1..=4i64 {
+        let nominal = ms("2026-01-01T00:00:00Z") + n * 3_600_000;
+        let s = get_schedule(&server, &id).await;
+        assert_eq!(parse_ms(&s["nextRun"]), nominal, "{s}");
+        let effective = effective_within(&s, 30 * 60_000);
+        offsets.push(effective - nominal);
+        // Not a millisecond early.
+        let now = server.now_ms().await;
+        let fired = server.advance((effective - 1 - now) as u64).await;
+        assert_eq!(fired["fired"]["schedules"], 0, "tick {n} early: {fired}");
+        assert_eq!(payloads(&server, "hourly").await.len() as i64, n - 1);
+        let fired = server.advance(1).await;
+        assert_eq!(fired["fired"]["schedules"], 1, "tick {n} on time: {fired}");
+        let got = payloads(&server, "hourly").await;
+        assert_eq!(got.len() as i64, n);
+        let p = &got[n as usize - 1];
+        assert_eq!(
+            parse_ms(&p["timestamp"]),
+            nominal,
+            "timestamp is nominal: {p}"
+        );
+        assert_eq!(parse_ms(&p["upcoming"][0]), nominal + 3_600_000, "{p}");
+        if n > 1 {
+            assert_eq!(parse_ms(&p["lastTimestamp"]), nominal - 3_600_000, "{p}");
+        }
+        assert_eq!(server.advance(0).await["fired"]["schedules"], 0);
+    }
+    offsets.dedup();
+    assert!(
+        offsets.len() > 1,
+        "each tick has its own offset: {offsets:?}"
+    );
+}
+
+#[tokio::test]
+async fn catch_up_with_a_window_fires_one_run_and_nothing_early() {
+    let (server, id) = hourly_schedule_with_window("100%").await;
+    // Ten and a half hours of downtime, up to 11:00 exactly: one run, for the most recent tick
+    // whose effective time has come (10:00, or 11:00 if its offset is zero).
+    let fired = server.advance(10 * 3_600_000 + 1_800_000).await;
+    assert_eq!(fired["fired"]["schedules"], 1, "{fired}");
+    let got = payloads(&server, "hourly").await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].get("lastTimestamp").is_none());
+    let s = get_schedule(&server, &id).await;
+    let eleven = ms("2026-01-01T11:00:00Z");
+    if stamps(&got) == vec![ms("2026-01-01T10:00:00Z")] {
+        // 11:00 is due but has not come: it stays the next tick and fires at its own time.
+        assert_eq!(parse_ms(&s["nextRun"]), eleven, "{s}");
+        let effective = effective_within(&s, 3_600_000);
+        assert!(effective > eleven);
+        assert_eq!(parse_ms(&got[0]["upcoming"][0]), eleven, "{:?}", got[0]);
+        let fired = server.advance((effective - 1 - eleven) as u64).await;
+        assert_eq!(fired["fired"]["schedules"], 0, "{fired}");
+        let fired = server.advance(1).await;
+        assert_eq!(fired["fired"]["schedules"], 1, "{fired}");
+        let got = payloads(&server, "hourly").await;
+        assert_eq!(
+            stamps(&got),
+            vec![ms("2026-01-01T10:00:00Z"), eleven],
+            "{got:#?}"
+        );
+        assert_eq!(
+            parse_ms(&got[1]["lastTimestamp"]),
+            ms("2026-01-01T10:00:00Z")
+        );
+    } else {
+        assert_eq!(stamps(&got), vec![eleven], "{got:#?}");
+    }
+    let s = get_schedule(&server, &id).await;
+    assert_eq!(parse_ms(&s["nextRun"]), ms("2026-01-01T12:00:00Z"), "{s}");
+    effective_within(&s, 3_600_000);
+    assert_eq!(server.advance(0).await["fired"]["schedules"], 0);
+}
+
+/// Two servers on one store (PostgreSQL with `TRIGR_TEST_BACKEND=postgres`), a schedule with a
+/// window: both compute the same effective times, and each tick gives exactly one run, at or
+/// after its nominal time.
+#[tokio::test]
+async fn two_servers_fire_each_windowed_tick_once() {
+    let (a, b) = two_servers_at("2026-05-01T00:00:30Z").await;
+    a.deploy(tasks(&["minutely"])).await;
+    let sched = create(
+        &a,
+        json!({"task": "minutely", "cron": "* * * * *", "deduplicationKey": "m", "window": "100%"}),
+    )
+    .await;
+    let id = sched["id"].as_str().unwrap().to_string();
+    let on_b = get_schedule(&b, &id).await;
+    assert_eq!(on_b["window"], "100%");
+    assert_eq!(on_b["nextRunEffectiveAt"], sched["nextRunEffectiveAt"]);
+    let mut fired = 0;
+    // 31 minutes in steps of 10 seconds: every tick from 00:01 to 00:30 has come.
+    for _ in 0..186 {
+        let (x, y) = tokio::join!(a.advance(10_000), b.advance(10_000));
+        fired +=
+            x["fired"]["schedules"].as_u64().unwrap() + y["fired"]["schedules"].as_u64().unwrap();
+    }
+    let got = payloads(&a, "minutely").await;
+    let times = stamps(&got);
+    let want: Vec<i64> = (1..=30)
+        .map(|m| ms("2026-05-01T00:00:00Z") + m * 60_000)
+        .collect();
+    assert!(
+        times.len() == 30 || times.len() == 31,
+        "one run per tick: {times:?}"
+    );
+    assert_eq!(times[..30], want[..], "each tick once, in order");
+    if times.len() == 31 {
+        assert_eq!(times[30], ms("2026-05-01T00:31:00Z"));
+    }
+    assert_eq!(fired as usize, times.len(), "the passes fired {fired} runs");
+    // The runs were spread over the window, not all at the nominal minute.
+    let ids = a
+        .list_ids(&query(&[("filter[taskIdentifier]", "minutely")]))
+        .await;
+    let mut delays = Vec::new();
+    for run in ids {
+        let r = a.run(&run).await;
+        let delay = parse_ms(&r["createdAt"]) - parse_ms(&r["payload"]["timestamp"]);
+        assert!((0..70_000).contains(&delay), "run {run} delayed {delay} ms");
+        delays.push(delay);
+    }
+    assert!(
+        delays.iter().any(|d| *d >= 10_000),
+        "delays spread over the minute: {delays:?}"
+    );
 }

@@ -32,6 +32,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// The PostgreSQL database the PostgreSQL runs make their schemas in.
     pub database_url: String,
+    /// Concurrent subscribers of the sse scenario.
+    pub sse_subscribers: usize,
 }
 
 /// The measured figures of one scenario run, plus a human sentence about it.

@@ -1,6 +1,6 @@
 //! `sse_fanout_events_per_s`, `sse_event_p50_ms`, `sse_event_p99_ms`: realtime fan-out.
 //!
-//! [`SUBSCRIBERS`] clients each hold `GET /api/v1/runs/events?tag=sse` open (server-sent
+//! [`SUBSCRIBERS`] clients (or `--sse-subscribers`) each hold `GET /api/v1/runs/events?tag=sse` open (server-sent
 //! events; the answer's headers arriving means the subscription is live). Each run carrying
 //! the tag makes three events (created `QUEUED`, `DEQUEUED`, `COMPLETED`): one worker dequeues
 //! and completes the runs in lots. Every subscriber must receive every event, in order.
@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -66,29 +67,26 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
         burst_signal: Notify::new(),
     });
 
-    let http = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(0)
-        .build()
-        .context("building the subscribers' HTTP client")?;
-    let url = format!("{}/api/v1/runs/events?tag={TAG}", api.base_url());
+    let addr = api
+        .base_url()
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("the server is not on plain HTTP: {}", api.base_url()))?
+        .to_string();
     let mut opening = JoinSet::new();
-    for _ in 0..SUBSCRIBERS {
-        let (http, url) = (http.clone(), url.clone());
+    for _ in 0..settings.sse_subscribers {
+        let addr = addr.clone();
         opening.spawn(async move {
-            let resp = http.get(&url).bearer_auth(KEY).send().await?;
-            ensure!(resp.status() == 200, "subscribe answered {}", resp.status());
-            Ok(resp)
+            Subscription::open(&addr, &format!("/api/v1/runs/events?tag={TAG}")).await
         });
     }
-    let mut responses = Vec::with_capacity(SUBSCRIBERS);
+    let mut opened = Vec::with_capacity(settings.sse_subscribers);
     while let Some(joined) = opening.join_next().await {
-        responses.push(joined??);
+        opened.push(joined??);
     }
     let mut subscribers = JoinSet::new();
-    for resp in responses {
+    for subscription in opened {
         let shared = shared.clone();
-        subscribers.spawn(async move { subscriber(resp, expected, &shared).await });
+        subscribers.spawn(async move { subscriber(subscription, expected, &shared).await });
     }
     let worker = {
         let (api, version) = (api.clone(), version.clone());
@@ -134,7 +132,7 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
             let signal = shared.burst_signal.notified();
             tokio::pin!(signal);
             signal.as_mut().enable();
-            if shared.burst_done.load(Ordering::SeqCst) == SUBSCRIBERS {
+            if shared.burst_done.load(Ordering::SeqCst) == settings.sse_subscribers {
                 return;
             }
             signal.await;
@@ -142,14 +140,15 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
     };
     if tokio::time::timeout(DRAIN, burst).await.is_err() {
         bail!(
-            "{} of {SUBSCRIBERS} subscribers received the burst's {} events within {} s",
+            "{} of {} subscribers received the burst's {} events within {} s",
             shared.burst_done.load(Ordering::SeqCst),
+            settings.sse_subscribers,
             shared.burst,
             DRAIN.as_secs()
         );
     }
     let burst_seconds = started.elapsed().as_secs_f64();
-    let fanout = (shared.burst * SUBSCRIBERS) as f64 / burst_seconds;
+    let fanout = (shared.burst * settings.sse_subscribers) as f64 / burst_seconds;
 
     // The steady load.
     let body = trigger_body(&[TAG, PACED]);
@@ -187,7 +186,8 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
             (&SSE_EVENT_P99_MS, p99),
         ],
         detail: format!(
-            "{SUBSCRIBERS} subscribers; burst of {burst_runs} runs ({} events each) delivered in {burst_seconds:.2} s; then {paced_runs} runs at {}/s, {} timed deliveries, max delay {:.0} ms",
+            "{} subscribers; burst of {burst_runs} runs ({} events each) delivered in {burst_seconds:.2} s; then {paced_runs} runs at {}/s, {} timed deliveries, max delay {:.0} ms",
+            settings.sse_subscribers,
             shared.burst,
             1000 / INTERVAL.as_millis().max(1),
             delays.len(),
@@ -204,35 +204,123 @@ fn trigger_body(tags: &[&str]) -> String {
     )
 }
 
+/// One subscription read straight off its socket: the request is written by hand and the
+/// chunked body taken apart in place, one task and one read per wake-up. This client shares
+/// the machine with the server it measures, so it is kept as light as a client can be.
+struct Subscription {
+    tcp: TcpStream,
+    /// Bytes read and not yet taken apart.
+    raw: Vec<u8>,
+    /// Bytes of the current chunk still to come, with its closing CRLF (0: a size line next).
+    left: usize,
+    /// The body so far, not yet parsed into events.
+    body: Vec<u8>,
+}
+
+impl Subscription {
+    /// Sends the request and reads the answer's head (the subscription is then live).
+    async fn open(addr: &str, path: &str) -> Result<Subscription> {
+        let mut tcp = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        tcp.set_nodelay(true)?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\nAccept: text/event-stream\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::with_capacity(16 * 1024);
+        let head_end = loop {
+            if let Some(end) = find(&raw, b"\r\n\r\n") {
+                break end;
+            }
+            ensure!(
+                tcp.read_buf(&mut raw).await? > 0,
+                "the server closed before answering"
+            );
+        };
+        let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+        ensure!(
+            head.starts_with("http/1.1 200"),
+            "subscribe answered: {head}"
+        );
+        ensure!(
+            head.contains("transfer-encoding: chunked"),
+            "the event stream is not chunked: {head}"
+        );
+        raw.drain(..head_end + 4);
+        Ok(Subscription {
+            tcp,
+            raw,
+            left: 0,
+            body: Vec::new(),
+        })
+    }
+
+    /// Waits for more of the body (appended to `self.body`).
+    async fn read(&mut self) -> Result<()> {
+        loop {
+            if !self.raw.is_empty() {
+                let before = self.body.len();
+                self.dechunk()?;
+                if self.body.len() > before {
+                    return Ok(());
+                }
+            }
+            ensure!(
+                self.tcp.read_buf(&mut self.raw).await? > 0,
+                "the server closed the stream"
+            );
+        }
+    }
+
+    /// Moves the chunk data in `raw` to `body`.
+    fn dechunk(&mut self) -> Result<()> {
+        let mut at = 0;
+        while at < self.raw.len() {
+            if self.left == 0 {
+                let Some(end) = find(&self.raw[at..], b"\r\n") else {
+                    break;
+                };
+                let line = std::str::from_utf8(&self.raw[at..at + end])?;
+                let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+                    .with_context(|| format!("a chunk size line '{line}'"))?;
+                ensure!(size > 0, "the server ended the stream");
+                at += end + 2;
+                self.left = size + 2;
+                continue;
+            }
+            let take = self.left.min(self.raw.len() - at);
+            let data = take.min(self.left.saturating_sub(2));
+            self.body.extend_from_slice(&self.raw[at..at + data]);
+            at += take;
+            self.left -= take;
+        }
+        self.raw.drain(..at);
+        Ok(())
+    }
+}
+
 /// Reads one subscription until it has `expected` events; the delays (ms) of the paced runs'
 /// events. Says when it has received the burst.
-async fn subscriber(resp: reqwest::Response, expected: usize, shared: &Shared) -> Result<Vec<f64>> {
-    let mut body = resp.bytes_stream();
-    let mut buf = String::new();
+async fn subscriber(mut sub: Subscription, expected: usize, shared: &Shared) -> Result<Vec<f64>> {
+    let paced = format!("\"{PACED}\"");
     let mut delays = Vec::new();
     let mut received = 0;
     let mut last_id = 0i64;
     while received < expected {
-        let chunk = body
-            .next()
+        sub.read()
             .await
-            .ok_or_else(|| anyhow!("a subscription ended after {received} events"))??;
+            .with_context(|| format!("after {received} events"))?;
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64() * 1000.0)
             .unwrap_or_default();
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let (mut id, mut data) = (None, None);
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().parse::<i64>().ok();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data = Some(v.trim().to_string());
-                }
-            }
-            let (Some(id), Some(data)) = (id, data) else {
+        let mut consumed = 0;
+        while let Some(end) = find(&sub.body[consumed..], b"\n\n") {
+            let block = std::str::from_utf8(&sub.body[consumed..consumed + end])
+                .context("an event that is not UTF-8")?;
+            consumed += end + 2;
+            let Some((id, data)) = id_and_data(block) else {
                 continue; // keep-alive
             };
             ensure!(id > last_id, "event {id} after {last_id}: out of order");
@@ -242,14 +330,33 @@ async fn subscriber(resp: reqwest::Response, expected: usize, shared: &Shared) -
                 shared.burst_done.fetch_add(1, Ordering::SeqCst);
                 shared.burst_signal.notify_waiters();
             }
-            if data.contains(&format!("\"{PACED}\"")) {
-                let at = updated_at(&data)
+            if data.contains(paced.as_str()) {
+                let at = updated_at(data)
                     .ok_or_else(|| anyhow!("event {id} without a readable updatedAt: {data}"))?;
                 delays.push((now_ms - at).max(0.0));
             }
         }
+        sub.body.drain(..consumed);
     }
     Ok(delays)
+}
+
+/// The first position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `id:` and `data:` lines of one event block; `None` for a comment (keep-alive).
+fn id_and_data(block: &str) -> Option<(i64, &str)> {
+    let (mut id, mut data) = (None, None);
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("id:") {
+            id = v.trim().parse::<i64>().ok();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data = Some(v.trim());
+        }
+    }
+    Some((id?, data?))
 }
 
 /// The `updatedAt` of an event's data, in epoch milliseconds, without parsing the whole JSON.

@@ -49,7 +49,13 @@ pub(crate) fn sync(tx: &mut dyn Tx, env_id: &str, d: &Deployment, now: Millis) -
                 let mut s = old.clone();
                 s.cron = pattern;
                 s.timezone = timezone;
-                s.next_run_at = if s.active { spec.next_after(now) } else { None };
+                s.next_run_at = if s.active {
+                    spec.next_after(now).map(|n| {
+                        super::window::effective(&spec, super::window_of(&s).as_ref(), &s.id, n)
+                    })
+                } else {
+                    None
+                };
                 s.updated_at = now;
                 tx.update_schedule(&s)?;
             }
@@ -68,6 +74,8 @@ pub(crate) fn sync(tx: &mut dyn Tx, env_id: &str, d: &Deployment, now: Millis) -
                     last_run_at: None,
                     created_at: now,
                     updated_at: now,
+                    // A task's manifest declares no window.
+                    window: None,
                 })?;
             }
         }

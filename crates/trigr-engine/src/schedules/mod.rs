@@ -6,11 +6,17 @@
 //!   activate or deactivate them, not change or delete them.
 //! * **Imperative** schedules are made through the API (upsert by deduplication key).
 //!
-//! [`tick`] fires the due ones from the timer loop; [`cron`] says when a pattern ticks.
+//! [`tick`] fires the due ones from the timer loop; [`cron`] says when a pattern ticks;
+//! [`window`] spreads a schedule's ticks over its jitter window.
+//!
+//! A schedule's stored next run (`next_run_at`) is the **effective** time of its next tick
+//! (the nominal cron time plus the window's offset; the nominal time without a window): the
+//! time the timer loop fires it. [`next_nominal`] finds the nominal time again.
 
 pub mod cron;
 pub(crate) mod declarative;
 pub mod tick;
+pub mod window;
 
 use trigr_store::{Environment, Schedule, ScheduleKind, Tx};
 use trigr_types::{id, Millis};
@@ -31,6 +37,9 @@ pub struct ScheduleInput {
     pub external_id: Option<String>,
     /// Required to create; an update keeps the schedule's own.
     pub dedup_key: Option<String>,
+    /// Jitter window (`30m`, `2h`, `30%`); `None` fires each tick at its nominal time. An
+    /// update replaces it (`None` clears it).
+    pub window: Option<String>,
 }
 
 /// The human description of a schedule's pattern, or the pattern itself when it no longer
@@ -39,6 +48,29 @@ pub fn describe(s: &Schedule) -> String {
     cron::parse(&s.cron, Some(&s.timezone))
         .map(|c| c.describe())
         .unwrap_or_else(|_| s.cron.clone())
+}
+
+/// A schedule's window as stored, parsed; `None` without one (or when it no longer parses).
+pub fn window_of(s: &Schedule) -> Option<window::Window> {
+    s.window.as_deref().and_then(|w| window::parse(w).ok())
+}
+
+/// The nominal time of a schedule's next tick (its stored next run is the effective time).
+pub fn next_nominal(s: &Schedule) -> Option<Millis> {
+    let effective = s.next_run_at?;
+    let Some(w) = window_of(s) else {
+        return Some(effective);
+    };
+    match cron::parse(&s.cron, Some(&s.timezone)) {
+        Ok(spec) => Some(window::nominal_of(&spec, Some(&w), &s.id, effective)),
+        Err(_) => Some(effective),
+    }
+}
+
+/// The effective time of `s`'s tick at `nominal` (its window applied).
+fn effective_of(s: &Schedule, spec: &cron::CronSpec, nominal: Option<Millis>) -> Option<Millis> {
+    let w = window_of(s);
+    nominal.map(|n| window::effective(spec, w.as_ref(), &s.id, n))
 }
 
 impl Engine {
@@ -67,7 +99,7 @@ impl Engine {
                 }
                 let spec = cron::parse(&input.cron, input.timezone.as_deref())
                     .map_err(Error::Unprocessable)?;
-                let s = Schedule {
+                let mut s = Schedule {
                     id: id::new("sched"),
                     env_id: env.id.clone(),
                     task_id: input.task.clone(),
@@ -77,11 +109,13 @@ impl Engine {
                     external_id: input.external_id.clone(),
                     cron: input.cron.trim().to_string(),
                     timezone: timezone_of(&input),
-                    next_run_at: spec.next_after(now),
+                    next_run_at: None,
                     last_run_at: None,
                     created_at: now,
                     updated_at: now,
+                    window: window_text(&input)?,
                 };
+                s.next_run_at = effective_of(&s, &spec, spec.next_after(now));
                 tx.insert_schedule(&s)?;
                 Ok((s, true))
             }
@@ -89,7 +123,8 @@ impl Engine {
         .await
     }
 
-    /// Replaces the task, pattern, time zone and external id of an imperative schedule.
+    /// Replaces the task, pattern, time zone, external id and window of an imperative
+    /// schedule.
     pub async fn update_schedule(
         &self,
         env_id: &str,
@@ -163,7 +198,7 @@ impl Engine {
             s.next_run_at = if active {
                 cron::parse(&s.cron, Some(&s.timezone))
                     .ok()
-                    .and_then(|c| c.next_after(now))
+                    .and_then(|c| effective_of(&s, &c, c.next_after(now)))
             } else {
                 None
             };
@@ -200,6 +235,16 @@ fn timezone_of(input: &ScheduleInput) -> String {
     input.timezone.clone().unwrap_or_else(|| "UTC".to_string())
 }
 
+/// The caller's window in its canonical text; `422` naming the problem.
+fn window_text(input: &ScheduleInput) -> Result<Option<String>> {
+    input
+        .window
+        .as_deref()
+        .map(|w| window::parse(w).map(|w| w.text()))
+        .transpose()
+        .map_err(Error::Unprocessable)
+}
+
 /// Checks what needs no store; the errors name the field.
 fn check_input(input: &ScheduleInput) -> Result<()> {
     if input.task.is_empty() || input.task.len() > 128 {
@@ -224,6 +269,7 @@ fn check_input(input: &ScheduleInput) -> Result<()> {
         )));
     }
     cron::parse(&input.cron, input.timezone.as_deref()).map_err(Error::Unprocessable)?;
+    window_text(input)?;
     Ok(())
 }
 
@@ -246,7 +292,8 @@ fn check_task(engine: &Engine, tx: &mut dyn Tx, env: &Environment, task: &str) -
 }
 
 /// The schedule with the caller's new settings; its next tick is recomputed when the pattern
-/// or the zone changed.
+/// or the zone changed. When only the window changed, the pending tick stays the same and
+/// gets its effective time in the new window (it fires on the next pass if that has come).
 fn apply_update(mut s: Schedule, input: &ScheduleInput, now: Millis) -> Result<Schedule> {
     if s.kind == ScheduleKind::Declarative {
         return Err(declarative_refused(&s));
@@ -254,13 +301,22 @@ fn apply_update(mut s: Schedule, input: &ScheduleInput, now: Millis) -> Result<S
     let spec = cron::parse(&input.cron, input.timezone.as_deref()).map_err(Error::Unprocessable)?;
     let cron = input.cron.trim().to_string();
     let timezone = timezone_of(input);
-    if s.cron != cron || s.timezone != timezone || s.next_run_at.is_none() {
-        s.next_run_at = if s.active { spec.next_after(now) } else { None };
-    }
+    let window = window_text(input)?;
+    let nominal = if s.cron != cron || s.timezone != timezone || s.next_run_at.is_none() {
+        if s.active {
+            spec.next_after(now)
+        } else {
+            None
+        }
+    } else {
+        next_nominal(&s)
+    };
     s.task_id = input.task.clone();
     s.cron = cron;
     s.timezone = timezone;
     s.external_id = input.external_id.clone();
+    s.window = window;
+    s.next_run_at = effective_of(&s, &spec, nominal);
     s.updated_at = now;
     Ok(s)
 }

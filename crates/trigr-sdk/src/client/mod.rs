@@ -1,6 +1,8 @@
-//! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens.
+//! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens
+//! and cron schedules.
 
 pub mod realtime;
+pub mod schedules;
 pub mod tokens;
 pub mod types;
 
@@ -13,6 +15,7 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Tries, DEFAULT_API_URL};
 use crate::task::TaskHandle;
+use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
 
@@ -155,6 +158,13 @@ impl Client {
     /// The wait-token API.
     pub fn tokens(&self) -> Tokens {
         Tokens {
+            http: self.http.clone(),
+        }
+    }
+
+    /// The cron schedule API.
+    pub fn schedules(&self) -> Schedules {
+        Schedules {
             http: self.http.clone(),
         }
     }

@@ -5,12 +5,14 @@
 //! A stream first sends a `snapshot` event per run (or, with `Last-Event-ID`, the events
 //! after that id from the store), then live events. It subscribes to the live feed before it
 //! reads the store and skips live events it already sent (by `seq`), so nothing is lost or
-//! sent twice. Each stream is a task that writes frames into a small channel the response body
-//! reads; when the client does not read, that task stops taking live events, the feed moves on
-//! without it, and it catches up from the store by `seq` when it can send again.
+//! sent twice. Each stream is its response body: polled when the socket can take more, it
+//! takes every live event ready and writes their frames at once. When the client does not
+//! read, the body is not polled, the feed moves on without it, and it catches up from the
+//! store by `seq` when it can send again.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,21 +22,20 @@ use axum::http::header;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+use tokio::sync::futures::OwnedNotified;
 use trigr_engine::events::snapshot;
-use trigr_engine::realtime::PAGE;
+use trigr_engine::realtime::{LiveEvent, PAGE};
 use trigr_engine::Engine;
 use trigr_store::{Page, Run, RunEvent, RunFilter};
 use trigr_types::RunStatus;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, KeyOrToken};
+use crate::extract::{Auth, StreamAuth};
 use crate::AppState;
 
 /// Comment lines sent on an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Frames waiting for the client before the stream stops taking live events.
-const FRAMES: usize = 64;
 /// Most runs in a tag subscription's snapshot (the newest).
 const TAG_SNAPSHOT: usize = 1000;
 /// Most bytes of waiting frames sent in one write.
@@ -121,7 +122,7 @@ fn options(params: &[(String, String)], headers: &HeaderMap) -> ApiResult<Option
 /// `GET /api/v1/runs/{id}/events`.
 pub async fn run(
     State(state): State<AppState>,
-    KeyOrToken(auth): KeyOrToken,
+    StreamAuth(auth): StreamAuth,
     Path(run_id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
@@ -137,7 +138,7 @@ pub async fn run(
 /// `GET /api/v1/runs/events?tag=a&tag=b`: runs carrying any of the tags.
 pub async fn tagged(
     State(state): State<AppState>,
-    KeyOrToken(auth): KeyOrToken,
+    StreamAuth(auth): StreamAuth,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
@@ -165,7 +166,7 @@ pub async fn tagged(
 /// `GET /api/v1/batches/{id}/events`: the batch's runs, each event with counts by status.
 pub async fn batch(
     State(state): State<AppState>,
-    KeyOrToken(auth): KeyOrToken,
+    StreamAuth(auth): StreamAuth,
     Path(batch_id): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
@@ -247,34 +248,29 @@ async fn subscribe(
             )));
         }
     }
-    let (frames, body) = mpsc::channel::<Bytes>(FRAMES);
+    let mut closing = Box::pin(engine.notifier.env(CLOSING).notified_owned());
+    closing.as_mut().enable();
+    let mut keep_alive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = Stream {
         engine: engine.clone(),
         env_id: auth.env_id.clone(),
         filter,
         stop_on_completion: opts.stop_on_completion,
-        frames,
         statuses: HashMap::new(),
         total: start.total,
         sent: 0,
+        live,
+        phase: Phase::Start(start, opts.last_event_id),
+        out: Vec::new(),
+        out_len: 0,
+        keep_alive,
+        closing,
     };
-    tokio::spawn(stream.run(live, start, opts.last_event_id));
-    // Frames waiting together go out in one write; a quiet stream gets a comment line.
-    let body = futures::stream::unfold(body, |mut rx| async move {
-        let first = match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
-            Err(_) => Bytes::from_static(b": keep-alive\n\n"),
-            Ok(None) => return None,
-            Ok(Some(frame)) => frame,
-        };
-        let mut out = Vec::with_capacity(first.len() * 2);
-        out.extend_from_slice(&first);
-        while out.len() < COALESCE_BYTES {
-            match rx.try_recv() {
-                Ok(more) => out.extend_from_slice(&more),
-                Err(_) => break,
-            }
-        }
-        Some((Ok::<_, Infallible>(Bytes::from(out)), rx))
+    let body = futures::stream::unfold(stream, |mut s| async move {
+        let chunk = s.next_chunk().await?;
+        Some((Ok::<_, Infallible>(chunk), s))
     });
     let headers = [
         (header::CONTENT_TYPE, "text/event-stream"),
@@ -288,97 +284,123 @@ fn frame(id: i64, event: &str, data: &str) -> Bytes {
     Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
-/// Why a stream stopped sending.
-enum Stop {
-    /// The client went away or the server is closing.
-    Gone,
-    /// Everything followed is final and `stopOnCompletion` was asked.
-    Done,
+/// A stored event on the wire as it is.
+fn plain_frame(e: &RunEvent) -> Bytes {
+    frame(e.seq, e.kind.as_str(), &e.data)
 }
 
+/// The run status an event's data carries.
+fn status_of(data: &str) -> Option<RunStatus> {
+    #[derive(serde::Deserialize)]
+    struct Status<'a> {
+        #[serde(borrow)]
+        status: Option<&'a str>,
+    }
+    serde_json::from_str::<Status>(data)
+        .ok()?
+        .status?
+        .parse()
+        .ok()
+}
+
+/// Where a stream is.
+enum Phase {
+    /// Nothing sent yet: a snapshot, or a resume from this `Last-Event-ID`, comes first.
+    Start(Start, Option<i64>),
+    /// Reading the events after `sent` from the store, a page per step.
+    CatchUp,
+    /// Taking events from the live feed.
+    Live,
+    /// Everything followed is final and `stopOnCompletion` was asked: `end` goes next.
+    End,
+    /// The response is over.
+    Over,
+}
+
+/// One subscription: the response body itself, so a live event costs one task wake-up per
+/// subscriber. When the client does not read, the body is not polled, the stream takes nothing
+/// from the feed and, once the feed has moved on without it, catches up from the store.
 struct Stream {
     engine: Engine,
     env_id: String,
     filter: Filter,
     stop_on_completion: bool,
-    frames: mpsc::Sender<Bytes>,
     /// Latest status of each run followed (for batch counts and completion).
     statuses: HashMap<String, RunStatus>,
     total: Option<i64>,
     /// The highest event number handled (sent or filtered out).
     sent: i64,
+    live: broadcast::Receiver<Arc<LiveEvent>>,
+    phase: Phase,
+    /// Frames for the next write.
+    out: Vec<Bytes>,
+    out_len: usize,
+    keep_alive: tokio::time::Interval,
+    closing: Pin<Box<OwnedNotified>>,
 }
 
 impl Stream {
-    async fn run(
-        mut self,
-        mut live: broadcast::Receiver<Arc<RunEvent>>,
-        start: Start,
-        last: Option<i64>,
-    ) {
-        let closing = self.engine.notifier.env(CLOSING);
-        let outcome = async {
+    /// The next bytes for the client (every frame ready, up to [`COALESCE_BYTES`]); `None`
+    /// ends the response.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        while self.out.is_empty() {
             if self.engine.notifier.is_closing() {
-                return Ok::<Stop, Stop>(Stop::Gone);
+                return None;
             }
-            match last {
-                Some(last) if last >= start.pruned_through => {
-                    self.remember(&start.runs);
-                    self.sent = last;
-                    if self.catch_up().await? {
-                        return Ok(Stop::Done);
-                    }
+            self.phase = match std::mem::replace(&mut self.phase, Phase::Over) {
+                Phase::Over => return None,
+                Phase::Start(start, last) => self.begin(start, last),
+                Phase::CatchUp => self.catch_up_page().await,
+                Phase::Live => self.take_live().await,
+                Phase::End => {
+                    self.push(frame(self.sent, "end", r#"{"reason":"completed"}"#));
+                    Phase::Over
                 }
-                Some(last) => {
-                    let note = json!({
-                        "reason": "expired",
-                        "message": format!(
-                            "Events after {last} are no longer kept (retention): this is a fresh snapshot"
-                        ),
-                    });
-                    self.send(frame(start.seq, "reset", &note.to_string()))
-                        .await?;
-                    self.snapshot(&start).await?;
-                }
-                None => self.snapshot(&start).await?,
+            };
+        }
+        let out = std::mem::take(&mut self.out);
+        self.out_len = 0;
+        if out.len() == 1 {
+            return out.into_iter().next();
+        }
+        Some(Bytes::from(out.concat()))
+    }
+
+    fn push(&mut self, frame: Bytes) {
+        self.out_len += frame.len();
+        self.out.push(frame);
+    }
+
+    /// The first frames: a snapshot (after a `reset` when the events after `last` were
+    /// pruned), or nothing when resuming exactly.
+    fn begin(&mut self, start: Start, last: Option<i64>) -> Phase {
+        match last {
+            Some(last) if last >= start.pruned_through => {
+                self.remember(&start.runs);
+                self.sent = last;
+                return Phase::CatchUp;
             }
-            if self.complete() {
-                return Ok(Stop::Done);
+            Some(last) => {
+                let note = json!({
+                    "reason": "expired",
+                    "message": format!(
+                        "Events after {last} are no longer kept (retention): this is a fresh snapshot"
+                    ),
+                });
+                self.push(frame(start.seq, "reset", &note.to_string()));
             }
-            loop {
-                match live.recv().await {
-                    Ok(e) => {
-                        if e.seq <= self.sent {
-                            continue;
-                        }
-                        self.sent = e.seq;
-                        if self.filter.matches(&e) && self.event(&e).await? {
-                            return Ok(Stop::Done);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Fell behind the feed: read what was missed from the store.
-                        if self.catch_up().await? {
-                            return Ok(Stop::Done);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return Ok(Stop::Gone),
-                }
-            }
-        };
-        let notified = closing.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let result = tokio::select! {
-            r = outcome => r,
-            _ = notified => Ok(Stop::Gone),
-        };
-        if let Ok(Stop::Done) = result {
-            let end = json!({ "reason": "completed" });
-            let _ = self
-                .frames
-                .send(frame(self.sent, "end", &end.to_string()))
-                .await;
+            None => {}
+        }
+        self.snapshot(&start);
+        self.after_events()
+    }
+
+    /// Live from here, or the end when everything followed is final.
+    fn after_events(&self) -> Phase {
+        if self.complete() {
+            Phase::End
+        } else {
+            Phase::Live
         }
     }
 
@@ -388,70 +410,106 @@ impl Stream {
         }
     }
 
-    async fn send(&self, e: Bytes) -> Result<(), Stop> {
-        self.frames.send(e).await.map_err(|_| Stop::Gone)
-    }
-
-    async fn snapshot(&mut self, start: &Start) -> Result<(), Stop> {
+    fn snapshot(&mut self, start: &Start) {
         self.remember(&start.runs);
         self.sent = self.sent.max(start.seq);
         for r in &start.runs {
             let mut data = snapshot(r);
             self.decorate(&mut data);
-            self.send(frame(start.seq, "snapshot", &data.to_string()))
-                .await?;
+            self.push(frame(start.seq, "snapshot", &data.to_string()));
         }
-        Ok(())
     }
 
-    /// Sends the stored events after `self.sent`; true when the stream should end.
-    async fn catch_up(&mut self) -> Result<bool, Stop> {
+    /// Waits for live events and takes every one ready, up to [`COALESCE_BYTES`] of frames;
+    /// a keep-alive comment when the stream is quiet.
+    async fn take_live(&mut self) -> Phase {
+        let mut next = tokio::select! {
+            biased;
+            _ = &mut self.closing => return Phase::Over,
+            r = self.live.recv() => r,
+            _ = self.keep_alive.tick() => {
+                self.push(Bytes::from_static(b": keep-alive\n\n"));
+                return Phase::Live;
+            }
+        };
         loop {
-            let (env, after) = (self.env_id.clone(), self.sent);
-            let page = self
-                .engine
-                .read(move |tx| {
-                    Ok::<_, trigr_engine::Error>(tx.run_events_after(&env, after, PAGE)?)
-                })
-                .await
-                .map_err(|_| Stop::Gone)?;
-            let full = page.len() == PAGE;
-            for e in page {
-                self.sent = e.seq;
-                if self.filter.matches(&e) && self.event(&e).await? {
-                    return Ok(true);
+            match next {
+                Ok(live) => {
+                    let e = &live.event;
+                    if e.seq > self.sent {
+                        self.sent = e.seq;
+                        if self.filter.matches(e) && self.event(e, Some(&live)) {
+                            return Phase::End;
+                        }
+                    }
+                }
+                // Fell behind the feed: read what was missed from the store.
+                Err(RecvError::Lagged(_)) => return Phase::CatchUp,
+                Err(RecvError::Closed) => return Phase::Over,
+            }
+            if self.out_len >= COALESCE_BYTES {
+                return Phase::Live;
+            }
+            next = match self.live.try_recv() {
+                Ok(live) => Ok(live),
+                Err(TryRecvError::Empty) => return Phase::Live,
+                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                Err(TryRecvError::Closed) => Err(RecvError::Closed),
+            };
+        }
+    }
+
+    /// One page of the stored events after `self.sent`.
+    async fn catch_up_page(&mut self) -> Phase {
+        let (env, after) = (self.env_id.clone(), self.sent);
+        let page = self
+            .engine
+            .read(move |tx| Ok::<_, trigr_engine::Error>(tx.run_events_after(&env, after, PAGE)?))
+            .await;
+        let Ok(page) = page else {
+            // The store is unavailable: end the response; the client resumes from its last id.
+            return Phase::Over;
+        };
+        let full = page.len() == PAGE;
+        for e in page {
+            self.sent = e.seq;
+            if self.filter.matches(&e) && self.event(&e, None) {
+                return Phase::End;
+            }
+        }
+        if full {
+            Phase::CatchUp
+        } else {
+            self.after_events()
+        }
+    }
+
+    /// Adds one event's frame; true when the stream should end (`stopOnCompletion`). A live
+    /// event of a run or tag stream is sent as every other subscriber sends it, encoded once.
+    fn event(&mut self, e: &RunEvent, live: Option<&LiveEvent>) -> bool {
+        let encoded = match self.filter {
+            Filter::Tags(_) | Filter::Run(_) => {
+                if let Filter::Run(_) = self.filter {
+                    if let Some(status) = status_of(&e.data) {
+                        self.statuses.insert(e.run_id.clone(), status);
+                    }
+                }
+                match live {
+                    Some(live) => live.encoded(plain_frame),
+                    None => plain_frame(e),
                 }
             }
-            if !full {
-                return Ok(false);
-            }
-        }
-    }
-
-    /// Sends one event; true when the stream should end (`stopOnCompletion`).
-    async fn event(&mut self, e: &RunEvent) -> Result<bool, Stop> {
-        let data = match self.filter {
-            Filter::Tags(_) => {
-                return self
-                    .send(frame(e.seq, e.kind.as_str(), &e.data))
-                    .await
-                    .map(|_| false)
-            }
-            Filter::Run(_) | Filter::Batch(_) => {
+            Filter::Batch(_) => {
                 let mut data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
-                if let Some(status) = data
-                    .get("status")
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<RunStatus>().ok())
-                {
+                if let Some(status) = status_of(&e.data) {
                     self.statuses.insert(e.run_id.clone(), status);
                 }
                 self.decorate(&mut data);
-                data.to_string()
+                frame(e.seq, e.kind.as_str(), &data.to_string())
             }
         };
-        self.send(frame(e.seq, e.kind.as_str(), &data)).await?;
-        Ok(self.complete())
+        self.push(encoded);
+        self.complete()
     }
 
     /// Adds a batch's counts to an event's data.

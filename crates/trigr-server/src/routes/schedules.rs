@@ -28,25 +28,41 @@ pub struct Body {
 
 impl Body {
     fn input(self) -> ApiResult<ScheduleInput> {
-        if self.window.is_some_and(|w| !w.is_null()) {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "window is not supported: trigr fires each tick at its nominal time",
-            ));
-        }
+        let window = match self.window {
+            None | Some(Value::Null) => None,
+            Some(Value::String(w)) => Some(w),
+            Some(other) => {
+                let kind = match other {
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    Value::Array(_) => "an array",
+                    _ => "an object",
+                };
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    format!(
+                        "invalid window: window must be a string such as \"30m\", \"2h\" or \"30%\", not {kind}"
+                    ),
+                ));
+            }
+        };
         Ok(ScheduleInput {
             task: self.task,
             cron: self.cron,
             timezone: self.timezone,
             external_id: self.external_id,
             dedup_key: self.deduplication_key,
+            window,
         })
     }
 }
 
-/// The schedule object of the reference.
+/// The schedule object of the reference. `nextRun` is the next nominal tick,
+/// `nextRunEffectiveAt` when it fires (after the window's offset); `window` is omitted when
+/// the schedule has none.
 fn view(s: &Schedule, auth: &Auth) -> Value {
-    json!({
+    let next = s.next_run_at.filter(|_| s.active);
+    let mut v = json!({
         "id": s.id,
         "type": s.kind.as_str(),
         "task": s.task_id,
@@ -59,10 +75,14 @@ fn view(s: &Schedule, auth: &Auth) -> Value {
             "description": schedules::describe(s),
         },
         "timezone": s.timezone,
-        "nextRun": s.next_run_at.filter(|_| s.active).map(format_time),
-        "nextRunEffectiveAt": s.next_run_at.filter(|_| s.active).map(format_time),
+        "nextRun": next.and(schedules::next_nominal(s)).map(format_time),
+        "nextRunEffectiveAt": next.map(format_time),
         "environments": [{ "id": s.env_id, "type": auth.kind.as_str(), "userName": null }],
-    })
+    });
+    if let Some(w) = &s.window {
+        v["window"] = json!(w);
+    }
+    v
 }
 
 /// `POST /api/v1/schedules`: creates, or updates the schedule with the same

@@ -1,9 +1,11 @@
-//! `POST /api/v1/test/clock`: only on a server started with `--test-clock`.
+//! `POST /api/v1/test/clock`: only on a server started with `--test-clock`. Moving the clock
+//! runs the timers once and prunes the run events older than the retention period.
 
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
+use trigr_engine::realtime;
 use trigr_types::format_time;
 
 use crate::error::{ApiError, ApiResult};
@@ -39,8 +41,17 @@ pub async fn clock(
         }
     }
     let fired = state.timers.run_once().await?;
+    // Run events past retention go too, as the prune loop would do by now.
+    let pruned = realtime::prune(
+        &state.engine.store,
+        state.engine.now(),
+        realtime::DEFAULT_RETENTION,
+    )
+    .await?;
     state.engine.notifier.wake_all();
-    Ok(axum::Json(
-        json!({ "now": format_time(state.engine.now()), "fired": fired }),
-    ))
+    Ok(axum::Json(json!({
+        "now": format_time(state.engine.now()),
+        "fired": fired,
+        "runEventsPruned": pruned,
+    })))
 }

@@ -111,23 +111,25 @@ impl EventTx for PgTx<'_> {
     }
 
     fn prune_run_events(&mut self, before: Millis, limit: usize) -> Result<u64> {
-        let pruned: Vec<i64> = self
-            .rows(
-                "DELETE FROM run_events WHERE seq IN \
-                 (SELECT seq FROM run_events WHERE created_at < $1 ORDER BY seq LIMIT $2 \
-                  FOR UPDATE SKIP LOCKED) RETURNING seq",
-                &[&before, &(limit as i64)],
-            )?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<std::result::Result<_, _>>()?;
-        let Some(last) = pruned.iter().max() else {
-            return Ok(0);
-        };
+        // The oldest events in number order, up to the first one recorded since `before`.
+        let oldest = self.rows(
+            "SELECT seq, created_at FROM run_events ORDER BY seq LIMIT $1",
+            &[&(limit as i64)],
+        )?;
+        let mut last = None;
+        for r in &oldest {
+            let (seq, at): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            if at >= before {
+                break;
+            }
+            last = Some(seq);
+        }
+        let Some(last) = last else { return Ok(0) };
+        let n = self.exec("DELETE FROM run_events WHERE seq <= $1", &[&last])?;
         self.exec(
             "UPDATE run_events_pruned SET seq = GREATEST(seq, $1) WHERE id = 1",
-            &[last],
+            &[&last],
         )?;
-        Ok(pruned.len() as u64)
+        Ok(n)
     }
 }

@@ -81,6 +81,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/postgres/0008_output_streams.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_lean_run_events.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_schedule_window.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

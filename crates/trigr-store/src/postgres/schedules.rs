@@ -21,7 +21,7 @@ impl ScheduleTx for PgTx<'_> {
         self.exec(
             &format!(
                 "INSERT INTO schedules ({SCHEDULE_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
             ),
             &[
                 &s.id,
@@ -37,6 +37,7 @@ impl ScheduleTx for PgTx<'_> {
                 &s.last_run_at,
                 &s.created_at,
                 &s.updated_at,
+                &s.window,
             ],
         )?;
         Ok(())
@@ -89,8 +90,8 @@ impl ScheduleTx for PgTx<'_> {
     fn update_schedule(&mut self, s: &Schedule) -> Result<bool> {
         let n = self.exec(
             "UPDATE schedules SET task_id = $2, active = $3, dedup_key = $4, external_id = $5, \
-             cron = $6, timezone = $7, next_run_at = $8, last_run_at = $9, updated_at = $10 \
-             WHERE id = $1",
+             cron = $6, timezone = $7, next_run_at = $8, last_run_at = $9, updated_at = $10, \
+             tick_window = $11 WHERE id = $1",
             &[
                 &s.id,
                 &s.task_id,
@@ -102,6 +103,7 @@ impl ScheduleTx for PgTx<'_> {
                 &s.next_run_at,
                 &s.last_run_at,
                 &s.updated_at,
+                &s.window,
             ],
         )?;
         Ok(n == 1)

@@ -1,4 +1,5 @@
-//! Run events (see [`crate::events`]). One writer: `seq` (AUTOINCREMENT) follows commit order.
+//! Run events (see [`crate::events`]). One writer: `seq` (the row id) follows commit order;
+//! the table has no other index, so recording an event is one B-tree insert.
 
 use rusqlite::params;
 use trigr_types::Millis;
@@ -58,13 +59,12 @@ impl EventTx for SqliteTx<'_> {
         )
     }
 
-    fn last_run_event_seq(&mut self, env_id: &str) -> Result<i64> {
+    fn last_run_event_seq(&mut self, _env_id: &str) -> Result<i64> {
+        // The store-wide newest number (one index-free lookup): the environment's later
+        // events are numbered above it all the same.
         Ok(self
-            .first(
-                "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE env_id = ?1",
-                params![env_id],
-                |r| Ok(r.get(0)?),
-            )?
+            .first("SELECT MAX(seq) FROM run_events", [], |r| Ok(r.get(0)?))?
+            .flatten()
             .unwrap_or(0))
     }
 
@@ -77,19 +77,26 @@ impl EventTx for SqliteTx<'_> {
     }
 
     fn prune_run_events(&mut self, before: Millis, limit: usize) -> Result<u64> {
-        let last: Option<i64> = self
-            .first(
-                "SELECT MAX(seq) FROM (SELECT seq FROM run_events WHERE created_at < ?1 \
-                 ORDER BY seq LIMIT ?2)",
-                params![before, limit as i64],
-                |r| Ok(r.get(0)?),
-            )?
-            .flatten();
-        let Some(last) = last else { return Ok(0) };
+        // The oldest events in number order, up to the first one recorded since `before`
+        // (times follow numbers: one writer), and never the newest (see migration 0009).
+        let oldest: Vec<(i64, Millis)> = self.all(
+            "SELECT seq, created_at FROM run_events ORDER BY seq LIMIT ?1",
+            params![limit as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let newest = self.last_run_event_seq("")?;
+        let Some(last) = oldest
+            .iter()
+            .take_while(|(seq, at)| *at < before && *seq < newest)
+            .map(|(seq, _)| *seq)
+            .last()
+        else {
+            return Ok(0);
+        };
         let mut st = self
             .conn
-            .prepare_cached("DELETE FROM run_events WHERE seq <= ?1 AND created_at < ?2")?;
-        let n = st.execute(params![last, before])? as u64;
+            .prepare_cached("DELETE FROM run_events WHERE seq <= ?1")?;
+        let n = st.execute(params![last])? as u64;
         self.conn.execute(
             "UPDATE run_events_pruned SET seq = MAX(seq, ?1) WHERE id = 1",
             params![last],

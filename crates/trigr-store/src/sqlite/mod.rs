@@ -52,6 +52,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/sqlite/0008_output_streams.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_lean_run_events.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/sqlite/0010_schedule_window.sql"),
+    ),
 ];
 
 /// Most write jobs committed together.

@@ -12,7 +12,7 @@ impl ScheduleTx for SqliteTx<'_> {
     fn insert_schedule(&mut self, s: &Schedule) -> Result<()> {
         let mut st = self.conn.prepare_cached(&format!(
             "INSERT INTO schedules ({SCHEDULE_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ))?;
         let done = st.execute(params![
             s.id,
@@ -27,7 +27,8 @@ impl ScheduleTx for SqliteTx<'_> {
             s.next_run_at,
             s.last_run_at,
             s.created_at,
-            s.updated_at
+            s.updated_at,
+            s.window
         ]);
         match done {
             Ok(_) => Ok(()),
@@ -98,8 +99,8 @@ impl ScheduleTx for SqliteTx<'_> {
     fn update_schedule(&mut self, s: &Schedule) -> Result<bool> {
         let mut st = self.conn.prepare_cached(
             "UPDATE schedules SET task_id = ?2, active = ?3, dedup_key = ?4, external_id = ?5, \
-             cron = ?6, timezone = ?7, next_run_at = ?8, last_run_at = ?9, updated_at = ?10 \
-             WHERE id = ?1",
+             cron = ?6, timezone = ?7, next_run_at = ?8, last_run_at = ?9, updated_at = ?10, \
+             tick_window = ?11 WHERE id = ?1",
         )?;
         let n = st.execute(params![
             s.id,
@@ -111,7 +112,8 @@ impl ScheduleTx for SqliteTx<'_> {
             s.timezone,
             s.next_run_at,
             s.last_run_at,
-            s.updated_at
+            s.updated_at,
+            s.window
         ])?;
         Ok(n == 1)
     }

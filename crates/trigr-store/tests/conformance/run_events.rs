@@ -160,4 +160,15 @@ pub async fn run_events_pruned_by_age(store: &Store) {
         read(store, |tx| tx.last_run_event_seq("env_a")).await,
         all[2].seq
     );
+    // Pruning everything old never lets a number be handed out again.
+    write(store, |tx| tx.prune_run_events(NOW + 1000, 100)).await;
+    write(store, |tx| {
+        tx.insert_run_events(&[event("env_a", "run_5", RunEventKind::Status, NOW + 40)])
+    })
+    .await;
+    let after = events_after(store, "env_a", 0, 100).await;
+    let newest = after.last().expect("the new event");
+    assert_eq!(newest.run_id, "run_5");
+    assert!(newest.seq > all[2].seq, "{after:?}");
+    assert!(read(store, |tx| tx.run_events_pruned_through()).await < newest.seq);
 }

@@ -29,6 +29,7 @@ pub fn sample_schedule(
         last_run_at: None,
         created_at: NOW,
         updated_at: NOW,
+        window: None,
     }
 }
 
@@ -42,6 +43,7 @@ pub async fn schedule_round_trip(store: &Store) {
     seed_env(store, "env_b").await;
     let mut a = sample_schedule("env_a", "sched_a", ScheduleKind::Imperative, Some(NOW + 10));
     a.last_run_at = Some(NOW - 5);
+    a.window = Some("30m".to_string());
     let mut d = sample_schedule("env_a", "sched_d", ScheduleKind::Declarative, None);
     d.created_at = NOW + 1;
     d.external_id = None;
@@ -86,6 +88,13 @@ pub async fn schedule_round_trip(store: &Store) {
     changed.next_run_at = None;
     changed.last_run_at = Some(NOW + 3);
     changed.updated_at = NOW + 7;
+    changed.window = Some("15%".to_string());
+    let c = changed.clone();
+    assert!(write(store, move |tx| tx.update_schedule(&c)).await);
+    let got = read(store, |tx| tx.schedule("env_a", "sched_a")).await;
+    assert_eq!(got, Some(changed.clone()));
+    // An update clears the window.
+    changed.window = None;
     let c = changed.clone();
     assert!(write(store, move |tx| tx.update_schedule(&c)).await);
     let got = read(store, |tx| tx.schedule("env_a", "sched_a")).await;
@@ -135,7 +144,8 @@ pub async fn schedule_uniqueness(store: &Store) {
 pub async fn due_schedules_and_claims(store: &Store) {
     seed_env(store, "env_a").await;
     assert_eq!(read(store, |tx| tx.next_schedule_due()).await, None);
-    let early = sample_schedule("env_a", "sched_1", ScheduleKind::Imperative, Some(NOW - 20));
+    let mut early = sample_schedule("env_a", "sched_1", ScheduleKind::Imperative, Some(NOW - 20));
+    early.window = Some("2h".to_string());
     let due = sample_schedule("env_a", "sched_2", ScheduleKind::Declarative, Some(NOW));
     let later = sample_schedule("env_a", "sched_3", ScheduleKind::Imperative, Some(NOW + 50));
     let mut inactive =
@@ -156,6 +166,10 @@ pub async fn due_schedules_and_claims(store: &Store) {
         ids,
         ["sched_1", "sched_2"],
         "active and due, earliest first"
+    );
+    assert_eq!(
+        found[0], early,
+        "a due schedule reads back whole, window included"
     );
     let one = write(store, |tx| tx.due_schedules(NOW, 1)).await;
     assert_eq!(one.len(), 1);
@@ -188,6 +202,11 @@ pub async fn due_schedules_and_claims(store: &Store) {
     assert_eq!(claimed.next_run_at, Some(NOW + 40));
     assert_eq!(claimed.last_run_at, Some(NOW - 20));
     assert_eq!(claimed.updated_at, NOW);
+    assert_eq!(
+        claimed.window.as_deref(),
+        Some("2h"),
+        "a claim keeps the window"
+    );
     assert!(
         !write(store, |tx| tx.claim_schedule_tick(
             "sched_4",

@@ -1,0 +1,258 @@
+//! Cron schedules made through the management API (`/api/v1/schedules…`): each fires runs of
+//! one task on a five-field cron pattern read in a time zone, optionally spread over a jitter
+//! window.
+//!
+//! [`Schedules`] creates (upsert by deduplication key), retrieves, lists, updates, deletes,
+//! activates and deactivates them. A task can also declare its own schedule in its manifest
+//! ([`TaskBuilder::cron`](crate::TaskBuilder::cron)).
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::error::Result;
+use crate::http::{encode, Http, Tries};
+
+/// The schedule API of one client ([`Client::schedules`](crate::Client::schedules)).
+#[derive(Clone, Debug)]
+pub struct Schedules {
+    pub(crate) http: Http,
+}
+
+/// What a schedule runs and when: the body of a create or an update.
+#[derive(Clone, Debug)]
+pub struct ScheduleOptions {
+    fields: Map<String, Value>,
+}
+
+impl ScheduleOptions {
+    /// Runs of `task` on the five-field cron pattern `cron` (`"0 9 * * 1-5"`), in UTC, at each
+    /// tick's cron time.
+    pub fn new(task: impl Into<String>, cron: impl Into<String>) -> ScheduleOptions {
+        let mut fields = Map::new();
+        fields.insert("task".into(), json!(task.into()));
+        fields.insert("cron".into(), json!(cron.into()));
+        ScheduleOptions { fields }
+    }
+    /// The IANA time zone the pattern is read in (`"Europe/Paris"`).
+    pub fn timezone(mut self, zone: impl Into<String>) -> Self {
+        self.fields.insert("timezone".into(), json!(zone.into()));
+        self
+    }
+    /// Your own id for the schedule, passed to each run.
+    pub fn external_id(mut self, id: impl Into<String>) -> Self {
+        self.fields.insert("externalId".into(), json!(id.into()));
+        self
+    }
+    /// A jitter window: each tick fires at a deterministic offset within it after its cron
+    /// time. `"30m"`, `"2h"` (1 minute to 24 hours) or `"30%"` (of the interval to the next
+    /// tick). Without it, ticks fire at their cron time (an update without it clears it).
+    pub fn window(mut self, window: impl Into<String>) -> Self {
+        self.fields.insert("window".into(), json!(window.into()));
+        self
+    }
+    pub(crate) fn to_json(&self) -> Value {
+        Value::Object(self.fields.clone())
+    }
+}
+
+/// How a schedule's times are generated.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Generator {
+    /// `CRON`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The cron pattern.
+    pub expression: String,
+    /// The pattern in words ("At 09:00 …").
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A schedule as the server shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    /// `sched_…`.
+    pub id: String,
+    /// `IMPERATIVE` (made through the API) or `DECLARATIVE` (declared by a task).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The task it triggers.
+    pub task: String,
+    /// Whether it ticks.
+    pub active: bool,
+    /// The key it was created with (imperative schedules).
+    #[serde(default)]
+    pub deduplication_key: Option<String>,
+    /// Your own id for it.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Its pattern.
+    pub generator: Generator,
+    /// IANA time zone of the pattern.
+    pub timezone: String,
+    /// Its jitter window (`"30m"`, `"2h"`, `"30%"`), if any.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// The next tick's cron (nominal) time; `None` when inactive or when there is none.
+    #[serde(default)]
+    pub next_run: Option<DateTime<Utc>>,
+    /// When the next tick fires (its cron time plus the window's offset; the cron time
+    /// without a window).
+    #[serde(default)]
+    pub next_run_effective_at: Option<DateTime<Utc>>,
+}
+
+/// One page of schedules, oldest first.
+#[derive(Clone, Debug)]
+pub struct SchedulePage {
+    /// The schedules.
+    pub data: Vec<Schedule>,
+    /// This page, from 1.
+    pub current_page: u64,
+    /// How many pages there are.
+    pub total_pages: u64,
+    /// How many schedules there are.
+    pub count: u64,
+}
+
+#[derive(Deserialize)]
+struct WirePage {
+    data: Vec<Schedule>,
+    #[serde(default)]
+    pagination: Value,
+}
+
+fn path(id: &str) -> String {
+    format!("/api/v1/schedules/{}", encode(id))
+}
+
+impl Schedules {
+    /// Creates a schedule, or updates the one with the same `deduplication_key`.
+    pub async fn create(
+        &self,
+        deduplication_key: impl Into<String>,
+        options: ScheduleOptions,
+    ) -> Result<Schedule> {
+        let mut body = options.to_json();
+        body["deduplicationKey"] = json!(deduplication_key.into());
+        self.http
+            .call(
+                Method::POST,
+                "/api/v1/schedules",
+                Some(&body),
+                Tries::Transient,
+            )
+            .await
+    }
+
+    /// A schedule by id (`sched_…`) or deduplication key.
+    pub async fn retrieve(&self, id: &str) -> Result<Schedule> {
+        self.http
+            .call(Method::GET, &path(id), None, Tries::Transient)
+            .await
+    }
+
+    /// One page (from 1) of the environment's schedules, `per_page` (1–100) at a time.
+    pub async fn list(&self, page: u32, per_page: u32) -> Result<SchedulePage> {
+        let path = format!("/api/v1/schedules?page={page}&perPage={per_page}");
+        let wire: WirePage = self
+            .http
+            .call(Method::GET, &path, None, Tries::Transient)
+            .await?;
+        let number = |k: &str| wire.pagination[k].as_u64().unwrap_or(0);
+        Ok(SchedulePage {
+            current_page: number("currentPage"),
+            total_pages: number("totalPages"),
+            count: number("count"),
+            data: wire.data,
+        })
+    }
+
+    /// Replaces the task, pattern, time zone, external id and window of a schedule.
+    pub async fn update(&self, id: &str, options: ScheduleOptions) -> Result<Schedule> {
+        self.http
+            .call(
+                Method::PUT,
+                &path(id),
+                Some(&options.to_json()),
+                Tries::Transient,
+            )
+            .await
+    }
+
+    /// Deletes a schedule made through the API; returns its id.
+    pub async fn delete(&self, id: &str) -> Result<String> {
+        let answer = self
+            .http
+            .send(Method::DELETE, &path(id), None, Tries::Once)
+            .await?;
+        Ok(answer["id"].as_str().unwrap_or(id).to_string())
+    }
+
+    /// Makes a schedule tick again, from its next tick after now.
+    pub async fn activate(&self, id: &str) -> Result<Schedule> {
+        let path = format!("{}/activate", path(id));
+        self.http
+            .call(Method::POST, &path, None, Tries::Transient)
+            .await
+    }
+
+    /// Stops a schedule from ticking.
+    pub async fn deactivate(&self, id: &str) -> Result<Schedule> {
+        let path = format!("{}/deactivate", path(id));
+        self.http
+            .call(Method::POST, &path, None, Tries::Transient)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_follow_the_reference() {
+        let o = ScheduleOptions::new("report", "0 9 * * 1-5")
+            .timezone("Europe/Paris")
+            .external_id("u1")
+            .window("30m");
+        assert_eq!(
+            o.to_json(),
+            json!({"task": "report", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris",
+                   "externalId": "u1", "window": "30m"})
+        );
+        assert!(ScheduleOptions::new("t", "* * * * *")
+            .to_json()
+            .get("window")
+            .is_none());
+    }
+
+    #[test]
+    fn a_schedule_reads_with_and_without_a_window() {
+        let s: Schedule = serde_json::from_value(json!({
+            "id": "sched_1", "type": "IMPERATIVE", "task": "t", "active": true,
+            "deduplicationKey": "k", "externalId": null,
+            "generator": {"type": "CRON", "expression": "0 * * * *", "description": "Every hour"},
+            "timezone": "UTC", "window": "2h",
+            "nextRun": "2026-01-01T01:00:00.000Z", "nextRunEffectiveAt": "2026-01-01T01:12:00.000Z",
+            "environments": []
+        }))
+        .expect("schedule");
+        assert_eq!(s.window.as_deref(), Some("2h"));
+        assert_eq!(
+            s.next_run_effective_at.unwrap() - s.next_run.unwrap(),
+            chrono::Duration::minutes(12)
+        );
+        let s: Schedule = serde_json::from_value(json!({
+            "id": "sched_1", "type": "DECLARATIVE", "task": "t", "active": false,
+            "generator": {"type": "CRON", "expression": "0 * * * *"},
+            "timezone": "UTC", "nextRun": null, "nextRunEffectiveAt": null
+        }))
+        .expect("schedule");
+        assert_eq!(s.window, None);
+        assert_eq!(s.next_run_effective_at, None);
+    }
+}
