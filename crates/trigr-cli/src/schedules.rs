@@ -209,6 +209,7 @@ async fn list(args: SchedulesListArgs) -> anyhow::Result<String> {
                 s.kind.clone(),
                 s.generator.expression.clone(),
                 s.timezone.clone(),
+                s.window.clone().unwrap_or_else(|| "-".into()),
                 if s.active { "yes" } else { "no" }.to_string(),
                 s.next_run.as_deref().map_or("-".into(), short_time),
             ]
@@ -216,7 +217,7 @@ async fn list(args: SchedulesListArgs) -> anyhow::Result<String> {
         .collect();
     let mut out = table::render(
         &[
-            "ID", "TASK", "TYPE", "CRON", "TIMEZONE", "ACTIVE", "NEXT RUN",
+            "ID", "TASK", "TYPE", "CRON", "TIMEZONE", "WINDOW", "ACTIVE", "NEXT RUN",
         ],
         &rows,
     );

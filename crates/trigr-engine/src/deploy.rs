@@ -203,6 +203,10 @@ pub fn validate_manifest(tasks: &[TaskManifest]) -> Result<()> {
         if let Some(schedule) = &t.schedule {
             crate::schedules::cron::parse(&schedule.cron, schedule.timezone.as_deref())
                 .map_err(|e| Error::unprocessable(format!("Task '{}': schedule: {e}", t.id)))?;
+            if let Some(w) = &schedule.window {
+                crate::schedules::window::parse(w)
+                    .map_err(|e| Error::unprocessable(format!("Task '{}': schedule: {e}", t.id)))?;
+            }
         }
     }
     let probe = Deployment {

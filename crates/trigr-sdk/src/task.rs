@@ -232,28 +232,34 @@ where
     /// [`TaskBuilder::timezone`] says otherwise. The server checks the pattern when the
     /// worker registers (422 naming the task).
     pub fn cron(mut self, pattern: impl Into<String>) -> Self {
-        let timezone = self.manifest.schedule.take().and_then(|s| s.timezone);
-        self.manifest.schedule = Some(ScheduleManifest {
-            cron: pattern.into(),
-            timezone,
-        });
+        self.schedule_manifest().cron = pattern.into();
         self
     }
 
     /// The IANA time zone the [`TaskBuilder::cron`] pattern is read in (`Europe/Paris`);
     /// ticks follow its daylight saving changes.
     pub fn timezone(mut self, zone: impl Into<String>) -> Self {
-        let cron = self
-            .manifest
-            .schedule
-            .take()
-            .map(|s| s.cron)
-            .unwrap_or_default();
-        self.manifest.schedule = Some(ScheduleManifest {
-            cron,
-            timezone: Some(zone.into()),
-        });
+        self.schedule_manifest().timezone = Some(zone.into());
         self
+    }
+
+    /// Spreads the [`TaskBuilder::cron`] ticks: each fires at a fixed offset within this
+    /// window after its cron time (`"30m"`, `"2h"`: 1 minute to 24 hours; `"30%"`: a share of
+    /// the time to the next tick), the same on every server. The run's `timestamp` stays the
+    /// cron time. The server checks it when the worker registers (422 naming the task).
+    pub fn window(mut self, window: impl Into<String>) -> Self {
+        self.schedule_manifest().window = Some(window.into());
+        self
+    }
+
+    fn schedule_manifest(&mut self) -> &mut ScheduleManifest {
+        self.manifest
+            .schedule
+            .get_or_insert_with(|| ScheduleManifest {
+                cron: String::new(),
+                timezone: None,
+                window: None,
+            })
     }
 
     /// [`TaskBuilder::cron`] and [`TaskBuilder::timezone`] at once.
@@ -460,7 +466,7 @@ mod tests {
     }
 
     #[test]
-    fn cron_and_timezone_fill_the_schedule() {
+    fn cron_timezone_and_window_fill_the_schedule() {
         let t = task("report")
             .cron("0 9 * * 1-5")
             .timezone("Europe/Paris")
@@ -477,6 +483,15 @@ mod tests {
         assert_eq!(
             serde_json::to_value(t.manifest()).expect("manifest")["schedule"],
             json!({"cron": "0 * * * *", "timezone": "UTC"})
+        );
+        let t = task("spread")
+            .window("30m")
+            .cron("0 * * * *")
+            .timezone("Europe/Paris")
+            .run(|_: Value, _ctx| async move { Ok(()) });
+        assert_eq!(
+            serde_json::to_value(t.manifest()).expect("manifest")["schedule"],
+            json!({"cron": "0 * * * *", "timezone": "Europe/Paris", "window": "30m"})
         );
         let plain = task("plain").run(|_: Value, _ctx| async move { Ok(()) });
         let m = serde_json::to_value(plain.manifest()).expect("manifest");

@@ -35,6 +35,10 @@ pub struct ScheduleManifest {
     /// IANA time zone (`Europe/Paris`); `UTC` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// Jitter window (`30m`, `2h`, `30%`): each tick fires at a fixed offset within it after
+    /// its cron time; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
 }
 
 /// The queue a task runs on.

@@ -757,6 +757,7 @@ async fn cli_manages_schedules() {
         out.contains("NEXT RUN") && out.contains("0 9 * * 1-5"),
         "{out}"
     );
+    assert!(out.contains("WINDOW") && out.contains(" 30m "), "{out}");
     let (ok, out, _) = cli(&server, &["schedules", "list", "--json"]).await;
     assert!(ok);
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -1120,4 +1121,51 @@ async fn two_servers_fire_each_windowed_tick_once() {
         delays.iter().any(|d| *d >= 10_000),
         "delays spread over the minute: {delays:?}"
     );
+}
+
+#[tokio::test]
+async fn a_task_declares_its_window() {
+    let server = TestServer::start_with_clock().await;
+    set_clock(&server, "2026-03-03T00:30:00Z").await;
+    let (s, v) = server
+        .post(
+            "/api/v1/worker/deployments",
+            json!({"tasks": [{"id": "hourly", "schedule": {"cron": "0 * * * *", "window": "90s"}}], "promote": true}),
+        )
+        .await;
+    assert_error(s, &v, 422, &["hourly", "90s"], "register a bad window");
+    assert!(declared(&server).await.is_empty(), "nothing written");
+
+    server
+        .deploy(json!([{"id": "hourly", "schedule": {"cron": "0 * * * *", "window": "20m"}}]))
+        .await;
+    let d = declared(&server).await;
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0]["window"], "20m");
+    assert_eq!(parse_ms(&d[0]["nextRun"]), ms("2026-03-03T01:00:00Z"));
+    let first = effective_within(&d[0], 20 * 60_000);
+
+    // The tick fires at its effective time, with the nominal time in the payload.
+    let now = server.now_ms().await;
+    let early = server.advance((first - 1 - now) as u64).await;
+    assert_eq!(early["fired"]["schedules"], 0, "{early}");
+    assert_eq!(server.advance(1).await["fired"]["schedules"], 1);
+    let got = payloads(&server, "hourly").await;
+    assert_eq!(stamps(&got), [ms("2026-03-03T01:00:00Z")]);
+
+    // A new deployment changing only the window keeps the pending tick, at its new time.
+    server
+        .deploy(json!([{"id": "hourly", "schedule": {"cron": "0 * * * *", "window": "100%"}}]))
+        .await;
+    let d = declared(&server).await;
+    assert_eq!(d[0]["window"], "100%");
+    assert_eq!(parse_ms(&d[0]["nextRun"]), ms("2026-03-03T02:00:00Z"));
+    effective_within(&d[0], 3_600_000);
+    // Without a window, the tick is back at its cron time.
+    server
+        .deploy(json!([{"id": "hourly", "schedule": {"cron": "0 * * * *"}}]))
+        .await;
+    let d = declared(&server).await;
+    assert!(d[0].get("window").is_none(), "{d:?}");
+    assert_eq!(d[0]["nextRunEffectiveAt"], d[0]["nextRun"]);
 }

@@ -9,8 +9,8 @@ use super::cron;
 use crate::Result;
 
 /// Makes the environment's declarative schedules match `d`'s manifest: one per task that
-/// declares a schedule, created, changed (its next tick recomputed when the pattern or zone
-/// changed; whether it is active is kept) or deleted.
+/// declares a schedule, created, changed (its next tick recomputed when the pattern, zone or
+/// window changed; whether it is active is kept) or deleted.
 pub(crate) fn sync(tx: &mut dyn Tx, env_id: &str, d: &Deployment, now: Millis) -> Result<()> {
     let existing = tx.declarative_schedules(env_id)?;
     for old in &existing {
@@ -43,16 +43,30 @@ pub(crate) fn sync(tx: &mut dyn Tx, env_id: &str, d: &Deployment, now: Millis) -
             .timezone
             .clone()
             .unwrap_or_else(|| "UTC".to_string());
+        // Registration checks the window; one stored before that is dropped.
+        let window = declared
+            .window
+            .as_deref()
+            .and_then(|w| super::window::parse(w).ok());
+        let window_text = window.as_ref().map(super::window::Window::text);
         match existing.iter().find(|s| s.task_id == task.id) {
-            Some(old) if old.cron == pattern && old.timezone == timezone => {}
+            Some(old)
+                if old.cron == pattern && old.timezone == timezone && old.window == window_text => {
+            }
             Some(old) => {
+                // Only the window changed: the pending tick stays, at its new time.
+                let same_ticks = old.cron == pattern && old.timezone == timezone;
+                let nominal = if same_ticks {
+                    super::next_nominal(old)
+                } else {
+                    spec.next_after(now)
+                };
                 let mut s = old.clone();
                 s.cron = pattern;
                 s.timezone = timezone;
+                s.window = window_text;
                 s.next_run_at = if s.active {
-                    spec.next_after(now).map(|n| {
-                        super::window::effective(&spec, super::window_of(&s).as_ref(), &s.id, n)
-                    })
+                    nominal.map(|n| super::window::effective(&spec, window.as_ref(), &s.id, n))
                 } else {
                     None
                 };
@@ -60,8 +74,12 @@ pub(crate) fn sync(tx: &mut dyn Tx, env_id: &str, d: &Deployment, now: Millis) -
                 tx.update_schedule(&s)?;
             }
             None => {
+                let id = id::new("sched");
+                let next_run_at = spec
+                    .next_after(now)
+                    .map(|n| super::window::effective(&spec, window.as_ref(), &id, n));
                 tx.insert_schedule(&Schedule {
-                    id: id::new("sched"),
+                    id,
                     env_id: env_id.to_string(),
                     task_id: task.id.clone(),
                     kind: ScheduleKind::Declarative,
@@ -70,12 +88,11 @@ pub(crate) fn sync(tx: &mut dyn Tx, env_id: &str, d: &Deployment, now: Millis) -
                     external_id: None,
                     cron: pattern,
                     timezone,
-                    next_run_at: spec.next_after(now),
+                    next_run_at,
                     last_run_at: None,
                     created_at: now,
                     updated_at: now,
-                    // A task's manifest declares no window.
-                    window: None,
+                    window: window_text,
                 })?;
             }
         }

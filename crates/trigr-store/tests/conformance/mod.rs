@@ -2417,6 +2417,7 @@ pub fn manifest() -> Vec<TaskManifest> {
             schedule: Some(trigr_types::manifest::ScheduleManifest {
                 cron: "30 2 * * 1-5".to_string(),
                 timezone: Some("Europe/Berlin".to_string()),
+                window: Some("30m".to_string()),
             }),
         },
         TaskManifest {
