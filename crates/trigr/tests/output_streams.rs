@@ -411,6 +411,22 @@ async fn public_tokens_read_their_run_only() {
         .send(Req::new("GET", &format!("/realtime/v1/streams/{id1}/k")).key(jwt0))
         .await;
     assert_eq!(r.status, 403, "{}", r.text);
+    // Without headers (a browser's EventSource) the token may come in the URL.
+    let by_url = |id: &str| {
+        let url = server.url(&format!("/realtime/v1/streams/{id}/k?access_token={jwt0}"));
+        async move {
+            let resp = reqwest::get(url).await.expect("read");
+            (
+                resp.status().as_u16(),
+                resp.text().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (status, text) = by_url(id0).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("data: 1\n"), "{text}");
+    let (status, text) = by_url(id1).await;
+    assert_eq!(status, 403, "{text}");
     // Writing needs a secret key.
     let r = server
         .send(

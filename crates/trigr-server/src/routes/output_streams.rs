@@ -16,7 +16,7 @@ use trigr_engine::output_streams::{check_key, chunk_body, Target};
 use trigr_engine::Engine;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, KeyOrToken};
+use crate::extract::{Auth, StreamAuth};
 use crate::AppState;
 
 /// Header (or `lease` query parameter) carrying the writer's lease.
@@ -289,10 +289,11 @@ fn read_options(headers: &HeaderMap) -> ApiResult<(Option<i64>, bool, Duration)>
 /// chunk (`id: <ms>-<index>`, `data: <the chunk's JSON>`), `: ping` comments while nothing
 /// happens; from the start, after `Last-Event-ID`, or only new chunks with
 /// `X-Trigger-Stream-Start: latest`. The response ends after `Timeout-Seconds` (default 60),
-/// or once the run is final and every chunk was sent (then with a `: end` comment).
+/// or once the run is final and every chunk was sent (then with a `: end` comment). A public
+/// token may come as `?access_token=` (a browser's `EventSource`).
 pub async fn read(
     State(state): State<AppState>,
-    KeyOrToken(auth): KeyOrToken,
+    StreamAuth(auth): StreamAuth,
     Path((run_id, key)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
