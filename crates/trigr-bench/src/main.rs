@@ -24,9 +24,9 @@
 //! `--backend sqlite,postgres` picks the stores. By default SQLite is measured, and PostgreSQL
 //! too when its database answers; when it does not, a line saying
 //! `PostgreSQL scenarios skipped: …` and why goes to stderr and under the table. With an
-//! explicit `--backend postgres` an unreachable database is an error. The `trigger`, `batch` and
-//! `disk` scenarios run on SQLite only (they measure the SQLite server alone, or the disk); the
-//! others run on every store.
+//! explicit `--backend postgres` an unreachable database is an error. The `trigger`, `batch`,
+//! `sse`, `loopback` and `disk` scenarios run on SQLite only (they measure the SQLite server
+//! alone, the machine's loopback network or its disk); the others run on every store.
 //!
 //! ## Figures
 //!
@@ -85,6 +85,11 @@
 //!   arrival at a subscriber under a steady 20 runs/s for 10 s (3 s with `--quick`); see
 //!   `scenarios/sse.rs`. The subscribers share the machine (and its cores) with the server.
 //!   `--sse-subscribers N` measures with another count, to see how the delay grows with it.
+//! * **`loopback_fanout_p50_ms`, `loopback_fanout_p99_ms`** — for context, the floor under
+//!   the sse delay on this machine: the sse steady load's messages (three 300-byte messages
+//!   1 ms apart every 50 ms) written to as many plain loopback TCP connections by one thread
+//!   per core and read by one `epoll` thread, with no server, HTTP or runtime; delay = arrival
+//!   minus the moment the message was due. See `scenarios/loopback.rs`.
 //! * **`disk_fsync_p50_ms`, `disk_fsync_p99_ms`** — the disk's own fsync latency where the
 //!   temporary SQLite stores live, for context.
 //!
@@ -266,7 +271,7 @@ async fn main() -> Result<()> {
     }
     if cases.is_empty() {
         bail!(
-            "nothing to run: the trigger, batch and disk scenarios run on SQLite only \
+            "nothing to run: the trigger, batch, sse, loopback and disk scenarios run on SQLite only \
              (--only and --backend leave no scenario)"
         );
     }

@@ -89,6 +89,22 @@ pub const DISK_FSYNC_P99_MS: Figure = Figure {
     decimals: 2,
 };
 
+pub const LOOPBACK_FANOUT_P50_MS: Figure = Figure {
+    key: "loopback_fanout_p50_ms",
+    label: "loopback fan-out p50 (context)",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const LOOPBACK_FANOUT_P99_MS: Figure = Figure {
+    key: "loopback_fanout_p99_ms",
+    label: "loopback fan-out p99 (context)",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
 pub const SDK_E2E_RUNS_PER_S: Figure = Figure {
     key: "sdk_e2e_runs_per_s",
     label: SDK_E2E_LABEL,
@@ -238,7 +254,7 @@ pub const PG2_STEPS_PER_S: Figure = Figure {
 };
 
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 28] = [
+pub const FIGURES: [&Figure; 30] = [
     &TRIGGER_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
@@ -265,6 +281,8 @@ pub const FIGURES: [&Figure; 28] = [
     &SSE_FANOUT_EVENTS_PER_S,
     &SSE_EVENT_P50_MS,
     &SSE_EVENT_P99_MS,
+    &LOOPBACK_FANOUT_P50_MS,
+    &LOOPBACK_FANOUT_P99_MS,
     &DISK_FSYNC_P50_MS,
     &DISK_FSYNC_P99_MS,
 ];
@@ -340,6 +358,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sse_event_p99_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub loopback_fanout_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loopback_fanout_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p99_ms: Option<f64>,
@@ -383,6 +405,8 @@ impl Report {
             "sse_fanout_events_per_s" => &mut self.sse_fanout_events_per_s,
             "sse_event_p50_ms" => &mut self.sse_event_p50_ms,
             "sse_event_p99_ms" => &mut self.sse_event_p99_ms,
+            "loopback_fanout_p50_ms" => &mut self.loopback_fanout_p50_ms,
+            "loopback_fanout_p99_ms" => &mut self.loopback_fanout_p99_ms,
             "disk_fsync_p50_ms" => &mut self.disk_fsync_p50_ms,
             "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
             other => unreachable!("figure {other} has no field in Report"),

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod disk;
 pub mod e2e;
 pub mod latency;
+pub mod loopback;
 pub mod resume;
 pub mod sdk_e2e;
 pub mod sse;
@@ -62,10 +63,12 @@ pub enum Scenario {
     Disk,
     /// 1,000 SSE subscribers of one tag while runs carrying it are triggered and completed.
     Sse,
+    /// The sse delay's floor: the same messages over plain loopback sockets, no server.
+    Loopback,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
@@ -75,6 +78,7 @@ impl Scenario {
         Scenario::Steps,
         Scenario::Disk,
         Scenario::Sse,
+        Scenario::Loopback,
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +92,7 @@ impl Scenario {
             Scenario::Steps => "steps",
             Scenario::Disk => "disk",
             Scenario::Sse => "sse",
+            Scenario::Loopback => "loopback",
         }
     }
 
@@ -120,6 +125,7 @@ impl Scenario {
                 Scenario::Steps => steps::run(&apis, settings).await,
                 Scenario::Disk => disk::run(settings).await,
                 Scenario::Sse => sse::run(&apis[0..1], settings).await,
+                Scenario::Loopback => loopback::run(settings).await,
             }?;
             let mut figures = Vec::new();
             for (figure, value) in outcome.figures {

@@ -13,6 +13,9 @@
 //!   (wall clock, this process) minus the event's `updatedAt` (the engine's clock, the same
 //!   wall clock, set when the change was made, before its commit); millisecond resolution,
 //!   nearest-rank percentiles over every delivery of the paced runs' events.
+//!
+//! The `loopback` scenario sends messages of the same size at the same rate to as many plain
+//! loopback sockets with no server in between: the floor this delay sits on, on this machine.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
