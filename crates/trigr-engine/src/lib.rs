@@ -73,6 +73,9 @@ pub struct Config {
     pub max_metadata_bytes: usize,
     /// How often a long-polling dequeue looks again when nothing woke it.
     pub poll_interval: Duration,
+    /// Live events a realtime subscriber may fall behind before it reads what it missed from
+    /// the store instead ([`realtime::Realtime::capacity`]).
+    pub realtime_buffer: usize,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             max_payload_bytes: 3 * 1024 * 1024,
             max_metadata_bytes: 256 * 1024,
             poll_interval: Duration::from_millis(250),
+            realtime_buffer: realtime::DEFAULT_BUFFER,
         }
     }
 }
@@ -102,7 +106,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> Engine {
-        let realtime = Arc::new(realtime::Realtime::new(store.clone(), 1024));
+        let realtime = Arc::new(realtime::Realtime::new(
+            store.clone(),
+            config.realtime_buffer,
+        ));
         Engine {
             store,
             clock,

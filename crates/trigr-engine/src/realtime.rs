@@ -24,6 +24,8 @@ use crate::Result;
 pub const FALLBACK_POLL: Duration = Duration::from_millis(500);
 /// Events read from the store per query.
 pub const PAGE: usize = 1000;
+/// Live events a subscriber may fall behind by default.
+pub const DEFAULT_BUFFER: usize = 1024;
 /// Prefix of the environment ids published on the store's wake channel for events.
 const WAKE_PREFIX: &str = "events:";
 

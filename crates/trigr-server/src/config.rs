@@ -29,6 +29,9 @@ pub struct Config {
     pub timer_interval: Duration,
     /// How often a long-polling dequeue looks again when nothing woke it.
     pub poll_interval: Duration,
+    /// Live events a realtime subscriber may fall behind before it reads what it missed from
+    /// the store.
+    pub realtime_buffer: usize,
 }
 
 impl Default for Config {
@@ -46,6 +49,7 @@ impl Default for Config {
             env_concurrency_limit: 1000,
             timer_interval: Duration::from_millis(100),
             poll_interval: Duration::from_millis(250),
+            realtime_buffer: trigr_engine::realtime::DEFAULT_BUFFER,
         }
     }
 }

@@ -95,6 +95,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         lease_timeout: config.lease_timeout,
         max_payload_bytes: config.max_payload_bytes,
         poll_interval: config.poll_interval,
+        realtime_buffer: config.realtime_buffer,
         ..Default::default()
     };
     let engine = Engine::new(store.clone(), clock, engine_config);

@@ -55,6 +55,10 @@ struct ServerArgs {
     /// Concurrency limit of each environment.
     #[arg(long, env = "TRIGR_ENV_CONCURRENCY_LIMIT", default_value_t = 1000)]
     env_concurrency_limit: u32,
+    /// Live events a realtime subscriber may fall behind before it reads what it missed from
+    /// the store instead (memory for speed: each one held is shared by every subscriber).
+    #[arg(long, env = "TRIGR_REALTIME_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    realtime_buffer: u32,
     /// Use a manual clock moved by POST /api/v1/test/clock (for tests only).
     #[arg(long, hide = true)]
     test_clock: bool,
@@ -78,6 +82,7 @@ impl ServerArgs {
             test_clock: self.test_clock,
             env_concurrency_limit: self.env_concurrency_limit,
             poll_interval: Duration::from_millis(self.poll_interval_ms.max(1)),
+            realtime_buffer: self.realtime_buffer as usize,
             ..Default::default()
         }
     }

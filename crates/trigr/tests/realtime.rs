@@ -21,8 +21,10 @@ struct Frame {
 
 /// A server-sent event stream read frame by frame.
 struct Sse {
-    body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    body: futures::stream::BoxStream<'static, Result<Vec<u8>, String>>,
     buf: String,
+    /// The comment lines skipped so far (without the leading colon).
+    comments: Vec<String>,
 }
 
 /// Longest wait for one frame before the test fails (a guard against hanging, not a timing
@@ -58,18 +60,72 @@ impl Sse {
             .unwrap_or_default()
             .to_string();
         assert!(ct.starts_with("text/event-stream"), "content type {ct}");
-        let body = resp.bytes_stream().map(|r| r.map(|b| b.to_vec())).boxed();
-        (
-            status,
-            Some(Sse {
-                body,
-                buf: String::new(),
-            }),
-        )
+        let body = resp
+            .bytes_stream()
+            .map(|r| r.map(|b| b.to_vec()).map_err(|e| e.to_string()))
+            .boxed();
+        (status, Some(Sse::over(body, Vec::new())))
+    }
+
+    fn over(
+        body: futures::stream::BoxStream<'static, Result<Vec<u8>, String>>,
+        start: Vec<u8>,
+    ) -> Sse {
+        Sse {
+            body,
+            buf: String::from_utf8_lossy(&start).into_owned(),
+            comments: Vec::new(),
+        }
+    }
+
+    /// A subscription whose socket has a small receive buffer and is read only when the test
+    /// reads it: the server cannot write much to it ahead. HTTP/1.0, so that the body is the
+    /// bare event stream.
+    async fn open_unread(server: &TestServer, path: &str) -> Sse {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = server.base_url.strip_prefix("http://").unwrap().to_string();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut tcp = socket.connect(addr.parse().unwrap()).await.unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {DEV_KEY}\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let head_end = loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            assert!(
+                tcp.read_buf(&mut raw).await.unwrap() > 0,
+                "closed before answering"
+            );
+        };
+        let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+        assert!(
+            head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+            "{head}"
+        );
+        assert!(!head.to_ascii_lowercase().contains("chunked"), "{head}");
+        let body = futures::stream::unfold(tcp, |mut tcp| async move {
+            let mut chunk = vec![0u8; 16 * 1024];
+            match tcp.read(&mut chunk).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    Some((Ok(chunk), tcp))
+                }
+                Err(e) => Some((Err(e.to_string()), tcp)),
+            }
+        })
+        .boxed();
+        Sse::over(body, raw[head_end + 4..].to_vec())
     }
 
     /// The next event (comments skipped); `None` when the stream ended.
     async fn next(&mut self) -> Option<Frame> {
+        // Comments (keep-alives) do not count as progress.
+        let deadline = tokio::time::Instant::now() + FRAME_PATIENCE;
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
@@ -84,7 +140,14 @@ impl Sse {
                     }
                 }
                 if event.is_empty() && data.is_empty() {
-                    continue; // a keep-alive comment
+                    // A comment (keep-alive, or a note of the server).
+                    self.comments.extend(
+                        block
+                            .lines()
+                            .filter_map(|l| l.strip_prefix(':'))
+                            .map(|l| l.trim().to_string()),
+                    );
+                    continue;
                 }
                 return Some(Frame {
                     id: id.expect("every event has an id"),
@@ -92,7 +155,7 @@ impl Sse {
                     data: serde_json::from_str(&data).expect("JSON data"),
                 });
             }
-            let chunk = tokio::time::timeout(FRAME_PATIENCE, self.body.next())
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
                 .await
                 .expect("an event within the patience limit");
             match chunk {
@@ -602,6 +665,43 @@ async fn a_subscriber_that_does_not_read_slows_nothing_and_catches_up() {
     // The idle one now reads everything it was sent or missed, once each, in order.
     let late = idle.take(want).await;
     assert_eq!(late, got);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_that_falls_behind_the_live_feed_catches_up_from_the_store() {
+    // A live channel of 8 events, and a subscriber whose small socket is not read: the
+    // server's writes to it stop within a few events, so the stream stops taking from the
+    // channel and loses its place there.
+    let server = TestServer::start_with(Options {
+        args: vec!["--realtime-buffer".into(), "8".into()],
+        ..Default::default()
+    })
+    .await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let path = "/api/v1/runs/events?tag=behind";
+    let mut stalled = Sse::open_unread(&server, path).await;
+    let mut reader = Sse::open(&server, DEV_KEY, path, None).await;
+    let runs = 100;
+    let big = "x".repeat(8000);
+    for i in 0..runs {
+        let id = server
+            .trigger("t", json!({}), json!({"tags": ["behind"]}))
+            .await;
+        put_metadata(&server, &id, json!({ "i": i, "pad": big })).await;
+    }
+    complete_all(&server, &version, runs).await;
+    let want = runs * 4; // created, metadata, dequeued, completed
+    let got = reader.take(want).await;
+    let late = stalled.take(want).await;
+    assert_eq!(late, got, "every event once, in order");
+    assert!(
+        stalled
+            .comments
+            .iter()
+            .any(|c| c.contains("events behind the live feed; catching up from the store")),
+        "the stream says it fell behind: {:?}",
+        stalled.comments
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -444,7 +444,18 @@ impl Stream {
                     }
                 }
                 // Fell behind the feed: read what was missed from the store.
-                Err(RecvError::Lagged(_)) => return Phase::CatchUp,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(
+                        missed,
+                        after = self.sent,
+                        "a realtime subscriber fell behind the live feed; it catches up from the store"
+                    );
+                    // A comment: clients ignore it, a person reading the stream sees why it paused.
+                    self.push(Bytes::from(format!(
+                        ": fell {missed} events behind the live feed; catching up from the store\n\n"
+                    )));
+                    return Phase::CatchUp;
+                }
                 Err(RecvError::Closed) => return Phase::Over,
             }
             if self.out_len >= COALESCE_BYTES {

@@ -237,7 +237,11 @@ fn spawn_server(data_dir: &std::path::Path, args: &[String]) -> (Child, String) 
         .env_remove("TRIGR_DATABASE_URL")
         .env_remove("TRIGR_LISTEN")
         .env_remove("TRIGR_DATA_DIR")
-        .env("RUST_LOG", "warn")
+        // `TRIGR_TEST_LOG=trigr_server=debug` shows more of what the servers do.
+        .env(
+            "RUST_LOG",
+            std::env::var("TRIGR_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = cmd.spawn().expect("spawn trigr server");
