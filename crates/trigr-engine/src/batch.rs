@@ -8,15 +8,19 @@ use serde_json::Value;
 use trigr_store::{Batch, Run, Tx};
 use trigr_types::id;
 
-use crate::trigger::{create_run, prepare, IdempotencyKeyOptions, NewRun, TriggerOptions};
+use crate::trigger::{
+    create_run, prepare, IdempotencyKeyOptions, NewRun, ReuseCheck, TriggerOptions,
+};
 use crate::{Effects, Engine, Error, Result};
 
 pub const MAX_ITEMS: i64 = 1000;
 
 /// Body of `POST /api/v3/batches`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"runCount": 2, "taskIdentifiers": ["send-email"]}))]
 pub struct CreateBatch {
+    #[schema(minimum = 1, maximum = 1000)]
     pub run_count: i64,
     #[serde(default)]
     pub task_identifiers: Vec<String>,
@@ -27,7 +31,8 @@ pub struct CreateBatch {
 }
 
 /// One NDJSON line of `POST /api/v3/batches/{id}/items`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"index": 0, "task": "send-email", "payload": {"to": "a@example.com"}}))]
 pub struct BatchItem {
     pub index: i64,
     pub task: String,
@@ -126,12 +131,14 @@ impl Engine {
         .await
     }
 
-    /// Accepts a (possibly repeated, possibly partial) stream of items.
+    /// Accepts a (possibly repeated, possibly partial) stream of items. `reuse` says which
+    /// existing runs an item's idempotency key may answer with (see [`ReuseCheck`]).
     pub async fn add_batch_items(
         &self,
         env_id: &str,
         batch_id: &str,
         items: Vec<BatchItem>,
+        reuse: Option<ReuseCheck>,
     ) -> Result<ItemsAccepted> {
         let max = self.config.max_payload_bytes;
         let mut prepared: Vec<(i64, Result<NewRun>)> = Vec::with_capacity(items.len());
@@ -142,7 +149,11 @@ impl Engine {
             {
                 Ok(payload) => prepare(&it.task, payload, it.options, max),
                 Err(e) => Err(e),
-            };
+            }
+            .map(|mut new| {
+                new.reuse = reuse.clone();
+                new
+            });
             prepared.push((it.index, new));
         }
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
@@ -195,6 +206,7 @@ fn item_error(index: i64, e: Error) -> Error {
         Error::Unprocessable(m) => Error::Unprocessable(format!("Item {index}: {m}")),
         Error::NotFound(m) => Error::NotFound(format!("Item {index}: {m}")),
         Error::TooLarge(m) => Error::TooLarge(format!("Item {index}: {m}")),
+        Error::Conflict(m) => Error::Conflict(format!("Item {index}: {m}")),
         other => other,
     }
 }

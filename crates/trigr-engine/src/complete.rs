@@ -15,8 +15,9 @@ use crate::transition::end_attempt;
 use crate::{transition, transition_many, Effects, Engine, Error, Result};
 
 /// A worker's report on one attempt (worker protocol §5).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"lease": "lease_0", "ok": true, "output": {"sent": true}}))]
 pub struct Completion {
     #[serde(default)]
     pub run_id: Option<String>,
@@ -35,7 +36,7 @@ pub struct Completion {
     pub retry_after_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptError {
     pub message: String,

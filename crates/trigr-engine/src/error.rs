@@ -16,6 +16,9 @@ pub enum Error {
     /// Too large (HTTP 413).
     #[error("{0}")]
     TooLarge(String),
+    /// The request clashes with what another request already did (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
     /// The caller's lease is not the run's current one (HTTP 409).
     #[error("the lease of run {run_id} is no longer valid (the run is {status})")]
     LeaseLost { run_id: String, status: RunStatus },

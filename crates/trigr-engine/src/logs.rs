@@ -18,7 +18,7 @@ pub const MAX_FIELDS_BYTES: usize = 64 * 1024;
 pub const LEVELS: [&str; 5] = ["debug", "log", "info", "warn", "error"];
 
 /// One line as a worker sends it.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct LogLine {
     pub level: String,
     pub message: String,

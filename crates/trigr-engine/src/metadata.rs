@@ -1,6 +1,8 @@
 //! `metadata`: read a run's metadata, replace it, or apply operations (set, delete, append,
 //! remove, increment, update) to it and to its parent and root.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use trigr_store::{Run, Tx};
@@ -9,8 +11,9 @@ use trigr_types::Millis;
 use crate::{transition, Engine, Error, Result};
 
 /// Body of `PUT /api/v1/runs/{id}/metadata`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"operations": [{"type": "set", "key": "progress", "value": 0.5}]}))]
 pub struct MetadataUpdate {
     pub metadata: Option<Value>,
     pub operations: Option<Vec<Operation>>,
@@ -18,7 +21,7 @@ pub struct MetadataUpdate {
     pub root_operations: Option<Vec<Operation>>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum Operation {
     Update { value: Value },
@@ -29,6 +32,17 @@ pub enum Operation {
     Increment { key: String, value: f64 },
     Decrement { key: String, value: f64 },
 }
+
+/// Most operations in one update, over its three lists: checked before any is applied.
+pub const MAX_OPERATIONS: usize = 1_000;
+
+/// Deepest nesting of arrays and objects in metadata: stored metadata must parse again (JSON
+/// readers stop at 128 levels), and a deep value must not exhaust a thread's stack.
+pub const MAX_DEPTH: usize = 100;
+
+/// Most array elements the `remove` operations of one update may compare, so an update's
+/// cost is bounded by a constant, not by the square of its input.
+pub const MAX_REMOVE_SCAN: usize = 1_000_000;
 
 impl Engine {
     pub async fn metadata(&self, env_id: &str, run_id: &str) -> Result<Value> {
@@ -43,43 +57,142 @@ impl Engine {
     }
 
     /// Applies an update; returns the run's new metadata.
+    ///
+    /// The operations are applied to a read snapshot first, outside the write, so an
+    /// expensive update never holds up other writes. The write then saves the result if each
+    /// run's metadata is still the one it was computed from, and computes it again otherwise.
     pub async fn update_metadata(
         &self,
         env_id: &str,
         run_id: &str,
         update: MetadataUpdate,
     ) -> Result<Value> {
-        let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
+        check_operation_count(&update)?;
+        let target = Target {
+            env_id: env_id.to_string(),
+            run_id: run_id.to_string(),
+            limit: self.config.max_metadata_bytes,
+            update: Arc::new(update),
+        };
+        let planned = {
+            let target = target.clone();
+            self.read(move |tx| target.plan(tx)).await?
+        };
         let engine = self.clone();
         self.write(move |tx| {
             let now = engine.now();
-            let limit = engine.config.max_metadata_bytes;
-            let run = tx
-                .run(&env_id, &run_id)?
-                .ok_or_else(|| Error::run_not_found(&run_id))?;
-            let new = match (&update.operations, &update.metadata) {
-                (Some(ops), _) => apply_all(metadata_of(&run), ops),
-                (None, Some(Value::Object(m))) => Value::Object(m.clone()),
-                (None, Some(_)) => return Err(Error::invalid("metadata must be a JSON object")),
-                (None, None) => metadata_of(&run),
+            let changes = if still_current(tx, &target.env_id, &planned)? {
+                planned
+            } else {
+                target.plan(tx)?
             };
-            let saved = save(tx, &run, new, limit, now)?;
-            for (ops, target) in [
-                (&update.parent_operations, &run.parent_run_id),
-                (&update.root_operations, &run.root_run_id),
-            ] {
-                let Some(ops) = ops else { continue };
-                let target_id = target.clone().unwrap_or_else(|| run.id.clone());
-                let current = tx
-                    .run(&env_id, &target_id)?
-                    .ok_or_else(|| Error::run_not_found(&target_id))?;
-                let changed = apply_all(metadata_of(&current), ops);
-                save(tx, &current, changed, limit, now)?;
+            for change in &changes {
+                save(tx, change, now)?;
             }
-            Ok(saved)
+            Ok(changes
+                .into_iter()
+                .next()
+                .map(|c| c.new)
+                .unwrap_or_default())
         })
         .await
     }
+}
+
+fn check_operation_count(update: &MetadataUpdate) -> Result<()> {
+    let count: usize = [
+        &update.operations,
+        &update.parent_operations,
+        &update.root_operations,
+    ]
+    .iter()
+    .map(|ops| ops.as_ref().map_or(0, Vec::len))
+    .sum();
+    if count > MAX_OPERATIONS {
+        return Err(Error::invalid(format!(
+            "A metadata update may have at most {MAX_OPERATIONS} operations, this one has {count}"
+        )));
+    }
+    Ok(())
+}
+
+/// One metadata update of one run, and the limit it is held to.
+#[derive(Clone)]
+struct Target {
+    env_id: String,
+    run_id: String,
+    limit: usize,
+    update: Arc<MetadataUpdate>,
+}
+
+/// The new metadata of one run, and the run it was computed from.
+struct Change {
+    before: Run,
+    new: Value,
+    text: String,
+}
+
+impl Target {
+    /// The change to the run itself first, then to its parent and root (each run once, with
+    /// every operation that targets it applied in order).
+    fn plan(&self, tx: &mut dyn Tx) -> Result<Vec<Change>> {
+        let update = &*self.update;
+        let run = self.run(tx, &self.run_id)?;
+        let mut budget = MAX_REMOVE_SCAN;
+        let own = match (&update.operations, &update.metadata) {
+            (Some(ops), _) => apply_all(metadata_of(&run), ops, &mut budget)?,
+            (None, Some(v @ Value::Object(_))) => {
+                check_depth(depth(v))?;
+                v.clone()
+            }
+            (None, Some(_)) => return Err(Error::invalid("metadata must be a JSON object")),
+            (None, None) => metadata_of(&run),
+        };
+        let mut touched = vec![(run.clone(), own)];
+        for (ops, target) in [
+            (&update.parent_operations, &run.parent_run_id),
+            (&update.root_operations, &run.root_run_id),
+        ] {
+            let Some(ops) = ops else { continue };
+            let target_id = target.as_deref().unwrap_or(&run.id);
+            let index = match touched.iter().position(|(r, _)| r.id == target_id) {
+                Some(i) => i,
+                None => {
+                    let other = self.run(tx, target_id)?;
+                    let current = metadata_of(&other);
+                    touched.push((other, current));
+                    touched.len() - 1
+                }
+            };
+            let current = std::mem::take(&mut touched[index].1);
+            touched[index].1 = apply_all(current, ops, &mut budget)?;
+        }
+        touched
+            .into_iter()
+            .map(|(before, new)| checked(before, new, self.limit))
+            .collect()
+    }
+
+    fn run(&self, tx: &mut dyn Tx, id: &str) -> Result<Run> {
+        tx.run(&self.env_id, id)?
+            .ok_or_else(|| Error::run_not_found(id))
+    }
+}
+
+/// Whether every planned run still has the metadata and status the plan started from.
+fn still_current(tx: &mut dyn Tx, env_id: &str, planned: &[Change]) -> Result<bool> {
+    for change in planned {
+        let Some(run) = tx.run(env_id, &change.before.id)? else {
+            return Ok(false);
+        };
+        if run.metadata != change.before.metadata
+            || run.status != change.before.status
+            || run.lease != change.before.lease
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn metadata_of(run: &Run) -> Value {
@@ -89,11 +202,12 @@ fn metadata_of(run: &Run) -> Value {
         .unwrap_or_else(|| Value::Object(Map::new()))
 }
 
-fn save(tx: &mut dyn Tx, run: &Run, new: Value, limit: usize, now: Millis) -> Result<Value> {
-    if run.status.is_final() {
+/// The change, if the run may still change and the new metadata is within the limit.
+fn checked(before: Run, new: Value, limit: usize) -> Result<Change> {
+    if before.status.is_final() {
         return Err(Error::unprocessable(format!(
             "Cannot update metadata for a completed run (run {} is {})",
-            run.id, run.status
+            before.id, before.status
         )));
     }
     let text = new.to_string();
@@ -103,23 +217,28 @@ fn save(tx: &mut dyn Tx, run: &Run, new: Value, limit: usize, now: Millis) -> Re
             text.len()
         )));
     }
-    let mut after = run.clone();
-    after.metadata = Some(text);
-    after.updated_at = now;
-    if !transition(tx, run, &after)? {
-        return Err(Error::Store(trigr_store::Error::Database(format!(
-            "run {} changed during the update",
-            run.id
-        ))));
-    }
-    Ok(new)
+    Ok(Change { before, new, text })
 }
 
-fn apply_all(mut m: Value, ops: &[Operation]) -> Value {
-    for op in ops {
-        m = apply(m, op);
+fn save(tx: &mut dyn Tx, change: &Change, now: Millis) -> Result<()> {
+    let mut after = change.before.clone();
+    after.metadata = Some(change.text.clone());
+    after.updated_at = now;
+    if !transition(tx, &change.before, &after)? {
+        return Err(Error::Store(trigr_store::Error::Database(format!(
+            "run {} changed during the update",
+            change.before.id
+        ))));
     }
-    m
+    Ok(())
+}
+
+/// Applies the operations in order; `budget` is what is left of [`MAX_REMOVE_SCAN`].
+fn apply_all(mut m: Value, ops: &[Operation], budget: &mut usize) -> Result<Value> {
+    for op in ops {
+        m = apply(m, op, budget)?;
+    }
+    Ok(m)
 }
 
 fn forbidden(key: &str) -> bool {
@@ -143,15 +262,54 @@ fn slot<'a>(m: &'a mut Value, key: &str) -> Option<(&'a mut Map<String, Value>, 
     cur.as_object_mut().map(|o| (o, last))
 }
 
-/// Applies one operation; an operation that cannot apply leaves the metadata unchanged.
-pub fn apply(mut m: Value, op: &Operation) -> Value {
+/// The nesting level of the object that holds `key`: 1 for the metadata object itself.
+fn level(key: &str) -> usize {
+    key.strip_prefix("$.")
+        .map_or(1, |path| path.split('.').count())
+}
+
+/// How deeply arrays and objects nest in `v` (0 for a scalar, 1 for `{"a": 1}`), found
+/// without recursion.
+pub fn depth(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 1)];
+    while let Some((v, d)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Object(o) => Box::new(o.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(d);
+        stack.extend(children.map(|c| (c, d + 1)));
+    }
+    deepest
+}
+
+/// Refuses metadata nested deeper than [`MAX_DEPTH`].
+pub fn check_depth(d: usize) -> Result<()> {
+    if d > MAX_DEPTH {
+        return Err(Error::invalid(format!(
+            "Metadata may nest arrays and objects at most {MAX_DEPTH} levels deep; this would make {d}"
+        )));
+    }
+    Ok(())
+}
+
+/// Applies one operation; an operation that cannot apply leaves the metadata unchanged. An
+/// increment whose result is not a finite number, a value that would nest deeper than
+/// [`MAX_DEPTH`], or a `remove` over the budget of compared elements, is an error.
+pub fn apply(mut m: Value, op: &Operation, budget: &mut usize) -> Result<Value> {
     if !m.is_object() {
         m = Value::Object(Map::new());
     }
     match op {
-        Operation::Update { value } => return if value.is_object() { value.clone() } else { m },
+        Operation::Update { value } => {
+            check_depth(depth(value))?;
+            return Ok(if value.is_object() { value.clone() } else { m });
+        }
         Operation::Set { key, value } if !forbidden(key) => {
             if let Some((o, k)) = slot(&mut m, key) {
+                check_depth(level(key) + depth(value))?;
                 o.insert(k, value.clone());
             }
         }
@@ -162,6 +320,12 @@ pub fn apply(mut m: Value, op: &Operation) -> Value {
         }
         Operation::Append { key, value } if !forbidden(key) => {
             if let Some((o, k)) = slot(&mut m, key) {
+                // The value goes one level down, into the array at `key`.
+                let below = match o.get(&k) {
+                    None | Some(Value::Array(_)) => depth(value),
+                    Some(other) => depth(other).max(depth(value)),
+                };
+                check_depth(level(key) + 1 + below)?;
                 let next = match o.remove(&k) {
                     None => vec![value.clone()],
                     Some(Value::Array(mut a)) => {
@@ -176,6 +340,11 @@ pub fn apply(mut m: Value, op: &Operation) -> Value {
         Operation::Remove { key, value } if !forbidden(key) => {
             if let Some((o, k)) = slot(&mut m, key) {
                 if let Some(Value::Array(a)) = o.get_mut(&k) {
+                    *budget = budget.checked_sub(a.len()).ok_or_else(|| {
+                        Error::invalid(format!(
+                            "The remove operations of this update compare more than {MAX_REMOVE_SCAN} array elements; send fewer or shorten the array"
+                        ))
+                    })?;
                     a.retain(|x| x != value);
                 }
             }
@@ -191,6 +360,11 @@ pub fn apply(mut m: Value, op: &Operation) -> Value {
             if let Some((o, k)) = slot(&mut m, key) {
                 let cur = o.get(&k).and_then(Value::as_f64).unwrap_or(0.0);
                 let next = cur + sign * value;
+                if !next.is_finite() {
+                    return Err(Error::invalid(format!(
+                        "Incrementing {key} by {value} gives a number out of range ({cur} before)"
+                    )));
+                }
                 let v = if next.fract() == 0.0 && next.abs() < 9e15 {
                     Value::from(next as i64)
                 } else {
@@ -201,7 +375,7 @@ pub fn apply(mut m: Value, op: &Operation) -> Value {
         }
         _ => {}
     }
-    m
+    Ok(m)
 }
 
 #[cfg(test)]
@@ -211,6 +385,47 @@ mod tests {
 
     fn op(v: Value) -> Operation {
         serde_json::from_value(v).unwrap()
+    }
+
+    fn apply(m: Value, op: &Operation) -> Value {
+        super::apply(m, op, &mut MAX_REMOVE_SCAN.clone()).unwrap()
+    }
+
+    #[test]
+    fn an_increment_out_of_range_is_an_error_not_null() {
+        let big = op(json!({"type": "increment", "key": "n", "value": 1e308}));
+        let m = apply(json!({}), &big);
+        let err = super::apply(m.clone(), &big, &mut 0).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{err}");
+        assert_eq!(m["n"], 1e308);
+    }
+
+    #[test]
+    fn metadata_never_nests_deeper_than_the_limit() {
+        fn nested(levels: usize) -> Value {
+            (0..levels).fold(json!(1), |v, _| json!({ "a": v }))
+        }
+        assert_eq!(depth(&nested(0)), 0);
+        assert_eq!(depth(&nested(3)), 3);
+        assert_eq!(depth(&json!([[1], {"b": [[]]}])), 4);
+        let set = |key: &str, v: Value| op(json!({"type": "set", "key": key, "value": v}));
+        let m = apply(json!({}), &set("a", nested(MAX_DEPTH - 1)));
+        assert_eq!(depth(&m), MAX_DEPTH);
+        let deeper = set("$.a.a", nested(MAX_DEPTH - 1));
+        assert!(super::apply(m.clone(), &deeper, &mut 0).is_err());
+        let append = op(json!({"type": "append", "key": "a", "value": nested(MAX_DEPTH - 1)}));
+        assert!(super::apply(m, &append, &mut 0).is_err());
+    }
+
+    #[test]
+    fn removes_are_bounded_by_the_scan_budget() {
+        let list: Vec<u32> = (0..1000).collect();
+        let m = json!({ "l": list });
+        let remove = op(json!({"type": "remove", "key": "l", "value": 5}));
+        let mut budget = 1500;
+        let m = super::apply(m, &remove, &mut budget).unwrap();
+        assert_eq!(budget, 500);
+        assert!(super::apply(m, &remove, &mut budget).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::trigger::{prepare, QueueOption, TriggerOptions, Triggered};
 use crate::{Engine, Error, Result};
 
 /// Optional overrides of a replay (strict: unknown fields are rejected).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplayOverrides {
     pub payload: Option<Value>,

@@ -9,8 +9,9 @@ use crate::journal::{check_entry, check_name, leased_run};
 use crate::{Engine, Error, Result};
 
 /// Body of `POST /api/v1/worker/runs/{id}/steps`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"lease": "lease_0", "position": 0, "name": "charge-card", "output": {"id": "ch_1"}}))]
 pub struct StepRecord {
     pub lease: String,
     pub position: u32,

@@ -10,12 +10,13 @@ use trigr_types::{duration, id, RunStatus};
 
 use crate::delivery::{check_size, mismatch, parse_guard};
 use crate::resume::complete_waitpoint;
-use crate::trigger::{MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN};
+use crate::trigger::{idempotency_ttl, tag_list, MAX_IDEMPOTENCY_KEY_LEN};
 use crate::{Effects, Engine, Error, Result};
 
 /// Body of `POST /api/v1/waitpoints/tokens` (every field optional).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"timeout": "1h", "tags": ["approval"]}))]
 pub struct CreateToken {
     /// Raw, not hashed (unlike a trigger's).
     pub idempotency_key: Option<String>,
@@ -47,7 +48,8 @@ pub struct TokenCreated {
 impl Engine {
     pub async fn create_token(&self, env_id: &str, req: CreateToken) -> Result<TokenCreated> {
         let now = self.now();
-        let tags = token_tags(req.tags.as_ref())?;
+        let tags = tag_list(req.tags.as_ref(), "Tokens")?;
+        let key_ttl = idempotency_ttl(req.idempotency_key_ttl.as_deref())?;
         let due_at = match &req.timeout {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(duration::parse_delay(s, now).map_err(|e| {
@@ -93,9 +95,7 @@ impl Engine {
                     status: WaitpointStatus::Waiting,
                     owner_run_id: None,
                     due_at,
-                    idempotency_expires_at: req.idempotency_key.as_ref().map(|_| {
-                        now + duration::parse_idempotency_ttl(req.idempotency_key_ttl.as_deref())
-                    }),
+                    idempotency_expires_at: req.idempotency_key.as_ref().map(|_| now + key_ttl),
                     idempotency_key: req.idempotency_key,
                     tags,
                     output: None,
@@ -282,39 +282,4 @@ fn token_in(tx: &mut dyn Tx, env_id: &str, token_id: &str) -> Result<Waitpoint> 
     tx.waitpoint(env_id, token_id)?
         .filter(|w| w.kind == WaitpointKind::Token)
         .ok_or_else(|| not_found(token_id))
-}
-
-/// Tags of a token: a string or an array of at most 10 strings of 1–128 characters.
-fn token_tags(v: Option<&Value>) -> Result<Vec<String>> {
-    let list: Vec<&Value> = match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(s @ Value::String(_)) => vec![s],
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(_) => {
-            return Err(Error::invalid(
-                "tags must be a string or an array of strings",
-            ))
-        }
-    };
-    let mut tags: Vec<String> = Vec::new();
-    for t in list {
-        let t = t
-            .as_str()
-            .ok_or_else(|| Error::invalid("tags must be strings"))?;
-        if t.is_empty() || t.len() > MAX_TAG_LEN {
-            return Err(Error::unprocessable(format!(
-                "Tag '{t}' must be 1-{MAX_TAG_LEN} characters"
-            )));
-        }
-        if !tags.iter().any(|x| x == t) {
-            tags.push(t.to_string());
-        }
-    }
-    if tags.len() > MAX_TAGS {
-        return Err(Error::unprocessable(format!(
-            "Tokens can only have {MAX_TAGS} tags, you are trying to set {}",
-            tags.len()
-        )));
-    }
-    Ok(tags)
 }

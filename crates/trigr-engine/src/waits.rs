@@ -28,8 +28,9 @@ pub const MAX_BATCH_ITEMS: usize = 500;
 pub const MAX_POLL: Duration = Duration::from_secs(30);
 
 /// Body of `POST /api/v1/worker/runs/{id}/waits`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"lease": "lease_0", "position": 1, "name": "wait.for", "suspend": true, "wait": {"type": "duration", "ms": 1000}}))]
 pub struct WaitRequest {
     pub lease: String,
     pub position: u32,
@@ -40,7 +41,7 @@ pub struct WaitRequest {
 }
 
 /// What to wait for.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum WaitFor {
     Duration {
@@ -76,7 +77,7 @@ pub enum WaitFor {
 }
 
 /// One child of a batch wait.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChildRun {
     pub task: String,
     #[serde(default)]

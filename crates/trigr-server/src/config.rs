@@ -32,6 +32,48 @@ pub struct Config {
     /// Live events a realtime subscriber may fall behind before it reads what it missed from
     /// the store.
     pub realtime_buffer: usize,
+    /// How the server treats connections: timeouts, the connection cap, the shutdown deadline.
+    pub connections: Connections,
+}
+
+/// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.
+///
+/// None of them cuts an answer being sent: a long-polling dequeue, a server-sent event
+/// subscription or a slow download lasts as long as it needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Connections {
+    /// Longest time a client may take to send a request's head (request line and headers),
+    /// counted from the connection's start, or from the first byte of a later request on a
+    /// kept-alive connection. The connection is closed without an answer when it runs out.
+    pub header_timeout: Duration,
+    /// Longest pause between two pieces of a request body; a stalled body is cut with
+    /// `408`. A large upload that keeps moving is never cut.
+    pub body_idle_timeout: Duration,
+    /// The same pause for output stream writes (`POST /realtime/v1/streams/{run}/{target}/{key}`),
+    /// whose bodies a task writes over its whole run: they may pause this long between chunks.
+    pub stream_idle_timeout: Duration,
+    /// Longest time a kept-alive connection may wait for its next request.
+    pub keep_alive_timeout: Duration,
+    /// Most connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
+    /// On shutdown, how long requests in flight may take to finish before every connection
+    /// is closed.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            header_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(30),
+            // The official SDK's stream writer gives up on a silent socket after 15 minutes
+            // (and resumes from the last stored chunk); the server waits as long.
+            stream_idle_timeout: Duration::from_secs(15 * 60),
+            keep_alive_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for Config {
@@ -50,6 +92,7 @@ impl Default for Config {
             timer_interval: Duration::from_millis(100),
             poll_interval: Duration::from_millis(250),
             realtime_buffer: trigr_engine::realtime::DEFAULT_BUFFER,
+            connections: Connections::default(),
         }
     }
 }

@@ -42,6 +42,7 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
             EngineError::Unprocessable(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
             EngineError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, m),
+            EngineError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
             EngineError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, m),
             EngineError::LeaseLost { run_id, status } => ApiError {
                 status: StatusCode::CONFLICT,

@@ -1,5 +1,5 @@
 //! Request extractors: the caller's environment (from its secret key) and JSON bodies whose
-//! every failure is a clear 4xx.
+//! every failure is a clear 4xx; and the check that keeps NUL bytes out of URLs.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use serde::de::DeserializeOwned;
 use trigr_engine::Engine;
 use trigr_store::{EnvKind, Environment, Run};
@@ -116,6 +116,10 @@ impl KeyCache {
     }
 
     async fn by_id(&self, engine: &Engine, id: &str) -> Result<Option<Environment>, ApiError> {
+        if id.contains('\0') {
+            // No environment has one (PostgreSQL could not even be asked).
+            return Ok(None);
+        }
         if let Some(env) = self.by_id.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
             return Ok(Some(env.clone()));
         }
@@ -154,7 +158,7 @@ fn is_jwt(credential: &str) -> bool {
     credential.split('.').count() == 3 && !credential.starts_with("tr_")
 }
 
-async fn authenticate(
+pub async fn authenticate(
     parts: &Parts,
     state: &AppState,
     allow_public: bool,
@@ -269,7 +273,7 @@ where
 }
 
 /// The `access_token` query parameter, decoded.
-fn query_token(query: &str) -> Option<String> {
+pub fn query_token(query: &str) -> Option<String> {
     url_pairs(query)
         .find(|(k, _)| k == "access_token")
         .map(|(_, v)| v)
@@ -289,6 +293,48 @@ fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     })
 }
 
+/// A NUL byte in a URL, which can only arrive percent-encoded: a raw one is not a valid URL,
+/// and no other escape decodes to it.
+const NUL_IN_URL: &str = "%00";
+
+/// What holds a NUL byte in this URL (the path, or a query parameter named), said in a
+/// sentence; `None` when nothing does. Checked for every request before any route sees it
+/// (`crate::middleware`): ids, names and filters are text, and PostgreSQL's text cannot hold
+/// a NUL.
+pub fn nul_in_url(uri: &Uri) -> Option<String> {
+    if uri.path().contains(NUL_IN_URL) {
+        return Some("The path contains a NUL byte (%00)".to_string());
+    }
+    let query = uri.query().filter(|q| q.contains(NUL_IN_URL))?;
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if name.contains(NUL_IN_URL) {
+            Some("A query parameter name contains a NUL byte (%00)".to_string())
+        } else if value.contains(NUL_IN_URL) {
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            Some(format!(
+                "The query parameter {name} contains a NUL byte (%00)"
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+/// A whole-number query parameter from `min` to `max`; anything else (negative, fractional,
+/// not a number, too large) is a 400 naming the parameter and its range.
+pub fn whole_number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, ApiError> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name} must be a whole number from {min} to {max}, got '{value}'"
+            ))
+        })
+}
+
 /// A JSON body; malformed JSON or a wrong shape is a 400 naming the problem, an oversized
 /// body a 413.
 pub struct Json<T>(pub T);
@@ -300,9 +346,8 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = body_bytes(req, state).await?;
-        parse_json(&bytes).map(Json)
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        Unread(req).json().await.map(Json)
     }
 }
 
@@ -316,12 +361,37 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = body_bytes(req, state).await?;
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        Unread(req).optional_json().await.map(OptionalJson)
+    }
+}
+
+/// A request body not read yet. Routes that accept public access tokens take their body this
+/// way, check the token's scopes, and only then read it: a token that may not do what it
+/// asks costs no body read.
+pub struct Unread(Request);
+
+impl<S: Send + Sync> FromRequest<S> for Unread {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Unread(req))
+    }
+}
+
+impl Unread {
+    /// The body as [`Json`] reads it.
+    pub async fn json<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+        parse_json(&body_bytes(self.0, &()).await?)
+    }
+
+    /// The body as [`OptionalJson`] reads it.
+    pub async fn optional_json<T: DeserializeOwned>(self) -> Result<Option<T>, ApiError> {
+        let bytes = body_bytes(self.0, &()).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(None));
+            return Ok(None);
         }
-        parse_json(&bytes).map(|v| OptionalJson(Some(v)))
+        parse_json(&bytes).map(Some)
     }
 }
 
@@ -338,17 +408,128 @@ pub async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes
     })
 }
 
+/// Parses a JSON object body (or one NDJSON line) into `T`; every failure is a 400 naming the
+/// problem:
+/// - anything but an object (serde's derived structs would take an array too);
+/// - malformed JSON, or a wrong shape (naming the member);
+/// - data after the value;
+/// - a NUL in any string or member name outside the caller's own data
+///   ([`DATA_MEMBERS`]): PostgreSQL's text cannot hold one.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_non_object(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(format!("The body is not valid JSON: {inner}"))
-        } else if path == "." {
-            ApiError::bad_request(format!("Invalid request body: {inner}"))
-        } else {
-            ApiError::bad_request(format!("Invalid request body: {path}: {inner}"))
+    // Parsed without keeping track of where it is; only a body that fails is parsed again
+    // to name the member at fault.
+    let value = match T::deserialize(&mut de) {
+        Ok(value) => value,
+        Err(_) => {
+            let mut again = serde_json::Deserializer::from_slice(bytes);
+            let e = serde_path_to_error::deserialize::<_, T>(&mut again)
+                .err()
+                .map_or_else(
+                    || ApiError::bad_request("Invalid request body"),
+                    invalid_body,
+                );
+            return Err(e);
         }
-    })
+    };
+    de.end().map_err(|e| {
+        ApiError::bad_request(format!("The body has data after its JSON value: {e}"))
+    })?;
+    if may_hold_nul(bytes) {
+        refuse_nul_outside_data(bytes)?;
+    }
+    Ok(value)
+}
+
+fn invalid_body(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        ApiError::bad_request(format!("The body is not valid JSON: {inner}"))
+    } else if path == "." {
+        ApiError::bad_request(format!("Invalid request body: {inner}"))
+    } else {
+        ApiError::bad_request(format!("Invalid request body: {path}: {inner}"))
+    }
+}
+
+/// A body that starts with anything but `{` (after whitespace). An empty body is left to the
+/// parser, which says so.
+fn refuse_non_object(bytes: &[u8]) -> Result<(), ApiError> {
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    let what = match first {
+        None | Some(b'{') => return Ok(()),
+        Some(b'[') => ", not an array",
+        Some(b'"') => ", not a string",
+        Some(_) => "",
+    };
+    Err(ApiError::bad_request(format!(
+        "The body must be a JSON object{what}"
+    )))
+}
+
+/// Members whose values are the caller's own data: payloads, outputs, metadata, token and
+/// input-stream data, metadata operation values, attempt errors and log fields. They are
+/// stored as JSON text, where a NUL is an escape, or (a text payload) in a column that keeps
+/// any string, so a NUL in them is kept as sent.
+pub const DATA_MEMBERS: &[&str] = &[
+    "payload", "output", "data", "metadata", "value", "error", "fields",
+];
+
+/// The only way a JSON text carries a NUL: a raw control character is not valid JSON.
+const NUL_ESCAPE: &str = "\\u0000";
+
+/// Whether the body may hold a NUL in a string: a fast scan for [`NUL_ESCAPE`]. It also
+/// matches an escaped backslash followed by `u0000`, which is not a NUL; the walk of
+/// [`refuse_nul_outside_data`] decides.
+fn may_hold_nul(bytes: &[u8]) -> bool {
+    // The escape is ASCII, and no byte of a multi-byte UTF-8 character is: a search of the
+    // bytes finds exactly the escapes.
+    memchr::memmem::find(bytes, NUL_ESCAPE.as_bytes()).is_some()
+}
+
+/// A 400 naming the first string or member name outside [`DATA_MEMBERS`] that holds a NUL.
+fn refuse_nul_outside_data(bytes: &[u8]) -> Result<(), ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
+    match nul_outside_data(&value, "") {
+        Some(problem) => Err(ApiError::bad_request(problem)),
+        None => Ok(()),
+    }
+}
+
+/// Where `v` (at `path`, `""` for the body) holds a NUL outside the caller's data, said in a
+/// sentence. The depth is bounded by the parser's nesting limit.
+fn nul_outside_data(v: &serde_json::Value, path: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if s.contains('\0') => {
+            Some(format!("{path} contains a NUL byte"))
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_outside_data(item, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(members) => members.iter().find_map(|(name, item)| {
+            if name.contains('\0') {
+                return Some(if path.is_empty() {
+                    "A member name of the body contains a NUL byte".to_string()
+                } else {
+                    format!("A member name in {path} contains a NUL byte")
+                });
+            }
+            if DATA_MEMBERS.contains(&name.as_str()) {
+                return None;
+            }
+            let inner = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            nul_outside_data(item, &inner)
+        }),
+        _ => None,
+    }
 }

@@ -61,6 +61,40 @@ struct Claims {
     public: bool,
     #[serde(default)]
     scopes: Vec<String>,
+    /// Checked by the JWT library, which skips claims of another type than it expects:
+    /// declared here, such a claim fails the decoding, and so the token.
+    #[serde(flatten)]
+    _times: TimeClaims,
+    #[serde(default, rename = "aud")]
+    _aud: Option<Audience>,
+}
+
+/// `exp` and `nbf` as whole seconds (`"nbf": 1e300` is refused, not skipped).
+#[derive(Deserialize, serde::Serialize)]
+pub struct TimeClaims {
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// `aud`: one audience or several (only its type is checked here).
+#[derive(Deserialize)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECS: u64 = 5;
+
+/// HS256 with `exp` required, `nbf` honoured, both within [`LEEWAY_SECS`].
+fn strict_validation() -> Validation {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.leeway = LEEWAY_SECS;
+    v.validate_nbf = true;
+    v
 }
 
 fn invalid(why: &str) -> ApiError {
@@ -76,17 +110,20 @@ pub async fn verify(token: &str, state: &AppState) -> Result<Auth, ApiError> {
     let unverified = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &peek)
         .map_err(|e| invalid(&e.to_string()))?;
     let env_id = unverified.claims.sub;
+    if env_id.contains('\0') {
+        return Err(invalid("its sub contains a NUL byte"));
+    }
     let secret = signing_secret_of(state, &env_id)
         .await?
         .ok_or_else(|| invalid("unknown environment"))?;
-    let mut validation = Validation::new(Algorithm::HS256);
+    let mut validation = strict_validation();
     validation.set_audience(&[AUDIENCE]);
     let candidates = std::iter::once(secret).chain(state.keys.seen_keys(&env_id));
     let data = candidates
         .filter_map(|key| jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.as_bytes()), &validation).ok())
         .next()
         .ok_or_else(|| {
-            invalid("its signature, audience or expiry does not check out (a token signed with a secret key is accepted once this server has seen that key)")
+            invalid("its signature, audience, expiry or not-before time does not check out (a token signed with a secret key is accepted once this server has seen that key)")
         })?;
     if !data.claims.public {
         return Err(invalid("it is not a public token"));
@@ -101,7 +138,8 @@ pub struct BlobClaims {
     pub path: String,
     /// `put` or `get`.
     pub op: String,
-    pub exp: i64,
+    #[serde(flatten)]
+    pub times: TimeClaims,
 }
 
 /// A token for a presigned packet URL, valid for an hour.
@@ -110,7 +148,10 @@ pub fn sign_blob(auth: &Auth, path: &str, op: &str, now_secs: i64) -> String {
         sub: auth.env_id.clone(),
         path: path.to_string(),
         op: op.to_string(),
-        exp: now_secs + 3600,
+        times: TimeClaims {
+            exp: u64::try_from(now_secs + 3600).unwrap_or(0),
+            nbf: None,
+        },
     };
     let key = EncodingKey::from_secret(auth.signing_secret.as_bytes());
     jsonwebtoken::encode(&Header::default(), &claims, &key).unwrap_or_default()
@@ -130,13 +171,16 @@ pub async fn verify_blob(token: &str, op: &str, state: &AppState) -> Result<Blob
     let unverified =
         jsonwebtoken::decode::<BlobClaims>(token, &DecodingKey::from_secret(&[]), &peek)
             .map_err(|_| bad())?;
+    if unverified.claims.sub.contains('\0') {
+        return Err(bad());
+    }
     let secret = signing_secret_of(state, &unverified.claims.sub)
         .await?
         .ok_or_else(bad)?;
     let data = jsonwebtoken::decode::<BlobClaims>(
         token,
         &DecodingKey::from_secret(secret.as_bytes()),
-        &Validation::new(Algorithm::HS256),
+        &strict_validation(),
     )
     .map_err(|_| bad())?;
     if data.claims.op != op {

@@ -3,13 +3,20 @@
 //!
 //! [`start`] opens the store, creates the default organization on first start, starts the
 //! timer loop and serves HTTP until [`Running::shutdown`]. Routes live in `routes/`, one file
-//! per resource; [`error::ApiError`] maps every failure to a status and a sentence.
+//! per resource; [`error::ApiError`] maps every failure to a status and a sentence, and the
+//! layers of `middleware/` make every other error answer JSON too. `serve/` accepts the
+//! connections and guards them against slow or stalled clients ([`Connections`]).
 
 mod config;
 pub mod error;
 mod extract;
 mod jwt;
+mod middleware;
+mod openapi;
+#[doc(hidden)]
+pub mod parsers;
 mod routes;
+mod serve;
 mod views;
 
 use std::net::SocketAddr;
@@ -23,7 +30,7 @@ use trigr_engine::timers::Timers;
 use trigr_engine::Engine;
 use trigr_store::Store;
 
-pub use config::Config;
+pub use config::{Config, Connections};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -61,8 +68,9 @@ impl Running {
         let _ = (&mut self.serve).await;
     }
 
-    /// Stops accepting requests, finishes the ones in flight and closes the store: everything
-    /// acknowledged is on disk.
+    /// Stops accepting requests, lets the ones in flight finish until the shutdown deadline
+    /// ([`Connections::shutdown_timeout`]), closes every connection and closes the store:
+    /// everything acknowledged is on disk.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         self.engine.notifier.close();
@@ -128,24 +136,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         trigr_engine::realtime::DEFAULT_RETENTION,
         stop_rx.clone(),
     ));
-    let app = routes::router(state);
-    let mut stop_serve = stop_rx;
-    let serve = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop_serve.changed().await;
-        };
-        // Small frames (server-sent events, long-poll answers) go out at once, not after
-        // the client's delayed ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!("server error: {e}");
-        }
-    });
+    let app = middleware::apply(routes::router(state), &config.connections);
+    let serve = tokio::spawn(serve::serve(listener, app, config.connections, stop_rx));
     Ok(Running {
         addr,
         created_keys,

@@ -13,6 +13,9 @@ use crate::{Error, Result};
 pub(crate) trait Columns {
     fn text(&self, i: usize) -> Result<String>;
     fn opt_text(&self, i: usize) -> Result<Option<String>>;
+    /// A text column written as any string, NUL included (a run's payload), read back as it
+    /// was written, on a backend whose text cannot hold a NUL as well.
+    fn opt_any_text(&self, i: usize) -> Result<Option<String>>;
     fn int(&self, i: usize) -> Result<i64>;
     fn opt_int(&self, i: usize) -> Result<Option<i64>>;
     fn flag(&self, i: usize) -> Result<bool>;
@@ -141,7 +144,7 @@ pub(crate) fn run(r: &impl Columns) -> Result<Run> {
         ckey: r.text(6)?,
         status,
         version: r.opt_text(8)?,
-        payload: r.opt_text(9)?,
+        payload: r.opt_any_text(9)?,
         payload_type: r.text(10)?,
         metadata: r.opt_text(11)?,
         metadata_type: r.text(12)?,

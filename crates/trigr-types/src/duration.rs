@@ -97,26 +97,30 @@ pub fn parse_delay(input: &str, now: Millis) -> Result<Millis, Error> {
 }
 
 /// `idempotencyKeyTTL`: exactly `<integer>(s|m|h|d)`; anything else is ignored and the
-/// default of 30 days applies, as upstream does.
-pub fn parse_idempotency_ttl(input: Option<&str>) -> Millis {
+/// default of 30 days applies, as upstream does. A well-formed TTL over [`MAX`] is an error:
+/// added to the current time it would overflow.
+pub fn parse_idempotency_ttl(input: Option<&str>) -> Result<Millis, Error> {
     const DEFAULT: Millis = 30 * 86_400_000;
-    let Some(s) = input else { return DEFAULT };
+    let Some(s) = input else { return Ok(DEFAULT) };
     let s = s.trim();
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    // The unit is the last character, which may take more than one byte.
+    let unit_start = s.char_indices().last().map_or(0, |(i, _)| i);
+    let (num, unit) = s.split_at(unit_start);
     if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return DEFAULT;
+        return Ok(DEFAULT);
     }
     let mult = match unit {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return DEFAULT,
+        _ => return Ok(DEFAULT),
     };
     num.parse::<i64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .unwrap_or(DEFAULT)
+        .filter(|ms| *ms <= MAX)
+        .ok_or_else(|| Error::TooLong(s.to_string()))
 }
 
 #[cfg(test)]
@@ -160,8 +164,19 @@ mod tests {
 
     #[test]
     fn idempotency_ttl() {
-        assert_eq!(parse_idempotency_ttl(Some("1h")), 3_600_000);
-        assert_eq!(parse_idempotency_ttl(Some("1h30m")), 30 * 86_400_000);
-        assert_eq!(parse_idempotency_ttl(None), 30 * 86_400_000);
+        assert_eq!(parse_idempotency_ttl(Some("1h")), Ok(3_600_000));
+        assert_eq!(parse_idempotency_ttl(Some("1h30m")), Ok(30 * 86_400_000));
+        assert_eq!(parse_idempotency_ttl(None), Ok(30 * 86_400_000));
+        assert_eq!(
+            parse_idempotency_ttl(Some("1\u{e1963}")),
+            Ok(30 * 86_400_000)
+        );
+        assert_eq!(parse_idempotency_ttl(Some("36500d")), Ok(MAX));
+        for huge in ["36501d", "106751991167d", "99999999999999999999s"] {
+            assert!(
+                matches!(parse_idempotency_ttl(Some(huge)), Err(Error::TooLong(_))),
+                "{huge}"
+            );
+        }
     }
 }

@@ -7,8 +7,10 @@ use crate::RetryPolicy;
 
 /// One task of a deployment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TaskManifest {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_.:/-]{1,128}$"))]
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueManifest>,
@@ -29,6 +31,7 @@ pub struct TaskManifest {
 
 /// A task's declarative schedule: a five-field cron pattern read in an IANA time zone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleManifest {
     pub cron: String,
@@ -43,6 +46,7 @@ pub struct ScheduleManifest {
 
 /// The queue a task runs on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueueManifest {
     pub name: String,

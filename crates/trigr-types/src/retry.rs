@@ -4,6 +4,7 @@ use crate::Millis;
 
 /// How a task's failed attempts are retried (the shape of Trigger.dev's `retry` option).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct RetryPolicy {
     /// All attempts, the first included (1 = never retried).

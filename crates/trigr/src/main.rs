@@ -59,6 +59,29 @@ struct ServerArgs {
     /// the store instead (memory for speed: each one held is shared by every subscriber).
     #[arg(long, env = "TRIGR_REALTIME_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     realtime_buffer: u32,
+    /// Seconds a client may take to send a request's head (request line and headers); the
+    /// connection is closed when it takes longer.
+    #[arg(long, env = "TRIGR_HEADER_TIMEOUT", default_value_t = 30, value_parser = seconds())]
+    header_timeout: u64,
+    /// Seconds a request body may pause between two pieces before it is cut with 408 (an
+    /// upload that keeps moving is never cut).
+    #[arg(long, env = "TRIGR_BODY_TIMEOUT", default_value_t = 30, value_parser = seconds())]
+    body_timeout: u64,
+    /// Seconds an output stream write (a body a task writes while it runs) may pause between
+    /// two chunks before it is cut with 408.
+    #[arg(long, env = "TRIGR_STREAM_IDLE_TIMEOUT", default_value_t = 900, value_parser = seconds())]
+    stream_idle_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, env = "TRIGR_KEEP_ALIVE_TIMEOUT", default_value_t = 75, value_parser = seconds())]
+    keep_alive_timeout: u64,
+    /// Most connections served at once; more wait to be accepted. Keep it below the process's
+    /// open-file limit.
+    #[arg(long, env = "TRIGR_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Seconds requests in flight may take to finish after SIGTERM before every connection is
+    /// closed.
+    #[arg(long, env = "TRIGR_SHUTDOWN_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    shutdown_timeout: u64,
     /// Use a manual clock moved by POST /api/v1/test/clock (for tests only).
     #[arg(long, hide = true)]
     test_clock: bool,
@@ -68,8 +91,25 @@ struct ServerArgs {
     poll_interval_ms: u64,
 }
 
+/// A number of seconds, at least 1 and at most a day.
+fn seconds() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=86_400)
+}
+
 impl ServerArgs {
+    fn connections(&self) -> trigr_server::Connections {
+        trigr_server::Connections {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_idle_timeout: Duration::from_secs(self.body_timeout),
+            stream_idle_timeout: Duration::from_secs(self.stream_idle_timeout),
+            keep_alive_timeout: Duration::from_secs(self.keep_alive_timeout),
+            max_connections: self.max_connections as usize,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+        }
+    }
+
     fn into_config(self) -> trigr_server::Config {
+        let connections = self.connections();
         trigr_server::Config {
             listen: self.listen,
             data_dir: self.data_dir,
@@ -83,12 +123,14 @@ impl ServerArgs {
             env_concurrency_limit: self.env_concurrency_limit,
             poll_interval: Duration::from_millis(self.poll_interval_ms.max(1)),
             realtime_buffer: self.realtime_buffer as usize,
+            connections,
             ..Default::default()
         }
     }
 }
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    let shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
     let running = trigr_server::start(args.into_config()).await?;
     if !running.created_keys().is_empty() {
         println!("Created the default project. Secret keys (shown once, stored hashed):");
@@ -98,7 +140,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     println!("trigr listening on http://{}", running.addr());
     shutdown_signal().await;
-    eprintln!("shutting down: finishing requests in flight");
+    eprintln!(
+        "shutting down: finishing requests in flight (at most {} s)",
+        shutdown_timeout.as_secs()
+    );
     running.shutdown().await;
     Ok(())
 }

@@ -925,3 +925,461 @@ async fn oversized_durations_are_refused() {
     let (s, _) = server.get("/healthz").await;
     assert_eq!(s, 200);
 }
+
+/// A NUL byte (`%00`) in a path or a query is refused, naming where it is: on PostgreSQL it
+/// could not even be looked up. An encoded percent sign followed by `00` is no NUL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_in_urls_are_refused() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let in_path: Vec<(&str, String)> = vec![
+        ("GET", "/api/v3/runs/run_%00x".into()),
+        ("POST", "/api/v2/runs/run_%00x/cancel".into()),
+        ("GET", "/api/v1/queues/q%00".into()),
+        ("GET", "/api/v1/schedules/s%00".into()),
+        ("GET", "/api/v1/waitpoints/tokens/waitpoint_%00".into()),
+        ("POST", "/api/v1/idempotencyKeys/k%00/reset".into()),
+        ("POST", "/api/v1/tasks/t%00/trigger".into()),
+    ];
+    for (method, path) in in_path {
+        let r = server
+            .send(
+                Req::new(method, &path).raw_body("application/json", "{\"taskIdentifier\":\"t\"}"),
+            )
+            .await;
+        assert_error(
+            r.status,
+            &r.json,
+            &[400],
+            &["path contains a NUL"],
+            &format!("{method} {path}"),
+        );
+    }
+    // The wait-token callback needs no credential.
+    let r = server
+        .send(
+            Req::new(
+                "POST",
+                "/api/v1/waitpoints/tokens/waitpoint_%00/callback/00",
+            )
+            .no_key()
+            .raw_body("application/json", "{}"),
+        )
+        .await;
+    assert_error(
+        r.status,
+        &r.json,
+        &[400],
+        &["path contains a NUL"],
+        "callback URL",
+    );
+    for (path, needle) in [
+        (
+            "/api/v1/runs?filter%5Btag%5D=a%00",
+            "parameter filter[tag] contains",
+        ),
+        (
+            "/api/v1/runs?page%5Bafter%5D=%00",
+            "parameter page[after] contains",
+        ),
+        (
+            "/api/v1/runs?filter[taskIdentifier]=t%00",
+            "parameter filter[taskIdentifier] contains",
+        ),
+        (
+            "/api/v1/waitpoints/tokens?filter[idempotencyKey]=k%00",
+            "parameter filter[idempotencyKey]",
+        ),
+        ("/api/v1/queues/t?type=task%00", "parameter type contains"),
+        ("/api/v1/runs?x%00=1", "parameter name contains"),
+    ] {
+        let (s, v) = server.get(path).await;
+        assert_error(s, &v, &[400], &[needle], path);
+    }
+    let (s, v) = server.get("/api/v3/runs/run_%2500").await;
+    assert_error(s, &v, &[404], &[], "an encoded percent sign is no NUL");
+    assert_eq!(server.status(&id).await, "QUEUED");
+    assert_eq!(snapshot(&server).await, vec![id]);
+}
+
+/// A NUL in any string of a JSON body outside the caller's own data is refused with a 400
+/// naming the member, and nothing is written; an escaped backslash before `u0000` is no NUL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_bytes_in_json_bodies_are_refused_naming_the_member() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let nul = |s: &str| format!("{s}\u{0}");
+    let trigger = "/api/v1/tasks/t/trigger";
+    let cases: Vec<(&str, String, Value, &str)> = vec![
+        (
+            "POST",
+            trigger.into(),
+            trig("{}", json!({"tags": ["a", "b", "c", nul("d")]})),
+            "options.tags[3] contains a NUL byte",
+        ),
+        (
+            "POST",
+            trigger.into(),
+            trig("{}", json!({"idempotencyKey": nul("k")})),
+            "options.idempotencyKey contains",
+        ),
+        (
+            "POST",
+            trigger.into(),
+            trig("{}", json!({"queue": {"name": nul("q")}})),
+            "options.queue.name contains",
+        ),
+        (
+            "POST",
+            trigger.into(),
+            trig("{}", json!({"concurrencyKey": nul("c")})),
+            "options.concurrencyKey contains",
+        ),
+        (
+            "POST",
+            trigger.into(),
+            trig("{}", json!({"lockToVersion": nul(&version)})),
+            "options.lockToVersion contains",
+        ),
+        (
+            "POST",
+            trigger.into(),
+            json!({"payload": "{}", "options": {"payloadType": nul("text/plain")}}),
+            "options.payloadType contains",
+        ),
+        (
+            "POST",
+            trigger.into(),
+            trig("{}", json!({nul("x"): 1})),
+            "member name in options contains",
+        ),
+        (
+            "POST",
+            "/api/v1/schedules".into(),
+            json!({"task": "t", "cron": "0 * * * *", "deduplicationKey": nul("d")}),
+            "deduplicationKey contains",
+        ),
+        (
+            "POST",
+            "/api/v1/schedules".into(),
+            json!({"task": "t", "cron": "0 * * * *", "deduplicationKey": "d", "externalId": nul("e")}),
+            "externalId contains",
+        ),
+        (
+            "POST",
+            "/api/v1/worker/deployments".into(),
+            json!({"tasks": [{"id": "t"}], "contentHash": nul("h")}),
+            "contentHash contains",
+        ),
+        (
+            "POST",
+            "/api/v1/worker/deployments".into(),
+            json!({"tasks": [{"id": nul("t")}]}),
+            "tasks[0].id contains",
+        ),
+        (
+            "POST",
+            "/api/v1/worker/dequeue".into(),
+            json!({"version": nul(&version)}),
+            "version contains",
+        ),
+        (
+            "POST",
+            "/api/v1/waitpoints/tokens".into(),
+            json!({"idempotencyKey": nul("k")}),
+            "idempotencyKey contains",
+        ),
+        (
+            "POST",
+            "/api/v1/waitpoints/tokens".into(),
+            json!({"tags": ["ok", nul("t")]}),
+            "tags[1] contains",
+        ),
+        (
+            "POST",
+            format!("/api/v1/runs/{id}/tags"),
+            json!({"tags": [nul("t")]}),
+            "tags[0] contains",
+        ),
+        (
+            "POST",
+            format!("/api/v1/worker/runs/{id}/logs"),
+            json!({"lease": "l", "entries": [{"level": "info", "message": nul("m")}]}),
+            "entries[0].message contains",
+        ),
+    ];
+    for (method, path, body, needle) in cases {
+        let (s, v) = server.call(method, &path, Some(body.clone())).await;
+        assert_error(s, &v, &[400], &[needle], &format!("{method} {path} {body}"));
+    }
+    assert_eq!(snapshot(&server).await, vec![id.clone()], "no run was made");
+    assert_eq!(server.run(&id).await["tags"], json!([]), "no tag was added");
+    let (s, v) = server.get("/api/v1/schedules").await;
+    assert_eq!(
+        (s, v["data"].clone()),
+        (200, json!([])),
+        "no schedule was made: {v}"
+    );
+    let (s, v) = server.get("/api/v1/waitpoints/tokens").await;
+    assert_eq!(
+        (s, v["data"].clone()),
+        (200, json!([])),
+        "no token was made: {v}"
+    );
+
+    // A backslash, then `u0000`: six characters, no NUL.
+    let r = trigger_body(&server, "t", trig("{}", json!({"tags": ["a\\u0000"]}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let run = server.run(r.json["id"].as_str().unwrap()).await;
+    assert_eq!(run["tags"], json!(["a\\u0000"]));
+}
+
+/// The caller's own data keeps its NUL bytes on every store: text and JSON payloads, metadata,
+/// outputs and token data read back exactly as sent, and a packet path with a NUL is not found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_and_outputs_keep_their_nul_bytes() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let texts = [
+        "a\u{0}b",
+        "\u{0}",
+        "\u{1}0\u{1}",
+        "\u{1}1 and \u{0} and \u{1}",
+    ];
+    let mut text_runs = Vec::new();
+    for text in texts {
+        let r = trigger_body(
+            &server,
+            "t",
+            json!({"payload": text, "options": {"payloadType": "text/plain"}}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "text payload {text:?}: {}", r.text);
+        let id = r.json["id"].as_str().unwrap().to_string();
+        assert_eq!(server.run(&id).await["payload"], json!(text), "{text:?}");
+        text_runs.push((id, text));
+    }
+    let data = json!({"s": "x\u{0}y", "list": ["\u{0}"], "k\u{0}": 1});
+    let r = trigger_body(
+        &server,
+        "t",
+        json!({"payload": data, "options": {"metadata": data}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "JSON payload: {}", r.text);
+    let json_run = r.json["id"].as_str().unwrap().to_string();
+    let run = server.run(&json_run).await;
+    assert_eq!((&run["payload"], &run["metadata"]), (&data, &data));
+
+    let runs = server.dequeue(&version, 10, 0).await;
+    assert_eq!(runs.len(), texts.len() + 1);
+    for run in &runs {
+        let id = run["runId"].as_str().unwrap();
+        let sent = text_runs
+            .iter()
+            .find(|(r, _)| r == id)
+            .map_or(data.clone(), |(_, text)| json!(text));
+        assert_eq!(run["payload"], sent, "dequeued {id}");
+        let (s, v) = server.complete_ok(run, data.clone()).await;
+        assert_eq!(s, 200, "complete {id}: {v}");
+        assert_eq!(server.run(id).await["output"], data, "output of {id}");
+    }
+
+    let (s, v) = server.post("/api/v1/waitpoints/tokens", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["id"].as_str().unwrap().to_string();
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/waitpoints/tokens/{token}/complete"),
+            json!({"data": data}),
+        )
+        .await;
+    assert_eq!(s, 200, "complete token: {v}");
+    let (s, v) = server
+        .get(&format!("/api/v1/waitpoints/tokens/{token}"))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let output: Value = serde_json::from_str(v["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output, data, "token output");
+
+    let r = trigger_body(
+        &server,
+        "t",
+        json!({"payload": "packets/a\u{0}b", "options": {"payloadType": "application/store"}}),
+    )
+    .await;
+    assert_error(
+        r.status,
+        &r.json,
+        &[404, 422],
+        &["a\u{0}b", "packet"],
+        "packet path with a NUL",
+    );
+}
+
+/// A public access token whose `sub` holds a NUL is refused as such, and so is a packet URL's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_naming_an_environment_with_a_nul_are_refused() {
+    let server = TestServer::start().await;
+    let now = chrono::Utc::now().timestamp();
+    let sign = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"any secret"),
+        )
+        .unwrap()
+    };
+    let token = sign(json!({
+        "sub": "env\u{0}", "pub": true, "scopes": ["read:runs"],
+        "aud": "https://api.trigger.dev", "iat": now, "exp": now + 600,
+    }));
+    let (s, v) = server.get_as(&token, "/api/v1/runs").await;
+    assert_error(s, &v, &[401], &["sub contains a NUL"], "public token");
+    let blob = sign(json!({"sub": "env\u{0}", "path": "p", "op": "get", "exp": now + 600}));
+    let (s, v) = server.get(&format!("/api/v1/blobs/{blob}")).await;
+    assert_error(s, &v, &[403], &["packet URL"], "packet URL token");
+}
+
+/// `page`/`perPage` and every other number of a list query outside its documented range
+/// (negative, fractional, not a number, too large) is a 400 naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_numbers_out_of_range_are_refused_naming_them() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let huge = "18446744073709551615";
+    let beyond = "18446744073709551616";
+    for list in ["/api/v1/queues", "/api/v1/schedules"] {
+        for (q, needle) in [
+            (format!("page={huge}"), "page must be"),
+            ("page=1000001".to_string(), "page must be"),
+            ("page=0".to_string(), "page must be"),
+            ("page=-1".to_string(), "page must be"),
+            ("page=1.5".to_string(), "page must be"),
+            ("page=abc".to_string(), "page must be"),
+            ("perPage=0".to_string(), "perPage must be"),
+            ("perPage=101".to_string(), "perPage must be"),
+            ("perPage=-5".to_string(), "perPage must be"),
+            (format!("perPage={beyond}"), "perPage must be"),
+        ] {
+            let (s, v) = server.get(&format!("{list}?{q}")).await;
+            assert_error(s, &v, &[400], &[needle], &format!("{list}?{q}"));
+        }
+        let (s, v) = server
+            .get(&format!("{list}?page=1000000&perPage=100"))
+            .await;
+        assert_eq!(s, 200, "{list}: the last page: {v}");
+        assert_eq!(v["pagination"]["currentPage"], 1_000_000);
+        assert_eq!(v["data"], json!([]));
+    }
+    for (path, q, needle) in [
+        (
+            "/api/v1/runs".to_string(),
+            format!("page[size]={beyond}"),
+            "page[size] must be",
+        ),
+        (
+            "/api/v1/runs".to_string(),
+            "page[size]=-1".to_string(),
+            "page[size] must be",
+        ),
+        (
+            "/api/v1/waitpoints/tokens".to_string(),
+            format!("page[size]={huge}"),
+            "page[size] must be",
+        ),
+        (
+            format!("/api/v1/runs/{id}/logs"),
+            "page[size]=1001".to_string(),
+            "page[size] must be",
+        ),
+        (
+            format!("/api/v1/runs/{id}/logs"),
+            format!("waitMs={beyond}"),
+            "waitMs must be",
+        ),
+        (
+            format!("/api/v1/runs/{id}/logs"),
+            "waitMs=-1".to_string(),
+            "waitMs must be",
+        ),
+        (
+            format!("/api/v1/runs/{id}/logs"),
+            format!("page[after]={beyond}"),
+            "page[after]",
+        ),
+    ] {
+        let (s, v) = server.get(&format!("{path}?{q}")).await;
+        assert_error(s, &v, &[400], &[needle], &format!("{path}?{q}"));
+    }
+}
+
+/// A body is one JSON object: data after it, or an array, string, number or null instead, is a
+/// 400 that writes nothing; whitespace after the object is fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_must_be_exactly_one_json_object() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let (s, v) = server.post("/api/v1/waitpoints/tokens", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let token = v["id"].as_str().unwrap().to_string();
+    let complete = format!("/api/v1/waitpoints/tokens/{token}/complete");
+    for (path, body, needle) in [
+        (
+            "/api/v1/tasks/t/trigger",
+            "{\"payload\":\"1\"} xx",
+            "after its JSON value",
+        ),
+        (
+            "/api/v1/tasks/t/trigger",
+            "{\"payload\":\"1\"}{}",
+            "after its JSON value",
+        ),
+        (
+            "/api/v1/tasks/t/trigger",
+            "[]",
+            "must be a JSON object, not an array",
+        ),
+        (
+            "/api/v1/tasks/t/trigger",
+            " \"x\"",
+            "must be a JSON object, not a string",
+        ),
+        ("/api/v1/tasks/t/trigger", "5", "must be a JSON object"),
+        ("/api/v1/tasks/t/trigger", "null", "must be a JSON object"),
+        (
+            complete.as_str(),
+            "[]",
+            "must be a JSON object, not an array",
+        ),
+        (complete.as_str(), "{\"data\":1} 2", "after its JSON value"),
+    ] {
+        let r = server
+            .send(Req::new("POST", path).raw_body("application/json", body))
+            .await;
+        assert_error(
+            r.status,
+            &r.json,
+            &[400],
+            &[needle],
+            &format!("{path} {body:?}"),
+        );
+    }
+    assert!(snapshot(&server).await.is_empty(), "no run was made");
+    let (s, v) = server
+        .get(&format!("/api/v1/waitpoints/tokens/{token}"))
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("WAITING")), "{v}");
+
+    let r = server
+        .send(
+            Req::new("POST", "/api/v1/tasks/t/trigger")
+                .raw_body("application/json", "\n {\"payload\":\"1\"} \r\n\t "),
+        )
+        .await;
+    assert_eq!(r.status, 200, "whitespace around the object: {}", r.text);
+    assert_eq!(snapshot(&server).await.len(), 1);
+}

@@ -453,24 +453,6 @@ async fn tag_feed_carries_only_runs_with_the_tags() {
     assert!(frames.iter().all(|f| f.event == "status"));
 }
 
-/// A token signed with the dev secret key, like `auth.createPublicToken` of the official SDK.
-async fn public_token(server: &TestServer, scopes: &[String]) -> String {
-    let (s, claims) = server.post("/api/v1/auth/jwt/claims", json!({})).await;
-    assert_eq!(s, 200, "{claims}");
-    let now = chrono::Utc::now().timestamp();
-    let body = json!({
-        "sub": claims["sub"], "pub": true, "scopes": scopes,
-        "iss": "https://id.trigger.dev", "aud": "https://api.trigger.dev",
-        "iat": now, "exp": now + 600,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &body,
-        &jsonwebtoken::EncodingKey::from_secret(DEV_KEY.as_bytes()),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_tokens_need_the_matching_read_scope() {
     let server = TestServer::start().await;

@@ -51,6 +51,16 @@ pub fn parse(pattern: &str, timezone: Option<&str>) -> Result<CronSpec, String> 
             "invalid cron pattern '{trimmed}': @every is not supported, use five fields"
         ));
     }
+    // An empty item in a list (`1,,2`, `,`) matches nothing; refused here, it never costs a
+    // search for a tick that does not exist.
+    if let Some(field) = trimmed
+        .split_whitespace()
+        .find(|f| f.split(',').any(str::is_empty))
+    {
+        return Err(format!(
+            "invalid cron pattern '{trimmed}': the field '{field}' has an empty item in its list"
+        ));
+    }
     let cron = CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
@@ -61,8 +71,19 @@ pub fn parse(pattern: &str, timezone: Option<&str>) -> Result<CronSpec, String> 
                 "invalid cron pattern '{trimmed}': {e} (five fields: minute hour day-of-month month day-of-week)"
             )
         })?;
-    Ok(CronSpec { cron, tz })
+    let spec = CronSpec { cron, tz };
+    // Calendars repeat (every 400 years at the latest), so a pattern with no tick after one
+    // fixed date has none at all.
+    if spec.next_after(REFERENCE).is_none() {
+        return Err(format!(
+            "the cron pattern '{trimmed}' never fires: no date matches it"
+        ));
+    }
+    Ok(spec)
 }
+
+/// 2000-01-01T00:00:00Z, where the check that a pattern ever fires starts.
+const REFERENCE: Millis = 946_684_800_000;
 
 /// An IANA time zone by its exact name.
 pub fn parse_timezone(name: &str) -> Result<Tz, String> {
@@ -162,6 +183,15 @@ mod tests {
     #[test]
     fn bad_patterns_and_zones_are_named() {
         assert!(parse("* * * *", None).unwrap_err().contains("five fields"));
+        for never in ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 2,4,6 *"] {
+            let err = parse(never, Some("Europe/Paris")).unwrap_err();
+            assert!(err.contains("never fires"), "{never}: {err}");
+        }
+        assert!(parse("0 0 29 2 *", None).is_ok(), "leap days fire");
+        for empty in [", * * * *", "0 0 , * *", "1,,2 * * * *", "* * * * 1,"] {
+            let err = parse(empty, None).unwrap_err();
+            assert!(err.contains("empty item"), "{empty}: {err}");
+        }
         assert!(parse("0 0 0 * * *", None).is_err());
         assert!(parse("61 * * * *", None)
             .unwrap_err()

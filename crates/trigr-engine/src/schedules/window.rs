@@ -72,13 +72,15 @@ pub fn parse(text: &str) -> Result<Window, String> {
         _ => {
             let hours = unit == 'h';
             let unit_ms = if hours { HOUR_MS } else { MINUTE_MS };
-            let ms = (n as Millis)
-                .checked_mul(unit_ms)
+            let too_long = || bad("a window is at most 24 hours");
+            let ms = Millis::try_from(n)
+                .ok()
+                .and_then(|n| n.checked_mul(unit_ms))
                 .filter(|ms| *ms <= MAX_WINDOW_MS)
-                .ok_or_else(|| bad("a window is at most 24 hours"))?;
+                .ok_or_else(too_long)?;
             Ok(Window::Fixed {
                 ms,
-                text_n: n as u32,
+                text_n: u32::try_from(n).map_err(|_| too_long())?,
                 hours,
             })
         }
@@ -251,6 +253,14 @@ mod tests {
     fn a_long_window_is_not_echoed() {
         let err = parse(&"9".repeat(500)).unwrap_err();
         assert!(err.contains("longer than 64"), "{err}");
+        for huge in [
+            "18446744073709551615m",
+            "9223372036854775808h",
+            "4294967296m",
+        ] {
+            let err = parse(huge).unwrap_err();
+            assert!(err.contains("at most 24 hours"), "{huge}: {err}");
+        }
         assert!(err.len() < 200, "{err}");
     }
 

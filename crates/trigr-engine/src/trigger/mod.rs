@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use trigr_store::{Environment, Queue, QueueKind, Run, Tx};
 use trigr_types::manifest::{task_queue_name, TaskManifest};
-use trigr_types::{duration, id, packet, Millis, RunStatus};
+use trigr_types::{id, packet, Millis, RunStatus};
 
 pub use options::{
-    parse_delay, parse_tags, parse_ttl, prepare, IdempotencyKeyOptions, NewRun, QueueOption,
-    TriggerOptions, MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
+    idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, tag_list, truncated,
+    IdempotencyKeyOptions, NewRun, QueueOption, ReuseCheck, TriggerOptions,
+    MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
 };
 
 use crate::{Effects, Engine, Error, LoadedDeployment, Result};
@@ -145,6 +146,7 @@ pub(crate) fn create_run(
 ) -> Result<Triggered> {
     if let Some(key) = &new.request_key {
         if let Some(run) = tx.run_by_request_key(&env.id, key)? {
+            new.reused(&run, "request idempotency key")?;
             return Ok(Triggered {
                 run,
                 is_cached: false,
@@ -153,6 +155,7 @@ pub(crate) fn create_run(
     }
     if let Some(key) = &new.options.idempotency_key {
         if let Some(run) = idempotent_match(tx, &env.id, &new.task_id, key, now)? {
+            new.reused(&run, "idempotencyKey")?;
             return Ok(Triggered {
                 run,
                 is_cached: true,
@@ -232,10 +235,10 @@ fn run_record(
             .idempotency_key_options
             .as_ref()
             .and_then(|k| k.scope.clone()),
-        idempotency_expires_at: o
-            .idempotency_key
-            .as_ref()
-            .map(|_| now + duration::parse_idempotency_ttl(o.idempotency_key_ttl.as_deref())),
+        idempotency_expires_at: match o.idempotency_key {
+            Some(_) => Some(now + idempotency_ttl(o.idempotency_key_ttl.as_deref())?),
+            None => None,
+        },
         request_key: new.request_key.clone(),
         priority: o.priority.unwrap_or(0.0) as i64,
         queue_ts: available_at - priority_ms,

@@ -1,7 +1,10 @@
 //! The options of a trigger call and their validation: everything that needs no store.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::Value;
+use trigr_store::Run;
 use trigr_types::manifest::MAX_DURATION_SECS;
 use trigr_types::{duration, packet, Millis, MACHINES};
 
@@ -12,7 +15,7 @@ pub const MAX_TAG_LEN: usize = 128;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 2048;
 
 /// `options` of a trigger call (reference §2.1), as sent by the official SDK.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TriggerOptions {
     pub payload_type: Option<String>,
@@ -38,14 +41,14 @@ pub struct TriggerOptions {
     pub test: Option<bool>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct IdempotencyKeyOptions {
     pub key: String,
     pub scope: Option<String>,
 }
 
 /// `queue` may be `{ "name": … }` or a bare name.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum QueueOption {
     Named { name: String },
@@ -75,6 +78,37 @@ pub struct NewRun {
     pub request_key: Option<String>,
     pub batch: Option<(String, i64)>,
     pub trigger_function: &'static str,
+    /// Who may be handed an existing run instead of a new one; `None` for anyone.
+    pub reuse: Option<ReuseCheck>,
+}
+
+/// Whether a caller may be answered with an existing run that an idempotency key or a request
+/// key matched: a public token only with one it may read, or the answer would hand it a run
+/// (and a token to read it) that it may not see.
+#[derive(Clone)]
+pub struct ReuseCheck(pub Arc<dyn Fn(&Run) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for ReuseCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReuseCheck")
+    }
+}
+
+impl NewRun {
+    /// The existing run `run` as the answer to this request, if the caller may have it.
+    pub(crate) fn reused(&self, run: &Run, key: &str) -> Result<()> {
+        if run.task_id != self.task_id {
+            return Err(Error::Conflict(format!(
+                "The {key} was already used for a run of another task; use a new key"
+            )));
+        }
+        match &self.reuse {
+            Some(check) if !(check.0)(run) => Err(Error::Conflict(format!(
+                "The {key} is held by a run this token may not read; use a new key"
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Validates the body of a trigger call: everything that does not need the store.
@@ -141,10 +175,19 @@ pub fn prepare(
         request_key: None,
         batch: None,
         trigger_function: "trigger",
+        reuse: None,
     })
 }
 
+/// The lifetime of an idempotency key (`idempotencyKeyTTL`, 30 days when absent or not of
+/// the form `<n>(s|m|h|d)`); over 100 years is refused, so it never overflows a time.
+pub fn idempotency_ttl(ttl: Option<&str>) -> Result<Millis> {
+    duration::parse_idempotency_ttl(ttl)
+        .map_err(|e| Error::invalid(format!("idempotencyKeyTTL: {e}")))
+}
+
 fn check_options(o: &TriggerOptions) -> Result<()> {
+    idempotency_ttl(o.idempotency_key_ttl.as_deref())?;
     if let Some(k) = &o.idempotency_key {
         if k.len() > MAX_IDEMPOTENCY_KEY_LEN {
             return Err(Error::invalid(format!(
@@ -209,19 +252,22 @@ fn check_options(o: &TriggerOptions) -> Result<()> {
     Ok(())
 }
 
-/// Tags: a string or an array of strings, at most 10, each at most 128 characters.
+/// Tags of a run: a string or an array of strings, at most 10, each at most 128 characters.
 pub fn parse_tags(v: Option<&Value>) -> Result<Vec<String>> {
-    let list: Vec<String> = match v {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|t| {
-                t.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| Error::invalid("tags must be strings"))
-            })
-            .collect::<Result<_>>()?,
+    let mut tags = tag_list(v, "Runs")?;
+    tags.sort();
+    Ok(tags)
+}
+
+/// Tags of a run or a token (`owner` says which in the error): a string or an array of
+/// strings, each 1–128 characters, at most [`MAX_TAGS`] once duplicates are dropped, in the
+/// order given. The work is bounded by the limit, not by the input: checking stops at the
+/// first tag over it, so each tag is compared with at most [`MAX_TAGS`] others.
+pub fn tag_list(v: Option<&Value>, owner: &str) -> Result<Vec<String>> {
+    let items: &[Value] = match v {
+        None | Some(Value::Null) => &[],
+        Some(s @ Value::String(_)) => std::slice::from_ref(s),
+        Some(Value::Array(items)) => items,
         Some(_) => {
             return Err(Error::invalid(
                 "tags must be a string or an array of strings",
@@ -229,24 +275,41 @@ pub fn parse_tags(v: Option<&Value>) -> Result<Vec<String>> {
         }
     };
     let mut tags: Vec<String> = Vec::new();
-    for t in list {
+    for item in items {
+        let t = item
+            .as_str()
+            .ok_or_else(|| Error::invalid("tags must be strings"))?;
         if t.is_empty() || t.len() > MAX_TAG_LEN {
             return Err(Error::unprocessable(format!(
-                "Tag '{t}' must be 1-{MAX_TAG_LEN} characters"
+                "Tag '{}' must be 1-{MAX_TAG_LEN} characters",
+                truncated(t, MAX_TAG_LEN)
             )));
         }
-        if !tags.contains(&t) {
-            tags.push(t);
+        if tags.iter().any(|x| x == t) {
+            continue;
         }
+        if tags.len() == MAX_TAGS {
+            return Err(Error::unprocessable(format!(
+                "{owner} can only have {MAX_TAGS} tags, you are trying to set more ({} given)",
+                items.len()
+            )));
+        }
+        tags.push(t.to_string());
     }
-    if tags.len() > MAX_TAGS {
-        return Err(Error::unprocessable(format!(
-            "Runs can only have {MAX_TAGS} tags, you are trying to set {}",
-            tags.len()
-        )));
-    }
-    tags.sort();
     Ok(tags)
+}
+
+/// At most `max` bytes of `s`, cut on a character boundary, with `…` when cut: client text
+/// quoted in an error message stays short.
+pub fn truncated(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 fn parse_metadata(v: Option<&Value>) -> Result<Option<String>> {

@@ -7,6 +7,16 @@ use crate::extract::Auth;
 use crate::{views, AppState};
 
 /// `GET /api/v1/deployments`, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments",
+    tag = "deployments",
+    operation_id = "listDeployments",
+    security(("secretKey" = [])),
+    responses(
+        (status = 200, description = "The newest 100 deployments, newest first", body = crate::openapi::schemas::DeploymentList),
+    ),
+)]
 pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     let list = state.engine.deployments(&auth.env_id, 100).await?;
     let data: Vec<_> = list
@@ -21,6 +31,17 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl I
 }
 
 /// `GET /api/v1/deployments/current`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/current",
+    tag = "deployments",
+    operation_id = "currentDeployment",
+    security(("secretKey" = [])),
+    responses(
+        (status = 200, description = "The current deployment", body = crate::openapi::schemas::Deployment),
+        (status = 404, description = "No deployment is current", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn current(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     let list = state.engine.deployments(&auth.env_id, 1000).await?;
     let d = list
@@ -32,6 +53,20 @@ pub async fn current(State(state): State<AppState>, auth: Auth) -> ApiResult<imp
 }
 
 /// `POST /api/v1/deployments/{version}/promote`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{version}/promote",
+    tag = "deployments",
+    operation_id = "promoteDeployment",
+    security(("secretKey" = [])),
+    params(
+        ("version" = String, Path, description = "The version (`YYYYMMDD.N`)"),
+    ),
+    responses(
+        (status = 200, description = "The deployment, now current", body = crate::openapi::schemas::Deployment),
+        (status = 404, description = "No such version", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn promote(
     State(state): State<AppState>,
     auth: Auth,
@@ -44,6 +79,17 @@ pub async fn promote(
 
 /// `POST /api/v1/deployments/rollback`: the newest deployment older than the current one
 /// becomes current; answers it, with `rolledBackFrom` (the version that was current).
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/rollback",
+    tag = "deployments",
+    operation_id = "rollbackDeployment",
+    security(("secretKey" = [])),
+    responses(
+        (status = 200, description = "The deployment now current, with rolledBackFrom", body = crate::openapi::schemas::Deployment),
+        (status = 422, description = "No deployment is current, or none is older", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn rollback(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     let (d, from) = state.engine.rollback(&auth.env_id).await?;
     let workers = state.engine.workers_seen(&auth.env_id).await?;

@@ -15,6 +15,22 @@ use crate::extract::{Auth, Json};
 use crate::{views, AppState};
 
 /// `POST /api/v1/worker/runs/{id}/steps`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/runs/{run_id}/steps",
+    tag = "worker",
+    operation_id = "recordStep",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    request_body = StepRecord,
+    responses(
+        (status = 200, description = "The step is journaled (or was already)", body = crate::openapi::schemas::StepRecorded),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn step(
     State(state): State<AppState>,
     auth: Auth,
@@ -30,6 +46,23 @@ pub async fn step(
 }
 
 /// `POST /api/v1/worker/runs/{id}/waits`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/runs/{run_id}/waits",
+    tag = "worker",
+    operation_id = "waitFor",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    request_body = WaitRequest,
+    responses(
+        (status = 200, description = "Where the wait stands", body = crate::openapi::schemas::WaitState),
+        (status = 404, description = "No such run, token or task", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The wait cannot be made as asked", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn wait(
     State(state): State<AppState>,
     auth: Auth,
@@ -48,6 +81,24 @@ pub struct PollQuery {
 }
 
 /// `GET /api/v1/worker/runs/{id}/waits/{position}?lease=…&waitMs=…`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/worker/runs/{run_id}/waits/{position}",
+    tag = "worker",
+    operation_id = "pollWait",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("position" = u32, Path, description = "The wait's journal position"),
+        ("lease" = String, Query, description = "The attempt's lease"),
+        ("waitMs" = Option<u32>, Query, minimum = 0, maximum = 30000, description = "How long to wait, in milliseconds, when nothing is ready yet (0 when absent)"),
+    ),
+    responses(
+        (status = 200, description = "Where the wait stands", body = crate::openapi::schemas::WaitState),
+        (status = 404, description = "No such run or wait", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn poll(
     State(state): State<AppState>,
     auth: Auth,

@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use trigr_engine::trigger::MAX_TAGS;
 use trigr_engine::Error as EngineError;
 use trigr_store::{Page, Run, RunFilter};
 use trigr_types::{duration, Millis, RunStatus};
@@ -63,6 +64,25 @@ enum Feed {
 }
 
 /// `GET /realtime/v1/runs/{runId}`.
+#[utoipa::path(
+    get,
+    path = "/realtime/v1/runs/{run_id}",
+    tag = "realtime",
+    operation_id = "subscribeToRunShape",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("offset" = Option<String>, Query, description = "`-1` for a snapshot, or the electric-offset of the previous answer"),
+        ("live" = Option<String>, Query, description = "`true`: hold until a run changed since offset (up to 20 s)"),
+        ("handle" = Option<String>, Query, description = "The electric-handle of the previous answer"),
+        ("skipColumns" = Option<String>, Query, description = "Comma-separated columns to leave out"),
+        ("x-trigger-api-version" = Option<String>, Header, description = "`2025-07-16` for the current status names; any other value (or none) gets the legacy ones"),
+    ),
+    responses(
+        (status = 200, description = "The changed rows, then an up-to-date control message", body = Vec<crate::openapi::schemas::ShapeMessage>),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn run(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
@@ -75,6 +95,25 @@ pub async fn run(
 }
 
 /// `GET /realtime/v1/batches/{batchId}`.
+#[utoipa::path(
+    get,
+    path = "/realtime/v1/batches/{batch_id}",
+    tag = "realtime",
+    operation_id = "subscribeToBatchShape",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("batch_id" = String, Path, description = "The batch id (`batch_…`)"),
+        ("offset" = Option<String>, Query, description = "`-1` for a snapshot, or the electric-offset of the previous answer"),
+        ("live" = Option<String>, Query, description = "`true`: hold until a run changed since offset (up to 20 s)"),
+        ("handle" = Option<String>, Query, description = "The electric-handle of the previous answer"),
+        ("skipColumns" = Option<String>, Query, description = "Comma-separated columns to leave out"),
+        ("x-trigger-api-version" = Option<String>, Header, description = "`2025-07-16` for the current status names; any other value (or none) gets the legacy ones"),
+    ),
+    responses(
+        (status = 200, description = "The changed rows, then an up-to-date control message", body = Vec<crate::openapi::schemas::ShapeMessage>),
+        (status = 404, description = "No such batch", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn batch(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
@@ -90,6 +129,25 @@ pub async fn batch(
 }
 
 /// `GET /realtime/v1/runs?tags=a,b&createdAt=1h`.
+#[utoipa::path(
+    get,
+    path = "/realtime/v1/runs",
+    tag = "realtime",
+    operation_id = "subscribeToTaggedRunsShape",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("tags" = String, Query, description = "1-10 comma-separated tags; runs carrying all of them"),
+        ("createdAt" = Option<String>, Query, description = "How far back (a duration like 1h; 24 h when absent)"),
+        ("offset" = Option<String>, Query, description = "`-1` for a snapshot, or the electric-offset of the previous answer"),
+        ("live" = Option<String>, Query, description = "`true`: hold until a run changed since offset (up to 20 s)"),
+        ("handle" = Option<String>, Query, description = "The electric-handle of the previous answer"),
+        ("skipColumns" = Option<String>, Query, description = "Comma-separated columns to leave out"),
+        ("x-trigger-api-version" = Option<String>, Header, description = "`2025-07-16` for the current status names; any other value (or none) gets the legacy ones"),
+    ),
+    responses(
+        (status = 200, description = "The changed rows, then an up-to-date control message", body = Vec<crate::openapi::schemas::ShapeMessage>),
+    ),
+)]
 pub async fn tagged(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
@@ -108,6 +166,13 @@ pub async fn tagged(
         return Err(ApiError::bad_request(
             "tags is required: one or more tags separated by commas",
         ));
+    }
+    // A run has at most that many tags, so more can never match all together.
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::bad_request(format!(
+            "At most {MAX_TAGS} tags per subscription, got {}",
+            tags.len()
+        )));
     }
     let wanted: Vec<String> = std::iter::once("read:runs".to_string())
         .chain(tags.iter().map(|t| format!("read:tags:{t}")))

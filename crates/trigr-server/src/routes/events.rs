@@ -26,6 +26,7 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::sync::futures::OwnedNotified;
 use trigr_engine::events::snapshot;
 use trigr_engine::realtime::{LiveEvent, PAGE};
+use trigr_engine::trigger::MAX_TAGS;
 use trigr_engine::Engine;
 use trigr_store::{Page, Run, RunEvent, RunFilter};
 use trigr_types::RunStatus;
@@ -40,8 +41,6 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const TAG_SNAPSHOT: usize = 1000;
 /// Most bytes of waiting frames sent in one write.
 const COALESCE_BYTES: usize = 64 * 1024;
-/// Most tags in one subscription.
-const MAX_TAGS: usize = 10;
 
 /// Which runs a stream follows.
 #[derive(Clone, Debug)]
@@ -62,13 +61,13 @@ impl Filter {
 }
 
 /// Options from the query string and headers.
-struct Options {
-    last_event_id: Option<i64>,
-    stop_on_completion: bool,
-    tags: Vec<String>,
+pub struct Options {
+    pub last_event_id: Option<i64>,
+    pub stop_on_completion: bool,
+    pub tags: Vec<String>,
 }
 
-fn options(params: &[(String, String)], headers: &HeaderMap) -> ApiResult<Options> {
+pub fn options(params: &[(String, String)], headers: &HeaderMap) -> ApiResult<Options> {
     let mut last = None;
     let mut stop = false;
     let mut tags = Vec::new();
@@ -84,8 +83,8 @@ fn options(params: &[(String, String)], headers: &HeaderMap) -> ApiResult<Option
             "lastEventId" => last = Some(value.clone()),
             "stopOnCompletion" => {
                 stop = match value.as_str() {
-                    "true" | "1" | "" => true,
-                    "false" | "0" => false,
+                    "true" => true,
+                    "false" => false,
                     other => {
                         return Err(ApiError::bad_request(format!(
                             "stopOnCompletion must be true or false, got '{other}'"
@@ -120,6 +119,23 @@ fn options(params: &[(String, String)], headers: &HeaderMap) -> ApiResult<Option
 }
 
 /// `GET /api/v1/runs/{id}/events`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}/events",
+    tag = "realtime",
+    operation_id = "subscribeToRunEvents",
+    security(("secretKey" = []), ("publicAccessToken" = []), ("accessTokenQuery" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a whole number): no snapshot, the missed events first"),
+        ("lastEventId" = Option<u64>, Query, description = "Like Last-Event-ID, for clients that cannot set headers"),
+        ("stopOnCompletion" = Option<bool>, Query, description = "End the stream once the run (every run of the batch) is final"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events, open until the client leaves (or stopOnCompletion ends it); each event as an event-stream parser reads it", content_type = "text/event-stream", body = crate::openapi::schemas::RunEvent),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn run(
     State(state): State<AppState>,
     StreamAuth(auth): StreamAuth,
@@ -136,6 +152,22 @@ pub async fn run(
 }
 
 /// `GET /api/v1/runs/events?tag=a&tag=b`: runs carrying any of the tags.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/events",
+    tag = "realtime",
+    operation_id = "subscribeToTaggedRunEvents",
+    security(("secretKey" = []), ("publicAccessToken" = []), ("accessTokenQuery" = [])),
+    params(
+        ("tag" = Vec<String>, Query, description = "1-10 tags (repeated, or comma-separated); runs carrying any of them"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a whole number): no snapshot, the missed events first"),
+        ("lastEventId" = Option<u64>, Query, description = "Like Last-Event-ID, for clients that cannot set headers"),
+        ("stopOnCompletion" = Option<bool>, Query, description = "End the stream once the run (every run of the batch) is final"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events, open until the client leaves (or stopOnCompletion ends it); each event as an event-stream parser reads it", content_type = "text/event-stream", body = crate::openapi::schemas::RunEvent),
+    ),
+)]
 pub async fn tagged(
     State(state): State<AppState>,
     StreamAuth(auth): StreamAuth,
@@ -164,6 +196,23 @@ pub async fn tagged(
 }
 
 /// `GET /api/v1/batches/{id}/events`: the batch's runs, each event with counts by status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/batches/{batch_id}/events",
+    tag = "realtime",
+    operation_id = "subscribeToBatchEvents",
+    security(("secretKey" = []), ("publicAccessToken" = []), ("accessTokenQuery" = [])),
+    params(
+        ("batch_id" = String, Path, description = "The batch id (`batch_…`)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (a whole number): no snapshot, the missed events first"),
+        ("lastEventId" = Option<u64>, Query, description = "Like Last-Event-ID, for clients that cannot set headers"),
+        ("stopOnCompletion" = Option<bool>, Query, description = "End the stream once the run (every run of the batch) is final"),
+    ),
+    responses(
+        (status = 200, description = "Server-sent events, open until the client leaves (or stopOnCompletion ends it); each event as an event-stream parser reads it", content_type = "text/event-stream", body = crate::openapi::schemas::RunEvent),
+        (status = 404, description = "No such batch", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn batch(
     State(state): State<AppState>,
     StreamAuth(auth): StreamAuth,

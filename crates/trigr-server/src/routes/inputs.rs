@@ -15,11 +15,12 @@ use trigr_engine::input_send::message_json;
 use super::durable::{required_lease, wait_ms};
 use super::tokens::guard_of;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json, KeyOrToken};
+use crate::extract::{Auth, Json, KeyOrToken, Unread};
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"data": {"approved": true}}))]
 pub struct SendBody {
     #[serde(default)]
     data: Value,
@@ -30,12 +31,30 @@ pub struct SendBody {
 /// `POST /realtime/v1/streams/{runId}/input/{streamId}` (secret key, or a public token with
 /// `write:inputStreams:<runId>`): `{"data": …, "ifVersion"?: …}` →
 /// `{"ok": true, "seq": n, "runVersion": …}`.
+#[utoipa::path(
+    post,
+    path = "/realtime/v1/streams/{run_id}/input/{stream_id}",
+    tag = "realtime",
+    operation_id = "sendInputStream",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("stream_id" = String, Path, description = "The input stream id (1-128 characters, no control characters)"),
+        ("x-trigger-if-version" = Option<String>, Header, description = "A version guard (docs/versioning.md §2); must agree with ifVersion in the body"),
+    ),
+    request_body = SendBody,
+    responses(
+        (status = 200, description = "The message is stored", body = crate::openapi::schemas::InputSent),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The version guard does not hold; nothing was delivered", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn send(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
     Path((run_id, stream_id)): Path<(String, String)>,
     headers: HeaderMap,
-    Json(body): Json<SendBody>,
+    body: Unread,
 ) -> ApiResult<impl IntoResponse> {
     if !auth.allows(&[
         "write:inputStreams".to_string(),
@@ -43,6 +62,7 @@ pub async fn send(
     ]) {
         return Err(auth.forbidden(&format!("send to the input streams of run {run_id}")));
     }
+    let body: SendBody = body.json().await?;
     let guard = guard_of(body.if_version, &headers)?;
     let sent = state
         .engine
@@ -65,6 +85,25 @@ pub struct ReadQuery {
 
 /// `GET /api/v1/worker/runs/{runId}/input/{streamId}?lease=…&consumer=…&waitMs=…`:
 /// `{"position": p, "messages": [{"seq", "data", "sentAt", "runVersion"}, …]}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/worker/runs/{run_id}/input/{stream_id}",
+    tag = "worker",
+    operation_id = "readInputStream",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("stream_id" = String, Path, description = "The input stream id (1-128 characters, no control characters)"),
+        ("lease" = String, Query, description = "The attempt's lease"),
+        ("consumer" = String, Query, description = "The consumer's name"),
+        ("waitMs" = Option<u32>, Query, minimum = 0, maximum = 30000, description = "How long to wait, in milliseconds, when nothing is ready yet (0 when absent)"),
+    ),
+    responses(
+        (status = 200, description = "Messages after the consumer's position", body = crate::openapi::schemas::InputMessages),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn read(
     State(state): State<AppState>,
     auth: Auth,
@@ -86,7 +125,7 @@ pub async fn read(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AckBody {
     lease: String,
@@ -96,6 +135,23 @@ pub struct AckBody {
 
 /// `POST /api/v1/worker/runs/{runId}/input/{streamId}/ack`
 /// `{"lease", "consumer", "seq"}` → `{"recorded": bool}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/runs/{run_id}/input/{stream_id}/ack",
+    tag = "worker",
+    operation_id = "ackInputStream",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("stream_id" = String, Path, description = "The input stream id (1-128 characters, no control characters)"),
+    ),
+    request_body = AckBody,
+    responses(
+        (status = 200, description = "Whether the position moved", body = crate::openapi::schemas::Recorded),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn ack(
     State(state): State<AppState>,
     auth: Auth,

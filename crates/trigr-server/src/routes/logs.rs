@@ -7,19 +7,38 @@ use serde_json::{json, Map, Value};
 use trigr_engine::logs::LogLine;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Json};
+use crate::extract::{whole_number, Auth, Json};
 use crate::{views, AppState};
 
+/// Lines on a page when `page[size]` is absent.
 const DEFAULT_PAGE: usize = 100;
+/// Most lines on a page (`page[size]`); more is a 400.
 const MAX_PAGE: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = AppendLogs)]
 pub struct AppendBody {
     lease: String,
     entries: Vec<LogLine>,
 }
 
 /// `POST /api/v1/worker/runs/{id}/logs`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/runs/{run_id}/logs",
+    tag = "worker",
+    operation_id = "appendRunLogs",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    request_body = AppendBody,
+    responses(
+        (status = 200, description = "The lines are stored", body = crate::openapi::schemas::Accepted),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn append(
     State(state): State<AppState>,
     auth: Auth,
@@ -35,6 +54,23 @@ pub async fn append(
 
 /// `GET /api/v1/runs/{id}/logs?page[size]=&page[after]=&waitMs=`: oldest first; with
 /// `waitMs`, an empty page waits up to that long for a line while the run is not final.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}/logs",
+    tag = "runs",
+    operation_id = "listRunLogs",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("page[size]" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Lines a page (100 when absent)"),
+        ("page[after]" = Option<String>, Query, description = "The previous page's pagination.next or pagination.cursor"),
+        ("waitMs" = Option<u32>, Query, minimum = 0, maximum = 30000, description = "How long an empty page waits for a line while the run is not final"),
+    ),
+    responses(
+        (status = 200, description = "A page of log lines, oldest first", body = crate::openapi::schemas::LogPage),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
@@ -48,23 +84,9 @@ pub async fn list(
         match k.as_str() {
             "waitMs" => {
                 let max = trigr_engine::logs_follow::MAX_WAIT.as_millis() as u64;
-                wait_ms = v.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "waitMs must be a number of milliseconds from 0 to {max}, got '{v}'"
-                    ))
-                })?
+                wait_ms = whole_number(&k, &v, 0, max)?
             }
-            "page[size]" => {
-                size = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "page[size] must be between 1 and {MAX_PAGE}"
-                        ))
-                    })?
-            }
+            "page[size]" => size = whole_number(&k, &v, 1, MAX_PAGE as u64)? as usize,
             "page[after]" if !v.is_empty() => {
                 after = Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
                     ApiError::bad_request(format!(

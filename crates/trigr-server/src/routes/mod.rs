@@ -1,18 +1,22 @@
 //! The HTTP routes, one file per resource.
+//!
+//! Every route is registered through `utoipa_axum::routes!`, which takes a handler's path and
+//! methods from its `#[utoipa::path]` entry: a route cannot be served without its entry in
+//! the OpenAPI document (`crate::openapi`), and the document lists only served routes.
 
-mod batches;
+pub(crate) mod batches;
 mod deployments;
 mod durable;
 mod electric;
-mod events;
+pub(crate) mod events;
 mod inputs;
 mod logs;
-mod offset_page;
-mod output_streams;
+pub(crate) mod offset_page;
+pub(crate) mod output_streams;
 mod packets;
 mod queues;
 mod runs;
-mod runs_list;
+pub(crate) mod runs_list;
 mod schedules;
 mod testing;
 mod tokens;
@@ -20,156 +24,181 @@ mod trigger;
 mod worker;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::openapi::{self, schemas};
 use crate::AppState;
 
-/// Largest NDJSON body of a batch items call.
-const BATCH_ITEMS_LIMIT: usize = 256 * 1024 * 1024;
-
-/// `POST /api/v1/auth/jwt/claims`: the claims the SDK puts in the public tokens it signs.
-async fn auth_claims(auth: crate::extract::Auth) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "sub": auth.env_id, "pub": true }))
+/// `GET /healthz`: answers while the server serves, without auth.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    operation_id = "health",
+    responses((status = 200, description = "The server is serving", body = schemas::Health)),
+)]
+async fn health() -> axum::Json<schemas::Health> {
+    axum::Json(schemas::Health {
+        status: "ok".to_string(),
+    })
 }
 
+/// `POST /api/v1/auth/jwt/claims`: the claims the SDK puts in the public tokens it signs.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/jwt/claims",
+    tag = "auth",
+    operation_id = "publicTokenClaims",
+    security(("secretKey" = [])),
+    responses((status = 200, description = "The claims", body = schemas::JwtClaims)),
+)]
+async fn auth_claims(auth: crate::extract::Auth) -> axum::Json<schemas::JwtClaims> {
+    axum::Json(schemas::JwtClaims {
+        sub: auth.env_id,
+        public: true,
+    })
+}
+
+/// The management API: runs, batches, queues, schedules, deployments, tokens, packets.
+fn management() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(trigger::trigger))
+        .routes(routes!(batches::create))
+        .routes(routes!(batches::retrieve))
+        .routes(routes!(runs::retrieve))
+        .routes(routes!(runs_list::list))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(runs::replay))
+        .routes(routes!(runs::reschedule))
+        .routes(routes!(runs::add_tags))
+        .routes(routes!(runs::get_metadata, runs::put_metadata))
+        .routes(routes!(runs::reset_idempotency_key))
+        .routes(routes!(logs::list))
+        .routes(routes!(queues::list))
+        .routes(routes!(queues::retrieve))
+        .routes(routes!(queues::pause))
+        .routes(routes!(queues::override_limit))
+        .routes(routes!(queues::reset_limit))
+        .routes(routes!(schedules::list, schedules::create))
+        .routes(routes!(
+            schedules::retrieve,
+            schedules::update,
+            schedules::delete
+        ))
+        .routes(routes!(schedules::activate))
+        .routes(routes!(schedules::deactivate))
+        .routes(routes!(schedules::timezones))
+        .routes(routes!(deployments::list))
+        .routes(routes!(deployments::current))
+        .routes(routes!(deployments::rollback))
+        .routes(routes!(deployments::promote))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::retrieve))
+        .routes(routes!(tokens::complete))
+        .routes(callback_route())
+        .routes(routes!(packets::presign_put))
+        .routes(routes!(packets::presign_get))
+        .routes(routes!(packets::upload, packets::download))
+        .routes(routes!(auth_claims))
+        .routes(routes!(testing::clock))
+}
+
+/// A token's callback URL: `POST` only, any other method `405` with `Allow: POST`.
+fn callback_route() -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
+    let (schemas, paths, method_router) = routes!(tokens::callback);
+    (
+        schemas,
+        paths,
+        method_router.fallback(tokens::callback_method),
+    )
+}
+
+/// Realtime: server-sent events, Electric shape long-polls, input and output streams.
+fn realtime() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events::tagged))
+        .routes(routes!(events::run))
+        .routes(routes!(events::batch))
+        .routes(routes!(inputs::send))
+        .routes(routes!(electric::tagged))
+        .routes(routes!(electric::run))
+        .routes(routes!(electric::batch))
+        // `{target}` names the run written to, or in a read the stream key.
+        .routes(routes!(output_streams::read))
+        .routes(routes!(
+            output_streams::open,
+            output_streams::write,
+            output_streams::last_chunk
+        ))
+        .routes(routes!(output_streams::append))
+}
+
+/// The worker protocol (`docs/worker-protocol.md`).
+fn worker() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(worker::register))
+        .routes(routes!(worker::dequeue))
+        .routes(routes!(worker::heartbeat))
+        .routes(routes!(worker::complete))
+        .routes(routes!(worker::complete_many))
+        .routes(routes!(durable::step))
+        .routes(routes!(durable::wait))
+        .routes(routes!(durable::poll))
+        .routes(routes!(inputs::read))
+        .routes(routes!(inputs::ack))
+        .routes(routes!(logs::append))
+}
+
+/// Every route whose body is read whole, within the server's body limit.
+fn limited() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health))
+        .routes(routes!(openapi::serve))
+        .merge(management())
+        .merge(realtime())
+        .merge(worker())
+}
+
+/// Routes that read their body as a stream within their own limits (`batches::read_items`).
+fn streamed() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(batches::items))
+}
+
+/// Every route with its OpenAPI entry.
+#[cfg(test)]
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    limited().merge(streamed())
+}
+
+/// Every route within its body limit, the `404` fallback and the NUL check; publishes the
+/// OpenAPI document of these routes (built once, here).
 pub fn router(state: AppState) -> Router {
     let body_limit = state.engine.config.max_payload_bytes + 1024 * 1024;
-    let batch_items = Router::new()
-        .route("/api/v3/batches/{batch_id}/items", post(batches::items))
-        .layer(DefaultBodyLimit::max(BATCH_ITEMS_LIMIT));
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route("/api/v1/tasks/{task_id}/trigger", post(trigger::trigger))
-        .route("/api/v3/batches", post(batches::create))
-        .route("/api/v2/batches/{batch_id}", get(batches::retrieve))
-        .route("/api/v3/runs/{run_id}", get(runs::retrieve))
-        .route("/api/v1/runs", get(runs_list::list))
-        .route("/api/v1/runs/events", get(events::tagged))
-        .route("/api/v1/runs/{run_id}/events", get(events::run))
-        .route("/api/v1/batches/{batch_id}/events", get(events::batch))
-        .route("/api/v2/runs/{run_id}/cancel", post(runs::cancel))
-        .route("/api/v1/runs/{run_id}/replay", post(runs::replay))
-        .route("/api/v1/runs/{run_id}/reschedule", post(runs::reschedule))
-        .route("/api/v1/runs/{run_id}/tags", post(runs::add_tags))
-        .route(
-            "/api/v1/runs/{run_id}/metadata",
-            get(runs::get_metadata).put(runs::put_metadata),
-        )
-        .route(
-            "/api/v1/idempotencyKeys/{key}/reset",
-            post(runs::reset_idempotency_key),
-        )
-        .route("/api/v1/queues", get(queues::list))
-        .route("/api/v1/queues/{queue}", get(queues::retrieve))
-        .route("/api/v1/queues/{queue}/pause", post(queues::pause))
-        .route(
-            "/api/v1/queues/{queue}/concurrency/override",
-            post(queues::override_limit),
-        )
-        .route(
-            "/api/v1/queues/{queue}/concurrency/reset",
-            post(queues::reset_limit),
-        )
-        .route(
-            "/api/v1/schedules",
-            get(schedules::list).post(schedules::create),
-        )
-        .route(
-            "/api/v1/schedules/{id}",
-            get(schedules::retrieve)
-                .put(schedules::update)
-                .delete(schedules::delete),
-        )
-        .route("/api/v1/schedules/{id}/activate", post(schedules::activate))
-        .route(
-            "/api/v1/schedules/{id}/deactivate",
-            post(schedules::deactivate),
-        )
-        .route("/api/v1/timezones", get(schedules::timezones))
-        .route("/api/v1/deployments", get(deployments::list))
-        .route("/api/v1/deployments/current", get(deployments::current))
-        .route("/api/v1/deployments/rollback", post(deployments::rollback))
-        .route(
-            "/api/v1/deployments/{version}/promote",
-            post(deployments::promote),
-        )
-        .route("/api/v1/worker/deployments", post(worker::register))
-        .route("/api/v1/worker/dequeue", post(worker::dequeue))
-        .route(
-            "/api/v1/worker/runs/{run_id}/heartbeat",
-            post(worker::heartbeat),
-        )
-        .route(
-            "/api/v1/worker/runs/{run_id}/complete",
-            post(worker::complete),
-        )
-        .route("/api/v1/worker/complete", post(worker::complete_many))
-        .route("/api/v1/worker/runs/{run_id}/steps", post(durable::step))
-        .route("/api/v1/worker/runs/{run_id}/waits", post(durable::wait))
-        .route(
-            "/api/v1/worker/runs/{run_id}/waits/{position}",
-            get(durable::poll),
-        )
-        .route(
-            "/api/v1/worker/runs/{run_id}/input/{stream_id}",
-            get(inputs::read),
-        )
-        .route(
-            "/api/v1/worker/runs/{run_id}/input/{stream_id}/ack",
-            post(inputs::ack),
-        )
-        .route(
-            "/realtime/v1/streams/{run_id}/input/{stream_id}",
-            post(inputs::send),
-        )
-        // Run subscriptions of the official SDK (Electric shape long-polls).
-        .route("/realtime/v1/runs", get(electric::tagged))
-        .route("/realtime/v1/runs/{run_id}", get(electric::run))
-        .route("/realtime/v1/batches/{batch_id}", get(electric::batch))
-        // Output streams: `{target}` names the run written to, or in a read the stream key.
-        .route(
-            "/realtime/v1/streams/{run_id}/{target}",
-            get(output_streams::read),
-        )
-        .route(
-            "/realtime/v1/streams/{run_id}/{target}/{key}",
-            put(output_streams::open)
-                .post(output_streams::write)
-                .head(output_streams::last_chunk),
-        )
-        .route(
-            "/realtime/v1/streams/{run_id}/{target}/{key}/append",
-            post(output_streams::append),
-        )
-        .route("/api/v1/worker/runs/{run_id}/logs", post(logs::append))
-        .route("/api/v1/runs/{run_id}/logs", get(logs::list))
-        .route(
-            "/api/v1/waitpoints/tokens",
-            get(tokens::list).post(tokens::create),
-        )
-        .route("/api/v1/waitpoints/tokens/{id}", get(tokens::retrieve))
-        .route(
-            "/api/v1/waitpoints/tokens/{id}/complete",
-            post(tokens::complete),
-        )
-        .route(
-            "/api/v1/waitpoints/tokens/{id}/callback/{hash}",
-            post(tokens::callback).fallback(tokens::callback_method),
-        )
-        .route("/api/v2/packets/{*path}", put(packets::presign_put))
-        .route("/api/v1/packets/{*path}", get(packets::presign_get))
-        .route(
-            "/api/v1/blobs/{token}",
-            put(packets::upload).get(packets::download),
-        )
-        .route("/api/v1/auth/jwt/claims", post(auth_claims))
-        .route("/api/v1/test/clock", post(testing::clock))
+    let (router, api) = limited()
         .layer(DefaultBodyLimit::max(body_limit))
-        .merge(batch_items)
+        .merge(streamed())
+        .split_for_parts();
+    openapi::publish(api);
+    router
         .fallback(|| async { crate::error::ApiError::not_found("No such endpoint") })
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Routes go through `routes!` only, so that each has its OpenAPI entry; a plain
+    /// `.route(…)` here would serve a path the document does not list.
+    #[test]
+    fn routes_are_registered_with_their_openapi_entries() {
+        let source = include_str!("mod.rs");
+        let code = source.split("#[cfg(test)]").next().unwrap();
+        for plain in [".route(", ".route_service(", ".nest_service(", ".nest("] {
+            assert!(
+                !code.contains(plain),
+                "mod.rs registers a route with {plain}"
+            );
+        }
+    }
 }

@@ -1,30 +1,52 @@
 //! Offset pages (`?page=<n>&perPage=<m>`, 1-based), as queues and schedules list them
 //! (reference §1.9), and the `pagination` object their answers carry.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
-pub struct OffsetParams {
-    page: Option<usize>,
-    #[serde(rename = "perPage")]
-    per_page: Option<usize>,
+use crate::error::ApiResult;
+use crate::extract::whole_number;
+
+/// Highest `page` a list serves, so that no offset comes near overflowing on any store.
+pub const MAX_PAGE_NUMBER: u64 = 1_000_000;
+
+/// The page asked for: `page` from 1, `per_page` from 1 to the list's maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffsetPage {
+    pub page: usize,
+    pub per_page: usize,
 }
 
-impl OffsetParams {
-    /// `(page, per_page)`: page 1 when absent, `per_page` clamped to `1..=max`.
-    pub fn resolve(&self, default_per_page: usize, max: usize) -> (usize, usize) {
-        let page = self.page.unwrap_or(1).max(1);
-        let per_page = self.per_page.unwrap_or(default_per_page).clamp(1, max);
-        (page, per_page)
+impl OffsetPage {
+    /// Reads `page` (1 when absent) and `perPage` (`default_per_page` when absent) from the
+    /// query pairs; a value that is not a whole number from 1 to [`MAX_PAGE_NUMBER`] (`page`)
+    /// or `max_per_page` (`perPage`) is a 400 naming it.
+    pub fn from_query(
+        params: &[(String, String)],
+        default_per_page: usize,
+        max_per_page: usize,
+    ) -> ApiResult<OffsetPage> {
+        let mut asked = OffsetPage {
+            page: 1,
+            per_page: default_per_page,
+        };
+        for (name, value) in params {
+            match name.as_str() {
+                "page" => asked.page = whole_number(name, value, 1, MAX_PAGE_NUMBER)? as usize,
+                "perPage" => {
+                    asked.per_page = whole_number(name, value, 1, max_per_page as u64)? as usize
+                }
+                _ => {}
+            }
+        }
+        Ok(asked)
     }
-}
 
-/// A page's answer: `{"data": …, "pagination": {"currentPage", "totalPages", "count"}}`.
-pub fn page_json(data: Vec<Value>, page: usize, per_page: usize, total: i64) -> Value {
-    let total_pages = (total.max(0) as usize).div_ceil(per_page).max(1);
-    json!({
-        "data": data,
-        "pagination": { "currentPage": page, "totalPages": total_pages, "count": total },
-    })
+    /// The page's answer: `{"data": …, "pagination": {"currentPage", "totalPages", "count"}}`.
+    pub fn json(self, data: Vec<Value>, total: i64) -> Value {
+        let total_pages = (total.max(0) as usize).div_ceil(self.per_page).max(1);
+        json!({
+            "data": data,
+            "pagination": { "currentPage": self.page, "totalPages": total_pages, "count": total },
+        })
+    }
 }

@@ -48,6 +48,25 @@ fn lease_of(headers: &HeaderMap, q: LeaseQuery) -> ApiResult<String> {
 
 /// `PUT /realtime/v1/streams/{runId}/{target}/{key}`: opens the stream (it is listed among
 /// the run's `realtimeStreams` from now on) → `{"version": "v1"}`.
+#[utoipa::path(
+    put,
+    path = "/realtime/v1/streams/{run_id}/{target}/{key}",
+    tag = "realtime",
+    operation_id = "openOutputStream",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("target" = String, Path, description = "The run written to: `self` (or the run's own id), `parent` or `root` (or their ids)"),
+        ("key" = String, Path, description = "The stream key (1-128 characters, no control characters)"),
+        ("lease" = Option<String>, Query, description = "The writer's lease, when not in X-Trigr-Lease"),
+        ("x-trigr-lease" = Option<String>, Header, description = "The writer's lease"),
+    ),
+    responses(
+        (status = 200, description = "The stream is open", body = crate::openapi::schemas::StreamOpened),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn open(
     State(state): State<AppState>,
     auth: Auth,
@@ -67,6 +86,27 @@ pub async fn open(
 /// (empty lines skipped), the first at index `X-Resume-From-Chunk` (default: the stream's
 /// next index). Lines are stored as they arrive, so a body streamed while the task runs is
 /// readable live. → `{"ok": true, "accepted": n, "lastChunkIndex": i}`.
+#[utoipa::path(
+    post,
+    path = "/realtime/v1/streams/{run_id}/{target}/{key}",
+    tag = "realtime",
+    operation_id = "writeOutputStream",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("target" = String, Path, description = "The run written to: `self` (or the run's own id), `parent` or `root` (or their ids)"),
+        ("key" = String, Path, description = "The stream key (1-128 characters, no control characters)"),
+        ("lease" = Option<String>, Query, description = "The writer's lease, when not in X-Trigr-Lease"),
+        ("x-trigr-lease" = Option<String>, Header, description = "The writer's lease"),
+        ("x-resume-from-chunk" = Option<u64>, Header, description = "The index of the body's first chunk (the stream's next index when absent)"),
+    ),
+    request_body(content = String, content_type = "application/x-ndjson", description = "One chunk a line (a line that is not JSON is stored as a JSON string)"),
+    responses(
+        (status = 200, description = "The chunks are stored", body = crate::openapi::schemas::ChunksWritten),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn write(
     State(state): State<AppState>,
     auth: Auth,
@@ -174,6 +214,26 @@ fn complete_lines(buffer: &mut Vec<u8>, ended: bool, limit: usize) -> ApiResult<
 
 /// `POST /realtime/v1/streams/{runId}/{target}/{key}/append`: the whole body is one chunk,
 /// stored at the stream's next index → `{"ok": true, "index": i}`.
+#[utoipa::path(
+    post,
+    path = "/realtime/v1/streams/{run_id}/{target}/{key}/append",
+    tag = "realtime",
+    operation_id = "appendOutputStream",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("target" = String, Path, description = "The run written to: `self` (or the run's own id), `parent` or `root` (or their ids)"),
+        ("key" = String, Path, description = "The stream key (1-128 characters, no control characters)"),
+        ("lease" = Option<String>, Query, description = "The writer's lease, when not in X-Trigr-Lease"),
+        ("x-trigr-lease" = Option<String>, Header, description = "The writer's lease"),
+    ),
+    request_body(content = String, content_type = "text/plain", description = "The whole body is one chunk"),
+    responses(
+        (status = 200, description = "The chunk is stored", body = crate::openapi::schemas::ChunkAppended),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn append(
     State(state): State<AppState>,
     auth: Auth,
@@ -209,6 +269,22 @@ pub async fn append(
 
 /// `HEAD /realtime/v1/streams/{runId}/{target}/{key}`: `X-Last-Chunk-Index` (the stream's
 /// highest index, `-1` when it has none), where a resumed writer continues.
+#[utoipa::path(
+    head,
+    path = "/realtime/v1/streams/{run_id}/{target}/{key}",
+    tag = "realtime",
+    operation_id = "lastOutputChunk",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("target" = String, Path, description = "The run written to: `self` (or the run's own id), `parent` or `root` (or their ids)"),
+        ("key" = String, Path, description = "The stream key (1-128 characters, no control characters)"),
+    ),
+    responses(
+        (status = 200, description = "The stream's highest index", headers(("x-last-chunk-index" = i64, description = "The highest stored index, -1 for none"))),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn last_chunk(
     State(state): State<AppState>,
     auth: Auth,
@@ -239,7 +315,7 @@ pub async fn last_chunk(
 }
 
 /// Where a read starts and how long it lasts, from its headers.
-fn read_options(headers: &HeaderMap) -> ApiResult<(Option<i64>, bool, Duration)> {
+pub fn read_options(headers: &HeaderMap) -> ApiResult<(Option<i64>, bool, Duration)> {
     let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let from = match text("last-event-id") {
         None => None,
@@ -255,7 +331,8 @@ fn read_options(headers: &HeaderMap) -> ApiResult<(Option<i64>, bool, Duration)>
                             "Last-Event-ID must be an event id of this stream (<ms>-<index>), got {id:?}"
                         ))
                     })?
-                    + 1,
+                    // The chunk after the last one seen; after the largest index, none.
+                    .saturating_add(1),
             )
         }
     };
@@ -291,6 +368,24 @@ fn read_options(headers: &HeaderMap) -> ApiResult<(Option<i64>, bool, Duration)>
 /// `X-Trigger-Stream-Start: latest`. The response ends after `Timeout-Seconds` (default 60),
 /// or once the run is final and every chunk was sent (then with a `: end` comment). A public
 /// token may come as `?access_token=` (a browser's `EventSource`).
+#[utoipa::path(
+    get,
+    path = "/realtime/v1/streams/{run_id}/{target}",
+    tag = "realtime",
+    operation_id = "readOutputStream",
+    security(("secretKey" = []), ("publicAccessToken" = []), ("accessTokenQuery" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("target" = String, Path, description = "The stream key"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this chunk (`<ms>-<index>` or an index)"),
+        ("X-Trigger-Stream-Start" = Option<String>, Header, description = "`latest`: only chunks written after the request; `earliest` (default): from the first"),
+        ("Timeout-Seconds" = Option<u32>, Header, minimum = 1, maximum = 600, description = "End the answer after this many seconds (60 when absent)"),
+    ),
+    responses(
+        (status = 200, description = "The chunks as server-sent events, then `: end` once the run is final", content_type = "text/event-stream", body = crate::openapi::schemas::StreamChunk),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn read(
     State(state): State<AppState>,
     StreamAuth(auth): StreamAuth,

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use serde_json::json;
+use trigr_types::packet;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Auth;
@@ -31,6 +32,19 @@ fn blob_url(headers: &HeaderMap, token: &str) -> String {
 }
 
 /// `PUT /api/v2/packets/{path}`: a URL to upload a packet to.
+#[utoipa::path(
+    put,
+    path = "/api/v2/packets/{*path}",
+    tag = "packets",
+    operation_id = "presignPacketUpload",
+    security(("secretKey" = [])),
+    params(
+        ("path" = String, Path, description = "The packet's storage path (1-1024 characters, no `..` parts)"),
+    ),
+    responses(
+        (status = 200, description = "Where to upload the packet", body = crate::openapi::schemas::PresignedUpload),
+    ),
+)]
 pub async fn presign_put(
     State(state): State<AppState>,
     auth: Auth,
@@ -45,6 +59,20 @@ pub async fn presign_put(
 }
 
 /// `GET /api/v1/packets/{path}`: a URL to download a stored packet from.
+#[utoipa::path(
+    get,
+    path = "/api/v1/packets/{*path}",
+    tag = "packets",
+    operation_id = "presignPacketDownload",
+    security(("secretKey" = [])),
+    params(
+        ("path" = String, Path, description = "The packet's storage path (1-1024 characters, no `..` parts)"),
+    ),
+    responses(
+        (status = 200, description = "Where to download the packet from", body = crate::openapi::schemas::PresignedDownload),
+        (status = 404, description = "No such packet", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn presign_get(
     State(state): State<AppState>,
     auth: Auth,
@@ -60,6 +88,20 @@ pub async fn presign_get(
 }
 
 /// `PUT /api/v1/blobs/{token}`: the upload itself (no other credential than the URL).
+#[utoipa::path(
+    put,
+    path = "/api/v1/blobs/{token}",
+    tag = "packets",
+    operation_id = "uploadBlob",
+    params(
+        ("token" = String, Path, description = "The token of a presigned upload URL"),
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The packet; its Content-Type is kept"),
+    responses(
+        (status = 200, description = "The packet is stored", body = crate::openapi::schemas::OkBody),
+        (status = 403, description = "The URL is invalid or has expired, or is not for uploads", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -70,7 +112,7 @@ pub async fn upload(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or(trigr_types::packet::JSON)
+        .unwrap_or(packet::JSON)
         .to_string();
     state
         .engine
@@ -79,14 +121,47 @@ pub async fn upload(
     Ok(axum::Json(json!({ "ok": true })))
 }
 
-/// `GET /api/v1/blobs/{token}`: the download, with the packet's type as `Content-Type`.
+/// `GET /api/v1/blobs/{token}`: the download. It comes from the API's own origin, so it is
+/// never something a browser would render or run: a stored JSON type is kept, anything else
+/// (whatever the uploader claimed) is `application/octet-stream`, always with `nosniff` and as
+/// an attachment.
+#[utoipa::path(
+    get,
+    path = "/api/v1/blobs/{token}",
+    tag = "packets",
+    operation_id = "downloadBlob",
+    params(
+        ("token" = String, Path, description = "The token of a presigned download URL"),
+    ),
+    responses(
+        (status = 200, description = "The packet: a stored JSON type as it is, anything else as application/octet-stream", content((Object = "application/json"), (Object = "application/super+json"), (Vec<u8> = "application/octet-stream"))),
+        (status = 403, description = "The URL is invalid or has expired, or is not for downloads", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such packet", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn download(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let claims = jwt::verify_blob(&token, "get", &state).await?;
     let p = state.engine.packet(&claims.sub, &claims.path).await?;
-    let ctype = HeaderValue::from_str(&p.content_type)
-        .unwrap_or(HeaderValue::from_static("application/json"));
-    Ok(([(header::CONTENT_TYPE, ctype)], p.data))
+    let ctype = match p.content_type.as_str() {
+        packet::JSON => HeaderValue::from_static(packet::JSON),
+        packet::SUPER_JSON => HeaderValue::from_static(packet::SUPER_JSON),
+        _ => HeaderValue::from_static("application/octet-stream"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, ctype),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment"),
+            ),
+        ],
+        p.data,
+    ))
 }

@@ -5,23 +5,41 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use trigr_engine::queues::{QueueChange, QueueRef};
 
-use super::offset_page::{page_json, OffsetParams};
+use super::offset_page::OffsetPage;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::{views, AppState};
 
+/// Most queues on one page.
+const MAX_PER_PAGE: usize = 100;
+
+/// `GET /api/v1/queues?page=&perPage=` (default 25, at most 100 a page).
+#[utoipa::path(
+    get,
+    path = "/api/v1/queues",
+    tag = "queues",
+    operation_id = "listQueues",
+    security(("secretKey" = [])),
+    params(
+        ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "The page, from 1"),
+        ("perPage" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Items a page (25 when absent)"),
+    ),
+    responses(
+        (status = 200, description = "A page of queues", body = crate::openapi::schemas::QueueList),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
-    Query(p): Query<OffsetParams>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<impl IntoResponse> {
-    let (page, per_page) = p.resolve(25, 100);
+    let asked = OffsetPage::from_query(&params, 25, MAX_PER_PAGE)?;
     let (queues, total) = state
         .engine
-        .list_queues(&auth.env_id, page, per_page)
+        .list_queues(&auth.env_id, asked.page, asked.per_page)
         .await?;
     let data = queues.iter().map(views::queue).collect();
-    Ok(axum::Json(page_json(data, page, per_page, total)))
+    Ok(axum::Json(asked.json(data, total)))
 }
 
 /// Resolves a queue named in a path by its `type` (`id`, `task`, `custom`).
@@ -45,6 +63,21 @@ pub struct TypeParam {
     kind: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/queues/{queue}",
+    tag = "queues",
+    operation_id = "retrieveQueue",
+    security(("secretKey" = [])),
+    params(
+        ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
+        ("type" = Option<String>, Query, description = "How the path names the queue: `id`, `task` or `custom`"),
+    ),
+    responses(
+        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn retrieve(
     State(state): State<AppState>,
     auth: Auth,
@@ -56,13 +89,29 @@ pub async fn retrieve(
     Ok(axum::Json(views::queue(&v)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"action": "pause"}))]
 pub struct PauseBody {
     #[serde(rename = "type")]
     kind: Option<String>,
     action: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/queues/{queue}/pause",
+    tag = "queues",
+    operation_id = "pauseQueue",
+    security(("secretKey" = [])),
+    params(
+        ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
+    ),
+    request_body = PauseBody,
+    responses(
+        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn pause(
     State(state): State<AppState>,
     auth: Auth,
@@ -81,14 +130,31 @@ pub async fn pause(
     change_queue(state, auth, queue, b.kind, change).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"concurrencyLimit": 5}))]
 pub struct OverrideBody {
     #[serde(rename = "type")]
     kind: Option<String>,
     concurrency_limit: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/queues/{queue}/concurrency/override",
+    tag = "queues",
+    operation_id = "overrideQueueConcurrency",
+    security(("secretKey" = [])),
+    params(
+        ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
+    ),
+    request_body = OverrideBody,
+    responses(
+        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The limit is out of range", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn override_limit(
     State(state): State<AppState>,
     auth: Auth,
@@ -105,12 +171,28 @@ pub async fn override_limit(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = QueueConcurrencyReset)]
 pub struct ResetBody {
     #[serde(rename = "type")]
     kind: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/queues/{queue}/concurrency/reset",
+    tag = "queues",
+    operation_id = "resetQueueConcurrency",
+    security(("secretKey" = [])),
+    params(
+        ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
+    ),
+    request_body = ResetBody,
+    responses(
+        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn reset_limit(
     State(state): State<AppState>,
     auth: Auth,

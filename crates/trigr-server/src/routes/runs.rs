@@ -11,6 +11,21 @@ use crate::extract::{Auth, Json, KeyOrToken, OptionalJson};
 use crate::{views, AppState};
 
 /// `GET /api/v3/runs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v3/runs/{run_id}",
+    tag = "runs",
+    operation_id = "retrieveRun",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("x-trigger-api-version" = Option<String>, Header, description = "`2025-07-16` for the current status names; any other value (or none) gets the legacy ones"),
+    ),
+    responses(
+        (status = 200, description = "The run", body = crate::openapi::schemas::Run),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn retrieve(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
@@ -39,6 +54,20 @@ pub async fn retrieve(
 }
 
 /// `POST /api/v2/runs/{id}/cancel`.
+#[utoipa::path(
+    post,
+    path = "/api/v2/runs/{run_id}/cancel",
+    tag = "runs",
+    operation_id = "cancelRun",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    responses(
+        (status = 200, description = "The run is canceled (with its unfinished descendants), or was already final", body = crate::openapi::schemas::Id),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
@@ -60,6 +89,22 @@ pub async fn cancel(
 }
 
 /// `POST /api/v1/runs/{id}/replay`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{run_id}/replay",
+    tag = "runs",
+    operation_id = "replayRun",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    request_body = Option<ReplayOverrides>,
+    responses(
+        (status = 200, description = "The new run", body = crate::openapi::schemas::Id),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The new run cannot be made as asked", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn replay(
     State(state): State<AppState>,
     auth: Auth,
@@ -73,12 +118,32 @@ pub async fn replay(
     Ok(axum::Json(json!({ "id": t.run.id })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"delay": "10m"}))]
 pub struct RescheduleBody {
+    /// A duration like `10m` or an ISO 8601 date.
+    #[schema(value_type = String)]
     delay: Value,
 }
 
 /// `POST /api/v1/runs/{id}/reschedule`: answers the whole run.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{run_id}/reschedule",
+    tag = "runs",
+    operation_id = "rescheduleRun",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+        ("x-trigger-api-version" = Option<String>, Header, description = "`2025-07-16` for the current status names; any other value (or none) gets the legacy ones"),
+    ),
+    request_body = RescheduleBody,
+    responses(
+        (status = 200, description = "The run with its new delay", body = crate::openapi::schemas::Run),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The run is not DELAYED", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn reschedule(
     State(state): State<AppState>,
     auth: Auth,
@@ -96,12 +161,30 @@ pub async fn reschedule(
     retrieve(State(state), KeyOrToken(auth), Path(run_id), headers).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"tags": ["vip"]}))]
 pub struct TagsBody {
+    /// A tag or a list of tags.
     tags: Value,
 }
 
 /// `POST /api/v1/runs/{id}/tags`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{run_id}/tags",
+    tag = "runs",
+    operation_id = "addRunTags",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    request_body = TagsBody,
+    responses(
+        (status = 200, description = "How many tags were new", body = crate::openapi::schemas::Message),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The run would have more than 10 tags, or a tag is invalid", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn add_tags(
     State(state): State<AppState>,
     auth: Auth,
@@ -121,6 +204,20 @@ pub async fn add_tags(
 }
 
 /// `GET /api/v1/runs/{id}/metadata`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run_id}/metadata",
+    tag = "runs",
+    operation_id = "getRunMetadata",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    responses(
+        (status = 200, description = "The run's metadata", body = crate::openapi::schemas::Metadata),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn get_metadata(
     State(state): State<AppState>,
     auth: Auth,
@@ -133,6 +230,22 @@ pub async fn get_metadata(
 }
 
 /// `PUT /api/v1/runs/{id}/metadata`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/runs/{run_id}/metadata",
+    tag = "runs",
+    operation_id = "updateRunMetadata",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    request_body = MetadataUpdate,
+    responses(
+        (status = 200, description = "The run's new metadata", body = crate::openapi::schemas::MetadataUpdated),
+        (status = 404, description = "No such run, parent or root", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The operations cannot apply, or the metadata would be over its size limit", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn put_metadata(
     State(state): State<AppState>,
     auth: Auth,
@@ -146,13 +259,30 @@ pub async fn put_metadata(
     Ok(axum::Json(json!({ "metadata": m })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = IdempotencyKeyReset)]
+#[schema(example = json!({"taskIdentifier": "send-email"}))]
 pub struct ResetBody {
     task_identifier: String,
 }
 
 /// `POST /api/v1/idempotencyKeys/{key}/reset`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/idempotencyKeys/{key}/reset",
+    tag = "runs",
+    operation_id = "resetIdempotencyKey",
+    security(("secretKey" = [])),
+    params(
+        ("key" = String, Path, description = "The idempotency key, as the caller sent it"),
+    ),
+    request_body = ResetBody,
+    responses(
+        (status = 200, description = "The key is released", body = crate::openapi::schemas::Id),
+        (status = 404, description = "No run holds this key for the task", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn reset_idempotency_key(
     State(state): State<AppState>,
     auth: Auth,

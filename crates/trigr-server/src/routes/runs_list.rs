@@ -7,20 +7,22 @@ use trigr_store::RunFilter;
 use trigr_types::{duration, RunStatus, MACHINES};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::KeyOrToken;
+use crate::extract::{whole_number, KeyOrToken};
 use crate::{views, AppState};
 
+/// Items on a page when `page[size]` is absent.
 const DEFAULT_PAGE: usize = 25;
+/// Most items on a page (`page[size]`); more is a 400.
 const MAX_PAGE: usize = 100;
 
-struct ListQuery {
-    filter: RunFilter,
-    queue_names: Vec<String>,
-    page: Paging,
+pub struct ListQuery {
+    pub filter: RunFilter,
+    pub queue_names: Vec<String>,
+    pub page: Paging,
 }
 
 /// The page parameters of a cursor-paged list.
-pub(super) struct Paging {
+pub struct Paging {
     pub size: usize,
     pub after: Option<String>,
     pub before: Option<String>,
@@ -52,17 +54,7 @@ impl Paging {
                     duration::parse(v).map_err(|e| ApiError::bad_request(format!("{k}: {e}")))?;
                 *created.0 = Some(now - ms);
             }
-            "page[size]" => {
-                self.size = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "page[size] must be between 1 and {MAX_PAGE}"
-                        ))
-                    })?
-            }
+            "page[size]" => self.size = whole_number(k, v, 1, MAX_PAGE as u64)? as usize,
             "page[after]" => self.after = Some(v.to_string()).filter(|s| !s.is_empty()),
             "page[before]" => self.before = Some(v.to_string()).filter(|s| !s.is_empty()),
             _ => return Ok(false),
@@ -71,12 +63,24 @@ impl Paging {
     }
 }
 
-pub(super) fn list_of(v: &str) -> Vec<String> {
-    v.split(',')
+/// Most values of one list filter: each becomes a parameter of the store's query.
+pub const MAX_FILTER_VALUES: usize = 100;
+
+/// The comma-separated values of filter `name`, at most [`MAX_FILTER_VALUES`].
+pub(super) fn list_of(name: &str, v: &str) -> ApiResult<Vec<String>> {
+    let values: Vec<String> = v
+        .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .take(MAX_FILTER_VALUES + 1)
         .map(str::to_string)
-        .collect()
+        .collect();
+    if values.len() > MAX_FILTER_VALUES {
+        return Err(ApiError::bad_request(format!(
+            "{name} may list at most {MAX_FILTER_VALUES} values"
+        )));
+    }
+    Ok(values)
 }
 
 pub(super) fn millis(name: &str, v: &str) -> ApiResult<i64> {
@@ -91,7 +95,7 @@ pub(super) fn millis(name: &str, v: &str) -> ApiResult<i64> {
         })
 }
 
-fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
+pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
     let mut q = ListQuery {
         filter: RunFilter::default(),
         queue_names: Vec::new(),
@@ -106,7 +110,7 @@ fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
         }
         match k.as_str() {
             "filter[status]" => {
-                f.statuses = list_of(&v)
+                f.statuses = list_of(&k, &v)?
                     .iter()
                     .map(|s| {
                         s.parse::<RunStatus>()
@@ -114,13 +118,13 @@ fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
                     })
                     .collect::<ApiResult<_>>()?
             }
-            "filter[taskIdentifier]" => f.tasks = list_of(&v),
-            "filter[version]" => f.versions = list_of(&v),
-            "filter[tag]" => f.tags = list_of(&v),
+            "filter[taskIdentifier]" => f.tasks = list_of(&k, &v)?,
+            "filter[version]" => f.versions = list_of(&k, &v)?,
+            "filter[tag]" => f.tags = list_of(&k, &v)?,
             "filter[batch]" => f.batch_id = Some(v),
-            "filter[queue]" => q.queue_names = list_of(&v),
+            "filter[queue]" => q.queue_names = list_of(&k, &v)?,
             "filter[machine]" => {
-                f.machines = list_of(&v);
+                f.machines = list_of(&k, &v)?;
                 if let Some(bad) = f.machines.iter().find(|m| !MACHINES.contains(&m.as_str())) {
                     return Err(ApiError::bad_request(format!(
                         "filter[machine]: unknown machine '{bad}'"
@@ -145,6 +149,33 @@ fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
     Ok(q)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs",
+    tag = "runs",
+    operation_id = "listRuns",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("filter[status]" = Option<String>, Query, description = "Comma-separated statuses"),
+        ("filter[taskIdentifier]" = Option<String>, Query, description = "Comma-separated task ids"),
+        ("filter[version]" = Option<String>, Query, description = "Comma-separated versions"),
+        ("filter[tag]" = Option<String>, Query, description = "Comma-separated tags"),
+        ("filter[batch]" = Option<String>, Query, description = "A batch id"),
+        ("filter[queue]" = Option<String>, Query, description = "Comma-separated queue names (`task/<id>` for a task's own queue)"),
+        ("filter[machine]" = Option<String>, Query, description = "Comma-separated machine presets"),
+        ("filter[isTest]" = Option<bool>, Query, description = "Test runs only, or none"),
+        ("filter[createdAt][from]" = Option<String>, Query, description = "Created at or after: milliseconds since the epoch or an ISO 8601 date"),
+        ("filter[createdAt][to]" = Option<String>, Query, description = "Created at or before: milliseconds since the epoch or an ISO 8601 date"),
+        ("filter[createdAt][period]" = Option<String>, Query, description = "Created within this duration before now (`1h`, `7d`)"),
+        ("page[size]" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Items a page"),
+        ("page[after]" = Option<String>, Query, description = "The previous page's pagination.next"),
+        ("page[before]" = Option<String>, Query, description = "The next page's pagination.previous"),
+        ("x-trigger-api-version" = Option<String>, Header, description = "`2025-07-16` for the current status names; any other value (or none) gets the legacy ones"),
+    ),
+    responses(
+        (status = 200, description = "A page of runs, newest first", body = crate::openapi::schemas::RunList),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,

@@ -9,14 +9,16 @@ use trigr_engine::schedules::{self, cron, ScheduleInput};
 use trigr_store::Schedule;
 use trigr_types::format_time;
 
-use super::offset_page::{page_json, OffsetParams};
+use super::offset_page::OffsetPage;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::AppState;
 
 /// Body of create and update.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ScheduleBody)]
+#[schema(example = json!({"task": "send-email", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "deduplicationKey": "daily-email"}))]
 pub struct Body {
     task: String,
     cron: String,
@@ -87,6 +89,18 @@ fn view(s: &Schedule, auth: &Auth) -> Value {
 
 /// `POST /api/v1/schedules`: creates, or updates the schedule with the same
 /// `deduplicationKey`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules",
+    tag = "schedules",
+    operation_id = "createSchedule",
+    security(("secretKey" = [])),
+    request_body = Body,
+    responses(
+        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
@@ -102,22 +116,51 @@ pub async fn create(
     Ok(axum::Json(view(&s, &auth)))
 }
 
-/// `GET /api/v1/schedules?page=&perPage=`.
+/// `GET /api/v1/schedules?page=&perPage=` (default 10, at most
+/// [`schedules::MAX_PER_PAGE`] a page).
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    tag = "schedules",
+    operation_id = "listSchedules",
+    security(("secretKey" = [])),
+    params(
+        ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "The page, from 1"),
+        ("perPage" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Items a page (10 when absent)"),
+    ),
+    responses(
+        (status = 200, description = "A page of schedules, oldest first", body = crate::openapi::schemas::ScheduleList),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
-    Query(p): Query<OffsetParams>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<impl IntoResponse> {
-    let (page, per_page) = p.resolve(10, schedules::MAX_PER_PAGE);
+    let asked = OffsetPage::from_query(&params, 10, schedules::MAX_PER_PAGE)?;
     let (list, total) = state
         .engine
-        .list_schedules(&auth.env_id, page, per_page)
+        .list_schedules(&auth.env_id, asked.page, asked.per_page)
         .await?;
     let data = list.iter().map(|s| view(s, &auth)).collect();
-    Ok(axum::Json(page_json(data, page, per_page, total)))
+    Ok(axum::Json(asked.json(data, total)))
 }
 
 /// `GET /api/v1/schedules/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/{id}",
+    tag = "schedules",
+    operation_id = "retrieveSchedule",
+    security(("secretKey" = [])),
+    params(
+        ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
+    ),
+    responses(
+        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn retrieve(
     State(state): State<AppState>,
     auth: Auth,
@@ -128,6 +171,22 @@ pub async fn retrieve(
 }
 
 /// `PUT /api/v1/schedules/{id}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/schedules/{id}",
+    tag = "schedules",
+    operation_id = "updateSchedule",
+    security(("secretKey" = [])),
+    params(
+        ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
+    ),
+    request_body = Body,
+    responses(
+        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -142,6 +201,21 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/schedules/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/schedules/{id}",
+    tag = "schedules",
+    operation_id = "deleteSchedule",
+    security(("secretKey" = [])),
+    params(
+        ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
+    ),
+    responses(
+        (status = 200, description = "The schedule is deleted", body = crate::openapi::schemas::Id),
+        (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The schedule is declarative", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Auth,
@@ -152,6 +226,21 @@ pub async fn delete(
 }
 
 /// `POST /api/v1/schedules/{id}/activate`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{id}/activate",
+    tag = "schedules",
+    operation_id = "activateSchedule",
+    security(("secretKey" = [])),
+    params(
+        ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
+    ),
+    responses(
+        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The schedule is declarative", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn activate(
     State(state): State<AppState>,
     auth: Auth,
@@ -165,6 +254,21 @@ pub async fn activate(
 }
 
 /// `POST /api/v1/schedules/{id}/deactivate`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{id}/deactivate",
+    tag = "schedules",
+    operation_id = "deactivateSchedule",
+    security(("secretKey" = [])),
+    params(
+        ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
+    ),
+    responses(
+        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The schedule is declarative", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn deactivate(
     State(state): State<AppState>,
     auth: Auth,
@@ -184,6 +288,18 @@ pub struct TimezoneParams {
 }
 
 /// `GET /api/v1/timezones[?excludeUtc=true]`: public (the SDK sends no key).
+#[utoipa::path(
+    get,
+    path = "/api/v1/timezones",
+    tag = "schedules",
+    operation_id = "listTimezones",
+    params(
+        ("excludeUtc" = Option<bool>, Query, description = "Leave UTC out"),
+    ),
+    responses(
+        (status = 200, description = "The IANA zones schedules accept", body = crate::openapi::schemas::Timezones),
+    ),
+)]
 pub async fn timezones(Query(p): Query<TimezoneParams>) -> impl IntoResponse {
     let exclude = p.exclude_utc.unwrap_or(false);
     let zones: Vec<&str> = cron::timezones()

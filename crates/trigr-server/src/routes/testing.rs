@@ -12,13 +12,25 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClockBody {
     advance_ms: Option<i64>,
     set_ms: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/test/clock",
+    tag = "testing",
+    operation_id = "moveTestClock",
+    security(("secretKey" = [])),
+    request_body = ClockBody,
+    responses(
+        (status = 200, description = "Test-only (`trigr server --test-clock`): the clock moved and the timers ran once", body = crate::openapi::schemas::ClockMoved),
+        (status = 404, description = "The server was not started with --test-clock", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn clock(
     State(state): State<AppState>,
     _auth: Auth,

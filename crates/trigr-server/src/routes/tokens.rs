@@ -13,7 +13,7 @@ use trigr_store::{Waitpoint, WaitpointFilter, WaitpointStatus};
 
 use super::runs_list::{list_of, Paging};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{signing_secret_of, Auth, KeyOrToken, OptionalJson};
+use crate::extract::{signing_secret_of, Auth, KeyOrToken, OptionalJson, Unread};
 use crate::{jwt, views, AppState};
 
 /// Public tokens handed out with a new wait token last a day, as upstream's.
@@ -69,6 +69,18 @@ fn callback_url(headers: &HeaderMap, auth: &Auth, token_id: &str) -> String {
 }
 
 /// `POST /api/v1/waitpoints/tokens` (secret key): `{id, isCached, url}` and `x-trigger-jwt`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/waitpoints/tokens",
+    tag = "waitpoints",
+    operation_id = "createWaitToken",
+    security(("secretKey" = [])),
+    request_body = Option<CreateToken>,
+    responses(
+        (status = 200, description = "The token (or the one its idempotency key names)", body = crate::openapi::schemas::TokenCreated, headers(("x-trigger-jwt" = String, description = "A public access token that may complete the token, valid 24 h"))),
+        (status = 422, description = "The timeout or a tag is invalid", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
@@ -89,8 +101,9 @@ pub async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CompleteTokenBody)]
 pub struct CompleteBody {
     #[serde(default)]
     data: Value,
@@ -136,12 +149,29 @@ fn completed(done: TokenCompletion) -> axum::Json<Value> {
 
 /// `POST /api/v1/waitpoints/tokens/{id}/complete` (secret key, or a public token with
 /// `write:waitpoints:<id>`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/waitpoints/tokens/{id}/complete",
+    tag = "waitpoints",
+    operation_id = "completeWaitToken",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("id" = String, Path, description = "The token id (`waitpoint_…`)"),
+        ("x-trigger-if-version" = Option<String>, Header, description = "A version guard (docs/versioning.md §2); must agree with ifVersion in the body"),
+    ),
+    request_body = Option<CompleteBody>,
+    responses(
+        (status = 200, description = "The token is completed (or already was)", body = crate::openapi::schemas::TokenCompleted),
+        (status = 404, description = "No such token", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The version guard does not hold; nothing was delivered", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn complete(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
     Path(token_id): Path<String>,
     headers: HeaderMap,
-    OptionalJson(body): OptionalJson<CompleteBody>,
+    body: Unread,
 ) -> ApiResult<impl IntoResponse> {
     if !auth.allows(&[
         "write:waitpoints".to_string(),
@@ -149,6 +179,7 @@ pub async fn complete(
     ]) {
         return Err(auth.forbidden(&format!("complete token {token_id}")));
     }
+    let body: Option<CompleteBody> = body.optional_json().await?;
     let (data, if_version) = body.map(|b| (b.data, b.if_version)).unwrap_or_default();
     let guard = guard_of(if_version, &headers)?;
     let done = state
@@ -159,6 +190,20 @@ pub async fn complete(
 }
 
 /// `GET /api/v1/waitpoints/tokens/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/waitpoints/tokens/{id}",
+    tag = "waitpoints",
+    operation_id = "retrieveWaitToken",
+    security(("secretKey" = [])),
+    params(
+        ("id" = String, Path, description = "The token id (`waitpoint_…`)"),
+    ),
+    responses(
+        (status = 200, description = "The token", body = crate::openapi::schemas::Token),
+        (status = 404, description = "No such token", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn retrieve(
     State(state): State<AppState>,
     auth: Auth,
@@ -192,7 +237,7 @@ fn parse_list(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
         }
         match k.as_str() {
             "filter[status]" => {
-                f.statuses = list_of(&v)
+                f.statuses = list_of(&k, &v)?
                     .iter()
                     .map(|s| {
                         WaitpointStatus::parse(&s.to_ascii_uppercase()).ok_or_else(|| {
@@ -204,7 +249,7 @@ fn parse_list(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
                     .collect::<ApiResult<_>>()?
             }
             "filter[idempotencyKey]" if !v.is_empty() => f.idempotency_key = Some(v),
-            "filter[tags]" | "filter[tag]" => f.tags = list_of(&v),
+            "filter[tags]" | "filter[tag]" => f.tags = list_of(&k, &v)?,
             _ => {}
         }
     }
@@ -212,6 +257,27 @@ fn parse_list(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
 }
 
 /// `GET /api/v1/waitpoints/tokens`: newest first, cursor pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/waitpoints/tokens",
+    tag = "waitpoints",
+    operation_id = "listWaitTokens",
+    security(("secretKey" = [])),
+    params(
+        ("filter[status]" = Option<String>, Query, description = "Comma-separated: WAITING, COMPLETED, TIMED_OUT"),
+        ("filter[idempotencyKey]" = Option<String>, Query, description = "An idempotency key"),
+        ("filter[tags]" = Option<String>, Query, description = "Comma-separated tags"),
+        ("filter[createdAt][from]" = Option<String>, Query, description = "Created at or after: milliseconds since the epoch or an ISO 8601 date"),
+        ("filter[createdAt][to]" = Option<String>, Query, description = "Created at or before: milliseconds since the epoch or an ISO 8601 date"),
+        ("filter[createdAt][period]" = Option<String>, Query, description = "Created within this duration before now (`1h`, `7d`)"),
+        ("page[size]" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Items a page"),
+        ("page[after]" = Option<String>, Query, description = "The previous page's pagination.next"),
+        ("page[before]" = Option<String>, Query, description = "The next page's pagination.previous"),
+    ),
+    responses(
+        (status = 200, description = "A page of tokens, newest first", body = crate::openapi::schemas::TokenList),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Auth,
@@ -272,6 +338,25 @@ pub async fn list(
 
 /// `POST /api/v1/waitpoints/tokens/{id}/callback/{hash}`: no credential but the hash; the
 /// whole body (`{}` when it is not JSON) is the token's output.
+#[utoipa::path(
+    post,
+    path = "/api/v1/waitpoints/tokens/{id}/callback/{hash}",
+    tag = "waitpoints",
+    operation_id = "callbackWaitToken",
+    params(
+        ("id" = String, Path, description = "The token id (`waitpoint_…`)"),
+        ("hash" = String, Path, description = "hex(HMAC-SHA256(signing secret, token id))"),
+        ("x-trigger-if-version" = Option<String>, Header, description = "A version guard (docs/versioning.md §2)"),
+    ),
+    request_body(content = Object, content_type = "application/json", description = "The token's output: the whole body (`{}` when it is not JSON)"),
+    responses(
+        (status = 200, description = "The token is completed (or already was)", body = crate::openapi::schemas::TokenCompleted),
+        (status = 401, description = "The hash does not match the token", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such token", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The version guard does not hold; nothing was delivered", body = crate::openapi::schemas::ErrorBody),
+        (status = 411, description = "No Content-Length header", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn callback(
     State(state): State<AppState>,
     Path((token_id, hash)): Path<(String, String)>,

@@ -3,13 +3,16 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use trigr_engine::trigger::{prepare, TriggerOptions};
+use std::sync::Arc;
+
+use trigr_engine::trigger::{prepare, ReuseCheck, TriggerOptions};
 
 use crate::error::ApiResult;
-use crate::extract::{Json, KeyOrToken};
+use crate::extract::{Auth, KeyOrToken, Unread};
 use crate::{jwt, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"payload": {"to": "a@example.com"}, "options": {"tags": ["user_1"], "ttl": "10m"}}))]
 pub struct TriggerBody {
     #[serde(default)]
     payload: Option<Value>,
@@ -18,12 +21,30 @@ pub struct TriggerBody {
 }
 
 /// `POST /api/v1/tasks/{taskId}/trigger`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{task_id}/trigger",
+    tag = "runs",
+    operation_id = "triggerTask",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("task_id" = String, Path, description = "The task id"),
+        ("x-trigger-request-idempotency-key" = Option<String>, Header, description = "The same key (1-256 characters) on a retried request answers the run the first one created"),
+    ),
+    request_body = TriggerBody,
+    responses(
+        (status = 200, description = "The run (a new one, or the one an idempotency key names)", body = crate::openapi::schemas::Triggered, headers(("x-trigger-jwt" = String, description = "A public access token for what was created"))),
+        (status = 404, description = "The current deployment does not declare the task, or the parent run does not exist", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The idempotency key belongs to a run of another task, or to one this token may not read", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The payload does not match the task's schema, or lockToVersion names no deployment", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn trigger(
     State(state): State<AppState>,
     KeyOrToken(auth): KeyOrToken,
     Path(task_id): Path<String>,
     headers: HeaderMap,
-    Json(body): Json<TriggerBody>,
+    body: Unread,
 ) -> ApiResult<impl IntoResponse> {
     if !auth.allows(&[
         "trigger:tasks".to_string(),
@@ -31,8 +52,10 @@ pub async fn trigger(
     ]) {
         return Err(auth.forbidden(&format!("trigger task {task_id}")));
     }
+    let body: TriggerBody = body.json().await?;
     let engine = &state.engine;
     let mut options = body.options.unwrap_or_default();
+    check_parent(&auth, &options)?;
     let payload = engine
         .resolve_payload(&auth.env_id, body.payload, &mut options)
         .await?;
@@ -42,6 +65,7 @@ pub async fn trigger(
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .map(str::to_string);
+    new.reuse = reuse_check(&auth);
     let t = engine.trigger(&auth.env_id, new).await?;
     let id = t.run.id.clone();
     let scopes = vec![
@@ -56,4 +80,25 @@ pub async fn trigger(
         jwt::headers(&auth, scopes, engine.now() / 1000),
         axum::Json(body),
     ))
+}
+
+/// A public access token may make a run the child of another only if it may write that run
+/// (`write:runs` or `write:runs:{id}`); a secret key may always.
+pub(super) fn check_parent(auth: &Auth, options: &TriggerOptions) -> ApiResult<()> {
+    let Some(parent) = &options.parent_run_id else {
+        return Ok(());
+    };
+    if auth.allows(&["write:runs".to_string(), format!("write:runs:{parent}")]) {
+        Ok(())
+    } else {
+        Err(auth.forbidden(&format!("trigger a child of run {parent}")))
+    }
+}
+
+/// For a public access token, the runs it may be answered with when a key matches an
+/// existing run: those it may read.
+pub(super) fn reuse_check(auth: &Auth) -> Option<ReuseCheck> {
+    auth.scopes.as_ref()?;
+    let auth = auth.clone();
+    Some(ReuseCheck(Arc::new(move |run| auth.may_read_run(run))))
 }

@@ -18,9 +18,11 @@ use crate::{views, AppState};
 
 const MAX_WAIT_MS: u64 = 30_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"tasks": [{"id": "send-email", "queue": {"name": "emails", "concurrencyLimit": 10}}], "promote": true}))]
 pub struct RegisterBody {
+    #[schema(min_items = 1)]
     tasks: Vec<TaskManifest>,
     #[serde(default)]
     promote: bool,
@@ -29,6 +31,19 @@ pub struct RegisterBody {
 }
 
 /// `POST /api/v1/worker/deployments`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/deployments",
+    tag = "worker",
+    operation_id = "registerDeployment",
+    security(("secretKey" = [])),
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "A new deployment", body = crate::openapi::schemas::DeploymentRegistered),
+        (status = 200, description = "The deployment of the same build (contentHash), reused", body = crate::openapi::schemas::DeploymentRegistered),
+        (status = 422, description = "A task's schedule (pattern, zone or window) is invalid", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn register(
     State(state): State<AppState>,
     auth: Auth,
@@ -56,13 +71,18 @@ pub async fn register(
     Ok((status, axum::Json(out)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"version": "20261126.1", "maxRuns": 10, "waitMs": 0}))]
 pub struct DequeueBody {
     version: String,
+    /// Most runs to hand out (1 when absent).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 500)]
     max_runs: Option<usize>,
+    /// How long to wait, in milliseconds, when no run is ready (0 when absent).
     #[serde(default)]
+    #[schema(maximum = 30000)]
     wait_ms: Option<u64>,
     /// Hand the runs out already `EXECUTING` (no first heartbeat needed).
     #[serde(default)]
@@ -70,6 +90,17 @@ pub struct DequeueBody {
 }
 
 /// `POST /api/v1/worker/dequeue`: long-poll for runs of one version.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/dequeue",
+    tag = "worker",
+    operation_id = "dequeueRuns",
+    security(("secretKey" = [])),
+    request_body = DequeueBody,
+    responses(
+        (status = 200, description = "The runs handed out (possibly none)", body = crate::openapi::schemas::Dequeued),
+    ),
+)]
 pub async fn dequeue(
     State(state): State<AppState>,
     auth: Auth,
@@ -171,12 +202,29 @@ fn dequeued(d: &Dequeued, auth: &Auth) -> Value {
     Value::Object(m)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"lease": "lease_0"}))]
 pub struct LeaseBody {
     lease: String,
 }
 
 /// `POST /api/v1/worker/runs/{id}/heartbeat`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/runs/{run_id}/heartbeat",
+    tag = "worker",
+    operation_id = "heartbeatRun",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    request_body = LeaseBody,
+    responses(
+        (status = 200, description = "The lease is extended", body = crate::openapi::schemas::Heartbeat),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn heartbeat(
     State(state): State<AppState>,
     auth: Auth,
@@ -203,6 +251,22 @@ fn completed(c: &Completed) -> Value {
 }
 
 /// `POST /api/v1/worker/runs/{id}/complete`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/runs/{run_id}/complete",
+    tag = "worker",
+    operation_id = "completeRun",
+    security(("secretKey" = [])),
+    params(
+        ("run_id" = String, Path, description = "The run id (`run_…`)"),
+    ),
+    request_body = Completion,
+    responses(
+        (status = 200, description = "What became of the run", body = crate::openapi::schemas::Completed),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
 pub async fn complete(
     State(state): State<AppState>,
     auth: Auth,
@@ -223,12 +287,23 @@ fn check_completion(c: &Completion) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CompleteManyBody {
     completions: Vec<Completion>,
 }
 
 /// `POST /api/v1/worker/complete`: many completions in one commit.
+#[utoipa::path(
+    post,
+    path = "/api/v1/worker/complete",
+    tag = "worker",
+    operation_id = "completeRuns",
+    security(("secretKey" = [])),
+    request_body = CompleteManyBody,
+    responses(
+        (status = 200, description = "One result per completion, in order", body = crate::openapi::schemas::CompletionResults),
+    ),
+)]
 pub async fn complete_many(
     State(state): State<AppState>,
     auth: Auth,

@@ -22,6 +22,7 @@
 //! The synchronous `postgres` client drives its own small runtime, so connections are opened,
 //! used and closed on blocking threads only, never on an async worker.
 
+mod any_text;
 mod batches;
 mod deployments;
 mod envs;
@@ -644,6 +645,9 @@ impl crate::rows::Columns for postgres::Row {
     }
     fn opt_text(&self, i: usize) -> Result<Option<String>> {
         Ok(self.try_get(i)?)
+    }
+    fn opt_any_text(&self, i: usize) -> Result<Option<String>> {
+        Ok(self.try_get::<_, Option<String>>(i)?.map(any_text::decode))
     }
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.try_get(i)?)

@@ -17,6 +17,10 @@ impl PacketTx for PgTx<'_> {
     }
 
     fn packet(&mut self, env_id: &str, path: &str) -> Result<Option<Packet>> {
+        if path.contains('\0') {
+            // Text cannot hold a NUL, so no stored path has one (a run's payload may name one).
+            return Ok(None);
+        }
         let row = self.opt_row(
             "SELECT env_id, path, content_type, data, created_at FROM packets WHERE env_id = $1 AND path = $2",
             &[&env_id, &path],

@@ -4,7 +4,7 @@ use postgres::types::ToSql;
 use trigr_types::{Millis, RunStatus};
 
 use super::filtered::{in_page_order, Filtered};
-use super::{to_json, Param, PgTx};
+use super::{any_text, to_json, Param, PgTx};
 use crate::model::{Page, Run, RunFilter};
 use crate::rows::{self, RUN_COLUMNS, RUN_INSERT_COLUMNS, RUN_INSERT_COUNT, TTL_STATUSES};
 use crate::tx::RunTx;
@@ -68,6 +68,7 @@ impl RunTx for PgTx<'_> {
             "INSERT INTO runs ({RUN_INSERT_COLUMNS}) VALUES ({}) RETURNING seq",
             placeholders(RUN_INSERT_COUNT)
         );
+        let payload = r.payload.as_deref().map(any_text::encode);
         let seq: i64 = self.scalar(
             &sql,
             &[
@@ -79,7 +80,7 @@ impl RunTx for PgTx<'_> {
                 &r.ckey,
                 &r.status.as_str(),
                 &r.version,
-                &r.payload,
+                &payload.as_deref(),
                 &r.payload_type,
                 &r.metadata,
                 &r.metadata_type,

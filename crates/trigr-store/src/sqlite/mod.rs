@@ -312,6 +312,10 @@ impl crate::rows::Columns for rusqlite::Row<'_> {
     fn opt_text(&self, i: usize) -> Result<Option<String>> {
         Ok(self.get(i)?)
     }
+    fn opt_any_text(&self, i: usize) -> Result<Option<String>> {
+        // SQLite's text keeps a NUL.
+        Ok(self.get(i)?)
+    }
     fn int(&self, i: usize) -> Result<i64> {
         Ok(self.get(i)?)
     }

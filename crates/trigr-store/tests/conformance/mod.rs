@@ -13,6 +13,8 @@ mod schedules;
 pub use schedules::*;
 mod run_events;
 pub use run_events::*;
+mod payload_text;
+pub use payload_text::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -49,6 +51,7 @@ macro_rules! suite {
             environments_and_keys,
             environment_settings,
             run_round_trip,
+            run_payloads_keep_any_text,
             run_tags,
             update_run_compare_and_set,
             update_run_writes_mutable_state,

@@ -923,3 +923,34 @@ impl TestServer {
         matches!(self.child.try_wait(), Ok(None))
     }
 }
+
+/// A token signed with the dev secret key, like `auth.createPublicToken` of the official SDK,
+/// valid for ten minutes.
+pub async fn public_token(server: &TestServer, scopes: &[String]) -> String {
+    let now = chrono::Utc::now().timestamp();
+    public_token_with(
+        server,
+        json!({"scopes": scopes, "iat": now, "exp": now + 600}),
+    )
+    .await
+}
+
+/// A public token signed with the dev secret key, with `claims` over the usual ones (`sub`,
+/// `pub`, `iss`, `aud`).
+pub async fn public_token_with(server: &TestServer, claims: Value) -> String {
+    let (s, sub) = server.post("/api/v1/auth/jwt/claims", json!({})).await;
+    assert_eq!(s, 200, "{sub}");
+    let body = merge(
+        json!({
+            "sub": sub["sub"], "pub": true,
+            "iss": "https://id.trigger.dev", "aud": "https://api.trigger.dev",
+        }),
+        claims,
+    );
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &body,
+        &jsonwebtoken::EncodingKey::from_secret(DEV_KEY.as_bytes()),
+    )
+    .unwrap()
+}
