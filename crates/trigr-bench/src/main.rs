@@ -104,8 +104,37 @@
 //! token resumes), PostgreSQL runs (one and two servers) included when the database answers.
 //! Any unexpected server answer stops the program with an error quoting the request and the
 //! response.
+//!
+//! ## Comparing two revisions
+//!
+//! A performance claim is a before/after ratio measured on one machine in one sitting:
+//!
+//! ```text
+//! cargo run --release -p trigr-bench -- --compare <git-rev> [--only e2e,latency] [--rounds 3] [other options]
+//! ```
+//!
+//! builds the bench of `<git-rev>` (once; later comparisons with the same commit reuse it) in a
+//! detached git worktree `target/compare/<commit>/src` with its own target directory
+//! `target/compare/<commit>/target` (`target/` is `$CARGO_TARGET_DIR` when that is set; the
+//! checkout's `target/` is git-ignored), using `nice cargo build --release -p trigr-bench`.
+//! Then it runs that bench and this binary alternately, base then current, `--rounds` times
+//! (3 by default), each with `--json` and the scenario options given, and prints one line per
+//! figure: which way is better (`*_ms` lower, `*_per_s` higher), the median of each side, the
+//! ratio current/base and a verdict (`better`/`worse` only when no value of one side reaches
+//! the other's, else `overlap`; from 3 rounds on, and chance alone does that 1 time in 10 with
+//! 3), then every run's value. A figure one side does not report
+//! shows `-`. Options the base revision's bench does not take are given to neither side (a
+//! note says so); with `--json` the comparison is one JSON object (`figures.<key>.ratio`, …).
+//! An unknown revision, a failed build (the error quotes the end of cargo's output, all of
+//! which is in `target/compare/<commit>/build.log`) or a failed run stops it with an error. See
+//! `compare.rs`.
+//!
+//! To remove a compared revision: `git worktree remove --force target/compare/<commit>/src`,
+//! `rm -rf target/compare/<commit>`; after deleting `target/compare` (or `target`) by hand,
+//! `git worktree prune` forgets the worktrees.
 
 mod api;
+mod compare;
 mod report;
 mod scenarios;
 mod server;
@@ -123,6 +152,9 @@ use stats::fmt_num;
 
 /// The PostgreSQL database used when none is named.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Longest one scenario run may take when `--timeout-secs` is not given.
+const DEFAULT_TIMEOUT_SECS: u64 = 600;
 
 /// Benchmark of trigr servers started in this process on temporary durable stores.
 #[derive(Debug, Parser)]
@@ -175,8 +207,18 @@ struct Args {
     sse_subscribers: u64,
 
     /// Longest one scenario run may take, in seconds, before the benchmark fails.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
     timeout_secs: u64,
+
+    /// Compare with the bench of this git revision: build it in a worktree under
+    /// target/compare/<commit>/ (once), run it and this binary alternately with the options
+    /// given here, and print each figure's medians and the ratio current/base.
+    #[arg(long, value_name = "GIT_REV")]
+    compare: Option<String>,
+
+    /// With --compare: runs of each side, alternating base and current.
+    #[arg(long, default_value_t = 3, requires = "compare", value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
 }
 
 /// A store the benchmark can measure.
@@ -205,6 +247,9 @@ impl Case {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(rev) = &args.compare {
+        return compare::run(&args, rev);
+    }
     let settings = Settings {
         runs: args.runs.unwrap_or(if args.quick { 2_000 } else { 20_000 }) as usize,
         latency_duration: Duration::from_secs_f64(

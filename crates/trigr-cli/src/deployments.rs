@@ -5,7 +5,7 @@ use clap::builder::NonEmptyStringValueParser;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::client::{decode, Client, ConnectionArgs};
+use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
 use crate::output::{self, short_time};
 use crate::table;
@@ -88,7 +88,7 @@ struct DeploymentPage {
 }
 
 async fn list(args: DeploymentsArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let page: DeploymentPage = decode(
         client.get("/api/v1/deployments").await?,
         "GET /api/v1/deployments",
@@ -134,7 +134,7 @@ fn last_seen(d: &Deployment) -> String {
 }
 
 async fn current(args: DeploymentsArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let answer = client
         .get("/api/v1/deployments/current")
         .await
@@ -159,7 +159,7 @@ fn render_one(d: &Deployment) -> String {
 }
 
 async fn promote(args: PromoteArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let path = format!(
         "/api/v1/deployments/{}/promote",
         encode::component(&args.version)
@@ -180,7 +180,7 @@ async fn promote(args: PromoteArgs) -> anyhow::Result<String> {
 }
 
 async fn rollback(args: DeploymentsArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let answer = client.post("/api/v1/deployments/rollback", None).await?;
     if args.json {
         return Ok(output::json(&answer));

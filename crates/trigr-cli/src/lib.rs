@@ -12,15 +12,15 @@
 //! to the user unchanged, for example "Run run_abc was not found.".
 //!
 //! Layout:
-//! * [`client`]: the HTTP client, connection flags and error mapping ([`error`]),
+//! * [`api`]: the connection flags, and the SDK's client ([`trigr_sdk::Client`]) with its
+//!   errors worded for the terminal,
 //! * [`encode`]: percent-encoding of path segments and query strings,
 //! * [`trigger`], [`runs`], [`queues`], [`deployments`]: one module per command group,
 //! * [`table`] and [`output`]: text rendering.
 
-pub mod client;
+pub mod api;
 pub mod deployments;
 pub mod encode;
-pub mod error;
 pub mod output;
 pub mod queues;
 pub mod runs;
@@ -31,7 +31,7 @@ pub mod trigger;
 #[cfg(test)]
 mod testserver;
 
-pub use client::ConnectionArgs;
+pub use api::ConnectionArgs;
 pub use deployments::{DeploymentsArgs, DeploymentsCommand, PromoteArgs};
 pub use queues::{QueueArgs, QueueKind, QueuesCommand, QueuesListArgs};
 pub use runs::{

@@ -4,7 +4,7 @@ use clap::builder::NonEmptyStringValueParser;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::client::{decode, Client, ConnectionArgs};
+use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
 use crate::output;
 use crate::table;
@@ -115,7 +115,7 @@ struct Queue {
 }
 
 async fn list(args: QueuesListArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let queues = fetch_all(&client).await?;
     if args.json {
         return Ok(output::json(&Value::Array(queues)));
@@ -125,7 +125,7 @@ async fn list(args: QueuesListArgs) -> anyhow::Result<String> {
 }
 
 /// Every queue, following `page` until `totalPages`.
-async fn fetch_all(client: &Client) -> anyhow::Result<Vec<Value>> {
+async fn fetch_all(client: &Api) -> anyhow::Result<Vec<Value>> {
     let mut queues = Vec::new();
     let mut page = 1;
     loop {
@@ -164,7 +164,7 @@ fn row(queue: &Queue) -> Vec<String> {
 }
 
 async fn set_paused(args: QueueArgs, action: Action) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     for (kind, name) in candidates(&args.name, args.kind) {
         let (path, body) = pause_request(kind, name, action);
         match client.post(&path, Some(&body)).await {

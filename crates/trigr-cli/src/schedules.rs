@@ -5,7 +5,7 @@ use clap::builder::NonEmptyStringValueParser;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::client::{decode, Client, ConnectionArgs};
+use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
 use crate::output::{self, short_time};
 use crate::table;
@@ -185,7 +185,7 @@ fn not_found(id: &str) -> impl FnOnce() -> String + '_ {
 }
 
 async fn list(args: SchedulesListArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let answer = client
         .get(&format!(
             "/api/v1/schedules?page={}&perPage={}",
@@ -274,7 +274,7 @@ fn show(answer: Value, json: bool, request: &str) -> anyhow::Result<String> {
 }
 
 async fn get(args: ScheduleRefArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let answer = client
         .get(&path(&args.id))
         .await
@@ -297,7 +297,7 @@ fn body(fields: &ScheduleFields) -> Value {
 }
 
 async fn create(args: ScheduleCreateArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let mut b = body(&args.fields);
     b["deduplicationKey"] = json!(args.dedup_key);
     let answer = client.post("/api/v1/schedules", Some(&b)).await?;
@@ -305,7 +305,7 @@ async fn create(args: ScheduleCreateArgs) -> anyhow::Result<String> {
 }
 
 async fn update(args: ScheduleUpdateArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let answer = client
         .put(&path(&args.id), &body(&args.fields))
         .await
@@ -314,7 +314,7 @@ async fn update(args: ScheduleUpdateArgs) -> anyhow::Result<String> {
 }
 
 async fn delete(args: ScheduleRefArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let answer = client
         .delete(&path(&args.id))
         .await
@@ -327,7 +327,7 @@ async fn delete(args: ScheduleRefArgs) -> anyhow::Result<String> {
 }
 
 async fn set_active(args: ScheduleRefArgs, active: bool) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let action = if active { "activate" } else { "deactivate" };
     let answer = client
         .post(&format!("{}/{action}", path(&args.id)), None)
@@ -337,7 +337,7 @@ async fn set_active(args: ScheduleRefArgs, active: bool) -> anyhow::Result<Strin
 }
 
 async fn timezones(args: TimezonesArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let query = if args.exclude_utc {
         "?excludeUtc=true"
     } else {

@@ -8,7 +8,7 @@
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Value};
 
-use crate::client::ConnectionArgs;
+use crate::api::ConnectionArgs;
 
 /// Dev environment key seeded into every test store (`tr_dev_` + 24 letters and digits).
 pub const KEY: &str = "tr_dev_clitest00000000000000001";

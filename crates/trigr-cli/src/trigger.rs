@@ -5,7 +5,7 @@ use clap::builder::NonEmptyStringValueParser;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::client::{decode, Client, ConnectionArgs};
+use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
 use crate::output;
 
@@ -95,7 +95,7 @@ struct TriggerResponse {
 /// Sends the trigger and describes the new (or existing) run.
 pub async fn execute(args: TriggerArgs) -> anyhow::Result<String> {
     let body = request_body(&args)?;
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let path = format!("/api/v1/tasks/{}/trigger", encode::component(&args.task));
     let answer = client.post(&path, Some(&body)).await?;
     if args.json {

@@ -5,13 +5,13 @@ use serde::Deserialize;
 use std::collections::HashSet;
 
 use serde_json::Value;
-use trigr_store::{Batch, Run, Tx};
+use trigr_store::{Batch, Run};
 use trigr_types::id;
 
 use crate::trigger::{
     create_run, prepare, IdempotencyKeyOptions, NewRun, ReuseCheck, TriggerOptions,
 };
-use crate::{Effects, Engine, Error, Result};
+use crate::{Engine, Error, Result, Txn};
 
 pub const MAX_ITEMS: i64 = 1000;
 
@@ -106,9 +106,8 @@ impl Engine {
             ));
         }
         let env_id = env_id.to_string();
-        let engine = self.clone();
         self.write(move |tx| {
-            let now = engine.now();
+            let now = tx.now();
             if let Some(key) = &req.idempotency_key {
                 if let Some(b) = tx.batch_by_idempotency_key(&env_id, key)? {
                     return Ok((b, true));
@@ -140,14 +139,14 @@ impl Engine {
         items: Vec<BatchItem>,
         reuse: Option<ReuseCheck>,
     ) -> Result<ItemsAccepted> {
-        let max = self.config.max_payload_bytes;
+        let (max, now) = (self.config.max_payload_bytes, self.now());
         let mut prepared: Vec<(i64, Result<NewRun>)> = Vec::with_capacity(items.len());
         for mut it in items {
             let new = match self
                 .resolve_payload(env_id, it.payload, &mut it.options)
                 .await
             {
-                Ok(payload) => prepare(&it.task, payload, it.options, max),
+                Ok(payload) => prepare(&it.task, payload, it.options, max, now),
                 Err(e) => Err(e),
             }
             .map(|mut new| {
@@ -157,18 +156,13 @@ impl Engine {
             prepared.push((it.index, new));
         }
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
-        let wake = Effects::wake(&env_id);
-        let engine = self.clone();
-        let out = self
-            .write(move |tx| {
-                let b = tx
-                    .batch(&env_id, &batch_id)?
-                    .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
-                add_items(&engine, tx, b, prepared)
-            })
-            .await?;
-        self.apply(&wake);
-        Ok(out)
+        self.write(move |tx| {
+            let b = tx
+                .batch(&env_id, &batch_id)?
+                .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
+            add_items(tx, b, prepared)
+        })
+        .await
     }
 
     pub async fn retrieve_batch(&self, env_id: &str, batch_id: &str) -> Result<BatchView> {
@@ -213,12 +207,11 @@ fn item_error(index: i64, e: Error) -> Error {
 
 /// Turns new items into runs; any bad item rejects the whole call, so nothing is half-written.
 fn add_items(
-    engine: &Engine,
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     mut b: Batch,
     items: Vec<(i64, Result<NewRun>)>,
 ) -> Result<ItemsAccepted> {
-    let now = engine.now();
+    let now = tx.now();
     let mut seen: HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
     let env = tx
         .environment_for_share(&b.env_id)?
@@ -239,7 +232,7 @@ fn add_items(
         let mut new = prepared.map_err(|e| item_error(index, e))?;
         new.batch = Some((b.id.clone(), index));
         new.trigger_function = "batchTrigger";
-        let t = create_run(engine, tx, &env, &new, now).map_err(|e| item_error(index, e))?;
+        let t = create_run(tx, &env, &new, now).map_err(|e| item_error(index, e))?;
         tx.insert_batch_item(&b.id, index, &t.run.id)?;
         runs.push(ItemRun {
             index,

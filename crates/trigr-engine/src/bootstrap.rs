@@ -1,10 +1,10 @@
 //! First start of an empty store: the default organization, project and environments, and
 //! their secret keys (stored hashed, shown once).
 
-use trigr_store::{EnvKind, Environment, Tx};
+use trigr_store::{EnvKind, Environment};
 use trigr_types::id;
 
-use crate::{Engine, Error, Result};
+use crate::{Engine, Error, Result, Txn};
 
 /// The environments every project has, as (slug, key prefix, kind).
 pub const ENVIRONMENTS: [(&str, &str, EnvKind); 3] = [
@@ -54,9 +54,8 @@ impl Engine {
         env_concurrency_limit: i64,
     ) -> Result<Vec<(String, String)>> {
         seeds.validate()?;
-        let engine = self.clone();
         self.write(move |tx| {
-            let now = engine.now();
+            let now = tx.now();
             if !tx.has_environments()? {
                 create_defaults(tx, env_concurrency_limit, now)?;
             }
@@ -83,7 +82,7 @@ impl Engine {
     }
 }
 
-fn create_defaults(tx: &mut dyn Tx, limit: i64, now: i64) -> Result<()> {
+fn create_defaults(tx: &mut Txn<'_>, limit: i64, now: i64) -> Result<()> {
     let org = id::new("org");
     let project = id::new("proj");
     tx.insert_organization(&org, "default", now)?;

@@ -3,37 +3,35 @@
 //! canceled run's own duration and until waits are disarmed; the runs waiting for it (its
 //! parent's `run` or `batch` wait) are resumed with `ok: false`.
 
-use trigr_store::{Run, Tx};
+use trigr_store::Run;
 use trigr_types::{Millis, RunStatus};
 
 use crate::resume::runs_ended;
-use crate::transition::end_attempt;
-use crate::{transition, Effects, Engine, Error, Result};
+use crate::transition::finished;
+use crate::{transition, Engine, Error, Result, Txn};
 
 impl Engine {
     /// Cancels a run (a no-op for a finished one) and its unfinished children, recursively.
     pub async fn cancel(&self, env_id: &str, run_id: &str) -> Result<Run> {
         // A completion racing the cascade may deadlock with it on PostgreSQL; the loser runs
         // again and sees the winner's commit.
-        let run = self
-            .write_retrying(|| {
-                let (engine, env_id, run_id) =
-                    (self.clone(), env_id.to_string(), run_id.to_string());
-                move |tx: &mut dyn Tx| {
-                    let now = engine.now();
-                    let run = tx
-                        .run(&env_id, &run_id)?
-                        .ok_or_else(|| Error::run_not_found(&run_id))?;
-                    cancel_tree(tx, run, now)
-                }
-            })
-            .await?;
-        self.apply(&Effects::wake(&run.env_id));
-        Ok(run)
+        self.write_retrying(|| {
+            let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
+            move |tx: &mut Txn<'_>| {
+                let now = tx.now();
+                let run = tx
+                    .run(&env_id, &run_id)?
+                    .ok_or_else(|| Error::run_not_found(&run_id))?;
+                // Slots freed and waiting runs resumed: workers may find work.
+                tx.wake(&env_id);
+                cancel_tree(tx, run, now)
+            }
+        })
+        .await
     }
 }
 
-fn cancel_tree(tx: &mut dyn Tx, run: Run, now: Millis) -> Result<Run> {
+fn cancel_tree(tx: &mut Txn<'_>, run: Run, now: Millis) -> Result<Run> {
     let mut pending = vec![run.clone()];
     let mut first = None;
     let mut canceled = Vec::new();
@@ -56,15 +54,11 @@ fn cancel_tree(tx: &mut dyn Tx, run: Run, now: Millis) -> Result<Run> {
 }
 
 /// Cancels one run; a run already final is returned unchanged.
-fn cancel_one(tx: &mut dyn Tx, run: Run, now: Millis) -> Result<Run> {
+fn cancel_one(tx: &mut Txn<'_>, run: Run, now: Millis) -> Result<Run> {
     if run.status.is_final() {
         return Ok(run);
     }
-    let mut after = run.clone();
-    after.status = RunStatus::Canceled;
-    after.finished_at = Some(now);
-    after.updated_at = now;
-    end_attempt(&mut after);
+    let after = finished(&run, RunStatus::Canceled, now);
     if !transition(tx, &run, &after)? {
         return Err(Error::Store(trigr_store::Error::Database(format!(
             "run {} changed while it was being canceled",

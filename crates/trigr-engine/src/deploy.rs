@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 
-use trigr_store::{Deployment, EnvKind, Environment, Tx};
+use trigr_store::{Deployment, EnvKind, Environment};
 use trigr_types::manifest::TaskManifest;
-use trigr_types::{id, version, Millis, RunStatus};
+use trigr_types::{id, version, Millis};
 
+use crate::transition::moved_to_version;
 use crate::trigger::ensure_queue;
-use crate::{transition, Effects, Engine, Error, LoadedDeployment, Result};
+use crate::{transition, Engine, Error, LoadedDeployment, Result, Txn};
 
 /// What a registration made or found.
 #[derive(Clone, Debug)]
@@ -43,11 +44,13 @@ impl Engine {
         }
         let registered = self
             .write_retrying(|| {
-                let (engine, env_id, tasks) = (self.clone(), env_id.to_string(), tasks.clone());
+                let (env_id, tasks) = (env_id.to_string(), tasks.clone());
                 let content_hash = content_hash.clone();
-                move |tx: &mut dyn Tx| {
-                    let now = engine.now();
+                move |tx: &mut Txn<'_>| {
+                    let now = tx.now();
                     let env = env_of(tx, &env_id)?;
+                    // Runs may have moved to the version now current.
+                    tx.wake(&env.id);
                     if let Some(found) = same_build(tx, &env, content_hash.as_deref(), &tasks)? {
                         let mut d = found;
                         let mut current =
@@ -102,18 +105,18 @@ impl Engine {
                 }
             })
             .await?;
-        self.apply(&Effects::wake(&registered.deployment.env_id));
         Ok(registered)
     }
 
     /// Makes an existing deployment current.
     pub async fn promote(&self, env_id: &str, version: &str) -> Result<Deployment> {
         let (env_id, version) = (env_id.to_string(), version.to_string());
-        let engine = self.clone();
         let d = self
             .write(move |tx| {
-                let now = engine.now();
+                let now = tx.now();
                 let env = env_of(tx, &env_id)?;
+                // Runs may have moved to the version now current.
+                tx.wake(&env.id);
                 let mut d = tx
                     .deployment(&env.id, &version)?
                     .ok_or_else(|| Error::not_found(format!("Deployment {version} not found")))?;
@@ -122,7 +125,6 @@ impl Engine {
                 Ok(d)
             })
             .await?;
-        self.apply(&Effects::wake(&d.env_id));
         Ok(d)
     }
 
@@ -130,11 +132,12 @@ impl Engine {
     /// again. Returns it and the version that was current.
     pub async fn rollback(&self, env_id: &str) -> Result<(Deployment, String)> {
         let env_id = env_id.to_string();
-        let engine = self.clone();
         let (d, from) = self
             .write(move |tx| {
-                let now = engine.now();
+                let now = tx.now();
                 let env = env_of(tx, &env_id)?;
+                // Runs may have moved to the version now current.
+                tx.wake(&env.id);
                 let Some(from) = env.current_version.clone() else {
                     return Err(Error::unprocessable(
                         "No deployment is current in this environment, so there is nothing to roll back",
@@ -155,7 +158,6 @@ impl Engine {
                 Ok((d, from))
             })
             .await?;
-        self.apply(&Effects::wake(&d.env_id));
         Ok((d, from))
     }
 }
@@ -166,7 +168,7 @@ const ROLLBACK_SCAN: usize = 10_000;
 /// The deployment an earlier registration of the same build made, if any (same hash and the
 /// same manifest: a hash is the worker's word, the manifest is checked).
 fn same_build(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     env: &Environment,
     content_hash: Option<&str>,
     tasks: &[TaskManifest],
@@ -181,7 +183,7 @@ fn same_build(
 
 /// The environment, locked until the transaction ends: registrations and promotions of one
 /// environment take turns, so version numbers and the current version never race.
-fn env_of(tx: &mut dyn Tx, env_id: &str) -> Result<Environment> {
+fn env_of(tx: &mut Txn<'_>, env_id: &str) -> Result<Environment> {
     tx.environment_for_update(env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))
 }
@@ -226,7 +228,7 @@ pub fn validate_manifest(tasks: &[TaskManifest]) -> Result<()> {
 
 /// Makes `d` current: queue limits follow its manifest, runs waiting for a version lock to it
 /// (and, in dev, runs that never started move to it from older dev versions).
-fn promote_in(tx: &mut dyn Tx, env: &Environment, d: &Deployment, now: Millis) -> Result<()> {
+fn promote_in(tx: &mut Txn<'_>, env: &Environment, d: &Deployment, now: Millis) -> Result<()> {
     tx.set_current_version(&env.id, &d.version)?;
     tx.set_promoted(&env.id, &d.version, now)?;
     for t in &d.tasks {
@@ -251,15 +253,8 @@ fn promote_in(tx: &mut dyn Tx, env: &Environment, d: &Deployment, now: Millis) -
         let Some(task) = d.task(&run.task_id) else {
             continue;
         };
-        let mut after = run.clone();
-        after.version = Some(d.version.clone());
-        if run.status == RunStatus::PendingVersion {
-            after.status = RunStatus::Queued;
-        }
-        if after.max_duration.is_none() {
-            after.max_duration = task.max_duration.map(|s| s as i64);
-        }
-        after.updated_at = now;
+        let max_duration = task.max_duration.map(|s| s as i64);
+        let after = moved_to_version(&run, &d.version, max_duration, now);
         transition(tx, &run, &after)?;
     }
     Ok(())

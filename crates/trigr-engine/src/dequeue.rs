@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use trigr_store::{JournalEntry, Queue, Run, Tx};
+use trigr_store::{JournalEntry, Queue, Run};
 use trigr_types::{id, Millis, RunStatus};
 
-use crate::complete::policy_of;
-use crate::{transition_many, Engine, Error, Result};
+use crate::retry::policy_of;
+use crate::transition::leased;
+use crate::{transition_many, Engine, Error, Result, Txn};
 
 pub const MAX_RUNS: usize = 500;
 
@@ -52,11 +53,11 @@ impl Engine {
         start: bool,
     ) -> Result<Vec<Dequeued>> {
         let (env_id, version) = (env_id.to_string(), version.to_string());
-        let engine = self.clone();
+        let presence = self.presence.clone();
         self.write(move |tx| {
             let claim = Claim {
-                now: engine.now(),
-                lease_ms: engine.config.lease_timeout.as_millis() as Millis,
+                now: tx.now(),
+                lease_ms: tx.config().lease_timeout.as_millis() as Millis,
                 status: if start {
                     RunStatus::Executing
                 } else {
@@ -67,12 +68,12 @@ impl Engine {
             let mut out = Vec::with_capacity(runs.len());
             for mut run in runs {
                 // Workers see the attempts the policy allows (not stored: the policy decides).
-                run.max_attempts = Some(i64::from(policy_of(&engine, tx, &run)?.max_attempts));
+                run.max_attempts = Some(i64::from(policy_of(tx, &run)?.max_attempts));
                 let journal = crate::journal::of_dequeued(tx, &run)?;
                 out.push(Dequeued { run, journal });
             }
             // Last, so that the presence row is the last lock the transaction takes.
-            crate::presence::touch(&engine, tx, &env_id, &version, claim.now)?;
+            crate::presence::touch(&presence, tx, &env_id, &version, claim.now)?;
             Ok(out)
         })
         .await
@@ -88,7 +89,7 @@ struct Claim {
 }
 
 fn take(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     env_id: &str,
     version: &str,
     max: usize,
@@ -127,7 +128,7 @@ fn take(
 }
 
 fn take_from_queue(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     q: &Queue,
     version: &str,
     want: usize,
@@ -157,17 +158,7 @@ fn take_from_queue(
             running.insert(run.ckey.clone(), held);
             continue;
         }
-        let mut after = run.clone();
-        after.status = status;
-        // A resume continues the attempt that suspended; anything else starts a new one.
-        if !run.resumed {
-            after.attempt += 1;
-        }
-        after.lease = Some(id::new("lease"));
-        after.lease_expires_at = Some(now + lease_ms);
-        after.started_at = after.started_at.or(Some(now));
-        after.timeout_at = after.max_duration.map(|s| now + s * 1000);
-        after.updated_at = now;
+        let after = leased(&run, status, id::new("lease"), now + lease_ms, now);
         running.insert(run.ckey.clone(), held + 1);
         taken.push((run, after));
     }

@@ -1,33 +1,16 @@
 //! Run events: each status change and metadata update of a run is recorded in the
 //! transaction that makes it (`record`, called by [`crate::transition`] and by trigger), so
 //! realtime subscribers read from the store whatever they missed. The environments that got
-//! events in a write are collected here and handed to [`crate::realtime::Realtime`] once the
-//! write has committed.
-
-use std::cell::RefCell;
+//! events are part of the write's [`crate::Effects`]: once it commits, the engine pokes their
+//! [`crate::realtime::Realtime`] feeds.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use trigr_store::{Run, RunEvent, RunEventKind, Tx};
+use trigr_store::{Run, RunEvent, RunEventKind};
 use trigr_types::{format_time, packet};
 
-use crate::Result;
-
-thread_local! {
-    /// Environments that got events in the write job running on this thread.
-    static RECORDED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Starts a write job: forgets what an earlier job on this thread recorded.
-pub(crate) fn begin_job() {
-    RECORDED.with(|r| r.borrow_mut().clear());
-}
-
-/// The environments that got events since [`begin_job`].
-pub(crate) fn take_job() -> Vec<String> {
-    RECORDED.with(|r| std::mem::take(&mut *r.borrow_mut()))
-}
+use crate::{Result, Txn};
 
 /// What a subscriber is told about a change from `before` (`None`: the run is new) to
 /// `after`, or `None` when nothing it sees changed (a heartbeat).
@@ -52,7 +35,7 @@ pub fn event_for(before: Option<&Run>, after: &Run) -> Option<RunEvent> {
 
 /// Records the events of these changes, in one insert.
 pub(crate) fn record<'a>(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     changes: impl IntoIterator<Item = (Option<&'a Run>, &'a Run)>,
 ) -> Result<()> {
     let events: Vec<RunEvent> = changes
@@ -63,14 +46,9 @@ pub(crate) fn record<'a>(
         return Ok(());
     }
     tx.insert_run_events(&events)?;
-    RECORDED.with(|r| {
-        let mut r = r.borrow_mut();
-        for e in &events {
-            if !r.contains(&e.env_id) {
-                r.push(e.env_id.clone());
-            }
-        }
-    });
+    for e in &events {
+        tx.events_recorded(&e.env_id);
+    }
     Ok(())
 }
 

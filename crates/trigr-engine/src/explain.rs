@@ -6,7 +6,7 @@
 //! queued run needs its queue unpaused, then a worker of its version, then a free slot in its
 //! queue and its environment. Reads only; nothing here locks.
 
-use trigr_store::{Run, Tx, WaitpointKind, WaitpointStatus};
+use trigr_store::{ReadTx, Run, WaitpointKind, WaitpointStatus};
 use trigr_types::{format_time, Millis, RunStatus};
 
 use crate::presence::{WorkersSeen, WORKER_SEEN_WINDOW_MS};
@@ -60,7 +60,7 @@ impl WaitingFor {
 
 /// Why `run` is not running at `now`, read through `tx` (`None` when it is final, dequeued
 /// or executing).
-pub fn waiting_for(tx: &mut dyn Tx, run: &Run, now: Millis) -> Result<Option<WaitingFor>> {
+pub fn waiting_for(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingFor>> {
     match run.status {
         RunStatus::PendingVersion => pending_version(tx, run),
         RunStatus::Delayed => Ok(delayed(run)),
@@ -70,7 +70,7 @@ pub fn waiting_for(tx: &mut dyn Tx, run: &Run, now: Millis) -> Result<Option<Wai
     }
 }
 
-fn pending_version(tx: &mut dyn Tx, run: &Run) -> Result<Option<WaitingFor>> {
+fn pending_version(tx: &mut dyn ReadTx, run: &Run) -> Result<Option<WaitingFor>> {
     let current = tx.environment(&run.env_id)?.and_then(|e| e.current_version);
     let now_state = match current {
         Some(v) => format!("the current version is {v}"),
@@ -97,7 +97,7 @@ fn delayed(run: &Run) -> Option<WaitingFor> {
     WaitingFor::new(WaitReason::Delayed, message)
 }
 
-fn waiting(tx: &mut dyn Tx, run: &Run) -> Result<Option<WaitingFor>> {
+fn waiting(tx: &mut dyn ReadTx, run: &Run) -> Result<Option<WaitingFor>> {
     // The wait that suspended the run is the last one of its journal still waiting.
     let waitpoint_id = tx
         .journal(&run.id)?
@@ -152,7 +152,7 @@ fn waiting(tx: &mut dyn Tx, run: &Run) -> Result<Option<WaitingFor>> {
     ))
 }
 
-fn queued(tx: &mut dyn Tx, run: &Run, now: Millis) -> Result<Option<WaitingFor>> {
+fn queued(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingFor>> {
     let Some(version) = run.version.as_deref() else {
         return pending_version(tx, run);
     };

@@ -10,10 +10,11 @@
 
 use std::time::Duration;
 
-use trigr_store::{InputMessage, Tx};
+use trigr_store::{InputMessage, ReadTx};
 
 use crate::input_send::check_stream_id;
-use crate::journal::{check_lease, leased_run};
+use crate::journal::leased_run;
+use crate::transition::check_lease;
 use crate::{Engine, Error, Result};
 
 /// Longest consumer name.
@@ -73,8 +74,7 @@ impl Engine {
     ) -> Result<bool> {
         check_stream_id(stream_id)?;
         check_consumer(consumer)?;
-        let (engine, env_id, run_id, lease, stream_id, consumer) = (
-            self.clone(),
+        let (env_id, run_id, lease, stream_id, consumer) = (
             env_id.to_string(),
             run_id.to_string(),
             lease.to_string(),
@@ -89,14 +89,15 @@ impl Engine {
                     "seq must name a message of input stream {stream_id:?} (1-{last}), got {seq}"
                 )));
             }
-            Ok(tx.advance_input_cursor(&run_id, &stream_id, &consumer, seq, engine.now())?)
+            let now = tx.now();
+            Ok(tx.advance_input_cursor(&run_id, &stream_id, &consumer, seq, now)?)
         })
         .await
     }
 }
 
 fn read_in(
-    tx: &mut dyn Tx,
+    tx: &mut dyn ReadTx,
     env_id: &str,
     run_id: &str,
     lease: &str,

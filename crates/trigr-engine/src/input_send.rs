@@ -8,13 +8,13 @@
 //! reads the stream in order from its own position (see [`crate::input_read`]).
 
 use serde_json::{json, Value};
-use trigr_store::{InputMessage, Run, Tx, Waitpoint, WaitpointKind, WaitpointStatus};
+use trigr_store::{InputMessage, Run, Waitpoint, WaitpointKind, WaitpointStatus};
 use trigr_types::version_guard::VersionGuard;
 use trigr_types::{format_time, Millis};
 
 use crate::delivery::{check_size, mismatch, parse_guard};
 use crate::resume::complete_waitpoint;
-use crate::{Effects, Engine, Error, Result};
+use crate::{Engine, Error, Result, Txn};
 
 /// Longest input stream id.
 pub const MAX_STREAM_ID_LEN: usize = 128;
@@ -49,15 +49,14 @@ impl Engine {
         check_size("The message", data.len(), self.config.max_payload_bytes)?;
         let sent = self
             .write_retrying(|| {
-                let (engine, env_id, run_id, stream_id, data, guard) = (
-                    self.clone(),
+                let (env_id, run_id, stream_id, data, guard) = (
                     env_id.to_string(),
                     run_id.to_string(),
                     stream_id.to_string(),
                     data.clone(),
                     guard.clone(),
                 );
-                move |tx: &mut dyn Tx| {
+                move |tx: &mut Txn<'_>| {
                     let run = tx
                         .run(&env_id, &run_id)?
                         .ok_or_else(|| Error::run_not_found(&run_id))?;
@@ -65,13 +64,14 @@ impl Engine {
                     if let Some((guard, expr)) = &guard {
                         check_guard(guard, expr, &run)?;
                     }
-                    store_and_deliver(tx, &run, &stream_id, data, engine.now())
+                    // A resumed run is ready, and readers of the stream (an `on` handler's
+                    // long-poll) have a message.
+                    tx.wake(&env_id);
+                    let now = tx.now();
+                    store_and_deliver(tx, &run, &stream_id, data, now)
                 }
             })
             .await?;
-        // A resumed run is ready, and readers of the stream (an `on` handler's long-poll)
-        // have a message.
-        self.apply(&Effects::wake(env_id));
         Ok(sent)
     }
 }
@@ -105,7 +105,7 @@ fn check_guard(guard: &VersionGuard, expr: &str, run: &Run) -> Result<()> {
 }
 
 fn store_and_deliver(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     run: &Run,
     stream_id: &str,
     data: String,
@@ -136,7 +136,7 @@ fn store_and_deliver(
 /// Completes an input wait (read locked) with the message it waits for, if that has come.
 /// Every command that holds a `WAITING` input waitpoint calls this, so a message and a wait
 /// that race always meet.
-pub(crate) fn fill_input_wait(tx: &mut dyn Tx, wp: &Waitpoint, now: Millis) -> Result<bool> {
+pub(crate) fn fill_input_wait(tx: &mut Txn<'_>, wp: &Waitpoint, now: Millis) -> Result<bool> {
     let (Some(input), Some(run_id)) = (&wp.input, &wp.owner_run_id) else {
         return Ok(false);
     };

@@ -1,31 +1,21 @@
 //! The journal of a run (worker protocol §7.1): what a dequeued run carries, the lease check
 //! every durable call makes, and the non-determinism check.
 
-use trigr_store::{JournalEntry, JournalKind, Run, Tx};
+use trigr_store::{JournalEntry, JournalKind, Run};
 
-use crate::{Error, Result};
+use crate::transition::check_lease;
+use crate::{Error, Result, Txn};
 
 /// Longest step or wait name.
 pub const MAX_NAME_LEN: usize = 256;
 
 /// The run, locked, if `lease` is its current lease (`409 lease_lost` otherwise).
-pub(crate) fn leased_run(tx: &mut dyn Tx, env_id: &str, run_id: &str, lease: &str) -> Result<Run> {
+pub(crate) fn leased_run(tx: &mut Txn<'_>, env_id: &str, run_id: &str, lease: &str) -> Result<Run> {
     let run = tx
         .run(env_id, run_id)?
         .ok_or_else(|| Error::run_not_found(run_id))?;
     check_lease(&run, lease)?;
     Ok(run)
-}
-
-/// Whether `lease` is the run's current lease.
-pub(crate) fn check_lease(run: &Run, lease: &str) -> Result<()> {
-    if !run.status.is_leased() || run.lease.as_deref() != Some(lease) {
-        return Err(Error::LeaseLost {
-            run_id: run.id.clone(),
-            status: run.status,
-        });
-    }
-    Ok(())
 }
 
 /// A step or wait name: 1–256 characters.
@@ -56,7 +46,7 @@ pub(crate) fn check_entry(entry: &JournalEntry, kind: JournalKind, name: &str) -
 
 /// The journal a dequeued run replays. A run on its first attempt that never waited has none,
 /// and costs no read.
-pub(crate) fn of_dequeued(tx: &mut dyn Tx, run: &Run) -> Result<Vec<JournalEntry>> {
+pub(crate) fn of_dequeued(tx: &mut Txn<'_>, run: &Run) -> Result<Vec<JournalEntry>> {
     if run.attempt <= 1 && !run.resumed {
         return Ok(Vec::new());
     }

@@ -45,13 +45,16 @@ pub mod realtime;
 pub mod replay;
 pub mod reschedule;
 pub mod resume;
+mod retry;
 pub mod schedules;
+pub mod selection;
 pub mod steps;
 pub mod tags;
 pub mod timers;
 pub mod tokens;
 mod transition;
 pub mod trigger;
+mod txn;
 pub mod waits;
 
 use std::sync::Arc;
@@ -61,6 +64,7 @@ pub use deployments::{DeploymentCache, LoadedDeployment};
 pub use error::{Error, Result};
 pub use notify::Notifier;
 pub use transition::{transition, transition_many};
+pub use txn::{Effects, Txn};
 
 use clock::Clock;
 use trigr_store::Store;
@@ -93,15 +97,15 @@ impl Default for Config {
 /// The engine: a store, a clock, settings and the wake-up signals. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub config: Arc<Config>,
-    pub notifier: Arc<Notifier>,
-    pub deployments: Arc<DeploymentCache>,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+    notifier: Arc<Notifier>,
+    deployments: Arc<DeploymentCache>,
     /// When this server last recorded each version's workers (see [`presence`]).
-    pub presence: Arc<presence::PresenceThrottle>,
+    presence: Arc<presence::PresenceThrottle>,
     /// Live run events for this server's subscribers (see [`realtime`]).
-    pub realtime: Arc<realtime::Realtime>,
+    realtime: Arc<realtime::Realtime>,
 }
 
 impl Engine {
@@ -125,24 +129,66 @@ impl Engine {
         self.clock.now()
     }
 
-    /// A write transaction of the store (see [`Store::write`]).
+    /// The engine's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The signal named `name`: an environment's id (woken when its workers may find work)
+    /// or another name a caller waits on (see [`Notifier::env`]).
+    pub fn signal(&self, name: &str) -> Arc<tokio::sync::Notify> {
+        self.notifier.env(name)
+    }
+
+    /// Wakes every waiter, e.g. after a test moved the clock.
+    pub fn wake_all(&self) {
+        self.notifier.wake_all();
+    }
+
+    /// Tells long-polls and streams that the server is closing; they answer at once.
+    pub fn close(&self) {
+        self.notifier.close();
+    }
+
+    /// Whether [`Engine::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.notifier.is_closing()
+    }
+
+    /// Finishes the store's queued writes and closes it (blocking: call it off the async
+    /// workers).
+    pub fn close_store(&self) {
+        self.store.close();
+    }
+
+    /// Deletes run events older than `retention` now (see [`realtime::prune`]).
+    pub async fn prune_run_events(&self, retention: Duration) -> Result<u64> {
+        realtime::prune(&self.store, self.now(), retention).await
+    }
+
+    /// A write transaction: runs `f` with a [`Txn`] (the store's transaction, the clock, the
+    /// deployment cache) and, once the change is durable, applies the [`Effects`] it added.
+    /// An `Err` from `f` rolls back its writes and drops its effects.
     pub async fn write<R, F>(&self, f: F) -> Result<R>
     where
-        F: FnOnce(&mut dyn trigr_store::Tx) -> Result<R> + Send + 'static,
+        F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (out, envs) = self
+        let (config, clock, deployments) = (
+            self.config.clone(),
+            self.clock.clone(),
+            self.deployments.clone(),
+        );
+        let (out, effects) = self
             .store
             .write(move |tx| {
-                events::begin_job();
-                let out = f(tx)?;
-                Ok::<_, Error>((out, events::take_job()))
+                let mut txn = Txn::new(tx, &config, &*clock, &deployments);
+                let out = f(&mut txn)?;
+                Ok::<_, Error>((out, txn.into_effects()))
             })
             .await?;
-        if !envs.is_empty() {
-            self.realtime.committed(&envs);
-            self.store
-                .publish_wakes(&realtime::Realtime::wake_ids(&envs));
+        if !effects.is_empty() {
+            self.apply(&effects);
         }
         Ok(out)
     }
@@ -152,7 +198,7 @@ impl Engine {
     /// next run sees the winner's row (an idempotency key's run, a version number) and agrees.
     pub async fn write_retrying<R, F>(&self, make: impl Fn() -> F) -> Result<R>
     where
-        F: FnOnce(&mut dyn trigr_store::Tx) -> Result<R> + Send + 'static,
+        F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         let mut attempt = 0;
@@ -168,7 +214,7 @@ impl Engine {
     /// A read-only snapshot of the store.
     pub async fn read<R, F>(&self, f: F) -> Result<R>
     where
-        F: FnOnce(&mut dyn trigr_store::Tx) -> Result<R> + Send + 'static,
+        F: FnOnce(&mut dyn trigr_store::ReadTx) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         self.store.read(f).await
@@ -206,13 +252,16 @@ impl Engine {
         }
     }
 
-    /// Runs the side effects a command returned: wakes the workers waiting here, and those
-    /// waiting on other servers of the same database.
-    pub fn apply(&self, effects: &Effects) {
+    /// Runs the effects of a committed write: wakes the workers waiting here and pokes this
+    /// server's realtime feeds, then tells the other servers of the same database both.
+    fn apply(&self, effects: &Effects) {
         for env in &effects.wake {
             self.notifier.wake(env);
         }
-        self.store.publish_wakes(&effects.wake);
+        self.realtime.committed(&effects.events);
+        let mut announce = effects.wake.clone();
+        announce.extend(realtime::Realtime::wake_ids(&effects.events));
+        self.store.publish_wakes(&announce);
     }
 
     /// Wakes this server's workers whenever another server announces work (see
@@ -224,28 +273,5 @@ impl Engine {
             realtime.on_wake(env_id);
             notifier.wake(env_id)
         }));
-    }
-}
-
-/// Side effects of a committed command.
-#[derive(Debug, Default, Clone)]
-pub struct Effects {
-    /// Environments whose workers may find new work.
-    pub wake: Vec<String>,
-}
-
-impl Effects {
-    pub fn wake(env_id: &str) -> Effects {
-        Effects {
-            wake: vec![env_id.to_string()],
-        }
-    }
-
-    pub fn merge(&mut self, other: Effects) {
-        for e in other.wake {
-            if !self.wake.contains(&e) {
-                self.wake.push(e);
-            }
-        }
     }
 }

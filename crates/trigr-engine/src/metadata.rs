@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use trigr_store::{Run, Tx};
+use trigr_store::{ReadTx, Run};
 use trigr_types::Millis;
 
-use crate::{transition, Engine, Error, Result};
+use crate::{transition, Engine, Error, Result, Txn};
 
 /// Body of `PUT /api/v1/runs/{id}/metadata`.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -78,13 +78,12 @@ impl Engine {
             let target = target.clone();
             self.read(move |tx| target.plan(tx)).await?
         };
-        let engine = self.clone();
         self.write(move |tx| {
-            let now = engine.now();
+            let now = tx.now();
             let changes = if still_current(tx, &target.env_id, &planned)? {
                 planned
             } else {
-                target.plan(tx)?
+                target.plan(tx.store())?
             };
             for change in &changes {
                 save(tx, change, now)?;
@@ -135,7 +134,7 @@ struct Change {
 impl Target {
     /// The change to the run itself first, then to its parent and root (each run once, with
     /// every operation that targets it applied in order).
-    fn plan(&self, tx: &mut dyn Tx) -> Result<Vec<Change>> {
+    fn plan(&self, tx: &mut dyn ReadTx) -> Result<Vec<Change>> {
         let update = &*self.update;
         let run = self.run(tx, &self.run_id)?;
         let mut budget = MAX_REMOVE_SCAN;
@@ -173,14 +172,14 @@ impl Target {
             .collect()
     }
 
-    fn run(&self, tx: &mut dyn Tx, id: &str) -> Result<Run> {
+    fn run(&self, tx: &mut dyn ReadTx, id: &str) -> Result<Run> {
         tx.run(&self.env_id, id)?
             .ok_or_else(|| Error::run_not_found(id))
     }
 }
 
 /// Whether every planned run still has the metadata and status the plan started from.
-fn still_current(tx: &mut dyn Tx, env_id: &str, planned: &[Change]) -> Result<bool> {
+fn still_current(tx: &mut Txn<'_>, env_id: &str, planned: &[Change]) -> Result<bool> {
     for change in planned {
         let Some(run) = tx.run(env_id, &change.before.id)? else {
             return Ok(false);
@@ -220,7 +219,7 @@ fn checked(before: Run, new: Value, limit: usize) -> Result<Change> {
     Ok(Change { before, new, text })
 }
 
-fn save(tx: &mut dyn Tx, change: &Change, now: Millis) -> Result<()> {
+fn save(tx: &mut Txn<'_>, change: &Change, now: Millis) -> Result<()> {
     let mut after = change.before.clone();
     after.metadata = Some(change.text.clone());
     after.updated_at = now;

@@ -11,10 +11,10 @@
 //! server of the same database finds new chunks on its next poll.
 
 use serde_json::Value;
-use trigr_store::{OutputChunk, Run, Tx};
+use trigr_store::{OutputChunk, Run};
 
 use crate::journal::leased_run;
-use crate::{Engine, Error, Result};
+use crate::{Engine, Error, Result, Txn};
 
 /// Longest stream key, in characters.
 pub const MAX_KEY_LEN: usize = 128;
@@ -255,7 +255,7 @@ fn signal_name(run_id: &str) -> String {
 }
 
 /// The id of the run a writer's target names.
-fn target_run(tx: &mut dyn Tx, env_id: &str, writer: &Run, target: &Target) -> Result<String> {
+fn target_run(tx: &mut Txn<'_>, env_id: &str, writer: &Run, target: &Target) -> Result<String> {
     let root = writer
         .root_run_id
         .clone()

@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use trigr_store::Tx;
+use trigr_store::ReadTx;
 use trigr_types::Millis;
 
-use crate::{Engine, Result};
+use crate::{Engine, Result, Txn};
 
 /// A version "has workers" when a worker of it asked for runs within this window (30 s).
 pub const WORKER_SEEN_WINDOW_MS: Millis = 30_000;
@@ -46,15 +46,13 @@ impl PresenceThrottle {
 /// Records, throttled, that a worker of `version` asked for runs: only for a version that
 /// exists, so a worker naming a wrong version leaves no trace.
 pub(crate) fn touch(
-    engine: &Engine,
-    tx: &mut dyn Tx,
+    throttle: &PresenceThrottle,
+    tx: &mut Txn<'_>,
     env_id: &str,
     version: &str,
     now: Millis,
 ) -> Result<()> {
-    if engine.presence.due(env_id, version, now)
-        && engine.deployments.get(tx, env_id, version)?.is_some()
-    {
+    if throttle.due(env_id, version, now) && tx.loaded_deployment(env_id, version)?.is_some() {
         tx.touch_worker(env_id, version, now)?;
     }
     Ok(())
@@ -68,7 +66,7 @@ pub struct WorkersSeen {
 }
 
 impl WorkersSeen {
-    pub fn read(tx: &mut dyn Tx, env_id: &str, now: Millis) -> Result<WorkersSeen> {
+    pub fn read(tx: &mut dyn ReadTx, env_id: &str, now: Millis) -> Result<WorkersSeen> {
         Ok(WorkersSeen {
             now,
             last_seen: tx.workers_seen(env_id)?.into_iter().collect(),

@@ -1,9 +1,9 @@
 //! `queues`: list and retrieve queues with their counts; pause, resume, override and reset
 //! their concurrency limit.
 
-use trigr_store::{Queue, Tx};
+use trigr_store::{Queue, ReadTx};
 
-use crate::{Effects, Engine, Error, Result};
+use crate::{Engine, Error, Result};
 
 /// How a queue is named in a request.
 #[derive(Clone, Debug)]
@@ -33,7 +33,7 @@ pub enum QueueChange {
     Reset,
 }
 
-fn find(tx: &mut dyn Tx, env_id: &str, r: &QueueRef) -> Result<Queue> {
+fn find(tx: &mut dyn ReadTx, env_id: &str, r: &QueueRef) -> Result<Queue> {
     let found = match r {
         QueueRef::Id(id) => tx.queue_by_id(env_id, id)?,
         QueueRef::Task(name) => {
@@ -54,7 +54,7 @@ fn find(tx: &mut dyn Tx, env_id: &str, r: &QueueRef) -> Result<Queue> {
     })
 }
 
-fn view(tx: &mut dyn Tx, queue: Queue) -> Result<QueueView> {
+fn view(tx: &mut dyn ReadTx, queue: Queue) -> Result<QueueView> {
     let (running, queued) = tx.queue_counts(&queue.id)?;
     Ok(QueueView {
         queue,
@@ -105,39 +105,37 @@ impl Engine {
             }
         }
         let env = env_id.to_string();
-        let engine = self.clone();
-        let v = self
-            .write(move |tx| {
-                let found = find(tx, &env, &r)?;
-                let mut q = tx
-                    .queue_for_update(&env, &found.id)?
-                    .ok_or_else(|| Error::not_found("Queue not found"))?;
-                match change {
-                    QueueChange::Pause => q.paused = true,
-                    QueueChange::Resume => q.paused = false,
-                    QueueChange::Override(n) => {
-                        let env = tx
-                            .environment(&env)?
-                            .ok_or_else(|| Error::not_found("Environment not found"))?;
-                        if n > env.concurrency_limit {
-                            return Err(Error::invalid(format!(
-                                "concurrencyLimit {n} is over the environment's limit of {}",
-                                env.concurrency_limit
-                            )));
-                        }
-                        q.override_limit = Some(n);
-                        q.overridden_at = Some(engine.now());
+        self.write(move |tx| {
+            let found = find(tx.store(), &env, &r)?;
+            let mut q = tx
+                .queue_for_update(&env, &found.id)?
+                .ok_or_else(|| Error::not_found("Queue not found"))?;
+            match change {
+                QueueChange::Pause => q.paused = true,
+                QueueChange::Resume => q.paused = false,
+                QueueChange::Override(n) => {
+                    let env = tx
+                        .environment(&env)?
+                        .ok_or_else(|| Error::not_found("Environment not found"))?;
+                    if n > env.concurrency_limit {
+                        return Err(Error::invalid(format!(
+                            "concurrencyLimit {n} is over the environment's limit of {}",
+                            env.concurrency_limit
+                        )));
                     }
-                    QueueChange::Reset => {
-                        q.override_limit = None;
-                        q.overridden_at = None;
-                    }
+                    q.override_limit = Some(n);
+                    q.overridden_at = Some(tx.now());
                 }
-                tx.update_queue(&q)?;
-                view(tx, q)
-            })
-            .await?;
-        self.apply(&Effects::wake(env_id));
-        Ok(v)
+                QueueChange::Reset => {
+                    q.override_limit = None;
+                    q.overridden_at = None;
+                }
+            }
+            tx.update_queue(&q)?;
+            // A resumed queue or a raised limit may let runs start.
+            tx.wake(&env);
+            view(tx.store(), q)
+        })
+        .await
     }
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::Run;
 
-use crate::trigger::{prepare, QueueOption, TriggerOptions, Triggered};
+use crate::trigger::{prepare, unsupported, QueueOption, TriggerOptions, Triggered};
 use crate::{Engine, Error, Result};
 
 /// Optional overrides of a replay (strict: unknown fields are rejected).
@@ -20,6 +20,7 @@ pub struct ReplayOverrides {
     pub concurrency_key: Option<Value>,
     pub machine: Option<String>,
     pub version: Option<String>,
+    /// Not supported: a replay that names a region is refused.
     pub region: Option<String>,
     pub delay: Option<Value>,
     pub ttl: Option<Value>,
@@ -38,6 +39,9 @@ impl Engine {
         run_id: &str,
         o: ReplayOverrides,
     ) -> Result<Triggered> {
+        if o.region.is_some() {
+            return Err(unsupported("region"));
+        }
         let (env, id) = (env_id.to_string(), run_id.to_string());
         let original: Run = self
             .read(move |tx| tx.run(&env, &id)?.ok_or_else(|| Error::run_not_found(&id)))
@@ -87,6 +91,7 @@ impl Engine {
             payload,
             options,
             self.config.max_payload_bytes,
+            self.now(),
         )?;
         self.trigger(env_id, new).await
     }

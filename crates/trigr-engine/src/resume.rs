@@ -5,10 +5,11 @@
 //! the waitpoint was locked (see `trigr_store::tx`).
 
 use serde_json::{json, Value};
-use trigr_store::{Run, Tx, Waitpoint, WaitpointKind, WaitpointStatus};
+use trigr_store::{Run, Waitpoint, WaitpointKind, WaitpointStatus};
 use trigr_types::{packet, Millis, RunStatus};
 
-use crate::{transition, Result};
+use crate::transition::resumed;
+use crate::{transition, Result, Txn};
 
 /// `error.name` of a wait that timed out.
 pub const TIMEOUT_ERROR_NAME: &str = "WaitpointTimeoutError";
@@ -16,7 +17,7 @@ pub const TIMEOUT_ERROR_NAME: &str = "WaitpointTimeoutError";
 /// Completes `wp` (read locked, still `WAITING`) as `status` with `output` (JSON text) and
 /// queues again the runs waiting on it. False when another writer completed it first.
 pub(crate) fn complete_waitpoint(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     wp: &Waitpoint,
     status: WaitpointStatus,
     output: Option<String>,
@@ -47,8 +48,8 @@ pub(crate) fn timeout_error(wp: &Waitpoint) -> String {
 }
 
 /// Queues again every run `WAITING` on a waitpoint that just completed.
-fn resume_runs_on(tx: &mut dyn Tx, wp: &Waitpoint, now: Millis) -> Result<usize> {
-    let mut resumed = 0;
+fn resume_runs_on(tx: &mut Txn<'_>, wp: &Waitpoint, now: Millis) -> Result<usize> {
+    let mut count = 0;
     for run_id in tx.runs_waiting_on(&wp.id)? {
         let Some(run) = tx.run(&wp.env_id, &run_id)? else {
             continue;
@@ -56,21 +57,17 @@ fn resume_runs_on(tx: &mut dyn Tx, wp: &Waitpoint, now: Millis) -> Result<usize>
         if run.status != RunStatus::Waiting {
             continue;
         }
-        let mut after = run.clone();
-        after.status = RunStatus::Queued;
-        after.available_at = now;
-        after.resumed = true;
-        after.updated_at = now;
+        let after = resumed(&run, now);
         if transition(tx, &run, &after)? {
-            resumed += 1;
+            count += 1;
         }
     }
-    Ok(resumed)
+    Ok(count)
 }
 
 /// Runs that just reached a final status complete the run and batch waitpoints waiting for
 /// them whose children have all ended. Returns how many waitpoints completed.
-pub(crate) fn runs_ended(tx: &mut dyn Tx, run_ids: &[String], now: Millis) -> Result<usize> {
+pub(crate) fn runs_ended(tx: &mut Txn<'_>, run_ids: &[String], now: Millis) -> Result<usize> {
     if run_ids.is_empty() {
         return Ok(0);
     }
@@ -85,7 +82,7 @@ pub(crate) fn runs_ended(tx: &mut dyn Tx, run_ids: &[String], now: Millis) -> Re
 
 /// Completes a run or batch waitpoint (read locked) once every child has ended.
 pub(crate) fn complete_if_children_ended(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     wp: &Waitpoint,
     now: Millis,
 ) -> Result<bool> {

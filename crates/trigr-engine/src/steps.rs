@@ -44,7 +44,6 @@ impl Engine {
             )));
         }
         let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
-        let engine = self.clone();
         self.write(move |tx| {
             leased_run(tx, &env_id, &run_id, &s.lease)?;
             let position = i64::from(s.position);
@@ -62,7 +61,7 @@ impl Engine {
                 name: s.name,
                 output: Some(output),
                 waitpoint_id: None,
-                created_at: engine.now(),
+                created_at: tx.now(),
                 wait: None,
             };
             tx.insert_journal_entry(&entry)?;

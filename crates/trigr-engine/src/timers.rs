@@ -5,16 +5,18 @@
 //! waits) makes a second firing a no-op. Runs a timer ends complete the waits of their
 //! parents, and completed waits queue their runs again ([`crate::resume`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use trigr_store::{Tx, WaitpointKind, WaitpointStatus};
+use trigr_store::{WaitpointKind, WaitpointStatus};
 use trigr_types::{Millis, RunStatus};
 
-use crate::complete::{fail_attempt, AttemptError, Failure};
+use crate::complete::AttemptError;
 use crate::resume::{complete_waitpoint, runs_ended, timeout_error};
-use crate::transition::end_attempt;
-use crate::{transition, Effects, Engine, Error, Result};
+use crate::retry::{fail_attempt, Failure};
+use crate::transition::{delay_over, finished};
+use crate::{transition, Engine, Error, Result, Txn};
 
 /// Most timers of one kind fired per transaction.
 const BATCH: usize = 500;
@@ -48,6 +50,10 @@ impl Fired {
 pub struct Timers {
     engine: Engine,
     interval: Duration,
+    /// One pass at a time on this server: a pass run right after the test clock moved
+    /// ([`Timers::run_after`]) then counts everything the move made due, none of it fired by
+    /// the background loop in between.
+    pass: tokio::sync::Mutex<()>,
 }
 
 impl Timers {
@@ -55,20 +61,35 @@ impl Timers {
         Timers {
             engine,
             interval: interval.max(Duration::from_millis(1)),
+            pass: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Fires everything due now, in bounded batches, and wakes the workers of the environments
     /// that got runs back.
     pub async fn run_once(&self) -> Result<Fired> {
+        let _pass = self.pass.lock().await;
+        self.fire_all().await
+    }
+
+    /// Runs `change` (a move of the test clock), then a pass, with no other pass of this
+    /// server in between.
+    pub async fn run_after(&self, change: impl FnOnce()) -> Result<Fired> {
+        let _pass = self.pass.lock().await;
+        change();
+        self.fire_all().await
+    }
+
+    async fn fire_all(&self) -> Result<Fired> {
         let mut total = Fired::default();
         loop {
-            let engine = self.engine.clone();
-            let (fired, envs) = self
+            let fired = self
                 .engine
-                .write(move |tx| fire_due(&engine, tx, engine.now()))
+                .write(move |tx| {
+                    let now = tx.now();
+                    fire_due(tx, now)
+                })
                 .await?;
-            self.engine.apply(&Effects { wake: envs });
             let more = fired.total() >= BATCH;
             total.delayed += fired.delayed;
             total.expired += fired.expired;
@@ -83,7 +104,7 @@ impl Timers {
     }
 
     /// Runs until `stop` resolves.
-    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -119,14 +140,10 @@ impl Timers {
     }
 }
 
-fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec<String>)> {
+/// Fires what is due at `now`, at most [`BATCH`] of each kind, and wakes the workers of the
+/// environments that got runs back.
+fn fire_due(tx: &mut Txn<'_>, now: Millis) -> Result<Fired> {
     let mut fired = Fired::default();
-    let mut envs: Vec<String> = Vec::new();
-    let mut touched = |env_id: &str| {
-        if !envs.iter().any(|e| e == env_id) {
-            envs.push(env_id.to_string());
-        }
-    };
     // Runs a timer ended (whose parents may be waiting for them), with their environments.
     let mut ended: Vec<String> = Vec::new();
     let mut ended_envs: Vec<String> = Vec::new();
@@ -139,27 +156,18 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
         };
         if complete_waitpoint(tx, &wp, status, output, now)? {
             fired.waitpoints += 1;
-            touched(&wp.env_id);
+            tx.wake(&wp.env_id);
         }
     }
     for run in tx.due_delayed(now, BATCH)? {
-        let mut after = run.clone();
-        after.status = if run.version.is_some() {
-            RunStatus::Queued
-        } else {
-            RunStatus::PendingVersion
-        };
-        after.updated_at = now;
+        let after = delay_over(&run, now);
         if transition(tx, &run, &after)? {
             fired.delayed += 1;
-            touched(&run.env_id);
+            tx.wake(&run.env_id);
         }
     }
     for run in tx.due_ttl(now, BATCH)? {
-        let mut after = run.clone();
-        after.status = RunStatus::Expired;
-        after.finished_at = Some(now);
-        after.updated_at = now;
+        let after = finished(&run, RunStatus::Expired, now);
         if transition(tx, &run, &after)? {
             fired.expired += 1;
             ended.push(run.id.clone());
@@ -170,8 +178,7 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
         if !run.status.is_leased() {
             continue;
         }
-        let mut after = run.clone();
-        after.status = RunStatus::TimedOut;
+        let mut after = finished(&run, RunStatus::TimedOut, now);
         after.error = Some(error_json(
             &format!(
                 "Run exceeded its maxDuration of {} seconds",
@@ -179,12 +186,9 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
             ),
             "MaxDurationExceeded",
         ));
-        after.finished_at = Some(now);
-        after.updated_at = now;
-        end_attempt(&mut after);
         if transition(tx, &run, &after)? {
             fired.timed_out += 1;
-            touched(&run.env_id);
+            tx.wake(&run.env_id);
             ended.push(run.id.clone());
         }
     }
@@ -206,10 +210,10 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
             retry_after_ms: None,
             final_status: RunStatus::Crashed,
         };
-        match fail_attempt(engine, tx, &run, &failure, now) {
+        match fail_attempt(tx, &run, &failure, now) {
             Ok(done) => {
                 fired.leases_expired += 1;
-                touched(&run.env_id);
+                tx.wake(&run.env_id);
                 if done.status.is_final() {
                     ended.push(run.id.clone());
                 }
@@ -218,18 +222,14 @@ fn fire_due(engine: &Engine, tx: &mut dyn Tx, now: Millis) -> Result<(Fired, Vec
             Err(e) => return Err(e),
         }
     }
-    let ticked = crate::schedules::tick::fire_due(engine, tx, now, BATCH)?;
-    fired.schedules = ticked.runs;
-    for env in &ticked.envs {
-        touched(env);
-    }
+    fired.schedules = crate::schedules::tick::fire_due(tx, now, BATCH)?;
     if runs_ended(tx, &ended, now)? > 0 {
         // Parents waiting for the ended runs are queued again.
         for env in &ended_envs {
-            touched(env);
+            tx.wake(env);
         }
     }
-    Ok((fired, envs))
+    Ok(fired)
 }
 
 fn error_json(message: &str, name: &str) -> String {

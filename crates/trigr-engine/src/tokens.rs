@@ -4,14 +4,14 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use trigr_store::{Page, Run, Tx, Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus};
+use trigr_store::{Page, ReadTx, Run, Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus};
 use trigr_types::version_guard::VersionGuard;
 use trigr_types::{duration, id, RunStatus};
 
 use crate::delivery::{check_size, mismatch, parse_guard};
 use crate::resume::complete_waitpoint;
 use crate::trigger::{idempotency_ttl, tag_list, MAX_IDEMPOTENCY_KEY_LEN};
-use crate::{Effects, Engine, Error, Result};
+use crate::{Engine, Error, Result, Txn};
 
 /// Body of `POST /api/v1/waitpoints/tokens` (every field optional).
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -71,10 +71,9 @@ impl Engine {
             }
         }
         self.write_retrying(|| {
-            let (engine, env_id, req, tags) =
-                (self.clone(), env_id.to_string(), req.clone(), tags.clone());
-            move |tx: &mut dyn Tx| {
-                let now = engine.now();
+            let (env_id, req, tags) = (env_id.to_string(), req.clone(), tags.clone());
+            move |tx: &mut Txn<'_>| {
+                let now = tx.now();
                 if let Some(key) = &req.idempotency_key {
                     if let Some(token) = tx.waitpoint_by_idempotency_key(&env_id, key)? {
                         if token.idempotency_expires_at.is_some_and(|t| t <= now) {
@@ -133,46 +132,39 @@ impl Engine {
             output.len(),
             self.config.max_payload_bytes,
         )?;
-        let done = self
-            .write_retrying(|| {
-                let (engine, env_id, token_id, output, guard) = (
-                    self.clone(),
-                    env_id.to_string(),
-                    token_id.to_string(),
-                    output.clone(),
-                    guard.clone(),
-                );
-                move |tx: &mut dyn Tx| {
-                    let token = token_in(tx, &env_id, &token_id)?;
-                    if token.status != WaitpointStatus::Waiting {
-                        return Ok(TokenCompletion {
-                            completed: false,
-                            run_version: None,
-                        });
-                    }
-                    let waiting = waiting_runs(tx, &token)?;
-                    if let Some((guard, expr)) = &guard {
-                        check_guard(guard, expr, &waiting)?;
-                    }
-                    let now = engine.now();
-                    let completed = complete_waitpoint(
-                        tx,
-                        &token,
-                        WaitpointStatus::Completed,
-                        Some(output),
-                        now,
-                    )?;
-                    Ok(TokenCompletion {
-                        completed,
-                        run_version: waiting.into_iter().find_map(|r| r.version),
-                    })
+        self.write_retrying(|| {
+            let (env_id, token_id, output, guard) = (
+                env_id.to_string(),
+                token_id.to_string(),
+                output.clone(),
+                guard.clone(),
+            );
+            move |tx: &mut Txn<'_>| {
+                let token = token_in(tx.store(), &env_id, &token_id)?;
+                if token.status != WaitpointStatus::Waiting {
+                    return Ok(TokenCompletion {
+                        completed: false,
+                        run_version: None,
+                    });
                 }
-            })
-            .await?;
-        if done.completed {
-            self.apply(&Effects::wake(env_id));
-        }
-        Ok(done)
+                let waiting = waiting_runs(tx.store(), &token)?;
+                if let Some((guard, expr)) = &guard {
+                    check_guard(guard, expr, &waiting)?;
+                }
+                let now = tx.now();
+                let completed =
+                    complete_waitpoint(tx, &token, WaitpointStatus::Completed, Some(output), now)?;
+                if completed {
+                    // The runs waiting on the token are queued again.
+                    tx.wake(&env_id);
+                }
+                Ok(TokenCompletion {
+                    completed,
+                    run_version: waiting.into_iter().find_map(|r| r.version),
+                })
+            }
+        })
+        .await
     }
 
     /// A token and the version of the run waiting on it (if any).
@@ -243,7 +235,7 @@ fn not_found(id: &str) -> Error {
 }
 
 /// The runs `WAITING` on a token (none once it is complete).
-fn waiting_runs(tx: &mut dyn Tx, token: &Waitpoint) -> Result<Vec<Run>> {
+fn waiting_runs(tx: &mut dyn ReadTx, token: &Waitpoint) -> Result<Vec<Run>> {
     if token.status != WaitpointStatus::Waiting {
         return Ok(Vec::new());
     }
@@ -259,7 +251,7 @@ fn waiting_runs(tx: &mut dyn Tx, token: &Waitpoint) -> Result<Vec<Run>> {
 }
 
 /// The version of the run waiting on a token (`runVersion`), if any run waits on it.
-fn waiting_version(tx: &mut dyn Tx, token: &Waitpoint) -> Result<Option<String>> {
+fn waiting_version(tx: &mut dyn ReadTx, token: &Waitpoint) -> Result<Option<String>> {
     Ok(waiting_runs(tx, token)?.into_iter().find_map(|r| r.version))
 }
 
@@ -278,7 +270,7 @@ fn check_guard(guard: &VersionGuard, expr: &str, waiting: &[Run]) -> Result<()> 
 }
 
 /// A token of the environment (locked in a write).
-fn token_in(tx: &mut dyn Tx, env_id: &str, token_id: &str) -> Result<Waitpoint> {
+fn token_in(tx: &mut dyn ReadTx, env_id: &str, token_id: &str) -> Result<Waitpoint> {
     tx.waitpoint(env_id, token_id)?
         .filter(|w| w.kind == WaitpointKind::Token)
         .ok_or_else(|| not_found(token_id))

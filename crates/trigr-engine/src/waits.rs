@@ -5,22 +5,23 @@
 //! `EXECUTING → WAITING` in that transaction (lease over, slot free) and is queued again when
 //! the waitpoint completes ([`crate::resume`]). Also the long-poll of a wait the worker holds.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::{
-    Batch, Environment, InputWait, JournalEntry, JournalKind, Run, Tx, Waitpoint, WaitpointKind,
-    WaitpointStatus,
+    Batch, Environment, InputWait, JournalEntry, JournalKind, ReadTx, Run, Waitpoint,
+    WaitpointKind, WaitpointStatus,
 };
-use trigr_types::{duration, id, packet, Millis, RunStatus};
+use trigr_types::{duration, id, packet, Millis};
 
 use crate::input_send::{check_stream_id, fill_input_wait, message_json};
-use crate::journal::{check_entry, check_lease, check_name, leased_run};
+use crate::journal::{check_entry, check_name, leased_run};
 use crate::resume::complete_if_children_ended;
-use crate::transition::end_attempt;
-use crate::trigger::{create_run, prepare, TriggerOptions};
-use crate::{transition, Effects, Engine, Error, Result};
+use crate::transition::{check_lease, suspended, transition_leased};
+use crate::trigger::{create_run, prepare, NewRun, TriggerOptions};
+use crate::{Engine, Error, Result, Txn};
 
 /// Most children of one batch wait.
 pub const MAX_BATCH_ITEMS: usize = 500;
@@ -105,21 +106,17 @@ impl Engine {
     pub async fn wait(&self, env_id: &str, run_id: &str, req: WaitRequest) -> Result<WaitState> {
         check_name(&req.name)?;
         check_wait(&req.wait)?;
-        let (state, wake) = self
-            .write_retrying(|| {
-                let (engine, env_id, run_id, req) = (
-                    self.clone(),
-                    env_id.to_string(),
-                    run_id.to_string(),
-                    req.clone(),
-                );
-                move |tx: &mut dyn Tx| wait_in(&engine, tx, &env_id, &run_id, &req)
-            })
-            .await?;
-        if wake {
-            self.apply(&Effects::wake(env_id));
-        }
-        Ok(state)
+        let children = Arc::new(children_of(
+            &req.wait,
+            self.config.max_payload_bytes,
+            self.now(),
+        )?);
+        self.write_retrying(|| {
+            let (env_id, run_id, req) = (env_id.to_string(), run_id.to_string(), req.clone());
+            let children = children.clone();
+            move |tx: &mut Txn<'_>| wait_in(tx, &env_id, &run_id, &req, &children)
+        })
+        .await
     }
 
     /// The state of the wait at `position`, waiting up to `wait` for it to complete.
@@ -182,13 +179,13 @@ fn check_wait(w: &WaitFor) -> Result<()> {
 }
 
 fn wait_in(
-    engine: &Engine,
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     env_id: &str,
     run_id: &str,
     req: &WaitRequest,
-) -> Result<(WaitState, bool)> {
-    let now = engine.now();
+    children: &[NewRun],
+) -> Result<WaitState> {
+    let now = tx.now();
     let position = i64::from(req.position);
     // The waitpoint is locked before the run (see `trigr_store::tx`), so that a completion
     // racing this call either sees the run suspended or is seen by it.
@@ -208,30 +205,30 @@ fn wait_in(
         _ => {}
     }
     let run = leased_run(tx, env_id, run_id, &req.lease)?;
-    let (wp, run_ids, mut wake) = match tx.journal_entry(run_id, position)? {
+    let (wp, run_ids) = match tx.journal_entry(run_id, position)? {
         Some(entry) => {
             check_entry(&entry, JournalKind::Wait, &req.name)?;
-            let mut wp = waitpoint_of(tx, env_id, &entry)?;
+            let mut wp = waitpoint_of(tx.store(), env_id, &entry)?;
             // A message that came while another command held the wait completes it now.
             if fill_input_wait(tx, &wp, now)? {
-                wp = waitpoint_of(tx, env_id, &entry)?;
+                wp = waitpoint_of(tx.store(), env_id, &entry)?;
             }
-            let run_ids = child_ids(tx, &wp)?;
-            (wp, run_ids, false)
+            let run_ids = child_ids(tx.store(), &wp)?;
+            (wp, run_ids)
         }
-        None => create(engine, tx, &run, req, now)?,
+        None => create(tx, &run, req, children, now)?,
     };
     let suspended = match wp.status {
         WaitpointStatus::Waiting if req.suspend => {
             suspend(tx, &run, now)?;
             // Its slot is free: another run may start.
-            wake = true;
+            tx.wake(env_id);
             Some(true)
         }
         WaitpointStatus::Waiting => Some(false),
         _ => None,
     };
-    Ok((state(position, &wp, suspended, run_ids), wake))
+    Ok(state(position, &wp, suspended, run_ids))
 }
 
 fn state(
@@ -250,7 +247,7 @@ fn state(
     }
 }
 
-fn waitpoint_of(tx: &mut dyn Tx, env_id: &str, entry: &JournalEntry) -> Result<Waitpoint> {
+fn waitpoint_of(tx: &mut dyn ReadTx, env_id: &str, entry: &JournalEntry) -> Result<Waitpoint> {
     let missing = || {
         Error::Store(trigr_store::Error::Corrupt(format!(
             "the wait at position {} of run {} has no waitpoint",
@@ -261,7 +258,7 @@ fn waitpoint_of(tx: &mut dyn Tx, env_id: &str, entry: &JournalEntry) -> Result<W
     tx.waitpoint(env_id, id)?.ok_or_else(missing)
 }
 
-fn child_ids(tx: &mut dyn Tx, wp: &Waitpoint) -> Result<Vec<String>> {
+fn child_ids(tx: &mut dyn ReadTx, wp: &Waitpoint) -> Result<Vec<String>> {
     Ok(match wp.kind {
         WaitpointKind::Run | WaitpointKind::Batch => tx
             .runs_of_waitpoint(&wp.id)?
@@ -273,14 +270,14 @@ fn child_ids(tx: &mut dyn Tx, wp: &Waitpoint) -> Result<Vec<String>> {
 }
 
 /// The first call at a position: the waitpoint, its children and the journal entry. Returns
-/// the waitpoint as it now stands, the children, and whether runs were queued.
+/// the waitpoint as it now stands and the children.
 fn create(
-    engine: &Engine,
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     run: &Run,
     req: &WaitRequest,
+    children: &[NewRun],
     now: Millis,
-) -> Result<(Waitpoint, Vec<String>, bool)> {
+) -> Result<(Waitpoint, Vec<String>)> {
     let mut wp = Waitpoint {
         seq: 0,
         id: id::new("waitpoint"),
@@ -313,25 +310,18 @@ fn create(
                 .filter(|w| w.kind == WaitpointKind::Token)
                 .ok_or_else(|| Error::not_found(format!("Waitpoint token {token_id} not found")))?;
         }
-        WaitFor::Run {
-            task,
-            payload,
-            options,
-        } => {
+        WaitFor::Run { .. } => {
             wp.kind = WaitpointKind::Run;
             let env = environment(tx, &run.env_id)?;
-            let child = ChildRun {
-                task: task.clone(),
-                payload: payload.clone(),
-                options: (**options).clone(),
-            };
-            let c = trigger_child(engine, tx, &env, run, &child, None, "triggerAndWait", now)?;
-            run_ids.push(c.id);
+            for child in children {
+                let c = trigger_child(tx, &env, run, child, None, "triggerAndWait", now)?;
+                run_ids.push(c.id);
+            }
         }
-        WaitFor::Batch { items } => {
+        WaitFor::Batch { .. } => {
             wp.kind = WaitpointKind::Batch;
             let env = environment(tx, &run.env_id)?;
-            let n = items.len() as i64;
+            let n = children.len() as i64;
             let batch = Batch {
                 id: id::new("batch"),
                 env_id: run.env_id.clone(),
@@ -344,19 +334,10 @@ fn create(
                 updated_at: now,
             };
             tx.insert_batch(&batch)?;
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in children.iter().enumerate() {
                 let slot = Some((batch.id.clone(), i as i64));
-                let c = trigger_child(
-                    engine,
-                    tx,
-                    &env,
-                    run,
-                    item,
-                    slot,
-                    "batchTriggerAndWait",
-                    now,
-                )
-                .map_err(|e| item_error(i, e))?;
+                let c = trigger_child(tx, &env, run, item, slot, "batchTriggerAndWait", now)
+                    .map_err(|e| item_error(i, e))?;
                 tx.insert_batch_item(&batch.id, i as i64, &c.id)?;
                 run_ids.push(c.id);
             }
@@ -400,8 +381,7 @@ fn create(
         created_at: now,
         wait: None,
     })?;
-    let queued = !run_ids.is_empty();
-    Ok((wp, run_ids, queued))
+    Ok((wp, run_ids))
 }
 
 /// A datetime waitpoint due at `at`; one already due is complete from the start.
@@ -414,26 +394,42 @@ fn at_time(wp: &mut Waitpoint, at: Millis, now: Millis) {
     }
 }
 
-fn environment(tx: &mut dyn Tx, env_id: &str) -> Result<Environment> {
+fn environment(tx: &mut Txn<'_>, env_id: &str) -> Result<Environment> {
     tx.environment(env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))
 }
 
-/// Triggers a child of `parent`, locked to the parent's version.
-#[allow(clippy::too_many_arguments)]
-fn trigger_child(
-    engine: &Engine,
-    tx: &mut dyn Tx,
-    env: &Environment,
-    parent: &Run,
-    child: &ChildRun,
-    batch: Option<(String, i64)>,
-    trigger_function: &'static str,
+/// The runs a run or batch wait triggers, checked before its write (none for other waits).
+fn children_of(wait: &WaitFor, max_payload: usize, now: Millis) -> Result<Vec<NewRun>> {
+    match wait {
+        WaitFor::Run {
+            task,
+            payload,
+            options,
+        } => Ok(vec![child_run(task, payload, options, max_payload, now)?]),
+        WaitFor::Batch { items } => items
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                child_run(&c.task, &c.payload, &c.options, max_payload, now)
+                    .map_err(|e| item_error(i, e))
+            })
+            .collect(),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// A child run as a worker describes it: the payload is plain JSON unless the worker names
+/// another packet type (a SuperJSON or text string).
+fn child_run(
+    task: &str,
+    payload: &Option<Value>,
+    options: &TriggerOptions,
+    max_payload: usize,
     now: Millis,
-) -> Result<Run> {
-    let mut options = child.options.clone();
-    // Plain JSON, unless the worker names another packet type (a SuperJSON or text string).
-    let payload = match (&child.payload, options.payload_type.as_deref()) {
+) -> Result<NewRun> {
+    let mut options = options.clone();
+    let payload = match (payload, options.payload_type.as_deref()) {
         (None | Some(Value::Null), _) => None,
         (Some(p), None | Some(packet::JSON)) => Some(Value::String(p.to_string())),
         (Some(p), Some(_)) => Some(p.clone()),
@@ -441,18 +437,25 @@ fn trigger_child(
     options
         .payload_type
         .get_or_insert_with(|| packet::JSON.to_string());
-    options.parent_run_id = Some(parent.id.clone());
-    options.lock_to_version = parent.version.clone();
-    options.version = None;
-    let mut new = prepare(
-        &child.task,
-        payload,
-        options,
-        engine.config.max_payload_bytes,
-    )?;
+    prepare(task, payload, options, max_payload, now)
+}
+
+/// Triggers a child of `parent`, locked to the parent's version.
+fn trigger_child(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    parent: &Run,
+    child: &NewRun,
+    batch: Option<(String, i64)>,
+    trigger_function: &'static str,
+    now: Millis,
+) -> Result<Run> {
+    let mut new = child.clone();
+    new.parent_run_id = Some(parent.id.clone());
+    new.version = parent.version.clone();
     new.batch = batch;
     new.trigger_function = trigger_function;
-    Ok(create_run(engine, tx, env, &new, now)?.run)
+    Ok(create_run(tx, env, &new, now)?.run)
 }
 
 /// The error of batch item `i`, of the same kind, naming the item.
@@ -467,23 +470,13 @@ fn item_error(i: usize, e: Error) -> Error {
 }
 
 /// `EXECUTING → WAITING`: the attempt's lease ends and its slot is freed.
-fn suspend(tx: &mut dyn Tx, run: &Run, now: Millis) -> Result<()> {
-    let mut after = run.clone();
-    after.status = RunStatus::Waiting;
-    after.updated_at = now;
-    end_attempt(&mut after);
-    if !transition(tx, run, &after)? {
-        return Err(Error::LeaseLost {
-            run_id: run.id.clone(),
-            status: run.status,
-        });
-    }
-    Ok(())
+fn suspend(tx: &mut Txn<'_>, run: &Run, now: Millis) -> Result<()> {
+    transition_leased(tx, run, &suspended(run, now))
 }
 
 /// The state of a held wait, for its long-poll.
 fn held_wait(
-    tx: &mut dyn Tx,
+    tx: &mut dyn ReadTx,
     env_id: &str,
     run_id: &str,
     position: i64,

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::logger::Logger;
-use crate::protocol::{self, JournalEntry};
+use crate::protocol::{self, JournalEntry, JournalKind};
 use crate::task_error::TaskError;
 
 /// Why an attempt ends before its task returns.
@@ -166,18 +166,18 @@ impl Attempt {
     pub(crate) async fn replay(
         &self,
         position: u32,
-        kind: &str,
+        kind: JournalKind,
         name: &str,
     ) -> Option<&JournalEntry> {
         let entry = self.journal.get(&position)?;
-        let same_kind = entry.kind == kind
-            || (kind == "wait" && matches!(entry.kind.as_str(), "run" | "batch"));
-        if same_kind && entry.name == name {
+        if entry.kind == kind && entry.name == name {
             return Some(entry);
         }
         let message = format!(
-            "position {position}: the journal has {} \"{}\" but the code reached {kind} \"{name}\"",
-            entry.kind, entry.name
+            "position {position}: the journal has {} \"{}\" but the code reached {} \"{name}\"",
+            entry.kind.as_str(),
+            entry.name,
+            kind.as_str()
         );
         self.halt(Stop::Fail(TaskError::non_determinism(message)))
             .await

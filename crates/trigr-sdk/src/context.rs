@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use trigr_types::wire::Timestamp;
 
 use crate::attempt::Attempt;
 use crate::client::Client;
@@ -143,11 +144,11 @@ fn run_info(run: &DequeuedRun, metadata: Value) -> RunInfo {
         is_test: run.is_test,
         idempotency_key: run.idempotency_key.clone(),
         concurrency_key: run.concurrency_key.clone(),
-        queue: run.queue.clone(),
+        queue: Some(run.queue.clone()),
         machine: run.machine.clone(),
         max_duration: run.max_duration,
-        created_at: run.created_at,
-        started_at: run.started_at,
+        created_at: Some(run.created_at.to_datetime()),
+        started_at: run.started_at.map(Timestamp::to_datetime),
         parent_run_id: run.parent_run_id.clone(),
         root_run_id: run.root_run_id.clone(),
         batch_id: run.batch_id.clone(),

@@ -12,13 +12,22 @@ pub enum Error {
     /// The settings are missing or invalid (no secret key, a malformed URL, …).
     #[error("{0}")]
     Config(String),
-    /// No answer from the server: connection refused, reset, timed out, …
+    /// No connection to the server: refused, reset, no connection within the connect timeout, …
     #[error("the server at {base} could not be reached: {reason}")]
     Unreachable {
         /// Base URL of the server.
         base: String,
-        /// What the network layer said.
+        /// What the network layer said, briefly (e.g. `connection refused`).
         reason: String,
+    },
+    /// The connection was made but the answer did not come within the request timeout
+    /// ([`ClientBuilder::request_timeout`](crate::ClientBuilder::request_timeout)).
+    #[error("the server at {base} did not answer within {seconds} seconds")]
+    NoAnswer {
+        /// Base URL of the server.
+        base: String,
+        /// The request timeout, in seconds.
+        seconds: u64,
     },
     /// The server answered with an error status.
     #[error("{request} failed with {status}: {message}")]
@@ -103,10 +112,10 @@ impl Error {
         self.status() == Some(409) && self.code() == Some("non_determinism")
     }
 
-    /// Worth repeating the same request: no answer, 408, 429 or a 5xx.
+    /// Worth repeating the same request: no connection, no answer, 408, 429 or a 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Unreachable { .. } => true,
+            Error::Unreachable { .. } | Error::NoAnswer { .. } => true,
             Error::Api { status, .. } => matches!(*status, 408 | 429) || *status >= 500,
             _ => false,
         }
@@ -146,5 +155,14 @@ mod tests {
         assert!(!api(400, None).is_transient());
         assert!(api(404, None).is_not_found());
         assert_eq!(api(404, None).to_string(), "POST /x failed with 404: m",);
+        let slow = Error::NoAnswer {
+            base: "http://h".into(),
+            seconds: 60,
+        };
+        assert!(slow.is_transient());
+        assert_eq!(
+            slow.to_string(),
+            "the server at http://h did not answer within 60 seconds"
+        );
     }
 }

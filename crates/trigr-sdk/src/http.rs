@@ -1,5 +1,14 @@
 //! The HTTP transport under [`Client`](crate::Client): base URL, key, JSON in and out, error
-//! mapping and retries of transient failures.
+//! mapping, retries of transient failures and server-sent events.
+//!
+//! Most of it is internal. What is public serves tools that talk to endpoints the typed
+//! methods of [`Client`](crate::Client) do not cover, through its raw requests
+//! ([`Client::get_json`](crate::Client::get_json) and the like) and
+//! [`Client::open_events`](crate::Client::open_events):
+//!
+//! * [`DEFAULT_API_URL`], and [`check_settings`] with its [`SettingsError`]: the rules a server
+//!   address and a secret key must follow, to explain a bad one in a tool's own words;
+//! * [`EventStream`] and [`ServerEvent`]: a server-sent event body, read event by event.
 
 use std::time::Duration;
 
@@ -17,8 +26,10 @@ pub const DEFAULT_API_URL: &str = "http://127.0.0.1:3030";
 /// API version header value; selects the current run-status names.
 const API_VERSION: &str = "2025-07-16";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longer than the longest long-poll (30 s) the protocol allows.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
+/// The default request timeout: longer than the longest long-poll (30 s) the protocol allows.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
+/// The time limit of an event stream's request: none in practice (readers watch for silence).
+const STREAM_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Everything except the RFC 3986 unreserved characters `A-Z a-z 0-9 - _ . ~`.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -47,18 +58,40 @@ pub(crate) struct Http {
     base: String,
     auth: HeaderValue,
     http: reqwest::Client,
+    request_timeout: Duration,
 }
 
 impl Http {
+    /// A connection with the default settings.
+    #[cfg(test)]
     pub(crate) fn new(api_url: &str, secret_key: &str) -> Result<Http> {
-        let base = base_url(api_url)?;
-        let auth = auth_header(secret_key)?;
-        let http = reqwest::Client::builder()
+        Http::configured(api_url, secret_key, None, REQUEST_TIMEOUT)
+    }
+
+    /// A connection sending `user_agent` (if any), whose requests fail after `request_timeout`.
+    pub(crate) fn configured(
+        api_url: &str,
+        secret_key: &str,
+        user_agent: Option<&str>,
+        request_timeout: Duration,
+    ) -> Result<Http> {
+        let base = base_url(api_url).map_err(|e| Error::Config(e.to_string()))?;
+        let auth = auth_header(secret_key).map_err(|e| Error::Config(e.to_string()))?;
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(request_timeout);
+        if let Some(agent) = user_agent {
+            builder = builder.user_agent(agent);
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::Config(format!("the HTTP client could not be set up: {e}")))?;
-        Ok(Http { base, auth, http })
+        Ok(Http {
+            base,
+            auth,
+            http,
+            request_timeout,
+        })
     }
 
     pub(crate) fn base(&self) -> &str {
@@ -108,16 +141,31 @@ impl Http {
         })
     }
 
-    async fn send_once(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
-        let name = request_name(&method, path);
-        let mut request = self
-            .http
+    /// A request to `path` (path and query) with the key and the API version.
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
             .request(method, format!("{}{path}", self.base))
             .header(AUTHORIZATION, self.auth.clone())
-            .header("x-trigger-api-version", API_VERSION);
-        if let Some(body) = body {
-            request = request.json(body);
+            .header("x-trigger-api-version", API_VERSION)
+    }
+
+    /// [`Http::request`] with a JSON body, or with none.
+    fn json_request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.request(method, path);
+        match body {
+            Some(body) => request.json(body),
+            None => request,
         }
+    }
+
+    async fn send_once(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let name = request_name(&method, path);
+        let request = self.json_request(method, path, body);
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| self.unreachable(&e))?;
@@ -144,10 +192,7 @@ impl Http {
     ) -> Result<Value> {
         let name = request_name(&method, path);
         let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header(AUTHORIZATION, self.auth.clone())
-            .header("x-trigger-api-version", API_VERSION)
+            .request(method, path)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body);
         for (k, v) in headers {
@@ -163,19 +208,52 @@ impl Http {
     }
 
     /// Opens a `GET` whose body the caller reads as it comes (server-sent events); fails on
-    /// a non-success answer.
+    /// a non-success answer. The whole request, body included, is cut after the request
+    /// timeout.
     pub(crate) async fn open_stream(
         &self,
         path: &str,
         headers: &[(&str, String)],
     ) -> Result<reqwest::Response> {
+        self.open_stream_with(path, headers, None).await
+    }
+
+    /// Opens `GET path` as an event stream resuming after `last_event_id`, with no time limit
+    /// on the body.
+    pub(crate) async fn open_events(
+        &self,
+        path: &str,
+        last_event_id: Option<i64>,
+    ) -> Result<EventStream> {
+        let headers: Vec<(&str, String)> = last_event_id
+            .map(|id| ("last-event-id", id.to_string()))
+            .into_iter()
+            .collect();
+        let response = self
+            .open_stream_with(path, &headers, Some(STREAM_TIMEOUT))
+            .await?;
+        Ok(EventStream {
+            http: self.clone(),
+            response,
+            parser: SseParser::default(),
+            done: false,
+        })
+    }
+
+    /// [`Http::open_stream`], with another time limit than the request timeout.
+    async fn open_stream_with(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::Response> {
         let name = request_name(&Method::GET, path);
         let mut request = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(AUTHORIZATION, self.auth.clone())
-            .header("x-trigger-api-version", API_VERSION)
+            .request(Method::GET, path)
             .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
         for (k, v) in headers {
             request = request.header(*k, v.as_str());
         }
@@ -188,17 +266,56 @@ impl Http {
         Ok(response)
     }
 
+    /// The error of a request that got no answer: [`Error::NoAnswer`] when the connection was
+    /// made but the request timeout passed, else [`Error::Unreachable`] with a short reason.
     pub(crate) fn unreachable(&self, err: &reqwest::Error) -> Error {
-        let mut reason = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(cause) = source {
-            reason = cause.to_string();
-            source = cause.source();
+        let base = self.base.clone();
+        if err.is_timeout() && !err.is_connect() {
+            return Error::NoAnswer {
+                base,
+                seconds: self.request_timeout.as_secs(),
+            };
         }
-        Error::Unreachable {
-            base: self.base.clone(),
-            reason,
+        let reason = if err.is_timeout() {
+            format!("no connection within {} seconds", CONNECT_TIMEOUT.as_secs())
+        } else {
+            transport_reason(err)
+        };
+        Error::Unreachable { base, reason }
+    }
+}
+
+/// Describes why a request could not be completed, from the innermost I/O error if any.
+fn transport_reason(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    let mut last = err.to_string();
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io_reason(io);
         }
+        last = e.to_string();
+        current = e.source();
+    }
+    last
+}
+
+fn io_reason(err: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let known = match err.kind() {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset",
+        K::ConnectionAborted => "connection aborted",
+        K::TimedOut => "timed out",
+        K::AddrNotAvailable => "address not available",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    let text = err.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 
@@ -206,22 +323,11 @@ fn request_name(method: &Method, path: &str) -> String {
     format!("{method} {}", path.split('?').next().unwrap_or(path))
 }
 
-/// The error of a non-success answer: `{"error": "…", "code"?: "…"}` or the raw text.
+/// The error of a non-success answer: `{"error": "…", "code"?: "…"}` (or
+/// `{"error": {"message": "…"}}`) or the raw text.
 fn api_error(request: String, status: u16, text: &str) -> Error {
     let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-    let error = &body["error"];
-    let message = error
-        .as_str()
-        .or_else(|| error["message"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| match text.trim() {
-            "" => reqwest::StatusCode::from_u16(status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("no reason given")
-                .to_string(),
-            t => t.chars().take(300).collect(),
-        });
+    let message = error_message(status, &body, text);
     if status == 409 {
         if let Some(expected) = body["expectedVersion"].as_str() {
             return Error::VersionMismatch(VersionMismatchError {
@@ -239,33 +345,226 @@ fn api_error(request: String, status: u16, text: &str) -> Error {
     }
 }
 
-fn base_url(raw: &str) -> Result<String> {
+/// The sentence of an error answer: the body's `error` (or `error.message`), else the body
+/// text when it is short and not a page of HTML, else the standard reason of the status.
+fn error_message(status: u16, body: &Value, text: &str) -> String {
+    let error = &body["error"];
+    let sentence = error.as_str().or_else(|| error["message"].as_str());
+    if let Some(sentence) = sentence.map(str::trim).filter(|s| !s.is_empty()) {
+        return sentence.to_string();
+    }
+    let text = text.trim();
+    if !text.is_empty() && text.len() <= 300 && !text.starts_with('<') {
+        return text.to_string();
+    }
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("no reason given")
+        .to_string()
+}
+
+/// What is wrong with the server address or the secret key given to a
+/// [`Client`](crate::Client). [`Client::new`](crate::Client::new) reports it as
+/// [`Error::Config`] with this text; [`check_settings`] gives it as a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The API URL is empty.
+    EmptyUrl,
+    /// The API URL is not a URL.
+    InvalidUrl {
+        /// The URL as given, trimmed.
+        url: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The API URL is not an `http://` or `https://` address with a host.
+    NotHttp {
+        /// The URL as given, trimmed.
+        url: String,
+    },
+    /// The API URL has a query (`?`) or a fragment (`#`): it must be the server's address only.
+    QueryOrFragment {
+        /// The URL as given, trimmed.
+        url: String,
+    },
+    /// No secret key (empty or blank).
+    NoKey,
+    /// The secret key has characters an HTTP header cannot carry.
+    UnsendableKey,
+}
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingsError::EmptyUrl => write!(
+                f,
+                "the API URL is empty; use an address like {DEFAULT_API_URL}"
+            ),
+            SettingsError::InvalidUrl { url, reason } => write!(
+                f,
+                "the API URL '{url}' is not valid ({reason}); use an address like {DEFAULT_API_URL}"
+            ),
+            SettingsError::NotHttp { url } => {
+                write!(f, "the API URL '{url}' is not an http:// or https:// address")
+            }
+            SettingsError::QueryOrFragment { url } => write!(
+                f,
+                "the API URL '{url}' must not contain '?' or '#'; use the server's address only, like {DEFAULT_API_URL}"
+            ),
+            SettingsError::NoKey => f.write_str(
+                "no secret key given: set TRIGGER_SECRET_KEY to a secret key of the server's environment (tr_dev_…)",
+            ),
+            SettingsError::UnsendableKey => {
+                f.write_str("the secret key contains characters that cannot be sent")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// Checks a server address and a secret key the way [`Client::new`](crate::Client::new) does,
+/// without building a client: the address first, then the key. Gives the address as the client
+/// would use it (trimmed, without trailing `/`).
+pub fn check_settings(api_url: &str, secret_key: &str) -> Result<String, SettingsError> {
+    let base = base_url(api_url)?;
+    auth_header(secret_key)?;
+    Ok(base)
+}
+
+fn base_url(raw: &str) -> Result<String, SettingsError> {
     let trimmed = raw.trim().trim_end_matches('/');
-    let url = reqwest::Url::parse(trimmed).map_err(|e| {
-        Error::Config(format!(
-            "the API URL '{trimmed}' is not valid ({e}); use an address like {DEFAULT_API_URL}"
-        ))
+    if trimmed.is_empty() {
+        return Err(SettingsError::EmptyUrl);
+    }
+    let url = reqwest::Url::parse(trimmed).map_err(|e| SettingsError::InvalidUrl {
+        url: trimmed.to_string(),
+        reason: e.to_string(),
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::Config(format!(
-            "the API URL '{trimmed}' is not an http:// or https:// address"
-        )));
+        return Err(SettingsError::NotHttp {
+            url: trimmed.to_string(),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(SettingsError::QueryOrFragment {
+            url: trimmed.to_string(),
+        });
     }
     Ok(trimmed.to_string())
 }
 
-fn auth_header(key: &str) -> Result<HeaderValue> {
+fn auth_header(key: &str) -> Result<HeaderValue, SettingsError> {
     let key = key.trim();
     if key.is_empty() {
-        return Err(Error::Config(
-            "no secret key given: set TRIGGER_SECRET_KEY to a secret key of the server's environment (tr_dev_…)".into(),
-        ));
+        return Err(SettingsError::NoKey);
     }
-    let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-        Error::Config("the secret key contains characters that cannot be sent".into())
-    })?;
+    let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+        .map_err(|_| SettingsError::UnsendableKey)?;
     value.set_sensitive(true);
     Ok(value)
+}
+
+/// One server-sent event: a block of `id:`, `event:` and `data:` lines ended by a blank line.
+///
+/// A block with none of them (a `: keep-alive` comment) comes as an event without id, name or
+/// data ([`ServerEvent::is_keep_alive`]), so a reader can tell the connection is alive.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerEvent {
+    /// The `id:` when it is a number (trigr numbers the events of an environment).
+    pub id: Option<i64>,
+    /// The `event:` name, e.g. `status`; empty when the block has none.
+    pub name: String,
+    /// The `data:` lines, joined with `\n`.
+    pub data: String,
+}
+
+impl ServerEvent {
+    /// A block without id, name or data: a keep-alive comment.
+    pub fn is_keep_alive(&self) -> bool {
+        self.id.is_none() && self.name.is_empty() && self.data.is_empty()
+    }
+
+    fn parse(block: &str) -> ServerEvent {
+        let mut event = ServerEvent::default();
+        let mut data: Vec<&str> = Vec::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                event.id = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event.name = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+        event.data = data.join("\n");
+        event
+    }
+}
+
+/// Splits a server-sent event body into events as its bytes arrive.
+#[derive(Debug, Default)]
+pub(crate) struct SseParser {
+    buf: Vec<u8>,
+}
+
+impl SseParser {
+    /// Adds bytes of the body.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Forgets an incomplete event (the connection it came on is gone).
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    /// Takes the next complete event off the front of the buffer.
+    pub(crate) fn next_event(&mut self) -> Option<ServerEvent> {
+        let end = self.buf.windows(2).position(|w| w == b"\n\n")?;
+        let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+        Some(ServerEvent::parse(&String::from_utf8_lossy(&block)))
+    }
+}
+
+/// A server-sent event body being read: [`Client::open_events`](crate::Client::open_events).
+///
+/// It does not reconnect: when the body ends or breaks, open a new one (sending the last id
+/// seen). The body has no time limit; a reader that wants to notice a dead connection waits
+/// for each event with a timeout (the trigr server sends a keep-alive every 15 seconds).
+#[derive(Debug)]
+pub struct EventStream {
+    http: Http,
+    response: reqwest::Response,
+    parser: SseParser,
+    done: bool,
+}
+
+impl EventStream {
+    /// The next event, keep-alives included; `None` once the server ended the body, an
+    /// [`Error::Unreachable`] or [`Error::NoAnswer`] when the connection broke.
+    ///
+    /// Cancel-safe: dropping the future (e.g. on a timeout) loses no event.
+    pub async fn next_event(&mut self) -> Option<Result<ServerEvent>> {
+        loop {
+            if let Some(event) = self.parser.next_event() {
+                return Some(Ok(event));
+            }
+            if self.done {
+                return None;
+            }
+            match self.response.chunk().await {
+                Ok(Some(bytes)) => self.parser.push(&bytes),
+                Ok(None) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(self.http.unreachable(&e)));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +578,209 @@ mod tests {
         assert!(Http::new("localhost:3030", "k").is_err());
         assert!(Http::new("ftp://x", "k").is_err());
         assert!(Http::new("http://x", " ").is_err());
+        assert_eq!(
+            check_settings(" https://x.example/api// ", "k"),
+            Ok("https://x.example/api".to_string())
+        );
+    }
+
+    #[test]
+    fn settings_problems_are_told_apart() {
+        let url = |raw: &str| check_settings(raw, "tr_dev_k").err();
+        assert_eq!(url(""), Some(SettingsError::EmptyUrl));
+        assert_eq!(url(" / "), Some(SettingsError::EmptyUrl));
+        assert!(matches!(
+            url("not a url"),
+            Some(SettingsError::InvalidUrl { url, .. }) if url == "not a url"
+        ));
+        assert!(matches!(
+            url("localhost:3030"),
+            Some(SettingsError::NotHttp { .. })
+        ));
+        assert!(matches!(
+            url("ftp://x"),
+            Some(SettingsError::NotHttp { .. })
+        ));
+        assert!(matches!(
+            url("http://x/?a=1"),
+            Some(SettingsError::QueryOrFragment { .. })
+        ));
+        assert!(matches!(
+            url("http://x#top"),
+            Some(SettingsError::QueryOrFragment { .. })
+        ));
+        let key = |key: &str| check_settings("http://x", key).err();
+        assert_eq!(key(""), Some(SettingsError::NoKey));
+        assert_eq!(key("  "), Some(SettingsError::NoKey));
+        assert_eq!(key("tr_dev\nx"), Some(SettingsError::UnsendableKey));
+        assert_eq!(key("tr_dev_abc"), None);
+        // The address is checked first.
+        assert_eq!(check_settings("", "").err(), Some(SettingsError::EmptyUrl));
+        let err = Http::new("http://x", "").err().map(|e| e.to_string());
+        assert_eq!(err, Some(SettingsError::NoKey.to_string()));
+    }
+
+    fn header(request: &reqwest::Request, name: &str) -> Option<String> {
+        let value = request.headers().get(name)?;
+        value.to_str().ok().map(str::to_string)
+    }
+
+    #[test]
+    fn requests_carry_the_key_the_api_version_and_a_json_body() {
+        let http = Http::configured(
+            "http://127.0.0.1:3030/",
+            "tr_dev_k",
+            Some("tool/1"),
+            Duration::from_secs(5),
+        )
+        .expect("client");
+        assert_eq!(http.request_timeout, Duration::from_secs(5));
+        let request = http
+            .json_request(
+                Method::POST,
+                "/api/x?a=1",
+                Some(&serde_json::json!({"a": 1})),
+            )
+            .build()
+            .expect("request");
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(request.url().as_str(), "http://127.0.0.1:3030/api/x?a=1");
+        assert_eq!(
+            header(&request, "authorization").as_deref(),
+            Some("Bearer tr_dev_k")
+        );
+        assert_eq!(
+            header(&request, "x-trigger-api-version").as_deref(),
+            Some(API_VERSION)
+        );
+        assert_eq!(
+            header(&request, "content-type").as_deref(),
+            Some("application/json")
+        );
+        let body = request.body().and_then(reqwest::Body::as_bytes);
+        assert_eq!(body, Some(&br#"{"a":1}"#[..]));
+
+        let request = http
+            .json_request(Method::POST, "/api/y", None)
+            .build()
+            .expect("request");
+        assert!(request.body().is_none());
+        assert_eq!(header(&request, "content-type"), None);
+    }
+
+    /// A server that takes the connection, reads the request head and never answers: its
+    /// address, and the head with the connection (kept open until the test takes it).
+    async fn silent_server() -> (
+        String,
+        tokio::task::JoinHandle<(String, tokio::net::TcpStream)>,
+    ) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let head = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            (String::from_utf8_lossy(&head).to_lowercase(), conn)
+        });
+        (url, head)
+    }
+
+    #[tokio::test]
+    async fn a_server_that_does_not_answer_in_time_is_no_answer() {
+        let (url, head) = silent_server().await;
+        let http = Http::configured(&url, "tr_dev_k", Some("tool/1"), Duration::from_secs(1))
+            .expect("client");
+        let err = http.send(Method::GET, "/x", None, Tries::Once).await.err();
+        assert!(
+            matches!(&err, Some(Error::NoAnswer { base, seconds: 1 }) if *base == url),
+            "{err:?}"
+        );
+        let (head, _conn) = head.await.expect("the request head");
+        assert!(head.starts_with("get /x http/1.1\r\n"), "{head}");
+        assert!(head.contains("\r\nuser-agent: tool/1\r\n"), "{head}");
+        assert!(
+            head.contains("\r\nauthorization: bearer tr_dev_k\r\n"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_unreachable() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        drop(listener);
+        let http = Http::new(&url, "tr_dev_k").expect("client");
+        let err = http.send(Method::GET, "/x", None, Tries::Once).await.err();
+        assert_eq!(
+            err.map(|e| e.to_string()),
+            Some(format!(
+                "the server at {url} could not be reached: connection refused"
+            ))
+        );
+    }
+
+    #[test]
+    fn event_blocks_are_split_and_keep_alives_kept() {
+        let mut parser = SseParser::default();
+        parser.push(b": keep-alive\n\nid: 7\nevent: status\ndata: {\"status\":\"QUEUED\"}\n\nid: 8\nevent: me");
+        let keep_alive = parser.next_event().expect("the comment block");
+        assert!(keep_alive.is_keep_alive());
+        assert_eq!(
+            parser.next_event(),
+            Some(ServerEvent {
+                id: Some(7),
+                name: "status".into(),
+                data: "{\"status\":\"QUEUED\"}".into(),
+            })
+        );
+        assert_eq!(
+            parser.next_event(),
+            None,
+            "an incomplete event waits for more"
+        );
+        parser.push("ta\ndata: a\ndata:b \u{e9}\n".as_bytes());
+        assert_eq!(parser.next_event(), None);
+        parser.push(b"\n");
+        let event = parser.next_event().expect("the second event");
+        assert_eq!(event.id, Some(8));
+        assert_eq!(event.name, "meta");
+        assert_eq!(event.data, "a\nb \u{e9}");
+        assert!(!event.is_keep_alive());
+    }
+
+    #[test]
+    fn a_character_split_between_chunks_is_kept() {
+        let mut parser = SseParser::default();
+        let bytes = "event: x\ndata: \u{e9}\n\n".as_bytes();
+        let split = bytes.len() - 3; // inside the two bytes of the é
+        parser.push(&bytes[..split]);
+        assert_eq!(parser.next_event(), None);
+        parser.push(&bytes[split..]);
+        assert_eq!(
+            parser.next_event().map(|e| e.data).as_deref(),
+            Some("\u{e9}")
+        );
+    }
+
+    #[test]
+    fn transport_errors_are_described_briefly() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(transport_reason(&refused), "connection refused");
+        let other = std::io::Error::other("failed to lookup address information");
+        assert_eq!(
+            transport_reason(&other),
+            "failed to lookup address information"
+        );
     }
 
     #[test]
@@ -292,6 +794,23 @@ mod tests {
         assert_eq!(e.to_string(), "POST /h failed with 409: lease gone");
         let e = api_error("GET /x".into(), 404, "");
         assert_eq!(e.to_string(), "GET /x failed with 404: Not Found");
+        let e = api_error(
+            "GET /x".into(),
+            500,
+            r#"{"error":{"message":" Disk full. "}}"#,
+        );
+        assert_eq!(e.to_string(), "GET /x failed with 500: Disk full.");
+        let e = api_error("GET /x".into(), 422, r#"{"error":" "}"#);
+        assert_eq!(e.to_string(), r#"GET /x failed with 422: {"error":" "}"#);
+        let e = api_error("GET /x".into(), 502, " upstream down\n");
+        assert_eq!(e.to_string(), "GET /x failed with 502: upstream down");
+        let e = api_error("GET /x".into(), 503, "<html>…</html>");
+        assert_eq!(e.to_string(), "GET /x failed with 503: Service Unavailable");
+        let e = api_error("GET /x".into(), 500, &"x".repeat(301));
+        assert_eq!(
+            e.to_string(),
+            "GET /x failed with 500: Internal Server Error"
+        );
     }
 
     #[test]

@@ -66,6 +66,8 @@
 //!
 //! * [`Worker`] — the runtime of a worker process; [`Context`] — what a running task can reach;
 //! * [`Client`] — the management API; [`tokens`] — wait tokens;
+//! * [`http`] — for tools that call endpoints by path ([`Client::get_json`] and the like):
+//!   the rules of the connection settings, and server-sent event streams;
 //! * `testkit` (feature `testkit`) — a temporary in-process server for tests of your tasks.
 
 mod attempt;
@@ -73,7 +75,7 @@ mod client;
 mod context;
 mod durable;
 mod error;
-mod http;
+pub mod http;
 mod logger;
 mod metadata;
 mod output;
@@ -91,7 +93,7 @@ pub use client::realtime;
 pub use client::schedules;
 pub use client::tokens;
 pub use client::types::{ListRuns, Page, Run, RunHandle, RunStatus, RunSummary, TriggerOptions};
-pub use client::Client;
+pub use client::{Client, ClientBuilder};
 pub use context::{Context, DeploymentInfo, EnvironmentInfo, RunInfo, TaskInfo};
 pub use durable::results::{RunFailed, TaskRunResult, WaitResult, WaitTimeout};
 pub use durable::WaitOptions;

@@ -1,180 +1,45 @@
-//! The worker protocol on the wire (`docs/worker-protocol.md`): request bodies, answers and
-//! one function per call.
+//! The worker protocol on the wire (`docs/worker-protocol.md`): one function per call.
+//!
+//! Answers are read as the types of [`trigr_types::wire::worker`], the ones the server
+//! writes, and nothing else: a field the server always sends is required. The attempt, the
+//! context and the durable operations read those types as they are.
 
-use chrono::{DateTime, Utc};
 use reqwest::Method;
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{json, Value};
+use trigr_types::manifest::TaskManifest;
+use trigr_types::wire::worker::{self as wire, DeploymentRegistered, Heartbeat, InputMessages};
+pub(crate) use trigr_types::wire::worker::{
+    CompletionResult, DequeuedRun, JournalEntry, JournalKind, StepRecorded, WaitError, WaitState,
+    WaitStatus,
+};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::{encode, Http, Tries};
-use crate::task_error::ErrorBody;
-
-/// One run of a dequeue answer (§3, §7.1).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct DequeuedRun {
-    pub run_id: String,
-    pub task_identifier: String,
-    pub attempt: u32,
-    pub lease: String,
-    #[serde(default)]
-    pub lease_expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub payload: Value,
-    #[serde(default)]
-    pub metadata: Option<Value>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub version: Option<String>,
-    #[serde(default)]
-    pub queue: Option<String>,
-    #[serde(default)]
-    pub concurrency_key: Option<String>,
-    #[serde(default)]
-    pub max_attempts: Option<u32>,
-    #[serde(default)]
-    pub max_duration: Option<u64>,
-    #[serde(default)]
-    pub machine: Option<String>,
-    #[serde(default)]
-    pub idempotency_key: Option<String>,
-    #[serde(default)]
-    pub created_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub started_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub parent_run_id: Option<String>,
-    #[serde(default)]
-    pub root_run_id: Option<String>,
-    #[serde(default)]
-    pub batch_id: Option<String>,
-    #[serde(default)]
-    pub is_test: bool,
-    #[serde(default)]
-    pub environment: Environment,
-    #[serde(default)]
-    pub journal: Vec<JournalEntry>,
-    #[serde(default)]
-    pub resumed: bool,
-}
-
-/// The environment of a dequeued run.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub(crate) struct Environment {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub slug: String,
-    #[serde(default, rename = "type")]
-    pub kind: String,
-}
-
-/// Status of a wait entry or a wait answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub(crate) enum WaitStatus {
-    Waiting,
-    Completed,
-    TimedOut,
-}
-
-/// One journal entry (§7.1).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct JournalEntry {
-    pub position: u32,
-    pub kind: String,
-    pub name: String,
-    #[serde(default)]
-    pub output: Option<Value>,
-    #[serde(default)]
-    pub status: Option<WaitStatus>,
-    #[serde(default)]
-    pub error: Option<ErrorBody>,
-    /// Not in §7.1; read when a server adds it to `run`/`batch` entries.
-    #[serde(default)]
-    pub run_ids: Vec<String>,
-}
-
-/// Answer of a step call (§7.2).
-#[derive(Clone, Debug, Deserialize)]
-pub(crate) struct StepAnswer {
-    #[serde(default)]
-    pub recorded: bool,
-    /// The stored entry when the position was already recorded (nested form).
-    #[serde(default)]
-    pub entry: Option<JournalEntry>,
-    /// The stored output when the position was already recorded (flat form).
-    #[serde(default)]
-    pub output: Option<Value>,
-}
-
-/// Answer of a wait call or a wait poll (§7.3).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct WaitAnswer {
-    pub status: WaitStatus,
-    #[serde(default)]
-    pub output: Option<Value>,
-    #[serde(default)]
-    pub error: Option<ErrorBody>,
-    #[serde(default)]
-    pub suspended: bool,
-    #[serde(default)]
-    pub run_ids: Vec<String>,
-}
-
-/// Answer of a heartbeat (§4).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct HeartbeatAnswer {
-    #[serde(default)]
-    pub lease_expires_at: Option<DateTime<Utc>>,
-}
-
-/// Answer of a deployment registration (§2).
-#[derive(Clone, Debug, Deserialize)]
-pub(crate) struct Registered {
-    pub version: String,
-}
-
-#[derive(Deserialize)]
-struct Dequeued {
-    runs: Vec<DequeuedRun>,
-}
-
-/// One item of a batched completion answer (§5).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CompleteResult {
-    #[serde(default)]
-    pub status: Value,
-    #[serde(default)]
-    pub will_retry: bool,
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub code: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CompleteMany {
-    results: Vec<CompleteResult>,
-}
 
 fn run_path(run_id: &str, tail: &str) -> String {
     format!("/api/v1/worker/runs/{}/{tail}", encode(run_id))
 }
 
+/// A request body as JSON.
+fn body(what: &str, body: &impl Serialize) -> Result<Value> {
+    serde_json::to_value(body).map_err(|e| Error::json(what, e))
+}
+
 pub(crate) async fn register(
     http: &Http,
-    tasks: Value,
+    tasks: Vec<TaskManifest>,
     promote: bool,
     content_hash: Option<String>,
-) -> Result<Registered> {
-    let body = json!({ "tasks": tasks, "promote": promote, "contentHash": content_hash });
+) -> Result<DeploymentRegistered> {
+    let body = body(
+        "a registration",
+        &wire::RegisterBody {
+            tasks,
+            promote,
+            content_hash,
+        },
+    )?;
     http.call(
         Method::POST,
         "/api/v1/worker/deployments",
@@ -191,11 +56,17 @@ pub(crate) async fn dequeue(
     wait_ms: u64,
     worker_id: &str,
 ) -> Result<Vec<DequeuedRun>> {
-    let body = json!({
-        "version": version, "maxRuns": max_runs, "waitMs": wait_ms, "workerId": worker_id,
-        "start": true
-    });
-    let answer: Dequeued = http
+    let body = body(
+        "a dequeue",
+        &wire::DequeueBody {
+            version: version.to_string(),
+            max_runs: Some(max_runs),
+            wait_ms: Some(wait_ms),
+            worker_id: Some(worker_id.to_string()),
+            start: true,
+        },
+    )?;
+    let answer: wire::Dequeued = http
         .call(
             Method::POST,
             "/api/v1/worker/dequeue",
@@ -206,8 +77,13 @@ pub(crate) async fn dequeue(
     Ok(answer.runs)
 }
 
-pub(crate) async fn heartbeat(http: &Http, run_id: &str, lease: &str) -> Result<HeartbeatAnswer> {
-    let body = json!({ "lease": lease });
+pub(crate) async fn heartbeat(http: &Http, run_id: &str, lease: &str) -> Result<Heartbeat> {
+    let body = body(
+        "a heartbeat",
+        &wire::LeaseBody {
+            lease: lease.to_string(),
+        },
+    )?;
     http.call(
         Method::POST,
         &run_path(run_id, "heartbeat"),
@@ -224,7 +100,7 @@ pub(crate) async fn step(
     position: u32,
     name: &str,
     output: &Value,
-) -> Result<StepAnswer> {
+) -> Result<StepRecorded> {
     let body = json!({ "lease": lease, "position": position, "name": name, "output": output });
     http.call(
         Method::POST,
@@ -247,7 +123,7 @@ pub(crate) async fn wait(
     run_id: &str,
     lease: &str,
     request: WaitRequest<'_>,
-) -> Result<WaitAnswer> {
+) -> Result<WaitState> {
     let body = json!({
         "lease": lease, "position": request.position, "name": request.name,
         "suspend": request.suspend, "wait": request.wait
@@ -267,7 +143,7 @@ pub(crate) async fn poll_wait(
     lease: &str,
     position: u32,
     wait_ms: u64,
-) -> Result<WaitAnswer> {
+) -> Result<WaitState> {
     let path = format!(
         "{}?lease={}&waitMs={wait_ms}",
         run_path(run_id, &format!("waits/{position}")),
@@ -276,23 +152,8 @@ pub(crate) async fn poll_wait(
     http.call(Method::GET, &path, None, Tries::Transient).await
 }
 
-/// One message of an input stream (§7.6).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct InputMessage {
-    pub seq: i64,
-    #[serde(default)]
-    pub data: Value,
-}
-
-/// Answer of an input read (§7.6).
-#[derive(Clone, Debug, Deserialize)]
-pub(crate) struct InputRead {
-    #[serde(default)]
-    pub messages: Vec<InputMessage>,
-}
-
-/// The messages of an input stream after `consumer`'s position, long-polling up to `wait_ms`.
+/// The messages of an input stream after `consumer`'s position, long-polling up to `wait_ms`
+/// (§7.6).
 pub(crate) async fn input_read(
     http: &Http,
     run_id: &str,
@@ -300,7 +161,7 @@ pub(crate) async fn input_read(
     stream_id: &str,
     consumer: &str,
     wait_ms: u64,
-) -> Result<InputRead> {
+) -> Result<InputMessages> {
     let path = format!(
         "{}?lease={}&consumer={}&waitMs={wait_ms}",
         run_path(run_id, &format!("input/{}", encode(stream_id))),
@@ -341,9 +202,9 @@ pub(crate) async fn logs(http: &Http, run_id: &str, lease: &str, entries: &[Valu
 pub(crate) async fn complete_many(
     http: &Http,
     completions: &[Value],
-) -> Result<Vec<CompleteResult>> {
+) -> Result<Vec<CompletionResult>> {
     let body = json!({ "completions": completions });
-    let answer: CompleteMany = http
+    let answer: wire::CompletionResults = http
         .call(
             Method::POST,
             "/api/v1/worker/complete",
@@ -358,12 +219,13 @@ pub(crate) async fn complete_many(
 mod tests {
     use super::*;
 
-    #[test]
-    fn dequeued_runs_decode_with_journal() {
-        let run: DequeuedRun = serde_json::from_value(json!({
+    fn dequeued() -> Value {
+        json!({
             "runId": "run_1", "taskIdentifier": "t", "attempt": 2, "lease": "lease_1",
             "leaseExpiresAt": "2026-11-26T21:00:00.000Z", "payload": {"a": 1},
-            "tags": ["x"], "version": "20261126.3",
+            "payloadType": "application/json", "tags": ["x"], "isTest": false,
+            "version": "20261126.3", "queue": "task/t",
+            "createdAt": "2026-11-26T20:59:00.000Z",
             "environment": {"id": "env_1", "slug": "dev", "type": "DEVELOPMENT"},
             "journal": [
                 {"position": 0, "kind": "step", "name": "charge", "output": {"id": "ch_1"}},
@@ -372,11 +234,64 @@ mod tests {
             ],
             "resumed": true,
             "somethingNew": 1
-        }))
-        .expect("run");
+        })
+    }
+
+    #[test]
+    fn dequeued_runs_decode_with_journal() {
+        let run: DequeuedRun = serde_json::from_value(dequeued()).expect("run");
         assert_eq!(run.journal.len(), 2);
+        assert_eq!(run.journal[0].kind, JournalKind::Step);
         assert_eq!(run.journal[1].status, Some(WaitStatus::TimedOut));
+        let error = run.journal[1].error.as_ref().expect("error");
+        assert_eq!(error.name.as_deref(), Some("WaitpointTimeoutError"));
         assert_eq!(run.environment.kind, "DEVELOPMENT");
+        assert_eq!(run.queue, "task/t");
+        assert_eq!(
+            run.lease_expires_at.map(|t| t.millis()),
+            Some(1_795_726_800_000)
+        );
+        assert_eq!(run.created_at.millis(), 1_795_726_740_000);
+        assert!(run.started_at.is_none());
         assert!(run.resumed);
+    }
+
+    #[test]
+    fn a_dequeued_run_without_a_field_the_server_always_sends_is_refused() {
+        for required in [
+            "lease",
+            "createdAt",
+            "queue",
+            "environment",
+            "journal",
+            "resumed",
+        ] {
+            let mut run = dequeued();
+            run.as_object_mut().unwrap().remove(required);
+            let refused = serde_json::from_value::<wire::DequeuedRun>(run);
+            assert!(refused.is_err(), "accepted without {required}");
+        }
+    }
+
+    #[test]
+    fn step_and_wait_answers_keep_what_the_code_reads() {
+        let step: StepRecorded = serde_json::from_value(json!({
+            "position": 0, "recorded": false,
+            "entry": {"position": 0, "kind": "step", "name": "charge", "output": {"id": "ch_1"}}
+        }))
+        .unwrap();
+        assert!(!step.recorded);
+        assert_eq!(
+            step.entry.and_then(|e| e.output),
+            Some(json!({"id": "ch_1"}))
+        );
+        let wait: WaitState = serde_json::from_value(json!({
+            "position": 1, "waitpointId": "waitpoint_1", "status": "WAITING",
+            "suspended": true, "runIds": ["run_2"]
+        }))
+        .unwrap();
+        assert_eq!(wait.suspended, Some(true));
+        assert_eq!(wait.run_ids, ["run_2"]);
+        assert_eq!(wait.status, WaitStatus::Waiting);
     }
 }

@@ -73,11 +73,11 @@ impl Running {
     /// everything acknowledged is on disk.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        self.engine.notifier.close();
+        self.engine.close();
         let _ = self.serve.await;
         let _ = self.timers.await;
-        let store = self.engine.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        let engine = self.engine.clone();
+        let _ = tokio::task::spawn_blocking(move || engine.close_store()).await;
     }
 }
 
@@ -129,8 +129,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("could not listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
-    let timer_loop = Timers::new(engine.clone(), config.timer_interval);
-    let timers_task = tokio::spawn(timer_loop.run(stop_rx.clone()));
+    let timers_task = tokio::spawn(timers.run(stop_rx.clone()));
     tokio::spawn(trigr_engine::realtime::prune_loop(
         engine.clone(),
         trigr_engine::realtime::DEFAULT_RETENTION,

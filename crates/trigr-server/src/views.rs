@@ -9,6 +9,7 @@ use trigr_engine::waits::WaitState;
 use trigr_store::{
     Deployment, JournalEntry, JournalKind, LogEntry, QueueKind, Run, Waitpoint, WaitpointStatus,
 };
+use trigr_types::wire::worker as wire;
 use trigr_types::{format_time, packet, RunStatus};
 
 fn put(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {
@@ -19,6 +20,16 @@ fn put(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {
 
 fn time(t: Option<i64>) -> Option<Value> {
     t.map(|t| Value::String(format_time(t)))
+}
+
+/// A priority as the trigger gave it, in seconds: a whole number stays one (`5`), a fraction
+/// is shown as one (`0.5`).
+fn priority_seconds(ms: i64) -> Value {
+    if ms % 1000 == 0 {
+        json!(ms / 1000)
+    } else {
+        json!(ms as f64 / 1000.0)
+    }
 }
 
 fn parsed(text: &Option<String>) -> Option<Value> {
@@ -122,7 +133,7 @@ pub fn run_detail(run: &Run, root: Option<&Run>, parent: Option<&Run>, children:
         "concurrencyKey",
         (!run.ckey.is_empty()).then(|| json!(run.ckey)),
     );
-    m.insert("priority".into(), json!(run.priority));
+    m.insert("priority".into(), priority_seconds(run.priority_ms));
     put(&mut m, "maxAttempts", run.max_attempts.map(Value::from));
     put(&mut m, "maxDuration", run.max_duration.map(Value::from));
     put(&mut m, "machine", run.machine.clone().map(Value::String));
@@ -239,59 +250,84 @@ pub fn legacy_run(run: &mut Value) {
     }
 }
 
-/// The output (`COMPLETED`) or error (`TIMED_OUT`) of a finished wait, as a field.
-fn wait_result(m: &mut Map<String, Value>, status: WaitpointStatus, output: &Option<String>) {
+/// The output (`COMPLETED`) or error (`TIMED_OUT`) of a finished wait.
+fn wait_result(
+    status: WaitpointStatus,
+    output: &Option<String>,
+) -> (Option<Value>, Option<wire::WaitError>) {
     match status {
-        WaitpointStatus::Completed => {
-            m.insert("output".into(), parsed(output).unwrap_or(Value::Null));
-        }
-        WaitpointStatus::TimedOut => {
-            let error = parsed(output)
-                .filter(Value::is_object)
-                .unwrap_or_else(|| json!({ "message": "The wait timed out" }));
-            m.insert("error".into(), error);
-        }
-        WaitpointStatus::Waiting => {}
+        WaitpointStatus::Completed => (Some(parsed(output).unwrap_or(Value::Null)), None),
+        WaitpointStatus::TimedOut => (None, Some(wait_error(output))),
+        WaitpointStatus::Waiting => (None, None),
     }
+}
+
+/// The error a timed-out wait stored (`{"message", "name"}`), or a plain one when it is not
+/// an error object.
+fn wait_error(output: &Option<String>) -> wire::WaitError {
+    output
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_else(|| wire::WaitError {
+            message: "The wait timed out".into(),
+            name: None,
+            stack_trace: None,
+        })
+}
+
+/// The status of a wait as the worker protocol names it.
+fn wait_status(status: WaitpointStatus) -> wire::WaitStatus {
+    match status {
+        WaitpointStatus::Waiting => wire::WaitStatus::Waiting,
+        WaitpointStatus::Completed => wire::WaitStatus::Completed,
+        WaitpointStatus::TimedOut => wire::WaitStatus::TimedOut,
+    }
+}
+
+/// A journal position; positions are taken from `u32` requests.
+fn position(p: i64) -> u32 {
+    u32::try_from(p).unwrap_or_default()
 }
 
 /// One journal entry (worker protocol §7.1).
-pub fn journal_entry(e: &JournalEntry) -> Value {
-    let mut m = Map::new();
-    m.insert("position".into(), json!(e.position));
-    m.insert("kind".into(), json!(e.kind.as_str()));
-    m.insert("name".into(), json!(e.name));
+pub fn journal_entry(e: &JournalEntry) -> wire::JournalEntry {
+    let mut entry = wire::JournalEntry {
+        position: position(e.position),
+        kind: match e.kind {
+            JournalKind::Step => wire::JournalKind::Step,
+            JournalKind::Wait => wire::JournalKind::Wait,
+        },
+        name: e.name.clone(),
+        output: None,
+        waitpoint_id: None,
+        status: None,
+        error: None,
+    };
     match e.kind {
-        JournalKind::Step => {
-            m.insert("output".into(), parsed(&e.output).unwrap_or(Value::Null));
-        }
+        JournalKind::Step => entry.output = Some(parsed(&e.output).unwrap_or(Value::Null)),
         JournalKind::Wait => {
-            put(
-                &mut m,
-                "waitpointId",
-                e.waitpoint_id.clone().map(Value::String),
-            );
+            entry.waitpoint_id = e.waitpoint_id.clone();
             if let Some((status, output)) = &e.wait {
-                m.insert("status".into(), json!(status.as_str()));
-                wait_result(&mut m, *status, output);
+                entry.status = Some(wait_status(*status));
+                (entry.output, entry.error) = wait_result(*status, output);
             }
         }
     }
-    Value::Object(m)
+    entry
 }
 
 /// Where a wait stands (worker protocol §7.3).
-pub fn wait_state(w: &WaitState) -> Value {
-    let mut m = Map::new();
-    m.insert("position".into(), json!(w.position));
-    m.insert("waitpointId".into(), json!(w.waitpoint_id));
-    m.insert("status".into(), json!(w.status.as_str()));
-    wait_result(&mut m, w.status, &w.output);
-    put(&mut m, "suspended", w.suspended.map(Value::Bool));
-    if !w.run_ids.is_empty() {
-        m.insert("runIds".into(), json!(w.run_ids));
+pub fn wait_state(w: &WaitState) -> wire::WaitState {
+    let (output, error) = wait_result(w.status, &w.output);
+    wire::WaitState {
+        position: position(w.position),
+        waitpoint_id: w.waitpoint_id.clone(),
+        status: wait_status(w.status),
+        output,
+        error,
+        suspended: w.suspended,
+        run_ids: w.run_ids.clone(),
     }
-    Value::Object(m)
 }
 
 /// The fields a token shows in lists (reference §4.2); `url` is its callback URL.

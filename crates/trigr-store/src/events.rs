@@ -45,7 +45,20 @@ pub struct RunEvent {
     pub created_at: Millis,
 }
 
-/// Run events.
+/// Reading run events.
+pub trait EventRead {
+    /// The environment's events numbered above `after`, oldest first.
+    fn run_events_after(&mut self, env_id: &str, after: i64, limit: usize)
+        -> Result<Vec<RunEvent>>;
+    /// The highest event number of the environment, or of the whole store (0 when none):
+    /// either way the environment's later events are numbered above it.
+    fn last_run_event_seq(&mut self, env_id: &str) -> Result<i64>;
+    /// The highest event number pruned so far (0 when none): a reader that has seen only
+    /// events below it may have missed some.
+    fn run_events_pruned_through(&mut self) -> Result<i64>;
+}
+
+/// Recording, numbering and pruning run events.
 pub trait EventTx {
     /// Records events; the store numbers them so that a reader that has seen number `n` never
     /// later finds a smaller one in the same environment. SQLite numbers them at once (one
@@ -59,17 +72,8 @@ pub trait EventTx {
     fn sequence_run_events(&mut self, _limit: usize) -> Result<u64> {
         Ok(0)
     }
-    /// The environment's events numbered above `after`, oldest first.
-    fn run_events_after(&mut self, env_id: &str, after: i64, limit: usize)
-        -> Result<Vec<RunEvent>>;
-    /// The highest event number of the environment, or of the whole store (0 when none):
-    /// either way the environment's later events are numbered above it.
-    fn last_run_event_seq(&mut self, env_id: &str) -> Result<i64>;
-    /// The highest event number pruned so far (0 when none): a reader that has seen only
-    /// events below it may have missed some.
-    fn run_events_pruned_through(&mut self) -> Result<i64>;
     /// Deletes up to `limit` events recorded before `before`, oldest first, and raises
-    /// [`EventTx::run_events_pruned_through`]; returns how many.
+    /// [`EventRead::run_events_pruned_through`]; returns how many.
     fn prune_run_events(&mut self, before: Millis, limit: usize) -> Result<u64>;
 }
 

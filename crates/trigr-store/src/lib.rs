@@ -1,7 +1,9 @@
 //! The trigr store: every durable fact of the platform, behind a transactional interface.
 //!
-//! The engine never writes SQL. It hands the store a closure over `&mut dyn Tx` (see [`tx`]);
-//! a backend runs it inside one transaction and answers only after the change is on disk.
+//! The engine never writes SQL. It hands the store a closure over `&mut dyn Tx` (see [`tx`]),
+//! or `&mut dyn ReadTx` for a read; a backend runs it inside one transaction and answers only
+//! after the change is on disk. Both backends share their SQL and its implementation
+//! (`sql`), and differ only where their databases do.
 //!
 //! * [`Store::write`] — a read-write transaction. The SQLite backend runs all writes on one
 //!   thread and *group-commits* them: every closure waiting at a given moment runs in its own
@@ -18,6 +20,7 @@ pub mod model;
 pub mod postgres;
 mod rows;
 pub mod schedule;
+mod sql;
 pub mod sqlite;
 pub mod tx;
 
@@ -25,10 +28,10 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-pub use events::{EventTx, RunEvent, RunEventKind};
+pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use model::*;
 pub use schedule::{Schedule, ScheduleKind};
-pub use tx::Tx;
+pub use tx::{ReadTx, Tx};
 
 /// Store failures. None of them is a client's mistake.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -60,7 +63,7 @@ pub struct WriteOutcome {
     pub reply: Box<dyn FnOnce(Option<Error>) + Send>,
 }
 
-pub type ReadJob = Box<dyn FnOnce(&mut dyn Tx) + Send>;
+pub type ReadJob = Box<dyn FnOnce(&mut dyn ReadTx) + Send>;
 
 /// Called with the id of an environment another server announced new work in.
 pub type WakeListener = Arc<dyn Fn(&str) + Send + Sync>;
@@ -138,10 +141,10 @@ impl Store {
         rx.await.map_err(|_| E::from(Error::Closed))?
     }
 
-    /// Runs `f` on a read-only snapshot.
+    /// Runs `f` on a read-only snapshot: it can only read ([`ReadTx`]).
     pub async fn read<R, E, F>(&self, f: F) -> std::result::Result<R, E>
     where
-        F: FnOnce(&mut dyn Tx) -> std::result::Result<R, E> + Send + 'static,
+        F: FnOnce(&mut dyn ReadTx) -> std::result::Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<Error> + Send + 'static,
     {

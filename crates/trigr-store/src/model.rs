@@ -135,7 +135,9 @@ pub struct Run {
     pub idempotency_expires_at: Option<Millis>,
     /// `x-trigger-request-idempotency-key` of the trigger call.
     pub request_key: Option<String>,
-    pub priority: i64,
+    /// Head start in the queue, in milliseconds (the `priority` option, given in seconds, may
+    /// be fractional): `queue_ts` is `available_at - priority_ms` whenever the run is queued.
+    pub priority_ms: i64,
     /// Priority-adjusted enqueue time: dequeue order.
     pub queue_ts: Millis,
     /// Not handed out before this time (delay, retry backoff).

@@ -1,5 +1,6 @@
 //! What every backend reads back the same way: the column lists of each table and how a row
-//! of them becomes a record. A backend only says how to read one column ([`Columns`]).
+//! of them becomes a record (and, for runs, the values a record writes to them). A backend
+//! only says how to read one column ([`Columns`]).
 
 use trigr_types::RunStatus;
 
@@ -7,6 +8,7 @@ use crate::model::{
     Batch, Deployment, EnvKind, Environment, InputMessage, InputWait, JournalEntry, JournalKind,
     LogEntry, Queue, QueueKind, Run, Waitpoint, WaitpointKind, WaitpointStatus,
 };
+use crate::sql::Value;
 use crate::{Error, Result};
 
 /// Reading column `i` of a result row, whatever the driver.
@@ -19,6 +21,7 @@ pub(crate) trait Columns {
     fn int(&self, i: usize) -> Result<i64>;
     fn opt_int(&self, i: usize) -> Result<Option<i64>>;
     fn flag(&self, i: usize) -> Result<bool>;
+    fn bytes(&self, i: usize) -> Result<Vec<u8>>;
 }
 
 /// Reads a JSON text column into a value.
@@ -101,28 +104,86 @@ pub(crate) fn batch(r: &impl Columns) -> Result<Batch> {
     })
 }
 
-/// Every column of `runs` but `seq`, in insert order.
-pub(crate) const RUN_INSERT_COLUMNS: &str =
-    "id, env_id, task_id, queue_id, queue_name, ckey, status, \
-    version, payload, payload_type, metadata, metadata_type, tags, idempotency_key, \
-    idempotency_key_user, idempotency_scope, idempotency_expires_at, request_key, priority, \
-    queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
-    attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
-    root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
-    started_at, finished_at, resumed";
+/// Every column of `runs` but `seq`, in insert order (see [`run_values`]).
+macro_rules! run_insert_columns {
+    () => {
+        "id, env_id, task_id, queue_id, queue_name, ckey, status, \
+        version, payload, payload_type, metadata, metadata_type, tags, idempotency_key, \
+        idempotency_key_user, idempotency_scope, idempotency_expires_at, request_key, priority_ms, \
+        queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
+        attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
+        root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
+        started_at, finished_at, resumed"
+    };
+}
+
+/// Every column of `runs` but `seq`, in insert order: the values of [`run_values`].
+pub(crate) const RUN_INSERT_COLUMNS: &str = run_insert_columns!();
 
 /// How many columns [`RUN_INSERT_COLUMNS`] names.
 pub(crate) const RUN_INSERT_COUNT: usize = 46;
 
 /// `seq` and then [`RUN_INSERT_COLUMNS`], as [`run`] reads them.
-pub(crate) const RUN_COLUMNS: &str =
-    "seq, id, env_id, task_id, queue_id, queue_name, ckey, status, \
-    version, payload, payload_type, metadata, metadata_type, tags, idempotency_key, \
-    idempotency_key_user, idempotency_scope, idempotency_expires_at, request_key, priority, \
-    queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
-    attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
-    root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
-    started_at, finished_at, resumed";
+pub(crate) const RUN_COLUMNS: &str = concat!("seq, ", run_insert_columns!());
+
+/// The values a run writes to [`RUN_INSERT_COLUMNS`], in that order, given its `status` as
+/// text, its `payload` in the form the backend stores it (see `sql::Db::any_text`) and its
+/// `tags` as JSON text.
+pub(crate) fn run_values<'a>(
+    r: &'a Run,
+    status: &'a &'static str,
+    payload: &'a Option<&'a str>,
+    tags: &'a String,
+) -> [&'a dyn Value; RUN_INSERT_COUNT] {
+    [
+        &r.id,
+        &r.env_id,
+        &r.task_id,
+        &r.queue_id,
+        &r.queue_name,
+        &r.ckey,
+        status,
+        &r.version,
+        payload,
+        &r.payload_type,
+        &r.metadata,
+        &r.metadata_type,
+        tags,
+        &r.idempotency_key,
+        &r.idempotency_key_user,
+        &r.idempotency_scope,
+        &r.idempotency_expires_at,
+        &r.request_key,
+        &r.priority_ms,
+        &r.queue_ts,
+        &r.available_at,
+        &r.delay_until,
+        &r.ttl,
+        &r.ttl_expires_at,
+        &r.max_attempts,
+        &r.max_duration,
+        &r.machine,
+        &r.attempt,
+        &r.lease,
+        &r.lease_expires_at,
+        &r.timeout_at,
+        &r.output,
+        &r.output_type,
+        &r.error,
+        &r.parent_run_id,
+        &r.root_run_id,
+        &r.depth,
+        &r.batch_id,
+        &r.batch_index,
+        &r.trigger_function,
+        &r.is_test,
+        &r.created_at,
+        &r.updated_at,
+        &r.started_at,
+        &r.finished_at,
+        &r.resumed,
+    ]
+}
 
 /// Statuses whose TTL can still expire the run.
 /// Statuses of runs holding a concurrency slot (see `RunStatus::holds_slot`).
@@ -154,7 +215,7 @@ pub(crate) fn run(r: &impl Columns) -> Result<Run> {
         idempotency_scope: r.opt_text(16)?,
         idempotency_expires_at: r.opt_int(17)?,
         request_key: r.opt_text(18)?,
-        priority: r.int(19)?,
+        priority_ms: r.int(19)?,
         queue_ts: r.int(20)?,
         available_at: r.int(21)?,
         delay_until: r.opt_int(22)?,

@@ -1,10 +1,12 @@
-//! What a transaction can do, in small traits. A backend implements all of them on its
-//! transaction type; the engine works through `&mut dyn Tx` and never sees SQL.
+//! What a transaction can do, in small traits: per table, one for its reads (`…Read`) and one
+//! for its writes (`…Tx`). A read snapshot can do the reads ([`ReadTx`]); a write transaction
+//! can do everything ([`Tx`]). The engine works through `&mut dyn ReadTx` and `&mut dyn Tx` and
+//! never sees SQL; each backend's implementation is written once for both (see `crate::sql`).
 //!
 //! **Reads inside a write lock what they return.** Every run and batch a write transaction
 //! reads stays locked until it ends (`SELECT … FOR UPDATE` on PostgreSQL; SQLite has a single
 //! writer), so a read-modify-write never loses a concurrent change. The list reads that feed
-//! dequeue and the timers ([`RunTx::ready_runs`], `due_*`) skip runs another transaction
+//! dequeue and the timers ([`RunRead::ready_runs`], `due_*`) skip runs another transaction
 //! holds instead of waiting for them. Queues are locked only on request
 //! ([`QueueTx::queue_for_update`]): every trigger reads its queue.
 //!
@@ -14,17 +16,26 @@
 //! never contend on a shared counter row.
 //!
 //! **Waitpoints before their waiting runs.** A command that touches a waitpoint and the runs
-//! waiting on it locks the waitpoint first ([`WaitpointTx`]).
+//! waiting on it locks the waitpoint first ([`WaitpointRead`]).
 
 use trigr_types::{Millis, RunStatus};
 
+use crate::events::{EventRead, EventTx};
 use crate::model::*;
 use crate::schedule::Schedule;
 use crate::Result;
 
-/// Organizations, projects, environments and their keys.
-pub trait EnvTx {
+/// Reading organizations, projects, environments and their keys.
+pub trait EnvRead {
     fn has_environments(&mut self) -> Result<bool>;
+    fn environments(&mut self) -> Result<Vec<Environment>>;
+    fn environment(&mut self, id: &str) -> Result<Option<Environment>>;
+    fn api_key_count(&mut self, env_id: &str) -> Result<i64>;
+    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>>;
+}
+
+/// Writing organizations, projects, environments and their keys.
+pub trait EnvTx {
     fn insert_organization(&mut self, id: &str, slug: &str, now: Millis) -> Result<()>;
     fn insert_project(
         &mut self,
@@ -35,58 +46,45 @@ pub trait EnvTx {
         now: Millis,
     ) -> Result<()>;
     fn insert_environment(&mut self, env: &Environment, now: Millis) -> Result<()>;
-    fn environments(&mut self) -> Result<Vec<Environment>>;
-    fn environment(&mut self, id: &str) -> Result<Option<Environment>>;
-    /// [`EnvTx::environment`], locking it until the transaction ends: for commands that must
+    /// [`EnvRead::environment`], locking it until the transaction ends: for commands that must
     /// take turns per environment (deployments).
     fn environment_for_update(&mut self, id: &str) -> Result<Option<Environment>>;
-    /// [`EnvTx::environment`], held against [`EnvTx::environment_for_update`] until the
+    /// [`EnvRead::environment`], held against [`EnvTx::environment_for_update`] until the
     /// transaction ends, without blocking other holders: a trigger locks its run to the current
     /// version while no registration or promotion can change it.
     fn environment_for_share(&mut self, id: &str) -> Result<Option<Environment>>;
     /// Adds a key hash; returns false when it was already there.
     fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool>;
-    fn api_key_count(&mut self, env_id: &str) -> Result<i64>;
-    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>>;
     fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()>;
     fn set_current_version(&mut self, env_id: &str, version: &str) -> Result<()>;
 }
 
-/// Deployments and their task manifests.
-pub trait DeploymentTx {
+/// Reading deployments and their task manifests.
+pub trait DeploymentRead {
     fn count_deployments_on_day(&mut self, env_id: &str, day: &str) -> Result<i64>;
-    fn insert_deployment(&mut self, d: &Deployment) -> Result<()>;
     fn deployment(&mut self, env_id: &str, version: &str) -> Result<Option<Deployment>>;
     /// The newest deployment registered with this content hash.
     fn deployment_by_hash(&mut self, env_id: &str, hash: &str) -> Result<Option<Deployment>>;
     /// Newest first.
     fn deployments(&mut self, env_id: &str, limit: usize) -> Result<Vec<Deployment>>;
-    fn set_promoted(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
-    /// Records that a worker of `version` asked for runs at `at` (a later time wins).
-    fn touch_worker(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
     /// When a worker of each version last asked for runs, by version.
     fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>>;
 }
 
-/// Queues and concurrency slots.
-pub trait QueueTx {
+/// Writing deployments and their task manifests.
+pub trait DeploymentTx {
+    fn insert_deployment(&mut self, d: &Deployment) -> Result<()>;
+    fn set_promoted(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
+    /// Records that a worker of `version` asked for runs at `at` (a later time wins).
+    fn touch_worker(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
+}
+
+/// Reading queues and concurrency slots.
+pub trait QueueRead {
     fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>>;
     fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
-    /// [`QueueTx::queue_by_id`], locking the queue until the transaction ends: for commands
-    /// that change it.
-    fn queue_for_update(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
-    fn insert_queue(&mut self, q: &Queue) -> Result<()>;
-    /// Writes the queue's settings (limits, pause); its service order changes only through
-    /// [`QueueTx::mark_served`].
-    fn update_queue(&mut self, q: &Queue) -> Result<()>;
-    /// Records that a dequeue served the queue as the environment's `served_seq`-th.
-    fn mark_served(&mut self, queue_id: &str, served_seq: i64) -> Result<()>;
     /// Ordered by name; returns the page and the total count.
     fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)>;
-    /// Serializes dequeues of one environment until the transaction ends, so that concurrent
-    /// dequeues (on one server or several) cannot both take the last free slot. A backend with
-    /// a single writer has nothing to do.
-    fn lock_for_dequeue(&mut self, env_id: &str) -> Result<()>;
     /// Unpaused queues, longest-unserved first.
     fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>>;
     fn next_served_seq(&mut self, env_id: &str) -> Result<i64>;
@@ -98,27 +96,26 @@ pub trait QueueTx {
     fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)>;
 }
 
-/// Runs.
-pub trait RunTx {
-    fn insert_run(&mut self, run: &Run) -> Result<i64>;
+/// Writing queues, and taking turns on them.
+pub trait QueueTx {
+    /// [`QueueRead::queue_by_id`], locking the queue until the transaction ends: for commands
+    /// that change it.
+    fn queue_for_update(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
+    fn insert_queue(&mut self, q: &Queue) -> Result<()>;
+    /// Writes the queue's settings (limits, pause); its service order changes only through
+    /// [`QueueTx::mark_served`].
+    fn update_queue(&mut self, q: &Queue) -> Result<()>;
+    /// Records that a dequeue served the queue as the environment's `served_seq`-th.
+    fn mark_served(&mut self, queue_id: &str, served_seq: i64) -> Result<()>;
+    /// Serializes dequeues of one environment until the transaction ends, so that concurrent
+    /// dequeues (on one server or several) cannot both take the last free slot. A backend with
+    /// a single writer has nothing to do.
+    fn lock_for_dequeue(&mut self, env_id: &str) -> Result<()>;
+}
+
+/// Reading runs.
+pub trait RunRead {
     fn run(&mut self, env_id: &str, id: &str) -> Result<Option<Run>>;
-    /// Writes the run's mutable state (all but its tags, which change only through
-    /// [`RunTx::set_tags`]) if its status and lease are still `expect_status` and `expect_lease`. Returns false (and writes nothing) when another writer got there first.
-    fn update_run(
-        &mut self,
-        run: &Run,
-        expect_status: RunStatus,
-        expect_lease: Option<&str>,
-    ) -> Result<bool>;
-    /// Several [`RunTx::update_run`]s, each `(run, expect_status, expect_lease)`, in one
-    /// statement where the backend can; returns whether each was written. Ids must be
-    /// distinct.
-    fn update_runs(&mut self, updates: &[(&Run, RunStatus, Option<&str>)]) -> Result<Vec<bool>> {
-        updates
-            .iter()
-            .map(|(run, status, lease)| self.update_run(run, *status, *lease))
-            .collect()
-    }
     /// The runs of the environment with these ids (locked in a write), in any order; ids
     /// that name no run are left out.
     fn runs_by_ids(&mut self, env_id: &str, ids: &[String]) -> Result<Vec<Run>> {
@@ -128,8 +125,6 @@ pub trait RunTx {
         }
         Ok(runs)
     }
-    /// Stores the run's tags (the list only grows) and indexes the new ones.
-    fn set_tags(&mut self, run: &Run) -> Result<()>;
     fn run_by_idempotency_key(
         &mut self,
         env_id: &str,
@@ -137,7 +132,6 @@ pub trait RunTx {
         key: &str,
     ) -> Result<Option<Run>>;
     fn run_by_request_key(&mut self, env_id: &str, key: &str) -> Result<Option<Run>>;
-    fn clear_idempotency_key(&mut self, run_seq: i64) -> Result<()>;
     fn list_runs(&mut self, env_id: &str, filter: &RunFilter, page: Page) -> Result<Vec<Run>>;
     fn children(&mut self, run_id: &str) -> Result<Vec<Run>>;
     /// The runs of a batch's items, in item order.
@@ -162,31 +156,64 @@ pub trait RunTx {
     fn next_timer(&mut self) -> Result<Option<Millis>>;
 }
 
-/// Batches.
-pub trait BatchTx {
-    fn insert_batch(&mut self, b: &Batch) -> Result<()>;
+/// Writing runs.
+pub trait RunTx {
+    fn insert_run(&mut self, run: &Run) -> Result<i64>;
+    /// Writes the run's mutable state (all but its tags, which change only through
+    /// [`RunTx::set_tags`]) if its status and lease are still `expect_status` and
+    /// `expect_lease`. Returns false (and writes nothing) when another writer got there first.
+    fn update_run(
+        &mut self,
+        run: &Run,
+        expect_status: RunStatus,
+        expect_lease: Option<&str>,
+    ) -> Result<bool>;
+    /// Several [`RunTx::update_run`]s, each `(run, expect_status, expect_lease)`, in one
+    /// statement where the backend can; returns whether each was written. Ids must be
+    /// distinct.
+    fn update_runs(&mut self, updates: &[(&Run, RunStatus, Option<&str>)]) -> Result<Vec<bool>> {
+        updates
+            .iter()
+            .map(|(run, status, lease)| self.update_run(run, *status, *lease))
+            .collect()
+    }
+    /// Stores the run's tags (the list only grows) and indexes the new ones.
+    fn set_tags(&mut self, run: &Run) -> Result<()>;
+    fn clear_idempotency_key(&mut self, run_seq: i64) -> Result<()>;
+}
+
+/// Reading batches.
+pub trait BatchRead {
     fn batch(&mut self, env_id: &str, id: &str) -> Result<Option<Batch>>;
     fn batch_by_idempotency_key(&mut self, env_id: &str, key: &str) -> Result<Option<Batch>>;
-    fn update_batch(&mut self, b: &Batch) -> Result<()>;
     /// Indexes of the items received so far.
     fn batch_indexes(&mut self, batch_id: &str) -> Result<Vec<i64>>;
+}
+
+/// Writing batches.
+pub trait BatchTx {
+    fn insert_batch(&mut self, b: &Batch) -> Result<()>;
+    fn update_batch(&mut self, b: &Batch) -> Result<()>;
     fn insert_batch_item(&mut self, batch_id: &str, index: i64, run_id: &str) -> Result<()>;
 }
 
-/// Uploaded payload packets.
-pub trait PacketTx {
-    /// Stores a packet, replacing one at the same path.
-    fn put_packet(&mut self, p: &Packet) -> Result<()>;
+/// Reading uploaded payload packets.
+pub trait PacketRead {
     fn packet(&mut self, env_id: &str, path: &str) -> Result<Option<Packet>>;
 }
 
-/// Waitpoints: tokens, times and child runs that runs wait for.
+/// Writing uploaded payload packets.
+pub trait PacketTx {
+    /// Stores a packet, replacing one at the same path.
+    fn put_packet(&mut self, p: &Packet) -> Result<()>;
+}
+
+/// Reading waitpoints: tokens, times and child runs that runs wait for.
 ///
 /// A waitpoint is locked by the reads of a write (like runs), and commands lock a waitpoint
 /// before the runs waiting on it, so that a run suspending on a waitpoint and the waitpoint
 /// completing take turns: whichever comes second sees the other's commit.
-pub trait WaitpointTx {
-    fn insert_waitpoint(&mut self, w: &Waitpoint) -> Result<()>;
+pub trait WaitpointRead {
     fn waitpoint(&mut self, env_id: &str, id: &str) -> Result<Option<Waitpoint>>;
     /// A waitpoint of any environment (ids are unique across environments); for the
     /// unauthenticated callback URL, which finds its environment this way.
@@ -196,10 +223,6 @@ pub trait WaitpointTx {
         env_id: &str,
         key: &str,
     ) -> Result<Option<Waitpoint>>;
-    fn clear_waitpoint_idempotency_key(&mut self, id: &str) -> Result<()>;
-    /// Writes the waitpoint's status, due time, output and times if its status is still
-    /// `expect`. Returns false (and writes nothing) when another writer got there first.
-    fn update_waitpoint(&mut self, w: &Waitpoint, expect: WaitpointStatus) -> Result<bool>;
     /// Newest first (or oldest first from `before_seq`, returned newest first), like runs.
     fn list_waitpoints(
         &mut self,
@@ -209,11 +232,6 @@ pub trait WaitpointTx {
     ) -> Result<Vec<Waitpoint>>;
     /// `WAITING` waitpoints whose `due_at` has come; skips those another writer holds.
     fn due_waitpoints(&mut self, now: Millis, limit: usize) -> Result<Vec<Waitpoint>>;
-    /// Clears the timers of the `WAITING` datetime waitpoints a run created (the run was
-    /// canceled: nothing is left to wake). Returns how many.
-    fn disarm_waitpoints_of(&mut self, run_id: &str) -> Result<u64>;
-    /// Links child runs to a run or batch waitpoint, in item order from 0.
-    fn insert_waitpoint_runs(&mut self, waitpoint_id: &str, run_ids: &[String]) -> Result<()>;
     /// The child runs of a waitpoint in item order, **not locked**: a child that ends locks
     /// the waitpoint before reading its siblings, so the last one to end sees them all ended.
     fn runs_of_waitpoint(&mut self, waitpoint_id: &str) -> Result<Vec<Run>>;
@@ -222,10 +240,22 @@ pub trait WaitpointTx {
     fn waitpoints_awaiting(&mut self, run_ids: &[String]) -> Result<Vec<Waitpoint>>;
 }
 
-/// Journals: each run's durable operations by position.
-pub trait JournalTx {
-    /// Fails with [`crate::Error::Conflict`] when the position is taken (a concurrent writer).
-    fn insert_journal_entry(&mut self, e: &JournalEntry) -> Result<()>;
+/// Writing waitpoints.
+pub trait WaitpointTx {
+    fn insert_waitpoint(&mut self, w: &Waitpoint) -> Result<()>;
+    fn clear_waitpoint_idempotency_key(&mut self, id: &str) -> Result<()>;
+    /// Writes the waitpoint's status, due time, output and times if its status is still
+    /// `expect`. Returns false (and writes nothing) when another writer got there first.
+    fn update_waitpoint(&mut self, w: &Waitpoint, expect: WaitpointStatus) -> Result<bool>;
+    /// Clears the timers of the `WAITING` datetime waitpoints a run created (the run was
+    /// canceled: nothing is left to wake). Returns how many.
+    fn disarm_waitpoints_of(&mut self, run_id: &str) -> Result<u64>;
+    /// Links child runs to a run or batch waitpoint, in item order from 0.
+    fn insert_waitpoint_runs(&mut self, waitpoint_id: &str, run_ids: &[String]) -> Result<()>;
+}
+
+/// Reading journals: each run's durable operations by position.
+pub trait JournalRead {
     fn journal_entry(&mut self, run_id: &str, position: i64) -> Result<Option<JournalEntry>>;
     /// A run's whole journal by position, each wait with its waitpoint's state.
     fn journal(&mut self, run_id: &str) -> Result<Vec<JournalEntry>>;
@@ -233,22 +263,28 @@ pub trait JournalTx {
     fn runs_waiting_on(&mut self, waitpoint_id: &str) -> Result<Vec<String>>;
 }
 
-/// Run logs.
-pub trait LogTx {
-    fn insert_logs(&mut self, entries: &[LogEntry]) -> Result<()>;
+/// Writing journals.
+pub trait JournalTx {
+    /// Fails with [`crate::Error::Conflict`] when the position is taken (a concurrent writer).
+    fn insert_journal_entry(&mut self, e: &JournalEntry) -> Result<()>;
+}
+
+/// Reading run logs.
+pub trait LogRead {
     /// A run's logs in order of arrival, after `after_seq`.
     fn logs(&mut self, run_id: &str, after_seq: Option<i64>, limit: usize)
         -> Result<Vec<LogEntry>>;
 }
 
-/// Input streams: messages sent to runs, and how far each consumer of a run has read.
-///
-/// A sender locks the run before it numbers a message, so the messages of one stream are
-/// numbered 1, 2, 3, … without gaps, in the order their senders committed.
-pub trait InputTx {
+/// Writing run logs.
+pub trait LogTx {
+    fn insert_logs(&mut self, entries: &[LogEntry]) -> Result<()>;
+}
+
+/// Reading input streams: messages sent to runs, and how far each consumer of a run has read.
+pub trait InputRead {
     /// The highest message number of the stream (0 when it has none).
     fn last_input_seq(&mut self, run_id: &str, stream_id: &str) -> Result<i64>;
-    fn insert_input_message(&mut self, m: &InputMessage) -> Result<()>;
     /// Messages numbered above `after`, in order.
     fn input_messages(
         &mut self,
@@ -259,6 +295,17 @@ pub trait InputTx {
     ) -> Result<Vec<InputMessage>>;
     /// The last message number `consumer` finished with (0 when none).
     fn input_cursor(&mut self, run_id: &str, stream_id: &str, consumer: &str) -> Result<i64>;
+    /// The run's `WAITING` input waitpoints on the stream, locked in a write; those another
+    /// writer holds (the timer timing them out) are skipped, as the sender holds the run.
+    fn input_waitpoints(&mut self, run_id: &str, stream_id: &str) -> Result<Vec<Waitpoint>>;
+}
+
+/// Writing input streams.
+///
+/// A sender locks the run before it numbers a message, so the messages of one stream are
+/// numbered 1, 2, 3, … without gaps, in the order their senders committed.
+pub trait InputTx {
+    fn insert_input_message(&mut self, m: &InputMessage) -> Result<()>;
     /// Moves the consumer's position forward to `to`; false when it already was at `to` or
     /// beyond (the position never goes back).
     fn advance_input_cursor(
@@ -269,23 +316,13 @@ pub trait InputTx {
         to: i64,
         now: Millis,
     ) -> Result<bool>;
-    /// The run's `WAITING` input waitpoints on the stream, locked in a write; those another
-    /// writer holds (the timer timing them out) are skipped, as the sender holds the run.
-    fn input_waitpoints(&mut self, run_id: &str, stream_id: &str) -> Result<Vec<Waitpoint>>;
 }
 
-/// Output streams: chunks a run writes under a stream key, numbered 0, 1, 2, … by the writer.
-///
-/// A chunk index is stored once: inserting an index the stream already has keeps the first
-/// chunk, so a writer that sends a chunk again (a resumed upload, a re-executed task) does not
-/// duplicate it.
-pub trait OutputStreamTx {
-    /// Records that the run has this stream (a writer opened it); false when it already had.
-    fn declare_output_stream(&mut self, run_id: &str, key: &str, now: Millis) -> Result<bool>;
+/// Reading output streams: chunks a run writes under a stream key, numbered 0, 1, 2, … by the
+/// writer.
+pub trait OutputStreamRead {
     /// The run's stream keys, by the time they were declared, then by key.
     fn output_streams(&mut self, run_id: &str) -> Result<Vec<String>>;
-    /// Stores the chunks whose index the stream does not have yet; returns how many.
-    fn insert_output_chunks(&mut self, chunks: &[OutputChunk]) -> Result<u64>;
     /// The highest chunk index of the stream, `None` when it has no chunk.
     fn last_output_chunk(&mut self, run_id: &str, key: &str) -> Result<Option<i64>>;
     /// Chunks from index `from` on, in index order, at most `limit`.
@@ -298,15 +335,22 @@ pub trait OutputStreamTx {
     ) -> Result<Vec<OutputChunk>>;
 }
 
-/// Cron schedules (see `trigr_engine::schedules`).
+/// Writing output streams.
+///
+/// A chunk index is stored once: inserting an index the stream already has keeps the first
+/// chunk, so a writer that sends a chunk again (a resumed upload, a re-executed task) does not
+/// duplicate it.
+pub trait OutputStreamTx {
+    /// Records that the run has this stream (a writer opened it); false when it already had.
+    fn declare_output_stream(&mut self, run_id: &str, key: &str, now: Millis) -> Result<bool>;
+    /// Stores the chunks whose index the stream does not have yet; returns how many.
+    fn insert_output_chunks(&mut self, chunks: &[OutputChunk]) -> Result<u64>;
+}
+
+/// Reading cron schedules (see `trigr_engine::schedules`).
 ///
 /// Reads in a write lock what they return; the due scan skips schedules another writer holds.
-/// A tick is claimed by [`ScheduleTx::claim_schedule_tick`], a compare-and-set on the
-/// schedule's next tick, so two servers never both fire one.
-pub trait ScheduleTx {
-    /// Fails with [`crate::Error::Conflict`] when the deduplication key (or the task's
-    /// declarative schedule) is taken by a concurrent writer.
-    fn insert_schedule(&mut self, s: &Schedule) -> Result<()>;
+pub trait ScheduleRead {
     fn schedule(&mut self, env_id: &str, id: &str) -> Result<Option<Schedule>>;
     fn schedule_by_dedup_key(&mut self, env_id: &str, key: &str) -> Result<Option<Schedule>>;
     /// The environment's declarative schedules, by task id.
@@ -318,13 +362,25 @@ pub trait ScheduleTx {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<Schedule>, i64)>;
+    /// Active schedules whose next tick is at or before `now`, earliest first.
+    fn due_schedules(&mut self, now: Millis, limit: usize) -> Result<Vec<Schedule>>;
+    /// The earliest next tick of any active schedule.
+    fn next_schedule_due(&mut self) -> Result<Option<Millis>>;
+}
+
+/// Writing cron schedules.
+///
+/// A tick is claimed by [`ScheduleTx::claim_schedule_tick`], a compare-and-set on the
+/// schedule's next tick, so two servers never both fire one.
+pub trait ScheduleTx {
+    /// Fails with [`crate::Error::Conflict`] when the deduplication key (or the task's
+    /// declarative schedule) is taken by a concurrent writer.
+    fn insert_schedule(&mut self, s: &Schedule) -> Result<()>;
     /// Writes every mutable field of the schedule (all but its id, environment, kind and
     /// creation time); false when it does not exist.
     fn update_schedule(&mut self, s: &Schedule) -> Result<bool>;
     /// False when it did not exist.
     fn delete_schedule(&mut self, env_id: &str, id: &str) -> Result<bool>;
-    /// Active schedules whose next tick is at or before `now`, earliest first.
-    fn due_schedules(&mut self, now: Millis, limit: usize) -> Result<Vec<Schedule>>;
     /// Claims the tick due at `due`: moves the next tick to `next` and records `fired` as the
     /// last one, only if the schedule is active and its next tick is still `due`. False (and
     /// nothing written) when another writer claimed it first or the schedule changed.
@@ -336,13 +392,47 @@ pub trait ScheduleTx {
         fired: Millis,
         now: Millis,
     ) -> Result<bool>;
-    /// The earliest next tick of any active schedule.
-    fn next_schedule_due(&mut self) -> Result<Option<Millis>>;
 }
 
-/// Everything a transaction can do.
+/// Everything a read snapshot can do ([`crate::Store::read`]).
+pub trait ReadTx:
+    EnvRead
+    + DeploymentRead
+    + QueueRead
+    + RunRead
+    + BatchRead
+    + PacketRead
+    + WaitpointRead
+    + JournalRead
+    + LogRead
+    + InputRead
+    + ScheduleRead
+    + OutputStreamRead
+    + EventRead
+{
+}
+impl<
+        T: EnvRead
+            + DeploymentRead
+            + QueueRead
+            + RunRead
+            + BatchRead
+            + PacketRead
+            + WaitpointRead
+            + JournalRead
+            + LogRead
+            + InputRead
+            + ScheduleRead
+            + OutputStreamRead
+            + EventRead,
+    > ReadTx for T
+{
+}
+
+/// Everything a write transaction can do ([`crate::Store::write`]): the reads and the writes.
 pub trait Tx:
-    EnvTx
+    ReadTx
+    + EnvTx
     + DeploymentTx
     + QueueTx
     + RunTx
@@ -354,11 +444,12 @@ pub trait Tx:
     + InputTx
     + ScheduleTx
     + OutputStreamTx
-    + crate::events::EventTx
+    + EventTx
 {
 }
 impl<
-        T: EnvTx
+        T: ReadTx
+            + EnvTx
             + DeploymentTx
             + QueueTx
             + RunTx
@@ -370,7 +461,7 @@ impl<
             + InputTx
             + ScheduleTx
             + OutputStreamTx
-            + crate::events::EventTx,
+            + EventTx,
     > Tx for T
 {
 }

@@ -170,12 +170,52 @@ async fn concurrent_first_open() {
                 (7, 1),
                 (8, 1),
                 (9, 1),
-                (10, 1)
+                (10, 1),
+                (11, 1)
             ],
             "round {round}: each migration recorded once: {rows:?}"
         );
         assert!(rows.iter().all(|r| r.2 > 1_600_000_000_000), "{rows:?}");
     }
+}
+
+/// Priorities stored in whole seconds (before version 11) are kept in milliseconds after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_seconds_become_milliseconds() {
+    let Some(fixture) = fixture().await else {
+        return;
+    };
+    let store = fixture.open();
+    let (env, queue) = conformance::seed(&store, "env_a").await;
+    let mut runs = Vec::new();
+    for (n, seconds) in [(1, 5), (2, 0), (3, -2)] {
+        let mut r = conformance::sample_run(&env.id, &queue.id, n);
+        r.priority_ms = seconds;
+        runs.push(r);
+    }
+    conformance::insert_runs(&store, runs).await;
+    store.close();
+    // Back to the schema before version 11, with the priorities in seconds.
+    let (base, schema) = (fixture.base_url.clone(), fixture.schema.clone());
+    tokio::task::spawn_blocking(move || {
+        connect(&base)
+            .unwrap()
+            .batch_execute(&format!(
+                "ALTER TABLE {schema}.runs RENAME COLUMN priority_ms TO priority; \
+                 DELETE FROM {schema}.schema_migrations WHERE version = 11"
+            ))
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let store = fixture.open();
+    for (n, ms) in [(1, 5_000), (2, 0), (3, -2_000)] {
+        let run = conformance::get_run(&store, "env_a", &format!("run_env_a_{n}"))
+            .await
+            .unwrap();
+        assert_eq!(run.priority_ms, ms, "run {n}");
+    }
+    store.close();
 }
 
 /// A statement that fails poisons its transaction in PostgreSQL: a closure that ignores the

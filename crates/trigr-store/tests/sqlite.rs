@@ -63,7 +63,8 @@ async fn schema_migrations_record_each_version_once() {
             (7, 1),
             (8, 1),
             (9, 1),
-            (10, 1)
+            (10, 1),
+            (11, 1)
         ],
         "each migration once: {rows:?}"
     );
@@ -104,6 +105,39 @@ async fn version_1_database_is_migrated() {
         conformance::read(&store, |tx| tx.slot_running("q", "")).await,
         0
     );
+    store.close();
+}
+
+/// Priorities stored in whole seconds (before version 11) are kept in milliseconds after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_seconds_become_milliseconds() {
+    let fixture = fixture().await;
+    let store = fixture.open();
+    let (env, queue) = conformance::seed(&store, "env_a").await;
+    let mut runs = Vec::new();
+    for (n, seconds) in [(1, 5), (2, 0), (3, -2)] {
+        let mut r = conformance::sample_run(&env.id, &queue.id, n);
+        r.priority_ms = seconds;
+        runs.push(r);
+    }
+    conformance::insert_runs(&store, runs).await;
+    store.close();
+    // Back to the schema before version 11, with the priorities in seconds.
+    {
+        let conn = rusqlite::Connection::open(fixture.path()).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE runs RENAME COLUMN priority_ms TO priority;
+             DELETE FROM schema_migrations WHERE version = 11;",
+        )
+        .unwrap();
+    }
+    let store = fixture.open();
+    for (n, ms) in [(1, 5_000), (2, 0), (3, -2_000)] {
+        let run = conformance::get_run(&store, "env_a", &format!("run_env_a_{n}"))
+            .await
+            .unwrap();
+        assert_eq!(run.priority_ms, ms, "run {n}");
+    }
     store.close();
 }
 

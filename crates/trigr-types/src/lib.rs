@@ -6,7 +6,8 @@
 //! * [`packet`] — payload and output packets (`application/super+json`, `application/json`, `text/plain`);
 //! * [`version`] — deployment versions `YYYYMMDD.N`;
 //! * [`version_guard`] — the `ifVersion` guard language (`>=20240815.1,<20240901.0`, `20240815.*`);
-//! * [`RetryPolicy`] — how failed attempts are retried.
+//! * [`RetryPolicy`] — how failed attempts are retried;
+//! * [`wire`] — request and answer bodies as they are on the wire (the worker protocol).
 
 pub mod duration;
 pub mod id;
@@ -16,6 +17,7 @@ pub mod retry;
 mod status;
 pub mod version;
 pub mod version_guard;
+pub mod wire;
 
 pub use retry::RetryPolicy;
 pub use status::{RunStatus, UnknownStatus};

@@ -2,7 +2,7 @@
 
 use clap::builder::NonEmptyStringValueParser;
 
-use crate::client::{Client, ConnectionArgs};
+use crate::api::{Api, ConnectionArgs};
 
 /// Arguments of `trigr runs cancel`.
 #[derive(clap::Args, Debug, Clone)]
@@ -16,7 +16,7 @@ pub struct RunsCancelArgs {
 }
 
 pub(super) async fn execute(args: RunsCancelArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let path = super::run_path("v2", &args.id, "/cancel");
     let answer = client
         .post(&path, None)

@@ -3,7 +3,7 @@
 use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
 
-use crate::client::{Client, ConnectionArgs};
+use crate::api::{Api, ConnectionArgs};
 use crate::output::{self, plain};
 
 /// Arguments of `trigr runs get`.
@@ -22,7 +22,7 @@ pub struct RunsGetArgs {
 }
 
 pub(super) async fn execute(args: RunsGetArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let answer = client
         .get(&super::run_path("v3", &args.id, ""))
         .await

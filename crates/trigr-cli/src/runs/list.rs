@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::client::{decode, Client, ConnectionArgs};
+use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode::Query;
 use crate::output::{self, shell_word, short_time};
 use crate::table;
@@ -96,7 +96,7 @@ struct RunRow {
 }
 
 pub(super) async fn execute(args: RunsListArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let answer = client.get(&list_path(&args)).await?;
     if args.json {
         return Ok(output::json(&answer));

@@ -3,7 +3,7 @@
 use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
 
-use crate::client::{Client, ConnectionArgs};
+use crate::api::{Api, ConnectionArgs};
 use crate::encode::Query;
 use crate::output::{self, plain};
 
@@ -32,7 +32,7 @@ pub struct RunsLogsArgs {
 }
 
 pub(super) async fn execute(args: RunsLogsArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     if args.follow {
         return super::logs_follow::follow(&client, &args.id, args.json).await;
     }

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::logs::{render, PAGE};
-use crate::client::Client;
+use crate::api::Api;
 use crate::encode::Query;
 use crate::output;
 
@@ -27,7 +27,7 @@ const FINAL: &[&str] = &[
     "COMPLETED_WITH_ERRORS",
 ];
 
-pub(super) async fn follow(client: &Client, id: &str, json: bool) -> anyhow::Result<String> {
+pub(super) async fn follow(client: &Api, id: &str, json: bool) -> anyhow::Result<String> {
     let mut after: Option<String> = None;
     let mut last_read = false;
     loop {

@@ -3,7 +3,7 @@
 use clap::builder::NonEmptyStringValueParser;
 use serde_json::{json, Map, Value};
 
-use crate::client::{Client, ConnectionArgs};
+use crate::api::{Api, ConnectionArgs};
 use crate::output;
 use crate::trigger::parse_json_flag;
 
@@ -41,7 +41,7 @@ pub struct RunsReplayArgs {
 
 pub(super) async fn execute(args: RunsReplayArgs) -> anyhow::Result<String> {
     let body = request_body(&args)?;
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let path = super::run_path("v1", &args.id, "/replay");
     let answer = client
         .post(&path, body.as_ref())

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
+use trigr_sdk::http::ServerEvent;
+use trigr_sdk::Error;
 
-use crate::client::{Client, ConnectionArgs};
-use crate::error::ApiError;
+use crate::api::{Api, ApiError, ConnectionArgs};
 use crate::output::plain;
 
 /// Silence after which the connection is taken for dead (the server sends a keep-alive
@@ -34,47 +35,13 @@ pub struct RunsWatchArgs {
     pub conn: ConnectionArgs,
 }
 
-/// One server-sent event.
-#[derive(Debug, PartialEq)]
-struct Frame {
-    id: Option<i64>,
-    event: String,
-    data: String,
-}
-
-/// Takes the complete events off the front of `buf`.
-fn frames(buf: &mut String) -> Vec<Frame> {
-    let mut out = Vec::new();
-    while let Some(end) = buf.find("\n\n") {
-        let block: String = buf.drain(..end + 2).collect();
-        let mut f = Frame {
-            id: None,
-            event: String::new(),
-            data: String::new(),
-        };
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("id:") {
-                f.id = v.trim().parse().ok();
-            } else if let Some(v) = line.strip_prefix("event:") {
-                f.event = v.trim().to_string();
-            } else if let Some(v) = line.strip_prefix("data:") {
-                f.data.push_str(v.strip_prefix(' ').unwrap_or(v));
-            }
-        }
-        if !f.event.is_empty() {
-            out.push(f);
-        }
-    }
-    out
-}
-
 /// One line for an event: `time  STATUS  …`.
-fn render(f: &Frame) -> Option<String> {
+fn render(f: &ServerEvent) -> Option<String> {
     let data: Value = serde_json::from_str(&f.data).unwrap_or(Value::Null);
     let time = plain(&data["updatedAt"]).unwrap_or_default();
     let status = plain(&data["status"]).unwrap_or_default();
     let attempt = data["attempt"].as_i64().unwrap_or(0);
-    let line = match f.event.as_str() {
+    let line = match f.name.as_str() {
         "snapshot" => format!("{time}  {status:<15} (now; attempt {attempt})"),
         "status" => {
             let mut line = format!("{time}  {status:<15} attempt {attempt}");
@@ -98,47 +65,44 @@ fn render(f: &Frame) -> Option<String> {
 }
 
 pub(super) async fn execute(args: RunsWatchArgs) -> anyhow::Result<String> {
-    let client = Client::new(&args.conn)?;
+    let client = Api::connect(&args.conn)?;
     let path = super::run_path("v1", &args.id, "/events?stopOnCompletion=true");
     let mut last: Option<i64> = None;
     let mut failures = 0;
     let mut stdout = std::io::stdout();
     loop {
-        let mut response = match client.open_events(&path, last).await {
-            Ok(r) => r,
-            Err(
-                ApiError::Unreachable { .. } | ApiError::Timeout { .. } | ApiError::Failed { .. },
-            ) if failures < MAX_RETRIES => {
+        let mut events = match client.open_events(&path, last).await {
+            Ok(events) => events,
+            Err(e) if worth_retrying(&e) && failures < MAX_RETRIES => {
                 failures += 1;
                 pause(failures).await;
                 continue;
             }
             Err(e) => return Err(e.or_not_found(|| super::not_found(&args.id))),
         };
-        let mut buf = String::new();
         loop {
-            let chunk = match tokio::time::timeout(SILENCE, response.chunk()).await {
-                Ok(Ok(Some(chunk))) => chunk,
+            let f = match tokio::time::timeout(SILENCE, events.next_event()).await {
+                Ok(Some(Ok(event))) => event,
                 // Closed, broken or silent: resume from the last event.
                 _ => break,
             };
             failures = 0;
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            for f in frames(&mut buf) {
-                if f.id.is_some() {
-                    last = f.id;
-                }
-                if args.json {
-                    let data: Value = serde_json::from_str(&f.data).unwrap_or(Value::Null);
-                    let line = serde_json::json!({"id": f.id, "event": f.event, "data": data});
-                    writeln!(stdout, "{line}")?;
-                } else if let Some(line) = render(&f) {
-                    writeln!(stdout, "{line}")?;
-                }
-                stdout.flush()?;
-                if f.event == "end" {
-                    return Ok(String::new());
-                }
+            if f.name.is_empty() {
+                continue; // a keep-alive
+            }
+            if f.id.is_some() {
+                last = f.id;
+            }
+            if args.json {
+                let data: Value = serde_json::from_str(&f.data).unwrap_or(Value::Null);
+                let line = serde_json::json!({"id": f.id, "event": f.name, "data": data});
+                writeln!(stdout, "{line}")?;
+            } else if let Some(line) = render(&f) {
+                writeln!(stdout, "{line}")?;
+            }
+            stdout.flush()?;
+            if f.name == "end" {
+                return Ok(String::new());
             }
         }
         failures += 1;
@@ -149,6 +113,16 @@ pub(super) async fn execute(args: RunsWatchArgs) -> anyhow::Result<String> {
             );
         }
         pause(failures).await;
+    }
+}
+
+/// Whether opening the stream may work on another try: no connection, no answer, or a
+/// failure of the server (not a refusal such as 401 or 404).
+fn worth_retrying(e: &ApiError) -> bool {
+    match &e.0 {
+        Error::Unreachable { .. } | Error::NoAnswer { .. } => true,
+        Error::Api { status, .. } => !(400..=499).contains(status),
+        _ => false,
     }
 }
 
@@ -163,30 +137,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_are_split_and_comments_skipped() {
-        let mut buf = String::from(
-            ": keep-alive\n\nid: 7\nevent: status\ndata: {\"status\":\"QUEUED\"}\n\nid: 8\nevent: me",
-        );
-        let got = frames(&mut buf);
-        assert_eq!(
-            got,
-            [Frame {
-                id: Some(7),
-                event: "status".into(),
-                data: "{\"status\":\"QUEUED\"}".into()
-            }]
-        );
-        assert_eq!(
-            buf, "id: 8\nevent: me",
-            "an incomplete event waits for more"
-        );
-    }
-
-    #[test]
     fn renders_status_metadata_and_output() {
-        let f = |event: &str, data: &str| Frame {
+        let f = |event: &str, data: &str| ServerEvent {
             id: Some(1),
-            event: event.into(),
+            name: event.into(),
             data: data.into(),
         };
         let done = f(
@@ -200,5 +154,30 @@ mod tests {
         let meta = f("metadata", r#"{"metadata":{"p":1},"updatedAt":"T"}"#);
         assert_eq!(render(&meta).unwrap(), "T  metadata        {\"p\":1}");
         assert_eq!(render(&f("end", "{}")), None);
+    }
+
+    #[test]
+    fn only_failures_of_the_server_are_retried() {
+        let api = |status: u16| {
+            ApiError(Error::Api {
+                request: "GET /x".into(),
+                status,
+                code: None,
+                message: "m".into(),
+            })
+        };
+        assert!(worth_retrying(&api(503)));
+        assert!(worth_retrying(&api(500)));
+        assert!(!worth_retrying(&api(404)));
+        assert!(!worth_retrying(&api(401)));
+        assert!(!worth_retrying(&api(429)));
+        assert!(worth_retrying(&ApiError(Error::NoAnswer {
+            base: "http://h".into(),
+            seconds: 60
+        })));
+        assert!(worth_retrying(&ApiError(Error::Unreachable {
+            base: "http://h".into(),
+            reason: "connection refused".into()
+        })));
     }
 }

@@ -2,16 +2,16 @@
 //! registration that promotes, `promote`, `rollback`) inside its transaction, while the
 //! environment is locked, so two promotions never sync at once.
 
-use trigr_store::{Deployment, Schedule, ScheduleKind, Tx};
+use trigr_store::{Deployment, Schedule, ScheduleKind};
 use trigr_types::{id, Millis};
 
 use super::cron;
-use crate::Result;
+use crate::{Result, Txn};
 
 /// Makes the environment's declarative schedules match `d`'s manifest: one per task that
 /// declares a schedule, created, changed (its next tick recomputed when the pattern, zone or
 /// window changed; whether it is active is kept) or deleted.
-pub(crate) fn sync(tx: &mut dyn Tx, env_id: &str, d: &Deployment, now: Millis) -> Result<()> {
+pub(crate) fn sync(tx: &mut Txn<'_>, env_id: &str, d: &Deployment, now: Millis) -> Result<()> {
     let existing = tx.declarative_schedules(env_id)?;
     for old in &existing {
         let still = d

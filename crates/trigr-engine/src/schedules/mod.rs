@@ -18,10 +18,10 @@ pub(crate) mod declarative;
 pub mod tick;
 pub mod window;
 
-use trigr_store::{Environment, Schedule, ScheduleKind, Tx};
+use trigr_store::{Environment, ReadTx, Schedule, ScheduleKind};
 use trigr_types::{id, Millis};
 
-use crate::{Engine, Error, Result};
+use crate::{Engine, Error, Result, Txn};
 
 /// Longest deduplication key and external id.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -86,12 +86,11 @@ impl Engine {
             return Err(Error::invalid("deduplicationKey is required"));
         };
         self.write_retrying(|| {
-            let (engine, env_id, input, key) =
-                (self.clone(), env_id.to_string(), input.clone(), key.clone());
-            move |tx: &mut dyn Tx| {
-                let now = engine.now();
+            let (env_id, input, key) = (env_id.to_string(), input.clone(), key.clone());
+            move |tx: &mut Txn<'_>| {
+                let now = tx.now();
                 let env = env_of(tx, &env_id)?;
-                check_task(&engine, tx, &env, &input.task)?;
+                check_task(tx, &env, &input.task)?;
                 if let Some(existing) = tx.schedule_by_dedup_key(&env.id, &key)? {
                     let s = apply_update(existing, &input, now)?;
                     tx.update_schedule(&s)?;
@@ -132,12 +131,12 @@ impl Engine {
         input: ScheduleInput,
     ) -> Result<Schedule> {
         check_input(&input)?;
-        let (engine, env_id, id_or_key) = (self.clone(), env_id.to_string(), id_or_key.to_string());
+        let (env_id, id_or_key) = (env_id.to_string(), id_or_key.to_string());
         self.write(move |tx| {
-            let now = engine.now();
+            let now = tx.now();
             let env = env_of(tx, &env_id)?;
-            let existing = find(tx, &env.id, &id_or_key)?;
-            check_task(&engine, tx, &env, &input.task)?;
+            let existing = find(tx.store(), &env.id, &id_or_key)?;
+            check_task(tx, &env, &input.task)?;
             let s = apply_update(existing, &input, now)?;
             tx.update_schedule(&s)?;
             Ok(s)
@@ -169,7 +168,7 @@ impl Engine {
     pub async fn delete_schedule(&self, env_id: &str, id_or_key: &str) -> Result<String> {
         let (env_id, id_or_key) = (env_id.to_string(), id_or_key.to_string());
         self.write(move |tx| {
-            let s = find(tx, &env_id, &id_or_key)?;
+            let s = find(tx.store(), &env_id, &id_or_key)?;
             if s.kind == ScheduleKind::Declarative {
                 return Err(declarative_refused(&s));
             }
@@ -187,10 +186,10 @@ impl Engine {
         id_or_key: &str,
         active: bool,
     ) -> Result<Schedule> {
-        let (engine, env_id, id_or_key) = (self.clone(), env_id.to_string(), id_or_key.to_string());
+        let (env_id, id_or_key) = (env_id.to_string(), id_or_key.to_string());
         self.write(move |tx| {
-            let now = engine.now();
-            let mut s = find(tx, &env_id, &id_or_key)?;
+            let now = tx.now();
+            let mut s = find(tx.store(), &env_id, &id_or_key)?;
             if s.active == active {
                 return Ok(s);
             }
@@ -210,13 +209,13 @@ impl Engine {
     }
 }
 
-fn env_of(tx: &mut dyn Tx, env_id: &str) -> Result<Environment> {
+fn env_of(tx: &mut Txn<'_>, env_id: &str) -> Result<Environment> {
     tx.environment(env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))
 }
 
 /// A schedule by id (`sched_…`) or deduplication key; 404 otherwise.
-fn find(tx: &mut dyn Tx, env_id: &str, id_or_key: &str) -> Result<Schedule> {
+fn find(tx: &mut dyn ReadTx, env_id: &str, id_or_key: &str) -> Result<Schedule> {
     let found = match tx.schedule(env_id, id_or_key)? {
         Some(s) => Some(s),
         None => tx.schedule_by_dedup_key(env_id, id_or_key)?,
@@ -274,13 +273,12 @@ fn check_input(input: &ScheduleInput) -> Result<()> {
 }
 
 /// Once a deployment is current, a schedule's task must be one it declares.
-fn check_task(engine: &Engine, tx: &mut dyn Tx, env: &Environment, task: &str) -> Result<()> {
+fn check_task(tx: &mut Txn<'_>, env: &Environment, task: &str) -> Result<()> {
     let Some(version) = env.current_version.clone() else {
         return Ok(());
     };
-    let declared = engine
-        .deployments
-        .get(tx, &env.id, &version)?
+    let declared = tx
+        .loaded_deployment(&env.id, &version)?
         .is_some_and(|d| d.task(task).is_some());
     if declared {
         Ok(())

@@ -18,29 +18,18 @@
 //! The payload's `timestamp`, `lastTimestamp` and `upcoming` are nominal times.
 
 use serde_json::{json, Value};
-use trigr_store::{Schedule, Tx};
+use trigr_store::Schedule;
 use trigr_types::{format_time, Millis};
 
 use super::cron::{self, CronSpec, UPCOMING};
 use super::window::{self, Window};
-use crate::trigger::{create_run, prepare, TriggerOptions};
-use crate::{Engine, Error, Result};
+use crate::trigger::{create_run, NewRun};
+use crate::{Error, Result, Txn};
 
-/// What one pass did: runs triggered, and the environments that got them.
-#[derive(Debug, Default)]
-pub struct Ticked {
-    pub runs: usize,
-    pub envs: Vec<String>,
-}
-
-/// Fires at most `limit` due schedules.
-pub(crate) fn fire_due(
-    engine: &Engine,
-    tx: &mut dyn Tx,
-    now: Millis,
-    limit: usize,
-) -> Result<Ticked> {
-    let mut ticked = Ticked::default();
+/// Fires at most `limit` due schedules; returns how many runs they triggered (each wakes
+/// its environment's workers).
+pub(crate) fn fire_due(tx: &mut Txn<'_>, now: Millis, limit: usize) -> Result<usize> {
+    let mut runs = 0;
     for s in tx.due_schedules(now, limit)? {
         let Some(due) = s.next_run_at else {
             continue;
@@ -65,19 +54,16 @@ pub(crate) fn fire_due(
         let Some(env) = tx.environment(&s.env_id)? else {
             continue;
         };
-        let mut new = prepare(
+        let mut new = NewRun::new(
             &s.task_id,
             Some(payload(&s, &spec, tick, next, now)),
-            TriggerOptions::default(),
-            engine.config.max_payload_bytes,
+            None,
+            tx.config().max_payload_bytes,
         )?;
         new.request_key = Some(format!("schedule:{}:{tick}", s.id));
-        match create_run(engine, tx, &env, &new, now) {
+        match create_run(tx, &env, &new, now) {
             Ok(_) => {
-                ticked.runs += 1;
-                if !ticked.envs.contains(&env.id) {
-                    ticked.envs.push(env.id.clone());
-                }
+                runs += 1;
             }
             // The task is not declared by the current deployment, or refuses the payload:
             // the tick is spent without a run.
@@ -87,7 +73,7 @@ pub(crate) fn fire_due(
             Err(e) => return Err(e),
         }
     }
-    Ok(ticked)
+    Ok(runs)
 }
 
 /// The tick to fire for a schedule due (effective time) at `due`, and the nominal tick after

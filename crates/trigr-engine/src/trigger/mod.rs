@@ -5,17 +5,17 @@ mod options;
 
 use std::sync::Arc;
 
-use trigr_store::{Environment, Queue, QueueKind, Run, Tx};
+use trigr_store::{Environment, Queue, QueueKind, Run};
 use trigr_types::manifest::{task_queue_name, TaskManifest};
-use trigr_types::{id, packet, Millis, RunStatus};
+use trigr_types::{id, Millis, RunStatus};
 
 pub use options::{
-    idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, tag_list, truncated,
-    IdempotencyKeyOptions, NewRun, QueueOption, ReuseCheck, TriggerOptions,
+    idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, tag_list, truncated, unsupported,
+    IdempotencyKey, IdempotencyKeyOptions, NewRun, QueueOption, ReuseCheck, TriggerOptions, Ttl,
     MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
 };
 
-use crate::{Effects, Engine, Error, LoadedDeployment, Result};
+use crate::{Engine, Error, LoadedDeployment, Result, Txn};
 
 /// The answer to a trigger.
 #[derive(Clone, Debug)]
@@ -28,42 +28,31 @@ pub struct Triggered {
 impl Engine {
     /// Triggers one run.
     pub async fn trigger(&self, env_id: &str, new: NewRun) -> Result<Triggered> {
-        let triggered = self
-            .write_retrying(|| {
-                let (engine, env_id, new) = (self.clone(), env_id.to_string(), new.clone());
-                move |tx: &mut dyn Tx| {
-                    let now = engine.now();
-                    let env = tx
-                        .environment_for_share(&env_id)?
-                        .ok_or_else(|| Error::not_found("Environment not found"))?;
-                    create_run(&engine, tx, &env, &new, now)
-                }
-            })
-            .await?;
-        if !triggered.is_cached {
-            self.apply(&Effects::wake(&triggered.run.env_id));
-        }
-        Ok(triggered)
+        self.write_retrying(|| {
+            let (env_id, new) = (env_id.to_string(), new.clone());
+            move |tx: &mut Txn<'_>| {
+                let now = tx.now();
+                let env = tx
+                    .environment_for_share(&env_id)?
+                    .ok_or_else(|| Error::not_found("Environment not found"))?;
+                create_run(tx, &env, &new, now)
+            }
+        })
+        .await
     }
 }
 
 /// Resolves the version and task a new run locks to.
 fn resolve_task(
-    engine: &Engine,
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     env: &Environment,
     new: &NewRun,
 ) -> Result<Option<(Arc<LoadedDeployment>, TaskManifest)>> {
-    let wanted = new
-        .options
-        .lock_to_version
-        .clone()
-        .or_else(|| new.options.version.clone());
-    let Some(version) = wanted.or_else(|| env.current_version.clone()) else {
+    let Some(version) = new.version.clone().or_else(|| env.current_version.clone()) else {
         return Ok(None);
     };
-    let explicit = new.options.lock_to_version.is_some() || new.options.version.is_some();
-    let Some(dep) = engine.deployments.get(tx, &env.id, &version)? else {
+    let explicit = new.version.is_some();
+    let Some(dep) = tx.loaded_deployment(&env.id, &version)? else {
         return Err(Error::unprocessable(format!(
             "Task locked to version '{version}', but no deployment has that version"
         )));
@@ -87,7 +76,7 @@ fn resolve_task(
 
 /// Finds a queue by name, creating it when it does not exist yet.
 pub(crate) fn ensure_queue(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     env_id: &str,
     name: &str,
     base_limit: Option<i64>,
@@ -119,7 +108,7 @@ pub(crate) fn ensure_queue(
 /// Returns the live run holding this idempotency key, releasing the key if it expired or its
 /// run failed.
 fn idempotent_match(
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     env_id: &str,
     task_id: &str,
     key: &str,
@@ -138,8 +127,7 @@ fn idempotent_match(
 
 /// Creates a run inside a write transaction (or returns the run an idempotency key names).
 pub(crate) fn create_run(
-    engine: &Engine,
-    tx: &mut dyn Tx,
+    tx: &mut Txn<'_>,
     env: &Environment,
     new: &NewRun,
     now: Millis,
@@ -153,8 +141,8 @@ pub(crate) fn create_run(
             });
         }
     }
-    if let Some(key) = &new.options.idempotency_key {
-        if let Some(run) = idempotent_match(tx, &env.id, &new.task_id, key, now)? {
+    if let Some(key) = &new.idempotency {
+        if let Some(run) = idempotent_match(tx, &env.id, &new.task_id, &key.key, now)? {
             new.reused(&run, "idempotencyKey")?;
             return Ok(Triggered {
                 run,
@@ -162,10 +150,10 @@ pub(crate) fn create_run(
             });
         }
     }
-    let resolved = resolve_task(engine, tx, env, new)?;
+    let resolved = resolve_task(tx, env, new)?;
     let task = resolved.as_ref().map(|(_, t)| t);
-    let queue_name = match (&new.options.queue, task) {
-        (Some(q), _) => q.name().to_string(),
+    let queue_name = match (&new.queue, task) {
+        (Some(q), _) => q.clone(),
         (None, Some(t)) => t.queue_name(),
         (None, None) => task_queue_name(&new.task_id),
     };
@@ -175,16 +163,17 @@ pub(crate) fn create_run(
         .map(i64::from);
     let queue = ensure_queue(tx, &env.id, &queue_name, declared_limit, now)?;
     let version = resolved.as_ref().map(|(d, _)| d.deployment.version.clone());
-    let parent = match &new.options.parent_run_id {
+    let parent = match &new.parent_run_id {
         Some(pid) => Some(
             tx.run(&env.id, pid)?
                 .ok_or_else(|| Error::not_found(format!("Parent run {pid} not found")))?,
         ),
         None => None,
     };
-    let mut run = run_record(new, env, &queue, task, version, parent.as_ref(), now)?;
+    let mut run = run_record(new, env, &queue, task, version, parent.as_ref(), now);
     run.seq = tx.insert_run(&run)?;
     crate::events::record(tx, [(None, &run)])?;
+    tx.wake(&env.id);
     Ok(Triggered {
         run,
         is_cached: false,
@@ -200,18 +189,16 @@ fn run_record(
     version: Option<String>,
     parent: Option<&Run>,
     now: Millis,
-) -> Result<Run> {
-    let delay_until = parse_delay(new.options.delay.as_ref(), now)?.filter(|t| *t > now);
-    let ttl = parse_ttl(new.options.ttl.as_ref())?;
+) -> Run {
+    let delay_until = new.delay_until.filter(|t| *t > now);
     let status = match (delay_until.is_some(), version.is_some()) {
         (true, _) => RunStatus::Delayed,
         (false, true) => RunStatus::Queued,
         (false, false) => RunStatus::PendingVersion,
     };
     let available_at = delay_until.unwrap_or(now);
-    let priority_ms = (new.options.priority.unwrap_or(0.0) * 1000.0) as i64;
-    let o = &new.options;
-    Ok(Run {
+    let key = new.idempotency.as_ref();
+    Run {
         seq: 0,
         id: id::new("run"),
         env_id: env.id.clone(),
@@ -224,34 +211,24 @@ fn run_record(
         payload: new.payload.clone(),
         payload_type: new.payload_type.clone(),
         metadata: new.metadata.clone(),
-        metadata_type: o
-            .metadata_type
-            .clone()
-            .unwrap_or_else(|| packet::JSON.to_string()),
+        metadata_type: new.metadata_type.clone(),
         tags: new.tags.clone(),
-        idempotency_key: o.idempotency_key.clone(),
-        idempotency_key_user: o.idempotency_key_options.as_ref().map(|k| k.key.clone()),
-        idempotency_scope: o
-            .idempotency_key_options
-            .as_ref()
-            .and_then(|k| k.scope.clone()),
-        idempotency_expires_at: match o.idempotency_key {
-            Some(_) => Some(now + idempotency_ttl(o.idempotency_key_ttl.as_deref())?),
-            None => None,
-        },
+        idempotency_key: key.map(|k| k.key.clone()),
+        idempotency_key_user: key.and_then(|k| k.user_key.clone()),
+        idempotency_scope: key.and_then(|k| k.scope.clone()),
+        idempotency_expires_at: key.map(|k| now + k.ttl_ms),
         request_key: new.request_key.clone(),
-        priority: o.priority.unwrap_or(0.0) as i64,
-        queue_ts: available_at - priority_ms,
+        priority_ms: new.priority_ms,
+        queue_ts: available_at - new.priority_ms,
         available_at,
         delay_until,
-        ttl: ttl.as_ref().map(|(s, _)| s.clone()),
-        ttl_expires_at: ttl.as_ref().map(|(_, ms)| available_at + ms),
-        max_attempts: o.max_attempts,
-        max_duration: o
-            .max_duration
-            .map(|d| d as i64)
+        ttl: new.ttl.as_ref().map(|t| t.text.clone()),
+        ttl_expires_at: new.ttl.as_ref().map(|t| available_at + t.ms),
+        max_attempts: new.max_attempts,
+        max_duration: new
+            .max_duration_secs
             .or(task.and_then(|t| t.max_duration).map(|d| d as i64)),
-        machine: o.machine.clone().or(task.and_then(|t| t.machine.clone())),
+        machine: new.machine.clone().or(task.and_then(|t| t.machine.clone())),
         attempt: 0,
         lease: None,
         lease_expires_at: None,
@@ -265,11 +242,11 @@ fn run_record(
         batch_id: new.batch.as_ref().map(|(b, _)| b.clone()),
         batch_index: new.batch.as_ref().map(|(_, i)| *i),
         trigger_function: new.trigger_function.to_string(),
-        is_test: o.test.unwrap_or(false),
+        is_test: new.is_test,
         created_at: now,
         updated_at: now,
         started_at: None,
         finished_at: None,
         resumed: false,
-    })
+    }
 }

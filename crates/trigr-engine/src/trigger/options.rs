@@ -39,6 +39,82 @@ pub struct TriggerOptions {
     pub version: Option<String>,
     pub parent_run_id: Option<String>,
     pub test: Option<bool>,
+    /// Byte size of the serialized payload before any offload. The official SDK sends it with
+    /// every trigger; it only describes the payload, which trigr reads itself, so it is
+    /// accepted and not used.
+    #[schema(minimum = 0)]
+    pub payload_size: Option<u64>,
+    /// The build of the calling application (a commit SHA, a CI run id). The official SDK
+    /// fills it in on its own from CI environment variables, so it must be accepted; trigr
+    /// locks a run to `lockToVersion` or the current deployment and keeps no record of the
+    /// caller's builds, so it is not used.
+    pub external_deployment_id: Option<String>,
+    /// Sent as `true` with `parentRunId` by the official SDK's `triggerAndWait` and
+    /// `batchTriggerAndWait` inside a task. It is accepted because it comes with every such
+    /// call; a trigr parent waits for its children through the worker protocol's wait call,
+    /// so the flag adds nothing to the trigger itself.
+    pub resume_parent_on_completion: Option<bool>,
+    // The options below are refused when present (`refuse_unsupported`), and left out of the
+    // OpenAPI document, which describes what trigr accepts.
+    //
+    // Not implemented by trigr: named concurrency limits (an empty list is accepted: no
+    // named limits is what every trigr run has), a worker region, and coalescing of triggers
+    // with the same key.
+    #[schema(ignore)]
+    pub concurrency: Option<Value>,
+    #[schema(ignore)]
+    pub region: Option<Value>,
+    #[schema(ignore)]
+    pub debounce: Option<Value>,
+    // Set only by upstream's own services, never by the official SDK: engine v1 attempt and
+    // batch dependencies, the batch an item came from, bulk actions and resolved concurrency
+    // gates.
+    #[schema(ignore)]
+    pub parent_batch: Option<Value>,
+    #[schema(ignore)]
+    pub parent_attempt: Option<Value>,
+    #[schema(ignore)]
+    pub dependent_attempt: Option<Value>,
+    #[schema(ignore)]
+    pub dependent_batch: Option<Value>,
+    #[schema(ignore)]
+    pub bulk_action_id: Option<Value>,
+    #[schema(ignore)]
+    pub gates: Option<Value>,
+}
+
+impl TriggerOptions {
+    /// Refuses the first option trigr does not implement, naming it as `options.<name>`:
+    /// a caller asking for one gets a `400`, never a run that silently ignores it. A `null`
+    /// is the same as an absent option, and so is an empty `concurrency` list (no named
+    /// limits, which is what every trigr run has).
+    pub fn refuse_unsupported(&self) -> Result<()> {
+        let present = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
+        let concurrency = match &self.concurrency {
+            Some(Value::Array(limits)) => !limits.is_empty(),
+            other => present(other),
+        };
+        let named = [
+            ("concurrency", concurrency),
+            ("region", present(&self.region)),
+            ("debounce", present(&self.debounce)),
+            ("parentBatch", present(&self.parent_batch)),
+            ("parentAttempt", present(&self.parent_attempt)),
+            ("dependentAttempt", present(&self.dependent_attempt)),
+            ("dependentBatch", present(&self.dependent_batch)),
+            ("bulkActionId", present(&self.bulk_action_id)),
+            ("gates", present(&self.gates)),
+        ];
+        match named.iter().find(|(_, given)| *given) {
+            Some((name, _)) => Err(unsupported(&format!("options.{name}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The answer to an option or a filter trigr does not implement.
+pub fn unsupported(name: &str) -> Error {
+    Error::invalid(format!("{name} is not supported by trigr"))
 }
 
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
@@ -63,7 +139,8 @@ impl QueueOption {
     }
 }
 
-/// A validated request to create one run.
+/// A validated request to create one run: every option parsed and checked, times resolved
+/// against the clock of the request, nothing left to interpret inside the write.
 #[derive(Clone, Debug)]
 pub struct NewRun {
     pub task_id: String,
@@ -71,15 +148,49 @@ pub struct NewRun {
     pub payload_type: String,
     /// The payload as plain JSON, for schema validation.
     pub payload_value: Value,
-    pub options: TriggerOptions,
+    /// Distinct, sorted.
     pub tags: Vec<String>,
+    /// A JSON object's text.
     pub metadata: Option<String>,
+    pub metadata_type: String,
     pub concurrency_key: String,
+    /// The queue the caller named; the task's own when `None`.
+    pub queue: Option<String>,
+    /// The version the caller asked for; the environment's current one when `None`.
+    pub version: Option<String>,
+    /// When a delayed run becomes due.
+    pub delay_until: Option<Millis>,
+    pub ttl: Option<Ttl>,
+    /// How much earlier than its due time the run stands in its queue.
+    pub priority_ms: Millis,
+    pub idempotency: Option<IdempotencyKey>,
+    pub max_attempts: Option<i64>,
+    pub max_duration_secs: Option<i64>,
+    pub machine: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub is_test: bool,
     pub request_key: Option<String>,
     pub batch: Option<(String, i64)>,
     pub trigger_function: &'static str,
     /// Who may be handed an existing run instead of a new one; `None` for anyone.
     pub reuse: Option<ReuseCheck>,
+}
+
+/// A run's time to live: as the caller wrote it, and in milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ttl {
+    pub text: String,
+    pub ms: Millis,
+}
+
+/// An idempotency key and how long it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// The key as the caller's code named it, before the SDK hashed it.
+    pub user_key: Option<String>,
+    pub scope: Option<String>,
+    pub ttl_ms: Millis,
 }
 
 /// Whether a caller may be answered with an existing run that an idempotency key or a request
@@ -111,48 +222,20 @@ impl NewRun {
     }
 }
 
-/// Validates the body of a trigger call: everything that does not need the store.
+/// Validates the body of a trigger call: everything that does not need the store. Times
+/// (the delay) are resolved against `now`.
 pub fn prepare(
     task_id: &str,
     payload: Option<Value>,
     options: TriggerOptions,
     max_payload: usize,
+    now: Millis,
 ) -> Result<NewRun> {
-    if task_id.is_empty() || task_id.len() > 128 {
-        return Err(Error::invalid("The task id must be 1-128 characters"));
-    }
-    let payload_type = options
-        .payload_type
-        .clone()
-        .unwrap_or_else(|| packet::JSON.to_string());
-    if !packet::is_known_type(&payload_type) {
-        return Err(Error::invalid(format!(
-            "Unknown payloadType '{payload_type}': use application/json, application/super+json or text/plain"
-        )));
-    }
-    let payload = match payload {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => Some(other.to_string()),
-    };
-    if payload.as_ref().is_some_and(|p| p.len() > max_payload) {
-        return Err(Error::TooLarge(format!(
-            "The payload is {} bytes, over the limit of {max_payload} bytes",
-            payload.as_ref().map_or(0, String::len)
-        )));
-    }
-    if payload_type == packet::STORE {
-        return Err(Error::invalid(
-            "An application/store payload must name a packet stored with PUT /api/v2/packets/{path}",
-        ));
-    }
-    let payload_value = match &payload {
-        Some(p) => packet::to_value(p, &payload_type).map_err(|e| Error::invalid(e.to_string()))?,
-        None => Value::Null,
-    };
-    let tags = parse_tags(options.tags.as_ref())?;
-    let metadata = parse_metadata(options.metadata.as_ref())?;
-    let concurrency_key = match &options.concurrency_key {
+    options.refuse_unsupported()?;
+    let mut new = NewRun::new(task_id, payload, options.payload_type.clone(), max_payload)?;
+    new.tags = parse_tags(options.tags.as_ref())?;
+    new.metadata = parse_metadata(options.metadata.as_ref())?;
+    new.concurrency_key = match &options.concurrency_key {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -163,20 +246,101 @@ pub fn prepare(
         }
     };
     check_options(&options)?;
-    Ok(NewRun {
-        task_id: task_id.to_string(),
-        payload,
-        payload_type,
-        payload_value,
-        options,
-        tags,
-        metadata,
-        concurrency_key,
-        request_key: None,
-        batch: None,
-        trigger_function: "trigger",
-        reuse: None,
-    })
+    if let Some(t) = options.metadata_type {
+        new.metadata_type = t;
+    }
+    new.queue = options.queue.map(|q| q.name().to_string());
+    new.version = options.lock_to_version.or(options.version);
+    new.delay_until = parse_delay(options.delay.as_ref(), now)?.filter(|t| *t > now);
+    new.ttl = parse_ttl(options.ttl.as_ref())?.map(|(text, ms)| Ttl { text, ms });
+    new.priority_ms = options
+        .priority
+        .map_or(0, |p| (p * 1000.0).round() as Millis);
+    new.idempotency = match options.idempotency_key {
+        Some(key) => Some(IdempotencyKey {
+            key,
+            user_key: options
+                .idempotency_key_options
+                .as_ref()
+                .map(|k| k.key.clone()),
+            scope: options.idempotency_key_options.and_then(|k| k.scope),
+            ttl_ms: idempotency_ttl(options.idempotency_key_ttl.as_deref())?,
+        }),
+        None => None,
+    };
+    new.max_attempts = options.max_attempts;
+    new.max_duration_secs = options.max_duration.map(|d| d as i64);
+    new.machine = options.machine;
+    new.parent_run_id = options.parent_run_id;
+    new.is_test = options.test.unwrap_or(false);
+    Ok(new)
+}
+
+impl NewRun {
+    /// A run of `task_id` with this payload and every option at its default.
+    pub fn new(
+        task_id: &str,
+        payload: Option<Value>,
+        payload_type: Option<String>,
+        max_payload: usize,
+    ) -> Result<NewRun> {
+        if task_id.is_empty() || task_id.len() > 128 {
+            return Err(Error::invalid("The task id must be 1-128 characters"));
+        }
+        let payload_type = payload_type.unwrap_or_else(|| packet::JSON.to_string());
+        if !packet::is_known_type(&payload_type) {
+            return Err(Error::invalid(format!(
+                "Unknown payloadType '{payload_type}': use application/json, application/super+json or text/plain"
+            )));
+        }
+        let payload = match payload {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(other) => Some(other.to_string()),
+        };
+        if payload.as_ref().is_some_and(|p| p.len() > max_payload) {
+            return Err(Error::TooLarge(format!(
+                "The payload is {} bytes, over the limit of {max_payload} bytes",
+                payload.as_ref().map_or(0, String::len)
+            )));
+        }
+        if payload_type == packet::STORE {
+            return Err(Error::invalid(
+                "An application/store payload must name a packet stored with PUT /api/v2/packets/{path}",
+            ));
+        }
+        let payload_value = match &payload {
+            Some(p) => {
+                packet::to_value(p, &payload_type).map_err(|e| Error::invalid(e.to_string()))?
+            }
+            None => Value::Null,
+        };
+        Ok(NewRun {
+            task_id: task_id.to_string(),
+            payload,
+            payload_type,
+            payload_value,
+            tags: Vec::new(),
+            metadata: None,
+            metadata_type: packet::JSON.to_string(),
+            concurrency_key: String::new(),
+            queue: None,
+            version: None,
+            delay_until: None,
+            ttl: None,
+            priority_ms: 0,
+            idempotency: None,
+            max_attempts: None,
+            max_duration_secs: None,
+            machine: None,
+            parent_run_id: None,
+            is_test: false,
+            request_key: None,
+            batch: None,
+            trigger_function: "trigger",
+            reuse: None,
+        })
+    }
 }
 
 /// The lifetime of an idempotency key (`idempotencyKeyTTL`, 30 days when absent or not of

@@ -174,19 +174,26 @@ pub fn prepare_options(name: &'static str, settings: &Settings) -> Report {
             return Ok(());
         };
         check_ttl_and_delay(&options, c.now)?;
-        match prepare(&c.task, c.payload.clone(), options, MAX_PAYLOAD) {
+        let key_ttl = options.idempotency_key_ttl.clone();
+        match prepare(&c.task, c.payload.clone(), options, MAX_PAYLOAD, c.now) {
             Ok(run) => {
                 check_tags(&run.tags)?;
-                let ttl = idempotency_ttl(run.options.idempotency_key_ttl.as_deref());
+                let ttl = idempotency_ttl(key_ttl.as_deref());
                 ensure(
                     matches!(ttl, Ok(t) if (0..=MAX).contains(&t)),
                     "TTL over the cap",
-                    || {
-                        format!(
-                            "idempotencyKeyTTL {:?} accepted as {ttl:?}",
-                            run.options.idempotency_key_ttl
-                        )
-                    },
+                    || format!("idempotencyKeyTTL {key_ttl:?} accepted as {ttl:?}"),
+                )?;
+                let held = run.idempotency.as_ref().map(|k| k.ttl_ms);
+                ensure(
+                    held.is_none_or(|t| (0..=MAX).contains(&t)),
+                    "TTL over the cap",
+                    || format!("idempotencyKeyTTL {key_ttl:?} held for {held:?} ms"),
+                )?;
+                ensure(
+                    run.delay_until.is_none_or(|t| t > c.now),
+                    "delay not after now",
+                    || format!("delay accepted as {:?} at {}", run.delay_until, c.now),
                 )
             }
             Err(e) => client_error(e, "prepare"),

@@ -1,6 +1,7 @@
 //! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens
 //! and cron schedules.
 
+mod raw;
 pub mod realtime;
 pub mod schedules;
 pub mod tokens;
@@ -13,11 +14,60 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::http::{encode, Http, Tries, DEFAULT_API_URL};
+use crate::http::{encode, Http, Tries, DEFAULT_API_URL, REQUEST_TIMEOUT};
 use crate::task::TaskHandle;
 use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
+
+/// The settings of a [`Client`] being built: [`Client::builder`].
+#[derive(Clone)]
+pub struct ClientBuilder {
+    api_url: String,
+    secret_key: String,
+    user_agent: Option<String>,
+    request_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// The `User-Agent` header of every request (none by default).
+    pub fn user_agent(mut self, value: impl Into<String>) -> ClientBuilder {
+        self.user_agent = Some(value.into());
+        self
+    }
+
+    /// How long a request may take, its answer included, before it fails with
+    /// [`Error::NoAnswer`]: 75 seconds by default. A [`Worker`](crate::Worker) built on the
+    /// client long-polls for up to 30 seconds, so keep it above that there.
+    pub fn request_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Checks the settings and builds the client; no request is sent yet. A bad address or
+    /// key is an [`Error::Config`] (see [`http::check_settings`](crate::http::check_settings)).
+    pub fn build(self) -> Result<Client> {
+        Ok(Client {
+            http: Http::configured(
+                &self.api_url,
+                &self.secret_key,
+                self.user_agent.as_deref(),
+                self.request_timeout,
+            )?,
+        })
+    }
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_url", &self.api_url)
+            .field("secret_key", &"…")
+            .field("user_agent", &self.user_agent)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
 
 /// An authenticated client of one environment of a trigr server.
 ///
@@ -38,9 +88,27 @@ impl Client {
 
     /// A client of the server at `api_url` with an environment's secret key.
     pub fn new(api_url: &str, secret_key: &str) -> Result<Client> {
-        Ok(Client {
-            http: Http::new(api_url, secret_key)?,
-        })
+        Client::builder(api_url, secret_key).build()
+    }
+
+    /// A client of the server at `api_url` with an environment's secret key, with settings
+    /// beyond those: a `User-Agent`, another request timeout.
+    ///
+    /// ```no_run
+    /// # fn f() -> trigr_sdk::Result<()> {
+    /// let client = trigr_sdk::Client::builder("http://127.0.0.1:3030", "tr_dev_…")
+    ///     .user_agent("my-tool/1.0")
+    ///     .request_timeout(std::time::Duration::from_secs(60))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(api_url: &str, secret_key: &str) -> ClientBuilder {
+        ClientBuilder {
+            api_url: api_url.to_string(),
+            secret_key: secret_key.to_string(),
+            user_agent: None,
+            request_timeout: REQUEST_TIMEOUT,
+        }
     }
 
     /// The server's base URL, without a trailing `/`.

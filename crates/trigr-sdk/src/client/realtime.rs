@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use super::Client;
 use crate::error::{Error, Result};
-use crate::http::{encode, Http};
+use crate::http::{encode, Http, SseParser};
 
 /// What an event says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,7 +189,7 @@ struct State {
     options: SubscribeOptions,
     last: Option<i64>,
     body: Option<BoxStream<'static, reqwest::Result<Vec<u8>>>>,
-    buf: String,
+    parser: SseParser,
     ready: VecDeque<RunEvent>,
     backoff: Duration,
     /// Failed connection attempts in a row.
@@ -205,7 +205,7 @@ fn subscribe(http: Http, path: String, options: SubscribeOptions) -> Subscriptio
         backoff: options.min_backoff,
         options,
         body: None,
-        buf: String::new(),
+        parser: SseParser::default(),
         ready: VecDeque::new(),
         failures: 0,
         done: false,
@@ -267,7 +267,7 @@ impl State {
                 match opening.await {
                     Ok(body) => {
                         self.body = Some(body);
-                        self.buf.clear();
+                        self.parser.clear();
                     }
                     Err(e) if e.is_transient() => self.failures += 1,
                     Err(e) => {
@@ -281,7 +281,7 @@ impl State {
                 Some(Ok(bytes)) => {
                     self.failures = 0;
                     self.backoff = self.options.min_backoff;
-                    self.buf.push_str(&String::from_utf8_lossy(&bytes));
+                    self.parser.push(&bytes);
                     if let Err(e) = self.parse() {
                         self.done = true;
                         return Some(Err(e));
@@ -296,32 +296,20 @@ impl State {
         }
     }
 
-    /// Moves the complete events of the buffer to `ready`.
+    /// Moves the complete events of the parser to `ready`.
     fn parse(&mut self) -> Result<()> {
-        while let Some(end) = self.buf.find("\n\n") {
-            let block: String = self.buf.drain(..end + 2).collect();
-            let (mut id, mut event, mut data) = (None, String::new(), String::new());
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().parse::<i64>().ok();
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    event = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    if !data.is_empty() {
-                        data.push('\n');
-                    }
-                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                }
-            }
-            let Some(kind) = EventKind::parse(&event) else {
+        while let Some(frame) = self.parser.next_event() {
+            let Some(kind) = EventKind::parse(&frame.name) else {
                 continue; // a keep-alive comment, or an event this SDK does not know
             };
             let bad = |reason: String| Error::BadAnswer {
                 request: format!("GET {}", self.path.split('?').next().unwrap_or("")),
                 reason,
             };
-            let id = id.ok_or_else(|| bad(format!("a {event} event without an id")))?;
-            let data: Value = serde_json::from_str(&data)
+            let id = frame
+                .id
+                .ok_or_else(|| bad(format!("a {} event without an id", frame.name)))?;
+            let data: Value = serde_json::from_str(&frame.data)
                 .map_err(|e| bad(format!("the data of event {id} is not JSON ({e})")))?;
             let run = match kind {
                 EventKind::Snapshot | EventKind::Status | EventKind::Metadata => Some(

@@ -18,7 +18,9 @@ use serde_json::Value;
 use crate::attempt::{Attempt, Stop};
 use crate::context::Context;
 use crate::error::Result;
-use crate::protocol::{self, JournalEntry, WaitAnswer, WaitRequest, WaitStatus};
+use crate::protocol::{
+    self, JournalEntry, JournalKind, WaitError, WaitRequest, WaitState, WaitStatus,
+};
 use crate::task_error::{ErrorBody, TaskError};
 
 pub use wait::WaitOptions;
@@ -70,7 +72,7 @@ where
     Fut: Future<Output = Result<T, TaskError>>,
 {
     check_name(name)?;
-    if let Some(entry) = attempt.replay(position, "step", name).await {
+    if let Some(entry) = attempt.replay(position, JournalKind::Step, name).await {
         return recorded(position, name, entry.output.clone());
     }
     let value = f().await?;
@@ -92,7 +94,7 @@ where
         return Ok(value);
     }
     // Another execution recorded this position first: its result wins.
-    match answer.entry.and_then(|e| e.output).or(answer.output) {
+    match answer.entry.and_then(|e| e.output) {
         Some(stored) => recorded(position, name, Some(stored)),
         None => Ok(value),
     }
@@ -147,10 +149,11 @@ pub(crate) struct WaitCall<'a> {
 
 /// The finished wait journaled at `position`, if there is one.
 pub(crate) async fn journaled(attempt: &Attempt, position: u32, name: &str) -> Option<Waited> {
-    let entry = attempt.replay(position, "wait", name).await?;
+    let entry = attempt.replay(position, JournalKind::Wait, name).await?;
+    // Journal entries do not carry the children of a wait (§7.1).
     ended(entry).map(|ended| Waited {
         ended,
-        run_ids: entry.run_ids.clone(),
+        run_ids: Vec::new(),
     })
 }
 
@@ -159,17 +162,24 @@ fn ended(entry: &JournalEntry) -> Option<Ended> {
         WaitStatus::Completed => Some(Ended::Completed(
             entry.output.clone().unwrap_or(Value::Null),
         )),
-        WaitStatus::TimedOut => Some(Ended::TimedOut(timeout_error(entry.error.clone()))),
+        WaitStatus::TimedOut => Some(Ended::TimedOut(timeout_error(entry.error.as_ref()))),
         WaitStatus::Waiting => None,
     }
 }
 
-fn timeout_error(error: Option<ErrorBody>) -> ErrorBody {
-    error.unwrap_or_else(|| ErrorBody {
-        message: "the wait timed out".into(),
-        name: Some("WaitpointTimeoutError".into()),
-        stack_trace: None,
-    })
+fn timeout_error(error: Option<&WaitError>) -> ErrorBody {
+    match error {
+        Some(e) => ErrorBody {
+            message: e.message.clone(),
+            name: e.name.clone(),
+            stack_trace: e.stack_trace.clone(),
+        },
+        None => ErrorBody {
+            message: "the wait timed out".into(),
+            name: Some("WaitpointTimeoutError".into()),
+            stack_trace: None,
+        },
+    }
 }
 
 /// Sends a wait (§7.3) and follows it to its end: at once when complete, by long-polling when
@@ -192,7 +202,7 @@ pub(crate) async fn submit(attempt: &Attempt, call: WaitCall<'_>) -> Result<Wait
         if let Some(ended) = finished(&answer) {
             return Ok(Waited { ended, run_ids });
         }
-        if answer.suspended {
+        if answer.suspended == Some(true) {
             return attempt.halt(Stop::Suspended).await;
         }
         let polled = protocol::poll_wait(
@@ -207,12 +217,12 @@ pub(crate) async fn submit(attempt: &Attempt, call: WaitCall<'_>) -> Result<Wait
     }
 }
 
-fn finished(answer: &WaitAnswer) -> Option<Ended> {
+fn finished(answer: &WaitState) -> Option<Ended> {
     match answer.status {
         WaitStatus::Completed => Some(Ended::Completed(
             answer.output.clone().unwrap_or(Value::Null),
         )),
-        WaitStatus::TimedOut => Some(Ended::TimedOut(timeout_error(answer.error.clone()))),
+        WaitStatus::TimedOut => Some(Ended::TimedOut(timeout_error(answer.error.as_ref()))),
         WaitStatus::Waiting => None,
     }
 }

@@ -7,12 +7,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::protocol::{self, CompleteResult};
+use crate::protocol::{self, CompletionResult};
 
 /// Most completions in one call (protocol limit).
 const MAX_BATCH: usize = 500;
 
-type Reply = oneshot::Sender<Result<CompleteResult>>;
+type Reply = oneshot::Sender<Result<CompletionResult>>;
 
 /// Sends completions in batches.
 pub(super) struct Completer {
@@ -28,7 +28,7 @@ impl Completer {
     }
 
     /// Queues one completion body and waits for its result.
-    pub(super) async fn complete(&self, body: Value) -> Result<CompleteResult> {
+    pub(super) async fn complete(&self, body: Value) -> Result<CompletionResult> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((body, reply))

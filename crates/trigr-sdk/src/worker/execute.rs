@@ -10,12 +10,13 @@ use futures::FutureExt;
 use serde_json::{json, Value};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
+use trigr_types::wire::Timestamp;
 
 use super::Shared;
 use crate::attempt::{Attempt, Stop};
 use crate::context::Context;
 use crate::logger::FLUSH_AT;
-use crate::protocol::{self, DequeuedRun};
+use crate::protocol::{self, CompletionResult, DequeuedRun};
 use crate::task::Runnable;
 use crate::task_error::{Retry, TaskError};
 
@@ -52,7 +53,7 @@ pub(super) async fn execute(
         return;
     };
     // Dequeued with `start`: the run is EXECUTING already, its lease fresh.
-    let interval = heartbeat_interval(&shared, run.lease_expires_at);
+    let interval = heartbeat_interval(&shared, run.lease_expires_at.map(Timestamp::to_datetime));
     shared.active().insert(run.run_id.clone(), attempt.clone());
     let _heart = AbortOnDrop(tokio::spawn(keep_alive(attempt.clone(), interval)));
     let ctx = Context::new(&run, attempt.clone(), shared.client.clone());
@@ -177,17 +178,17 @@ async fn complete(shared: &Shared, attempt: &Attempt, result: Result<Value, Task
         }
     }
     match shared.completer.complete(body).await {
-        Ok(answer) if answer.error.is_some() => tracing::warn!(
+        Ok(CompletionResult::Refused(refused)) => tracing::warn!(
             "completion of run {} refused ({}): {}",
             attempt.run_id,
-            answer.code.as_deref().unwrap_or("error"),
-            answer.error.as_deref().unwrap_or_default()
+            refused.code,
+            refused.error
         ),
-        Ok(answer) => tracing::debug!(
+        Ok(CompletionResult::Completed(done)) => tracing::debug!(
             "run {} is {} (will retry: {})",
             attempt.run_id,
-            answer.status,
-            answer.will_retry
+            done.status,
+            done.will_retry
         ),
         Err(e) => tracing::warn!("completion of run {} failed: {e}", attempt.run_id),
     }
@@ -244,7 +245,7 @@ async fn beat(attempt: &Attempt) -> Option<Duration> {
     match protocol::heartbeat(&attempt.http, &attempt.run_id, &attempt.lease).await {
         Ok(answer) => answer
             .lease_expires_at
-            .and_then(|t| (t - Utc::now()).to_std().ok())
+            .and_then(|t| (t.to_datetime() - Utc::now()).to_std().ok())
             .map(|left| (left / 3).max(Duration::from_millis(100))),
         Err(e) if e.is_lease_lost() => {
             tracing::info!("run {}: lease lost, stopping the attempt", attempt.run_id);

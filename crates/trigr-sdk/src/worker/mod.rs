@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use trigr_types::manifest::TaskManifest;
 
 use crate::attempt::{Attempt, DurableSettings, Stop};
 use crate::client::Client;
@@ -318,7 +319,7 @@ impl Worker {
         Ok(registered.version)
     }
 
-    fn manifests(&self) -> Result<Value> {
+    fn manifests(&self) -> Result<Vec<TaskManifest>> {
         let mut seen = std::collections::HashSet::new();
         let mut list = Vec::new();
         for task in &self.tasks {
@@ -330,14 +331,14 @@ impl Worker {
                     manifest.id
                 )));
             }
-            list.push(serde_json::to_value(manifest).map_err(|e| Error::json("a manifest", e))?);
+            list.push(manifest.clone());
         }
         if list.is_empty() {
             return Err(Error::Config(
                 "the worker has no tasks: add some with .task(…)".into(),
             ));
         }
-        Ok(Value::Array(list))
+        Ok(list)
     }
 }
 
@@ -525,7 +526,7 @@ async fn os_signal() {
 }
 
 /// The content hash sent with a registration: SHA-256 of the build id and the manifest.
-async fn content_hash(build: &Build, manifests: &Value) -> Option<String> {
+async fn content_hash(build: &Build, manifests: &[TaskManifest]) -> Option<String> {
     use sha2::{Digest, Sha256};
     let build = match build {
         Build::Unnamed => return None,
@@ -541,6 +542,8 @@ async fn content_hash(build: &Build, manifests: &Value) -> Option<String> {
     let mut hasher = Sha256::new();
     hasher.update(build.as_bytes());
     hasher.update([0]);
+    // The manifests as a JSON value's text, as the hash has always been made.
+    let manifests = serde_json::to_value(manifests).ok()?;
     hasher.update(manifests.to_string().as_bytes());
     Some(hex::encode(hasher.finalize()))
 }

@@ -112,10 +112,11 @@ pub async fn items(
         return Err(auth.forbidden("batch-trigger tasks"));
     }
     let limits = ItemLimits {
-        line: line_limit(state.engine.config.max_payload_bytes),
+        line: line_limit(state.engine.config().max_payload_bytes),
         total: BATCH_ITEMS_LIMIT,
     };
     let items = read_items(req.into_body(), &limits, |it| {
+        it.options.refuse_unsupported()?;
         super::trigger::check_parent(&auth, &it.options)?;
         if may_batch_trigger(&auth, &it.task) {
             Ok(())

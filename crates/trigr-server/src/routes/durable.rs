@@ -6,9 +6,9 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::json;
 use trigr_engine::steps::StepRecord;
 use trigr_engine::waits::{WaitRequest, MAX_POLL};
+use trigr_types::wire::worker::{StepRecorded, WaitState};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
@@ -26,7 +26,7 @@ use crate::{views, AppState};
     ),
     request_body = StepRecord,
     responses(
-        (status = 200, description = "The step is journaled (or was already)", body = crate::openapi::schemas::StepRecorded),
+        (status = 200, description = "The step is journaled (or was already)", body = StepRecorded),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -38,11 +38,12 @@ pub async fn step(
     Json(b): Json<StepRecord>,
 ) -> ApiResult<impl IntoResponse> {
     let out = state.engine.record_step(&auth.env_id, &run_id, b).await?;
-    let mut body = json!({ "position": out.entry.position, "recorded": out.recorded });
-    if !out.recorded {
-        body["entry"] = views::journal_entry(&out.entry);
-    }
-    Ok(axum::Json(body))
+    let entry = views::journal_entry(&out.entry);
+    Ok(axum::Json(StepRecorded {
+        position: entry.position,
+        recorded: out.recorded,
+        entry: (!out.recorded).then_some(entry),
+    }))
 }
 
 /// `POST /api/v1/worker/runs/{id}/waits`.
@@ -57,7 +58,7 @@ pub async fn step(
     ),
     request_body = WaitRequest,
     responses(
-        (status = 200, description = "Where the wait stands", body = crate::openapi::schemas::WaitState),
+        (status = 200, description = "Where the wait stands", body = WaitState),
         (status = 404, description = "No such run, token or task", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The wait cannot be made as asked", body = crate::openapi::schemas::ErrorBody),
@@ -94,7 +95,7 @@ pub struct PollQuery {
         ("waitMs" = Option<u32>, Query, minimum = 0, maximum = 30000, description = "How long to wait, in milliseconds, when nothing is ready yet (0 when absent)"),
     ),
     responses(
-        (status = 200, description = "Where the wait stands", body = crate::openapi::schemas::WaitState),
+        (status = 200, description = "Where the wait stands", body = WaitState),
         (status = 404, description = "No such run or wait", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),

@@ -25,9 +25,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use trigr_engine::selection::Selection;
 use trigr_engine::trigger::MAX_TAGS;
 use trigr_engine::Error as EngineError;
-use trigr_store::{Page, Run, RunFilter};
+use trigr_store::Run;
 use trigr_types::{duration, Millis, RunStatus};
 
 use crate::error::{ApiError, ApiResult};
@@ -53,14 +54,6 @@ pub struct ShapeQuery {
     skip_columns: Option<String>,
     tags: Option<String>,
     created_at: Option<String>,
-}
-
-/// What a subscription follows.
-#[derive(Clone)]
-enum Feed {
-    Run(String),
-    Tags { tags: Vec<String>, since: Millis },
-    Batch(String),
 }
 
 /// `GET /realtime/v1/runs/{runId}`.
@@ -91,7 +84,7 @@ pub async fn run(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let handle = format!("run-{run_id}");
-    serve(state, auth, Feed::Run(run_id), handle, q, headers).await
+    serve(state, auth, Selection::Run(run_id), handle, q, headers).await
 }
 
 /// `GET /realtime/v1/batches/{batchId}`.
@@ -125,7 +118,7 @@ pub async fn batch(
         return Err(auth.forbidden(&format!("read batch {batch_id}")));
     }
     let handle = format!("batch-{batch_id}");
-    serve(state, auth, Feed::Batch(batch_id), handle, q, headers).await
+    serve(state, auth, Selection::Batch(batch_id), handle, q, headers).await
 }
 
 /// `GET /realtime/v1/runs?tags=a,b&createdAt=1h`.
@@ -199,50 +192,33 @@ pub async fn tagged(
         }
     };
     let handle = format!("tags-{since}");
-    serve(state, auth, Feed::Tags { tags, since }, handle, q, headers).await
+    serve(
+        state,
+        auth,
+        Selection::Tags {
+            tags,
+            all: true,
+            since: Some(since),
+            limit: MAX_FEED_RUNS,
+        },
+        handle,
+        q,
+        headers,
+    )
+    .await
 }
 
 /// The rows of a feed now.
-async fn rows(state: &AppState, env_id: &str, feed: &Feed) -> ApiResult<Vec<(Run, Vec<String>)>> {
-    let (env_id, feed) = (env_id.to_string(), feed.clone());
-    let rows = state
+async fn rows(
+    state: &AppState,
+    env_id: &str,
+    feed: &Selection,
+) -> ApiResult<Vec<(Run, Vec<String>)>> {
+    state
         .engine
-        .read(move |tx| {
-            let runs = match &feed {
-                Feed::Run(id) => vec![tx
-                    .run(&env_id, id)?
-                    .ok_or_else(|| EngineError::not_found("Not found"))?],
-                Feed::Batch(id) => {
-                    tx.batch(&env_id, id)?
-                        .ok_or_else(|| EngineError::not_found("Not found"))?;
-                    tx.runs_of_batch(id)?
-                }
-                Feed::Tags { tags, since } => {
-                    let filter = RunFilter {
-                        tags: tags.clone(),
-                        created_from: Some(*since),
-                        ..Default::default()
-                    };
-                    let page = Page {
-                        size: MAX_FEED_RUNS,
-                        after_seq: None,
-                        before_seq: None,
-                    };
-                    tx.list_runs(&env_id, &filter, page)?
-                        .into_iter()
-                        .filter(|r| tags.iter().all(|t| r.tags.contains(t)))
-                        .collect()
-                }
-            };
-            let mut out = Vec::with_capacity(runs.len());
-            for r in runs {
-                let streams = tx.output_streams(&r.id)?;
-                out.push((r, streams));
-            }
-            Ok(out)
-        })
-        .await?;
-    Ok(rows)
+        .selected_runs_with_streams(env_id, feed)
+        .await?
+        .ok_or_else(|| ApiError::from(EngineError::not_found("Not found")))
 }
 
 /// The offset of a set of rows: newest `updatedAt` and a fingerprint of every row's state.
@@ -274,7 +250,7 @@ fn parse_offset(text: &str) -> Option<(Millis, u64)> {
 async fn serve(
     state: AppState,
     auth: Auth,
-    feed: Feed,
+    feed: Selection,
     handle: String,
     q: ShapeQuery,
     headers: HeaderMap,
@@ -299,7 +275,7 @@ async fn serve(
         })?),
     };
     let mut current = rows(&state, &auth.env_id, &feed).await?;
-    if let Feed::Run(_) = feed {
+    if let Selection::Run(_) = feed {
         if let Some((run, _)) = current.first() {
             if !auth.may_read_run(run) {
                 return Err(auth.forbidden(&format!("read run {}", run.id)));
@@ -312,7 +288,7 @@ async fn serve(
         (true, Some((ms, fp))) => {
             since_ms = Some(ms);
             let deadline = tokio::time::Instant::now() + LIVE_HOLD;
-            let signal = state.engine.notifier.env(&auth.env_id);
+            let signal = state.engine.signal(&auth.env_id);
             loop {
                 let notified = signal.notified();
                 tokio::pin!(notified);
@@ -326,7 +302,7 @@ async fn serve(
                     break;
                 }
                 let now = tokio::time::Instant::now();
-                if now >= deadline || state.engine.notifier.is_closing() {
+                if now >= deadline || state.engine.is_closing() {
                     break;
                 }
                 tokio::select! {
@@ -344,7 +320,7 @@ async fn serve(
             // A single run's subscriber has its row since the snapshot; in a feed, a run
             // created since the offset is new to the subscriber.
             let operation = match (since_ms, &feed) {
-                (Some(_), Feed::Run(_)) => "update",
+                (Some(_), Selection::Run(_)) => "update",
                 (Some(ms), _) if r.created_at < ms => "update",
                 _ => "insert",
             };

@@ -26,9 +26,10 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::sync::futures::OwnedNotified;
 use trigr_engine::events::snapshot;
 use trigr_engine::realtime::{LiveEvent, PAGE};
+use trigr_engine::selection::Selection;
 use trigr_engine::trigger::MAX_TAGS;
 use trigr_engine::Engine;
-use trigr_store::{Page, Run, RunEvent, RunFilter};
+use trigr_store::{Run, RunEvent};
 use trigr_types::RunStatus;
 
 use crate::error::{ApiError, ApiResult};
@@ -41,24 +42,6 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const TAG_SNAPSHOT: usize = 1000;
 /// Most bytes of waiting frames sent in one write.
 const COALESCE_BYTES: usize = 64 * 1024;
-
-/// Which runs a stream follows.
-#[derive(Clone, Debug)]
-enum Filter {
-    Run(String),
-    Tags(Vec<String>),
-    Batch(String),
-}
-
-impl Filter {
-    fn matches(&self, e: &RunEvent) -> bool {
-        match self {
-            Filter::Run(id) => &e.run_id == id,
-            Filter::Tags(tags) => e.tags.iter().any(|t| tags.contains(t)),
-            Filter::Batch(id) => e.batch_id.as_deref() == Some(id),
-        }
-    }
-}
 
 /// Options from the query string and headers.
 pub struct Options {
@@ -148,7 +131,7 @@ pub async fn run(
     if !auth.may_read_run(&r.run) {
         return Err(auth.forbidden(&format!("read run {run_id}")));
     }
-    subscribe(&state.engine, &auth, Filter::Run(run_id), opts).await
+    subscribe(&state.engine, &auth, Selection::Run(run_id), opts).await
 }
 
 /// `GET /api/v1/runs/events?tag=a&tag=b`: runs carrying any of the tags.
@@ -191,8 +174,13 @@ pub async fn tagged(
             return Err(auth.forbidden(&format!("read runs tagged {tag}")));
         }
     }
-    let filter = Filter::Tags(opts.tags.clone());
-    subscribe(&state.engine, &auth, filter, opts).await
+    let selection = Selection::Tags {
+        tags: opts.tags.clone(),
+        all: false,
+        since: None,
+        limit: TAG_SNAPSHOT,
+    };
+    subscribe(&state.engine, &auth, selection, opts).await
 }
 
 /// `GET /api/v1/batches/{id}/events`: the batch's runs, each event with counts by status.
@@ -224,7 +212,7 @@ pub async fn batch(
     if !auth.allows(&["read:runs".to_string(), format!("read:batch:{batch_id}")]) {
         return Err(auth.forbidden(&format!("read batch {batch_id}")));
     }
-    subscribe(&state.engine, &auth, Filter::Batch(batch_id), opts).await
+    subscribe(&state.engine, &auth, Selection::Batch(batch_id), opts).await
 }
 
 /// What a stream knows when it starts.
@@ -237,58 +225,39 @@ struct Start {
     total: Option<i64>,
 }
 
-async fn start(engine: &Engine, env_id: &str, filter: &Filter) -> ApiResult<Start> {
-    // Events committed before the snapshot get their numbers first, so the snapshot's
-    // newest number covers them (PostgreSQL numbers events after their commit).
-    trigr_engine::realtime::sequence(&engine.store)
-        .await
-        .map_err(ApiError::from)?;
-    let (env, filter) = (env_id.to_string(), filter.clone());
-    engine
-        .read(move |tx| {
-            let (runs, total) = match &filter {
-                Filter::Run(id) => (tx.run(&env, id)?.into_iter().collect(), None),
-                Filter::Tags(tags) => {
-                    let f = RunFilter {
-                        tags: tags.clone(),
-                        ..Default::default()
-                    };
-                    let page = Page {
-                        size: TAG_SNAPSHOT,
-                        after_seq: None,
-                        before_seq: None,
-                    };
-                    let mut runs = tx.list_runs(&env, &f, page)?;
-                    runs.reverse(); // oldest first, like the events that follow
-                    (runs, None)
-                }
-                Filter::Batch(id) => {
-                    let b = tx.batch(&env, id)?.ok_or_else(|| {
-                        trigr_engine::Error::NotFound(format!("Batch {id} not found"))
-                    })?;
-                    (tx.runs_of_batch(id)?, Some(b.run_count))
-                }
-            };
-            Ok::<_, trigr_engine::Error>(Start {
-                runs,
-                seq: tx.last_run_event_seq(&env)?,
-                pruned_through: tx.run_events_pruned_through()?,
-                total,
-            })
-        })
-        .await
-        .map_err(ApiError::from)
+async fn start(engine: &Engine, env_id: &str, selection: &Selection) -> ApiResult<Start> {
+    let start = engine.stream_start(env_id, selection).await?;
+    let (runs, total) = match (start.selected, selection) {
+        (Some(selected), Selection::Tags { .. }) => {
+            let mut runs = selected.runs;
+            runs.reverse(); // oldest first, like the events that follow
+            (runs, None)
+        }
+        (Some(selected), _) => (selected.runs, selected.batch_size),
+        (None, Selection::Batch(id)) => {
+            return Err(ApiError::from(trigr_engine::Error::NotFound(format!(
+                "Batch {id} not found"
+            ))))
+        }
+        (None, _) => (Vec::new(), None),
+    };
+    Ok(Start {
+        runs,
+        seq: start.seq,
+        pruned_through: start.pruned_through,
+        total,
+    })
 }
 
 async fn subscribe(
     engine: &Engine,
     auth: &Auth,
-    filter: Filter,
+    selection: Selection,
     opts: Options,
 ) -> ApiResult<impl IntoResponse> {
     // Live first, then the store: an event committed in between is in both, and skipped once.
-    let live = engine.realtime.subscribe(&auth.env_id).await?;
-    let start = start(engine, &auth.env_id, &filter).await?;
+    let live = engine.subscribe_events(&auth.env_id).await?;
+    let start = start(engine, &auth.env_id, &selection).await?;
     if let Some(last) = opts.last_event_id {
         if last > start.seq {
             return Err(ApiError::bad_request(format!(
@@ -297,7 +266,7 @@ async fn subscribe(
             )));
         }
     }
-    let mut closing = Box::pin(engine.notifier.env(CLOSING).notified_owned());
+    let mut closing = Box::pin(engine.signal(CLOSING).notified_owned());
     closing.as_mut().enable();
     let mut keep_alive =
         tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
@@ -305,7 +274,7 @@ async fn subscribe(
     let stream = Stream {
         engine: engine.clone(),
         env_id: auth.env_id.clone(),
-        filter,
+        selection,
         stop_on_completion: opts.stop_on_completion,
         statuses: HashMap::new(),
         total: start.total,
@@ -372,7 +341,7 @@ enum Phase {
 struct Stream {
     engine: Engine,
     env_id: String,
-    filter: Filter,
+    selection: Selection,
     stop_on_completion: bool,
     /// Latest status of each run followed (for batch counts and completion).
     statuses: HashMap<String, RunStatus>,
@@ -393,7 +362,7 @@ impl Stream {
     /// ends the response.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         while self.out.is_empty() {
-            if self.engine.notifier.is_closing() {
+            if self.engine.is_closing() {
                 return None;
             }
             self.phase = match std::mem::replace(&mut self.phase, Phase::Over) {
@@ -487,7 +456,7 @@ impl Stream {
                     let e = &live.event;
                     if e.seq > self.sent {
                         self.sent = e.seq;
-                        if self.filter.matches(e) && self.event(e, Some(&live)) {
+                        if self.selection.matches(e) && self.event(e, Some(&live)) {
                             return Phase::End;
                         }
                     }
@@ -521,11 +490,7 @@ impl Stream {
 
     /// One page of the stored events after `self.sent`.
     async fn catch_up_page(&mut self) -> Phase {
-        let (env, after) = (self.env_id.clone(), self.sent);
-        let page = self
-            .engine
-            .read(move |tx| Ok::<_, trigr_engine::Error>(tx.run_events_after(&env, after, PAGE)?))
-            .await;
+        let page = self.engine.events_after(&self.env_id, self.sent).await;
         let Ok(page) = page else {
             // The store is unavailable: end the response; the client resumes from its last id.
             return Phase::Over;
@@ -533,7 +498,7 @@ impl Stream {
         let full = page.len() == PAGE;
         for e in page {
             self.sent = e.seq;
-            if self.filter.matches(&e) && self.event(&e, None) {
+            if self.selection.matches(&e) && self.event(&e, None) {
                 return Phase::End;
             }
         }
@@ -547,9 +512,9 @@ impl Stream {
     /// Adds one event's frame; true when the stream should end (`stopOnCompletion`). A live
     /// event of a run or tag stream is sent as every other subscriber sends it, encoded once.
     fn event(&mut self, e: &RunEvent, live: Option<&LiveEvent>) -> bool {
-        let encoded = match self.filter {
-            Filter::Tags(_) | Filter::Run(_) => {
-                if let Filter::Run(_) = self.filter {
+        let encoded = match self.selection {
+            Selection::Tags { .. } | Selection::Run(_) => {
+                if let Selection::Run(_) = self.selection {
                     if let Some(status) = status_of(&e.data) {
                         self.statuses.insert(e.run_id.clone(), status);
                     }
@@ -559,7 +524,7 @@ impl Stream {
                     None => plain_frame(e),
                 }
             }
-            Filter::Batch(_) => {
+            Selection::Batch(_) => {
                 let mut data: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
                 if let Some(status) = status_of(&e.data) {
                     self.statuses.insert(e.run_id.clone(), status);
@@ -574,7 +539,7 @@ impl Stream {
 
     /// Adds a batch's counts to an event's data.
     fn decorate(&self, data: &mut Value) {
-        let (Filter::Batch(id), Value::Object(m)) = (&self.filter, data) else {
+        let (Selection::Batch(id), Value::Object(m)) = (&self.selection, data) else {
             return;
         };
         let mut counts = serde_json::Map::new();
@@ -599,10 +564,12 @@ impl Stream {
             return false;
         }
         let all_final = !self.statuses.is_empty() && self.statuses.values().all(|s| s.is_final());
-        match &self.filter {
-            Filter::Run(_) => all_final,
-            Filter::Batch(_) => all_final && self.statuses.len() as i64 >= self.total.unwrap_or(0),
-            Filter::Tags(_) => false,
+        match &self.selection {
+            Selection::Run(_) => all_final,
+            Selection::Batch(_) => {
+                all_final && self.statuses.len() as i64 >= self.total.unwrap_or(0)
+            }
+            Selection::Tags { .. } => false,
         }
     }
 }

@@ -10,7 +10,8 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use trigr_engine::input_read::MAX_READ_WAIT;
-use trigr_engine::input_send::message_json;
+use trigr_types::wire::worker::{InputMessage, InputMessages, Recorded};
+use trigr_types::wire::Timestamp;
 
 use super::durable::{required_lease, wait_ms};
 use super::tokens::guard_of;
@@ -99,7 +100,7 @@ pub struct ReadQuery {
         ("waitMs" = Option<u32>, Query, minimum = 0, maximum = 30000, description = "How long to wait, in milliseconds, when nothing is ready yet (0 when absent)"),
     ),
     responses(
-        (status = 200, description = "Messages after the consumer's position", body = crate::openapi::schemas::InputMessages),
+        (status = 200, description = "Messages after the consumer's position", body = InputMessages),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -119,10 +120,10 @@ pub async fn read(
         .engine
         .read_input(&auth.env_id, &run_id, &lease, &stream_id, &consumer, wait)
         .await?;
-    let messages: Vec<Value> = read.messages.iter().map(message_json).collect();
-    Ok(axum::Json(
-        json!({ "position": read.position, "messages": messages }),
-    ))
+    Ok(axum::Json(InputMessages {
+        position: read.position,
+        messages: read.messages.iter().map(input_message).collect(),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -147,7 +148,7 @@ pub struct AckBody {
     ),
     request_body = AckBody,
     responses(
-        (status = 200, description = "Whether the position moved", body = crate::openapi::schemas::Recorded),
+        (status = 200, description = "Whether the position moved", body = Recorded),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -169,5 +170,15 @@ pub async fn ack(
             b.seq,
         )
         .await?;
-    Ok(axum::Json(json!({ "recorded": recorded })))
+    Ok(axum::Json(Recorded { recorded }))
+}
+
+/// A message as consumers see it (§7.6): the data as JSON (`null` when it is not).
+fn input_message(m: &trigr_store::InputMessage) -> InputMessage {
+    InputMessage {
+        seq: m.seq,
+        data: serde_json::from_str(&m.data).unwrap_or(Value::Null),
+        sent_at: Timestamp(m.created_at),
+        run_version: m.run_version.clone(),
+    }
 }

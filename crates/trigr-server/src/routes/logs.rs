@@ -5,6 +5,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use trigr_engine::logs::LogLine;
+use trigr_types::wire::worker::Accepted;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{whole_number, Auth, Json};
@@ -34,7 +35,7 @@ pub struct AppendBody {
     ),
     request_body = AppendBody,
     responses(
-        (status = 200, description = "The lines are stored", body = crate::openapi::schemas::Accepted),
+        (status = 200, description = "The lines are stored", body = Accepted),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -49,7 +50,7 @@ pub async fn append(
         .engine
         .append_logs(&auth.env_id, &run_id, &b.lease, b.entries)
         .await?;
-    Ok(axum::Json(json!({ "accepted": n })))
+    Ok(axum::Json(Accepted { accepted: n as u64 }))
 }
 
 /// `GET /api/v1/runs/{id}/logs?page[size]=&page[after]=&waitMs=`: oldest first; with

@@ -175,7 +175,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
 /// Every route within its body limit, the `404` fallback and the NUL check; publishes the
 /// OpenAPI document of these routes (built once, here).
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.engine.config.max_payload_bytes + 1024 * 1024;
+    let body_limit = state.engine.config().max_payload_bytes + 1024 * 1024;
     let (router, api) = limited()
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(streamed())

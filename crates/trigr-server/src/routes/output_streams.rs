@@ -119,7 +119,7 @@ pub async fn write(
     check_key(&key).map_err(ApiError::from)?;
     let mut next = resume_from(&headers)?;
     let target = Target::parse(&target);
-    let limit = state.engine.config.max_payload_bytes;
+    let limit = state.engine.config().max_payload_bytes;
     let mut frames = body.into_data_stream();
     let mut buffer: Vec<u8> = Vec::new();
     let (mut accepted, mut last_index) = (0u64, None);
@@ -500,7 +500,7 @@ impl Reader {
                 self.done = true;
                 return Some(": end\n\n".to_string());
             }
-            if now >= self.deadline || self.engine.notifier.is_closing() {
+            if now >= self.deadline || self.engine.is_closing() {
                 self.done = true;
                 return None;
             }
@@ -512,7 +512,7 @@ impl Reader {
             // The poll interval at most: for writers on other servers, and the run's end.
             let wait = (self.deadline - now)
                 .min(quiet_since + PING_EVERY - now)
-                .min(self.engine.config.poll_interval);
+                .min(self.engine.config().poll_interval);
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(wait) => {}

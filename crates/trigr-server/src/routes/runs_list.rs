@@ -142,6 +142,14 @@ pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
                     }
                 })
             }
+            // Named by the reference but not implemented: refused, never ignored. Runs do
+            // not record the schedule that made them, nor a region or a bulk action, and
+            // errors are not searchable. An empty value is the same as none.
+            "filter[schedule]" | "filter[region]" | "filter[bulkAction]" | "filter[error]"
+                if !v.trim().is_empty() =>
+            {
+                return Err(trigr_engine::trigger::unsupported(&k).into());
+            }
             _ => {}
         }
     }

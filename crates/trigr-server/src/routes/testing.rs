@@ -41,29 +41,40 @@ pub async fn clock(
             "No such endpoint: the test clock is only served with `trigr server --test-clock`",
         )
     })?;
-    match (b.advance_ms, b.set_ms) {
-        (Some(ms), None) if ms >= 0 => {
-            clock.advance(ms);
-        }
-        (None, Some(at)) => clock.set(at),
+    let change = match (b.advance_ms, b.set_ms) {
+        (Some(ms), None) if ms >= 0 => Change::Advance(ms),
+        (None, Some(at)) => Change::Set(at),
         _ => {
             return Err(ApiError::bad_request(
                 "Send either advanceMs (≥ 0) or setMs",
             ))
         }
-    }
-    let fired = state.timers.run_once().await?;
+    };
+    // The move and the pass that reports what it made due, with no background pass between.
+    let fired = state
+        .timers
+        .run_after(|| match change {
+            Change::Advance(ms) => {
+                clock.advance(ms);
+            }
+            Change::Set(at) => clock.set(at),
+        })
+        .await?;
     // Run events past retention go too, as the prune loop would do by now.
-    let pruned = realtime::prune(
-        &state.engine.store,
-        state.engine.now(),
-        realtime::DEFAULT_RETENTION,
-    )
-    .await?;
-    state.engine.notifier.wake_all();
+    let pruned = state
+        .engine
+        .prune_run_events(realtime::DEFAULT_RETENTION)
+        .await?;
+    state.engine.wake_all();
     Ok(axum::Json(json!({
         "now": format_time(state.engine.now()),
         "fired": fired,
         "runEventsPruned": pruned,
     })))
+}
+
+/// How a test moves the clock.
+enum Change {
+    Advance(i64),
+    Set(i64),
 }

@@ -373,7 +373,7 @@ pub async fn callback(
                 "A callback needs a Content-Length header",
             )
         })?;
-    let max = state.engine.config.max_payload_bytes;
+    let max = state.engine.config().max_payload_bytes;
     if length > max {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -59,7 +59,8 @@ pub async fn trigger(
     let payload = engine
         .resolve_payload(&auth.env_id, body.payload, &mut options)
         .await?;
-    let mut new = prepare(&task_id, payload, options, engine.config.max_payload_bytes)?;
+    let max_payload = engine.config().max_payload_bytes;
+    let mut new = prepare(&task_id, payload, options, max_payload, engine.now())?;
     new.request_key = headers
         .get("x-trigger-request-idempotency-key")
         .and_then(|v| v.to_str().ok())

@@ -6,29 +6,21 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use trigr_engine::complete::{Completed, Completion};
-use trigr_engine::dequeue::Dequeued;
-use trigr_types::manifest::TaskManifest;
-use trigr_types::{format_time, packet};
+use serde_json::Value;
+use trigr_engine::complete::{Completed as EngineCompleted, Completion};
+use trigr_engine::dequeue::Dequeued as EngineDequeued;
+use trigr_types::packet;
+use trigr_types::wire::worker::{
+    Completed, CompletionRefused, CompletionResult, CompletionResults, DeploymentRegistered,
+    DequeueBody, Dequeued, DequeuedEnvironment, DequeuedRun, Heartbeat, LeaseBody, RegisterBody,
+};
+use trigr_types::wire::Timestamp;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::{views, AppState};
 
 const MAX_WAIT_MS: u64 = 30_000;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"tasks": [{"id": "send-email", "queue": {"name": "emails", "concurrencyLimit": 10}}], "promote": true}))]
-pub struct RegisterBody {
-    #[schema(min_items = 1)]
-    tasks: Vec<TaskManifest>,
-    #[serde(default)]
-    promote: bool,
-    #[serde(default)]
-    content_hash: Option<String>,
-}
 
 /// `POST /api/v1/worker/deployments`.
 #[utoipa::path(
@@ -39,8 +31,8 @@ pub struct RegisterBody {
     security(("secretKey" = [])),
     request_body = RegisterBody,
     responses(
-        (status = 201, description = "A new deployment", body = crate::openapi::schemas::DeploymentRegistered),
-        (status = 200, description = "The deployment of the same build (contentHash), reused", body = crate::openapi::schemas::DeploymentRegistered),
+        (status = 201, description = "A new deployment", body = DeploymentRegistered),
+        (status = 200, description = "The deployment of the same build (contentHash), reused", body = DeploymentRegistered),
         (status = 422, description = "A task's schedule (pattern, zone or window) is invalid", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -53,40 +45,20 @@ pub async fn register(
         .engine
         .register_deployment(&auth.env_id, b.tasks, b.promote, b.content_hash)
         .await?;
-    let d = &r.deployment;
-    let mut out = json!({
-        "id": d.id,
-        "version": d.version,
-        "current": r.current,
-        "reused": r.reused,
-    });
-    if let Some(t) = d.promoted_at {
-        out["promotedAt"] = json!(format_time(t));
-    }
+    let d = r.deployment;
+    let answer = DeploymentRegistered {
+        id: d.id,
+        version: d.version,
+        current: r.current,
+        reused: r.reused,
+        promoted_at: d.promoted_at.map(Timestamp),
+    };
     let status = if r.reused {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((status, axum::Json(out)))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"version": "20261126.1", "maxRuns": 10, "waitMs": 0}))]
-pub struct DequeueBody {
-    version: String,
-    /// Most runs to hand out (1 when absent).
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 500)]
-    max_runs: Option<usize>,
-    /// How long to wait, in milliseconds, when no run is ready (0 when absent).
-    #[serde(default)]
-    #[schema(maximum = 30000)]
-    wait_ms: Option<u64>,
-    /// Hand the runs out already `EXECUTING` (no first heartbeat needed).
-    #[serde(default)]
-    start: bool,
+    Ok((status, axum::Json(answer)))
 }
 
 /// `POST /api/v1/worker/dequeue`: long-poll for runs of one version.
@@ -98,7 +70,7 @@ pub struct DequeueBody {
     security(("secretKey" = [])),
     request_body = DequeueBody,
     responses(
-        (status = 200, description = "The runs handed out (possibly none)", body = crate::openapi::schemas::Dequeued),
+        (status = 200, description = "The runs handed out (possibly none)", body = Dequeued),
     ),
 )]
 pub async fn dequeue(
@@ -129,83 +101,55 @@ pub async fn dequeue(
             b.start,
         )
         .await?;
-    let runs: Vec<Value> = runs.iter().map(|d| dequeued(d, &auth)).collect();
-    Ok(axum::Json(json!({ "runs": runs })))
+    let runs = runs
+        .iter()
+        .map(|d| dequeued(d, &auth))
+        .collect::<ApiResult<_>>()?;
+    Ok(axum::Json(Dequeued { runs }))
 }
 
-fn dequeued(d: &Dequeued, auth: &Auth) -> Value {
+/// A dequeued run as the worker gets it (§3, §7.1).
+fn dequeued(d: &EngineDequeued, auth: &Auth) -> ApiResult<DequeuedRun> {
     let r = &d.run;
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            m.insert(k.to_string(), v);
-        }
-    };
-    put("runId", Some(json!(r.id)));
-    put("taskIdentifier", Some(json!(r.task_id)));
-    put("attempt", Some(json!(r.attempt)));
-    put("lease", r.lease.clone().map(Value::String));
-    put(
-        "leaseExpiresAt",
-        r.lease_expires_at.map(|t| json!(format_time(t))),
-    );
-    put(
-        "payload",
-        Some(
-            r.payload
-                .as_deref()
-                .and_then(|p| packet::to_value(p, &r.payload_type).ok())
-                .unwrap_or(Value::Null),
-        ),
-    );
-    put("payloadType", Some(json!(r.payload_type)));
-    put(
-        "metadata",
-        r.metadata
+    Ok(DequeuedRun {
+        run_id: r.id.clone(),
+        task_identifier: r.task_id.clone(),
+        attempt: u32::try_from(r.attempt).unwrap_or_default(),
+        // A dequeue always leases the runs it hands out.
+        lease: r.lease.clone().unwrap_or_default(),
+        lease_expires_at: r.lease_expires_at.map(Timestamp),
+        payload: r
+            .payload
+            .as_deref()
+            .and_then(|p| packet::to_value(p, &r.payload_type).ok())
+            .unwrap_or(Value::Null),
+        payload_type: r.payload_type.clone(),
+        metadata: r
+            .metadata
             .as_deref()
             .and_then(|m| serde_json::from_str(m).ok()),
-    );
-    put("tags", Some(json!(r.tags)));
-    put("isTest", Some(json!(r.is_test)));
-    put("version", r.version.clone().map(Value::String));
-    put("queue", Some(json!(r.queue_name)));
-    put(
-        "concurrencyKey",
-        (!r.ckey.is_empty()).then(|| json!(r.ckey)),
-    );
-    put("maxAttempts", r.max_attempts.map(Value::from));
-    put("maxDuration", r.max_duration.map(Value::from));
-    put("machine", r.machine.clone().map(Value::String));
-    put(
-        "idempotencyKey",
-        r.idempotency_key_user
-            .clone()
-            .or(r.idempotency_key.clone())
-            .map(Value::String),
-    );
-    put("createdAt", Some(json!(format_time(r.created_at))));
-    put("startedAt", r.started_at.map(|t| json!(format_time(t))));
-    put("parentRunId", r.parent_run_id.clone().map(Value::String));
-    put("rootRunId", r.root_run_id.clone().map(Value::String));
-    put("batchId", r.batch_id.clone().map(Value::String));
-    put(
-        "environment",
-        Some(json!({ "id": auth.env_id, "slug": auth.slug, "type": auth.kind.as_str() })),
-    );
-    put(
-        "journal",
-        Some(Value::Array(
-            d.journal.iter().map(views::journal_entry).collect(),
-        )),
-    );
-    put("resumed", Some(Value::Bool(r.resumed)));
-    Value::Object(m)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"lease": "lease_0"}))]
-pub struct LeaseBody {
-    lease: String,
+        tags: r.tags.clone(),
+        is_test: r.is_test,
+        version: r.version.clone(),
+        queue: r.queue_name.clone(),
+        concurrency_key: (!r.ckey.is_empty()).then(|| r.ckey.clone()),
+        max_attempts: r.max_attempts.and_then(|n| u32::try_from(n).ok()),
+        max_duration: r.max_duration.and_then(|s| u64::try_from(s).ok()),
+        machine: r.machine.clone(),
+        idempotency_key: r.idempotency_key_user.clone().or(r.idempotency_key.clone()),
+        created_at: Timestamp(r.created_at),
+        started_at: r.started_at.map(Timestamp),
+        parent_run_id: r.parent_run_id.clone(),
+        root_run_id: r.root_run_id.clone(),
+        batch_id: r.batch_id.clone(),
+        environment: DequeuedEnvironment {
+            id: auth.env_id.clone(),
+            slug: auth.slug.clone(),
+            kind: auth.kind.as_str().to_string(),
+        },
+        journal: d.journal.iter().map(views::journal_entry).collect(),
+        resumed: r.resumed,
+    })
 }
 
 /// `POST /api/v1/worker/runs/{id}/heartbeat`.
@@ -220,7 +164,7 @@ pub struct LeaseBody {
     ),
     request_body = LeaseBody,
     responses(
-        (status = 200, description = "The lease is extended", body = crate::openapi::schemas::Heartbeat),
+        (status = 200, description = "The lease is extended", body = Heartbeat),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -235,19 +179,19 @@ pub async fn heartbeat(
         .engine
         .heartbeat(&auth.env_id, &run_id, &b.lease)
         .await?;
-    Ok(axum::Json(json!({
-        "status": run.status.as_str(),
-        "leaseExpiresAt": run.lease_expires_at.map(format_time),
-    })))
+    Ok(axum::Json(Heartbeat {
+        status: run.status,
+        lease_expires_at: run.lease_expires_at.map(Timestamp),
+    }))
 }
 
-fn completed(c: &Completed) -> Value {
-    let mut v =
-        json!({ "runId": c.run_id, "status": c.status.as_str(), "willRetry": c.will_retry });
-    if let Some(t) = c.retry_at {
-        v["retryAt"] = json!(format_time(t));
+fn completed(c: EngineCompleted) -> Completed {
+    Completed {
+        run_id: c.run_id,
+        status: c.status,
+        will_retry: c.will_retry,
+        retry_at: c.retry_at.map(Timestamp),
     }
-    v
 }
 
 /// `POST /api/v1/worker/runs/{id}/complete`.
@@ -262,7 +206,7 @@ fn completed(c: &Completed) -> Value {
     ),
     request_body = Completion,
     responses(
-        (status = 200, description = "What became of the run", body = crate::openapi::schemas::Completed),
+        (status = 200, description = "What became of the run", body = Completed),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -275,7 +219,7 @@ pub async fn complete(
 ) -> ApiResult<impl IntoResponse> {
     check_completion(&c)?;
     let out = state.engine.complete(&auth.env_id, &run_id, c).await?;
-    Ok(axum::Json(completed(&out)))
+    Ok(axum::Json(completed(out)))
 }
 
 fn check_completion(c: &Completion) -> ApiResult<()> {
@@ -301,7 +245,7 @@ pub struct CompleteManyBody {
     security(("secretKey" = [])),
     request_body = CompleteManyBody,
     responses(
-        (status = 200, description = "One result per completion, in order", body = crate::openapi::schemas::CompletionResults),
+        (status = 200, description = "One result per completion, in order", body = CompletionResults),
     ),
 )]
 pub async fn complete_many(
@@ -323,16 +267,21 @@ pub async fn complete_many(
     }
     let ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
     let results = state.engine.complete_many(&auth.env_id, items).await?;
-    let out: Vec<Value> = results
+    let results = results
         .into_iter()
         .zip(ids)
-        .map(|(r, id)| match r {
-            Ok(c) => completed(&c),
+        .map(|(r, run_id)| match r {
+            Ok(c) => CompletionResult::Completed(completed(c)),
             Err(e) => {
                 let api = ApiError::from(e);
-                json!({ "runId": id, "error": api.message, "code": api.code.unwrap_or("error"), "status": api.status.as_u16() })
+                CompletionResult::Refused(CompletionRefused {
+                    run_id,
+                    error: api.message,
+                    code: api.code.unwrap_or("error").to_string(),
+                    status: api.status.as_u16(),
+                })
             }
         })
         .collect();
-    Ok(axum::Json(json!({ "results": out })))
+    Ok(axum::Json(CompletionResults { results }))
 }

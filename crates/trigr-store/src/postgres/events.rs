@@ -11,27 +11,12 @@
 use trigr_types::Millis;
 
 use super::PgTx;
-use crate::events::{kind_from_text, tags_from_json, EventTx, RunEvent};
+use crate::events::{EventRead, EventTx, RunEvent};
 use crate::rows::to_json;
-use crate::Result;
+use crate::{sql, Result};
 
 /// Key of the advisory lock sequencers take turns with ("trigr_ev").
 const SEQUENCER_LOCK: i64 = 0x7472_6967_725f_6576;
-
-const COLUMNS: &str = "seq, env_id, run_id, batch_id, tags, kind, data, created_at";
-
-fn read(r: &postgres::Row) -> Result<RunEvent> {
-    Ok(RunEvent {
-        seq: r.try_get(0)?,
-        env_id: r.try_get(1)?,
-        run_id: r.try_get(2)?,
-        batch_id: r.try_get(3)?,
-        tags: tags_from_json(&r.try_get::<_, String>(4)?)?,
-        kind: kind_from_text(&r.try_get::<_, String>(5)?)?,
-        data: r.try_get(6)?,
-        created_at: r.try_get(7)?,
-    })
-}
 
 impl PgTx<'_> {
     /// Writes the events recorded in this transaction to the outbox; called right before
@@ -61,6 +46,28 @@ impl PgTx<'_> {
     }
 }
 
+impl EventRead for PgTx<'_> {
+    fn run_events_after(
+        &mut self,
+        env_id: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<RunEvent>> {
+        sql::events::after(self, env_id, after, limit)
+    }
+
+    fn last_run_event_seq(&mut self, env_id: &str) -> Result<i64> {
+        self.scalar(
+            "SELECT COALESCE(MAX(seq), 0)::bigint FROM run_events WHERE env_id = $1",
+            &[&env_id],
+        )
+    }
+
+    fn run_events_pruned_through(&mut self) -> Result<i64> {
+        sql::events::pruned_through(self)
+    }
+}
+
 impl EventTx for PgTx<'_> {
     fn insert_run_events(&mut self, events: &[RunEvent]) -> Result<()> {
         self.events.extend_from_slice(events);
@@ -82,54 +89,8 @@ impl EventTx for PgTx<'_> {
         )
     }
 
-    fn run_events_after(
-        &mut self,
-        env_id: &str,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<RunEvent>> {
-        self.rows(
-            &format!(
-                "SELECT {COLUMNS} FROM run_events WHERE env_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-            ),
-            &[&env_id, &after, &(limit as i64)],
-        )?
-        .iter()
-        .map(read)
-        .collect()
-    }
-
-    fn last_run_event_seq(&mut self, env_id: &str) -> Result<i64> {
-        self.scalar(
-            "SELECT COALESCE(MAX(seq), 0)::bigint FROM run_events WHERE env_id = $1",
-            &[&env_id],
-        )
-    }
-
-    fn run_events_pruned_through(&mut self) -> Result<i64> {
-        self.scalar("SELECT seq FROM run_events_pruned WHERE id = 1", &[])
-    }
-
     fn prune_run_events(&mut self, before: Millis, limit: usize) -> Result<u64> {
-        // The oldest events in number order, up to the first one recorded since `before`.
-        let oldest = self.rows(
-            "SELECT seq, created_at FROM run_events ORDER BY seq LIMIT $1",
-            &[&(limit as i64)],
-        )?;
-        let mut last = None;
-        for r in &oldest {
-            let (seq, at): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
-            if at >= before {
-                break;
-            }
-            last = Some(seq);
-        }
-        let Some(last) = last else { return Ok(0) };
-        let n = self.exec("DELETE FROM run_events WHERE seq <= $1", &[&last])?;
-        self.exec(
-            "UPDATE run_events_pruned SET seq = GREATEST(seq, $1) WHERE id = 1",
-            &[&last],
-        )?;
-        Ok(n)
+        // Numbers come from a sequence, never reused: the newest event may go too.
+        sql::events::prune(self, before, limit, i64::MAX)
     }
 }

@@ -36,7 +36,7 @@ impl Filtered {
     }
 
     /// The creation-time bounds and the keyset page: newest first, or oldest first before a
-    /// cursor (see [`Filtered::in_page_order`]).
+    /// cursor (the caller puts such a page back in newest-first order).
     pub(super) fn page(mut self, created: (Option<i64>, Option<i64>), page: &Page) -> Filtered {
         let bounds = [
             (" AND created_at >= #", created.0),
@@ -66,12 +66,4 @@ impl Filtered {
     pub(super) fn params(&self) -> Vec<Param<'_>> {
         self.args.iter().map(|a| a.as_ref() as Param).collect()
     }
-}
-
-/// Rows read before a cursor come oldest first; a page is always newest first.
-pub(super) fn in_page_order<T>(mut rows: Vec<T>, page: &Page) -> Vec<T> {
-    if page.before_seq.is_some() {
-        rows.reverse();
-    }
-    rows
 }

@@ -23,18 +23,12 @@
 //! used and closed on blocking threads only, never on an async worker.
 
 mod any_text;
-mod batches;
-mod deployments;
-mod envs;
 mod events;
 mod filtered;
-mod inputs;
 mod journal;
 mod output_streams;
-mod packets;
 mod queues;
 mod runs;
-mod schedules;
 mod waitpoints;
 pub mod wakeups;
 
@@ -48,7 +42,7 @@ use postgres::error::SqlState;
 use postgres::types::{FromSqlOwned, ToSql};
 use postgres::{Client, NoTls, Row, Statement};
 
-use crate::rows::to_json;
+use crate::sql::{Db, Failure, Spelling, Sql, Value};
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
 
 /// Versioned migrations, applied in order at open; numbered like the SQLite ones.
@@ -89,6 +83,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         10,
         include_str!("../../migrations/postgres/0010_schedule_window.sql"),
+    ),
+    (
+        11,
+        include_str!("../../migrations/postgres/0011_priority_ms.sql"),
     ),
 ];
 
@@ -230,28 +228,32 @@ impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
         if let Some(db) = e.as_db_error() {
             let code = db.code();
-            if *code == SqlState::UNIQUE_VIOLATION
-                || *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED
-            {
-                return Error::Conflict(db.to_string());
-            }
             // 57P: the server is shutting down or restarting; 08: the connection failed.
             let class = &code.code()[..2.min(code.code().len())];
-            if class == "08" || code.code().starts_with("57P") {
-                return Error::Unavailable(db.to_string());
-            }
-            return Error::Database(db.to_string());
+            let failure = if *code == SqlState::UNIQUE_VIOLATION {
+                Failure::UniqueViolation
+            } else if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+            {
+                Failure::Aborted
+            } else if class == "08" || code.code().starts_with("57P") {
+                Failure::Unreachable
+            } else {
+                Failure::Other
+            };
+            return failure.error(db.to_string());
         }
         let source = std::error::Error::source(&e);
         let message = match source {
             Some(cause) => format!("{e}: {cause}"),
             None => e.to_string(),
         };
-        if e.is_closed() || source.is_some_and(|s| s.is::<std::io::Error>()) {
-            return Error::Unavailable(message);
-        }
-        Error::Database(message)
+        let failure = if e.is_closed() || source.is_some_and(|s| s.is::<std::io::Error>()) {
+            Failure::Unreachable
+        } else {
+            Failure::Other
+        };
+        failure.error(message)
     }
 }
 
@@ -266,20 +268,19 @@ impl<'c> PgTx<'c> {
         }
     }
 
+    /// How this transaction reads shared statements: with their locks in a write.
+    fn spelling(&self) -> Spelling {
+        if self.writing {
+            Spelling::PostgresWrite
+        } else {
+            Spelling::PostgresRead
+        }
+    }
+
     /// `FOR UPDATE` in a write transaction: the rows read stay locked until it ends.
     fn lock(&self) -> &'static str {
         if self.writing {
             " FOR UPDATE"
-        } else {
-            ""
-        }
-    }
-
-    /// `FOR UPDATE SKIP LOCKED` in a write transaction: rows another writer holds are left
-    /// for a later pass instead of waited for.
-    fn lock_or_skip(&self) -> &'static str {
-        if self.writing {
-            " FOR UPDATE SKIP LOCKED"
         } else {
             ""
         }
@@ -622,7 +623,7 @@ fn migrate(client: &mut Client) -> Result<()> {
     for (version, sql) in MIGRATIONS {
         let done: bool = tx
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",
+                crate::sql::MIGRATED.text(Spelling::PostgresRead),
                 &[version],
             )?
             .try_get(0)?;
@@ -657,6 +658,70 @@ impl crate::rows::Columns for postgres::Row {
     }
     fn flag(&self, i: usize) -> Result<bool> {
         Ok(self.try_get(i)?)
+    }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>> {
+        Ok(self.try_get(i)?)
+    }
+}
+
+/// Parameters passed on the stack up to this many (a run insert has 46).
+const INLINE_PARAMS: usize = 48;
+
+/// Calls `f` with each parameter as PostgreSQL writes it.
+fn with_params<R>(params: &[&dyn Value], f: impl FnOnce(&[Param]) -> R) -> R {
+    if params.len() > INLINE_PARAMS {
+        let all: Vec<Param> = params.iter().map(|p| p.postgres()).collect();
+        return f(&all);
+    }
+    let mut inline: [Param; INLINE_PARAMS] = [&None::<i64>; INLINE_PARAMS];
+    for (slot, p) in inline.iter_mut().zip(params) {
+        *slot = p.postgres();
+    }
+    f(&inline[..params.len()])
+}
+
+impl Db for PgTx<'_> {
+    type Row<'r> = Row;
+    const TEXT_KEEPS_NUL: bool = false;
+
+    fn execute(&mut self, sql: &'static Sql, params: &[&dyn Value]) -> Result<u64> {
+        let text = sql.text(self.spelling());
+        with_params(params, |p| self.exec(text, p))
+    }
+
+    fn query<T>(
+        &mut self,
+        sql: &'static Sql,
+        params: &[&dyn Value],
+        read: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let text = sql.text(self.spelling());
+        with_params(params, |p| self.rows(text, p))?
+            .iter()
+            .map(read)
+            .collect()
+    }
+
+    fn insert_seq(&mut self, sql: &'static Sql, params: &[&dyn Value]) -> Result<i64> {
+        let text = sql.text(self.spelling());
+        with_params(params, |p| self.scalar(text, p))
+    }
+
+    fn query_first<T>(
+        &mut self,
+        sql: &'static Sql,
+        params: &[&dyn Value],
+        read: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let text = sql.text(self.spelling());
+        with_params(params, |p| self.opt_row(text, p))?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
+
+    fn any_text(text: &str) -> std::borrow::Cow<'_, str> {
+        any_text::encode(text)
     }
 }
 

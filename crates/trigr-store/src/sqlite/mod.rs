@@ -1,17 +1,11 @@
 //! The embedded SQLite backend: WAL, `synchronous=FULL`, one writer thread that group-commits,
 //! and a small pool of read-only connections.
 
-mod batches;
-mod deployments;
-mod envs;
 mod events;
-mod inputs;
 mod journal;
 mod output_streams;
-mod packets;
 mod queues;
 mod runs;
-mod schedules;
 mod waitpoints;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +16,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::rows::to_json;
+use crate::sql::{Db, Failure, Spelling, Sql, Value};
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
 
 /// Versioned migrations, applied in order at open. The PostgreSQL backend numbers its own the same.
@@ -60,8 +55,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/sqlite/0010_schedule_window.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_priority_ms.sql"),
+    ),
 ];
 
+/// Prepared statements kept per connection: room for every shared statement (see
+/// [`crate::sql`]) and the list queries built per filter.
+const STATEMENT_CACHE: usize = 256;
 /// Most write jobs committed together.
 const MAX_GROUP: usize = 1024;
 const READERS: usize = 4;
@@ -73,7 +75,17 @@ pub struct SqliteTx<'c> {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Database(e.to_string())
+        use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+        let failure = match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                Failure::UniqueViolation
+            }
+            _ => Failure::Other,
+        };
+        failure.error(e.to_string())
     }
 }
 
@@ -118,6 +130,7 @@ impl Sqlite {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
 }
@@ -150,7 +163,7 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.set_prepared_statement_cache_capacity(128);
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
 
@@ -164,7 +177,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
         )?;
         let done: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            crate::sql::MIGRATED.text(Spelling::Sqlite),
             [version],
             |r| r.get(0),
         )?;
@@ -325,6 +338,9 @@ impl crate::rows::Columns for rusqlite::Row<'_> {
     fn flag(&self, i: usize) -> Result<bool> {
         Ok(self.get(i)?)
     }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>> {
+        Ok(self.get(i)?)
+    }
 }
 
 impl SqliteTx<'_> {
@@ -333,7 +349,7 @@ impl SqliteTx<'_> {
         &self,
         sql: &str,
         params: impl rusqlite::Params,
-        read: impl Fn(&rusqlite::Row) -> Result<T>,
+        mut read: impl FnMut(&rusqlite::Row) -> Result<T>,
     ) -> Result<Vec<T>> {
         let mut st = self.conn.prepare_cached(sql)?;
         let mut rows = st.query(params)?;
@@ -349,10 +365,54 @@ impl SqliteTx<'_> {
         &self,
         sql: &str,
         params: impl rusqlite::Params,
-        read: impl Fn(&rusqlite::Row) -> Result<T>,
+        read: impl FnOnce(&rusqlite::Row) -> Result<T>,
     ) -> Result<Option<T>> {
         let mut st = self.conn.prepare_cached(sql)?;
         let mut rows = st.query(params)?;
         rows.next()?.map(read).transpose()
+    }
+}
+
+/// Each parameter as SQLite writes it.
+fn bound<'p>(params: &'p [&'p dyn Value]) -> impl rusqlite::Params + 'p {
+    rusqlite::params_from_iter(params.iter().map(|p| p.sqlite()))
+}
+
+impl Db for SqliteTx<'_> {
+    type Row<'r> = rusqlite::Row<'r>;
+    const TEXT_KEEPS_NUL: bool = true;
+
+    fn execute(&mut self, sql: &'static Sql, params: &[&dyn Value]) -> Result<u64> {
+        let mut st = self.conn.prepare_cached(sql.text(Spelling::Sqlite))?;
+        Ok(st.execute(bound(params))? as u64)
+    }
+
+    fn query<T>(
+        &mut self,
+        sql: &'static Sql,
+        params: &[&dyn Value],
+        read: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.all(sql.text(Spelling::Sqlite), bound(params), read)
+    }
+
+    fn insert_seq(&mut self, sql: &'static Sql, params: &[&dyn Value]) -> Result<i64> {
+        // `seq` is the row id.
+        self.execute(sql, params)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn query_first<T>(
+        &mut self,
+        sql: &'static Sql,
+        params: &[&dyn Value],
+        read: impl FnOnce(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.first(sql.text(Spelling::Sqlite), bound(params), read)
+    }
+
+    fn any_text(text: &str) -> std::borrow::Cow<'_, str> {
+        // SQLite's text keeps a NUL.
+        std::borrow::Cow::Borrowed(text)
     }
 }

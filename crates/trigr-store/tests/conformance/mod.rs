@@ -15,6 +15,8 @@ mod run_events;
 pub use run_events::*;
 mod payload_text;
 pub use payload_text::*;
+mod unique_violations;
+pub use unique_violations::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -22,7 +24,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use trigr_store::{
     Batch, Deployment, EnvKind, Environment, Error, InputMessage, InputWait, JournalEntry,
-    JournalKind, LogEntry, Page, Queue, QueueKind, Run, RunFilter, Store, Tx, Waitpoint,
+    JournalKind, LogEntry, Page, Queue, QueueKind, ReadTx, Run, RunFilter, Store, Tx, Waitpoint,
     WaitpointFilter, WaitpointKind, WaitpointStatus,
 };
 use trigr_types::manifest::{QueueManifest, TaskManifest};
@@ -100,6 +102,7 @@ macro_rules! suite {
             run_events_numbered_in_commit_order,
             run_events_concurrent_writers_never_number_backwards,
             run_events_pruned_by_age,
+            unique_violations_are_conflicts,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,
@@ -162,7 +165,7 @@ where
 /// Runs `f` on a read snapshot and expects it to succeed.
 pub async fn read<R, F>(store: &Store, f: F) -> R
 where
-    F: FnOnce(&mut dyn Tx) -> trigr_store::Result<R> + Send + 'static,
+    F: FnOnce(&mut dyn ReadTx) -> trigr_store::Result<R> + Send + 'static,
     R: Send + 'static,
 {
     tokio::time::timeout(PATIENCE, store.read(f))
@@ -257,7 +260,7 @@ pub fn sample_run(env_id: &str, queue_id: &str, n: i64) -> Run {
         idempotency_scope: None,
         idempotency_expires_at: None,
         request_key: None,
-        priority: 0,
+        priority_ms: 0,
         queue_ts: NOW + n,
         available_at: NOW,
         delay_until: None,
@@ -310,7 +313,7 @@ pub fn full_run(env_id: &str, queue_id: &str) -> Run {
         idempotency_scope: Some("global".to_string()),
         idempotency_expires_at: Some(NOW + 86_400_000),
         request_key: Some("request-key-1".to_string()),
-        priority: 30,
+        priority_ms: 30_000,
         queue_ts: NOW - 30_000,
         available_at: NOW + 5,
         delay_until: Some(NOW + 1_000),
@@ -388,7 +391,7 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         idempotency_scope,
         idempotency_expires_at,
         request_key,
-        priority,
+        priority_ms,
         queue_ts,
         available_at,
         delay_until,
@@ -445,7 +448,7 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         idempotency_scope,
         idempotency_expires_at,
         request_key,
-        priority,
+        priority_ms,
         queue_ts,
         available_at,
         delay_until,

@@ -1,0 +1,137 @@
+//! The context every engine command writes in.
+//!
+//! [`crate::Engine::write`] runs a command's closure with a [`Txn`]: the store's transaction
+//! (through `Deref`, so `txn.run(…)` reads the store), the engine's settings, the clock, the
+//! deployment cache, and
+//! the [`Effects`] the command causes. A command says what should happen once its change is
+//! durable — wake the workers of an environment, tell realtime subscribers that events were
+//! recorded — by adding to its effects; `Engine::write` applies them after the commit and
+//! drops them when the transaction rolls back. Nothing travels beside the closure's return
+//! value.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use trigr_store::Tx;
+use trigr_types::Millis;
+
+use crate::clock::Clock;
+use crate::{Config, DeploymentCache, LoadedDeployment, Result};
+
+/// A write transaction of the engine: see the module docs.
+pub struct Txn<'a> {
+    tx: &'a mut dyn Tx,
+    config: &'a Config,
+    clock: &'a dyn Clock,
+    deployments: &'a DeploymentCache,
+    effects: Effects,
+}
+
+impl<'a> Txn<'a> {
+    pub(crate) fn new(
+        tx: &'a mut dyn Tx,
+        config: &'a Config,
+        clock: &'a dyn Clock,
+        deployments: &'a DeploymentCache,
+    ) -> Txn<'a> {
+        Txn {
+            tx,
+            config,
+            clock,
+            deployments,
+            effects: Effects::default(),
+        }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// The engine's clock, read now.
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// The deployment of `version` in `env_id`, from the cache or loaded in this transaction.
+    pub fn loaded_deployment(
+        &mut self,
+        env_id: &str,
+        version: &str,
+    ) -> Result<Option<Arc<LoadedDeployment>>> {
+        self.deployments.get(&mut *self.tx, env_id, version)
+    }
+
+    /// The store's transaction as a plain [`Tx`], for the read helpers a command shares with
+    /// read-only snapshots.
+    pub fn store(&mut self) -> &mut dyn Tx {
+        &mut *self.tx
+    }
+
+    /// After the commit, wake the workers waiting for runs of this environment (on every
+    /// server of the database).
+    pub fn wake(&mut self, env_id: &str) {
+        push_once(&mut self.effects.wake, env_id);
+    }
+
+    /// After the commit, tell this environment's realtime subscribers that run events were
+    /// recorded for it.
+    pub(crate) fn events_recorded(&mut self, env_id: &str) {
+        push_once(&mut self.effects.events, env_id);
+    }
+
+    pub(crate) fn into_effects(self) -> Effects {
+        self.effects
+    }
+}
+
+impl<'a> Deref for Txn<'a> {
+    type Target = dyn Tx + 'a;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.tx
+    }
+}
+
+impl DerefMut for Txn<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut *self.tx
+    }
+}
+
+/// What a committed command causes beyond its own rows.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Effects {
+    /// Environments whose workers may find new work.
+    pub wake: Vec<String>,
+    /// Environments that got run events (realtime subscribers read them from the store).
+    pub events: Vec<String>,
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        self.wake.is_empty() && self.events.is_empty()
+    }
+}
+
+fn push_once(list: &mut Vec<String>, env_id: &str) {
+    if !list.iter().any(|e| e == env_id) {
+        list.push(env_id.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effects_name_each_environment_once() {
+        let mut e = Effects::default();
+        push_once(&mut e.wake, "env_a");
+        push_once(&mut e.wake, "env_b");
+        push_once(&mut e.wake, "env_a");
+        assert_eq!(e.wake, vec!["env_a".to_string(), "env_b".to_string()]);
+        assert!(e.events.is_empty());
+        assert!(!e.is_empty());
+    }
+}

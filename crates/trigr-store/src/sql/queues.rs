@@ -1,0 +1,130 @@
+//! Queues and concurrency slots.
+
+use super::{int, sql, Db, Sql};
+use crate::model::Queue;
+use crate::rows::{self, HOLDING_STATUSES, QUEUE_COLUMNS};
+use crate::tx::{QueueRead, QueueTx};
+use crate::Result;
+
+/// How a backend serializes the dequeues of one environment ([`QueueTx::lock_for_dequeue`]).
+pub(crate) trait DequeueLock {
+    fn lock_dequeues(&mut self, env_id: &str) -> Result<()>;
+}
+
+static BY_NAME: Sql = sql!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND name = $2");
+static BY_ID: Sql = sql!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
+static BY_ID_FOR_UPDATE: Sql =
+    sql!(Update: "SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
+static INSERT: Sql =
+    sql!("INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+static UPDATE: Sql = sql!(
+    "UPDATE queues SET base_limit = $2, override_limit = $3, overridden_at = $4, paused = $5 \
+     WHERE id = $1"
+);
+static MARK_SERVED: Sql = sql!("UPDATE queues SET served_seq = $2 WHERE id = $1");
+static COUNT: Sql = sql!("SELECT COUNT(*) FROM queues WHERE env_id = $1");
+static PAGE: Sql =
+    sql!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 ORDER BY name LIMIT $2 OFFSET $3");
+static DEQUEUE_ORDER: Sql = sql!(
+    "SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND paused = FALSE \
+     ORDER BY served_seq, name"
+);
+static NEXT_SERVED_SEQ: Sql =
+    sql!("SELECT COALESCE(MAX(served_seq), 0) + 1 FROM queues WHERE env_id = $1");
+static SLOT_RUNNING: Sql = sql!(
+    "SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND ckey = $2 AND status IN {HOLDING_STATUSES}"
+);
+static ENV_RUNNING: Sql =
+    sql!("SELECT COUNT(*) FROM runs WHERE env_id = $1 AND status IN {HOLDING_STATUSES}");
+static QUEUE_RUNNING: Sql =
+    sql!("SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND status IN {HOLDING_STATUSES}");
+static QUEUE_QUEUED: Sql =
+    sql!("SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND status = 'QUEUED'");
+
+impl<C: Db + DequeueLock> QueueRead for C {
+    fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>> {
+        self.query_first(&BY_NAME, &[&env_id, &name], |r| rows::queue(r))
+    }
+
+    fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
+        self.query_first(&BY_ID, &[&env_id, &id], |r| rows::queue(r))
+    }
+
+    fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)> {
+        let total = int(self, &COUNT, &[&env_id])?;
+        let page = self.query(&PAGE, &[&env_id, &(limit as i64), &(offset as i64)], |r| {
+            rows::queue(r)
+        })?;
+        Ok((page, total))
+    }
+
+    fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>> {
+        self.query(&DEQUEUE_ORDER, &[&env_id], |r| rows::queue(r))
+    }
+
+    fn next_served_seq(&mut self, env_id: &str) -> Result<i64> {
+        int(self, &NEXT_SERVED_SEQ, &[&env_id])
+    }
+
+    fn slot_running(&mut self, queue_id: &str, ckey: &str) -> Result<i64> {
+        int(self, &SLOT_RUNNING, &[&queue_id, &ckey])
+    }
+
+    fn env_running(&mut self, env_id: &str) -> Result<i64> {
+        int(self, &ENV_RUNNING, &[&env_id])
+    }
+
+    fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)> {
+        let running = int(self, &QUEUE_RUNNING, &[&queue_id])?;
+        let queued = int(self, &QUEUE_QUEUED, &[&queue_id])?;
+        Ok((running, queued))
+    }
+}
+
+impl<C: Db + DequeueLock> QueueTx for C {
+    fn queue_for_update(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
+        self.query_first(&BY_ID_FOR_UPDATE, &[&env_id, &id], |r| rows::queue(r))
+    }
+
+    fn insert_queue(&mut self, q: &Queue) -> Result<()> {
+        self.execute(
+            &INSERT,
+            &[
+                &q.id,
+                &q.env_id,
+                &q.name,
+                &q.kind.as_str(),
+                &q.base_limit,
+                &q.override_limit,
+                &q.overridden_at,
+                &q.paused,
+                &q.served_seq,
+                &q.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update_queue(&mut self, q: &Queue) -> Result<()> {
+        self.execute(
+            &UPDATE,
+            &[
+                &q.id,
+                &q.base_limit,
+                &q.override_limit,
+                &q.overridden_at,
+                &q.paused,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn mark_served(&mut self, queue_id: &str, served_seq: i64) -> Result<()> {
+        self.execute(&MARK_SERVED, &[&queue_id, &served_seq])?;
+        Ok(())
+    }
+
+    fn lock_for_dequeue(&mut self, env_id: &str) -> Result<()> {
+        self.lock_dequeues(env_id)
+    }
+}
