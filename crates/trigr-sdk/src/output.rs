@@ -192,6 +192,10 @@ fn copy(e: &Error) -> Error {
             base: base.clone(),
             reason: reason.clone(),
         },
+        Error::NoAnswer { base, seconds } => Error::NoAnswer {
+            base: base.clone(),
+            seconds: *seconds,
+        },
         other => Error::BadAnswer {
             request: "an output stream write".into(),
             reason: other.to_string(),
