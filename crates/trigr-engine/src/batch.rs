@@ -7,10 +7,9 @@ use std::collections::HashSet;
 use serde_json::Value;
 use trigr_store::{Batch, Run};
 use trigr_types::id;
+use trigr_types::wire::trigger::{IdempotencyKeyOptions, TriggerOptions};
 
-use crate::trigger::{
-    create_run, prepare, IdempotencyKeyOptions, NewRun, ReuseCheck, TriggerOptions,
-};
+use crate::trigger::{create_run, prepare, NewRun, ReuseCheck};
 use crate::{Engine, Error, Result, Txn};
 
 pub const MAX_ITEMS: i64 = 1000;
@@ -143,7 +142,7 @@ impl Engine {
         let mut prepared: Vec<(i64, Result<NewRun>)> = Vec::with_capacity(items.len());
         for mut it in items {
             let new = match self
-                .resolve_payload(env_id, it.payload, &mut it.options)
+                .resolve_payload(env_id, it.payload, &mut it.options.payload_type)
                 .await
             {
                 Ok(payload) => prepare(&it.task, payload, it.options, max, now),

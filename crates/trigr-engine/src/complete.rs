@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::Run;
+use trigr_types::wire::worker::CompletionBody;
 use trigr_types::{packet, Millis, RunStatus};
 
 use crate::resume::runs_ended;
@@ -14,36 +14,54 @@ use crate::retry::{plan_failure, Failure};
 use crate::transition::{check_lease, finished};
 use crate::{transition_many, Engine, Error, Result, Txn};
 
-/// A worker's report on one attempt (worker protocol §5).
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"lease": "lease_0", "ok": true, "output": {"sent": true}}))]
+/// A worker's report on one attempt, checked ([`check`]).
+#[derive(Clone, Debug)]
 pub struct Completion {
-    #[serde(default)]
-    pub run_id: Option<String>,
     pub lease: String,
-    pub ok: bool,
-    #[serde(default)]
-    pub output: Option<Value>,
-    #[serde(default)]
-    pub output_type: Option<String>,
-    #[serde(default)]
-    pub error: Option<AttemptError>,
-    /// `false`: do not retry, whatever attempts remain.
-    #[serde(default)]
-    pub retry: Option<bool>,
-    #[serde(default)]
-    pub retry_after_ms: Option<u64>,
+    pub outcome: Outcome,
 }
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AttemptError {
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stack_trace: Option<String>,
+/// How the attempt ended.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Succeeded {
+        /// The output packet's text; `None` when the task returned nothing.
+        output: Option<String>,
+        /// The output packet's type.
+        output_type: String,
+    },
+    Failed {
+        /// The error as JSON text: `{"message", "name"?, "stackTrace"?}`.
+        error: String,
+        /// `false`: no retry, whatever attempts remain.
+        retryable: bool,
+        /// The backoff the worker asked for, instead of the policy's.
+        retry_after_ms: Option<u64>,
+    },
+}
+
+/// Checks a completion body (worker protocol §5): a failure needs its error. The `runId` of
+/// a batched completion is the caller's to read.
+pub fn check(body: CompletionBody) -> Result<Completion> {
+    let outcome = if body.ok {
+        Outcome::Succeeded {
+            output: body.output.as_ref().map(Value::to_string),
+            output_type: body.output_type.unwrap_or_else(|| packet::JSON.to_string()),
+        }
+    } else {
+        let error = body.error.ok_or_else(|| {
+            Error::invalid("A failed completion (ok: false) needs an error with a message")
+        })?;
+        Outcome::Failed {
+            error: serde_json::to_string(&error).unwrap_or_default(),
+            retryable: body.retry != Some(false),
+            retry_after_ms: body.retry_after_ms,
+        }
+    };
+    Ok(Completion {
+        lease: body.lease,
+        outcome,
+    })
 }
 
 /// What became of the run.
@@ -176,29 +194,31 @@ impl CompleteBatch {
 /// Decides what a completion makes of `run`, without writing it.
 fn judge(tx: &mut Txn<'_>, run: &Run, c: &Completion, now: Millis) -> Result<(Run, Completed)> {
     check_lease(run, &c.lease)?;
-    if c.ok {
-        let mut after = finished(run, RunStatus::Completed, now);
-        after.output = c.output.as_ref().map(Value::to_string);
-        after.output_type = Some(
-            c.output_type
-                .clone()
-                .unwrap_or_else(|| packet::JSON.to_string()),
-        );
-        return Ok(outcome(after, None));
+    match &c.outcome {
+        Outcome::Succeeded {
+            output,
+            output_type,
+        } => {
+            let mut after = finished(run, RunStatus::Completed, now);
+            after.output = output.clone();
+            after.output_type = Some(output_type.clone());
+            Ok(outcome(after, None))
+        }
+        Outcome::Failed {
+            error,
+            retryable,
+            retry_after_ms,
+        } => {
+            let failure = Failure {
+                error,
+                retryable: *retryable,
+                retry_after_ms: *retry_after_ms,
+                final_status: RunStatus::Failed,
+            };
+            let (after, retry_at) = plan_failure(tx, run, &failure, now)?;
+            Ok(outcome(after, retry_at))
+        }
     }
-    let error = c.error.clone().unwrap_or(AttemptError {
-        message: "The attempt failed without an error message".into(),
-        name: None,
-        stack_trace: None,
-    });
-    let failure = Failure {
-        error: &error,
-        retryable: c.retry != Some(false),
-        retry_after_ms: c.retry_after_ms,
-        final_status: RunStatus::Failed,
-    };
-    let (after, retry_at) = plan_failure(tx, run, &failure, now)?;
-    Ok(outcome(after, retry_at))
 }
 
 pub(crate) fn outcome(after: Run, retry_at: Option<Millis>) -> (Run, Completed) {

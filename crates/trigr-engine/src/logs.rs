@@ -1,10 +1,10 @@
 //! `logs`: a worker appends log lines to its run (worker protocol §7.5, fenced by the lease);
 //! anyone with the key reads them back in order of arrival, a page at a time.
 
-use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::LogEntry;
-use trigr_types::duration;
+use trigr_types::wire::worker;
+use trigr_types::{duration, Millis};
 
 use crate::journal::leased_run;
 use crate::{Engine, Error, Result};
@@ -17,22 +17,79 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const MAX_FIELDS_BYTES: usize = 64 * 1024;
 pub const LEVELS: [&str; 5] = ["debug", "log", "info", "warn", "error"];
 
-/// One line as a worker sends it.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
+/// One line to append, checked ([`check`]).
+#[derive(Clone, Debug)]
 pub struct LogLine {
+    /// One of [`LEVELS`].
     pub level: String,
     pub message: String,
-    /// Any JSON, usually an object.
-    #[serde(default)]
-    pub fields: Option<Value>,
-    /// RFC 3339; the server's time of arrival when absent.
-    #[serde(default)]
-    pub time: Option<String>,
+    /// JSON text, usually of an object.
+    pub fields: Option<String>,
+    /// When the line was written; the time of arrival when `None`.
+    pub time: Option<Millis>,
+}
+
+/// Checks the lines of a logs body: at most [`MAX_ENTRIES`], each valid. The first line that
+/// is not is named (`entries[3]: …`).
+pub fn check(entries: Vec<worker::LogLine>) -> Result<Vec<LogLine>> {
+    if entries.len() > MAX_ENTRIES {
+        return Err(Error::invalid(format!(
+            "At most {MAX_ENTRIES} log entries per call, got {}",
+            entries.len()
+        )));
+    }
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| line(l).map_err(|e| Error::invalid(format!("entries[{i}]: {e}"))))
+        .collect()
+}
+
+/// A line checked, or what is wrong with it.
+fn line(l: worker::LogLine) -> std::result::Result<LogLine, String> {
+    if !LEVELS.contains(&l.level.as_str()) {
+        return Err(format!(
+            "unknown level '{}': use one of {}",
+            l.level,
+            LEVELS.join(", ")
+        ));
+    }
+    if l.message.len() > MAX_MESSAGE_BYTES {
+        return Err(format!(
+            "the message is {} bytes, over the limit of {MAX_MESSAGE_BYTES}",
+            l.message.len()
+        ));
+    }
+    let fields = match l.fields {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let text = v.to_string();
+            if text.len() > MAX_FIELDS_BYTES {
+                return Err(format!(
+                    "fields are {} bytes of JSON, over the limit of {MAX_FIELDS_BYTES}",
+                    text.len()
+                ));
+            }
+            Some(text)
+        }
+    };
+    let time = match l.time.as_deref() {
+        None => None,
+        Some(t) => Some(
+            duration::parse_date(t)
+                .ok_or_else(|| format!("time must be an RFC 3339 date, got '{t}'"))?,
+        ),
+    };
+    Ok(LogLine {
+        level: l.level,
+        message: l.message,
+        fields,
+        time,
+    })
 }
 
 impl Engine {
-    /// Appends lines to a run's log; returns how many. Nothing is written unless every line
-    /// is valid.
+    /// Appends lines, checked by [`check`], to a run's log in one write; returns how many.
     pub async fn append_logs(
         &self,
         env_id: &str,
@@ -40,20 +97,19 @@ impl Engine {
         lease: &str,
         lines: Vec<LogLine>,
     ) -> Result<usize> {
-        if lines.len() > MAX_ENTRIES {
-            return Err(Error::invalid(format!(
-                "At most {MAX_ENTRIES} log entries per call, got {}",
-                lines.len()
-            )));
-        }
         let now = self.now();
-        let entries = lines
+        let entries: Vec<LogEntry> = lines
             .into_iter()
-            .enumerate()
-            .map(|(i, l)| {
-                entry(run_id, l, now).map_err(|e| Error::invalid(format!("entries[{i}]: {e}")))
+            .map(|l| LogEntry {
+                seq: 0,
+                run_id: run_id.to_string(),
+                time: l.time.unwrap_or(now),
+                level: l.level,
+                message: l.message,
+                fields: l.fields,
+                created_at: now,
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         let n = entries.len();
         let signal = crate::logs_follow::signal_name(run_id);
         let (env_id, run_id, lease) = (env_id.to_string(), run_id.to_string(), lease.to_string());
@@ -88,48 +144,4 @@ impl Engine {
         })
         .await
     }
-}
-
-/// A line ready to store, or what is wrong with it.
-fn entry(run_id: &str, l: LogLine, now: i64) -> std::result::Result<LogEntry, String> {
-    if !LEVELS.contains(&l.level.as_str()) {
-        return Err(format!(
-            "unknown level '{}': use one of {}",
-            l.level,
-            LEVELS.join(", ")
-        ));
-    }
-    if l.message.len() > MAX_MESSAGE_BYTES {
-        return Err(format!(
-            "the message is {} bytes, over the limit of {MAX_MESSAGE_BYTES}",
-            l.message.len()
-        ));
-    }
-    let fields = match l.fields {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let text = v.to_string();
-            if text.len() > MAX_FIELDS_BYTES {
-                return Err(format!(
-                    "fields are {} bytes of JSON, over the limit of {MAX_FIELDS_BYTES}",
-                    text.len()
-                ));
-            }
-            Some(text)
-        }
-    };
-    let time = match l.time.as_deref() {
-        None => now,
-        Some(t) => duration::parse_date(t)
-            .ok_or_else(|| format!("time must be an RFC 3339 date, got '{t}'"))?,
-    };
-    Ok(LogEntry {
-        seq: 0,
-        run_id: run_id.to_string(),
-        time,
-        level: l.level,
-        message: l.message,
-        fields,
-        created_at: now,
-    })
 }

@@ -5,7 +5,6 @@ use serde_json::Value;
 use trigr_store::Packet;
 use trigr_types::packet;
 
-use crate::trigger::TriggerOptions;
 use crate::{Engine, Error, Result};
 
 impl Engine {
@@ -42,14 +41,15 @@ impl Engine {
         .await
     }
 
-    /// Replaces a payload that names a stored packet by the packet's content and type.
+    /// Replaces a payload that names a stored packet (`payload_type` is `application/store`)
+    /// by the packet's content, and `payload_type` by the packet's type.
     pub async fn resolve_payload(
         &self,
         env_id: &str,
         payload: Option<Value>,
-        options: &mut TriggerOptions,
+        payload_type: &mut Option<String>,
     ) -> Result<Option<Value>> {
-        if options.payload_type.as_deref() != Some(packet::STORE) {
+        if payload_type.as_deref() != Some(packet::STORE) {
             return Ok(payload);
         }
         let path = match &payload {
@@ -67,7 +67,7 @@ impl Engine {
         let text = String::from_utf8(p.data).map_err(|_| {
             Error::unprocessable(format!("The packet at '{path}' is not UTF-8 text"))
         })?;
-        options.payload_type = Some(p.content_type);
+        *payload_type = Some(p.content_type);
         Ok(Some(Value::String(text)))
     }
 }

@@ -4,8 +4,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::Run;
+use trigr_types::wire::trigger::{QueueOption, TriggerOptions};
 
-use crate::trigger::{prepare, unsupported, QueueOption, TriggerOptions, Triggered};
+use crate::trigger::{prepare, unsupported, Triggered};
 use crate::{Engine, Error, Result};
 
 /// Optional overrides of a replay (strict: unknown fields are rejected).

@@ -7,7 +7,7 @@ use rand::Rng;
 use trigr_store::Run;
 use trigr_types::{Millis, RetryPolicy, RunStatus};
 
-use crate::complete::{outcome, AttemptError, Completed};
+use crate::complete::{outcome, Completed};
 use crate::transition::{finished, requeued, transition_leased};
 use crate::{Result, Txn};
 
@@ -28,7 +28,8 @@ pub(crate) fn policy_of(tx: &mut Txn<'_>, run: &Run) -> Result<RetryPolicy> {
 
 /// A failed attempt, as its reporter describes it.
 pub(crate) struct Failure<'a> {
-    pub error: &'a AttemptError,
+    /// The error as JSON text: `{"message", "name"?, "stackTrace"?}`.
+    pub error: &'a str,
     /// `false`: no retry, whatever attempts remain.
     pub retryable: bool,
     /// The backoff the worker asked for, instead of the policy's.
@@ -74,6 +75,6 @@ pub(crate) fn plan_failure(
             after
         }
     };
-    after.error = Some(serde_json::to_string(failure.error).unwrap_or_default());
+    after.error = Some(failure.error.to_string());
     Ok((after, retry_at))
 }

@@ -1,23 +1,38 @@
 //! `steps`: a worker journals a step's result at its position (worker protocol §7.2). The
 //! first result recorded at a position wins; a step of another name there is non-determinism.
 
-use serde::Deserialize;
-use serde_json::Value;
 use trigr_store::{JournalEntry, JournalKind};
+use trigr_types::wire::worker::StepBody;
 
 use crate::journal::{check_entry, check_name, leased_run};
 use crate::{Engine, Error, Result};
 
-/// Body of `POST /api/v1/worker/runs/{id}/steps`.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"lease": "lease_0", "position": 0, "name": "charge-card", "output": {"id": "ch_1"}}))]
+/// A step's result to journal, checked ([`check`]).
+#[derive(Clone, Debug)]
 pub struct StepRecord {
     pub lease: String,
     pub position: u32,
     pub name: String,
-    #[serde(default)]
-    pub output: Value,
+    /// The result as JSON text.
+    pub output: String,
+}
+
+/// Checks a step body: its name, and its output against the payload limit.
+pub fn check(body: StepBody, max_payload: usize) -> Result<StepRecord> {
+    check_name(&body.name)?;
+    let output = body.output.to_string();
+    if output.len() > max_payload {
+        return Err(Error::TooLarge(format!(
+            "The step output is {} bytes, over the limit of {max_payload} bytes",
+            output.len()
+        )));
+    }
+    Ok(StepRecord {
+        lease: body.lease,
+        position: body.position,
+        name: body.name,
+        output,
+    })
 }
 
 /// The answer: whether this call recorded the entry, and the entry now at the position.
@@ -34,15 +49,6 @@ impl Engine {
         run_id: &str,
         s: StepRecord,
     ) -> Result<StepRecorded> {
-        check_name(&s.name)?;
-        let output = s.output.to_string();
-        let max = self.config.max_payload_bytes;
-        if output.len() > max {
-            return Err(Error::TooLarge(format!(
-                "The step output is {} bytes, over the limit of {max} bytes",
-                output.len()
-            )));
-        }
         let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
         self.write(move |tx| {
             leased_run(tx, &env_id, &run_id, &s.lease)?;
@@ -59,7 +65,7 @@ impl Engine {
                 position,
                 kind: JournalKind::Step,
                 name: s.name,
-                output: Some(output),
+                output: Some(s.output),
                 waitpoint_id: None,
                 created_at: tx.now(),
                 wait: None,

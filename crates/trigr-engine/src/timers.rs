@@ -12,7 +12,6 @@ use serde::Serialize;
 use trigr_store::{WaitpointKind, WaitpointStatus};
 use trigr_types::{Millis, RunStatus};
 
-use crate::complete::AttemptError;
 use crate::resume::{complete_waitpoint, runs_ended, timeout_error};
 use crate::retry::{fail_attempt, Failure};
 use crate::transition::{delay_over, finished};
@@ -196,14 +195,13 @@ fn fire_due(tx: &mut Txn<'_>, now: Millis) -> Result<Fired> {
         if !run.status.is_leased() {
             continue;
         }
-        let error = AttemptError {
-            message: format!(
+        let error = error_json(
+            &format!(
                 "The worker stopped heartbeating: the lease of attempt {} expired",
                 run.attempt
             ),
-            name: Some("LeaseExpired".into()),
-            stack_trace: None,
-        };
+            "LeaseExpired",
+        );
         let failure = Failure {
             error: &error,
             retryable: true,

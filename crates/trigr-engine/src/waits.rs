@@ -8,19 +8,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::{
     Batch, Environment, InputWait, JournalEntry, JournalKind, ReadTx, Run, Waitpoint,
     WaitpointKind, WaitpointStatus,
 };
+use trigr_types::wire::trigger::TriggerOptions;
+use trigr_types::wire::worker::{WaitBody, WaitFor};
 use trigr_types::{duration, id, packet, Millis};
 
 use crate::input_send::{check_stream_id, fill_input_wait, message_json};
 use crate::journal::{check_entry, check_name, leased_run};
 use crate::resume::complete_if_children_ended;
 use crate::transition::{check_lease, suspended, transition_leased};
-use crate::trigger::{create_run, prepare, NewRun, TriggerOptions};
+use crate::trigger::{create_run, prepare, NewRun};
 use crate::{Engine, Error, Result, Txn};
 
 /// Most children of one batch wait.
@@ -28,63 +29,94 @@ pub const MAX_BATCH_ITEMS: usize = 500;
 /// Longest long-poll of a held wait.
 pub const MAX_POLL: Duration = Duration::from_secs(30);
 
-/// Body of `POST /api/v1/worker/runs/{id}/waits`.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"lease": "lease_0", "position": 1, "name": "wait.for", "suspend": true, "wait": {"type": "duration", "ms": 1000}}))]
+/// A wait at a journal position, checked ([`check`]).
+#[derive(Clone, Debug)]
 pub struct WaitRequest {
     pub lease: String,
     pub position: u32,
     pub name: String,
-    #[serde(default)]
+    /// Suspend the run while the wait is incomplete.
     pub suspend: bool,
-    pub wait: WaitFor,
+    pub wait: Wait,
 }
 
-/// What to wait for.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum WaitFor {
+/// What to wait for, checked: times in milliseconds, children ready to trigger.
+#[derive(Clone, Debug)]
+pub enum Wait {
+    /// From 0 to [`duration::MAX`] milliseconds from the time of the wait.
     Duration {
-        ms: i64,
+        ms: Millis,
     },
+    /// Until this time.
     Until {
-        date: String,
+        at: Millis,
     },
     Token {
-        #[serde(rename = "tokenId")]
         token_id: String,
     },
+    /// A child run, triggered by the wait.
     Run {
-        task: String,
-        #[serde(default)]
-        payload: Option<Value>,
-        #[serde(default)]
-        options: Box<TriggerOptions>,
+        child: Box<NewRun>,
     },
+    /// 1 to [`MAX_BATCH_ITEMS`] child runs, triggered by the wait.
     Batch {
-        items: Vec<ChildRun>,
+        children: Vec<NewRun>,
     },
     /// The next message of the run's input stream after message `after` (the last one this
-    /// run's `once`/`wait` calls consumed), or a timeout.
+    /// run's `once`/`wait` calls consumed), or a timeout after `timeout_ms`.
     Input {
-        #[serde(rename = "streamId")]
         stream_id: String,
-        #[serde(default)]
         after: i64,
-        #[serde(default, rename = "timeoutMs")]
-        timeout_ms: Option<i64>,
+        timeout_ms: Option<Millis>,
     },
 }
 
-/// One child of a batch wait.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-pub struct ChildRun {
-    pub task: String,
-    #[serde(default)]
-    pub payload: Option<Value>,
-    #[serde(default)]
-    pub options: TriggerOptions,
+/// Checks a wait body: the name, the wait, and the children of a run or batch wait, which
+/// are prepared here ([`prepare`]) with the payload limit and the time of the request.
+pub fn check(body: WaitBody, max_payload: usize, now: Millis) -> Result<WaitRequest> {
+    check_name(&body.name)?;
+    check_wait(&body.wait)?;
+    let wait = match body.wait {
+        WaitFor::Duration { ms } => Wait::Duration { ms },
+        WaitFor::Until { date } => Wait::Until {
+            at: duration::parse_date(&date)
+                .ok_or_else(|| Error::invalid(format!("wait.date '{date}' is not a date")))?,
+        },
+        WaitFor::Token { token_id } => Wait::Token { token_id },
+        WaitFor::Run {
+            task,
+            payload,
+            options,
+        } => Wait::Run {
+            child: Box::new(child_run(&task, payload, *options, max_payload, now)?),
+        },
+        WaitFor::Batch { items } => Wait::Batch {
+            children: items
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    child_run(&c.task, c.payload, c.options, max_payload, now)
+                        .map_err(|e| item_error(i, e))
+                })
+                .collect::<Result<_>>()?,
+        },
+        WaitFor::Input {
+            stream_id,
+            after,
+            timeout_ms,
+        } => Wait::Input {
+            stream_id,
+            after,
+            timeout_ms,
+        },
+    };
+    Ok(WaitRequest {
+        lease: body.lease,
+        position: body.position,
+        name: body.name,
+        suspend: body.suspend,
+        wait,
+    })
 }
 
 /// Where a wait stands.
@@ -104,17 +136,10 @@ pub struct WaitState {
 impl Engine {
     /// Waits at a position: creates or finds the waitpoint, and suspends the run if asked.
     pub async fn wait(&self, env_id: &str, run_id: &str, req: WaitRequest) -> Result<WaitState> {
-        check_name(&req.name)?;
-        check_wait(&req.wait)?;
-        let children = Arc::new(children_of(
-            &req.wait,
-            self.config.max_payload_bytes,
-            self.now(),
-        )?);
+        let req = Arc::new(req);
         self.write_retrying(|| {
             let (env_id, run_id, req) = (env_id.to_string(), run_id.to_string(), req.clone());
-            let children = children.clone();
-            move |tx: &mut Txn<'_>| wait_in(tx, &env_id, &run_id, &req, &children)
+            move |tx: &mut Txn<'_>| wait_in(tx, &env_id, &run_id, &req)
         })
         .await
     }
@@ -137,7 +162,7 @@ impl Engine {
     }
 }
 
-/// Checks what needs no store.
+/// Checks what needs no store and no preparing.
 fn check_wait(w: &WaitFor) -> Result<()> {
     match w {
         WaitFor::Duration { ms } if !(0..=duration::MAX).contains(ms) => {
@@ -178,13 +203,7 @@ fn check_wait(w: &WaitFor) -> Result<()> {
     }
 }
 
-fn wait_in(
-    tx: &mut Txn<'_>,
-    env_id: &str,
-    run_id: &str,
-    req: &WaitRequest,
-    children: &[NewRun],
-) -> Result<WaitState> {
+fn wait_in(tx: &mut Txn<'_>, env_id: &str, run_id: &str, req: &WaitRequest) -> Result<WaitState> {
     let now = tx.now();
     let position = i64::from(req.position);
     // The waitpoint is locked before the run (see `trigr_store::tx`), so that a completion
@@ -199,7 +218,7 @@ fn wait_in(
         ) => {
             tx.waitpoint(env_id, &w)?;
         }
-        (None, WaitFor::Token { token_id }) => {
+        (None, Wait::Token { token_id }) => {
             tx.waitpoint(env_id, token_id)?;
         }
         _ => {}
@@ -216,7 +235,7 @@ fn wait_in(
             let run_ids = child_ids(tx.store(), &wp)?;
             (wp, run_ids)
         }
-        None => create(tx, &run, req, children, now)?,
+        None => create(tx, &run, req, now)?,
     };
     let suspended = match wp.status {
         WaitpointStatus::Waiting if req.suspend => {
@@ -275,7 +294,6 @@ fn create(
     tx: &mut Txn<'_>,
     run: &Run,
     req: &WaitRequest,
-    children: &[NewRun],
     now: Millis,
 ) -> Result<(Waitpoint, Vec<String>)> {
     let mut wp = Waitpoint {
@@ -298,27 +316,21 @@ fn create(
     };
     let mut run_ids = Vec::new();
     match &req.wait {
-        WaitFor::Duration { ms } => at_time(&mut wp, now.saturating_add(*ms), now),
-        WaitFor::Until { date } => {
-            let at = duration::parse_date(date)
-                .ok_or_else(|| Error::invalid(format!("wait.date '{date}' is not a date")))?;
-            at_time(&mut wp, at, now);
-        }
-        WaitFor::Token { token_id } => {
+        Wait::Duration { ms } => at_time(&mut wp, now.saturating_add(*ms), now),
+        Wait::Until { at } => at_time(&mut wp, *at, now),
+        Wait::Token { token_id } => {
             wp = tx
                 .waitpoint(&run.env_id, token_id)?
                 .filter(|w| w.kind == WaitpointKind::Token)
                 .ok_or_else(|| Error::not_found(format!("Waitpoint token {token_id} not found")))?;
         }
-        WaitFor::Run { .. } => {
+        Wait::Run { child } => {
             wp.kind = WaitpointKind::Run;
             let env = environment(tx, &run.env_id)?;
-            for child in children {
-                let c = trigger_child(tx, &env, run, child, None, "triggerAndWait", now)?;
-                run_ids.push(c.id);
-            }
+            let c = trigger_child(tx, &env, run, child, None, "triggerAndWait", now)?;
+            run_ids.push(c.id);
         }
-        WaitFor::Batch { .. } => {
+        Wait::Batch { children } => {
             wp.kind = WaitpointKind::Batch;
             let env = environment(tx, &run.env_id)?;
             let n = children.len() as i64;
@@ -343,7 +355,7 @@ fn create(
             }
             wp.batch_id = Some(batch.id);
         }
-        WaitFor::Input {
+        Wait::Input {
             stream_id,
             after,
             timeout_ms,
@@ -399,40 +411,19 @@ fn environment(tx: &mut Txn<'_>, env_id: &str) -> Result<Environment> {
         .ok_or_else(|| Error::not_found("Environment not found"))
 }
 
-/// The runs a run or batch wait triggers, checked before its write (none for other waits).
-fn children_of(wait: &WaitFor, max_payload: usize, now: Millis) -> Result<Vec<NewRun>> {
-    match wait {
-        WaitFor::Run {
-            task,
-            payload,
-            options,
-        } => Ok(vec![child_run(task, payload, options, max_payload, now)?]),
-        WaitFor::Batch { items } => items
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                child_run(&c.task, &c.payload, &c.options, max_payload, now)
-                    .map_err(|e| item_error(i, e))
-            })
-            .collect(),
-        _ => Ok(Vec::new()),
-    }
-}
-
 /// A child run as a worker describes it: the payload is plain JSON unless the worker names
 /// another packet type (a SuperJSON or text string).
 fn child_run(
     task: &str,
-    payload: &Option<Value>,
-    options: &TriggerOptions,
+    payload: Option<Value>,
+    mut options: TriggerOptions,
     max_payload: usize,
     now: Millis,
 ) -> Result<NewRun> {
-    let mut options = options.clone();
     let payload = match (payload, options.payload_type.as_deref()) {
         (None | Some(Value::Null), _) => None,
         (Some(p), None | Some(packet::JSON)) => Some(Value::String(p.to_string())),
-        (Some(p), Some(_)) => Some(p.clone()),
+        (Some(p), Some(_)) => Some(p),
     };
     options
         .payload_type

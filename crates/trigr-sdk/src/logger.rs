@@ -7,7 +7,8 @@
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use trigr_types::wire::worker::LogLine;
 
 /// Entries that make the worker send the buffer without waiting for the next heartbeat.
 pub(crate) const FLUSH_AT: usize = 200;
@@ -48,7 +49,7 @@ pub struct Logger {
 #[derive(Debug)]
 struct Buffer {
     run_id: String,
-    entries: Mutex<Vec<Value>>,
+    entries: Mutex<Vec<LogLine>>,
     /// Wakes the sender when the buffer gets its first entry or fills up.
     wake: tokio::sync::Notify,
 }
@@ -70,14 +71,12 @@ impl Logger {
         let message = message.into();
         let fields = serde_json::to_value(fields).unwrap_or(Value::Null);
         self.trace(level, &message, &fields);
-        let mut entry = json!({
-            "level": level.as_str(),
-            "message": message,
-            "time": crate::client::types::rfc3339(chrono::Utc::now()),
-        });
-        if !fields.is_null() {
-            entry["fields"] = fields;
-        }
+        let entry = LogLine {
+            level: level.as_str().to_string(),
+            message,
+            fields: (!fields.is_null()).then_some(fields),
+            time: Some(crate::client::types::rfc3339(chrono::Utc::now())),
+        };
         let pending = {
             let mut entries = self.lock();
             entries.push(entry);
@@ -157,11 +156,11 @@ impl Logger {
     }
 
     /// Takes every entry waiting to be sent.
-    pub(crate) fn take(&self) -> Vec<Value> {
+    pub(crate) fn take(&self) -> Vec<LogLine> {
         std::mem::take(&mut *self.lock())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Value>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LogLine>> {
         // A panic while holding this lock cannot leave the list half-changed: recover it.
         self.inner
             .entries
@@ -173,6 +172,7 @@ impl Logger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn entries_carry_level_message_and_fields() {
@@ -180,7 +180,7 @@ mod tests {
         log.info("plain");
         log.warn_with("with fields", json!({"to": "a@b.c"}));
         assert_eq!(log.pending(), 2);
-        let entries = log.take();
+        let entries = serde_json::to_value(log.take()).unwrap();
         assert_eq!(entries[0]["level"], json!("info"));
         assert!(entries[0].get("fields").is_none());
         assert_eq!(entries[1]["fields"], json!({"to": "a@b.c"}));

@@ -6,12 +6,12 @@
 
 use reqwest::Method;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use trigr_types::manifest::TaskManifest;
 use trigr_types::wire::worker::{self as wire, DeploymentRegistered, Heartbeat, InputMessages};
 pub(crate) use trigr_types::wire::worker::{
-    CompletionResult, DequeuedRun, JournalEntry, JournalKind, StepRecorded, WaitError, WaitState,
-    WaitStatus,
+    CompletionBody, CompletionResult, DequeuedRun, JournalEntry, JournalKind, LogLine,
+    StepRecorded, TaskError, WaitFor, WaitState, WaitStatus,
 };
 
 use crate::error::{Error, Result};
@@ -99,9 +99,17 @@ pub(crate) async fn step(
     lease: &str,
     position: u32,
     name: &str,
-    output: &Value,
+    output: Value,
 ) -> Result<StepRecorded> {
-    let body = json!({ "lease": lease, "position": position, "name": name, "output": output });
+    let body = body(
+        "a step",
+        &wire::StepBody {
+            lease: lease.to_string(),
+            position,
+            name: name.to_string(),
+            output,
+        },
+    )?;
     http.call(
         Method::POST,
         &run_path(run_id, "steps"),
@@ -115,7 +123,7 @@ pub(crate) struct WaitRequest<'a> {
     pub position: u32,
     pub name: &'a str,
     pub suspend: bool,
-    pub wait: &'a Value,
+    pub wait: WaitFor,
 }
 
 pub(crate) async fn wait(
@@ -124,10 +132,16 @@ pub(crate) async fn wait(
     lease: &str,
     request: WaitRequest<'_>,
 ) -> Result<WaitState> {
-    let body = json!({
-        "lease": lease, "position": request.position, "name": request.name,
-        "suspend": request.suspend, "wait": request.wait
-    });
+    let body = body(
+        "a wait",
+        &wire::WaitBody {
+            lease: lease.to_string(),
+            position: request.position,
+            name: request.name.to_string(),
+            suspend: request.suspend,
+            wait: request.wait,
+        },
+    )?;
     http.call(
         Method::POST,
         &run_path(run_id, "waits"),
@@ -180,15 +194,33 @@ pub(crate) async fn input_ack(
     consumer: &str,
     seq: i64,
 ) -> Result<()> {
-    let body = json!({ "lease": lease, "consumer": consumer, "seq": seq });
+    let body = body(
+        "an input acknowledgement",
+        &wire::InputAckBody {
+            lease: lease.to_string(),
+            consumer: consumer.to_string(),
+            seq,
+        },
+    )?;
     let path = run_path(run_id, &format!("input/{}/ack", encode(stream_id)));
     http.send(Method::POST, &path, Some(&body), Tries::Transient)
         .await
         .map(drop)
 }
 
-pub(crate) async fn logs(http: &Http, run_id: &str, lease: &str, entries: &[Value]) -> Result<()> {
-    let body = json!({ "lease": lease, "entries": entries });
+pub(crate) async fn logs(
+    http: &Http,
+    run_id: &str,
+    lease: &str,
+    entries: &[LogLine],
+) -> Result<()> {
+    let body = body(
+        "log lines",
+        &wire::LogsBody {
+            lease: lease.to_string(),
+            entries: entries.to_vec(),
+        },
+    )?;
     http.send(
         Method::POST,
         &run_path(run_id, "logs"),
@@ -201,9 +233,9 @@ pub(crate) async fn logs(http: &Http, run_id: &str, lease: &str, entries: &[Valu
 
 pub(crate) async fn complete_many(
     http: &Http,
-    completions: &[Value],
+    completions: Vec<CompletionBody>,
 ) -> Result<Vec<CompletionResult>> {
-    let body = json!({ "completions": completions });
+    let body = body("completions", &wire::CompleteManyBody { completions })?;
     let answer: wire::CompletionResults = http
         .call(
             Method::POST,
@@ -218,6 +250,7 @@ pub(crate) async fn complete_many(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn dequeued() -> Value {
         json!({

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use trigr_types::wire::worker as wire;
 
 /// Whether a failed attempt is tried again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,7 +160,8 @@ impl fmt::Debug for TaskError {
     }
 }
 
-/// An error as the server stores it: `{"message", "name"?, "stackTrace"?}`.
+/// An error as the server stores it: `{"message", "name"?, "stackTrace"?}`, the shape of
+/// the worker protocol's [`TaskError`](trigr_types::wire::worker::TaskError).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
@@ -171,6 +173,26 @@ pub struct ErrorBody {
     /// Stack trace or detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack_trace: Option<String>,
+}
+
+impl From<wire::TaskError> for ErrorBody {
+    fn from(e: wire::TaskError) -> ErrorBody {
+        ErrorBody {
+            message: e.message,
+            name: e.name,
+            stack_trace: e.stack_trace,
+        }
+    }
+}
+
+impl From<ErrorBody> for wire::TaskError {
+    fn from(e: ErrorBody) -> wire::TaskError {
+        wire::TaskError {
+            message: e.message,
+            name: e.name,
+            stack_trace: e.stack_trace,
+        }
+    }
 }
 
 impl fmt::Display for ErrorBody {

@@ -254,7 +254,7 @@ pub fn legacy_run(run: &mut Value) {
 fn wait_result(
     status: WaitpointStatus,
     output: &Option<String>,
-) -> (Option<Value>, Option<wire::WaitError>) {
+) -> (Option<Value>, Option<wire::TaskError>) {
     match status {
         WaitpointStatus::Completed => (Some(parsed(output).unwrap_or(Value::Null)), None),
         WaitpointStatus::TimedOut => (None, Some(wait_error(output))),
@@ -264,11 +264,11 @@ fn wait_result(
 
 /// The error a timed-out wait stored (`{"message", "name"}`), or a plain one when it is not
 /// an error object.
-fn wait_error(output: &Option<String>) -> wire::WaitError {
+fn wait_error(output: &Option<String>) -> wire::TaskError {
     output
         .as_deref()
         .and_then(|t| serde_json::from_str(t).ok())
-        .unwrap_or_else(|| wire::WaitError {
+        .unwrap_or_else(|| wire::TaskError {
             message: "The wait timed out".into(),
             name: None,
             stack_trace: None,

@@ -10,9 +10,9 @@ use trigr_types::manifest::{task_queue_name, TaskManifest};
 use trigr_types::{id, Millis, RunStatus};
 
 pub use options::{
-    idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, tag_list, truncated, unsupported,
-    IdempotencyKey, IdempotencyKeyOptions, NewRun, QueueOption, ReuseCheck, TriggerOptions, Ttl,
-    MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
+    idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, refuse_unsupported, tag_list,
+    truncated, unsupported, IdempotencyKey, NewRun, ReuseCheck, Ttl, MAX_IDEMPOTENCY_KEY_LEN,
+    MAX_TAGS, MAX_TAG_LEN,
 };
 
 use crate::{Engine, Error, LoadedDeployment, Result, Txn};

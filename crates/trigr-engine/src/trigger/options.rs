@@ -1,11 +1,12 @@
 //! The options of a trigger call and their validation: everything that needs no store.
+//! [`prepare`] is the one function that turns the wire options into a checked [`NewRun`].
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::Run;
 use trigr_types::manifest::MAX_DURATION_SECS;
+use trigr_types::wire::trigger::TriggerOptions;
 use trigr_types::{duration, packet, Millis, MACHINES};
 
 use crate::{Error, Result};
@@ -14,129 +15,19 @@ pub const MAX_TAGS: usize = 10;
 pub const MAX_TAG_LEN: usize = 128;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 2048;
 
-/// `options` of a trigger call (reference §2.1), as sent by the official SDK.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TriggerOptions {
-    pub payload_type: Option<String>,
-    pub idempotency_key: Option<String>,
-    #[serde(rename = "idempotencyKeyTTL")]
-    pub idempotency_key_ttl: Option<String>,
-    pub idempotency_key_options: Option<IdempotencyKeyOptions>,
-    pub delay: Option<Value>,
-    pub ttl: Option<Value>,
-    pub tags: Option<Value>,
-    pub metadata: Option<Value>,
-    pub metadata_type: Option<String>,
-    pub priority: Option<f64>,
-    pub queue: Option<QueueOption>,
-    pub concurrency_key: Option<Value>,
-    pub max_attempts: Option<i64>,
-    pub max_duration: Option<f64>,
-    pub machine: Option<String>,
-    pub lock_to_version: Option<String>,
-    /// Same as `lockToVersion`, for callers that say `version`.
-    pub version: Option<String>,
-    pub parent_run_id: Option<String>,
-    pub test: Option<bool>,
-    /// Byte size of the serialized payload before any offload. The official SDK sends it with
-    /// every trigger; it only describes the payload, which trigr reads itself, so it is
-    /// accepted and not used.
-    #[schema(minimum = 0)]
-    pub payload_size: Option<u64>,
-    /// The build of the calling application (a commit SHA, a CI run id). The official SDK
-    /// fills it in on its own from CI environment variables, so it must be accepted; trigr
-    /// locks a run to `lockToVersion` or the current deployment and keeps no record of the
-    /// caller's builds, so it is not used.
-    pub external_deployment_id: Option<String>,
-    /// Sent as `true` with `parentRunId` by the official SDK's `triggerAndWait` and
-    /// `batchTriggerAndWait` inside a task. It is accepted because it comes with every such
-    /// call; a trigr parent waits for its children through the worker protocol's wait call,
-    /// so the flag adds nothing to the trigger itself.
-    pub resume_parent_on_completion: Option<bool>,
-    // The options below are refused when present (`refuse_unsupported`), and left out of the
-    // OpenAPI document, which describes what trigr accepts.
-    //
-    // Not implemented by trigr: named concurrency limits (an empty list is accepted: no
-    // named limits is what every trigr run has), a worker region, and coalescing of triggers
-    // with the same key.
-    #[schema(ignore)]
-    pub concurrency: Option<Value>,
-    #[schema(ignore)]
-    pub region: Option<Value>,
-    #[schema(ignore)]
-    pub debounce: Option<Value>,
-    // Set only by upstream's own services, never by the official SDK: engine v1 attempt and
-    // batch dependencies, the batch an item came from, bulk actions and resolved concurrency
-    // gates.
-    #[schema(ignore)]
-    pub parent_batch: Option<Value>,
-    #[schema(ignore)]
-    pub parent_attempt: Option<Value>,
-    #[schema(ignore)]
-    pub dependent_attempt: Option<Value>,
-    #[schema(ignore)]
-    pub dependent_batch: Option<Value>,
-    #[schema(ignore)]
-    pub bulk_action_id: Option<Value>,
-    #[schema(ignore)]
-    pub gates: Option<Value>,
-}
-
-impl TriggerOptions {
-    /// Refuses the first option trigr does not implement, naming it as `options.<name>`:
-    /// a caller asking for one gets a `400`, never a run that silently ignores it. A `null`
-    /// is the same as an absent option, and so is an empty `concurrency` list (no named
-    /// limits, which is what every trigr run has).
-    pub fn refuse_unsupported(&self) -> Result<()> {
-        let present = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
-        let concurrency = match &self.concurrency {
-            Some(Value::Array(limits)) => !limits.is_empty(),
-            other => present(other),
-        };
-        let named = [
-            ("concurrency", concurrency),
-            ("region", present(&self.region)),
-            ("debounce", present(&self.debounce)),
-            ("parentBatch", present(&self.parent_batch)),
-            ("parentAttempt", present(&self.parent_attempt)),
-            ("dependentAttempt", present(&self.dependent_attempt)),
-            ("dependentBatch", present(&self.dependent_batch)),
-            ("bulkActionId", present(&self.bulk_action_id)),
-            ("gates", present(&self.gates)),
-        ];
-        match named.iter().find(|(_, given)| *given) {
-            Some((name, _)) => Err(unsupported(&format!("options.{name}"))),
-            None => Ok(()),
-        }
+/// Refuses the first option trigr does not implement ([`TriggerOptions::unsupported`]),
+/// naming it as `options.<name>`: a caller asking for one gets a `400`, never a run that
+/// silently ignores it.
+pub fn refuse_unsupported(options: &TriggerOptions) -> Result<()> {
+    match options.unsupported() {
+        Some(name) => Err(unsupported(&format!("options.{name}"))),
+        None => Ok(()),
     }
 }
 
 /// The answer to an option or a filter trigr does not implement.
 pub fn unsupported(name: &str) -> Error {
     Error::invalid(format!("{name} is not supported by trigr"))
-}
-
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-pub struct IdempotencyKeyOptions {
-    pub key: String,
-    pub scope: Option<String>,
-}
-
-/// `queue` may be `{ "name": … }` or a bare name.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum QueueOption {
-    Named { name: String },
-    Name(String),
-}
-
-impl QueueOption {
-    pub fn name(&self) -> &str {
-        match self {
-            QueueOption::Named { name } | QueueOption::Name(name) => name,
-        }
-    }
 }
 
 /// A validated request to create one run: every option parsed and checked, times resolved
@@ -231,7 +122,7 @@ pub fn prepare(
     max_payload: usize,
     now: Millis,
 ) -> Result<NewRun> {
-    options.refuse_unsupported()?;
+    refuse_unsupported(&options)?;
     let mut new = NewRun::new(task_id, payload, options.payload_type.clone(), max_payload)?;
     new.tags = parse_tags(options.tags.as_ref())?;
     new.metadata = parse_metadata(options.metadata.as_ref())?;

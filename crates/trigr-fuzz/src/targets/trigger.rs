@@ -1,5 +1,5 @@
-//! `trigr_engine::trigger`: the options of a trigger call (`TriggerOptions` read from JSON,
-//! then `prepare`, `parse_ttl`, `parse_delay`, `idempotency_ttl`): tags by the tens of
+//! `trigr_engine::trigger`: the options of a trigger call (`trigr_types::wire::trigger::
+//! TriggerOptions` read from JSON, then `prepare`, `parse_ttl`, `parse_delay`, `idempotency_ttl`): tags by the tens of
 //! thousands, TTLs and delays that overflow, odd payload types and numbers. Every refusal is a
 //! client error; whatever is accepted keeps its documented bounds.
 
@@ -8,10 +8,11 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Map, Value};
 use trigr_engine::trigger::{
-    idempotency_ttl, parse_delay, parse_ttl, prepare, TriggerOptions, MAX_TAGS, MAX_TAG_LEN,
+    idempotency_ttl, parse_delay, parse_ttl, prepare, MAX_TAGS, MAX_TAG_LEN,
 };
 use trigr_types::duration::MAX;
 use trigr_types::packet;
+use trigr_types::wire::trigger::TriggerOptions;
 use trigr_types::Millis;
 
 use crate::gen::{json, json_text, number_text, text};
@@ -173,6 +174,14 @@ pub fn prepare_options(name: &'static str, settings: &Settings) -> Report {
         let Ok(options) = serde_json::from_value::<TriggerOptions>(c.options.clone()) else {
             return Ok(());
         };
+        let written = serde_json::to_value(&options).map_err(|e| e.to_string());
+        let back = written
+            .and_then(|v| serde_json::from_value::<TriggerOptions>(v).map_err(|e| e.to_string()));
+        ensure(
+            back.as_ref() == Ok(&options),
+            "options do not read back",
+            || format!("{:?} read back as {back:?}", c.options),
+        )?;
         check_ttl_and_delay(&options, c.now)?;
         let key_ttl = options.idempotency_key_ttl.clone();
         match prepare(&c.task, c.payload.clone(), options, MAX_PAYLOAD, c.now) {

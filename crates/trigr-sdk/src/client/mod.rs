@@ -144,8 +144,8 @@ impl Client {
         options: TriggerOptions,
     ) -> Result<RunHandle> {
         let payload = serde_json::to_string(payload).map_err(|e| Error::json("the payload", e))?;
-        let mut options = options.to_json();
-        options["payloadType"] = json!(trigr_types::packet::JSON);
+        let mut options = options.to_wire();
+        options.payload_type = Some(trigr_types::packet::JSON.to_string());
         let body = json!({ "payload": payload, "options": options });
         let path = format!("/api/v1/tasks/{}/trigger", encode(task_id));
         self.http

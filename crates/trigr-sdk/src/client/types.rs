@@ -5,7 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+
+use trigr_types::wire::trigger as wire;
 
 use crate::error::{Error, Result};
 use crate::task_error::ErrorBody;
@@ -229,10 +231,11 @@ pub(crate) fn query_string(pairs: &[(&str, String)]) -> String {
     }
 }
 
-/// Options of a trigger (the `options` of `POST /api/v1/tasks/{id}/trigger`).
+/// Options of a trigger (the `options` of `POST /api/v1/tasks/{id}/trigger`), written as the
+/// wire's [`TriggerOptions`](trigr_types::wire::trigger::TriggerOptions) the server reads.
 #[derive(Clone, Debug, Default)]
 pub struct TriggerOptions {
-    fields: Map<String, Value>,
+    wire: wire::TriggerOptions,
 }
 
 impl TriggerOptions {
@@ -240,82 +243,97 @@ impl TriggerOptions {
     pub fn new() -> TriggerOptions {
         TriggerOptions::default()
     }
-    fn set(mut self, key: &str, value: Value) -> Self {
-        self.fields.insert(key.into(), value);
+    /// The same key gives the same run while the key lives (and its run did not fail).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.wire.idempotency_key = Some(key.into());
         self
     }
-    /// The same key gives the same run while the key lives (and its run did not fail).
-    pub fn idempotency_key(self, key: impl Into<String>) -> Self {
-        self.set("idempotencyKey", json!(key.into()))
-    }
     /// How long the idempotency key lives (default 30 days).
-    pub fn idempotency_key_ttl(self, ttl: Duration) -> Self {
-        self.set("idempotencyKeyTTL", json!(duration_text(ttl)))
+    pub fn idempotency_key_ttl(mut self, ttl: Duration) -> Self {
+        self.wire.idempotency_key_ttl = Some(duration_text(ttl));
+        self
     }
     /// Start no earlier than `delay` from now.
-    pub fn delay(self, delay: Duration) -> Self {
-        self.set("delay", json!(duration_text(delay)))
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.wire.delay = Some(json!(duration_text(delay)));
+        self
     }
     /// Start no earlier than `at`.
-    pub fn delay_until(self, at: DateTime<Utc>) -> Self {
-        self.set("delay", json!(rfc3339(at)))
+    pub fn delay_until(mut self, at: DateTime<Utc>) -> Self {
+        self.wire.delay = Some(json!(rfc3339(at)));
+        self
     }
     /// Expire when not started within `ttl`.
-    pub fn ttl(self, ttl: Duration) -> Self {
-        self.set("ttl", json!(duration_text(ttl)))
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.wire.ttl = Some(json!(duration_text(ttl)));
+        self
     }
     /// Adds a tag (at most 10 per run).
     pub fn tag(mut self, tag: impl Into<String>) -> Self {
-        let tags = self.fields.entry("tags").or_insert_with(|| json!([]));
+        let tags = self.wire.tags.get_or_insert_with(|| json!([]));
         if let Value::Array(list) = tags {
             list.push(json!(tag.into()));
         }
         self
     }
     /// Initial metadata (a JSON object).
-    pub fn metadata(self, metadata: Value) -> Self {
-        self.set("metadata", metadata)
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.wire.metadata = Some(metadata);
+        self
     }
     /// Seconds of head start in the queue.
-    pub fn priority(self, seconds: f64) -> Self {
-        self.set("priority", json!(seconds))
+    pub fn priority(mut self, seconds: f64) -> Self {
+        self.wire.priority = Some(seconds);
+        self
     }
     /// Run on this queue instead of the task's.
-    pub fn queue(self, name: impl Into<String>) -> Self {
-        self.set("queue", json!({ "name": name.into() }))
+    pub fn queue(mut self, name: impl Into<String>) -> Self {
+        self.wire.queue = Some(wire::QueueOption::Named { name: name.into() });
+        self
     }
     /// Per-key concurrency partition of the queue (per tenant, per user, …).
-    pub fn concurrency_key(self, key: impl Into<String>) -> Self {
-        self.set("concurrencyKey", json!(key.into()))
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.wire.concurrency_key = Some(json!(key.into()));
+        self
     }
     /// Overrides the task's number of attempts.
-    pub fn max_attempts(self, attempts: u32) -> Self {
-        self.set("maxAttempts", json!(attempts))
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.wire.max_attempts = Some(i64::from(attempts));
+        self
     }
-    /// Overrides the task's longest attempt.
-    pub fn max_duration(self, max: Duration) -> Self {
-        self.set("maxDuration", json!(max.as_secs().max(1)))
+    /// Overrides the task's longest attempt (whole seconds, at least one).
+    pub fn max_duration(mut self, max: Duration) -> Self {
+        self.wire.max_duration = Some(max.as_secs().max(1) as f64);
+        self
     }
     /// Machine preset, e.g. `small-2x`.
-    pub fn machine(self, machine: impl Into<String>) -> Self {
-        self.set("machine", json!(machine.into()))
+    pub fn machine(mut self, machine: impl Into<String>) -> Self {
+        self.wire.machine = Some(machine.into());
+        self
     }
     /// Lock the run to this deployment version instead of the current one.
-    pub fn version(self, version: impl Into<String>) -> Self {
-        self.set("lockToVersion", json!(version.into()))
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.wire.lock_to_version = Some(version.into());
+        self
     }
 
-    pub(crate) fn parent_run(self, run_id: &str) -> Self {
-        self.set("parentRunId", json!(run_id))
+    pub(crate) fn parent_run(mut self, run_id: &str) -> Self {
+        self.wire.parent_run_id = Some(run_id.to_string());
+        self
     }
 
-    pub(crate) fn has(&self, key: &str) -> bool {
-        self.fields.contains_key(key)
+    pub(crate) fn has_idempotency_key(&self) -> bool {
+        self.wire.idempotency_key.is_some()
     }
 
     /// The options as the wire carries them.
+    pub fn to_wire(&self) -> wire::TriggerOptions {
+        self.wire.clone()
+    }
+
+    /// The options as JSON.
     pub fn to_json(&self) -> Value {
-        Value::Object(self.fields.clone())
+        serde_json::to_value(&self.wire).unwrap_or_default()
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Value};
+use trigr_types::wire::worker::ChildRun;
 
 use super::results::TaskRunResult;
 use super::{journaled, run_step, submit, Ended, WaitCall, Waited};
@@ -13,6 +13,7 @@ use crate::attempt::Attempt;
 use crate::client::types::{RunHandle, TriggerOptions};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::protocol::WaitFor;
 use crate::task::TaskHandle;
 use crate::task_error::TaskError;
 
@@ -43,7 +44,7 @@ impl Context {
         let task_id = task.id().to_string();
         let payload = serde_json::to_value(payload);
         let mut options = options.parent_run(&attempt.run_id);
-        if !options.has("idempotencyKey") {
+        if !options.has_idempotency_key() {
             options = options.idempotency_key(format!("{}-{position}", attempt.run_id));
         }
         async move {
@@ -90,9 +91,10 @@ impl Context {
         let attempt = self.attempt.clone();
         let position = attempt.next_position();
         let name = format!("triggerAndWait/{}", task.id());
-        let wait = item(task.id(), payload, &options).map(|mut item| {
-            item["type"] = json!("run");
-            item
+        let wait = item(task.id(), payload, &options).map(|item| WaitFor::Run {
+            task: item.task,
+            payload: item.payload,
+            options: Box::new(item.options),
         });
         async move {
             let waited = wait_children(&attempt, position, &name, wait?).await?;
@@ -133,7 +135,7 @@ impl Context {
         let attempt = self.attempt.clone();
         let position = attempt.next_position();
         let name = format!("batchTriggerAndWait/{}", task.id());
-        let wire: Result<Vec<Value>> = items
+        let wire: Result<Vec<ChildRun>> = items
             .iter()
             .map(|(payload, options)| item(task.id(), payload, options))
             .collect();
@@ -142,7 +144,7 @@ impl Context {
             if items.is_empty() {
                 return Ok(Vec::new());
             }
-            let wait = json!({ "type": "batch", "items": items });
+            let wait = WaitFor::Batch { items };
             let waited = wait_children(&attempt, position, &name, wait).await?;
             batch_results(waited)
         }
@@ -150,9 +152,13 @@ impl Context {
 }
 
 /// `{"task", "payload", "options"}` of one child.
-fn item(task_id: &str, payload: &impl Serialize, options: &TriggerOptions) -> Result<Value> {
+fn item(task_id: &str, payload: &impl Serialize, options: &TriggerOptions) -> Result<ChildRun> {
     let payload = serde_json::to_value(payload).map_err(|e| Error::json("the payload", e))?;
-    Ok(json!({ "task": task_id, "payload": payload, "options": options.to_json() }))
+    Ok(ChildRun {
+        task: task_id.to_string(),
+        payload: Some(payload),
+        options: options.to_wire(),
+    })
 }
 
 /// The journaled or submitted wait on children, with their run ids.
@@ -160,7 +166,7 @@ async fn wait_children(
     attempt: &Arc<Attempt>,
     position: u32,
     name: &str,
-    wait: Value,
+    wait: WaitFor,
 ) -> Result<Waited> {
     let call = |hold| WaitCall {
         position,

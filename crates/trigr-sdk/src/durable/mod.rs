@@ -19,7 +19,8 @@ use crate::attempt::{Attempt, Stop};
 use crate::context::Context;
 use crate::error::Result;
 use crate::protocol::{
-    self, JournalEntry, JournalKind, WaitError, WaitRequest, WaitState, WaitStatus,
+    self, JournalEntry, JournalKind, TaskError as WireError, WaitFor, WaitRequest, WaitState,
+    WaitStatus,
 };
 use crate::task_error::{ErrorBody, TaskError};
 
@@ -86,7 +87,7 @@ where
         &attempt.lease,
         position,
         name,
-        &json,
+        json,
     )
     .await;
     let answer = attempt.check(sent).await?;
@@ -142,7 +143,7 @@ pub(crate) struct Waited {
 pub(crate) struct WaitCall<'a> {
     pub position: u32,
     pub name: &'a str,
-    pub wait: Value,
+    pub wait: WaitFor,
     /// Hold the attempt (long-poll) instead of suspending the run.
     pub hold: bool,
 }
@@ -167,13 +168,9 @@ fn ended(entry: &JournalEntry) -> Option<Ended> {
     }
 }
 
-fn timeout_error(error: Option<&WaitError>) -> ErrorBody {
+fn timeout_error(error: Option<&WireError>) -> ErrorBody {
     match error {
-        Some(e) => ErrorBody {
-            message: e.message.clone(),
-            name: e.name.clone(),
-            stack_trace: e.stack_trace.clone(),
-        },
+        Some(e) => e.clone().into(),
         None => ErrorBody {
             message: "the wait timed out".into(),
             name: Some("WaitpointTimeoutError".into()),
@@ -193,7 +190,7 @@ pub(crate) async fn submit(attempt: &Attempt, call: WaitCall<'_>) -> Result<Wait
         position: call.position,
         name: call.name,
         suspend: !call.hold,
-        wait: &call.wait,
+        wait: call.wait,
     };
     let sent = protocol::wait(&attempt.http, &attempt.run_id, &attempt.lease, request).await;
     let mut answer = attempt.check(sent).await?;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
 
 use super::results::{WaitResult, WaitTimeout};
 use super::{journaled, submit, Ended, WaitCall};
@@ -16,6 +15,7 @@ use crate::client::types::rfc3339;
 use crate::client::Client;
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::protocol::WaitFor;
 use crate::task_error::TaskError;
 
 /// Options of a time wait.
@@ -61,7 +61,9 @@ impl Context {
     ) -> impl Future<Output = Result<()>> + Send {
         let until =
             Utc::now() + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX);
-        let wait = json!({ "type": "duration", "ms": duration.as_millis() as u64 });
+        let wait = WaitFor::Duration {
+            ms: i64::try_from(duration.as_millis()).unwrap_or(i64::MAX),
+        };
         self.time_wait("wait.for", wait, until, options)
     }
 
@@ -76,14 +78,14 @@ impl Context {
         at: DateTime<Utc>,
         options: WaitOptions,
     ) -> impl Future<Output = Result<()>> + Send {
-        let wait = json!({ "type": "until", "date": rfc3339(at) });
+        let wait = WaitFor::Until { date: rfc3339(at) };
         self.time_wait("wait.until", wait, at, options)
     }
 
     fn time_wait(
         &self,
         name: &'static str,
-        wait: Value,
+        wait: WaitFor,
         until: DateTime<Utc>,
         options: WaitOptions,
     ) -> impl Future<Output = Result<()>> + Send {
@@ -135,7 +137,9 @@ impl Context {
     ) -> impl Future<Output = Result<WaitResult<T>>> + Send {
         let attempt = self.attempt.clone();
         let position = attempt.next_position();
-        let wait = json!({ "type": "token", "tokenId": token_id });
+        let wait = WaitFor::Token {
+            token_id: token_id.to_string(),
+        };
         async move { token_wait(&attempt, position, wait).await }
     }
 }
@@ -143,7 +147,7 @@ impl Context {
 async fn token_wait<T: DeserializeOwned>(
     attempt: &Arc<Attempt>,
     position: u32,
-    wait: Value,
+    wait: WaitFor,
 ) -> Result<WaitResult<T>> {
     const NAME: &str = "wait.forToken";
     let waited = match journaled(attempt, position, NAME).await {
@@ -180,11 +184,11 @@ async fn keyed_timer(
     key: &str,
     options: &WaitOptions,
     until: DateTime<Utc>,
-) -> Result<Value> {
+) -> Result<WaitFor> {
     let mut create = CreateToken::new().idempotency_key(key).timeout_at(until);
     if let Some(ttl) = options.idempotency_key_ttl {
         create = create.idempotency_key_ttl(ttl);
     }
     let token = client.tokens().create(create).await?;
-    Ok(json!({ "type": "token", "tokenId": token.id }))
+    Ok(WaitFor::Token { token_id: token.id })
 }

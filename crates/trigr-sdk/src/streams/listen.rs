@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::task::AbortHandle;
 
 use super::InputStream;
@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::durable::results::{WaitResult, WaitTimeout};
 use crate::durable::{journaled, submit, Ended, WaitCall};
 use crate::error::{Error, Result};
-use crate::protocol;
+use crate::protocol::{self, WaitFor};
 
 /// How long one read of an `on` handler waits on the server for a message.
 const READ_WAIT_MS: u64 = 25_000;
@@ -67,14 +67,12 @@ impl<T: DeserializeOwned + Send + 'static> InputStream<T> {
             let waited = match journaled(&attempt, position, &name).await {
                 Some(waited) => waited,
                 None => {
-                    let mut wait = json!({
-                        "type": "input",
-                        "streamId": stream,
-                        "after": attempt.consumed(&stream),
-                    });
-                    if let Some(t) = timeout {
-                        wait["timeoutMs"] = json!(t.as_millis() as u64);
-                    }
+                    let wait = WaitFor::Input {
+                        stream_id: stream.clone(),
+                        after: attempt.consumed(&stream),
+                        timeout_ms: timeout
+                            .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX)),
+                    };
                     let call = WaitCall {
                         position,
                         name: &name,

@@ -2,12 +2,11 @@
 //! `POST /api/v1/worker/complete` (at most 500 per call): no added latency when idle, few
 //! round trips when busy.
 
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::http::Http;
-use crate::protocol::{self, CompletionResult};
+use crate::protocol::{self, CompletionBody, CompletionResult};
 
 /// Most completions in one call (protocol limit).
 const MAX_BATCH: usize = 500;
@@ -16,7 +15,7 @@ type Reply = oneshot::Sender<Result<CompletionResult>>;
 
 /// Sends completions in batches.
 pub(super) struct Completer {
-    tx: mpsc::UnboundedSender<(Value, Reply)>,
+    tx: mpsc::UnboundedSender<(CompletionBody, Reply)>,
 }
 
 impl Completer {
@@ -28,7 +27,7 @@ impl Completer {
     }
 
     /// Queues one completion body and waits for its result.
-    pub(super) async fn complete(&self, body: Value) -> Result<CompletionResult> {
+    pub(super) async fn complete(&self, body: CompletionBody) -> Result<CompletionResult> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((body, reply))
@@ -39,7 +38,7 @@ impl Completer {
     }
 }
 
-async fn send_batches(http: Http, mut rx: mpsc::UnboundedReceiver<(Value, Reply)>) {
+async fn send_batches(http: Http, mut rx: mpsc::UnboundedReceiver<(CompletionBody, Reply)>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -48,8 +47,8 @@ async fn send_batches(http: Http, mut rx: mpsc::UnboundedReceiver<(Value, Reply)
                 Err(_) => break,
             }
         }
-        let (bodies, replies): (Vec<Value>, Vec<Reply>) = batch.into_iter().unzip();
-        match protocol::complete_many(&http, &bodies).await {
+        let (bodies, replies): (Vec<CompletionBody>, Vec<Reply>) = batch.into_iter().unzip();
+        match protocol::complete_many(&http, bodies).await {
             Ok(results) if results.len() == replies.len() => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use trigr_types::wire::Timestamp;
@@ -16,7 +16,7 @@ use super::Shared;
 use crate::attempt::{Attempt, Stop};
 use crate::context::Context;
 use crate::logger::FLUSH_AT;
-use crate::protocol::{self, CompletionResult, DequeuedRun};
+use crate::protocol::{self, CompletionBody, CompletionResult, DequeuedRun};
 use crate::task::Runnable;
 use crate::task_error::{Retry, TaskError};
 
@@ -160,20 +160,28 @@ async fn hook(f: futures::future::BoxFuture<'static, ()>) {
 /// Ships the logs and reports the outcome (through the batched completion call).
 async fn complete(shared: &Shared, attempt: &Attempt, result: Result<Value, TaskError>) {
     attempt.flush_logs().await;
-    let mut body = json!({ "runId": attempt.run_id, "lease": attempt.lease });
+    let mut body = CompletionBody {
+        run_id: Some(attempt.run_id.clone()),
+        lease: attempt.lease.clone(),
+        ok: true,
+        output: None,
+        output_type: None,
+        error: None,
+        retry: None,
+        retry_after_ms: None,
+    };
     match result {
         Ok(output) => {
-            body["ok"] = json!(true);
-            body["output"] = output;
-            body["outputType"] = json!(trigr_types::packet::JSON);
+            body.output = Some(output);
+            body.output_type = Some(trigr_types::packet::JSON.to_string());
         }
         Err(error) => {
             tracing::info!("run {} attempt failed: {error}", attempt.run_id);
-            body["ok"] = json!(false);
-            body["error"] = json!(error.to_body());
-            body["retry"] = json!(error.is_retryable());
+            body.ok = false;
+            body.error = Some(error.to_body().into());
+            body.retry = Some(error.is_retryable());
             if let Retry::After(delay) = error.retry() {
-                body["retryAfterMs"] = json!(delay.as_millis() as u64);
+                body.retry_after_ms = Some(delay.as_millis() as u64);
             }
         }
     }

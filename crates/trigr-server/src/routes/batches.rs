@@ -116,7 +116,7 @@ pub async fn items(
         total: BATCH_ITEMS_LIMIT,
     };
     let items = read_items(req.into_body(), &limits, |it| {
-        it.options.refuse_unsupported()?;
+        trigr_engine::trigger::refuse_unsupported(&it.options)?;
         super::trigger::check_parent(&auth, &it.options)?;
         if may_batch_trigger(&auth, &it.task) {
             Ok(())

@@ -6,9 +6,9 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use trigr_engine::steps::StepRecord;
-use trigr_engine::waits::{WaitRequest, MAX_POLL};
-use trigr_types::wire::worker::{StepRecorded, WaitState};
+use trigr_engine::waits::MAX_POLL;
+use trigr_engine::{steps, waits};
+use trigr_types::wire::worker::{StepBody, StepRecorded, WaitBody, WaitState};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
@@ -24,7 +24,7 @@ use crate::{views, AppState};
     params(
         ("run_id" = String, Path, description = "The run id (`run_…`)"),
     ),
-    request_body = StepRecord,
+    request_body = StepBody,
     responses(
         (status = 200, description = "The step is journaled (or was already)", body = StepRecorded),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
@@ -35,9 +35,13 @@ pub async fn step(
     State(state): State<AppState>,
     auth: Auth,
     Path(run_id): Path<String>,
-    Json(b): Json<StepRecord>,
+    Json(b): Json<StepBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let out = state.engine.record_step(&auth.env_id, &run_id, b).await?;
+    let step = steps::check(b, state.engine.config().max_payload_bytes)?;
+    let out = state
+        .engine
+        .record_step(&auth.env_id, &run_id, step)
+        .await?;
     let entry = views::journal_entry(&out.entry);
     Ok(axum::Json(StepRecorded {
         position: entry.position,
@@ -56,7 +60,7 @@ pub async fn step(
     params(
         ("run_id" = String, Path, description = "The run id (`run_…`)"),
     ),
-    request_body = WaitRequest,
+    request_body = WaitBody,
     responses(
         (status = 200, description = "Where the wait stands", body = WaitState),
         (status = 404, description = "No such run, token or task", body = crate::openapi::schemas::ErrorBody),
@@ -68,9 +72,11 @@ pub async fn wait(
     State(state): State<AppState>,
     auth: Auth,
     Path(run_id): Path<String>,
-    Json(b): Json<WaitRequest>,
+    Json(b): Json<WaitBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let out = state.engine.wait(&auth.env_id, &run_id, b).await?;
+    let engine = &state.engine;
+    let req = waits::check(b, engine.config().max_payload_bytes, engine.now())?;
+    let out = engine.wait(&auth.env_id, &run_id, req).await?;
     Ok(axum::Json(views::wait_state(&out)))
 }
 

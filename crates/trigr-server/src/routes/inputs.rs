@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use trigr_engine::input_read::MAX_READ_WAIT;
-use trigr_types::wire::worker::{InputMessage, InputMessages, Recorded};
+use trigr_types::wire::worker::{InputAckBody, InputMessage, InputMessages, Recorded};
 use trigr_types::wire::Timestamp;
 
 use super::durable::{required_lease, wait_ms};
@@ -126,14 +126,6 @@ pub async fn read(
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AckBody {
-    lease: String,
-    consumer: String,
-    seq: i64,
-}
-
 /// `POST /api/v1/worker/runs/{runId}/input/{streamId}/ack`
 /// `{"lease", "consumer", "seq"}` → `{"recorded": bool}`.
 #[utoipa::path(
@@ -146,7 +138,7 @@ pub struct AckBody {
         ("run_id" = String, Path, description = "The run id (`run_…`)"),
         ("stream_id" = String, Path, description = "The input stream id (1-128 characters, no control characters)"),
     ),
-    request_body = AckBody,
+    request_body = InputAckBody,
     responses(
         (status = 200, description = "Whether the position moved", body = Recorded),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
@@ -157,7 +149,7 @@ pub async fn ack(
     State(state): State<AppState>,
     auth: Auth,
     Path((run_id, stream_id)): Path<(String, String)>,
-    Json(b): Json<AckBody>,
+    Json(b): Json<InputAckBody>,
 ) -> ApiResult<impl IntoResponse> {
     let recorded = state
         .engine

@@ -2,10 +2,8 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use trigr_engine::logs::LogLine;
-use trigr_types::wire::worker::Accepted;
+use trigr_types::wire::worker::{Accepted, LogsBody};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{whole_number, Auth, Json};
@@ -15,13 +13,6 @@ use crate::{views, AppState};
 const DEFAULT_PAGE: usize = 100;
 /// Most lines on a page (`page[size]`); more is a 400.
 const MAX_PAGE: usize = 1000;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = AppendLogs)]
-pub struct AppendBody {
-    lease: String,
-    entries: Vec<LogLine>,
-}
 
 /// `POST /api/v1/worker/runs/{id}/logs`.
 #[utoipa::path(
@@ -33,7 +24,7 @@ pub struct AppendBody {
     params(
         ("run_id" = String, Path, description = "The run id (`run_…`)"),
     ),
-    request_body = AppendBody,
+    request_body = LogsBody,
     responses(
         (status = 200, description = "The lines are stored", body = Accepted),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
@@ -44,11 +35,12 @@ pub async fn append(
     State(state): State<AppState>,
     auth: Auth,
     Path(run_id): Path<String>,
-    Json(b): Json<AppendBody>,
+    Json(b): Json<LogsBody>,
 ) -> ApiResult<impl IntoResponse> {
+    let lines = trigr_engine::logs::check(b.entries)?;
     let n = state
         .engine
-        .append_logs(&auth.env_id, &run_id, &b.lease, b.entries)
+        .append_logs(&auth.env_id, &run_id, &b.lease, lines)
         .await?;
     Ok(axum::Json(Accepted { accepted: n as u64 }))
 }

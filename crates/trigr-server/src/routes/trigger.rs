@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-use trigr_engine::trigger::{prepare, ReuseCheck, TriggerOptions};
+use trigr_engine::trigger::{prepare, ReuseCheck};
+use trigr_types::wire::trigger::TriggerOptions;
 
 use crate::error::ApiResult;
 use crate::extract::{Auth, KeyOrToken, Unread};
@@ -57,7 +58,7 @@ pub async fn trigger(
     let mut options = body.options.unwrap_or_default();
     check_parent(&auth, &options)?;
     let payload = engine
-        .resolve_payload(&auth.env_id, body.payload, &mut options)
+        .resolve_payload(&auth.env_id, body.payload, &mut options.payload_type)
         .await?;
     let max_payload = engine.config().max_payload_bytes;
     let mut new = prepare(&task_id, payload, options, max_payload, engine.now())?;

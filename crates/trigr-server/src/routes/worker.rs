@@ -5,14 +5,14 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
 use serde_json::Value;
-use trigr_engine::complete::{Completed as EngineCompleted, Completion};
+use trigr_engine::complete::{self, Completed as EngineCompleted};
 use trigr_engine::dequeue::Dequeued as EngineDequeued;
 use trigr_types::packet;
 use trigr_types::wire::worker::{
-    Completed, CompletionRefused, CompletionResult, CompletionResults, DeploymentRegistered,
-    DequeueBody, Dequeued, DequeuedEnvironment, DequeuedRun, Heartbeat, LeaseBody, RegisterBody,
+    CompleteManyBody, Completed, CompletionBody, CompletionRefused, CompletionResult,
+    CompletionResults, DeploymentRegistered, DequeueBody, Dequeued, DequeuedEnvironment,
+    DequeuedRun, Heartbeat, LeaseBody, RegisterBody,
 };
 use trigr_types::wire::Timestamp;
 
@@ -204,7 +204,7 @@ fn completed(c: EngineCompleted) -> Completed {
     params(
         ("run_id" = String, Path, description = "The run id (`run_…`)"),
     ),
-    request_body = Completion,
+    request_body = CompletionBody,
     responses(
         (status = 200, description = "What became of the run", body = Completed),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
@@ -215,25 +215,11 @@ pub async fn complete(
     State(state): State<AppState>,
     auth: Auth,
     Path(run_id): Path<String>,
-    Json(c): Json<Completion>,
+    Json(b): Json<CompletionBody>,
 ) -> ApiResult<impl IntoResponse> {
-    check_completion(&c)?;
+    let c = complete::check(b)?;
     let out = state.engine.complete(&auth.env_id, &run_id, c).await?;
     Ok(axum::Json(completed(out)))
-}
-
-fn check_completion(c: &Completion) -> ApiResult<()> {
-    if !c.ok && c.error.is_none() {
-        return Err(ApiError::bad_request(
-            "A failed completion (ok: false) needs an error with a message",
-        ));
-    }
-    Ok(())
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct CompleteManyBody {
-    completions: Vec<Completion>,
 }
 
 /// `POST /api/v1/worker/complete`: many completions in one commit.
@@ -257,11 +243,10 @@ pub async fn complete_many(
         return Err(ApiError::bad_request("At most 500 completions per call"));
     }
     let mut items = Vec::with_capacity(b.completions.len());
-    for (i, c) in b.completions.into_iter().enumerate() {
-        check_completion(&c)?;
-        let id = c
-            .run_id
-            .clone()
+    for (i, body) in b.completions.into_iter().enumerate() {
+        let run_id = body.run_id.clone();
+        let c = complete::check(body)?;
+        let id = run_id
             .ok_or_else(|| ApiError::bad_request(format!("completions[{i}] has no runId")))?;
         items.push((id, c));
     }

@@ -2,13 +2,16 @@
 //! them, the SDK reads them, so both sides agree on one shape.
 //!
 //! * [`worker`] — the worker protocol (`docs/worker-protocol.md`): registration, dequeue,
-//!   heartbeats, completions and the answers of the durable-execution calls.
+//!   heartbeats, completions, steps, waits, logs, input acks, and every answer.
+//! * [`trigger`] — the options of a trigger (`TriggerOptions`), shared by the trigger call,
+//!   batch items and the child runs of a worker's waits.
 //!
 //! Every type is `Serialize` + `Deserialize` with camelCase field names. A field the server
 //! leaves out when it has no value is an `Option` (or a list) that is skipped when empty and
 //! defaults when absent; every other field is required. Unknown fields are ignored, so a
 //! server may add fields without breaking older readers.
 
+pub mod trigger;
 pub mod worker;
 
 use std::fmt;

@@ -1,9 +1,12 @@
-//! The worker protocol (`docs/worker-protocol.md`): the bodies of the calls under
-//! `/api/v1/worker/…` that are not the engine's own types, and every answer.
+//! The worker protocol (`docs/worker-protocol.md`): the body of every call under
+//! `/api/v1/worker/…` and every answer. The server reads the bodies and hands them to the
+//! engine's checking functions (`trigr_engine::complete::check`, `steps::check`, …), which
+//! turn them into the domain values the commands take.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::trigger::TriggerOptions;
 use super::{present, run_status, Timestamp};
 use crate::manifest::TaskManifest;
 use crate::RunStatus;
@@ -196,13 +199,18 @@ impl WaitStatus {
     }
 }
 
-/// The error of a wait that timed out: `{"message", "name"?, "stackTrace"?}`, the shape of a
-/// task's error (`name` is `WaitpointTimeoutError`).
+/// An error as a task reports it (a failed attempt) and as a wait that timed out carries it
+/// (`name` is `WaitpointTimeoutError`): `{"message", "name"?, "stackTrace"?}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"message": "The card was declined", "name": "PaymentError"}))
+)]
 #[serde(rename_all = "camelCase")]
-pub struct WaitError {
+pub struct TaskError {
     pub message: String,
+    /// The error's kind (`TypeError`, `WaitpointTimeoutError`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub name: Option<String>,
@@ -236,7 +244,7 @@ pub struct JournalEntry {
     /// A timed-out wait's error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
-    pub error: Option<WaitError>,
+    pub error: Option<TaskError>,
 }
 
 /// Body of a call fenced by the lease alone (`POST /api/v1/worker/runs/{id}/heartbeat`).
@@ -248,6 +256,185 @@ pub struct JournalEntry {
 )]
 pub struct LeaseBody {
     pub lease: String,
+}
+
+/// Body of `POST /api/v1/worker/runs/{id}/complete`, and one item of
+/// `POST /api/v1/worker/complete`: a worker's report on one attempt (§5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"lease": "lease_0", "ok": true, "output": {"sent": true}}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CompletionBody {
+    /// The run, in a batched completion (the single call names it in its path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub run_id: Option<String>,
+    pub lease: String,
+    /// `true`: the attempt succeeded with `output`; `false`: it failed with `error`.
+    pub ok: bool,
+    /// The task's result (`null` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The packet type of `output` (`application/json` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub output_type: Option<String>,
+    /// Why the attempt failed (required when `ok` is `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub error: Option<TaskError>,
+    /// `false`: do not retry, whatever attempts remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub retry: Option<bool>,
+    /// The backoff before the retry, instead of the retry policy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub retry_after_ms: Option<u64>,
+}
+
+/// Body of `POST /api/v1/worker/complete`: many completions in one commit, each naming its
+/// run (`runId`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"completions": [{"runId": "run_1", "lease": "lease_0", "ok": true, "output": {"sent": true}}]}))
+)]
+pub struct CompleteManyBody {
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
+    pub completions: Vec<CompletionBody>,
+}
+
+/// Body of `POST /api/v1/worker/runs/{id}/steps`: a step's result to journal (§7.2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"lease": "lease_0", "position": 0, "name": "charge-card", "output": {"id": "ch_1"}}))
+)]
+pub struct StepBody {
+    pub lease: String,
+    pub position: u32,
+    pub name: String,
+    /// The step's result (`null` when absent).
+    #[serde(default)]
+    pub output: Value,
+}
+
+/// Body of `POST /api/v1/worker/runs/{id}/waits`: a wait at a journal position (§7.3).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"lease": "lease_0", "position": 1, "name": "wait.for", "suspend": true, "wait": {"type": "duration", "ms": 1000}}))
+)]
+pub struct WaitBody {
+    pub lease: String,
+    pub position: u32,
+    pub name: String,
+    /// Suspend the run (`WAITING`, its lease over) while the wait is incomplete.
+    #[serde(default)]
+    pub suspend: bool,
+    pub wait: WaitFor,
+}
+
+/// What to wait for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum WaitFor {
+    /// A number of milliseconds.
+    Duration { ms: i64 },
+    /// An ISO 8601 date.
+    Until { date: String },
+    /// A waitpoint token's completion.
+    Token {
+        #[serde(rename = "tokenId")]
+        token_id: String,
+    },
+    /// A child run, triggered by the wait.
+    Run {
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payload: Option<Value>,
+        #[serde(default)]
+        options: Box<TriggerOptions>,
+    },
+    /// A batch of child runs, triggered by the wait.
+    Batch {
+        #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 500))]
+        items: Vec<ChildRun>,
+    },
+    /// The next message of the run's input stream after message `after` (the last one this
+    /// run's `once`/`wait` calls consumed), or a timeout.
+    Input {
+        #[serde(rename = "streamId")]
+        stream_id: String,
+        #[serde(default)]
+        after: i64,
+        #[serde(default, rename = "timeoutMs", skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(feature = "openapi", schema(nullable = false))]
+        timeout_ms: Option<i64>,
+    },
+}
+
+/// One child of a batch wait. Its payload is plain JSON unless `options.payloadType` names
+/// another packet type (a SuperJSON or text string).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChildRun {
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub options: TriggerOptions,
+}
+
+/// Body of `POST /api/v1/worker/runs/{id}/logs`: log lines to append (§7.5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"lease": "lease_0", "entries": [{"level": "info", "message": "sent", "fields": {"to": "a@b.c"}, "time": "2026-11-26T21:00:00.000Z"}]}))
+)]
+pub struct LogsBody {
+    pub lease: String,
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
+    pub entries: Vec<LogLine>,
+}
+
+/// One log line as a worker sends it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogLine {
+    /// `debug`, `log`, `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+    /// Any JSON, usually an object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Value>,
+    /// RFC 3339; the server's time of arrival when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub time: Option<String>,
+}
+
+/// Body of `POST /api/v1/worker/runs/{id}/input/{streamId}/ack`: `consumer` is done with
+/// message `seq` (§7.6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"lease": "lease_0", "consumer": "approvals", "seq": 1}))
+)]
+pub struct InputAckBody {
+    pub lease: String,
+    pub consumer: String,
+    pub seq: i64,
 }
 
 /// Answer of a heartbeat (§4).
@@ -341,7 +528,7 @@ pub struct WaitState {
     /// The error, once `TIMED_OUT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
-    pub error: Option<WaitError>,
+    pub error: Option<TaskError>,
     /// While `WAITING`: whether the run is now suspended (`WAITING`, its lease over).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
@@ -439,7 +626,7 @@ mod tests {
                     output: None,
                     waitpoint_id: Some("waitpoint_1".into()),
                     status: Some(WaitStatus::TimedOut),
-                    error: Some(WaitError {
+                    error: Some(TaskError {
                         message: "Waitpoint waitpoint_1 timed out".into(),
                         name: Some("WaitpointTimeoutError".into()),
                         stack_trace: None,
@@ -555,5 +742,64 @@ mod tests {
             serde_json::to_value(&heartbeat).unwrap(),
             json!({"status": "EXECUTING", "leaseExpiresAt": null})
         );
+    }
+
+    #[test]
+    fn request_bodies_read_what_workers_send_and_write_it_back() {
+        let failed = json!({"runId": "run_1", "lease": "lease_1", "ok": false,
+            "error": {"message": "boom", "name": "Error", "stackTrace": "at x"},
+            "retry": false, "retryAfterMs": 500});
+        let body: CompleteManyBody =
+            serde_json::from_value(json!({"completions": [failed.clone()]})).unwrap();
+        let c = &body.completions[0];
+        assert_eq!(
+            c.error.as_ref().map(|e| e.stack_trace.as_deref()),
+            Some(Some("at x"))
+        );
+        assert_eq!((c.retry, c.retry_after_ms), (Some(false), Some(500)));
+        assert_eq!(serde_json::to_value(c).unwrap(), failed);
+        let ok: CompletionBody =
+            serde_json::from_value(json!({"lease": "lease_1", "ok": true, "output": null}))
+                .unwrap();
+        assert_eq!((ok.run_id, ok.output), (None, None));
+
+        let step: StepBody =
+            serde_json::from_value(json!({"lease": "l", "position": 0, "name": "s"})).unwrap();
+        assert_eq!(step.output, Value::Null);
+
+        let waits = [
+            json!({"type": "duration", "ms": 1000}),
+            json!({"type": "until", "date": "2026-11-26T21:00:00.000Z"}),
+            json!({"type": "token", "tokenId": "waitpoint_1"}),
+            json!({"type": "run", "task": "t", "payload": {"a": 1}, "options": {"tags": ["x"]}}),
+            json!({"type": "batch", "items": [{"task": "t", "options": {}}]}),
+            json!({"type": "input", "streamId": "s", "after": 2, "timeoutMs": 100}),
+        ];
+        for wait in waits {
+            let body = json!({"lease": "l", "position": 1, "name": "w", "suspend": true,
+                              "wait": wait});
+            let read: WaitBody = serde_json::from_value(body.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&read).unwrap(), body);
+        }
+        let input: WaitFor =
+            serde_json::from_value(json!({"type": "input", "streamId": "s"})).unwrap();
+        assert_eq!(
+            input,
+            WaitFor::Input {
+                stream_id: "s".into(),
+                after: 0,
+                timeout_ms: None
+            }
+        );
+
+        let logs = json!({"lease": "l", "entries": [
+            {"level": "info", "message": "m"},
+            {"level": "warn", "message": "m", "fields": {"a": 1}, "time": "2026-11-26T21:00:00Z"},
+        ]});
+        let read: LogsBody = serde_json::from_value(logs.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), logs);
+        let ack = json!({"lease": "l", "consumer": "c", "seq": 3});
+        let read: InputAckBody = serde_json::from_value(ack.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), ack);
     }
 }
