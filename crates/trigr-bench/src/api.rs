@@ -13,6 +13,12 @@ use reqwest::{Client, Method};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use trigr_types::manifest::TaskManifest;
+use trigr_types::wire::worker::{
+    CompleteManyBody, CompletionBody, CompletionResult, CompletionResults, DeploymentRegistered,
+    DequeueBody, Dequeued, RegisterBody, StepBody, StepRecorded, WaitBody, WaitFor, WaitState,
+};
+use trigr_types::RunStatus;
 
 /// The one task every scenario deploys and triggers.
 pub const TASK: &str = "noop";
@@ -36,65 +42,12 @@ pub struct Api {
 }
 
 /// A run handed out by `POST /api/v1/worker/dequeue`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DequeuedRun {
-    pub run_id: String,
-    pub lease: String,
-    #[serde(default)]
-    pub payload: Value,
-    /// Whether the attempt continues a run that was `WAITING`.
-    #[serde(default)]
-    pub resumed: bool,
-    /// The run's journal entries, in position order.
-    #[serde(default)]
-    pub journal: Vec<Value>,
-}
+pub use trigr_types::wire::worker::DequeuedRun;
 
-#[derive(Deserialize)]
-struct DequeueResponse {
-    runs: Vec<DequeuedRun>,
-}
-
-/// One successful completion in `POST /api/v1/worker/complete`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Completion<'a> {
-    run_id: &'a str,
-    lease: &'a str,
-    ok: bool,
-    output: Value,
-}
-
-#[derive(Serialize)]
-struct CompleteRequest<'a> {
-    completions: Vec<Completion<'a>>,
-}
-
-/// One entry of the batched completion answer: a status, or an error with a code.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CompletionResult {
-    pub run_id: Option<String>,
-    pub status: Option<String>,
-    // Read through `Debug` when a completion is refused.
-    #[allow(dead_code)]
-    pub error: Option<String>,
-    #[allow(dead_code)]
-    pub code: Option<String>,
-}
-
-impl CompletionResult {
-    /// Whether this result says run `run_id` is now `COMPLETED`.
-    pub fn completed(&self, run_id: &str) -> bool {
-        self.status.as_deref() == Some("COMPLETED")
-            && self.run_id.as_deref().is_none_or(|id| id == run_id)
-    }
-}
-
-#[derive(Deserialize)]
-struct CompleteResponse {
-    results: Vec<CompletionResult>,
+/// Whether `result` says run `run_id` is now `COMPLETED`.
+pub fn completed(result: &CompletionResult, run_id: &str) -> bool {
+    matches!(result, CompletionResult::Completed(c)
+        if c.status == RunStatus::Completed && c.run_id == run_id)
 }
 
 /// Answer of `POST /api/v3/batches/{id}/items`.
@@ -109,18 +62,6 @@ pub struct ItemsResponse {
 #[derive(Deserialize)]
 struct IdResponse {
     id: String,
-}
-
-/// Answer of `POST /api/v1/worker/runs/{id}/steps`.
-#[derive(Debug, Deserialize)]
-pub struct StepAnswer {
-    pub position: u32,
-    pub recorded: bool,
-}
-
-#[derive(Deserialize)]
-struct DeploymentResponse {
-    version: String,
 }
 
 impl Api {
@@ -207,12 +148,18 @@ impl Api {
 
     /// Registers and promotes a deployment declaring `tasks`; returns its version.
     pub async fn register_deployment(&self, tasks: &[&str]) -> Result<String> {
-        let tasks: Vec<Value> = tasks
-            .iter()
-            .map(|t| serde_json::json!({ "id": t }))
-            .collect();
-        let body = serde_json::json!({ "tasks": tasks, "promote": true });
-        let (resp, _): (DeploymentResponse, _) = self
+        let body = RegisterBody {
+            tasks: tasks
+                .iter()
+                .map(|t| TaskManifest {
+                    id: t.to_string(),
+                    ..TaskManifest::default()
+                })
+                .collect(),
+            promote: true,
+            content_hash: None,
+        };
+        let (resp, _): (DeploymentRegistered, _) = self
             .call(
                 Method::POST,
                 "/api/v1/worker/deployments",
@@ -269,9 +216,14 @@ impl Api {
         max_runs: u32,
         wait_ms: u64,
     ) -> Result<(Vec<DequeuedRun>, Instant)> {
-        let body =
-            serde_json::json!({ "version": version, "maxRuns": max_runs, "waitMs": wait_ms });
-        let (resp, arrived): (DequeueResponse, _) = self
+        let body = DequeueBody {
+            version: version.to_string(),
+            max_runs: Some(max_runs as usize),
+            wait_ms: Some(wait_ms),
+            worker_id: None,
+            start: false,
+        };
+        let (resp, arrived): (Dequeued, _) = self
             .call(
                 Method::POST,
                 "/api/v1/worker/dequeue",
@@ -285,18 +237,22 @@ impl Api {
     /// Completes every run in `runs` successfully (output `null`) in one batched call; returns
     /// the per-run results in the same order.
     pub async fn complete_ok(&self, runs: &[DequeuedRun]) -> Result<Vec<CompletionResult>> {
-        let body = CompleteRequest {
+        let body = CompleteManyBody {
             completions: runs
                 .iter()
-                .map(|r| Completion {
-                    run_id: &r.run_id,
-                    lease: &r.lease,
+                .map(|r| CompletionBody {
+                    run_id: Some(r.run_id.clone()),
+                    lease: r.lease.clone(),
                     ok: true,
-                    output: Value::Null,
+                    output: Some(Value::Null),
+                    output_type: None,
+                    error: None,
+                    retry: None,
+                    retry_after_ms: None,
                 })
                 .collect(),
         };
-        let (resp, _): (CompleteResponse, _) = self
+        let (resp, _): (CompletionResults, _) = self
             .call(
                 Method::POST,
                 "/api/v1/worker/complete",
@@ -321,38 +277,38 @@ impl Api {
         position: u32,
         name: &str,
         output: Value,
-    ) -> Result<StepAnswer> {
+    ) -> Result<StepRecorded> {
         let path = format!("/api/v1/worker/runs/{}/steps", run.run_id);
-        let body = serde_json::json!({
-            "lease": run.lease,
-            "position": position,
-            "name": name,
-            "output": output,
-        });
+        let body = StepBody {
+            lease: run.lease.clone(),
+            position,
+            name: name.to_string(),
+            output,
+        };
         Ok(self
             .call(Method::POST, &path, Some(json(&body)?), 200)
             .await?
             .0)
     }
 
-    /// Waits at `position` of a run (`POST /api/v1/worker/runs/{id}/waits`) for `wait` (a
-    /// `{"type": …}` object); returns the wait's state.
+    /// Waits at `position` of a run (`POST /api/v1/worker/runs/{id}/waits`) for `wait`;
+    /// returns the wait's state.
     pub async fn wait(
         &self,
         run: &DequeuedRun,
         position: u32,
         name: &str,
         suspend: bool,
-        wait: Value,
-    ) -> Result<Value> {
+        wait: WaitFor,
+    ) -> Result<WaitState> {
         let path = format!("/api/v1/worker/runs/{}/waits", run.run_id);
-        let body = serde_json::json!({
-            "lease": run.lease,
-            "position": position,
-            "name": name,
-            "suspend": suspend,
-            "wait": wait,
-        });
+        let body = WaitBody {
+            lease: run.lease.clone(),
+            position,
+            name: name.to_string(),
+            suspend,
+            wait,
+        };
         Ok(self
             .call(Method::POST, &path, Some(json(&body)?), 200)
             .await?

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use super::batch::{send_batches, SentBatch};
 use super::{Outcome, Settings};
-use crate::api::{Api, TASK};
+use crate::api::{self, Api, TASK};
 use crate::report::E2E_RUNS_PER_S;
 use crate::stats::{fmt_num, per_second};
 
@@ -187,7 +187,7 @@ async fn worker(
         let answered = Instant::now();
         for (run, result) in got.iter().zip(&results) {
             ensure!(
-                result.completed(&run.run_id),
+                api::completed(result, &run.run_id),
                 "POST /api/v1/worker/complete of run {} (lease {}, ok, output null) answered {result:?}",
                 run.run_id,
                 run.lease

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{Outcome, Settings};
-use crate::api::{Api, DequeuedRun, TASK};
+use crate::api::{self, Api, DequeuedRun, TASK};
 use crate::report::{TRIGGER_TO_DEQUEUE_P50_MS, TRIGGER_TO_DEQUEUE_P99_MS};
 use crate::stats::{millis, percentile};
 
@@ -236,7 +236,7 @@ pub(super) async fn complete(api: &Api, runs: &[DequeuedRun]) -> Result<()> {
     let results = api.complete_ok(runs).await?;
     for (run, result) in runs.iter().zip(&results) {
         ensure!(
-            result.completed(&run.run_id),
+            api::completed(result, &run.run_id),
             "POST /api/v1/worker/complete of run {} (lease {}, ok, output null) answered {result:?}",
             run.run_id,
             run.lease

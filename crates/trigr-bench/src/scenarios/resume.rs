@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Result};
 use futures::{StreamExt, TryStreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use trigr_types::wire::worker::{JournalKind, WaitFor, WaitStatus};
 
 use super::batch::send_batches;
 use super::latency::{complete, INTERVAL, MAX_RUNS, WAIT_MS, WARMUP};
@@ -176,14 +177,16 @@ async fn park(apis: &[Api], version: &str, total: usize) -> Result<Vec<Parked>> 
             let api = apis[j % apis.len()].clone();
             async move {
                 let token = api.create_token().await?;
-                let wait = json!({ "type": "token", "tokenId": token });
+                let wait = WaitFor::Token {
+                    token_id: token.clone(),
+                };
                 let answer = api.wait(&run, 0, WAIT_NAME, true, wait).await?;
                 ensure!(
-                    answer["status"] == "WAITING"
-                        && answer["suspended"] == true
-                        && answer["position"] == 0,
+                    answer.status == WaitStatus::Waiting
+                        && answer.suspended == Some(true)
+                        && answer.position == 0,
                     "POST /api/v1/worker/runs/{}/waits (position 0, token {token}, suspend) \
-                     of a fresh run answered {answer}",
+                     of a fresh run answered {answer:?}",
                     run.run_id
                 );
                 anyhow::Ok(Parked {
@@ -264,17 +267,20 @@ fn check_resumed(run: &DequeuedRun, token: &str, seq: usize) -> Result<()> {
         "run {} came back from its token wait with resumed: false",
         run.run_id
     );
-    let entry = run.journal.first().unwrap_or(&Value::Null);
+    let expected = json!({ "seq": seq });
+    let resumed_here = run.journal.first().is_some_and(|entry| {
+        entry.position == 0
+            && entry.kind == JournalKind::Wait
+            && entry.name == WAIT_NAME
+            && entry.waitpoint_id.as_deref() == Some(token)
+            && entry.status == Some(WaitStatus::Completed)
+            && entry.output.as_ref() == Some(&expected)
+    });
     ensure!(
-        entry["position"] == 0
-            && entry["kind"] == "wait"
-            && entry["name"] == WAIT_NAME
-            && entry["waitpointId"] == token
-            && entry["status"] == "COMPLETED"
-            && entry["output"] == json!({ "seq": seq }),
-        "run {} resumed after token {token} completed with {{\"seq\":{seq}}} carries the journal {}",
+        resumed_here,
+        "run {} resumed after token {token} completed with {{\"seq\":{seq}}} carries the journal {:?}",
         run.run_id,
-        Value::Array(run.journal.clone())
+        run.journal
     );
     Ok(())
 }
