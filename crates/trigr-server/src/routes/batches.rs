@@ -4,8 +4,9 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use trigr_engine::batch::{BatchItem, CreateBatch, ItemRun, MAX_ITEMS};
+use trigr_engine::batch::{self, ItemRun, MAX_ITEMS};
 use trigr_types::format_time;
+use trigr_types::wire::rest::{BatchItem, CreateBatch};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, Auth, KeyOrToken, Unread};
@@ -49,7 +50,8 @@ pub async fn create(
             return Err(auth.forbidden(&format!("batch-trigger task {t}")));
         }
     }
-    let (batch, cached) = state.engine.create_batch(&auth.env_id, body).await?;
+    let new = batch::check(body)?;
+    let (batch, cached) = state.engine.create_batch(&auth.env_id, new).await?;
     if cached && !auth.allows(&["read:runs".to_string(), format!("read:batch:{}", batch.id)]) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -129,9 +131,13 @@ pub async fn items(
     })
     .await?;
     let reuse = super::trigger::reuse_check(&auth);
+    let items = state
+        .engine
+        .check_batch_items(&auth.env_id, items, reuse)
+        .await;
     let r = state
         .engine
-        .add_batch_items(&auth.env_id, &batch_id, items, reuse)
+        .add_batch_items(&auth.env_id, &batch_id, items)
         .await?;
     let mut out = json!({
         "id": r.batch_id,

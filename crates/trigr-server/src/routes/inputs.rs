@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use trigr_engine::input_read::MAX_READ_WAIT;
+use trigr_types::wire::rest::SendInputBody;
 use trigr_types::wire::worker::{InputAckBody, InputMessage, InputMessages, Recorded};
 use trigr_types::wire::Timestamp;
 
@@ -18,16 +19,6 @@ use super::tokens::guard_of;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json, KeyOrToken, Unread};
 use crate::AppState;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"data": {"approved": true}}))]
-pub struct SendBody {
-    #[serde(default)]
-    data: Value,
-    #[serde(default)]
-    if_version: Option<String>,
-}
 
 /// `POST /realtime/v1/streams/{runId}/input/{streamId}` (secret key, or a public token with
 /// `write:inputStreams:<runId>`): `{"data": …, "ifVersion"?: …}` →
@@ -43,7 +34,7 @@ pub struct SendBody {
         ("stream_id" = String, Path, description = "The input stream id (1-128 characters, no control characters)"),
         ("x-trigger-if-version" = Option<String>, Header, description = "A version guard (docs/versioning.md §2); must agree with ifVersion in the body"),
     ),
-    request_body = SendBody,
+    request_body = SendInputBody,
     responses(
         (status = 200, description = "The message is stored", body = crate::openapi::schemas::InputSent),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
@@ -63,7 +54,7 @@ pub async fn send(
     ]) {
         return Err(auth.forbidden(&format!("send to the input streams of run {run_id}")));
     }
-    let body: SendBody = body.json().await?;
+    let body: SendInputBody = body.json().await?;
     let guard = guard_of(body.if_version, &headers)?;
     let sent = state
         .engine

@@ -4,6 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use trigr_engine::queues::{QueueChange, QueueRef};
+use trigr_types::wire::rest::{PauseQueueBody, QueueConcurrencyReset, QueueOverrideBody};
 
 use super::offset_page::OffsetPage;
 use crate::error::{ApiError, ApiResult};
@@ -89,14 +90,6 @@ pub async fn retrieve(
     Ok(axum::Json(views::queue(&v)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"action": "pause"}))]
-pub struct PauseBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    action: String,
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/queues/{queue}/pause",
@@ -106,7 +99,7 @@ pub struct PauseBody {
     params(
         ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
     ),
-    request_body = PauseBody,
+    request_body = PauseQueueBody,
     responses(
         (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
@@ -116,7 +109,7 @@ pub async fn pause(
     State(state): State<AppState>,
     auth: Auth,
     Path(queue): Path<String>,
-    Json(b): Json<PauseBody>,
+    Json(b): Json<PauseQueueBody>,
 ) -> ApiResult<impl IntoResponse> {
     let change = match b.action.as_str() {
         "pause" => QueueChange::Pause,
@@ -130,15 +123,6 @@ pub async fn pause(
     change_queue(state, auth, queue, b.kind, change).await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"concurrencyLimit": 5}))]
-pub struct OverrideBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    concurrency_limit: i64,
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/queues/{queue}/concurrency/override",
@@ -148,7 +132,7 @@ pub struct OverrideBody {
     params(
         ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
     ),
-    request_body = OverrideBody,
+    request_body = QueueOverrideBody,
     responses(
         (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
@@ -159,7 +143,7 @@ pub async fn override_limit(
     State(state): State<AppState>,
     auth: Auth,
     Path(queue): Path<String>,
-    Json(b): Json<OverrideBody>,
+    Json(b): Json<QueueOverrideBody>,
 ) -> ApiResult<impl IntoResponse> {
     change_queue(
         state,
@@ -171,13 +155,6 @@ pub async fn override_limit(
     .await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = QueueConcurrencyReset)]
-pub struct ResetBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/queues/{queue}/concurrency/reset",
@@ -187,7 +164,7 @@ pub struct ResetBody {
     params(
         ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
     ),
-    request_body = ResetBody,
+    request_body = QueueConcurrencyReset,
     responses(
         (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
@@ -197,7 +174,7 @@ pub async fn reset_limit(
     State(state): State<AppState>,
     auth: Auth,
     Path(queue): Path<String>,
-    Json(b): Json<ResetBody>,
+    Json(b): Json<QueueConcurrencyReset>,
 ) -> ApiResult<impl IntoResponse> {
     change_queue(state, auth, queue, b.kind, QueueChange::Reset).await
 }

@@ -1,10 +1,11 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use trigr_engine::metadata::MetadataUpdate;
-use trigr_engine::replay::ReplayOverrides;
+use serde_json::json;
+use trigr_engine::{metadata, replay};
+use trigr_types::wire::rest::{
+    IdempotencyKeyReset, MetadataUpdate, ReplayOverrides, RescheduleBody, TagsBody,
+};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json, KeyOrToken, OptionalJson};
@@ -111,19 +112,9 @@ pub async fn replay(
     Path(run_id): Path<String>,
     OptionalJson(body): OptionalJson<ReplayOverrides>,
 ) -> ApiResult<impl IntoResponse> {
-    let t = state
-        .engine
-        .replay(&auth.env_id, &run_id, body.unwrap_or_default())
-        .await?;
+    let replay = replay::check(body.unwrap_or_default())?;
+    let t = state.engine.replay(&auth.env_id, &run_id, replay).await?;
     Ok(axum::Json(json!({ "id": t.run.id })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"delay": "10m"}))]
-pub struct RescheduleBody {
-    /// A duration like `10m` or an ISO 8601 date.
-    #[schema(value_type = String)]
-    delay: Value,
 }
 
 /// `POST /api/v1/runs/{id}/reschedule`: answers the whole run.
@@ -159,13 +150,6 @@ pub async fn reschedule(
         .reschedule(&auth.env_id, &run_id, delay)
         .await?;
     retrieve(State(state), KeyOrToken(auth), Path(run_id), headers).await
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"tags": ["vip"]}))]
-pub struct TagsBody {
-    /// A tag or a list of tags.
-    tags: Value,
 }
 
 /// `POST /api/v1/runs/{id}/tags`.
@@ -252,19 +236,12 @@ pub async fn put_metadata(
     Path(run_id): Path<String>,
     Json(body): Json<MetadataUpdate>,
 ) -> ApiResult<impl IntoResponse> {
+    let update = metadata::check(body)?;
     let m = state
         .engine
-        .update_metadata(&auth.env_id, &run_id, body)
+        .update_metadata(&auth.env_id, &run_id, update)
         .await?;
     Ok(axum::Json(json!({ "metadata": m })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = IdempotencyKeyReset)]
-#[schema(example = json!({"taskIdentifier": "send-email"}))]
-pub struct ResetBody {
-    task_identifier: String,
 }
 
 /// `POST /api/v1/idempotencyKeys/{key}/reset`.
@@ -277,7 +254,7 @@ pub struct ResetBody {
     params(
         ("key" = String, Path, description = "The idempotency key, as the caller sent it"),
     ),
-    request_body = ResetBody,
+    request_body = IdempotencyKeyReset,
     responses(
         (status = 200, description = "The key is released", body = crate::openapi::schemas::Id),
         (status = 404, description = "No run holds this key for the task", body = crate::openapi::schemas::ErrorBody),
@@ -287,7 +264,7 @@ pub async fn reset_idempotency_key(
     State(state): State<AppState>,
     auth: Auth,
     Path(key): Path<String>,
-    Json(body): Json<ResetBody>,
+    Json(body): Json<IdempotencyKeyReset>,
 ) -> ApiResult<impl IntoResponse> {
     state
         .engine

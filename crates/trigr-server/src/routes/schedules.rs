@@ -5,59 +5,15 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use trigr_engine::schedules::{self, cron, ScheduleInput};
+use trigr_engine::schedules::{self, cron};
 use trigr_store::Schedule;
 use trigr_types::format_time;
+use trigr_types::wire::rest::ScheduleBody;
 
 use super::offset_page::OffsetPage;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::AppState;
-
-/// Body of create and update.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = ScheduleBody)]
-#[schema(example = json!({"task": "send-email", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "deduplicationKey": "daily-email"}))]
-pub struct Body {
-    task: String,
-    cron: String,
-    timezone: Option<String>,
-    external_id: Option<String>,
-    deduplication_key: Option<String>,
-    window: Option<Value>,
-}
-
-impl Body {
-    fn input(self) -> ApiResult<ScheduleInput> {
-        let window = match self.window {
-            None | Some(Value::Null) => None,
-            Some(Value::String(w)) => Some(w),
-            Some(other) => {
-                let kind = match other {
-                    Value::Bool(_) => "a boolean",
-                    Value::Number(_) => "a number",
-                    Value::Array(_) => "an array",
-                    _ => "an object",
-                };
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "invalid window: window must be a string such as \"30m\", \"2h\" or \"30%\", not {kind}"
-                    ),
-                ));
-            }
-        };
-        Ok(ScheduleInput {
-            task: self.task,
-            cron: self.cron,
-            timezone: self.timezone,
-            external_id: self.external_id,
-            dedup_key: self.deduplication_key,
-            window,
-        })
-    }
-}
 
 /// The schedule object of the reference. `nextRun` is the next nominal tick,
 /// `nextRunEffectiveAt` when it fires (after the window's offset); `window` is omitted when
@@ -95,7 +51,7 @@ fn view(s: &Schedule, auth: &Auth) -> Value {
     tag = "schedules",
     operation_id = "createSchedule",
     security(("secretKey" = [])),
-    request_body = Body,
+    request_body = ScheduleBody,
     responses(
         (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
         (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
@@ -104,14 +60,14 @@ fn view(s: &Schedule, auth: &Auth) -> Value {
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
-    Json(b): Json<Body>,
+    Json(b): Json<ScheduleBody>,
 ) -> ApiResult<impl IntoResponse> {
     if b.deduplication_key.is_none() {
         return Err(ApiError::bad_request("deduplicationKey is required"));
     }
     let (s, _) = state
         .engine
-        .upsert_schedule(&auth.env_id, b.input()?)
+        .upsert_schedule(&auth.env_id, schedules::check(b)?)
         .await?;
     Ok(axum::Json(view(&s, &auth)))
 }
@@ -180,7 +136,7 @@ pub async fn retrieve(
     params(
         ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
     ),
-    request_body = Body,
+    request_body = ScheduleBody,
     responses(
         (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
         (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
@@ -191,11 +147,11 @@ pub async fn update(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    Json(b): Json<Body>,
+    Json(b): Json<ScheduleBody>,
 ) -> ApiResult<impl IntoResponse> {
     let s = state
         .engine
-        .update_schedule(&auth.env_id, &id, b.input()?)
+        .update_schedule(&auth.env_id, &id, schedules::check(b)?)
         .await?;
     Ok(axum::Json(view(&s, &auth)))
 }

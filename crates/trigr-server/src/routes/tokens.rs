@@ -5,11 +5,11 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use trigr_engine::tokens::{CreateToken, TokenCompletion};
+use trigr_engine::tokens::{self, TokenCompletion};
 use trigr_store::{Waitpoint, WaitpointFilter, WaitpointStatus};
+use trigr_types::wire::rest::{CompleteTokenBody, CreateToken};
 
 use super::runs_list::{list_of, Paging};
 use crate::error::{ApiError, ApiResult};
@@ -87,10 +87,8 @@ pub async fn create(
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<CreateToken>,
 ) -> ApiResult<impl IntoResponse> {
-    let created = state
-        .engine
-        .create_token(&auth.env_id, body.unwrap_or_default())
-        .await?;
+    let new = tokens::check(body.unwrap_or_default(), state.engine.now())?;
+    let created = state.engine.create_token(&auth.env_id, new).await?;
     let id = created.token.id.clone();
     let scopes = vec![format!("write:waitpoints:{id}")];
     let jwt = jwt::headers_valid_for(&auth, scopes, state.engine.now() / 1000, TOKEN_JWT_SECS);
@@ -99,16 +97,6 @@ pub async fn create(
         jwt,
         axum::Json(json!({ "id": id, "isCached": created.is_cached, "url": url })),
     ))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = CompleteTokenBody)]
-pub struct CompleteBody {
-    #[serde(default)]
-    data: Value,
-    #[serde(default)]
-    if_version: Option<String>,
 }
 
 /// The header form of `ifVersion` (the only form on a callback URL).
@@ -159,7 +147,7 @@ fn completed(done: TokenCompletion) -> axum::Json<Value> {
         ("id" = String, Path, description = "The token id (`waitpoint_…`)"),
         ("x-trigger-if-version" = Option<String>, Header, description = "A version guard (docs/versioning.md §2); must agree with ifVersion in the body"),
     ),
-    request_body = Option<CompleteBody>,
+    request_body = Option<CompleteTokenBody>,
     responses(
         (status = 200, description = "The token is completed (or already was)", body = crate::openapi::schemas::TokenCompleted),
         (status = 404, description = "No such token", body = crate::openapi::schemas::ErrorBody),
@@ -179,7 +167,7 @@ pub async fn complete(
     ]) {
         return Err(auth.forbidden(&format!("complete token {token_id}")));
     }
-    let body: Option<CompleteBody> = body.optional_json().await?;
+    let body: Option<CompleteTokenBody> = body.optional_json().await?;
     let (data, if_version) = body.map(|b| (b.data, b.if_version)).unwrap_or_default();
     let guard = guard_of(if_version, &headers)?;
     let done = state

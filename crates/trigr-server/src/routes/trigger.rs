@@ -1,25 +1,16 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 
 use trigr_engine::trigger::{prepare, ReuseCheck};
+use trigr_types::wire::rest::TriggerBody;
 use trigr_types::wire::trigger::TriggerOptions;
 
 use crate::error::ApiResult;
 use crate::extract::{Auth, KeyOrToken, Unread};
 use crate::{jwt, AppState};
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"payload": {"to": "a@example.com"}, "options": {"tags": ["user_1"], "ttl": "10m"}}))]
-pub struct TriggerBody {
-    #[serde(default)]
-    payload: Option<Value>,
-    #[serde(default)]
-    options: Option<TriggerOptions>,
-}
 
 /// `POST /api/v1/tasks/{taskId}/trigger`.
 #[utoipa::path(

@@ -5,12 +5,15 @@
 //!   heartbeats, completions, steps, waits, logs, input acks, and every answer.
 //! * [`trigger`] — the options of a trigger (`TriggerOptions`), shared by the trigger call,
 //!   batch items and the child runs of a worker's waits.
+//! * [`rest`] — the request bodies of the management REST API: triggers, batches, replays,
+//!   metadata updates, wait tokens, queues, schedules, input streams.
 //!
 //! Every type is `Serialize` + `Deserialize` with camelCase field names. A field the server
 //! leaves out when it has no value is an `Option` (or a list) that is skipped when empty and
 //! defaults when absent; every other field is required. Unknown fields are ignored, so a
 //! server may add fields without breaking older readers.
 
+pub mod rest;
 pub mod trigger;
 pub mod worker;
 
