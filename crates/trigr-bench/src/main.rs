@@ -211,7 +211,7 @@ struct Args {
     timeout_secs: u64,
 
     /// Compare with the bench of this git revision: build it in a worktree under
-    /// target/compare/<commit>/ (once), run it and this binary alternately with the options
+    /// `target/compare/<commit>/` (once), run it and this binary alternately with the options
     /// given here, and print each figure's medians and the ratio current/base.
     #[arg(long, value_name = "GIT_REV")]
     compare: Option<String>,

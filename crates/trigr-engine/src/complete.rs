@@ -1,5 +1,5 @@
 //! `complete`: a worker reports the outcome of its attempt. A failure is retried under the
-//! task's policy ([`crate::retry`]).
+//! task's policy (the `retry` module).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -265,7 +265,7 @@ impl Engine {
     }
 
     /// Wakes this server's workers whenever another server announces work (see
-    /// [`Engine::apply`]).
+    /// `Engine::apply`).
     pub fn listen_for_wakes(&self) {
         let notifier = self.notifier.clone();
         let realtime = self.realtime.clone();
