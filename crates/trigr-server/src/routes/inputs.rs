@@ -8,9 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use trigr_engine::input_read::MAX_READ_WAIT;
 use trigr_types::wire::rest::SendInputBody;
+use trigr_types::wire::streams::InputSent;
 use trigr_types::wire::worker::{InputAckBody, InputMessage, InputMessages, Recorded};
 use trigr_types::wire::Timestamp;
 
@@ -36,7 +37,7 @@ use crate::AppState;
     ),
     request_body = SendInputBody,
     responses(
-        (status = 200, description = "The message is stored", body = crate::openapi::schemas::InputSent),
+        (status = 200, description = "The message is stored", body = InputSent),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The version guard does not hold; nothing was delivered", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -60,11 +61,11 @@ pub async fn send(
         .engine
         .send_input(&auth.env_id, &run_id, &stream_id, body.data, guard)
         .await?;
-    Ok(axum::Json(json!({
-        "ok": true,
-        "seq": sent.seq,
-        "runVersion": sent.run_version,
-    })))
+    Ok(axum::Json(InputSent {
+        ok: true,
+        seq: sent.seq,
+        run_version: sent.run_version,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use trigr_engine::queues::{QueueChange, QueueRef};
+use trigr_types::wire::manage::{Queue, QueueList};
 use trigr_types::wire::rest::{PauseQueueBody, QueueConcurrencyReset, QueueOverrideBody};
 
 use super::offset_page::OffsetPage;
@@ -26,7 +27,7 @@ const MAX_PER_PAGE: usize = 100;
         ("perPage" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Items a page (25 when absent)"),
     ),
     responses(
-        (status = 200, description = "A page of queues", body = crate::openapi::schemas::QueueList),
+        (status = 200, description = "A page of queues", body = QueueList),
     ),
 )]
 pub async fn list(
@@ -39,8 +40,10 @@ pub async fn list(
         .engine
         .list_queues(&auth.env_id, asked.page, asked.per_page)
         .await?;
-    let data = queues.iter().map(views::queue).collect();
-    Ok(axum::Json(asked.json(data, total)))
+    Ok(axum::Json(QueueList {
+        data: queues.iter().map(views::queue).collect(),
+        pagination: asked.pagination(total),
+    }))
 }
 
 /// Resolves a queue named in a path by its `type` (`id`, `task`, `custom`).
@@ -75,7 +78,7 @@ pub struct TypeParam {
         ("type" = Option<String>, Query, description = "How the path names the queue: `id`, `task` or `custom`"),
     ),
     responses(
-        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 200, description = "The queue", body = Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -101,7 +104,7 @@ pub async fn retrieve(
     ),
     request_body = PauseQueueBody,
     responses(
-        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 200, description = "The queue", body = Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -134,7 +137,7 @@ pub async fn pause(
     ),
     request_body = QueueOverrideBody,
     responses(
-        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 200, description = "The queue", body = Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The limit is out of range", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -166,7 +169,7 @@ pub async fn override_limit(
     ),
     request_body = QueueConcurrencyReset,
     responses(
-        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 200, description = "The queue", body = Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -185,7 +188,7 @@ async fn change_queue(
     queue: String,
     kind: Option<String>,
     change: QueueChange,
-) -> ApiResult<axum::Json<serde_json::Value>> {
+) -> ApiResult<axum::Json<Queue>> {
     let r = queue_ref(&queue, kind.as_deref())?;
     let v = state.engine.change_queue(&auth.env_id, r, change).await?;
     Ok(axum::Json(views::queue(&v)))
