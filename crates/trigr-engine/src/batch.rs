@@ -1,44 +1,58 @@
 //! `batch`: the two-phase batch trigger of the official SDK — create a batch of N runs, then
 //! stream its items (each deduplicated by index) until all N have arrived.
 
-use serde::Deserialize;
 use std::collections::HashSet;
 
-use serde_json::Value;
 use trigr_store::{Batch, Run};
 use trigr_types::id;
-use trigr_types::wire::trigger::{IdempotencyKeyOptions, TriggerOptions};
+use trigr_types::wire::rest::{BatchItem, CreateBatch};
 
 use crate::trigger::{create_run, prepare, NewRun, ReuseCheck};
 use crate::{Engine, Error, Result, Txn};
 
 pub const MAX_ITEMS: i64 = 1000;
 
-/// Body of `POST /api/v3/batches`.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"runCount": 2, "taskIdentifiers": ["send-email"]}))]
-pub struct CreateBatch {
-    #[schema(minimum = 1, maximum = 1000)]
+/// A checked request for a new batch (from [`check`]).
+#[derive(Clone, Debug)]
+pub struct NewBatch {
+    /// 1 to [`MAX_ITEMS`].
     pub run_count: i64,
-    #[serde(default)]
-    pub task_identifiers: Vec<String>,
-    #[serde(default)]
     pub idempotency_key: Option<String>,
-    #[serde(default)]
-    pub idempotency_key_options: Option<IdempotencyKeyOptions>,
+    /// The key as the caller's code named it, before the SDK hashed it.
+    pub idempotency_key_user: Option<String>,
 }
 
-/// One NDJSON line of `POST /api/v3/batches/{id}/items`.
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"index": 0, "task": "send-email", "payload": {"to": "a@example.com"}}))]
-pub struct BatchItem {
+/// Checks the body of a batch create: `runCount` within 1 to [`MAX_ITEMS`], the idempotency
+/// key within its length.
+pub fn check(req: CreateBatch) -> Result<NewBatch> {
+    if req.run_count < 1 || req.run_count > MAX_ITEMS {
+        return Err(Error::invalid(format!(
+            "runCount must be between 1 and {MAX_ITEMS}, got {}",
+            req.run_count
+        )));
+    }
+    if req
+        .idempotency_key
+        .as_ref()
+        .is_some_and(|k| k.len() > crate::trigger::MAX_IDEMPOTENCY_KEY_LEN)
+    {
+        return Err(Error::invalid(
+            "idempotencyKey is over the limit of 2048 characters",
+        ));
+    }
+    Ok(NewBatch {
+        run_count: req.run_count,
+        idempotency_key: req.idempotency_key,
+        idempotency_key_user: req.idempotency_key_options.map(|o| o.key),
+    })
+}
+
+/// An item of a batch, checked: its index and its run ready to create, or why it cannot be
+/// (reported only if the item is not a repeat of one already accepted).
+#[derive(Debug)]
+pub struct NewItem {
     pub index: i64,
-    pub task: String,
-    #[serde(default)]
-    pub payload: Option<Value>,
-    #[serde(default)]
-    pub options: TriggerOptions,
+    pub run: Result<NewRun>,
 }
 
 /// Answer of the items call.
@@ -88,22 +102,7 @@ impl BatchView {
 }
 
 impl Engine {
-    pub async fn create_batch(&self, env_id: &str, req: CreateBatch) -> Result<(Batch, bool)> {
-        if req.run_count < 1 || req.run_count > MAX_ITEMS {
-            return Err(Error::invalid(format!(
-                "runCount must be between 1 and {MAX_ITEMS}, got {}",
-                req.run_count
-            )));
-        }
-        if req
-            .idempotency_key
-            .as_ref()
-            .is_some_and(|k| k.len() > crate::trigger::MAX_IDEMPOTENCY_KEY_LEN)
-        {
-            return Err(Error::invalid(
-                "idempotencyKey is over the limit of 2048 characters",
-            ));
-        }
+    pub async fn create_batch(&self, env_id: &str, req: NewBatch) -> Result<(Batch, bool)> {
         let env_id = env_id.to_string();
         self.write(move |tx| {
             let now = tx.now();
@@ -117,7 +116,7 @@ impl Engine {
                 env_id,
                 run_count: req.run_count,
                 idempotency_key: req.idempotency_key,
-                idempotency_key_user: req.idempotency_key_options.map(|o| o.key),
+                idempotency_key_user: req.idempotency_key_user,
                 sealed: false,
                 items_accepted: 0,
                 created_at: now,
@@ -129,19 +128,20 @@ impl Engine {
         .await
     }
 
-    /// Accepts a (possibly repeated, possibly partial) stream of items. `reuse` says which
-    /// existing runs an item's idempotency key may answer with (see [`ReuseCheck`]).
-    pub async fn add_batch_items(
+    /// Checks the items of an items call: each item's payload is resolved (a stored packet
+    /// read) and its options prepared into a run. `reuse` says which existing runs an item's
+    /// idempotency key may answer with (see [`ReuseCheck`]). An item's error is kept with it:
+    /// [`Engine::add_batch_items`] reports it unless the item repeats one already accepted.
+    pub async fn check_batch_items(
         &self,
         env_id: &str,
-        batch_id: &str,
         items: Vec<BatchItem>,
         reuse: Option<ReuseCheck>,
-    ) -> Result<ItemsAccepted> {
+    ) -> Vec<NewItem> {
         let (max, now) = (self.config.max_payload_bytes, self.now());
-        let mut prepared: Vec<(i64, Result<NewRun>)> = Vec::with_capacity(items.len());
+        let mut prepared = Vec::with_capacity(items.len());
         for mut it in items {
-            let new = match self
+            let run = match self
                 .resolve_payload(env_id, it.payload, &mut it.options.payload_type)
                 .await
             {
@@ -152,8 +152,22 @@ impl Engine {
                 new.reuse = reuse.clone();
                 new
             });
-            prepared.push((it.index, new));
+            prepared.push(NewItem {
+                index: it.index,
+                run,
+            });
         }
+        prepared
+    }
+
+    /// Accepts a (possibly repeated, possibly partial) stream of items, checked by
+    /// [`Engine::check_batch_items`].
+    pub async fn add_batch_items(
+        &self,
+        env_id: &str,
+        batch_id: &str,
+        prepared: Vec<NewItem>,
+    ) -> Result<ItemsAccepted> {
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
         self.write(move |tx| {
             let b = tx
@@ -205,11 +219,7 @@ fn item_error(index: i64, e: Error) -> Error {
 }
 
 /// Turns new items into runs; any bad item rejects the whole call, so nothing is half-written.
-fn add_items(
-    tx: &mut Txn<'_>,
-    mut b: Batch,
-    items: Vec<(i64, Result<NewRun>)>,
-) -> Result<ItemsAccepted> {
+fn add_items(tx: &mut Txn<'_>, mut b: Batch, items: Vec<NewItem>) -> Result<ItemsAccepted> {
     let now = tx.now();
     let mut seen: HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
     let env = tx
@@ -217,7 +227,11 @@ fn add_items(
         .ok_or_else(|| Error::not_found("Environment not found"))?;
     let (mut accepted, mut deduplicated) = (0, 0);
     let mut runs = Vec::new();
-    for (index, prepared) in items {
+    for NewItem {
+        index,
+        run: prepared,
+    } in items
+    {
         if index < 0 || index >= b.run_count {
             return Err(Error::invalid(format!(
                 "Item index {index} is outside the batch of {} runs",

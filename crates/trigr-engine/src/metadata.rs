@@ -3,34 +3,67 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use trigr_store::{ReadTx, Run};
+pub use trigr_types::wire::rest::MetadataOperation as Operation;
+use trigr_types::wire::rest::MetadataUpdate;
 use trigr_types::Millis;
 
 use crate::{transition, Engine, Error, Result, Txn};
 
-/// Body of `PUT /api/v1/runs/{id}/metadata`.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"operations": [{"type": "set", "key": "progress", "value": 0.5}]}))]
-pub struct MetadataUpdate {
-    pub metadata: Option<Value>,
-    pub operations: Option<Vec<Operation>>,
+/// A checked metadata update (from [`check`]).
+#[derive(Clone, Debug, Default)]
+pub struct Update {
+    /// What becomes of the run's own metadata.
+    pub own: Own,
+    /// Applied to the parent's metadata (to the run's own when it has no parent).
     pub parent_operations: Option<Vec<Operation>>,
+    /// Applied to the root's metadata (to the run's own when it is the root).
     pub root_operations: Option<Vec<Operation>>,
 }
 
-#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum Operation {
-    Update { value: Value },
-    Set { key: String, value: Value },
-    Delete { key: String },
-    Append { key: String, value: Value },
-    Remove { key: String, value: Value },
-    Increment { key: String, value: f64 },
-    Decrement { key: String, value: f64 },
+/// What an update does to the run's own metadata.
+#[derive(Clone, Debug, Default)]
+pub enum Own {
+    /// Left as it is.
+    #[default]
+    Keep,
+    /// Replaced by this object (nested within [`MAX_DEPTH`]).
+    Replace(Value),
+    /// Changed by these operations, in order (new metadata given with them is ignored).
+    Apply(Vec<Operation>),
+}
+
+/// Checks a metadata update: at most [`MAX_OPERATIONS`] operations over its three lists, and
+/// new metadata (when no operations are given) an object nested within [`MAX_DEPTH`].
+pub fn check(update: MetadataUpdate) -> Result<Update> {
+    let count: usize = [
+        &update.operations,
+        &update.parent_operations,
+        &update.root_operations,
+    ]
+    .iter()
+    .map(|ops| ops.as_ref().map_or(0, Vec::len))
+    .sum();
+    if count > MAX_OPERATIONS {
+        return Err(Error::invalid(format!(
+            "A metadata update may have at most {MAX_OPERATIONS} operations, this one has {count}"
+        )));
+    }
+    let own = match (update.operations, update.metadata) {
+        (Some(ops), _) => Own::Apply(ops),
+        (None, Some(v @ Value::Object(_))) => {
+            check_depth(depth(&v))?;
+            Own::Replace(v)
+        }
+        (None, Some(_)) => return Err(Error::invalid("metadata must be a JSON object")),
+        (None, None) => Own::Keep,
+    };
+    Ok(Update {
+        own,
+        parent_operations: update.parent_operations,
+        root_operations: update.root_operations,
+    })
 }
 
 /// Most operations in one update, over its three lists: checked before any is applied.
@@ -65,9 +98,8 @@ impl Engine {
         &self,
         env_id: &str,
         run_id: &str,
-        update: MetadataUpdate,
+        update: Update,
     ) -> Result<Value> {
-        check_operation_count(&update)?;
         let target = Target {
             env_id: env_id.to_string(),
             run_id: run_id.to_string(),
@@ -98,30 +130,13 @@ impl Engine {
     }
 }
 
-fn check_operation_count(update: &MetadataUpdate) -> Result<()> {
-    let count: usize = [
-        &update.operations,
-        &update.parent_operations,
-        &update.root_operations,
-    ]
-    .iter()
-    .map(|ops| ops.as_ref().map_or(0, Vec::len))
-    .sum();
-    if count > MAX_OPERATIONS {
-        return Err(Error::invalid(format!(
-            "A metadata update may have at most {MAX_OPERATIONS} operations, this one has {count}"
-        )));
-    }
-    Ok(())
-}
-
 /// One metadata update of one run, and the limit it is held to.
 #[derive(Clone)]
 struct Target {
     env_id: String,
     run_id: String,
     limit: usize,
-    update: Arc<MetadataUpdate>,
+    update: Arc<Update>,
 }
 
 /// The new metadata of one run, and the run it was computed from.
@@ -138,14 +153,10 @@ impl Target {
         let update = &*self.update;
         let run = self.run(tx, &self.run_id)?;
         let mut budget = MAX_REMOVE_SCAN;
-        let own = match (&update.operations, &update.metadata) {
-            (Some(ops), _) => apply_all(metadata_of(&run), ops, &mut budget)?,
-            (None, Some(v @ Value::Object(_))) => {
-                check_depth(depth(v))?;
-                v.clone()
-            }
-            (None, Some(_)) => return Err(Error::invalid("metadata must be a JSON object")),
-            (None, None) => metadata_of(&run),
+        let own = match &update.own {
+            Own::Apply(ops) => apply_all(metadata_of(&run), ops, &mut budget)?,
+            Own::Replace(v) => v.clone(),
+            Own::Keep => metadata_of(&run),
         };
         let mut touched = vec![(run.clone(), own)];
         for (ops, target) in [

@@ -1,48 +1,66 @@
 //! `replay`: a new run of the same task from an old one, on the current version, with optional
 //! overrides.
 
-use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::Run;
+use trigr_types::wire::rest::ReplayOverrides;
 use trigr_types::wire::trigger::{QueueOption, TriggerOptions};
 
 use crate::trigger::{prepare, unsupported, Triggered};
 use crate::{Engine, Error, Result};
 
-/// Optional overrides of a replay (strict: unknown fields are rejected).
-#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ReplayOverrides {
-    pub payload: Option<Value>,
-    pub payload_type: Option<String>,
+/// A checked replay (from [`check`]): what replaces the original run's payload and options.
+/// What is `None` is the original's (or, for the options a run does not keep, the default).
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    /// The new payload and its packet type (`application/json` unless given).
+    pub payload: Option<(Value, String)>,
     pub metadata: Option<Value>,
     pub tags: Option<Value>,
     pub queue: Option<String>,
     pub concurrency_key: Option<Value>,
     pub machine: Option<String>,
     pub version: Option<String>,
-    /// Not supported: a replay that names a region is refused.
-    pub region: Option<String>,
     pub delay: Option<Value>,
     pub ttl: Option<Value>,
     pub idempotency_key: Option<String>,
-    #[serde(rename = "idempotencyKeyTTL")]
     pub idempotency_key_ttl: Option<String>,
     pub max_attempts: Option<i64>,
     pub max_duration: Option<f64>,
     pub priority: Option<f64>,
 }
 
+/// Checks the overrides of a replay: a region is refused. The options are checked with the
+/// original run's, when the new run is prepared.
+pub fn check(o: ReplayOverrides) -> Result<Replay> {
+    if o.region.is_some() {
+        return Err(unsupported("region"));
+    }
+    Ok(Replay {
+        payload: o.payload.map(|p| {
+            let kind = o
+                .payload_type
+                .unwrap_or_else(|| trigr_types::packet::JSON.into());
+            (p, kind)
+        }),
+        metadata: o.metadata,
+        tags: o.tags,
+        queue: o.queue,
+        concurrency_key: o.concurrency_key,
+        machine: o.machine,
+        version: o.version,
+        delay: o.delay,
+        ttl: o.ttl,
+        idempotency_key: o.idempotency_key,
+        idempotency_key_ttl: o.idempotency_key_ttl,
+        max_attempts: o.max_attempts,
+        max_duration: o.max_duration,
+        priority: o.priority,
+    })
+}
+
 impl Engine {
-    pub async fn replay(
-        &self,
-        env_id: &str,
-        run_id: &str,
-        o: ReplayOverrides,
-    ) -> Result<Triggered> {
-        if o.region.is_some() {
-            return Err(unsupported("region"));
-        }
+    pub async fn replay(&self, env_id: &str, run_id: &str, o: Replay) -> Result<Triggered> {
         let (env, id) = (env_id.to_string(), run_id.to_string());
         let original: Run = self
             .read(move |tx| tx.run(&env, &id)?.ok_or_else(|| Error::run_not_found(&id)))
@@ -52,11 +70,7 @@ impl Engine {
             .await?
             .filter(|q| !q.starts_with("task/"));
         let (payload, payload_type) = match o.payload {
-            Some(p) => (
-                Some(p),
-                o.payload_type
-                    .unwrap_or_else(|| trigr_types::packet::JSON.into()),
-            ),
+            Some((p, kind)) => (Some(p), kind),
             None => (
                 original.payload.clone().map(Value::String),
                 original.payload_type.clone(),

@@ -2,30 +2,61 @@
 //! data (by the REST call or the token's callback URL), retrieved and listed. A token's
 //! `timeout` is a due time the timers fire ([`crate::timers`]): it then ends `TIMED_OUT`.
 
-use serde::Deserialize;
 use serde_json::Value;
 use trigr_store::{Page, ReadTx, Run, Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus};
 use trigr_types::version_guard::VersionGuard;
-use trigr_types::{duration, id, RunStatus};
+use trigr_types::wire::rest::CreateToken;
+use trigr_types::{duration, id, Millis, RunStatus};
 
 use crate::delivery::{check_size, mismatch, parse_guard};
 use crate::resume::complete_waitpoint;
 use crate::trigger::{idempotency_ttl, tag_list, MAX_IDEMPOTENCY_KEY_LEN};
 use crate::{Engine, Error, Result, Txn};
 
-/// Body of `POST /api/v1/waitpoints/tokens` (every field optional).
-#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"timeout": "1h", "tags": ["approval"]}))]
-pub struct CreateToken {
-    /// Raw, not hashed (unlike a trigger's).
+/// A checked request for a wait token (from [`check`]).
+#[derive(Clone, Debug, Default)]
+pub struct NewToken {
+    /// 1 to 2048 characters, raw (not hashed).
     pub idempotency_key: Option<String>,
-    #[serde(rename = "idempotencyKeyTTL")]
-    pub idempotency_key_ttl: Option<String>,
-    /// A duration (`10m`) or an ISO 8601 date.
-    pub timeout: Option<Value>,
-    /// A string or at most 10 strings.
-    pub tags: Option<Value>,
+    /// How long the idempotency key holds.
+    pub key_ttl: Millis,
+    /// When the token times out.
+    pub due_at: Option<Millis>,
+    /// Distinct, sorted.
+    pub tags: Vec<String>,
+}
+
+/// Checks the body of a token create at `now`: its tags, the idempotency key and its TTL,
+/// and the timeout (a duration or a date), which becomes a due time.
+pub fn check(req: CreateToken, now: Millis) -> Result<NewToken> {
+    let tags = tag_list(req.tags.as_ref(), "Tokens")?;
+    let key_ttl = idempotency_ttl(req.idempotency_key_ttl.as_deref())?;
+    let due_at = match &req.timeout {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(duration::parse_delay(s, now).map_err(|e| {
+            Error::unprocessable(format!(
+                "Invalid timeout: {e} (use a duration like 10m or an ISO 8601 date)"
+            ))
+        })?),
+        Some(_) => {
+            return Err(Error::unprocessable(
+                "Invalid timeout: use a duration like 10m or an ISO 8601 date",
+            ))
+        }
+    };
+    if let Some(k) = &req.idempotency_key {
+        if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(Error::invalid(format!(
+                "idempotencyKey must be 1-{MAX_IDEMPOTENCY_KEY_LEN} characters"
+            )));
+        }
+    }
+    Ok(NewToken {
+        idempotency_key: req.idempotency_key,
+        key_ttl,
+        due_at,
+        tags,
+    })
 }
 
 /// What completing a token did.
@@ -46,32 +77,9 @@ pub struct TokenCreated {
 }
 
 impl Engine {
-    pub async fn create_token(&self, env_id: &str, req: CreateToken) -> Result<TokenCreated> {
-        let now = self.now();
-        let tags = tag_list(req.tags.as_ref(), "Tokens")?;
-        let key_ttl = idempotency_ttl(req.idempotency_key_ttl.as_deref())?;
-        let due_at = match &req.timeout {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(duration::parse_delay(s, now).map_err(|e| {
-                Error::unprocessable(format!(
-                    "Invalid timeout: {e} (use a duration like 10m or an ISO 8601 date)"
-                ))
-            })?),
-            Some(_) => {
-                return Err(Error::unprocessable(
-                    "Invalid timeout: use a duration like 10m or an ISO 8601 date",
-                ))
-            }
-        };
-        if let Some(k) = &req.idempotency_key {
-            if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN {
-                return Err(Error::invalid(format!(
-                    "idempotencyKey must be 1-{MAX_IDEMPOTENCY_KEY_LEN} characters"
-                )));
-            }
-        }
+    pub async fn create_token(&self, env_id: &str, req: NewToken) -> Result<TokenCreated> {
         self.write_retrying(|| {
-            let (env_id, req, tags) = (env_id.to_string(), req.clone(), tags.clone());
+            let (env_id, req) = (env_id.to_string(), req.clone());
             move |tx: &mut Txn<'_>| {
                 let now = tx.now();
                 if let Some(key) = &req.idempotency_key {
@@ -93,10 +101,10 @@ impl Engine {
                     kind: WaitpointKind::Token,
                     status: WaitpointStatus::Waiting,
                     owner_run_id: None,
-                    due_at,
-                    idempotency_expires_at: req.idempotency_key.as_ref().map(|_| now + key_ttl),
+                    due_at: req.due_at,
+                    idempotency_expires_at: req.idempotency_key.as_ref().map(|_| now + req.key_ttl),
                     idempotency_key: req.idempotency_key,
-                    tags,
+                    tags: req.tags,
                     output: None,
                     batch_id: None,
                     created_at: now,

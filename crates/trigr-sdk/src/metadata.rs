@@ -11,7 +11,8 @@
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use trigr_types::wire::rest::{MetadataOperation as Operation, MetadataUpdate};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -67,33 +68,48 @@ impl Metadata {
     /// Sets a top-level key, or a JSON path like `$.progress.step` whose parent exists.
     pub async fn set(&self, key: &str, value: impl Serialize) -> Result<Value> {
         let value = to_json(value)?;
-        self.apply(json!({"type": "set", "key": key, "value": value}))
-            .await
+        self.apply(Operation::Set {
+            key: key.to_string(),
+            value,
+        })
+        .await
     }
 
     /// Removes a top-level key.
     pub async fn delete(&self, key: &str) -> Result<Value> {
-        self.apply(json!({"type": "delete", "key": key})).await
+        self.apply(Operation::Delete {
+            key: key.to_string(),
+        })
+        .await
     }
 
     /// Appends to the array at `key` (creating it).
     pub async fn append(&self, key: &str, value: impl Serialize) -> Result<Value> {
         let value = to_json(value)?;
-        self.apply(json!({"type": "append", "key": key, "value": value}))
-            .await
+        self.apply(Operation::Append {
+            key: key.to_string(),
+            value,
+        })
+        .await
     }
 
     /// Removes every element equal to `value` from the array at `key`.
     pub async fn remove(&self, key: &str, value: impl Serialize) -> Result<Value> {
         let value = to_json(value)?;
-        self.apply(json!({"type": "remove", "key": key, "value": value}))
-            .await
+        self.apply(Operation::Remove {
+            key: key.to_string(),
+            value,
+        })
+        .await
     }
 
     /// Adds `by` to the number at `key` (a missing or non-number value counts as 0).
     pub async fn increment(&self, key: &str, by: f64) -> Result<Value> {
-        self.apply(json!({"type": "increment", "key": key, "value": by}))
-            .await
+        self.apply(Operation::Increment {
+            key: key.to_string(),
+            value: by,
+        })
+        .await
     }
 
     /// Subtracts `by` from the number at `key`.
@@ -104,7 +120,7 @@ impl Metadata {
     /// Replaces the whole metadata object.
     pub async fn replace(&self, metadata: impl Serialize) -> Result<Value> {
         let value = to_json(metadata)?;
-        self.apply(json!({"type": "update", "value": value})).await
+        self.apply(Operation::Update { value }).await
     }
 
     /// Collects operations to send together: [`MetadataBatch::flush`] applies them all in one
@@ -125,17 +141,18 @@ impl Metadata {
         }
     }
 
-    async fn apply(&self, operation: Value) -> Result<Value> {
+    async fn apply(&self, operation: Operation) -> Result<Value> {
         self.send(vec![operation]).await
     }
 
-    async fn send(&self, operations: Vec<Value>) -> Result<Value> {
+    async fn send(&self, operations: Vec<Operation>) -> Result<Value> {
+        let mut body = MetadataUpdate::default();
         let field = match self.target {
-            Target::Own => "operations",
-            Target::Parent => "parentOperations",
-            Target::Root => "rootOperations",
+            Target::Own => &mut body.operations,
+            Target::Parent => &mut body.parent_operations,
+            Target::Root => &mut body.root_operations,
         };
-        let body = json!({ field: operations });
+        *field = Some(operations);
         let new = self.client.update_metadata(&self.run_id, &body).await?;
         if self.target == Target::Own {
             *self.lock() = new.clone();
@@ -158,13 +175,13 @@ fn to_json(value: impl Serialize) -> Result<Value> {
 #[derive(Debug)]
 pub struct MetadataBatch {
     metadata: Metadata,
-    operations: Vec<Value>,
+    operations: Vec<Operation>,
     /// The first value that could not be turned into JSON; `flush` returns it.
     error: Option<Error>,
 }
 
 impl MetadataBatch {
-    fn push(&mut self, operation: Result<Value>) -> &mut Self {
+    fn push(&mut self, operation: Result<Operation>) -> &mut Self {
         match operation {
             Ok(op) => self.operations.push(op),
             Err(e) => {
@@ -176,30 +193,44 @@ impl MetadataBatch {
 
     /// Sets a key (see [`Metadata::set`]).
     pub fn set(&mut self, key: &str, value: impl Serialize) -> &mut Self {
-        let op = to_json(value).map(|value| json!({"type": "set", "key": key, "value": value}));
+        let op = to_json(value).map(|value| Operation::Set {
+            key: key.to_string(),
+            value,
+        });
         self.push(op)
     }
 
     /// Removes a key.
     pub fn delete(&mut self, key: &str) -> &mut Self {
-        self.push(Ok(json!({"type": "delete", "key": key})))
+        self.push(Ok(Operation::Delete {
+            key: key.to_string(),
+        }))
     }
 
     /// Appends to the array at `key`.
     pub fn append(&mut self, key: &str, value: impl Serialize) -> &mut Self {
-        let op = to_json(value).map(|value| json!({"type": "append", "key": key, "value": value}));
+        let op = to_json(value).map(|value| Operation::Append {
+            key: key.to_string(),
+            value,
+        });
         self.push(op)
     }
 
     /// Removes every element equal to `value` from the array at `key`.
     pub fn remove(&mut self, key: &str, value: impl Serialize) -> &mut Self {
-        let op = to_json(value).map(|value| json!({"type": "remove", "key": key, "value": value}));
+        let op = to_json(value).map(|value| Operation::Remove {
+            key: key.to_string(),
+            value,
+        });
         self.push(op)
     }
 
     /// Adds `by` to the number at `key`.
     pub fn increment(&mut self, key: &str, by: f64) -> &mut Self {
-        self.push(Ok(json!({"type": "increment", "key": key, "value": by})))
+        self.push(Ok(Operation::Increment {
+            key: key.to_string(),
+            value: by,
+        }))
     }
 
     /// Subtracts `by` from the number at `key`.

@@ -1,7 +1,7 @@
-//! How records look on the wire (reference §3.1, §4.2, §4.3; worker protocol §7). Optional
-//! fields are omitted, never null.
+//! How records look on the wire (reference §3.1, §4.2, §4.3; worker protocol §7): each
+//! function turns a stored record into its type of `trigr_types::wire`.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Number, Value};
 use trigr_engine::explain::WaitingFor;
 use trigr_engine::presence::WorkersSeen;
 use trigr_engine::queues::QueueView;
@@ -10,25 +10,20 @@ use trigr_store::{
     Deployment, JournalEntry, JournalKind, LogEntry, QueueKind, Run, Waitpoint, WaitpointStatus,
 };
 use trigr_types::wire::worker as wire;
-use trigr_types::{format_time, packet, RunStatus};
+use trigr_types::wire::{manage, runs, tokens, Timestamp};
+use trigr_types::{packet, RunStatus};
 
-fn put(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {
-    if let Some(v) = v {
-        m.insert(key.to_string(), v);
-    }
-}
-
-fn time(t: Option<i64>) -> Option<Value> {
-    t.map(|t| Value::String(format_time(t)))
+fn time(t: Option<i64>) -> Option<Timestamp> {
+    t.map(Timestamp)
 }
 
 /// A priority as the trigger gave it, in seconds: a whole number stays one (`5`), a fraction
 /// is shown as one (`0.5`).
-fn priority_seconds(ms: i64) -> Value {
+fn priority_seconds(ms: i64) -> Number {
     if ms % 1000 == 0 {
-        json!(ms / 1000)
+        Number::from(ms / 1000)
     } else {
-        json!(ms as f64 / 1000.0)
+        Number::from_f64(ms as f64 / 1000.0).unwrap_or_else(|| Number::from(0))
     }
 }
 
@@ -37,173 +32,163 @@ fn parsed(text: &Option<String>) -> Option<Value> {
 }
 
 /// The fields every run view shares.
-pub fn run_common(run: &Run) -> Map<String, Value> {
+pub fn run_common(run: &Run) -> runs::RunCommon {
     let s = run.status;
-    let mut m = Map::new();
-    m.insert("id".into(), json!(run.id));
-    m.insert("status".into(), json!(s.as_str()));
-    m.insert("taskIdentifier".into(), json!(run.task_id));
-    put(
-        &mut m,
-        "idempotencyKey",
-        run.idempotency_key_user
-            .clone()
-            .or(run.idempotency_key.clone())
-            .map(Value::String),
-    );
-    put(&mut m, "version", run.version.clone().map(Value::String));
-    m.insert("isQueued".into(), json!(s.is_queued()));
-    m.insert("isExecuting".into(), json!(s.is_executing()));
-    m.insert("isWaiting".into(), json!(s == RunStatus::Waiting));
-    m.insert("isCompleted".into(), json!(s.is_completed()));
-    m.insert("isSuccess".into(), json!(s == RunStatus::Completed));
-    m.insert(
-        "isFailed".into(),
-        json!(s.is_completed() && s != RunStatus::Completed),
-    );
-    m.insert("isCancelled".into(), json!(s == RunStatus::Canceled));
-    m.insert("isTest".into(), json!(run.is_test));
-    m.insert("createdAt".into(), json!(format_time(run.created_at)));
-    m.insert("updatedAt".into(), json!(format_time(run.updated_at)));
-    put(&mut m, "startedAt", time(run.started_at));
-    put(&mut m, "finishedAt", time(run.finished_at));
-    put(&mut m, "delayedUntil", time(run.delay_until));
-    put(
-        &mut m,
-        "expiredAt",
-        time(run.finished_at.filter(|_| s == RunStatus::Expired)),
-    );
-    put(&mut m, "ttl", run.ttl.clone().map(Value::String));
-    m.insert("tags".into(), json!(run.tags));
-    m.insert("costInCents".into(), json!(0));
-    m.insert("baseCostInCents".into(), json!(0));
     let duration = match (run.started_at, run.finished_at) {
         (Some(a), Some(b)) => (b - a).max(0),
         _ => 0,
     };
-    m.insert("durationMs".into(), json!(duration));
-    put(&mut m, "metadata", parsed(&run.metadata));
-    put(&mut m, "batchId", run.batch_id.clone().map(Value::String));
-    m
+    runs::RunCommon {
+        id: run.id.clone(),
+        status: s.as_str().to_string(),
+        task_identifier: run.task_id.clone(),
+        idempotency_key: run
+            .idempotency_key_user
+            .clone()
+            .or(run.idempotency_key.clone()),
+        version: run.version.clone(),
+        is_queued: s.is_queued(),
+        is_executing: s.is_executing(),
+        is_waiting: s == RunStatus::Waiting,
+        is_completed: s.is_completed(),
+        is_success: s == RunStatus::Completed,
+        is_failed: s.is_completed() && s != RunStatus::Completed,
+        is_cancelled: s == RunStatus::Canceled,
+        is_test: run.is_test,
+        created_at: Timestamp(run.created_at),
+        updated_at: Timestamp(run.updated_at),
+        started_at: time(run.started_at),
+        finished_at: time(run.finished_at),
+        delayed_until: time(run.delay_until),
+        expired_at: time(run.finished_at.filter(|_| s == RunStatus::Expired)),
+        ttl: run.ttl.clone(),
+        tags: run.tags.clone(),
+        cost_in_cents: 0,
+        base_cost_in_cents: 0,
+        duration_ms: duration,
+        metadata: parsed(&run.metadata),
+        batch_id: run.batch_id.clone(),
+    }
 }
 
 /// A run summary inside `relatedRuns`.
-pub fn run_summary(run: &Run) -> Value {
-    let mut m = run_common(run);
-    m.insert("depth".into(), json!(run.depth));
-    m.insert("triggerFunction".into(), json!(run.trigger_function));
-    Value::Object(m)
+pub fn run_summary(run: &Run) -> runs::RunSummary {
+    runs::RunSummary {
+        common: run_common(run),
+        depth: run.depth,
+        trigger_function: run.trigger_function.clone(),
+    }
 }
 
-/// `GET /api/v3/runs/{id}`.
-pub fn run_detail(run: &Run, root: Option<&Run>, parent: Option<&Run>, children: &[Run]) -> Value {
-    let mut m = run_common(run);
-    m.insert("depth".into(), json!(run.depth));
-    m.insert("triggerFunction".into(), json!(run.trigger_function));
-    m.insert("attemptCount".into(), json!(run.attempt));
-    if let Some(p) = &run.payload {
-        put(
-            &mut m,
-            "payload",
-            packet::to_value(p, &run.payload_type).ok(),
-        );
-    }
-    if run.status == RunStatus::Completed {
-        if let Some(o) = &run.output {
+/// `GET /api/v3/runs/{id}`: the run with its related runs, its output streams
+/// (`realtimeStreams`) and, for a run that is not final and not executing, why it waits.
+pub fn run_detail(
+    run: &Run,
+    root: Option<&Run>,
+    parent: Option<&Run>,
+    children: &[Run],
+    waiting: Option<&WaitingFor>,
+    streams: Vec<String>,
+) -> runs::Run {
+    let payload = run
+        .payload
+        .as_ref()
+        .and_then(|p| packet::to_value(p, &run.payload_type).ok());
+    let output = match (&run.output, run.status) {
+        (Some(o), RunStatus::Completed) => {
             let t = run.output_type.as_deref().unwrap_or(packet::JSON);
-            put(&mut m, "output", packet::to_value(o, t).ok());
+            packet::to_value(o, t).ok()
         }
+        _ => None,
+    };
+    runs::Run {
+        summary: run_summary(run),
+        attempt_count: run.attempt,
+        payload,
+        output,
+        error: parsed(&run.error),
+        related_runs: runs::RelatedRuns {
+            root: root.map(run_summary),
+            parent: parent.map(run_summary),
+            children: children.iter().map(run_summary).collect(),
+        },
+        // trigr additions, ignored by the official SDK.
+        attempt: run.attempt,
+        queue: run.queue_name.clone(),
+        concurrency_key: (!run.ckey.is_empty()).then(|| run.ckey.clone()),
+        priority: priority_seconds(run.priority_ms),
+        max_attempts: run.max_attempts,
+        max_duration: run.max_duration,
+        machine: run.machine.clone(),
+        parent_run_id: run.parent_run_id.clone(),
+        root_run_id: run.root_run_id.clone(),
+        waiting_for: waiting.map(waiting_for),
+        realtime_streams: streams,
     }
-    put(&mut m, "error", parsed(&run.error));
-    let mut related = Map::new();
-    put(&mut related, "root", root.map(run_summary));
-    put(&mut related, "parent", parent.map(run_summary));
-    if !children.is_empty() {
-        related.insert(
-            "children".into(),
-            Value::Array(children.iter().map(run_summary).collect()),
-        );
-    }
-    m.insert("relatedRuns".into(), Value::Object(related));
-    // trigr additions, ignored by the official SDK.
-    m.insert("attempt".into(), json!(run.attempt));
-    m.insert("queue".into(), json!(run.queue_name));
-    put(
-        &mut m,
-        "concurrencyKey",
-        (!run.ckey.is_empty()).then(|| json!(run.ckey)),
-    );
-    m.insert("priority".into(), priority_seconds(run.priority_ms));
-    put(&mut m, "maxAttempts", run.max_attempts.map(Value::from));
-    put(&mut m, "maxDuration", run.max_duration.map(Value::from));
-    put(&mut m, "machine", run.machine.clone().map(Value::String));
-    put(
-        &mut m,
-        "parentRunId",
-        run.parent_run_id.clone().map(Value::String),
-    );
-    put(
-        &mut m,
-        "rootRunId",
-        run.root_run_id.clone().map(Value::String),
-    );
-    Value::Object(m)
 }
 
 /// A run in a list (`GET /api/v1/runs`).
-pub fn run_list_item(run: &Run, env_slug: &str) -> Value {
-    let mut m = run_common(run);
-    m.insert("env".into(), json!({ "id": run.env_id, "name": env_slug }));
-    Value::Object(m)
+pub fn run_list_item(run: &Run, env_slug: &str) -> runs::RunListItem {
+    runs::RunListItem {
+        common: run_common(run),
+        env: runs::RunEnvironment {
+            id: run.env_id.clone(),
+            name: env_slug.to_string(),
+        },
+    }
 }
 
 /// A queue (reference §4.3).
-pub fn queue(v: &QueueView) -> Value {
+pub fn queue(v: &QueueView) -> manage::Queue {
     let q = &v.queue;
     let name = match q.kind {
         QueueKind::Task => q.name.strip_prefix("task/").unwrap_or(&q.name).to_string(),
         QueueKind::Custom => q.name.clone(),
     };
-    json!({
-        "id": q.id,
-        "name": name,
-        "type": q.kind.as_str(),
-        "running": v.running,
-        "queued": v.queued,
-        "paused": q.paused,
-        "concurrencyLimit": q.limit(),
-        "concurrency": {
-            "current": q.limit(),
-            "base": q.base_limit,
-            "override": q.override_limit,
-            "overriddenAt": q.overridden_at.map(format_time),
-            "overriddenBy": Value::Null,
+    manage::Queue {
+        id: q.id.clone(),
+        name,
+        kind: q.kind.as_str().to_string(),
+        running: v.running,
+        queued: v.queued,
+        paused: q.paused,
+        concurrency_limit: q.limit(),
+        concurrency: manage::QueueConcurrency {
+            current: q.limit(),
+            base: q.base_limit,
+            override_limit: q.override_limit,
+            overridden_at: time(q.overridden_at),
+            overridden_by: None,
         },
-    })
+    }
 }
 
 /// A deployment (reference §4.5), with when a worker of its version last asked for runs
 /// (`workerLastSeenAt`) and whether one did within the presence window (`hasWorkers`).
-pub fn deployment(d: &Deployment, current: bool, workers: &WorkersSeen) -> Value {
-    json!({
-        "id": d.id,
-        "createdAt": format_time(d.created_at),
-        "shortCode": d.version,
-        "version": d.version,
-        "runtime": Value::Null,
-        "runtimeVersion": Value::Null,
-        "status": "DEPLOYED",
-        "deployedAt": format_time(d.promoted_at.unwrap_or(d.created_at)),
-        "current": current,
-        "tasks": d.tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>(),
-        "workerLastSeenAt": workers.last_seen(&d.version).map(format_time),
-        "hasWorkers": workers.has_workers(&d.version),
-    })
+pub fn deployment(d: &Deployment, current: bool, workers: &WorkersSeen) -> manage::Deployment {
+    manage::Deployment {
+        id: d.id.clone(),
+        created_at: Timestamp(d.created_at),
+        short_code: d.version.clone(),
+        version: d.version.clone(),
+        runtime: None,
+        runtime_version: None,
+        status: "DEPLOYED".into(),
+        deployed_at: Timestamp(d.promoted_at.unwrap_or(d.created_at)),
+        current,
+        tasks: d.tasks.iter().map(|t| t.id.clone()).collect(),
+        worker_last_seen_at: time(workers.last_seen(&d.version)),
+        has_workers: workers.has_workers(&d.version),
+        rolled_back_from: None,
+    }
 }
 
 /// Why a run is not running (`waitingFor` of run retrieve).
-pub fn waiting_for(w: &WaitingFor) -> Value {
-    json!({ "reason": w.reason.code(), "message": w.message })
+pub fn waiting_for(w: &WaitingFor) -> runs::WaitingFor {
+    runs::WaitingFor {
+        reason: w.reason.code().to_string(),
+        message: w.message.clone(),
+    }
 }
 
 /// The status vocabulary a caller expects: clients that do not send
@@ -225,28 +210,20 @@ fn legacy_name(status: &str) -> Option<&'static str> {
     }
 }
 
-fn legacy_status(run: &mut Value) {
-    if let Some(new) = run
-        .get("status")
-        .and_then(Value::as_str)
-        .and_then(legacy_name)
-    {
-        run["status"] = json!(new);
+/// Rewrites the status of a run view to its legacy name.
+pub fn legacy_status(run: &mut runs::RunCommon) {
+    if let Some(old) = legacy_name(&run.status) {
+        run.status = old.to_string();
     }
 }
 
 /// Rewrites the statuses of a run view (and its related runs) to the legacy names.
-pub fn legacy_run(run: &mut Value) {
-    legacy_status(run);
-    if let Some(related) = run.get_mut("relatedRuns") {
-        for key in ["root", "parent"] {
-            if let Some(r) = related.get_mut(key) {
-                legacy_status(r);
-            }
-        }
-        if let Some(Value::Array(children)) = related.get_mut("children") {
-            children.iter_mut().for_each(legacy_status);
-        }
+pub fn legacy_run(run: &mut runs::Run) {
+    legacy_status(&mut run.summary.common);
+    let related = &mut run.related_runs;
+    let others = related.root.iter_mut().chain(related.parent.iter_mut());
+    for r in others.chain(related.children.iter_mut()) {
+        legacy_status(&mut r.common);
     }
 }
 
@@ -330,55 +307,46 @@ pub fn wait_state(w: &WaitState) -> wire::WaitState {
     }
 }
 
-/// The fields a token shows in lists (reference §4.2); `url` is its callback URL.
-/// `run_version`: the version of the run waiting on the token (`null` when none waits).
-pub fn token_list_item(t: &Waitpoint, url: &str, run_version: Option<&str>) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(t.id));
-    m.insert("url".into(), json!(url));
-    m.insert("status".into(), json!(t.status.as_str()));
-    put(&mut m, "completedAt", time(t.completed_at));
-    put(&mut m, "timeoutAt", time(t.due_at));
-    put(
-        &mut m,
-        "idempotencyKey",
-        t.idempotency_key.clone().map(Value::String),
-    );
-    put(
-        &mut m,
-        "idempotencyKeyExpiresAt",
-        time(
+/// A token as lists show it (reference §4.2); `url` is its callback URL. `run_version`: the
+/// version of the run waiting on the token (`null` when none waits).
+pub fn token_list_item(t: &Waitpoint, url: &str, run_version: Option<&str>) -> tokens::Token {
+    tokens::Token {
+        id: t.id.clone(),
+        url: url.to_string(),
+        status: t.status.as_str().to_string(),
+        completed_at: time(t.completed_at),
+        timeout_at: time(t.due_at),
+        idempotency_key: t.idempotency_key.clone(),
+        idempotency_key_expires_at: time(
             t.idempotency_expires_at
                 .filter(|_| t.idempotency_key.is_some()),
         ),
-    );
-    m.insert("tags".into(), json!(t.tags));
-    m.insert("createdAt".into(), json!(format_time(t.created_at)));
-    m.insert("runVersion".into(), json!(run_version));
-    m
+        tags: t.tags.clone(),
+        created_at: Timestamp(t.created_at),
+        run_version: run_version.map(str::to_string),
+        output: None,
+        output_type: None,
+        output_is_error: None,
+    }
 }
 
 /// A token as `wait.retrieveToken` reads it: the output as a packet string.
-pub fn token(t: &Waitpoint, url: &str, run_version: Option<&str>) -> Value {
-    let mut m = token_list_item(t, url, run_version);
+pub fn token(t: &Waitpoint, url: &str, run_version: Option<&str>) -> tokens::Token {
+    let mut token = token_list_item(t, url, run_version);
     if t.status != WaitpointStatus::Waiting {
-        let output = t.output.clone().unwrap_or_else(|| "null".into());
-        m.insert("output".into(), json!(output));
-        m.insert("outputType".into(), json!(packet::JSON));
-        m.insert(
-            "outputIsError".into(),
-            json!(t.status == WaitpointStatus::TimedOut),
-        );
+        token.output = Some(t.output.clone().unwrap_or_else(|| "null".into()));
+        token.output_type = Some(packet::JSON.to_string());
+        token.output_is_error = Some(t.status == WaitpointStatus::TimedOut);
     }
-    Value::Object(m)
+    token
 }
 
 /// One log line of a run.
-pub fn log_line(l: &LogEntry) -> Value {
-    let mut m = Map::new();
-    m.insert("time".into(), json!(format_time(l.time)));
-    m.insert("level".into(), json!(l.level));
-    m.insert("message".into(), json!(l.message));
-    put(&mut m, "fields", parsed(&l.fields));
-    Value::Object(m)
+pub fn log_line(l: &LogEntry) -> runs::RunLogLine {
+    runs::RunLogLine {
+        time: Timestamp(l.time),
+        level: l.level.clone(),
+        message: l.message.clone(),
+        fields: parsed(&l.fields),
+    }
 }

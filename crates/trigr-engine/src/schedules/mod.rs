@@ -18,7 +18,9 @@ pub(crate) mod declarative;
 pub mod tick;
 pub mod window;
 
+use serde_json::Value;
 use trigr_store::{Environment, ReadTx, Schedule, ScheduleKind};
+use trigr_types::wire::rest::ScheduleBody;
 use trigr_types::{id, Millis};
 
 use crate::{Engine, Error, Result, Txn};
@@ -40,6 +42,34 @@ pub struct ScheduleInput {
     /// Jitter window (`30m`, `2h`, `30%`); `None` fires each tick at its nominal time. An
     /// update replaces it (`None` clears it).
     pub window: Option<String>,
+}
+
+/// Checks the body of a schedule create or update: the window, when given, is a string (its
+/// form and the pattern, zone and task are checked by the command).
+pub fn check(body: ScheduleBody) -> Result<ScheduleInput> {
+    let window = match body.window {
+        None | Some(Value::Null) => None,
+        Some(Value::String(w)) => Some(w),
+        Some(other) => {
+            let kind = match other {
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::Array(_) => "an array",
+                _ => "an object",
+            };
+            return Err(Error::unprocessable(format!(
+                "invalid window: window must be a string such as \"30m\", \"2h\" or \"30%\", not {kind}"
+            )));
+        }
+    };
+    Ok(ScheduleInput {
+        task: body.task,
+        cron: body.cron,
+        timezone: body.timezone,
+        external_id: body.external_id,
+        dedup_key: body.deduplication_key,
+        window,
+    })
 }
 
 /// The human description of a schedule's pattern, or the pattern itself when it no longer

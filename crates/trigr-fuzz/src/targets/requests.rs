@@ -131,10 +131,9 @@ pub fn offset_page(name: &'static str, settings: &Settings) -> Report {
                 ensure(in_range && offset.is_some(), "page out of range", || {
                     format!("{params:?} gave {p:?}")
                 })?;
-                let page = p.json(Vec::new(), *total);
-                let pages = page["pagination"]["totalPages"].as_u64().unwrap_or(0);
-                ensure(pages >= 1, "no pages", || {
-                    format!("{p:?} with {total} runs: {page}")
+                let page = p.pagination(*total);
+                ensure(page.total_pages >= 1, "no pages", || {
+                    format!("{p:?} with {total} runs: {page:?}")
                 })
             }
             Err(e) => client_error(&e, params),

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use trigr_types::wire::common::Id;
+use trigr_types::wire::rest::{MetadataUpdate, TriggerBody};
+use trigr_types::wire::runs::{MetadataUpdated, Triggered};
 
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Tries, DEFAULT_API_URL, REQUEST_TIMEOUT};
@@ -146,11 +149,17 @@ impl Client {
         let payload = serde_json::to_string(payload).map_err(|e| Error::json("the payload", e))?;
         let mut options = options.to_wire();
         options.payload_type = Some(trigr_types::packet::JSON.to_string());
-        let body = json!({ "payload": payload, "options": options });
+        let body = TriggerBody {
+            payload: Some(Value::String(payload)),
+            options: Some(options),
+        };
+        let body = serde_json::to_value(body).map_err(|e| Error::json("the trigger", e))?;
         let path = format!("/api/v1/tasks/{}/trigger", encode(task_id));
-        self.http
+        let triggered: Triggered = self
+            .http
             .call(Method::POST, &path, Some(&body), Tries::Once)
-            .await
+            .await?;
+        Ok(triggered.into())
     }
 
     /// The run with this id.
@@ -183,7 +192,11 @@ impl Client {
     /// A new run with the payload and options of an old one.
     pub async fn replay_run(&self, run_id: &str) -> Result<RunHandle> {
         let path = format!("/api/v1/runs/{}/replay", encode(run_id));
-        self.http.call(Method::POST, &path, None, Tries::Once).await
+        let new: Id = self
+            .http
+            .call(Method::POST, &path, None, Tries::Once)
+            .await?;
+        Ok(new.into())
     }
 
     /// Reads the run again and again (every 50 ms at first, backing off to 1 s) until it is
@@ -238,12 +251,19 @@ impl Client {
     }
 
     /// `PUT /api/v1/runs/{id}/metadata` with a body of operations; the new metadata.
-    pub(crate) async fn update_metadata(&self, run_id: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn update_metadata(
+        &self,
+        run_id: &str,
+        update: &MetadataUpdate,
+    ) -> Result<Value> {
+        let body =
+            serde_json::to_value(update).map_err(|e| Error::json("the metadata update", e))?;
+        let body = &body;
         let path = format!("/api/v1/runs/{}/metadata", encode(run_id));
-        let answer = self
+        let answer: MetadataUpdated = self
             .http
-            .send(Method::PUT, &path, Some(body), Tries::Transient)
+            .call(Method::PUT, &path, Some(body), Tries::Transient)
             .await?;
-        Ok(answer["metadata"].clone())
+        Ok(answer.metadata)
     }
 }

@@ -11,6 +11,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use trigr_types::wire::manage as wire;
+
 use crate::error::Result;
 use crate::http::{encode, Http, Tries};
 
@@ -57,52 +59,55 @@ impl ScheduleOptions {
     }
 }
 
-/// How a schedule's times are generated.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub struct Generator {
-    /// `CRON`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The cron pattern.
-    pub expression: String,
-    /// The pattern in words ("At 09:00 …").
-    #[serde(default)]
-    pub description: String,
-}
+/// How a schedule's times are generated: `kind` `CRON`, the cron pattern (`expression`) and
+/// the pattern in words (`description`, "At 09:00 …").
+pub use trigr_types::wire::manage::ScheduleGenerator as Generator;
 
-/// A schedule as the server shows it.
+/// A schedule as the server shows it (read as [`wire::Schedule`]).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "wire::Schedule")]
 pub struct Schedule {
     /// `sched_…`.
     pub id: String,
     /// `IMPERATIVE` (made through the API) or `DECLARATIVE` (declared by a task).
-    #[serde(rename = "type")]
     pub kind: String,
     /// The task it triggers.
     pub task: String,
     /// Whether it ticks.
     pub active: bool,
     /// The key it was created with (imperative schedules).
-    #[serde(default)]
     pub deduplication_key: Option<String>,
     /// Your own id for it.
-    #[serde(default)]
     pub external_id: Option<String>,
     /// Its pattern.
     pub generator: Generator,
     /// IANA time zone of the pattern.
     pub timezone: String,
     /// Its jitter window (`"30m"`, `"2h"`, `"30%"`), if any.
-    #[serde(default)]
     pub window: Option<String>,
     /// The next tick's cron (nominal) time; `None` when inactive or when there is none.
-    #[serde(default)]
     pub next_run: Option<DateTime<Utc>>,
     /// When the next tick fires (its cron time plus the window's offset; the cron time
     /// without a window).
-    #[serde(default)]
     pub next_run_effective_at: Option<DateTime<Utc>>,
+}
+
+impl From<wire::Schedule> for Schedule {
+    fn from(s: wire::Schedule) -> Schedule {
+        Schedule {
+            id: s.id,
+            kind: s.kind,
+            task: s.task,
+            active: s.active,
+            deduplication_key: s.deduplication_key,
+            external_id: s.external_id,
+            generator: s.generator,
+            timezone: s.timezone,
+            window: s.window,
+            next_run: s.next_run.map(|t| t.to_datetime()),
+            next_run_effective_at: s.next_run_effective_at.map(|t| t.to_datetime()),
+        }
+    }
 }
 
 /// One page of schedules, oldest first.
@@ -116,13 +121,6 @@ pub struct SchedulePage {
     pub total_pages: u64,
     /// How many schedules there are.
     pub count: u64,
-}
-
-#[derive(Deserialize)]
-struct WirePage {
-    data: Vec<Schedule>,
-    #[serde(default)]
-    pagination: Value,
 }
 
 fn path(id: &str) -> String {
@@ -158,16 +156,15 @@ impl Schedules {
     /// One page (from 1) of the environment's schedules, `per_page` (1–100) at a time.
     pub async fn list(&self, page: u32, per_page: u32) -> Result<SchedulePage> {
         let path = format!("/api/v1/schedules?page={page}&perPage={per_page}");
-        let wire: WirePage = self
+        let list: wire::ScheduleList = self
             .http
             .call(Method::GET, &path, None, Tries::Transient)
             .await?;
-        let number = |k: &str| wire.pagination[k].as_u64().unwrap_or(0);
         Ok(SchedulePage {
-            current_page: number("currentPage"),
-            total_pages: number("totalPages"),
-            count: number("count"),
-            data: wire.data,
+            current_page: list.pagination.current_page,
+            total_pages: list.pagination.total_pages,
+            count: u64::try_from(list.pagination.count).unwrap_or_default(),
+            data: list.data.into_iter().map(Schedule::from).collect(),
         })
     }
 
@@ -248,8 +245,9 @@ mod tests {
         );
         let s: Schedule = serde_json::from_value(json!({
             "id": "sched_1", "type": "DECLARATIVE", "task": "t", "active": false,
-            "generator": {"type": "CRON", "expression": "0 * * * *"},
-            "timezone": "UTC", "nextRun": null, "nextRunEffectiveAt": null
+            "deduplicationKey": null, "externalId": null,
+            "generator": {"type": "CRON", "expression": "0 * * * *", "description": "Every hour"},
+            "timezone": "UTC", "nextRun": null, "nextRunEffectiveAt": null, "environments": []
         }))
         .expect("schedule");
         assert_eq!(s.window, None);

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use trigr_types::wire::tokens as wire;
 
 use super::types::{duration_text, query_string, rfc3339, Page, WirePage};
 use crate::error::Result;
@@ -71,18 +72,10 @@ impl CreateToken {
     }
 }
 
-/// A created token.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Token {
-    /// Token id, `waitpoint_…`.
-    pub id: String,
-    /// Signed callback URL: a `POST` of any JSON body completes the token with that body.
-    pub url: String,
-    /// `true` when the idempotency key matched an existing token.
-    #[serde(default)]
-    pub is_cached: bool,
-}
+/// A created token: its id (`waitpoint_…`), its signed callback URL (a `POST` of any JSON
+/// body completes the token with that body), and whether the idempotency key matched an
+/// existing token (`is_cached`).
+pub use trigr_types::wire::tokens::TokenCreated as Token;
 
 /// Where a token stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,9 +89,9 @@ pub enum TokenStatus {
     TimedOut,
 }
 
-/// A token as retrieve and list show it.
+/// A token as retrieve and list show it (read as [`wire::Token`]).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(try_from = "wire::Token")]
 pub struct TokenInfo {
     /// Token id.
     pub id: String,
@@ -107,28 +100,43 @@ pub struct TokenInfo {
     /// Status.
     pub status: TokenStatus,
     /// Tags.
-    #[serde(default)]
     pub tags: Vec<String>,
     /// Idempotency key, if any.
-    #[serde(default)]
     pub idempotency_key: Option<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it was completed.
-    #[serde(default)]
     pub completed_at: Option<DateTime<Utc>>,
     /// When it times out.
-    #[serde(default)]
     pub timeout_at: Option<DateTime<Utc>>,
     /// The version of the run waiting on the token (`None` while no run waits).
-    #[serde(default)]
     pub run_version: Option<String>,
-    #[serde(default)]
     output: Option<String>,
-    #[serde(default)]
     output_type: Option<String>,
-    #[serde(default)]
     output_is_error: bool,
+}
+
+impl TryFrom<wire::Token> for TokenInfo {
+    type Error = String;
+
+    fn try_from(t: wire::Token) -> std::result::Result<TokenInfo, String> {
+        let status = serde_json::from_value(Value::String(t.status))
+            .map_err(|e| format!("the token's status: {e}"))?;
+        Ok(TokenInfo {
+            id: t.id,
+            url: t.url,
+            status,
+            tags: t.tags,
+            idempotency_key: t.idempotency_key,
+            created_at: t.created_at.to_datetime(),
+            completed_at: t.completed_at.map(|at| at.to_datetime()),
+            timeout_at: t.timeout_at.map(|at| at.to_datetime()),
+            run_version: t.run_version,
+            output: t.output,
+            output_type: t.output_type,
+            output_is_error: t.output_is_error.unwrap_or(false),
+        })
+    }
 }
 
 impl TokenInfo {
@@ -236,18 +244,26 @@ impl ListTokens {
     }
 }
 
-/// The answer to a completion.
+/// The answer to a completion (read as [`wire::TokenCompleted`]).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "wire::TokenCompleted")]
 pub struct Completed {
     /// Always `true` on success.
     pub success: bool,
     /// The token was already completed (the first data wins).
-    #[serde(default)]
     pub already_completed: bool,
     /// The version of the run waiting on the token, when one waits.
-    #[serde(default)]
     pub run_version: Option<String>,
+}
+
+impl From<wire::TokenCompleted> for Completed {
+    fn from(done: wire::TokenCompleted) -> Completed {
+        Completed {
+            success: done.success,
+            already_completed: done.already_completed.unwrap_or(false),
+            run_version: done.run_version,
+        }
+    }
 }
 
 /// Options of [`Tokens::complete_with`].
@@ -352,7 +368,7 @@ mod tests {
     fn retrieved_outputs_are_packets() {
         let info: TokenInfo = serde_json::from_value(json!({
             "id": "waitpoint_1", "url": "http://x", "status": "COMPLETED", "tags": [],
-            "createdAt": "2026-01-01T00:00:00Z",
+            "createdAt": "2026-01-01T00:00:00Z", "runVersion": null,
             "output": "{\"ok\":1}", "outputType": "application/json"
         }))
         .expect("token");
@@ -360,8 +376,8 @@ mod tests {
         assert_eq!(info.error(), None);
 
         let timed_out: TokenInfo = serde_json::from_value(json!({
-            "id": "waitpoint_2", "url": "http://x", "status": "TIMED_OUT",
-            "createdAt": "2026-01-01T00:00:00Z",
+            "id": "waitpoint_2", "url": "http://x", "status": "TIMED_OUT", "tags": [],
+            "createdAt": "2026-01-01T00:00:00Z", "runVersion": null,
             "output": "{\"message\":\"timed out\"}", "outputIsError": true
         }))
         .expect("token");

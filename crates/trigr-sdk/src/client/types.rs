@@ -1,13 +1,17 @@
 //! Values the management API sends and takes: runs, trigger options, pages.
+//!
+//! The answers are read as the server writes them, as the types of `trigr_types::wire`, and
+//! turned into these friendlier values (a status as [`RunStatus`], times as `chrono` times).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use trigr_types::wire::trigger as wire;
+use trigr_types::wire::common::CursorPagination;
+use trigr_types::wire::{common, runs, trigger as wire};
 
 use crate::error::{Error, Result};
 use crate::task_error::ErrorBody;
@@ -28,55 +32,95 @@ pub struct RunHandle {
     pub version: Option<String>,
 }
 
-/// A run as `GET /api/v3/runs/{id}` shows it.
+impl From<runs::Triggered> for RunHandle {
+    fn from(t: runs::Triggered) -> RunHandle {
+        RunHandle {
+            id: t.id,
+            is_cached: t.is_cached,
+            version: t.version,
+        }
+    }
+}
+
+impl From<common::Id> for RunHandle {
+    /// A new run known by its id alone (a replay's).
+    fn from(new: common::Id) -> RunHandle {
+        RunHandle {
+            id: new.id,
+            is_cached: false,
+            version: None,
+        }
+    }
+}
+
+/// A run as `GET /api/v3/runs/{id}` shows it (read as [`runs::Run`]).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(try_from = "runs::Run")]
 pub struct Run {
     /// Run id, `run_…`.
     pub id: String,
     /// Current status.
-    #[serde(deserialize_with = "status")]
     pub status: RunStatus,
     /// The task's id.
     pub task_identifier: String,
     /// Version the run is locked to.
-    #[serde(default)]
     pub version: Option<String>,
     /// Tags of the run.
-    #[serde(default)]
     pub tags: Vec<String>,
     /// Metadata object.
-    #[serde(default)]
     pub metadata: Option<Value>,
     /// Payload as plain JSON.
-    #[serde(default)]
     pub payload: Option<Value>,
     /// Output of a completed run.
-    #[serde(default)]
     pub output: Option<Value>,
     /// Error of a failed run.
-    #[serde(default)]
     pub error: Option<ErrorBody>,
     /// Attempts made so far.
-    #[serde(default)]
     pub attempt_count: u32,
     /// Whether the run was triggered as a test.
-    #[serde(default)]
     pub is_test: bool,
     /// The user's idempotency key, if any.
-    #[serde(default)]
     pub idempotency_key: Option<String>,
     /// The batch the run belongs to.
-    #[serde(default)]
     pub batch_id: Option<String>,
     /// When the run was triggered.
     pub created_at: DateTime<Utc>,
     /// When its first attempt started.
-    #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
     /// When it reached a final status.
-    #[serde(default)]
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<runs::Run> for Run {
+    type Error = String;
+
+    fn try_from(wire: runs::Run) -> std::result::Result<Run, String> {
+        let c = wire.summary.common;
+        let error = wire
+            .error
+            .filter(|e| !e.is_null())
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| format!("the run's error: {e}"))?;
+        Ok(Run {
+            status: status_of(&c.status)?,
+            id: c.id,
+            task_identifier: c.task_identifier,
+            version: c.version,
+            tags: c.tags,
+            metadata: c.metadata,
+            payload: wire.payload,
+            output: wire.output,
+            error,
+            attempt_count: u32::try_from(wire.attempt_count).unwrap_or_default(),
+            is_test: c.is_test,
+            idempotency_key: c.idempotency_key,
+            batch_id: c.batch_id,
+            created_at: c.created_at.to_datetime(),
+            started_at: c.started_at.map(|t| t.to_datetime()),
+            finished_at: c.finished_at.map(|t| t.to_datetime()),
+        })
+    }
 }
 
 impl Run {
@@ -89,39 +133,63 @@ impl Run {
     }
 }
 
-/// A run in a list (`GET /api/v1/runs`).
+/// A run in a list (`GET /api/v1/runs`, read as [`runs::RunListItem`]).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(try_from = "runs::RunListItem")]
 pub struct RunSummary {
     /// Run id.
     pub id: String,
     /// Current status.
-    #[serde(deserialize_with = "status")]
     pub status: RunStatus,
     /// The task's id.
     pub task_identifier: String,
     /// Version the run is locked to.
-    #[serde(default)]
     pub version: Option<String>,
     /// Tags.
-    #[serde(default)]
     pub tags: Vec<String>,
     /// When the run was triggered.
     pub created_at: DateTime<Utc>,
 }
 
-/// One log entry of a run (`GET /api/v1/runs/{id}/logs`).
+impl TryFrom<runs::RunListItem> for RunSummary {
+    type Error = String;
+
+    fn try_from(wire: runs::RunListItem) -> std::result::Result<RunSummary, String> {
+        let c = wire.common;
+        Ok(RunSummary {
+            status: status_of(&c.status)?,
+            id: c.id,
+            task_identifier: c.task_identifier,
+            version: c.version,
+            tags: c.tags,
+            created_at: c.created_at.to_datetime(),
+        })
+    }
+}
+
+/// One log entry of a run (`GET /api/v1/runs/{id}/logs`, read as [`runs::RunLogLine`]).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(from = "runs::RunLogLine")]
 pub struct LogEntry {
     /// `debug`, `log`, `info`, `warn` or `error`.
     pub level: String,
     /// The message.
     pub message: String,
     /// Structured fields, if any.
-    #[serde(default)]
     pub fields: Option<Value>,
     /// When it was written.
     pub time: DateTime<Utc>,
+}
+
+impl From<runs::RunLogLine> for LogEntry {
+    fn from(wire: runs::RunLogLine) -> LogEntry {
+        LogEntry {
+            level: wire.level,
+            message: wire.message,
+            fields: wire.fields,
+            time: wire.time.to_datetime(),
+        }
+    }
 }
 
 /// One page of a cursor-paginated list.
@@ -133,17 +201,12 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+/// A cursor-paged list answer (`{"data", "pagination"}`), its items read through their wire
+/// types.
 #[derive(Deserialize)]
 pub(crate) struct WirePage<T> {
     data: Vec<T>,
-    #[serde(default)]
-    pagination: Pagination,
-}
-
-#[derive(Default, Deserialize)]
-struct Pagination {
-    #[serde(default)]
-    next: Option<String>,
+    pagination: CursorPagination,
 }
 
 impl<T> From<WirePage<T>> for Page<T> {
@@ -348,9 +411,8 @@ pub(crate) fn rfc3339(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-fn status<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<RunStatus, D::Error> {
-    let text = String::deserialize(d)?;
-    text.parse().map_err(serde::de::Error::custom)
+fn status_of(name: &str) -> std::result::Result<RunStatus, String> {
+    name.parse().map_err(|e| format!("{e}"))
 }
 
 #[cfg(test)]
@@ -392,11 +454,17 @@ mod tests {
     fn runs_decode_with_statuses() {
         let run: Run = serde_json::from_value(json!({
             "id": "run_1", "status": "COMPLETED", "taskIdentifier": "t",
-            "createdAt": "2026-01-01T00:00:00.000Z", "output": {"n": 1}, "attemptCount": 2,
-            "relatedRuns": {}
+            "isQueued": false, "isExecuting": false, "isWaiting": false, "isCompleted": true,
+            "isSuccess": true, "isFailed": false, "isCancelled": false, "isTest": false,
+            "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:01.000Z",
+            "tags": [], "costInCents": 0, "baseCostInCents": 0, "durationMs": 0,
+            "depth": 0, "triggerFunction": "trigger", "attemptCount": 2, "attempt": 2,
+            "output": {"n": 1}, "relatedRuns": {}, "queue": "task/t", "priority": 0,
+            "realtimeStreams": []
         }))
         .expect("run");
         assert_eq!(run.status, RunStatus::Completed);
+        assert_eq!(run.attempt_count, 2);
         #[derive(Deserialize)]
         struct Out {
             n: u32,

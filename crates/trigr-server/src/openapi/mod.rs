@@ -2,11 +2,11 @@
 //!
 //! Each handler carries its `#[utoipa::path]` entry (path, parameters, security, answers) and
 //! `routes/mod.rs` registers every route through `utoipa_axum::routes!`, so a route cannot be
-//! served without its entry. Request bodies are the handlers' own types (`ToSchema` derives on
-//! the body types of the server and the engine); the worker protocol's bodies and answers are
-//! the types of `trigr_types::wire` the handlers write; the other answers written with `json!`
-//! are described by the types of [`schemas`]. What every route shares is added here, once,
-//! when the server starts ([`publish`]):
+//! served without its entry. Request bodies and answers are the types of `trigr_types::wire`
+//! the handlers read and write (their `ToSchema` derives); the answers that are not wire
+//! types (errors, the realtime feeds, a few others) are described by the types of
+//! [`schemas`]. What every route shares is added here, once, when the server starts
+//! ([`publish`]):
 //!
 //! - the security schemes (secret key, public access token, `?access_token=`);
 //! - the error answers any route can give (`400`, `401`, `403`, `408`, `413`, `414`, `431`,

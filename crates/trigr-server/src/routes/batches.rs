@@ -3,9 +3,12 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use futures::StreamExt;
-use serde_json::{json, Value};
-use trigr_engine::batch::{BatchItem, CreateBatch, ItemRun, MAX_ITEMS};
-use trigr_types::format_time;
+use trigr_engine::batch::{self, ItemRun, MAX_ITEMS};
+use trigr_types::wire::batches::{
+    Batch, BatchCreated, BatchItemRun, BatchItemsAccepted, BatchProcessing,
+};
+use trigr_types::wire::rest::{BatchItem, CreateBatch};
+use trigr_types::wire::Timestamp;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_json, Auth, KeyOrToken, Unread};
@@ -20,8 +23,8 @@ use crate::{jwt, AppState};
     security(("secretKey" = []), ("publicAccessToken" = [])),
     request_body = CreateBatch,
     responses(
-        (status = 202, description = "A new batch: send its items next", body = crate::openapi::schemas::BatchCreated, headers(("x-trigger-jwt" = String, description = "A public access token for what was created"))),
-        (status = 200, description = "The batch the idempotency key names", body = crate::openapi::schemas::BatchCreated, headers(("x-trigger-jwt" = String, description = "A public access token for what was created"))),
+        (status = 202, description = "A new batch: send its items next", body = BatchCreated, headers(("x-trigger-jwt" = String, description = "A public access token for what was created"))),
+        (status = 200, description = "The batch the idempotency key names", body = BatchCreated, headers(("x-trigger-jwt" = String, description = "A public access token for what was created"))),
         (status = 409, description = "The idempotency key is held by a batch this token may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The batch cannot be made as asked (runCount out of range, …)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -49,21 +52,23 @@ pub async fn create(
             return Err(auth.forbidden(&format!("batch-trigger task {t}")));
         }
     }
-    let (batch, cached) = state.engine.create_batch(&auth.env_id, body).await?;
+    let new = batch::check(body)?;
+    let (batch, cached) = state.engine.create_batch(&auth.env_id, new).await?;
     if cached && !auth.allows(&["read:runs".to_string(), format!("read:batch:{}", batch.id)]) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "The idempotencyKey is held by a batch this token may not read; use a new key",
         ));
     }
-    let mut out = json!({ "id": batch.id, "runCount": batch.run_count, "isCached": cached });
-    if let Some(k) = batch
-        .idempotency_key_user
-        .clone()
-        .or(batch.idempotency_key.clone())
-    {
-        out["idempotencyKey"] = json!(k);
-    }
+    let out = BatchCreated {
+        id: batch.id.clone(),
+        run_count: batch.run_count,
+        is_cached: cached,
+        idempotency_key: batch
+            .idempotency_key_user
+            .clone()
+            .or(batch.idempotency_key.clone()),
+    };
     let status = if cached {
         StatusCode::OK
     } else {
@@ -94,7 +99,7 @@ pub async fn create(
     ),
     request_body(content = BatchItem, content_type = "application/x-ndjson", description = "One BatchItem a line (NDJSON), at most 1,000 items"),
     responses(
-        (status = 200, description = "The items were accepted", body = crate::openapi::schemas::BatchItemsAccepted),
+        (status = 200, description = "The items were accepted", body = BatchItemsAccepted),
         (status = 404, description = "No such batch, or an item names a task the current deployment does not declare", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "An item's idempotency key is held by a run of another task or one this token may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 415, description = "The body is not application/x-ndjson", body = crate::openapi::schemas::ErrorBody),
@@ -129,23 +134,24 @@ pub async fn items(
     })
     .await?;
     let reuse = super::trigger::reuse_check(&auth);
+    let items = state
+        .engine
+        .check_batch_items(&auth.env_id, items, reuse)
+        .await;
     let r = state
         .engine
-        .add_batch_items(&auth.env_id, &batch_id, items, reuse)
+        .add_batch_items(&auth.env_id, &batch_id, items)
         .await?;
-    let mut out = json!({
-        "id": r.batch_id,
-        "itemsAccepted": r.accepted,
-        "itemsDeduplicated": r.deduplicated,
-        "sealed": r.sealed,
+    Ok(axum::Json(BatchItemsAccepted {
+        id: r.batch_id,
+        items_accepted: r.accepted,
+        items_deduplicated: r.deduplicated,
+        sealed: r.sealed,
         // A trigr addition: the runs of the items this call accepted, with their versions.
-        "items": items_view(&r.items),
-    });
-    if !r.sealed {
-        out["enqueuedCount"] = json!(r.enqueued);
-        out["expectedCount"] = json!(r.expected);
-    }
-    Ok(axum::Json(out))
+        items: items_view(&r.items),
+        enqueued_count: (!r.sealed).then_some(r.enqueued),
+        expected_count: (!r.sealed).then_some(r.expected),
+    }))
 }
 
 /// Most bytes of one items call: a batch's items may come in several calls.
@@ -311,11 +317,15 @@ fn too_large(message: String) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
 }
 
-/// `[{"index", "runId", "version"}]`, `version` null while the run has none.
-fn items_view(items: &[ItemRun]) -> Value {
+/// Each item's run, and the version the run is locked to (`null` while it has none).
+fn items_view(items: &[ItemRun]) -> Vec<BatchItemRun> {
     items
         .iter()
-        .map(|it| json!({ "index": it.index, "runId": it.run_id, "version": it.version }))
+        .map(|it| BatchItemRun {
+            index: it.index,
+            run_id: it.run_id.clone(),
+            version: it.version.clone(),
+        })
         .collect()
 }
 
@@ -352,7 +362,7 @@ fn may_batch_trigger(auth: &Auth, task: &str) -> bool {
         ("batch_id" = String, Path, description = "The batch id (`batch_…`)"),
     ),
     responses(
-        (status = 200, description = "The batch", body = crate::openapi::schemas::Batch),
+        (status = 200, description = "The batch", body = Batch),
         (status = 404, description = "No such batch", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -366,30 +376,26 @@ pub async fn retrieve(
     }
     let v = state.engine.retrieve_batch(&auth.env_id, &batch_id).await?;
     let completed_at = v.runs.iter().filter_map(|r| r.finished_at).max();
-    let mut processing = json!({ "errors": [] });
-    if matches!(v.status, "COMPLETED" | "PARTIAL_FAILED") {
-        if let Some(t) = completed_at {
-            processing["completedAt"] = json!(format_time(t));
-        }
-    }
-    let mut out = json!({
-        "id": v.batch.id,
-        "status": v.status,
-        "createdAt": format_time(v.batch.created_at),
-        "updatedAt": format_time(v.batch.updated_at),
-        "runCount": v.batch.run_count,
-        "runs": v.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+    let processing = BatchProcessing {
+        errors: Vec::new(),
+        completed_at: completed_at
+            .filter(|_| matches!(v.status, "COMPLETED" | "PARTIAL_FAILED"))
+            .map(Timestamp),
+    };
+    Ok(axum::Json(Batch {
+        id: v.batch.id.clone(),
+        status: v.status.to_string(),
+        created_at: Timestamp(v.batch.created_at),
+        updated_at: Timestamp(v.batch.updated_at),
+        run_count: v.batch.run_count,
+        runs: v.runs.iter().map(|r| r.id.clone()).collect(),
         // A trigr addition: each item's run and the version it is locked to.
-        "items": items_view(&v.items()),
-        "processing": processing,
-    });
-    if let Some(k) = v
-        .batch
-        .idempotency_key_user
-        .clone()
-        .or(v.batch.idempotency_key.clone())
-    {
-        out["idempotencyKey"] = json!(k);
-    }
-    Ok(axum::Json(out))
+        items: items_view(&v.items()),
+        processing,
+        idempotency_key: v
+            .batch
+            .idempotency_key_user
+            .clone()
+            .or(v.batch.idempotency_key.clone()),
+    }))
 }

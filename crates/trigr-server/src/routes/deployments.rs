@@ -1,6 +1,7 @@
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use serde_json::json;
+use trigr_types::wire::common::NoPagination;
+use trigr_types::wire::manage::{Deployment, DeploymentList};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Auth;
@@ -14,12 +15,12 @@ use crate::{views, AppState};
     operation_id = "listDeployments",
     security(("secretKey" = [])),
     responses(
-        (status = 200, description = "The newest 100 deployments, newest first", body = crate::openapi::schemas::DeploymentList),
+        (status = 200, description = "The newest 100 deployments, newest first", body = DeploymentList),
     ),
 )]
 pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     let list = state.engine.deployments(&auth.env_id, 100).await?;
-    let data: Vec<_> = list
+    let data = list
         .deployments
         .iter()
         .map(|d| {
@@ -27,7 +28,10 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl I
             views::deployment(d, current, &list.workers)
         })
         .collect();
-    Ok(axum::Json(json!({ "data": data, "pagination": {} })))
+    Ok(axum::Json(DeploymentList {
+        data,
+        pagination: NoPagination {},
+    }))
 }
 
 /// `GET /api/v1/deployments/current`.
@@ -38,7 +42,7 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<impl I
     operation_id = "currentDeployment",
     security(("secretKey" = [])),
     responses(
-        (status = 200, description = "The current deployment", body = crate::openapi::schemas::Deployment),
+        (status = 200, description = "The current deployment", body = Deployment),
         (status = 404, description = "No deployment is current", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -63,7 +67,7 @@ pub async fn current(State(state): State<AppState>, auth: Auth) -> ApiResult<imp
         ("version" = String, Path, description = "The version (`YYYYMMDD.N`)"),
     ),
     responses(
-        (status = 200, description = "The deployment, now current", body = crate::openapi::schemas::Deployment),
+        (status = 200, description = "The deployment, now current", body = Deployment),
         (status = 404, description = "No such version", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -86,7 +90,7 @@ pub async fn promote(
     operation_id = "rollbackDeployment",
     security(("secretKey" = [])),
     responses(
-        (status = 200, description = "The deployment now current, with rolledBackFrom", body = crate::openapi::schemas::Deployment),
+        (status = 200, description = "The deployment now current, with rolledBackFrom", body = Deployment),
         (status = 422, description = "No deployment is current, or none is older", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -94,6 +98,6 @@ pub async fn rollback(State(state): State<AppState>, auth: Auth) -> ApiResult<im
     let (d, from) = state.engine.rollback(&auth.env_id).await?;
     let workers = state.engine.workers_seen(&auth.env_id).await?;
     let mut out = views::deployment(&d, true, &workers);
-    out["rolledBackFrom"] = json!(from);
+    out.rolled_back_from = Some(from);
     Ok(axum::Json(out))
 }

@@ -8,8 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use trigr_engine::input_read::MAX_READ_WAIT;
+use trigr_types::wire::rest::SendInputBody;
+use trigr_types::wire::streams::InputSent;
 use trigr_types::wire::worker::{InputAckBody, InputMessage, InputMessages, Recorded};
 use trigr_types::wire::Timestamp;
 
@@ -18,16 +20,6 @@ use super::tokens::guard_of;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json, KeyOrToken, Unread};
 use crate::AppState;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"data": {"approved": true}}))]
-pub struct SendBody {
-    #[serde(default)]
-    data: Value,
-    #[serde(default)]
-    if_version: Option<String>,
-}
 
 /// `POST /realtime/v1/streams/{runId}/input/{streamId}` (secret key, or a public token with
 /// `write:inputStreams:<runId>`): `{"data": …, "ifVersion"?: …}` →
@@ -43,9 +35,9 @@ pub struct SendBody {
         ("stream_id" = String, Path, description = "The input stream id (1-128 characters, no control characters)"),
         ("x-trigger-if-version" = Option<String>, Header, description = "A version guard (docs/versioning.md §2); must agree with ifVersion in the body"),
     ),
-    request_body = SendBody,
+    request_body = SendInputBody,
     responses(
-        (status = 200, description = "The message is stored", body = crate::openapi::schemas::InputSent),
+        (status = 200, description = "The message is stored", body = InputSent),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The version guard does not hold; nothing was delivered", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -63,17 +55,17 @@ pub async fn send(
     ]) {
         return Err(auth.forbidden(&format!("send to the input streams of run {run_id}")));
     }
-    let body: SendBody = body.json().await?;
+    let body: SendInputBody = body.json().await?;
     let guard = guard_of(body.if_version, &headers)?;
     let sent = state
         .engine
         .send_input(&auth.env_id, &run_id, &stream_id, body.data, guard)
         .await?;
-    Ok(axum::Json(json!({
-        "ok": true,
-        "seq": sent.seq,
-        "runVersion": sent.run_version,
-    })))
+    Ok(axum::Json(InputSent {
+        ok: true,
+        seq: sent.seq,
+        run_version: sent.run_version,
+    }))
 }
 
 #[derive(Deserialize)]

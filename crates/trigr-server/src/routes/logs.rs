@@ -2,7 +2,8 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
-use serde_json::{json, Map, Value};
+
+use trigr_types::wire::runs::{LogPage, LogPagination};
 use trigr_types::wire::worker::{Accepted, LogsBody};
 
 use crate::error::{ApiError, ApiResult};
@@ -60,7 +61,7 @@ pub async fn append(
         ("waitMs" = Option<u32>, Query, minimum = 0, maximum = 30000, description = "How long an empty page waits for a line while the run is not final"),
     ),
     responses(
-        (status = 200, description = "A page of log lines, oldest first", body = crate::openapi::schemas::LogPage),
+        (status = 200, description = "A page of log lines, oldest first", body = LogPage),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -108,17 +109,14 @@ pub async fn list(
             .run_logs(&auth.env_id, &run_id, after, size)
             .await?
     };
-    let mut pagination = Map::new();
-    if let Some(last) = lines.last() {
-        let cursor = Value::String(last.seq.to_string());
-        if more {
-            pagination.insert("next".into(), cursor.clone());
-        }
-        // A trigr addition: where the lines that come later start (`page[after]`).
-        pagination.insert("cursor".into(), cursor);
-    }
-    let data: Vec<Value> = lines.iter().map(views::log_line).collect();
-    Ok(axum::Json(
-        json!({ "data": data, "pagination": pagination }),
-    ))
+    // A trigr addition: `cursor`, where the lines that come later start (`page[after]`).
+    let cursor = lines.last().map(|last| last.seq.to_string());
+    let pagination = LogPagination {
+        next: cursor.clone().filter(|_| more),
+        cursor,
+    };
+    Ok(axum::Json(LogPage {
+        data: lines.iter().map(views::log_line).collect(),
+        pagination,
+    }))
 }

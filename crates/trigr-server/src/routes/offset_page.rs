@@ -1,7 +1,7 @@
 //! Offset pages (`?page=<n>&perPage=<m>`, 1-based), as queues and schedules list them
 //! (reference §1.9), and the `pagination` object their answers carry.
 
-use serde_json::{json, Value};
+use trigr_types::wire::common::OffsetPagination;
 
 use crate::error::ApiResult;
 use crate::extract::whole_number;
@@ -41,12 +41,13 @@ impl OffsetPage {
         Ok(asked)
     }
 
-    /// The page's answer: `{"data": …, "pagination": {"currentPage", "totalPages", "count"}}`.
-    pub fn json(self, data: Vec<Value>, total: i64) -> Value {
+    /// The `pagination` of this page of a list of `total` items.
+    pub fn pagination(self, total: i64) -> OffsetPagination {
         let total_pages = (total.max(0) as usize).div_ceil(self.per_page).max(1);
-        json!({
-            "data": data,
-            "pagination": { "currentPage": self.page, "totalPages": total_pages, "count": total },
-        })
+        OffsetPagination {
+            current_page: self.page as u64,
+            total_pages: total_pages as u64,
+            count: total,
+        }
     }
 }

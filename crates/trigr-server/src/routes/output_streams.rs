@@ -11,9 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
 use trigr_engine::output_streams::{check_key, chunk_body, Target};
 use trigr_engine::Engine;
+use trigr_types::wire::streams::{ChunkAppended, ChunksWritten, StreamOpened};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, StreamAuth};
@@ -62,7 +62,7 @@ fn lease_of(headers: &HeaderMap, q: LeaseQuery) -> ApiResult<String> {
         ("x-trigr-lease" = Option<String>, Header, description = "The writer's lease"),
     ),
     responses(
-        (status = 200, description = "The stream is open", body = crate::openapi::schemas::StreamOpened),
+        (status = 200, description = "The stream is open", body = StreamOpened),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -79,7 +79,9 @@ pub async fn open(
         .engine
         .open_output_stream(&auth.env_id, &run_id, &lease, Target::parse(&target), &key)
         .await?;
-    Ok(axum::Json(json!({ "version": "v1" })))
+    Ok(axum::Json(StreamOpened {
+        version: "v1".into(),
+    }))
 }
 
 /// `POST /realtime/v1/streams/{runId}/{target}/{key}`: an NDJSON body, one chunk a line
@@ -102,7 +104,7 @@ pub async fn open(
     ),
     request_body(content = String, content_type = "application/x-ndjson", description = "One chunk a line (a line that is not JSON is stored as a JSON string)"),
     responses(
-        (status = 200, description = "The chunks are stored", body = crate::openapi::schemas::ChunksWritten),
+        (status = 200, description = "The chunks are stored", body = ChunksWritten),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -159,11 +161,11 @@ pub async fn write(
             None => appended.last_index.map_or(0, |l| l + 1),
         });
     }
-    Ok(axum::Json(json!({
-        "ok": true,
-        "accepted": accepted,
-        "lastChunkIndex": last_index.unwrap_or(-1),
-    })))
+    Ok(axum::Json(ChunksWritten {
+        ok: true,
+        accepted,
+        last_chunk_index: last_index.unwrap_or(-1),
+    }))
 }
 
 /// The `X-Resume-From-Chunk` header: the index of the body's first chunk, if given.
@@ -229,7 +231,7 @@ fn complete_lines(buffer: &mut Vec<u8>, ended: bool, limit: usize) -> ApiResult<
     ),
     request_body(content = String, content_type = "text/plain", description = "The whole body is one chunk"),
     responses(
-        (status = 200, description = "The chunk is stored", body = crate::openapi::schemas::ChunkAppended),
+        (status = 200, description = "The chunk is stored", body = ChunkAppended),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The lease is no longer the run's (code `lease_lost`), or the journal disagrees (code `non_determinism`)", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -262,9 +264,10 @@ pub async fn append(
             vec![chunk_body(text)],
         )
         .await?;
-    Ok(axum::Json(
-        json!({ "ok": true, "index": appended.last_index }),
-    ))
+    Ok(axum::Json(ChunkAppended {
+        ok: true,
+        index: appended.last_index,
+    }))
 }
 
 /// `HEAD /realtime/v1/streams/{runId}/{target}/{key}`: `X-Last-Chunk-Index` (the stream's

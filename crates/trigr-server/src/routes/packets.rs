@@ -5,8 +5,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
-use serde_json::json;
 use trigr_types::packet;
+use trigr_types::wire::common::OkBody;
+use trigr_types::wire::streams::{PresignedDownload, PresignedUpload};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Auth;
@@ -42,7 +43,7 @@ fn blob_url(headers: &HeaderMap, token: &str) -> String {
         ("path" = String, Path, description = "The packet's storage path (1-1024 characters, no `..` parts)"),
     ),
     responses(
-        (status = 200, description = "Where to upload the packet", body = crate::openapi::schemas::PresignedUpload),
+        (status = 200, description = "Where to upload the packet", body = PresignedUpload),
     ),
 )]
 pub async fn presign_put(
@@ -53,9 +54,10 @@ pub async fn presign_put(
 ) -> ApiResult<impl IntoResponse> {
     check_path(&path)?;
     let token = jwt::sign_blob(&auth, &path, "put", state.engine.now() / 1000);
-    Ok(axum::Json(
-        json!({ "presignedUrl": blob_url(&headers, &token), "storagePath": path }),
-    ))
+    Ok(axum::Json(PresignedUpload {
+        presigned_url: blob_url(&headers, &token),
+        storage_path: path,
+    }))
 }
 
 /// `GET /api/v1/packets/{path}`: a URL to download a stored packet from.
@@ -69,7 +71,7 @@ pub async fn presign_put(
         ("path" = String, Path, description = "The packet's storage path (1-1024 characters, no `..` parts)"),
     ),
     responses(
-        (status = 200, description = "Where to download the packet from", body = crate::openapi::schemas::PresignedDownload),
+        (status = 200, description = "Where to download the packet from", body = PresignedDownload),
         (status = 404, description = "No such packet", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -82,9 +84,9 @@ pub async fn presign_get(
     check_path(&path)?;
     state.engine.packet(&auth.env_id, &path).await?;
     let token = jwt::sign_blob(&auth, &path, "get", state.engine.now() / 1000);
-    Ok(axum::Json(
-        json!({ "presignedUrl": blob_url(&headers, &token) }),
-    ))
+    Ok(axum::Json(PresignedDownload {
+        presigned_url: blob_url(&headers, &token),
+    }))
 }
 
 /// `PUT /api/v1/blobs/{token}`: the upload itself (no other credential than the URL).
@@ -98,7 +100,7 @@ pub async fn presign_get(
     ),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The packet; its Content-Type is kept"),
     responses(
-        (status = 200, description = "The packet is stored", body = crate::openapi::schemas::OkBody),
+        (status = 200, description = "The packet is stored", body = OkBody),
         (status = 403, description = "The URL is invalid or has expired, or is not for uploads", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -118,7 +120,7 @@ pub async fn upload(
         .engine
         .put_packet(&claims.sub, &claims.path, &content_type, body.to_vec())
         .await?;
-    Ok(axum::Json(json!({ "ok": true })))
+    Ok(axum::Json(OkBody { ok: true }))
 }
 
 /// `GET /api/v1/blobs/{token}`: the download. It comes from the API's own origin, so it is

@@ -4,6 +4,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use trigr_engine::queues::{QueueChange, QueueRef};
+use trigr_types::wire::manage::{Queue, QueueList};
+use trigr_types::wire::rest::{PauseQueueBody, QueueConcurrencyReset, QueueOverrideBody};
 
 use super::offset_page::OffsetPage;
 use crate::error::{ApiError, ApiResult};
@@ -25,7 +27,7 @@ const MAX_PER_PAGE: usize = 100;
         ("perPage" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Items a page (25 when absent)"),
     ),
     responses(
-        (status = 200, description = "A page of queues", body = crate::openapi::schemas::QueueList),
+        (status = 200, description = "A page of queues", body = QueueList),
     ),
 )]
 pub async fn list(
@@ -38,8 +40,10 @@ pub async fn list(
         .engine
         .list_queues(&auth.env_id, asked.page, asked.per_page)
         .await?;
-    let data = queues.iter().map(views::queue).collect();
-    Ok(axum::Json(asked.json(data, total)))
+    Ok(axum::Json(QueueList {
+        data: queues.iter().map(views::queue).collect(),
+        pagination: asked.pagination(total),
+    }))
 }
 
 /// Resolves a queue named in a path by its `type` (`id`, `task`, `custom`).
@@ -74,7 +78,7 @@ pub struct TypeParam {
         ("type" = Option<String>, Query, description = "How the path names the queue: `id`, `task` or `custom`"),
     ),
     responses(
-        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 200, description = "The queue", body = Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -89,14 +93,6 @@ pub async fn retrieve(
     Ok(axum::Json(views::queue(&v)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"action": "pause"}))]
-pub struct PauseBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    action: String,
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/queues/{queue}/pause",
@@ -106,9 +102,9 @@ pub struct PauseBody {
     params(
         ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
     ),
-    request_body = PauseBody,
+    request_body = PauseQueueBody,
     responses(
-        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 200, description = "The queue", body = Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -116,7 +112,7 @@ pub async fn pause(
     State(state): State<AppState>,
     auth: Auth,
     Path(queue): Path<String>,
-    Json(b): Json<PauseBody>,
+    Json(b): Json<PauseQueueBody>,
 ) -> ApiResult<impl IntoResponse> {
     let change = match b.action.as_str() {
         "pause" => QueueChange::Pause,
@@ -130,15 +126,6 @@ pub async fn pause(
     change_queue(state, auth, queue, b.kind, change).await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"concurrencyLimit": 5}))]
-pub struct OverrideBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    concurrency_limit: i64,
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/queues/{queue}/concurrency/override",
@@ -148,9 +135,9 @@ pub struct OverrideBody {
     params(
         ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
     ),
-    request_body = OverrideBody,
+    request_body = QueueOverrideBody,
     responses(
-        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 200, description = "The queue", body = Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The limit is out of range", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -159,7 +146,7 @@ pub async fn override_limit(
     State(state): State<AppState>,
     auth: Auth,
     Path(queue): Path<String>,
-    Json(b): Json<OverrideBody>,
+    Json(b): Json<QueueOverrideBody>,
 ) -> ApiResult<impl IntoResponse> {
     change_queue(
         state,
@@ -171,13 +158,6 @@ pub async fn override_limit(
     .await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = QueueConcurrencyReset)]
-pub struct ResetBody {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/queues/{queue}/concurrency/reset",
@@ -187,9 +167,9 @@ pub struct ResetBody {
     params(
         ("queue" = String, Path, description = "The queue: its id (`queue_…`), a task id or a custom queue name, with `/` encoded twice (`%252F`)"),
     ),
-    request_body = ResetBody,
+    request_body = QueueConcurrencyReset,
     responses(
-        (status = 200, description = "The queue", body = crate::openapi::schemas::Queue),
+        (status = 200, description = "The queue", body = Queue),
         (status = 404, description = "No such queue", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -197,7 +177,7 @@ pub async fn reset_limit(
     State(state): State<AppState>,
     auth: Auth,
     Path(queue): Path<String>,
-    Json(b): Json<ResetBody>,
+    Json(b): Json<QueueConcurrencyReset>,
 ) -> ApiResult<impl IntoResponse> {
     change_queue(state, auth, queue, b.kind, QueueChange::Reset).await
 }
@@ -208,7 +188,7 @@ async fn change_queue(
     queue: String,
     kind: Option<String>,
     change: QueueChange,
-) -> ApiResult<axum::Json<serde_json::Value>> {
+) -> ApiResult<axum::Json<Queue>> {
     let r = queue_ref(&queue, kind.as_deref())?;
     let v = state.engine.change_queue(&auth.env_id, r, change).await?;
     Ok(axum::Json(views::queue(&v)))

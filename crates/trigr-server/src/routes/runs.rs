@@ -1,10 +1,11 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use trigr_engine::metadata::MetadataUpdate;
-use trigr_engine::replay::ReplayOverrides;
+use trigr_engine::{metadata, replay};
+use trigr_types::wire::rest::{
+    IdempotencyKeyReset, MetadataUpdate, ReplayOverrides, RescheduleBody, TagsBody,
+};
+use trigr_types::wire::{common, runs};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json, KeyOrToken, OptionalJson};
@@ -22,7 +23,7 @@ use crate::{views, AppState};
         ("x-trigger-api-version" = Option<String>, Header, description = "`2025-07-16` for the current status names; any other value (or none) gets the legacy ones"),
     ),
     responses(
-        (status = 200, description = "The run", body = crate::openapi::schemas::Run),
+        (status = 200, description = "The run", body = runs::Run),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -36,17 +37,19 @@ pub async fn retrieve(
     if !auth.may_read_run(&r.run) {
         return Err(auth.forbidden(&format!("read run {run_id}")));
     }
-    let mut view = views::run_detail(&r.run, r.root.as_ref(), r.parent.as_ref(), &r.children);
-    // A trigr addition: why a run that is not final and not executing waits.
-    if let Some(w) = &r.waiting_for {
-        view["waitingFor"] = views::waiting_for(w);
-    }
     // The keys of its output streams (reference §5.6).
     let streams = state
         .engine
         .output_streams_of(&auth.env_id, &run_id)
         .await?;
-    view["realtimeStreams"] = json!(streams);
+    let mut view = views::run_detail(
+        &r.run,
+        r.root.as_ref(),
+        r.parent.as_ref(),
+        &r.children,
+        r.waiting_for.as_ref(),
+        streams,
+    );
     if views::wants_legacy_statuses(&headers) {
         views::legacy_run(&mut view);
     }
@@ -64,7 +67,7 @@ pub async fn retrieve(
         ("run_id" = String, Path, description = "The run id (`run_…`)"),
     ),
     responses(
-        (status = 200, description = "The run is canceled (with its unfinished descendants), or was already final", body = crate::openapi::schemas::Id),
+        (status = 200, description = "The run is canceled (with its unfinished descendants), or was already final", body = common::Id),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -85,7 +88,7 @@ pub async fn cancel(
         }
     }
     let run = state.engine.cancel(&auth.env_id, &run_id).await?;
-    Ok(axum::Json(json!({ "id": run.id })))
+    Ok(axum::Json(common::Id { id: run.id }))
 }
 
 /// `POST /api/v1/runs/{id}/replay`.
@@ -100,7 +103,7 @@ pub async fn cancel(
     ),
     request_body = Option<ReplayOverrides>,
     responses(
-        (status = 200, description = "The new run", body = crate::openapi::schemas::Id),
+        (status = 200, description = "The new run", body = common::Id),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The new run cannot be made as asked", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -111,19 +114,9 @@ pub async fn replay(
     Path(run_id): Path<String>,
     OptionalJson(body): OptionalJson<ReplayOverrides>,
 ) -> ApiResult<impl IntoResponse> {
-    let t = state
-        .engine
-        .replay(&auth.env_id, &run_id, body.unwrap_or_default())
-        .await?;
-    Ok(axum::Json(json!({ "id": t.run.id })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"delay": "10m"}))]
-pub struct RescheduleBody {
-    /// A duration like `10m` or an ISO 8601 date.
-    #[schema(value_type = String)]
-    delay: Value,
+    let replay = replay::check(body.unwrap_or_default())?;
+    let t = state.engine.replay(&auth.env_id, &run_id, replay).await?;
+    Ok(axum::Json(common::Id { id: t.run.id }))
 }
 
 /// `POST /api/v1/runs/{id}/reschedule`: answers the whole run.
@@ -139,7 +132,7 @@ pub struct RescheduleBody {
     ),
     request_body = RescheduleBody,
     responses(
-        (status = 200, description = "The run with its new delay", body = crate::openapi::schemas::Run),
+        (status = 200, description = "The run with its new delay", body = runs::Run),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The run is not DELAYED", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -161,13 +154,6 @@ pub async fn reschedule(
     retrieve(State(state), KeyOrToken(auth), Path(run_id), headers).await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"tags": ["vip"]}))]
-pub struct TagsBody {
-    /// A tag or a list of tags.
-    tags: Value,
-}
-
 /// `POST /api/v1/runs/{id}/tags`.
 #[utoipa::path(
     post,
@@ -180,7 +166,7 @@ pub struct TagsBody {
     ),
     request_body = TagsBody,
     responses(
-        (status = 200, description = "How many tags were new", body = crate::openapi::schemas::Message),
+        (status = 200, description = "How many tags were new", body = common::Message),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The run would have more than 10 tags, or a tag is invalid", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -200,7 +186,7 @@ pub async fn add_tags(
     } else {
         format!("Successfully set {added} new tags.")
     };
-    Ok(axum::Json(json!({ "message": message })))
+    Ok(axum::Json(common::Message { message }))
 }
 
 /// `GET /api/v1/runs/{id}/metadata`.
@@ -214,7 +200,7 @@ pub async fn add_tags(
         ("run_id" = String, Path, description = "The run id (`run_…`)"),
     ),
     responses(
-        (status = 200, description = "The run's metadata", body = crate::openapi::schemas::Metadata),
+        (status = 200, description = "The run's metadata", body = runs::Metadata),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -224,9 +210,10 @@ pub async fn get_metadata(
     Path(run_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let m = state.engine.metadata(&auth.env_id, &run_id).await?;
-    Ok(axum::Json(
-        json!({ "metadata": m, "metadataType": "application/json" }),
-    ))
+    Ok(axum::Json(runs::Metadata {
+        metadata: m,
+        metadata_type: trigr_types::packet::JSON.to_string(),
+    }))
 }
 
 /// `PUT /api/v1/runs/{id}/metadata`.
@@ -241,7 +228,7 @@ pub async fn get_metadata(
     ),
     request_body = MetadataUpdate,
     responses(
-        (status = 200, description = "The run's new metadata", body = crate::openapi::schemas::MetadataUpdated),
+        (status = 200, description = "The run's new metadata", body = runs::MetadataUpdated),
         (status = 404, description = "No such run, parent or root", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The operations cannot apply, or the metadata would be over its size limit", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -252,19 +239,12 @@ pub async fn put_metadata(
     Path(run_id): Path<String>,
     Json(body): Json<MetadataUpdate>,
 ) -> ApiResult<impl IntoResponse> {
+    let update = metadata::check(body)?;
     let m = state
         .engine
-        .update_metadata(&auth.env_id, &run_id, body)
+        .update_metadata(&auth.env_id, &run_id, update)
         .await?;
-    Ok(axum::Json(json!({ "metadata": m })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = IdempotencyKeyReset)]
-#[schema(example = json!({"taskIdentifier": "send-email"}))]
-pub struct ResetBody {
-    task_identifier: String,
+    Ok(axum::Json(runs::MetadataUpdated { metadata: m }))
 }
 
 /// `POST /api/v1/idempotencyKeys/{key}/reset`.
@@ -277,9 +257,9 @@ pub struct ResetBody {
     params(
         ("key" = String, Path, description = "The idempotency key, as the caller sent it"),
     ),
-    request_body = ResetBody,
+    request_body = IdempotencyKeyReset,
     responses(
-        (status = 200, description = "The key is released", body = crate::openapi::schemas::Id),
+        (status = 200, description = "The key is released", body = common::Id),
         (status = 404, description = "No run holds this key for the task", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -287,11 +267,11 @@ pub async fn reset_idempotency_key(
     State(state): State<AppState>,
     auth: Auth,
     Path(key): Path<String>,
-    Json(body): Json<ResetBody>,
+    Json(body): Json<IdempotencyKeyReset>,
 ) -> ApiResult<impl IntoResponse> {
     state
         .engine
         .reset_idempotency_key(&auth.env_id, &body.task_identifier, &key)
         .await?;
-    Ok(axum::Json(json!({ "id": key })))
+    Ok(axum::Json(common::Id { id: key }))
 }

@@ -2,8 +2,9 @@
 
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
-use serde_json::{json, Map, Value};
 use trigr_store::RunFilter;
+use trigr_types::wire::common::CursorPagination;
+use trigr_types::wire::runs::RunList;
 use trigr_types::{duration, RunStatus, MACHINES};
 
 use crate::error::{ApiError, ApiResult};
@@ -181,7 +182,7 @@ pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
         ("x-trigger-api-version" = Option<String>, Header, description = "`2025-07-16` for the current status names; any other value (or none) gets the legacy ones"),
     ),
     responses(
-        (status = 200, description = "A page of runs, newest first", body = crate::openapi::schemas::RunList),
+        (status = 200, description = "A page of runs, newest first", body = RunList),
     ),
 )]
 pub async fn list(
@@ -225,38 +226,25 @@ pub async fn list(
             runs.truncate(q.page.size);
         }
     }
-    let mut pagination = Map::new();
-    let (first, last) = (
-        runs.first().map(|r| r.id.clone()),
-        runs.last().map(|r| r.id.clone()),
-    );
     let (has_next, has_prev) = if backwards {
         (true, more)
     } else {
         (more, had_cursor)
     };
-    if has_next {
-        if let Some(l) = last {
-            pagination.insert("next".into(), Value::String(l));
-        }
-    }
-    if has_prev {
-        if let Some(f) = first {
-            pagination.insert("previous".into(), Value::String(f));
-        }
-    }
+    let pagination = CursorPagination {
+        next: runs.last().filter(|_| has_next).map(|r| r.id.clone()),
+        previous: runs.first().filter(|_| has_prev).map(|r| r.id.clone()),
+    };
     let legacy = views::wants_legacy_statuses(&headers);
-    let data: Vec<Value> = runs
+    let data = runs
         .iter()
         .map(|r| {
             let mut item = views::run_list_item(r, &auth.slug);
             if legacy {
-                views::legacy_run(&mut item);
+                views::legacy_status(&mut item.common);
             }
             item
         })
         .collect();
-    Ok(axum::Json(
-        json!({ "data": data, "pagination": pagination }),
-    ))
+    Ok(axum::Json(RunList { data, pagination }))
 }

@@ -4,87 +4,47 @@
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use trigr_engine::schedules::{self, cron, ScheduleInput};
+use trigr_engine::schedules::{self, cron};
 use trigr_store::Schedule;
-use trigr_types::format_time;
+use trigr_types::wire::common::Id;
+use trigr_types::wire::manage::{
+    self as wire, ScheduleEnvironment, ScheduleGenerator, ScheduleList, Timezones,
+};
+use trigr_types::wire::rest::ScheduleBody;
+use trigr_types::wire::Timestamp;
 
 use super::offset_page::OffsetPage;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::AppState;
 
-/// Body of create and update.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = ScheduleBody)]
-#[schema(example = json!({"task": "send-email", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "deduplicationKey": "daily-email"}))]
-pub struct Body {
-    task: String,
-    cron: String,
-    timezone: Option<String>,
-    external_id: Option<String>,
-    deduplication_key: Option<String>,
-    window: Option<Value>,
-}
-
-impl Body {
-    fn input(self) -> ApiResult<ScheduleInput> {
-        let window = match self.window {
-            None | Some(Value::Null) => None,
-            Some(Value::String(w)) => Some(w),
-            Some(other) => {
-                let kind = match other {
-                    Value::Bool(_) => "a boolean",
-                    Value::Number(_) => "a number",
-                    Value::Array(_) => "an array",
-                    _ => "an object",
-                };
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "invalid window: window must be a string such as \"30m\", \"2h\" or \"30%\", not {kind}"
-                    ),
-                ));
-            }
-        };
-        Ok(ScheduleInput {
-            task: self.task,
-            cron: self.cron,
-            timezone: self.timezone,
-            external_id: self.external_id,
-            dedup_key: self.deduplication_key,
-            window,
-        })
-    }
-}
-
 /// The schedule object of the reference. `nextRun` is the next nominal tick,
 /// `nextRunEffectiveAt` when it fires (after the window's offset); `window` is omitted when
 /// the schedule has none.
-fn view(s: &Schedule, auth: &Auth) -> Value {
+fn view(s: &Schedule, auth: &Auth) -> wire::Schedule {
     let next = s.next_run_at.filter(|_| s.active);
-    let mut v = json!({
-        "id": s.id,
-        "type": s.kind.as_str(),
-        "task": s.task_id,
-        "active": s.active,
-        "deduplicationKey": s.dedup_key,
-        "externalId": s.external_id,
-        "generator": {
-            "type": "CRON",
-            "expression": s.cron,
-            "description": schedules::describe(s),
+    wire::Schedule {
+        id: s.id.clone(),
+        kind: s.kind.as_str().to_string(),
+        task: s.task_id.clone(),
+        active: s.active,
+        deduplication_key: s.dedup_key.clone(),
+        external_id: s.external_id.clone(),
+        generator: ScheduleGenerator {
+            kind: "CRON".into(),
+            expression: s.cron.clone(),
+            description: schedules::describe(s),
         },
-        "timezone": s.timezone,
-        "nextRun": next.and(schedules::next_nominal(s)).map(format_time),
-        "nextRunEffectiveAt": next.map(format_time),
-        "environments": [{ "id": s.env_id, "type": auth.kind.as_str(), "userName": null }],
-    });
-    if let Some(w) = &s.window {
-        v["window"] = json!(w);
+        timezone: s.timezone.clone(),
+        next_run: next.and(schedules::next_nominal(s)).map(Timestamp),
+        next_run_effective_at: next.map(Timestamp),
+        environments: vec![ScheduleEnvironment {
+            id: s.env_id.clone(),
+            kind: auth.kind.as_str().to_string(),
+            user_name: None,
+        }],
+        window: s.window.clone(),
     }
-    v
 }
 
 /// `POST /api/v1/schedules`: creates, or updates the schedule with the same
@@ -95,23 +55,23 @@ fn view(s: &Schedule, auth: &Auth) -> Value {
     tag = "schedules",
     operation_id = "createSchedule",
     security(("secretKey" = [])),
-    request_body = Body,
+    request_body = ScheduleBody,
     responses(
-        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 200, description = "The schedule", body = wire::Schedule),
         (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
 pub async fn create(
     State(state): State<AppState>,
     auth: Auth,
-    Json(b): Json<Body>,
+    Json(b): Json<ScheduleBody>,
 ) -> ApiResult<impl IntoResponse> {
     if b.deduplication_key.is_none() {
         return Err(ApiError::bad_request("deduplicationKey is required"));
     }
     let (s, _) = state
         .engine
-        .upsert_schedule(&auth.env_id, b.input()?)
+        .upsert_schedule(&auth.env_id, schedules::check(b)?)
         .await?;
     Ok(axum::Json(view(&s, &auth)))
 }
@@ -129,7 +89,7 @@ pub async fn create(
         ("perPage" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Items a page (10 when absent)"),
     ),
     responses(
-        (status = 200, description = "A page of schedules, oldest first", body = crate::openapi::schemas::ScheduleList),
+        (status = 200, description = "A page of schedules, oldest first", body = ScheduleList),
     ),
 )]
 pub async fn list(
@@ -142,8 +102,10 @@ pub async fn list(
         .engine
         .list_schedules(&auth.env_id, asked.page, asked.per_page)
         .await?;
-    let data = list.iter().map(|s| view(s, &auth)).collect();
-    Ok(axum::Json(asked.json(data, total)))
+    Ok(axum::Json(ScheduleList {
+        data: list.iter().map(|s| view(s, &auth)).collect(),
+        pagination: asked.pagination(total),
+    }))
 }
 
 /// `GET /api/v1/schedules/{id}`.
@@ -157,7 +119,7 @@ pub async fn list(
         ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
     ),
     responses(
-        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 200, description = "The schedule", body = wire::Schedule),
         (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -180,9 +142,9 @@ pub async fn retrieve(
     params(
         ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
     ),
-    request_body = Body,
+    request_body = ScheduleBody,
     responses(
-        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 200, description = "The schedule", body = wire::Schedule),
         (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -191,11 +153,11 @@ pub async fn update(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    Json(b): Json<Body>,
+    Json(b): Json<ScheduleBody>,
 ) -> ApiResult<impl IntoResponse> {
     let s = state
         .engine
-        .update_schedule(&auth.env_id, &id, b.input()?)
+        .update_schedule(&auth.env_id, &id, schedules::check(b)?)
         .await?;
     Ok(axum::Json(view(&s, &auth)))
 }
@@ -211,7 +173,7 @@ pub async fn update(
         ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
     ),
     responses(
-        (status = 200, description = "The schedule is deleted", body = crate::openapi::schemas::Id),
+        (status = 200, description = "The schedule is deleted", body = Id),
         (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The schedule is declarative", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -222,7 +184,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     let id = state.engine.delete_schedule(&auth.env_id, &id).await?;
-    Ok(axum::Json(json!({ "id": id })))
+    Ok(axum::Json(Id { id }))
 }
 
 /// `POST /api/v1/schedules/{id}/activate`.
@@ -236,7 +198,7 @@ pub async fn delete(
         ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
     ),
     responses(
-        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 200, description = "The schedule", body = wire::Schedule),
         (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The schedule is declarative", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -264,7 +226,7 @@ pub async fn activate(
         ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
     ),
     responses(
-        (status = 200, description = "The schedule", body = crate::openapi::schemas::Schedule),
+        (status = 200, description = "The schedule", body = wire::Schedule),
         (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The schedule is declarative", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -297,7 +259,7 @@ pub struct TimezoneParams {
         ("excludeUtc" = Option<bool>, Query, description = "Leave UTC out"),
     ),
     responses(
-        (status = 200, description = "The IANA zones schedules accept", body = crate::openapi::schemas::Timezones),
+        (status = 200, description = "The IANA zones schedules accept", body = Timezones),
     ),
 )]
 pub async fn timezones(Query(p): Query<TimezoneParams>) -> impl IntoResponse {
@@ -306,5 +268,7 @@ pub async fn timezones(Query(p): Query<TimezoneParams>) -> impl IntoResponse {
         .into_iter()
         .filter(|z| !exclude || *z != "UTC")
         .collect();
-    axum::Json(json!({ "timezones": zones }))
+    axum::Json(Timezones {
+        timezones: zones.into_iter().map(str::to_string).collect(),
+    })
 }

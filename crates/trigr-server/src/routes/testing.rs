@@ -3,7 +3,6 @@
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use serde::Deserialize;
 use serde_json::json;
 use trigr_engine::realtime;
 use trigr_types::format_time;
@@ -12,12 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Json};
 use crate::AppState;
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClockBody {
-    advance_ms: Option<i64>,
-    set_ms: Option<i64>,
-}
+use trigr_types::wire::rest::ClockBody;
 
 #[utoipa::path(
     post,

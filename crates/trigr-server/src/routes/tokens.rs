@@ -5,11 +5,13 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use trigr_engine::tokens::{CreateToken, TokenCompletion};
+use trigr_engine::tokens::{self, TokenCompletion};
 use trigr_store::{Waitpoint, WaitpointFilter, WaitpointStatus};
+use trigr_types::wire::common::CursorPagination;
+use trigr_types::wire::rest::{CompleteTokenBody, CreateToken};
+use trigr_types::wire::tokens::{Token, TokenCompleted, TokenCreated, TokenList};
 
 use super::runs_list::{list_of, Paging};
 use crate::error::{ApiError, ApiResult};
@@ -77,7 +79,7 @@ fn callback_url(headers: &HeaderMap, auth: &Auth, token_id: &str) -> String {
     security(("secretKey" = [])),
     request_body = Option<CreateToken>,
     responses(
-        (status = 200, description = "The token (or the one its idempotency key names)", body = crate::openapi::schemas::TokenCreated, headers(("x-trigger-jwt" = String, description = "A public access token that may complete the token, valid 24 h"))),
+        (status = 200, description = "The token (or the one its idempotency key names)", body = TokenCreated, headers(("x-trigger-jwt" = String, description = "A public access token that may complete the token, valid 24 h"))),
         (status = 422, description = "The timeout or a tag is invalid", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -87,28 +89,20 @@ pub async fn create(
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<CreateToken>,
 ) -> ApiResult<impl IntoResponse> {
-    let created = state
-        .engine
-        .create_token(&auth.env_id, body.unwrap_or_default())
-        .await?;
+    let new = tokens::check(body.unwrap_or_default(), state.engine.now())?;
+    let created = state.engine.create_token(&auth.env_id, new).await?;
     let id = created.token.id.clone();
     let scopes = vec![format!("write:waitpoints:{id}")];
     let jwt = jwt::headers_valid_for(&auth, scopes, state.engine.now() / 1000, TOKEN_JWT_SECS);
     let url = callback_url(&headers, &auth, &id);
     Ok((
         jwt,
-        axum::Json(json!({ "id": id, "isCached": created.is_cached, "url": url })),
+        axum::Json(TokenCreated {
+            id,
+            is_cached: created.is_cached,
+            url,
+        }),
     ))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = CompleteTokenBody)]
-pub struct CompleteBody {
-    #[serde(default)]
-    data: Value,
-    #[serde(default)]
-    if_version: Option<String>,
 }
 
 /// The header form of `ifVersion` (the only form on a callback URL).
@@ -139,11 +133,11 @@ pub(crate) fn guard_of(body: Option<String>, headers: &HeaderMap) -> ApiResult<O
     Ok(expr)
 }
 
-fn completed(done: TokenCompletion) -> axum::Json<Value> {
-    axum::Json(if done.completed {
-        json!({ "success": true, "runVersion": done.run_version })
-    } else {
-        json!({ "success": true, "alreadyCompleted": true, "runVersion": done.run_version })
+fn completed(done: TokenCompletion) -> axum::Json<TokenCompleted> {
+    axum::Json(TokenCompleted {
+        success: true,
+        already_completed: (!done.completed).then_some(true),
+        run_version: done.run_version,
     })
 }
 
@@ -159,9 +153,9 @@ fn completed(done: TokenCompletion) -> axum::Json<Value> {
         ("id" = String, Path, description = "The token id (`waitpoint_…`)"),
         ("x-trigger-if-version" = Option<String>, Header, description = "A version guard (docs/versioning.md §2); must agree with ifVersion in the body"),
     ),
-    request_body = Option<CompleteBody>,
+    request_body = Option<CompleteTokenBody>,
     responses(
-        (status = 200, description = "The token is completed (or already was)", body = crate::openapi::schemas::TokenCompleted),
+        (status = 200, description = "The token is completed (or already was)", body = TokenCompleted),
         (status = 404, description = "No such token", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The version guard does not hold; nothing was delivered", body = crate::openapi::schemas::ErrorBody),
     ),
@@ -179,7 +173,7 @@ pub async fn complete(
     ]) {
         return Err(auth.forbidden(&format!("complete token {token_id}")));
     }
-    let body: Option<CompleteBody> = body.optional_json().await?;
+    let body: Option<CompleteTokenBody> = body.optional_json().await?;
     let (data, if_version) = body.map(|b| (b.data, b.if_version)).unwrap_or_default();
     let guard = guard_of(if_version, &headers)?;
     let done = state
@@ -200,7 +194,7 @@ pub async fn complete(
         ("id" = String, Path, description = "The token id (`waitpoint_…`)"),
     ),
     responses(
-        (status = 200, description = "The token", body = crate::openapi::schemas::Token),
+        (status = 200, description = "The token", body = Token),
         (status = 404, description = "No such token", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -275,7 +269,7 @@ fn parse_list(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
         ("page[before]" = Option<String>, Query, description = "The next page's pagination.previous"),
     ),
     responses(
-        (status = 200, description = "A page of tokens, newest first", body = crate::openapi::schemas::TokenList),
+        (status = 200, description = "A page of tokens, newest first", body = TokenList),
     ),
 )]
 pub async fn list(
@@ -310,30 +304,27 @@ pub async fn list(
     } else {
         (more, had_cursor)
     };
-    let mut pagination = Map::new();
-    if has_next {
-        if let Some((l, _)) = tokens.last() {
-            pagination.insert("next".into(), json!(l.id));
-        }
-    }
-    if has_prev {
-        if let Some((f, _)) = tokens.first() {
-            pagination.insert("previous".into(), json!(f.id));
-        }
-    }
-    let data: Vec<Value> = tokens
+    let pagination = CursorPagination {
+        next: tokens
+            .last()
+            .filter(|_| has_next)
+            .map(|(l, _)| l.id.clone()),
+        previous: tokens
+            .first()
+            .filter(|_| has_prev)
+            .map(|(f, _)| f.id.clone()),
+    };
+    let data = tokens
         .iter()
         .map(|(t, run_version)| {
-            Value::Object(views::token_list_item(
+            views::token_list_item(
                 t,
                 &callback_url(&headers, &auth, &t.id),
                 run_version.as_deref(),
-            ))
+            )
         })
         .collect();
-    Ok(axum::Json(
-        json!({ "data": data, "pagination": pagination }),
-    ))
+    Ok(axum::Json(TokenList { data, pagination }))
 }
 
 /// `POST /api/v1/waitpoints/tokens/{id}/callback/{hash}`: no credential but the hash; the
@@ -350,7 +341,7 @@ pub async fn list(
     ),
     request_body(content = Object, content_type = "application/json", description = "The token's output: the whole body (`{}` when it is not JSON)"),
     responses(
-        (status = 200, description = "The token is completed (or already was)", body = crate::openapi::schemas::TokenCompleted),
+        (status = 200, description = "The token is completed (or already was)", body = TokenCompleted),
         (status = 401, description = "The hash does not match the token", body = crate::openapi::schemas::ErrorBody),
         (status = 404, description = "No such token", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The version guard does not hold; nothing was delivered", body = crate::openapi::schemas::ErrorBody),

@@ -1,25 +1,16 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{json, Value};
 use std::sync::Arc;
 
 use trigr_engine::trigger::{prepare, ReuseCheck};
+use trigr_types::wire::rest::TriggerBody;
+use trigr_types::wire::runs::Triggered;
 use trigr_types::wire::trigger::TriggerOptions;
 
 use crate::error::ApiResult;
 use crate::extract::{Auth, KeyOrToken, Unread};
 use crate::{jwt, AppState};
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({"payload": {"to": "a@example.com"}, "options": {"tags": ["user_1"], "ttl": "10m"}}))]
-pub struct TriggerBody {
-    #[serde(default)]
-    payload: Option<Value>,
-    #[serde(default)]
-    options: Option<TriggerOptions>,
-}
 
 /// `POST /api/v1/tasks/{taskId}/trigger`.
 #[utoipa::path(
@@ -34,7 +25,7 @@ pub struct TriggerBody {
     ),
     request_body = TriggerBody,
     responses(
-        (status = 200, description = "The run (a new one, or the one an idempotency key names)", body = crate::openapi::schemas::Triggered, headers(("x-trigger-jwt" = String, description = "A public access token for what was created"))),
+        (status = 200, description = "The run (a new one, or the one an idempotency key names)", body = Triggered, headers(("x-trigger-jwt" = String, description = "A public access token for what was created"))),
         (status = 404, description = "The current deployment does not declare the task, or the parent run does not exist", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The idempotency key belongs to a run of another task, or to one this token may not read", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The payload does not match the task's schema, or lockToVersion names no deployment", body = crate::openapi::schemas::ErrorBody),
@@ -74,10 +65,11 @@ pub async fn trigger(
         format!("read:runs:{id}"),
         format!("write:inputStreams:{id}"),
     ];
-    let mut body = json!({ "id": id, "isCached": t.is_cached });
-    if let Some(v) = &t.run.version {
-        body["version"] = json!(v);
-    }
+    let body = Triggered {
+        id,
+        is_cached: t.is_cached,
+        version: t.run.version,
+    };
     Ok((
         jwt::headers(&auth, scopes, engine.now() / 1000),
         axum::Json(body),

@@ -5,12 +5,25 @@
 //!   heartbeats, completions, steps, waits, logs, input acks, and every answer.
 //! * [`trigger`] — the options of a trigger (`TriggerOptions`), shared by the trigger call,
 //!   batch items and the child runs of a worker's waits.
+//! * [`rest`] — the request bodies of the management REST API: triggers, batches, replays,
+//!   metadata updates, wait tokens, queues, schedules, input streams.
+//! * The answers of the management REST API, by topic: [`runs`] (a trigger, the run views,
+//!   metadata, logs), [`batches`], [`tokens`], [`manage`] (queues, schedules, deployments),
+//!   [`streams`] (packets, output and input streams), and what they share ([`common`]:
+//!   `{"id"}`, `{"message"}`, `{"ok"}`, pagination).
 //!
 //! Every type is `Serialize` + `Deserialize` with camelCase field names. A field the server
 //! leaves out when it has no value is an `Option` (or a list) that is skipped when empty and
 //! defaults when absent; every other field is required. Unknown fields are ignored, so a
 //! server may add fields without breaking older readers.
 
+pub mod batches;
+pub mod common;
+pub mod manage;
+pub mod rest;
+pub mod runs;
+pub mod streams;
+pub mod tokens;
 pub mod trigger;
 pub mod worker;
 

@@ -1,0 +1,109 @@
+//! The answers of the batch API (reference §2.2): a batch created, items accepted, and a
+//! batch as retrieve shows it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Timestamp;
+
+/// Answer of `POST /api/v3/batches`: a batch after phase 1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchCreated {
+    pub id: String,
+    pub run_count: i64,
+    /// `true` when the idempotency key named an existing batch.
+    pub is_cached: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub idempotency_key: Option<String>,
+}
+
+/// An item of a batch and its run (a trigr addition).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemRun {
+    pub index: i64,
+    pub run_id: String,
+    /// The version the run is locked to; `null` while it has none.
+    pub version: Option<String>,
+}
+
+/// Answer of `POST /api/v3/batches/{id}/items`: what the call did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchItemsAccepted {
+    pub id: String,
+    pub items_accepted: i64,
+    pub items_deduplicated: i64,
+    /// `true` once every item of the batch has arrived.
+    pub sealed: bool,
+    /// The runs of the items this call created.
+    pub items: Vec<BatchItemRun>,
+    /// Items received so far; present while the batch is not sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub enqueued_count: Option<i64>,
+    /// Items the batch has; present while the batch is not sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub expected_count: Option<i64>,
+}
+
+/// `processing` of a batch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchProcessing {
+    /// Always empty: items that cannot become runs are refused when sent.
+    pub errors: Vec<Value>,
+    /// When the last run finished, once the batch is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub completed_at: Option<Timestamp>,
+}
+
+/// Answer of `GET /api/v2/batches/{id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Batch {
+    pub id: String,
+    /// `PENDING` until every item arrived, `PROCESSING` until every run is final, then
+    /// `COMPLETED`.
+    pub status: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub run_count: i64,
+    /// The ids of the batch's runs, in item order.
+    pub runs: Vec<String>,
+    /// Each item's run and the version it is locked to (a trigr addition).
+    pub items: Vec<BatchItemRun>,
+    pub processing: BatchProcessing,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub idempotency_key: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn answers_read_back_write_the_same_json() {
+        let items = json!({"id": "batch_1", "itemsAccepted": 1, "itemsDeduplicated": 0,
+            "sealed": false, "items": [{"index": 0, "runId": "run_1", "version": null}],
+            "enqueuedCount": 1, "expectedCount": 2});
+        let read: BatchItemsAccepted = serde_json::from_value(items.clone()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap(), items);
+        let batch = json!({"id": "batch_1", "status": "PENDING",
+            "createdAt": "2026-11-26T21:00:00.000Z", "updatedAt": "2026-11-26T21:00:00.000Z",
+            "runCount": 2, "runs": [], "items": [], "processing": {"errors": []}});
+        let read: Batch = serde_json::from_value(batch.clone()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap(), batch);
+    }
+}

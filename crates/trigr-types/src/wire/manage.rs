@@ -1,0 +1,175 @@
+//! The answers of the queues (reference §4.3), schedules (§4.1) and deployments (§4.5) APIs.
+
+use serde::{Deserialize, Serialize};
+
+use super::common::{NoPagination, OffsetPagination};
+use super::Timestamp;
+
+/// `concurrency` of a queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct QueueConcurrency {
+    /// The limit in force: the override, else the base; `null` when unlimited.
+    pub current: Option<i64>,
+    /// The limit the deployment declared.
+    pub base: Option<i64>,
+    #[serde(rename = "override")]
+    pub override_limit: Option<i64>,
+    pub overridden_at: Option<Timestamp>,
+    /// Always `null`.
+    pub overridden_by: Option<String>,
+}
+
+/// A queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Queue {
+    /// `queue_…`.
+    pub id: String,
+    /// The task id for a task's queue, else the custom queue's name.
+    pub name: String,
+    /// `task` or `custom`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub running: i64,
+    pub queued: i64,
+    pub paused: bool,
+    /// The limit in force; `null` when unlimited.
+    pub concurrency_limit: Option<i64>,
+    pub concurrency: QueueConcurrency,
+}
+
+/// Answer of `GET /api/v1/queues`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueList {
+    pub data: Vec<Queue>,
+    pub pagination: OffsetPagination,
+}
+
+/// `generator` of a schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScheduleGenerator {
+    /// `CRON`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The five-field cron pattern.
+    pub expression: String,
+    /// The pattern in words.
+    pub description: String,
+}
+
+/// An environment a schedule runs in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleEnvironment {
+    pub id: String,
+    /// `DEVELOPMENT`, `STAGING`, `PRODUCTION` or `PREVIEW`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Always `null`.
+    pub user_name: Option<String>,
+}
+
+/// A cron schedule. `nextRun` is the next nominal tick, `nextRunEffectiveAt` when it fires
+/// (after the window's offset); both `null` while the schedule is inactive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    /// `sched_…`.
+    pub id: String,
+    /// `IMPERATIVE` or `DECLARATIVE`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub task: String,
+    pub active: bool,
+    pub deduplication_key: Option<String>,
+    pub external_id: Option<String>,
+    pub generator: ScheduleGenerator,
+    /// The IANA zone the pattern is read in.
+    pub timezone: String,
+    pub next_run: Option<Timestamp>,
+    pub next_run_effective_at: Option<Timestamp>,
+    pub environments: Vec<ScheduleEnvironment>,
+    /// The jitter window (`30m`, `2h`, `30%`); absent when the schedule has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub window: Option<String>,
+}
+
+/// Answer of `GET /api/v1/schedules`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScheduleList {
+    pub data: Vec<Schedule>,
+    pub pagination: OffsetPagination,
+}
+
+/// Answer of `GET /api/v1/timezones`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Timezones {
+    pub timezones: Vec<String>,
+}
+
+/// A deployment, with when a worker of its version last asked for runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: String,
+    pub created_at: Timestamp,
+    /// The version.
+    pub short_code: String,
+    pub version: String,
+    /// Always `null`.
+    pub runtime: Option<String>,
+    /// Always `null`.
+    pub runtime_version: Option<String>,
+    /// `DEPLOYED`.
+    pub status: String,
+    pub deployed_at: Timestamp,
+    pub current: bool,
+    /// The ids of its tasks.
+    pub tasks: Vec<String>,
+    /// When a worker of this version last asked for runs; `null` when none has.
+    pub worker_last_seen_at: Option<Timestamp>,
+    /// Whether one did within the presence window.
+    pub has_workers: bool,
+    /// After a rollback: the version that was current.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub rolled_back_from: Option<String>,
+}
+
+/// Answer of `GET /api/v1/deployments`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeploymentList {
+    pub data: Vec<Deployment>,
+    pub pagination: NoPagination,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn answers_read_back_write_the_same_json() {
+        let queue = json!({"id": "queue_1", "name": "t", "type": "task", "running": 0,
+            "queued": 1, "paused": false, "concurrencyLimit": null, "concurrency": {
+                "current": null, "base": null, "override": null, "overriddenAt": null,
+                "overriddenBy": null}});
+        let read: Queue = serde_json::from_value(queue.clone()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap(), queue);
+        let list = json!({"data": [], "pagination": {}});
+        let read: DeploymentList = serde_json::from_value(list.clone()).unwrap();
+        assert_eq!(serde_json::to_value(read).unwrap(), list);
+    }
+}

@@ -1,0 +1,343 @@
+//! The request bodies of the management REST API (reference §2-§4): triggers, batches,
+//! replays, run changes, metadata updates, wait tokens, queues, schedules and input streams.
+//!
+//! The server reads them as sent and checks each once, with the function next to the engine
+//! command that takes it (`trigr_engine::batch::check`, `tokens::check`, `replay::check`,
+//! `metadata::check`, …), which returns the domain value the command takes. Absent optional
+//! fields are left out when written, so a body read back writes the same JSON.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::trigger::{IdempotencyKeyOptions, TriggerOptions};
+
+/// Body of `POST /api/v1/tasks/{id}/trigger`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"payload": {"to": "a@example.com"}, "options": {"tags": ["user_1"], "ttl": "10m"}}))
+)]
+pub struct TriggerBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<TriggerOptions>,
+}
+
+/// Body of `POST /api/v3/batches`: phase 1 of a batch trigger.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"runCount": 2, "taskIdentifiers": ["send-email"]}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBatch {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    pub run_count: i64,
+    /// The tasks the items will name (a public access token must name them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_identifiers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key_options: Option<IdempotencyKeyOptions>,
+}
+
+/// One NDJSON line of `POST /api/v3/batches/{id}/items`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"index": 0, "task": "send-email", "payload": {"to": "a@example.com"}}))
+)]
+pub struct BatchItem {
+    pub index: i64,
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    #[serde(default)]
+    pub options: TriggerOptions,
+}
+
+/// Optional overrides of `POST /api/v1/runs/{id}/replay` (strict: unknown fields are
+/// rejected).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplayOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_key: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Not supported: a replay that names a region is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(
+        default,
+        rename = "idempotencyKeyTTL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idempotency_key_ttl: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<f64>,
+}
+
+/// Body of `POST /api/v1/runs/{id}/reschedule`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"delay": "10m"}))
+)]
+pub struct RescheduleBody {
+    /// A duration like `10m` or an ISO 8601 date.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub delay: Value,
+}
+
+/// Body of `POST /api/v1/runs/{id}/tags`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"tags": ["vip"]}))
+)]
+pub struct TagsBody {
+    /// A tag or a list of tags.
+    pub tags: Value,
+}
+
+/// Body of `POST /api/v1/idempotencyKeys/{key}/reset`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"taskIdentifier": "send-email"}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct IdempotencyKeyReset {
+    pub task_identifier: String,
+}
+
+/// Body of `PUT /api/v1/runs/{id}/metadata`: new metadata, or operations on the run's
+/// metadata and on its parent's and root's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"operations": [{"type": "set", "key": "progress", "value": 0.5}]}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Vec<MetadataOperation>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_operations: Option<Vec<MetadataOperation>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_operations: Option<Vec<MetadataOperation>>,
+}
+
+/// One operation of a metadata update, by its `type`. A `key` is a top-level key or a JSON
+/// path (`$.a.b`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = Operation)
+)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum MetadataOperation {
+    Update { value: Value },
+    Set { key: String, value: Value },
+    Delete { key: String },
+    Append { key: String, value: Value },
+    Remove { key: String, value: Value },
+    Increment { key: String, value: f64 },
+    Decrement { key: String, value: f64 },
+}
+
+/// Body of `POST /api/v1/waitpoints/tokens` (every field optional).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"timeout": "1h", "tags": ["approval"]}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateToken {
+    /// Raw, not hashed (unlike a trigger's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(
+        default,
+        rename = "idempotencyKeyTTL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub idempotency_key_ttl: Option<String>,
+    /// A duration (`10m`) or an ISO 8601 date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Value>,
+    /// A string or at most 10 strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Value>,
+}
+
+/// Body of `POST /api/v1/waitpoints/tokens/{id}/complete`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteTokenBody {
+    /// The token's output (`null` when absent).
+    #[serde(default)]
+    pub data: Value,
+    /// A version guard (docs/versioning.md §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_version: Option<String>,
+}
+
+/// Body of `POST /realtime/v1/streams/{runId}/input/{streamId}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"data": {"approved": true}}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SendInputBody {
+    /// The message (`null` when absent).
+    #[serde(default)]
+    pub data: Value,
+    /// A version guard (docs/versioning.md §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_version: Option<String>,
+}
+
+/// Body of `POST /api/v1/queues/{queue}/pause`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"action": "pause"}))
+)]
+pub struct PauseQueueBody {
+    /// How the path names the queue: `id`, `task` or `custom`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `pause` or `resume`.
+    pub action: String,
+}
+
+/// Body of `POST /api/v1/queues/{queue}/concurrency/override`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"concurrencyLimit": 5}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueOverrideBody {
+    /// How the path names the queue: `id`, `task` or `custom`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub concurrency_limit: i64,
+}
+
+/// Body of `POST /api/v1/queues/{queue}/concurrency/reset`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QueueConcurrencyReset {
+    /// How the path names the queue: `id`, `task` or `custom`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// Body of schedule create and update.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"task": "send-email", "cron": "0 9 * * 1-5", "timezone": "Europe/Paris", "deduplicationKey": "daily-email"}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleBody {
+    pub task: String,
+    pub cron: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplication_key: Option<String>,
+    /// A window after each tick within which the run fires (`30m`, `2h`, `30%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Value>,
+}
+
+/// Body of `POST /api/v1/test/clock` (test servers only).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ClockBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advance_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_ms: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_read_back_write_the_same_json() {
+        fn same<T: Serialize + serde::de::DeserializeOwned>(v: Value) {
+            let read: T = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(serde_json::to_value(read).unwrap(), v);
+        }
+        same::<TriggerBody>(json!({"payload": {"a": 1}, "options": {"ttl": "10m"}}));
+        same::<TriggerBody>(json!({}));
+        same::<CreateBatch>(json!({"runCount": 2, "taskIdentifiers": ["t"],
+            "idempotencyKey": "k", "idempotencyKeyOptions": {"key": "k"}}));
+        same::<BatchItem>(json!({"index": 0, "task": "t", "payload": 1, "options": {}}));
+        same::<ReplayOverrides>(json!({"payload": 1, "idempotencyKeyTTL": "1h"}));
+        same::<MetadataUpdate>(json!({"operations": [
+            {"type": "set", "key": "a", "value": 1}, {"type": "delete", "key": "b"},
+            {"type": "increment", "key": "c", "value": 2.0}]}));
+        same::<CreateToken>(json!({"timeout": "1h", "idempotencyKeyTTL": "1d", "tags": "a"}));
+        same::<CompleteTokenBody>(json!({"data": null, "ifVersion": ">=1"}));
+        same::<PauseQueueBody>(json!({"type": "task", "action": "pause"}));
+        same::<ScheduleBody>(json!({"task": "t", "cron": "* * * * *", "window": "30m"}));
+    }
+
+    #[test]
+    fn a_replay_refuses_unknown_fields() {
+        assert!(serde_json::from_value::<ReplayOverrides>(json!({"region2": "eu"})).is_err());
+    }
+}
