@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use reqwest::{Client, Method};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use trigr_types::manifest::TaskManifest;
+use trigr_types::wire::batches::{Batch, BatchCreated, BatchItemsAccepted};
+use trigr_types::wire::rest::{CompleteTokenBody, CreateBatch};
+use trigr_types::wire::runs::{Run, RunList, Triggered};
+use trigr_types::wire::tokens::{TokenCompleted, TokenCreated};
 use trigr_types::wire::worker::{
     CompleteManyBody, CompletionBody, CompletionResult, CompletionResults, DeploymentRegistered,
     DequeueBody, Dequeued, RegisterBody, StepBody, StepRecorded, WaitBody, WaitFor, WaitState,
@@ -48,20 +52,6 @@ pub use trigr_types::wire::worker::DequeuedRun;
 pub fn completed(result: &CompletionResult, run_id: &str) -> bool {
     matches!(result, CompletionResult::Completed(c)
         if c.status == RunStatus::Completed && c.run_id == run_id)
-}
-
-/// Answer of `POST /api/v3/batches/{id}/items`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemsResponse {
-    pub sealed: bool,
-    #[serde(default)]
-    pub items_accepted: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct IdResponse {
-    id: String,
 }
 
 impl Api {
@@ -173,7 +163,7 @@ impl Api {
     /// Triggers one run of `task` with a prepared JSON `body`; returns the run id.
     pub async fn trigger(&self, task: &str, body: &str) -> Result<String> {
         let path = format!("/api/v1/tasks/{task}/trigger");
-        let (resp, _): (IdResponse, _) = self
+        let (resp, _): (Triggered, _) = self
             .call(
                 Method::POST,
                 &path,
@@ -186,15 +176,20 @@ impl Api {
 
     /// Phase 1 of a batch trigger: announces `run_count` items of `task`; returns the batch id.
     pub async fn create_batch(&self, run_count: usize, task: &str) -> Result<String> {
-        let body = serde_json::json!({ "runCount": run_count, "taskIdentifiers": [task] });
-        let (resp, _): (IdResponse, _) = self
+        let body = CreateBatch {
+            run_count: run_count as i64,
+            task_identifiers: vec![task.to_string()],
+            idempotency_key: None,
+            idempotency_key_options: None,
+        };
+        let (resp, _): (BatchCreated, _) = self
             .call(Method::POST, "/api/v3/batches", Some(json(&body)?), 202)
             .await?;
         Ok(resp.id)
     }
 
     /// Phase 2 of a batch trigger: streams the NDJSON `items` of batch `id`.
-    pub async fn send_batch_items(&self, id: &str, items: String) -> Result<ItemsResponse> {
+    pub async fn send_batch_items(&self, id: &str, items: String) -> Result<BatchItemsAccepted> {
         let path = format!("/api/v3/batches/{id}/items");
         let (resp, _) = self
             .call(Method::POST, &path, Some((NDJSON, items.into_bytes())), 200)
@@ -203,7 +198,7 @@ impl Api {
     }
 
     /// `GET /api/v2/batches/{id}`.
-    pub async fn get_batch(&self, id: &str) -> Result<Value> {
+    pub async fn get_batch(&self, id: &str) -> Result<Batch> {
         let path = format!("/api/v2/batches/{id}");
         Ok(self.call(Method::GET, &path, None, 200).await?.0)
     }
@@ -317,7 +312,7 @@ impl Api {
 
     /// Creates a wait token without options (`POST /api/v1/waitpoints/tokens`); returns its id.
     pub async fn create_token(&self) -> Result<String> {
-        let (resp, _): (IdResponse, _) = self
+        let (resp, _): (TokenCreated, _) = self
             .call(
                 Method::POST,
                 "/api/v1/waitpoints/tokens",
@@ -330,9 +325,12 @@ impl Api {
 
     /// Completes wait token `id` with `data`
     /// (`POST /api/v1/waitpoints/tokens/{id}/complete`); returns the answer.
-    pub async fn complete_token(&self, id: &str, data: Value) -> Result<Value> {
+    pub async fn complete_token(&self, id: &str, data: Value) -> Result<TokenCompleted> {
         let path = format!("/api/v1/waitpoints/tokens/{id}/complete");
-        let body = serde_json::json!({ "data": data });
+        let body = CompleteTokenBody {
+            data,
+            if_version: None,
+        };
         Ok(self
             .call(Method::POST, &path, Some(json(&body)?), 200)
             .await?
@@ -340,13 +338,13 @@ impl Api {
     }
 
     /// `GET /api/v3/runs/{id}`.
-    pub async fn get_run(&self, id: &str) -> Result<Value> {
+    pub async fn get_run(&self, id: &str) -> Result<Run> {
         let path = format!("/api/v3/runs/{id}");
         Ok(self.call(Method::GET, &path, None, 200).await?.0)
     }
 
     /// `GET /api/v1/runs` with `query` (already encoded, without the `?`).
-    pub async fn list_runs(&self, query: &str) -> Result<Value> {
+    pub async fn list_runs(&self, query: &str) -> Result<RunList> {
         let path = format!("/api/v1/runs?{query}");
         Ok(self.call(Method::GET, &path, None, 200).await?.0)
     }

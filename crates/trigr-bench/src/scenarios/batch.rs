@@ -44,10 +44,10 @@ pub async fn run(api: &Api, settings: &Settings) -> Result<Outcome> {
     // The server lists every run of a batch right after its items call.
     if let Some(batch) = batches.last() {
         let body = api.get_batch(&batch.id).await?;
-        let listed = body["runs"].as_array().map_or(0, Vec::len);
+        let listed = body.runs.len();
         ensure!(
             listed == batch.size,
-            "GET /api/v2/batches/{} after a sealed items call of {} items lists {listed} runs: {body}",
+            "GET /api/v2/batches/{} after a sealed items call of {} items lists {listed} runs: {body:?}",
             batch.id,
             batch.size
         );
@@ -102,12 +102,10 @@ pub async fn send_batches(
                     answer.sealed,
                     "POST /api/v3/batches/{id}/items with all {size} items answered {answer:?}"
                 );
-                if let Some(accepted) = answer.items_accepted {
-                    ensure!(
-                        accepted as usize == size,
-                        "POST /api/v3/batches/{id}/items with {size} new items answered {answer:?}"
-                    );
-                }
+                ensure!(
+                    answer.items_accepted as usize == size,
+                    "POST /api/v3/batches/{id}/items with {size} new items answered {answer:?}"
+                );
                 created.fetch_add(size, Ordering::Relaxed);
                 sent.push(SentBatch { id, size });
             }

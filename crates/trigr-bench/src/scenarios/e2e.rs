@@ -218,39 +218,33 @@ pub(super) async fn verify(
     // Nothing is left waiting or running.
     let query = "filter%5Bstatus%5D=PENDING_VERSION,DELAYED,QUEUED,DEQUEUED,EXECUTING,WAITING&page%5Bsize%5D=10";
     let open = api.list_runs(query).await?;
-    let left = open["data"]
-        .as_array()
-        .ok_or_else(|| anyhow!("GET /api/v1/runs?{query} answered {open}"))?;
     ensure!(
-        left.is_empty(),
-        "after every run completed, GET /api/v1/runs?{query} still lists runs: {open}"
+        open.data.is_empty(),
+        "after every run completed, GET /api/v1/runs?{query} still lists runs: {open:?}"
     );
 
     // The completed list is served.
     let query = "filter%5Bstatus%5D=COMPLETED&page%5Bsize%5D=100";
     let done = api.list_runs(query).await?;
-    let listed = done["data"].as_array().map_or(0, Vec::len);
+    let listed = done.data.len();
     ensure!(
         listed == runs.min(100),
-        "after {runs} runs completed, GET /api/v1/runs?{query} lists {listed}: {done}"
+        "after {runs} runs completed, GET /api/v1/runs?{query} lists {listed}: {done:?}"
     );
 
     // A batch lists only runs the workers completed, one per item.
     let batch = batches.choose(&mut rand::thread_rng());
     if let Some(batch) = batch {
         let body = api.get_batch(&batch.id).await?;
-        let ids: Vec<&str> = body["runs"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
+        let ids = &body.runs;
         ensure!(
             ids.len() == batch.size,
-            "GET /api/v2/batches/{} of {} items lists {} runs: {body}",
+            "GET /api/v2/batches/{} of {} items lists {} runs: {body:?}",
             batch.id,
             batch.size,
             ids.len()
         );
-        if let Some(stranger) = ids.iter().find(|id| !seen.contains(**id)) {
+        if let Some(stranger) = ids.iter().find(|id| !seen.contains(id.as_str())) {
             bail!(
                 "GET /api/v2/batches/{} lists run {stranger}, which no worker completed",
                 batch.id
@@ -267,8 +261,8 @@ pub(super) async fn verify(
     for (i, id) in sample.into_iter().enumerate() {
         let run = apis[i % apis.len()].get_run(id).await?;
         ensure!(
-            run["status"] == "COMPLETED",
-            "GET /api/v3/runs/{id} of a run completed with status COMPLETED answered {run}"
+            run.summary.common.status == "COMPLETED",
+            "GET /api/v3/runs/{id} of a run completed with status COMPLETED answered {run:?}"
         );
     }
     Ok(())

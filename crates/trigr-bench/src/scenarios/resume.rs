@@ -105,8 +105,8 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
             shared.sent.lock().unwrap()[seq] = Some(Instant::now());
             let answer = api.complete_token(token, json!({ "seq": seq })).await?;
             ensure!(
-                answer["success"] == true && answer.get("alreadyCompleted").is_none(),
-                "POST /api/v1/waitpoints/tokens/{token}/complete of a waiting token answered {answer}"
+                answer.success && answer.already_completed.is_none(),
+                "POST /api/v1/waitpoints/tokens/{token}/complete of a waiting token answered {answer:?}"
             );
             anyhow::Ok(())
         });

@@ -49,8 +49,8 @@ pub async fn run(api: &Api, settings: &Settings) -> Result<Outcome> {
     if let Some(id) = sample {
         let run = api.get_run(&id).await?;
         ensure!(
-            run["taskIdentifier"] == TASK,
-            "GET /api/v3/runs/{id} after its trigger answered {run}"
+            run.summary.common.task_identifier == TASK,
+            "GET /api/v3/runs/{id} after its trigger answered {run:?}"
         );
     }
 
