@@ -4,12 +4,17 @@
 //! Requests, error answers and event streams are the SDK's; this module only chooses the
 //! client's settings (a `trigr-cli/…` user agent, a 60-second request timeout) and phrases
 //! failures for the terminal, naming the CLI's flags and environment variables.
+//!
+//! Bodies are the request types of [`trigr_types::wire`], and answers are read with
+//! [`decode`] into its answer types; a command keeps the answer's JSON only to print it as
+//! received (`--json`).
 
 use std::fmt;
 use std::time::Duration;
 
 use anyhow::bail;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use trigr_sdk::http::{check_settings, EventStream, SettingsError};
 use trigr_sdk::Error;
@@ -62,14 +67,21 @@ impl Api {
         Ok(self.client.get_json(path).await?)
     }
 
-    /// `POST path`, with a JSON body or with none.
-    pub async fn post(&self, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
-        Ok(self.client.post_json(path, body).await?)
+    /// `POST path` with a JSON body (a request type of `trigr_types::wire`).
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value, ApiError> {
+        let body = to_json(body)?;
+        Ok(self.client.post_json(path, Some(&body)).await?)
     }
 
-    /// `PUT path` with a JSON body.
-    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
-        Ok(self.client.put_json(path, body).await?)
+    /// `POST path` without a body.
+    pub async fn post_empty(&self, path: &str) -> Result<Value, ApiError> {
+        Ok(self.client.post_json(path, None).await?)
+    }
+
+    /// `PUT path` with a JSON body (a request type of `trigr_types::wire`).
+    pub async fn put(&self, path: &str, body: &impl Serialize) -> Result<Value, ApiError> {
+        let body = to_json(body)?;
+        Ok(self.client.put_json(path, &body).await?)
     }
 
     /// `DELETE path`.
@@ -171,6 +183,17 @@ pub fn decode<T: DeserializeOwned>(value: Value, request: &str) -> Result<T, Api
     })
 }
 
+/// A request body as JSON. The wire types always serialize (their maps have string keys);
+/// the error is for completeness.
+fn to_json(body: &impl Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(body).map_err(|source| {
+        ApiError(Error::Json {
+            what: "the request body could not be written as JSON".into(),
+            source,
+        })
+    })
+}
+
 /// What to do about a bad `--api-url` / `TRIGGER_API_URL` or `--secret-key` /
 /// `TRIGGER_SECRET_KEY`.
 fn settings_sentence(problem: &SettingsError) -> String {
@@ -215,8 +238,11 @@ fn capitalized(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testserver::{TestServer, KEY};
+    use crate::testserver::{task, TestServer, KEY};
     use serde_json::json;
+    use trigr_types::wire::rest::TriggerBody;
+    use trigr_types::wire::runs::{Run, Triggered};
+    use trigr_types::wire::trigger::TriggerOptions;
 
     fn conn(url: &str) -> ConnectionArgs {
         ConnectionArgs {
@@ -387,24 +413,26 @@ mod tests {
     #[tokio::test]
     async fn sends_key_and_json_and_reads_the_answer() {
         let server = TestServer::start().await;
-        let version = server.deploy(json!([{"id": "hello"}])).await;
+        let version = server.deploy(vec![task("hello")]).await;
         let mut args = server.conn();
         args.api_url.push('/');
         let api = Api::connect(&args).expect("client");
-        let body = json!({
-            "payload": r#"{"a":1}"#,
-            "options": {"payloadType": "application/json", "tags": ["x"]}
-        });
+        let body = TriggerBody {
+            payload: Some(json!(r#"{"a":1}"#)),
+            options: Some(TriggerOptions {
+                payload_type: Some("application/json".into()),
+                tags: Some(json!(["x"])),
+                ..TriggerOptions::default()
+            }),
+        };
         let answer = api
-            .post("/api/v1/tasks/hello/trigger", Some(&body))
+            .post("/api/v1/tasks/hello/trigger", &body)
             .await
             .expect("trigger");
-        let id = answer["id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no run id in {answer}"))
-            .to_string();
-        assert!(id.starts_with("run_"), "{answer}");
-        assert_eq!(answer["isCached"], json!(false), "{answer}");
+        let answer: Triggered = decode(answer, "POST /api/v1/tasks/hello/trigger").expect("answer");
+        let id = answer.id;
+        assert!(id.starts_with("run_"), "{id}");
+        assert!(!answer.is_cached);
         let run = server.run(&id).await;
         assert_eq!(run["payload"], json!({"a": 1}), "{run}");
         assert_eq!(run["tags"], json!(["x"]), "{run}");
@@ -423,7 +451,8 @@ mod tests {
             .get(&format!("/api/v3/runs/{id}"))
             .await
             .expect("retrieve");
-        assert_eq!(run["status"], json!("DEQUEUED"), "{run}");
+        let run: Run = decode(run, "GET /api/v3/runs/{id}").expect("run");
+        assert_eq!(run.summary.common.status, "DEQUEUED");
         server.stop().await;
     }
 
@@ -444,7 +473,7 @@ mod tests {
         let err = api
             .post(
                 "/api/v1/tasks/hello/trigger",
-                Some(&json!({"payload": "{}", "options": {"delay": "soon"}})),
+                &json!({"payload": "{}", "options": {"delay": "soon"}}),
             )
             .await
             .err()

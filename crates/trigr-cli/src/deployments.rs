@@ -2,12 +2,11 @@
 //! back to the version before the current one.
 
 use clap::builder::NonEmptyStringValueParser;
-use serde::Deserialize;
-use serde_json::Value;
+use trigr_types::wire::manage::{Deployment, DeploymentList};
 
 use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
-use crate::output::{self, short_time};
+use crate::output::{self, short_timestamp};
 use crate::table;
 
 /// Subcommands of `trigr deployments`.
@@ -63,41 +62,14 @@ pub async fn execute(cmd: DeploymentsCommand) -> anyhow::Result<String> {
     }
 }
 
-/// A deployment as the server shows it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Deployment {
-    version: String,
-    #[serde(default)]
-    current: bool,
-    #[serde(default)]
-    deployed_at: Option<String>,
-    #[serde(default)]
-    tasks: Vec<String>,
-    #[serde(default)]
-    worker_last_seen_at: Option<String>,
-    #[serde(default)]
-    has_workers: bool,
-    #[serde(default)]
-    rolled_back_from: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct DeploymentPage {
-    data: Vec<Value>,
-}
-
 async fn list(args: DeploymentsArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
-    let page: DeploymentPage = decode(
-        client.get("/api/v1/deployments").await?,
-        "GET /api/v1/deployments",
-    )?;
+    let mut answer = client.get("/api/v1/deployments").await?;
+    let list: DeploymentList = decode(answer.clone(), "GET /api/v1/deployments")?;
     if args.json {
-        return Ok(output::json(&Value::Array(page.data)));
+        return Ok(output::json(&answer["data"].take()));
     }
-    let deployments: Vec<Deployment> = decode(Value::Array(page.data), "GET /api/v1/deployments")?;
-    Ok(render_list(&deployments))
+    Ok(render_list(&list.data))
 }
 
 fn render_list(deployments: &[Deployment]) -> String {
@@ -112,7 +84,7 @@ fn render_list(deployments: &[Deployment]) -> String {
                 yes_no(d.current),
                 yes_no(d.has_workers),
                 last_seen(d),
-                d.deployed_at.as_deref().map_or("-".into(), short_time),
+                short_timestamp(d.deployed_at),
                 d.tasks.len().to_string(),
             ]
         })
@@ -129,8 +101,7 @@ fn yes_no(b: bool) -> String {
 
 fn last_seen(d: &Deployment) -> String {
     d.worker_last_seen_at
-        .as_deref()
-        .map_or_else(|| "never".to_string(), short_time)
+        .map_or_else(|| "never".to_string(), short_timestamp)
 }
 
 async fn current(args: DeploymentsArgs) -> anyhow::Result<String> {
@@ -148,10 +119,10 @@ async fn current(args: DeploymentsArgs) -> anyhow::Result<String> {
 
 /// `key: value` lines for one deployment.
 fn render_one(d: &Deployment) -> String {
-    let mut lines = vec![("version", d.version.clone())];
-    if let Some(t) = &d.deployed_at {
-        lines.push(("deployed", short_time(t)));
-    }
+    let mut lines = vec![
+        ("version", d.version.clone()),
+        ("deployed", short_timestamp(d.deployed_at)),
+    ];
     let workers = format!("{} (last seen {})", yes_no(d.has_workers), last_seen(d));
     lines.push(("workers", workers));
     lines.push(("tasks", d.tasks.join(", ")));
@@ -165,7 +136,7 @@ async fn promote(args: PromoteArgs) -> anyhow::Result<String> {
         encode::component(&args.version)
     );
     let answer = client
-        .post(&path, None)
+        .post_empty(&path)
         .await
         .map_err(|e| e.or_not_found(|| format!("Deployment {} was not found.", args.version)))?;
     if args.json {
@@ -181,7 +152,7 @@ async fn promote(args: PromoteArgs) -> anyhow::Result<String> {
 
 async fn rollback(args: DeploymentsArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
-    let answer = client.post("/api/v1/deployments/rollback", None).await?;
+    let answer = client.post_empty("/api/v1/deployments/rollback").await?;
     if args.json {
         return Ok(output::json(&answer));
     }
@@ -212,11 +183,19 @@ fn no_workers_note(d: &Deployment) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testserver::TestServer;
-    use serde_json::json;
+    use crate::testserver::{task, TestServer};
+    use serde_json::{json, Value};
 
-    fn deployment(v: Value) -> Deployment {
-        serde_json::from_value(v).expect("deployment")
+    /// A deployment as the server writes it, with the given fields.
+    fn deployment(fields: Value) -> Deployment {
+        let mut d = json!({"id": "deployment_1", "createdAt": "2026-01-02T00:00:00.000Z",
+            "shortCode": "v", "version": "v", "runtime": null, "runtimeVersion": null,
+            "status": "DEPLOYED", "deployedAt": "2026-01-02T00:00:00.000Z", "current": false,
+            "tasks": [], "workerLastSeenAt": null, "hasWorkers": false});
+        d.as_object_mut()
+            .expect("an object")
+            .extend(fields.as_object().expect("fields").clone());
+        serde_json::from_value(d).expect("deployment")
     }
 
     #[test]
@@ -286,8 +265,8 @@ mod tests {
             err.err().map(|e| e.to_string()).as_deref(),
             Some("No deployment is current in this environment.")
         );
-        let first = server.deploy(json!([{"id": "hello"}])).await;
-        let second = server.deploy(json!([{"id": "hello"}, {"id": "bye"}])).await;
+        let first = server.deploy(vec![task("hello")]).await;
+        let second = server.deploy(vec![task("hello"), task("bye")]).await;
 
         let text = execute(DeploymentsCommand::Current(conn()))
             .await

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use serde_json::Value;
+use trigr_types::wire::Timestamp;
 
 /// Writes `text` to standard output. A closed pipe (`trigr runs list | head`) is not an error.
 pub fn print(text: &str) -> anyhow::Result<()> {
@@ -46,6 +47,11 @@ pub fn short_time(time: &str) -> String {
         return time.to_string();
     }
     format!("{}{}", &time[..dot], &time[dot + 1 + digits..])
+}
+
+/// A time of an answer without its fractional seconds, like [`short_time`].
+pub fn short_timestamp(time: Timestamp) -> String {
+    short_time(&time.to_string())
 }
 
 /// Quotes a command-line argument for a POSIX shell when it needs quoting.

@@ -1,8 +1,9 @@
 //! `trigr queues …`: list queues, pause and resume them.
 
 use clap::builder::NonEmptyStringValueParser;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use trigr_types::wire::manage::{Queue, QueueList};
+use trigr_types::wire::rest::PauseQueueBody;
 
 use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
@@ -84,56 +85,34 @@ pub async fn execute(cmd: QueuesCommand) -> anyhow::Result<String> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct QueuePage {
-    data: Vec<Value>,
-    #[serde(default)]
-    pagination: OffsetPagination,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OffsetPagination {
-    #[serde(default)]
-    total_pages: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Queue {
-    name: String,
-    #[serde(default, rename = "type")]
-    kind: String,
-    #[serde(default)]
-    running: u64,
-    #[serde(default)]
-    queued: u64,
-    #[serde(default)]
-    paused: bool,
-    #[serde(default)]
-    concurrency_limit: Option<u64>,
-}
+/// The request the list's answers are named by in errors.
+const LIST: &str = "GET /api/v1/queues";
 
 async fn list(args: QueuesListArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
-    let queues = fetch_all(&client).await?;
+    let (raw, queues) = fetch_all(&client).await?;
     if args.json {
-        return Ok(output::json(&Value::Array(queues)));
+        return Ok(output::json(&Value::Array(raw)));
     }
-    let queues: Vec<Queue> = decode(Value::Array(queues), "GET /api/v1/queues")?;
     Ok(render(&queues))
 }
 
-/// Every queue, following `page` until `totalPages`.
-async fn fetch_all(client: &Api) -> anyhow::Result<Vec<Value>> {
+/// Every queue, following `page` until `totalPages`: as the server wrote it (printed by
+/// `--json`) and as read.
+async fn fetch_all(client: &Api) -> anyhow::Result<(Vec<Value>, Vec<Queue>)> {
+    let mut raw = Vec::new();
     let mut queues = Vec::new();
     let mut page = 1;
     loop {
         let path = format!("/api/v1/queues?page={page}&perPage={PAGE_SIZE}");
-        let answer: QueuePage = decode(client.get(&path).await?, "GET /api/v1/queues")?;
-        queues.extend(answer.data);
-        if page >= answer.pagination.total_pages || page >= MAX_PAGES {
-            return Ok(queues);
+        let mut answer = client.get(&path).await?;
+        let list: QueueList = decode(answer.clone(), LIST)?;
+        if let Value::Array(items) = answer["data"].take() {
+            raw.extend(items);
+        }
+        queues.extend(list.data);
+        if page >= list.pagination.total_pages || page >= MAX_PAGES {
+            return Ok((raw, queues));
         }
         page += 1;
     }
@@ -167,7 +146,7 @@ async fn set_paused(args: QueueArgs, action: Action) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
     for (kind, name) in candidates(&args.name, args.kind) {
         let (path, body) = pause_request(kind, name, action);
-        match client.post(&path, Some(&body)).await {
+        match client.post(&path, &body).await {
             Ok(_) => {
                 let verb = match action {
                     Action::Pause => "Paused",
@@ -194,13 +173,17 @@ fn candidates(name: &str, kind: Option<QueueKind>) -> Vec<(QueueKind, &str)> {
 }
 
 /// `POST /api/v1/queues/{name}/pause` with `{"type", "action"}`.
-fn pause_request(kind: QueueKind, name: &str, action: Action) -> (String, Value) {
+fn pause_request(kind: QueueKind, name: &str, action: Action) -> (String, PauseQueueBody) {
     let path = format!("/api/v1/queues/{}/pause", encode::queue_segment(name));
     let action = match action {
         Action::Pause => "pause",
         Action::Resume => "resume",
     };
-    (path, json!({ "type": kind.as_str(), "action": action }))
+    let body = PauseQueueBody {
+        kind: Some(kind.as_str().into()),
+        action: action.into(),
+    };
+    (path, body)
 }
 
 fn not_found(name: &str, kind: Option<QueueKind>) -> String {
@@ -214,7 +197,8 @@ fn not_found(name: &str, kind: Option<QueueKind>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testserver::TestServer;
+    use crate::testserver::{queued, task, TestServer};
+    use serde_json::json;
 
     #[test]
     fn names_resolve_to_queues() {
@@ -234,19 +218,25 @@ mod tests {
     fn pause_requests_double_encode_the_name() {
         let (path, body) = pause_request(QueueKind::Custom, "a/b", Action::Pause);
         assert_eq!(path, "/api/v1/queues/a%252Fb/pause");
+        let body = serde_json::to_value(body).expect("body");
         assert_eq!(body, json!({"type": "custom", "action": "pause"}));
         let (path, body) = pause_request(QueueKind::Task, "hello", Action::Resume);
         assert_eq!(path, "/api/v1/queues/hello/pause");
+        let body = serde_json::to_value(body).expect("body");
         assert_eq!(body, json!({"type": "task", "action": "resume"}));
     }
 
     #[test]
     fn renders_limits_and_paused() {
+        let unlimited = json!({"current": null, "base": null, "override": null,
+            "overriddenAt": null, "overriddenBy": null});
+        let limited = json!({"current": 10, "base": 10, "override": null,
+            "overriddenAt": null, "overriddenBy": null});
         let queues: Vec<Queue> = serde_json::from_value(json!([
             {"id": "queue_1", "name": "hello", "type": "task", "running": 1, "queued": 2,
-             "paused": true, "concurrencyLimit": null},
+             "paused": true, "concurrencyLimit": null, "concurrency": unlimited},
             {"id": "queue_2", "name": "emails", "type": "custom", "running": 0, "queued": 0,
-             "paused": false, "concurrencyLimit": 10, "concurrency": {"current": 10}}
+             "paused": false, "concurrencyLimit": 10, "concurrency": limited}
         ]))
         .expect("queues");
         let text = render(&queues);
@@ -268,8 +258,7 @@ mod tests {
         let server = TestServer::start().await;
         // One queue more than fits on a page.
         let names: Vec<String> = (0..=PAGE_SIZE).map(|i| format!("t{i:03}")).collect();
-        let tasks: Vec<Value> = names.iter().map(|n| json!({"id": n})).collect();
-        server.deploy(Value::Array(tasks)).await;
+        server.deploy(names.iter().map(|n| task(n)).collect()).await;
         let args = QueuesListArgs {
             json: false,
             conn: server.conn(),
@@ -309,12 +298,12 @@ mod tests {
     async fn pauses_and_reports_unknown_queues() {
         let server = TestServer::start().await;
         server
-            .deploy(json!([
-                {"id": "hello"},
-                {"id": "emails"},
-                {"id": "mailer", "queue": {"name": "emails"}},
-                {"id": "sorter", "queue": {"name": "a/b"}}
-            ]))
+            .deploy(vec![
+                task("hello"),
+                task("emails"),
+                queued("mailer", "emails"),
+                queued("sorter", "a/b"),
+            ])
             .await;
         let queue = |name: &str, kind| QueueArgs {
             name: name.into(),

@@ -2,12 +2,14 @@
 //! schedules, and list the time zones the server knows.
 
 use clap::builder::NonEmptyStringValueParser;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use trigr_types::wire::common::Id;
+use trigr_types::wire::manage::{Schedule, ScheduleList, Timezones};
+use trigr_types::wire::rest::ScheduleBody;
 
 use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
-use crate::output::{self, short_time};
+use crate::output::{self, short_timestamp};
 use crate::table;
 
 /// Subcommands of `trigr schedules`.
@@ -139,43 +141,6 @@ pub async fn execute(cmd: SchedulesCommand) -> anyhow::Result<String> {
     }
 }
 
-/// A schedule as the server shows it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Schedule {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    task: String,
-    active: bool,
-    #[serde(default)]
-    deduplication_key: Option<String>,
-    #[serde(default)]
-    external_id: Option<String>,
-    generator: Generator,
-    timezone: String,
-    #[serde(default)]
-    next_run: Option<String>,
-    #[serde(default)]
-    next_run_effective_at: Option<String>,
-    #[serde(default)]
-    window: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Generator {
-    expression: String,
-    #[serde(default)]
-    description: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Page {
-    data: Vec<Value>,
-    #[serde(default)]
-    pagination: Value,
-}
-
 fn path(id: &str) -> String {
     format!("/api/v1/schedules/{}", encode::component(id))
 }
@@ -195,8 +160,8 @@ async fn list(args: SchedulesListArgs) -> anyhow::Result<String> {
     if args.json {
         return Ok(output::json(&answer));
     }
-    let page: Page = decode(answer, "GET /api/v1/schedules")?;
-    let schedules: Vec<Schedule> = decode(Value::Array(page.data), "GET /api/v1/schedules")?;
+    let page: ScheduleList = decode(answer, "GET /api/v1/schedules")?;
+    let schedules = page.data;
     if schedules.is_empty() {
         return Ok("No schedules.\n".to_string());
     }
@@ -211,7 +176,7 @@ async fn list(args: SchedulesListArgs) -> anyhow::Result<String> {
                 s.timezone.clone(),
                 s.window.clone().unwrap_or_else(|| "-".into()),
                 if s.active { "yes" } else { "no" }.to_string(),
-                s.next_run.as_deref().map_or("-".into(), short_time),
+                s.next_run.map_or("-".into(), short_timestamp),
             ]
         })
         .collect();
@@ -221,12 +186,11 @@ async fn list(args: SchedulesListArgs) -> anyhow::Result<String> {
         ],
         &rows,
     );
-    let total_pages = page.pagination["totalPages"].as_u64().unwrap_or(1);
+    let total_pages = page.pagination.total_pages;
     if total_pages > 1 {
         out.push_str(&format!(
             "Page {} of {total_pages} ({} schedules).\n",
-            args.page,
-            page.pagination["count"].as_u64().unwrap_or(0)
+            args.page, page.pagination.count
         ));
     }
     Ok(out)
@@ -242,18 +206,13 @@ fn render_one(s: &Schedule) -> String {
         ("when", s.generator.description.clone()),
         ("timezone", s.timezone.clone()),
         ("active", if s.active { "yes" } else { "no" }.to_string()),
-        (
-            "next run",
-            s.next_run.as_deref().map_or("-".into(), short_time),
-        ),
+        ("next run", s.next_run.map_or("-".into(), short_timestamp)),
     ];
     if let Some(w) = &s.window {
         lines.push(("window", w.clone()));
         lines.push((
             "fires at",
-            s.next_run_effective_at
-                .as_deref()
-                .map_or("-".into(), short_time),
+            s.next_run_effective_at.map_or("-".into(), short_timestamp),
         ));
     }
     if let Some(k) = &s.deduplication_key {
@@ -282,25 +241,24 @@ async fn get(args: ScheduleRefArgs) -> anyhow::Result<String> {
     show(answer, args.json, "GET /api/v1/schedules/{id}")
 }
 
-fn body(fields: &ScheduleFields) -> Value {
-    let mut body = json!({ "task": fields.task, "cron": fields.cron });
-    if let Some(tz) = &fields.timezone {
-        body["timezone"] = json!(tz);
+fn body(fields: &ScheduleFields) -> ScheduleBody {
+    ScheduleBody {
+        task: fields.task.clone(),
+        cron: fields.cron.clone(),
+        timezone: fields.timezone.clone(),
+        external_id: fields.external_id.clone(),
+        deduplication_key: None,
+        window: fields.window.clone().map(Value::String),
     }
-    if let Some(e) = &fields.external_id {
-        body["externalId"] = json!(e);
-    }
-    if let Some(w) = &fields.window {
-        body["window"] = json!(w);
-    }
-    body
 }
 
 async fn create(args: ScheduleCreateArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
-    let mut b = body(&args.fields);
-    b["deduplicationKey"] = json!(args.dedup_key);
-    let answer = client.post("/api/v1/schedules", Some(&b)).await?;
+    let body = ScheduleBody {
+        deduplication_key: Some(args.dedup_key.clone()),
+        ..body(&args.fields)
+    };
+    let answer = client.post("/api/v1/schedules", &body).await?;
     show(answer, args.json, "POST /api/v1/schedules")
 }
 
@@ -322,7 +280,8 @@ async fn delete(args: ScheduleRefArgs) -> anyhow::Result<String> {
     if args.json {
         return Ok(output::json(&answer));
     }
-    let id = answer["id"].as_str().unwrap_or(&args.id);
+    // The schedule deleted is the one asked for: an answer that does not name it still says so.
+    let id = serde_json::from_value::<Id>(answer).map_or(args.id, |deleted| deleted.id);
     Ok(format!("Deleted schedule {id}.\n"))
 }
 
@@ -330,7 +289,7 @@ async fn set_active(args: ScheduleRefArgs, active: bool) -> anyhow::Result<Strin
     let client = Api::connect(&args.conn)?;
     let action = if active { "activate" } else { "deactivate" };
     let answer = client
-        .post(&format!("{}/{action}", path(&args.id)), None)
+        .post_empty(&format!("{}/{action}", path(&args.id)))
         .await
         .map_err(|e| e.or_not_found(not_found(&args.id)))?;
     show(answer, args.json, "POST /api/v1/schedules/{id}/…")
@@ -347,17 +306,14 @@ async fn timezones(args: TimezonesArgs) -> anyhow::Result<String> {
     if args.json {
         return Ok(output::json(&answer));
     }
-    let zones = answer["timezones"].as_array().cloned().unwrap_or_default();
-    Ok(zones
-        .iter()
-        .filter_map(|z| z.as_str())
-        .map(|z| format!("{z}\n"))
-        .collect())
+    let zones: Timezones = decode(answer, "GET /api/v1/timezones")?;
+    Ok(zones.timezones.iter().map(|z| format!("{z}\n")).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn one_schedule_renders_as_lines() {
@@ -398,13 +354,13 @@ mod tests {
             window: Some("2h".into()),
         };
         assert_eq!(
-            body(&fields),
+            serde_json::to_value(body(&fields)).expect("JSON"),
             json!({"task": "t", "cron": "0 * * * *", "window": "2h"})
         );
         let fields = ScheduleFields {
             window: None,
             ..fields
         };
-        assert!(body(&fields).get("window").is_none());
+        assert_eq!(body(&fields).window, None);
     }
 }

@@ -6,7 +6,13 @@
 //! command did (read the run or the queue back) without going through the code under test.
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use serde::Serialize;
 use serde_json::{json, Value};
+use trigr_types::manifest::{QueueManifest, TaskManifest};
+use trigr_types::wire::rest::TriggerBody;
+use trigr_types::wire::runs::Triggered;
+use trigr_types::wire::trigger::TriggerOptions;
+use trigr_types::wire::worker::{DeploymentRegistered, RegisterBody};
 
 use crate::api::ConnectionArgs;
 
@@ -69,7 +75,7 @@ impl TestServer {
     }
 
     /// `POST path` with the key and a JSON body: the status and the body.
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> (u16, Value) {
         Self::answer(self.http.post(format!("{}{path}", self.url)).json(body)).await
     }
 
@@ -91,26 +97,33 @@ impl TestServer {
         (status, body)
     }
 
-    /// Registers a deployment of `tasks` (manifest entries) and makes it current; its version.
-    pub async fn deploy(&self, tasks: Value) -> String {
-        let body = json!({ "tasks": tasks, "promote": true });
+    /// Registers a deployment of `tasks` and makes it current; its version.
+    pub async fn deploy(&self, tasks: Vec<TaskManifest>) -> String {
+        let body = RegisterBody {
+            tasks,
+            promote: true,
+            content_hash: None,
+        };
         let (status, answer) = self.post("/api/v1/worker/deployments", &body).await;
         assert_eq!(status, 201, "register deployment: {answer}");
-        answer["version"]
-            .as_str()
-            .expect("deployment version")
-            .to_string()
+        let registered: DeploymentRegistered =
+            serde_json::from_value(answer).expect("a registered deployment");
+        registered.version
     }
 
     /// Triggers a run of `task` (an id needing no encoding) with a JSON payload and the given
     /// options; the new run's id.
-    pub async fn trigger(&self, task: &str, payload: &Value, options: Value) -> String {
-        let body = json!({ "payload": payload.to_string(), "options": options });
+    pub async fn trigger(&self, task: &str, payload: &Value, options: TriggerOptions) -> String {
+        let body = TriggerBody {
+            payload: Some(Value::String(payload.to_string())),
+            options: Some(options),
+        };
         let (status, answer) = self
             .post(&format!("/api/v1/tasks/{task}/trigger"), &body)
             .await;
         assert_eq!(status, 200, "trigger {task}: {answer}");
-        answer["id"].as_str().expect("run id").to_string()
+        let triggered: Triggered = serde_json::from_value(answer).expect("a triggered run");
+        triggered.id
     }
 
     /// The run as `GET /api/v3/runs/{id}` shows it.
@@ -124,5 +137,32 @@ impl TestServer {
     pub async fn stop(self) {
         let TestServer { running, _dir, .. } = self;
         running.shutdown().await;
+    }
+}
+
+/// A task of a deployment, on its own queue.
+pub fn task(id: &str) -> TaskManifest {
+    TaskManifest {
+        id: id.into(),
+        ..TaskManifest::default()
+    }
+}
+
+/// A task of a deployment on the custom queue `queue`.
+pub fn queued(id: &str, queue: &str) -> TaskManifest {
+    TaskManifest {
+        queue: Some(QueueManifest {
+            name: queue.into(),
+            concurrency_limit: None,
+        }),
+        ..task(id)
+    }
+}
+
+/// Trigger options with these tags.
+pub fn tagged(tags: &[&str]) -> TriggerOptions {
+    TriggerOptions {
+        tags: Some(json!(tags)),
+        ..TriggerOptions::default()
     }
 }

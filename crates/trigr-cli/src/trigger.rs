@@ -2,8 +2,10 @@
 
 use anyhow::bail;
 use clap::builder::NonEmptyStringValueParser;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
+use trigr_types::wire::rest::TriggerBody;
+use trigr_types::wire::runs::Triggered;
+use trigr_types::wire::trigger::{QueueOption, TriggerOptions};
 
 use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
@@ -84,28 +86,20 @@ pub struct TriggerArgs {
     pub conn: ConnectionArgs,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TriggerResponse {
-    id: String,
-    #[serde(default)]
-    is_cached: bool,
-}
-
 /// Sends the trigger and describes the new (or existing) run.
 pub async fn execute(args: TriggerArgs) -> anyhow::Result<String> {
     let body = request_body(&args)?;
     let client = Api::connect(&args.conn)?;
     let path = format!("/api/v1/tasks/{}/trigger", encode::component(&args.task));
-    let answer = client.post(&path, Some(&body)).await?;
+    let answer = client.post(&path, &body).await?;
     if args.json {
         return Ok(output::json(&answer));
     }
-    let response: TriggerResponse = decode(answer, "POST /api/v1/tasks/…/trigger")?;
+    let response: Triggered = decode(answer, "POST /api/v1/tasks/…/trigger")?;
     Ok(describe(&args.task, &response))
 }
 
-fn describe(task: &str, response: &TriggerResponse) -> String {
+fn describe(task: &str, response: &Triggered) -> String {
     if response.is_cached {
         format!(
             "Triggered {} (task {task}; existing run, idempotency key matched)\n",
@@ -117,56 +111,43 @@ fn describe(task: &str, response: &TriggerResponse) -> String {
 }
 
 /// The request body `{"payload": "<JSON text>", "options": {…}}`; checks the JSON flags.
-pub fn request_body(args: &TriggerArgs) -> anyhow::Result<Value> {
-    let mut body = Map::new();
-    if let Some(payload) = &args.payload {
-        parse_json_flag("--payload", payload)?;
-        body.insert("payload".into(), Value::String(payload.clone()));
-    }
-    body.insert("options".into(), Value::Object(options(args)?));
-    Ok(Value::Object(body))
+pub fn request_body(args: &TriggerArgs) -> anyhow::Result<TriggerBody> {
+    let payload = match &args.payload {
+        Some(text) => {
+            parse_json_flag("--payload", text)?;
+            Some(Value::String(text.clone()))
+        }
+        None => None,
+    };
+    Ok(TriggerBody {
+        payload,
+        options: Some(options(args)?),
+    })
 }
 
-fn options(args: &TriggerArgs) -> anyhow::Result<Map<String, Value>> {
-    let mut o = Map::new();
-    o.insert("payloadType".into(), json!("application/json"));
-    insert_str(&mut o, "delay", &args.delay);
-    if let Some(ttl) = &args.ttl {
-        o.insert("ttl".into(), ttl_value(ttl));
-    }
-    if !args.tags.is_empty() {
-        o.insert("tags".into(), json!(args.tags));
-    }
-    insert_str(&mut o, "idempotencyKey", &args.idempotency_key);
-    if let Some(queue) = &args.queue {
-        o.insert("queue".into(), json!({ "name": queue }));
-    }
-    insert_str(&mut o, "concurrencyKey", &args.concurrency_key);
-    if let Some(priority) = args.priority {
-        o.insert("priority".into(), json!(priority));
-    }
-    if let Some(max) = args.max_attempts {
-        o.insert("maxAttempts".into(), json!(max));
-    }
-    insert_str(&mut o, "machine", &args.machine);
-    insert_str(&mut o, "lockToVersion", &args.version);
-    if let Some(metadata) = &args.metadata {
-        o.insert("metadata".into(), metadata_object(metadata)?);
-    }
-    Ok(o)
-}
-
-fn insert_str(options: &mut Map<String, Value>, key: &str, value: &Option<String>) {
-    if let Some(value) = value {
-        options.insert(key.into(), Value::String(value.clone()));
-    }
+fn options(args: &TriggerArgs) -> anyhow::Result<TriggerOptions> {
+    Ok(TriggerOptions {
+        payload_type: Some("application/json".into()),
+        delay: args.delay.clone().map(Value::String),
+        ttl: args.ttl.as_deref().map(ttl_value),
+        tags: (!args.tags.is_empty()).then(|| Value::from(args.tags.clone())),
+        idempotency_key: args.idempotency_key.clone(),
+        queue: args.queue.clone().map(|name| QueueOption::Named { name }),
+        concurrency_key: args.concurrency_key.clone().map(Value::String),
+        priority: args.priority.map(f64::from),
+        max_attempts: args.max_attempts.map(i64::from),
+        machine: args.machine.clone(),
+        lock_to_version: args.version.clone(),
+        metadata: args.metadata.as_deref().map(metadata_object).transpose()?,
+        ..TriggerOptions::default()
+    })
 }
 
 /// A TTL of only digits is a number of seconds; anything else is a duration string.
 fn ttl_value(ttl: &str) -> Value {
     match ttl.parse::<u64>() {
-        Ok(seconds) => json!(seconds),
-        Err(_) => json!(ttl),
+        Ok(seconds) => Value::from(seconds),
+        Err(_) => Value::from(ttl),
     }
 }
 
@@ -188,8 +169,14 @@ pub fn parse_json_flag(flag: &str, text: &str) -> anyhow::Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testserver::TestServer;
+    use crate::testserver::{queued, task, TestServer};
     use clap::Parser;
+    use serde_json::json;
+
+    /// The body as the JSON sent.
+    fn sent(args: &TriggerArgs) -> Value {
+        serde_json::to_value(request_body(args).expect("body")).expect("JSON")
+    }
 
     #[derive(Parser)]
     struct Cli {
@@ -214,9 +201,8 @@ mod tests {
 
     #[test]
     fn minimal_body_has_only_the_payload_type() {
-        let body = request_body(&args(&["hello"])).expect("body");
         assert_eq!(
-            body,
+            sent(&args(&["hello"])),
             json!({"options": {"payloadType": "application/json"}})
         );
     }
@@ -252,15 +238,14 @@ mod tests {
             "--metadata",
             r#"{"m":1}"#,
         ]);
-        let body = request_body(&a).expect("body");
         assert_eq!(
-            body,
+            sent(&a),
             json!({
                 "payload": r#"{"n": 1}"#,
                 "options": {
                     "payloadType": "application/json", "delay": "10m", "ttl": "1h",
                     "tags": ["a", "b"], "idempotencyKey": "k1", "queue": {"name": "q"},
-                    "concurrencyKey": "ck", "priority": 5, "maxAttempts": 2, "machine": "micro",
+                    "concurrencyKey": "ck", "priority": 5.0, "maxAttempts": 2, "machine": "micro",
                     "lockToVersion": "20260101.1", "metadata": {"m": 1}
                 }
             })
@@ -269,7 +254,7 @@ mod tests {
 
     #[test]
     fn numeric_ttl_is_sent_as_seconds() {
-        let body = request_body(&args(&["t", "--ttl", "3600"])).expect("body");
+        let body = sent(&args(&["t", "--ttl", "3600"]));
         assert_eq!(body["options"]["ttl"], json!(3600));
     }
 
@@ -301,7 +286,7 @@ mod tests {
     #[tokio::test]
     async fn triggers_and_reports_the_run() {
         let server = TestServer::start().await;
-        server.deploy(json!([{"id": "my/task"}])).await;
+        server.deploy(vec![task("my/task")]).await;
         let mut a = args(&["my/task", "--payload", "[1]", "--idempotency-key", "k1"]);
         a.conn = server.conn();
         let text = execute(a.clone()).await.expect("trigger");
@@ -324,7 +309,7 @@ mod tests {
     async fn every_option_reaches_the_run() {
         let server = TestServer::start().await;
         let version = server
-            .deploy(json!([{"id": "hello"}, {"id": "mailer", "queue": {"name": "emails"}}]))
+            .deploy(vec![task("hello"), queued("mailer", "emails")])
             .await;
         let mut a = args(&[
             "hello",

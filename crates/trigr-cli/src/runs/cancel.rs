@@ -1,6 +1,7 @@
 //! `trigr runs cancel`.
 
 use clap::builder::NonEmptyStringValueParser;
+use trigr_types::wire::common::Id;
 
 use crate::api::{Api, ConnectionArgs};
 
@@ -19,10 +20,11 @@ pub(super) async fn execute(args: RunsCancelArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
     let path = super::run_path("v2", &args.id, "/cancel");
     let answer = client
-        .post(&path, None)
+        .post_empty(&path)
         .await
         .map_err(|e| e.or_not_found(|| super::not_found(&args.id)))?;
-    let id = answer["id"].as_str().unwrap_or(&args.id);
+    // The run canceled is the one asked for: an answer that does not name it still says so.
+    let id = serde_json::from_value::<Id>(answer).map_or(args.id, |canceled| canceled.id);
     Ok(format!("Canceled {id}\n"))
 }
 
@@ -31,11 +33,14 @@ mod tests {
     use super::*;
     use crate::testserver::TestServer;
     use serde_json::json;
+    use trigr_types::wire::trigger::TriggerOptions;
 
     #[tokio::test]
     async fn cancels_and_explains_unknown_runs() {
         let server = TestServer::start().await;
-        let id = server.trigger("hello", &json!(1), json!({})).await;
+        let id = server
+            .trigger("hello", &json!(1), TriggerOptions::default())
+            .await;
         let args = RunsCancelArgs {
             id: id.clone(),
             conn: server.conn(),

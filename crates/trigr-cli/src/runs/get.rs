@@ -2,8 +2,10 @@
 
 use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
+use trigr_types::wire::runs::{Run, WaitingFor};
+use trigr_types::wire::Timestamp;
 
-use crate::api::{Api, ConnectionArgs};
+use crate::api::{decode, Api, ConnectionArgs};
 use crate::output::{self, plain};
 
 /// Arguments of `trigr runs get`.
@@ -30,74 +32,72 @@ pub(super) async fn execute(args: RunsGetArgs) -> anyhow::Result<String> {
     if args.json {
         return Ok(output::json(&answer));
     }
-    Ok(render(&answer))
+    let run: Run = decode(answer, "GET /api/v3/runs/{id}")?;
+    Ok(render(&run))
 }
 
-/// Fields shown as text: (label, field of the run object).
-const TEXT_FIELDS: [(&str, &str); 14] = [
-    ("id", "id"),
-    ("task", "taskIdentifier"),
-    ("status", "status"),
-    ("version", "version"),
-    ("queue", "queue"),
-    ("machine", "machine"),
-    ("attempts", "attemptCount"),
-    ("created", "createdAt"),
-    ("started", "startedAt"),
-    ("finished", "finishedAt"),
-    ("delayedUntil", "delayedUntil"),
-    ("expired", "expiredAt"),
-    ("ttl", "ttl"),
-    ("idempotencyKey", "idempotencyKey"),
-];
-
-/// Fields shown as JSON text.
-const JSON_FIELDS: [&str; 3] = ["metadata", "payload", "output"];
-
-/// `key: value` lines for a run object, skipping absent fields.
-fn render(run: &Value) -> String {
-    let mut lines: Vec<(&str, String)> = Vec::new();
-    for (label, field) in TEXT_FIELDS {
-        if let Some(text) = plain(&run[field]) {
-            lines.push((label, text));
-        }
-        if field == "status" {
-            if let Some(text) = waiting(&run["waitingFor"]) {
-                lines.push(("waiting", text));
-            }
-        }
+/// `key: value` lines for a run, skipping absent and empty fields.
+fn render(run: &Run) -> String {
+    let common = &run.summary.common;
+    let time = |t: Option<Timestamp>| t.map(|t| t.to_string());
+    let mut lines: Vec<(&str, Option<String>)> = vec![
+        ("id", Some(common.id.clone())),
+        ("task", Some(common.task_identifier.clone())),
+        ("status", Some(common.status.clone())),
+        ("waiting", run.waiting_for.as_ref().and_then(waiting)),
+        ("version", common.version.clone()),
+        ("queue", Some(run.queue.clone())),
+        ("machine", run.machine.clone()),
+        ("attempts", Some(run.attempt_count.to_string())),
+        ("created", time(Some(common.created_at))),
+        ("started", time(common.started_at)),
+        ("finished", time(common.finished_at)),
+        ("delayedUntil", time(common.delayed_until)),
+        ("expired", time(common.expired_at)),
+        ("ttl", common.ttl.clone()),
+        ("idempotencyKey", common.idempotency_key.clone()),
+        ("tags", tags(&common.tags)),
+        ("batchId", common.batch_id.clone()),
+    ];
+    // JSON fields are shown when present, `null` included.
+    let json = [
+        ("metadata", &common.metadata),
+        ("payload", &run.payload),
+        ("output", &run.output),
+    ];
+    for (field, value) in json {
+        lines.push((field, value.as_ref().map(Value::to_string)));
     }
-    if let Some(tags) = tags(&run["tags"]) {
-        lines.push(("tags", tags));
-    }
-    if let Some(batch) = plain(&run["batchId"]) {
-        lines.push(("batchId", batch));
-    }
-    for field in JSON_FIELDS {
-        if let Some(value) = run.get(field) {
-            lines.push((field, value.to_string()));
-        }
-    }
-    if let Some(message) = error_message(&run["error"]) {
-        lines.push(("error", message));
-    }
-    lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
+    lines.push(("error", run.error.as_ref().and_then(error_message)));
+    lines
+        .iter()
+        .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect()
 }
 
 /// Why the run is not running (`waitingFor`): `<message> (<reason>)`.
-fn waiting(value: &Value) -> Option<String> {
-    let message = plain(&value["message"])?;
-    Some(match plain(&value["reason"]) {
-        Some(reason) => format!("{message} ({reason})"),
-        None => message,
+fn waiting(w: &WaitingFor) -> Option<String> {
+    if w.message.is_empty() {
+        return None;
+    }
+    Some(if w.reason.is_empty() {
+        w.message.clone()
+    } else {
+        format!("{} ({})", w.message, w.reason)
     })
 }
 
-fn tags(value: &Value) -> Option<String> {
-    let tags: Vec<String> = value.as_array()?.iter().filter_map(plain).collect();
+fn tags(tags: &[String]) -> Option<String> {
+    let tags: Vec<&str> = tags
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+        .collect();
     (!tags.is_empty()).then(|| tags.join(", "))
 }
 
+/// The error's `message` (or the error as JSON text), or a string error as it is.
 fn error_message(error: &Value) -> Option<String> {
     match error {
         Value::String(_) => plain(error),
@@ -109,17 +109,35 @@ fn error_message(error: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testserver::TestServer;
+    use crate::testserver::{tagged, TestServer};
     use serde_json::json;
+
+    /// A run as the server writes it, with the given fields.
+    fn run(fields: Value) -> Run {
+        let mut run = json!({
+            "id": "run_1", "status": "QUEUED", "taskIdentifier": "hello",
+            "isQueued": true, "isExecuting": false, "isWaiting": false, "isCompleted": false,
+            "isSuccess": false, "isFailed": false, "isCancelled": false, "isTest": false,
+            "createdAt": "2026-01-02T03:04:05.000Z", "updatedAt": "2026-01-02T03:04:05.000Z",
+            "tags": [], "costInCents": 0, "baseCostInCents": 0, "durationMs": 0,
+            "depth": 0, "triggerFunction": "trigger", "attemptCount": 0, "relatedRuns": {},
+            "attempt": 0, "queue": "task/hello", "priority": 0, "realtimeStreams": []
+        });
+        let object = run.as_object_mut().expect("an object");
+        for (key, value) in fields.as_object().expect("fields") {
+            object.insert(key.clone(), value.clone());
+        }
+        serde_json::from_value(run).expect("a run")
+    }
 
     #[test]
     fn renders_present_fields_only() {
-        let run = json!({
+        let run = run(json!({
             "id": "run_1", "status": "FAILED", "taskIdentifier": "hello", "attemptCount": 3,
             "createdAt": "2026-01-02T03:04:05.000Z", "tags": ["a", "b"], "isTest": false,
             "payload": {"n": 1}, "metadata": {}, "error": {"message": "boom", "name": "Error"},
             "batchId": "batch_1", "durationMs": 0, "version": "20260101.1", "queue": "task/hello"
-        });
+        }));
         assert_eq!(
             render(&run),
             "id: run_1\ntask: hello\nstatus: FAILED\nversion: 20260101.1\nqueue: task/hello\nattempts: 3\n\
@@ -130,27 +148,32 @@ mod tests {
 
     #[test]
     fn renders_why_the_run_waits_after_its_status() {
-        let run = json!({
+        let run = run(json!({
             "id": "run_1", "status": "QUEUED",
             "waitingFor": {"reason": "QUEUE_PAUSED", "message": "Queue 'task/a' is paused."}
-        });
+        }));
         assert_eq!(
             render(&run),
-            "id: run_1\nstatus: QUEUED\nwaiting: Queue 'task/a' is paused. (QUEUE_PAUSED)\n"
+            "id: run_1\ntask: hello\nstatus: QUEUED\nwaiting: Queue 'task/a' is paused. (QUEUE_PAUSED)\n\
+             queue: task/hello\nattempts: 0\ncreated: 2026-01-02T03:04:05.000Z\n"
         );
     }
 
     #[test]
     fn json_null_payload_is_shown_but_absent_output_is_not() {
-        let text = render(&json!({"id": "run_1", "payload": null, "tags": []}));
-        assert_eq!(text, "id: run_1\npayload: null\n");
+        let text = render(&run(json!({"id": "run_1", "payload": null, "tags": []})));
+        assert!(
+            text.ends_with("created: 2026-01-02T03:04:05.000Z\npayload: null\n"),
+            "{text}"
+        );
+        assert!(!text.contains("output"), "{text}");
     }
 
     #[tokio::test]
     async fn shows_a_run_and_explains_unknown_ones() {
         let server = TestServer::start().await;
         let id = server
-            .trigger("hello", &json!({"n": 1}), json!({"tags": ["a", "b"]}))
+            .trigger("hello", &json!({"n": 1}), tagged(&["a", "b"]))
             .await;
         let args = RunsGetArgs {
             id: id.clone(),

@@ -1,10 +1,10 @@
 //! `trigr runs list`.
 
-use serde::Deserialize;
+use trigr_types::wire::runs::{RunList, RunListItem};
 
 use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode::Query;
-use crate::output::{self, shell_word, short_time};
+use crate::output::{self, shell_word, short_timestamp};
 use crate::table;
 
 /// Run statuses the API knows.
@@ -66,42 +66,13 @@ pub struct RunsListArgs {
     pub conn: ConnectionArgs,
 }
 
-#[derive(Debug, Deserialize)]
-struct RunPage {
-    data: Vec<RunRow>,
-    #[serde(default)]
-    pagination: CursorPagination,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CursorPagination {
-    #[serde(default)]
-    next: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RunRow {
-    id: String,
-    #[serde(default)]
-    task_identifier: String,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    created_at: String,
-    #[serde(default)]
-    tags: Vec<String>,
-}
-
 pub(super) async fn execute(args: RunsListArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
     let answer = client.get(&list_path(&args)).await?;
     if args.json {
         return Ok(output::json(&answer));
     }
-    let page: RunPage = decode(answer, "GET /api/v1/runs")?;
+    let page: RunList = decode(answer, "GET /api/v1/runs")?;
     Ok(render(&args, &page))
 }
 
@@ -120,7 +91,7 @@ fn list_path(args: &RunsListArgs) -> String {
     format!("/api/v1/runs{}", query.to_query_string())
 }
 
-fn render(args: &RunsListArgs, page: &RunPage) -> String {
+fn render(args: &RunsListArgs, page: &RunList) -> String {
     if page.data.is_empty() {
         return "No runs.\n".to_string();
     }
@@ -135,7 +106,8 @@ fn render(args: &RunsListArgs, page: &RunPage) -> String {
     text
 }
 
-fn row(run: &RunRow) -> Vec<String> {
+fn row(run: &RunListItem) -> Vec<String> {
+    let run = &run.common;
     vec![
         run.id.clone(),
         run.task_identifier.clone(),
@@ -146,7 +118,7 @@ fn row(run: &RunRow) -> Vec<String> {
         } else {
             run.tags.join(",")
         },
-        short_time(&run.created_at),
+        short_timestamp(run.created_at),
     ]
 }
 
@@ -182,9 +154,10 @@ fn next_command(args: &RunsListArgs, next: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testserver::TestServer;
+    use crate::testserver::{tagged, TestServer};
     use clap::Parser;
-    use serde_json::json;
+    use serde_json::{json, Value};
+    use trigr_types::wire::trigger::TriggerOptions;
 
     #[derive(Parser)]
     struct Cli {
@@ -253,19 +226,33 @@ mod tests {
         );
     }
 
-    fn page(json: &str) -> RunPage {
-        serde_json::from_str(json).expect("page")
+    /// A listed run as the server writes it, with the given fields.
+    fn listed(fields: Value) -> Value {
+        let mut run = json!({"id": "run_1", "status": "QUEUED", "taskIdentifier": "t",
+            "isQueued": true, "isExecuting": false, "isWaiting": false, "isCompleted": false,
+            "isSuccess": false, "isFailed": false, "isCancelled": false, "isTest": false,
+            "createdAt": "2026-01-02T03:04:05.678Z", "updatedAt": "2026-01-02T03:04:05.678Z",
+            "tags": [], "costInCents": 0, "baseCostInCents": 0, "durationMs": 0,
+            "env": {"id": "env_1", "name": "dev"}});
+        run.as_object_mut()
+            .expect("an object")
+            .extend(fields.as_object().expect("fields").clone());
+        run
+    }
+
+    fn page(json: Value) -> RunList {
+        serde_json::from_value(json).expect("page")
     }
 
     #[test]
     fn renders_a_table_and_the_next_page() {
-        let p = page(
-            r#"{"data":[{"id":"run_1","status":"QUEUED","taskIdentifier":"hello",
-                "createdAt":"2026-01-02T03:04:05.678Z","tags":["a","b"],"durationMs":0,"isTest":false},
-               {"id":"run_2","status":"COMPLETED","taskIdentifier":"x","version":"20260101.1",
-                "createdAt":"2026-01-02T03:04:00.000Z","tags":[]}],
-               "pagination":{"next":"run_2"}}"#,
-        );
+        let p = page(json!({"data": [
+                listed(json!({"id": "run_1", "status": "QUEUED", "taskIdentifier": "hello",
+                    "createdAt": "2026-01-02T03:04:05.678Z", "tags": ["a", "b"]})),
+                listed(json!({"id": "run_2", "status": "COMPLETED", "taskIdentifier": "x",
+                    "version": "20260101.1", "createdAt": "2026-01-02T03:04:00.000Z"})),
+            ],
+            "pagination": {"next": "run_2"}}));
         let text = render(&args(&[]), &p);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
@@ -281,17 +268,17 @@ mod tests {
 
     #[test]
     fn empty_list() {
-        let text = render(&args(&[]), &page(r#"{"data":[],"pagination":{}}"#));
+        let text = render(&args(&[]), &page(json!({"data": [], "pagination": {}})));
         assert_eq!(text, "No runs.\n");
     }
 
     #[tokio::test]
     async fn lists_over_http() {
         let server = TestServer::start().await;
-        let wanted = server
-            .trigger("t", &json!(1), json!({"tags": ["x y"]}))
+        let wanted = server.trigger("t", &json!(1), tagged(&["x y"])).await;
+        let other = server
+            .trigger("other", &json!(2), TriggerOptions::default())
             .await;
-        let other = server.trigger("other", &json!(2), json!({})).await;
         let mut a = args(&["--task", "t", "--status", "pending_version", "--tag", "x y"]);
         a.conn = server.conn();
         let text = execute(a).await.expect("list");
@@ -312,8 +299,12 @@ mod tests {
     #[tokio::test]
     async fn a_full_page_names_the_next_one() {
         let server = TestServer::start().await;
-        let older = server.trigger("t", &json!(1), json!({})).await;
-        let newer = server.trigger("t", &json!(2), json!({})).await;
+        let older = server
+            .trigger("t", &json!(1), TriggerOptions::default())
+            .await;
+        let newer = server
+            .trigger("t", &json!(2), TriggerOptions::default())
+            .await;
         let mut a = args(&["--task", "t", "--limit", "1"]);
         a.conn = server.conn();
         let text = execute(a.clone()).await.expect("list");

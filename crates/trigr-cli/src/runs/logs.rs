@@ -2,10 +2,11 @@
 
 use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
+use trigr_types::wire::runs::{LogPage, LogPagination, RunLogLine};
 
-use crate::api::{Api, ConnectionArgs};
+use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode::Query;
-use crate::output::{self, plain};
+use crate::output;
 
 /// Lines asked for per request.
 pub(super) const PAGE: &str = "1000";
@@ -36,27 +37,23 @@ pub(super) async fn execute(args: RunsLogsArgs) -> anyhow::Result<String> {
     if args.follow {
         return super::logs_follow::follow(&client, &args.id, args.json).await;
     }
-    let mut lines: Vec<Value> = Vec::new();
+    let mut raw: Vec<Value> = Vec::new();
+    let mut lines: Vec<RunLogLine> = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let mut query = Query::default();
         query.push("page[size]", PAGE);
         query.push_opt("page[after]", after.as_deref());
-        let path = super::run_path("v1", &args.id, &format!("/logs{}", query.to_query_string()));
-        let answer = client
-            .get(&path)
-            .await
-            .map_err(|e| e.or_not_found(|| super::not_found(&args.id)))?;
-        if let Some(data) = answer["data"].as_array() {
-            lines.extend(data.iter().cloned());
-        }
-        match answer["pagination"]["next"].as_str() {
-            Some(next) => after = Some(next.to_string()),
+        let page = read_page(&client, &args.id, &query).await?;
+        raw.extend(page.raw);
+        lines.extend(page.lines);
+        match page.pagination.next {
+            Some(next) => after = Some(next),
             None => break,
         }
     }
     if args.json {
-        return Ok(output::json(&Value::Array(lines)));
+        return Ok(output::json(&Value::Array(raw)));
     }
     if lines.is_empty() {
         return Ok(format!("Run {} has no logs.\n", args.id));
@@ -64,13 +61,39 @@ pub(super) async fn execute(args: RunsLogsArgs) -> anyhow::Result<String> {
     Ok(lines.iter().map(render).collect())
 }
 
+/// One page of a run's log lines.
+pub(super) struct Page {
+    /// The lines as the server wrote them (printed by `--json`).
+    pub raw: Vec<Value>,
+    /// The same lines, read.
+    pub lines: Vec<RunLogLine>,
+    pub pagination: LogPagination,
+}
+
+/// `GET /api/v1/runs/{id}/logs{query}`.
+pub(super) async fn read_page(client: &Api, id: &str, query: &Query) -> anyhow::Result<Page> {
+    let path = super::run_path("v1", id, &format!("/logs{}", query.to_query_string()));
+    let mut answer = client
+        .get(&path)
+        .await
+        .map_err(|e| e.or_not_found(|| super::not_found(id)))?;
+    let page: LogPage = decode(answer.clone(), "GET /api/v1/runs/{id}/logs")?;
+    let raw = match answer["data"].take() {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    };
+    Ok(Page {
+        raw,
+        lines: page.data,
+        pagination: page.pagination,
+    })
+}
+
 /// `time LEVEL message {fields}` on one line; the message's own line breaks are kept.
-pub(super) fn render(line: &Value) -> String {
-    let time = plain(&line["time"]).unwrap_or_default();
-    let level = plain(&line["level"]).unwrap_or_default().to_uppercase();
-    let message = plain(&line["message"]).unwrap_or_default();
-    let mut text = format!("{time} {level:<5} {message}");
-    if let Some(fields) = line.get("fields").filter(|f| !f.is_null()) {
+pub(super) fn render(line: &RunLogLine) -> String {
+    let level = line.level.to_uppercase();
+    let mut text = format!("{} {level:<5} {}", line.time, line.message);
+    if let Some(fields) = line.fields.as_ref().filter(|f| !f.is_null()) {
         text.push(' ');
         text.push_str(&fields.to_string());
     }
@@ -83,15 +106,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn read(json: Value) -> RunLogLine {
+        serde_json::from_value(json).expect("a log line")
+    }
+
     #[test]
     fn renders_time_level_message_and_fields() {
-        let line = json!({"time": "2026-01-02T03:04:05.000Z", "level": "info",
-                          "message": "charged", "fields": {"amount": 3}});
+        let line = read(json!({"time": "2026-01-02T03:04:05.000Z", "level": "info",
+                          "message": "charged", "fields": {"amount": 3}}));
         assert_eq!(
             render(&line),
             "2026-01-02T03:04:05.000Z INFO  charged {\"amount\":3}\n"
         );
-        let line = json!({"time": "2026-01-02T03:04:05.000Z", "level": "error", "message": "boom"});
+        let line =
+            read(json!({"time": "2026-01-02T03:04:05.000Z", "level": "error", "message": "boom"}));
         assert_eq!(render(&line), "2026-01-02T03:04:05.000Z ERROR boom\n");
     }
 }

@@ -4,10 +4,10 @@
 //! status says whether to go on. Once the run is final one last read gets the lines sent
 //! just before it ended.
 
-use serde_json::Value;
+use trigr_types::wire::runs::Run;
 
-use super::logs::{render, PAGE};
-use crate::api::Api;
+use super::logs::{read_page, render, PAGE};
+use crate::api::{decode, Api};
 use crate::encode::Query;
 use crate::output;
 
@@ -37,37 +37,30 @@ pub(super) async fn follow(client: &Api, id: &str, json: bool) -> anyhow::Result
         if !last_read {
             query.push("waitMs", WAIT_MS);
         }
-        let path = super::run_path("v1", id, &format!("/logs{}", query.to_query_string()));
-        let answer = client
-            .get(&path)
-            .await
-            .map_err(|e| e.or_not_found(|| super::not_found(id)))?;
-        let lines = answer["data"].as_array().cloned().unwrap_or_default();
-        let text: String = lines
-            .iter()
-            .map(|l| if json { format!("{l}\n") } else { render(l) })
-            .collect();
+        let page = read_page(client, id, &query).await?;
+        let text: String = if json {
+            page.raw.iter().map(|l| format!("{l}\n")).collect()
+        } else {
+            page.lines.iter().map(render).collect()
+        };
         output::print(&text)?;
-        if let Some(cursor) = answer["pagination"]["cursor"].as_str() {
-            after = Some(cursor.to_string());
+        if let Some(cursor) = page.pagination.cursor {
+            after = Some(cursor);
         }
-        if answer["pagination"]["next"].is_string() {
+        if page.pagination.next.is_some() {
             // More lines are there already.
             continue;
         }
         if last_read {
             return Ok(String::new());
         }
-        if lines.is_empty() {
+        if page.lines.is_empty() {
             let run = client
                 .get(&super::run_path("v3", id, ""))
                 .await
                 .map_err(|e| e.or_not_found(|| super::not_found(id)))?;
-            last_read = is_final(&run);
+            let run: Run = decode(run, "GET /api/v3/runs/{id}")?;
+            last_read = FINAL.contains(&run.summary.common.status.as_str());
         }
     }
-}
-
-fn is_final(run: &Value) -> bool {
-    run["status"].as_str().is_some_and(|s| FINAL.contains(&s))
 }

@@ -1,7 +1,9 @@
 //! `trigr runs replay`.
 
 use clap::builder::NonEmptyStringValueParser;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
+use trigr_types::wire::common::Id;
+use trigr_types::wire::rest::ReplayOverrides;
 
 use crate::api::{Api, ConnectionArgs};
 use crate::output;
@@ -43,16 +45,17 @@ pub(super) async fn execute(args: RunsReplayArgs) -> anyhow::Result<String> {
     let body = request_body(&args)?;
     let client = Api::connect(&args.conn)?;
     let path = super::run_path("v1", &args.id, "/replay");
-    let answer = client
-        .post(&path, body.as_ref())
-        .await
-        .map_err(|e| e.or_not_found(|| super::not_found(&args.id)))?;
+    let answer = match &body {
+        Some(body) => client.post(&path, body).await,
+        None => client.post_empty(&path).await,
+    };
+    let answer = answer.map_err(|e| e.or_not_found(|| super::not_found(&args.id)))?;
     if args.json {
         return Ok(output::json(&answer));
     }
-    match answer["id"].as_str() {
-        Some(new_id) => Ok(format!("Replayed {} as {new_id}\n", args.id)),
-        None => anyhow::bail!(
+    match serde_json::from_value::<Id>(answer) {
+        Ok(new) => Ok(format!("Replayed {} as {}\n", args.id, new.id)),
+        Err(_) => anyhow::bail!(
             "The server accepted the replay of {} but did not name the new run.",
             args.id
         ),
@@ -60,29 +63,26 @@ pub(super) async fn execute(args: RunsReplayArgs) -> anyhow::Result<String> {
 }
 
 /// The override body, or `None` when nothing is overridden (then no body is sent).
-fn request_body(args: &RunsReplayArgs) -> anyhow::Result<Option<Value>> {
-    let mut body = Map::new();
+fn request_body(args: &RunsReplayArgs) -> anyhow::Result<Option<ReplayOverrides>> {
+    let mut body = ReplayOverrides::default();
     if let Some(payload) = &args.payload {
         parse_json_flag("--payload", payload)?;
-        body.insert("payload".into(), json!(payload));
-        body.insert("payloadType".into(), json!("application/json"));
+        body.payload = Some(Value::String(payload.clone()));
+        body.payload_type = Some("application/json".into());
     }
     if !args.tags.is_empty() {
-        body.insert("tags".into(), json!(args.tags));
+        body.tags = Some(Value::from(args.tags.clone()));
     }
-    if let Some(queue) = &args.queue {
-        body.insert("queue".into(), json!(queue));
-    }
-    if let Some(version) = &args.version {
-        body.insert("version".into(), json!(version));
-    }
-    Ok((!body.is_empty()).then_some(Value::Object(body)))
+    body.queue = args.queue.clone();
+    body.version = args.version.clone();
+    Ok((body != ReplayOverrides::default()).then_some(body))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testserver::TestServer;
+    use crate::testserver::{tagged, TestServer};
+    use serde_json::json;
 
     fn args(conn: ConnectionArgs) -> RunsReplayArgs {
         RunsReplayArgs {
@@ -115,12 +115,11 @@ mod tests {
         a.tags = vec!["t".into()];
         a.queue = Some("q".into());
         a.version = Some("v2".into());
+        let body = request_body(&a).expect("body").expect("overrides");
         assert_eq!(
-            request_body(&a).expect("body"),
-            Some(
-                json!({"payload": r#"{"x":1}"#, "payloadType": "application/json",
-                        "tags": ["t"], "queue": "q", "version": "v2"})
-            )
+            serde_json::to_value(body).expect("JSON"),
+            json!({"payload": r#"{"x":1}"#, "payloadType": "application/json",
+                    "tags": ["t"], "queue": "q", "version": "v2"})
         );
         a.payload = Some("{".into());
         assert!(request_body(&a).is_err());
@@ -137,7 +136,7 @@ mod tests {
     async fn replays_and_names_both_runs() {
         let server = TestServer::start().await;
         let old = server
-            .trigger("hello", &json!({"n": 1}), json!({"tags": ["orig"]}))
+            .trigger("hello", &json!({"n": 1}), tagged(&["orig"]))
             .await;
         let a = RunsReplayArgs {
             id: old.clone(),
