@@ -131,7 +131,8 @@ impl Engine {
     /// Checks the items of an items call: each item's payload is resolved (a stored packet
     /// read) and its options prepared into a run. `reuse` says which existing runs an item's
     /// idempotency key may answer with (see [`ReuseCheck`]). An item's error is kept with it:
-    /// [`Engine::add_batch_items`] reports it unless the item repeats one already accepted.
+    /// [`Engine::add_batch_items`] reports it, unless the item repeats one already accepted
+    /// and the error is not about the item itself (a malformed item is refused all the same).
     pub async fn check_batch_items(
         &self,
         env_id: &str,
@@ -238,6 +239,12 @@ fn add_items(tx: &mut Txn<'_>, mut b: Batch, items: Vec<NewItem>) -> Result<Item
                 b.run_count
             )));
         }
+        // A malformed item is refused even where it repeats one already accepted; what
+        // depends on the store (a packet, the task) is looked at only for new items.
+        let prepared = match prepared {
+            Err(e @ Error::Invalid(_)) => return Err(item_error(index, e)),
+            other => other,
+        };
         if !seen.insert(index) {
             deduplicated += 1;
             continue;

@@ -13,8 +13,10 @@ pub struct TaskManifest {
     #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_.:/-]{1,128}$"))]
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::wire::object::option")]
     pub queue: Option<QueueManifest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::wire::object::option")]
     pub retry: Option<RetryPolicy>,
     /// Seconds an attempt may run before the run is `TIMED_OUT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,6 +28,7 @@ pub struct TaskManifest {
     pub payload_schema: Option<Value>,
     /// A cron schedule that fires runs of the task while its deployment is current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::wire::object::option")]
     pub schedule: Option<ScheduleManifest>,
 }
 

@@ -1383,3 +1383,107 @@ async fn bodies_must_be_exactly_one_json_object() {
     assert_eq!(r.status, 200, "whitespace around the object: {}", r.text);
     assert_eq!(snapshot(&server).await.len(), 1);
 }
+
+/// A member the document gives as an object is refused as an array (serde alone would read
+/// `[null, null]` as the struct's first two fields); an optional member may be `null`; a
+/// declared byte count is a whole number from 0 to 2^63 - 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objects_are_objects_and_options_may_be_null() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+
+    for (options, needle) in [
+        (json!([null, null]), "options"),
+        (
+            json!({"idempotencyKeyOptions": ["k"]}),
+            "idempotencyKeyOptions",
+        ),
+        (json!({"queue": ["q"]}), "queue"),
+        (json!({"payloadSize": -1}), "payloadSize"),
+        (
+            json!({"payloadSize": 9223372036854775808u64}),
+            "payloadSize",
+        ),
+    ] {
+        let r = trigger_body(&server, "t", json!({"payload": {}, "options": options})).await;
+        assert_error(
+            r.status,
+            &r.json,
+            &[400],
+            &[needle],
+            &format!("options {options}"),
+        );
+    }
+    let b = server
+        .create_batch(json!({"runCount": 1, "idempotencyKeyOptions": [null]}))
+        .await;
+    assert_error(
+        b.status,
+        &b.json,
+        &[400],
+        &["idempotencyKeyOptions"],
+        "batch key options as an array",
+    );
+    let b = server.create_batch(json!({"runCount": 1})).await;
+    assert_eq!(b.status, 202, "{}", b.text);
+    let id = b.json["id"].as_str().unwrap().to_string();
+    let r = server
+        .send_items(
+            &id,
+            &[json!({"index": 0, "task": "t", "options": [null, null]})],
+        )
+        .await;
+    assert_error(
+        r.status,
+        &r.json,
+        &[400],
+        &["options"],
+        "batch item options as an array",
+    );
+    assert!(snapshot(&server).await.is_empty(), "nothing was triggered");
+
+    let r = trigger_body(
+        &server,
+        "t",
+        json!({"payload": {}, "options": {"queue": {"name": "q"}, "payloadSize": 2, "idempotencyKeyOptions": null}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (status, body) = server
+        .post(
+            "/api/v1/worker/dequeue",
+            json!({"version": version, "maxRuns": 1, "waitMs": 0, "workerId": null}),
+        )
+        .await;
+    assert_eq!(status, 200, "workerId null: {body}");
+    assert_eq!(body["runs"].as_array().map(Vec::len), Some(1), "{body}");
+}
+
+/// A repeated batch item is skipped, but a malformed one is refused all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_malformed_repeat_of_a_batch_item_is_refused() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let b = server.create_batch(json!({"runCount": 2})).await;
+    let id = b.json["id"].as_str().unwrap().to_string();
+    let item = json!({"index": 0, "task": "t", "payload": {}});
+    let r = server.send_items(&id, std::slice::from_ref(&item)).await;
+    assert_eq!(
+        (r.status, &r.json["itemsAccepted"]),
+        (200, &json!(1)),
+        "{}",
+        r.text
+    );
+    let r = server.send_items(&id, &[item]).await;
+    assert_eq!(r.json["itemsDeduplicated"], 1, "a plain repeat: {}", r.text);
+    let bad = json!({"index": 0, "task": "t", "payload": {}, "options": {"payloadSize": -1}});
+    let r = server.send_items(&id, &[bad]).await;
+    assert_error(
+        r.status,
+        &r.json,
+        &[400],
+        &["Item 0", "payloadSize"],
+        "a malformed repeat",
+    );
+    assert_eq!(snapshot(&server).await.len(), 1);
+}

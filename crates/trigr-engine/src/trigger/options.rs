@@ -273,6 +273,11 @@ fn check_options(o: &TriggerOptions) -> Result<()> {
             )));
         }
     }
+    if o.payload_size.is_some_and(|n| n < 0) {
+        return Err(Error::invalid(
+            "payloadSize must be a number of bytes, 0 or more",
+        ));
+    }
     if let Some(n) = o.max_attempts {
         if !(1..=100).contains(&n) {
             return Err(Error::invalid("maxAttempts must be between 1 and 100"));

@@ -127,6 +127,104 @@ pub(crate) fn present<'de, D: Deserializer<'de>>(
     serde_json::Value::deserialize(d).map(Some)
 }
 
+/// Members whose type is a struct, read from JSON objects only. serde reads a struct from an
+/// array as well (`[null, null]` fills its first two fields), which would let a client send
+/// what the document says is invalid and get it accepted; `#[serde(deserialize_with =
+/// "object::…")]` on such a member refuses anything but an object (or `null` for an option).
+pub(crate) mod object {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use serde::{Deserialize, Deserializer};
+
+    struct Only<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Only<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+
+    impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for Only<T> {
+        type Value = T;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    /// A struct member.
+    pub fn one<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_map(Only(PhantomData))
+    }
+
+    /// A boxed struct member.
+    pub fn boxed<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Box<T>, D::Error> {
+        one(d).map(Box::new)
+    }
+
+    struct Optional<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Optional<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object or null")
+        }
+
+        fn visit_none<E>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+            one(d).map(Some)
+        }
+    }
+
+    /// An optional struct member (`null` is none).
+    pub fn option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        d.deserialize_option(Optional(PhantomData))
+    }
+
+    struct List<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for List<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of objects")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            // The hint is the client's; the list grows with what actually arrives.
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+            while let Some(item) = seq.next_element_seed(Only(PhantomData))? {
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+
+    /// A list of structs.
+    pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+        d.deserialize_seq(List(PhantomData))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +239,57 @@ mod tests {
         assert_eq!(offset.to_string(), "2026-11-26T21:00:00.500Z");
         assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
         assert!(serde_json::from_str::<Timestamp>("12").is_err());
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Inner {
+        #[serde(default)]
+        a: Option<i64>,
+        #[serde(default)]
+        b: Option<i64>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Outer {
+        #[serde(default, deserialize_with = "object::option")]
+        maybe: Option<Inner>,
+        #[serde(default, deserialize_with = "object::list")]
+        many: Vec<Inner>,
+        #[serde(deserialize_with = "object::one")]
+        one: Inner,
+    }
+
+    #[test]
+    fn struct_members_are_read_from_objects_only() {
+        let ok: Outer =
+            serde_json::from_str(r#"{"maybe": null, "many": [{"a": 1}], "one": {"b": 2}}"#)
+                .unwrap();
+        assert_eq!(ok.maybe, None);
+        assert_eq!(
+            ok.many,
+            vec![Inner {
+                a: Some(1),
+                b: None
+            }]
+        );
+        assert_eq!(
+            ok.one,
+            Inner {
+                a: None,
+                b: Some(2)
+            }
+        );
+        let absent: Outer = serde_json::from_str(r#"{"one": {}}"#).unwrap();
+        assert_eq!((absent.maybe, absent.many.len()), (None, 0));
+        // serde alone would read each of these arrays as an `Inner`.
+        for bad in [
+            r#"{"one": [null, null]}"#,
+            r#"{"one": {}, "maybe": [1]}"#,
+            r#"{"one": {}, "many": [[1, 2]]}"#,
+            r#"{"one": {}, "many": {"a": 1}}"#,
+        ] {
+            let e = serde_json::from_str::<Outer>(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid type"), "{bad}: {e}");
+        }
     }
 }

@@ -22,6 +22,7 @@ pub struct TriggerBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "super::object::option")]
     pub options: Option<TriggerOptions>,
 }
 
@@ -42,6 +43,7 @@ pub struct CreateBatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "super::object::option")]
     pub idempotency_key_options: Option<IdempotencyKeyOptions>,
 }
 
@@ -58,6 +60,7 @@ pub struct BatchItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
     #[serde(default)]
+    #[serde(deserialize_with = "super::object::one")]
     pub options: TriggerOptions,
 }
 

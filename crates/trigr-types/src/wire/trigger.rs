@@ -31,6 +31,7 @@ pub struct TriggerOptions {
     )]
     pub idempotency_key_ttl: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "super::object::option")]
     pub idempotency_key_options: Option<IdempotencyKeyOptions>,
     /// A duration (`10m`) or a date: the run waits until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,7 +76,7 @@ pub struct TriggerOptions {
     /// accepted and not used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
-    pub payload_size: Option<u64>,
+    pub payload_size: Option<i64>,
     /// The build of the calling application (a commit SHA, a CI run id). The official SDK
     /// fills it in on its own from CI environment variables, so it must be accepted; trigr
     /// locks a run to `lockToVersion` or the current deployment and keeps no record of the
@@ -162,17 +163,48 @@ pub struct IdempotencyKeyOptions {
     pub key: String,
     /// `run`, `attempt` or `global`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub scope: Option<String>,
 }
 
 /// `queue`: `{"name": …}` or a bare name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum QueueOption {
     Named { name: String },
     Name(String),
+}
+
+/// `{"name": …}` of a queue option.
+#[derive(Deserialize)]
+struct QueueName {
+    name: String,
+}
+
+impl<'de> Deserialize<'de> for QueueOption {
+    /// A string or an object (an array is refused, where serde's untagged reading would take
+    /// `["q"]` for `{"name": "q"}`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<QueueOption, D::Error> {
+        struct NameOrObject;
+        impl<'de> serde::de::Visitor<'de> for NameOrObject {
+            type Value = QueueOption;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a queue name or an object with a name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<QueueOption, E> {
+                Ok(QueueOption::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<QueueOption, A::Error> {
+                let named =
+                    QueueName::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(QueueOption::Named { name: named.name })
+            }
+        }
+        d.deserialize_any(NameOrObject)
+    }
 }
 
 impl QueueOption {

@@ -21,6 +21,7 @@ use crate::RunStatus;
 #[serde(rename_all = "camelCase")]
 pub struct RegisterBody {
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
+    #[serde(deserialize_with = "super::object::list")]
     pub tasks: Vec<TaskManifest>,
     /// Make the deployment current at once (always so in `dev`).
     #[serde(default)]
@@ -28,7 +29,6 @@ pub struct RegisterBody {
     /// Names the build (1-128 characters): a registration of the same build and manifest
     /// gets the same deployment back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub content_hash: Option<String>,
 }
 
@@ -59,18 +59,14 @@ pub struct DequeueBody {
     pub version: String,
     /// Most runs to hand out (1 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(nullable = false, minimum = 1, maximum = 500)
-    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 500))]
     pub max_runs: Option<usize>,
     /// How long to wait, in milliseconds, when no run is ready (0 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, maximum = 30000))]
+    #[cfg_attr(feature = "openapi", schema(maximum = 30000))]
     pub wait_ms: Option<u64>,
     /// Names the worker (`host:pid`), for its operator; the server does not need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub worker_id: Option<String>,
     /// Hand the runs out already `EXECUTING` (no first heartbeat needed).
     #[serde(default)]
@@ -212,10 +208,8 @@ pub struct TaskError {
     pub message: String,
     /// The error's kind (`TypeError`, `WaitpointTimeoutError`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub stack_trace: Option<String>,
 }
 
@@ -244,6 +238,7 @@ pub struct JournalEntry {
     /// A timed-out wait's error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    #[serde(deserialize_with = "super::object::option")]
     pub error: Option<TaskError>,
 }
 
@@ -270,7 +265,6 @@ pub struct LeaseBody {
 pub struct CompletionBody {
     /// The run, in a batched completion (the single call names it in its path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub run_id: Option<String>,
     pub lease: String,
     /// `true`: the attempt succeeded with `output`; `false`: it failed with `error`.
@@ -280,19 +274,16 @@ pub struct CompletionBody {
     pub output: Option<Value>,
     /// The packet type of `output` (`application/json` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub output_type: Option<String>,
     /// Why the attempt failed (required when `ok` is `false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    #[serde(deserialize_with = "super::object::option")]
     pub error: Option<TaskError>,
     /// `false`: do not retry, whatever attempts remain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub retry: Option<bool>,
     /// The backoff before the retry, instead of the retry policy's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub retry_after_ms: Option<u64>,
 }
 
@@ -306,6 +297,7 @@ pub struct CompletionBody {
 )]
 pub struct CompleteManyBody {
     #[cfg_attr(feature = "openapi", schema(max_items = 500))]
+    #[serde(deserialize_with = "super::object::list")]
     pub completions: Vec<CompletionBody>,
 }
 
@@ -362,11 +354,13 @@ pub enum WaitFor {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         payload: Option<Value>,
         #[serde(default)]
+        #[serde(deserialize_with = "super::object::boxed")]
         options: Box<TriggerOptions>,
     },
     /// A batch of child runs, triggered by the wait.
     Batch {
         #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 500))]
+        #[serde(deserialize_with = "super::object::list")]
         items: Vec<ChildRun>,
     },
     /// The next message of the run's input stream after message `after` (the last one this
@@ -377,7 +371,6 @@ pub enum WaitFor {
         #[serde(default)]
         after: i64,
         #[serde(default, rename = "timeoutMs", skip_serializing_if = "Option::is_none")]
-        #[cfg_attr(feature = "openapi", schema(nullable = false))]
         timeout_ms: Option<i64>,
     },
 }
@@ -391,6 +384,7 @@ pub struct ChildRun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<Value>,
     #[serde(default)]
+    #[serde(deserialize_with = "super::object::one")]
     pub options: TriggerOptions,
 }
 
@@ -404,6 +398,7 @@ pub struct ChildRun {
 pub struct LogsBody {
     pub lease: String,
     #[cfg_attr(feature = "openapi", schema(max_items = 500))]
+    #[serde(deserialize_with = "super::object::list")]
     pub entries: Vec<LogLine>,
 }
 
@@ -419,7 +414,6 @@ pub struct LogLine {
     pub fields: Option<Value>,
     /// RFC 3339; the server's time of arrival when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub time: Option<String>,
 }
 
@@ -528,6 +522,7 @@ pub struct WaitState {
     /// The error, once `TIMED_OUT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    #[serde(deserialize_with = "super::object::option")]
     pub error: Option<TaskError>,
     /// While `WAITING`: whether the run is now suspended (`WAITING`, its lease over).
     #[serde(default, skip_serializing_if = "Option::is_none")]
