@@ -186,14 +186,7 @@ async fn priority_seconds_become_milliseconds() {
         return;
     };
     let store = fixture.open();
-    let (env, queue) = conformance::seed(&store, "env_a").await;
-    let mut runs = Vec::new();
-    for (n, seconds) in [(1, 5), (2, 0), (3, -2)] {
-        let mut r = conformance::sample_run(&env.id, &queue.id, n);
-        r.priority_ms = seconds;
-        runs.push(r);
-    }
-    conformance::insert_runs(&store, runs).await;
+    conformance::runs_with_priorities_in_seconds(&store).await;
     store.close();
     // Back to the schema before version 11, with the priorities in seconds.
     let (base, schema) = (fixture.base_url.clone(), fixture.schema.clone());
@@ -209,12 +202,7 @@ async fn priority_seconds_become_milliseconds() {
     .await
     .unwrap();
     let store = fixture.open();
-    for (n, ms) in [(1, 5_000), (2, 0), (3, -2_000)] {
-        let run = conformance::get_run(&store, "env_a", &format!("run_env_a_{n}"))
-            .await
-            .unwrap();
-        assert_eq!(run.priority_ms, ms, "run {n}");
-    }
+    conformance::migrated_priorities(&store).await;
     store.close();
 }
 

@@ -355,6 +355,35 @@ pub async fn insert_runs(store: &Store, runs: Vec<Run>) -> Vec<Run> {
     out
 }
 
+/// Priorities of the runs `migrated_priorities` checks, in seconds (as stored before
+/// migration 11) and in milliseconds (after it).
+const PRIORITIES: [(i64, i64, i64); 3] = [(1, 5, 5_000), (2, 0, 0), (3, -2, -2_000)];
+
+/// Runs whose `priority_ms` holds whole seconds, as a store before migration 11 kept them; the
+/// caller then rewinds its backend's schema to before 11 and reopens the store.
+pub async fn runs_with_priorities_in_seconds(store: &Store) {
+    let (env, queue) = seed(store, "env_a").await;
+    let runs = PRIORITIES
+        .iter()
+        .map(|&(n, seconds, _)| {
+            let mut r = sample_run(&env.id, &queue.id, n);
+            r.priority_ms = seconds;
+            r
+        })
+        .collect();
+    insert_runs(store, runs).await;
+}
+
+/// After migration 11 ran again: the seconds became milliseconds.
+pub async fn migrated_priorities(store: &Store) {
+    for (n, _, ms) in PRIORITIES {
+        let run = get_run(store, "env_a", &format!("run_env_a_{n}"))
+            .await
+            .unwrap();
+        assert_eq!(run.priority_ms, ms, "run {n}");
+    }
+}
+
 pub async fn get_run(store: &Store, env_id: &str, id: &str) -> Option<Run> {
     let (env_id, id) = (env_id.to_string(), id.to_string());
     read(store, move |tx| tx.run(&env_id, &id)).await
