@@ -1,17 +1,16 @@
-//! First start of an empty store: the default organization, project and environments, and
-//! their secret keys (stored hashed, shown once).
+//! Every start of the server: the default organization, project and environments on an empty
+//! store, their secret keys (stored hashed, shown once), and the keys an operator seeds with
+//! `--dev-secret-key` and friends.
+//!
+//! A seeded key is added to its environment of the default project when the store does not
+//! have it yet; the environment's other keys stay valid (`trigr keys revoke` ends them). A
+//! seeded key that was revoked or has expired stays so: the report says it is not accepted.
 
-use trigr_store::{EnvKind, Environment};
-use trigr_types::id;
+use trigr_store::Environment;
+use trigr_types::{id, Millis};
 
-use crate::{Engine, Error, Result, Txn};
-
-/// The environments every project has, as (slug, key prefix, kind).
-pub const ENVIRONMENTS: [(&str, &str, EnvKind); 3] = [
-    ("dev", "dev", EnvKind::Development),
-    ("staging", "stg", EnvKind::Staging),
-    ("prod", "prod", EnvKind::Production),
-];
+use crate::projects::{self, DEFAULT_PROJECT, ENVIRONMENTS};
+use crate::{keys, Engine, Error, Result, Txn};
 
 /// Keys an operator wants instead of generated ones, by environment slug.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +25,8 @@ impl SeedKeys {
         match slug {
             "dev" => self.dev.as_ref(),
             "staging" => self.staging.as_ref(),
-            _ => self.prod.as_ref(),
+            "prod" => self.prod.as_ref(),
+            _ => None,
         }
     }
 
@@ -45,71 +45,100 @@ impl SeedKeys {
     }
 }
 
+/// What a start did to the store's keys, for the operator to read once.
+#[derive(Clone, Debug, Default)]
+pub struct Bootstrap {
+    /// Keys generated on this start, as (environment slug, key): shown once, stored hashed.
+    pub created_keys: Vec<(String, String)>,
+    /// Sentences about seeded keys: added to an existing store, or not accepted.
+    pub notes: Vec<String>,
+}
+
 impl Engine {
-    /// Creates the defaults on an empty store and registers seeded keys. Returns the keys it
-    /// generated, as (environment slug, key), to show once.
+    /// Creates the defaults on an empty store, sets every environment's concurrency limit and
+    /// registers seeded keys.
     pub async fn bootstrap(
         &self,
         seeds: SeedKeys,
         env_concurrency_limit: i64,
-    ) -> Result<Vec<(String, String)>> {
+    ) -> Result<Bootstrap> {
         seeds.validate()?;
         self.write(move |tx| {
             let now = tx.now();
-            if !tx.has_environments()? {
-                create_defaults(tx, env_concurrency_limit, now)?;
+            let fresh = !tx.has_environments()?;
+            if fresh {
+                projects::insert(tx, DEFAULT_PROJECT, env_concurrency_limit, now)?;
             }
-            let mut created = Vec::new();
             for env in tx.environments()? {
                 if env.concurrency_limit != env_concurrency_limit {
                     tx.set_env_concurrency_limit(&env.id, env_concurrency_limit)?;
                 }
-                let prefix = ENVIRONMENTS
-                    .iter()
-                    .find(|e| e.0 == env.slug)
-                    .map_or("prod", |e| e.1);
-                if let Some(key) = seeds.for_slug(&env.slug) {
-                    tx.insert_api_key(&id::sha256_hex(key), &env.id, now)?;
-                } else if tx.api_key_count(&env.id)? == 0 {
-                    let key = id::new_secret_key(prefix);
-                    tx.insert_api_key(&id::sha256_hex(&key), &env.id, now)?;
-                    created.push((env.slug.clone(), key));
+            }
+            let mut report = Bootstrap::default();
+            for env in default_environments(tx)? {
+                match seeds.for_slug(&env.slug) {
+                    Some(key) => seed(tx, &env, key, fresh, now, &mut report)?,
+                    None if tx.api_key_count(&env.id)? == 0 => {
+                        let key = keys::insert_new(tx, &env, now)?;
+                        report.created_keys.push((env.slug.clone(), key));
+                    }
+                    None => {}
                 }
             }
-            Ok(created)
+            Ok(report)
         })
         .await
     }
 }
 
-fn create_defaults(tx: &mut Txn<'_>, limit: i64, now: i64) -> Result<()> {
-    let org = id::new("org");
-    let project = id::new("proj");
-    tx.insert_organization(&org, "default", now)?;
-    let project_ref = format!(
-        "proj_{}",
-        id::new("x")
-            .trim_start_matches("x_")
-            .replace(|c: char| c.is_ascii_digit(), "a")
-    );
-    tx.insert_project(
-        &project,
-        &org,
-        &project_ref[..25.min(project_ref.len())],
-        "default",
-        now,
-    )?;
-    for (slug, _, kind) in ENVIRONMENTS {
-        let env = Environment {
-            id: id::new("env"),
-            project_id: project.clone(),
-            slug: slug.to_string(),
-            kind,
-            concurrency_limit: limit,
-            current_version: None,
-            signing_secret: id::new_secret_key("sign"),
-        };
-        tx.insert_environment(&env, now)?;
+/// The environments of the default project (the oldest one).
+fn default_environments(tx: &mut Txn<'_>) -> Result<Vec<Environment>> {
+    let Some(project) = tx.projects()?.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let mut envs: Vec<Environment> = tx
+        .environments()?
+        .into_iter()
+        .filter(|e| e.project_id == project.id)
+        .collect();
+    envs.sort_by_key(|e| projects::rank(&e.slug));
+    Ok(envs)
+}
+
+fn seed(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    key: &str,
+    fresh: bool,
+    now: Millis,
+    report: &mut Bootstrap,
+) -> Result<()> {
+    let hash = id::sha256_hex(key);
+    if tx.insert_api_key(&hash, &id::key_prefix(key), &env.id, now)? {
+        if !fresh {
+            report.notes.push(format!(
+                "Added the given {} secret key ({}) to the existing store; the environment's \
+                 other keys stay valid (`trigr keys list`, `trigr keys revoke`).",
+                env.slug,
+                id::key_prefix(key)
+            ));
+        }
+        return Ok(());
     }
-    Ok(())
+    match tx.env_by_key_hash(&hash)? {
+        Some((owner, _)) if owner.id != env.id => Err(Error::invalid(format!(
+            "the given {} secret key belongs to another environment",
+            env.slug
+        ))),
+        Some((_, Some(ended))) if ended <= now => {
+            report.notes.push(format!(
+                "The given {} secret key ({}) was revoked or has expired: it is not accepted. \
+                 Give another key, or none to use the store's keys.",
+                env.slug,
+                id::key_prefix(key)
+            ));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
@@ -15,6 +16,9 @@ use trigr_types::id::sha256_hex;
 
 use crate::error::ApiError;
 use crate::AppState;
+
+/// Most keys cached at once; past it, entries due for a recheck are dropped first.
+const MAX_CACHED_KEYS: usize = 10_000;
 
 /// The environment a request acts in, and what the credential may do there.
 #[derive(Clone, Debug)]
@@ -67,11 +71,25 @@ impl Auth {
     }
 }
 
-/// Environments by key hash and by id; neither keys nor signing secrets change once stored,
-/// so both are cached forever.
+/// How long a key looked up in the store is trusted before it is looked up again: a key
+/// revoked or rotated on any server of a cluster (or by `trigr keys` on the store itself) is
+/// refused everywhere within this time.
+pub const KEY_RECHECK: Duration = Duration::from_millis(500);
+
+/// A key as last read from the store.
+#[derive(Clone)]
+struct CachedKey {
+    env: Environment,
+    /// From when the key is no longer accepted (expired or revoked), if ever.
+    ends_at: Option<trigr_types::Millis>,
+    read_at: Instant,
+}
+
+/// Environments by key hash (read again after [`KEY_RECHECK`]) and by id (cached forever:
+/// signing secrets never change).
 #[derive(Default)]
 pub struct KeyCache {
-    by_key: Mutex<HashMap<String, Environment>>,
+    by_key: Mutex<HashMap<String, CachedKey>>,
     by_id: Mutex<HashMap<String, Environment>>,
     /// Secret keys seen on authenticated requests since this process started, by environment:
     /// the only way to verify tokens the SDK signs with a secret key, since the store keeps
@@ -80,25 +98,45 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    async fn by_key(&self, engine: &Engine, key: &str) -> Result<Option<Environment>, ApiError> {
+    /// The environment of a secret key that is accepted now.
+    pub(crate) async fn by_key(&self, engine: &Engine, key: &str) -> Result<Environment, ApiError> {
         let hash = sha256_hex(key);
-        if let Some(env) = self
+        let cached = self
             .by_key
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&hash)
-        {
-            return Ok(Some(env.clone()));
+            .filter(|c| c.read_at.elapsed() < KEY_RECHECK)
+            .cloned();
+        let cached = match cached {
+            Some(c) => c,
+            None => {
+                let h = hash.clone();
+                let found = engine.read(move |tx| Ok(tx.env_by_key_hash(&h)?)).await?;
+                let Some((env, ends_at)) = found else {
+                    return Err(ApiError::unauthorized(
+                        "Invalid API key: no environment has this secret key",
+                    ));
+                };
+                let c = CachedKey {
+                    env,
+                    ends_at,
+                    read_at: Instant::now(),
+                };
+                let mut cache = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= MAX_CACHED_KEYS {
+                    cache.retain(|_, c| c.read_at.elapsed() < KEY_RECHECK);
+                }
+                cache.insert(hash, c.clone());
+                c
+            }
+        };
+        if cached.ends_at.is_some_and(|end| end <= engine.now()) {
+            return Err(ApiError::unauthorized(
+                "Invalid API key: this secret key was revoked or rotated out (see `trigr keys list`)",
+            ));
         }
-        let h = hash.clone();
-        let env = engine.read(move |tx| Ok(tx.env_by_key_hash(&h)?)).await?;
-        if let Some(env) = &env {
-            self.by_key
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(hash, env.clone());
-        }
-        Ok(env)
+        Ok(cached.env)
     }
 
     fn remember(&self, env_id: &str, key: &str) {
@@ -172,13 +210,7 @@ pub async fn authenticate(
         }
         return crate::jwt::verify(&cred, state).await;
     }
-    let env = state
-        .keys
-        .by_key(&state.engine, &cred)
-        .await?
-        .ok_or_else(|| {
-            ApiError::unauthorized("Invalid API key: no environment has this secret key")
-        })?;
+    let env = state.keys.by_key(&state.engine, &cred).await?;
     state.keys.remember(&env.id, &cred);
     Ok(Auth::from_env(env, None))
 }

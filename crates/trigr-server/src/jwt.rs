@@ -118,13 +118,24 @@ pub async fn verify(token: &str, state: &AppState) -> Result<Auth, ApiError> {
         .ok_or_else(|| invalid("unknown environment"))?;
     let mut validation = strict_validation();
     validation.set_audience(&[AUDIENCE]);
-    let candidates = std::iter::once(secret).chain(state.keys.seen_keys(&env_id));
-    let data = candidates
-        .filter_map(|key| jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.as_bytes()), &validation).ok())
+    let candidates = std::iter::once(secret.clone()).chain(state.keys.seen_keys(&env_id));
+    let (signer, data) = candidates
+        .filter_map(|key| {
+            let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.as_bytes()), &validation).ok()?;
+            Some((key, data))
+        })
         .next()
         .ok_or_else(|| {
             invalid("its signature, audience, expiry or not-before time does not check out (a token signed with a secret key is accepted once this server has seen that key)")
         })?;
+    if signer != secret {
+        // Signed with a secret key: only while that key is accepted.
+        state
+            .keys
+            .by_key(&state.engine, &signer)
+            .await
+            .map_err(|_| invalid("the secret key that signed it was revoked or rotated out"))?;
+    }
     if !data.claims.public {
         return Err(invalid("it is not a public token"));
     }

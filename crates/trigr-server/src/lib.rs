@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use trigr_engine::bootstrap::SeedKeys;
+use trigr_engine::bootstrap::{Bootstrap, SeedKeys};
 use trigr_engine::clock::{Clock, ManualClock, SystemClock};
 use trigr_engine::timers::Timers;
 use trigr_engine::Engine;
@@ -44,7 +44,8 @@ pub struct AppState {
 /// A started server.
 pub struct Running {
     addr: SocketAddr,
-    created_keys: Vec<(String, String)>,
+    bootstrap: Bootstrap,
+    store_location: String,
     stop: watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
     timers: tokio::task::JoinHandle<()>,
@@ -60,7 +61,18 @@ impl Running {
     /// Secret keys generated on this start, as `(environment slug, key)`; empty when the store
     /// already had keys or every key was seeded.
     pub fn created_keys(&self) -> &[(String, String)] {
-        &self.created_keys
+        &self.bootstrap.created_keys
+    }
+
+    /// Sentences for the operator about the keys given on the command line.
+    pub fn key_notes(&self) -> &[String] {
+        &self.bootstrap.notes
+    }
+
+    /// Where the store is: the SQLite file's absolute path, or the PostgreSQL URL without its
+    /// password.
+    pub fn store_location(&self) -> &str {
+        &self.store_location
     }
 
     /// Waits until the server stops by itself (it does not, unless it fails).
@@ -81,16 +93,44 @@ impl Running {
     }
 }
 
-fn database_url(config: &Config) -> String {
-    match &config.database_url {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}", config.data_dir.join("trigr.db").display()),
+/// The store's URL: `--database-url`, or the SQLite file in the data directory, made absolute
+/// so that the server says where its data is whatever directory it was started in.
+pub fn database_url(database_url: Option<&str>, data_dir: &std::path::Path) -> String {
+    match database_url {
+        Some(url) => url.to_string(),
+        None => {
+            let file = data_dir.join("trigr.db");
+            let file = std::path::absolute(&file).unwrap_or(file);
+            format!("sqlite://{}", file.display())
+        }
+    }
+}
+
+/// A database URL fit to print: the password of a PostgreSQL URL is replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}/{path}")
+        }
+        _ => url.to_string(),
     }
 }
 
 /// Opens the store and starts serving.
+///
+/// The listener is bound first: a server that cannot listen creates nothing, so the keys a
+/// first start generates are always shown.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let url = database_url(&config);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    let url = database_url(config.database_url.as_deref(), &config.data_dir);
+    let store_location = redacted(url.strip_prefix("sqlite://").unwrap_or(&url));
     let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
     let manual_clock = config
         .test_clock
@@ -113,7 +153,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         staging: config.staging_secret_key.clone(),
         prod: config.prod_secret_key.clone(),
     };
-    let created_keys = engine
+    let bootstrap = engine
         .bootstrap(seeds, i64::from(config.env_concurrency_limit))
         .await
         .context("could not prepare the store")?;
@@ -124,9 +164,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         manual_clock,
         timers: timers.clone(),
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("could not listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let timers_task = tokio::spawn(timers.run(stop_rx.clone()));
@@ -139,7 +176,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let serve = tokio::spawn(serve::serve(listener, app, config.connections, stop_rx));
     Ok(Running {
         addr,
-        created_keys,
+        bootstrap,
+        store_location,
         stop,
         serve,
         timers: timers_task,

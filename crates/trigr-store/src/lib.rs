@@ -33,6 +33,27 @@ pub use model::*;
 pub use schedule::{Schedule, ScheduleKind};
 pub use tx::{ReadTx, Tx};
 
+/// The schema version this build writes: the number of its newest migration. A store with a
+/// newer one is refused at open; an older one is migrated forward.
+pub const SCHEMA_VERSION: i64 = 12;
+
+/// The file of a `sqlite://` URL.
+fn sqlite_file(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+}
+
+fn sqlite_path(url: &str) -> Result<std::path::PathBuf> {
+    match sqlite_file(url) {
+        Some(path) => Ok(path.into()),
+        None => Err(Error::Open(
+            "backup and restore copy SQLite stores; back up PostgreSQL with pg_dump or \
+             continuous archiving (see docs/operations.md, Backup)"
+                .into(),
+        )),
+    }
+}
+
 /// Store failures. None of them is a client's mistake.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -100,10 +121,7 @@ impl Store {
     /// Opens the store named by a database URL (`sqlite://path`, `postgres://…` or
     /// `postgresql://…`).
     pub fn open(url: &str) -> Result<Store> {
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = sqlite_file(url) {
             let backend = sqlite::Sqlite::open(std::path::Path::new(path))?;
             return Ok(Store::new(Arc::new(backend)));
         }
@@ -114,6 +132,24 @@ impl Store {
         Err(Error::Open(format!(
             "unsupported database URL '{url}': use sqlite://path/to/file.db or postgres://host/db"
         )))
+    }
+
+    /// Copies a SQLite store (named by its URL) to `dest` while servers use it; returns the
+    /// copy's schema version. PostgreSQL stores are backed up with `pg_dump` or continuous
+    /// archiving instead (docs/operations.md).
+    pub fn backup(url: &str, dest: &std::path::Path) -> Result<i64> {
+        sqlite::backup::backup(&sqlite_path(url)?, dest)
+    }
+
+    /// Puts a backup in place as the SQLite store named by `url`; see
+    /// [`sqlite::backup::restore`].
+    pub fn restore(
+        url: &str,
+        src: &std::path::Path,
+        force: bool,
+        now: i64,
+    ) -> Result<Option<std::path::PathBuf>> {
+        sqlite::backup::restore(src, &sqlite_path(url)?, force, now)
     }
 
     /// Runs `f` in a write transaction; resolves once the change is durable. An `Err` from `f`

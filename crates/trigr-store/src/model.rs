@@ -47,6 +47,40 @@ pub struct Environment {
     pub signing_secret: String,
 }
 
+/// A project: its environments share its name and its `proj_…` reference.
+#[derive(Clone, Debug)]
+pub struct Project {
+    pub id: String,
+    pub org_id: String,
+    pub project_ref: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// A secret key as the store keeps it: its hash, never the key.
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    pub key_hash: String,
+    pub env_id: String,
+    /// The start of the key as it was shown (`tr_dev_AbCd`), to tell keys apart; `None` for
+    /// keys stored before prefixes were kept.
+    pub prefix: Option<String>,
+    pub created_at: Millis,
+    /// When a rotated key stops being accepted.
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+impl ApiKey {
+    /// From when the key is no longer accepted, if ever.
+    pub fn ends_at(&self) -> Option<Millis> {
+        match (self.expires_at, self.revoked_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Deployment {
     pub id: String,

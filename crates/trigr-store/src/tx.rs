@@ -31,7 +31,14 @@ pub trait EnvRead {
     fn environments(&mut self) -> Result<Vec<Environment>>;
     fn environment(&mut self, id: &str) -> Result<Option<Environment>>;
     fn api_key_count(&mut self, env_id: &str) -> Result<i64>;
-    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>>;
+    /// The environment of a key, and from when the key is no longer accepted (expired or
+    /// revoked), if ever. Expired and revoked keys are found too: the caller compares with its
+    /// clock.
+    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<(Environment, Option<Millis>)>>;
+    /// Every key, by environment, oldest first.
+    fn api_keys(&mut self) -> Result<Vec<ApiKey>>;
+    /// Every project, oldest first.
+    fn projects(&mut self) -> Result<Vec<Project>>;
 }
 
 /// Writing organizations, projects, environments and their keys.
@@ -53,8 +60,19 @@ pub trait EnvTx {
     /// transaction ends, without blocking other holders: a trigger locks its run to the current
     /// version while no registration or promotion can change it.
     fn environment_for_share(&mut self, id: &str) -> Result<Option<Environment>>;
-    /// Adds a key hash; returns false when it was already there.
-    fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool>;
+    /// Adds a key by its hash and shown prefix; returns false when it was already there.
+    fn insert_api_key(
+        &mut self,
+        key_hash: &str,
+        prefix: &str,
+        env_id: &str,
+        now: Millis,
+    ) -> Result<bool>;
+    /// Makes every key of the environment that is accepted at `at` stop being accepted then
+    /// (a rotation's grace period); returns how many keys it changed.
+    fn expire_api_keys(&mut self, env_id: &str, at: Millis) -> Result<usize>;
+    /// Revokes one key at once; returns false when it was unknown or already revoked.
+    fn revoke_api_key(&mut self, key_hash: &str, now: Millis) -> Result<bool>;
     fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()>;
     fn set_current_version(&mut self, env_id: &str, version: &str) -> Result<()>;
 }

@@ -160,19 +160,9 @@ async fn concurrent_first_open() {
         let versions: Vec<(i64, i64)> = rows.iter().map(|r| (r.0, r.1)).collect();
         assert_eq!(
             versions,
-            [
-                (1, 1),
-                (2, 1),
-                (3, 1),
-                (4, 1),
-                (5, 1),
-                (6, 1),
-                (7, 1),
-                (8, 1),
-                (9, 1),
-                (10, 1),
-                (11, 1)
-            ],
+            (1..=trigr_store::SCHEMA_VERSION)
+                .map(|v| (v, 1))
+                .collect::<Vec<_>>(),
             "round {round}: each migration recorded once: {rows:?}"
         );
         assert!(rows.iter().all(|r| r.2 > 1_600_000_000_000), "{rows:?}");
@@ -218,7 +208,7 @@ async fn ignored_statement_error_fails_the_write() {
     conformance::insert_runs(&store, vec![conformance::sample_run("env_a", &q.id, 1)]).await;
     let qid = q.id.clone();
     let result = conformance::try_write(&store, move |tx| {
-        tx.insert_api_key("hash_x", "env_a", conformance::NOW)?;
+        tx.insert_api_key("hash_x", "tr_dev_x", "env_a", conformance::NOW)?;
         let duplicate = tx.insert_run(&conformance::sample_run("env_a", &qid, 1));
         assert!(matches!(duplicate, Err(trigr_store::Error::Conflict(_))));
         Ok(())

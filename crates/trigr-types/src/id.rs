@@ -23,6 +23,13 @@ pub fn new_secret_key(env_prefix: &str) -> String {
     format!("tr_{env_prefix}_{}", random_string(KEY_ALPHABET, 24))
 }
 
+/// The start of a secret key that is safe to show and tells keys apart: `tr_dev_` and the
+/// first four characters after it.
+pub fn key_prefix(key: &str) -> String {
+    let head = key.match_indices('_').nth(1).map_or(0, |(i, _)| i + 1);
+    key.chars().take(key[..head].chars().count() + 4).collect()
+}
+
 /// Whether `key` has the shape of a secret key of the environment with that prefix.
 pub fn is_secret_key(key: &str, env_prefix: &str) -> bool {
     let Some(rest) = key.strip_prefix(&format!("tr_{env_prefix}_")) else {
@@ -39,6 +46,13 @@ pub fn sha256_hex(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_prefixes() {
+        assert_eq!(key_prefix("tr_dev_AbCdEfGh"), "tr_dev_AbCd");
+        assert_eq!(key_prefix("tr_prod_xy"), "tr_prod_xy");
+        assert_eq!(key_prefix("nokey"), "noke");
+    }
 
     #[test]
     fn shapes() {

@@ -1,7 +1,9 @@
-//! The `trigr` binary: `trigr server` runs the platform; the other commands talk to a server.
+//! The `trigr` binary: `trigr server` runs the platform; the admin commands (`keys`,
+//! `projects`, `backup`, `restore`) work on its store; the other commands talk to a server.
+
+mod admin;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,6 +25,8 @@ enum Command {
     /// Run the trigr server.
     Server(ServerArgs),
     #[command(flatten)]
+    Admin(admin::AdminCommand),
+    #[command(flatten)]
     Client(trigr_cli::Command),
 }
 
@@ -31,13 +35,10 @@ struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "TRIGR_LISTEN", default_value = "127.0.0.1:3030")]
     listen: SocketAddr,
-    /// Directory of the embedded store.
-    #[arg(long, env = "TRIGR_DATA_DIR", default_value = ".trigr")]
-    data_dir: PathBuf,
-    /// Database URL, e.g. sqlite://path/to/trigr.db (default: DATA_DIR/trigr.db).
-    #[arg(long, env = "TRIGR_DATABASE_URL")]
-    database_url: Option<String>,
-    /// Secret key of the dev environment to use instead of a generated one.
+    #[command(flatten)]
+    store: admin::StoreArgs,
+    /// Secret key of the dev environment of the default project, used instead of a generated
+    /// one on a new store and added to an existing one (its other keys stay valid).
     #[arg(long, env = "TRIGR_DEV_SECRET_KEY", hide_env_values = true)]
     dev_secret_key: Option<String>,
     /// Secret key of the staging environment to use instead of a generated one.
@@ -112,8 +113,8 @@ impl ServerArgs {
         let connections = self.connections();
         trigr_server::Config {
             listen: self.listen,
-            data_dir: self.data_dir,
-            database_url: self.database_url,
+            data_dir: self.store.data_dir,
+            database_url: self.store.database_url,
             dev_secret_key: self.dev_secret_key,
             staging_secret_key: self.staging_secret_key,
             prod_secret_key: self.prod_secret_key,
@@ -132,11 +133,19 @@ impl ServerArgs {
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
     let running = trigr_server::start(args.into_config()).await?;
+    println!(
+        "store: {} (schema version {})",
+        running.store_location(),
+        trigr_store::SCHEMA_VERSION
+    );
     if !running.created_keys().is_empty() {
         println!("Created the default project. Secret keys (shown once, stored hashed):");
         for (slug, key) in running.created_keys() {
             println!("# {slug}\nTRIGGER_SECRET_KEY={key}");
         }
+    }
+    for note in running.key_notes() {
+        println!("{note}");
     }
     println!("trigr listening on http://{}", running.addr());
     shutdown_signal().await;
@@ -189,6 +198,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => serve(args).await,
+            Command::Admin(cmd) => admin::execute(cmd).await.map(|text| print!("{text}")),
             Command::Client(cmd) => trigr_cli::run(cmd).await,
         }
     });

@@ -45,6 +45,8 @@ use postgres::{Client, NoTls, Row, Statement};
 use crate::sql::{Db, Failure, Spelling, Sql, Value};
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
 
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
+
 /// Versioned migrations, applied in order at open; numbered like the SQLite ones.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
@@ -88,6 +90,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/postgres/0011_priority_ms.sql"),
     ),
+    (12, include_str!("../../migrations/postgres/0012_keys.sql")),
 ];
 
 /// Key of the advisory lock held while migrating.
@@ -620,6 +623,13 @@ fn migrate(client: &mut Client) -> Result<()> {
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )?;
+    let newest: i64 = tx
+        .query_one(
+            crate::sql::NEWEST_MIGRATION.text(Spelling::PostgresRead),
+            &[],
+        )?
+        .try_get(0)?;
+    crate::sql::check_schema_version(newest)?;
     for (version, sql) in MIGRATIONS {
         let done: bool = tx
             .query_one(

@@ -3,7 +3,7 @@
 use trigr_types::Millis;
 
 use super::{int, sql, Db, Sql};
-use crate::model::Environment;
+use crate::model::{ApiKey, Environment, Project};
 use crate::rows::{self, Columns, ENV_COLUMNS};
 use crate::tx::{EnvRead, EnvTx};
 use crate::Result;
@@ -24,12 +24,25 @@ static ENVIRONMENT_FOR_UPDATE: Sql =
 static ENVIRONMENT_FOR_SHARE: Sql =
     sql!(Share: "SELECT {ENV_COLUMNS} FROM environments WHERE id = $1");
 static INSERT_API_KEY: Sql = sql!(
-    "INSERT INTO api_keys (key_hash, env_id, created_at) VALUES ($1, $2, $3) \
+    "INSERT INTO api_keys (key_hash, prefix, env_id, created_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT DO NOTHING"
 );
+static EXPIRE_API_KEYS: Sql = sql!(
+    "UPDATE api_keys SET expires_at = $2 WHERE env_id = $1 AND revoked_at IS NULL \
+     AND (expires_at IS NULL OR expires_at > $2)"
+);
+static REVOKE_API_KEY: Sql =
+    sql!("UPDATE api_keys SET revoked_at = $2 WHERE key_hash = $1 AND revoked_at IS NULL");
+static API_KEYS: Sql = sql!(
+    "SELECT key_hash, env_id, prefix, created_at, expires_at, revoked_at FROM api_keys \
+     ORDER BY env_id, created_at, key_hash"
+);
+static PROJECTS: Sql =
+    sql!("SELECT id, org_id, ref, name, created_at FROM projects ORDER BY created_at, name");
 static API_KEY_COUNT: Sql = sql!("SELECT COUNT(*) FROM api_keys WHERE env_id = $1");
 static ENV_BY_KEY_HASH: Sql = sql!(
-    "SELECT {} FROM environments e JOIN api_keys k ON k.env_id = e.id WHERE k.key_hash = $1",
+    "SELECT {}, k.expires_at, k.revoked_at FROM environments e \
+     JOIN api_keys k ON k.env_id = e.id WHERE k.key_hash = $1",
     ENV_COLUMNS
         .split(", ")
         .map(|c| format!("e.{c}"))
@@ -60,8 +73,44 @@ impl<C: Db> EnvRead for C {
         int(self, &API_KEY_COUNT, &[&env_id])
     }
 
-    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<Environment>> {
-        self.query_first(&ENV_BY_KEY_HASH, &[&key_hash], |r| rows::environment(r))
+    fn env_by_key_hash(&mut self, key_hash: &str) -> Result<Option<(Environment, Option<Millis>)>> {
+        let ends = rows::ENV_COLUMNS.split(", ").count();
+        self.query_first(&ENV_BY_KEY_HASH, &[&key_hash], |r| {
+            let key = ApiKey {
+                key_hash: String::new(),
+                env_id: String::new(),
+                prefix: None,
+                created_at: 0,
+                expires_at: r.opt_int(ends)?,
+                revoked_at: r.opt_int(ends + 1)?,
+            };
+            Ok((rows::environment(r)?, key.ends_at()))
+        })
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKey>> {
+        self.query(&API_KEYS, &[], |r| {
+            Ok(ApiKey {
+                key_hash: r.text(0)?,
+                env_id: r.text(1)?,
+                prefix: r.opt_text(2)?,
+                created_at: r.int(3)?,
+                expires_at: r.opt_int(4)?,
+                revoked_at: r.opt_int(5)?,
+            })
+        })
+    }
+
+    fn projects(&mut self) -> Result<Vec<Project>> {
+        self.query(&PROJECTS, &[], |r| {
+            Ok(Project {
+                id: r.text(0)?,
+                org_id: r.text(1)?,
+                project_ref: r.text(2)?,
+                name: r.text(3)?,
+                created_at: r.int(4)?,
+            })
+        })
     }
 }
 
@@ -108,8 +157,22 @@ impl<C: Db> EnvTx for C {
         self.query_first(&ENVIRONMENT_FOR_SHARE, &[&id], |r| rows::environment(r))
     }
 
-    fn insert_api_key(&mut self, key_hash: &str, env_id: &str, now: Millis) -> Result<bool> {
-        Ok(self.execute(&INSERT_API_KEY, &[&key_hash, &env_id, &now])? == 1)
+    fn insert_api_key(
+        &mut self,
+        key_hash: &str,
+        prefix: &str,
+        env_id: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        Ok(self.execute(&INSERT_API_KEY, &[&key_hash, &prefix, &env_id, &now])? == 1)
+    }
+
+    fn expire_api_keys(&mut self, env_id: &str, at: Millis) -> Result<usize> {
+        Ok(self.execute(&EXPIRE_API_KEYS, &[&env_id, &at])? as usize)
+    }
+
+    fn revoke_api_key(&mut self, key_hash: &str, now: Millis) -> Result<bool> {
+        Ok(self.execute(&REVOKE_API_KEY, &[&key_hash, &now])? == 1)
     }
 
     fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()> {

@@ -167,6 +167,24 @@ impl Sql {
     }
 }
 
+/// The newest schema version recorded in a store (0 for a new one).
+pub(crate) static NEWEST_MIGRATION: Sql =
+    sql!("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+
+/// Refuses a store that a newer trigr migrated past what this binary knows: it could not read
+/// it correctly, and must not write to it.
+pub(crate) fn check_schema_version(found: i64) -> Result<()> {
+    if found > crate::SCHEMA_VERSION {
+        return Err(crate::Error::Open(format!(
+            "this store has schema version {found}, but this trigr knows versions up to {}: \
+             a newer trigr has upgraded it. Run that version or a newer one (a store is never \
+             migrated backwards; see docs/operations.md, Upgrades)",
+            crate::SCHEMA_VERSION
+        )));
+    }
+    Ok(())
+}
+
 /// Whether a schema migration is recorded as applied (at open, before any transaction).
 pub(crate) static MIGRATED: Sql =
     sql!("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)");

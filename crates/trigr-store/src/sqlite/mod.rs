@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: WAL, `synchronous=FULL`, one writer thread that group-commits,
 //! and a small pool of read-only connections.
 
+pub mod backup;
 mod events;
 mod journal;
 mod output_streams;
@@ -18,6 +19,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::rows::to_json;
 use crate::sql::{Db, Failure, Spelling, Sql, Value};
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
+
+const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 
 /// Versioned migrations, applied in order at open. The PostgreSQL backend numbers its own the same.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -59,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/sqlite/0011_priority_ms.sql"),
     ),
+    (12, include_str!("../../migrations/sqlite/0012_keys.sql")),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see
@@ -95,6 +99,8 @@ pub struct Sqlite {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Held shared while the store is open: `trigr restore` needs it alone.
+    _lock: std::fs::File,
 }
 
 impl Sqlite {
@@ -103,6 +109,7 @@ impl Sqlite {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Open(format!("cannot create {}: {e}", dir.display())))?;
         }
+        let lock = backup::lock(path, backup::Lock::Shared)?;
         let conn = open_writer(path)?;
         // Checkpoints run on their own thread so that commits never wait for them.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -118,6 +125,7 @@ impl Sqlite {
             writer_thread: Mutex::new(Some(handle)),
             checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            _lock: lock,
         })
     }
 
@@ -176,6 +184,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
         )?;
+        let newest: i64 = tx.query_row(
+            crate::sql::NEWEST_MIGRATION.text(Spelling::Sqlite),
+            [],
+            |r| r.get(0),
+        )?;
+        crate::sql::check_schema_version(newest)?;
         let done: bool = tx.query_row(
             crate::sql::MIGRATED.text(Spelling::Sqlite),
             [version],

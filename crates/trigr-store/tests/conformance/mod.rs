@@ -653,29 +653,149 @@ pub async fn environments_and_keys(store: &Store) {
     let mut all_ids: Vec<_> = all.iter().map(|e| e.id.clone()).collect();
     all_ids.sort();
     assert_eq!(all_ids, names(&["env_a", "env_b"]));
+    let projects = read(store, |tx| tx.projects()).await;
+    let mut seen: Vec<_> = projects
+        .iter()
+        .map(|p| {
+            (
+                p.id.clone(),
+                p.org_id.clone(),
+                p.project_ref.clone(),
+                p.name.clone(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                env.project_id.clone(),
+                "org_1".into(),
+                "proj_ref_abc".into(),
+                "Acme".into()
+            ),
+            (
+                other.project_id.clone(),
+                "org_env_b".into(),
+                "proj_ref_env_b".into(),
+                "Project env_b".into()
+            ),
+        ]
+    );
+    assert!(projects.iter().all(|p| p.created_at == NOW));
 
     // Keys: a hash is added once.
     assert_eq!(read(store, |tx| tx.api_key_count("env_a")).await, 0);
-    assert!(write(store, |tx| tx.insert_api_key("hash_1", "env_a", NOW)).await);
-    assert!(!write(store, |tx| tx.insert_api_key("hash_1", "env_a", NOW)).await);
+    assert!(
+        write(store, |tx| tx.insert_api_key(
+            "hash_1",
+            "tr_dev_hash_1",
+            "env_a",
+            NOW
+        ))
+        .await
+    );
+    assert!(
+        !write(store, |tx| tx.insert_api_key(
+            "hash_1",
+            "tr_dev_hash_1",
+            "env_a",
+            NOW
+        ))
+        .await
+    );
     // The same hash cannot name another environment either.
-    assert!(!write(store, |tx| tx.insert_api_key("hash_1", "env_b", NOW)).await);
-    assert!(write(store, |tx| tx.insert_api_key("hash_2", "env_a", NOW)).await);
-    assert!(write(store, |tx| tx.insert_api_key("hash_3", "env_b", NOW)).await);
+    assert!(
+        !write(store, |tx| tx.insert_api_key(
+            "hash_1",
+            "tr_dev_hash_1",
+            "env_b",
+            NOW
+        ))
+        .await
+    );
+    assert!(
+        write(store, |tx| tx.insert_api_key(
+            "hash_2",
+            "tr_dev_hash_2",
+            "env_a",
+            NOW
+        ))
+        .await
+    );
+    assert!(
+        write(store, |tx| tx.insert_api_key(
+            "hash_3",
+            "tr_dev_hash_3",
+            "env_b",
+            NOW
+        ))
+        .await
+    );
     assert_eq!(read(store, |tx| tx.api_key_count("env_a")).await, 2);
     assert_eq!(read(store, |tx| tx.api_key_count("env_b")).await, 1);
 
-    let found = read(store, |tx| tx.env_by_key_hash("hash_1"))
+    let (found, ends) = read(store, |tx| tx.env_by_key_hash("hash_1"))
         .await
         .expect("hash_1 names an environment");
     assert_env_eq(&found, &env);
-    let found = read(store, |tx| tx.env_by_key_hash("hash_3"))
+    assert_eq!(ends, None);
+    let (found, _) = read(store, |tx| tx.env_by_key_hash("hash_3"))
         .await
         .expect("hash_3 names an environment");
     assert_env_eq(&found, &other);
     assert!(read(store, |tx| tx.env_by_key_hash("hash_unknown"))
         .await
         .is_none());
+
+    // Rotation: every key of env_a valid then gets that end; a key already ending sooner
+    // keeps its end; env_b is untouched.
+    assert_eq!(
+        write(store, |tx| tx.expire_api_keys("env_a", NOW + 500)).await,
+        2
+    );
+    assert_eq!(
+        write(store, |tx| tx.expire_api_keys("env_a", NOW + 900)).await,
+        0
+    );
+    assert_eq!(
+        write(store, |tx| tx.expire_api_keys("env_a", NOW + 100)).await,
+        2
+    );
+    let (_, ends) = read(store, |tx| tx.env_by_key_hash("hash_1"))
+        .await
+        .unwrap();
+    assert_eq!(ends, Some(NOW + 100));
+    assert_eq!(
+        read(store, |tx| tx.env_by_key_hash("hash_3"))
+            .await
+            .unwrap()
+            .1,
+        None
+    );
+    // Revocation: once; it ends the key at once, even inside a grace period.
+    assert!(write(store, |tx| tx.revoke_api_key("hash_1", NOW + 50)).await);
+    assert!(!write(store, |tx| tx.revoke_api_key("hash_1", NOW + 60)).await);
+    assert!(!write(store, |tx| tx.revoke_api_key("hash_unknown", NOW)).await);
+    assert_eq!(
+        read(store, |tx| tx.env_by_key_hash("hash_1"))
+            .await
+            .unwrap()
+            .1,
+        Some(NOW + 50)
+    );
+    // A revoked key is not given a later end by a rotation.
+    write(store, |tx| tx.expire_api_keys("env_a", NOW + 20)).await;
+    let keys = read(store, |tx| tx.api_keys()).await;
+    let key = |h: &str| keys.iter().find(|k| k.key_hash == h).unwrap().clone();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(key("hash_1").revoked_at, Some(NOW + 50));
+    assert_eq!(key("hash_1").expires_at, Some(NOW + 100));
+    assert_eq!(key("hash_2").expires_at, Some(NOW + 20));
+    assert_eq!(key("hash_2").prefix.as_deref(), Some("tr_dev_hash_2"));
+    assert_eq!(key("hash_3").env_id, "env_b");
+    assert_eq!(key("hash_3").ends_at(), None);
 }
 
 pub async fn environment_settings(store: &Store) {
@@ -2797,7 +2917,7 @@ pub async fn failed_write_leaves_no_trace(store: &Store) {
         tx.set_current_version("env_a", V2)?;
         tx.insert_batch(&sample_batch("env_a", "batch_1"))?;
         tx.insert_deployment(&sample_deployment("env_a", V2, NOW))?;
-        tx.insert_api_key("hash_x", "env_a", NOW)?;
+        tx.insert_api_key("hash_x", "tr_dev_hash_x", "env_a", NOW)?;
         let mut q2 = sample_queue("env_a", "new-queue");
         q2.id = "queue_new".to_string();
         tx.insert_queue(&q2)?;
@@ -2832,7 +2952,10 @@ pub async fn failed_write_leaves_no_trace(store: &Store) {
 pub async fn reopening_keeps_data(fixture: &impl Fixture) {
     let store = fixture.open();
     let (env, q) = seed(&store, "env_a").await;
-    write(&store, |tx| tx.insert_api_key("hash_1", "env_a", NOW)).await;
+    write(&store, |tx| {
+        tx.insert_api_key("hash_1", "tr_dev_hash_1", "env_a", NOW)
+    })
+    .await;
     write(&store, |tx| {
         tx.insert_deployment(&sample_deployment("env_a", V1, NOW))
     })
@@ -2852,6 +2975,7 @@ pub async fn reopening_keeps_data(fixture: &impl Fixture) {
             read(&store, |tx| tx.env_by_key_hash("hash_1"))
                 .await
                 .unwrap()
+                .0
                 .id,
             "env_a"
         );

@@ -62,8 +62,8 @@ pub async fn unique_violations_are_conflicts(store: &Store) {
 
     // A statement that skips a repeated row reports no conflict.
     let added_twice = write(store, |tx| {
-        tx.insert_api_key("hash", "env_a", NOW)?;
-        tx.insert_api_key("hash", "env_a", NOW)
+        tx.insert_api_key("hash", "tr_dev_hash", "env_a", NOW)?;
+        tx.insert_api_key("hash", "tr_dev_hash", "env_a", NOW)
     })
     .await;
     assert!(!added_twice);

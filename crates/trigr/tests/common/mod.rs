@@ -22,6 +22,15 @@ pub struct Options {
     /// Run with the manual test clock (`--test-clock`); time moves only through
     /// `POST /api/v1/test/clock`.
     pub test_clock: bool,
+    /// Which store, whatever `TRIGR_TEST_BACKEND` says; `None` follows it.
+    pub backend: Option<Backend>,
+}
+
+/// A store a test server keeps its data in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 pub struct TestServer {
@@ -71,7 +80,7 @@ impl TestServer {
                 (Some(t), p)
             }
         };
-        let mut args = postgres_args(&data_dir);
+        let mut args = store_args_for(&data_dir, opts.backend);
         if opts.test_clock {
             args.push("--test-clock".into());
         }
@@ -294,8 +303,35 @@ fn run_sql(url: String, sql: String) {
     .expect("SQL thread");
 }
 
-fn postgres_args(data_dir: &std::path::Path) -> Vec<String> {
-    let Some(url) = postgres_url() else {
+/// The flags that name a test server's store (`--data-dir` or `--database-url`), for the
+/// admin commands (`trigr keys`, …) to work on the same store.
+pub fn store_args(server: &TestServer) -> Vec<String> {
+    let on_postgres = schema_file(&server.data_dir).exists();
+    let url = on_postgres.then(|| {
+        std::env::var("TRIGR_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    });
+    let mut args = postgres_args(&server.data_dir, url);
+    if args.is_empty() {
+        args = vec!["--data-dir".into(), server.data_dir.display().to_string()];
+    }
+    args
+}
+
+fn store_args_for(data_dir: &std::path::Path, backend: Option<Backend>) -> Vec<String> {
+    let url = match backend {
+        None => postgres_url(),
+        Some(Backend::Sqlite) => None,
+        Some(Backend::Postgres) => Some(
+            std::env::var("TRIGR_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string()),
+        ),
+    };
+    postgres_args(data_dir, url)
+}
+
+fn postgres_args(data_dir: &std::path::Path, url: Option<String>) -> Vec<String> {
+    let Some(url) = url else {
         return Vec::new();
     };
     let file = schema_file(data_dir);
@@ -321,12 +357,11 @@ fn postgres_args(data_dir: &std::path::Path) -> Vec<String> {
 }
 
 fn drop_postgres_schema(data_dir: &std::path::Path) {
-    let (Some(url), Ok(schema)) = (
-        postgres_url(),
-        std::fs::read_to_string(schema_file(data_dir)),
-    ) else {
+    let Ok(schema) = std::fs::read_to_string(schema_file(data_dir)) else {
         return;
     };
+    let url = std::env::var("TRIGR_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
     run_sql(
         url,
         format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.trim()),
