@@ -44,6 +44,27 @@ fn admin_output(cmd: &[&str], store: &[String]) -> Output {
     trigr(&args)
 }
 
+/// Starts a server with `cmd`, returns what it printed up to its address, and stops it.
+fn start_and_read(cmd: &mut Command) -> String {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start trigr server");
+    let mut shown = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.expect("server output");
+        shown.push_str(&line);
+        shown.push('\n');
+        if line.starts_with("trigr listening on") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    shown
+}
+
 /// The key an admin command printed.
 fn printed_key(out: &str) -> String {
     out.lines()
@@ -96,28 +117,15 @@ async fn a_first_start_that_cannot_listen_creates_nothing() {
 
     // The next start, on a free port, makes the store and shows every key it made, and where
     // the store is.
-    let mut child = Command::new(binary())
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env_remove("TRIGR_DATABASE_URL")
-        .env_remove("TRIGR_DEV_SECRET_KEY")
-        .env_remove("TRIGR_STAGING_SECRET_KEY")
-        .env_remove("TRIGR_PROD_SECRET_KEY")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut shown = String::new();
-    let stdout = child.stdout.take().unwrap();
-    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
-        let line = line.unwrap();
-        shown.push_str(&line);
-        shown.push('\n');
-        if line.starts_with("trigr listening on") {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let shown = start_and_read(
+        Command::new(binary())
+            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env_remove("TRIGR_DATABASE_URL")
+            .env_remove("TRIGR_DEV_SECRET_KEY")
+            .env_remove("TRIGR_STAGING_SECRET_KEY")
+            .env_remove("TRIGR_PROD_SECRET_KEY"),
+    );
     let absolute = std::fs::canonicalize(&data).unwrap().join("trigr.db");
     assert!(
         shown.contains(&format!("store: {}", absolute.display())),
@@ -347,23 +355,15 @@ async fn a_seeded_key_on_an_existing_store_is_added_and_said() {
     let other = "tr_dev_otherkey0000000000000001";
     let mut args = vec!["server".into(), "--listen".into(), "127.0.0.1:0".into()];
     args.extend(store.iter().cloned());
-    let mut child = Command::new(binary())
-        .args(&args)
-        .env("TRIGR_DEV_SECRET_KEY", other)
-        .env_remove("TRIGR_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut shown = String::new();
-    for line in std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap())) {
-        let line = line.unwrap();
-        shown.push_str(&line);
-        if line.starts_with("trigr listening on") {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let start = || {
+        start_and_read(
+            Command::new(binary())
+                .args(&args)
+                .env("TRIGR_DEV_SECRET_KEY", other)
+                .env_remove("TRIGR_DATABASE_URL"),
+        )
+    };
+    let shown = start();
     assert!(
         shown.contains("Added the given dev secret key (tr_dev_othe)"),
         "{shown}"
@@ -371,23 +371,7 @@ async fn a_seeded_key_on_an_existing_store_is_added_and_said() {
     assert!(!shown.contains("TRIGGER_SECRET_KEY="), "{shown}");
     // Revoked, it stays revoked on the next start with it, which says so.
     admin(&["keys", "revoke", other], &store);
-    let mut child = Command::new(binary())
-        .args(&args)
-        .env("TRIGR_DEV_SECRET_KEY", other)
-        .env_remove("TRIGR_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut shown = String::new();
-    for line in std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap())) {
-        let line = line.unwrap();
-        shown.push_str(&line);
-        if line.starts_with("trigr listening on") {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let shown = start();
     assert!(
         shown.contains("was revoked or has expired: it is not accepted"),
         "{shown}"
