@@ -18,6 +18,7 @@
 pub mod events;
 pub mod model;
 pub mod postgres;
+pub mod retention;
 mod rows;
 pub mod schedule;
 mod sql;
@@ -30,6 +31,7 @@ use tokio::sync::oneshot;
 
 pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use model::*;
+pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
 pub use schedule::{Schedule, ScheduleKind};
 pub use tx::{ReadTx, Tx};
 

@@ -22,6 +22,7 @@ use trigr_types::{Millis, RunStatus};
 
 use crate::events::{EventRead, EventTx};
 use crate::model::*;
+use crate::retention::{RetentionRead, RetentionTx};
 use crate::schedule::Schedule;
 use crate::Result;
 
@@ -409,6 +410,7 @@ pub trait ReadTx:
     + ScheduleRead
     + OutputStreamRead
     + EventRead
+    + RetentionRead
 {
 }
 impl<
@@ -424,7 +426,8 @@ impl<
             + InputRead
             + ScheduleRead
             + OutputStreamRead
-            + EventRead,
+            + EventRead
+            + RetentionRead,
     > ReadTx for T
 {
 }
@@ -445,6 +448,7 @@ pub trait Tx:
     + ScheduleTx
     + OutputStreamTx
     + EventTx
+    + RetentionTx
 {
 }
 impl<
@@ -461,7 +465,8 @@ impl<
             + InputTx
             + ScheduleTx
             + OutputStreamTx
-            + EventTx,
+            + EventTx
+            + RetentionTx,
     > Tx for T
 {
 }

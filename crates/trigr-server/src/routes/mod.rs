@@ -15,6 +15,7 @@ pub(crate) mod offset_page;
 pub(crate) mod output_streams;
 mod packets;
 mod queues;
+mod retention;
 mod runs;
 pub(crate) mod runs_list;
 mod schedules;
@@ -61,7 +62,8 @@ async fn auth_claims(auth: crate::extract::Auth) -> axum::Json<schemas::JwtClaim
     })
 }
 
-/// The management API: runs, batches, queues, schedules, deployments, tokens, packets.
+/// The management API: runs, batches, queues, schedules, deployments, tokens, packets,
+/// retention.
 fn management() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(trigger::trigger))
@@ -101,6 +103,11 @@ fn management() -> OpenApiRouter<AppState> {
         .routes(routes!(packets::presign_put))
         .routes(routes!(packets::presign_get))
         .routes(routes!(packets::upload, packets::download))
+        .routes(routes!(
+            retention::retrieve,
+            retention::set,
+            retention::reset
+        ))
         .routes(routes!(auth_claims))
         .routes(routes!(testing::clock))
 }

@@ -28,6 +28,7 @@ mod filtered;
 mod journal;
 mod output_streams;
 mod queues;
+mod retention;
 mod runs;
 mod waitpoints;
 pub mod wakeups;
@@ -87,6 +88,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         11,
         include_str!("../../migrations/postgres/0011_priority_ms.sql"),
+    ),
+    (
+        15,
+        include_str!("../../migrations/postgres/0015_retention.sql"),
     ),
 ];
 

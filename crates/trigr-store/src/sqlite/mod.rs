@@ -5,6 +5,7 @@ mod events;
 mod journal;
 mod output_streams;
 mod queues;
+mod retention;
 mod runs;
 mod waitpoints;
 
@@ -58,6 +59,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         11,
         include_str!("../../migrations/sqlite/0011_priority_ms.sql"),
+    ),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_retention.sql"),
     ),
 ];
 
