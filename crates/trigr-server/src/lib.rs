@@ -13,6 +13,7 @@ mod extract;
 mod jwt;
 mod middleware;
 mod openapi;
+mod origin;
 #[doc(hidden)]
 pub mod parsers;
 mod routes;
