@@ -25,8 +25,9 @@ pub struct ExpiredRun {
     pub tags: Vec<String>,
     /// Something that has not finished still needs it, so it is kept for now: a child or a
     /// descendant that has not finished (they may write its metadata and streams), a wait
-    /// that has not completed and lists it, or another run of its batch that has not finished
-    /// or finished after the cutoff (a batch goes as a whole).
+    /// that has not completed and lists it, a wait of its own that still waits for a run that
+    /// has not finished, or another run of its batch that has not finished or finished after
+    /// the cutoff (a batch goes as a whole).
     pub needed: bool,
 }
 

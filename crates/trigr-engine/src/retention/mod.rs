@@ -12,8 +12,9 @@
 //!
 //! **What stays.** A finished run that something alive still needs is kept until that is over:
 //! a child or descendant that has not finished (it may write the run's metadata and streams),
-//! a wait that has not completed and lists it, another run of its batch that has not finished
-//! or finished within the period (a batch goes as a whole). A token still waiting stays,
+//! a wait that has not completed and lists it, a wait of its own still waiting for a run that
+//! has not finished, another run of its batch that has not finished or finished within the
+//! period (a batch goes as a whole). A token still waiting stays,
 //! whatever its age.
 //!
 //! **Idempotency keys.** A deleted run's idempotency key goes with it: a trigger with that key

@@ -47,13 +47,18 @@ static SETTINGS: Sql = sql!("SELECT id, retention_days FROM environments ORDER B
 static SET_DAYS: Sql = sql!("UPDATE environments SET retention_days = $2 WHERE id = $1");
 /// Finished runs oldest first through `runs_finished`, each with whether something still
 /// needs it (every test an index lookup: `runs_live_parent`, `runs_live_root`,
-/// `waitpoint_runs_run`, `runs_batch_finished`).
+/// `waitpoint_runs_run`, `waitpoints_owner`, `runs_batch_finished`). A run's own wait that
+/// still waits for a run that has not finished keeps it too: that run's end locks the wait and
+/// then looks for its owner, so deleting both now could deadlock with it.
 static EXPIRED: Sql = sql!(SkipLocked:
     "SELECT r.seq, r.id, r.finished_at, r.tags, \
      (EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = r.id AND c.finished_at IS NULL) \
       OR EXISTS (SELECT 1 FROM runs c WHERE c.root_run_id = r.id AND c.finished_at IS NULL) \
       OR EXISTS (SELECT 1 FROM waitpoint_runs wr JOIN waitpoints w ON w.id = wr.waitpoint_id \
                  WHERE wr.run_id = r.id AND w.status = 'WAITING') \
+      OR EXISTS (SELECT 1 FROM waitpoints o JOIN waitpoint_runs ow ON ow.waitpoint_id = o.id \
+                 JOIN runs x ON x.id = ow.run_id \
+                 WHERE o.owner_run_id = r.id AND o.status = 'WAITING' AND x.finished_at IS NULL) \
       OR (r.batch_id IS NOT NULL AND ( \
           EXISTS (SELECT 1 FROM runs b WHERE b.batch_id = r.batch_id AND b.finished_at IS NULL) \
           OR EXISTS (SELECT 1 FROM runs b WHERE b.batch_id = r.batch_id AND b.finished_at >= $2)))) \

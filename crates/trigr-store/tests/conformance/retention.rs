@@ -169,6 +169,9 @@ pub async fn expired_runs_still_needed(store: &Store) {
         r.batch_index = Some(n);
         runs.push(r);
     }
+    // 16's own wait still waits for 2, which has not finished; 17's completed when 7 did.
+    runs.push(run(16, Some(NOW)));
+    runs.push(run(17, Some(NOW)));
     // A child that finished: its parent is needed by nobody.
     runs.push(run(14, Some(NOW)));
     let mut done_child = run(15, Some(NOW));
@@ -184,10 +187,20 @@ pub async fn expired_runs_still_needed(store: &Store) {
     done.status = WaitpointStatus::Completed;
     done.completed_at = Some(NOW);
     done.owner_run_id = Some("run_env_a_2".into());
-    insert_waitpoints(store, vec![waiting, done]).await;
+    let mut own_live = sample_waitpoint("env_a", 3);
+    own_live.kind = WaitpointKind::Batch;
+    own_live.owner_run_id = Some("run_env_a_16".into());
+    let mut own_done = sample_waitpoint("env_a", 4);
+    own_done.kind = WaitpointKind::Run;
+    own_done.status = WaitpointStatus::Completed;
+    own_done.completed_at = Some(NOW);
+    own_done.owner_run_id = Some("run_env_a_17".into());
+    insert_waitpoints(store, vec![waiting, done, own_live, own_done]).await;
     write(store, |tx| {
         tx.insert_waitpoint_runs("waitpoint_env_a_1", &names(&["run_env_a_6", "run_env_a_9"]))?;
-        tx.insert_waitpoint_runs("waitpoint_env_a_2", &names(&["run_env_a_7"]))
+        tx.insert_waitpoint_runs("waitpoint_env_a_2", &names(&["run_env_a_7"]))?;
+        tx.insert_waitpoint_runs("waitpoint_env_a_3", &names(&["run_env_a_2"]))?;
+        tx.insert_waitpoint_runs("waitpoint_env_a_4", &names(&["run_env_a_7"]))
     })
     .await;
 
@@ -210,7 +223,8 @@ pub async fn expired_runs_still_needed(store: &Store) {
             "run_env_a_5",
             "run_env_a_6",
             "run_env_a_8",
-            "run_env_a_10"
+            "run_env_a_10",
+            "run_env_a_16"
         ],
         "{all:?}"
     );
@@ -219,6 +233,7 @@ pub async fn expired_runs_still_needed(store: &Store) {
         [
             "run_env_a_7",
             "run_env_a_12",
+            "run_env_a_17",
             "run_env_a_14",
             "run_env_a_15",
             "run_env_a_13"
