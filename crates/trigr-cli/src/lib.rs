@@ -1,5 +1,5 @@
 //! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
-//! `trigr queues …`, `trigr deployments …` and `trigr schedules …`.
+//! `trigr queues …`, `trigr deployments …`, `trigr schedules …` and `trigr retention …`.
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
 //! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
@@ -23,6 +23,7 @@ pub mod deployments;
 pub mod encode;
 pub mod output;
 pub mod queues;
+pub mod retention;
 pub mod runs;
 pub mod schedules;
 pub mod table;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Manage cron schedules.
     #[command(subcommand)]
     Schedules(schedules::SchedulesCommand),
+    /// Show or set how long the environment keeps finished runs.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
 }
 
 /// Runs one client command and prints its output on standard output.
@@ -72,6 +76,7 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Queues(cmd) => queues::execute(cmd).await,
         Command::Deployments(cmd) => deployments::execute(cmd).await,
         Command::Schedules(cmd) => schedules::execute(cmd).await,
+        Command::Retention(cmd) => retention::execute(cmd).await,
     }
 }
 

@@ -11,8 +11,9 @@
 //! * [`cancel`], [`reschedule`], [`tags`], [`metadata`], [`idempotency`], [`queues`] manage runs;
 //!   [`explain`] says why a run is not running, using the workers [`presence`] records;
 //! * [`schedules`] are cron schedules (declarative ones follow the current deployment);
+//! * [`retention`] deletes finished runs past their environment's retention period;
 //! * [`timers`] fires what is due (delays, TTLs, lost leases, max durations, waits, token
-//!   timeouts and schedule ticks): the background
+//!   timeouts and schedule ticks) and sweeps what retention deletes: the background
 //!   loop calls its `run_once`, and so do tests after moving the [`clock::ManualClock`].
 
 pub mod batch;
@@ -47,6 +48,7 @@ pub mod realtime;
 pub mod replay;
 pub mod reschedule;
 pub mod resume;
+pub mod retention;
 mod retry;
 pub mod schedules;
 pub mod selection;
@@ -82,6 +84,9 @@ pub struct Config {
     /// Live events a realtime subscriber may fall behind before it reads what it missed from
     /// the store instead ([`realtime::Realtime::capacity`]).
     pub realtime_buffer: usize,
+    /// Days finished runs are kept in environments without a period of their own (0: for
+    /// good); see [`retention`].
+    pub retention_days: u32,
 }
 
 impl Default for Config {
@@ -92,6 +97,7 @@ impl Default for Config {
             max_metadata_bytes: 256 * 1024,
             poll_interval: Duration::from_millis(250),
             realtime_buffer: realtime::DEFAULT_BUFFER,
+            retention_days: retention::DEFAULT_DAYS,
         }
     }
 }
@@ -163,8 +169,10 @@ impl Engine {
         self.store.close();
     }
 
-    /// Deletes run events older than `retention` now (see [`realtime::prune`]).
+    /// Numbers the run events still waiting for it ([`realtime::sequence`]), then deletes
+    /// those older than `retention` now (see [`realtime::prune`]).
     pub async fn prune_run_events(&self, retention: Duration) -> Result<u64> {
+        realtime::sequence(&self.store).await?;
         realtime::prune(&self.store, self.now(), retention).await
     }
 

@@ -4,6 +4,10 @@
 //! holds), and the compare-and-set of [`crate::transition`] (of the waitpoint's status for
 //! waits) makes a second firing a no-op. Runs a timer ends complete the waits of their
 //! parents, and completed waits queue their runs again ([`crate::resume`]).
+//!
+//! The loop also sweeps what outlived its retention period ([`crate::retention::sweep`]) every
+//! [`SWEEP_EVERY`], at most [`SWEEP_WRITES`] writes at a time so that timers keep firing
+//! while a backlog is deleted; a sweep that did not finish goes on at the next tick.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +17,18 @@ use trigr_store::{WaitpointKind, WaitpointStatus};
 use trigr_types::{Millis, RunStatus};
 
 use crate::resume::{complete_waitpoint, runs_ended, timeout_error};
+use crate::retention::{Sweeper, Swept};
 use crate::retry::{fail_attempt, Failure};
 use crate::transition::{delay_over, finished};
 use crate::{transition, Engine, Error, Result, Txn};
 
 /// Most timers of one kind fired per transaction.
 const BATCH: usize = 500;
+/// How often the loop sweeps what outlived its retention period.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Most writes of one retention sweep in the loop (each of at most
+/// [`crate::retention::BATCH`] runs).
+pub const SWEEP_WRITES: usize = 8;
 
 /// What one pass fired.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -53,6 +63,8 @@ pub struct Timers {
     /// ([`Timers::run_after`]) then counts everything the move made due, none of it fired by
     /// the background loop in between.
     pass: tokio::sync::Mutex<()>,
+    /// Where the last retention sweep stopped (taken with `pass`).
+    sweeper: tokio::sync::Mutex<Sweeper>,
 }
 
 impl Timers {
@@ -61,6 +73,7 @@ impl Timers {
             engine,
             interval: interval.max(Duration::from_millis(1)),
             pass: tokio::sync::Mutex::new(()),
+            sweeper: tokio::sync::Mutex::new(Sweeper::default()),
         }
     }
 
@@ -77,6 +90,16 @@ impl Timers {
         let _pass = self.pass.lock().await;
         change();
         self.fire_all().await
+    }
+
+    /// [`Timers::run_after`], then a whole retention sweep, with no other pass of this server
+    /// in between: what moving the test clock made due is fired and deleted.
+    pub async fn run_after_and_sweep(&self, change: impl FnOnce()) -> Result<(Fired, Swept)> {
+        let _pass = self.pass.lock().await;
+        change();
+        let fired = self.fire_all().await?;
+        let swept = self.sweeper.lock().await.sweep(&self.engine, None).await?;
+        Ok((fired, swept))
     }
 
     async fn fire_all(&self) -> Result<Fired> {
@@ -106,16 +129,47 @@ impl Timers {
     pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_sweep = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            if !self.due().await {
-                continue;
+            if self.due().await {
+                if let Err(e) = self.run_once().await {
+                    tracing::warn!("timer pass failed: {e}");
+                }
             }
-            if let Err(e) = self.run_once().await {
-                tracing::warn!("timer pass failed: {e}");
+            if tokio::time::Instant::now() >= next_sweep {
+                next_sweep = self.sweep_some().await;
+            }
+        }
+    }
+
+    /// A retention sweep of at most [`SWEEP_WRITES`] writes; when to sweep next.
+    async fn sweep_some(&self) -> tokio::time::Instant {
+        let _pass = self.pass.lock().await;
+        let result = self
+            .sweeper
+            .lock()
+            .await
+            .sweep(&self.engine, Some(SWEEP_WRITES))
+            .await;
+        let now = tokio::time::Instant::now();
+        match result {
+            Ok(swept) => {
+                if swept.runs + swept.batches + swept.tokens + swept.packets > 0 {
+                    tracing::debug!(?swept, "deleted what outlived its retention period");
+                }
+                if swept.done {
+                    now + SWEEP_EVERY
+                } else {
+                    now
+                }
+            }
+            Err(e) => {
+                tracing::warn!("retention sweep failed: {e}");
+                now + SWEEP_EVERY
             }
         }
     }

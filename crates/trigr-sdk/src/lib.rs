@@ -103,5 +103,7 @@ pub use metadata::{Metadata, MetadataBatch};
 pub use output::{OutputStream, StreamChunk};
 pub use task::{task, RetryPolicy, Task, TaskBuilder, TaskHandle, TaskRef};
 pub use task_error::{ErrorBody, Retry, TaskError};
+/// How long an environment keeps finished runs ([`Client::retention`]).
+pub use trigr_types::wire::manage::Retention;
 pub use version::{IfVersion, VersionMismatchError};
 pub use worker::{RunningWorker, ShutdownHandle, Worker};

@@ -34,6 +34,9 @@ pub struct Config {
     pub realtime_buffer: usize,
     /// How the server treats connections: timeouts, the connection cap, the shutdown deadline.
     pub connections: Connections,
+    /// Days finished runs are kept in environments without a period of their own (0: for
+    /// good).
+    pub retention_days: u32,
 }
 
 /// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.
@@ -93,6 +96,7 @@ impl Default for Config {
             poll_interval: Duration::from_millis(250),
             realtime_buffer: trigr_engine::realtime::DEFAULT_BUFFER,
             connections: Connections::default(),
+            retention_days: trigr_engine::retention::DEFAULT_DAYS,
         }
     }
 }

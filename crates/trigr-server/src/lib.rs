@@ -13,6 +13,7 @@ mod extract;
 mod jwt;
 mod middleware;
 mod openapi;
+mod origin;
 #[doc(hidden)]
 pub mod parsers;
 mod routes;
@@ -144,6 +145,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         max_payload_bytes: config.max_payload_bytes,
         poll_interval: config.poll_interval,
         realtime_buffer: config.realtime_buffer,
+        retention_days: config.retention_days,
         ..Default::default()
     };
     let engine = Engine::new(store.clone(), clock, engine_config);

@@ -18,6 +18,7 @@
 pub mod events;
 pub mod model;
 pub mod postgres;
+pub mod retention;
 mod rows;
 pub mod schedule;
 mod sql;
@@ -30,12 +31,13 @@ use tokio::sync::oneshot;
 
 pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use model::*;
+pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
 pub use schedule::{Schedule, ScheduleKind};
 pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

@@ -22,6 +22,7 @@ use trigr_types::{Millis, RunStatus};
 
 use crate::events::{EventRead, EventTx};
 use crate::model::*;
+use crate::retention::{RetentionRead, RetentionTx};
 use crate::schedule::Schedule;
 use crate::Result;
 
@@ -427,6 +428,7 @@ pub trait ReadTx:
     + ScheduleRead
     + OutputStreamRead
     + EventRead
+    + RetentionRead
 {
 }
 impl<
@@ -442,7 +444,8 @@ impl<
             + InputRead
             + ScheduleRead
             + OutputStreamRead
-            + EventRead,
+            + EventRead
+            + RetentionRead,
     > ReadTx for T
 {
 }
@@ -463,6 +466,7 @@ pub trait Tx:
     + ScheduleTx
     + OutputStreamTx
     + EventTx
+    + RetentionTx
 {
 }
 impl<
@@ -479,7 +483,8 @@ impl<
             + InputTx
             + ScheduleTx
             + OutputStreamTx
-            + EventTx,
+            + EventTx
+            + RetentionTx,
     > Tx for T
 {
 }

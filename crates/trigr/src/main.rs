@@ -83,6 +83,10 @@ struct ServerArgs {
     /// closed.
     #[arg(long, env = "TRIGR_SHUTDOWN_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     shutdown_timeout: u64,
+    /// Days a finished run is kept (with its logs, journal and streams) in environments that
+    /// set no period of their own (`trigr retention set`); 0 keeps finished runs for good.
+    #[arg(long, env = "TRIGR_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    retention_days: u32,
     /// Use a manual clock moved by POST /api/v1/test/clock (for tests only).
     #[arg(long, hide = true)]
     test_clock: bool,
@@ -124,6 +128,7 @@ impl ServerArgs {
             env_concurrency_limit: self.env_concurrency_limit,
             poll_interval: Duration::from_millis(self.poll_interval_ms.max(1)),
             realtime_buffer: self.realtime_buffer as usize,
+            retention_days: self.retention_days,
             connections,
             ..Default::default()
         }

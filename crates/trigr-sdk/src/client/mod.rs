@@ -1,5 +1,5 @@
 //! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens
-//! and cron schedules.
+//! and cron schedules, set how long the environment keeps finished runs.
 
 mod raw;
 pub mod realtime;
@@ -13,7 +13,8 @@ use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
 use trigr_types::wire::common::Id;
-use trigr_types::wire::rest::{MetadataUpdate, TriggerBody};
+use trigr_types::wire::manage::Retention;
+use trigr_types::wire::rest::{MetadataUpdate, RetentionBody, TriggerBody};
 use trigr_types::wire::runs::{MetadataUpdated, Triggered};
 
 use crate::error::{Error, Result};
@@ -22,6 +23,9 @@ use crate::task::TaskHandle;
 use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
+
+/// The environment's retention period.
+const RETENTION: &str = "/api/v1/retention";
 
 /// The settings of a [`Client`] being built: [`Client::builder`].
 #[derive(Clone)]
@@ -248,6 +252,33 @@ impl Client {
         Schedules {
             http: self.http.clone(),
         }
+    }
+
+    /// How long the environment keeps finished runs (`GET /api/v1/retention`).
+    pub async fn retention(&self) -> Result<Retention> {
+        self.http
+            .call(Method::GET, RETENTION, None, Tries::Transient)
+            .await
+    }
+
+    /// Keeps the environment's finished runs `days` days after they finished, 0 for good
+    /// (`PUT /api/v1/retention`); older ones are deleted from then on.
+    pub async fn set_retention(&self, days: u32) -> Result<Retention> {
+        let body = serde_json::to_value(RetentionBody {
+            days: i64::from(days),
+        })
+        .map_err(|e| Error::json("the retention period", e))?;
+        self.http
+            .call(Method::PUT, RETENTION, Some(&body), Tries::Transient)
+            .await
+    }
+
+    /// Makes the environment follow the server's default retention period again
+    /// (`DELETE /api/v1/retention`).
+    pub async fn reset_retention(&self) -> Result<Retention> {
+        self.http
+            .call(Method::DELETE, RETENTION, None, Tries::Transient)
+            .await
     }
 
     /// `PUT /api/v1/runs/{id}/metadata` with a body of operations; the new metadata.

@@ -43,6 +43,9 @@ pub struct ClockMoved {
     /// What the timers did, by kind (`delayed`, `expired`, `leasesExpired`, `timedOut`,
     /// `waitpoints`, `schedules`).
     pub fired: Value,
+    /// What the retention sweep deleted (`runs`, `kept`, `batches`, `tokens`, `packets`,
+    /// `done`).
+    pub retention: Value,
     pub run_events_pruned: i64,
 }
 

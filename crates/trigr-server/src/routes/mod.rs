@@ -15,6 +15,7 @@ pub(crate) mod offset_page;
 pub(crate) mod output_streams;
 mod packets;
 mod queues;
+mod retention;
 mod runs;
 pub(crate) mod runs_list;
 mod schedules;
@@ -31,7 +32,8 @@ use utoipa_axum::routes;
 use crate::openapi::{self, schemas};
 use crate::AppState;
 
-/// `GET /healthz`: answers while the server serves, without auth.
+/// `GET /healthz`: answers while the server serves, without auth (liveness: the process is
+/// up, whatever its store does; see [`ready`]).
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -43,6 +45,45 @@ async fn health() -> axum::Json<schemas::Health> {
     axum::Json(schemas::Health {
         status: "ok".to_string(),
     })
+}
+
+/// How long `GET /readyz` waits for the store to answer.
+const READY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `GET /readyz`: without auth, `200 {"status": "ok"}` once the store answered a read, `503`
+/// when it does not within [`READY_PATIENCE`] (readiness, for load balancers and the
+/// container image's health check).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    operation_id = "ready",
+    responses(
+        (status = 200, description = "The server is serving and its store answers", body = schemas::Health),
+        (status = 503, description = "The store does not answer", body = schemas::ErrorBody),
+    ),
+)]
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> crate::error::ApiResult<axum::Json<schemas::Health>> {
+    let read = state.engine.read(|tx| Ok(tx.has_environments()?));
+    match tokio::time::timeout(READY_PATIENCE, read).await {
+        Ok(Ok(_)) => Ok(axum::Json(schemas::Health {
+            status: "ok".to_string(),
+        })),
+        Ok(Err(e)) => {
+            tracing::warn!("readiness check: the store failed: {e}");
+            Err(store_down())
+        }
+        Err(_) => Err(store_down()),
+    }
+}
+
+fn store_down() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "The store does not answer",
+    )
 }
 
 /// `POST /api/v1/auth/jwt/claims`: the claims the SDK puts in the public tokens it signs.
@@ -61,7 +102,8 @@ async fn auth_claims(auth: crate::extract::Auth) -> axum::Json<schemas::JwtClaim
     })
 }
 
-/// The management API: runs, batches, queues, schedules, deployments, tokens, packets.
+/// The management API: runs, batches, queues, schedules, deployments, tokens, packets,
+/// retention.
 fn management() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(trigger::trigger))
@@ -101,6 +143,11 @@ fn management() -> OpenApiRouter<AppState> {
         .routes(routes!(packets::presign_put))
         .routes(routes!(packets::presign_get))
         .routes(routes!(packets::upload, packets::download))
+        .routes(routes!(
+            retention::retrieve,
+            retention::set,
+            retention::reset
+        ))
         .routes(routes!(auth_claims))
         .routes(routes!(testing::clock))
 }
@@ -155,6 +202,7 @@ fn worker() -> OpenApiRouter<AppState> {
 fn limited() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(health))
+        .routes(routes!(ready))
         .routes(routes!(openapi::serve))
         .merge(management())
         .merge(realtime())

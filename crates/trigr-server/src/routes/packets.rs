@@ -25,11 +25,7 @@ fn check_path(path: &str) -> ApiResult<()> {
 }
 
 fn blob_url(headers: &HeaderMap, token: &str) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:3030");
-    format!("http://{host}/api/v1/blobs/{token}")
+    format!("{}/api/v1/blobs/{token}", crate::origin::origin(headers))
 }
 
 /// `PUT /api/v2/packets/{path}`: a URL to upload a packet to.

@@ -1,5 +1,6 @@
 //! `POST /api/v1/test/clock`: only on a server started with `--test-clock`. Moving the clock
-//! runs the timers once and prunes the run events older than the retention period.
+//! runs the timers once, sweeps what outlived its retention period and prunes the run events
+//! older than theirs.
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -45,9 +46,9 @@ pub async fn clock(
         }
     };
     // The move and the pass that reports what it made due, with no background pass between.
-    let fired = state
+    let (fired, swept) = state
         .timers
-        .run_after(|| match change {
+        .run_after_and_sweep(|| match change {
             Change::Advance(ms) => {
                 clock.advance(ms);
             }
@@ -63,6 +64,7 @@ pub async fn clock(
     Ok(axum::Json(json!({
         "now": format_time(state.engine.now()),
         "fired": fired,
+        "retention": swept,
         "runEventsPruned": pruned,
     })))
 }

@@ -53,19 +53,10 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// `http://<host>` of the request, as the caller reached this server.
-fn origin(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:3030");
-    format!("http://{host}")
-}
-
 fn callback_url(headers: &HeaderMap, auth: &Auth, token_id: &str) -> String {
     format!(
         "{}/api/v1/waitpoints/tokens/{token_id}/callback/{}",
-        origin(headers),
+        crate::origin::origin(headers),
         callback_hash(&auth.signing_secret, token_id)
     )
 }

@@ -28,6 +28,7 @@ mod filtered;
 mod journal;
 mod output_streams;
 mod queues;
+mod retention;
 mod runs;
 mod waitpoints;
 pub mod wakeups;
@@ -91,6 +92,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0011_priority_ms.sql"),
     ),
     (12, include_str!("../../migrations/postgres/0012_keys.sql")),
+    (
+        15,
+        include_str!("../../migrations/postgres/0015_retention.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -17,7 +17,8 @@
 //! What only one backend can do (advisory locks, `unnest` and arrays, `json_each`) is a hook
 //! trait next to the shared implementation that needs it ([`queues::DequeueLock`],
 //! [`runs::RunsNative`], [`waitpoints::WaitpointsNative`], [`journal::LogsNative`],
-//! [`output_streams::ChunksNative`]), implemented in `sqlite/` and `postgres/`.
+//! [`output_streams::ChunksNative`], [`retention::RetentionNative`]), implemented in `sqlite/`
+//! and `postgres/`.
 
 pub(crate) mod batches;
 pub(crate) mod deployments;
@@ -28,6 +29,7 @@ pub(crate) mod journal;
 pub(crate) mod output_streams;
 pub(crate) mod packets;
 pub(crate) mod queues;
+pub(crate) mod retention;
 pub(crate) mod runs;
 pub(crate) mod schedules;
 pub(crate) mod waitpoints;

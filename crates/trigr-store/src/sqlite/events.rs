@@ -57,6 +57,30 @@ impl EventTx for SqliteTx<'_> {
         // Times follow numbers (one writer). The newest event is never pruned: its number is
         // the row id the next one follows (see migration 0009).
         let newest = self.last_run_event_seq("")?;
-        sql::events::prune(self, before, limit, newest)
+        let pruned = sql::events::prune(self, before, limit, newest)?;
+        if pruned < limit as u64 {
+            self.blank_newest_event(newest, before)?;
+        }
+        Ok(pruned)
+    }
+}
+
+impl SqliteTx<'_> {
+    /// Once the newest event is as old as the ones pruned, it keeps only its number: it
+    /// belongs to no environment any more (no reader finds it) and names no run, and readers
+    /// that had not seen it take a fresh snapshot like after any pruning.
+    fn blank_newest_event(&mut self, newest: i64, before: Millis) -> Result<()> {
+        let blanked = self.conn.execute(
+            "UPDATE run_events SET env_id = '', run_id = '', batch_id = NULL, tags = '[]', \
+             data = 'null' WHERE seq = ?1 AND created_at < ?2 AND env_id <> ''",
+            params![newest, before],
+        )?;
+        if blanked > 0 {
+            self.conn.execute(
+                "UPDATE run_events_pruned SET seq = ?1 WHERE id = 1 AND seq < ?1",
+                params![newest],
+            )?;
+        }
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ mod events;
 mod journal;
 mod output_streams;
 mod queues;
+mod retention;
 mod runs;
 mod waitpoints;
 
@@ -63,6 +64,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0011_priority_ms.sql"),
     ),
     (12, include_str!("../../migrations/sqlite/0012_keys.sql")),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_retention.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -17,6 +17,8 @@ mod payload_text;
 pub use payload_text::*;
 mod unique_violations;
 pub use unique_violations::*;
+mod retention;
+pub use retention::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -102,6 +104,12 @@ macro_rules! suite {
             run_events_numbered_in_commit_order,
             run_events_concurrent_writers_never_number_backwards,
             run_events_pruned_by_age,
+            pruned_run_events_name_no_run,
+            retention_settings,
+            expired_runs_oldest_first,
+            expired_runs_still_needed,
+            delete_runs_with_what_is_theirs,
+            delete_expired_batches_tokens_and_packets,
             unique_violations_are_conflicts,
         );
         $crate::conformance::suite!(@fixture [$make];

@@ -172,3 +172,20 @@ pub async fn run_events_pruned_by_age(store: &Store) {
     assert!(newest.seq > all[2].seq, "{after:?}");
     assert!(read(store, |tx| tx.run_events_pruned_through()).await < newest.seq);
 }
+
+/// Once every event is older than the cutoff, pruning leaves none an environment can read
+/// (a backend may keep the newest number, naming no run).
+pub async fn pruned_run_events_name_no_run(store: &Store) {
+    write(store, |tx| {
+        tx.insert_run_events(&[
+            event("env_a", "run_1", RunEventKind::Status, NOW),
+            event("env_a", "run_2", RunEventKind::Status, NOW + 1),
+        ])
+    })
+    .await;
+    assert_eq!(events_after(store, "env_a", 0, 100).await.len(), 2);
+    write(store, |tx| tx.prune_run_events(NOW + 1_000, 100)).await;
+    assert!(events_after(store, "env_a", 0, 100).await.is_empty());
+    let newest = read(store, |tx| tx.last_run_event_seq("env_a")).await;
+    assert!(read(store, |tx| tx.run_events_pruned_through()).await >= newest);
+}

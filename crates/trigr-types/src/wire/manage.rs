@@ -1,4 +1,5 @@
-//! The answers of the queues (reference §4.3), schedules (§4.1) and deployments (§4.5) APIs.
+//! The answers of the queues (reference §4.3), schedules (§4.1) and deployments (§4.5) APIs,
+//! and of the environment's retention period (`/api/v1/retention`).
 
 use serde::{Deserialize, Serialize};
 
@@ -153,6 +154,24 @@ pub struct Deployment {
 pub struct DeploymentList {
     pub data: Vec<Deployment>,
     pub pagination: NoPagination,
+}
+
+/// Answer of `GET`, `PUT` and `DELETE /api/v1/retention`: how long the environment keeps
+/// finished runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"days": 14, "defaultDays": 30, "isDefault": false}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Retention {
+    /// Days a run is kept after it finished; 0 keeps finished runs for good.
+    pub days: u32,
+    /// The server's default (`trigr server --retention-days`).
+    pub default_days: u32,
+    /// Whether the environment follows the server's default (it has no period of its own).
+    pub is_default: bool,
 }
 
 #[cfg(test)]

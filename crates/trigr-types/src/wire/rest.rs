@@ -313,6 +313,21 @@ pub struct ClockBody {
     pub set_ms: Option<i64>,
 }
 
+/// Body of `PUT /api/v1/retention`: how long the environment keeps finished runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"days": 14}))
+)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionBody {
+    /// Days a run is kept after it finished: a whole number from 0 (keep finished runs for
+    /// good) to 36500.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 36500))]
+    pub days: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +352,7 @@ mod tests {
         same::<CompleteTokenBody>(json!({"data": null, "ifVersion": ">=1"}));
         same::<PauseQueueBody>(json!({"type": "task", "action": "pause"}));
         same::<ScheduleBody>(json!({"task": "t", "cron": "* * * * *", "window": "30m"}));
+        same::<RetentionBody>(json!({"days": 14}));
     }
 
     #[test]
