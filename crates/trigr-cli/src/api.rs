@@ -62,6 +62,11 @@ impl Api {
         Ok(Api { client })
     }
 
+    /// The SDK client, for the calls it has a typed method for.
+    pub fn sdk(&self) -> &trigr_sdk::Client {
+        &self.client
+    }
+
     /// `GET path` (path includes any query string).
     pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
         Ok(self.client.get_json(path).await?)

@@ -35,6 +35,7 @@ pub mod journal;
 pub mod logs;
 pub mod logs_follow;
 pub mod metadata;
+pub mod migrate;
 mod notify;
 pub mod output_streams;
 pub mod packets;
@@ -48,6 +49,7 @@ pub mod resume;
 mod retry;
 pub mod schedules;
 pub mod selection;
+pub mod serving;
 pub mod steps;
 pub mod tags;
 pub mod timers;
@@ -80,6 +82,10 @@ pub struct Config {
     /// Live events a realtime subscriber may fall behind before it reads what it missed from
     /// the store instead ([`realtime::Realtime::capacity`]).
     pub realtime_buffer: usize,
+    /// In development environments, runs of a version none of whose workers asked for runs
+    /// for this long move to the newest version with workers that declares their task
+    /// ([`migrate`]); `None` leaves them where they are.
+    pub dev_migrate_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -90,6 +96,7 @@ impl Default for Config {
             max_metadata_bytes: 256 * 1024,
             poll_interval: Duration::from_millis(250),
             realtime_buffer: realtime::DEFAULT_BUFFER,
+            dev_migrate_after: Some(migrate::DEV_MIGRATE_AFTER),
         }
     }
 }
@@ -102,6 +109,8 @@ pub struct Engine {
     config: Arc<Config>,
     notifier: Arc<Notifier>,
     deployments: Arc<DeploymentCache>,
+    /// What each development environment serves (see [`serving`]).
+    catalogs: Arc<serving::Catalogs>,
     /// When this server last recorded each version's workers (see [`presence`]).
     presence: Arc<presence::PresenceThrottle>,
     /// Live run events for this server's subscribers (see [`realtime`]).
@@ -120,6 +129,7 @@ impl Engine {
             config: Arc::new(config),
             notifier: Arc::new(Notifier::default()),
             deployments: Arc::new(DeploymentCache::default()),
+            catalogs: Arc::new(serving::Catalogs::default()),
             presence: Arc::new(presence::PresenceThrottle::default()),
             realtime,
         }
@@ -174,15 +184,16 @@ impl Engine {
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (config, clock, deployments) = (
+        let (config, clock, deployments, catalogs) = (
             self.config.clone(),
             self.clock.clone(),
             self.deployments.clone(),
+            self.catalogs.clone(),
         );
         let (out, effects) = self
             .store
             .write(move |tx| {
-                let mut txn = Txn::new(tx, &config, &*clock, &deployments);
+                let mut txn = Txn::new(tx, &config, &*clock, &deployments, &catalogs);
                 let out = f(&mut txn)?;
                 Ok::<_, Error>((out, txn.into_effects()))
             })
@@ -255,6 +266,9 @@ impl Engine {
     /// Runs the effects of a committed write: wakes the workers waiting here and pokes this
     /// server's realtime feeds, then tells the other servers of the same database both.
     fn apply(&self, effects: &Effects) {
+        if effects.versions {
+            self.catalogs.changed();
+        }
         for env in &effects.wake {
             self.notifier.wake(env);
         }

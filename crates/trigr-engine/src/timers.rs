@@ -1,5 +1,7 @@
 //! The timer loop: fires delays, TTLs, lost leases, max durations, duration/until waits,
-//! token timeouts and cron schedules ([`crate::schedules::tick`]) that are due. Timers live in the store as due times on the runs and the
+//! token timeouts and cron schedules ([`crate::schedules::tick`]) that are due, and in
+//! development environments moves the runs of versions whose workers are gone
+//! ([`crate::migrate::abandoned`], looked for every [`crate::migrate::DEV_PASS_EVERY_MS`]). Timers live in the store as due times on the runs and the
 //! waitpoints; whichever server looks first fires each one (the scans skip rows another server
 //! holds), and the compare-and-set of [`crate::transition`] (of the waitpoint's status for
 //! waits) makes a second firing a no-op. Runs a timer ends complete the waits of their
@@ -32,6 +34,8 @@ pub struct Fired {
     pub waitpoints: usize,
     /// Runs triggered by cron schedules.
     pub schedules: usize,
+    /// Runs of abandoned development versions moved to a version with workers.
+    pub migrated: usize,
 }
 
 impl Fired {
@@ -42,6 +46,7 @@ impl Fired {
             + self.timed_out
             + self.waitpoints
             + self.schedules
+            + self.migrated
     }
 }
 
@@ -53,6 +58,8 @@ pub struct Timers {
     /// ([`Timers::run_after`]) then counts everything the move made due, none of it fired by
     /// the background loop in between.
     pass: tokio::sync::Mutex<()>,
+    /// When (engine clock) the last pass looked for abandoned development versions.
+    dev_pass_at: std::sync::atomic::AtomicI64,
 }
 
 impl Timers {
@@ -61,6 +68,7 @@ impl Timers {
             engine,
             interval: interval.max(Duration::from_millis(1)),
             pass: tokio::sync::Mutex::new(()),
+            dev_pass_at: std::sync::atomic::AtomicI64::new(Millis::MIN),
         }
     }
 
@@ -97,9 +105,54 @@ impl Timers {
             total.waitpoints += fired.waitpoints;
             total.schedules += fired.schedules;
             if !more {
+                break;
+            }
+        }
+        total.migrated = self.migrate_abandoned().await?;
+        Ok(total)
+    }
+
+    /// Moves the runs of abandoned development versions, [`BATCH`] per transaction, when
+    /// [`crate::Config::dev_migrate_after`] is set. What is due is found by a read; only moves
+    /// write.
+    async fn migrate_abandoned(&self) -> Result<usize> {
+        let Some(after) = self.engine.config().dev_migrate_after else {
+            return Ok(0);
+        };
+        let now = self.engine.now();
+        self.dev_pass_at
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        let after_ms = after.as_millis() as Millis;
+        let moves = self
+            .engine
+            .read(move |tx| crate::migrate::dev_moves(tx, now, after_ms))
+            .await?;
+        if moves.is_empty() {
+            return Ok(0);
+        }
+        let moves = Arc::new(moves);
+        let mut total = 0;
+        loop {
+            let m = moves.clone();
+            let moved = self
+                .engine
+                .write(move |tx| crate::migrate::abandoned(tx, &m, BATCH))
+                .await?;
+            total += moved;
+            if moved < BATCH {
                 return Ok(total);
             }
         }
+    }
+
+    /// Whether a look for abandoned development versions is due.
+    fn dev_pass_due(&self) -> bool {
+        self.engine.config().dev_migrate_after.is_some()
+            && self
+                .engine
+                .now()
+                .saturating_sub(self.dev_pass_at.load(std::sync::atomic::Ordering::Relaxed))
+                >= crate::migrate::DEV_PASS_EVERY_MS
     }
 
     /// Runs until `stop` resolves.
@@ -111,7 +164,7 @@ impl Timers {
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            if !self.due().await {
+            if !self.due().await && !self.dev_pass_due() {
                 continue;
             }
             if let Err(e) = self.run_once().await {

@@ -34,6 +34,10 @@ pub struct Config {
     pub realtime_buffer: usize,
     /// How the server treats connections: timeouts, the connection cap, the shutdown deadline.
     pub connections: Connections,
+    /// In development environments, how long a version may have no worker before its runs
+    /// that hold no lease move to the newest version with workers that declares their task;
+    /// `None` never moves them.
+    pub dev_migrate_after: Option<Duration>,
 }
 
 /// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.
@@ -93,6 +97,7 @@ impl Default for Config {
             poll_interval: Duration::from_millis(250),
             realtime_buffer: trigr_engine::realtime::DEFAULT_BUFFER,
             connections: Connections::default(),
+            dev_migrate_after: Some(trigr_engine::migrate::DEV_MIGRATE_AFTER),
         }
     }
 }

@@ -90,6 +90,15 @@ fn database_url(config: &Config) -> String {
 
 /// Opens the store and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    if let Some(after) = config.dev_migrate_after {
+        let min = trigr_engine::migrate::MIN_DEV_MIGRATE_AFTER;
+        anyhow::ensure!(
+            after >= min,
+            "the dev migration delay must be at least {} s (the worker presence window), got {} s",
+            min.as_secs(),
+            after.as_secs_f64()
+        );
+    }
     let url = database_url(&config);
     let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
     let manual_clock = config
@@ -104,6 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         max_payload_bytes: config.max_payload_bytes,
         poll_interval: config.poll_interval,
         realtime_buffer: config.realtime_buffer,
+        dev_migrate_after: config.dev_migrate_after,
         ..Default::default()
     };
     let engine = Engine::new(store.clone(), clock, engine_config);

@@ -82,6 +82,10 @@ struct ServerArgs {
     /// closed.
     #[arg(long, env = "TRIGR_SHUTDOWN_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     shutdown_timeout: u64,
+    /// In dev environments, seconds a version may have no worker before its runs that are not
+    /// executing move to the newest version with workers that declares their task (0: never).
+    #[arg(long, env = "TRIGR_DEV_MIGRATE_AFTER", default_value_t = 60, value_parser = dev_migrate_after())]
+    dev_migrate_after: u64,
     /// Use a manual clock moved by POST /api/v1/test/clock (for tests only).
     #[arg(long, hide = true)]
     test_clock: bool,
@@ -94,6 +98,17 @@ struct ServerArgs {
 /// A number of seconds, at least 1 and at most a day.
 fn seconds() -> clap::builder::RangedU64ValueParser {
     clap::value_parser!(u64).range(1..=86_400)
+}
+
+/// 0 (never), or at least the 30 s of the worker presence window, at most a week.
+fn dev_migrate_after() -> impl clap::builder::TypedValueParser<Value = u64> {
+    use clap::builder::TypedValueParser;
+    clap::value_parser!(u64).try_map(|n| match n {
+        0 | 30..=604_800 => Ok(n),
+        _ => Err(format!(
+            "must be 0 (never) or 30 to 604800 seconds, got {n}"
+        )),
+    })
 }
 
 impl ServerArgs {
@@ -124,6 +139,8 @@ impl ServerArgs {
             poll_interval: Duration::from_millis(self.poll_interval_ms.max(1)),
             realtime_buffer: self.realtime_buffer as usize,
             connections,
+            dev_migrate_after: (self.dev_migrate_after > 0)
+                .then(|| Duration::from_secs(self.dev_migrate_after)),
             ..Default::default()
         }
     }
