@@ -227,27 +227,6 @@ pub fn validate_manifest(tasks: &[TaskManifest]) -> Result<()> {
         .map_err(Error::Invalid)
 }
 
-/// In development, the runs that never started and move to `d` when it is promoted: those
-/// of older versions, and of newer ones that have no workers (a newer version with workers
-/// keeps its runs: it serves their task, see [`crate::serving`]).
-fn displaced_runs(
-    tx: &mut Txn<'_>,
-    env_id: &str,
-    d: &Deployment,
-    now: Millis,
-) -> Result<Vec<trigr_store::Run>> {
-    let seen = crate::presence::WorkersSeen::read(tx.store(), env_id, now)?;
-    Ok(tx
-        .unstarted_runs_not_on(env_id, &d.version)?
-        .into_iter()
-        .filter(|r| {
-            r.version
-                .as_deref()
-                .is_some_and(|v| version::compare(v, &d.version).is_lt() || !seen.has_workers(v))
-        })
-        .collect())
-}
-
 /// Makes `d` current: queue limits follow its manifest, runs waiting for a version lock to it
 /// (and, in dev, runs that never started move to it from older dev versions).
 fn promote_in(tx: &mut Txn<'_>, env: &Environment, d: &Deployment, now: Millis) -> Result<()> {
@@ -275,7 +254,7 @@ fn promote_in(tx: &mut Txn<'_>, env: &Environment, d: &Deployment, now: Millis) 
     crate::schedules::declarative::sync(tx, &env.id, &served, now)?;
     let mut movable = tx.unlocked_runs(&env.id)?;
     if env.kind == EnvKind::Development {
-        movable.extend(displaced_runs(tx, &env.id, d, now)?);
+        movable.extend(tx.unstarted_runs_not_on(&env.id, &d.version)?);
     }
     for run in movable {
         let Some(task) = d.task(&run.task_id) else {

@@ -83,8 +83,8 @@ pub struct Config {
     /// the store instead ([`realtime::Realtime::capacity`]).
     pub realtime_buffer: usize,
     /// In development environments, runs of a version none of whose workers asked for runs
-    /// for this long move to the newest version with workers that declares their task
-    /// ([`migrate`]); `None` leaves them where they are.
+    /// for this long move to a version with workers that declares their task (the current one,
+    /// else the newest; [`migrate`]); `None` leaves them where they are.
     pub dev_migrate_after: Option<Duration>,
 }
 

@@ -16,7 +16,8 @@
 //!   migrate`), of every task or one, to a version that must declare each moved run's task.
 //! * [`abandoned`]: in development environments, the timer loop moves the runs of versions
 //!   none of whose workers asked for runs for [`crate::Config::dev_migrate_after`] (default
-//!   [`DEV_MIGRATE_AFTER`]) to the newest version with workers that declares each task.
+//!   [`DEV_MIGRATE_AFTER`]) to the version with workers that declares each task (the current
+//!   one, else the newest).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -218,7 +219,8 @@ pub struct DevMove {
 
 /// The moves due in the development environments at `now`, found by reads only: for each
 /// version with parked runs none of whose workers asked for runs for `after_ms`, each task
-/// with a version with workers that declares it, that version (the newest such).
+/// with a version with workers that declares it, that version (the current one, else the
+/// newest such).
 pub fn dev_moves(tx: &mut dyn ReadTx, now: Millis, after_ms: Millis) -> Result<Vec<DevMove>> {
     let mut moves = Vec::new();
     for env in tx.environments()? {
@@ -234,7 +236,13 @@ pub fn dev_moves(tx: &mut dyn ReadTx, now: Millis, after_ms: Millis) -> Result<V
         if live.is_empty() {
             continue;
         }
-        live.sort_by(|a, b| version::compare(b, a));
+        // The current version first, as triggers see it (`crate::serving`), then newest first.
+        live.sort_by(|a, b| {
+            let current = |v: &str| env.current_version.as_deref() == Some(v);
+            current(b)
+                .cmp(&current(a))
+                .then_with(|| version::compare(b, a))
+        });
         let abandoned: Vec<String> = tx
             .parked_versions(&env.id)?
             .into_iter()
@@ -244,7 +252,7 @@ pub fn dev_moves(tx: &mut dyn ReadTx, now: Millis, after_ms: Millis) -> Result<V
         if abandoned.is_empty() {
             continue;
         }
-        // Each task goes to the newest version with workers that declares it.
+        // Each task goes to the first of them that declares it.
         let mut serving: BTreeMap<String, String> = BTreeMap::new();
         for v in &live {
             let Some(d) = tx.deployment(&env.id, v)? else {

@@ -5,9 +5,12 @@
 //!
 //! **Development** environments serve the union of the tasks of the workers that are alive.
 //! Every developer's worker (and every example run next to it) registers its own version, and
-//! each registration becomes current; a task resolves to the newest version that declares it
-//! and has a worker (one asked for runs within [`WORKER_SEEN_WINDOW_MS`]), else to the newest
-//! version that declares it. The run is locked to that version like any other.
+//! each registration becomes current; a task resolves to the current version when it declares
+//! the task and has a worker (one asked for runs within [`WORKER_SEEN_WINDOW_MS`]), else to the
+//! newest version with a worker that declares it, else to the current or newest version that
+//! declares it. The run is locked to that version like any other. (The current version goes
+//! first so that a promotion, a rollback, or the restart of an older build still decides which
+//! of two live versions serves a task both declare.)
 //!
 //! Triggers are a hot path, so each server keeps a [`Catalog`] of every development
 //! environment: its versions (newest first, at most [`MAX_VERSIONS`]), the tasks each declares
@@ -110,8 +113,8 @@ fn not_declared(
 }
 
 /// The tasks the development environment serves once `promoted` is current: for each task,
-/// the manifest of the version that would serve it (the newest with workers, `promoted`
-/// counting as one). Declarative schedules follow these.
+/// the manifest of the version that would serve it (`promoted`, else the newest with
+/// workers). Declarative schedules follow these.
 pub(crate) fn served_tasks(
     tx: &mut Txn<'_>,
     env_id: &str,
@@ -125,8 +128,8 @@ pub(crate) fn served_tasks(
         .filter(|v| seen.has_workers(v) && **v != promoted.version)
         .cloned()
         .collect();
-    live.push(promoted.version.clone());
     live.sort_by(|a, b| version::compare(b, a));
+    live.insert(0, promoted.version.clone());
     let mut tasks: Vec<TaskManifest> = Vec::new();
     for v in live {
         let manifest = if v == promoted.version {
@@ -164,16 +167,25 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The version serving `task_id` at `now`: the newest with workers that declares it, else
-    /// the newest that declares it.
+    /// The version serving `task_id` at `now`: the current one if it declares the task and
+    /// has workers, else the newest with workers that declares it, else the current one if it
+    /// declares it, else the newest that declares it.
     fn serving(&self, task_id: &str, now: Millis) -> Option<&str> {
         let declaring = self.by_task.get(task_id)?;
-        let live = declaring.iter().find(|i| {
+        let live = |i: &usize| {
             self.workers
-                .last_seen(&self.versions[**i])
+                .last_seen(&self.versions[*i])
                 .is_some_and(|t| now - t <= WORKER_SEEN_WINDOW_MS)
-        });
-        live.or(declaring.first())
+        };
+        let current = self
+            .current
+            .as_deref()
+            .and_then(|c| declaring.iter().find(|i| self.versions[**i] == c));
+        current
+            .filter(|i| live(i))
+            .or_else(|| declaring.iter().find(|i| live(i)))
+            .or(current)
+            .or(declaring.first())
             .map(|i| self.versions[*i].as_str())
     }
 
@@ -282,6 +294,14 @@ mod tests {
     use super::*;
 
     fn catalog(versions: &[(&str, &[&str])], seen: &[(&str, Millis)]) -> Catalog {
+        catalog_with(versions, seen, versions.first().map(|(v, _)| *v))
+    }
+
+    fn catalog_with(
+        versions: &[(&str, &[&str])],
+        seen: &[(&str, Millis)],
+        current: Option<&str>,
+    ) -> Catalog {
         let mut by_task: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, (_, tasks)) in versions.iter().enumerate() {
             for t in *tasks {
@@ -290,7 +310,7 @@ mod tests {
         }
         Catalog {
             generation: 0,
-            current: versions.first().map(|(v, _)| v.to_string()),
+            current: current.map(str::to_string),
             read_at: 0,
             versions: versions.iter().map(|(v, _)| v.to_string()).collect(),
             by_task,
@@ -330,6 +350,27 @@ mod tests {
             &[("20260101.2", 0), ("20260101.1", 100_000)],
         );
         assert_eq!(c.serving("t", 100_000), Some("20260101.1"));
+    }
+
+    #[test]
+    fn the_current_version_goes_first_while_it_has_workers() {
+        // .1 was promoted again (a rollback, or its build restarted): it serves what it declares.
+        let versions: &[(&str, &[&str])] = &[("20260101.2", &["t", "u"]), ("20260101.1", &["t"])];
+        let both = &[("20260101.2", 100_000), ("20260101.1", 100_000)];
+        let c = catalog_with(versions, both, Some("20260101.1"));
+        assert_eq!(c.serving("t", 100_000), Some("20260101.1"));
+        assert_eq!(c.serving("u", 100_000), Some("20260101.2"));
+        // Without workers it gives way to a version with workers.
+        let c = catalog_with(
+            versions,
+            &[("20260101.2", 100_000), ("20260101.1", 0)],
+            Some("20260101.1"),
+        );
+        assert_eq!(c.serving("t", 100_000), Some("20260101.2"));
+        // With no worker anywhere, the current version still goes first.
+        let c = catalog_with(versions, &[], Some("20260101.1"));
+        assert_eq!(c.serving("t", 100_000), Some("20260101.1"));
+        assert_eq!(c.serving("u", 100_000), Some("20260101.2"));
     }
 
     #[test]

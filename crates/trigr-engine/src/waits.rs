@@ -446,9 +446,15 @@ fn trigger_child(
     let mut new = child.clone();
     new.parent_run_id = Some(parent.id.clone());
     new.version = child_version(tx, env, parent, &child.task_id)?;
+    let resolved = new.version.is_none() && parent.version.is_some();
     new.batch = batch;
     new.trigger_function = trigger_function;
-    Ok(create_run(tx, env, &new, now)?.run)
+    match create_run(tx, env, &new, now) {
+        Ok(t) => Ok(t.run),
+        // A task no version declares is the worker's mistake, as on its parent's version.
+        Err(Error::NotFound(m)) if resolved => Err(Error::Unprocessable(m)),
+        Err(e) => Err(e),
+    }
 }
 
 /// The version a child run is locked to: its parent's, unless (in development only) that

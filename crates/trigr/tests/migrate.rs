@@ -330,6 +330,25 @@ async fn dev_moves_the_runs_of_a_version_whose_workers_are_gone() {
     assert_eq!(fired["fired"]["migrated"], json!(0), "{fired}");
     assert_eq!(version_of(&server, DEV_KEY, &suspended).await, v1);
 
+    // Meanwhile a run left on the old version says where it could go.
+    server.dequeue_as(DEV_KEY, &v2, 1, 0).await;
+    let queued_on_v1 = server.trigger("t", json!({}), json!({"version": v1})).await;
+    let (reason, message) = {
+        let run = server.run(&queued_on_v1).await;
+        (
+            run["waitingFor"]["reason"].clone(),
+            run["waitingFor"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    assert_eq!(reason, json!("NO_WORKER"), "{message}");
+    assert!(
+        message.contains(&format!("trigr runs migrate --from {v1} --to {v2}")),
+        "{message}"
+    );
+
     // And only to a version with workers.
     let fired = server.advance(31_000).await;
     assert_eq!(
@@ -339,7 +358,12 @@ async fn dev_moves_the_runs_of_a_version_whose_workers_are_gone() {
     );
     server.dequeue_as(DEV_KEY, &v2, 1, 0).await;
     let fired = server.advance(0).await;
-    assert_eq!(fired["fired"]["migrated"], json!(1), "{fired}");
+    assert_eq!(
+        fired["fired"]["migrated"],
+        json!(2),
+        "the suspended run and the one queued on v1: {fired}"
+    );
+    assert_eq!(version_of(&server, DEV_KEY, &queued_on_v1).await, v2);
     let moved = server.run(&suspended).await;
     assert_eq!(moved["version"], json!(v2), "{moved}");
     assert_eq!(moved["status"], json!("WAITING"), "{moved}");
