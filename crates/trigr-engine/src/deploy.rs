@@ -51,6 +51,7 @@ impl Engine {
                     let env = env_of(tx, &env_id)?;
                     // Runs may have moved to the version now current.
                     tx.wake(&env.id);
+                    tx.versions_changed();
                     if let Some(found) = same_build(tx, &env, content_hash.as_deref(), &tasks)? {
                         let mut d = found;
                         let mut current =
@@ -229,6 +230,7 @@ pub fn validate_manifest(tasks: &[TaskManifest]) -> Result<()> {
 /// Makes `d` current: queue limits follow its manifest, runs waiting for a version lock to it
 /// (and, in dev, runs that never started move to it from older dev versions).
 fn promote_in(tx: &mut Txn<'_>, env: &Environment, d: &Deployment, now: Millis) -> Result<()> {
+    tx.versions_changed();
     tx.set_current_version(&env.id, &d.version)?;
     tx.set_promoted(&env.id, &d.version, now)?;
     for t in &d.tasks {
@@ -244,7 +246,12 @@ fn promote_in(tx: &mut Txn<'_>, env: &Environment, d: &Deployment, now: Millis) 
             tx.update_queue(&q)?;
         }
     }
-    crate::schedules::declarative::sync(tx, &env.id, d, now)?;
+    let served = if env.kind == EnvKind::Development {
+        crate::serving::served_tasks(tx, &env.id, d, now)?
+    } else {
+        d.tasks.clone()
+    };
+    crate::schedules::declarative::sync(tx, &env.id, &served, now)?;
     let mut movable = tx.unlocked_runs(&env.id)?;
     if env.kind == EnvKind::Development {
         movable.extend(tx.unstarted_runs_not_on(&env.id, &d.version)?);

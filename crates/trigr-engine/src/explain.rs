@@ -192,13 +192,17 @@ fn queued(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingF
             Some(c) => format!("The current version is {c}."),
             None => "No version is current.".to_string(),
         };
-        return Ok(WaitingFor::new(
-            WaitReason::NoWorker,
-            format!(
-                "The run is locked to version {version}, and no worker of that version asked for runs in the last {} s ({seen}). {current}",
-                WORKER_SEEN_WINDOW_MS / 1000
-            ),
-        ));
+        let mut message = format!(
+            "The run is locked to version {version}, and no worker of that version asked for runs in the last {} s ({seen}). {current}",
+            WORKER_SEEN_WINDOW_MS / 1000
+        );
+        if let Some(other) = live_version_declaring(tx, run, &workers)? {
+            message.push_str(&format!(
+                " Version {other} has workers and declares task '{}': `trigr runs migrate --from {version} --to {other}` moves the run there.",
+                run.task_id
+            ));
+        }
+        return Ok(WaitingFor::new(WaitReason::NoWorker, message));
     }
     if let Some(q) = &queue {
         if let Some(limit) = q.limit() {
@@ -233,4 +237,27 @@ fn queued(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingF
         WaitReason::Queued,
         format!("The run is ready: a worker of version {version} should take it shortly."),
     ))
+}
+
+/// The newest version with workers, other than the run's, that declares its task.
+fn live_version_declaring(
+    tx: &mut dyn ReadTx,
+    run: &Run,
+    workers: &WorkersSeen,
+) -> Result<Option<String>> {
+    let mut live: Vec<&String> = workers
+        .last_seen
+        .keys()
+        .filter(|v| workers.has_workers(v) && Some(v.as_str()) != run.version.as_deref())
+        .collect();
+    live.sort_by(|a, b| trigr_types::version::compare(b, a));
+    for v in live {
+        if tx
+            .deployment(&run.env_id, v)?
+            .is_some_and(|d| d.task(&run.task_id).is_some())
+        {
+            return Ok(Some(v.clone()));
+        }
+    }
+    Ok(None)
 }

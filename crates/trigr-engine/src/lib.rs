@@ -37,6 +37,7 @@ pub mod keys;
 pub mod logs;
 pub mod logs_follow;
 pub mod metadata;
+pub mod migrate;
 mod notify;
 pub mod output_streams;
 pub mod packets;
@@ -52,6 +53,7 @@ pub mod retention;
 mod retry;
 pub mod schedules;
 pub mod selection;
+pub mod serving;
 pub mod steps;
 pub mod tags;
 pub mod timers;
@@ -87,6 +89,10 @@ pub struct Config {
     /// Days finished runs are kept in environments without a period of their own (0: for
     /// good); see [`retention`].
     pub retention_days: u32,
+    /// In development environments, runs of a version none of whose workers asked for runs
+    /// for this long move to a version with workers that declares their task (the current one,
+    /// else the newest; [`migrate`]); `None` leaves them where they are.
+    pub dev_migrate_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -98,6 +104,7 @@ impl Default for Config {
             poll_interval: Duration::from_millis(250),
             realtime_buffer: realtime::DEFAULT_BUFFER,
             retention_days: retention::DEFAULT_DAYS,
+            dev_migrate_after: Some(migrate::DEV_MIGRATE_AFTER),
         }
     }
 }
@@ -110,6 +117,8 @@ pub struct Engine {
     config: Arc<Config>,
     notifier: Arc<Notifier>,
     deployments: Arc<DeploymentCache>,
+    /// What each development environment serves (see [`serving`]).
+    catalogs: Arc<serving::Catalogs>,
     /// When this server last recorded each version's workers (see [`presence`]).
     presence: Arc<presence::PresenceThrottle>,
     /// Live run events for this server's subscribers (see [`realtime`]).
@@ -128,6 +137,7 @@ impl Engine {
             config: Arc::new(config),
             notifier: Arc::new(Notifier::default()),
             deployments: Arc::new(DeploymentCache::default()),
+            catalogs: Arc::new(serving::Catalogs::default()),
             presence: Arc::new(presence::PresenceThrottle::default()),
             realtime,
         }
@@ -184,15 +194,16 @@ impl Engine {
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (config, clock, deployments) = (
+        let (config, clock, deployments, catalogs) = (
             self.config.clone(),
             self.clock.clone(),
             self.deployments.clone(),
+            self.catalogs.clone(),
         );
         let (out, effects) = self
             .store
             .write(move |tx| {
-                let mut txn = Txn::new(tx, &config, &*clock, &deployments);
+                let mut txn = Txn::new(tx, &config, &*clock, &deployments, &catalogs);
                 let out = f(&mut txn)?;
                 Ok::<_, Error>((out, txn.into_effects()))
             })
@@ -265,6 +276,9 @@ impl Engine {
     /// Runs the effects of a committed write: wakes the workers waiting here and pokes this
     /// server's realtime feeds, then tells the other servers of the same database both.
     fn apply(&self, effects: &Effects) {
+        if effects.versions {
+            self.catalogs.changed();
+        }
         for env in &effects.wake {
             self.notifier.wake(env);
         }

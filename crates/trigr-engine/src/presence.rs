@@ -54,6 +54,8 @@ pub(crate) fn touch(
 ) -> Result<()> {
     if throttle.due(env_id, version, now) && tx.loaded_deployment(env_id, version)?.is_some() {
         tx.touch_worker(env_id, version, now)?;
+        // Which versions serve triggers in development follows their workers.
+        tx.versions_changed();
     }
     Ok(())
 }

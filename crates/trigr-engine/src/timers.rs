@@ -1,5 +1,7 @@
 //! The timer loop: fires delays, TTLs, lost leases, max durations, duration/until waits,
-//! token timeouts and cron schedules ([`crate::schedules::tick`]) that are due. Timers live in the store as due times on the runs and the
+//! token timeouts and cron schedules ([`crate::schedules::tick`]) that are due, and in
+//! development environments moves the runs of versions whose workers are gone
+//! ([`crate::migrate::abandoned`], looked for every [`crate::migrate::DEV_PASS_EVERY_MS`]). Timers live in the store as due times on the runs and the
 //! waitpoints; whichever server looks first fires each one (the scans skip rows another server
 //! holds), and the compare-and-set of [`crate::transition`] (of the waitpoint's status for
 //! waits) makes a second firing a no-op. Runs a timer ends complete the waits of their
@@ -42,6 +44,8 @@ pub struct Fired {
     pub waitpoints: usize,
     /// Runs triggered by cron schedules.
     pub schedules: usize,
+    /// Runs of abandoned development versions moved to a version with workers.
+    pub migrated: usize,
 }
 
 impl Fired {
@@ -52,6 +56,7 @@ impl Fired {
             + self.timed_out
             + self.waitpoints
             + self.schedules
+            + self.migrated
     }
 }
 
@@ -65,6 +70,8 @@ pub struct Timers {
     pass: tokio::sync::Mutex<()>,
     /// Where the last retention sweep stopped (taken with `pass`).
     sweeper: tokio::sync::Mutex<Sweeper>,
+    /// When (engine clock) the last pass looked for abandoned development versions.
+    dev_pass_at: std::sync::atomic::AtomicI64,
 }
 
 impl Timers {
@@ -74,14 +81,16 @@ impl Timers {
             interval: interval.max(Duration::from_millis(1)),
             pass: tokio::sync::Mutex::new(()),
             sweeper: tokio::sync::Mutex::new(Sweeper::default()),
+            dev_pass_at: std::sync::atomic::AtomicI64::new(Millis::MIN),
         }
     }
 
     /// Fires everything due now, in bounded batches, and wakes the workers of the environments
-    /// that got runs back.
+    /// that got runs back; moves the runs of abandoned development versions when a look for
+    /// them is due ([`crate::migrate::DEV_PASS_EVERY_MS`]).
     pub async fn run_once(&self) -> Result<Fired> {
         let _pass = self.pass.lock().await;
-        self.fire_all().await
+        self.fire_all(self.dev_pass_due()).await
     }
 
     /// Runs `change` (a move of the test clock), then a pass, with no other pass of this
@@ -89,7 +98,7 @@ impl Timers {
     pub async fn run_after(&self, change: impl FnOnce()) -> Result<Fired> {
         let _pass = self.pass.lock().await;
         change();
-        self.fire_all().await
+        self.fire_all(true).await
     }
 
     /// [`Timers::run_after`], then a whole retention sweep, with no other pass of this server
@@ -97,12 +106,14 @@ impl Timers {
     pub async fn run_after_and_sweep(&self, change: impl FnOnce()) -> Result<(Fired, Swept)> {
         let _pass = self.pass.lock().await;
         change();
-        let fired = self.fire_all().await?;
+        let fired = self.fire_all(true).await?;
         let swept = self.sweeper.lock().await.sweep(&self.engine, None).await?;
         Ok((fired, swept))
     }
 
-    async fn fire_all(&self) -> Result<Fired> {
+    /// Fires everything due, and with `dev_pass` moves the runs of abandoned development
+    /// versions.
+    async fn fire_all(&self, dev_pass: bool) -> Result<Fired> {
         let mut total = Fired::default();
         loop {
             let fired = self
@@ -120,9 +131,56 @@ impl Timers {
             total.waitpoints += fired.waitpoints;
             total.schedules += fired.schedules;
             if !more {
+                break;
+            }
+        }
+        if dev_pass {
+            total.migrated = self.migrate_abandoned().await?;
+        }
+        Ok(total)
+    }
+
+    /// Moves the runs of abandoned development versions, [`BATCH`] per transaction, when
+    /// [`crate::Config::dev_migrate_after`] is set. What is due is found by a read; only moves
+    /// write.
+    async fn migrate_abandoned(&self) -> Result<usize> {
+        let Some(after) = self.engine.config().dev_migrate_after else {
+            return Ok(0);
+        };
+        let now = self.engine.now();
+        self.dev_pass_at
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        let after_ms = after.as_millis() as Millis;
+        let moves = self
+            .engine
+            .read(move |tx| crate::migrate::dev_moves(tx, now, after_ms))
+            .await?;
+        if moves.is_empty() {
+            return Ok(0);
+        }
+        let moves = Arc::new(moves);
+        let mut total = 0;
+        loop {
+            let m = moves.clone();
+            let moved = self
+                .engine
+                .write(move |tx| crate::migrate::abandoned(tx, &m, BATCH))
+                .await?;
+            total += moved;
+            if moved < BATCH {
                 return Ok(total);
             }
         }
+    }
+
+    /// Whether a look for abandoned development versions is due.
+    fn dev_pass_due(&self) -> bool {
+        self.engine.config().dev_migrate_after.is_some()
+            && self
+                .engine
+                .now()
+                .saturating_sub(self.dev_pass_at.load(std::sync::atomic::Ordering::Relaxed))
+                >= crate::migrate::DEV_PASS_EVERY_MS
     }
 
     /// Runs until `stop` resolves.
@@ -135,7 +193,7 @@ impl Timers {
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            if self.due().await {
+            if self.due().await || self.dev_pass_due() {
                 if let Err(e) = self.run_once().await {
                     tracing::warn!("timer pass failed: {e}");
                 }

@@ -193,6 +193,20 @@ pub(crate) fn moved_to_version(
     after
 }
 
+/// A run that holds no lease (`QUEUED`, `DELAYED` or `WAITING`) moves to `version`, keeping
+/// its status, attempt, place in its queue and journal: the next attempt, or the one it
+/// resumes, runs on a worker of `version` and replays the journal there.
+pub(crate) fn migrated(run: &Run, version: &str, now: Millis) -> Run {
+    debug_assert!(matches!(
+        run.status,
+        RunStatus::Queued | RunStatus::Delayed | RunStatus::Waiting
+    ));
+    let mut after = run.clone();
+    after.version = Some(version.to_string());
+    after.updated_at = now;
+    after
+}
+
 /// Clears everything that belongs to an attempt in progress.
 fn end_attempt(run: &mut Run) {
     run.lease = None;

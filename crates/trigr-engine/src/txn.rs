@@ -16,6 +16,7 @@ use trigr_store::Tx;
 use trigr_types::Millis;
 
 use crate::clock::Clock;
+use crate::serving::{Catalog, Catalogs};
 use crate::{Config, DeploymentCache, LoadedDeployment, Result};
 
 /// A write transaction of the engine: see the module docs.
@@ -24,6 +25,7 @@ pub struct Txn<'a> {
     config: &'a Config,
     clock: &'a dyn Clock,
     deployments: &'a DeploymentCache,
+    catalogs: &'a Catalogs,
     effects: Effects,
 }
 
@@ -33,12 +35,14 @@ impl<'a> Txn<'a> {
         config: &'a Config,
         clock: &'a dyn Clock,
         deployments: &'a DeploymentCache,
+        catalogs: &'a Catalogs,
     ) -> Txn<'a> {
         Txn {
             tx,
             config,
             clock,
             deployments,
+            catalogs,
             effects: Effects::default(),
         }
     }
@@ -60,6 +64,23 @@ impl<'a> Txn<'a> {
         version: &str,
     ) -> Result<Option<Arc<LoadedDeployment>>> {
         self.deployments.get(&mut *self.tx, env_id, version)
+    }
+
+    /// What the development environment `env` serves ([`crate::serving`]), from this
+    /// server's catalogs or read in this transaction (always with `reload`).
+    pub(crate) fn catalog(
+        &mut self,
+        env: &trigr_store::Environment,
+        reload: bool,
+    ) -> Result<Arc<Catalog>> {
+        let (catalogs, now) = (self.catalogs, self.now());
+        catalogs.get(self, env, now, reload)
+    }
+
+    /// After the commit, this server's catalogs of development environments are read again:
+    /// the command registered or promoted a version, or recorded its workers.
+    pub(crate) fn versions_changed(&mut self) {
+        self.effects.versions = true;
     }
 
     /// The store's transaction as a plain [`Tx`], for the read helpers a command shares with
@@ -106,11 +127,13 @@ pub struct Effects {
     pub wake: Vec<String>,
     /// Environments that got run events (realtime subscribers read them from the store).
     pub events: Vec<String>,
+    /// Versions were registered or promoted, or their workers recorded.
+    pub versions: bool,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.wake.is_empty() && self.events.is_empty()
+        self.wake.is_empty() && self.events.is_empty() && !self.versions
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use trigr_store::{
-    Batch, Environment, InputWait, JournalEntry, JournalKind, ReadTx, Run, Waitpoint,
+    Batch, EnvKind, Environment, InputWait, JournalEntry, JournalKind, ReadTx, Run, Waitpoint,
     WaitpointKind, WaitpointStatus,
 };
 use trigr_types::wire::trigger::TriggerOptions;
@@ -431,7 +431,9 @@ fn child_run(
     prepare(task, payload, options, max_payload, now)
 }
 
-/// Triggers a child of `parent`, locked to the parent's version.
+/// Triggers a child of `parent`, locked to the parent's version. In a development
+/// environment, a child whose task the parent's version does not declare (another worker's
+/// task) goes to the version serving that task ([`crate::serving`]).
 fn trigger_child(
     tx: &mut Txn<'_>,
     env: &Environment,
@@ -443,10 +445,36 @@ fn trigger_child(
 ) -> Result<Run> {
     let mut new = child.clone();
     new.parent_run_id = Some(parent.id.clone());
-    new.version = parent.version.clone();
+    new.version = child_version(tx, env, parent, &child.task_id)?;
+    let resolved = new.version.is_none() && parent.version.is_some();
     new.batch = batch;
     new.trigger_function = trigger_function;
-    Ok(create_run(tx, env, &new, now)?.run)
+    match create_run(tx, env, &new, now) {
+        Ok(t) => Ok(t.run),
+        // A task no version declares is the worker's mistake, as on its parent's version.
+        Err(Error::NotFound(m)) if resolved => Err(Error::Unprocessable(m)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The version a child run is locked to: its parent's, unless (in development only) that
+/// version does not declare the child's task; then none, so that it is resolved.
+fn child_version(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    parent: &Run,
+    task_id: &str,
+) -> Result<Option<String>> {
+    let Some(version) = &parent.version else {
+        return Ok(None);
+    };
+    if env.kind != EnvKind::Development {
+        return Ok(Some(version.clone()));
+    }
+    let declared = tx
+        .loaded_deployment(&env.id, version)?
+        .is_some_and(|d| d.task(task_id).is_some());
+    Ok(declared.then(|| version.clone()))
 }
 
 /// The error of batch item `i`, of the same kind, naming the item.

@@ -7,7 +7,10 @@ use crate::version::VersionMismatchError;
 ///
 /// Inside a task, `?` turns it into a [`TaskError`](crate::TaskError), so the attempt fails and
 /// is retried under the task's policy.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is its one-line sentence, so that a `main` returning
+/// `Result<(), trigr_sdk::Error>` ends with `Error: <sentence>` rather than a dump of fields.
+#[derive(thiserror::Error)]
 pub enum Error {
     /// The settings are missing or invalid (no secret key, a malformed URL, …).
     #[error("{0}")]
@@ -70,6 +73,12 @@ pub enum Error {
     /// An `ifVersion` guard did not hold: nothing was delivered.
     #[error(transparent)]
     VersionMismatch(#[from] VersionMismatchError),
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Error {
@@ -143,6 +152,20 @@ mod tests {
             code: code.map(str::to_string),
             message: "m".into(),
         }
+    }
+
+    #[test]
+    fn debug_is_the_sentence() {
+        // What `main` prints for an `Err` it returns.
+        assert_eq!(
+            format!("Error: {:?}", api(401, None)),
+            "Error: POST /x failed with 401: m"
+        );
+        let e = Error::Unreachable {
+            base: "http://h".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(format!("{e:?}"), e.to_string());
     }
 
     #[test]

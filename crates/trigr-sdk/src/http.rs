@@ -50,6 +50,9 @@ pub(crate) enum Tries {
     Once,
     /// Repeat transient failures (no answer, 408, 429, 5xx) with backoff, up to 5 sends.
     Transient,
+    /// Repeat only the transient answers of a server (408, 429, 5xx): a server that cannot be
+    /// reached, or does not answer, fails at once.
+    Answered,
 }
 
 /// An authenticated connection to one server.
@@ -108,13 +111,18 @@ impl Http {
     ) -> Result<Value> {
         let max = match tries {
             Tries::Once => 1,
-            Tries::Transient => 5,
+            Tries::Transient | Tries::Answered => 5,
         };
+        let answered_only = matches!(tries, Tries::Answered);
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1;
         loop {
             match self.send_once(method.clone(), path, body).await {
-                Err(e) if e.is_transient() && attempt < max => {
+                Err(e)
+                    if e.is_transient()
+                        && attempt < max
+                        && (!answered_only || e.status().is_some()) =>
+                {
                     tracing::debug!("{e}; trying again in {delay:?}");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
@@ -727,6 +735,61 @@ mod tests {
                 "the server at {url} could not be reached: connection refused"
             ))
         );
+    }
+
+    /// A server that answers its n-th connection with `answers[n]` (a whole HTTP answer, or
+    /// `""` to close the connection without one); the count of connections it took.
+    async fn scripted_server(
+        answers: Vec<&'static str>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let taken = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let n = taken.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let answer = answers.get(n).copied().unwrap_or("");
+                let _ = conn.write_all(answer.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            }
+        });
+        (url, count)
+    }
+
+    const UNAVAILABLE: &str = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 15\r\nconnection: close\r\n\r\n{\"error\":\"busy\"}";
+    const OK: &str =
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+
+    #[tokio::test]
+    async fn answered_tries_repeat_answers_but_not_a_lost_connection() {
+        use std::sync::atomic::Ordering;
+        let (url, count) = scripted_server(vec![UNAVAILABLE, OK]).await;
+        let http = Http::new(&url, "tr_dev_k").expect("client");
+        let answer = http.send(Method::POST, "/x", None, Tries::Answered).await;
+        assert!(answer.is_ok(), "{answer:?}");
+        assert_eq!(count.load(Ordering::SeqCst), 2, "a 503 is sent again");
+
+        let (url, count) = scripted_server(vec!["", OK]).await;
+        let http = Http::new(&url, "tr_dev_k").expect("client");
+        let err = http
+            .send(Method::POST, "/x", None, Tries::Answered)
+            .await
+            .err();
+        assert!(matches!(err, Some(Error::Unreachable { .. })), "{err:?}");
+        assert_eq!(count.load(Ordering::SeqCst), 1, "no answer: not sent again");
+
+        let (url, count) = scripted_server(vec!["", OK]).await;
+        let http = Http::new(&url, "tr_dev_k").expect("client");
+        let answer = http.send(Method::POST, "/x", None, Tries::Transient).await;
+        assert!(answer.is_ok(), "{answer:?}");
+        assert_eq!(count.load(Ordering::SeqCst), 2, "transient tries do");
     }
 
     #[test]

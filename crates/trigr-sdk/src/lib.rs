@@ -93,7 +93,7 @@ pub use client::realtime;
 pub use client::schedules;
 pub use client::tokens;
 pub use client::types::{ListRuns, Page, Run, RunHandle, RunStatus, RunSummary, TriggerOptions};
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, MigrateRuns, MigrationSkipped, RunsMigrated};
 pub use context::{Context, DeploymentInfo, EnvironmentInfo, RunInfo, TaskInfo};
 pub use durable::results::{RunFailed, TaskRunResult, WaitResult, WaitTimeout};
 pub use durable::WaitOptions;

@@ -40,11 +40,12 @@ pub(crate) async fn register(
             content_hash,
         },
     )?;
+    // A worker that cannot reach its server says so at once rather than after retries.
     http.call(
         Method::POST,
         "/api/v1/worker/deployments",
         Some(&body),
-        Tries::Transient,
+        Tries::Answered,
     )
     .await
 }

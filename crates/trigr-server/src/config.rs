@@ -37,6 +37,10 @@ pub struct Config {
     /// Days finished runs are kept in environments without a period of their own (0: for
     /// good).
     pub retention_days: u32,
+    /// In development environments, how long a version may have no worker before its runs
+    /// that hold no lease move to the newest version with workers that declares their task;
+    /// `None` never moves them.
+    pub dev_migrate_after: Option<Duration>,
 }
 
 /// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.
@@ -97,6 +101,7 @@ impl Default for Config {
             realtime_buffer: trigr_engine::realtime::DEFAULT_BUFFER,
             connections: Connections::default(),
             retention_days: trigr_engine::retention::DEFAULT_DAYS,
+            dev_migrate_after: Some(trigr_engine::migrate::DEV_MIGRATE_AFTER),
         }
     }
 }

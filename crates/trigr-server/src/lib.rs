@@ -127,6 +127,15 @@ pub fn redacted(url: &str) -> String {
 /// The listener is bound first: a server that cannot listen creates nothing, so the keys a
 /// first start generates are always shown.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    if let Some(after) = config.dev_migrate_after {
+        let min = trigr_engine::migrate::MIN_DEV_MIGRATE_AFTER;
+        anyhow::ensure!(
+            after >= min,
+            "the dev migration delay must be at least {} s (the worker presence window), got {} s",
+            min.as_secs(),
+            after.as_secs_f64()
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("could not listen on {}", config.listen))?;
@@ -146,6 +155,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         poll_interval: config.poll_interval,
         realtime_buffer: config.realtime_buffer,
         retention_days: config.retention_days,
+        dev_migrate_after: config.dev_migrate_after,
         ..Default::default()
     };
     let engine = Engine::new(store.clone(), clock, engine_config);

@@ -86,6 +86,8 @@ pub trait DeploymentRead {
     fn deployment_by_hash(&mut self, env_id: &str, hash: &str) -> Result<Option<Deployment>>;
     /// Newest first.
     fn deployments(&mut self, env_id: &str, limit: usize) -> Result<Vec<Deployment>>;
+    /// The versions of the environment, newest first (as [`DeploymentRead::deployments`]).
+    fn deployment_versions(&mut self, env_id: &str, limit: usize) -> Result<Vec<String>>;
     /// When a worker of each version last asked for runs, by version.
     fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>>;
 }
@@ -167,6 +169,22 @@ pub trait RunRead {
     fn unlocked_runs(&mut self, env_id: &str) -> Result<Vec<Run>>;
     /// Runs never attempted (`QUEUED`/`DELAYED`) locked to another version than `version`.
     fn unstarted_runs_not_on(&mut self, env_id: &str, version: &str) -> Result<Vec<Run>>;
+    /// Runs locked to `version` that hold no lease and wait for it (`QUEUED`, `DELAYED`,
+    /// `WAITING`: not started, queued again for a retry or a resume, delayed, suspended), of
+    /// `task` only when given, with a `seq` above `after_seq`, in `seq` order (locked in a
+    /// write).
+    fn parked_runs(
+        &mut self,
+        env_id: &str,
+        version: &str,
+        task: Option<&str>,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Run>>;
+    /// The versions that have [`RunRead::parked_runs`], by name.
+    fn parked_versions(&mut self, env_id: &str) -> Result<Vec<String>>;
+    /// How many runs locked to `version` hold a lease (`DEQUEUED`, `EXECUTING`).
+    fn leased_on_version(&mut self, env_id: &str, version: &str) -> Result<i64>;
     fn due_delayed(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>>;
     fn due_ttl(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>>;
     fn due_leases(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>>;

@@ -87,6 +87,10 @@ struct ServerArgs {
     /// set no period of their own (`trigr retention set`); 0 keeps finished runs for good.
     #[arg(long, env = "TRIGR_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     retention_days: u32,
+    /// In dev environments, seconds a version may have no worker before its runs that are not
+    /// executing move to the newest version with workers that declares their task (0: never).
+    #[arg(long, env = "TRIGR_DEV_MIGRATE_AFTER", default_value_t = 60, value_parser = dev_migrate_after())]
+    dev_migrate_after: u64,
     /// Use a manual clock moved by POST /api/v1/test/clock (for tests only).
     #[arg(long, hide = true)]
     test_clock: bool,
@@ -99,6 +103,17 @@ struct ServerArgs {
 /// A number of seconds, at least 1 and at most a day.
 fn seconds() -> clap::builder::RangedU64ValueParser {
     clap::value_parser!(u64).range(1..=86_400)
+}
+
+/// 0 (never), or at least the 30 s of the worker presence window, at most a week.
+fn dev_migrate_after() -> impl clap::builder::TypedValueParser<Value = u64> {
+    use clap::builder::TypedValueParser;
+    clap::value_parser!(u64).try_map(|n| match n {
+        0 | 30..=604_800 => Ok(n),
+        _ => Err(format!(
+            "must be 0 (never) or 30 to 604800 seconds, got {n}"
+        )),
+    })
 }
 
 impl ServerArgs {
@@ -130,6 +145,8 @@ impl ServerArgs {
             realtime_buffer: self.realtime_buffer as usize,
             retention_days: self.retention_days,
             connections,
+            dev_migrate_after: (self.dev_migrate_after > 0)
+                .then(|| Duration::from_secs(self.dev_migrate_after)),
             ..Default::default()
         }
     }

@@ -634,3 +634,68 @@ async fn runs_logs_follow_prints_lines_as_they_arrive() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_migrate_moves_runs_between_versions() {
+    let server = TestServer::start().await;
+    let env = Env::of(&server);
+    let v1 = server.deploy(json!([{"id": "hello"}, {"id": "old"}])).await;
+    let v2 = server.deploy(json!([{"id": "hello"}])).await;
+    // Runs locked to the first version by name.
+    let mut ids = Vec::new();
+    for task in ["hello", "hello", "old"] {
+        ids.push(
+            server
+                .trigger(task, json!({}), json!({"version": v1}))
+                .await,
+        );
+    }
+
+    let out = ok(
+        env,
+        &[
+            "runs", "migrate", "--from", &v1, "--to", &v2, "--task", "hello",
+        ],
+    )
+    .await;
+    assert_eq!(out, format!("Moved 2 run(s) from version {v1} to {v2}.\n"));
+    for id in &ids[..2] {
+        assert_eq!(server.run(id).await["version"], json!(v2));
+    }
+
+    let out = ok(
+        env,
+        &["runs", "migrate", "--from", &v1, "--to", &v2, "--json"],
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(
+        answer,
+        json!({"from": v1, "to": v2, "moved": 0, "skipped": [{"task": "old", "runs": 1}], "executing": 0})
+    );
+    let out = ok(env, &["runs", "migrate", "--from", &v1, "--to", &v2]).await;
+    assert!(
+        out.contains(&format!(
+            "Left 1 run(s) of task 'old' on {v1}: version {v2} does not declare it."
+        )),
+        "{out}"
+    );
+    assert_eq!(server.run(&ids[2]).await["version"], json!(v1));
+
+    fails(
+        env,
+        &["runs", "migrate", "--from", &v1, "--to", "20990101.1"],
+        "No deployment has version 20990101.1",
+    )
+    .await;
+    fails(
+        env,
+        &[
+            "runs", "migrate", "--from", &v1, "--to", &v2, "--task", "old",
+        ],
+        "Task 'old' is not declared by version",
+    )
+    .await;
+    let out = trigr(env, &["runs", "migrate", "--from", &v1]).await;
+    assert!(!out.success && out.stderr.contains("--to"), "{out:?}");
+}

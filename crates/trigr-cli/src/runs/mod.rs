@@ -1,10 +1,11 @@
-//! `trigr runs …`: list, show, cancel and replay runs, and print their logs.
+//! `trigr runs …`: list, show, cancel, replay and migrate runs, and print their logs.
 
 mod cancel;
 mod get;
 mod list;
 mod logs;
 mod logs_follow;
+mod migrate;
 mod replay;
 mod watch;
 
@@ -12,6 +13,7 @@ pub use cancel::RunsCancelArgs;
 pub use get::RunsGetArgs;
 pub use list::RunsListArgs;
 pub use logs::RunsLogsArgs;
+pub use migrate::RunsMigrateArgs;
 pub use replay::RunsReplayArgs;
 pub use watch::RunsWatchArgs;
 
@@ -32,6 +34,9 @@ pub enum RunsCommand {
     Logs(RunsLogsArgs),
     /// Print a run's status and metadata changes as they happen; exits when the run ends.
     Watch(RunsWatchArgs),
+    /// Move the runs of a version that no worker holds (queued, delayed, waiting, or queued
+    /// for a retry) to another version.
+    Migrate(RunsMigrateArgs),
 }
 
 /// Runs one `trigr runs` subcommand and returns its output.
@@ -43,6 +48,7 @@ pub async fn execute(cmd: RunsCommand) -> anyhow::Result<String> {
         RunsCommand::Replay(args) => replay::execute(args).await,
         RunsCommand::Logs(args) => logs::execute(args).await,
         RunsCommand::Watch(args) => watch::execute(args).await,
+        RunsCommand::Migrate(args) => migrate::execute(args).await,
     }
 }
 

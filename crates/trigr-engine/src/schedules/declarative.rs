@@ -1,28 +1,35 @@
-//! Declarative schedules follow the current deployment: called by every promotion (a
-//! registration that promotes, `promote`, `rollback`) inside its transaction, while the
-//! environment is locked, so two promotions never sync at once.
+//! Declarative schedules follow the tasks the environment serves: the current deployment's
+//! (in development, the tasks of every version with workers, see
+//! [`crate::serving::served_tasks`]). Called by every promotion (a registration that
+//! promotes, `promote`, `rollback`) inside its transaction, while the environment is locked,
+//! so two promotions never sync at once.
 
-use trigr_store::{Deployment, Schedule, ScheduleKind};
+use trigr_store::{Schedule, ScheduleKind};
+use trigr_types::manifest::TaskManifest;
 use trigr_types::{id, Millis};
 
 use super::cron;
 use crate::{Result, Txn};
 
-/// Makes the environment's declarative schedules match `d`'s manifest: one per task that
-/// declares a schedule, created, changed (its next tick recomputed when the pattern, zone or
-/// window changed; whether it is active is kept) or deleted.
-pub(crate) fn sync(tx: &mut Txn<'_>, env_id: &str, d: &Deployment, now: Millis) -> Result<()> {
+/// Makes the environment's declarative schedules match `tasks`: one per task that declares
+/// a schedule, created, changed (its next tick recomputed when the pattern, zone or window
+/// changed; whether it is active is kept) or deleted.
+pub(crate) fn sync(
+    tx: &mut Txn<'_>,
+    env_id: &str,
+    tasks: &[TaskManifest],
+    now: Millis,
+) -> Result<()> {
     let existing = tx.declarative_schedules(env_id)?;
     for old in &existing {
-        let still = d
-            .tasks
+        let still = tasks
             .iter()
             .any(|t| t.id == old.task_id && t.schedule.is_some());
         if !still {
             tx.delete_schedule(env_id, &old.id)?;
         }
     }
-    for task in &d.tasks {
+    for task in tasks {
         let Some(declared) = &task.schedule else {
             continue;
         };
@@ -30,11 +37,7 @@ pub(crate) fn sync(tx: &mut Txn<'_>, env_id: &str, d: &Deployment, now: Millis) 
             Ok(spec) => spec,
             Err(e) => {
                 // Registration refuses such manifests; one stored before that is skipped.
-                tracing::warn!(
-                    "task '{}' of {} has a bad schedule: {e}",
-                    task.id,
-                    d.version
-                );
+                tracing::warn!("task '{}' has a bad schedule: {e}", task.id);
                 continue;
             }
         };

@@ -302,20 +302,14 @@ fn check_input(input: &ScheduleInput) -> Result<()> {
     Ok(())
 }
 
-/// Once a deployment is current, a schedule's task must be one it declares.
+/// Once a deployment is current, a schedule's task must be one that a trigger reaches: one
+/// the current deployment declares, or in development one any version declares
+/// ([`crate::serving`]).
 fn check_task(tx: &mut Txn<'_>, env: &Environment, task: &str) -> Result<()> {
-    let Some(version) = env.current_version.clone() else {
-        return Ok(());
-    };
-    let declared = tx
-        .loaded_deployment(&env.id, &version)?
-        .is_some_and(|d| d.task(task).is_some());
-    if declared {
-        Ok(())
-    } else {
-        Err(Error::unprocessable(format!(
-            "Task '{task}' is not declared by the current deployment (version {version})"
-        )))
+    match crate::serving::version_for(tx, env, task) {
+        Ok(_) => Ok(()),
+        Err(Error::NotFound(message)) => Err(Error::Unprocessable(message)),
+        Err(e) => Err(e),
     }
 }
 

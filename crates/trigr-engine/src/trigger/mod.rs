@@ -42,33 +42,30 @@ impl Engine {
     }
 }
 
-/// Resolves the version and task a new run locks to.
+/// Resolves the version and task a new run locks to: the version the caller named, else the
+/// one serving the task ([`crate::serving`]).
 fn resolve_task(
     tx: &mut Txn<'_>,
     env: &Environment,
     new: &NewRun,
 ) -> Result<Option<(Arc<LoadedDeployment>, TaskManifest)>> {
-    let Some(version) = new.version.clone().or_else(|| env.current_version.clone()) else {
-        return Ok(None);
+    let version = match &new.version {
+        Some(v) => v.clone(),
+        None => match crate::serving::version_for(tx, env, &new.task_id)? {
+            Some(v) => v,
+            None => return Ok(None),
+        },
     };
-    let explicit = new.version.is_some();
     let Some(dep) = tx.loaded_deployment(&env.id, &version)? else {
         return Err(Error::unprocessable(format!(
             "Task locked to version '{version}', but no deployment has that version"
         )));
     };
     let Some(task) = dep.task(&new.task_id).cloned() else {
-        return Err(if explicit {
-            Error::unprocessable(format!(
-                "Task '{}' is not declared by version {version}",
-                new.task_id
-            ))
-        } else {
-            Error::not_found(format!(
-                "Task '{}' is not declared by the current deployment (version {version})",
-                new.task_id
-            ))
-        });
+        return Err(Error::unprocessable(format!(
+            "Task '{}' is not declared by version {version}",
+            new.task_id
+        )));
     };
     dep.validate_payload(&new.task_id, &new.payload_value)?;
     Ok(Some((dep, task)))

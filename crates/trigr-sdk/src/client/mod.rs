@@ -14,6 +14,8 @@ use serde::Serialize;
 use serde_json::Value;
 use trigr_types::wire::common::Id;
 use trigr_types::wire::manage::Retention;
+pub use trigr_types::wire::manage::{MigrationSkipped, RunsMigrated};
+pub use trigr_types::wire::rest::MigrateRunsBody as MigrateRuns;
 use trigr_types::wire::rest::{MetadataUpdate, RetentionBody, TriggerBody};
 use trigr_types::wire::runs::{MetadataUpdated, Triggered};
 
@@ -201,6 +203,22 @@ impl Client {
             .call(Method::POST, &path, None, Tries::Once)
             .await?;
         Ok(new.into())
+    }
+
+    /// Moves the runs of version `from` that no worker holds (queued, delayed, waiting, or
+    /// queued again for a retry) to version `to`, which must declare their task; runs of a
+    /// task it does not declare stay, counted in `skipped`. One call looks at up to `limit`
+    /// runs (default 10,000); when `next_cursor` is set, send it as `cursor` to continue.
+    pub async fn migrate_runs(&self, request: &MigrateRuns) -> Result<RunsMigrated> {
+        let body = serde_json::to_value(request).map_err(|e| Error::json("the migration", e))?;
+        self.http
+            .call(
+                Method::POST,
+                "/api/v1/runs/migrate",
+                Some(&body),
+                Tries::Transient,
+            )
+            .await
     }
 
     /// Reads the run again and again (every 50 ms at first, backing off to 1 s) until it is

@@ -9,6 +9,7 @@
 //! shutdown timeout, and fails the ones still running after it (retryable, so another worker
 //! picks them up at once).
 
+mod build;
 mod complete;
 mod execute;
 
@@ -54,7 +55,7 @@ struct Config {
 /// How a worker names its build when it registers (see [`Worker::build_id`]).
 #[derive(Clone, Debug)]
 enum Build {
-    /// The hash of the running executable (or `TRIGR_BUILD_ID` when set).
+    /// `TRIGR_BUILD_ID`, else the running executable's build id or hash (see `build`).
     Executable,
     Named(String),
     /// Every start registers a new version.
@@ -202,9 +203,11 @@ impl Worker {
     /// tasks under the same build id share one deployment version: a worker restarted after a
     /// crash, and every replica of a deployment, serve the runs already locked to it.
     ///
-    /// By default the build id is the `TRIGR_BUILD_ID` environment variable, else a SHA-256 of
-    /// the running executable, so the same binary restarts on the same version and a rebuilt
-    /// one gets a new version. `None` makes every start register a new version.
+    /// By default the build id is the `TRIGR_BUILD_ID` environment variable, else the GNU
+    /// build id the linker wrote into the running executable (Linux: a hash of the whole
+    /// binary, read in microseconds), else a SHA-256 of the executable, so the same binary
+    /// restarts on the same version and a rebuilt one gets a new version. `None` makes every
+    /// start register a new version.
     pub fn build_id(mut self, id: Option<String>) -> Self {
         self.config.build = match id {
             Some(id) => Build::Named(id),
@@ -309,6 +312,11 @@ impl Worker {
             return Ok(version.clone());
         }
         let hash = content_hash(&self.config.build, &manifests).await;
+        tracing::info!(
+            "registering {} task(s) with the server at {}",
+            manifests.len(),
+            self.client.api_url()
+        );
         let registered =
             protocol::register(&self.client.http, manifests, self.config.promote, hash).await?;
         tracing::info!(
@@ -531,13 +539,10 @@ async fn content_hash(build: &Build, manifests: &[TaskManifest]) -> Option<Strin
     let build = match build {
         Build::Unnamed => return None,
         Build::Named(id) => id.clone(),
-        Build::Executable => match std::env::var("TRIGR_BUILD_ID") {
-            Ok(id) if !id.is_empty() => id,
-            _ => tokio::task::spawn_blocking(executable_hash)
-                .await
-                .ok()
-                .flatten()?,
-        },
+        Build::Executable => tokio::task::spawn_blocking(build::executable_build_id)
+            .await
+            .ok()
+            .flatten()?,
     };
     let mut hasher = Sha256::new();
     hasher.update(build.as_bytes());
@@ -545,14 +550,5 @@ async fn content_hash(build: &Build, manifests: &[TaskManifest]) -> Option<Strin
     // The manifests as a JSON value's text, as the hash has always been made.
     let manifests = serde_json::to_value(manifests).ok()?;
     hasher.update(manifests.to_string().as_bytes());
-    Some(hex::encode(hasher.finalize()))
-}
-
-/// SHA-256 of the running executable; `None` if it cannot be read.
-fn executable_hash() -> Option<String> {
-    use sha2::{Digest, Sha256};
-    let mut file = std::fs::File::open(std::env::current_exe().ok()?).ok()?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).ok()?;
     Some(hex::encode(hasher.finalize()))
 }

@@ -11,6 +11,7 @@ mod electric;
 pub(crate) mod events;
 mod inputs;
 mod logs;
+mod migrate;
 pub(crate) mod offset_page;
 pub(crate) mod output_streams;
 mod packets;
@@ -113,6 +114,7 @@ fn management() -> OpenApiRouter<AppState> {
         .routes(routes!(runs_list::list))
         .routes(routes!(runs::cancel))
         .routes(routes!(runs::replay))
+        .routes(routes!(migrate::migrate))
         .routes(routes!(runs::reschedule))
         .routes(routes!(runs::add_tags))
         .routes(routes!(runs::get_metadata, runs::put_metadata))

@@ -22,6 +22,10 @@ static NEWEST: Sql = sql!(
     "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE env_id = $1 \
      ORDER BY created_at DESC, day DESC, length(version) DESC, version DESC LIMIT $2"
 );
+static NEWEST_VERSIONS: Sql = sql!(
+    "SELECT version FROM deployments WHERE env_id = $1 \
+     ORDER BY created_at DESC, day DESC, length(version) DESC, version DESC LIMIT $2"
+);
 static SET_PROMOTED: Sql =
     sql!("UPDATE deployments SET promoted_at = $3 WHERE env_id = $1 AND version = $2");
 static TOUCH_WORKER: Sql = sql!(
@@ -49,6 +53,10 @@ impl<C: Db> DeploymentRead for C {
         self.query(&NEWEST, &[&env_id, &(limit as i64)], |r| {
             rows::deployment(r)
         })
+    }
+
+    fn deployment_versions(&mut self, env_id: &str, limit: usize) -> Result<Vec<String>> {
+        self.query(&NEWEST_VERSIONS, &[&env_id, &(limit as i64)], |r| r.text(0))
     }
 
     fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>> {

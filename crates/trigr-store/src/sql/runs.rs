@@ -2,9 +2,9 @@
 
 use trigr_types::{Millis, RunStatus};
 
-use super::{opt_int, sql, Db, Sql};
+use super::{int, opt_int, sql, Db, Sql};
 use crate::model::{Page, Run, RunFilter};
-use crate::rows::{self, run_values, RUN_COLUMNS, RUN_INSERT_COLUMNS, TTL_STATUSES};
+use crate::rows::{self, run_values, Columns, RUN_COLUMNS, RUN_INSERT_COLUMNS, TTL_STATUSES};
 use crate::tx::{RunRead, RunTx};
 use crate::Result;
 
@@ -64,6 +64,20 @@ static UNLOCKED: Sql = sql!(Update:
 static UNSTARTED_NOT_ON: Sql = sql!(Update:
     "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND status IN ('QUEUED', 'DELAYED') \
      AND attempt = 0 AND version IS NOT NULL AND version <> $2 ORDER BY seq"
+);
+// The terms of the partial index `runs_parked`, written as it is.
+static PARKED: Sql = sql!(Update:
+    "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND version = $2 \
+     AND status IN ('QUEUED', 'DELAYED', 'WAITING') AND ($3 = '' OR task_id = $3) AND seq > $4 \
+     ORDER BY seq LIMIT $5"
+);
+static PARKED_VERSIONS: Sql = sql!(
+    "SELECT DISTINCT version FROM runs WHERE env_id = $1 AND version IS NOT NULL \
+     AND status IN ('QUEUED', 'DELAYED', 'WAITING') ORDER BY version"
+);
+static LEASED_ON: Sql = sql!(
+    "SELECT COUNT(*) FROM runs WHERE env_id = $1 AND status IN ('DEQUEUED', 'EXECUTING') \
+     AND version = $2"
 );
 static DUE_DELAYED: Sql = sql!(SkipLocked:
     "SELECT {RUN_COLUMNS} FROM runs WHERE status = 'DELAYED' AND available_at <= $1 \
@@ -157,6 +171,30 @@ impl<C: Db + RunsNative> RunRead for C {
 
     fn unstarted_runs_not_on(&mut self, env_id: &str, version: &str) -> Result<Vec<Run>> {
         self.query(&UNSTARTED_NOT_ON, &[&env_id, &version], |r| rows::run(r))
+    }
+
+    fn parked_runs(
+        &mut self,
+        env_id: &str,
+        version: &str,
+        task: Option<&str>,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Run>> {
+        let task = task.unwrap_or_default();
+        self.query(
+            &PARKED,
+            &[&env_id, &version, &task, &after_seq, &(limit as i64)],
+            |r| rows::run(r),
+        )
+    }
+
+    fn parked_versions(&mut self, env_id: &str) -> Result<Vec<String>> {
+        self.query(&PARKED_VERSIONS, &[&env_id], |r| r.text(0))
+    }
+
+    fn leased_on_version(&mut self, env_id: &str, version: &str) -> Result<i64> {
+        int(self, &LEASED_ON, &[&env_id, &version])
     }
 
     fn due_delayed(&mut self, now: Millis, limit: usize) -> Result<Vec<Run>> {

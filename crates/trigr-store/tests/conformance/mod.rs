@@ -68,6 +68,7 @@ macro_rules! suite {
             due_leases_and_timeouts,
             next_timer,
             unlocked_and_unstarted_runs,
+            parked_runs_by_version,
             children,
             idempotency_keys,
             request_keys,
@@ -1902,6 +1903,101 @@ pub async fn unlocked_and_unstarted_runs(store: &Store) {
     assert_eq!(ids(&not_on_v3), want(&[3, 4, 5]));
 }
 
+pub async fn parked_runs_by_version(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let (_, qo) = seed(store, "env_o").await;
+    let mk =
+        |env: &str, q: &Queue, n: i64, status: RunStatus, version: Option<&str>, task: &str| {
+            let mut r = sample_run(env, &q.id, n);
+            r.status = status;
+            r.version = version.map(str::to_string);
+            r.task_id = task.to_string();
+            r
+        };
+    insert_runs(
+        store,
+        vec![
+            mk("env_a", &q, 1, RunStatus::Queued, Some(V1), "a"),
+            mk("env_a", &q, 2, RunStatus::Delayed, Some(V1), "b"),
+            mk("env_a", &q, 3, RunStatus::Waiting, Some(V1), "a"),
+            mk("env_a", &q, 4, RunStatus::Executing, Some(V1), "a"),
+            mk("env_a", &q, 5, RunStatus::Dequeued, Some(V1), "b"),
+            mk("env_a", &q, 6, RunStatus::Completed, Some(V1), "a"),
+            mk("env_a", &q, 7, RunStatus::Queued, Some(V2), "a"),
+            mk("env_a", &q, 8, RunStatus::PendingVersion, None, "a"),
+            mk("env_a", &q, 9, RunStatus::Queued, Some(V1), "b"),
+            mk("env_o", &qo, 1, RunStatus::Queued, Some(V1), "a"),
+            mk("env_o", &qo, 2, RunStatus::Executing, Some(V1), "a"),
+        ],
+    )
+    .await;
+    let want =
+        |ns: &[i64]| -> Vec<String> { ns.iter().map(|n| format!("run_env_a_{n}")).collect() };
+
+    let all = read(store, |tx| tx.parked_runs("env_a", V1, None, 0, 100)).await;
+    assert_eq!(
+        ids(&all),
+        want(&[1, 2, 3, 9]),
+        "queued, delayed and waiting, by seq"
+    );
+    let of_a = read(store, |tx| tx.parked_runs("env_a", V1, Some("a"), 0, 100)).await;
+    assert_eq!(ids(&of_a), want(&[1, 3]));
+    let of_none = read(store, |tx| tx.parked_runs("env_a", V1, Some("c"), 0, 100)).await;
+    assert!(of_none.is_empty());
+    assert_eq!(
+        ids(&read(store, |tx| tx.parked_runs("env_a", V2, None, 0, 100)).await),
+        want(&[7])
+    );
+
+    // Pages: at most `limit`, from after a seq.
+    let first = read(store, |tx| tx.parked_runs("env_a", V1, None, 0, 2)).await;
+    assert_eq!(ids(&first), want(&[1, 2]));
+    let after = first[1].seq;
+    let rest = read(store, move |tx| tx.parked_runs("env_a", V1, None, after, 2)).await;
+    assert_eq!(ids(&rest), want(&[3, 9]));
+    let last = rest[1].seq;
+    assert!(
+        read(store, move |tx| tx.parked_runs("env_a", V1, None, last, 2))
+            .await
+            .is_empty()
+    );
+
+    assert_eq!(
+        ids(&read(store, |tx| tx.parked_runs("env_o", V1, None, 0, 100)).await),
+        names(&["run_env_o_1"])
+    );
+    assert_eq!(
+        read(store, |tx| tx.parked_versions("env_a")).await,
+        names(&[V1, V2]),
+        "each version with parked runs once, not the pending run's"
+    );
+    assert_eq!(
+        read(store, |tx| tx.parked_versions("env_o")).await,
+        names(&[V1])
+    );
+    assert!(read(store, |tx| tx.parked_versions("env_x"))
+        .await
+        .is_empty());
+    assert_eq!(read(store, |tx| tx.leased_on_version("env_a", V1)).await, 2);
+    assert_eq!(read(store, |tx| tx.leased_on_version("env_a", V2)).await, 0);
+    assert_eq!(read(store, |tx| tx.leased_on_version("env_o", V1)).await, 1);
+
+    // A run that leaves the parked statuses leaves the list.
+    let mut run = all[0].clone();
+    run.status = RunStatus::Executing;
+    run.attempt = 1;
+    let written = write(store, move |tx| {
+        tx.update_run(&run, RunStatus::Queued, None)
+    })
+    .await;
+    assert!(written);
+    assert_eq!(
+        ids(&read(store, |tx| tx.parked_runs("env_a", V1, None, 0, 100)).await),
+        want(&[2, 3, 9])
+    );
+    assert_eq!(read(store, |tx| tx.leased_on_version("env_a", V1)).await, 3);
+}
+
 pub async fn children(store: &Store) {
     let (_, q) = seed(store, "env_a").await;
     let parent = sample_run("env_a", &q.id, 1);
@@ -2692,6 +2788,18 @@ pub async fn deployments(store: &Store) {
         names(&["20240102.1", "20240101.2"])
     );
     assert!(read(store, |tx| tx.deployments("env_x", 10))
+        .await
+        .is_empty());
+    assert_eq!(
+        read(store, |tx| tx.deployment_versions("env_a", 10)).await,
+        names(&["20240102.1", "20240101.2", "20240101.1"]),
+        "the versions alone, in the same order"
+    );
+    assert_eq!(
+        read(store, |tx| tx.deployment_versions("env_a", 1)).await,
+        names(&["20240102.1"])
+    );
+    assert!(read(store, |tx| tx.deployment_versions("env_x", 10))
         .await
         .is_empty());
 

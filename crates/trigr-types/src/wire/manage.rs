@@ -1,5 +1,6 @@
 //! The answers of the queues (reference §4.3), schedules (§4.1) and deployments (§4.5) APIs,
-//! and of the environment's retention period (`/api/v1/retention`).
+//! of the environment's retention period (`/api/v1/retention`) and of moving runs between
+//! versions (`POST /api/v1/runs/migrate`).
 
 use serde::{Deserialize, Serialize};
 
@@ -191,4 +192,34 @@ mod tests {
         let read: DeploymentList = serde_json::from_value(list.clone()).unwrap();
         assert_eq!(serde_json::to_value(read).unwrap(), list);
     }
+}
+
+/// Runs of one task that a migration left where they were: the target version does not
+/// declare the task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationSkipped {
+    pub task: String,
+    pub runs: u64,
+}
+
+/// Answer of `POST /api/v1/runs/migrate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RunsMigrated {
+    pub from: String,
+    pub to: String,
+    /// Runs now locked to `to`.
+    pub moved: u64,
+    /// Runs left on `from` because `to` does not declare their task, by task.
+    pub skipped: Vec<MigrationSkipped>,
+    /// Runs of `from` a worker holds now (dequeued or executing): they finish there, or move
+    /// in a later call once they wait or are queued again for a retry.
+    pub executing: i64,
+    /// More runs may follow: send it as `cursor` to continue. Absent when every run was looked at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub next_cursor: Option<String>,
 }

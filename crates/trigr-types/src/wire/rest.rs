@@ -302,6 +302,32 @@ pub struct ScheduleBody {
     pub window: Option<Value>,
 }
 
+/// Body of `POST /api/v1/runs/migrate`: move the runs of version `from` that hold no lease
+/// (queued, delayed, waiting, or queued again for a retry) to version `to`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"from": "20260102.1", "to": "20260102.2", "task": "process-order"}))
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MigrateRunsBody {
+    /// The version the runs are locked to now.
+    pub from: String,
+    /// The version to lock them to; it must declare each moved run's task.
+    pub to: String,
+    /// Only the runs of this task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Most runs looked at by this call (1 to 100000, default 10000); `nextCursor` in the
+    /// answer continues after them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Continue after the runs an earlier call looked at (its `nextCursor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
 /// Body of `POST /api/v1/test/clock` (test servers only).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -353,10 +379,17 @@ mod tests {
         same::<PauseQueueBody>(json!({"type": "task", "action": "pause"}));
         same::<ScheduleBody>(json!({"task": "t", "cron": "* * * * *", "window": "30m"}));
         same::<RetentionBody>(json!({"days": 14}));
+        same::<MigrateRunsBody>(json!({"from": "1", "to": "2", "task": "t", "limit": 5,
+            "cursor": "9"}));
+        same::<MigrateRunsBody>(json!({"from": "1", "to": "2"}));
     }
 
     #[test]
     fn a_replay_refuses_unknown_fields() {
         assert!(serde_json::from_value::<ReplayOverrides>(json!({"region2": "eu"})).is_err());
+        assert!(serde_json::from_value::<MigrateRunsBody>(
+            json!({"from": "1", "to": "2", "version": "3"})
+        )
+        .is_err());
     }
 }
