@@ -65,15 +65,25 @@ static UNSTARTED_NOT_ON: Sql = sql!(Update:
     "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND status IN ('QUEUED', 'DELAYED') \
      AND attempt = 0 AND version IS NOT NULL AND version <> $2 ORDER BY seq"
 );
-// The terms of the partial index `runs_parked`, written as it is.
+// Delayed and waiting runs through the partial index `runs_parked` (its terms written as they
+// are), queued ones through `runs_ready` of each queue of the environment.
 static PARKED: Sql = sql!(Update:
-    "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND version = $2 \
-     AND status IN ('QUEUED', 'DELAYED', 'WAITING') AND ($3 = '' OR task_id = $3) AND seq > $4 \
-     ORDER BY seq LIMIT $5"
+    "SELECT {RUN_COLUMNS} FROM runs WHERE seq IN (\
+       SELECT seq FROM runs WHERE env_id = $1 AND version = $2 \
+         AND status IN ('DELAYED', 'WAITING') AND ($3 = '' OR task_id = $3) AND seq > $4 \
+       UNION ALL \
+       SELECT seq FROM runs WHERE queue_id IN (SELECT id FROM queues WHERE env_id = $1) \
+         AND version = $2 AND status = 'QUEUED' AND ($3 = '' OR task_id = $3) AND seq > $4 \
+       ORDER BY seq LIMIT $5) \
+     ORDER BY seq"
 );
 static PARKED_VERSIONS: Sql = sql!(
-    "SELECT DISTINCT version FROM runs WHERE env_id = $1 AND version IS NOT NULL \
-     AND status IN ('QUEUED', 'DELAYED', 'WAITING') ORDER BY version"
+    "SELECT version FROM runs WHERE env_id = $1 AND version IS NOT NULL \
+       AND status IN ('DELAYED', 'WAITING') \
+     UNION \
+     SELECT version FROM runs WHERE queue_id IN (SELECT id FROM queues WHERE env_id = $1) \
+       AND version IS NOT NULL AND status = 'QUEUED' \
+     ORDER BY version"
 );
 static LEASED_ON: Sql = sql!(
     "SELECT COUNT(*) FROM runs WHERE env_id = $1 AND status IN ('DEQUEUED', 'EXECUTING') \
