@@ -243,11 +243,17 @@ pub fn dev_moves(tx: &mut dyn ReadTx, now: Millis, after_ms: Millis) -> Result<V
                 .cmp(&current(a))
                 .then_with(|| version::compare(b, a))
         });
+        let gone = |v: &String| {
+            !seen.has_workers(v) && seen.last_seen(v).is_some_and(|t| now - t >= after_ms)
+        };
+        // Only when a version is gone are its runs looked for.
+        if !seen.last_seen.keys().any(gone) {
+            continue;
+        }
         let abandoned: Vec<String> = tx
             .parked_versions(&env.id)?
             .into_iter()
-            .filter(|v| !seen.has_workers(v))
-            .filter(|v| seen.last_seen(v).is_some_and(|t| now - t >= after_ms))
+            .filter(gone)
             .collect();
         if abandoned.is_empty() {
             continue;
