@@ -171,7 +171,8 @@ async fn concurrent_first_open() {
                 (8, 1),
                 (9, 1),
                 (10, 1),
-                (11, 1)
+                (11, 1),
+                (13, 1)
             ],
             "round {round}: each migration recorded once: {rows:?}"
         );

@@ -64,7 +64,8 @@ async fn schema_migrations_record_each_version_once() {
             (8, 1),
             (9, 1),
             (10, 1),
-            (11, 1)
+            (11, 1),
+            (13, 1)
         ],
         "each migration once: {rows:?}"
     );

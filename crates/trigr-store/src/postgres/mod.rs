@@ -88,6 +88,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/postgres/0011_priority_ms.sql"),
     ),
+    (
+        13,
+        include_str!("../../migrations/postgres/0013_attempts.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -19,6 +19,7 @@
 //! [`runs::RunsNative`], [`waitpoints::WaitpointsNative`], [`journal::LogsNative`],
 //! [`output_streams::ChunksNative`]), implemented in `sqlite/` and `postgres/`.
 
+pub(crate) mod attempts;
 pub(crate) mod batches;
 pub(crate) mod deployments;
 pub(crate) mod envs;

@@ -59,6 +59,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/sqlite/0011_priority_ms.sql"),
     ),
+    (
+        13,
+        include_str!("../../migrations/sqlite/0013_attempts.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see
