@@ -5,7 +5,7 @@ use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
 use trigr_types::wire::common::Id;
 use trigr_types::wire::manage::{Schedule, ScheduleList, Timezones};
-use trigr_types::wire::rest::ScheduleBody;
+use trigr_types::wire::rest::{ScheduleBody, ScheduleUpdate};
 
 use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
@@ -21,7 +21,8 @@ pub enum SchedulesCommand {
     Get(ScheduleRefArgs),
     /// Create a schedule, or update the one with the same deduplication key.
     Create(ScheduleCreateArgs),
-    /// Replace the task, pattern, time zone, external id and window of a schedule.
+    /// Change the task, pattern, time zone, external id or window of a schedule; what is not
+    /// given stays as it is.
     Update(ScheduleUpdateArgs),
     /// Delete a schedule made through the API.
     Delete(ScheduleRefArgs),
@@ -79,7 +80,7 @@ pub struct ScheduleFields {
     pub external_id: Option<String>,
     /// Jitter window: each tick fires at a fixed offset within it after its cron time, like
     /// "30m", "2h" (at most 24h) or "30%" (of the interval to the next tick). Without it
-    /// (also on update) ticks fire at their cron time.
+    /// ticks fire at their cron time.
     #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub window: Option<String>,
 }
@@ -99,14 +100,33 @@ pub struct ScheduleCreateArgs {
     pub conn: ConnectionArgs,
 }
 
-/// Arguments of `trigr schedules update`.
+/// Arguments of `trigr schedules update`: each flag changes one setting, the others stay.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ScheduleUpdateArgs {
     /// The schedule's id (`sched_…`) or deduplication key.
     #[arg(value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
     pub id: String,
-    #[command(flatten)]
-    pub fields: ScheduleFields,
+    /// Trigger this task instead.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub task: Option<String>,
+    /// New five-field cron pattern, like "0 9 * * 1-5".
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub cron: Option<String>,
+    /// New IANA time zone the pattern is read in.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub timezone: Option<String>,
+    /// New external id, passed to each run.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub external_id: Option<String>,
+    /// Remove the external id.
+    #[arg(long, conflicts_with = "external_id")]
+    pub no_external_id: bool,
+    /// New jitter window, like "30m", "2h" or "30%" (see `schedules create`).
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub window: Option<String>,
+    /// Remove the window: ticks fire at their cron time.
+    #[arg(long, conflicts_with = "window")]
+    pub no_window: bool,
     /// Print the server's answer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -262,10 +282,32 @@ async fn create(args: ScheduleCreateArgs) -> anyhow::Result<String> {
     show(answer, args.json, "POST /api/v1/schedules")
 }
 
+/// The update body: only what the flags change.
+fn changes(args: &ScheduleUpdateArgs) -> ScheduleUpdate {
+    let cleared = |clear: bool, value: &Option<String>| match (clear, value) {
+        (true, _) => Some(Value::Null),
+        (false, v) => v.clone().map(Value::String),
+    };
+    ScheduleUpdate {
+        task: args.task.clone(),
+        cron: args.cron.clone(),
+        timezone: args.timezone.clone(),
+        external_id: cleared(args.no_external_id, &args.external_id),
+        deduplication_key: None,
+        window: cleared(args.no_window, &args.window),
+    }
+}
+
 async fn update(args: ScheduleUpdateArgs) -> anyhow::Result<String> {
+    let body = changes(&args);
+    if body == ScheduleUpdate::default() {
+        anyhow::bail!(
+            "Nothing to change: give --task, --cron, --timezone, --external-id, --no-external-id, --window or --no-window."
+        );
+    }
     let client = Api::connect(&args.conn)?;
     let answer = client
-        .put(&path(&args.id), &body(&args.fields))
+        .put(&path(&args.id), &body)
         .await
         .map_err(|e| e.or_not_found(not_found(&args.id)))?;
     show(answer, args.json, "PUT /api/v1/schedules/{id}")
@@ -362,5 +404,38 @@ mod tests {
             ..fields
         };
         assert_eq!(body(&fields).window, None);
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: SchedulesCommand,
+    }
+
+    fn update_args(extra: &[&str]) -> Result<ScheduleUpdateArgs, clap::Error> {
+        let mut all = vec!["schedules", "update", "sched_1"];
+        all.extend_from_slice(extra);
+        match <Cli as clap::Parser>::try_parse_from(all)?.cmd {
+            SchedulesCommand::Update(args) => Ok(args),
+            other => panic!("not update: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_update_sends_only_what_it_changes() {
+        let args = update_args(&["--timezone", "Europe/Paris"]).expect("parse");
+        assert_eq!(
+            serde_json::to_value(changes(&args)).expect("JSON"),
+            json!({"timezone": "Europe/Paris"})
+        );
+        let args = update_args(&["--cron", "0 * * * *", "--no-window", "--no-external-id"])
+            .expect("parse");
+        assert_eq!(
+            serde_json::to_value(changes(&args)).expect("JSON"),
+            json!({"cron": "0 * * * *", "window": null, "externalId": null})
+        );
+        let args = update_args(&[]).expect("parse");
+        assert_eq!(changes(&args), ScheduleUpdate::default());
+        assert!(update_args(&["--window", "5m", "--no-window"]).is_err());
     }
 }

@@ -30,11 +30,13 @@ pub struct TriggerArgs {
     #[arg(value_name = "TASK", value_parser = NonEmptyStringValueParser::new())]
     pub task: String,
 
-    /// Payload as JSON text, e.g. '{"to":"a@example.com"}'.
+    /// Payload as JSON text, e.g. '{"to":"a@example.com"}'; @FILE reads it from a file, - from
+    /// standard input.
     #[arg(long, value_name = "JSON")]
     pub payload: Option<String>,
 
-    /// Keep the run delayed for this long (30s, 10m, 1h30m, 2d) or until an ISO date-time.
+    /// Keep the run delayed for this long (30s, 10m, 1h30m, 2d) or number of seconds, or until
+    /// an ISO date-time.
     #[arg(long, value_name = "DURATION")]
     pub delay: Option<String>,
 
@@ -113,10 +115,7 @@ fn describe(task: &str, response: &Triggered) -> String {
 /// The request body `{"payload": "<JSON text>", "options": {…}}`; checks the JSON flags.
 pub fn request_body(args: &TriggerArgs) -> anyhow::Result<TriggerBody> {
     let payload = match &args.payload {
-        Some(text) => {
-            parse_json_flag("--payload", text)?;
-            Some(Value::String(text.clone()))
-        }
+        Some(flag) => Some(Value::String(payload_text(flag)?)),
         None => None,
     };
     Ok(TriggerBody {
@@ -128,7 +127,7 @@ pub fn request_body(args: &TriggerArgs) -> anyhow::Result<TriggerBody> {
 fn options(args: &TriggerArgs) -> anyhow::Result<TriggerOptions> {
     Ok(TriggerOptions {
         payload_type: Some("application/json".into()),
-        delay: args.delay.clone().map(Value::String),
+        delay: args.delay.as_deref().map(delay_value),
         ttl: args.ttl.as_deref().map(ttl_value),
         tags: (!args.tags.is_empty()).then(|| Value::from(args.tags.clone())),
         idempotency_key: args.idempotency_key.clone(),
@@ -141,6 +140,37 @@ fn options(args: &TriggerArgs) -> anyhow::Result<TriggerOptions> {
         metadata: args.metadata.as_deref().map(metadata_object).transpose()?,
         ..TriggerOptions::default()
     })
+}
+
+/// A delay of only digits is a number of seconds (sent as `"<n>s"`: the API reads a delay as
+/// a duration or a date); anything else is sent as it is.
+fn delay_value(delay: &str) -> Value {
+    if !delay.is_empty() && delay.bytes().all(|b| b.is_ascii_digit()) {
+        Value::from(format!("{delay}s"))
+    } else {
+        Value::from(delay)
+    }
+}
+
+/// The JSON text of a `--payload` flag, checked: the flag's own text, `@FILE` a file's, `-`
+/// standard input's.
+pub fn payload_text(flag: &str) -> anyhow::Result<String> {
+    let (text, source) = if flag == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| anyhow::anyhow!("--payload -: standard input could not be read ({e})."))?;
+        (text, "--payload - (standard input)".to_string())
+    } else if let Some(path) = flag.strip_prefix('@') {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("--payload {flag}: the file could not be read ({e})."))?;
+        (text, format!("--payload {flag}"))
+    } else {
+        parse_json_flag("--payload", flag)?;
+        return Ok(flag.to_string());
+    };
+    serde_json::from_str::<Value>(&text)
+        .map_err(|e| anyhow::anyhow!("{source} is not valid JSON ({e})."))?;
+    Ok(text)
 }
 
 /// A TTL of only digits is a number of seconds; anything else is a duration string.

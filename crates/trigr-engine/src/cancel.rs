@@ -3,16 +3,26 @@
 //! canceled run's own duration and until waits are disarmed; the runs waiting for it (its
 //! parent's `run` or `batch` wait) are resumed with `ok: false`.
 
-use trigr_store::Run;
+use trigr_store::{AttemptOutcome, Run};
 use trigr_types::{Millis, RunStatus};
 
+use crate::attempts::{record_end, End};
 use crate::resume::runs_ended;
 use crate::transition::finished;
 use crate::{transition, Engine, Error, Result, Txn};
 
+/// What a cancel did.
+#[derive(Clone, Debug)]
+pub struct Canceled {
+    /// The run as it is now.
+    pub run: Run,
+    /// The run had finished before (with the status it shows): nothing was canceled.
+    pub already_finished: bool,
+}
+
 impl Engine {
     /// Cancels a run (a no-op for a finished one) and its unfinished children, recursively.
-    pub async fn cancel(&self, env_id: &str, run_id: &str) -> Result<Run> {
+    pub async fn cancel(&self, env_id: &str, run_id: &str) -> Result<Canceled> {
         // A completion racing the cascade may deadlock with it on PostgreSQL; the loser runs
         // again and sees the winner's commit.
         self.write_retrying(|| {
@@ -24,7 +34,12 @@ impl Engine {
                     .ok_or_else(|| Error::run_not_found(&run_id))?;
                 // Slots freed and waiting runs resumed: workers may find work.
                 tx.wake(&env_id);
-                cancel_tree(tx, run, now)
+                let already_finished = run.status.is_final();
+                let run = cancel_tree(tx, run, now)?;
+                Ok(Canceled {
+                    run,
+                    already_finished,
+                })
             }
         })
         .await
@@ -53,7 +68,8 @@ fn cancel_tree(tx: &mut Txn<'_>, run: Run, now: Millis) -> Result<Run> {
     Ok(first.unwrap_or(run))
 }
 
-/// Cancels one run; a run already final is returned unchanged.
+/// Cancels one run, ending the attempt in progress if there is one; a run already final is
+/// returned unchanged.
 fn cancel_one(tx: &mut Txn<'_>, run: Run, now: Millis) -> Result<Run> {
     if run.status.is_final() {
         return Ok(run);
@@ -65,5 +81,11 @@ fn cancel_one(tx: &mut Txn<'_>, run: Run, now: Millis) -> Result<Run> {
             run.id
         ))));
     }
+    let end = End {
+        outcome: AttemptOutcome::Canceled,
+        error: None,
+        retry_at: None,
+    };
+    record_end(tx, &run, &after, end)?;
     Ok(after)
 }

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use trigr_store::Run;
+use trigr_store::{AttemptOutcome, Run};
 use trigr_types::wire::worker::CompletionBody;
 use trigr_types::{packet, Millis, RunStatus};
 
+use crate::attempts::{record_end, End};
 use crate::resume::runs_ended;
 use crate::retry::{plan_failure, Failure};
 use crate::transition::{check_lease, finished};
@@ -139,7 +140,7 @@ impl CompleteBatch {
                 .iter()
                 .any(|(_, before, _, _)| &before.id == run_id)
             {
-                self.flush(tx)?;
+                self.flush(tx, items)?;
             }
             let judged = match self.runs.get(run_id) {
                 Some(run) => judge(tx, run, c, now),
@@ -153,7 +154,7 @@ impl CompleteBatch {
                 Err(e) => self.results[i] = Some(Err(e)),
             }
         }
-        self.flush(tx)?;
+        self.flush(tx, items)?;
         // Runs that ended complete the waits of their parents.
         let ended: Vec<String> = self
             .results
@@ -168,8 +169,9 @@ impl CompleteBatch {
         Ok(self.results.into_iter().flatten().collect())
     }
 
-    /// Writes the judged items; one that lost its run to another writer lost its lease.
-    fn flush(&mut self, tx: &mut Txn<'_>) -> Result<()> {
+    /// Writes the judged items, and the attempts that failed with them; one that lost its
+    /// run to another writer lost its lease.
+    fn flush(&mut self, tx: &mut Txn<'_>, items: &[(String, Completion)]) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
         let pairs: Vec<(Run, Run)> = pending
             .iter()
@@ -178,6 +180,14 @@ impl CompleteBatch {
         let written = transition_many(tx, &pairs)?;
         for ((i, before, after, done), ok) in pending.into_iter().zip(written) {
             self.results[i] = Some(if ok {
+                if let Outcome::Failed { error, .. } = &items[i].1.outcome {
+                    let end = End {
+                        outcome: AttemptOutcome::Failed,
+                        error: Some(error),
+                        retry_at: done.retry_at,
+                    };
+                    record_end(tx, &before, &after, end)?;
+                }
                 self.runs.insert(after.id.clone(), after);
                 Ok(done)
             } else {
@@ -202,6 +212,8 @@ fn judge(tx: &mut Txn<'_>, run: &Run, c: &Completion, now: Millis) -> Result<(Ru
             let mut after = finished(run, RunStatus::Completed, now);
             after.output = output.clone();
             after.output_type = Some(output_type.clone());
+            // Earlier attempts' errors are theirs (attempt history), not the run's.
+            after.error = None;
             Ok(outcome(after, None))
         }
         Outcome::Failed {
@@ -214,6 +226,7 @@ fn judge(tx: &mut Txn<'_>, run: &Run, c: &Completion, now: Millis) -> Result<(Ru
                 retryable: *retryable,
                 retry_after_ms: *retry_after_ms,
                 final_status: RunStatus::Failed,
+                outcome: AttemptOutcome::Failed,
             };
             let (after, retry_at) = plan_failure(tx, run, &failure, now)?;
             Ok(outcome(after, retry_at))

@@ -6,7 +6,7 @@
 //! queued run needs its queue unpaused, then a worker of its version, then a free slot in its
 //! queue and its environment. Reads only; nothing here locks.
 
-use trigr_store::{ReadTx, Run, WaitpointKind, WaitpointStatus};
+use trigr_store::{Attempt, AttemptOutcome, ReadTx, Run, WaitpointKind, WaitpointStatus};
 use trigr_types::{format_time, Millis, RunStatus};
 
 use crate::presence::{WorkersSeen, WORKER_SEEN_WINDOW_MS};
@@ -152,6 +152,32 @@ fn waiting(tx: &mut dyn ReadTx, run: &Run) -> Result<Option<WaitingFor>> {
     ))
 }
 
+/// "Attempt 2 failed: boom", from its record when there is one.
+fn attempt_ended(number: i64, ended: Option<&Attempt>) -> String {
+    let Some(a) = ended else {
+        return format!("Attempt {number} failed");
+    };
+    let message = a
+        .error
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+        .and_then(|e| {
+            e.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        });
+    let how = match a.outcome {
+        AttemptOutcome::Failed => "failed",
+        AttemptOutcome::LeaseLost => "lost its worker (the lease expired)",
+        AttemptOutcome::TimedOut => "ran past maxDuration",
+        AttemptOutcome::Canceled => "was canceled",
+    };
+    match message {
+        Some(m) if a.outcome == AttemptOutcome::Failed => format!("Attempt {number} {how}: {m}"),
+        _ => format!("Attempt {number} {how}"),
+    }
+}
+
 fn queued(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingFor>> {
     let Some(version) = run.version.as_deref() else {
         return pending_version(tx, run);
@@ -159,9 +185,13 @@ fn queued(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingF
     if run.available_at > now {
         let until = format_time(run.available_at);
         let message = if run.attempt > 0 && !run.resumed {
+            let ended = tx
+                .attempts(&run.id)?
+                .pop()
+                .filter(|a| a.number == run.attempt);
             format!(
-                "Attempt {} failed; the next one starts at {until} at the earliest.",
-                run.attempt
+                "{}; the next one starts at {until} at the earliest.",
+                attempt_ended(run.attempt, ended.as_ref())
             )
         } else {
             format!("The run is not available before {until}.")

@@ -108,6 +108,7 @@ impl Engine {
                 message: l.message,
                 fields: l.fields,
                 created_at: now,
+                attempt: 0,
             })
             .collect();
         let n = entries.len();
@@ -115,7 +116,12 @@ impl Engine {
         let (env_id, run_id, lease) = (env_id.to_string(), run_id.to_string(), lease.to_string());
         let n = self
             .write(move |tx| {
-                leased_run(tx, &env_id, &run_id, &lease)?;
+                let run = leased_run(tx, &env_id, &run_id, &lease)?;
+                // The lease is the attempt's: its lines are the attempt's.
+                let mut entries = entries;
+                for e in &mut entries {
+                    e.attempt = run.attempt;
+                }
                 tx.insert_logs(&entries)?;
                 Ok(n)
             })

@@ -2,6 +2,7 @@
 
 use trigr_store::{Deployment, Page, Run, RunFilter};
 
+use crate::attempts::{history, AttemptView};
 use crate::explain::{waiting_for, WaitingFor};
 use crate::presence::WorkersSeen;
 use crate::{Engine, Error, Result};
@@ -14,6 +15,8 @@ pub struct RunWithRelatives {
     pub children: Vec<Run>,
     /// Why the run is not running, when it is neither final, dequeued nor executing.
     pub waiting_for: Option<WaitingFor>,
+    /// Its attempts, by number.
+    pub attempts: Vec<AttemptView>,
 }
 
 /// The deployments of an environment (see [`Engine::deployments`]).
@@ -42,12 +45,14 @@ impl Engine {
             };
             let children = tx.children(&run.id)?;
             let waiting_for = waiting_for(tx, &run, now)?;
+            let attempts = history(&run, tx.attempts(&run.id)?);
             Ok(RunWithRelatives {
                 run,
                 root,
                 parent,
                 children,
                 waiting_for,
+                attempts,
             })
         })
         .await

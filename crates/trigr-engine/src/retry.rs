@@ -4,9 +4,10 @@
 //! ([`crate::timers`]) both end failed attempts here.
 
 use rand::Rng;
-use trigr_store::Run;
+use trigr_store::{AttemptOutcome, Run};
 use trigr_types::{Millis, RetryPolicy, RunStatus};
 
+use crate::attempts::{record_end, End};
 use crate::complete::{outcome, Completed};
 use crate::transition::{finished, requeued, transition_leased};
 use crate::{Result, Txn};
@@ -36,9 +37,23 @@ pub(crate) struct Failure<'a> {
     pub retry_after_ms: Option<u64>,
     /// The status when no retry follows.
     pub final_status: RunStatus,
+    /// How the attempt ended, as its history tells it.
+    pub outcome: AttemptOutcome,
 }
 
-/// Ends a failed attempt and writes the run (see [`plan_failure`]).
+impl Failure<'_> {
+    /// The end of the attempt, for its history.
+    pub(crate) fn end(&self, retry_at: Option<Millis>) -> End<'_> {
+        End {
+            outcome: self.outcome,
+            error: Some(self.error),
+            retry_at,
+        }
+    }
+}
+
+/// Ends a failed attempt and writes the run with the attempt's record (see
+/// [`plan_failure`]).
 pub(crate) fn fail_attempt(
     tx: &mut Txn<'_>,
     run: &Run,
@@ -47,11 +62,12 @@ pub(crate) fn fail_attempt(
 ) -> Result<Completed> {
     let (after, retry_at) = plan_failure(tx, run, failure, now)?;
     transition_leased(tx, run, &after)?;
+    record_end(tx, run, &after, failure.end(retry_at))?;
     Ok(outcome(after, retry_at).1)
 }
 
 /// What a failed attempt makes of `run`, without writing it: the run after the failure, and
-/// when it retries.
+/// when it retries. The error becomes the run's only when no retry follows.
 pub(crate) fn plan_failure(
     tx: &mut Txn<'_>,
     run: &Run,
@@ -67,14 +83,14 @@ pub(crate) fn plan_failure(
             .unwrap_or_else(|| policy.backoff(run.attempt as u32, jitter));
         now + delay
     });
-    let mut after = match retry_at {
+    let after = match retry_at {
         Some(at) => requeued(run, at, now),
         None => {
             let mut after = finished(run, failure.final_status, now);
             after.resumed = false;
+            after.error = Some(failure.error.to_string());
             after
         }
     };
-    after.error = Some(failure.error.to_string());
     Ok((after, retry_at))
 }

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use trigr_store::{WaitpointKind, WaitpointStatus};
+use trigr_store::{AttemptOutcome, WaitpointKind, WaitpointStatus};
 use trigr_types::{Millis, RunStatus};
 
+use crate::attempts::{record_end, End};
 use crate::resume::{complete_waitpoint, runs_ended, timeout_error};
 use crate::retention::{Sweeper, Swept};
 use crate::retry::{fail_attempt, Failure};
@@ -290,14 +291,21 @@ fn fire_due(tx: &mut Txn<'_>, now: Millis) -> Result<Fired> {
             continue;
         }
         let mut after = finished(&run, RunStatus::TimedOut, now);
-        after.error = Some(error_json(
+        let error = error_json(
             &format!(
                 "Run exceeded its maxDuration of {} seconds",
                 run.max_duration.unwrap_or_default()
             ),
             "MaxDurationExceeded",
-        ));
+        );
+        after.error = Some(error.clone());
         if transition(tx, &run, &after)? {
+            let end = End {
+                outcome: AttemptOutcome::TimedOut,
+                error: Some(&error),
+                retry_at: None,
+            };
+            record_end(tx, &run, &after, end)?;
             fired.timed_out += 1;
             tx.wake(&run.env_id);
             ended.push(run.id.clone());
@@ -319,6 +327,7 @@ fn fire_due(tx: &mut Txn<'_>, now: Millis) -> Result<Fired> {
             retryable: true,
             retry_after_ms: None,
             final_status: RunStatus::Crashed,
+            outcome: AttemptOutcome::LeaseLost,
         };
         match fail_attempt(tx, &run, &failure, now) {
             Ok(done) => {

@@ -74,7 +74,7 @@ pub(crate) fn queue_time(run: &Run, at: Millis) -> Millis {
 
 /// `QUEUED` → `DEQUEUED` or `EXECUTING`: a worker holds the run under `lease` until
 /// `lease_until`. A resumed run continues the attempt that suspended; anything else starts a
-/// new attempt.
+/// new attempt. A run that started no longer expires by its time to live.
 pub(crate) fn leased(
     run: &Run,
     status: RunStatus,
@@ -84,12 +84,17 @@ pub(crate) fn leased(
 ) -> Run {
     let mut after = run.clone();
     after.status = status;
+    if !run.resumed || run.attempt_started_at.is_none() {
+        after.attempt_started_at = Some(now);
+    }
     if !run.resumed {
         after.attempt += 1;
     }
     after.lease = Some(lease);
     after.lease_expires_at = Some(lease_until);
+    after.heartbeat_at = Some(now);
     after.started_at = after.started_at.or(Some(now));
+    after.ttl_expires_at = None;
     after.timeout_at = after.max_duration.map(|s| now + s * 1000);
     after.updated_at = now;
     after
@@ -100,6 +105,7 @@ pub(crate) fn extended(run: &Run, lease_until: Millis, now: Millis) -> Run {
     let mut after = run.clone();
     after.status = RunStatus::Executing;
     after.lease_expires_at = Some(lease_until);
+    after.heartbeat_at = Some(now);
     after.updated_at = now;
     after
 }
@@ -115,7 +121,8 @@ pub(crate) fn finished(run: &Run, status: RunStatus, now: Millis) -> Run {
     after
 }
 
-/// Back to `QUEUED` for a new attempt at `at` (a retry); the attempt that failed is over.
+/// Back to `QUEUED` for a new attempt at `at` (a retry); the attempt that failed is over (its
+/// error goes to the attempt's record, not to the run).
 pub(crate) fn requeued(run: &Run, at: Millis, now: Millis) -> Run {
     let mut after = run.clone();
     after.status = RunStatus::Queued;
@@ -124,6 +131,7 @@ pub(crate) fn requeued(run: &Run, at: Millis, now: Millis) -> Run {
     after.updated_at = now;
     // A retry is a new attempt, not the continuation of a resumed one.
     after.resumed = false;
+    after.error = None;
     end_attempt(&mut after);
     after
 }
@@ -207,9 +215,11 @@ pub(crate) fn migrated(run: &Run, version: &str, now: Millis) -> Run {
     after
 }
 
-/// Clears everything that belongs to an attempt in progress.
+/// Clears everything that belongs to a worker holding the run (the attempt's number and start
+/// stay: a suspended attempt goes on later, and a finished run tells of its last one).
 fn end_attempt(run: &mut Run) {
     run.lease = None;
     run.lease_expires_at = None;
+    run.heartbeat_at = None;
     run.timeout_at = None;
 }

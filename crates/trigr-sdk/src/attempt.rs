@@ -6,8 +6,8 @@
 //! task code runs after it; the worker sees the signal and drops the task's future.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::logger::Logger;
 use crate::protocol::{self, JournalEntry, JournalKind};
+use crate::replay::Replay;
 use crate::task_error::TaskError;
 
 /// Why an attempt ends before its task returns.
@@ -46,7 +47,7 @@ pub(crate) struct Attempt {
     pub(crate) settings: DurableSettings,
     pub(crate) logger: Logger,
     journal: HashMap<u32, JournalEntry>,
-    next_position: AtomicU32,
+    replay: Arc<Replay>,
     stop: watch::Sender<Option<Stop>>,
     inputs: Mutex<Inputs>,
     /// Set when the task's code is over: `on` handlers finish the message they are on and end.
@@ -73,25 +74,27 @@ struct Inputs {
 static LOGS_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
 impl Attempt {
+    /// The attempt of a dequeued run, with its logger: lines the code writes while it
+    /// replays the journal are not shipped again ([`Replay`]).
     pub(crate) fn new(
         http: Http,
         run: &protocol::DequeuedRun,
         settings: DurableSettings,
-        logger: Logger,
     ) -> Attempt {
-        let journal = run
+        let journal: HashMap<u32, JournalEntry> = run
             .journal
             .iter()
             .map(|e| (e.position, e.clone()))
             .collect();
+        let replay = Arc::new(Replay::new(journal.keys().copied()));
         Attempt {
             http,
             run_id: run.run_id.clone(),
             lease: run.lease.clone(),
             settings,
-            logger,
+            logger: Logger::new(&run.run_id, replay.clone()),
             journal,
-            next_position: AtomicU32::new(0),
+            replay,
             stop: watch::channel(None).0,
             inputs: Mutex::new(Inputs::default()),
             ending: watch::channel(false).0,
@@ -158,7 +161,7 @@ impl Attempt {
 
     /// The position of the next durable operation, in the order the code reaches them.
     pub(crate) fn next_position(&self) -> u32 {
-        self.next_position.fetch_add(1, Ordering::SeqCst)
+        self.replay.next_position()
     }
 
     /// The journaled entry at `position`, after checking that the code reached the same kind

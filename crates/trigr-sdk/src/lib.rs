@@ -80,6 +80,7 @@ mod logger;
 mod metadata;
 mod output;
 mod protocol;
+mod replay;
 pub mod streams;
 mod task;
 mod task_error;
@@ -92,7 +93,9 @@ pub mod testkit;
 pub use client::realtime;
 pub use client::schedules;
 pub use client::tokens;
-pub use client::types::{ListRuns, Page, Run, RunHandle, RunStatus, RunSummary, TriggerOptions};
+pub use client::types::{
+    ListRuns, Page, Run, RunAttempt, RunHandle, RunStatus, RunSummary, TriggerOptions,
+};
 pub use client::{Client, ClientBuilder, MigrateRuns, MigrationSkipped, RunsMigrated};
 pub use context::{Context, DeploymentInfo, EnvironmentInfo, RunInfo, TaskInfo};
 pub use durable::results::{RunFailed, TaskRunResult, WaitResult, WaitTimeout};

@@ -3,12 +3,18 @@
 //! Entries are also written to `tracing` (target `trigr_sdk::task`) so the worker's own output
 //! shows them. The worker sends the buffer with `POST /api/v1/worker/runs/{id}/logs` every
 //! heartbeat, when it grows large, and always before the attempt completes or suspends.
+//!
+//! A line written while the code replays its journal (a resumed or retried run re-executing
+//! up to where an earlier execution got, see `crate::replay`) was shipped by that earlier
+//! execution: it goes to `tracing` only, with `replayed = true`, and is not shipped twice.
 
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::Value;
 use trigr_types::wire::worker::LogLine;
+
+use crate::replay::Replay;
 
 /// Entries that make the worker send the buffer without waiting for the next heartbeat.
 pub(crate) const FLUSH_AT: usize = 200;
@@ -49,16 +55,19 @@ pub struct Logger {
 #[derive(Debug)]
 struct Buffer {
     run_id: String,
+    /// Where the execution stands against its journal.
+    replay: Arc<Replay>,
     entries: Mutex<Vec<LogLine>>,
     /// Wakes the sender when the buffer gets its first entry or fills up.
     wake: tokio::sync::Notify,
 }
 
 impl Logger {
-    pub(crate) fn new(run_id: &str) -> Logger {
+    pub(crate) fn new(run_id: &str, replay: Arc<Replay>) -> Logger {
         Logger {
             inner: Arc::new(Buffer {
                 run_id: run_id.to_string(),
+                replay,
                 entries: Mutex::new(Vec::new()),
                 wake: tokio::sync::Notify::new(),
             }),
@@ -66,11 +75,16 @@ impl Logger {
     }
 
     /// Adds an entry at `level` with structured `fields` (any serializable value; an object
-    /// reads best). Returns nothing: logging never fails a task.
+    /// reads best). Returns nothing: logging never fails a task. While the code replays its
+    /// journal the entry goes to the worker's own output only (see the module).
     pub fn write(&self, level: Level, message: impl Into<String>, fields: impl Serialize) {
         let message = message.into();
         let fields = serde_json::to_value(fields).unwrap_or(Value::Null);
-        self.trace(level, &message, &fields);
+        let replayed = self.inner.replay.replaying();
+        self.trace(level, &message, &fields, replayed);
+        if replayed {
+            return;
+        }
         let entry = LogLine {
             level: level.as_str().to_string(),
             message,
@@ -87,7 +101,7 @@ impl Logger {
         }
     }
 
-    fn trace(&self, level: Level, message: &str, fields: &Value) {
+    fn trace(&self, level: Level, message: &str, fields: &Value, replayed: bool) {
         let run = self.inner.run_id.as_str();
         let fields = if fields.is_null() {
             String::new()
@@ -95,12 +109,18 @@ impl Logger {
             fields.to_string()
         };
         match level {
-            Level::Debug => tracing::debug!(target: "trigr_sdk::task", run, %fields, "{message}"),
-            Level::Log | Level::Info => {
-                tracing::info!(target: "trigr_sdk::task", run, %fields, "{message}")
+            Level::Debug => {
+                tracing::debug!(target: "trigr_sdk::task", run, replayed, %fields, "{message}")
             }
-            Level::Warn => tracing::warn!(target: "trigr_sdk::task", run, %fields, "{message}"),
-            Level::Error => tracing::error!(target: "trigr_sdk::task", run, %fields, "{message}"),
+            Level::Log | Level::Info => {
+                tracing::info!(target: "trigr_sdk::task", run, replayed, %fields, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "trigr_sdk::task", run, replayed, %fields, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "trigr_sdk::task", run, replayed, %fields, "{message}")
+            }
         }
     }
 
@@ -176,7 +196,7 @@ mod tests {
 
     #[test]
     fn entries_carry_level_message_and_fields() {
-        let log = Logger::new("run_1");
+        let log = Logger::new("run_1", Arc::default());
         log.info("plain");
         log.warn_with("with fields", json!({"to": "a@b.c"}));
         assert_eq!(log.pending(), 2);
@@ -188,5 +208,20 @@ mod tests {
             .as_str()
             .is_some_and(|t| t.ends_with('Z')));
         assert_eq!(log.pending(), 0);
+    }
+
+    #[test]
+    fn lines_written_while_replaying_are_not_shipped_again() {
+        let replay = Arc::new(Replay::new([0, 1]));
+        let log = Logger::new("run_1", replay.clone());
+        log.info("before step 0, shipped by the first execution");
+        replay.next_position();
+        log.info("between step 0 and wait 1, shipped too");
+        assert_eq!(log.pending(), 0);
+        replay.next_position();
+        log.info("after the wait: new");
+        let entries = log.take();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].message, "after the wait: new");
     }
 }

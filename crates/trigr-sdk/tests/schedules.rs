@@ -91,13 +91,26 @@ async fn the_client_manages_schedules_and_their_window() {
         .await
         .expect("update");
     assert_eq!(b.window.as_deref(), Some("50%"));
-    assert_eq!(b.timezone, "UTC");
-    // An update without a window clears it: the tick fires at its cron time.
-    let c = schedules
+    assert_eq!(b.timezone, "Europe/Paris", "kept: not given");
+    assert_eq!(b.external_id.as_deref(), Some("u1"), "kept: not given");
+    // An update without a window keeps it; `no_window` removes it and the tick fires at its
+    // cron time.
+    let kept = schedules
         .update(&a.id, ScheduleOptions::new("report", "0 * * * *"))
         .await
         .expect("update");
+    assert_eq!(kept.window.as_deref(), Some("50%"));
+    let c = schedules
+        .update(
+            &a.id,
+            ScheduleOptions::new("report", "0 * * * *")
+                .no_window()
+                .no_external_id(),
+        )
+        .await
+        .expect("update");
     assert_eq!(c.window, None);
+    assert_eq!(c.external_id, None);
     assert_eq!(c.next_run_effective_at, c.next_run);
 
     let err = schedules

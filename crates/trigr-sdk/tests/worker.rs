@@ -379,10 +379,18 @@ async fn runs_past_the_shutdown_timeout_fail_retryably() {
     let run = client.retrieve_run(&handle.id).await.expect("run");
     assert_eq!(run.status, RunStatus::Queued, "{run:?}");
     assert_eq!(run.attempt_count, 1);
+    // The error is the attempt's: the run goes on.
+    assert!(run.error.is_none(), "{run:?}");
+    let attempt = &run.attempts[0];
     assert_eq!(
-        run.error.and_then(|e| e.name).as_deref(),
+        (attempt.number, attempt.outcome.as_deref()),
+        (1, Some("FAILED"))
+    );
+    assert_eq!(
+        attempt.error.as_ref().and_then(|e| e.name.as_deref()),
         Some("WorkerShutdownError")
     );
+    assert!(attempt.retry_at.is_some(), "{attempt:?}");
     server.stop().await;
 }
 

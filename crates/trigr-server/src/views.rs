@@ -2,12 +2,15 @@
 //! function turns a stored record into its type of `trigr_types::wire`.
 
 use serde_json::{Number, Value};
+use trigr_engine::attempts::{AttemptState, AttemptView};
 use trigr_engine::explain::WaitingFor;
 use trigr_engine::presence::WorkersSeen;
+use trigr_engine::query::RunWithRelatives;
 use trigr_engine::queues::QueueView;
 use trigr_engine::waits::WaitState;
 use trigr_store::{
-    Deployment, JournalEntry, JournalKind, LogEntry, QueueKind, Run, Waitpoint, WaitpointStatus,
+    AttemptOutcome, Deployment, JournalEntry, JournalKind, LogEntry, QueueKind, Run, Waitpoint,
+    WaitpointStatus,
 };
 use trigr_types::wire::worker as wire;
 use trigr_types::wire::{manage, runs, tokens, Timestamp};
@@ -81,15 +84,10 @@ pub fn run_summary(run: &Run) -> runs::RunSummary {
 }
 
 /// `GET /api/v3/runs/{id}`: the run with its related runs, its output streams
-/// (`realtimeStreams`) and, for a run that is not final and not executing, why it waits.
-pub fn run_detail(
-    run: &Run,
-    root: Option<&Run>,
-    parent: Option<&Run>,
-    children: &[Run],
-    waiting: Option<&WaitingFor>,
-    streams: Vec<String>,
-) -> runs::Run {
+/// (`realtimeStreams`), its attempts and, for a run that is not final and not executing, why
+/// it waits.
+pub fn run_detail(r: &RunWithRelatives, streams: Vec<String>) -> runs::Run {
+    let run = &r.run;
     let payload = run
         .payload
         .as_ref()
@@ -106,11 +104,12 @@ pub fn run_detail(
         attempt_count: run.attempt,
         payload,
         output,
-        error: parsed(&run.error),
+        // The run's own error: a completed run has none, whatever its attempts met.
+        error: parsed(&run.error).filter(|_| run.status != RunStatus::Completed),
         related_runs: runs::RelatedRuns {
-            root: root.map(run_summary),
-            parent: parent.map(run_summary),
-            children: children.iter().map(run_summary).collect(),
+            root: r.root.as_ref().map(run_summary),
+            parent: r.parent.as_ref().map(run_summary),
+            children: r.children.iter().map(run_summary).collect(),
         },
         // trigr additions, ignored by the official SDK.
         attempt: run.attempt,
@@ -122,8 +121,44 @@ pub fn run_detail(
         machine: run.machine.clone(),
         parent_run_id: run.parent_run_id.clone(),
         root_run_id: run.root_run_id.clone(),
-        waiting_for: waiting.map(waiting_for),
+        waiting_for: r.waiting_for.as_ref().map(waiting_for),
         realtime_streams: streams,
+        attempts: r.attempts.iter().map(|a| attempt(run, a)).collect(),
+        last_heartbeat_at: time(run.heartbeat_at.filter(|_| run.status.is_leased())),
+    }
+}
+
+/// One attempt of a run (`attempts` of run retrieve).
+pub fn attempt(run: &Run, a: &AttemptView) -> runs::Attempt {
+    let (status, outcome) = match a.state {
+        AttemptState::Running => ("EXECUTING", None),
+        AttemptState::Suspended => ("PAUSED", None),
+        AttemptState::Completed => ("COMPLETED", Some("COMPLETED")),
+        AttemptState::Ended(o) => {
+            let status = match o {
+                AttemptOutcome::Canceled => "CANCELED",
+                AttemptOutcome::Failed | AttemptOutcome::LeaseLost | AttemptOutcome::TimedOut => {
+                    "FAILED"
+                }
+            };
+            (status, Some(o.as_str()))
+        }
+    };
+    let created = a.started_at.or(a.ended_at).unwrap_or(run.created_at);
+    let updated = a.ended_at.or(a.heartbeat_at).unwrap_or(created);
+    let run_part = run.id.strip_prefix("run_").unwrap_or(&run.id);
+    runs::Attempt {
+        id: format!("attempt_{run_part}_{}", a.number),
+        number: a.number,
+        status: status.to_string(),
+        outcome: outcome.map(str::to_string),
+        created_at: Timestamp(created),
+        updated_at: Timestamp(updated),
+        started_at: time(a.started_at),
+        completed_at: time(a.ended_at),
+        error: parsed(&a.error),
+        retry_at: time(a.retry_at),
+        last_heartbeat_at: time(a.heartbeat_at),
     }
 }
 
@@ -348,5 +383,6 @@ pub fn log_line(l: &LogEntry) -> runs::RunLogLine {
         level: l.level.clone(),
         message: l.message.clone(),
         fields: parsed(&l.fields),
+        attempt: (l.attempt > 0).then_some(l.attempt),
     }
 }

@@ -207,6 +207,11 @@ pub struct Run {
     /// Queued again because the waitpoint it was `WAITING` on completed: the next dequeue
     /// continues the same attempt (`attempt` unchanged) and says `resumed`. Cleared by a retry.
     pub resumed: bool,
+    /// When attempt number `attempt` started (its first dequeue; a resume continues it).
+    pub attempt_started_at: Option<Millis>,
+    /// When the worker holding the run last proved it was alive (its dequeue or its last
+    /// heartbeat); `None` when no worker holds it.
+    pub heartbeat_at: Option<Millis>,
 }
 
 /// Filters of the runs list; empty vectors mean "any".
@@ -424,6 +429,59 @@ pub struct JournalEntry {
     pub wait: Option<(WaitpointStatus, Option<String>)>,
 }
 
+/// How an attempt ended without completing its run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The task failed (its error says why); retried while attempts remain.
+    Failed,
+    /// The worker stopped heartbeating and its lease expired.
+    LeaseLost,
+    /// It ran past the run's `maxDuration`.
+    TimedOut,
+    /// The run was canceled while the attempt was in progress.
+    Canceled,
+}
+
+impl AttemptOutcome {
+    pub const ALL: [AttemptOutcome; 4] = [
+        AttemptOutcome::Failed,
+        AttemptOutcome::LeaseLost,
+        AttemptOutcome::TimedOut,
+        AttemptOutcome::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Failed => "FAILED",
+            AttemptOutcome::LeaseLost => "LEASE_LOST",
+            AttemptOutcome::TimedOut => "TIMED_OUT",
+            AttemptOutcome::Canceled => "CANCELED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AttemptOutcome> {
+        AttemptOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// An attempt that ended without completing its run, recorded in the transaction of the
+/// transition that ended it. The attempt in progress, and the one that completed a run, are
+/// read from the run (`attempt`, `attempt_started_at`, `finished_at`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub run_id: String,
+    /// 1, 2, 3, … as the run's `attempt` counted them.
+    pub number: i64,
+    /// `None` for an attempt of a run written before start times were kept.
+    pub started_at: Option<Millis>,
+    pub ended_at: Millis,
+    pub outcome: AttemptOutcome,
+    /// JSON text of `{message, name?, stackTrace?}`.
+    pub error: Option<String>,
+    /// When the next attempt may start, when the run was queued again.
+    pub retry_at: Option<Millis>,
+}
+
 /// One log line of a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogEntry {
@@ -438,6 +496,9 @@ pub struct LogEntry {
     /// JSON text of an object.
     pub fields: Option<String>,
     pub created_at: Millis,
+    /// The attempt the worker wrote it in (0: unknown, for lines kept from before attempts
+    /// were recorded).
+    pub attempt: i64,
 }
 
 /// One chunk of a run's output stream.

@@ -5,8 +5,9 @@
 use trigr_types::RunStatus;
 
 use crate::model::{
-    Batch, Deployment, EnvKind, Environment, InputMessage, InputWait, JournalEntry, JournalKind,
-    LogEntry, Queue, QueueKind, Run, Waitpoint, WaitpointKind, WaitpointStatus,
+    Attempt, AttemptOutcome, Batch, Deployment, EnvKind, Environment, InputMessage, InputWait,
+    JournalEntry, JournalKind, LogEntry, Queue, QueueKind, Run, Waitpoint, WaitpointKind,
+    WaitpointStatus,
 };
 use crate::sql::Value;
 use crate::{Error, Result};
@@ -113,7 +114,7 @@ macro_rules! run_insert_columns {
         queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
         attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
         root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
-        started_at, finished_at, resumed"
+        started_at, finished_at, resumed, attempt_started_at, heartbeat_at"
     };
 }
 
@@ -121,7 +122,7 @@ macro_rules! run_insert_columns {
 pub(crate) const RUN_INSERT_COLUMNS: &str = run_insert_columns!();
 
 /// How many columns [`RUN_INSERT_COLUMNS`] names.
-pub(crate) const RUN_INSERT_COUNT: usize = 46;
+pub(crate) const RUN_INSERT_COUNT: usize = 48;
 
 /// `seq` and then [`RUN_INSERT_COLUMNS`], as [`run`] reads them.
 pub(crate) const RUN_COLUMNS: &str = concat!("seq, ", run_insert_columns!());
@@ -182,6 +183,8 @@ pub(crate) fn run_values<'a>(
         &r.started_at,
         &r.finished_at,
         &r.resumed,
+        &r.attempt_started_at,
+        &r.heartbeat_at,
     ]
 }
 
@@ -243,6 +246,8 @@ pub(crate) fn run(r: &impl Columns) -> Result<Run> {
         started_at: r.opt_int(44)?,
         finished_at: r.opt_int(45)?,
         resumed: r.flag(46)?,
+        attempt_started_at: r.opt_int(47)?,
+        heartbeat_at: r.opt_int(48)?,
     })
 }
 
@@ -330,7 +335,8 @@ pub(crate) fn journal_entry(r: &impl Columns) -> Result<JournalEntry> {
     })
 }
 
-pub(crate) const LOG_COLUMNS: &str = "seq, run_id, logged_at, level, message, fields, created_at";
+pub(crate) const LOG_COLUMNS: &str =
+    "seq, run_id, logged_at, level, message, fields, created_at, attempt";
 
 pub(crate) fn log_entry(r: &impl Columns) -> Result<LogEntry> {
     Ok(LogEntry {
@@ -341,6 +347,24 @@ pub(crate) fn log_entry(r: &impl Columns) -> Result<LogEntry> {
         message: r.text(4)?,
         fields: r.opt_text(5)?,
         created_at: r.int(6)?,
+        attempt: r.int(7)?,
+    })
+}
+
+pub(crate) const ATTEMPT_COLUMNS: &str =
+    "run_id, number, started_at, ended_at, outcome, error, retry_at";
+
+pub(crate) fn attempt(r: &impl Columns) -> Result<Attempt> {
+    let outcome = r.text(4)?;
+    Ok(Attempt {
+        run_id: r.text(0)?,
+        number: r.int(1)?,
+        started_at: r.opt_int(2)?,
+        ended_at: r.int(3)?,
+        outcome: AttemptOutcome::parse(&outcome)
+            .ok_or_else(|| Error::Corrupt(format!("attempt outcome '{outcome}'")))?,
+        error: r.opt_text(5)?,
+        retry_at: r.opt_int(6)?,
     })
 }
 

@@ -306,6 +306,20 @@ pub trait JournalTx {
     fn insert_journal_entry(&mut self, e: &JournalEntry) -> Result<()>;
 }
 
+/// Reading attempt history: the attempts of a run that ended without completing it (the
+/// attempt in progress, and the one that completed the run, are read from the run).
+pub trait AttemptRead {
+    /// The run's recorded attempts, by number.
+    fn attempts(&mut self, run_id: &str) -> Result<Vec<Attempt>>;
+}
+
+/// Recording attempts, in the transaction of the run transition that ended each.
+pub trait AttemptTx {
+    /// Fails with [`crate::Error::Conflict`] when the run already has an attempt of that
+    /// number recorded.
+    fn insert_attempt(&mut self, a: &Attempt) -> Result<()>;
+}
+
 /// Reading run logs.
 pub trait LogRead {
     /// A run's logs in order of arrival, after `after_seq`.
@@ -441,6 +455,7 @@ pub trait ReadTx:
     + PacketRead
     + WaitpointRead
     + JournalRead
+    + AttemptRead
     + LogRead
     + InputRead
     + ScheduleRead
@@ -458,6 +473,7 @@ impl<
             + PacketRead
             + WaitpointRead
             + JournalRead
+            + AttemptRead
             + LogRead
             + InputRead
             + ScheduleRead
@@ -479,6 +495,7 @@ pub trait Tx:
     + PacketTx
     + WaitpointTx
     + JournalTx
+    + AttemptTx
     + LogTx
     + InputTx
     + ScheduleTx
@@ -497,6 +514,7 @@ impl<
             + PacketTx
             + WaitpointTx
             + JournalTx
+            + AttemptTx
             + LogTx
             + InputTx
             + ScheduleTx

@@ -151,6 +151,137 @@ async fn trigger_creates_a_run_with_the_options() {
     server.run(id).await;
 }
 
+/// `--payload @file` and `--payload -` (standard input) for `trigger` and `runs replay`, and a
+/// `--delay` of bare seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_come_from_files_or_stdin_and_delays_in_seconds() {
+    use tokio::io::AsyncWriteExt;
+
+    let server = TestServer::start_with_clock().await;
+    server.deploy(json!([{"id": "hello"}])).await;
+    let env = Env::of(&server);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("payload.json");
+    std::fs::write(&file, r#"{"from": "file", "n": [1, 2]}"#).expect("write");
+    let at_file = format!("@{}", file.display());
+
+    let id = run_id(&ok(env, &["trigger", "hello", "--payload", &at_file]).await);
+    assert_eq!(
+        server.run(&id).await["payload"],
+        json!({"from": "file", "n": [1, 2]})
+    );
+
+    let mut child = tokio::process::Command::new(binary())
+        .args(["trigger", "hello", "--payload", "-"])
+        .env_remove("TRIGGER_ACCESS_TOKEN")
+        .env("TRIGGER_API_URL", &server.base_url)
+        .env("TRIGGER_SECRET_KEY", DEV_KEY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("trigr trigger --payload -");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"from\": \"stdin\"}\n").await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let id = run_id(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(server.run(&id).await["payload"], json!({"from": "stdin"}));
+
+    let replayed = ok(env, &["runs", "replay", &id, "--payload", &at_file]).await;
+    let new_id = run_id(replayed.trim_start_matches(&format!("Replayed {id}")));
+    assert_eq!(server.run(&new_id).await["payload"]["from"], json!("file"));
+
+    let missing = format!("@{}", dir.path().join("nope.json").display());
+    fails(
+        env,
+        &["trigger", "hello", "--payload", &missing],
+        "could not be read",
+    )
+    .await;
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{nope").expect("write");
+    let bad = format!("@{}", bad.display());
+    fails(
+        env,
+        &["trigger", "hello", "--payload", &bad],
+        "is not valid JSON",
+    )
+    .await;
+
+    let now = server.now_ms().await;
+    let id = run_id(&ok(env, &["trigger", "hello", "--delay", "30"]).await);
+    let run = server.run(&id).await;
+    assert_eq!(run["status"], json!("DELAYED"));
+    assert_eq!(parse_ms(&run["delayedUntil"]), now + 30_000, "{run}");
+}
+
+/// The commands' names, from `trigr --help` down: each leaf as its words.
+async fn leaf_commands(env: Env<'_>, prefix: Vec<String>) -> Vec<Vec<String>> {
+    let mut args: Vec<&str> = prefix.iter().map(String::as_str).collect();
+    args.push("--help");
+    let help = ok(env, &args).await;
+    let Some(commands) = help.split("\nCommands:\n").nth(1) else {
+        return vec![prefix];
+    };
+    let mut leaves = Vec::new();
+    for line in commands.lines().take_while(|l| l.starts_with("  ")) {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if name == "help" {
+            continue;
+        }
+        let mut words = prefix.clone();
+        words.push(name.to_string());
+        leaves.extend(Box::pin(leaf_commands(env, words)).await);
+    }
+    leaves
+}
+
+/// Every `trigr … --help` shows as required (outside `[…]` in its usage line) only the flags
+/// the command cannot do without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_shows_only_required_flags_as_required() {
+    let env = Env {
+        url: None,
+        key: None,
+    };
+    let required: &[(&str, &[&str])] =
+        &[("schedules create", &["--task", "--cron", "--dedup-key"])];
+    let leaves = leaf_commands(env, Vec::new()).await;
+    assert!(leaves.len() > 20, "{leaves:?}");
+    for words in leaves {
+        let name = words.join(" ");
+        let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = ok(env, &args).await;
+        let usage = help
+            .lines()
+            .find(|l| l.starts_with("Usage: "))
+            .unwrap_or_else(|| panic!("no usage line in {help}"));
+        // Flags outside brackets are the ones the usage line calls required.
+        let mut depth = 0;
+        let mut outside = String::new();
+        for c in usage.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                _ if depth == 0 => outside.push(c),
+                _ => {}
+            }
+        }
+        let shown: Vec<&str> = outside
+            .split_whitespace()
+            .filter(|w| w.starts_with('-'))
+            .collect();
+        let expected = required
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(&[][..], |(_, flags)| *flags);
+        assert_eq!(shown, expected, "`trigr {name} --help`: {usage}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trigger_with_an_idempotency_key_reports_the_existing_run() {
     let server = TestServer::start().await;
@@ -595,6 +726,8 @@ async fn runs_logs_follow_prints_lines_as_they_arrive() {
             .expect("a line within 30 s")
             .expect("read stdout")
     };
+    let line = next_line().await.expect("the attempt's header");
+    assert!(line.starts_with("── attempt 1, started "), "{line}");
     let line = next_line().await.expect("the first line");
     assert!(line.ends_with("INFO  first"), "{line}");
     // Each later line is printed while the command keeps running.
@@ -604,6 +737,14 @@ async fn runs_logs_follow_prints_lines_as_they_arrive() {
         assert!(line.ends_with(&format!("INFO  {message}")), "{line}");
     }
     assert_eq!(server.complete_ok(&run, json!(null)).await.0, 200);
+    // How the attempt and the run ended, then nothing.
+    let line = next_line().await.expect("the attempt's end");
+    assert!(line.starts_with("── attempt 1 completed at "), "{line}");
+    let line = next_line().await.expect("the final status");
+    assert!(
+        line.starts_with(&format!("Run {id} COMPLETED at ")) && line.ends_with('.'),
+        "{line}"
+    );
     assert_eq!(next_line().await, None, "the output ends with the run");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
@@ -617,16 +758,20 @@ async fn runs_logs_follow_prints_lines_as_they_arrive() {
         &["runs", "logs", &id, "--follow", "--json"],
     )
     .await;
-    let messages: Vec<String> = text
+    let lines: Vec<Value> = text
         .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["message"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
     assert_eq!(messages, ["first", "second", "third"]);
+    assert!(lines[..3].iter().all(|l| l["attempt"] == json!(1)));
+    let end = lines.last().unwrap();
+    assert_eq!(
+        (&end["runId"], &end["status"]),
+        (&json!(id), &json!("COMPLETED")),
+        "the last line is how the run ended: {end}"
+    );
+    assert!(end["finishedAt"].is_string(), "{end}");
     fails(
         Env::of(&server),
         &["runs", "logs", "run_missing", "--follow"],

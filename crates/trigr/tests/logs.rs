@@ -50,7 +50,7 @@ async fn logs_round_trip_in_order_and_page() {
     assert_eq!(got.len(), 100, "a default page");
     assert_eq!(
         got[0],
-        json!({"time": "2026-01-02T03:04:05.678Z", "level": "info", "message": "charging", "fields": {"amount": 3}})
+        json!({"time": "2026-01-02T03:04:05.678Z", "level": "info", "message": "charging", "fields": {"amount": 3}, "attempt": 1})
     );
     assert_eq!(got[1]["message"], json!("slow\nsecond line"));
     assert!(got[1].get("fields").is_none());
@@ -100,9 +100,14 @@ async fn logs_round_trip_in_order_and_page() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let first = text.lines().next().unwrap();
+    let mut head = text.lines();
     assert_eq!(
-        first,
+        head.next().unwrap(),
+        format!("── attempt 1, started {}", iso(now)),
+        "the attempt's lines under its start"
+    );
+    assert_eq!(
+        head.next().unwrap(),
         "2026-01-02T03:04:05.678Z INFO  charging {\"amount\":3}"
     );
     assert!(text.contains(" WARN  slow\nsecond line\n"), "{text}");

@@ -746,6 +746,12 @@ async fn cli_watch_prints_changes_as_they_happen_and_exits_when_the_run_ends() {
         first.contains("QUEUED") && first.contains("(now"),
         "{first}"
     );
+    // Why it is queued: it is ready for a worker of its version.
+    let why = next_line(&mut lines).await.expect("why the run waits");
+    assert!(
+        why.starts_with("    waiting: The run is ready") && why.ends_with("(QUEUED)"),
+        "{why}"
+    );
     // Printed as it happens: each change shows before the next one is made.
     let run = server.dequeue(&version, 1, 0).await.remove(0);
     let line = next_line(&mut lines).await.unwrap();

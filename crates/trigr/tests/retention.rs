@@ -377,6 +377,7 @@ async fn finished_runs_go_after_the_retention_period_and_live_ones_stay() {
         "run_tags",
         "journal",
         "run_logs",
+        "run_attempts",
         "input_messages",
         "input_cursors",
         "output_streams",

@@ -785,11 +785,38 @@ async fn cli_manages_schedules() {
     .await;
     assert!(ok, "{err}");
     assert!(out.contains("cron: 0 10 * * *"), "{out}");
-    assert!(out.contains("timezone: UTC"), "{out}");
     assert!(
-        !out.contains("window"),
-        "an update without --window clears it: {out}"
+        out.contains("timezone: Europe/Paris") && out.contains("window: 30m\n"),
+        "an update changes only what it is given: {out}"
     );
+    assert!(out.contains("external id: u1"), "{out}");
+    let (ok, out, err) = cli(
+        &server,
+        &[
+            "schedules",
+            "update",
+            "daily",
+            "--timezone",
+            "UTC",
+            "--no-window",
+            "--no-external-id",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("cron: 0 10 * * *"), "{out}");
+    assert!(out.contains("timezone: UTC"), "{out}");
+    assert!(!out.contains("window"), "--no-window removes it: {out}");
+    assert!(!out.contains("external id"), "{out}");
+    // Nothing to change is refused before any request; a bad pattern names its field.
+    let (ok, _, err) = cli(&server, &["schedules", "update", "daily"]).await;
+    assert!(!ok && err.contains("--cron"), "{err}");
+    let (ok, _, err) = cli(
+        &server,
+        &["schedules", "update", "daily", "--cron", "61 * * * *"],
+    )
+    .await;
+    assert!(!ok && err.contains("minute 61: must be 0–59"), "{err}");
 
     let (ok, out, _) = cli(&server, &["schedules", "deactivate", &id]).await;
     assert!(ok);
@@ -934,8 +961,12 @@ async fn windows_show_in_responses_and_updates_replace_them() {
     .await;
     assert_eq!(again["nextRunEffectiveAt"], c["nextRunEffectiveAt"]);
 
-    // PUT replaces the schedule: no window clears it, and the tick is at its nominal time.
-    let d = put(&server, "w", json!({"task": "report", "cron": "0 * * * *"})).await;
+    // PUT changes what it is given: without a window the window stays; a null one removes
+    // it, and the tick is at its nominal time.
+    let kept = put(&server, "w", json!({"task": "report", "cron": "0 * * * *"})).await;
+    assert_eq!(kept["window"], "24h", "{kept}");
+    assert_eq!(kept["nextRunEffectiveAt"], c["nextRunEffectiveAt"]);
+    let d = put(&server, "w", json!({"window": null})).await;
     assert!(
         d.get("window").is_none(),
         "window is omitted, never null: {d}"

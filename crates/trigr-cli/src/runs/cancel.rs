@@ -1,7 +1,7 @@
 //! `trigr runs cancel`.
 
 use clap::builder::NonEmptyStringValueParser;
-use trigr_types::wire::common::Id;
+use trigr_types::wire::runs::Canceled;
 
 use crate::api::{Api, ConnectionArgs};
 
@@ -12,10 +12,16 @@ pub struct RunsCancelArgs {
     #[arg(value_name = "RUN_ID", value_parser = NonEmptyStringValueParser::new())]
     pub id: String,
 
+    /// Print nothing, and succeed also when the run had already finished.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }
 
+/// Cancels the run; a run that had already finished is an error (the exit status says
+/// nothing was canceled) unless `--quiet`.
 pub(super) async fn execute(args: RunsCancelArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
     let path = super::run_path("v2", &args.id, "/cancel");
@@ -24,8 +30,22 @@ pub(super) async fn execute(args: RunsCancelArgs) -> anyhow::Result<String> {
         .await
         .map_err(|e| e.or_not_found(|| super::not_found(&args.id)))?;
     // The run canceled is the one asked for: an answer that does not name it still says so.
-    let id = serde_json::from_value::<Id>(answer).map_or(args.id, |canceled| canceled.id);
-    Ok(format!("Canceled {id}\n"))
+    let canceled = serde_json::from_value::<Canceled>(answer).unwrap_or(Canceled {
+        id: args.id.clone(),
+        status: None,
+        already_finished: false,
+    });
+    if args.quiet {
+        return Ok(String::new());
+    }
+    if canceled.already_finished {
+        let status = canceled.status.as_deref().unwrap_or("final");
+        anyhow::bail!(
+            "Run {} had already finished ({status}): nothing was canceled.",
+            canceled.id
+        );
+    }
+    Ok(format!("Canceled {}\n", canceled.id))
 }
 
 #[cfg(test)]
@@ -43,15 +63,31 @@ mod tests {
             .await;
         let args = RunsCancelArgs {
             id: id.clone(),
+            quiet: false,
             conn: server.conn(),
         };
-        let text = execute(args).await.expect("cancel");
+        let text = execute(args.clone()).await.expect("cancel");
         assert_eq!(text, format!("Canceled {id}\n"));
         let run = server.run(&id).await;
         assert_eq!(run["status"], json!("CANCELED"), "{run}");
 
+        // Again: it had already finished.
+        let err = execute(args.clone()).await.err().map(|e| e.to_string());
+        assert_eq!(
+            err,
+            Some(format!(
+                "Run {id} had already finished (CANCELED): nothing was canceled."
+            ))
+        );
+        let quiet = RunsCancelArgs {
+            quiet: true,
+            ..args
+        };
+        assert_eq!(execute(quiet).await.expect("quiet"), "");
+
         let args = RunsCancelArgs {
             id: "run_nope".into(),
+            quiet: false,
             conn: server.conn(),
         };
         let err = execute(args).await.err().map(|e| e.to_string());

@@ -5,8 +5,9 @@ use serde_json::Value;
 use trigr_types::wire::runs::{Run, WaitingFor};
 use trigr_types::wire::Timestamp;
 
+use super::attempts::{self, error_message};
 use crate::api::{decode, Api, ConnectionArgs};
-use crate::output::{self, plain};
+use crate::output;
 
 /// Arguments of `trigr runs get`.
 #[derive(clap::Args, Debug, Clone)]
@@ -45,6 +46,7 @@ fn render(run: &Run) -> String {
         ("task", Some(common.task_identifier.clone())),
         ("status", Some(common.status.clone())),
         ("waiting", run.waiting_for.as_ref().and_then(waiting)),
+        ("lastHeartbeat", time(run.last_heartbeat_at)),
         ("version", common.version.clone()),
         ("queue", Some(run.queue.clone())),
         ("machine", run.machine.clone()),
@@ -69,11 +71,15 @@ fn render(run: &Run) -> String {
         lines.push((field, value.as_ref().map(Value::to_string)));
     }
     lines.push(("error", run.error.as_ref().and_then(error_message)));
-    lines
+    let mut text: String = lines
         .iter()
         .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
         .map(|(k, v)| format!("{k}: {v}\n"))
-        .collect()
+        .collect();
+    for (k, v) in attempts::lines(run) {
+        text.push_str(&format!("{k}: {v}\n"));
+    }
+    text
 }
 
 /// Why the run is not running (`waitingFor`): `<message> (<reason>)`.
@@ -95,15 +101,6 @@ fn tags(tags: &[String]) -> Option<String> {
         .filter(|t| !t.is_empty())
         .collect();
     (!tags.is_empty()).then(|| tags.join(", "))
-}
-
-/// The error's `message` (or the error as JSON text), or a string error as it is.
-fn error_message(error: &Value) -> Option<String> {
-    match error {
-        Value::String(_) => plain(error),
-        Value::Object(_) => plain(&error["message"]).or_else(|| plain(error)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

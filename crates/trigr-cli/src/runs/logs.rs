@@ -1,9 +1,11 @@
-//! `trigr runs logs`: a run's log lines, oldest first, every page.
+//! `trigr runs logs`: a run's log lines, oldest first, every page, each attempt's lines
+//! between its start and how it ended. `--follow` is `logs_follow`.
 
 use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
-use trigr_types::wire::runs::{LogPage, LogPagination, RunLogLine};
+use trigr_types::wire::runs::{LogPage, LogPagination, Run, RunLogLine};
 
+use super::attempts::Timeline;
 use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode::Query;
 use crate::output;
@@ -24,7 +26,8 @@ pub struct RunsLogsArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Keep printing new lines as they arrive, until the run is final.
+    /// Keep printing new lines as they arrive, until the run is final; then print how it
+    /// ended.
     #[arg(long, short = 'f')]
     pub follow: bool,
 
@@ -32,11 +35,9 @@ pub struct RunsLogsArgs {
     pub conn: ConnectionArgs,
 }
 
+/// The lines written so far (`--follow` is `logs_follow`).
 pub(super) async fn execute(args: RunsLogsArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
-    if args.follow {
-        return super::logs_follow::follow(&client, &args.id, args.json).await;
-    }
     let mut raw: Vec<Value> = Vec::new();
     let mut lines: Vec<RunLogLine> = Vec::new();
     let mut after: Option<String> = None;
@@ -55,10 +56,28 @@ pub(super) async fn execute(args: RunsLogsArgs) -> anyhow::Result<String> {
     if args.json {
         return Ok(output::json(&Value::Array(raw)));
     }
-    if lines.is_empty() {
-        return Ok(format!("Run {} has no logs.\n", args.id));
+    // Read after the lines: every attempt they tell of is there.
+    let run = read_run(&client, &args.id).await?;
+    let mut timeline = Timeline::new(run.attempts);
+    let mut text = String::new();
+    for line in &lines {
+        text.push_str(&timeline.before(line.attempt));
+        text.push_str(&render(line));
     }
-    Ok(lines.iter().map(render).collect())
+    text.push_str(&timeline.finish());
+    if lines.is_empty() {
+        text.push_str(&format!("Run {} has no logs.\n", args.id));
+    }
+    Ok(text)
+}
+
+/// `GET /api/v3/runs/{id}`.
+pub(super) async fn read_run(client: &Api, id: &str) -> anyhow::Result<Run> {
+    let run = client
+        .get(&super::run_path("v3", id, ""))
+        .await
+        .map_err(|e| e.or_not_found(|| super::not_found(id)))?;
+    Ok(decode(run, "GET /api/v3/runs/{id}")?)
 }
 
 /// One page of a run's log lines.

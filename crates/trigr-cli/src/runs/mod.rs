@@ -1,5 +1,6 @@
 //! `trigr runs …`: list, show, cancel, replay and migrate runs, and print their logs.
 
+mod attempts;
 mod cancel;
 mod get;
 mod list;
@@ -46,6 +47,7 @@ pub async fn execute(cmd: RunsCommand) -> anyhow::Result<String> {
         RunsCommand::Get(args) => get::execute(args).await,
         RunsCommand::Cancel(args) => cancel::execute(args).await,
         RunsCommand::Replay(args) => replay::execute(args).await,
+        RunsCommand::Logs(args) if args.follow => logs_follow::execute(args).await,
         RunsCommand::Logs(args) => logs::execute(args).await,
         RunsCommand::Watch(args) => watch::execute(args).await,
         RunsCommand::Migrate(args) => migrate::execute(args).await,

@@ -7,7 +7,7 @@ use trigr_types::wire::rest::ReplayOverrides;
 
 use crate::api::{Api, ConnectionArgs};
 use crate::output;
-use crate::trigger::parse_json_flag;
+use crate::trigger::payload_text;
 
 /// Arguments of `trigr runs replay`.
 #[derive(clap::Args, Debug, Clone)]
@@ -17,7 +17,8 @@ pub struct RunsReplayArgs {
     #[arg(value_name = "RUN_ID", value_parser = NonEmptyStringValueParser::new())]
     pub id: String,
 
-    /// Use this payload (JSON text) instead of the original one.
+    /// Use this payload (JSON text; @FILE reads it from a file, - from standard input)
+    /// instead of the original one.
     #[arg(long, value_name = "JSON")]
     pub payload: Option<String>,
 
@@ -66,8 +67,7 @@ pub(super) async fn execute(args: RunsReplayArgs) -> anyhow::Result<String> {
 fn request_body(args: &RunsReplayArgs) -> anyhow::Result<Option<ReplayOverrides>> {
     let mut body = ReplayOverrides::default();
     if let Some(payload) = &args.payload {
-        parse_json_flag("--payload", payload)?;
-        body.payload = Some(Value::String(payload.clone()));
+        body.payload = Some(Value::String(payload_text(payload)?));
         body.payload_type = Some("application/json".into());
     }
     if !args.tags.is_empty() {

@@ -2,6 +2,11 @@
 //! server's event stream (`GET /api/v1/runs/{id}/events?stopOnCompletion=true`), and exits
 //! when the run ends. A dropped connection is resumed with `Last-Event-ID`, so no change is
 //! printed twice or missed.
+//!
+//! After each status change the run is read (`GET /api/v3/runs/{id}`) for what the event does
+//! not carry: how the attempts that ended since went (error, retry time), and why a run that
+//! is not running waits (`waitingFor`). While it waits, each keep-alive of the stream reads it
+//! again, and a new reason is printed when it changes (a worker came, a queue was resumed).
 
 use std::io::Write;
 use std::time::Duration;
@@ -10,7 +15,10 @@ use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
 use trigr_sdk::http::ServerEvent;
 use trigr_sdk::Error;
+use trigr_types::wire::runs::{Run, WaitingFor};
 
+use super::attempts::summary;
+use super::logs::read_run;
 use crate::api::{Api, ApiError, ConnectionArgs};
 use crate::output::plain;
 
@@ -64,12 +72,57 @@ fn render(f: &ServerEvent) -> Option<String> {
     Some(line)
 }
 
+/// What has been said about the run beyond its events.
+#[derive(Default)]
+struct Told {
+    /// The highest attempt whose end was printed.
+    attempts_ended: i64,
+    /// The reason last printed for why the run waits, while it does.
+    waiting: Option<WaitingFor>,
+}
+
+impl Told {
+    /// Lines for what is new in `run`: attempts that ended without completing it (the
+    /// status line tells of the one that completed it), and why it waits when that changed.
+    /// With `json`, each as a JSON line (`event` `attempt` or `waiting`).
+    fn news(&mut self, run: &Run, json: bool) -> Vec<String> {
+        let mut lines = Vec::new();
+        let ended = run
+            .attempts
+            .iter()
+            .filter(|a| a.outcome.as_deref().is_some_and(|o| o != "COMPLETED"));
+        for a in ended {
+            if a.number <= self.attempts_ended {
+                continue;
+            }
+            self.attempts_ended = a.number;
+            lines.push(if json {
+                serde_json::json!({"id": null, "event": "attempt", "data": a}).to_string()
+            } else {
+                format!("    attempt {}: {}", a.number, summary(a))
+            });
+        }
+        if run.waiting_for != self.waiting {
+            self.waiting = run.waiting_for.clone();
+            if let Some(w) = &self.waiting {
+                lines.push(if json {
+                    serde_json::json!({"id": null, "event": "waiting", "data": w}).to_string()
+                } else {
+                    format!("    waiting: {} ({})", w.message, w.reason)
+                });
+            }
+        }
+        lines
+    }
+}
+
 pub(super) async fn execute(args: RunsWatchArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
     let path = super::run_path("v1", &args.id, "/events?stopOnCompletion=true");
     let mut last: Option<i64> = None;
     let mut failures = 0;
     let mut stdout = std::io::stdout();
+    let mut told = Told::default();
     loop {
         let mut events = match client.open_events(&path, last).await {
             Ok(events) => events,
@@ -87,18 +140,26 @@ pub(super) async fn execute(args: RunsWatchArgs) -> anyhow::Result<String> {
                 _ => break,
             };
             failures = 0;
-            if f.name.is_empty() {
-                continue; // a keep-alive
+            // A keep-alive: a run that waits may wait for something else by now.
+            let keep_alive = f.name.is_empty();
+            if keep_alive && told.waiting.is_none() {
+                continue;
             }
             if f.id.is_some() {
                 last = f.id;
             }
-            if args.json {
-                let data: Value = serde_json::from_str(&f.data).unwrap_or(Value::Null);
-                let line = serde_json::json!({"id": f.id, "event": f.name, "data": data});
-                writeln!(stdout, "{line}")?;
-            } else if let Some(line) = render(&f) {
-                writeln!(stdout, "{line}")?;
+            if !keep_alive {
+                if let Some(line) = event_line(&f, args.json) {
+                    writeln!(stdout, "{line}")?;
+                }
+            }
+            // A read that fails only leaves out what it would have added.
+            if keep_alive || matches!(f.name.as_str(), "snapshot" | "status") {
+                if let Ok(run) = read_run(&client, &args.id).await {
+                    for line in told.news(&run, args.json) {
+                        writeln!(stdout, "{line}")?;
+                    }
+                }
             }
             stdout.flush()?;
             if f.name == "end" {
@@ -114,6 +175,15 @@ pub(super) async fn execute(args: RunsWatchArgs) -> anyhow::Result<String> {
         }
         pause(failures).await;
     }
+}
+
+/// The line of an event: as JSON (`{"id", "event", "data"}`) or as text.
+fn event_line(f: &ServerEvent, json: bool) -> Option<String> {
+    if json {
+        let data: Value = serde_json::from_str(&f.data).unwrap_or(Value::Null);
+        return Some(serde_json::json!({"id": f.id, "event": f.name, "data": data}).to_string());
+    }
+    render(f)
 }
 
 /// Whether opening the stream may work on another try: no connection, no answer, or a

@@ -61,6 +61,7 @@ pub fn parse(pattern: &str, timezone: Option<&str>) -> Result<CronSpec, String> 
             "invalid cron pattern '{trimmed}': the field '{field}' has an empty item in its list"
         ));
     }
+    check_ranges(trimmed)?;
     let cron = CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
@@ -80,6 +81,53 @@ pub fn parse(pattern: &str, timezone: Option<&str>) -> Result<CronSpec, String> 
         ));
     }
     Ok(spec)
+}
+
+/// The five fields: name and range of their numbers.
+const FIELDS: [(&str, u32, u32); 5] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// Names the first number out of its field's range (`minute 61: must be 0–59`), or a step
+/// of 0, in a pattern of five fields. Names (`MON`, `JAN`), `L`, `W` and `#` are left to the
+/// parser, as is a pattern of another number of fields.
+fn check_ranges(pattern: &str) -> Result<(), String> {
+    let fields: Vec<&str> = pattern.split_whitespace().collect();
+    if fields.len() != FIELDS.len() {
+        return Ok(());
+    }
+    for (field, &(name, min, max)) in fields.iter().zip(FIELDS.iter()) {
+        for item in field.split(',') {
+            let (range, step) = match item.split_once('/') {
+                Some((range, step)) => (range, Some(step)),
+                None => (item, None),
+            };
+            if let Some(step) = step.and_then(|s| s.parse::<u64>().ok()) {
+                if step == 0 {
+                    return Err(format!(
+                        "invalid cron pattern '{pattern}': {name} step 0: must be at least 1"
+                    ));
+                }
+            }
+            for bound in range.split('-') {
+                // `5L`, `15W`, `1#2`: the number before the suffix.
+                let digits: String = bound.chars().take_while(char::is_ascii_digit).collect();
+                let Ok(n) = digits.parse::<u64>() else {
+                    continue;
+                };
+                if n < u64::from(min) || n > u64::from(max) {
+                    return Err(format!(
+                        "invalid cron pattern '{pattern}': {name} {digits}: must be {min}–{max}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// 2000-01-01T00:00:00Z, where the check that a pattern ever fires starts.
@@ -196,6 +244,30 @@ mod tests {
         assert!(parse("61 * * * *", None)
             .unwrap_err()
             .contains("61 * * * *"));
+        for (pattern, said) in [
+            ("61 * * * *", "minute 61: must be 0–59"),
+            ("0 24 * * *", "hour 24: must be 0–23"),
+            ("0 0 0 * *", "day-of-month 0: must be 1–31"),
+            ("0 0 32W * *", "day-of-month 32: must be 1–31"),
+            ("0 0 1 13 *", "month 13: must be 1–12"),
+            ("0 0 * 1-13 *", "month 13: must be 1–12"),
+            ("0 0 * * 8", "day-of-week 8: must be 0–7"),
+            ("0 0 * * 9#2", "day-of-week 9: must be 0–7"),
+            ("5,70 * * * *", "minute 70: must be 0–59"),
+            ("*/0 * * * *", "minute step 0: must be at least 1"),
+        ] {
+            let err = parse(pattern, None).unwrap_err();
+            assert!(err.contains(said), "{pattern}: {err}");
+        }
+        for fine in [
+            "0 0 * * 7",
+            "0 0 L * *",
+            "0 0 * * 5L",
+            "0 0 * * MON-FRI",
+            "*/15 9-17 * JAN *",
+        ] {
+            assert!(parse(fine, None).is_ok(), "{fine}");
+        }
         assert!(parse("* * * * *", Some("Mars/Base"))
             .unwrap_err()
             .contains("Mars/Base"));

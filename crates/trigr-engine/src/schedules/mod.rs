@@ -20,7 +20,7 @@ pub mod window;
 
 use serde_json::Value;
 use trigr_store::{Environment, ReadTx, Schedule, ScheduleKind};
-use trigr_types::wire::rest::ScheduleBody;
+use trigr_types::wire::rest::{ScheduleBody, ScheduleUpdate};
 use trigr_types::{id, Millis};
 
 use crate::{Engine, Error, Result, Txn};
@@ -44,23 +44,25 @@ pub struct ScheduleInput {
     pub window: Option<String>,
 }
 
-/// Checks the body of a schedule create or update: the window, when given, is a string (its
-/// form and the pattern, zone and task are checked by the command).
+/// What a caller changes in an imperative schedule: `None` keeps the schedule's value; for
+/// the external id and the window, `Some(None)` removes it.
+#[derive(Clone, Debug, Default)]
+pub struct ScheduleChange {
+    pub task: Option<String>,
+    pub cron: Option<String>,
+    pub timezone: Option<String>,
+    pub external_id: Option<Option<String>>,
+    /// When given, the schedule's own key (a key does not change).
+    pub dedup_key: Option<String>,
+    pub window: Option<Option<String>>,
+}
+
+/// Checks the body of a schedule create: the window, when given, is a string (its form and
+/// the pattern, zone and task are checked by the command).
 pub fn check(body: ScheduleBody) -> Result<ScheduleInput> {
     let window = match body.window {
-        None | Some(Value::Null) => None,
-        Some(Value::String(w)) => Some(w),
-        Some(other) => {
-            let kind = match other {
-                Value::Bool(_) => "a boolean",
-                Value::Number(_) => "a number",
-                Value::Array(_) => "an array",
-                _ => "an object",
-            };
-            return Err(Error::unprocessable(format!(
-                "invalid window: window must be a string such as \"30m\", \"2h\" or \"30%\", not {kind}"
-            )));
-        }
+        None => None,
+        Some(w) => window_value(w)?,
     };
     Ok(ScheduleInput {
         task: body.task,
@@ -70,6 +72,53 @@ pub fn check(body: ScheduleBody) -> Result<ScheduleInput> {
         dedup_key: body.deduplication_key,
         window,
     })
+}
+
+/// Checks the body of a schedule update: the external id and the window, when given, are a
+/// string or `null`.
+pub fn check_update(body: ScheduleUpdate) -> Result<ScheduleChange> {
+    let external_id = match body.external_id {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(e)) => Some(Some(e)),
+        Some(other) => {
+            return Err(Error::unprocessable(format!(
+                "invalid externalId: it must be a string, or null to remove it, not {}",
+                kind_of(&other)
+            )))
+        }
+    };
+    Ok(ScheduleChange {
+        task: body.task,
+        cron: body.cron,
+        timezone: body.timezone,
+        external_id,
+        dedup_key: body.deduplication_key,
+        window: body.window.map(window_value).transpose()?,
+    })
+}
+
+/// A window as sent: a string, or `null` for none.
+fn window_value(w: Value) -> Result<Option<String>> {
+    match w {
+        Value::Null => Ok(None),
+        Value::String(w) => Ok(Some(w)),
+        other => Err(Error::unprocessable(format!(
+            "invalid window: window must be a string such as \"30m\", \"2h\" or \"30%\", not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// The human description of a schedule's pattern, or the pattern itself when it no longer
@@ -152,21 +201,29 @@ impl Engine {
         .await
     }
 
-    /// Replaces the task, pattern, time zone, external id and window of an imperative
-    /// schedule.
+    /// Changes what `change` gives of an imperative schedule (task, pattern, time zone,
+    /// external id, window); the rest stays as it is.
     pub async fn update_schedule(
         &self,
         env_id: &str,
         id_or_key: &str,
-        input: ScheduleInput,
+        change: ScheduleChange,
     ) -> Result<Schedule> {
-        check_input(&input)?;
         let (env_id, id_or_key) = (env_id.to_string(), id_or_key.to_string());
         self.write(move |tx| {
             let now = tx.now();
             let env = env_of(tx, &env_id)?;
             let existing = find(tx.store(), &env.id, &id_or_key)?;
-            check_task(tx, &env, &input.task)?;
+            if existing.kind == ScheduleKind::Declarative {
+                return Err(declarative_refused(&existing));
+            }
+            let input = merged(&existing, &change)?;
+            check_input(&input)?;
+            // A schedule keeps a task the current deployment no longer declares until the
+            // task is changed.
+            if change.task.is_some() {
+                check_task(tx, &env, &input.task)?;
+            }
             let s = apply_update(existing, &input, now)?;
             tx.update_schedule(&s)?;
             Ok(s)
@@ -258,6 +315,35 @@ fn declarative_refused(s: &Schedule) -> Error {
         "Cannot update a declarative schedule: {} is declared by task '{}' of the current deployment; change the task's cron instead",
         s.id, s.task_id
     ))
+}
+
+/// The schedule's settings with `change` applied.
+fn merged(s: &Schedule, change: &ScheduleChange) -> Result<ScheduleInput> {
+    if let Some(key) = &change.dedup_key {
+        if s.dedup_key.as_ref() != Some(key) {
+            return Err(Error::unprocessable(format!(
+                "deduplicationKey cannot be changed: schedule {} keeps {}",
+                s.id,
+                s.dedup_key.as_deref().unwrap_or("none")
+            )));
+        }
+    }
+    Ok(ScheduleInput {
+        task: change.task.clone().unwrap_or_else(|| s.task_id.clone()),
+        cron: change.cron.clone().unwrap_or_else(|| s.cron.clone()),
+        timezone: Some(
+            change
+                .timezone
+                .clone()
+                .unwrap_or_else(|| s.timezone.clone()),
+        ),
+        external_id: change
+            .external_id
+            .clone()
+            .unwrap_or_else(|| s.external_id.clone()),
+        dedup_key: None,
+        window: change.window.clone().unwrap_or_else(|| s.window.clone()),
+    })
 }
 
 fn timezone_of(input: &ScheduleInput) -> String {

@@ -245,5 +245,7 @@ fn run_record(
         started_at: None,
         finished_at: None,
         resumed: false,
+        attempt_started_at: None,
+        heartbeat_at: None,
     }
 }

@@ -22,7 +22,9 @@ pub struct Schedules {
     pub(crate) http: Http,
 }
 
-/// What a schedule runs and when: the body of a create or an update.
+/// What a schedule runs and when: the body of a create or an update. A create sets every
+/// setting (a zone left out is UTC, a window left out is none); an update changes the task and
+/// the pattern and what else is given, and keeps the rest.
 #[derive(Clone, Debug)]
 pub struct ScheduleOptions {
     fields: Map<String, Value>,
@@ -49,9 +51,20 @@ impl ScheduleOptions {
     }
     /// A jitter window: each tick fires at a deterministic offset within it after its cron
     /// time. `"30m"`, `"2h"` (1 minute to 24 hours) or `"30%"` (of the interval to the next
-    /// tick). Without it, ticks fire at their cron time (an update without it clears it).
+    /// tick). Without it, ticks fire at their cron time (an update without it keeps the
+    /// schedule's window; [`ScheduleOptions::no_window`] removes it).
     pub fn window(mut self, window: impl Into<String>) -> Self {
         self.fields.insert("window".into(), json!(window.into()));
+        self
+    }
+    /// On an update, removes the schedule's window: ticks fire at their cron time.
+    pub fn no_window(mut self) -> Self {
+        self.fields.insert("window".into(), Value::Null);
+        self
+    }
+    /// On an update, removes the schedule's external id.
+    pub fn no_external_id(mut self) -> Self {
+        self.fields.insert("externalId".into(), Value::Null);
         self
     }
     pub(crate) fn to_json(&self) -> Value {
@@ -168,7 +181,8 @@ impl Schedules {
         })
     }
 
-    /// Replaces the task, pattern, time zone, external id and window of a schedule.
+    /// Sets the task and pattern of a schedule, and the time zone, external id and window
+    /// given (`no_window`, `no_external_id` remove them); what is not given stays.
     pub async fn update(&self, id: &str, options: ScheduleOptions) -> Result<Schedule> {
         self.http
             .call(

@@ -89,6 +89,54 @@ pub struct Run {
     pub started_at: Option<DateTime<Utc>>,
     /// When it reached a final status.
     pub finished_at: Option<DateTime<Utc>>,
+    /// Its attempts, by number: how each started and ended.
+    pub attempts: Vec<RunAttempt>,
+}
+
+/// One attempt of a run (`attempts` of `GET /api/v3/runs/{id}`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunAttempt {
+    /// 1, 2, 3, …
+    pub number: u32,
+    /// `EXECUTING` (a worker holds it), `PAUSED` (suspended on a wait), `COMPLETED`, `FAILED`
+    /// or `CANCELED`.
+    pub status: String,
+    /// How it ended: `COMPLETED`, `FAILED`, `LEASE_LOST` (its worker stopped heartbeating),
+    /// `TIMED_OUT` (past `maxDuration`) or `CANCELED`; `None` while it goes on.
+    pub outcome: Option<String>,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The error it ended with.
+    pub error: Option<ErrorBody>,
+    /// When the next attempt may start, when this one was retried.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// While it runs, when its worker last proved it was alive.
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<runs::Attempt> for RunAttempt {
+    type Error = String;
+
+    fn try_from(a: runs::Attempt) -> std::result::Result<RunAttempt, String> {
+        let error = a
+            .error
+            .filter(|e| !e.is_null())
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| format!("the error of attempt {}: {e}", a.number))?;
+        Ok(RunAttempt {
+            number: u32::try_from(a.number).unwrap_or_default(),
+            status: a.status,
+            outcome: a.outcome,
+            started_at: a.started_at.map(|t| t.to_datetime()),
+            ended_at: a.completed_at.map(|t| t.to_datetime()),
+            error,
+            retry_at: a.retry_at.map(|t| t.to_datetime()),
+            last_heartbeat_at: a.last_heartbeat_at.map(|t| t.to_datetime()),
+        })
+    }
 }
 
 impl TryFrom<runs::Run> for Run {
@@ -119,6 +167,11 @@ impl TryFrom<runs::Run> for Run {
             created_at: c.created_at.to_datetime(),
             started_at: c.started_at.map(|t| t.to_datetime()),
             finished_at: c.finished_at.map(|t| t.to_datetime()),
+            attempts: wire
+                .attempts
+                .into_iter()
+                .map(RunAttempt::try_from)
+                .collect::<std::result::Result<_, _>>()?,
         })
     }
 }
@@ -179,6 +232,8 @@ pub struct LogEntry {
     pub fields: Option<Value>,
     /// When it was written.
     pub time: DateTime<Utc>,
+    /// The attempt that wrote it (`None` for lines from before attempts were recorded).
+    pub attempt: Option<u32>,
 }
 
 impl From<runs::RunLogLine> for LogEntry {
@@ -188,6 +243,7 @@ impl From<runs::RunLogLine> for LogEntry {
             message: wire.message,
             fields: wire.fields,
             time: wire.time.to_datetime(),
+            attempt: wire.attempt.and_then(|n| u32::try_from(n).ok()),
         }
     }
 }

@@ -36,12 +36,10 @@ pub(super) async fn execute(
     run: DequeuedRun,
     permit: Option<OwnedSemaphorePermit>,
 ) {
-    let logger = crate::logger::Logger::new(&run.run_id);
     let attempt = Arc::new(Attempt::new(
         shared.client.http.clone(),
         &run,
         shared.durable(),
-        logger,
     ));
     let Some(task) = shared.tasks.get(&run.task_identifier).cloned() else {
         let error = TaskError::fatal(format!(

@@ -42,14 +42,7 @@ pub async fn retrieve(
         .engine
         .output_streams_of(&auth.env_id, &run_id)
         .await?;
-    let mut view = views::run_detail(
-        &r.run,
-        r.root.as_ref(),
-        r.parent.as_ref(),
-        &r.children,
-        r.waiting_for.as_ref(),
-        streams,
-    );
+    let mut view = views::run_detail(&r, streams);
     if views::wants_legacy_statuses(&headers) {
         views::legacy_run(&mut view);
     }
@@ -67,7 +60,7 @@ pub async fn retrieve(
         ("run_id" = String, Path, description = "The run id (`run_…`)"),
     ),
     responses(
-        (status = 200, description = "The run is canceled (with its unfinished descendants), or was already final", body = common::Id),
+        (status = 200, description = "The run is canceled (with its unfinished descendants), or was already final (`alreadyFinished`)", body = runs::Canceled),
         (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -87,8 +80,12 @@ pub async fn cancel(
             return Err(auth.forbidden(&format!("cancel run {run_id}")));
         }
     }
-    let run = state.engine.cancel(&auth.env_id, &run_id).await?;
-    Ok(axum::Json(common::Id { id: run.id }))
+    let c = state.engine.cancel(&auth.env_id, &run_id).await?;
+    Ok(axum::Json(runs::Canceled {
+        id: c.run.id,
+        status: Some(c.run.status.as_str().to_string()),
+        already_finished: c.already_finished,
+    }))
 }
 
 /// `POST /api/v1/runs/{id}/replay`.

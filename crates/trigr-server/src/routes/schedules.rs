@@ -10,7 +10,7 @@ use trigr_types::wire::common::Id;
 use trigr_types::wire::manage::{
     self as wire, ScheduleEnvironment, ScheduleGenerator, ScheduleList, Timezones,
 };
-use trigr_types::wire::rest::ScheduleBody;
+use trigr_types::wire::rest::{ScheduleBody, ScheduleUpdate};
 use trigr_types::wire::Timestamp;
 
 use super::offset_page::OffsetPage;
@@ -142,22 +142,22 @@ pub async fn retrieve(
     params(
         ("id" = String, Path, description = "The schedule id (`sched_…`) or its deduplicationKey"),
     ),
-    request_body = ScheduleBody,
+    request_body = ScheduleUpdate,
     responses(
-        (status = 200, description = "The schedule", body = wire::Schedule),
+        (status = 200, description = "The schedule, changed where the body says (members left out keep their value)", body = wire::Schedule),
         (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
-        (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
+        (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long or not the schedule's, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
 pub async fn update(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-    Json(b): Json<ScheduleBody>,
+    Json(b): Json<ScheduleUpdate>,
 ) -> ApiResult<impl IntoResponse> {
     let s = state
         .engine
-        .update_schedule(&auth.env_id, &id, schedules::check(b)?)
+        .update_schedule(&auth.env_id, &id, schedules::check_update(b)?)
         .await?;
     Ok(axum::Json(view(&s, &auth)))
 }

@@ -19,16 +19,17 @@ const UPDATE_RUNS: &str = "UPDATE runs AS r SET status = u.status, version = u.v
      attempt = u.attempt, lease = u.lease, lease_expires_at = u.lease_expires_at, \
      timeout_at = u.timeout_at, output = u.output, output_type = u.output_type, error = u.error, \
      updated_at = u.updated_at, started_at = u.started_at, finished_at = u.finished_at, \
-     max_duration = u.max_duration, metadata_type = u.metadata_type, resumed = u.resumed \
+     max_duration = u.max_duration, metadata_type = u.metadata_type, resumed = u.resumed, \
+     attempt_started_at = u.attempt_started_at, heartbeat_at = u.heartbeat_at \
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
      $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
      $13::text[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::text[], \
      $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::text[], $24::text[], \
-     $25::boolean[]) \
+     $25::boolean[], $26::bigint[], $27::bigint[]) \
      AS u(id, expect_status, status, version, metadata, idempotency_key, idempotency_expires_at, \
      queue_ts, available_at, delay_until, ttl_expires_at, attempt, lease, lease_expires_at, \
      timeout_at, output, output_type, error, updated_at, started_at, finished_at, max_duration, \
-     metadata_type, expect_lease, resumed) \
+     metadata_type, expect_lease, resumed, attempt_started_at, heartbeat_at) \
      WHERE r.id = u.id AND r.status = u.expect_status AND r.lease IS NOT DISTINCT FROM u.expect_lease \
      RETURNING r.id";
 
@@ -81,7 +82,7 @@ impl RunsNative for PgTx<'_> {
         let ids = texts(&|r| Some(r.id.clone()));
         let expect_status: Vec<&str> = updates.iter().map(|(_, s, _)| s.as_str()).collect();
         let expect_lease: Vec<Option<&str>> = updates.iter().map(|(_, _, l)| *l).collect();
-        let columns: [Box<dyn ToSql + Sync>; 25] = [
+        let columns: [Box<dyn ToSql + Sync>; 27] = [
             Box::new(ids),
             Box::new(expect_status),
             Box::new(texts(&|r| Some(r.status.as_str().to_string()))),
@@ -117,6 +118,8 @@ impl RunsNative for PgTx<'_> {
                     .map(|(r, _, _)| r.resumed)
                     .collect::<Vec<bool>>(),
             ),
+            Box::new(ints(&|r| r.attempt_started_at)),
+            Box::new(ints(&|r| r.heartbeat_at)),
         ];
         let params: Vec<Param> = columns.iter().map(|c| c.as_ref() as Param).collect();
         let written: std::collections::HashSet<String> = self

@@ -20,6 +20,7 @@
 //! [`output_streams::ChunksNative`], [`retention::RetentionNative`]), implemented in `sqlite/`
 //! and `postgres/`.
 
+pub(crate) mod attempts;
 pub(crate) mod batches;
 pub(crate) mod deployments;
 pub(crate) mod envs;

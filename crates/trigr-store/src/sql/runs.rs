@@ -37,7 +37,8 @@ static UPDATE: Sql = sql!(
      idempotency_expires_at = $7, queue_ts = $8, available_at = $9, delay_until = $10, \
      ttl_expires_at = $11, attempt = $12, lease = $13, lease_expires_at = $14, timeout_at = $15, \
      output = $16, output_type = $17, error = $18, updated_at = $19, started_at = $20, \
-     finished_at = $21, max_duration = $22, metadata_type = $23, resumed = $25 \
+     finished_at = $21, max_duration = $22, metadata_type = $23, resumed = $25, \
+     attempt_started_at = $26, heartbeat_at = $27 \
      WHERE id = $1 AND status = $2 AND lease IS NOT DISTINCT FROM $24"
 );
 static SET_TAGS: Sql = sql!("UPDATE runs SET tags = $2 WHERE seq = $1");
@@ -273,6 +274,8 @@ impl<C: Db + RunsNative> RunTx for C {
                 &r.metadata_type,
                 &expect_lease,
                 &r.resumed,
+                &r.attempt_started_at,
+                &r.heartbeat_at,
             ],
         )?;
         Ok(n == 1)

@@ -10,8 +10,8 @@ use crate::Result;
 impl LogsNative for SqliteTx<'_> {
     fn append_logs(&mut self, entries: &[LogEntry]) -> Result<()> {
         let mut st = self.conn.prepare_cached(
-            "INSERT INTO run_logs (run_id, logged_at, level, message, fields, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO run_logs (run_id, logged_at, level, message, fields, created_at, attempt) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for e in entries {
             st.execute(params![
@@ -20,7 +20,8 @@ impl LogsNative for SqliteTx<'_> {
                 e.level,
                 e.message,
                 e.fields,
-                e.created_at
+                e.created_at,
+                e.attempt
             ])?;
         }
         Ok(())

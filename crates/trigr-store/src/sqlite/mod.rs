@@ -65,6 +65,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("../../migrations/sqlite/0012_keys.sql")),
     (
+        13,
+        include_str!("../../migrations/sqlite/0013_attempts.sql"),
+    ),
+    (
         14,
         include_str!("../../migrations/sqlite/0014_parked_runs.sql"),
     ),

@@ -19,6 +19,8 @@ mod unique_violations;
 pub use unique_violations::*;
 mod retention;
 pub use retention::*;
+mod attempts;
+pub use attempts::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -92,6 +94,7 @@ macro_rules! suite {
             journal_entries,
             journal_waits_show_their_waitpoint,
             run_logs,
+            attempts_round_trip,
             waitpoint_lock_serializes_completers,
             input_messages,
             input_cursors,
@@ -297,6 +300,8 @@ pub fn sample_run(env_id: &str, queue_id: &str, n: i64) -> Run {
         started_at: None,
         finished_at: None,
         resumed: false,
+        attempt_started_at: None,
+        heartbeat_at: None,
     }
 }
 
@@ -350,6 +355,8 @@ pub fn full_run(env_id: &str, queue_id: &str) -> Run {
         started_at: Some(NOW + 3),
         finished_at: Some(NOW + 4),
         resumed: true,
+        attempt_started_at: Some(NOW + 6),
+        heartbeat_at: Some(NOW + 7),
     }
 }
 
@@ -457,6 +464,8 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         started_at,
         finished_at,
         resumed,
+        attempt_started_at,
+        heartbeat_at,
     } = expected;
     macro_rules! same {
         ($($field:ident),*) => {$(
@@ -513,7 +522,9 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         updated_at,
         started_at,
         finished_at,
-        resumed
+        resumed,
+        attempt_started_at,
+        heartbeat_at
     );
 }
 
@@ -1053,6 +1064,8 @@ pub async fn update_run_writes_mutable_state(store: &Store) {
     after.started_at = Some(NOW + 555);
     after.finished_at = Some(NOW + 666);
     after.resumed = true;
+    after.attempt_started_at = Some(NOW + 777);
+    after.heartbeat_at = Some(NOW + 888);
     let a = after.clone();
     assert!(
         write(store, move |tx| tx.update_run(
@@ -1086,6 +1099,8 @@ pub async fn update_run_writes_mutable_state(store: &Store) {
     assert_eq!(stored.started_at, after.started_at);
     assert_eq!(stored.finished_at, after.finished_at);
     assert!(stored.resumed);
+    assert_eq!(stored.attempt_started_at, after.attempt_started_at);
+    assert_eq!(stored.heartbeat_at, after.heartbeat_at);
     // Fields fixed at trigger time are unchanged.
     assert_eq!(stored.seq, before.seq);
     assert_eq!(stored.task_id, before.task_id);
@@ -1110,6 +1125,8 @@ pub async fn update_run_writes_mutable_state(store: &Store) {
     cleared.started_at = None;
     cleared.finished_at = None;
     cleared.resumed = false;
+    cleared.attempt_started_at = None;
+    cleared.heartbeat_at = None;
     let c = cleared.clone();
     assert!(
         write(store, move |tx| tx.update_run(
@@ -1190,6 +1207,8 @@ pub async fn update_runs_in_one_go(store: &Store) {
             a.finished_at = None;
             a.max_duration = Some(100 + i);
             a.resumed = i % 2 == 0;
+            a.attempt_started_at = Some(NOW + 80 + i);
+            a.heartbeat_at = (i % 2 == 1).then_some(NOW + 90 + i);
             a
         })
         .collect();
@@ -3744,6 +3763,7 @@ pub async fn run_logs(store: &Store) {
         message: format!("line {n} ü"),
         fields: (n % 2 == 0).then(|| format!("{{\"n\":{n}}}")),
         created_at: NOW,
+        attempt: n / 2,
     };
     let first: Vec<LogEntry> = (0..3).map(|n| line("run_1", n, "info")).collect();
     let f = first.clone();
@@ -3772,14 +3792,16 @@ pub async fn run_logs(store: &Store) {
                 got.time,
                 &got.level,
                 &got.fields,
-                got.created_at
+                got.created_at,
+                got.attempt
             ),
             (
                 &want.run_id,
                 want.time,
                 &want.level,
                 &want.fields,
-                want.created_at
+                want.created_at,
+                want.attempt
             )
         );
     }

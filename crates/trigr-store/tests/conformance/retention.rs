@@ -280,6 +280,7 @@ async fn run_with_everything(store: &Store, queue_id: &str, n: i64) -> Run {
             level: "info".into(),
             message: "hello".into(),
             fields: None,
+            attempt: 1,
             created_at: NOW,
         }])?;
         tx.insert_input_message(&InputMessage {

@@ -328,6 +328,46 @@ pub struct MigrateRunsBody {
     pub cursor: Option<String>,
 }
 
+/// Body of `PUT /api/v1/schedules/{id}`: what to change. A member left out keeps the
+/// schedule's value (the official SDK always sends `task` and `cron`); `externalId` and
+/// `window` given as `null` are removed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"cron": "0 10 * * 1-5", "timezone": "Europe/Paris"}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub cron: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub timezone: Option<String>,
+    /// A string, or `null` to remove it.
+    #[serde(
+        default,
+        deserialize_with = "super::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_id: Option<Value>,
+    /// The schedule's own key, when sent: a schedule's key does not change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub deduplication_key: Option<String>,
+    /// A window (`30m`, `2h`, `30%`), or `null` to remove it.
+    #[serde(
+        default,
+        deserialize_with = "super::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub window: Option<Value>,
+}
+
 /// Body of `POST /api/v1/test/clock` (test servers only).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -367,6 +407,8 @@ mod tests {
         }
         same::<TriggerBody>(json!({"payload": {"a": 1}, "options": {"ttl": "10m"}}));
         same::<TriggerBody>(json!({}));
+        same::<ScheduleUpdate>(json!({"cron": "0 * * * *", "externalId": null, "window": "5m"}));
+        same::<ScheduleUpdate>(json!({}));
         same::<CreateBatch>(json!({"runCount": 2, "taskIdentifiers": ["t"],
             "idempotencyKey": "k", "idempotencyKeyOptions": {"key": "k"}}));
         same::<BatchItem>(json!({"index": 0, "task": "t", "payload": 1, "options": {}}));

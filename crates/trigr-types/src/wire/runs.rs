@@ -117,6 +117,49 @@ pub struct WaitingFor {
     pub message: String,
 }
 
+/// One attempt of a run (a trigr addition in the shape of upstream's legacy `attempts`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// `attempt_<run>_<number>`.
+    pub id: String,
+    /// 1, 2, 3, …
+    pub number: i64,
+    /// `EXECUTING` (a worker holds it), `PAUSED` (suspended on a wait), `COMPLETED`,
+    /// `FAILED` or `CANCELED`.
+    pub status: String,
+    /// How it ended: `COMPLETED`, `FAILED` (the task failed), `LEASE_LOST` (its worker
+    /// stopped heartbeating), `TIMED_OUT` (past `maxDuration`) or `CANCELED`; absent while it
+    /// goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub outcome: Option<String>,
+    /// When it started (when not known, when it ended).
+    pub created_at: Timestamp,
+    /// When it last changed: its end, or its last heartbeat.
+    pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub started_at: Option<Timestamp>,
+    /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub completed_at: Option<Timestamp>,
+    /// The error it ended with: `{message, name?, stackTrace?}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub error: Option<Value>,
+    /// When the next attempt may start, when this one was retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub retry_at: Option<Timestamp>,
+    /// When its worker last proved it was alive (dequeue or heartbeat), while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub last_heartbeat_at: Option<Timestamp>,
+}
+
 /// Answer of `GET /api/v3/runs/{id}`: a run and its related runs. The fields after
 /// `relatedRuns` are trigr additions, which the official SDK ignores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,7 +183,8 @@ pub struct Run {
         skip_serializing_if = "Option::is_none"
     )]
     pub output: Option<Value>,
-    /// The error of the last failed attempt.
+    /// The run's error, once it ended without completing (an attempt that was retried keeps
+    /// its error in `attempts`).
     #[serde(
         default,
         deserialize_with = "present",
@@ -179,6 +223,14 @@ pub struct Run {
     pub waiting_for: Option<WaitingFor>,
     /// The keys of the run's output streams, in the order they were opened.
     pub realtime_streams: Vec<String>,
+    /// Its attempts, by number: how each started and ended.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// When the worker holding the run last proved it was alive (dequeue or heartbeat), while
+    /// one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub last_heartbeat_at: Option<Timestamp>,
 }
 
 /// The environment of a listed run.
@@ -205,6 +257,21 @@ pub struct RunListItem {
 pub struct RunList {
     pub data: Vec<RunListItem>,
     pub pagination: CursorPagination,
+}
+
+/// Answer of `POST /api/v2/runs/{id}/cancel`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Canceled {
+    pub id: String,
+    /// The run's status now (a trigr addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub status: Option<String>,
+    /// The run had already finished, with `status`: nothing was canceled (a trigr addition).
+    #[serde(default)]
+    pub already_finished: bool,
 }
 
 /// Answer of `GET /api/v1/runs/{id}/metadata`.
@@ -239,6 +306,11 @@ pub struct RunLogLine {
         skip_serializing_if = "Option::is_none"
     )]
     pub fields: Option<Value>,
+    /// The attempt that wrote it (a trigr addition); absent for lines kept from before
+    /// attempts were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub attempt: Option<i64>,
 }
 
 /// `pagination` of a log page.
@@ -289,6 +361,12 @@ mod tests {
             ]},
             "attempt": 1, "queue": "task/t", "priority": 0.5, "realtimeStreams": ["s"],
             "waitingFor": {"reason": "QUEUED", "message": "m"},
+            "attempts": [{"id": "attempt_1_1", "number": 1, "status": "FAILED",
+                "outcome": "LEASE_LOST", "createdAt": "2026-11-26T21:00:00.000Z",
+                "updatedAt": "2026-11-26T21:00:01.000Z", "startedAt": "2026-11-26T21:00:00.000Z",
+                "completedAt": "2026-11-26T21:00:01.000Z", "error": {"message": "gone"},
+                "retryAt": "2026-11-26T21:00:02.000Z"}],
+            "lastHeartbeatAt": "2026-11-26T21:00:03.000Z",
         });
         run.as_object_mut()
             .unwrap()
