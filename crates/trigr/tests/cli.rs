@@ -246,8 +246,10 @@ async fn help_shows_only_required_flags_as_required() {
         url: None,
         key: None,
     };
-    let required: &[(&str, &[&str])] =
-        &[("schedules create", &["--task", "--cron", "--dedup-key"])];
+    let required: &[(&str, &[&str])] = &[
+        ("schedules create", &["--task", "--cron", "--dedup-key"]),
+        ("runs migrate", &["--from", "--to"]),
+    ];
     let leaves = leaf_commands(env, Vec::new()).await;
     assert!(leaves.len() > 20, "{leaves:?}");
     for words in leaves {
