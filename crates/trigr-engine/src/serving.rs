@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use trigr_store::{EnvKind, Environment, ReadTx};
+use trigr_store::{EnvKind, Environment};
 use trigr_types::manifest::TaskManifest;
 use trigr_types::{version, Millis};
 
@@ -39,7 +39,9 @@ pub const MAX_VERSIONS: usize = 500;
 pub const REFRESH_MS: Millis = 1_000;
 
 /// The version a new run of `task_id` in `env` is locked to: `None` while no deployment is
-/// current (the run waits for a version); a `404` when no version serves the task.
+/// current (the run waits for a version). In development, a `404` when no version declares
+/// the task; in staging and production the current version, whose manifest the caller checks
+/// (answering [`not_declared`] when it lacks the task), so that it is looked up once.
 pub(crate) fn version_for(
     tx: &mut Txn<'_>,
     env: &Environment,
@@ -49,14 +51,7 @@ pub(crate) fn version_for(
         return Ok(None);
     };
     if env.kind != EnvKind::Development {
-        let declared = tx
-            .loaded_deployment(&env.id, &current)?
-            .is_some_and(|d| d.task(task_id).is_some());
-        if declared {
-            return Ok(Some(current));
-        }
-        let now = tx.now();
-        return Err(not_declared(tx.store(), env, task_id, &current, now)?);
+        return Ok(Some(current));
     }
     let now = tx.now();
     let catalog = tx.catalog(env, false)?;
@@ -76,13 +71,14 @@ pub(crate) fn version_for(
 
 /// The `404` of a task the current deployment does not declare, naming the versions with
 /// workers that declare it (staging and production).
-fn not_declared(
-    tx: &mut dyn ReadTx,
+pub(crate) fn not_declared(
+    tx: &mut Txn<'_>,
     env: &Environment,
     task_id: &str,
     current: &str,
-    now: Millis,
 ) -> Result<Error> {
+    let now = tx.now();
+    let tx = tx.store();
     let seen = WorkersSeen::read(tx, &env.id, now)?;
     let mut live = Vec::new();
     for v in seen.last_seen.keys() {

@@ -392,10 +392,21 @@ fn check_input(input: &ScheduleInput) -> Result<()> {
 /// the current deployment declares, or in development one any version declares
 /// ([`crate::serving`]).
 fn check_task(tx: &mut Txn<'_>, env: &Environment, task: &str) -> Result<()> {
-    match crate::serving::version_for(tx, env, task) {
-        Ok(_) => Ok(()),
-        Err(Error::NotFound(message)) => Err(Error::Unprocessable(message)),
-        Err(e) => Err(e),
+    let version = match crate::serving::version_for(tx, env, task) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(()),
+        Err(Error::NotFound(message)) => return Err(Error::Unprocessable(message)),
+        Err(e) => return Err(e),
+    };
+    let declared = tx
+        .loaded_deployment(&env.id, &version)?
+        .is_some_and(|d| d.task(task).is_some());
+    if declared {
+        return Ok(());
+    }
+    match crate::serving::not_declared(tx, env, task, &version)? {
+        Error::NotFound(message) => Err(Error::Unprocessable(message)),
+        e => Err(e),
     }
 }
 

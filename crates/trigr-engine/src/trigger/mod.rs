@@ -62,10 +62,13 @@ fn resolve_task(
         )));
     };
     let Some(task) = dep.task(&new.task_id).cloned() else {
-        return Err(Error::unprocessable(format!(
-            "Task '{}' is not declared by version {version}",
-            new.task_id
-        )));
+        return Err(match &new.version {
+            Some(_) => Error::unprocessable(format!(
+                "Task '{}' is not declared by version {version}",
+                new.task_id
+            )),
+            None => crate::serving::not_declared(tx, env, &new.task_id, &version)?,
+        });
     };
     dep.validate_payload(&new.task_id, &new.payload_value)?;
     Ok(Some((dep, task)))
