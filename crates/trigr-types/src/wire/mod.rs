@@ -127,6 +127,15 @@ pub(crate) fn present<'de, D: Deserializer<'de>>(
     serde_json::Value::deserialize(d).map(Some)
 }
 
+/// An optional member that may be left out but is never `null`: with `#[serde(default,
+/// deserialize_with = "given")]` an absent member is `None` and a `null` one is refused, as
+/// the document (`nullable = false`) says.
+pub(crate) fn given<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// Members whose type is a struct, read from JSON objects only. serde reads a struct from an
 /// array as well (`[null, null]` fills its first two fields), which would let a client send
 /// what the document says is invalid and get it accepted; `#[serde(deserialize_with =

@@ -339,13 +339,25 @@ pub struct MigrateRunsBody {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleUpdate {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::given",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub task: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::given",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub cron: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::given",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub timezone: Option<String>,
     /// A string, or `null` to remove it.
@@ -356,7 +368,11 @@ pub struct ScheduleUpdate {
     )]
     pub external_id: Option<Value>,
     /// The schedule's own key, when sent: a schedule's key does not change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::given",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub deduplication_key: Option<String>,
     /// A window (`30m`, `2h`, `30%`), or `null` to remove it.
@@ -409,6 +425,14 @@ mod tests {
         same::<TriggerBody>(json!({}));
         same::<ScheduleUpdate>(json!({"cron": "0 * * * *", "externalId": null, "window": "5m"}));
         same::<ScheduleUpdate>(json!({}));
+        // What may be left out may not be null: the document says so.
+        for member in ["task", "cron", "timezone", "deduplicationKey"] {
+            let body = json!({ member: null });
+            assert!(
+                serde_json::from_value::<ScheduleUpdate>(body).is_err(),
+                "{member}"
+            );
+        }
         same::<CreateBatch>(json!({"runCount": 2, "taskIdentifiers": ["t"],
             "idempotencyKey": "k", "idempotencyKeyOptions": {"key": "k"}}));
         same::<BatchItem>(json!({"index": 0, "task": "t", "payload": 1, "options": {}}));
