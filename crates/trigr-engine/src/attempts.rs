@@ -1,7 +1,7 @@
 //! Attempt history: each try at a run, from its start to how it ended.
 //!
 //! An attempt that ends without completing its run (it failed, its lease was lost, it ran past
-//! `maxDuration`, the run was canceled under it) is recorded by [`record_end`], in the
+//! `maxDuration`, the run was canceled under it) is recorded by `record_end`, in the
 //! transaction of the transition that ends it. The attempt in progress, and the one that
 //! completed the run, are read from the run itself (`attempt`, `attempt_started_at`,
 //! `heartbeat_at`, `finished_at`): dequeue and a successful completion, the hot path, write
@@ -89,7 +89,7 @@ pub struct AttemptView {
     pub heartbeat_at: Option<Millis>,
 }
 
-/// Every attempt of `run` by number: those `recorded` ([`record_end`]) and the one the run
+/// Every attempt of `run` by number: those `recorded` (`record_end`) and the one the run
 /// itself tells of (in progress, or the one that ended it). Attempts of a run written before
 /// attempts were recorded are left out, but for its last one when the run ended.
 pub fn history(run: &Run, recorded: Vec<Attempt>) -> Vec<AttemptView> {

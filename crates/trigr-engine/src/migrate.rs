@@ -4,7 +4,7 @@
 //! workers are gone for good (a rebuilt dev worker registers a new version; an old deployment
 //! was drained), its runs that have not started, are delayed, are waiting on a waitpoint or
 //! are queued again for a retry (`QUEUED`, `DELAYED`, `WAITING`) would wait forever. Moving
-//! one is the named transition [`crate::transition::migrated`]: only its version changes, each
+//! one is the named transition `transition::migrated`: only its version changes, each
 //! move one compare-and-set, in batches of [`BATCH`] runs per transaction. Runs a worker holds
 //! (`DEQUEUED`, `EXECUTING`) are never moved; they finish where they are, or move later.
 //!
@@ -14,7 +14,7 @@
 //!
 //! * [`Engine::migrate_runs`]: an operator's move (`POST /api/v1/runs/migrate`, `trigr runs
 //!   migrate`), of every task or one, to a version that must declare each moved run's task.
-//! * [`abandoned`]: in development environments, the timer loop moves the runs of versions
+//! * `abandoned`: in development environments, the timer loop moves the runs of versions
 //!   none of whose workers asked for runs for [`crate::Config::dev_migrate_after`] (default
 //!   [`DEV_MIGRATE_AFTER`]) to the version with workers that declares each task (the current
 //!   one, else the newest).

@@ -15,7 +15,7 @@
 //! Triggers are a hot path, so each server keeps a [`Catalog`] of every development
 //! environment: its versions (newest first, at most [`MAX_VERSIONS`]), the tasks each declares
 //! and when its workers were last seen. An entry is read again from the store when a commit of
-//! this server registered, promoted or saw a version ([`Catalogs::changed`], applied after the
+//! this server registered, promoted or saw a version (`Catalogs::changed`, applied after the
 //! commit), when the environment's current version is not the one it was read with, after
 //! [`REFRESH_MS`] of the engine's clock (so other servers' registrations show within a
 //! second), and before a task is answered as declared by no version. Deployments are

@@ -1,7 +1,7 @@
 //! The timer loop: fires delays, TTLs, lost leases, max durations, duration/until waits,
 //! token timeouts and cron schedules ([`crate::schedules::tick`]) that are due, and in
 //! development environments moves the runs of versions whose workers are gone
-//! ([`crate::migrate::abandoned`], looked for every [`crate::migrate::DEV_PASS_EVERY_MS`]). Timers live in the store as due times on the runs and the
+//! (`migrate::abandoned`, looked for every [`crate::migrate::DEV_PASS_EVERY_MS`]). Timers live in the store as due times on the runs and the
 //! waitpoints; whichever server looks first fires each one (the scans skip rows another server
 //! holds), and the compare-and-set of [`crate::transition`] (of the waitpoint's status for
 //! waits) makes a second firing a no-op. Runs a timer ends complete the waits of their

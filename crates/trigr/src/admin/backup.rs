@@ -20,7 +20,7 @@ pub struct BackupArgs {
 pub struct RestoreArgs {
     /// A file `trigr backup` wrote.
     pub file: PathBuf,
-    /// Replace an existing store (it is kept beside it as trigr.db.before-restore-<time>).
+    /// Replace an existing store (it is kept beside it as `trigr.db.before-restore-<time>`).
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
