@@ -11,14 +11,15 @@
 //!   resumes without running its journaled step again, the one whose code changed fails with
 //!   the non-determinism error.
 
+mod pg;
+
+use pg::Schema;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use trigr_sdk::testkit::{Builder, TestServer};
 use trigr_sdk::{task, MigrateRuns, RunStatus, Task, TaskRef};
-
-const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
@@ -37,7 +38,7 @@ impl Env {
         let builder = Builder::default().test_clock(true);
         let schema = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(tokio::task::block_in_place(Schema::create)?),
+            Backend::Postgres => Some(tokio::task::block_in_place(|| Schema::create("sdkv"))?),
         };
         let builder = match &schema {
             Some(s) => builder.database_url(s.url()),
@@ -47,80 +48,6 @@ impl Env {
             server: builder.start().await,
             _schema: schema,
         })
-    }
-}
-
-/// `None` after saying why PostgreSQL tests do not run; a panic with
-/// `TRIGR_REQUIRE_POSTGRES=1`.
-fn skipped<T>(reason: &str) -> Option<T> {
-    if std::env::var("TRIGR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-        panic!("PostgreSQL is required (TRIGR_REQUIRE_POSTGRES=1) but {reason}");
-    }
-    println!("PostgreSQL suite skipped: {reason}");
-    None
-}
-
-fn run_sql(url: &str, sql: &str) -> Result<(), String> {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    std::thread::spawn(move || {
-        let mut config: postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
-        config.connect_timeout(Duration::from_secs(3));
-        let mut client = config
-            .connect(postgres::NoTls)
-            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
-        client.batch_execute(&sql).map_err(|e| e.to_string())
-    })
-    .join()
-    .unwrap_or_else(|_| Err("the SQL thread panicked".into()))
-}
-
-struct Schema {
-    base_url: String,
-    name: String,
-}
-
-impl Schema {
-    fn create() -> Option<Schema> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let base_url = std::env::var("TRIGR_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| DEFAULT_DATABASE_URL.into());
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        let name = format!(
-            "sdkv_{}_{nanos}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        match run_sql(&base_url, &format!("CREATE SCHEMA {name}")) {
-            Ok(()) => Some(Schema { base_url, name }),
-            Err(reason) => skipped(&format!("{reason} (set TRIGR_TEST_DATABASE_URL)")),
-        }
-    }
-
-    fn url(&self) -> String {
-        let sep = if self.base_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!(
-            "{}{sep}options=-c%20search_path%3D{}",
-            self.base_url, self.name
-        )
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = run_sql(
-            &self.base_url,
-            &format!(
-                "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {} CASCADE",
-                self.name
-            ),
-        );
     }
 }
 
