@@ -314,6 +314,9 @@ pub fn scenario_flags(args: &Args) -> Vec<Flag> {
     if args.sse_subscribers != crate::scenarios::sse::SUBSCRIBERS as u64 {
         flags.push(Flag::new("--sse-subscribers", args.sse_subscribers));
     }
+    if let Some(runs) = args.dashboard_runs {
+        flags.push(Flag::new("--dashboard-runs", runs));
+    }
     if args.timeout_secs != crate::DEFAULT_TIMEOUT_SECS {
         flags.push(Flag::new("--timeout-secs", args.timeout_secs));
     }

@@ -25,8 +25,9 @@
 //! too when its database answers; when it does not, a line saying
 //! `PostgreSQL scenarios skipped: …` and why goes to stderr and under the table. With an
 //! explicit `--backend postgres` an unreachable database is an error. The `trigger`, `batch`,
-//! `sse`, `loopback` and `disk` scenarios run on SQLite only (they measure the SQLite server
-//! alone, the machine's loopback network or its disk); the others run on every store.
+//! `sse`, `loopback`, `dashboard` and `disk` scenarios run on SQLite only (they measure the
+//! SQLite server alone, the machine's loopback network or its disk); the others run on every
+//! store.
 //!
 //! ## Figures
 //!
@@ -92,6 +93,12 @@
 //!   minus the moment the message was due. See `scenarios/loopback.rs`.
 //! * **`disk_fsync_p50_ms`, `disk_fsync_p99_ms`** — the disk's own fsync latency where the
 //!   temporary SQLite stores live, for context.
+//! * **`dashboard_runs_page_p50_ms`, `dashboard_runs_page_filtered_p50_ms`** (SQLite) — the
+//!   dashboard's runs page of an environment holding 1,000,000 queued runs
+//!   (`--dashboard-runs N`; 20,000 with `--quick`), signed in with the environment's key: the
+//!   first page, and the first page filtered by task and status (one run in 100 matches),
+//!   request to last byte over loopback, medians of 60 requests each. See
+//!   `scenarios/dashboard.rs`.
 //!
 //! ## Repeats and output
 //!
@@ -206,6 +213,10 @@ struct Args {
     #[arg(long, default_value_t = scenarios::sse::SUBSCRIBERS as u64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     sse_subscribers: u64,
 
+    /// Runs in the store of the dashboard scenario [default: 1000000, or 20000 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    dashboard_runs: Option<u64>,
+
     /// Longest one scenario run may take, in seconds, before the benchmark fails.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
     timeout_secs: u64,
@@ -260,6 +271,10 @@ async fn main() -> Result<()> {
         timeout: Duration::from_secs(args.timeout_secs),
         database_url: args.database_url.clone(),
         sse_subscribers: args.sse_subscribers as usize,
+        dashboard_runs: args
+            .dashboard_runs
+            .unwrap_or(if args.quick { 20_000 } else { 1_000_000 })
+            as usize,
     };
     let chosen: Vec<Scenario> = if args.only.is_empty() {
         Scenario::ALL.to_vec()

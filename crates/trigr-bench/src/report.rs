@@ -145,6 +145,22 @@ pub const SSE_FANOUT_EVENTS_PER_S: Figure = Figure {
     decimals: 0,
 };
 
+pub const DASHBOARD_RUNS_PAGE_P50_MS: Figure = Figure {
+    key: "dashboard_runs_page_p50_ms",
+    label: "dashboard runs page p50",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const DASHBOARD_RUNS_PAGE_FILTERED_P50_MS: Figure = Figure {
+    key: "dashboard_runs_page_filtered_p50_ms",
+    label: "dashboard runs page, filtered, p50",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
 pub const SSE_EVENT_P50_MS: Figure = Figure {
     key: "sse_event_p50_ms",
     label: "SSE change->subscriber p50",
@@ -254,7 +270,7 @@ pub const PG2_STEPS_PER_S: Figure = Figure {
 };
 
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 30] = [
+pub const FIGURES: [&Figure; 32] = [
     &TRIGGER_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
@@ -285,6 +301,8 @@ pub const FIGURES: [&Figure; 30] = [
     &LOOPBACK_FANOUT_P99_MS,
     &DISK_FSYNC_P50_MS,
     &DISK_FSYNC_P99_MS,
+    &DASHBOARD_RUNS_PAGE_P50_MS,
+    &DASHBOARD_RUNS_PAGE_FILTERED_P50_MS,
 ];
 
 /// The values one figure took over the repeated runs of its scenario.
@@ -365,6 +383,10 @@ pub struct Report {
     pub disk_fsync_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_fsync_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dashboard_runs_page_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dashboard_runs_page_filtered_p50_ms: Option<f64>,
 }
 
 impl Report {
@@ -409,6 +431,8 @@ impl Report {
             "loopback_fanout_p99_ms" => &mut self.loopback_fanout_p99_ms,
             "disk_fsync_p50_ms" => &mut self.disk_fsync_p50_ms,
             "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
+            "dashboard_runs_page_p50_ms" => &mut self.dashboard_runs_page_p50_ms,
+            "dashboard_runs_page_filtered_p50_ms" => &mut self.dashboard_runs_page_filtered_p50_ms,
             other => unreachable!("figure {other} has no field in Report"),
         };
         *slot = Some(value);

@@ -4,6 +4,7 @@
 //! spreads its triggers and its workers over them.
 
 pub mod batch;
+pub mod dashboard;
 pub mod disk;
 pub mod e2e;
 pub mod latency;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub database_url: String,
     /// Concurrent subscribers of the sse scenario.
     pub sse_subscribers: usize,
+    /// Runs in the store of the dashboard scenario.
+    pub dashboard_runs: usize,
 }
 
 /// The measured figures of one scenario run, plus a human sentence about it.
@@ -65,10 +68,12 @@ pub enum Scenario {
     Sse,
     /// The sse delay's floor: the same messages over plain loopback sockets, no server.
     Loopback,
+    /// The dashboard's runs page, first and filtered, of an environment of 1,000,000 runs.
+    Dashboard,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
@@ -79,6 +84,7 @@ impl Scenario {
         Scenario::Disk,
         Scenario::Sse,
         Scenario::Loopback,
+        Scenario::Dashboard,
     ];
 
     pub fn name(self) -> &'static str {
@@ -93,6 +99,7 @@ impl Scenario {
             Scenario::Disk => "disk",
             Scenario::Sse => "sse",
             Scenario::Loopback => "loopback",
+            Scenario::Dashboard => "dashboard",
         }
     }
 
@@ -126,6 +133,7 @@ impl Scenario {
                 Scenario::Disk => disk::run(settings).await,
                 Scenario::Sse => sse::run(&apis[0..1], settings).await,
                 Scenario::Loopback => loopback::run(settings).await,
+                Scenario::Dashboard => dashboard::run(&apis[0], settings).await,
             }?;
             let mut figures = Vec::new();
             for (figure, value) in outcome.figures {
