@@ -98,7 +98,11 @@ async fn sign_in_needs_a_key_and_sets_a_strict_cookie() {
     let home = http.get(server.url("/dashboard")).send().await.unwrap();
     assert_eq!(home.status(), 303);
     assert_eq!(home.headers()["location"], "/dashboard/login");
-    let form = http.get(server.url("/dashboard/login")).send().await.unwrap();
+    let form = http
+        .get(server.url("/dashboard/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(form.status(), 200);
     assert!(form.text().await.unwrap().contains("name=\"key\""));
 
@@ -116,11 +120,17 @@ async fn sign_in_needs_a_key_and_sets_a_strict_cookie() {
     for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(s.set_cookie.contains(part), "{part} in {}", s.set_cookie);
     }
-    assert!(!s.set_cookie.contains("Secure"), "plain HTTP: {}", s.set_cookie);
+    assert!(
+        !s.set_cookie.contains("Secure"),
+        "plain HTTP: {}",
+        s.set_cookie
+    );
     let tls = sign_in(&server, DEV_KEY, &[("x-forwarded-proto", "https")]).await;
     assert!(tls.set_cookie.contains("; Secure"), "{}", tls.set_cookie);
 
-    let (status, page) = s.get(&server, &format!("/dashboard/env/{}/runs", s.env_id)).await;
+    let (status, page) = s
+        .get(&server, &format!("/dashboard/env/{}/runs", s.env_id))
+        .await;
     assert_eq!(status, 200);
     assert!(page.contains("<h1>Runs</h1>"), "{page}");
     let (status, _) = s.get(&server, "/dashboard").await;
@@ -128,10 +138,17 @@ async fn sign_in_needs_a_key_and_sets_a_strict_cookie() {
 
     // Signing out ends the session on the server, whatever the browser keeps.
     let csrf = s.csrf(&server).await;
-    let out = s.post(&server, "/dashboard/logout", &[("csrf", &csrf)], &[]).await;
+    let out = s
+        .post(&server, "/dashboard/logout", &[("csrf", &csrf)], &[])
+        .await;
     assert_eq!(out.status(), 303);
-    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
-    let (status, _) = s.get(&server, &format!("/dashboard/env/{}/runs", s.env_id)).await;
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let (status, _) = s
+        .get(&server, &format!("/dashboard/env/{}/runs", s.env_id))
+        .await;
     assert_eq!(status, 303, "signed out");
 }
 
@@ -147,24 +164,45 @@ async fn posts_need_the_session_csrf_value_and_the_same_site() {
     let none = s.post(&server, &cancel, &[], &[]).await;
     assert_eq!(none.status(), 403, "no token");
     assert!(none.text().await.unwrap().contains("security token"));
-    let wrong = s.post(&server, &cancel, &[("csrf", &"0".repeat(64))], &[]).await;
+    let wrong = s
+        .post(&server, &cancel, &[("csrf", &"0".repeat(64))], &[])
+        .await;
     assert_eq!(wrong.status(), 403, "another value");
     let cross = s
-        .post(&server, &cancel, &[("csrf", &csrf)], &[("sec-fetch-site", "cross-site")])
+        .post(
+            &server,
+            &cancel,
+            &[("csrf", &csrf)],
+            &[("sec-fetch-site", "cross-site")],
+        )
         .await;
     assert_eq!(cross.status(), 403, "cross-site");
     let origin = s
-        .post(&server, &cancel, &[("csrf", &csrf)], &[("origin", "https://evil.example")])
+        .post(
+            &server,
+            &cancel,
+            &[("csrf", &csrf)],
+            &[("origin", "https://evil.example")],
+        )
         .await;
     assert_eq!(origin.status(), 403, "another origin");
-    assert_eq!(server.status(&run_id).await, "QUEUED", "nothing refused changed anything");
+    assert_eq!(
+        server.status(&run_id).await,
+        "QUEUED",
+        "nothing refused changed anything"
+    );
 
     let other = sign_in(&server, DEV_KEY, &[]).await;
     let stolen = other.post(&server, &cancel, &[("csrf", &csrf)], &[]).await;
     assert_eq!(stolen.status(), 403, "a value of another session");
 
     let ok = s
-        .post(&server, &cancel, &[("csrf", &csrf)], &[("sec-fetch-site", "same-origin")])
+        .post(
+            &server,
+            &cancel,
+            &[("csrf", &csrf)],
+            &[("sec-fetch-site", "same-origin")],
+        )
         .await;
     assert_eq!(ok.status(), 303);
     assert_eq!(server.status(&run_id).await, "CANCELED");
@@ -173,7 +211,9 @@ async fn posts_need_the_session_csrf_value_and_the_same_site() {
 #[tokio::test]
 async fn one_environment_cannot_see_another() {
     let server = TestServer::start().await;
-    server.deploy_as(STAGING_KEY, tasks(&["secret-task"]), true).await;
+    server
+        .deploy_as(STAGING_KEY, tasks(&["secret-task"]), true)
+        .await;
     let (s, v) = server
         .call_as(
             STAGING_KEY,
@@ -189,7 +229,10 @@ async fn one_environment_cannot_see_another() {
     assert_ne!(staging.env_id, dev.env_id);
 
     let (status, _) = staging
-        .get(&server, &format!("/dashboard/env/{}/runs/{staging_run}", staging.env_id))
+        .get(
+            &server,
+            &format!("/dashboard/env/{}/runs/{staging_run}", staging.env_id),
+        )
         .await;
     assert_eq!(status, 200);
     for path in [
@@ -206,13 +249,18 @@ async fn one_environment_cannot_see_another() {
     let cancel = dev
         .post(
             &server,
-            &format!("/dashboard/env/{}/runs/{staging_run}/cancel", staging.env_id),
+            &format!(
+                "/dashboard/env/{}/runs/{staging_run}/cancel",
+                staging.env_id
+            ),
             &[("csrf", &csrf)],
             &[],
         )
         .await;
     assert_eq!(cancel.status(), 404);
-    let (_, run) = server.get_as(STAGING_KEY, &format!("/api/v3/runs/{staging_run}")).await;
+    let (_, run) = server
+        .get_as(STAGING_KEY, &format!("/api/v3/runs/{staging_run}"))
+        .await;
     assert_ne!(run["status"], "CANCELED");
 }
 
@@ -243,14 +291,29 @@ async fn bad_filters_are_named_in_a_400_page() {
 #[tokio::test]
 async fn a_sign_in_link_works_once() {
     let server = TestServer::start().await;
-    let mut args = vec!["dashboard".to_string(), "link".to_string(), "--ttl".into(), "10m".into()];
+    let mut args = vec![
+        "dashboard".to_string(),
+        "link".to_string(),
+        "--ttl".into(),
+        "10m".into(),
+    ];
     args.extend(store_args(&server));
     args.extend(["--url".to_string(), server.base_url.clone()]);
-    let out = std::process::Command::new(binary()).args(&args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(binary())
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let url = text.lines().next().unwrap().to_string();
-    assert!(url.starts_with(&format!("{}/dashboard/link/", server.base_url)), "{text}");
+    assert!(
+        url.starts_with(&format!("{}/dashboard/link/", server.base_url)),
+        "{text}"
+    );
     assert!(text.contains("default/dev"), "{text}");
 
     let first = client().get(&url).send().await.unwrap();
@@ -293,7 +356,10 @@ mod browser {
     /// Starts chromedriver, or says why not: `None` only when it is not installed and the
     /// run does not require a browser (`TRIGR_REQUIRE_BROWSER=1` makes that a failure).
     pub async fn driver() -> Option<Driver> {
-        let installed = Command::new("chromedriver").arg("--version").output().is_ok();
+        let installed = Command::new("chromedriver")
+            .arg("--version")
+            .output()
+            .is_ok();
         if !installed {
             assert!(
                 std::env::var("TRIGR_REQUIRE_BROWSER").ok().as_deref() != Some("1"),
@@ -313,12 +379,21 @@ mod browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
-        let url = format!("http://127.0.0.1:{port}");
+        // Dropped (and so killed and waited for) on every path from here.
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let http = reqwest::Client::new();
         // Ready once it answers its status endpoint.
         for _ in 0..200 {
-            if http.get(format!("{url}/status")).send().await.is_ok() {
-                return Some(Driver { child, url });
+            if http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Some(driver);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -358,17 +433,27 @@ mod browser {
     pub async fn shows(c: &Client, text: &str, within: Duration) {
         let deadline = std::time::Instant::now() + within;
         loop {
-            let body = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+            let body = c
+                .find(Locator::Css("body"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             if body.contains(text) {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "the page never showed '{text}':\n{body}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the page never showed '{text}':\n{body}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn screenshot(c: &Client, name: &str) {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/dashboard-screenshots");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/dashboard-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let png = c.screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
@@ -387,10 +472,25 @@ async fn the_dashboard_in_a_browser() {
 
     // No cookie: the sign-in form.
     c.goto(&server.url("/dashboard")).await.unwrap();
-    assert!(c.current_url().await.unwrap().path().ends_with("/dashboard/login"));
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/dashboard/login"));
     browser::screenshot(&c, "login").await;
-    c.find(Locator::Css("#key")).await.unwrap().send_keys(DEV_KEY).await.unwrap();
-    c.find(Locator::Css("form button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#key"))
+        .await
+        .unwrap()
+        .send_keys(DEV_KEY)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     browser::appears(&c, "h1", Duration::from_secs(5)).await;
     let runs_url = c.current_url().await.unwrap();
     assert!(runs_url.path().ends_with("/runs"), "{runs_url}");
@@ -398,7 +498,9 @@ async fn the_dashboard_in_a_browser() {
     browser::appears(&c, "#live-dot.on", Duration::from_secs(5)).await;
 
     // A run triggered through the API appears without a reload, within a second.
-    let first = server.trigger("hello", json!({"name": "Ada"}), json!({"tags": ["vip"]})).await;
+    let first = server
+        .trigger("hello", json!({"name": "Ada"}), json!({"tags": ["vip"]}))
+        .await;
     let took = browser::appears(&c, &format!("#run-{first}"), Duration::from_secs(1)).await;
     assert!(took <= Duration::from_secs(1), "{took:?}");
     for i in 0..3 {
@@ -408,10 +510,16 @@ async fn the_dashboard_in_a_browser() {
     browser::screenshot(&c, "runs-1280").await;
 
     // The run page shows its logs and steps as the worker reports them.
-    c.goto(&server.url(&format!("{env_path}/runs/{first}"))).await.unwrap();
+    c.goto(&server.url(&format!("{env_path}/runs/{first}")))
+        .await
+        .unwrap();
     browser::appears(&c, "#live-dot.on", Duration::from_secs(5)).await;
     let runs = server.dequeue(&version, 10, 1000).await;
-    let run = runs.iter().find(|r| r["runId"] == first).expect("the run dequeued").clone();
+    let run = runs
+        .iter()
+        .find(|r| r["runId"] == first)
+        .expect("the run dequeued")
+        .clone();
     let id = run["runId"].as_str().unwrap();
     let (s, v) = server
         .post(
@@ -433,12 +541,24 @@ async fn the_dashboard_in_a_browser() {
     browser::screenshot(&c, "run-1280").await;
 
     // Cancel from the page.
-    c.find(Locator::Css("#cancel")).await.unwrap().click().await.unwrap();
-    browser::appears(&c, "#run-status [data-status=CANCELED]", Duration::from_secs(5)).await;
+    c.find(Locator::Css("#cancel"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::appears(
+        &c,
+        "#run-status [data-status=CANCELED]",
+        Duration::from_secs(5),
+    )
+    .await;
     assert_eq!(server.status(&first).await, "CANCELED");
 
     // Pausing a queue from the page holds new runs.
-    c.goto(&server.url(&format!("{env_path}/queues"))).await.unwrap();
+    c.goto(&server.url(&format!("{env_path}/queues")))
+        .await
+        .unwrap();
     browser::appears(&c, "tr[data-queue='task/other']", Duration::from_secs(5)).await;
     // Every run queued so far was handed out with the first.
     assert_eq!(runs.len(), 4, "{runs:?}");
@@ -448,7 +568,12 @@ async fn the_dashboard_in_a_browser() {
         .click()
         .await
         .unwrap();
-    browser::appears(&c, "tr[data-queue='task/hello'] .badge.s-wait", Duration::from_secs(5)).await;
+    browser::appears(
+        &c,
+        "tr[data-queue='task/hello'] .badge.s-wait",
+        Duration::from_secs(5),
+    )
+    .await;
     browser::screenshot(&c, "queues-1280").await;
     let held = server.trigger("hello", json!({}), json!({})).await;
     let got = server.dequeue(&version, 10, 300).await;
@@ -458,14 +583,29 @@ async fn the_dashboard_in_a_browser() {
     assert_eq!(q["paused"], true, "{q}");
 
     // The other pages, wide and narrow.
-    for page in ["overview", "deployments", "tasks", "schedules", "batches", "tokens"] {
-        c.goto(&server.url(&format!("{env_path}/{page}"))).await.unwrap();
+    for page in [
+        "overview",
+        "deployments",
+        "tasks",
+        "schedules",
+        "batches",
+        "tokens",
+    ] {
+        c.goto(&server.url(&format!("{env_path}/{page}")))
+            .await
+            .unwrap();
         browser::appears(&c, "main h1", Duration::from_secs(5)).await;
         browser::screenshot(&c, &format!("{page}-1280")).await;
     }
     c.set_window_size(390, 844).await.unwrap();
-    for (page, name) in [("runs", "runs-390"), (&format!("runs/{first}") as &str, "run-390"), ("queues", "queues-390")] {
-        c.goto(&server.url(&format!("{env_path}/{page}"))).await.unwrap();
+    for (page, name) in [
+        ("runs", "runs-390"),
+        (&format!("runs/{first}") as &str, "run-390"),
+        ("queues", "queues-390"),
+    ] {
+        c.goto(&server.url(&format!("{env_path}/{page}")))
+            .await
+            .unwrap();
         browser::appears(&c, "main h1", Duration::from_secs(5)).await;
         browser::screenshot(&c, name).await;
     }

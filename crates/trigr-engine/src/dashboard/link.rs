@@ -35,7 +35,9 @@ impl Engine {
         ttl: Duration,
     ) -> Result<(String, Vec<(String, String)>)> {
         if ttl.is_zero() || ttl > MAX_LINK_TTL {
-            return Err(Error::invalid("a link's lifetime must be between 1 s and 7 days"));
+            return Err(Error::invalid(
+                "a link's lifetime must be between 1 s and 7 days",
+            ));
         }
         self.write(move |tx| {
             let projects = tx.projects()?;
@@ -44,7 +46,9 @@ impl Engine {
                 projects
                     .iter()
                     .find(|p| p.name == name || p.project_ref == name)
-                    .ok_or_else(|| Error::not_found(format!("no project is named '{}'", name.escape_debug())))
+                    .ok_or_else(|| {
+                        Error::not_found(format!("no project is named '{}'", name.escape_debug()))
+                    })
             };
             let chosen: Vec<_> = match &target {
                 LinkTarget::Project(name) => {
@@ -89,7 +93,10 @@ impl Engine {
                 .iter()
                 .map(|e| {
                     let project = projects.iter().find(|p| p.id == e.project_id);
-                    (project.map_or_else(String::new, |p| p.name.clone()), e.slug.clone())
+                    (
+                        project.map_or_else(String::new, |p| p.name.clone()),
+                        e.slug.clone(),
+                    )
                 })
                 .collect();
             Ok((secret, named))

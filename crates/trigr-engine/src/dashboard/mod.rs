@@ -1,11 +1,11 @@
 //! The dashboard's sign-ins and figures.
 //!
-//! A browser signs in with an environment's secret key ([`Engine::sign_in_with_key`]) or a
-//! one-time link an operator made ([`Engine::create_dashboard_link`], redeemed by
-//! [`Engine::sign_in_with_link`]); either way it gets a session secret for its cookie, which
+//! A browser signs in with an environment's secret key ([`crate::Engine::sign_in_with_key`]) or a
+//! one-time link an operator made ([`crate::Engine::create_dashboard_link`], redeemed by
+//! [`crate::Engine::sign_in_with_link`]); either way it gets a session secret for its cookie, which
 //! grants a list of environments for [`SESSION_TTL`]. Sessions and links are stored only as
 //! hashes of their secrets, so every server of a cluster honours them and a copy of the
-//! database signs nobody in. [`Engine::overview`] counts finished runs per time bucket for the
+//! database signs nobody in. [`crate::Engine::overview`] counts finished runs per time bucket for the
 //! overview's chart.
 
 mod link;
@@ -25,5 +25,8 @@ pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// bits, from the operating system's seeded generator).
 fn new_secret(prefix: &str) -> String {
     use rand::distributions::{Alphanumeric, DistString};
-    format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::thread_rng(), 43))
+    format!(
+        "{prefix}{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 43)
+    )
 }

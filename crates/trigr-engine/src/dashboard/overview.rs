@@ -52,7 +52,10 @@ impl Engine {
             })
             .collect();
         for row in rows {
-            let Some(b) = usize::try_from(row.bucket).ok().and_then(|i| out.get_mut(i)) else {
+            let Some(b) = usize::try_from(row.bucket)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+            else {
                 continue;
             };
             if row.status == RunStatus::Completed {

@@ -60,7 +60,9 @@ impl Viewer {
 }
 
 fn csrf_of(secret: &str) -> String {
-    hex::encode(Sha256::digest(format!("trigr-dashboard-csrf:{secret}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("trigr-dashboard-csrf:{secret}").as_bytes(),
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -82,7 +84,12 @@ fn cookie_secret(headers: &HeaderMap) -> Option<String> {
 
 /// Refuses a request a browser sent from another site (`403`).
 pub fn same_site(headers: &HeaderMap) -> Result<(), PageError> {
-    let refused = || PageError::new(StatusCode::FORBIDDEN, "Requests from other sites are refused");
+    let refused = || {
+        PageError::new(
+            StatusCode::FORBIDDEN,
+            "Requests from other sites are refused",
+        )
+    };
     if headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
@@ -105,8 +112,8 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let wants_page = parts.method == axum::http::Method::GET
-            && !parts.uri.path().ends_with("/live");
+        let wants_page =
+            parts.method == axum::http::Method::GET && !parts.uri.path().ends_with("/live");
         let signed_out = || {
             if wants_page {
                 Redirect::to("/dashboard/login").into_response()
@@ -199,7 +206,12 @@ pub async fn login(
 ) -> Result<Response, PageError> {
     same_site(&headers)?;
     let key = form.key.trim();
-    let wrong = || login_page(StatusCode::UNAUTHORIZED, Some("That is not a secret key of any environment."));
+    let wrong = || {
+        login_page(
+            StatusCode::UNAUTHORIZED,
+            Some("That is not a secret key of any environment."),
+        )
+    };
     if key.is_empty() || key.len() > MAX_KEY_CHARS || key.contains('\0') {
         return Ok(wrong());
     }
@@ -217,7 +229,9 @@ pub async fn link(
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     if token.len() > 128 {
-        return Err(PageError::not_found("This sign-in link is unknown, used or expired"));
+        return Err(PageError::not_found(
+            "This sign-in link is unknown, used or expired",
+        ));
     }
     let Some(session) = state.engine.sign_in_with_link(&token).await? else {
         return Err(PageError::not_found(

@@ -1,8 +1,6 @@
 //! `GET /dashboard/env/{env_id}/batches`: a batch's progress, counted by status, looked up by
 //! id (`?id=batch_…`), with a link to its runs.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
@@ -39,19 +37,33 @@ pub async fn batches(
         @match &found {
             None => (layout::empty("Give a batch id to see its progress.")),
             Some(b) => {
-                @let mut counts: BTreeMap<&str, (trigr_types::RunStatus, usize)> = BTreeMap::new();
-                @let _ = { for r in &b.runs { counts.entry(r.status.as_str()).or_insert((r.status, 0)).1 += 1; } };
+                @let counts = by_status(&b.runs);
                 @let done = b.runs.iter().filter(|r| r.status.is_final()).count();
                 div.panel {
                     h2.mono { (b.batch.id) }
                     p { (done) " of " (b.batch.run_count) " runs finished · " (b.status) " · created " (time(b.batch.created_at)) }
                     progress max=(b.batch.run_count.max(1)) value=(done) aria-label="Finished runs" {}
-                    p { @for (_, (status, n)) in &counts { (status_badge(*status)) " " (n) "  " } }
+                    p { @for (status, n) in &counts { (status_badge(*status)) " " (n) "  " } }
                     p { a href=(format!("/dashboard/env/{}/runs?batch={}", env.id, b.batch.id)) { "Runs of this batch →" } }
                 }
             }
         }
     };
-    let shell = Shell { viewer: &viewer, env, tab: "batches", title: "Batches", live: None };
+    let shell = Shell {
+        viewer: &viewer,
+        env,
+        tab: "batches",
+        title: "Batches",
+        live: None,
+    };
     Ok(page(shell, content).into_response())
+}
+
+/// How many runs have each status, in status order.
+fn by_status(runs: &[trigr_store::Run]) -> Vec<(trigr_types::RunStatus, usize)> {
+    trigr_types::RunStatus::ALL
+        .into_iter()
+        .map(|s| (s, runs.iter().filter(|r| r.status == s).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }

@@ -46,7 +46,13 @@ pub async fn tasks(
             }
         }
     };
-    let shell = Shell { viewer: &viewer, env, tab: "tasks", title: "Tasks", live: None };
+    let shell = Shell {
+        viewer: &viewer,
+        env,
+        tab: "tasks",
+        title: "Tasks",
+        live: None,
+    };
     Ok(page(shell, content).into_response())
 }
 
@@ -88,7 +94,13 @@ pub async fn deployments(
             }
         }
     };
-    let shell = Shell { viewer: &viewer, env, tab: "deployments", title: "Deployments", live: None };
+    let shell = Shell {
+        viewer: &viewer,
+        env,
+        tab: "deployments",
+        title: "Deployments",
+        live: None,
+    };
     Ok(page(shell, content).into_response())
 }
 

@@ -208,7 +208,9 @@ impl IntoResponse for PageError {
 pub fn status_class(status: RunStatus) -> &'static str {
     match status {
         RunStatus::Completed => "s-ok",
-        RunStatus::Failed | RunStatus::Crashed | RunStatus::SystemFailure | RunStatus::TimedOut => "s-bad",
+        RunStatus::Failed | RunStatus::Crashed | RunStatus::SystemFailure | RunStatus::TimedOut => {
+            "s-bad"
+        }
         RunStatus::Dequeued | RunStatus::Executing => "s-run",
         RunStatus::Waiting | RunStatus::Delayed | RunStatus::PendingVersion => "s-wait",
         RunStatus::Queued | RunStatus::Canceled | RunStatus::Expired => "s-idle",

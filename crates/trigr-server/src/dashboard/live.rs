@@ -27,10 +27,16 @@ pub const MIN_GAP: Duration = Duration::from_millis(150);
 
 /// The live parts of a page, rendered: `(name, html)`.
 pub type Parts = Vec<(&'static str, String)>;
-type Render = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Parts, PageError>> + Send>> + Send + Sync>;
+type Render =
+    Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Parts, PageError>> + Send>> + Send + Sync>;
 
 /// A stream of the parts `render` makes, for the environment's changes and every `tick`.
-async fn stream(state: AppState, env_id: String, tick: Duration, render: Render) -> Result<Response, PageError> {
+async fn stream(
+    state: AppState,
+    env_id: String,
+    tick: Duration,
+    render: Render,
+) -> Result<Response, PageError> {
     let events = state.engine.subscribe_events(&env_id).await?;
     let first = render().await?;
     let start = Loop {
@@ -45,7 +51,9 @@ async fn stream(state: AppState, env_id: String, tick: Duration, render: Render)
         let event = l.next().await?;
         Some((Ok::<_, std::convert::Infallible>(event), l))
     });
-    Ok(Sse::new(body).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(body)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 struct Loop {
@@ -163,7 +171,12 @@ pub async fn overview(
     let (s, e) = (state.clone(), env.clone());
     let render: Render = Box::new(move || {
         let (s, e) = (s.clone(), e.clone());
-        Box::pin(async move { Ok(vec![("overview", overview::figures(&s, &e).await?.into_string())]) })
+        Box::pin(async move {
+            Ok(vec![(
+                "overview",
+                overview::figures(&s, &e).await?.into_string(),
+            )])
+        })
     });
     stream(state, env, Duration::from_secs(5), render).await
 }

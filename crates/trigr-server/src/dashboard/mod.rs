@@ -54,15 +54,30 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{env}/overview/live"), get(live::overview))
         .route(&format!("{env}/tasks"), get(deployments::tasks))
         .route(&format!("{env}/deployments"), get(deployments::deployments))
-        .route(&format!("{env}/deployments/rollback"), post(deployments::rollback))
-        .route(&format!("{env}/deployments/{{version}}/promote"), post(deployments::promote))
+        .route(
+            &format!("{env}/deployments/rollback"),
+            post(deployments::rollback),
+        )
+        .route(
+            &format!("{env}/deployments/{{version}}/promote"),
+            post(deployments::promote),
+        )
         .route(&format!("{env}/queues"), get(queues::queues))
         .route(&format!("{env}/queues/live"), get(live::queues))
-        .route(&format!("{env}/queues/{{queue_id}}/{{action}}"), post(queues::act))
+        .route(
+            &format!("{env}/queues/{{queue_id}}/{{action}}"),
+            post(queues::act),
+        )
         .route(&format!("{env}/schedules"), get(schedules::schedules))
-        .route(&format!("{env}/schedules/{{id}}/{{action}}"), post(schedules::act))
+        .route(
+            &format!("{env}/schedules/{{id}}/{{action}}"),
+            post(schedules::act),
+        )
         .route(&format!("{env}/batches"), get(batches::batches))
         .route(&format!("{env}/tokens"), get(tokens::tokens))
-        .route(&format!("{env}/tokens/{{token_id}}/complete"), post(tokens::complete))
+        .route(
+            &format!("{env}/tokens/{{token_id}}/complete"),
+            post(tokens::complete),
+        )
         .with_state(state)
 }

@@ -39,8 +39,18 @@ pub async fn figures(state: &AppState, env_id: &str) -> Result<Markup, PageError
     let failed: i64 = o.buckets.iter().map(|b| b.failed).sum();
     let other: i64 = o.buckets.iter().map(|b| b.other).sum();
     let finished = completed + failed + other;
-    let rate = if finished == 0 { 0.0 } else { failed as f64 * 100.0 / finished as f64 };
-    let max = o.buckets.iter().map(|b| b.completed + b.failed + b.other).max().unwrap_or(0).max(1);
+    let rate = if finished == 0 {
+        0.0
+    } else {
+        failed as f64 * 100.0 / finished as f64
+    };
+    let max = o
+        .buckets
+        .iter()
+        .map(|b| b.completed + b.failed + b.other)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let (w, h, pad) = (960.0, 220.0, 24.0);
     let bar = (w - pad * 2.0) / o.buckets.len().max(1) as f64;
     let y = |n: i64| (h - pad) * n as f64 / max as f64;

@@ -41,7 +41,11 @@ pub async fn table(state: &AppState, env_id: &str) -> Result<Markup, PageError> 
     table_for(state, env_id, None).await
 }
 
-async fn table_for(state: &AppState, env_id: &str, viewer: Option<&Viewer>) -> Result<Markup, PageError> {
+async fn table_for(
+    state: &AppState,
+    env_id: &str,
+    viewer: Option<&Viewer>,
+) -> Result<Markup, PageError> {
     let (list, total) = state.engine.list_queues(env_id, 1, MAX_QUEUES).await?;
     Ok(html! {
         @if list.is_empty() { (layout::empty("No queues yet: they appear with the first deployment or run.")) }
@@ -122,6 +126,9 @@ pub async fn act(
         }
         _ => return Err(PageError::not_found("No such action")),
     };
-    state.engine.change_queue(&env.id, QueueRef::Id(queue_id), change).await?;
+    state
+        .engine
+        .change_queue(&env.id, QueueRef::Id(queue_id), change)
+        .await?;
     Ok(Redirect::to(&format!("/dashboard/env/{}/queues", env.id)).into_response())
 }

@@ -11,7 +11,9 @@ use axum::Form;
 use maud::{html, Markup};
 use trigr_engine::attempts::{AttemptState, AttemptView};
 use trigr_engine::query::RunWithRelatives;
-use trigr_store::{JournalEntry, JournalKind, LogEntry, Run, Waitpoint, WaitpointKind, WaitpointStatus};
+use trigr_store::{
+    JournalEntry, JournalKind, LogEntry, Run, Waitpoint, WaitpointKind, WaitpointStatus,
+};
 use trigr_types::RunStatus;
 
 use super::auth::{same_site, Viewer};
@@ -72,7 +74,10 @@ pub async fn run(
         env,
         tab: "runs",
         title: &run_id,
-        live: Some(format!("/dashboard/env/{}/runs/{}/live", env.id, view.r.run.id)),
+        live: Some(format!(
+            "/dashboard/env/{}/runs/{}/live",
+            env.id, view.r.run.id
+        )),
     };
     Ok(page(shell, content).into_response())
 }
@@ -105,7 +110,8 @@ pub fn live_part(env_id: &str, v: &RunView) -> Markup {
 
 fn facts(env_id: &str, v: &RunView) -> Markup {
     let run = &v.r.run;
-    let link = |id: &str| html! { a.mono href=(format!("/dashboard/env/{env_id}/runs/{id}")) { (id) } };
+    let link =
+        |id: &str| html! { a.mono href=(format!("/dashboard/env/{env_id}/runs/{id}")) { (id) } };
     html! {
         dl.facts {
             dt { "Status" } dd #run-status { (status_badge(run.status)) }
@@ -158,20 +164,27 @@ fn journal(env_id: &str, v: &RunView) -> Markup {
     if v.journal.is_empty() {
         return layout::empty("No steps or waits yet.");
     }
-    let mut previous = v.r.run.started_at.unwrap_or(v.r.run.created_at);
+    let start = v.r.run.started_at.unwrap_or(v.r.run.created_at);
+    let took: Vec<i64> = v
+        .journal
+        .iter()
+        .scan(start, |previous, e| {
+            let took = (e.created_at - *previous).max(0);
+            *previous = e.created_at;
+            Some(took)
+        })
+        .collect();
     html! {
         table {
             thead { tr { th { "#" } th { "Kind" } th { "Name" } th { "At" } th { "Took" } th { "Result" } } }
             tbody {
-                @for e in &v.journal {
-                    @let took = (e.created_at - previous).max(0);
-                    @let _ = { previous = e.created_at; };
+                @for (e, took) in v.journal.iter().zip(&took) {
                     tr.step data-step=(e.name) {
                         td { (e.position) }
                         td { (e.kind.as_str()) }
                         td { (e.name) }
                         td { (time(e.created_at)) }
-                        td { (layout::duration(took)) }
+                        td { (layout::duration(*took)) }
                         td { (journal_result(env_id, e, &v.r.children)) }
                     }
                 }
@@ -240,13 +253,18 @@ fn streams(list: &[String]) -> Markup {
 ///
 /// TRACE SEAM: today it draws the spans trigr knows without span storage — each attempt and
 /// each journal entry, from the run's start. When runs carry spans (`Engine::run_spans`),
-/// feed them here in place of [`spans_of`]: one bar per span, `(name, start, end, depth)`.
+/// feed them here in place of `spans_of`: one bar per span, `(name, start, end, depth)`.
 pub fn trace_section(v: &RunView) -> Markup {
     let spans = spans_of(v);
     let Some(start) = spans.iter().map(|s| s.1).min() else {
         return html! { div.panel.waterfall #trace { h2 { "Trace" } (layout::empty("No spans yet.")) } };
     };
-    let end = spans.iter().map(|s| s.2).max().unwrap_or(start).max(start + 1);
+    let end = spans
+        .iter()
+        .map(|s| s.2)
+        .max()
+        .unwrap_or(start)
+        .max(start + 1);
     let total = (end - start) as f64;
     html! {
         div.panel.waterfall #trace {
@@ -274,12 +292,22 @@ fn spans_of(v: &RunView) -> Vec<(String, i64, i64, usize)> {
     let mut spans = Vec::new();
     for a in &v.r.attempts {
         if let Some(s) = a.started_at {
-            spans.push((format!("attempt {}", a.number), s, a.ended_at.unwrap_or(now).max(s), 0));
+            spans.push((
+                format!("attempt {}", a.number),
+                s,
+                a.ended_at.unwrap_or(now).max(s),
+                0,
+            ));
         }
     }
     let mut previous = run.started_at.unwrap_or(run.created_at);
     for e in &v.journal {
-        spans.push((format!("{} {}", e.kind.as_str(), e.name), previous, e.created_at.max(previous), 1));
+        spans.push((
+            format!("{} {}", e.kind.as_str(), e.name),
+            previous,
+            e.created_at.max(previous),
+            1,
+        ));
         previous = e.created_at;
     }
     spans
@@ -357,7 +385,9 @@ pub async fn act(
         "reschedule" => {
             let delay = form.delay.as_deref().map(str::trim).unwrap_or("");
             if delay.is_empty() {
-                return Err(PageError::bad_request("Give the new delay: 10m, 2h or a date"));
+                return Err(PageError::bad_request(
+                    "Give the new delay: 10m, 2h or a date",
+                ));
             }
             state.engine.reschedule(&env.id, &run_id, delay).await?;
         }
@@ -369,7 +399,10 @@ pub async fn act(
             };
             let replay = trigr_engine::replay::check(overrides)?;
             let t = state.engine.replay(&env.id, &run_id, replay).await?;
-            return Ok(Redirect::to(&format!("/dashboard/env/{}/runs/{}", env.id, t.run.id)).into_response());
+            return Ok(
+                Redirect::to(&format!("/dashboard/env/{}/runs/{}", env.id, t.run.id))
+                    .into_response(),
+            );
         }
         _ => return Err(PageError::not_found("No such action")),
     }
@@ -388,7 +421,10 @@ pub async fn complete_token(
     viewer.check_csrf(form.csrf.as_deref())?;
     let env = viewer.env(&env_id)?;
     let data = parse_json("data", form.data.as_deref())?.unwrap_or(serde_json::Value::Null);
-    state.engine.complete_token(&env.id, &token_id, data, None).await?;
+    state
+        .engine
+        .complete_token(&env.id, &token_id, data, None)
+        .await?;
     Ok(Redirect::to(&format!("/dashboard/env/{}/runs/{run_id}", env.id)).into_response())
 }
 

@@ -53,7 +53,9 @@ fn when(name: &str, value: &str, end_of_day: bool) -> Result<i64, PageError> {
         return Ok(t.timestamp_millis());
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        let day = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
+        let day = d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis());
         if let Some(ms) = day {
             return Ok(if end_of_day { ms + 86_400_000 - 1 } else { ms });
         }
@@ -81,7 +83,9 @@ pub fn parse(params: &[(String, String)]) -> Result<Filters, PageError> {
             "status" => {
                 for s in list(name, value)? {
                     let status = s.parse::<RunStatus>().map_err(|_| {
-                        PageError::bad_request(format!("The filter 'status' has an unknown status '{s}'"))
+                        PageError::bad_request(format!(
+                            "The filter 'status' has an unknown status '{s}'"
+                        ))
                     })?;
                     f.filter.statuses.push(status);
                 }
@@ -154,7 +158,10 @@ pub async fn runs(
     if let Some(q) = &f.q {
         let found = state.engine.retrieve_run(&env.id, q).await;
         return match found {
-            Ok(r) => Ok(Redirect::to(&format!("/dashboard/env/{}/runs/{}", env.id, r.run.id)).into_response()),
+            Ok(r) => Ok(
+                Redirect::to(&format!("/dashboard/env/{}/runs/{}", env.id, r.run.id))
+                    .into_response(),
+            ),
             Err(_) => Err(PageError::not_found(format!("No run has the id '{q}'"))),
         };
     }

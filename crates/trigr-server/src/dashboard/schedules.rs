@@ -42,7 +42,13 @@ pub async fn schedules(
             }
         }
     };
-    let shell = Shell { viewer: &viewer, env, tab: "schedules", title: "Schedules", live: None };
+    let shell = Shell {
+        viewer: &viewer,
+        env,
+        tab: "schedules",
+        title: "Schedules",
+        live: None,
+    };
     Ok(page(shell, content).into_response())
 }
 
@@ -62,6 +68,9 @@ pub async fn act(
         "deactivate" => false,
         _ => return Err(PageError::not_found("No such action")),
     };
-    state.engine.set_schedule_active(&env.id, &id, active).await?;
+    state
+        .engine
+        .set_schedule_active(&env.id, &id, active)
+        .await?;
     Ok(Redirect::to(&format!("/dashboard/env/{}/schedules", env.id)).into_response())
 }

@@ -47,7 +47,13 @@ pub async fn tokens(
             }
         }
     };
-    let shell = Shell { viewer: &viewer, env, tab: "tokens", title: "Tokens", live: None };
+    let shell = Shell {
+        viewer: &viewer,
+        env,
+        tab: "tokens",
+        title: "Tokens",
+        live: None,
+    };
     Ok(page(shell, content).into_response())
 }
 
@@ -69,9 +75,17 @@ pub async fn complete(
     same_site(&headers)?;
     viewer.check_csrf(form.csrf.as_deref())?;
     let env = viewer.env(&env_id)?;
-    let text = form.data.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("null");
+    let text = form
+        .data
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("null");
     let data: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| PageError::bad_request(format!("The data is not JSON: {e}")))?;
-    state.engine.complete_token(&env.id, &token_id, data, None).await?;
+    state
+        .engine
+        .complete_token(&env.id, &token_id, data, None)
+        .await?;
     Ok(Redirect::to(&format!("/dashboard/env/{}/tokens", env.id)).into_response())
 }

@@ -3,8 +3,8 @@
 use super::{sql, Db, Sql};
 use crate::dashboard::{join_ids, split_ids};
 use crate::rows::Columns;
-use crate::{DashboardLink, DashboardRead, DashboardSession, DashboardTx, Error, FinishedBucket};
 use crate::Result;
+use crate::{DashboardLink, DashboardRead, DashboardSession, DashboardTx, Error, FinishedBucket};
 use trigr_types::{Millis, RunStatus};
 
 static SESSION: Sql = sql!(
@@ -16,8 +16,7 @@ static INSERT_SESSION: Sql = sql!(
      VALUES ($1, $2, $3, $4)"
 );
 static DELETE_SESSION: Sql = sql!("DELETE FROM dashboard_sessions WHERE token_hash = $1");
-static DELETE_EXPIRED_SESSIONS: Sql =
-    sql!("DELETE FROM dashboard_sessions WHERE expires_at <= $1");
+static DELETE_EXPIRED_SESSIONS: Sql = sql!("DELETE FROM dashboard_sessions WHERE expires_at <= $1");
 static DELETE_EXPIRED_LINKS: Sql = sql!("DELETE FROM dashboard_links WHERE expires_at <= $1");
 static INSERT_LINK: Sql = sql!(
     "INSERT INTO dashboard_links (token_hash, env_ids, created_at, expires_at, used_at) \
@@ -27,9 +26,8 @@ static UNUSED_LINK: Sql = sql!(Update:
     "SELECT token_hash, env_ids, created_at, expires_at FROM dashboard_links \
      WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2"
 );
-static USE_LINK: Sql = sql!(
-    "UPDATE dashboard_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL"
-);
+static USE_LINK: Sql =
+    sql!("UPDATE dashboard_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL");
 // `runs_finished (env_id, finished_at, seq)` serves the range; the window bounds the rows.
 static FINISHED_BUCKETS: Sql = sql!(
     "SELECT (finished_at - $2) / $3 AS bucket, status, COUNT(*) FROM runs \
@@ -124,9 +122,7 @@ impl<C: Db> DashboardTx for C {
         token_hash: &str,
         now: Millis,
     ) -> Result<Option<DashboardLink>> {
-        let Some(found) = self
-            .query_first(&UNUSED_LINK, &[&token_hash, &now], |r| link(r))?
-        else {
+        let Some(found) = self.query_first(&UNUSED_LINK, &[&token_hash, &now], |r| link(r))? else {
             return Ok(None);
         };
         // The compare-and-set: a concurrent use that got there first leaves nothing to set.

@@ -88,12 +88,24 @@ pub async fn dashboard_finished_buckets(store: &Store) {
     let (_, other) = seed(store, "env_b").await;
     let runs = vec![
         finished(sample_run("env_a", &q.id, 1), RunStatus::Completed, NOW),
-        finished(sample_run("env_a", &q.id, 2), RunStatus::Completed, NOW + 99),
+        finished(
+            sample_run("env_a", &q.id, 2),
+            RunStatus::Completed,
+            NOW + 99,
+        ),
         finished(sample_run("env_a", &q.id, 3), RunStatus::Failed, NOW + 150),
-        finished(sample_run("env_a", &q.id, 4), RunStatus::Completed, NOW + 250),
+        finished(
+            sample_run("env_a", &q.id, 4),
+            RunStatus::Completed,
+            NOW + 250,
+        ),
         // Outside the window, unfinished, or of another environment.
         finished(sample_run("env_a", &q.id, 5), RunStatus::Completed, NOW - 1),
-        finished(sample_run("env_a", &q.id, 6), RunStatus::Completed, NOW + 300),
+        finished(
+            sample_run("env_a", &q.id, 6),
+            RunStatus::Completed,
+            NOW + 300,
+        ),
         sample_run("env_a", &q.id, 7),
         finished(sample_run("env_b", &other.id, 8), RunStatus::Failed, NOW),
     ];

@@ -28,7 +28,11 @@ pub struct LinkArgs {
     #[arg(long, default_value = "15m")]
     pub ttl: String,
     /// The address the dashboard is served at, to print the link with.
-    #[arg(long, env = "TRIGR_PUBLIC_URL", default_value = "http://127.0.0.1:3030")]
+    #[arg(
+        long,
+        env = "TRIGR_PUBLIC_URL",
+        default_value = "http://127.0.0.1:3030"
+    )]
     pub url: String,
     #[command(flatten)]
     pub store: StoreArgs,
@@ -41,8 +45,7 @@ pub async fn execute(cmd: DashboardCommand) -> anyhow::Result<String> {
 }
 
 async fn link(args: LinkArgs) -> anyhow::Result<String> {
-    let ttl = duration::parse(&args.ttl)
-        .map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
+    let ttl = duration::parse(&args.ttl).map_err(|e| anyhow::anyhow!("--ttl: {e}"))?;
     let ttl = Duration::from_millis(u64::try_from(ttl).unwrap_or(0));
     let target = match (args.env, args.project) {
         (Some(env), project) => LinkTarget::Env { env, project },
