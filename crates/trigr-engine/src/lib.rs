@@ -22,6 +22,7 @@ pub mod bootstrap;
 pub mod cancel;
 pub mod clock;
 pub mod complete;
+pub mod dashboard;
 mod delivery;
 pub mod deploy;
 mod deployments;

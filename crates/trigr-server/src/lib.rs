@@ -8,6 +8,7 @@
 //! connections and guards them against slow or stalled clients ([`Connections`]).
 
 mod config;
+pub mod dashboard;
 pub mod error;
 mod extract;
 mod jwt;
@@ -184,7 +185,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         trigr_engine::realtime::DEFAULT_RETENTION,
         stop_rx.clone(),
     ));
-    let app = middleware::apply(routes::router(state), &config.connections);
+    let app = routes::router(state.clone()).merge(dashboard::router(state));
+    let app = middleware::apply(app, &config.connections);
     let serve = tokio::spawn(serve::serve(listener, app, config.connections, stop_rx));
     Ok(Running {
         addr,

@@ -15,6 +15,7 @@
 //! several servers sharing one database). With PostgreSQL every write is its own transaction
 //! on a pooled connection, committed with the server's durable `COMMIT`.
 
+pub mod dashboard;
 pub mod events;
 pub mod model;
 pub mod postgres;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+pub use dashboard::{DashboardLink, DashboardRead, DashboardSession, DashboardTx, FinishedBucket};
 pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use model::*;
 pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
@@ -37,7 +39,7 @@ pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

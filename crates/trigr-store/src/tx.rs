@@ -462,6 +462,7 @@ pub trait ReadTx:
     + OutputStreamRead
     + EventRead
     + RetentionRead
+    + crate::DashboardRead
 {
 }
 impl<
@@ -479,7 +480,8 @@ impl<
             + ScheduleRead
             + OutputStreamRead
             + EventRead
-            + RetentionRead,
+            + RetentionRead
+            + crate::DashboardRead,
     > ReadTx for T
 {
 }
@@ -502,6 +504,7 @@ pub trait Tx:
     + OutputStreamTx
     + EventTx
     + RetentionTx
+    + crate::DashboardTx
 {
 }
 impl<
@@ -520,7 +523,8 @@ impl<
             + ScheduleTx
             + OutputStreamTx
             + EventTx
-            + RetentionTx,
+            + RetentionTx
+            + crate::DashboardTx,
     > Tx for T
 {
 }

@@ -19,7 +19,7 @@ pub(super) async fn rewrite(response: Response, method: &Method) -> Response {
     if !response.status().is_client_error() && !response.status().is_server_error() {
         return response;
     }
-    if is_json(response.headers()) {
+    if is_json(response.headers()) || is_html(response.headers()) {
         return response;
     }
     as_json(response, method).await
@@ -34,6 +34,14 @@ fn is_json(headers: &HeaderMap) -> bool {
             let mime = mime.trim();
             mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
         })
+}
+
+/// A page (the dashboard's error pages explain themselves).
+fn is_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 /// The answer with its text (or a sentence for its status) as `{"error": …}`, keeping the

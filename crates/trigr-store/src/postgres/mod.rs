@@ -104,6 +104,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/postgres/0015_retention.sql"),
     ),
+    (
+        16,
+        include_str!("../../migrations/postgres/0016_dashboard.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

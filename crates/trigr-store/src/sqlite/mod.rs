@@ -76,6 +76,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_retention.sql"),
     ),
+    (
+        16,
+        include_str!("../../migrations/sqlite/0016_dashboard.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -21,6 +21,8 @@ mod retention;
 pub use retention::*;
 mod attempts;
 pub use attempts::*;
+mod dashboard;
+pub use dashboard::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -95,6 +97,9 @@ macro_rules! suite {
             journal_waits_show_their_waitpoint,
             run_logs,
             attempts_round_trip,
+            dashboard_sessions,
+            dashboard_links_work_once,
+            dashboard_finished_buckets,
             waitpoint_lock_serializes_completers,
             input_messages,
             input_cursors,

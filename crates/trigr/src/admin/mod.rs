@@ -3,6 +3,7 @@
 //! while servers run on the same store; every server sees their changes within a second.
 
 mod backup;
+mod dashboard;
 mod keys;
 mod projects;
 
@@ -15,6 +16,7 @@ use trigr_engine::Engine;
 use trigr_store::Store;
 
 pub use backup::{BackupArgs, RestoreArgs};
+pub use dashboard::DashboardCommand;
 pub use keys::KeysCommand;
 pub use projects::ProjectsCommand;
 
@@ -69,6 +71,9 @@ pub enum AdminCommand {
     Backup(BackupArgs),
     /// Put a backup in place as the SQLite store (no server may be running on it).
     Restore(RestoreArgs),
+    /// Sign-in links to the dashboard (on the store).
+    #[command(subcommand)]
+    Dashboard(DashboardCommand),
 }
 
 /// Runs an admin command and returns what it prints.
@@ -78,6 +83,7 @@ pub async fn execute(cmd: AdminCommand) -> anyhow::Result<String> {
         AdminCommand::Projects(cmd) => projects::execute(cmd).await,
         AdminCommand::Backup(args) => backup::backup(args).await,
         AdminCommand::Restore(args) => backup::restore(args).await,
+        AdminCommand::Dashboard(cmd) => dashboard::execute(cmd).await,
     }
 }
 

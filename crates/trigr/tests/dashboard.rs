@@ -1,0 +1,613 @@
+//! The dashboard: sign-in, sessions, CSRF and environment walls over HTTP, and the pages in a
+//! real browser (chromedriver + Chromium, headless) against a real server: runs appear live,
+//! logs and steps show as they happen, cancel and queue pause work from the page.
+//! Screenshots of the main pages go to `target/dashboard-screenshots/`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+/// An HTTP client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A signed-in browser session over plain HTTP: the cookie and the environment.
+struct Session {
+    cookie: String,
+    env_id: String,
+    set_cookie: String,
+}
+
+async fn sign_in(server: &TestServer, key: &str, extra: &[(&str, &str)]) -> Session {
+    let mut req = client()
+        .post(server.url("/dashboard/login"))
+        .form(&[("key", key)]);
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 303, "sign-in");
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    let env_id = location
+        .strip_prefix("/dashboard/env/")
+        .and_then(|r| r.strip_suffix("/runs"))
+        .unwrap_or_else(|| panic!("Location {location}"))
+        .to_string();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    Session {
+        cookie,
+        env_id,
+        set_cookie,
+    }
+}
+
+impl Session {
+    async fn get(&self, server: &TestServer, path: &str) -> (u16, String) {
+        let resp = client()
+            .get(server.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    /// The CSRF value of the session, read from a page's form.
+    async fn csrf(&self, server: &TestServer) -> String {
+        let (_, page) = self
+            .get(server, &format!("/dashboard/env/{}/runs", self.env_id))
+            .await;
+        let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+        page[at..at + 64].to_string()
+    }
+
+    async fn post(
+        &self,
+        server: &TestServer,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = client()
+            .post(server.url(path))
+            .header("cookie", &self.cookie)
+            .form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn sign_in_needs_a_key_and_sets_a_strict_cookie() {
+    let server = TestServer::start().await;
+    let http = client();
+    let root = http.get(server.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), 303);
+    assert_eq!(root.headers()["location"], "/dashboard");
+    let home = http.get(server.url("/dashboard")).send().await.unwrap();
+    assert_eq!(home.status(), 303);
+    assert_eq!(home.headers()["location"], "/dashboard/login");
+    let form = http
+        .get(server.url("/dashboard/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains("name=\"key\""));
+
+    let wrong = http
+        .post(server.url("/dashboard/login"))
+        .form(&[("key", "tr_dev_wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong.text().await.unwrap().contains("not a secret key"));
+
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(s.set_cookie.contains(part), "{part} in {}", s.set_cookie);
+    }
+    assert!(
+        !s.set_cookie.contains("Secure"),
+        "plain HTTP: {}",
+        s.set_cookie
+    );
+    let tls = sign_in(&server, DEV_KEY, &[("x-forwarded-proto", "https")]).await;
+    assert!(tls.set_cookie.contains("; Secure"), "{}", tls.set_cookie);
+
+    let (status, page) = s
+        .get(&server, &format!("/dashboard/env/{}/runs", s.env_id))
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<h1>Runs</h1>"), "{page}");
+    let (status, _) = s.get(&server, "/dashboard").await;
+    assert_eq!(status, 303);
+
+    // Signing out ends the session on the server, whatever the browser keeps.
+    let csrf = s.csrf(&server).await;
+    let out = s
+        .post(&server, "/dashboard/logout", &[("csrf", &csrf)], &[])
+        .await;
+    assert_eq!(out.status(), 303);
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let (status, _) = s
+        .get(&server, &format!("/dashboard/env/{}/runs", s.env_id))
+        .await;
+    assert_eq!(status, 303, "signed out");
+}
+
+#[tokio::test]
+async fn posts_need_the_session_csrf_value_and_the_same_site() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["hello"])).await;
+    let run_id = server.trigger("hello", json!({}), json!({})).await;
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    let cancel = format!("/dashboard/env/{}/runs/{run_id}/cancel", s.env_id);
+    let csrf = s.csrf(&server).await;
+
+    let none = s.post(&server, &cancel, &[], &[]).await;
+    assert_eq!(none.status(), 403, "no token");
+    assert!(none.text().await.unwrap().contains("security token"));
+    let wrong = s
+        .post(&server, &cancel, &[("csrf", &"0".repeat(64))], &[])
+        .await;
+    assert_eq!(wrong.status(), 403, "another value");
+    let cross = s
+        .post(
+            &server,
+            &cancel,
+            &[("csrf", &csrf)],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross.status(), 403, "cross-site");
+    let origin = s
+        .post(
+            &server,
+            &cancel,
+            &[("csrf", &csrf)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(origin.status(), 403, "another origin");
+    assert_eq!(
+        server.status(&run_id).await,
+        "QUEUED",
+        "nothing refused changed anything"
+    );
+
+    let other = sign_in(&server, DEV_KEY, &[]).await;
+    let stolen = other.post(&server, &cancel, &[("csrf", &csrf)], &[]).await;
+    assert_eq!(stolen.status(), 403, "a value of another session");
+
+    let ok = s
+        .post(
+            &server,
+            &cancel,
+            &[("csrf", &csrf)],
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(server.status(&run_id).await, "CANCELED");
+}
+
+#[tokio::test]
+async fn one_environment_cannot_see_another() {
+    let server = TestServer::start().await;
+    server
+        .deploy_as(STAGING_KEY, tasks(&["secret-task"]), true)
+        .await;
+    let (s, v) = server
+        .call_as(
+            STAGING_KEY,
+            "POST",
+            "/api/v1/tasks/secret-task/trigger",
+            Some(json!({"payload": {"a": 1}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let staging_run = v["id"].as_str().unwrap().to_string();
+    let staging = sign_in(&server, STAGING_KEY, &[]).await;
+    let dev = sign_in(&server, DEV_KEY, &[]).await;
+    assert_ne!(staging.env_id, dev.env_id);
+
+    let (status, _) = staging
+        .get(
+            &server,
+            &format!("/dashboard/env/{}/runs/{staging_run}", staging.env_id),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for path in [
+        format!("/dashboard/env/{}/runs/{staging_run}", staging.env_id),
+        format!("/dashboard/env/{}/runs", staging.env_id),
+        format!("/dashboard/env/{}/queues", staging.env_id),
+        format!("/dashboard/env/{}/runs/{staging_run}", dev.env_id),
+    ] {
+        let (status, page) = dev.get(&server, &path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(!page.contains("secret-task"), "{path} leaks nothing");
+    }
+    let csrf = dev.csrf(&server).await;
+    let cancel = dev
+        .post(
+            &server,
+            &format!(
+                "/dashboard/env/{}/runs/{staging_run}/cancel",
+                staging.env_id
+            ),
+            &[("csrf", &csrf)],
+            &[],
+        )
+        .await;
+    assert_eq!(cancel.status(), 404);
+    let (_, run) = server
+        .get_as(STAGING_KEY, &format!("/api/v3/runs/{staging_run}"))
+        .await;
+    assert_ne!(run["status"], "CANCELED");
+}
+
+#[tokio::test]
+async fn bad_filters_are_named_in_a_400_page() {
+    let server = TestServer::start().await;
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    let base = format!("/dashboard/env/{}/runs", s.env_id);
+    for (query, named) in [
+        ("status=NOPE", "status"),
+        ("from=yesterday", "from"),
+        ("to=2025-13-40", "to"),
+        ("colour=red", "colour"),
+        ("after=run_missing", "run_missing"),
+        ("schedule=sched_1", "schedule"),
+    ] {
+        let (status, page) = s.get(&server, &format!("{base}?{query}")).await;
+        assert_eq!(status, 400, "{query}: {page}");
+        assert!(page.contains(named), "{query} names {named}: {page}");
+        assert!(page.starts_with("<!DOCTYPE html>"), "an HTML page");
+    }
+    let (status, _) = s
+        .get(&server, &format!("{base}?status=COMPLETED,FAILED&from=2024-01-01&to=2030-01-01T00:00:00Z&task=&tag=x"))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_sign_in_link_works_once() {
+    let server = TestServer::start().await;
+    let mut args = vec![
+        "dashboard".to_string(),
+        "link".to_string(),
+        "--ttl".into(),
+        "10m".into(),
+    ];
+    args.extend(store_args(&server));
+    args.extend(["--url".to_string(), server.base_url.clone()]);
+    let out = std::process::Command::new(binary())
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let url = text.lines().next().unwrap().to_string();
+    assert!(
+        url.starts_with(&format!("{}/dashboard/link/", server.base_url)),
+        "{text}"
+    );
+    assert!(text.contains("default/dev"), "{text}");
+
+    let first = client().get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 303);
+    let cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("trigr_session=") && cookie.contains("HttpOnly"));
+    let second = client().get(&url).send().await.unwrap();
+    assert_eq!(second.status(), 404, "used");
+    assert!(second.headers().get("set-cookie").is_none());
+    let guessed = client()
+        .get(server.url("/dashboard/link/trl_guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guessed.status(), 404);
+}
+
+// ---------------------------------------------------------------------------------------
+// In a real browser.
+
+mod browser {
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use fantoccini::{Client, ClientBuilder, Locator};
+
+    /// chromedriver on a free port, ended with the test.
+    pub struct Driver {
+        child: Child,
+        pub url: String,
+    }
+
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Starts chromedriver, or says why not: `None` only when it is not installed and the
+    /// run does not require a browser (`TRIGR_REQUIRE_BROWSER=1` makes that a failure).
+    pub async fn driver() -> Option<Driver> {
+        let installed = Command::new("chromedriver")
+            .arg("--version")
+            .output()
+            .is_ok();
+        if !installed {
+            assert!(
+                std::env::var("TRIGR_REQUIRE_BROWSER").ok().as_deref() != Some("1"),
+                "chromedriver is not installed (apt-get install chromium chromium-driver), and TRIGR_REQUIRE_BROWSER=1"
+            );
+            eprintln!("chromedriver is not installed: the browser test does not run");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        // Dropped (and so killed and waited for) on every path from here.
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        // Ready once it answers its status endpoint.
+        for _ in 0..200 {
+            if http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Some(driver);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chromedriver did not start");
+    }
+
+    pub async fn browser(driver: &Driver) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800"]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .expect("a browser session")
+    }
+
+    /// Waits up to `within` for an element; returns how long it took.
+    pub async fn appears(c: &Client, css: &str, within: Duration) -> Duration {
+        let start = std::time::Instant::now();
+        c.wait()
+            .at_most(within)
+            .every(Duration::from_millis(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} did not appear within {within:?}: {e}"));
+        start.elapsed()
+    }
+
+    /// Waits up to `within` until the page's text contains `text`.
+    pub async fn shows(c: &Client, text: &str, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let body = c
+                .find(Locator::Css("body"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if body.contains(text) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the page never showed '{text}':\n{body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn screenshot(c: &Client, name: &str) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/dashboard-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_in_a_browser() {
+    use fantoccini::Locator;
+    let Some(driver) = browser::driver().await else {
+        return;
+    };
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["hello", "other"])).await;
+    let c = browser::browser(&driver).await;
+
+    // No cookie: the sign-in form.
+    c.goto(&server.url("/dashboard")).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/dashboard/login"));
+    browser::screenshot(&c, "login").await;
+    c.find(Locator::Css("#key"))
+        .await
+        .unwrap()
+        .send_keys(DEV_KEY)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::appears(&c, "h1", Duration::from_secs(5)).await;
+    let runs_url = c.current_url().await.unwrap();
+    assert!(runs_url.path().ends_with("/runs"), "{runs_url}");
+    let env_path = runs_url.path().trim_end_matches("/runs").to_string();
+    browser::appears(&c, "#live-dot.on", Duration::from_secs(5)).await;
+
+    // A run triggered through the API appears without a reload, within a second.
+    let first = server
+        .trigger("hello", json!({"name": "Ada"}), json!({"tags": ["vip"]}))
+        .await;
+    let took = browser::appears(&c, &format!("#run-{first}"), Duration::from_secs(1)).await;
+    assert!(took <= Duration::from_secs(1), "{took:?}");
+    for i in 0..3 {
+        server.trigger("other", json!({"i": i}), json!({})).await;
+    }
+    browser::shows(&c, "other", Duration::from_secs(2)).await;
+    browser::screenshot(&c, "runs-1280").await;
+
+    // The run page shows its logs and steps as the worker reports them.
+    c.goto(&server.url(&format!("{env_path}/runs/{first}")))
+        .await
+        .unwrap();
+    browser::appears(&c, "#live-dot.on", Duration::from_secs(5)).await;
+    let runs = server.dequeue(&version, 10, 1000).await;
+    let run = runs
+        .iter()
+        .find(|r| r["runId"] == first)
+        .expect("the run dequeued")
+        .clone();
+    let id = run["runId"].as_str().unwrap();
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/logs"),
+            json!({"lease": run["lease"], "entries": [{"level": "info", "message": "hello from the task"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    browser::shows(&c, "hello from the task", Duration::from_secs(3)).await;
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/steps"),
+            json!({"lease": run["lease"], "position": 0, "name": "fetch-user", "output": {"user": "ada"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    browser::appears(&c, "tr.step[data-step=fetch-user]", Duration::from_secs(3)).await;
+    browser::shows(&c, "attempt 1", Duration::from_secs(3)).await;
+    browser::screenshot(&c, "run-1280").await;
+
+    // Cancel from the page.
+    c.find(Locator::Css("#cancel"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::appears(
+        &c,
+        "#run-status [data-status=CANCELED]",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(server.status(&first).await, "CANCELED");
+
+    // Pausing a queue from the page holds new runs.
+    c.goto(&server.url(&format!("{env_path}/queues")))
+        .await
+        .unwrap();
+    browser::appears(&c, "tr[data-queue='task/other']", Duration::from_secs(5)).await;
+    // Every run queued so far was handed out with the first.
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    c.find(Locator::Css("tr[data-queue='task/hello'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser::appears(
+        &c,
+        "tr[data-queue='task/hello'] .badge.s-wait",
+        Duration::from_secs(5),
+    )
+    .await;
+    browser::screenshot(&c, "queues-1280").await;
+    let held = server.trigger("hello", json!({}), json!({})).await;
+    let got = server.dequeue(&version, 10, 300).await;
+    assert!(got.is_empty(), "a paused queue hands out nothing: {got:?}");
+    assert_eq!(server.status(&held).await, "QUEUED");
+    let (_, q) = server.get("/api/v1/queues/hello?type=task").await;
+    assert_eq!(q["paused"], true, "{q}");
+
+    // The other pages, wide and narrow.
+    for page in [
+        "overview",
+        "deployments",
+        "tasks",
+        "schedules",
+        "batches",
+        "tokens",
+    ] {
+        c.goto(&server.url(&format!("{env_path}/{page}")))
+            .await
+            .unwrap();
+        browser::appears(&c, "main h1", Duration::from_secs(5)).await;
+        browser::screenshot(&c, &format!("{page}-1280")).await;
+    }
+    c.set_window_size(390, 844).await.unwrap();
+    for (page, name) in [
+        ("runs", "runs-390"),
+        (&format!("runs/{first}") as &str, "run-390"),
+        ("queues", "queues-390"),
+    ] {
+        c.goto(&server.url(&format!("{env_path}/{page}")))
+            .await
+            .unwrap();
+        browser::appears(&c, "main h1", Duration::from_secs(5)).await;
+        browser::screenshot(&c, name).await;
+    }
+    c.close().await.unwrap();
+}
