@@ -227,6 +227,10 @@ pub struct RunFilter {
     pub is_test: Option<bool>,
     pub created_from: Option<Millis>,
     pub created_to: Option<Millis>,
+    /// Runs made by this schedule.
+    pub schedule_id: Option<String>,
+    /// Runs holding this idempotency key, or given it by the caller before it was hashed.
+    pub idempotency_key: Option<String>,
 }
 
 /// A cursor page request: runs strictly older (`after`) or newer (`before`) than a run seq.

@@ -225,6 +225,17 @@ pub trait BatchRead {
     fn batch_by_idempotency_key(&mut self, env_id: &str, key: &str) -> Result<Option<Batch>>;
     /// Indexes of the items received so far.
     fn batch_indexes(&mut self, batch_id: &str) -> Result<Vec<i64>>;
+    /// The environment's batches, newest first, older than `before` (`created_at`, id) when
+    /// given.
+    fn batches(
+        &mut self,
+        env_id: &str,
+        before: Option<(Millis, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Batch>>;
+    /// How many of the runs the batch's items became have each status (status text,
+    /// count), by status.
+    fn batch_status_counts(&mut self, batch_id: &str) -> Result<Vec<(String, i64)>>;
 }
 
 /// Writing batches.

@@ -50,6 +50,11 @@ async fn sign_in(server: &TestServer, key: &str, extra: &[(&str, &str)]) -> Sess
 }
 
 impl Session {
+    async fn get_batches(&self, server: &TestServer) -> (u16, String) {
+        self.get(server, &format!("/dashboard/env/{}/batches", self.env_id))
+            .await
+    }
+
     async fn get(&self, server: &TestServer, path: &str) -> (u16, String) {
         let resp = client()
             .get(server.url(path))
@@ -275,7 +280,6 @@ async fn bad_filters_are_named_in_a_400_page() {
         ("to=2025-13-40", "to"),
         ("colour=red", "colour"),
         ("after=run_missing", "run_missing"),
-        ("schedule=sched_1", "schedule"),
     ] {
         let (status, page) = s.get(&server, &format!("{base}?{query}")).await;
         assert_eq!(status, 400, "{query}: {page}");
@@ -286,6 +290,86 @@ async fn bad_filters_are_named_in_a_400_page() {
         .get(&server, &format!("{base}?status=COMPLETED,FAILED&from=2024-01-01&to=2030-01-01T00:00:00Z&task=&tag=x"))
         .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn runs_are_found_by_schedule_and_idempotency_key_and_batches_are_listed() {
+    let server = TestServer::start_with_clock().await;
+    server.deploy(tasks(&["t"])).await;
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    let runs = format!("/dashboard/env/{}/runs", s.env_id);
+
+    // A schedule's runs, and nothing else.
+    let (st, sched) = server
+        .post(
+            "/api/v1/schedules",
+            json!({"task": "t", "cron": "0 * * * *", "deduplicationKey": "d"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{sched}");
+    let sched_id = sched["id"].as_str().unwrap();
+    let plain = server.trigger("t", json!({}), json!({})).await;
+    server.advance(3_600_000).await;
+    let scheduled = server
+        .list_ids(&query(&[("filter[schedule]", sched_id)]))
+        .await;
+    assert_eq!(scheduled.len(), 1);
+    let (st, page) = s.get(&server, &format!("{runs}?schedule={sched_id}")).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        page.contains(&scheduled[0]) && !page.contains(&plain),
+        "{page}"
+    );
+
+    // An idempotency key: `key=` lists its run, `q=` too when it names no run id.
+    let keyed = server
+        .trigger("t", json!({}), json!({"idempotencyKey": "order-42"}))
+        .await;
+    for q in ["key=order-42", "q=order-42"] {
+        let (st, page) = s.get(&server, &format!("{runs}?{q}")).await;
+        assert_eq!(st, 200, "{q}: {page}");
+        assert!(
+            page.contains(&keyed) && !page.contains(&plain),
+            "{q}: {page}"
+        );
+    }
+    let (st, page) = s.get(&server, &format!("{runs}?q=no-such-key")).await;
+    assert_eq!(st, 200);
+    assert!(page.contains("No runs match"), "{page}");
+    // A run id opens the run.
+    let (st, _) = s.get(&server, &format!("{runs}?q={plain}")).await;
+    assert_eq!(st, 303);
+
+    // Batches, newest first, with their progress.
+    let mut ids = Vec::new();
+    for n in [2usize, 3] {
+        let r = server
+            .create_batch(json!({"runCount": n, "taskIdentifiers": ["t"]}))
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        let id = r.json["id"].as_str().unwrap().to_string();
+        let items: Vec<_> = (0..n)
+            .map(|i| json!({"index": i, "task": "t", "payload": "{}", "options": {"payloadType": "application/json"}}))
+            .collect();
+        let r = server.send_items(&id, &items).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        ids.push(id);
+        server.advance(1000).await;
+    }
+    let (st, page) = s
+        .get(&server, &format!("/dashboard/env/{}/batches", s.env_id))
+        .await;
+    assert_eq!(st, 200, "{page}");
+    let (older, newer) = (page.find(&ids[0]).unwrap(), page.find(&ids[1]).unwrap());
+    assert!(newer < older, "newest first");
+    assert!(page.contains("0 of 3 runs finished") && page.contains("0 of 2 runs finished"));
+    // Another environment's batch is not listed.
+    let (st, page) = sign_in(&server, STAGING_KEY, &[])
+        .await
+        .get_batches(&server)
+        .await;
+    assert_eq!(st, 200);
+    assert!(!page.contains(&ids[0]) && !page.contains(&ids[1]));
 }
 
 #[tokio::test]

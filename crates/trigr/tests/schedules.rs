@@ -537,6 +537,44 @@ async fn catch_up_after_a_long_jump_fires_one_run() {
     assert_eq!(fired["fired"]["schedules"], 0);
 }
 
+#[tokio::test]
+async fn runs_are_listed_by_the_schedule_that_made_them() {
+    let server = TestServer::start_with_clock().await;
+    set_clock(&server, "2026-01-01T00:30:00Z").await;
+    server.deploy(tasks(&["hourly"])).await;
+    let a = create(
+        &server,
+        json!({"task": "hourly", "cron": "0 * * * *", "deduplicationKey": "a"}),
+    )
+    .await;
+    let b = create(
+        &server,
+        json!({"task": "hourly", "cron": "30 * * * *", "deduplicationKey": "b"}),
+    )
+    .await;
+    let manual = server.trigger("hourly", json!({}), json!({})).await;
+    server.advance(3_600_000).await;
+    server.advance(3_600_000).await;
+    let of = |id: &Value| query(&[("filter[schedule]", id.as_str().unwrap())]);
+    let (from_a, from_b) = (
+        server.list_ids(&of(&a["id"])).await,
+        server.list_ids(&of(&b["id"])).await,
+    );
+    // a fired at 01:00 and 02:00, b at 01:30 and 02:30 (the clock is at 02:30).
+    assert_eq!(from_a.len(), 2, "{from_a:?}");
+    assert_eq!(from_b.len(), 2, "{from_b:?}");
+    assert!(from_a
+        .iter()
+        .all(|id| !from_b.contains(id) && *id != manual));
+    // The whole id, not a prefix; an unknown schedule matches nothing.
+    let prefix = &a["id"].as_str().unwrap()[..8];
+    assert!(server
+        .list_ids(&query(&[("filter[schedule]", prefix)]))
+        .await
+        .is_empty());
+    assert_eq!(server.list_ids("").await.len(), 5);
+}
+
 async fn declared(server: &TestServer) -> Vec<Value> {
     let (s, v) = server.get("/api/v1/schedules?perPage=100").await;
     assert_eq!(s, 200, "{v}");

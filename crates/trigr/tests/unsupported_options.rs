@@ -162,7 +162,6 @@ async fn runs_list_refuses_unsupported_filters() {
     server.deploy(tasks(&["t"])).await;
     let id = server.trigger("t", json!({}), json!({})).await;
     for (name, value) in [
-        ("filter[schedule]", "sched_x"),
         ("filter[region]", "eu-central-1"),
         ("filter[region]", "eu-central-1,us-east-1"),
         ("filter[bulkAction]", "bulk_x"),

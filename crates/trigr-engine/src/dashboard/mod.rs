@@ -6,12 +6,14 @@
 //! grants a list of environments for [`SESSION_TTL`]. Sessions and links are stored only as
 //! hashes of their secrets, so every server of a cluster honours them and a copy of the
 //! database signs nobody in. [`crate::Engine::overview`] counts finished runs per time bucket for the
-//! overview's chart.
+//! overview's chart; [`crate::Engine::recent_batches`] lists batches with their progress.
 
+mod batches;
 mod link;
 mod overview;
 mod session;
 
+pub use batches::{BatchProgress, MAX_BATCHES};
 pub use link::{LinkTarget, MAX_LINK_TTL};
 pub use overview::{Overview, OverviewBucket};
 pub use session::SignedIn;

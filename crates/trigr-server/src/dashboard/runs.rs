@@ -1,6 +1,7 @@
 //! `GET /dashboard/env/{env_id}/runs`: the environment's runs, newest first, filtered by
-//! status, task, tag, version, batch and creation time, with keyset paging (`after`/`before`
-//! run ids, served by the store's `(env_id, seq)` index). `q` opens a run by its id.
+//! status, task, tag, version, batch, schedule, idempotency key and creation time, with keyset
+//! paging (`after`/`before` run ids, served by the store's `(env_id, seq)` index). `q` opens a
+//! run by its id, or else lists the runs holding it as their idempotency key.
 //! The table is live: the page's stream sends it again whenever a run of the environment
 //! changes.
 
@@ -99,11 +100,8 @@ pub fn parse(params: &[(String, String)]) -> Result<Filters, PageError> {
             "q" => f.q = Some(value.to_string()),
             "after" => f.after = Some(value.to_string()),
             "before" => f.before = Some(value.to_string()),
-            "schedule" => {
-                return Err(PageError::bad_request(
-                    "The filter 'schedule' is not supported by trigr yet",
-                ))
-            }
+            "schedule" => f.filter.schedule_id = Some(value.to_string()),
+            "key" => f.filter.idempotency_key = Some(value.to_string()),
             other => {
                 return Err(PageError::bad_request(format!(
                     "'{other}' is not a filter of the runs page"
@@ -154,16 +152,14 @@ pub async fn runs(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let env = viewer.env(&env_id)?;
-    let f = parse(&params)?;
-    if let Some(q) = &f.q {
-        let found = state.engine.retrieve_run(&env.id, q).await;
-        return match found {
-            Ok(r) => Ok(
-                Redirect::to(&format!("/dashboard/env/{}/runs/{}", env.id, r.run.id))
-                    .into_response(),
-            ),
-            Err(_) => Err(PageError::not_found(format!("No run has the id '{q}'"))),
-        };
+    let mut f = parse(&params)?;
+    if let Some(q) = f.q.clone() {
+        if let Ok(r) = state.engine.retrieve_run(&env.id, &q).await {
+            let to = format!("/dashboard/env/{}/runs/{}", env.id, r.run.id);
+            return Ok(Redirect::to(&to).into_response());
+        }
+        // Not a run id: the runs holding it as their idempotency key.
+        f.filter.idempotency_key = Some(q);
     }
     let table = table(&state, &env.id, &f).await?;
     let query = encode(&f.raw);
@@ -270,9 +266,11 @@ fn filter_form(f: &Filters) -> Markup {
             (field("tag", "Tag", "tag"))
             (field("version", "Version", "20250101.1"))
             (field("batch", "Batch", "batch_…"))
+            (field("schedule", "Schedule", "sched_…"))
+            (field("key", "Idempotency key", "key"))
             (field("from", "Created from", "2025-01-31"))
             (field("to", "Created to", "2025-01-31"))
-            (field("q", "Run id", "run_…"))
+            (field("q", "Run id or key", "run_…"))
             button type="submit" { "Filter" }
         }
     }

@@ -123,6 +123,7 @@ pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
             "filter[version]" => f.versions = list_of(&k, &v)?,
             "filter[tag]" => f.tags = list_of(&k, &v)?,
             "filter[batch]" => f.batch_id = Some(v),
+            "filter[schedule]" if !v.trim().is_empty() => f.schedule_id = Some(v),
             "filter[queue]" => q.queue_names = list_of(&k, &v)?,
             "filter[machine]" => {
                 f.machines = list_of(&k, &v)?;
@@ -144,11 +145,9 @@ pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
                 })
             }
             // Named by the reference but not implemented: refused, never ignored. Runs do
-            // not record the schedule that made them, nor a region or a bulk action, and
-            // errors are not searchable. An empty value is the same as none.
-            "filter[schedule]" | "filter[region]" | "filter[bulkAction]" | "filter[error]"
-                if !v.trim().is_empty() =>
-            {
+            // not record a region or a bulk action, and errors are not searchable. An empty
+            // value is the same as none.
+            "filter[region]" | "filter[bulkAction]" | "filter[error]" if !v.trim().is_empty() => {
                 return Err(trigr_engine::trigger::unsupported(&k).into());
             }
             _ => {}
@@ -170,6 +169,7 @@ pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
         ("filter[version]" = Option<String>, Query, description = "Comma-separated versions"),
         ("filter[tag]" = Option<String>, Query, description = "Comma-separated tags"),
         ("filter[batch]" = Option<String>, Query, description = "A batch id"),
+        ("filter[schedule]" = Option<String>, Query, description = "A schedule id: the runs it made"),
         ("filter[queue]" = Option<String>, Query, description = "Comma-separated queue names (`task/<id>` for a task's own queue)"),
         ("filter[machine]" = Option<String>, Query, description = "Comma-separated machine presets"),
         ("filter[isTest]" = Option<bool>, Query, description = "Test runs only, or none"),

@@ -108,6 +108,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/postgres/0016_dashboard.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/postgres/0017_run_search.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -56,6 +56,15 @@ impl RunsNative for PgTx<'_> {
         if let Some(is_test) = f.is_test {
             q.cond(" AND is_test = #", Box::new(is_test));
         }
+        if let Some(schedule_id) = &f.schedule_id {
+            q.cond(" AND schedule_id = #", Box::new(schedule_id.clone()));
+        }
+        if let Some(key) = &f.idempotency_key {
+            q.cond(
+                " AND (idempotency_key = # OR idempotency_key_user = #)",
+                Box::new(key.clone()),
+            );
+        }
         let q = q.page((f.created_from, f.created_to), &page);
         self.rows(q.sql(), &q.params())?
             .iter()

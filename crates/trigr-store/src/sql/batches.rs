@@ -5,6 +5,7 @@ use crate::model::Batch;
 use crate::rows::{self, Columns, BATCH_COLUMNS};
 use crate::tx::{BatchRead, BatchTx};
 use crate::Result;
+use trigr_types::Millis;
 
 static INSERT: Sql =
     sql!("INSERT INTO batches ({BATCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
@@ -14,6 +15,14 @@ static BY_IDEMPOTENCY_KEY: Sql =
     sql!("SELECT {BATCH_COLUMNS} FROM batches WHERE env_id = $1 AND idempotency_key = $2");
 static UPDATE: Sql =
     sql!("UPDATE batches SET sealed = $2, items_accepted = $3, updated_at = $4 WHERE id = $1");
+static NEWEST: Sql = sql!(
+    "SELECT {BATCH_COLUMNS} FROM batches WHERE env_id = $1 AND (created_at, id) < ($2, $3) \
+     ORDER BY created_at DESC, id DESC LIMIT $4"
+);
+static STATUS_COUNTS: Sql = sql!(
+    "SELECT runs.status, COUNT(*) FROM batch_items JOIN runs ON runs.id = batch_items.run_id \
+     WHERE batch_items.batch_id = $1 GROUP BY runs.status ORDER BY runs.status"
+);
 static INDEXES: Sql = sql!("SELECT idx FROM batch_items WHERE batch_id = $1 ORDER BY idx");
 static INSERT_ITEM: Sql =
     sql!("INSERT INTO batch_items (batch_id, idx, run_id) VALUES ($1, $2, $3)");
@@ -29,6 +38,26 @@ impl<C: Db> BatchRead for C {
 
     fn batch_indexes(&mut self, batch_id: &str) -> Result<Vec<i64>> {
         self.query(&INDEXES, &[&batch_id], |r| r.int(0))
+    }
+
+    fn batches(
+        &mut self,
+        env_id: &str,
+        before: Option<(Millis, &str)>,
+        limit: usize,
+    ) -> Result<Vec<Batch>> {
+        let (created_at, id) = before.unwrap_or((Millis::MAX, ""));
+        self.query(
+            &NEWEST,
+            &[&env_id, &created_at, &id, &(limit as i64)],
+            |r| rows::batch(r),
+        )
+    }
+
+    fn batch_status_counts(&mut self, batch_id: &str) -> Result<Vec<(String, i64)>> {
+        self.query(&STATUS_COUNTS, &[&batch_id], |r| {
+            Ok((r.text(0)?, r.int(1)?))
+        })
     }
 }
 

@@ -80,6 +80,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/sqlite/0016_dashboard.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/sqlite/0017_run_search.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

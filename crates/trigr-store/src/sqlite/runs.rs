@@ -33,6 +33,15 @@ impl RunsNative for SqliteTx<'_> {
         any_of(&mut sql, "queue_id", f.queue_ids.clone());
         any_of(&mut sql, "machine", f.machines.clone());
         any_of(&mut sql, "batch_id", f.batch_id.iter().cloned().collect());
+        any_of(
+            &mut sql,
+            "schedule_id",
+            f.schedule_id.iter().cloned().collect(),
+        );
+        if let Some(key) = &f.idempotency_key {
+            sql.push_str(" AND (idempotency_key = ? OR idempotency_key_user = ?)");
+            args.extend([key.clone().into(), key.clone().into()]);
+        }
         if !f.tags.is_empty() {
             sql.push_str(&format!(
                 " AND seq IN (SELECT run_seq FROM run_tags WHERE tag IN ({}))",

@@ -1292,10 +1292,15 @@ pub async fn list_runs_filters(store: &Store) {
     r4.version = Some(V2.to_string());
     r4.batch_id = Some("batch_1".to_string());
     r4.batch_index = Some(1);
+    r4.request_key = Some("schedule:sched_1:1700000000000".to_string());
+    r4.idempotency_key = Some("hashed-key".to_string());
+    r4.idempotency_key_user = Some("order-7".to_string());
     let mut r5 = sample_run("env_a", &q1.id, 5);
     r5.status = RunStatus::PendingVersion;
     r5.version = None;
     r5.tags = names(&["z"]);
+    r5.request_key = Some("schedule:sched_10:1700000000000".to_string());
+    r1.idempotency_key = Some("order-7".to_string());
     // Another environment's run matches every filter below but must never appear.
     let mut o = sample_run("env_o", &qo.id, 1);
     o.tags = names(&["x", "y", "z"]);
@@ -1303,6 +1308,8 @@ pub async fn list_runs_filters(store: &Store) {
     o.batch_id = Some("batch_1".to_string());
     o.batch_index = Some(2);
     o.created_at = NOW + 2;
+    o.request_key = Some("schedule:sched_1:1700000000000".to_string());
+    o.idempotency_key = Some("order-7".to_string());
     insert_runs(store, vec![r1, r2, r3, r4, r5, o]).await;
 
     let check = |filter: RunFilter, expected: &'static [&'static str]| {
@@ -1403,6 +1410,40 @@ pub async fn list_runs_filters(store: &Store) {
             ..f()
         },
         &[],
+    )
+    .await;
+    // The schedule that made a run, read from its request key: an exact id, not a prefix.
+    check(
+        RunFilter {
+            schedule_id: Some("sched_1".to_string()),
+            ..f()
+        },
+        &["4"],
+    )
+    .await;
+    check(
+        RunFilter {
+            schedule_id: Some("sched_".to_string()),
+            ..f()
+        },
+        &[],
+    )
+    .await;
+    // An idempotency key, held or as the caller gave it, whatever the task.
+    check(
+        RunFilter {
+            idempotency_key: Some("order-7".to_string()),
+            ..f()
+        },
+        &["4", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            idempotency_key: Some("hashed-key".to_string()),
+            ..f()
+        },
+        &["4"],
     )
     .await;
     check(
@@ -2591,6 +2632,23 @@ pub async fn batches(store: &Store) {
             .unwrap(),
         &plain,
     );
+
+    // The environment's batches, newest first (ties by id), paged by (created_at, id).
+    let listed = |before: Option<(i64, &'static str)>, limit: usize| {
+        let store = store.clone();
+        async move {
+            read(&store, move |tx| tx.batches("env_a", before, limit))
+                .await
+                .into_iter()
+                .map(|b| b.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(None, 10).await, ["batch_1", "batch_3", "batch_2"]);
+    assert_eq!(listed(None, 2).await, ["batch_1", "batch_3"]);
+    assert_eq!(listed(Some((NOW, "batch_3")), 10).await, ["batch_2"]);
+    assert_eq!(listed(Some((NOW + 1, "batch_1")), 1).await, ["batch_3"]);
+    assert!(listed(Some((NOW, "batch_2")), 10).await.is_empty());
 }
 
 pub async fn batch_items(store: &Store) {
@@ -2669,6 +2727,24 @@ pub async fn batch_items(store: &Store) {
     assert!(try_write(store, move |tx| tx.insert_run(&dup))
         .await
         .is_err());
+
+    // Each status of the batch's runs, counted.
+    let counts = read(store, |tx| tx.batch_status_counts("batch_1")).await;
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let runs = read(store, |tx| tx.runs_of_batch("batch_1")).await;
+    assert_eq!(total, runs.len() as i64);
+    assert!(total > 0);
+    for (status, n) in &counts {
+        let have = runs.iter().filter(|r| r.status.as_str() == status).count() as i64;
+        assert_eq!(*n, have, "runs {status}");
+    }
+    assert_eq!(
+        read(store, |tx| tx.batch_status_counts("batch_2")).await,
+        [("QUEUED".to_string(), 1)]
+    );
+    assert!(read(store, |tx| tx.batch_status_counts("batch_none"))
+        .await
+        .is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
