@@ -372,6 +372,144 @@ async fn runs_are_found_by_schedule_and_idempotency_key_and_batches_are_listed()
     assert!(!page.contains(&ids[0]) && !page.contains(&ids[1]));
 }
 
+/// The version of the current deployment.
+async fn current(server: &TestServer) -> serde_json::Value {
+    server.get("/api/v1/deployments/current").await.1["version"].clone()
+}
+
+/// Posts a dashboard form with the session's CSRF value; the answer must be `303`.
+async fn act(s: &Session, server: &TestServer, path: &str, fields: &[(&str, &str)]) {
+    let csrf = s.csrf(server).await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let resp = s.post(server, path, &form, &[]).await;
+    let status = resp.status().as_u16();
+    assert_eq!(status, 303, "{path}: {}", resp.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn every_action_of_the_pages_changes_what_the_api_reads() {
+    let server = TestServer::start_with_clock().await;
+    let v1 = server.deploy(tasks(&["t"])).await;
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    let env = format!("/dashboard/env/{}", s.env_id);
+
+    // Replay with an edited payload: a new run of the same task with that payload.
+    let original = server.trigger("t", json!({"a": 1}), json!({})).await;
+    let before = server.list_ids("").await.len();
+    act(
+        &s,
+        &server,
+        &format!("{env}/runs/{original}/replay"),
+        &[("payload", r#"{"a": 2}"#)],
+    )
+    .await;
+    let ids = server.list_ids("").await;
+    assert_eq!(ids.len(), before + 1);
+    let replayed = server.run(&ids[0]).await;
+    assert_eq!(replayed["payload"], json!({"a": 2}), "{replayed}");
+    // A payload that is not JSON is refused and creates nothing.
+    let csrf = s.csrf(&server).await;
+    let bad = s
+        .post(
+            &server,
+            &format!("{env}/runs/{original}/replay"),
+            &[("csrf", &csrf), ("payload", "{nope")],
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("not JSON"));
+    assert_eq!(server.list_ids("").await.len(), before + 1);
+
+    // Reschedule a delayed run.
+    let delayed = server.trigger("t", json!({}), json!({"delay": "1h"})).await;
+    let was = parse_ms(&server.run(&delayed).await["delayedUntil"]);
+    act(
+        &s,
+        &server,
+        &format!("{env}/runs/{delayed}/reschedule"),
+        &[("delay", "3h")],
+    )
+    .await;
+    let now = parse_ms(&server.run(&delayed).await["delayedUntil"]);
+    assert_eq!(now - was, 2 * 3_600_000);
+
+    // Complete a wait token from the tokens page.
+    let (st, token) = server.post("/api/v1/waitpoints/tokens", json!({})).await;
+    assert_eq!(st, 200, "{token}");
+    let token_id = token["id"].as_str().unwrap();
+    act(
+        &s,
+        &server,
+        &format!("{env}/tokens/{token_id}/complete"),
+        &[("data", r#"{"ok": true}"#)],
+    )
+    .await;
+    let (_, token) = server
+        .get(&format!("/api/v1/waitpoints/tokens/{token_id}"))
+        .await;
+    assert_eq!(token["status"], json!("COMPLETED"), "{token}");
+
+    // Rollback, then promote again.
+    let v2 = server.deploy(tasks(&["t"])).await;
+    assert_eq!(current(&server).await, json!(v2));
+    act(&s, &server, &format!("{env}/deployments/rollback"), &[]).await;
+    assert_eq!(current(&server).await, json!(v1));
+    act(&s, &server, &format!("{env}/deployments/{v2}/promote"), &[]).await;
+    assert_eq!(current(&server).await, json!(v2));
+
+    // Deactivate and activate a schedule.
+    let (_, sched) = server
+        .post(
+            "/api/v1/schedules",
+            json!({"task": "t", "cron": "0 * * * *", "deduplicationKey": "d"}),
+        )
+        .await;
+    let sched_id = sched["id"].as_str().unwrap();
+    for (action, active) in [("deactivate", false), ("activate", true)] {
+        act(
+            &s,
+            &server,
+            &format!("{env}/schedules/{sched_id}/{action}"),
+            &[],
+        )
+        .await;
+        let (_, got) = server.get(&format!("/api/v1/schedules/{sched_id}")).await;
+        assert_eq!(got["active"], json!(active), "{action}: {got}");
+    }
+
+    // Override a queue's limit, then reset it; a limit that is not a number is refused.
+    let (_, queue) = server.get("/api/v1/queues/t?type=task").await;
+    let queue_id = queue["id"].as_str().unwrap();
+    act(
+        &s,
+        &server,
+        &format!("{env}/queues/{queue_id}/override"),
+        &[("limit", "3")],
+    )
+    .await;
+    let (_, queue) = server
+        .get(&format!("/api/v1/queues/{queue_id}?type=id"))
+        .await;
+    assert_eq!(queue["concurrency"]["override"], json!(3), "{queue}");
+    let csrf = s.csrf(&server).await;
+    let bad = s
+        .post(
+            &server,
+            &format!("{env}/queues/{queue_id}/override"),
+            &[("csrf", &csrf), ("limit", "many")],
+            &[],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
+    act(&s, &server, &format!("{env}/queues/{queue_id}/reset"), &[]).await;
+    let (_, queue) = server
+        .get(&format!("/api/v1/queues/{queue_id}?type=id"))
+        .await;
+    assert_eq!(queue["concurrency"]["override"], json!(null), "{queue}");
+}
+
 #[tokio::test]
 async fn a_sign_in_link_works_once() {
     let server = TestServer::start().await;
