@@ -104,6 +104,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/postgres/0015_retention.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/postgres/0017_run_spans.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -76,6 +76,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_retention.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/sqlite/0017_run_spans.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see
