@@ -156,6 +156,7 @@ impl Store {
 
     /// Runs `f` in a write transaction; resolves once the change is durable. An `Err` from `f`
     /// rolls back everything `f` did.
+    #[tracing::instrument(level = "debug", name = "store.write", skip_all)]
     pub async fn write<R, E, F>(&self, f: F) -> std::result::Result<R, E>
     where
         F: FnOnce(&mut dyn Tx) -> std::result::Result<R, E> + Send + 'static,
