@@ -1,5 +1,5 @@
 //! `spans`: a run's trace. A worker reports the finished spans of its attempt (worker protocol
-//! §7.7, fenced by the lease); OTLP intake adds spans a run's code exported itself. Each run
+//! §7.8, fenced by the lease); OTLP intake adds spans a run's code exported itself. Each run
 //! keeps at most [`MAX_SPANS_PER_RUN`]: spans past it are dropped and counted, never an error,
 //! so tracing cannot fail a run.
 

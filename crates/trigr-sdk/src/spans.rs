@@ -1,5 +1,5 @@
 //! [`Spans`]: the trace of one attempt, buffered in the worker and shipped to the server with
-//! the run's logs (`POST /api/v1/worker/runs/{id}/spans`, worker protocol §7.7).
+//! the run's logs (`POST /api/v1/worker/runs/{id}/spans`, worker protocol §7.8).
 //!
 //! The attempt is one span under the run's root span; each step and each wait the code
 //! reaches (not the ones replayed from the journal) is a span under the attempt's. At most

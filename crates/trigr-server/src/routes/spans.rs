@@ -1,4 +1,4 @@
-//! Run traces: a worker reports its attempt's spans (worker protocol §7.7), the management API
+//! Run traces: a worker reports its attempt's spans (worker protocol §7.8), the management API
 //! reads a run's trace back. Stored spans are also exported over OTLP when an exporter is
 //! configured (`crate::telemetry`).
 

@@ -1,5 +1,5 @@
 //! Run traces: the spans a worker reports for a run (`POST /api/v1/worker/runs/{id}/spans`,
-//! worker protocol §7.7) and a run's trace as the API answers it (`GET /api/v1/runs/{id}/spans`).
+//! worker protocol §7.8) and a run's trace as the API answers it (`GET /api/v1/runs/{id}/spans`).
 //!
 //! Times are nanoseconds since the Unix epoch written as decimal strings, as OTLP writes them
 //! (a JSON number cannot hold them exactly).
