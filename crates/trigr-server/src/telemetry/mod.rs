@@ -10,7 +10,7 @@
 //! request.
 //!
 //! Without an exporter nothing here runs on a request: the HTTP span layer is not installed
-//! ([`http`]), the engine's spans are at `DEBUG` and disabled at their call sites, and
+//! (`http.rs`), the engine's spans are at `DEBUG` and disabled at their call sites, and
 //! [`export_run_spans`] returns at once.
 
 mod http;
