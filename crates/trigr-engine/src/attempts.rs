@@ -212,6 +212,9 @@ mod tests {
             resumed: false,
             attempt_started_at: Some(100),
             heartbeat_at: Some(150),
+            trace_id: None,
+            span_id: None,
+            parent_span_id: None,
         }
     }
 

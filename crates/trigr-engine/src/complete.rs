@@ -84,6 +84,7 @@ impl Engine {
     }
 
     /// Completes several runs in one commit; each is judged on its own.
+    #[tracing::instrument(level = "debug", name = "complete", skip_all, fields(env = env_id))]
     pub async fn complete_many(
         &self,
         env_id: &str,

@@ -45,6 +45,7 @@ impl Engine {
     }
 
     /// One dequeue transaction.
+    #[tracing::instrument(level = "debug", name = "dequeue", skip_all, fields(env = env_id, version = version))]
     pub async fn dequeue_once(
         &self,
         env_id: &str,

@@ -56,6 +56,7 @@ mod retry;
 pub mod schedules;
 pub mod selection;
 pub mod serving;
+pub mod spans;
 pub mod steps;
 pub mod tags;
 pub mod timers;

@@ -131,6 +131,49 @@ impl Engine {
         Ok(n)
     }
 
+    /// Adds lines that arrived over OTLP to the logs of the runs they name, in one write, as
+    /// lines of each run's current attempt. Returns how many named no run of this environment
+    /// and were dropped.
+    pub async fn ingest_logs(&self, env_id: &str, lines: Vec<(String, LogLine)>) -> Result<usize> {
+        let now = self.now();
+        let env_id = env_id.to_string();
+        let (dropped, woken) = self
+            .write(move |tx| {
+                let (mut dropped, mut woken) = (0, Vec::new());
+                let mut entries = Vec::with_capacity(lines.len());
+                for (run_id, l) in lines {
+                    let attempt = match tx.run(&env_id, &run_id)? {
+                        Some(run) => run.attempt,
+                        None => {
+                            dropped += 1;
+                            continue;
+                        }
+                    };
+                    if !woken.contains(&run_id) {
+                        woken.push(run_id.clone());
+                    }
+                    entries.push(LogEntry {
+                        seq: 0,
+                        run_id,
+                        time: l.time.unwrap_or(now),
+                        level: l.level,
+                        message: l.message,
+                        fields: l.fields,
+                        created_at: now,
+                        attempt,
+                    });
+                }
+                tx.insert_logs(&entries)?;
+                Ok((dropped, woken))
+            })
+            .await?;
+        for run_id in woken {
+            self.notifier
+                .wake(&crate::logs_follow::signal_name(&run_id));
+        }
+        Ok(dropped)
+    }
+
     /// Up to `size` lines of a run after the cursor (a line's `seq`), and whether more follow.
     pub async fn run_logs(
         &self,

@@ -1,7 +1,7 @@
 //! `output_streams`: a task writes chunks under a stream key (tokens of a model, progress
 //! lines); clients read them live or after the run ended, from the start or from an index.
 //!
-//! Writes are fenced by the writer's lease (worker protocol §7.7). Each chunk carries its
+//! Writes are fenced by the writer's lease (worker protocol §7.8). Each chunk carries its
 //! index (0, 1, 2, … per run and key, numbered by the writer); an index the stream already has
 //! keeps its first chunk, so a writer that sends chunks again — a resumed upload, a task
 //! executed again after a retry or a resume — duplicates nothing. A chunk may not leave a gap:

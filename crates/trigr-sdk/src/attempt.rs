@@ -18,6 +18,7 @@ use crate::http::Http;
 use crate::logger::Logger;
 use crate::protocol::{self, JournalEntry, JournalKind};
 use crate::replay::Replay;
+use crate::spans::Spans;
 use crate::task_error::TaskError;
 
 /// Why an attempt ends before its task returns.
@@ -46,6 +47,8 @@ pub(crate) struct Attempt {
     pub(crate) lease: String,
     pub(crate) settings: DurableSettings,
     pub(crate) logger: Logger,
+    /// The attempt's trace, shipped with its logs.
+    pub(crate) spans: Spans,
     journal: HashMap<u32, JournalEntry>,
     replay: Arc<Replay>,
     stop: watch::Sender<Option<Stop>>,
@@ -72,6 +75,8 @@ struct Inputs {
 
 /// Set once the server answered a log shipment with 404, to say it only once.
 static LOGS_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+/// Set once the server answered a span shipment with 404.
+static SPANS_UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
 impl Attempt {
     /// The attempt of a dequeued run, with its logger: lines the code writes while it
@@ -93,6 +98,7 @@ impl Attempt {
             lease: run.lease.clone(),
             settings,
             logger: Logger::new(&run.run_id, replay.clone()),
+            spans: Spans::new(run.attempt),
             journal,
             replay,
             stop: watch::channel(None).0,
@@ -256,6 +262,34 @@ impl Attempt {
                 }
                 Err(e) => {
                     tracing::warn!("logs of run {} were not sent: {e}", self.run_id);
+                    return;
+                }
+            }
+        }
+        self.flush_spans().await;
+    }
+
+    /// Sends the recorded spans (at most 500 per call); failures are reported through
+    /// `tracing` only, and a server without the spans route is told once.
+    async fn flush_spans(&self) {
+        let (spans, dropped) = self.spans.take();
+        if dropped > 0 {
+            tracing::warn!(
+                "{dropped} spans of run {} were dropped: too many",
+                self.run_id
+            );
+        }
+        for chunk in spans.chunks(500) {
+            match protocol::spans(&self.http, &self.run_id, &self.lease, chunk).await {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {
+                    if !SPANS_UNSUPPORTED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!("the server does not accept run spans: {e}");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("spans of run {} were not sent: {e}", self.run_id);
                     return;
                 }
             }

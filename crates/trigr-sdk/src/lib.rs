@@ -81,6 +81,7 @@ mod metadata;
 mod output;
 mod protocol;
 mod replay;
+mod spans;
 pub mod streams;
 mod task;
 mod task_error;

@@ -232,6 +232,29 @@ pub(crate) async fn logs(
     .map(drop)
 }
 
+pub(crate) async fn spans(
+    http: &Http,
+    run_id: &str,
+    lease: &str,
+    spans: &[trigr_types::wire::spans::SpanLine],
+) -> Result<()> {
+    let body = body(
+        "spans",
+        &trigr_types::wire::spans::SpansBody {
+            lease: lease.to_string(),
+            spans: spans.to_vec(),
+        },
+    )?;
+    http.send(
+        Method::POST,
+        &run_path(run_id, "spans"),
+        Some(&body),
+        Tries::Transient,
+    )
+    .await
+    .map(drop)
+}
+
 pub(crate) async fn complete_many(
     http: &Http,
     completions: Vec<CompletionBody>,

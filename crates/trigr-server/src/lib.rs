@@ -19,6 +19,7 @@ mod origin;
 pub mod parsers;
 mod routes;
 mod serve;
+pub mod telemetry;
 mod views;
 
 use std::net::SocketAddr;

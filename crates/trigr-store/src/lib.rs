@@ -39,7 +39,7 @@ pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {
@@ -158,6 +158,7 @@ impl Store {
 
     /// Runs `f` in a write transaction; resolves once the change is durable. An `Err` from `f`
     /// rolls back everything `f` did.
+    #[tracing::instrument(level = "debug", name = "store.write", skip_all)]
     pub async fn write<R, E, F>(&self, f: F) -> std::result::Result<R, E>
     where
         F: FnOnce(&mut dyn Tx) -> std::result::Result<R, E> + Send + 'static,

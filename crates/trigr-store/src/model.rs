@@ -212,6 +212,13 @@ pub struct Run {
     /// When the worker holding the run last proved it was alive (its dequeue or its last
     /// heartbeat); `None` when no worker holds it.
     pub heartbeat_at: Option<Millis>,
+    /// The run's W3C trace id (32 hex digits); `None` for runs from before traces.
+    pub trace_id: Option<String>,
+    /// The run's root span id (16 hex digits), the parent of its attempts' spans.
+    pub span_id: Option<String>,
+    /// The span the run's root span hangs under: the caller's (`traceparent`) or the parent
+    /// run's root span; `None` when the run began its trace.
+    pub parent_span_id: Option<String>,
 }
 
 /// Filters of the runs list; empty vectors mean "any".
@@ -503,6 +510,32 @@ pub struct LogEntry {
     /// The attempt the worker wrote it in (0: unknown, for lines kept from before attempts
     /// were recorded).
     pub attempt: i64,
+}
+
+/// One span of a run's trace: its attempt, a step, a wait, a child trigger, an HTTP call, or
+/// a span that came in over OTLP. Times are nanoseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    /// Order of arrival; set by the store.
+    pub seq: i64,
+    pub run_id: String,
+    /// 32 hex digits.
+    pub trace_id: String,
+    /// 16 hex digits.
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub name: String,
+    /// `attempt`, `step`, `wait`, `trigger`, `http` or `other`.
+    pub kind: String,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// `ok`, `error` or `unset`.
+    pub status: String,
+    /// What went wrong, for an `error` span.
+    pub message: Option<String>,
+    /// JSON text of an object of attributes.
+    pub attributes: Option<String>,
+    pub created_at: Millis,
 }
 
 /// One chunk of a run's output stream.

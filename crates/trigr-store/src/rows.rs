@@ -6,7 +6,7 @@ use trigr_types::RunStatus;
 
 use crate::model::{
     Attempt, AttemptOutcome, Batch, Deployment, EnvKind, Environment, InputMessage, InputWait,
-    JournalEntry, JournalKind, LogEntry, Queue, QueueKind, Run, Waitpoint, WaitpointKind,
+    JournalEntry, JournalKind, LogEntry, Queue, QueueKind, Run, Span, Waitpoint, WaitpointKind,
     WaitpointStatus,
 };
 use crate::sql::Value;
@@ -114,7 +114,8 @@ macro_rules! run_insert_columns {
         queue_ts, available_at, delay_until, ttl, ttl_expires_at, max_attempts, max_duration, machine, \
         attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
         root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
-        started_at, finished_at, resumed, attempt_started_at, heartbeat_at"
+        started_at, finished_at, resumed, attempt_started_at, heartbeat_at, trace_id, span_id, \
+        parent_span_id"
     };
 }
 
@@ -122,7 +123,7 @@ macro_rules! run_insert_columns {
 pub(crate) const RUN_INSERT_COLUMNS: &str = run_insert_columns!();
 
 /// How many columns [`RUN_INSERT_COLUMNS`] names.
-pub(crate) const RUN_INSERT_COUNT: usize = 48;
+pub(crate) const RUN_INSERT_COUNT: usize = 51;
 
 /// `seq` and then [`RUN_INSERT_COLUMNS`], as [`run`] reads them.
 pub(crate) const RUN_COLUMNS: &str = concat!("seq, ", run_insert_columns!());
@@ -185,6 +186,9 @@ pub(crate) fn run_values<'a>(
         &r.resumed,
         &r.attempt_started_at,
         &r.heartbeat_at,
+        &r.trace_id,
+        &r.span_id,
+        &r.parent_span_id,
     ]
 }
 
@@ -248,6 +252,9 @@ pub(crate) fn run(r: &impl Columns) -> Result<Run> {
         resumed: r.flag(46)?,
         attempt_started_at: r.opt_int(47)?,
         heartbeat_at: r.opt_int(48)?,
+        trace_id: r.opt_text(49)?,
+        span_id: r.opt_text(50)?,
+        parent_span_id: r.opt_text(51)?,
     })
 }
 
@@ -348,6 +355,27 @@ pub(crate) fn log_entry(r: &impl Columns) -> Result<LogEntry> {
         fields: r.opt_text(5)?,
         created_at: r.int(6)?,
         attempt: r.int(7)?,
+    })
+}
+
+pub(crate) const SPAN_COLUMNS: &str = "seq, run_id, trace_id, span_id, parent_span_id, name, \
+    kind, start_ns, end_ns, status, message, attributes, created_at";
+
+pub(crate) fn span(r: &impl Columns) -> Result<Span> {
+    Ok(Span {
+        seq: r.int(0)?,
+        run_id: r.text(1)?,
+        trace_id: r.text(2)?,
+        span_id: r.text(3)?,
+        parent_span_id: r.opt_text(4)?,
+        name: r.text(5)?,
+        kind: r.text(6)?,
+        start_ns: r.int(7)?,
+        end_ns: r.int(8)?,
+        status: r.text(9)?,
+        message: r.opt_text(10)?,
+        attributes: r.opt_text(11)?,
+        created_at: r.int(12)?,
     })
 }
 

@@ -336,11 +336,17 @@ pub trait LogRead {
     /// A run's logs in order of arrival, after `after_seq`.
     fn logs(&mut self, run_id: &str, after_seq: Option<i64>, limit: usize)
         -> Result<Vec<LogEntry>>;
+    /// The first `limit` spans of a run's trace, in order of arrival.
+    fn spans(&mut self, run_id: &str, limit: usize) -> Result<Vec<Span>>;
+    /// How many spans a run keeps.
+    fn span_count(&mut self, run_id: &str) -> Result<i64>;
 }
 
 /// Writing run logs.
 pub trait LogTx {
     fn insert_logs(&mut self, entries: &[LogEntry]) -> Result<()>;
+    /// Appends spans to their runs' traces (`seq` is set by the store).
+    fn insert_spans(&mut self, spans: &[Span]) -> Result<()>;
 }
 
 /// Reading input streams: messages sent to runs, and how far each consumer of a run has read.

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod packet;
 pub mod retry;
 mod status;
+pub mod trace;
 pub mod version;
 pub mod version_guard;
 pub mod wire;

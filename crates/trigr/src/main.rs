@@ -203,12 +203,31 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    use tracing_subscriber::prelude::*;
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    // issue 16: traces — the server exports spans over OTLP when OTEL_EXPORTER_OTLP_* say
+    // where; dropping the exporter at exit flushes them.
+    let otel = match &cli.command {
+        Command::Server(_) => match trigr_server::telemetry::Exporter::from_env() {
+            Ok(otel) => otel,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    // The log filter is the printing layer's own, so spans it does not print cost nothing
+    // unless the exporter's layer wants them.
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::registry()
+        .with(otel.as_ref().map(|o| o.layer()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
         )
-        .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -224,6 +243,8 @@ fn main() -> ExitCode {
             Command::Client(cmd) => trigr_cli::run(cmd).await,
         }
     });
+    drop(runtime);
+    drop(otel);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

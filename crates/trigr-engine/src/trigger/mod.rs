@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trigr_store::{Environment, Queue, QueueKind, Run};
 use trigr_types::manifest::{task_queue_name, TaskManifest};
-use trigr_types::{id, Millis, RunStatus};
+use trigr_types::{id, trace, Millis, RunStatus};
 
 pub use options::{
     idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, refuse_unsupported, tag_list,
@@ -27,6 +27,7 @@ pub struct Triggered {
 
 impl Engine {
     /// Triggers one run.
+    #[tracing::instrument(level = "debug", name = "trigger", skip_all, fields(env = env_id, task = %new.task_id))]
     pub async fn trigger(&self, env_id: &str, new: NewRun) -> Result<Triggered> {
         self.write_retrying(|| {
             let (env_id, new) = (env_id.to_string(), new.clone());
@@ -198,6 +199,7 @@ fn run_record(
     };
     let available_at = delay_until.unwrap_or(now);
     let key = new.idempotency.as_ref();
+    let (trace_id, parent_span_id) = trace_of(new, parent);
     Run {
         seq: 0,
         id: id::new("run"),
@@ -250,5 +252,28 @@ fn run_record(
         resumed: false,
         attempt_started_at: None,
         heartbeat_at: None,
+        trace_id: Some(trace_id),
+        span_id: Some(trace::new_span_id()),
+        parent_span_id,
+    }
+}
+
+/// The trace a new run joins and the span its root span hangs under: the parent run's trace
+/// (under the caller's span when the caller is in that trace too, else under the parent's root
+/// span), else the caller's (`traceparent`), else a trace of its own.
+fn trace_of(new: &NewRun, parent: Option<&Run>) -> (String, Option<String>) {
+    let caller = new.trace.as_ref();
+    match parent.and_then(|p| Some((p.trace_id.clone()?, p.span_id.clone()))) {
+        Some((trace_id, parent_span)) => {
+            let span = match caller {
+                Some(c) if c.trace_id == trace_id => Some(c.span_id.clone()),
+                _ => parent_span,
+            };
+            (trace_id, span)
+        }
+        None => match caller {
+            Some(c) => (c.trace_id.clone(), Some(c.span_id.clone())),
+            None => (trace::new_trace_id(), None),
+        },
     }
 }

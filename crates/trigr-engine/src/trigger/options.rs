@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use trigr_store::Run;
 use trigr_types::manifest::MAX_DURATION_SECS;
+use trigr_types::trace::TraceParent;
 use trigr_types::wire::trigger::TriggerOptions;
 use trigr_types::{duration, packet, Millis, MACHINES};
 
@@ -65,6 +66,9 @@ pub struct NewRun {
     pub trigger_function: &'static str,
     /// Who may be handed an existing run instead of a new one; `None` for anyone.
     pub reuse: Option<ReuseCheck>,
+    /// The caller's trace (its `traceparent` header), which the run's trace joins; a child
+    /// run joins its parent run's trace whatever the header says.
+    pub trace: Option<TraceParent>,
 }
 
 /// A run's time to live: as the caller wrote it, and in milliseconds.
@@ -230,6 +234,7 @@ impl NewRun {
             batch: None,
             trigger_function: "trigger",
             reuse: None,
+            trace: None,
         })
     }
 }

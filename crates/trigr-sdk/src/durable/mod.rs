@@ -76,7 +76,19 @@ where
     if let Some(entry) = attempt.replay(position, JournalKind::Step, name).await {
         return recorded(position, name, entry.output.clone());
     }
-    let value = f().await?;
+    let started = crate::spans::now_ns();
+    let value = f().await;
+    attempt.spans.record(crate::spans::Finished {
+        name,
+        kind: "step",
+        start_ns: started,
+        outcome: value
+            .as_ref()
+            .map(drop)
+            .map_err(|e| e.message().to_string()),
+        attributes: serde_json::json!({"trigr.position": position}),
+    });
+    let value = value?;
     let json = serde_json::to_value(&value).map_err(|e| {
         TaskError::fatal(format!("the result of step \"{name}\" is not JSON: {e}"))
             .named("StepError")
@@ -192,11 +204,23 @@ pub(crate) async fn submit(attempt: &Attempt, call: WaitCall<'_>) -> Result<Wait
         suspend: !call.hold,
         wait: call.wait,
     };
+    let started = crate::spans::now_ns();
+    let (position, name) = (call.position, call.name);
     let sent = protocol::wait(&attempt.http, &attempt.run_id, &attempt.lease, request).await;
     let mut answer = attempt.check(sent).await?;
     let run_ids = std::mem::take(&mut answer.run_ids);
     loop {
         if let Some(ended) = finished(&answer) {
+            attempt.spans.record(crate::spans::Finished {
+                name,
+                kind: "wait",
+                start_ns: started,
+                outcome: match &ended {
+                    Ended::Completed(_) => Ok(()),
+                    Ended::TimedOut(e) => Err(e.message.clone()),
+                },
+                attributes: serde_json::json!({"trigr.position": position, "trigr.children": run_ids.len()}),
+            });
             return Ok(Waited { ended, run_ids });
         }
         if answer.suspended == Some(true) {

@@ -157,6 +157,12 @@ async fn hook(f: futures::future::BoxFuture<'static, ()>) {
 
 /// Ships the logs and reports the outcome (through the batched completion call).
 async fn complete(shared: &Shared, attempt: &Attempt, result: Result<Value, TaskError>) {
+    attempt.spans.end_attempt(
+        result
+            .as_ref()
+            .map(drop)
+            .map_err(|e| e.message().to_string()),
+    );
     attempt.flush_logs().await;
     let mut body = CompletionBody {
         run_id: Some(attempt.run_id.clone()),

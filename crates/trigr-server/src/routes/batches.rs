@@ -96,6 +96,7 @@ pub async fn create(
     security(("secretKey" = []), ("publicAccessToken" = [])),
     params(
         ("batch_id" = String, Path, description = "The batch id (`batch_…`)"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context: the runs' traces become children of this span (an invalid value is ignored)"),
     ),
     request_body(content = BatchItem, content_type = "application/x-ndjson", description = "One BatchItem a line (NDJSON), at most 1,000 items"),
     responses(
@@ -113,6 +114,7 @@ pub async fn items(
     req: Request,
 ) -> ApiResult<impl IntoResponse> {
     check_ndjson(&req)?;
+    let trace = super::trigger::trace_parent(req.headers());
     if !may_batch_trigger_any(&auth) {
         return Err(auth.forbidden("batch-trigger tasks"));
     }
@@ -134,10 +136,13 @@ pub async fn items(
     })
     .await?;
     let reuse = super::trigger::reuse_check(&auth);
-    let items = state
+    let mut items = state
         .engine
         .check_batch_items(&auth.env_id, items, reuse)
         .await;
+    for run in items.iter_mut().filter_map(|it| it.run.as_mut().ok()) {
+        run.trace = trace.clone();
+    }
     let r = state
         .engine
         .add_batch_items(&auth.env_id, &batch_id, items)

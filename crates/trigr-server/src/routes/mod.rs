@@ -13,6 +13,7 @@ mod inputs;
 mod logs;
 mod migrate;
 pub(crate) mod offset_page;
+mod otlp;
 pub(crate) mod output_streams;
 mod packets;
 mod queues;
@@ -20,6 +21,7 @@ mod retention;
 mod runs;
 pub(crate) mod runs_list;
 mod schedules;
+mod spans;
 mod testing;
 mod tokens;
 mod trigger;
@@ -120,6 +122,7 @@ fn management() -> OpenApiRouter<AppState> {
         .routes(routes!(runs::get_metadata, runs::put_metadata))
         .routes(routes!(runs::reset_idempotency_key))
         .routes(routes!(logs::list))
+        .routes(routes!(spans::list))
         .routes(routes!(queues::list))
         .routes(routes!(queues::retrieve))
         .routes(routes!(queues::pause))
@@ -198,6 +201,11 @@ fn worker() -> OpenApiRouter<AppState> {
         .routes(routes!(inputs::read))
         .routes(routes!(inputs::ack))
         .routes(routes!(logs::append))
+        .routes(routes!(spans::append))
+        // issue 16: traces
+        .routes(routes!(otlp::traces))
+        .routes(routes!(otlp::logs))
+        .routes(routes!(otlp::metrics))
 }
 
 /// Every route whose body is read whole, within the server's body limit.
@@ -231,6 +239,11 @@ pub fn router(state: AppState) -> Router {
         .merge(streamed())
         .split_for_parts();
     openapi::publish(api);
+    // issue 16: traces — a span per request, only when spans are exported.
+    let router = match crate::telemetry::enabled() {
+        true => router.route_layer(axum::middleware::from_fn(crate::telemetry::trace_request)),
+        false => router,
+    };
     router
         .fallback(|| async { crate::error::ApiError::not_found("No such endpoint") })
         .with_state(state)

@@ -1,6 +1,6 @@
 //! Output streams (reference §5.6): a task writes chunks under a stream key
 //! (`PUT`/`POST`/`HEAD /realtime/v1/streams/{runId}/{target}/{key}`, `POST …/append`, fenced
-//! by the writer's lease: worker protocol §7.7); clients read them as server-sent events
+//! by the writer's lease: worker protocol §7.8); clients read them as server-sent events
 //! (`GET /realtime/v1/streams/{runId}/{key}`), live until the run is final, or afterwards.
 
 use std::time::Duration;

@@ -4,6 +4,7 @@ use axum::response::IntoResponse;
 use std::sync::Arc;
 
 use trigr_engine::trigger::{prepare, ReuseCheck};
+use trigr_types::trace::TraceParent;
 use trigr_types::wire::rest::TriggerBody;
 use trigr_types::wire::runs::Triggered;
 use trigr_types::wire::trigger::TriggerOptions;
@@ -22,6 +23,7 @@ use crate::{jwt, AppState};
     params(
         ("task_id" = String, Path, description = "The task id"),
         ("x-trigger-request-idempotency-key" = Option<String>, Header, description = "The same key (1-256 characters) on a retried request answers the run the first one created"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context: the run's trace becomes a child of this span (an invalid value is ignored)"),
     ),
     request_body = TriggerBody,
     responses(
@@ -59,6 +61,7 @@ pub async fn trigger(
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .map(str::to_string);
     new.reuse = reuse_check(&auth);
+    new.trace = trace_parent(&headers);
     let t = engine.trigger(&auth.env_id, new).await?;
     let id = t.run.id.clone();
     let scopes = vec![
@@ -74,6 +77,12 @@ pub async fn trigger(
         jwt::headers(&auth, scopes, engine.now() / 1000),
         axum::Json(body),
     ))
+}
+
+/// The caller's trace from a `traceparent` header; an invalid one is ignored (W3C Trace
+/// Context), never refused.
+pub(super) fn trace_parent(headers: &HeaderMap) -> Option<TraceParent> {
+    TraceParent::parse(headers.get("traceparent")?.to_str().ok()?)
 }
 
 /// A public access token may make a run the child of another only if it may write that run

@@ -112,6 +112,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../../migrations/postgres/0017_run_search.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/postgres/0018_run_spans.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

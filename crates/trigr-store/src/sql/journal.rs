@@ -1,8 +1,8 @@
 //! Journals and run logs.
 
-use super::{sql, texts, Db, Sql};
-use crate::model::{JournalEntry, LogEntry};
-use crate::rows::{self, JOURNAL_COLUMNS, JOURNAL_FROM, LOG_COLUMNS};
+use super::{int, sql, texts, Db, Sql};
+use crate::model::{JournalEntry, LogEntry, Span};
+use crate::rows::{self, JOURNAL_COLUMNS, JOURNAL_FROM, LOG_COLUMNS, SPAN_COLUMNS};
 use crate::tx::{JournalRead, JournalTx, LogRead, LogTx};
 use crate::Result;
 
@@ -24,6 +24,14 @@ static RUNS_WAITING_ON: Sql =
     sql!("SELECT DISTINCT run_id FROM journal WHERE waitpoint_id = $1 ORDER BY run_id");
 static LOGS: Sql =
     sql!("SELECT {LOG_COLUMNS} FROM run_logs WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
+static SPANS: Sql =
+    sql!("SELECT {SPAN_COLUMNS} FROM run_spans WHERE run_id = $1 ORDER BY seq LIMIT $2");
+static SPAN_COUNT: Sql = sql!("SELECT COUNT(*) FROM run_spans WHERE run_id = $1");
+static INSERT_SPAN: Sql = sql!(
+    "INSERT INTO run_spans (run_id, trace_id, span_id, parent_span_id, name, kind, start_ns, \
+     end_ns, status, message, attributes, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
 
 impl<C: Db> JournalRead for C {
     fn journal_entry(&mut self, run_id: &str, position: i64) -> Result<Option<JournalEntry>> {
@@ -71,6 +79,14 @@ impl<C: Db + LogsNative> LogRead for C {
             |r| rows::log_entry(r),
         )
     }
+
+    fn spans(&mut self, run_id: &str, limit: usize) -> Result<Vec<Span>> {
+        self.query(&SPANS, &[&run_id, &(limit as i64)], |r| rows::span(r))
+    }
+
+    fn span_count(&mut self, run_id: &str) -> Result<i64> {
+        int(self, &SPAN_COUNT, &[&run_id])
+    }
 }
 
 impl<C: Db + LogsNative> LogTx for C {
@@ -79,5 +95,28 @@ impl<C: Db + LogsNative> LogTx for C {
             return Ok(());
         }
         self.append_logs(entries)
+    }
+
+    fn insert_spans(&mut self, spans: &[Span]) -> Result<()> {
+        for s in spans {
+            self.execute(
+                &INSERT_SPAN,
+                &[
+                    &s.run_id,
+                    &s.trace_id,
+                    &s.span_id,
+                    &s.parent_span_id,
+                    &s.name,
+                    &s.kind,
+                    &s.start_ns,
+                    &s.end_ns,
+                    &s.status,
+                    &s.message,
+                    &s.attributes,
+                    &s.created_at,
+                ],
+            )?;
+        }
+        Ok(())
     }
 }

@@ -28,6 +28,7 @@ pub(crate) const IN_LIST: &str = "IN_LIST";
 const RUN_ROWS: &[&str] = &[
     "DELETE FROM journal WHERE run_id IN_LIST",
     "DELETE FROM run_logs WHERE run_id IN_LIST",
+    "DELETE FROM run_spans WHERE run_id IN_LIST",
     "DELETE FROM run_attempts WHERE run_id IN_LIST",
     "DELETE FROM input_messages WHERE run_id IN_LIST",
     "DELETE FROM input_cursors WHERE run_id IN_LIST",

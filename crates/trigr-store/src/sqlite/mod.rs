@@ -84,6 +84,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../../migrations/sqlite/0017_run_search.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/sqlite/0018_run_spans.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -30,8 +30,8 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use trigr_store::{
     Batch, Deployment, EnvKind, Environment, Error, InputMessage, InputWait, JournalEntry,
-    JournalKind, LogEntry, Page, Queue, QueueKind, ReadTx, Run, RunFilter, Store, Tx, Waitpoint,
-    WaitpointFilter, WaitpointKind, WaitpointStatus,
+    JournalKind, LogEntry, Page, Queue, QueueKind, ReadTx, Run, RunFilter, Span, Store, Tx,
+    Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus,
 };
 use trigr_types::manifest::{QueueManifest, TaskManifest};
 use trigr_types::{Millis, RetryPolicy, RunStatus};
@@ -96,6 +96,7 @@ macro_rules! suite {
             journal_entries,
             journal_waits_show_their_waitpoint,
             run_logs,
+            run_spans,
             attempts_round_trip,
             dashboard_sessions,
             dashboard_links_work_once,
@@ -307,6 +308,9 @@ pub fn sample_run(env_id: &str, queue_id: &str, n: i64) -> Run {
         resumed: false,
         attempt_started_at: None,
         heartbeat_at: None,
+        trace_id: None,
+        span_id: None,
+        parent_span_id: None,
     }
 }
 
@@ -362,6 +366,9 @@ pub fn full_run(env_id: &str, queue_id: &str) -> Run {
         resumed: true,
         attempt_started_at: Some(NOW + 6),
         heartbeat_at: Some(NOW + 7),
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".to_string()),
+        span_id: Some("00f067aa0ba902b7".to_string()),
+        parent_span_id: Some("b7ad6b7169203331".to_string()),
     }
 }
 
@@ -412,6 +419,21 @@ pub async fn get_run(store: &Store, env_id: &str, id: &str) -> Option<Run> {
 
 pub fn ids(runs: &[Run]) -> Vec<String> {
     runs.iter().map(|r| r.id.clone()).collect()
+}
+
+/// The numbers of a backend's migration files, in order: each must be recorded once.
+pub fn migration_numbers(backend: &str) -> Vec<i64> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut numbers: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|name| name.split('_').next()?.parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers.last(), Some(&trigr_store::SCHEMA_VERSION));
+    numbers
 }
 
 pub fn names(ids: &[&str]) -> Vec<String> {
@@ -471,6 +493,9 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         resumed,
         attempt_started_at,
         heartbeat_at,
+        trace_id,
+        span_id,
+        parent_span_id,
     } = expected;
     macro_rules! same {
         ($($field:ident),*) => {$(
@@ -529,7 +554,10 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         finished_at,
         resumed,
         attempt_started_at,
-        heartbeat_at
+        heartbeat_at,
+        trace_id,
+        span_id,
+        parent_span_id
     );
 }
 
@@ -3894,6 +3922,52 @@ pub async fn run_logs(store: &Store) {
     assert!(read(store, |tx| tx.logs("run_3", None, 100))
         .await
         .is_empty());
+}
+
+pub async fn run_spans(store: &Store) {
+    seed_env(store, "env_a").await;
+    let span = |run_id: &str, n: i64| Span {
+        seq: 0,
+        run_id: run_id.to_string(),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".to_string(),
+        span_id: format!("00f067aa0ba9020{n}"),
+        parent_span_id: (n > 0).then(|| "00f067aa0ba90200".to_string()),
+        name: format!("step {n} ü"),
+        kind: if n == 0 { "attempt" } else { "step" }.to_string(),
+        start_ns: 1_700_000_000_000_000_000 + n,
+        end_ns: 1_700_000_000_000_000_100 + n,
+        status: if n == 2 { "error" } else { "ok" }.to_string(),
+        message: (n == 2).then(|| "it broke".to_string()),
+        attributes: (n % 2 == 1).then(|| format!("{{\"n\":{n}}}")),
+        created_at: NOW,
+    };
+    let first: Vec<Span> = (0..3).map(|n| span("run_1", n)).collect();
+    let f = first.clone();
+    write(store, move |tx| {
+        tx.insert_spans(&f)?;
+        tx.insert_spans(&[span("run_2", 9)])?;
+        tx.insert_spans(&[])
+    })
+    .await;
+    let all = read(store, |tx| tx.spans("run_1", 100)).await;
+    assert_eq!(all.len(), 3);
+    for (got, want) in all.iter().zip(&first) {
+        assert!(got.seq > 0);
+        assert_eq!(
+            Span {
+                seq: 0,
+                ..got.clone()
+            },
+            *want,
+            "round trip, in order"
+        );
+    }
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(read(store, |tx| tx.spans("run_1", 2)).await.len(), 2);
+    assert_eq!(read(store, |tx| tx.span_count("run_1")).await, 3);
+    assert_eq!(read(store, |tx| tx.span_count("run_2")).await, 1);
+    assert_eq!(read(store, |tx| tx.span_count("run_3")).await, 0);
+    assert!(read(store, |tx| tx.spans("run_3", 100)).await.is_empty());
 }
 
 /// Two writers completing a waitpoint's children at once: each locks the waitpoint before

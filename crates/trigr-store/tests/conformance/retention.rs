@@ -3,7 +3,7 @@
 
 use trigr_store::{
     Batch, ExpiredRun, InputMessage, JournalEntry, JournalKind, LogEntry, OutputChunk, Packet, Run,
-    Store, SweepCursor, WaitpointKind, WaitpointStatus,
+    Span, Store, SweepCursor, WaitpointKind, WaitpointStatus,
 };
 use trigr_types::{Millis, RunStatus};
 
@@ -283,6 +283,21 @@ async fn run_with_everything(store: &Store, queue_id: &str, n: i64) -> Run {
             attempt: 1,
             created_at: NOW,
         }])?;
+        tx.insert_spans(&[Span {
+            seq: 0,
+            run_id: rid.clone(),
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            span_id: "00f067aa0ba902b7".into(),
+            parent_span_id: None,
+            name: "attempt 1".into(),
+            kind: "attempt".into(),
+            start_ns: 1,
+            end_ns: 2,
+            status: "ok".into(),
+            message: None,
+            attributes: None,
+            created_at: NOW,
+        }])?;
         tx.insert_input_message(&InputMessage {
             run_id: rid.clone(),
             stream_id: "in".into(),
@@ -320,6 +335,9 @@ async fn remains(store: &Store, n: i64) -> Vec<&'static str> {
         }
         if !tx.logs(&id, None, 10)?.is_empty() {
             left.push("logs");
+        }
+        if tx.span_count(&id)? > 0 {
+            left.push("spans");
         }
         if tx.last_input_seq(&id, "in")? > 0 {
             left.push("input messages");
@@ -378,6 +396,7 @@ pub async fn delete_runs_with_what_is_theirs(store: &Store) {
         "run",
         "journal",
         "logs",
+        "spans",
         "input messages",
         "input cursor",
         "output streams",

@@ -20,8 +20,10 @@
 pub mod batches;
 pub mod common;
 pub mod manage;
+pub mod otlp;
 pub mod rest;
 pub mod runs;
+pub mod spans;
 pub mod streams;
 pub mod tokens;
 pub mod trigger;

@@ -24,6 +24,8 @@ pub struct Options {
     pub test_clock: bool,
     /// Which store, whatever `TRIGR_TEST_BACKEND` says; `None` follows it.
     pub backend: Option<Backend>,
+    /// Extra environment variables of the server process.
+    pub env: Vec<(String, String)>,
 }
 
 /// A store a test server keeps its data in.
@@ -85,7 +87,7 @@ impl TestServer {
             args.push("--test-clock".into());
         }
         args.extend(opts.args.iter().cloned());
-        let (child, base_url) = spawn_server(&data_dir, &args);
+        let (child, base_url) = spawn_server(&data_dir, &args, &opts.env);
         TestServer {
             base_url,
             child,
@@ -232,7 +234,11 @@ impl Drop for TestServer {
 
 /// Spawns `trigr server` on a random port with the seeded keys and `args` after `server`;
 /// returns it once it printed its address.
-fn spawn_server(data_dir: &std::path::Path, args: &[String]) -> (Child, String) {
+fn spawn_server(
+    data_dir: &std::path::Path,
+    args: &[String],
+    env: &[(String, String)],
+) -> (Child, String) {
     let mut cmd = Command::new(binary());
     cmd.arg("server")
         .arg("--listen")
@@ -251,6 +257,7 @@ fn spawn_server(data_dir: &std::path::Path, args: &[String]) -> (Child, String) 
             "RUST_LOG",
             std::env::var("TRIGR_TEST_LOG").unwrap_or_else(|_| "warn".into()),
         )
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = cmd.spawn().expect("spawn trigr server");
@@ -943,7 +950,7 @@ impl TestServer {
         let data_dir = tmp.path().to_path_buf();
         let mut all = vec!["--database-url".to_string(), database_url.to_string()];
         all.extend(args.iter().cloned());
-        let (child, base_url) = spawn_server(&data_dir, &all);
+        let (child, base_url) = spawn_server(&data_dir, &all, &[]);
         TestServer {
             base_url,
             child,
