@@ -511,6 +511,69 @@ async fn every_action_of_the_pages_changes_what_the_api_reads() {
 }
 
 #[tokio::test]
+async fn the_run_page_draws_the_reported_spans_as_a_nested_waterfall() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    let id = server.trigger("t", json!({}), json!({})).await;
+    let run = server.dequeue(&version, 1, 0).await.remove(0);
+    let span = |id: &str, parent: Option<&str>, name: &str, kind: &str, status: &str, end: &str| {
+        let mut s = json!({"spanId": id, "name": name, "kind": kind, "status": status,
+            "startTimeUnixNano": "1764190800000000000", "endTimeUnixNano": end});
+        if let Some(p) = parent {
+            s["parentSpanId"] = json!(p);
+        }
+        s
+    };
+    let spans = json!([
+        span(
+            "b000000000000001",
+            None,
+            "attempt 1",
+            "attempt",
+            "ok",
+            "1764190801000000000"
+        ),
+        span(
+            "b000000000000002",
+            Some("b000000000000001"),
+            "charge-card",
+            "step",
+            "error",
+            "1764190800250000000"
+        ),
+    ]);
+    let (st, v) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/spans"),
+            json!({"lease": run["lease"], "spans": spans}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, page) = s
+        .get(&server, &format!("/dashboard/env/{}/runs/{id}", s.env_id))
+        .await;
+    assert_eq!(st, 200);
+    let trace = &page[page.find("id=\"trace\"").expect("a trace section")..];
+    let trace_id = server.run(&id).await["traceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(trace.contains(&trace_id), "names the trace id");
+    let (attempt, step) = (
+        trace.find("attempt 1").unwrap(),
+        trace.find("charge-card").unwrap(),
+    );
+    assert!(attempt < step, "the parent first");
+    assert!(
+        trace.contains("padding-left:26px\">charge-card"),
+        "the step one level in: {trace}"
+    );
+    assert!(trace.contains("bar failed"), "the failed span marked");
+    assert!(trace.contains("<td>250 ms</td>"), "its duration: {trace}");
+}
+
+#[tokio::test]
 async fn a_sign_in_link_works_once() {
     let server = TestServer::start().await;
     let mut args = vec![

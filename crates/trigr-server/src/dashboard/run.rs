@@ -4,6 +4,8 @@
 //! edited payload, reschedule a delayed run, complete a token it waits for. Each action calls
 //! the engine command the API's route calls.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -30,20 +32,23 @@ pub struct RunView {
     pub logs: Vec<LogEntry>,
     pub waitpoints: Vec<Waitpoint>,
     pub streams: Vec<String>,
+    /// The spans its workers reported, in order of arrival.
+    pub spans: Vec<trigr_store::Span>,
 }
 
 /// Reads a run and what its page shows; `404` for a run of another environment.
 pub async fn read(state: &AppState, env_id: &str, run_id: &str) -> Result<RunView, PageError> {
     let r = state.engine.retrieve_run(env_id, run_id).await?;
     let id = r.run.id.clone();
-    let (journal, logs, waitpoints, streams) = state
+    let (journal, logs, waitpoints, streams, spans) = state
         .engine
         .read(move |tx| {
             let journal = tx.journal(&id)?;
             let logs = tx.logs(&id, None, MAX_LOG_LINES)?;
             let waitpoints = tx.waitpoints_awaiting(std::slice::from_ref(&id))?;
             let streams = tx.output_streams(&id)?;
-            Ok((journal, logs, waitpoints, streams))
+            let spans = tx.spans(&id, trigr_engine::spans::MAX_SPANS_PER_RUN)?;
+            Ok((journal, logs, waitpoints, streams, spans))
         })
         .await?;
     Ok(RunView {
@@ -52,6 +57,7 @@ pub async fn read(state: &AppState, env_id: &str, run_id: &str) -> Result<RunVie
         logs,
         waitpoints,
         streams,
+        spans,
     })
 }
 
@@ -249,19 +255,34 @@ fn streams(list: &[String]) -> Markup {
     html! { ul { @for s in list { li.mono { (s) } } } }
 }
 
-/// The run's trace as a waterfall.
-///
-/// TRACE SEAM: today it draws the spans trigr knows without span storage — each attempt and
-/// each journal entry, from the run's start. When runs carry spans (`Engine::run_spans`),
-/// feed them here in place of `spans_of`: one bar per span, `(name, start, end, depth)`.
+/// One bar of the waterfall: times in nanoseconds since the epoch.
+struct Bar {
+    name: String,
+    kind: String,
+    start_ns: i64,
+    end_ns: i64,
+    depth: usize,
+    failed: bool,
+}
+
+/// Deepest nesting drawn; deeper spans are drawn at this depth.
+const MAX_DEPTH: usize = 12;
+
+/// The run's trace as a waterfall: the spans its workers reported (nested by parent), or,
+/// before any arrived, its attempts and journal entries.
 pub fn trace_section(v: &RunView) -> Markup {
-    let spans = spans_of(v);
-    let Some(start) = spans.iter().map(|s| s.1).min() else {
+    let bars = if v.spans.is_empty() {
+        bars_of_journal(v)
+    } else {
+        bars_of_spans(&v.spans)
+    };
+    let trace_id = v.r.run.trace_id.as_deref().unwrap_or("");
+    let Some(start) = bars.iter().map(|b| b.start_ns).min() else {
         return html! { div.panel.waterfall #trace { h2 { "Trace" } (layout::empty("No spans yet.")) } };
     };
-    let end = spans
+    let end = bars
         .iter()
-        .map(|s| s.2)
+        .map(|b| b.end_ns)
         .max()
         .unwrap_or(start)
         .max(start + 1);
@@ -269,15 +290,16 @@ pub fn trace_section(v: &RunView) -> Markup {
     html! {
         div.panel.waterfall #trace {
             h2 { "Trace" }
+            @if !trace_id.is_empty() { p.muted { "Trace id " span.mono { (trace_id) } } }
             table {
                 thead { tr { th { "Span" } th { "Took" } th style="width:55%" { "" } } }
-                tbody { @for (name, s, e, depth) in &spans {
-                    @let left = (*s - start) as f64 / total * 100.0;
-                    @let width = ((*e - *s) as f64 / total * 100.0).max(0.5);
-                    tr {
-                        td style=(format!("padding-left:{}px", 10 + depth * 16)) { (name) }
-                        td { (layout::duration(e - s)) }
-                        td { div.bar style=(format!("margin-left:{left:.2}%;width:{width:.2}%")) {} }
+                tbody { @for b in &bars {
+                    @let left = (b.start_ns - start) as f64 / total * 100.0;
+                    @let width = ((b.end_ns - b.start_ns) as f64 / total * 100.0).max(0.5);
+                    tr data-span-kind=(b.kind) {
+                        td style=(format!("padding-left:{}px", 10 + b.depth * 16)) { (b.name) }
+                        td { (layout::duration((b.end_ns - b.start_ns) / 1_000_000)) }
+                        td { div.bar.failed[b.failed] style=(format!("margin-left:{left:.2}%;width:{width:.2}%")) {} }
                     }
                 } }
             }
@@ -285,32 +307,71 @@ pub fn trace_section(v: &RunView) -> Markup {
     }
 }
 
-/// The spans known without span storage: `(name, start, end, depth)`.
-fn spans_of(v: &RunView) -> Vec<(String, i64, i64, usize)> {
+/// How many of a span's ancestors were reported (at most [`MAX_DEPTH`]).
+fn depth<'a>(parents: &HashMap<&'a str, Option<&'a str>>, mut id: &'a str) -> usize {
+    let mut depth = 0;
+    while let Some(Some(parent)) = parents.get(id) {
+        if depth == MAX_DEPTH || !parents.contains_key(parent) {
+            break;
+        }
+        depth += 1;
+        id = parent;
+    }
+    depth
+}
+
+/// Reported spans, ordered by start, each indented under its parent.
+fn bars_of_spans(spans: &[trigr_store::Span]) -> Vec<Bar> {
+    let parents: HashMap<&str, Option<&str>> = spans
+        .iter()
+        .map(|s| (s.span_id.as_str(), s.parent_span_id.as_deref()))
+        .collect();
+    let mut bars: Vec<Bar> = spans
+        .iter()
+        .map(|s| Bar {
+            name: s.name.clone(),
+            kind: s.kind.clone(),
+            start_ns: s.start_ns,
+            end_ns: s.end_ns.max(s.start_ns),
+            depth: depth(&parents, &s.span_id),
+            failed: s.status == "error",
+        })
+        .collect();
+    bars.sort_by_key(|b| (b.start_ns, b.depth));
+    bars
+}
+
+/// Before any span arrived: each attempt, and each journal entry from the one before it.
+fn bars_of_journal(v: &RunView) -> Vec<Bar> {
+    const NS: i64 = 1_000_000;
     let run = &v.r.run;
     let now = run.finished_at.unwrap_or(run.updated_at);
-    let mut spans = Vec::new();
+    let mut bars = Vec::new();
     for a in &v.r.attempts {
         if let Some(s) = a.started_at {
-            spans.push((
-                format!("attempt {}", a.number),
-                s,
-                a.ended_at.unwrap_or(now).max(s),
-                0,
-            ));
+            bars.push(Bar {
+                name: format!("attempt {}", a.number),
+                kind: "attempt".into(),
+                start_ns: s * NS,
+                end_ns: a.ended_at.unwrap_or(now).max(s) * NS,
+                depth: 0,
+                failed: false,
+            });
         }
     }
     let mut previous = run.started_at.unwrap_or(run.created_at);
     for e in &v.journal {
-        spans.push((
-            format!("{} {}", e.kind.as_str(), e.name),
-            previous,
-            e.created_at.max(previous),
-            1,
-        ));
+        bars.push(Bar {
+            name: format!("{} {}", e.kind.as_str(), e.name),
+            kind: e.kind.as_str().into(),
+            start_ns: previous * NS,
+            end_ns: e.created_at.max(previous) * NS,
+            depth: 1,
+            failed: false,
+        });
         previous = e.created_at;
     }
-    spans
+    bars
 }
 
 fn actions(viewer: &Viewer, env_id: &str, v: &RunView) -> Markup {
