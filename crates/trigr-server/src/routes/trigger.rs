@@ -61,6 +61,7 @@ pub async fn trigger(
     new.reuse = reuse_check(&auth);
     let t = engine.trigger(&auth.env_id, new).await?;
     let id = t.run.id.clone();
+    crate::middleware::access_log::record_run(&id);
     let scopes = vec![
         format!("read:runs:{id}"),
         format!("write:inputStreams:{id}"),
