@@ -219,6 +219,11 @@ struct Args {
     /// With --compare: runs of each side, alternating base and current.
     #[arg(long, default_value_t = 3, requires = "compare", value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
+
+    /// Run the servers with their Prometheus metrics on (a metrics listener), to measure what
+    /// the metrics cost.
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// A store the benchmark can measure.
@@ -260,6 +265,7 @@ async fn main() -> Result<()> {
         timeout: Duration::from_secs(args.timeout_secs),
         database_url: args.database_url.clone(),
         sse_subscribers: args.sse_subscribers as usize,
+        metrics: args.metrics,
     };
     let chosen: Vec<Scenario> = if args.only.is_empty() {
         Scenario::ALL.to_vec()
