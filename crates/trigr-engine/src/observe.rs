@@ -1,7 +1,7 @@
 //! What the engine tells whoever measures it (the server's metrics), without depending on
 //! any metrics library.
 //!
-//! Every run change passes through [`crate::events::record`], which notes the ones an
+//! Every run change passes through `events::record`, which notes the ones an
 //! [`Observer`] counts ([`RunChange`]) in the write's [`crate::Effects`] — only when an
 //! observer is set ([`crate::Engine::with_observer`]). [`crate::Engine::write`] hands them to
 //! the observer after the commit: a write that rolled back is never counted. The timer loop

@@ -11,7 +11,7 @@ mod config;
 pub mod error;
 mod extract;
 mod jwt;
-pub mod metrics;
+mod metrics;
 mod middleware;
 mod openapi;
 mod origin;

@@ -8,8 +8,9 @@
 //! * HTTP request durations: the edge middleware ([`Metrics::http`]), labelled by the route's
 //!   template (axum's `MatchedPath`), never the raw path;
 //! * store commits: the store's [`CommitObserver`], on its writer thread;
-//! * queue depth and running, versions with workers, realtime subscribers: read at scrape time
-//!   ([`Engine::gauges`]), from the store, so every server of a cluster reports the same truth.
+//! * queue depth and running, versions with workers, realtime subscribers: read at scrape
+//!   time ([`trigr_engine::Engine::gauges`]), from the store, so every server of a cluster
+//!   reports the same truth.
 //!
 //! Task ids are user input: each family labelled by task holds at most [`MAX_TASK_LABELS`]
 //! label sets, and counts any further task as `task="_other"` ([`capped`]).
