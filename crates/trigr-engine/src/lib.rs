@@ -234,12 +234,13 @@ impl Engine {
                 Ok::<_, Error>((out, txn.into_effects()))
             })
             .await?;
-        if !effects.runs.is_empty() {
-            self.observer
-                .runs_changed(std::mem::take(&mut effects.runs));
-        }
+        // Waiting workers and subscribers first; the observer's counting can wait.
+        let runs = std::mem::take(&mut effects.runs);
         if !effects.is_empty() {
             self.apply(&effects);
+        }
+        if !runs.is_empty() {
+            self.observer.runs_changed(runs);
         }
         Ok(out)
     }
