@@ -230,6 +230,11 @@ struct Args {
     /// With --compare: runs of each side, alternating base and current.
     #[arg(long, default_value_t = 3, requires = "compare", value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
+
+    /// Run the servers with their Prometheus metrics on (a metrics listener), to measure what
+    /// the metrics cost.
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// A store the benchmark can measure.
@@ -275,6 +280,7 @@ async fn main() -> Result<()> {
             .dashboard_runs
             .unwrap_or(if args.quick { 20_000 } else { 1_000_000 })
             as usize,
+        metrics: args.metrics,
     };
     let chosen: Vec<Scenario> = if args.only.is_empty() {
         Scenario::ALL.to_vec()

@@ -79,7 +79,9 @@ impl BenchServers {
     /// Starts the servers of `target` on a new store (the PostgreSQL ones in a new schema of
     /// `database_url`), each on a free local port with the default (durable) store settings,
     /// one after the other, waiting until each answers `/healthz`.
-    pub async fn start(target: Target, database_url: &str) -> Result<BenchServers> {
+    /// With `metrics`, each server keeps its Prometheus metrics and serves them on a
+    /// listener of its own.
+    pub async fn start(target: Target, database_url: &str, metrics: bool) -> Result<BenchServers> {
         let (store, url, data_dir) = match target {
             Target::Sqlite => {
                 let dir = tempfile::Builder::new()
@@ -102,7 +104,10 @@ impl BenchServers {
             store,
         };
         for n in 1..=target.servers() {
-            if let Err(e) = servers.start_one(url.clone(), data_dir.clone()).await {
+            if let Err(e) = servers
+                .start_one(url.clone(), data_dir.clone(), metrics)
+                .await
+            {
                 servers.shutdown().await;
                 return Err(e.context(format!(
                     "starting server {n} of {} ({})",
@@ -114,12 +119,18 @@ impl BenchServers {
         Ok(servers)
     }
 
-    async fn start_one(&mut self, database_url: Option<String>, data_dir: PathBuf) -> Result<()> {
+    async fn start_one(
+        &mut self,
+        database_url: Option<String>,
+        data_dir: PathBuf,
+        metrics: bool,
+    ) -> Result<()> {
         let config = trigr_server::Config {
             listen: "127.0.0.1:0".parse()?,
             data_dir,
             database_url,
             dev_secret_key: Some(KEY.into()),
+            metrics_listen: metrics.then(|| "127.0.0.1:0".parse()).transpose()?,
             ..Default::default()
         };
         let running = trigr_server::start(config)

@@ -33,14 +33,18 @@ pub fn event_for(before: Option<&Run>, after: &Run) -> Option<RunEvent> {
     })
 }
 
-/// Records the events of these changes, in one insert.
+/// Records the events of these changes, in one insert, and notes them for the engine's
+/// observer ([`crate::observe`]): every run change passes here.
 pub(crate) fn record<'a>(
     tx: &mut Txn<'_>,
     changes: impl IntoIterator<Item = (Option<&'a Run>, &'a Run)>,
 ) -> Result<()> {
     let events: Vec<RunEvent> = changes
         .into_iter()
-        .filter_map(|(before, after)| event_for(before, after))
+        .filter_map(|(before, after)| {
+            tx.observe(before, after);
+            event_for(before, after)
+        })
         .collect();
     if events.is_empty() {
         return Ok(());

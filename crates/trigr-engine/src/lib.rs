@@ -41,6 +41,7 @@ pub mod logs_follow;
 pub mod metadata;
 pub mod migrate;
 mod notify;
+pub mod observe;
 pub mod output_streams;
 pub mod packets;
 pub mod presence;
@@ -126,6 +127,10 @@ pub struct Engine {
     presence: Arc<presence::PresenceThrottle>,
     /// Live run events for this server's subscribers (see [`realtime`]).
     realtime: Arc<realtime::Realtime>,
+    /// Told of committed run changes and fired timers (see [`observe`]).
+    observer: Arc<dyn observe::Observer>,
+    /// Whether an observer was set: only then do writes note their run changes.
+    observing: bool,
 }
 
 impl Engine {
@@ -143,7 +148,25 @@ impl Engine {
             catalogs: Arc::new(serving::Catalogs::default()),
             presence: Arc::new(presence::PresenceThrottle::default()),
             realtime,
+            observer: Arc::new(observe::NoObserver),
+            observing: false,
         }
+    }
+
+    /// This engine, telling `observer` of its committed run changes and fired timers.
+    pub fn with_observer(mut self, observer: Arc<dyn observe::Observer>) -> Engine {
+        self.observer = observer;
+        self.observing = true;
+        self
+    }
+
+    pub(crate) fn observer(&self) -> &dyn observe::Observer {
+        &*self.observer
+    }
+
+    /// Realtime subscribers connected to this server, over every environment.
+    pub fn realtime_subscribers(&self) -> usize {
+        self.realtime.total_subscribers()
     }
 
     pub fn now(&self) -> trigr_types::Millis {
@@ -197,22 +220,29 @@ impl Engine {
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (config, clock, deployments, catalogs) = (
+        let (config, clock, deployments, catalogs, observing) = (
             self.config.clone(),
             self.clock.clone(),
             self.deployments.clone(),
             self.catalogs.clone(),
+            self.observing,
         );
-        let (out, effects) = self
+        let (out, mut effects) = self
             .store
             .write(move |tx| {
                 let mut txn = Txn::new(tx, &config, &*clock, &deployments, &catalogs);
+                txn.observing = observing;
                 let out = f(&mut txn)?;
                 Ok::<_, Error>((out, txn.into_effects()))
             })
             .await?;
+        // Waiting workers and subscribers first; the observer's counting can wait.
+        let runs = std::mem::take(&mut effects.runs);
         if !effects.is_empty() {
             self.apply(&effects);
+        }
+        if !runs.is_empty() {
+            self.observer.runs_changed(runs);
         }
         Ok(out)
     }

@@ -143,6 +143,14 @@ impl Realtime {
             .map_or(0, |f| f.sender.receiver_count())
     }
 
+    /// Subscribers on this server, over every environment.
+    pub fn total_subscribers(&self) -> usize {
+        self.feeds()
+            .values()
+            .map(|f| f.sender.receiver_count())
+            .sum()
+    }
+
     async fn run_feed(self: Arc<Self>, env_id: String, feed: Arc<Feed>, mut cursor: i64) {
         loop {
             tokio::select! {

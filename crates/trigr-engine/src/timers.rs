@@ -124,6 +124,9 @@ impl Timers {
                     fire_due(tx, now)
                 })
                 .await?;
+            if fired.total() > 0 {
+                self.engine.observer().timers_fired(&fired);
+            }
             let more = fired.total() >= BATCH;
             total.delayed += fired.delayed;
             total.expired += fired.expired;
@@ -167,6 +170,13 @@ impl Timers {
                 .engine
                 .write(move |tx| crate::migrate::abandoned(tx, &m, BATCH))
                 .await?;
+            if moved > 0 {
+                let fired = Fired {
+                    migrated: moved,
+                    ..Fired::default()
+                };
+                self.engine.observer().timers_fired(&fired);
+            }
             total += moved;
             if moved < BATCH {
                 return Ok(total);

@@ -16,6 +16,7 @@ use trigr_store::Tx;
 use trigr_types::Millis;
 
 use crate::clock::Clock;
+use crate::observe::RunChange;
 use crate::serving::{Catalog, Catalogs};
 use crate::{Config, DeploymentCache, LoadedDeployment, Result};
 
@@ -27,6 +28,8 @@ pub struct Txn<'a> {
     deployments: &'a DeploymentCache,
     catalogs: &'a Catalogs,
     effects: Effects,
+    /// Whether run changes are noted for the engine's observer ([`crate::observe`]).
+    pub(crate) observing: bool,
 }
 
 impl<'a> Txn<'a> {
@@ -44,6 +47,7 @@ impl<'a> Txn<'a> {
             deployments,
             catalogs,
             effects: Effects::default(),
+            observing: false,
         }
     }
 
@@ -101,6 +105,15 @@ impl<'a> Txn<'a> {
         push_once(&mut self.effects.events, env_id);
     }
 
+    /// After the commit, tell the engine's observer of this run change (when it has one).
+    pub(crate) fn observe(&mut self, before: Option<&trigr_store::Run>, after: &trigr_store::Run) {
+        if self.observing {
+            if let Some(change) = RunChange::of(before, after) {
+                self.effects.runs.push(change);
+            }
+        }
+    }
+
     pub(crate) fn into_effects(self) -> Effects {
         self.effects
     }
@@ -129,11 +142,13 @@ pub struct Effects {
     pub events: Vec<String>,
     /// Versions were registered or promoted, or their workers recorded.
     pub versions: bool,
+    /// Run changes for the engine's observer (noted only when it has one).
+    pub runs: Vec<RunChange>,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.wake.is_empty() && self.events.is_empty() && !self.versions
+        self.wake.is_empty() && self.events.is_empty() && !self.versions && self.runs.is_empty()
     }
 }
 

@@ -41,6 +41,14 @@ pub struct Config {
     /// that hold no lease move to the newest version with workers that declares their task;
     /// `None` never moves them.
     pub dev_migrate_after: Option<Duration>,
+    // issue 16: metrics and logs
+    /// Address of the metrics listener (`GET /metrics` without credentials); `None`: no such
+    /// listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token that opens `GET /metrics` on the API's listener; `None`: not served there.
+    pub metrics_token: Option<String>,
+    /// One access log line (at info) per request.
+    pub access_log: bool,
 }
 
 /// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.
@@ -102,6 +110,10 @@ impl Default for Config {
             connections: Connections::default(),
             retention_days: trigr_engine::retention::DEFAULT_DAYS,
             dev_migrate_after: Some(trigr_engine::migrate::DEV_MIGRATE_AFTER),
+            // issue 16: metrics and logs
+            metrics_listen: None,
+            metrics_token: None,
+            access_log: true,
         }
     }
 }

@@ -34,6 +34,7 @@ pub struct Auth {
 
 impl Auth {
     fn from_env(env: Environment, scopes: Option<Vec<String>>) -> Auth {
+        crate::middleware::access_log::record_env(&env.id);
         Auth {
             env_id: env.id,
             slug: env.slug,

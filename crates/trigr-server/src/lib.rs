@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod error;
 mod extract;
 mod jwt;
+mod metrics;
 mod middleware;
 mod openapi;
 mod origin;
@@ -53,6 +54,8 @@ pub struct Running {
     serve: tokio::task::JoinHandle<()>,
     timers: tokio::task::JoinHandle<()>,
     engine: Engine,
+    /// The metrics listener's address and its serving task.
+    metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 }
 
 impl Running {
@@ -78,6 +81,11 @@ impl Running {
         &self.store_location
     }
 
+    /// The metrics listener's address (`Config::metrics_listen`), when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// Waits until the server stops by itself (it does not, unless it fails).
     pub async fn wait(&mut self) {
         let _ = (&mut self.serve).await;
@@ -90,6 +98,9 @@ impl Running {
         let _ = self.stop.send(true);
         self.engine.close();
         let _ = self.serve.await;
+        if let Some((_, metrics)) = self.metrics {
+            let _ = metrics.await;
+        }
         let _ = self.timers.await;
         let engine = self.engine.clone();
         let _ = tokio::task::spawn_blocking(move || engine.close_store()).await;
@@ -141,9 +152,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("could not listen on {}", config.listen))?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("could not listen for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics =
+        (metrics_listener.is_some() || config.metrics_token.is_some()).then(metrics::Metrics::new);
     let url = database_url(config.database_url.as_deref(), &config.data_dir);
     let store_location = redacted(url.strip_prefix("sqlite://").unwrap_or(&url));
-    let store = tokio::task::spawn_blocking(move || Store::open(&url)).await??;
+    let commits = metrics
+        .clone()
+        .map(|m| m as Arc<dyn trigr_store::observe::CommitObserver>);
+    let store = tokio::task::spawn_blocking(move || Store::open_observed(&url, commits)).await??;
     let manual_clock = config
         .test_clock
         .then(|| Arc::new(ManualClock::new(chrono::Utc::now().timestamp_millis())));
@@ -160,7 +184,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         dev_migrate_after: config.dev_migrate_after,
         ..Default::default()
     };
-    let engine = Engine::new(store.clone(), clock, engine_config);
+    let mut engine = Engine::new(store.clone(), clock, engine_config);
+    if let Some(m) = &metrics {
+        engine = engine.with_observer(m.clone());
+    }
     engine.listen_for_wakes();
     let seeds = SeedKeys {
         dev: config.dev_secret_key.clone(),
@@ -186,8 +213,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         trigr_engine::realtime::DEFAULT_RETENTION,
         stop_rx.clone(),
     ));
-    let app = routes::router(state.clone()).merge(dashboard::router(state));
-    let app = middleware::apply(app, &config.connections);
+    let mut app = routes::router(state.clone()).merge(dashboard::router(state));
+    if let (Some(m), Some(token)) = (&metrics, &config.metrics_token) {
+        app = app.merge(metrics::token_router(
+            m.clone(),
+            engine.clone(),
+            token.clone(),
+        ));
+    }
+    let observe = middleware::Observe {
+        metrics: metrics.clone(),
+        access_log: config.access_log,
+    };
+    let app = middleware::apply(app, &config.connections, observe);
+    let metrics_serving = match (metrics_listener, &metrics) {
+        (Some(listener), Some(m)) => {
+            let addr = listener.local_addr()?;
+            let app = metrics::listener_router(m.clone(), engine.clone());
+            let app = middleware::apply(app, &config.connections, middleware::Observe::default());
+            let task = serve::serve(listener, app, config.connections, stop_rx.clone());
+            Some((addr, tokio::spawn(task)))
+        }
+        _ => None,
+    };
     let serve = tokio::spawn(serve::serve(listener, app, config.connections, stop_rx));
     Ok(Running {
         addr,
@@ -197,5 +245,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         serve,
         timers: timers_task,
         engine,
+        metrics: metrics_serving,
     })
 }

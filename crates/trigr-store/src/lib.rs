@@ -18,6 +18,7 @@
 pub mod dashboard;
 pub mod events;
 pub mod model;
+pub mod observe;
 pub mod postgres;
 pub mod retention;
 mod rows;
@@ -125,12 +126,20 @@ impl Store {
     /// Opens the store named by a database URL (`sqlite://path`, `postgres://…` or
     /// `postgresql://…`).
     pub fn open(url: &str) -> Result<Store> {
+        Store::open_observed(url, None)
+    }
+
+    /// [`Store::open`], telling `observer` of every commit (see [`observe`]).
+    pub fn open_observed(
+        url: &str,
+        observer: Option<Arc<dyn observe::CommitObserver>>,
+    ) -> Result<Store> {
         if let Some(path) = sqlite_file(url) {
-            let backend = sqlite::Sqlite::open(std::path::Path::new(path))?;
+            let backend = sqlite::Sqlite::open_observed(std::path::Path::new(path), observer)?;
             return Ok(Store::new(Arc::new(backend)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let backend = postgres::Postgres::open(url)?;
+            let backend = postgres::Postgres::open_observed(url, observer)?;
             return Ok(Store::new(Arc::new(backend)));
         }
         Err(Error::Open(format!(

@@ -134,6 +134,17 @@ pub struct Queue {
     pub created_at: Millis,
 }
 
+/// How loaded a queue is right now, across every environment (for metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueLoad {
+    pub env_id: String,
+    pub name: String,
+    /// Runs `QUEUED`.
+    pub queued: i64,
+    /// Runs holding a slot (`DEQUEUED` or `EXECUTING`).
+    pub running: i64,
+}
+
 impl Queue {
     /// The limit in force.
     pub fn limit(&self) -> Option<i64> {

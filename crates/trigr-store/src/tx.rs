@@ -90,6 +90,13 @@ pub trait DeploymentRead {
     fn deployment_versions(&mut self, env_id: &str, limit: usize) -> Result<Vec<String>>;
     /// When a worker of each version last asked for runs, by version.
     fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>>;
+    /// `(environment, version)` of every version a worker asked for runs at or after `since`,
+    /// across environments, ordered, at most `limit`.
+    fn versions_with_workers(
+        &mut self,
+        since: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>>;
 }
 
 /// Writing deployments and their task manifests.
@@ -115,6 +122,9 @@ pub trait QueueRead {
     fn env_running(&mut self, env_id: &str) -> Result<i64>;
     /// (running, queued) counts of a queue.
     fn queue_counts(&mut self, queue_id: &str) -> Result<(i64, i64)>;
+    /// The load of the queues of every environment, ordered by environment and name, at most
+    /// `limit` queues (one statement, for a metrics scrape).
+    fn queue_loads(&mut self, limit: usize) -> Result<Vec<QueueLoad>>;
 }
 
 /// Writing queues, and taking turns on them.

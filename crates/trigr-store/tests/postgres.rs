@@ -40,6 +40,13 @@ impl Fixture for PgFixture {
     fn open(&self) -> Store {
         Store::open(&self.url()).expect("open the PostgreSQL store")
     }
+
+    fn open_observed(
+        &self,
+        observer: std::sync::Arc<dyn trigr_store::observe::CommitObserver>,
+    ) -> Store {
+        Store::open_observed(&self.url(), Some(observer)).expect("open the store")
+    }
 }
 
 impl Drop for PgFixture {

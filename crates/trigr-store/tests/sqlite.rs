@@ -22,6 +22,17 @@ impl Fixture for SqliteFixture {
         Store::open(&format!("sqlite://{}/t.db", self.dir.path().display()))
             .expect("open the SQLite store")
     }
+
+    fn open_observed(
+        &self,
+        observer: std::sync::Arc<dyn trigr_store::observe::CommitObserver>,
+    ) -> Store {
+        Store::open_observed(
+            &format!("sqlite://{}/t.db", self.dir.path().display()),
+            Some(observer),
+        )
+        .expect("open the store")
+    }
 }
 
 async fn fixture() -> SqliteFixture {

@@ -2,6 +2,7 @@
 //! `projects`, `backup`, `restore`) work on its store; the other commands talk to a server.
 
 mod admin;
+mod logging;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -98,6 +99,36 @@ struct ServerArgs {
     /// (for tests only).
     #[arg(long, hide = true, default_value_t = 250)]
     poll_interval_ms: u64,
+    // issue 16: metrics and logs
+    /// Address of a listener that serves Prometheus metrics at /metrics without credentials
+    /// (e.g. 127.0.0.1:9464); none by default.
+    #[arg(long, env = "TRIGR_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Bearer token that opens /metrics on the API's listener too; not served there without.
+    #[arg(long, env = "TRIGR_METRICS_TOKEN", hide_env_values = true, value_parser = metrics_token())]
+    metrics_token: Option<String>,
+    /// How log lines are written to stderr: text, or one JSON object a line.
+    #[arg(long, env = "TRIGR_LOG_FORMAT", value_enum, default_value_t = logging::Format::Text)]
+    log_format: logging::Format,
+    /// No access log line per HTTP request (TRIGR_ACCESS_LOG=false does the same).
+    #[arg(long)]
+    no_access_log: bool,
+    /// Whether to write an access log line per HTTP request.
+    #[arg(long, env = "TRIGR_ACCESS_LOG", hide = true, default_value_t = true, action = clap::ArgAction::Set)]
+    access_log: bool,
+}
+
+/// A metrics token: at least 16 visible ASCII characters, so that it is neither guessable
+/// nor mangled in a header.
+fn metrics_token() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::StringValueParser::new().try_map(|t| {
+        if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(t)
+        } else {
+            Err("must be at least 16 visible ASCII characters".to_string())
+        }
+    })
 }
 
 /// A number of seconds, at least 1 and at most a day.
@@ -147,6 +178,10 @@ impl ServerArgs {
             connections,
             dev_migrate_after: (self.dev_migrate_after > 0)
                 .then(|| Duration::from_secs(self.dev_migrate_after)),
+            // issue 16: metrics and logs
+            metrics_listen: self.metrics_listen,
+            metrics_token: self.metrics_token,
+            access_log: self.access_log && !self.no_access_log,
             ..Default::default()
         }
     }
@@ -168,6 +203,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     for note in running.key_notes() {
         println!("{note}");
+    }
+    if let Some(addr) = running.metrics_addr() {
+        println!("trigr metrics on http://{addr}/metrics");
     }
     println!("trigr listening on http://{}", running.addr());
     shutdown_signal().await;
@@ -203,7 +241,6 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
-    use tracing_subscriber::prelude::*;
     let cli = Cli::parse();
     // issue 16: traces — the server exports spans over OTLP when OTEL_EXPORTER_OTLP_* say
     // where; dropping the exporter at exit flushes them.
@@ -217,18 +254,13 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
-    // The log filter is the printing layer's own, so spans it does not print cost nothing
-    // unless the exporter's layer wants them.
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    tracing_subscriber::registry()
-        .with(otel.as_ref().map(|o| o.layer()))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter),
-        )
-        .init();
+    logging::init(
+        match &cli.command {
+            Command::Server(args) => args.log_format,
+            _ => logging::Format::Text,
+        },
+        otel.as_ref(),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

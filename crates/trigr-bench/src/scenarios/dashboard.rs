@@ -114,7 +114,7 @@ async fn fill(api: &Api, runs: usize) -> Result<()> {
 fn items(first: usize, size: usize) -> String {
     let mut body = String::with_capacity(size * 96);
     for index in 0..size {
-        let task = if (first + index) % RARE_EVERY == 0 {
+        let task = if (first + index).is_multiple_of(RARE_EVERY) {
             RARE
         } else {
             TASK

@@ -38,6 +38,8 @@ pub struct Settings {
     pub sse_subscribers: usize,
     /// Runs in the store of the dashboard scenario.
     pub dashboard_runs: usize,
+    /// Servers keep their Prometheus metrics.
+    pub metrics: bool,
 }
 
 /// The measured figures of one scenario run, plus a human sentence about it.
@@ -119,7 +121,7 @@ impl Scenario {
     /// Starts fresh servers on `target`, runs the scenario once against them (within
     /// `settings.timeout`) and stops them. The figures are those of `target`.
     pub async fn run_once(self, target: Target, settings: &Settings) -> Result<Outcome> {
-        let servers = BenchServers::start(target, &settings.database_url).await?;
+        let servers = BenchServers::start(target, &settings.database_url, settings.metrics).await?;
         let apis = servers.apis.clone();
         let measured = async {
             let outcome = match self {

@@ -64,6 +64,7 @@ pub async fn trigger(
     new.trace = trace_parent(&headers);
     let t = engine.trigger(&auth.env_id, new).await?;
     let id = t.run.id.clone();
+    crate::middleware::access_log::record_run(&id);
     let scopes = vec![
         format!("read:runs:{id}"),
         format!("write:inputStreams:{id}"),

@@ -43,6 +43,7 @@ use postgres::error::SqlState;
 use postgres::types::{FromSqlOwned, ToSql};
 use postgres::{Client, NoTls, Row, Statement};
 
+use crate::observe::{Commit, CommitObserver};
 use crate::sql::{Db, Failure, Spelling, Sql, Value};
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
 
@@ -372,6 +373,8 @@ struct Shared {
     idle: Condvar,
     /// The last attempt to get a connection failed.
     down: AtomicBool,
+    /// Told of every write transaction that commits.
+    observer: Option<Arc<dyn CommitObserver>>,
 }
 
 /// Counts a job as under way until dropped (also when the job panics).
@@ -395,11 +398,20 @@ impl Postgres {
     /// Opens the database named by a `postgres://` or `postgresql://` URL (or a key=value
     /// connection string) and applies missing migrations.
     pub fn open(url: &str) -> Result<Postgres> {
+        Postgres::open_observed(url, None)
+    }
+
+    /// [`Postgres::open`], telling `observer` of every write transaction that commits.
+    pub fn open_observed(url: &str, observer: Option<Arc<dyn CommitObserver>>) -> Result<Postgres> {
         let (settings, url) = Settings::from_url(url)?;
         let config: postgres::Config = url
             .parse()
             .map_err(|e| Error::Open(format!("invalid PostgreSQL URL: {e}")))?;
-        Postgres::open_config(config, settings)
+        let mut backend = Postgres::open_config(config, settings)?;
+        if let Some(shared) = Arc::get_mut(&mut backend.shared) {
+            shared.observer = observer;
+        }
+        Ok(backend)
     }
 
     /// Opens the database `config` names and applies missing migrations.
@@ -436,6 +448,7 @@ impl Postgres {
                 }),
                 idle: Condvar::new(),
                 down: AtomicBool::new(false),
+                observer: None,
             }),
         })
     }
@@ -546,8 +559,9 @@ fn begin(pool: &Pool, sql: &str, down: &AtomicBool) -> Result<r2d2::PooledConnec
 
 /// Runs a write job in its own transaction and replies once the commit is durable. Without a
 /// connection (or a transaction) the job still runs, its statements failing with the cause, so
-/// that its caller learns why.
-fn run_write(mut tx: PgTx, job: WriteJob) {
+/// that its caller learns why. A commit is told to `observer` before the reply.
+fn run_write(mut tx: PgTx, job: WriteJob, observer: Option<&dyn CommitObserver>) {
+    let started = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| job(&mut tx)));
     let failed = tx.failed.take();
     match outcome {
@@ -563,8 +577,15 @@ fn run_write(mut tx: PgTx, job: WriteJob) {
                     None => Err(Error::Closed),
                 },
             };
-            if result.is_err() {
-                let _ = tx.end("ROLLBACK");
+            match (&result, observer) {
+                (Err(_), _) => {
+                    let _ = tx.end("ROLLBACK");
+                }
+                (Ok(()), Some(observer)) => observer.committed(Commit {
+                    writes: 1,
+                    duration: started.elapsed(),
+                }),
+                (Ok(()), None) => {}
             }
             (out.reply)(result.err());
         }
@@ -594,7 +615,10 @@ impl Backend for Postgres {
     }
 
     fn submit_write(&self, job: WriteJob) {
-        self.submit(BEGIN_WRITE, move |tx| run_write(tx, job));
+        let observer = self.shared.observer.clone();
+        self.submit(BEGIN_WRITE, move |tx| {
+            run_write(tx, job, observer.as_deref())
+        });
     }
 
     fn submit_read(&self, job: ReadJob) {

@@ -35,6 +35,10 @@ static TOUCH_WORKER: Sql = sql!(
 );
 static WORKERS_SEEN: Sql =
     sql!("SELECT version, last_seen_at FROM worker_presence WHERE env_id = $1 ORDER BY version");
+static WITH_WORKERS: Sql = sql!(
+    "SELECT env_id, version FROM worker_presence WHERE last_seen_at >= $1 \
+     ORDER BY env_id, version LIMIT $2"
+);
 
 impl<C: Db> DeploymentRead for C {
     fn count_deployments_on_day(&mut self, env_id: &str, day: &str) -> Result<i64> {
@@ -61,6 +65,16 @@ impl<C: Db> DeploymentRead for C {
 
     fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>> {
         self.query(&WORKERS_SEEN, &[&env_id], |r| Ok((r.text(0)?, r.int(1)?)))
+    }
+
+    fn versions_with_workers(
+        &mut self,
+        since: Millis,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        self.query(&WITH_WORKERS, &[&since, &(limit as i64)], |r| {
+            Ok((r.text(0)?, r.text(1)?))
+        })
     }
 }
 

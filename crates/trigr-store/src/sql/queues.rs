@@ -1,8 +1,8 @@
 //! Queues and concurrency slots.
 
 use super::{int, sql, Db, Sql};
-use crate::model::Queue;
-use crate::rows::{self, HOLDING_STATUSES, QUEUE_COLUMNS};
+use crate::model::{Queue, QueueLoad};
+use crate::rows::{self, Columns, HOLDING_STATUSES, QUEUE_COLUMNS};
 use crate::tx::{QueueRead, QueueTx};
 use crate::Result;
 
@@ -40,6 +40,13 @@ static QUEUE_RUNNING: Sql =
     sql!("SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND status IN {HOLDING_STATUSES}");
 static QUEUE_QUEUED: Sql =
     sql!("SELECT COUNT(*) FROM runs WHERE queue_id = $1 AND status = 'QUEUED'");
+// Each count reads one partial index (`runs_ready`, `runs_holding_slot`).
+static LOADS: Sql = sql!(
+    "SELECT q.env_id, q.name, \
+     (SELECT COUNT(*) FROM runs r WHERE r.queue_id = q.id AND r.status = 'QUEUED'), \
+     (SELECT COUNT(*) FROM runs r WHERE r.queue_id = q.id AND r.status IN {HOLDING_STATUSES}) \
+     FROM queues q ORDER BY q.env_id, q.name LIMIT $1"
+);
 
 impl<C: Db + DequeueLock> QueueRead for C {
     fn queue_by_name(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>> {
@@ -78,6 +85,17 @@ impl<C: Db + DequeueLock> QueueRead for C {
         let running = int(self, &QUEUE_RUNNING, &[&queue_id])?;
         let queued = int(self, &QUEUE_QUEUED, &[&queue_id])?;
         Ok((running, queued))
+    }
+
+    fn queue_loads(&mut self, limit: usize) -> Result<Vec<QueueLoad>> {
+        self.query(&LOADS, &[&(limit as i64)], |r| {
+            Ok(QueueLoad {
+                env_id: r.text(0)?,
+                name: r.text(1)?,
+                queued: r.int(2)?,
+                running: r.int(3)?,
+            })
+        })
     }
 }
 

@@ -14,9 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::observe::{Commit, CommitObserver};
 use crate::rows::to_json;
 use crate::sql::{Db, Failure, Spelling, Sql, Value};
 use crate::{Backend, Error, ReadJob, Result, WriteJob};
@@ -130,6 +132,11 @@ pub struct Sqlite {
 
 impl Sqlite {
     pub fn open(path: &Path) -> Result<Sqlite> {
+        Sqlite::open_observed(path, None)
+    }
+
+    /// [`Sqlite::open`], telling `observer` of every group commit.
+    pub fn open_observed(path: &Path, observer: Option<Arc<dyn CommitObserver>>) -> Result<Sqlite> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Open(format!("cannot create {}: {e}", dir.display())))?;
@@ -142,7 +149,7 @@ impl Sqlite {
         let (tx, rx) = mpsc::channel::<WriteJob>();
         let handle = std::thread::Builder::new()
             .name("trigr-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, observer))
             .map_err(|e| Error::Open(e.to_string()))?;
         Ok(Sqlite {
             path: path.to_path_buf(),
@@ -256,7 +263,11 @@ fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, JoinHandle<()>)>
     Ok((stop, handle))
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<WriteJob>,
+    observer: Option<Arc<dyn CommitObserver>>,
+) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -265,12 +276,14 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        commit_group(&conn, group);
+        commit_group(&conn, group, observer.as_deref());
     }
 }
 
-/// Runs each job in its own savepoint inside one transaction, commits once, then replies.
-fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
+/// Runs each job in its own savepoint inside one transaction, commits once, tells `observer`,
+/// then replies.
+fn commit_group(conn: &Connection, group: Vec<WriteJob>, observer: Option<&dyn CommitObserver>) {
+    let (writes, started) = (group.len(), Instant::now());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = Error::from(e);
         for job in group {
@@ -304,8 +317,15 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>) {
         }
     }
     let commit = conn.execute_batch("COMMIT").map_err(Error::from);
-    if commit.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+    match (&commit, observer) {
+        (Err(_), _) => {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        (Ok(()), Some(observer)) => observer.committed(Commit {
+            writes,
+            duration: started.elapsed(),
+        }),
+        (Ok(()), None) => {}
     }
     for reply in replies {
         reply(commit.clone().err());

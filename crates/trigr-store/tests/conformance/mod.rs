@@ -23,6 +23,8 @@ mod attempts;
 pub use attempts::*;
 mod dashboard;
 pub use dashboard::*;
+mod metrics;
+pub use metrics::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -42,6 +44,11 @@ pub trait Fixture {
     /// Opens a new handle on this fixture's database: every call sees the same data, including
     /// after an earlier handle was closed.
     fn open(&self) -> Store;
+    /// [`Fixture::open`], telling `observer` of every commit.
+    fn open_observed(
+        &self,
+        observer: std::sync::Arc<dyn trigr_store::observe::CommitObserver>,
+    ) -> Store;
 }
 
 /// Generates one `#[tokio::test]` per conformance test, each on a fresh fixture made by
@@ -121,10 +128,13 @@ macro_rules! suite {
             delete_runs_with_what_is_theirs,
             delete_expired_batches_tokens_and_packets,
             unique_violations_are_conflicts,
+            queue_loads_across_environments,
+            versions_with_workers_since,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,
             acknowledged_writes_survive_close,
+            commits_are_observed,
         );
     };
     (@store [$make:expr]; $($name:ident),* $(,)?) => {$(

@@ -26,6 +26,11 @@ pub struct Options {
     pub backend: Option<Backend>,
     /// Extra environment variables of the server process.
     pub env: Vec<(String, String)>,
+    /// Serve metrics on a listener of their own (`--metrics-listen`, see
+    /// [`TestServer::metrics_url`]).
+    pub metrics: bool,
+    /// Keep the server's log lines (stderr, at `RUST_LOG=info`) in [`TestServer::logs`].
+    pub logs: bool,
 }
 
 /// A store a test server keeps its data in.
@@ -41,6 +46,56 @@ pub struct TestServer {
     pub data_dir: std::path::PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub http: reqwest::Client,
+    /// `http://…/metrics` of the metrics listener ([`Options::metrics`]).
+    pub metrics_url: Option<String>,
+    /// The server's log lines ([`Options::logs`]).
+    pub logs: Option<LogLines>,
+}
+
+/// The log lines of a server process, as they arrive.
+#[derive(Clone)]
+pub struct LogLines {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    count: tokio::sync::watch::Receiver<usize>,
+}
+
+impl LogLines {
+    /// Reads `from` line by line on a thread of its own until it closes.
+    fn read(from: impl std::io::Read + Send + 'static) -> LogLines {
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, count) = tokio::sync::watch::channel(0);
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines() {
+                let Ok(line) = line else { break };
+                let mut all = kept.lock().unwrap();
+                all.push(line);
+                let _ = tx.send(all.len());
+            }
+        });
+        LogLines { lines, count }
+    }
+
+    /// Every line so far.
+    pub fn all(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The first line `matches` accepts, waiting for new lines up to 30 s; `None` when none
+    /// came.
+    pub async fn wait_for(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
+        let mut count = self.count.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(line) = self.all().into_iter().find(|l| matches(l)) {
+                return Some(line);
+            }
+            match tokio::time::timeout_at(deadline, count.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
+    }
 }
 
 /// A client that, like the official SDK 4.8, asks for the current status vocabulary.
@@ -86,14 +141,19 @@ impl TestServer {
         if opts.test_clock {
             args.push("--test-clock".into());
         }
+        if opts.metrics {
+            args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
+        }
         args.extend(opts.args.iter().cloned());
-        let (child, base_url) = spawn_server(&data_dir, &args, &opts.env);
+        let spawned = spawn(&data_dir, &args, &opts.env, opts.logs);
         TestServer {
-            base_url,
-            child,
+            base_url: spawned.base_url,
+            child: spawned.child,
             data_dir,
             _tmp: tmp,
             http: sdk_like_client(),
+            metrics_url: spawned.metrics_url,
+            logs: spawned.logs,
         }
     }
 
@@ -239,6 +299,26 @@ fn spawn_server(
     args: &[String],
     env: &[(String, String)],
 ) -> (Child, String) {
+    let spawned = spawn(data_dir, args, env, false);
+    (spawned.child, spawned.base_url)
+}
+
+/// A started server process.
+struct Spawned {
+    child: Child,
+    base_url: String,
+    metrics_url: Option<String>,
+    logs: Option<LogLines>,
+}
+
+/// [`spawn_server`], keeping the server's log lines (at `RUST_LOG=info`) with `logs`, and
+/// the metrics listener's address when it prints one.
+fn spawn(
+    data_dir: &std::path::Path,
+    args: &[String],
+    env: &[(String, String)],
+    logs: bool,
+) -> Spawned {
     let mut cmd = Command::new(binary());
     cmd.arg("server")
         .arg("--listen")
@@ -259,23 +339,40 @@ fn spawn_server(
         )
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(if logs {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
+    if logs {
+        cmd.env("RUST_LOG", "info");
+    }
     let mut child = cmd.spawn().expect("spawn trigr server");
     let stdout = child.stdout.take().expect("stdout");
+    let logs = logs.then(|| LogLines::read(child.stderr.take().expect("stderr")));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
+        let mut metrics_url = None;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("trigr metrics on ") {
+                metrics_url = Some(url.trim().to_string());
+            }
             if let Some(addr) = line.strip_prefix("trigr listening on ") {
                 if let Some(tx) = tx.take() {
-                    let _ = tx.send(addr.trim().to_string());
+                    let _ = tx.send((addr.trim().to_string(), metrics_url.take()));
                 }
             }
         }
     });
     match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(addr) => (child, addr),
+        Ok((base_url, metrics_url)) => Spawned {
+            child,
+            base_url,
+            metrics_url,
+            logs,
+        },
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
@@ -957,6 +1054,8 @@ impl TestServer {
             data_dir,
             _tmp: Some(tmp),
             http: sdk_like_client(),
+            metrics_url: None,
+            logs: None,
         }
     }
 
