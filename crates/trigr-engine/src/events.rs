@@ -38,10 +38,13 @@ pub(crate) fn record<'a>(
     tx: &mut Txn<'_>,
     changes: impl IntoIterator<Item = (Option<&'a Run>, &'a Run)>,
 ) -> Result<()> {
-    let events: Vec<RunEvent> = changes
-        .into_iter()
-        .filter_map(|(before, after)| event_for(before, after))
-        .collect();
+    let mut events = Vec::new();
+    for (before, after) in changes {
+        if let Some(root) = crate::spans::root_span_if_finished(before, after) {
+            tx.run_finished(root);
+        }
+        events.extend(event_for(before, after));
+    }
     if events.is_empty() {
         return Ok(());
     }

@@ -126,7 +126,12 @@ pub struct Engine {
     presence: Arc<presence::PresenceThrottle>,
     /// Live run events for this server's subscribers (see [`realtime`]).
     realtime: Arc<realtime::Realtime>,
+    /// Told of the runs each write finished ([`Engine::on_runs_finished`]).
+    finished_hook: Arc<std::sync::OnceLock<FinishedHook>>,
 }
+
+/// What [`Engine::on_runs_finished`] calls with the root spans of the runs a write finished.
+pub type FinishedHook = Box<dyn Fn(&[spans::RootSpan]) + Send + Sync>;
 
 impl Engine {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> Engine {
@@ -143,7 +148,14 @@ impl Engine {
             catalogs: Arc::new(serving::Catalogs::default()),
             presence: Arc::new(presence::PresenceThrottle::default()),
             realtime,
+            finished_hook: Arc::new(std::sync::OnceLock::new()),
         }
+    }
+
+    /// Calls `hook` after each write that took runs to a final status, with their root spans
+    /// (the OTLP export of run traces). Set once; a second hook is ignored and `false`.
+    pub fn on_runs_finished(&self, hook: FinishedHook) -> bool {
+        self.finished_hook.set(hook).is_ok()
     }
 
     pub fn now(&self) -> trigr_types::Millis {
@@ -286,6 +298,9 @@ impl Engine {
             self.notifier.wake(env);
         }
         self.realtime.committed(&effects.events);
+        if let (Some(hook), false) = (self.finished_hook.get(), effects.finished.is_empty()) {
+            hook(&effects.finished);
+        }
         let mut announce = effects.wake.clone();
         announce.extend(realtime::Realtime::wake_ids(&effects.events));
         self.store.publish_wakes(&announce);

@@ -101,6 +101,11 @@ impl<'a> Txn<'a> {
         push_once(&mut self.effects.events, env_id);
     }
 
+    /// Records that a run reached a final status in this write (see [`Effects::finished`]).
+    pub(crate) fn run_finished(&mut self, root: crate::spans::RootSpan) {
+        self.effects.finished.push(root);
+    }
+
     pub(crate) fn into_effects(self) -> Effects {
         self.effects
     }
@@ -129,11 +134,13 @@ pub struct Effects {
     pub events: Vec<String>,
     /// Versions were registered or promoted, or their workers recorded.
     pub versions: bool,
+    /// The root spans of the runs (with a trace) that reached a final status.
+    pub finished: Vec<crate::spans::RootSpan>,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.wake.is_empty() && self.events.is_empty() && !self.versions
+        self.wake.is_empty() && self.events.is_empty() && !self.versions && self.finished.is_empty()
     }
 }
 

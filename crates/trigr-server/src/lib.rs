@@ -162,6 +162,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
     let engine = Engine::new(store.clone(), clock, engine_config);
     engine.listen_for_wakes();
+    telemetry::export_finished_runs(&engine);
     let seeds = SeedKeys {
         dev: config.dev_secret_key.clone(),
         staging: config.staging_secret_key.clone(),
