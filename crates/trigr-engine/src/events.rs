@@ -39,13 +39,12 @@ pub(crate) fn record<'a>(
     tx: &mut Txn<'_>,
     changes: impl IntoIterator<Item = (Option<&'a Run>, &'a Run)>,
 ) -> Result<()> {
-    let events: Vec<RunEvent> = changes
-        .into_iter()
-        .filter_map(|(before, after)| {
-            tx.observe(before, after);
-            event_for(before, after)
-        })
-        .collect();
+    let mut events = Vec::new();
+    for (before, after) in changes {
+        tx.observe(before, after);
+        tx.note_if_finished(before, after);
+        events.extend(event_for(before, after));
+    }
     if events.is_empty() {
         return Ok(());
     }

@@ -131,7 +131,12 @@ pub struct Engine {
     observer: Arc<dyn observe::Observer>,
     /// Whether an observer was set: only then do writes note their run changes.
     observing: bool,
+    /// Told of the runs each write finished ([`Engine::on_runs_finished`]).
+    finished_hook: Arc<std::sync::OnceLock<FinishedHook>>,
 }
+
+/// What [`Engine::on_runs_finished`] calls with the root spans of the runs a write finished.
+pub type FinishedHook = Box<dyn Fn(&[spans::RootSpan]) + Send + Sync>;
 
 impl Engine {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: Config) -> Engine {
@@ -150,6 +155,7 @@ impl Engine {
             realtime,
             observer: Arc::new(observe::NoObserver),
             observing: false,
+            finished_hook: Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -167,6 +173,12 @@ impl Engine {
     /// Realtime subscribers connected to this server, over every environment.
     pub fn realtime_subscribers(&self) -> usize {
         self.realtime.total_subscribers()
+    }
+
+    /// Calls `hook` after each write that took runs to a final status, with their root spans
+    /// (the OTLP export of run traces). Set once; a second hook is ignored and `false`.
+    pub fn on_runs_finished(&self, hook: FinishedHook) -> bool {
+        self.finished_hook.set(hook).is_ok()
     }
 
     pub fn now(&self) -> trigr_types::Millis {
@@ -227,11 +239,13 @@ impl Engine {
             self.catalogs.clone(),
             self.observing,
         );
+        let noting_finished = self.finished_hook.get().is_some();
         let (out, mut effects) = self
             .store
             .write(move |tx| {
                 let mut txn = Txn::new(tx, &config, &*clock, &deployments, &catalogs);
                 txn.observing = observing;
+                txn.noting_finished = noting_finished;
                 let out = f(&mut txn)?;
                 Ok::<_, Error>((out, txn.into_effects()))
             })
@@ -316,6 +330,9 @@ impl Engine {
             self.notifier.wake(env);
         }
         self.realtime.committed(&effects.events);
+        if let (Some(hook), false) = (self.finished_hook.get(), effects.finished.is_empty()) {
+            hook(&effects.finished);
+        }
         let mut announce = effects.wake.clone();
         announce.extend(realtime::Realtime::wake_ids(&effects.events));
         self.store.publish_wakes(&announce);

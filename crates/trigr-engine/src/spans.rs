@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 use trigr_store::{Run, Span};
-use trigr_types::trace;
 use trigr_types::wire::spans::SpanLine;
+use trigr_types::{trace, RunStatus};
 
 use crate::journal::leased_run;
 use crate::{Engine, Error, Result, Txn};
@@ -61,6 +61,47 @@ pub struct Trace {
     /// The caller's span or the parent run's root span.
     pub parent_span_id: Option<String>,
     pub spans: Vec<Span>,
+}
+
+/// A finished run's root span, for export: it spans the run from its trigger to its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootSpan {
+    pub run_id: String,
+    pub task_id: String,
+    pub trace_id: String,
+    pub span_id: String,
+    /// The caller's span or the parent run's root span.
+    pub parent_span_id: Option<String>,
+    /// The run's final status.
+    pub status: RunStatus,
+    /// The run's error as stored, JSON text of `{message, name?, stackTrace?}`.
+    pub error: Option<String>,
+    /// When the run was triggered (ms since the epoch).
+    pub start_ms: i64,
+    /// When it finished (ms since the epoch).
+    pub end_ms: i64,
+}
+
+/// The root span of `after` when this change takes the run to a final status and the run has
+/// a trace.
+pub(crate) fn root_span_if_finished(before: Option<&Run>, after: &Run) -> Option<RootSpan> {
+    let was_final = before.is_some_and(|b| b.status.is_final());
+    if was_final || !after.status.is_final() {
+        return None;
+    }
+    let (trace_id, span_id) = (after.trace_id.clone()?, after.span_id.clone()?);
+    let end_ms = after.finished_at.unwrap_or(after.updated_at);
+    Some(RootSpan {
+        run_id: after.id.clone(),
+        task_id: after.task_id.clone(),
+        trace_id,
+        span_id,
+        parent_span_id: after.parent_span_id.clone(),
+        status: after.status,
+        error: after.error.clone(),
+        start_ms: after.created_at.min(end_ms),
+        end_ms,
+    })
 }
 
 /// Checks the spans of a spans body: at most [`MAX_SPANS`], each valid. The first span that

@@ -30,6 +30,8 @@ pub struct Txn<'a> {
     effects: Effects,
     /// Whether run changes are noted for the engine's observer ([`crate::observe`]).
     pub(crate) observing: bool,
+    /// Whether runs reaching a final status are noted for the finished-runs hook.
+    pub(crate) noting_finished: bool,
 }
 
 impl<'a> Txn<'a> {
@@ -48,6 +50,7 @@ impl<'a> Txn<'a> {
             catalogs,
             effects: Effects::default(),
             observing: false,
+            noting_finished: false,
         }
     }
 
@@ -114,6 +117,20 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// Records that a run reached a final status in this write (see [`Effects::finished`]),
+    /// when a hook wants finished runs ([`crate::Engine::on_runs_finished`]).
+    pub(crate) fn note_if_finished(
+        &mut self,
+        before: Option<&trigr_store::Run>,
+        after: &trigr_store::Run,
+    ) {
+        if self.noting_finished {
+            if let Some(root) = crate::spans::root_span_if_finished(before, after) {
+                self.effects.finished.push(root);
+            }
+        }
+    }
+
     pub(crate) fn into_effects(self) -> Effects {
         self.effects
     }
@@ -144,11 +161,17 @@ pub struct Effects {
     pub versions: bool,
     /// Run changes for the engine's observer (noted only when it has one).
     pub runs: Vec<RunChange>,
+    /// The root spans of the runs (with a trace) that reached a final status.
+    pub finished: Vec<crate::spans::RootSpan>,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.wake.is_empty() && self.events.is_empty() && !self.versions && self.runs.is_empty()
+        self.wake.is_empty()
+            && self.events.is_empty()
+            && !self.versions
+            && self.runs.is_empty()
+            && self.finished.is_empty()
     }
 }
 

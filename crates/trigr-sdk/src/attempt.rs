@@ -98,7 +98,7 @@ impl Attempt {
             lease: run.lease.clone(),
             settings,
             logger: Logger::new(&run.run_id, replay.clone()),
-            spans: Spans::new(run.attempt),
+            spans: Spans::new(run.attempt, run.trace_id.clone()),
             journal,
             replay,
             stop: watch::channel(None).0,

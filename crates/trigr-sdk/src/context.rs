@@ -79,7 +79,8 @@ pub struct DeploymentInfo {
 
 /// Everything a task attempt can reach: information about the run (`ctx.run`, `ctx.task`,
 /// `ctx.environment`, `ctx.deployment`), its [`Logger`] and [`Metadata`], and the durable
-/// operations — [`step`](Context::step), the waits, child runs and tokens.
+/// operations — [`step`](Context::step), the waits, child runs and tokens — and an HTTP client
+/// whose calls are spans of the run's trace ([`http`](Context::http)).
 ///
 /// Cheap to clone; every clone refers to the same attempt.
 #[derive(Clone)]

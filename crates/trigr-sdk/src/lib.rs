@@ -85,6 +85,7 @@ mod spans;
 pub mod streams;
 mod task;
 mod task_error;
+mod traced_http;
 mod version;
 mod worker;
 
@@ -107,6 +108,7 @@ pub use metadata::{Metadata, MetadataBatch};
 pub use output::{OutputStream, StreamChunk};
 pub use task::{task, RetryPolicy, Task, TaskBuilder, TaskHandle, TaskRef};
 pub use task_error::{ErrorBody, Retry, TaskError};
+pub use traced_http::{TracedHttp, TracedRequest};
 /// How long an environment keeps finished runs ([`Client::retention`]).
 pub use trigr_types::wire::manage::Retention;
 pub use version::{IfVersion, VersionMismatchError};

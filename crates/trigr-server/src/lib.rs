@@ -189,6 +189,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         engine = engine.with_observer(m.clone());
     }
     engine.listen_for_wakes();
+    telemetry::export_finished_runs(&engine);
     let seeds = SeedKeys {
         dev: config.dev_secret_key.clone(),
         staging: config.staging_secret_key.clone(),

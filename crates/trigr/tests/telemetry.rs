@@ -353,6 +353,7 @@ async fn exports_the_servers_spans_and_the_runs_spans_over_otlp() {
         "store.write",
         "attempt 1",
         "charge-card",
+        "run t",
     ];
     let mut seen: Vec<(String, Value)> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -412,4 +413,25 @@ async fn exports_the_servers_spans_and_the_runs_spans_over_otlp() {
         .find(|kv| kv["key"] == json!("trigr.run_id"))
         .unwrap();
     assert_eq!(run_attr["value"]["stringValue"], json!(id));
+
+    // The run's root span, once the run finished: the attempt's parent, under the caller's
+    // span, from the trigger to the end, ok because the run completed.
+    let (_, run_span) = named("run t");
+    assert_eq!(run_span["traceId"], json!(CALLER_TRACE));
+    assert_eq!(run_span["spanId"], root["spanId"]);
+    assert_eq!(run_span["parentSpanId"], json!(CALLER_SPAN));
+    let nanos = |v: &Value| {
+        v.as_str()
+            .and_then(|t| t.parse::<u64>().ok())
+            .expect("time")
+    };
+    assert!(nanos(&run_span["startTimeUnixNano"]) <= nanos(&run_span["endTimeUnixNano"]));
+    assert_eq!(run_span["status"]["code"], json!(1), "{run_span}");
+    let status = run_span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|kv| kv["key"] == json!("trigr.run.status"))
+        .unwrap();
+    assert_eq!(status["value"]["stringValue"], json!("COMPLETED"));
 }

@@ -1,4 +1,8 @@
 //! Child runs from inside a task: `trigger`, `trigger_and_wait`, `batch_trigger_and_wait`.
+//!
+//! Each child triggered (not replayed from the journal) is a `trigger` span of the attempt,
+//! with the child's task id and, when the trigger answers it, the child's run id. A child run
+//! joins its parent's trace on the server.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,7 +55,16 @@ impl Context {
             let payload = payload.map_err(|e| Error::json("the payload", e))?;
             let name = format!("trigger/{task_id}");
             run_step(&attempt, position, &name, || async {
-                Ok(client.trigger_id(&task_id, &payload, options).await?)
+                let started = crate::spans::now_ns();
+                let handle = client.trigger_id(&task_id, &payload, options).await;
+                let child = Child {
+                    task_id: &task_id,
+                    run_id: handle.as_ref().ok().map(|h| h.id.as_str()),
+                    batch_index: None,
+                };
+                let outcome = handle.as_ref().map(drop).map_err(ToString::to_string);
+                record_trigger(&attempt, child, started, outcome);
+                Ok(handle?)
             })
             .await
         }
@@ -178,7 +191,60 @@ async fn wait_children(
         // §7.1 entries carry no run ids: the wait call, idempotent by position, tells them.
         Some(waited) if waited.run_ids.is_empty() => submit(attempt, call(true)).await,
         Some(waited) => Ok(waited),
-        None => submit(attempt, call(false)).await,
+        None => {
+            record_waited_triggers(attempt, &wait);
+            submit(attempt, call(false)).await
+        }
+    }
+}
+
+/// A child run a `trigger` span is about.
+struct Child<'a> {
+    task_id: &'a str,
+    /// `None` until the trigger answers it.
+    run_id: Option<&'a str>,
+    /// The child's place in its batch.
+    batch_index: Option<usize>,
+}
+
+/// Records the `trigger` span of one child, from `started` to now.
+fn record_trigger(attempt: &Attempt, child: Child<'_>, started: i64, outcome: Result<(), String>) {
+    let mut attributes = serde_json::json!({"trigr.child.task": child.task_id});
+    if let Some(id) = child.run_id {
+        attributes["trigr.child.run_id"] = id.into();
+    }
+    if let Some(i) = child.batch_index {
+        attributes["trigr.batch.index"] = i.into();
+    }
+    attempt.spans.record(crate::spans::Finished {
+        name: &format!("trigger {}", child.task_id),
+        kind: "trigger",
+        start_ns: started,
+        outcome,
+        attributes,
+    });
+}
+
+/// Records a `trigger` span for each child a wait is about to start. The wait suspends the
+/// run, so the spans are sent before it and the children's run ids are not in them.
+fn record_waited_triggers(attempt: &Attempt, wait: &WaitFor) {
+    let started = crate::spans::now_ns();
+    let children: Vec<(&str, Option<usize>)> = match wait {
+        WaitFor::Run { task, .. } => vec![(task.as_str(), None)],
+        WaitFor::Batch { items } => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item.task.as_str(), Some(i)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (task_id, batch_index) in children {
+        let child = Child {
+            task_id,
+            run_id: None,
+            batch_index,
+        };
+        record_trigger(attempt, child, started, Ok(()));
     }
 }
 

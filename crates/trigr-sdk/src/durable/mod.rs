@@ -195,7 +195,9 @@ fn timeout_error(error: Option<&WireError>) -> ErrorBody {
 /// held, or by suspending the run (the attempt stops here and this never returns).
 pub(crate) async fn submit(attempt: &Attempt, call: WaitCall<'_>) -> Result<Waited> {
     if !call.hold {
-        // After a suspension the lease is over: ship the logs while they are accepted.
+        // After a suspension the lease is over: ship the logs and the attempt's span while
+        // they are accepted.
+        attempt.spans.suspend_attempt(call.name);
         attempt.flush_logs().await;
     }
     let request = WaitRequest {

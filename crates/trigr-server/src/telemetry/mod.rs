@@ -9,6 +9,9 @@
 //! bounded queue on its own thread; a full queue drops spans, so export never blocks a
 //! request.
 //!
+//! A run's root span is exported once the run finishes ([`export_finished_runs`]), so a
+//! collector has the parent of the attempt spans.
+//!
 //! Without an exporter nothing here runs on a request: the HTTP span layer is not installed
 //! (`http.rs`), the engine's spans are at `DEBUG` and disabled at their call sites, and
 //! [`export_run_spans`] returns at once.
@@ -29,7 +32,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 pub(crate) use http::trace_request;
-pub use runs::export_run_spans;
+pub use runs::{export_finished_runs, export_run_spans};
 
 /// Spans waiting to be exported; more are dropped (and counted by the SDK's own log).
 const MAX_QUEUE: usize = 8_192;

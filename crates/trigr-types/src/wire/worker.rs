@@ -144,6 +144,11 @@ pub struct DequeuedRun {
     pub journal: Vec<JournalEntry>,
     /// `true` when the attempt continues a run that was `WAITING`.
     pub resumed: bool,
+    /// The run's W3C trace id, for the `traceparent` of calls the run makes (absent for runs
+    /// from before traces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub trace_id: Option<String>,
 }
 
 /// The environment of a dequeued run.
@@ -629,6 +634,7 @@ mod tests {
                 },
             ],
             resumed: true,
+            trace_id: None,
         }
     }
 
