@@ -320,11 +320,10 @@ pub fn scenario_flags(args: &Args) -> Vec<Flag> {
     if args.timeout_secs != crate::DEFAULT_TIMEOUT_SECS {
         flags.push(Flag::new("--timeout-secs", args.timeout_secs));
     }
-    if args.metrics {
-        flags.push(Flag {
-            name: "--metrics",
-            value: None,
-        });
+    for (on, name) in [(args.metrics, "--metrics"), (args.otlp, "--otlp")] {
+        if on {
+            flags.push(Flag { name, value: None });
+        }
     }
     flags
 }

@@ -142,6 +142,7 @@
 
 mod api;
 mod compare;
+mod otlp;
 mod report;
 mod scenarios;
 mod server;
@@ -235,6 +236,11 @@ struct Args {
     /// the metrics cost.
     #[arg(long)]
     metrics: bool,
+
+    /// Export the servers' spans over OTLP/HTTP to a receiver in this process, to measure
+    /// what export costs (see `otlp.rs`).
+    #[arg(long)]
+    otlp: bool,
 }
 
 /// A store the benchmark can measure.
@@ -342,6 +348,10 @@ async fn main() -> Result<()> {
         );
     }
 
+    let otlp = match args.otlp {
+        true => Some(otlp::Otlp::start().await?),
+        false => None,
+    };
     let mut measured: Vec<Measured> = Vec::new();
     for round in 1..=args.repeat {
         for &case in &cases {
@@ -376,6 +386,9 @@ async fn main() -> Result<()> {
         }
     }
 
+    if let Some(otlp) = otlp {
+        eprintln!("{}", otlp.finish().await);
+    }
     if args.json {
         println!("{}", Report::from_measured(&measured).to_json_line());
     } else {

@@ -574,6 +574,50 @@ async fn the_run_page_draws_the_reported_spans_as_a_nested_waterfall() {
 }
 
 #[tokio::test]
+async fn the_overview_counts_the_finished_runs_and_their_failure_rate() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["t"])).await;
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    for _ in 0..4 {
+        server
+            .trigger("t", json!({}), json!({"maxAttempts": 1}))
+            .await;
+    }
+    let runs = server.dequeue(&version, 4, 0).await;
+    assert_eq!(runs.len(), 4);
+    for run in &runs[..3] {
+        assert_eq!(server.complete_ok(run, json!(null)).await.0, 200);
+    }
+    assert_eq!(server.complete_err(&runs[3], "boom").await.0, 200);
+    let (st, page) = s
+        .get(&server, &format!("/dashboard/env/{}/overview", s.env_id))
+        .await;
+    assert_eq!(st, 200);
+    let text = |label: &str| {
+        let at = page
+            .find(label)
+            .unwrap_or_else(|| panic!("{label} on the page"));
+        page[at..]
+            .split('>')
+            .nth(2)
+            .unwrap_or("")
+            .split('<')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(text("Finished, last 24 h"), "4", "{page}");
+    assert_eq!(text("Failure rate</h2>"), "25.0 %", "{page}");
+    // This hour's point of the failure-rate line.
+    assert!(page.contains("<title>25.0 % failed</title>"), "{page}");
+    assert_eq!(
+        page.matches("<circle").count(),
+        1,
+        "one hour had finished runs"
+    );
+}
+
+#[tokio::test]
 async fn a_sign_in_link_works_once() {
     let server = TestServer::start().await;
     let mut args = vec![

@@ -1,5 +1,6 @@
 //! `GET /dashboard/env/{env_id}/overview`: runs finished per hour over the last day
-//! (completed, failed, other) and the failure rate, as a chart drawn on the server (SVG).
+//! (completed, failed, other) and the failure rate of each hour, as charts drawn on the
+//! server (SVG).
 //! Buckets are counted in SQL over the bounded window. Live.
 
 use axum::extract::{Path, State};
@@ -84,6 +85,45 @@ pub async fn figures(state: &AppState, env_id: &str) -> Result<Markup, PageError
             }
             p.muted { "Green: completed · red: failed, crashed or timed out · grey: canceled or expired. Times in UTC." }
         }
+        (failure_rate_chart(&o.buckets))
         @if finished == 0 { (layout::empty("No run finished in the last 24 hours.")) }
     })
+}
+
+/// The failure rate of each hour that finished runs, as a line from 0 to 100 %.
+fn failure_rate_chart(buckets: &[trigr_engine::dashboard::OverviewBucket]) -> Markup {
+    let (w, h, pad) = (960.0, 160.0, 24.0);
+    let step = (w - pad * 2.0) / buckets.len().max(1) as f64;
+    let points: Vec<(f64, f64, f64)> = buckets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let finished = b.completed + b.failed + b.other;
+            (finished > 0).then(|| {
+                let rate = b.failed as f64 * 100.0 / finished as f64;
+                let x = pad + (i as f64 + 0.5) * step;
+                (x, h - pad - (h - pad * 2.0) * rate / 100.0, rate)
+            })
+        })
+        .collect();
+    let line: Vec<String> = points
+        .iter()
+        .map(|(x, y, _)| format!("{x:.1},{y:.1}"))
+        .collect();
+    html! {
+        div.panel.chart {
+            h2 { "Failure rate per hour" }
+            svg viewBox=(format!("0 0 {w} {h}")) role="img" aria-label="Failure rate of each hour" {
+                line.axis x1=(pad) y1=(h - pad) x2=(w - pad) y2=(h - pad) {}
+                text x="0" y=(pad) { "100 %" }
+                text x="0" y=(h - pad) { "0 %" }
+                polyline.rate points=(line.join(" ")) {}
+                @for (x, y, rate) in &points {
+                    circle.rate cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="3" {
+                        title { (format!("{rate:.1} % failed")) }
+                    }
+                }
+            }
+        }
+    }
 }
