@@ -152,14 +152,23 @@ pub async fn runs(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let env = viewer.env(&env_id)?;
-    let mut f = parse(&params)?;
-    if let Some(q) = f.q.clone() {
-        if let Ok(r) = state.engine.retrieve_run(&env.id, &q).await {
+    let f = parse(&params)?;
+    if let Some(q) = &f.q {
+        if let Ok(r) = state.engine.retrieve_run(&env.id, q).await {
             let to = format!("/dashboard/env/{}/runs/{}", env.id, r.run.id);
             return Ok(Redirect::to(&to).into_response());
         }
-        // Not a run id: the runs holding it as their idempotency key.
-        f.filter.idempotency_key = Some(q);
+        // Not a run id: the runs holding it as their idempotency key, at an address the
+        // page's live stream reads the same way.
+        let mut query: Vec<(String, String)> = f
+            .raw
+            .iter()
+            .filter(|(k, _)| k != "q" && k != "key")
+            .cloned()
+            .collect();
+        query.push(("key".to_string(), q.clone()));
+        let to = format!("/dashboard/env/{}/runs{}", env.id, encode(&query));
+        return Ok(Redirect::to(&to).into_response());
     }
     let table = table(&state, &env.id, &f).await?;
     let query = encode(&f.raw);
