@@ -1,6 +1,8 @@
 //! The process's log subscriber: `RUST_LOG` filters (default `info`), lines go to stderr as
 //! text or as one JSON object a line ([`Format`]).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -25,7 +27,9 @@ pub enum Format {
 pub fn init(format: Format, otel: Option<&trigr_server::telemetry::Exporter>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let fmt_layer = match format {
+        // Colours only on a terminal: a file, a pipe or the journal gets plain text.
         Format::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .boxed(),
         Format::Json => tracing_subscriber::fmt::layer()

@@ -340,6 +340,28 @@ async fn json_logs_name_routes_runs_and_traces() {
     json_lines(&logs.all());
 }
 
+/// Text logs written to a pipe (a file, the journal) are plain: no terminal colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_off_a_terminal_are_plain() {
+    let server = TestServer::start_with(Options {
+        logs: true,
+        ..Default::default()
+    })
+    .await;
+    let logs = server.logs.clone().unwrap();
+    server.get("/api/v1/runs").await;
+    let line = logs
+        .wait_for(|l| l.contains("trigr::access") && l.contains("/api/v1/runs"))
+        .await
+        .expect("the list's access line");
+    assert!(line.contains("route=\"/api/v1/runs\" status=200"), "{line}");
+    assert!(
+        logs.all().iter().all(|l| !l.contains('\u{1b}')),
+        "{:#?}",
+        logs.all()
+    );
+}
+
 /// `--no-access-log` writes no access line; the server's other lines still come.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_access_log_turns_it_off() {
