@@ -31,7 +31,7 @@ pub(super) fn span(route: Option<&MatchedPath>, uri: &Uri, headers: &HeaderMap) 
         span.record("run_id", run_id);
     }
     if let Some(trace_id) = trace_id(headers) {
-        span.record("trace_id", trace_id);
+        span.record("trace_id", trace_id.as_str());
     }
     span
 }
@@ -72,13 +72,10 @@ fn run_id_in<'p>(template: &str, path: &'p str) -> Option<&'p str> {
         .filter(|id| !id.is_empty() && id.len() <= MAX_RUN_ID)
 }
 
-/// The trace id of a well-formed W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`).
-fn trace_id(headers: &HeaderMap) -> Option<&str> {
+/// The trace id of a well-formed W3C `traceparent` header, read as run triggers read it.
+fn trace_id(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("traceparent")?.to_str().ok()?;
-    let mut parts = value.split('-');
-    let (_version, trace, parent) = (parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    (hex(trace, 32) && hex(parent, 16) && trace.bytes().any(|b| b != b'0')).then_some(trace)
+    trigr_types::trace::TraceParent::parse(value).map(|p| p.trace_id)
 }
 
 #[cfg(test)]
@@ -114,7 +111,10 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(trace_id(&headers), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(
+            trace_id(&headers).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
         headers.insert("traceparent", "00-xyz-00f067aa0ba902b7-01".parse().unwrap());
         assert_eq!(trace_id(&headers), None);
     }
