@@ -212,8 +212,8 @@ mod tests {
             resumed: false,
             attempt_started_at: Some(100),
             heartbeat_at: Some(150),
-            trace_id: None,
-            span_id: None,
+            joined_trace_id: None,
+            minted_span_id: None,
             parent_span_id: None,
         }
     }

@@ -4,7 +4,7 @@
 //! so tracing cannot fail a run.
 
 use serde_json::Value;
-use trigr_store::{Run, Span};
+use trigr_store::{Run, RunTrace, Span};
 use trigr_types::wire::spans::SpanLine;
 use trigr_types::{trace, RunStatus};
 
@@ -54,10 +54,9 @@ pub struct SpansAppended {
 /// A run's trace ([`Engine::run_trace`]).
 #[derive(Clone, Debug, Default)]
 pub struct Trace {
-    /// `None` for runs from before traces.
-    pub trace_id: Option<String>,
+    pub trace_id: String,
     /// The run's root span.
-    pub span_id: Option<String>,
+    pub span_id: String,
     /// The caller's span or the parent run's root span.
     pub parent_span_id: Option<String>,
     pub spans: Vec<Span>,
@@ -82,14 +81,13 @@ pub struct RootSpan {
     pub end_ms: i64,
 }
 
-/// The root span of `after` when this change takes the run to a final status and the run has
-/// a trace.
+/// The root span of `after` when this change takes the run to a final status.
 pub(crate) fn root_span_if_finished(before: Option<&Run>, after: &Run) -> Option<RootSpan> {
     let was_final = before.is_some_and(|b| b.status.is_final());
     if was_final || !after.status.is_final() {
         return None;
     }
-    let (trace_id, span_id) = (after.trace_id.clone()?, after.span_id.clone()?);
+    let RunTrace { trace_id, span_id } = after.trace();
     let end_ms = after.finished_at.unwrap_or(after.updated_at);
     Some(RootSpan {
         run_id: after.id.clone(),
@@ -200,13 +198,10 @@ pub fn check_attributes(a: &Value) -> std::result::Result<String, String> {
 
 /// Places checked spans in `run`'s trace and stores as many as the run may still keep.
 fn store_spans(tx: &mut Txn<'_>, run: &Run, spans: Vec<NewSpan>) -> Result<SpansAppended> {
-    let (Some(trace_id), Some(root)) = (&run.trace_id, &run.span_id) else {
-        // A run from before traces has no trace to add to.
-        return Ok(SpansAppended {
-            stored: Vec::new(),
-            dropped: spans.len(),
-        });
-    };
+    let RunTrace {
+        trace_id,
+        span_id: root,
+    } = run.trace();
     let kept = tx.span_count(&run.id)?.max(0) as usize;
     let room = MAX_SPANS_PER_RUN.saturating_sub(kept);
     let dropped = spans.len().saturating_sub(room);
@@ -289,10 +284,11 @@ impl Engine {
             let run = tx
                 .run(&env_id, &run_id)?
                 .ok_or_else(|| Error::run_not_found(&run_id))?;
+            let RunTrace { trace_id, span_id } = run.trace();
             Ok(Trace {
                 spans: tx.spans(&run_id, MAX_SPANS_PER_RUN)?,
-                trace_id: run.trace_id,
-                span_id: run.span_id,
+                trace_id,
+                span_id,
                 parent_span_id: run.parent_span_id,
             })
         })

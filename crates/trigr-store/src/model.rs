@@ -223,13 +223,44 @@ pub struct Run {
     /// When the worker holding the run last proved it was alive (its dequeue or its last
     /// heartbeat); `None` when no worker holds it.
     pub heartbeat_at: Option<Millis>,
-    /// The run's W3C trace id (32 hex digits); `None` for runs from before traces.
-    pub trace_id: Option<String>,
-    /// The run's root span id (16 hex digits), the parent of its attempts' spans.
-    pub span_id: Option<String>,
+    /// The W3C trace the run joined (32 hex digits): its parent run's, or the caller's
+    /// (`traceparent`); `None` when the run began its own trace, whose id is derived from the
+    /// run id. [`Run::trace`] gives the ids either way.
+    pub joined_trace_id: Option<String>,
+    /// The root span id a server of schema version 18 minted for the run; `None` for every
+    /// later run, whose root span id is derived from the run id ([`Run::trace`]).
+    pub minted_span_id: Option<String>,
     /// The span the run's root span hangs under: the caller's (`traceparent`) or the parent
     /// run's root span; `None` when the run began its trace.
     pub parent_span_id: Option<String>,
+}
+
+/// A run's place in its trace: the trace id and the id of the run's root span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunTrace {
+    pub trace_id: String,
+    pub span_id: String,
+}
+
+impl Run {
+    /// The run's trace id and root span id: the trace it joined or else its own, derived from
+    /// its run id (see [`trigr_types::trace::run_ids`]); the root span id it was minted, else
+    /// derived the same way.
+    pub fn trace(&self) -> RunTrace {
+        match (&self.joined_trace_id, &self.minted_span_id) {
+            (Some(trace_id), Some(span_id)) => RunTrace {
+                trace_id: trace_id.clone(),
+                span_id: span_id.clone(),
+            },
+            (joined, minted) => {
+                let (own_trace, own_span) = trigr_types::trace::run_ids(&self.id);
+                RunTrace {
+                    trace_id: joined.clone().unwrap_or(own_trace),
+                    span_id: minted.clone().unwrap_or(own_span),
+                }
+            }
+        }
+    }
 }
 
 /// Filters of the runs list; empty vectors mean "any".

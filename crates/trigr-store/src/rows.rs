@@ -186,8 +186,8 @@ pub(crate) fn run_values<'a>(
         &r.resumed,
         &r.attempt_started_at,
         &r.heartbeat_at,
-        &r.trace_id,
-        &r.span_id,
+        &r.joined_trace_id,
+        &r.minted_span_id,
         &r.parent_span_id,
     ]
 }
@@ -252,8 +252,8 @@ pub(crate) fn run(r: &impl Columns) -> Result<Run> {
         resumed: r.flag(46)?,
         attempt_started_at: r.opt_int(47)?,
         heartbeat_at: r.opt_int(48)?,
-        trace_id: r.opt_text(49)?,
-        span_id: r.opt_text(50)?,
+        joined_trace_id: r.opt_text(49)?,
+        minted_span_id: r.opt_text(50)?,
         parent_span_id: r.opt_text(51)?,
     })
 }

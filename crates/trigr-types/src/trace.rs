@@ -1,20 +1,36 @@
 //! W3C trace context: trace ids (16 bytes), span ids (8 bytes), both as lowercase hex, and
 //! the `traceparent` header (`00-<trace id>-<parent span id>-<flags>`).
 //!
-//! Every run has a trace id and a root span id, minted at trigger; a caller's `traceparent`
-//! makes the run's trace a child of the caller's. A header that does not parse is ignored, as
-//! the W3C Trace Context recommendation says, never refused.
+//! Every run has a trace id and a root span id. A run that begins its own trace takes both
+//! from its run id ([`run_ids`]), so nothing is minted or stored for it; a caller's
+//! `traceparent` or a parent run makes the run join that trace instead, and only then is the
+//! trace id stored. A header that does not parse is ignored, as the W3C Trace Context
+//! recommendation says, never refused.
 
 use rand::RngCore;
-
-/// A new trace id: 32 lowercase hex digits, never all zeros.
-pub fn new_trace_id() -> String {
-    random_hex::<16>()
-}
+use sha2::{Digest, Sha256};
 
 /// A new span id: 16 lowercase hex digits, never all zeros.
 pub fn new_span_id() -> String {
     random_hex::<8>()
+}
+
+/// The trace id and root span id of run `run_id`, as the run has them when it began its own
+/// trace: the first 16 and the next 8 bytes of SHA-256(`run_id`), as lowercase hex. Stable
+/// across servers and versions, so any server names the same trace for the run.
+pub fn run_ids(run_id: &str) -> (String, String) {
+    let digest = Sha256::digest(run_id.as_bytes());
+    let (mut trace, mut span) = ([0u8; 16], [0u8; 8]);
+    trace.copy_from_slice(&digest[..16]);
+    span.copy_from_slice(&digest[16..24]);
+    // All zeros is not a valid id; a digest of that shape is as good as impossible, but the
+    // answer must be valid all the same.
+    for id in [&mut trace[..], &mut span[..]] {
+        if id.iter().all(|b| *b == 0) {
+            id[id.len() - 1] = 1;
+        }
+    }
+    (hex::encode(trace), hex::encode(span))
 }
 
 fn random_hex<const N: usize>() -> String {
@@ -137,9 +153,24 @@ mod tests {
     }
 
     #[test]
+    fn a_run_s_own_ids_are_valid_and_stable() {
+        let (trace, span) = run_ids("run_cm0000000000000000000001");
+        assert!(is_trace_id(&trace) && is_span_id(&span));
+        assert_eq!(run_ids("run_cm0000000000000000000001"), (trace.clone(), span));
+        assert_ne!(run_ids("run_cm0000000000000000000002").0, trace);
+        // SHA-256 of "run_x" fixes the ids for good: a change would orphan stored spans.
+        assert_eq!(
+            run_ids("run_x"),
+            (
+                "f4e0af3743f788fdc2b0f1b1c68881d3".to_string(),
+                "d1fb07ca881990dc".to_string()
+            )
+        );
+    }
+
+    #[test]
     fn new_ids_are_valid() {
         for _ in 0..100 {
-            assert!(is_trace_id(&new_trace_id()));
             assert!(is_span_id(&new_span_id()));
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trigr_store::{Environment, Queue, QueueKind, Run};
 use trigr_types::manifest::{task_queue_name, TaskManifest};
-use trigr_types::{id, trace, Millis, RunStatus};
+use trigr_types::{id, Millis, RunStatus};
 
 pub use options::{
     idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, refuse_unsupported, tag_list,
@@ -199,7 +199,7 @@ fn run_record(
     };
     let available_at = delay_until.unwrap_or(now);
     let key = new.idempotency.as_ref();
-    let (trace_id, parent_span_id) = trace_of(new, parent);
+    let (joined_trace_id, parent_span_id) = trace_of(new, parent);
     Run {
         seq: 0,
         id: id::new("run"),
@@ -252,28 +252,29 @@ fn run_record(
         resumed: false,
         attempt_started_at: None,
         heartbeat_at: None,
-        trace_id: Some(trace_id),
-        span_id: Some(trace::new_span_id()),
+        joined_trace_id,
+        minted_span_id: None,
         parent_span_id,
     }
 }
 
 /// The trace a new run joins and the span its root span hangs under: the parent run's trace
 /// (under the caller's span when the caller is in that trace too, else under the parent's root
-/// span), else the caller's (`traceparent`), else a trace of its own.
-fn trace_of(new: &NewRun, parent: Option<&Run>) -> (String, Option<String>) {
+/// span), else the caller's (`traceparent`); `(None, None)` when the run begins a trace of its
+/// own.
+fn trace_of(new: &NewRun, parent: Option<&Run>) -> (Option<String>, Option<String>) {
     let caller = new.trace.as_ref();
-    match parent.and_then(|p| Some((p.trace_id.clone()?, p.span_id.clone()))) {
-        Some((trace_id, parent_span)) => {
+    match parent.map(Run::trace) {
+        Some(p) => {
             let span = match caller {
-                Some(c) if c.trace_id == trace_id => Some(c.span_id.clone()),
-                _ => parent_span,
+                Some(c) if c.trace_id == p.trace_id => c.span_id.clone(),
+                _ => p.span_id,
             };
-            (trace_id, span)
+            (Some(p.trace_id), Some(span))
         }
         None => match caller {
-            Some(c) => (c.trace_id.clone(), Some(c.span_id.clone())),
-            None => (trace::new_trace_id(), None),
+            Some(c) => (Some(c.trace_id.clone()), Some(c.span_id.clone())),
+            None => (None, None),
         },
     }
 }

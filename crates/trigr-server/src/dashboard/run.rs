@@ -276,7 +276,7 @@ pub fn trace_section(v: &RunView) -> Markup {
     } else {
         bars_of_spans(&v.spans)
     };
-    let trace_id = v.r.run.trace_id.as_deref().unwrap_or("");
+    let trace_id = v.r.run.trace().trace_id;
     let Some(start) = bars.iter().map(|b| b.start_ns).min() else {
         return html! { div.panel.waterfall #trace { h2 { "Trace" } (layout::empty("No spans yet.")) } };
     };

@@ -71,8 +71,8 @@ pub async fn list(
 ) -> ApiResult<impl IntoResponse> {
     let t = state.engine.run_trace(&auth.env_id, &run_id).await?;
     Ok(axum::Json(RunTrace {
-        trace_id: t.trace_id,
-        span_id: t.span_id,
+        trace_id: Some(t.trace_id),
+        span_id: Some(t.span_id),
         parent_span_id: t.parent_span_id,
         data: t.spans.iter().map(view).collect(),
     }))

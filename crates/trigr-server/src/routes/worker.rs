@@ -149,7 +149,7 @@ fn dequeued(d: &EngineDequeued, auth: &Auth) -> ApiResult<DequeuedRun> {
         },
         journal: d.journal.iter().map(views::journal_entry).collect(),
         resumed: r.resumed,
-        trace_id: r.trace_id.clone(),
+        trace_id: Some(r.trace().trace_id),
     })
 }
 

@@ -318,8 +318,8 @@ pub fn sample_run(env_id: &str, queue_id: &str, n: i64) -> Run {
         resumed: false,
         attempt_started_at: None,
         heartbeat_at: None,
-        trace_id: None,
-        span_id: None,
+        joined_trace_id: None,
+        minted_span_id: None,
         parent_span_id: None,
     }
 }
@@ -376,8 +376,8 @@ pub fn full_run(env_id: &str, queue_id: &str) -> Run {
         resumed: true,
         attempt_started_at: Some(NOW + 6),
         heartbeat_at: Some(NOW + 7),
-        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".to_string()),
-        span_id: Some("00f067aa0ba902b7".to_string()),
+        joined_trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".to_string()),
+        minted_span_id: Some("00f067aa0ba902b7".to_string()),
         parent_span_id: Some("b7ad6b7169203331".to_string()),
     }
 }
@@ -503,8 +503,8 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         resumed,
         attempt_started_at,
         heartbeat_at,
-        trace_id,
-        span_id,
+        joined_trace_id,
+        minted_span_id,
         parent_span_id,
     } = expected;
     macro_rules! same {
@@ -565,8 +565,8 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         resumed,
         attempt_started_at,
         heartbeat_at,
-        trace_id,
-        span_id,
+        joined_trace_id,
+        minted_span_id,
         parent_span_id
     );
 }
