@@ -24,13 +24,16 @@ pub struct Dequeued {
 }
 
 impl Engine {
-    /// Dequeues up to `max` runs of `version`, waiting up to `wait` for the first one. With
-    /// `start` the runs are `EXECUTING` at once (the worker starts them as it gets them, and
-    /// saves a heartbeat per run); otherwise `DEQUEUED` until their first heartbeat.
+    /// Dequeues up to `max` runs of `version` for the worker named `worker_id` (if any),
+    /// waiting up to `wait` for the first one. With `start` the runs are `EXECUTING` at once
+    /// (the worker starts them as it gets them, and saves a heartbeat per run); otherwise
+    /// `DEQUEUED` until their first heartbeat.
+    #[allow(clippy::too_many_arguments)]
     pub async fn dequeue(
         &self,
         env_id: &str,
         version: &str,
+        worker_id: Option<&str>,
         max: usize,
         wait: Duration,
         start: bool,
@@ -38,7 +41,7 @@ impl Engine {
         self.long_poll(
             env_id,
             wait,
-            || self.dequeue_once(env_id, version, max, start),
+            || self.dequeue_once(env_id, version, worker_id, max, start),
             |runs| !runs.is_empty(),
         )
         .await
@@ -50,10 +53,12 @@ impl Engine {
         &self,
         env_id: &str,
         version: &str,
+        worker_id: Option<&str>,
         max: usize,
         start: bool,
     ) -> Result<Vec<Dequeued>> {
         let (env_id, version) = (env_id.to_string(), version.to_string());
+        let worker = crate::presence::worker_key(worker_id).to_string();
         let presence = self.presence.clone();
         self.write(move |tx| {
             let claim = Claim {
@@ -74,7 +79,7 @@ impl Engine {
                 out.push(Dequeued { run, journal });
             }
             // Last, so that the presence row is the last lock the transaction takes.
-            crate::presence::touch(&presence, tx, &env_id, &version, claim.now)?;
+            crate::presence::touch(&presence, tx, &env_id, &version, &worker, claim.now)?;
             Ok(out)
         })
         .await

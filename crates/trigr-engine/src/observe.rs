@@ -7,7 +7,7 @@
 //! the observer after the commit: a write that rolled back is never counted. The timer loop
 //! tells it what each committed batch fired.
 
-use trigr_store::{QueueLoad, Run};
+use trigr_store::{LiveWorkers, QueueLoad, Run};
 use trigr_types::{Millis, RunStatus};
 
 use crate::presence::WORKER_SEEN_WINDOW_MS;
@@ -97,9 +97,9 @@ pub struct Gauges {
     /// Queues of every environment, ordered by environment and name, at most
     /// [`MAX_GAUGE_QUEUES`].
     pub queues: Vec<QueueLoad>,
-    /// `(environment, version)` of the versions whose workers asked for runs within
-    /// [`crate::presence::WORKER_SEEN_WINDOW_MS`], at most [`MAX_GAUGE_VERSIONS`].
-    pub versions_with_workers: Vec<(String, String)>,
+    /// How many workers of each version asked for runs within
+    /// [`crate::presence::WORKER_SEEN_WINDOW_MS`], at most [`MAX_GAUGE_VERSIONS`] versions.
+    pub live_workers: Vec<LiveWorkers>,
     /// Realtime subscribers connected to this server.
     pub realtime_subscribers: usize,
 }
@@ -108,17 +108,17 @@ impl Engine {
     /// The gauges of a metrics scrape: one read of the store, bounded.
     pub async fn gauges(&self) -> Result<Gauges> {
         let since = self.now() - WORKER_SEEN_WINDOW_MS;
-        let (queues, versions_with_workers) = self
+        let (queues, live_workers) = self
             .read(move |tx| {
                 Ok((
                     tx.queue_loads(MAX_GAUGE_QUEUES)?,
-                    tx.versions_with_workers(since, MAX_GAUGE_VERSIONS)?,
+                    tx.live_workers(since, MAX_GAUGE_VERSIONS)?,
                 ))
             })
             .await?;
         Ok(Gauges {
             queues,
-            versions_with_workers,
+            live_workers,
             realtime_subscribers: self.realtime_subscribers(),
         })
     }

@@ -314,6 +314,7 @@ mod tests {
             workers: WorkersSeen {
                 now: 0,
                 last_seen: seen.iter().map(|(v, t)| (v.to_string(), *t)).collect(),
+                live: HashMap::new(),
             },
         }
     }

@@ -200,7 +200,8 @@ pub fn queue(v: &QueueView) -> manage::Queue {
 }
 
 /// A deployment (reference §4.5), with when a worker of its version last asked for runs
-/// (`workerLastSeenAt`) and whether one did within the presence window (`hasWorkers`).
+/// (`workerLastSeenAt`), whether one did within the presence window (`hasWorkers`) and how
+/// many (`liveWorkers`).
 pub fn deployment(d: &Deployment, current: bool, workers: &WorkersSeen) -> manage::Deployment {
     manage::Deployment {
         id: d.id.clone(),
@@ -215,6 +216,7 @@ pub fn deployment(d: &Deployment, current: bool, workers: &WorkersSeen) -> manag
         tasks: d.tasks.iter().map(|t| t.id.clone()).collect(),
         worker_last_seen_at: time(workers.last_seen(&d.version)),
         has_workers: workers.has_workers(&d.version),
+        live_workers: workers.live_workers(&d.version),
         rolled_back_from: None,
     }
 }

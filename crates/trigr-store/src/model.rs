@@ -235,6 +235,14 @@ pub struct Run {
     pub parent_span_id: Option<String>,
 }
 
+/// How many workers of one version are live ([`crate::DeploymentRead::live_workers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveWorkers {
+    pub env_id: String,
+    pub version: String,
+    pub workers: i64,
+}
+
 /// A run's place in its trace: the trace id and the id of the run's root span.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunTrace {

@@ -90,13 +90,17 @@ pub trait DeploymentRead {
     fn deployment_versions(&mut self, env_id: &str, limit: usize) -> Result<Vec<String>>;
     /// When a worker of each version last asked for runs, by version.
     fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>>;
-    /// `(environment, version)` of every version a worker asked for runs at or after `since`,
-    /// across environments, ordered, at most `limit`.
-    fn versions_with_workers(
+    /// How many workers of each version of the environment asked for runs at or after
+    /// `since`, by version, ordered, at most `limit` versions.
+    fn live_workers_in(
         &mut self,
+        env_id: &str,
         since: Millis,
         limit: usize,
-    ) -> Result<Vec<(String, String)>>;
+    ) -> Result<Vec<(String, i64)>>;
+    /// How many workers of each version asked for runs at or after `since`, across
+    /// environments, ordered by environment and version, at most `limit` versions.
+    fn live_workers(&mut self, since: Millis, limit: usize) -> Result<Vec<LiveWorkers>>;
 }
 
 /// Writing deployments and their task manifests.
@@ -105,6 +109,16 @@ pub trait DeploymentTx {
     fn set_promoted(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
     /// Records that a worker of `version` asked for runs at `at` (a later time wins).
     fn touch_worker(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()>;
+    /// Records that worker `worker_id` of `version` asked for runs at `at` (a later time wins),
+    /// and forgets the version's workers last seen before `prune_before`.
+    fn touch_worker_instance(
+        &mut self,
+        env_id: &str,
+        version: &str,
+        worker_id: &str,
+        at: Millis,
+        prune_before: Millis,
+    ) -> Result<()>;
 }
 
 /// Reading queues and concurrency slots.

@@ -156,7 +156,10 @@ mod tests {
     fn a_run_s_own_ids_are_valid_and_stable() {
         let (trace, span) = run_ids("run_cm0000000000000000000001");
         assert!(is_trace_id(&trace) && is_span_id(&span));
-        assert_eq!(run_ids("run_cm0000000000000000000001"), (trace.clone(), span));
+        assert_eq!(
+            run_ids("run_cm0000000000000000000001"),
+            (trace.clone(), span)
+        );
         assert_ne!(run_ids("run_cm0000000000000000000002").0, trace);
         // SHA-256 of "run_x" fixes the ids for good: a change would orphan stored spans.
         assert_eq!(

@@ -75,10 +75,23 @@ async fn list_current_promote_and_rollback() {
     );
     assert_eq!(item(&list, &v9)["current"], json!(false));
 
+    assert_eq!(
+        list[0]["liveWorkers"],
+        json!(0),
+        "registered, but no worker asked yet"
+    );
+
+    // Two workers ask for runs of v10 (a worker is known by the id its dequeue names).
+    for worker in ["host-a:1", "host-b:2", "host-a:1"] {
+        let body = json!({"version": v10, "maxRuns": 1, "workerId": worker});
+        let (s, v) = server.post("/api/v1/worker/dequeue", body).await;
+        assert_eq!(s, 200, "{v}");
+    }
     let (s, current) = server.get("/api/v1/deployments/current").await;
     assert_eq!(s, 200, "{current}");
     assert_eq!(current["version"], json!(v10));
     assert_eq!(current["hasWorkers"], json!(true));
+    assert_eq!(current["liveWorkers"], json!(2), "{current}");
 
     // Rollback: the newest version before the current one.
     let (s, rolled) = server.post("/api/v1/deployments/rollback", json!({})).await;

@@ -78,7 +78,7 @@ pub async fn deployments(
                             td { (d.tasks.len()) }
                             td { (time(d.created_at)) }
                             td { (opt_time(d.promoted_at)) }
-                            td { @if list.workers.has_workers(&d.version) { span.badge.s-run { "live" } }
+                            td { @if list.workers.has_workers(&d.version) { span.badge.s-run { (live_label(list.workers.live_workers(&d.version))) } }
                                  @else { span.muted { "last seen " (opt_time(list.workers.last_seen(&d.version))) } } }
                             td { @if !is_current {
                                 form method="post" action=(format!("/dashboard/env/{}/deployments/{}/promote", env.id, d.version)) {
@@ -132,4 +132,13 @@ pub async fn rollback(
     let env = viewer.env(&env_id)?;
     state.engine.rollback(&env.id).await?;
     Ok(Redirect::to(&format!("/dashboard/env/{}/deployments", env.id)).into_response())
+}
+
+/// The badge of a version with live workers: how many, when any asked for runs.
+fn live_label(workers: i64) -> String {
+    match workers {
+        0 => "live".to_string(),
+        1 => "1 worker".to_string(),
+        n => format!("{n} workers"),
+    }
 }

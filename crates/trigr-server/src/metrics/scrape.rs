@@ -136,17 +136,19 @@ fn gauge_registry(gauges: Gauges) -> Registry {
         "Runs holding a slot (dequeued or executing), by environment and queue",
         running,
     );
-    let versions = Family::<VersionLabels, Gauge>::default();
-    for (env_id, version) in gauges.versions_with_workers {
-        versions
-            .get_or_create(&VersionLabels { env_id, version })
-            .set(1);
+    let workers = Family::<VersionLabels, Gauge>::default();
+    for live in gauges.live_workers {
+        let labels = VersionLabels {
+            env_id: live.env_id,
+            version: live.version,
+        };
+        workers.get_or_create(&labels).set(live.workers);
     }
     registry.register(
-        "trigr_worker_version_live",
-        "1 for each version a worker asked for runs of within the last 30 s, by environment \
-         and version",
-        versions,
+        "trigr_workers",
+        "Workers that asked for runs within the last 30 s, by environment and version (told \
+         apart by the worker id their dequeue names)",
+        workers,
     );
     let subscribers = Gauge::<i64>::default();
     subscribers.set(gauges.realtime_subscribers as i64);

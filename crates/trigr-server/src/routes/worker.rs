@@ -96,6 +96,7 @@ pub async fn dequeue(
         .dequeue(
             &auth.env_id,
             &b.version,
+            b.worker_id.as_deref(),
             max,
             Duration::from_millis(wait),
             b.start,

@@ -3,7 +3,7 @@
 use trigr_types::Millis;
 
 use super::{int, sql, Db, Sql};
-use crate::model::Deployment;
+use crate::model::{Deployment, LiveWorkers};
 use crate::rows::{self, to_json, Columns, DEPLOYMENT_COLUMNS};
 use crate::tx::{DeploymentRead, DeploymentTx};
 use crate::Result;
@@ -35,9 +35,21 @@ static TOUCH_WORKER: Sql = sql!(
 );
 static WORKERS_SEEN: Sql =
     sql!("SELECT version, last_seen_at FROM worker_presence WHERE env_id = $1 ORDER BY version");
-static WITH_WORKERS: Sql = sql!(
-    "SELECT env_id, version FROM worker_presence WHERE last_seen_at >= $1 \
-     ORDER BY env_id, version LIMIT $2"
+static TOUCH_INSTANCE: Sql = sql!(
+    "INSERT INTO worker_instances (env_id, version, worker_id, last_seen_at) \
+     VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (env_id, version, worker_id) DO UPDATE SET last_seen_at = excluded.last_seen_at \
+     WHERE worker_instances.last_seen_at < excluded.last_seen_at"
+);
+static PRUNE_INSTANCES: Sql =
+    sql!("DELETE FROM worker_instances WHERE env_id = $1 AND version = $2 AND last_seen_at < $3");
+static LIVE_IN_ENV: Sql = sql!(
+    "SELECT version, count(*) FROM worker_instances WHERE env_id = $1 AND last_seen_at >= $2 \
+     GROUP BY version ORDER BY version LIMIT $3"
+);
+static LIVE_EVERYWHERE: Sql = sql!(
+    "SELECT env_id, version, count(*) FROM worker_instances WHERE last_seen_at >= $1 \
+     GROUP BY env_id, version ORDER BY env_id, version LIMIT $2"
 );
 
 impl<C: Db> DeploymentRead for C {
@@ -67,13 +79,24 @@ impl<C: Db> DeploymentRead for C {
         self.query(&WORKERS_SEEN, &[&env_id], |r| Ok((r.text(0)?, r.int(1)?)))
     }
 
-    fn versions_with_workers(
+    fn live_workers_in(
         &mut self,
+        env_id: &str,
         since: Millis,
         limit: usize,
-    ) -> Result<Vec<(String, String)>> {
-        self.query(&WITH_WORKERS, &[&since, &(limit as i64)], |r| {
-            Ok((r.text(0)?, r.text(1)?))
+    ) -> Result<Vec<(String, i64)>> {
+        self.query(&LIVE_IN_ENV, &[&env_id, &since, &(limit as i64)], |r| {
+            Ok((r.text(0)?, r.int(1)?))
+        })
+    }
+
+    fn live_workers(&mut self, since: Millis, limit: usize) -> Result<Vec<LiveWorkers>> {
+        self.query(&LIVE_EVERYWHERE, &[&since, &(limit as i64)], |r| {
+            Ok(LiveWorkers {
+                env_id: r.text(0)?,
+                version: r.text(1)?,
+                workers: r.int(2)?,
+            })
         })
     }
 }
@@ -103,6 +126,19 @@ impl<C: Db> DeploymentTx for C {
 
     fn touch_worker(&mut self, env_id: &str, version: &str, at: Millis) -> Result<()> {
         self.execute(&TOUCH_WORKER, &[&env_id, &version, &at])?;
+        Ok(())
+    }
+
+    fn touch_worker_instance(
+        &mut self,
+        env_id: &str,
+        version: &str,
+        worker_id: &str,
+        at: Millis,
+        prune_before: Millis,
+    ) -> Result<()> {
+        self.execute(&TOUCH_INSTANCE, &[&env_id, &version, &worker_id, &at])?;
+        self.execute(&PRUNE_INSTANCES, &[&env_id, &version, &prune_before])?;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use trigr_store::observe::{Commit, CommitObserver};
-use trigr_store::{QueueLoad, Store};
+use trigr_store::{LiveWorkers, QueueLoad, Store};
 use trigr_types::RunStatus;
 
 use super::{
@@ -57,34 +57,67 @@ pub async fn queue_loads_across_environments(store: &Store) {
     );
 }
 
-/// The versions whose workers asked for runs since a time, over every environment.
+/// The live workers of each version since a time, over every environment and in one; old
+/// workers of a version are forgotten by its next touch.
 pub async fn versions_with_workers_since(store: &Store) {
     seed_env(store, "env_a").await;
     seed_env(store, "env_b").await;
-    for (env, version, at) in [
-        ("env_b", "v1", NOW + 10),
-        ("env_a", "v2", NOW + 20),
-        ("env_a", "v1", NOW),
-        ("env_a", "v0", NOW - 1),
+    for (env, version, worker, at) in [
+        ("env_b", "v1", "w1", NOW + 10),
+        ("env_a", "v2", "w1", NOW + 20),
+        ("env_a", "v1", "w1", NOW),
+        ("env_a", "v1", "w2", NOW + 5),
+        ("env_a", "v1", "", NOW + 6),
+        ("env_a", "v0", "w1", NOW - 1),
     ] {
-        write(store, move |tx| tx.touch_worker(env, version, at)).await;
+        write(store, move |tx| {
+            tx.touch_worker_instance(env, version, worker, at, NOW - 100)
+        })
+        .await;
     }
-    let pair = |e: &str, v: &str| (e.to_string(), v.to_string());
+    // A later time wins; an earlier one changes nothing.
+    write(store, |tx| {
+        tx.touch_worker_instance("env_a", "v1", "w1", NOW - 50, NOW - 100)
+    })
+    .await;
+    let live = |e: &str, v: &str, n: i64| LiveWorkers {
+        env_id: e.to_string(),
+        version: v.to_string(),
+        workers: n,
+    };
     assert_eq!(
-        read(store, |tx| tx.versions_with_workers(NOW, 10)).await,
+        read(store, |tx| tx.live_workers(NOW, 10)).await,
         vec![
-            pair("env_a", "v1"),
-            pair("env_a", "v2"),
-            pair("env_b", "v1")
+            live("env_a", "v1", 3),
+            live("env_a", "v2", 1),
+            live("env_b", "v1", 1)
         ]
     );
     assert_eq!(
-        read(store, |tx| tx.versions_with_workers(NOW + 15, 10)).await,
-        vec![pair("env_a", "v2")]
+        read(store, |tx| tx.live_workers(NOW + 15, 10)).await,
+        vec![live("env_a", "v2", 1)]
     );
     assert_eq!(
-        read(store, |tx| tx.versions_with_workers(NOW, 2)).await,
-        vec![pair("env_a", "v1"), pair("env_a", "v2")]
+        read(store, |tx| tx.live_workers(NOW, 2)).await,
+        vec![live("env_a", "v1", 3), live("env_a", "v2", 1)]
+    );
+    assert_eq!(
+        read(store, |tx| tx.live_workers_in("env_a", NOW + 1, 10)).await,
+        vec![("v1".to_string(), 2), ("v2".to_string(), 1)]
+    );
+    // w1 of v1 touches again an hour on: the workers of v1 not seen since are forgotten.
+    let later = NOW + 3_600_010;
+    write(store, move |tx| {
+        tx.touch_worker_instance("env_a", "v1", "w1", later, later - 3_600_000)
+    })
+    .await;
+    assert_eq!(
+        read(store, |tx| tx.live_workers_in("env_a", 0, 10)).await,
+        vec![
+            ("v0".to_string(), 1),
+            ("v1".to_string(), 1),
+            ("v2".to_string(), 1)
+        ]
     );
 }
 

@@ -143,6 +143,10 @@ pub struct Deployment {
     pub worker_last_seen_at: Option<Timestamp>,
     /// Whether one did within the presence window.
     pub has_workers: bool,
+    /// How many workers of this version asked for runs within the presence window, told
+    /// apart by the worker id their dequeue names.
+    #[serde(default)]
+    pub live_workers: i64,
     /// After a rollback: the version that was current.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
