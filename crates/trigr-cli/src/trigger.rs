@@ -80,6 +80,20 @@ pub struct TriggerArgs {
     #[arg(long, value_name = "JSON")]
     pub metadata: Option<String>,
 
+    #[command(flatten)]
+    pub debounce: Box<DebounceArgs>,
+
+    /// Print the server's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// The `--debounce-*` flags of `trigr trigger`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DebounceArgs {
     /// Coalesce this trigger with the task's other triggers that carry this key into one
     /// delayed run (needs --debounce-delay).
     #[arg(long, value_name = "KEY", requires = "debounce_delay")]
@@ -99,13 +113,6 @@ pub struct TriggerArgs {
     /// makes a new run instead.
     #[arg(long, value_name = "DURATION", requires = "debounce_key")]
     pub debounce_max_delay: Option<String>,
-
-    /// Print the server's answer as JSON.
-    #[arg(long)]
-    pub json: bool,
-
-    #[command(flatten)]
-    pub conn: ConnectionArgs,
 }
 
 /// Sends the trigger and describes the new (or existing) run.
@@ -158,13 +165,13 @@ fn options(args: &TriggerArgs) -> anyhow::Result<TriggerOptions> {
         machine: args.machine.clone(),
         lock_to_version: args.version.clone(),
         metadata: args.metadata.as_deref().map(metadata_object).transpose()?,
-        debounce: debounce(args),
+        debounce: debounce(&args.debounce),
         ..TriggerOptions::default()
     })
 }
 
 /// `debounce` from the `--debounce-*` flags (clap makes the key and the delay go together).
-fn debounce(args: &TriggerArgs) -> Option<DebounceOption> {
+fn debounce(args: &DebounceArgs) -> Option<DebounceOption> {
     Some(DebounceOption {
         key: args.debounce_key.clone()?,
         delay: args.debounce_delay.clone()?,

@@ -104,7 +104,7 @@ fn duration_of(field: &str, text: &str) -> Result<Millis> {
 pub(crate) enum Step {
     /// The key's run is still delayed: this trigger pushed it (or changed nothing), and that
     /// run is the answer.
-    Coalesced(Run),
+    Coalesced(Box<Run>),
     /// A new run, with this id, which the key now names.
     New(String),
 }
@@ -130,7 +130,7 @@ pub(crate) fn step(
             continue;
         };
         if let Some(run) = push(tx, env_id, &held, new, d, now)? {
-            return Ok(Step::Coalesced(run));
+            return Ok(Step::Coalesced(Box::new(run)));
         }
         if tx.move_debounce_key(env_id, task_id, &d.key, &held, &run_id, now)? {
             return Ok(Step::New(run_id));

@@ -161,7 +161,7 @@ pub(crate) fn create_run(
             debounce::Step::Coalesced(run) => {
                 new.reused(&run, "debounce key")?;
                 return Ok(Triggered {
-                    run,
+                    run: *run,
                     is_cached: false,
                 });
             }
