@@ -5,7 +5,7 @@ use clap::builder::NonEmptyStringValueParser;
 use serde_json::Value;
 use trigr_types::wire::rest::TriggerBody;
 use trigr_types::wire::runs::Triggered;
-use trigr_types::wire::trigger::{QueueOption, TriggerOptions};
+use trigr_types::wire::trigger::{DebounceMode, DebounceOption, QueueOption, TriggerOptions};
 
 use crate::api::{decode, Api, ConnectionArgs};
 use crate::encode;
@@ -80,12 +80,39 @@ pub struct TriggerArgs {
     #[arg(long, value_name = "JSON")]
     pub metadata: Option<String>,
 
+    #[command(flatten)]
+    pub debounce: Box<DebounceArgs>,
+
     /// Print the server's answer as JSON.
     #[arg(long)]
     pub json: bool,
 
     #[command(flatten)]
     pub conn: ConnectionArgs,
+}
+
+/// The `--debounce-*` flags of `trigr trigger`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DebounceArgs {
+    /// Coalesce this trigger with the task's other triggers that carry this key into one
+    /// delayed run (needs --debounce-delay).
+    #[arg(long, value_name = "KEY", requires = "debounce_delay")]
+    pub debounce_key: Option<String>,
+
+    /// How long after each trigger with the debounce key the run waits for the next one (5s,
+    /// 1m, 2h30m; at least 1s).
+    #[arg(long, value_name = "DURATION", requires = "debounce_key")]
+    pub debounce_delay: Option<String>,
+
+    /// Which trigger's data the debounced run executes with: the first (leading, the default)
+    /// or the latest (trailing).
+    #[arg(long, value_name = "MODE", value_parser = ["leading", "trailing"], requires = "debounce_key")]
+    pub debounce_mode: Option<String>,
+
+    /// Longest the debounced run may be pushed back from its first trigger; a later trigger
+    /// makes a new run instead.
+    #[arg(long, value_name = "DURATION", requires = "debounce_key")]
+    pub debounce_max_delay: Option<String>,
 }
 
 /// Sends the trigger and describes the new (or existing) run.
@@ -138,7 +165,21 @@ fn options(args: &TriggerArgs) -> anyhow::Result<TriggerOptions> {
         machine: args.machine.clone(),
         lock_to_version: args.version.clone(),
         metadata: args.metadata.as_deref().map(metadata_object).transpose()?,
+        debounce: debounce(&args.debounce),
         ..TriggerOptions::default()
+    })
+}
+
+/// `debounce` from the `--debounce-*` flags (clap makes the key and the delay go together).
+fn debounce(args: &DebounceArgs) -> Option<DebounceOption> {
+    Some(DebounceOption {
+        key: args.debounce_key.clone()?,
+        delay: args.debounce_delay.clone()?,
+        mode: args.debounce_mode.as_deref().map(|m| match m {
+            "trailing" => DebounceMode::Trailing,
+            _ => DebounceMode::Leading,
+        }),
+        max_delay: args.debounce_max_delay.clone(),
     })
 }
 
@@ -280,6 +321,27 @@ mod tests {
                 }
             })
         );
+    }
+
+    #[test]
+    fn debounce_flags_make_the_debounce_option() {
+        let body = sent(&args(&[
+            "t",
+            "--debounce-key",
+            "user-1",
+            "--debounce-delay",
+            "5s",
+            "--debounce-mode",
+            "trailing",
+            "--debounce-max-delay",
+            "1m",
+        ]));
+        assert_eq!(
+            body["options"]["debounce"],
+            json!({"key": "user-1", "delay": "5s", "mode": "trailing", "maxDelay": "1m"})
+        );
+        let lone = Cli::try_parse_from(["trigger", "t", "--debounce-key", "k"]);
+        assert!(lone.is_err(), "a debounce key needs a delay");
     }
 
     #[test]

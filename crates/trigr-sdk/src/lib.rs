@@ -96,7 +96,7 @@ pub use client::realtime;
 pub use client::schedules;
 pub use client::tokens;
 pub use client::types::{
-    ListRuns, Page, Run, RunAttempt, RunHandle, RunStatus, RunSummary, TriggerOptions,
+    Debounce, ListRuns, Page, Run, RunAttempt, RunHandle, RunStatus, RunSummary, TriggerOptions,
 };
 pub use client::{Client, ClientBuilder, MigrateRuns, MigrationSkipped, RunsMigrated};
 pub use context::{Context, DeploymentInfo, EnvironmentInfo, RunInfo, TaskInfo};

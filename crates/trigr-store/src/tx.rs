@@ -240,7 +240,41 @@ pub trait RunTx {
     }
     /// Stores the run's tags (the list only grows) and indexes the new ones.
     fn set_tags(&mut self, run: &Run) -> Result<()>;
+    /// Writes what a later trigger with its debounce key changes in a `DELAYED` run: its due
+    /// time (`delay_until`, `available_at`, `queue_ts`, `ttl_expires_at`) and the data a
+    /// trailing trigger replaces (payload, metadata, tags, max attempts, max duration,
+    /// machine), if the run is still `DELAYED`. Returns false (and writes nothing) otherwise.
+    fn update_delayed_run(&mut self, run: &Run) -> Result<bool>;
     fn clear_idempotency_key(&mut self, run_seq: i64) -> Result<()>;
+}
+
+/// Debounce keys (trigger option `debounce`): the run each key of a task in an environment
+/// coalesces into.
+pub trait DebounceTx {
+    /// The id of the run the key names, locking the key until the transaction ends.
+    fn debounce_run_id(&mut self, env_id: &str, task_id: &str, key: &str)
+        -> Result<Option<String>>;
+    /// Makes a key no row holds yet name `run_id`. Returns false (and writes nothing) when
+    /// another writer holds it (then [`DebounceTx::debounce_run_id`] reads theirs).
+    fn claim_debounce_key(
+        &mut self,
+        env_id: &str,
+        task_id: &str,
+        key: &str,
+        run_id: &str,
+        now: Millis,
+    ) -> Result<bool>;
+    /// Points a key that names `old_run_id` at `run_id`. Returns false (and writes nothing)
+    /// when it names another run.
+    fn move_debounce_key(
+        &mut self,
+        env_id: &str,
+        task_id: &str,
+        key: &str,
+        old_run_id: &str,
+        run_id: &str,
+        now: Millis,
+    ) -> Result<bool>;
 }
 
 /// Reading batches.
@@ -534,6 +568,7 @@ pub trait Tx:
     + DeploymentTx
     + QueueTx
     + RunTx
+    + DebounceTx
     + BatchTx
     + PacketTx
     + WaitpointTx
@@ -554,6 +589,7 @@ impl<
             + DeploymentTx
             + QueueTx
             + RunTx
+            + DebounceTx
             + BatchTx
             + PacketTx
             + WaitpointTx

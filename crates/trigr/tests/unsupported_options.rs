@@ -11,11 +11,6 @@ use serde_json::{json, Value};
 fn refused_options() -> Vec<(&'static str, Value)> {
     vec![
         ("region", json!("eu-central-1")),
-        ("debounce", json!({"key": "k", "delay": "5s"})),
-        (
-            "debounce",
-            json!({"key": "k", "delay": "5s", "mode": "trailing", "maxDelay": "1m"}),
-        ),
         ("concurrency", json!(["openai"])),
         ("concurrency", json!(["openai", "db"])),
         ("concurrency", json!("openai")),

@@ -1,6 +1,8 @@
 //! `trigger`: create one run. The shared `create_run` also serves batches and replays;
-//! `options` validates what a caller sent before any store work.
+//! `options` validates what a caller sent before any store work; `debounce` coalesces
+//! triggers that share a debounce key into one run.
 
+pub mod debounce;
 mod options;
 
 use std::sync::Arc;
@@ -152,6 +154,21 @@ pub(crate) fn create_run(
         }
     }
     let resolved = resolve_task(tx, env, new)?;
+    // Debounce comes before anything else creates the run: a trigger whose key names a run
+    // still delayed is answered with that run.
+    let debounced_id = match &new.debounce {
+        Some(d) => match debounce::step(tx, &env.id, new, d, now)? {
+            debounce::Step::Coalesced(run) => {
+                new.reused(&run, "debounce key")?;
+                return Ok(Triggered {
+                    run: *run,
+                    is_cached: false,
+                });
+            }
+            debounce::Step::New(run_id) => Some(run_id),
+        },
+        None => None,
+    };
     let task = resolved.as_ref().map(|(_, t)| t);
     let queue_name = match (&new.queue, task) {
         (Some(q), _) => q.clone(),
@@ -172,6 +189,9 @@ pub(crate) fn create_run(
         None => None,
     };
     let mut run = run_record(new, env, &queue, task, version, parent.as_ref(), now);
+    if let Some(id) = debounced_id {
+        run.id = id;
+    }
     run.seq = tx.insert_run(&run)?;
     crate::events::record(tx, [(None, &run)])?;
     tx.wake(&env.id);

@@ -10,6 +10,7 @@ use trigr_types::trace::TraceParent;
 use trigr_types::wire::trigger::TriggerOptions;
 use trigr_types::{duration, packet, Millis, MACHINES};
 
+use super::debounce::{self, Debounce};
 use crate::{Error, Result};
 
 pub const MAX_TAGS: usize = 10;
@@ -69,6 +70,9 @@ pub struct NewRun {
     /// The caller's trace (its `traceparent` header), which the run's trace joins; a child
     /// run joins its parent run's trace whatever the header says.
     pub trace: Option<TraceParent>,
+    /// Coalesces this trigger with others of the task that carry the same key
+    /// ([`super::debounce`]).
+    pub debounce: Option<Debounce>,
 }
 
 /// A run's time to live: as the caller wrote it, and in milliseconds.
@@ -146,7 +150,11 @@ pub fn prepare(
     }
     new.queue = options.queue.map(|q| q.name().to_string());
     new.version = options.lock_to_version.or(options.version);
-    new.delay_until = parse_delay(options.delay.as_ref(), now)?.filter(|t| *t > now);
+    new.debounce = debounce::parse(options.debounce.as_ref())?;
+    // A debounced run waits `debounce.delay` unless the trigger names its own delay.
+    new.delay_until = parse_delay(options.delay.as_ref(), now)?
+        .or(new.debounce.as_ref().map(|d| now + d.delay_ms))
+        .filter(|t| *t > now);
     new.ttl = parse_ttl(options.ttl.as_ref())?.map(|(text, ms)| Ttl { text, ms });
     new.priority_ms = options
         .priority
@@ -235,6 +243,7 @@ impl NewRun {
             trigger_function: "trigger",
             reuse: None,
             trace: None,
+            debounce: None,
         })
     }
 }

@@ -435,6 +435,13 @@ impl TriggerOptions {
         self.wire.lock_to_version = Some(version.into());
         self
     }
+    /// Coalesces this trigger with the task's other triggers carrying the same `key` into one
+    /// run, which starts once `delay` passes without another such trigger (see [`Debounce`]).
+    /// The answer names the run that will execute.
+    pub fn debounce(mut self, debounce: Debounce) -> Self {
+        self.wire.debounce = Some(debounce.wire);
+        self
+    }
 
     pub(crate) fn parent_run(mut self, run_id: &str) -> Self {
         self.wire.parent_run_id = Some(run_id.to_string());
@@ -453,6 +460,45 @@ impl TriggerOptions {
     /// The options as JSON.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(&self.wire).unwrap_or_default()
+    }
+}
+
+/// The `debounce` option of a trigger: triggers of one task with the same key coalesce into
+/// one delayed run. In `leading` mode (the default) it runs with the first trigger's payload;
+/// [`Debounce::trailing`] makes each later trigger replace it.
+#[derive(Clone, Debug)]
+pub struct Debounce {
+    wire: wire::DebounceOption,
+}
+
+impl Debounce {
+    /// Triggers with `key` (at most 512 characters) push the run to `delay` (at least one
+    /// second) after the latest of them.
+    pub fn new(key: impl Into<String>, delay: Duration) -> Debounce {
+        Debounce {
+            wire: wire::DebounceOption {
+                key: key.into(),
+                delay: duration_text(delay),
+                mode: None,
+                max_delay: None,
+            },
+        }
+    }
+    /// The run executes with the latest trigger's payload, metadata, tags and limits.
+    pub fn trailing(mut self) -> Self {
+        self.wire.mode = Some(wire::DebounceMode::Trailing);
+        self
+    }
+    /// The run executes with the first trigger's data (the default).
+    pub fn leading(mut self) -> Self {
+        self.wire.mode = Some(wire::DebounceMode::Leading);
+        self
+    }
+    /// A trigger that would push the run later than `max` after the first trigger makes a new
+    /// run instead (`max` must be longer than the delay).
+    pub fn max_delay(mut self, max: Duration) -> Self {
+        self.wire.max_delay = Some(duration_text(max));
+        self
     }
 }
 

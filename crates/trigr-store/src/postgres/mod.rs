@@ -121,6 +121,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/postgres/0019_worker_instances.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/postgres/0020_debounce.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

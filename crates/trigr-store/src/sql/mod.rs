@@ -23,6 +23,7 @@
 pub(crate) mod attempts;
 pub(crate) mod batches;
 pub(crate) mod dashboard;
+pub(crate) mod debounce;
 pub(crate) mod deployments;
 pub(crate) mod envs;
 pub(crate) mod events;

@@ -38,6 +38,7 @@ const RUN_ROWS: &[&str] = &[
      (SELECT id FROM waitpoints WHERE owner_run_id IN_LIST)",
     "DELETE FROM waitpoints WHERE owner_run_id IN_LIST",
     "DELETE FROM waitpoint_runs WHERE run_id IN_LIST",
+    "DELETE FROM debounce_keys WHERE run_id IN_LIST",
 ];
 const DELETE_RUNS: &str = "DELETE FROM runs WHERE id IN_LIST";
 const DELETE_BATCH_ITEMS: &str = "DELETE FROM batch_items WHERE batch_id IN_LIST";

@@ -42,6 +42,13 @@ static UPDATE: Sql = sql!(
      WHERE id = $1 AND status = $2 AND lease IS NOT DISTINCT FROM $24"
 );
 static SET_TAGS: Sql = sql!("UPDATE runs SET tags = $2 WHERE seq = $1");
+static UPDATE_DELAYED: Sql = sql!(
+    "UPDATE runs SET delay_until = $2, available_at = $3, queue_ts = $4, ttl_expires_at = $5, \
+     updated_at = $6, payload = $7, payload_type = $8, metadata = $9, metadata_type = $10, \
+     tags = $11, max_attempts = $12, max_duration = $13, machine = $14 \
+     WHERE seq = $1 AND status = 'DELAYED'"
+);
+static UNINDEX_TAGS: Sql = sql!("DELETE FROM run_tags WHERE run_seq = $1");
 static BY_IDEMPOTENCY_KEY: Sql = sql!(Update:
     "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND task_id = $2 AND idempotency_key = $3"
 );
@@ -293,5 +300,35 @@ impl<C: Db + RunsNative> RunTx for C {
     fn clear_idempotency_key(&mut self, run_seq: i64) -> Result<()> {
         self.execute(&CLEAR_IDEMPOTENCY_KEY, &[&run_seq])?;
         Ok(())
+    }
+
+    fn update_delayed_run(&mut self, r: &Run) -> Result<bool> {
+        let payload = r.payload.as_deref().map(C::any_text);
+        let payload = payload.as_deref();
+        let n = self.execute(
+            &UPDATE_DELAYED,
+            &[
+                &r.seq,
+                &r.delay_until,
+                &r.available_at,
+                &r.queue_ts,
+                &r.ttl_expires_at,
+                &r.updated_at,
+                &payload,
+                &r.payload_type,
+                &r.metadata,
+                &r.metadata_type,
+                &rows::to_json(&r.tags),
+                &r.max_attempts,
+                &r.max_duration,
+                &r.machine,
+            ],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.execute(&UNINDEX_TAGS, &[&r.seq])?;
+        index_tags(self, &r.tags, r.seq)?;
+        Ok(true)
     }
 }

@@ -94,6 +94,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/sqlite/0019_worker_instances.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/sqlite/0020_debounce.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -89,21 +89,22 @@ pub struct TriggerOptions {
     /// so the flag adds nothing to the trigger itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_parent_on_completion: Option<bool>,
+    /// Coalesces triggers of this task with the same key into one delayed run (see
+    /// [`DebounceOption`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "super::object::option")]
+    pub debounce: Option<DebounceOption>,
     // The options below are refused when present (`unsupported`), and left out of the
     // OpenAPI document, which describes what trigr accepts.
     //
     // Not implemented by trigr: named concurrency limits (an empty list is accepted: no
-    // named limits is what every trigr run has), a worker region, and coalescing of triggers
-    // with the same key.
+    // named limits is what every trigr run has) and a worker region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub concurrency: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub region: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(ignore))]
-    pub debounce: Option<Value>,
     // Set only by upstream's own services, never by the official SDK: engine v1 attempt and
     // batch dependencies, the batch an item came from, bulk actions and resolved concurrency
     // gates.
@@ -140,7 +141,6 @@ impl TriggerOptions {
         let named = [
             ("concurrency", concurrency),
             ("region", present(&self.region)),
-            ("debounce", present(&self.debounce)),
             ("parentBatch", present(&self.parent_batch)),
             ("parentAttempt", present(&self.parent_attempt)),
             ("dependentAttempt", present(&self.dependent_attempt)),
@@ -153,6 +153,40 @@ impl TriggerOptions {
             .find(|(_, given)| *given)
             .map(|(name, _)| name)
     }
+}
+
+/// `debounce`: triggers of one task in one environment with the same `key` coalesce into one
+/// run, delayed by `delay` after the latest of them (at most `maxDelay` after the first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"key": "user-42", "delay": "5s", "mode": "trailing", "maxDelay": "1m"}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DebounceOption {
+    /// At most 512 characters.
+    pub key: String,
+    /// A duration (`5s`, `1m`, `2h30m`), at least one second: how long after each trigger the
+    /// run waits for the next one.
+    pub delay: String,
+    /// Whose data the run executes with: the first trigger's (`leading`, the default) or the
+    /// latest one's (`trailing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<DebounceMode>,
+    /// A duration longer than `delay`: a trigger that would push the run past this long after
+    /// its first trigger makes a new run instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay: Option<String>,
+}
+
+/// `debounce.mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DebounceMode {
+    Leading,
+    Trailing,
 }
 
 /// `idempotencyKeyOptions`: the key as the caller's code named it, before the SDK hashed it,
@@ -230,6 +264,7 @@ mod tests {
             "maxAttempts": 3, "maxDuration": 60.0, "machine": "small-1x",
             "lockToVersion": "20261126.1", "parentRunId": "run_1", "test": true,
             "region": "eu",
+            "debounce": {"key": "k", "delay": "5s", "mode": "trailing", "maxDelay": "1m"},
         });
         let options: TriggerOptions = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(
