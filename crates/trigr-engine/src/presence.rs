@@ -1,6 +1,7 @@
-//! Worker presence: when a worker of each version last asked for runs (a dequeue, or the
-//! registration of its deployment). It tells which versions have workers, and why a run locked
-//! to a version without any does not start ([`crate::explain`]).
+//! Worker presence: when a worker of each version, and a worker serving each region, last
+//! asked for runs (a dequeue, or the registration of its deployment). It tells which versions
+//! have workers, and why a run locked to a version, or in a region, without any does not start
+//! ([`crate::explain`]).
 //!
 //! A dequeue records its version at most every [`TOUCH_EVERY_MS`] per server (an in-memory
 //! note of the last write), inside its own write transaction, so long-polling workers cost one
@@ -20,40 +21,45 @@ pub const WORKER_SEEN_WINDOW_MS: Millis = 30_000;
 /// A server writes a version's presence at most this often (5 s); well inside the window.
 pub const TOUCH_EVERY_MS: Millis = 5_000;
 
-/// When this server last wrote each (environment, version)'s presence.
+/// When this server last wrote each (environment, version, region)'s presence.
 #[derive(Default)]
 pub struct PresenceThrottle {
-    written: Mutex<HashMap<(String, String), Millis>>,
+    written: Mutex<HashMap<(String, String, String), Millis>>,
 }
 
 impl PresenceThrottle {
     /// Whether a presence write at `now` is due (none for [`TOUCH_EVERY_MS`], or the clock went
     /// back); if so, notes `now` as written.
-    pub fn due(&self, env_id: &str, version: &str, now: Millis) -> bool {
+    pub fn due(&self, env_id: &str, version: &str, region: &str, now: Millis) -> bool {
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(last) = written.get_mut(&(env_id.to_string(), version.to_string())) {
+        let key = (env_id.to_string(), version.to_string(), region.to_string());
+        if let Some(last) = written.get_mut(&key) {
             if (0..TOUCH_EVERY_MS).contains(&(now - *last)) {
                 return false;
             }
             *last = now;
             return true;
         }
-        written.insert((env_id.to_string(), version.to_string()), now);
+        written.insert(key, now);
         true
     }
 }
 
-/// Records, throttled, that a worker of `version` asked for runs: only for a version that
-/// exists, so a worker naming a wrong version leaves no trace.
+/// Records, throttled, that a worker of `version` serving `region` asked for runs: only for a
+/// version that exists, so a worker naming a wrong version leaves no trace.
 pub(crate) fn touch(
     throttle: &PresenceThrottle,
     tx: &mut Txn<'_>,
     env_id: &str,
     version: &str,
+    region: &str,
     now: Millis,
 ) -> Result<()> {
-    if throttle.due(env_id, version, now) && tx.loaded_deployment(env_id, version)?.is_some() {
+    if throttle.due(env_id, version, region, now)
+        && tx.loaded_deployment(env_id, version)?.is_some()
+    {
         tx.touch_worker(env_id, version, now)?;
+        tx.touch_region(env_id, region, now)?;
         // Which versions serve triggers in development follows their workers.
         tx.versions_changed();
     }
@@ -103,13 +109,14 @@ mod tests {
     #[test]
     fn writes_at_most_every_few_seconds() {
         let t = PresenceThrottle::default();
-        assert!(t.due("env", "1", 1_000));
-        assert!(!t.due("env", "1", 1_000));
-        assert!(!t.due("env", "1", 1_000 + TOUCH_EVERY_MS - 1));
-        assert!(t.due("env", "2", 1_000), "another version");
-        assert!(t.due("other", "1", 1_000), "another environment");
-        assert!(t.due("env", "1", 1_000 + TOUCH_EVERY_MS));
-        assert!(t.due("env", "1", 0), "the clock went back");
+        assert!(t.due("env", "1", "r", 1_000));
+        assert!(!t.due("env", "1", "r", 1_000));
+        assert!(!t.due("env", "1", "r", 1_000 + TOUCH_EVERY_MS - 1));
+        assert!(t.due("env", "2", "r", 1_000), "another version");
+        assert!(t.due("env", "1", "s", 1_000), "another region");
+        assert!(t.due("other", "1", "r", 1_000), "another environment");
+        assert!(t.due("env", "1", "r", 1_000 + TOUCH_EVERY_MS));
+        assert!(t.due("env", "1", "r", 0), "the clock went back");
     }
 
     #[test]

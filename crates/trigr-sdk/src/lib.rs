@@ -112,4 +112,4 @@ pub use traced_http::{TracedHttp, TracedRequest};
 /// How long an environment keeps finished runs ([`Client::retention`]).
 pub use trigr_types::wire::manage::Retention;
 pub use version::{IfVersion, VersionMismatchError};
-pub use worker::{RunningWorker, ShutdownHandle, Worker};
+pub use worker::{RunningWorker, ShutdownHandle, Worker, REGION_VAR};

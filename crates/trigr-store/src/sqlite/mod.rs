@@ -90,6 +90,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../migrations/sqlite/0018_run_spans.sql"),
     ),
+    (21, include_str!("../../migrations/sqlite/0021_regions.sql")),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -86,7 +86,7 @@ pub struct ReplayOverrides {
     pub machine: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// Not supported: a replay that names a region is refused.
+    /// The new run's region; the original run's when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

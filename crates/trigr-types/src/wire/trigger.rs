@@ -89,18 +89,20 @@ pub struct TriggerOptions {
     /// so the flag adds nothing to the trigger itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_parent_on_completion: Option<bool>,
+    /// The region (worker group) whose workers run it: 1-64 ASCII letters, digits, `-`, `_`
+    /// or `.`. The environment's default region when absent. A region without workers is
+    /// allowed: its runs wait for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "us-east-1"))]
+    pub region: Option<Value>,
     // The options below are refused when present (`unsupported`), and left out of the
     // OpenAPI document, which describes what trigr accepts.
     //
     // Not implemented by trigr: named concurrency limits (an empty list is accepted: no
-    // named limits is what every trigr run has), a worker region, and coalescing of triggers
-    // with the same key.
+    // named limits is what every trigr run has), and coalescing of triggers with the same key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub concurrency: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(ignore))]
-    pub region: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub debounce: Option<Value>,
@@ -129,7 +131,7 @@ pub struct TriggerOptions {
 
 impl TriggerOptions {
     /// The first option given that trigr does not implement, by its name in `options`
-    /// (`"region"`), or `None`. A `null` is the same as an absent option, and so is an empty
+    /// (`"debounce"`), or `None`. A `null` is the same as an absent option, and so is an empty
     /// `concurrency` list (no named limits, which is what every trigr run has).
     pub fn unsupported(&self) -> Option<&'static str> {
         let present = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
@@ -139,7 +141,6 @@ impl TriggerOptions {
         };
         let named = [
             ("concurrency", concurrency),
-            ("region", present(&self.region)),
             ("debounce", present(&self.debounce)),
             ("parentBatch", present(&self.parent_batch)),
             ("parentAttempt", present(&self.parent_attempt)),
@@ -254,7 +255,7 @@ mod tests {
         let read = |v| serde_json::from_value::<TriggerOptions>(v).unwrap();
         assert_eq!(read(json!({"tags": "a"})).unsupported(), None);
         assert_eq!(read(json!({"concurrency": []})).unsupported(), None);
-        assert_eq!(read(json!({"region": null})).unsupported(), None);
+        assert_eq!(read(json!({"region": "eu"})).unsupported(), None);
         assert_eq!(
             read(json!({"concurrency": [{"name": "x"}], "region": "eu"})).unsupported(),
             Some("concurrency")
