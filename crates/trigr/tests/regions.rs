@@ -271,3 +271,47 @@ async fn a_replay_keeps_the_region_unless_it_names_another() {
         .await;
     assert_eq!(s, 400, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_default_region_is_set_through_the_api() {
+    let server = TestServer::start().await;
+    let version = server.deploy(json!([{"id": "work"}])).await;
+    let (s, v) = server.get("/api/v1/region").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v, json!({"region": "default", "isDefault": true}));
+    let before = server.trigger("work", json!({}), json!({})).await;
+
+    let (s, v) = server
+        .call("PUT", "/api/v1/region", Some(json!({"region": "eu"})))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v, json!({"region": "eu", "isDefault": false}));
+    let after = server.trigger("work", json!({}), json!({})).await;
+    let named = server
+        .trigger("work", json!({}), json!({"region": "us"}))
+        .await;
+    assert_eq!(server.run(&before).await["region"], json!("default"));
+    assert_eq!(server.run(&after).await["region"], json!("eu"));
+    assert_eq!(server.run(&named).await["region"], json!("us"));
+    // A worker naming no region serves the environment's default region now.
+    assert_eq!(ids(&dequeue_in(&server, &version, None).await), vec![after]);
+    assert_eq!(
+        ids(&dequeue_in(&server, &version, Some("default")).await),
+        vec![before]
+    );
+
+    // Bad names change nothing.
+    for body in [json!({"region": "e u"}), json!({"region": ""}), json!({})] {
+        let (s, v) = server
+            .call("PUT", "/api/v1/region", Some(body.clone()))
+            .await;
+        assert_eq!(s, 400, "{body}: {v}");
+    }
+    assert_eq!(server.get("/api/v1/region").await.1["region"], json!("eu"));
+
+    let (s, v) = server.call("DELETE", "/api/v1/region", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v, json!({"region": "default", "isDefault": true}));
+    let reset = server.trigger("work", json!({}), json!({})).await;
+    assert_eq!(server.run(&reset).await["region"], json!("default"));
+}

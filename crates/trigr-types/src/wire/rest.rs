@@ -395,6 +395,19 @@ pub struct ClockBody {
     pub set_ms: Option<i64>,
 }
 
+/// Body of `PUT /api/v1/region`: the environment's default region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"region": "eu-central-1"}))
+)]
+#[serde(deny_unknown_fields)]
+pub struct RegionBody {
+    /// 1-64 ASCII letters, digits, `-`, `_` or `.`, starting with a letter or a digit.
+    pub region: String,
+}
+
 /// Body of `PUT /api/v1/retention`: how long the environment keeps finished runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
