@@ -148,6 +148,7 @@ impl Api {
                 .collect(),
             promote: true,
             content_hash: None,
+            region: None,
         };
         let (resp, _): (DeploymentRegistered, _) = self
             .call(
@@ -217,6 +218,7 @@ impl Api {
             wait_ms: Some(wait_ms),
             worker_id: None,
             start: false,
+            region: None,
         };
         let (resp, arrived): (Dequeued, _) = self
             .call(

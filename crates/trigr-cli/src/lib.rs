@@ -23,6 +23,7 @@ pub mod deployments;
 pub mod encode;
 pub mod output;
 pub mod queues;
+pub mod region;
 pub mod retention;
 pub mod runs;
 pub mod schedules;
@@ -60,6 +61,9 @@ pub enum Command {
     /// Show or set how long the environment keeps finished runs.
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
+    /// Show or set the environment's default region.
+    #[command(subcommand)]
+    Region(region::RegionCommand),
 }
 
 /// Runs one client command and prints its output on standard output.
@@ -77,6 +81,7 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Deployments(cmd) => deployments::execute(cmd).await,
         Command::Schedules(cmd) => schedules::execute(cmd).await,
         Command::Retention(cmd) => retention::execute(cmd).await,
+        Command::Region(cmd) => region::execute(cmd).await,
     }
 }
 

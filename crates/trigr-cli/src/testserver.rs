@@ -103,6 +103,7 @@ impl TestServer {
             tasks,
             promote: true,
             content_hash: None,
+            region: None,
         };
         let (status, answer) = self.post("/api/v1/worker/deployments", &body).await;
         assert_eq!(status, 201, "register deployment: {answer}");

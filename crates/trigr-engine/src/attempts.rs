@@ -215,6 +215,7 @@ mod tests {
             joined_trace_id: None,
             minted_span_id: None,
             parent_span_id: None,
+            region: trigr_types::region::DEFAULT.to_string(),
         }
     }
 

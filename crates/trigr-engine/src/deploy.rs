@@ -27,13 +27,15 @@ impl Engine {
     /// With a `content_hash` (of the worker's code and manifest), a registration that finds a
     /// deployment of the same hash with the same manifest returns that one instead of making a
     /// new version: a worker restarted after a crash, or a second replica of the same build,
-    /// serves the runs already locked to it.
+    /// serves the runs already locked to it. The registering worker serves `region` (a
+    /// checked name; the environment's default when `None`).
     pub async fn register_deployment(
         &self,
         env_id: &str,
         tasks: Vec<TaskManifest>,
         promote: bool,
         content_hash: Option<String>,
+        region: Option<String>,
     ) -> Result<Registered> {
         validate_manifest(&tasks)?;
         if content_hash
@@ -45,10 +47,15 @@ impl Engine {
         let registered = self
             .write_retrying(|| {
                 let (env_id, tasks) = (env_id.to_string(), tasks.clone());
-                let content_hash = content_hash.clone();
+                let (content_hash, region) = (content_hash.clone(), region.clone());
                 move |tx: &mut Txn<'_>| {
                     let now = tx.now();
                     let env = env_of(tx, &env_id)?;
+                    let region = region
+                        .as_deref()
+                        .or(env.default_region.as_deref())
+                        .unwrap_or(trigr_types::region::DEFAULT);
+                    tx.touch_region(&env.id, region, now)?;
                     // Runs may have moved to the version now current.
                     tx.wake(&env.id);
                     tx.versions_changed();

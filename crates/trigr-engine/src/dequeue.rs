@@ -1,7 +1,8 @@
-//! `dequeue`: hand up to N ready runs of one version to a worker, within every concurrency
-//! limit, serving queues round-robin; long-polls when nothing is ready. Each run comes with
-//! its journal; a resumed run continues its attempt (`attempt` unchanged). Each dequeue also
-//! records that a worker of its version is there ([`crate::presence`], throttled).
+//! `dequeue`: hand up to N ready runs of one version and one region to a worker, within every
+//! concurrency limit, serving queues round-robin; long-polls when nothing is ready. Each run
+//! comes with its journal; a resumed run continues its attempt (`attempt` unchanged). A worker
+//! that names no region serves its environment's default one. Each dequeue also records that a
+//! worker of its version and region is there ([`crate::presence`], throttled).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -24,15 +25,17 @@ pub struct Dequeued {
 }
 
 impl Engine {
-    /// Dequeues up to `max` runs of `version` for the worker named `worker_id` (if any),
-    /// waiting up to `wait` for the first one. With `start` the runs are `EXECUTING` at once
-    /// (the worker starts them as it gets them, and saves a heartbeat per run); otherwise
-    /// `DEQUEUED` until their first heartbeat.
+    /// Dequeues up to `max` runs of `version` in `region` (a checked name; the environment's
+    /// default region when `None`) for the worker named `worker_id` (if any), waiting up to
+    /// `wait` for the first one. With `start` the runs are `EXECUTING` at once (the worker
+    /// starts them as it gets them, and saves a heartbeat per run); otherwise `DEQUEUED` until
+    /// their first heartbeat.
     #[allow(clippy::too_many_arguments)]
     pub async fn dequeue(
         &self,
         env_id: &str,
         version: &str,
+        region: Option<&str>,
         worker_id: Option<&str>,
         max: usize,
         wait: Duration,
@@ -41,7 +44,7 @@ impl Engine {
         self.long_poll(
             env_id,
             wait,
-            || self.dequeue_once(env_id, version, worker_id, max, start),
+            || self.dequeue_once(env_id, version, region, worker_id, max, start),
             |runs| !runs.is_empty(),
         )
         .await
@@ -49,15 +52,18 @@ impl Engine {
 
     /// One dequeue transaction.
     #[tracing::instrument(level = "debug", name = "dequeue", skip_all, fields(env = env_id, version = version))]
+    #[allow(clippy::too_many_arguments)]
     pub async fn dequeue_once(
         &self,
         env_id: &str,
         version: &str,
+        region: Option<&str>,
         worker_id: Option<&str>,
         max: usize,
         start: bool,
     ) -> Result<Vec<Dequeued>> {
         let (env_id, version) = (env_id.to_string(), version.to_string());
+        let region = region.map(str::to_string);
         let worker = crate::presence::worker_key(worker_id).to_string();
         let presence = self.presence.clone();
         self.write(move |tx| {
@@ -70,7 +76,14 @@ impl Engine {
                     RunStatus::Dequeued
                 },
             };
-            let runs = take(tx, &env_id, &version, max.clamp(1, MAX_RUNS), &claim)?;
+            let (region, runs) = take(
+                tx,
+                &env_id,
+                &version,
+                region,
+                max.clamp(1, MAX_RUNS),
+                &claim,
+            )?;
             let mut out = Vec::with_capacity(runs.len());
             for mut run in runs {
                 // Workers see the attempts the policy allows (not stored: the policy decides).
@@ -79,7 +92,9 @@ impl Engine {
                 out.push(Dequeued { run, journal });
             }
             // Last, so that the presence row is the last lock the transaction takes.
-            crate::presence::touch(&presence, tx, &env_id, &version, &worker, claim.now)?;
+            crate::presence::touch(
+                &presence, tx, &env_id, &version, &region, &worker, claim.now,
+            )?;
             Ok(out)
         })
         .await
@@ -94,22 +109,27 @@ struct Claim {
     status: RunStatus,
 }
 
+/// Takes the runs of one dequeue; returns them with the region they were taken from.
 fn take(
     tx: &mut Txn<'_>,
     env_id: &str,
     version: &str,
+    region: Option<String>,
     max: usize,
     claim: &Claim,
-) -> Result<Vec<Run>> {
+) -> Result<(String, Vec<Run>)> {
     tx.lock_for_dequeue(env_id)?;
     let env = tx
         .environment(env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))?;
+    let region = region
+        .or(env.default_region)
+        .unwrap_or_else(|| trigr_types::region::DEFAULT.to_string());
     let mut env_free = (env.concurrency_limit - tx.env_running(env_id)?).max(0) as usize;
     let queues = tx.dequeue_order(env_id)?;
     let mut out = Vec::new();
     if queues.is_empty() {
-        return Ok(out);
+        return Ok((region, out));
     }
     // First pass: a fair share per queue; second pass: whatever is left, from any queue.
     let share = max.div_ceil(queues.len());
@@ -121,7 +141,7 @@ fn take(
             if want == 0 {
                 break;
             }
-            let taken = take_from_queue(tx, q, version, want, claim)?;
+            let taken = take_from_queue(tx, q, version, &region, want, claim)?;
             env_free -= taken.len();
             if !taken.is_empty() {
                 let served = tx.next_served_seq(env_id)?;
@@ -130,13 +150,14 @@ fn take(
             out.extend(taken);
         }
     }
-    Ok(out)
+    Ok((region, out))
 }
 
 fn take_from_queue(
     tx: &mut Txn<'_>,
     q: &Queue,
     version: &str,
+    region: &str,
     want: usize,
     claim: &Claim,
 ) -> Result<Vec<Run>> {
@@ -149,7 +170,7 @@ fn take_from_queue(
     if limit == Some(0) {
         return Ok(Vec::new());
     }
-    let candidates = tx.ready_runs(&q.id, version, now, want * 2 + 8)?;
+    let candidates = tx.ready_runs(&q.id, version, region, now, want * 2 + 8)?;
     let mut running: HashMap<String, i64> = HashMap::new();
     let mut taken = Vec::new();
     for run in candidates {

@@ -3,8 +3,8 @@
 //!
 //! The checks follow the order in which each obstacle would have to be removed: a run with no
 //! version needs a deployment; a delayed or suspended run needs its time or its waitpoint; a
-//! queued run needs its queue unpaused, then a worker of its version, then a free slot in its
-//! queue and its environment. Reads only; nothing here locks.
+//! queued run needs its queue unpaused, then a worker of its version, then a worker serving its
+//! region, then a free slot in its queue and its environment. Reads only; nothing here locks.
 
 use trigr_store::{Attempt, AttemptOutcome, ReadTx, Run, WaitpointKind, WaitpointStatus};
 use trigr_types::{format_time, Millis, RunStatus};
@@ -17,7 +17,8 @@ use crate::Result;
 pub enum WaitReason {
     /// No deployment declares the run's task yet: it has no version.
     PendingVersion,
-    /// No worker of the run's version asked for runs within the presence window.
+    /// No worker of the run's version, or none serving its region, asked for runs within the
+    /// presence window.
     NoWorker,
     /// The run's queue is paused.
     QueuePaused,
@@ -234,6 +235,9 @@ fn queued(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingF
         }
         return Ok(WaitingFor::new(WaitReason::NoWorker, message));
     }
+    if let Some(waiting) = no_worker_in_region(tx, run, now)? {
+        return Ok(Some(waiting));
+    }
     if let Some(q) = &queue {
         if let Some(limit) = q.limit() {
             let running = tx.slot_running(&q.id, &run.ckey)?;
@@ -266,6 +270,23 @@ fn queued(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingF
     Ok(WaitingFor::new(
         WaitReason::Queued,
         format!("The run is ready: a worker of version {version} should take it shortly."),
+    ))
+}
+
+/// That no worker serving the run's region asked for runs within the presence window, if so.
+fn no_worker_in_region(tx: &mut dyn ReadTx, run: &Run, now: Millis) -> Result<Option<WaitingFor>> {
+    let seen = match tx.region_seen(&run.env_id, &run.region)? {
+        Some(t) if now - t <= WORKER_SEEN_WINDOW_MS => return Ok(None),
+        Some(t) => format!("last seen {}, {} s ago", format_time(t), (now - t) / 1000),
+        None => "never seen".to_string(),
+    };
+    Ok(WaitingFor::new(
+        WaitReason::NoWorker,
+        format!(
+            "The run is in region '{}', and no worker serving that region asked for runs in the last {} s ({seen}): start a worker with that region (`region` in its dequeue body).",
+            run.region,
+            WORKER_SEEN_WINDOW_MS / 1000
+        ),
     ))
 }
 

@@ -49,6 +49,7 @@ pub mod projects;
 pub mod query;
 pub mod queues;
 pub mod realtime;
+pub mod regions;
 pub mod replay;
 pub mod reschedule;
 pub mod resume;

@@ -1,6 +1,7 @@
-//! Worker presence: when a worker of each version last asked for runs (a dequeue, or the
-//! registration of its deployment), and which workers did. It tells which versions have
-//! workers and how many, and why a run locked to a version without any does not start
+//! Worker presence: when a worker of each version, and a worker serving each region, last
+//! asked for runs (a dequeue, or the registration of its deployment), and which workers did.
+//! It tells which versions have workers and how many, and why a run locked to a version, or
+//! in a region, without any does not start
 //! ([`crate::explain`]).
 //!
 //! A dequeue records its worker at most every [`TOUCH_EVERY_MS`] per server (an in-memory
@@ -45,18 +46,30 @@ pub fn worker_key(named: Option<&str>) -> &str {
     }
 }
 
-/// When this server last wrote each (environment, version, worker)'s presence.
+/// When this server last wrote each (environment, version, region, worker)'s presence.
 #[derive(Default)]
 pub struct PresenceThrottle {
-    written: Mutex<HashMap<(String, String, String), Millis>>,
+    written: Mutex<HashMap<(String, String, String, String), Millis>>,
 }
 
 impl PresenceThrottle {
     /// Whether a presence write at `now` is due (none for [`TOUCH_EVERY_MS`], or the clock went
     /// back); if so, notes `now` as written.
-    pub fn due(&self, env_id: &str, version: &str, worker: &str, now: Millis) -> bool {
+    pub fn due(
+        &self,
+        env_id: &str,
+        version: &str,
+        region: &str,
+        worker: &str,
+        now: Millis,
+    ) -> bool {
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (env_id.to_string(), version.to_string(), worker.to_string());
+        let key = (
+            env_id.to_string(),
+            version.to_string(),
+            region.to_string(),
+            worker.to_string(),
+        );
         if let Some(last) = written.get_mut(&key) {
             if (0..TOUCH_EVERY_MS).contains(&(now - *last)) {
                 return false;
@@ -75,20 +88,23 @@ impl PresenceThrottle {
     }
 }
 
-/// Records, throttled, that worker `worker` (see [`worker_key`]) of `version` asked for runs:
-/// only for a version that exists, so a worker naming a wrong version leaves no trace.
+/// Records, throttled, that worker `worker` (see [`worker_key`]) of `version` serving `region`
+/// asked for runs: only for a version that exists, so a worker naming a wrong version leaves
+/// no trace.
 pub(crate) fn touch(
     throttle: &PresenceThrottle,
     tx: &mut Txn<'_>,
     env_id: &str,
     version: &str,
+    region: &str,
     worker: &str,
     now: Millis,
 ) -> Result<()> {
-    if throttle.due(env_id, version, worker, now)
+    if throttle.due(env_id, version, region, worker, now)
         && tx.loaded_deployment(env_id, version)?.is_some()
     {
         tx.touch_worker(env_id, version, now)?;
+        tx.touch_region(env_id, region, now)?;
         tx.touch_worker_instance(
             env_id,
             version,
@@ -158,26 +174,30 @@ mod tests {
     #[test]
     fn writes_at_most_every_few_seconds() {
         let t = PresenceThrottle::default();
-        assert!(t.due("env", "1", "w", 1_000));
-        assert!(!t.due("env", "1", "w", 1_000));
-        assert!(!t.due("env", "1", "w", 1_000 + TOUCH_EVERY_MS - 1));
-        assert!(t.due("env", "2", "w", 1_000), "another version");
-        assert!(t.due("other", "1", "w", 1_000), "another environment");
-        assert!(t.due("env", "1", "v", 1_000), "another worker");
-        assert!(t.due("env", "1", "w", 1_000 + TOUCH_EVERY_MS));
-        assert!(t.due("env", "1", "w", 0), "the clock went back");
+        assert!(t.due("env", "1", "r", "w", 1_000));
+        assert!(!t.due("env", "1", "r", "w", 1_000));
+        assert!(!t.due("env", "1", "r", "w", 1_000 + TOUCH_EVERY_MS - 1));
+        assert!(t.due("env", "2", "r", "w", 1_000), "another version");
+        assert!(t.due("other", "1", "r", "w", 1_000), "another environment");
+        assert!(t.due("env", "1", "r", "v", 1_000), "another worker");
+        assert!(t.due("env", "1", "s", "w", 1_000), "another region");
+        assert!(t.due("env", "1", "r", "w", 1_000 + TOUCH_EVERY_MS));
+        assert!(t.due("env", "1", "r", "w", 0), "the clock went back");
     }
 
     #[test]
     fn keeps_a_bounded_number_of_notes() {
         let t = PresenceThrottle::default();
         for i in 0..MAX_THROTTLE_NOTES {
-            assert!(t.due("env", "1", &i.to_string(), 1_000));
+            assert!(t.due("env", "1", "r", &i.to_string(), 1_000));
         }
-        assert!(!t.due("env", "1", "one more", 1_000), "full of fresh notes");
+        assert!(
+            !t.due("env", "1", "r", "one more", 1_000),
+            "full of fresh notes"
+        );
         let later = 1_000 + TOUCH_EVERY_MS;
         assert!(
-            t.due("env", "1", "one more", later),
+            t.due("env", "1", "r", "one more", later),
             "stale notes make room"
         );
         assert_eq!(t.written.lock().unwrap().len(), 1);

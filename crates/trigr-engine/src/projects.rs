@@ -153,6 +153,7 @@ pub(crate) fn insert(
             concurrency_limit: limit,
             current_version: None,
             signing_secret: id::new_secret_key("sign"),
+            default_region: None,
         };
         tx.insert_environment(&env, now)?;
         envs.push(env);

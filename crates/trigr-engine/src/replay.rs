@@ -6,7 +6,7 @@ use trigr_store::Run;
 use trigr_types::wire::rest::ReplayOverrides;
 use trigr_types::wire::trigger::{QueueOption, TriggerOptions};
 
-use crate::trigger::{prepare, unsupported, Triggered};
+use crate::trigger::{parse_region, prepare, Triggered};
 use crate::{Engine, Error, Result};
 
 /// A checked replay (from [`check`]): what replaces the original run's payload and options.
@@ -21,6 +21,8 @@ pub struct Replay {
     pub concurrency_key: Option<Value>,
     pub machine: Option<String>,
     pub version: Option<String>,
+    /// Checked.
+    pub region: Option<String>,
     pub delay: Option<Value>,
     pub ttl: Option<Value>,
     pub idempotency_key: Option<String>,
@@ -30,12 +32,11 @@ pub struct Replay {
     pub priority: Option<f64>,
 }
 
-/// Checks the overrides of a replay: a region is refused. The options are checked with the
-/// original run's, when the new run is prepared.
+/// Checks the overrides of a replay: the region here, the other options with the original
+/// run's, when the new run is prepared.
 pub fn check(o: ReplayOverrides) -> Result<Replay> {
-    if o.region.is_some() {
-        return Err(unsupported("region"));
-    }
+    let region = o.region.map(Value::String);
+    let region = parse_region(region.as_ref(), "region")?;
     Ok(Replay {
         payload: o.payload.map(|p| {
             let kind = o
@@ -49,6 +50,7 @@ pub fn check(o: ReplayOverrides) -> Result<Replay> {
         concurrency_key: o.concurrency_key,
         machine: o.machine,
         version: o.version,
+        region,
         delay: o.delay,
         ttl: o.ttl,
         idempotency_key: o.idempotency_key,
@@ -92,6 +94,9 @@ impl Engine {
             }),
             machine: o.machine.or(original.machine.clone()),
             lock_to_version: o.version,
+            region: Some(Value::String(
+                o.region.unwrap_or_else(|| original.region.clone()),
+            )),
             delay: o.delay,
             ttl: o.ttl,
             idempotency_key: o.idempotency_key,

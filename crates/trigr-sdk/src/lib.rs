@@ -110,6 +110,6 @@ pub use task::{task, RetryPolicy, Task, TaskBuilder, TaskHandle, TaskRef};
 pub use task_error::{ErrorBody, Retry, TaskError};
 pub use traced_http::{TracedHttp, TracedRequest};
 /// How long an environment keeps finished runs ([`Client::retention`]).
-pub use trigr_types::wire::manage::Retention;
+pub use trigr_types::wire::manage::{DefaultRegion, Retention};
 pub use version::{IfVersion, VersionMismatchError};
-pub use worker::{RunningWorker, ShutdownHandle, Worker};
+pub use worker::{RunningWorker, ShutdownHandle, Worker, REGION_VAR};

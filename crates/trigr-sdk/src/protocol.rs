@@ -31,6 +31,7 @@ pub(crate) async fn register(
     tasks: Vec<TaskManifest>,
     promote: bool,
     content_hash: Option<String>,
+    region: Option<String>,
 ) -> Result<DeploymentRegistered> {
     let body = body(
         "a registration",
@@ -38,6 +39,7 @@ pub(crate) async fn register(
             tasks,
             promote,
             content_hash,
+            region,
         },
     )?;
     // A worker that cannot reach its server says so at once rather than after retries.
@@ -56,6 +58,7 @@ pub(crate) async fn dequeue(
     max_runs: usize,
     wait_ms: u64,
     worker_id: &str,
+    region: Option<&str>,
 ) -> Result<Vec<DequeuedRun>> {
     let body = body(
         "a dequeue",
@@ -65,6 +68,7 @@ pub(crate) async fn dequeue(
             wait_ms: Some(wait_ms),
             worker_id: Some(worker_id.to_string()),
             start: true,
+            region: region.map(str::to_string),
         },
     )?;
     let answer: wire::Dequeued = http

@@ -71,6 +71,7 @@ pub fn run_common(run: &Run) -> runs::RunCommon {
         duration_ms: duration,
         metadata: parsed(&run.metadata),
         batch_id: run.batch_id.clone(),
+        region: Some(run.region.clone()),
         trace_id: Some(run.trace().trace_id),
     }
 }

@@ -45,6 +45,8 @@ pub struct Environment {
     pub current_version: Option<String>,
     /// Signs the public tokens and URLs the server hands out for this environment.
     pub signing_secret: String,
+    /// The region of its runs that name none; `None` follows the server's default region.
+    pub default_region: Option<String>,
 }
 
 /// A project: its environments share its name and its `proj_…` reference.
@@ -233,6 +235,8 @@ pub struct Run {
     /// The span the run's root span hangs under: the caller's (`traceparent`) or the parent
     /// run's root span; `None` when the run began its trace.
     pub parent_span_id: Option<String>,
+    /// The region (worker group) whose workers may take the run.
+    pub region: String,
 }
 
 /// How many workers of one version are live ([`crate::DeploymentRead::live_workers`]).
@@ -281,6 +285,8 @@ pub struct RunFilter {
     pub batch_id: Option<String>,
     pub queue_ids: Vec<String>,
     pub machines: Vec<String>,
+    /// Runs of any of these regions.
+    pub regions: Vec<String>,
     pub is_test: Option<bool>,
     pub created_from: Option<Millis>,
     pub created_to: Option<Millis>,

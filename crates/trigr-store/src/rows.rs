@@ -35,7 +35,8 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
 }
 
 pub(crate) const ENV_COLUMNS: &str =
-    "id, project_id, slug, kind, concurrency_limit, current_version, signing_secret";
+    "id, project_id, slug, kind, concurrency_limit, current_version, signing_secret, \
+    default_region";
 
 pub(crate) fn environment(r: &impl Columns) -> Result<Environment> {
     Ok(Environment {
@@ -46,6 +47,7 @@ pub(crate) fn environment(r: &impl Columns) -> Result<Environment> {
         concurrency_limit: r.int(4)?,
         current_version: r.opt_text(5)?,
         signing_secret: r.text(6)?,
+        default_region: r.opt_text(7)?,
     })
 }
 
@@ -115,7 +117,7 @@ macro_rules! run_insert_columns {
         attempt, lease, lease_expires_at, timeout_at, output, output_type, error, parent_run_id, \
         root_run_id, depth, batch_id, batch_index, trigger_function, is_test, created_at, updated_at, \
         started_at, finished_at, resumed, attempt_started_at, heartbeat_at, trace_id, span_id, \
-        parent_span_id"
+        parent_span_id, region"
     };
 }
 
@@ -123,7 +125,7 @@ macro_rules! run_insert_columns {
 pub(crate) const RUN_INSERT_COLUMNS: &str = run_insert_columns!();
 
 /// How many columns [`RUN_INSERT_COLUMNS`] names.
-pub(crate) const RUN_INSERT_COUNT: usize = 51;
+pub(crate) const RUN_INSERT_COUNT: usize = 52;
 
 /// `seq` and then [`RUN_INSERT_COLUMNS`], as [`run`] reads them.
 pub(crate) const RUN_COLUMNS: &str = concat!("seq, ", run_insert_columns!());
@@ -189,6 +191,7 @@ pub(crate) fn run_values<'a>(
         &r.joined_trace_id,
         &r.minted_span_id,
         &r.parent_span_id,
+        &r.region,
     ]
 }
 
@@ -255,6 +258,7 @@ pub(crate) fn run(r: &impl Columns) -> Result<Run> {
         joined_trace_id: r.opt_text(49)?,
         minted_span_id: r.opt_text(50)?,
         parent_span_id: r.opt_text(51)?,
+        region: r.text(52)?,
     })
 }
 

@@ -76,6 +76,8 @@ pub trait EnvTx {
     fn revoke_api_key(&mut self, key_hash: &str, now: Millis) -> Result<bool>;
     fn set_env_concurrency_limit(&mut self, env_id: &str, limit: i64) -> Result<()>;
     fn set_current_version(&mut self, env_id: &str, version: &str) -> Result<()>;
+    /// Sets (or, with `None`, clears) the region of the environment's runs that name none.
+    fn set_default_region(&mut self, env_id: &str, region: Option<&str>) -> Result<()>;
 }
 
 /// Reading deployments and their task manifests.
@@ -90,6 +92,8 @@ pub trait DeploymentRead {
     fn deployment_versions(&mut self, env_id: &str, limit: usize) -> Result<Vec<String>>;
     /// When a worker of each version last asked for runs, by version.
     fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>>;
+    /// When a worker serving `region` last asked for runs (`None`: never).
+    fn region_seen(&mut self, env_id: &str, region: &str) -> Result<Option<Millis>>;
     /// How many workers of each version of the environment asked for runs at or after
     /// `since`, by version, ordered, at most `limit` versions.
     fn live_workers_in(
@@ -119,6 +123,8 @@ pub trait DeploymentTx {
         at: Millis,
         prune_before: Millis,
     ) -> Result<()>;
+    /// Records that a worker serving `region` asked for runs at `at` (a later time wins).
+    fn touch_region(&mut self, env_id: &str, region: &str, at: Millis) -> Result<()>;
 }
 
 /// Reading queues and concurrency slots.
@@ -181,11 +187,13 @@ pub trait RunRead {
     fn children(&mut self, run_id: &str) -> Result<Vec<Run>>;
     /// The runs of a batch's items, in item order.
     fn runs_of_batch(&mut self, batch_id: &str) -> Result<Vec<Run>>;
-    /// `QUEUED` runs of a queue locked to `version` and available at `now`, in dequeue order.
+    /// `QUEUED` runs of a queue locked to `version`, in `region`, and available at `now`, in
+    /// dequeue order.
     fn ready_runs(
         &mut self,
         queue_id: &str,
         version: &str,
+        region: &str,
         now: Millis,
         limit: usize,
     ) -> Result<Vec<Run>>;

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod id;
 pub mod manifest;
 pub mod packet;
+pub mod region;
 pub mod retry;
 mod status;
 pub mod trace;

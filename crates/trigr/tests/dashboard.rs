@@ -293,6 +293,30 @@ async fn bad_filters_are_named_in_a_400_page() {
 }
 
 #[tokio::test]
+async fn the_runs_page_filters_by_region_and_the_run_page_shows_it() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    let runs = format!("/dashboard/env/{}/runs", s.env_id);
+    let eu = server
+        .trigger("t", json!({}), json!({"region": "eu-central-1"}))
+        .await;
+    let plain = server.trigger("t", json!({}), json!({})).await;
+    let (st, page) = s.get(&server, &format!("{runs}?region=eu-central-1")).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains(&eu) && !page.contains(&plain), "{page}");
+    let (st, page) = s.get(&server, &format!("{runs}?region=default")).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains(&plain) && !page.contains(&eu), "{page}");
+    let (st, page) = s.get(&server, &format!("{runs}/{eu}")).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        page.contains(&format!("{runs}?region=eu-central-1")),
+        "the run page links its region: {page}"
+    );
+}
+
+#[tokio::test]
 async fn runs_are_found_by_schedule_and_idempotency_key_and_batches_are_listed() {
     let server = TestServer::start_with_clock().await;
     server.deploy(tasks(&["t"])).await;

@@ -4,13 +4,12 @@
 
 mod common;
 
-use common::{enc, query, tasks, Req, TestServer};
+use common::{enc, query, tasks, TestServer};
 use serde_json::{json, Value};
 
 /// Each refused trigger option with a value a caller could send.
 fn refused_options() -> Vec<(&'static str, Value)> {
     vec![
-        ("region", json!("eu-central-1")),
         ("concurrency", json!(["openai"])),
         ("concurrency", json!(["openai", "db"])),
         ("concurrency", json!("openai")),
@@ -55,10 +54,10 @@ async fn trigger_refuses_unsupported_options_and_creates_no_run() {
     let (s, v) = server
         .post(
             "/api/v1/tasks/nope/trigger",
-            json!({"options": {"region": "eu"}}),
+            json!({"options": {"concurrency": ["openai"]}}),
         )
         .await;
-    assert_eq!((s, &v["error"]), (400, &message("options.region")), "{v}");
+    assert_eq!((s, &v["error"]), (400, &message("options.concurrency")), "{v}");
     assert_eq!(run_count(&server).await, 0, "no run was created");
 }
 
@@ -128,40 +127,11 @@ async fn batch_items_refuse_unsupported_options_and_create_no_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replay_refuses_a_region_and_creates_no_run() {
-    let server = TestServer::start().await;
-    server.deploy(tasks(&["t"])).await;
-    let orig = server.trigger("t", json!({"a": 1}), json!({})).await;
-    let r = server
-        .send(
-            Req::new("POST", &format!("/api/v1/runs/{orig}/replay"))
-                .json(&json!({"region": "eu-central-1", "tags": ["r"]})),
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.json);
-    assert_eq!(r.json, json!({"error": message("region")}));
-    assert_eq!(server.list_ids("").await, vec![orig.clone()], "no new run");
-    // A null region is the same as none.
-    let r = server
-        .send(
-            Req::new("POST", &format!("/api/v1/runs/{orig}/replay")).json(&json!({"region": null})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.json);
-    assert_eq!(run_count(&server).await, 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn runs_list_refuses_unsupported_filters() {
     let server = TestServer::start().await;
     server.deploy(tasks(&["t"])).await;
     let id = server.trigger("t", json!({}), json!({})).await;
-    for (name, value) in [
-        ("filter[region]", "eu-central-1"),
-        ("filter[region]", "eu-central-1,us-east-1"),
-        ("filter[bulkAction]", "bulk_x"),
-        ("filter[error]", "boom"),
-    ] {
+    for (name, value) in [("filter[bulkAction]", "bulk_x"), ("filter[error]", "boom")] {
         // Alone, and with filters that are implemented.
         for q in [
             query(&[(name, value)]),

@@ -12,9 +12,9 @@ use trigr_types::manifest::{task_queue_name, TaskManifest};
 use trigr_types::{id, Millis, RunStatus};
 
 pub use options::{
-    idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, refuse_unsupported, tag_list,
-    truncated, unsupported, IdempotencyKey, NewRun, ReuseCheck, Ttl, MAX_IDEMPOTENCY_KEY_LEN,
-    MAX_TAGS, MAX_TAG_LEN,
+    check_region, idempotency_ttl, parse_delay, parse_region, parse_tags, parse_ttl, prepare,
+    refuse_unsupported, tag_list, truncated, unsupported, IdempotencyKey, NewRun, ReuseCheck, Ttl,
+    MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
 };
 
 use crate::{Engine, Error, LoadedDeployment, Result, Txn};
@@ -275,7 +275,18 @@ fn run_record(
         joined_trace_id,
         minted_span_id: None,
         parent_span_id,
+        region: region_of(new, env),
     }
+}
+
+/// The region of a new run: the one its trigger named, else its environment's default, else
+/// the server's ([`trigr_types::region::DEFAULT`]).
+fn region_of(new: &NewRun, env: &Environment) -> String {
+    new.region
+        .as_deref()
+        .or(env.default_region.as_deref())
+        .unwrap_or(trigr_types::region::DEFAULT)
+        .to_string()
 }
 
 /// The trace a new run joins and the span its root span hangs under: the parent run's trace

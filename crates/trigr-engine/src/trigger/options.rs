@@ -51,6 +51,8 @@ pub struct NewRun {
     pub queue: Option<String>,
     /// The version the caller asked for; the environment's current one when `None`.
     pub version: Option<String>,
+    /// The region the caller asked for (checked); the environment's default when `None`.
+    pub region: Option<String>,
     /// When a delayed run becomes due.
     pub delay_until: Option<Millis>,
     pub ttl: Option<Ttl>,
@@ -151,6 +153,7 @@ pub fn prepare(
     new.queue = options.queue.map(|q| q.name().to_string());
     new.version = options.lock_to_version.or(options.version);
     new.debounce = debounce::parse(options.debounce.as_ref())?;
+    new.region = parse_region(options.region.as_ref(), "region")?;
     // A debounced run waits `debounce.delay` unless the trigger names its own delay.
     new.delay_until = parse_delay(options.delay.as_ref(), now)?
         .or(new.debounce.as_ref().map(|d| now + d.delay_ms))
@@ -229,6 +232,7 @@ impl NewRun {
             concurrency_key: String::new(),
             queue: None,
             version: None,
+            region: None,
             delay_until: None,
             ttl: None,
             priority_ms: 0,
@@ -395,6 +399,31 @@ fn parse_metadata(v: Option<&Value>) -> Result<Option<String>> {
             _ => Err(Error::invalid("metadata must be a JSON object")),
         },
         Some(_) => Err(Error::invalid("metadata must be a JSON object")),
+    }
+}
+
+/// A region named by a caller (`field` names it in the error): a string of
+/// [`trigr_types::region::check`], or `None` for absent or `null`.
+pub fn parse_region(v: Option<&Value>, field: &str) -> Result<Option<String>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => check_region(Some(s.clone()), field),
+        Some(_) => Err(Error::invalid(format!("{field} must be a string"))),
+    }
+}
+
+/// A region named by a worker or an operator (`field` names it in the error), checked by
+/// [`trigr_types::region::check`].
+pub fn check_region(region: Option<String>, field: &str) -> Result<Option<String>> {
+    match region {
+        None => Ok(None),
+        Some(s) => match trigr_types::region::check(&s) {
+            Ok(()) => Ok(Some(s)),
+            Err(e) => Err(Error::invalid(format!(
+                "{field} '{}' {e}",
+                truncated(&s, trigr_types::region::MAX_LEN).replace('\0', "\\0")
+            ))),
+        },
     }
 }
 

@@ -13,10 +13,10 @@ use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
 use trigr_types::wire::common::Id;
-use trigr_types::wire::manage::Retention;
+use trigr_types::wire::manage::{DefaultRegion, Retention};
 pub use trigr_types::wire::manage::{MigrationSkipped, RunsMigrated};
 pub use trigr_types::wire::rest::MigrateRunsBody as MigrateRuns;
-use trigr_types::wire::rest::{MetadataUpdate, RetentionBody, TriggerBody};
+use trigr_types::wire::rest::{MetadataUpdate, RegionBody, RetentionBody, TriggerBody};
 use trigr_types::wire::runs::{MetadataUpdated, Triggered};
 
 use crate::error::{Error, Result};
@@ -28,6 +28,8 @@ use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions
 
 /// The environment's retention period.
 const RETENTION: &str = "/api/v1/retention";
+/// The environment's default region.
+const REGION: &str = "/api/v1/region";
 
 /// The settings of a [`Client`] being built: [`Client::builder`].
 #[derive(Clone)]
@@ -296,6 +298,34 @@ impl Client {
     pub async fn reset_retention(&self) -> Result<Retention> {
         self.http
             .call(Method::DELETE, RETENTION, None, Tries::Transient)
+            .await
+    }
+
+    /// The environment's default region (`GET /api/v1/region`): where runs that name no region
+    /// go, and what workers that name none serve.
+    pub async fn default_region(&self) -> Result<DefaultRegion> {
+        self.http
+            .call(Method::GET, REGION, None, Tries::Transient)
+            .await
+    }
+
+    /// Sets the environment's default region (`PUT /api/v1/region`); runs already triggered
+    /// keep theirs.
+    pub async fn set_default_region(&self, region: &str) -> Result<DefaultRegion> {
+        let body = serde_json::to_value(RegionBody {
+            region: region.to_string(),
+        })
+        .map_err(|e| Error::json("the region", e))?;
+        self.http
+            .call(Method::PUT, REGION, Some(&body), Tries::Transient)
+            .await
+    }
+
+    /// Makes the environment follow the server's default region, `default`, again
+    /// (`DELETE /api/v1/region`).
+    pub async fn reset_default_region(&self) -> Result<DefaultRegion> {
+        self.http
+            .call(Method::DELETE, REGION, None, Tries::Transient)
             .await
     }
 

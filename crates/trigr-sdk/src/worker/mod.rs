@@ -50,7 +50,12 @@ struct Config {
     version: Option<String>,
     /// Where the build's content hash comes from.
     build: Build,
+    /// The region (worker group) served; the environment's default when `None`.
+    region: Option<String>,
 }
+
+/// The environment variable that names the region a worker serves (see [`Worker::region`]).
+pub const REGION_VAR: &str = "TRIGR_REGION";
 
 /// How a worker names its build when it registers (see [`Worker::build_id`]).
 #[derive(Clone, Debug)]
@@ -75,6 +80,7 @@ impl Default for Config {
             worker_id: format!("{host}:{}", std::process::id()),
             version: None,
             build: Build::Executable,
+            region: std::env::var(REGION_VAR).ok().filter(|r| !r.is_empty()),
         }
     }
 }
@@ -216,6 +222,15 @@ impl Worker {
         self
     }
 
+    /// The region (worker group) this worker serves: it takes only the runs triggered for that
+    /// region (`region` in the trigger options). By default `TRIGR_REGION`, else the
+    /// environment's default region, which is where runs that name no region go.
+    /// [`Worker::start`] refuses a name that is not 1-64 ASCII letters, digits, `-`, `_` or `.`.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.config.region = Some(region.into());
+        self
+    }
+
     /// The id the worker gives itself in dequeues (default `$HOSTNAME:pid`).
     pub fn worker_id(mut self, id: impl Into<String>) -> Self {
         self.config.worker_id = id.into();
@@ -282,6 +297,10 @@ impl Worker {
 
     /// Registers the deployment and starts pulling runs in the background.
     pub async fn start(self) -> Result<RunningWorker> {
+        if let Some(region) = &self.config.region {
+            trigr_types::region::check(region)
+                .map_err(|e| Error::Config(format!("the worker's region '{region}' {e}")))?;
+        }
         let version = self.version().await?;
         let tasks = self
             .tasks
@@ -317,8 +336,14 @@ impl Worker {
             manifests.len(),
             self.client.api_url()
         );
-        let registered =
-            protocol::register(&self.client.http, manifests, self.config.promote, hash).await?;
+        let registered = protocol::register(
+            &self.client.http,
+            manifests,
+            self.config.promote,
+            hash,
+            self.config.region.clone(),
+        )
+        .await?;
         tracing::info!(
             "registered deployment {} with {} task(s)",
             registered.version,
@@ -479,6 +504,7 @@ async fn dequeue(shared: &Shared, max: usize) -> Result<Vec<protocol::DequeuedRu
         max.max(1),
         wait_ms,
         &shared.config.worker_id,
+        shared.config.region.as_deref(),
     )
     .await
 }

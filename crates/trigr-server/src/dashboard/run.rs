@@ -125,6 +125,7 @@ fn facts(env_id: &str, v: &RunView) -> Markup {
             dt { "Task" } dd { a href=(format!("/dashboard/env/{env_id}/runs?task={}", run.task_id)) { (run.task_id) } }
             dt { "Version" } dd.mono { (run.version.as_deref().unwrap_or("—")) }
             dt { "Queue" } dd { (run.queue_name) }
+            dt { "Region" } dd { a.mono href=(format!("/dashboard/env/{env_id}/runs?region={}", run.region)) { (run.region) } }
             dt { "Tags" } dd { @for t in &run.tags { span.badge.s-idle { (t) } " " } }
             @if let Some(k) = &run.idempotency_key_user { dt { "Idempotency key" } dd.mono { (k) } }
             @if let Some(b) = &run.batch_id { dt { "Batch" } dd { a.mono href=(format!("/dashboard/env/{env_id}/runs?batch={b}")) { (b) } } }

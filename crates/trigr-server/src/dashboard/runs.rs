@@ -1,5 +1,5 @@
 //! `GET /dashboard/env/{env_id}/runs`: the environment's runs, newest first, filtered by
-//! status, task, tag, version, batch, schedule, idempotency key and creation time, with keyset
+//! status, task, tag, version, region, batch, schedule, idempotency key and creation time, with keyset
 //! paging (`after`/`before` run ids, served by the store's `(env_id, seq)` index). `q` opens a
 //! run by its id, or else lists the runs holding it as their idempotency key.
 //! The table is live: the page's stream sends it again whenever a run of the environment
@@ -94,6 +94,7 @@ pub fn parse(params: &[(String, String)]) -> Result<Filters, PageError> {
             "task" => f.filter.tasks.extend(list(name, value)?),
             "tag" => f.filter.tags.extend(list(name, value)?),
             "version" => f.filter.versions.extend(list(name, value)?),
+            "region" => f.filter.regions.extend(list(name, value)?),
             "batch" => f.filter.batch_id = Some(value.to_string()),
             "from" => f.filter.created_from = Some(when(name, value, false)?),
             "to" => f.filter.created_to = Some(when(name, value, true)?),
@@ -274,6 +275,7 @@ fn filter_form(f: &Filters) -> Markup {
             (field("task", "Task", "task id"))
             (field("tag", "Tag", "tag"))
             (field("version", "Version", "20250101.1"))
+            (field("region", "Region", "default"))
             (field("batch", "Batch", "batch_…"))
             (field("schedule", "Schedule", "sched_…"))
             (field("key", "Idempotency key", "key"))

@@ -17,6 +17,7 @@ mod otlp;
 pub(crate) mod output_streams;
 mod packets;
 mod queues;
+mod region;
 mod retention;
 mod runs;
 pub(crate) mod runs_list;
@@ -153,6 +154,7 @@ fn management() -> OpenApiRouter<AppState> {
             retention::set,
             retention::reset
         ))
+        .routes(routes!(region::retrieve, region::set, region::reset))
         .routes(routes!(auth_claims))
         .routes(routes!(testing::clock))
 }

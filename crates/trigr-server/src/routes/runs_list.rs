@@ -133,6 +133,12 @@ pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
                     )));
                 }
             }
+            "filter[region]" => {
+                f.regions = list_of(&k, &v)?;
+                for region in &f.regions {
+                    trigr_engine::trigger::check_region(Some(region.clone()), "filter[region]")?;
+                }
+            }
             "filter[isTest]" => {
                 f.is_test = Some(match v.as_str() {
                     "true" => true,
@@ -145,9 +151,9 @@ pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
                 })
             }
             // Named by the reference but not implemented: refused, never ignored. Runs do
-            // not record a region or a bulk action, and errors are not searchable. An empty
-            // value is the same as none.
-            "filter[region]" | "filter[bulkAction]" | "filter[error]" if !v.trim().is_empty() => {
+            // not record a bulk action, and errors are not searchable. An empty value is the
+            // same as none.
+            "filter[bulkAction]" | "filter[error]" if !v.trim().is_empty() => {
                 return Err(trigr_engine::trigger::unsupported(&k).into());
             }
             _ => {}
@@ -172,6 +178,7 @@ pub fn parse(params: Vec<(String, String)>, now: i64) -> ApiResult<ListQuery> {
         ("filter[schedule]" = Option<String>, Query, description = "A schedule id: the runs it made"),
         ("filter[queue]" = Option<String>, Query, description = "Comma-separated queue names (`task/<id>` for a task's own queue)"),
         ("filter[machine]" = Option<String>, Query, description = "Comma-separated machine presets"),
+        ("filter[region]" = Option<String>, Query, description = "Comma-separated regions"),
         ("filter[isTest]" = Option<bool>, Query, description = "Test runs only, or none"),
         ("filter[createdAt][from]" = Option<String>, Query, description = "Created at or after: milliseconds since the epoch or an ISO 8601 date"),
         ("filter[createdAt][to]" = Option<String>, Query, description = "Created at or before: milliseconds since the epoch or an ISO 8601 date"),

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use serde_json::Value;
 use trigr_engine::complete::{self, Completed as EngineCompleted};
 use trigr_engine::dequeue::Dequeued as EngineDequeued;
+use trigr_engine::trigger::check_region;
 use trigr_types::packet;
 use trigr_types::wire::worker::{
     CompleteManyBody, Completed, CompletionBody, CompletionRefused, CompletionResult,
@@ -41,9 +42,10 @@ pub async fn register(
     auth: Auth,
     Json(b): Json<RegisterBody>,
 ) -> ApiResult<impl IntoResponse> {
+    let region = check_region(b.region, "region")?;
     let r = state
         .engine
-        .register_deployment(&auth.env_id, b.tasks, b.promote, b.content_hash)
+        .register_deployment(&auth.env_id, b.tasks, b.promote, b.content_hash, region)
         .await?;
     let d = r.deployment;
     let answer = DeploymentRegistered {
@@ -61,7 +63,7 @@ pub async fn register(
     Ok((status, axum::Json(answer)))
 }
 
-/// `POST /api/v1/worker/dequeue`: long-poll for runs of one version.
+/// `POST /api/v1/worker/dequeue`: long-poll for runs of one version and one region.
 #[utoipa::path(
     post,
     path = "/api/v1/worker/dequeue",
@@ -91,11 +93,13 @@ pub async fn dequeue(
             "waitMs must be at most {MAX_WAIT_MS}"
         )));
     }
+    let region = check_region(b.region, "region")?;
     let runs = state
         .engine
         .dequeue(
             &auth.env_id,
             &b.version,
+            region.as_deref(),
             b.worker_id.as_deref(),
             max,
             Duration::from_millis(wait),

@@ -125,6 +125,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/postgres/0020_debounce.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/postgres/0021_regions.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -45,6 +45,7 @@ impl RunsNative for PgTx<'_> {
         q.any_of(" AND version = ANY(#)", f.versions.clone());
         q.any_of(" AND queue_id = ANY(#)", f.queue_ids.clone());
         q.any_of(" AND machine = ANY(#)", f.machines.clone());
+        q.any_of(" AND region = ANY(#)", f.regions.clone());
         q.any_of(
             " AND batch_id = ANY(#)",
             f.batch_id.iter().cloned().collect(),

@@ -33,6 +33,13 @@ static TOUCH_WORKER: Sql = sql!(
      ON CONFLICT (env_id, version) DO UPDATE SET last_seen_at = excluded.last_seen_at \
      WHERE worker_presence.last_seen_at < excluded.last_seen_at"
 );
+static TOUCH_REGION: Sql = sql!(
+    "INSERT INTO region_presence (env_id, region, last_seen_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (env_id, region) DO UPDATE SET last_seen_at = excluded.last_seen_at \
+     WHERE region_presence.last_seen_at < excluded.last_seen_at"
+);
+static REGION_SEEN: Sql =
+    sql!("SELECT last_seen_at FROM region_presence WHERE env_id = $1 AND region = $2");
 static WORKERS_SEEN: Sql =
     sql!("SELECT version, last_seen_at FROM worker_presence WHERE env_id = $1 ORDER BY version");
 static TOUCH_INSTANCE: Sql = sql!(
@@ -77,6 +84,10 @@ impl<C: Db> DeploymentRead for C {
 
     fn workers_seen(&mut self, env_id: &str) -> Result<Vec<(String, Millis)>> {
         self.query(&WORKERS_SEEN, &[&env_id], |r| Ok((r.text(0)?, r.int(1)?)))
+    }
+
+    fn region_seen(&mut self, env_id: &str, region: &str) -> Result<Option<Millis>> {
+        self.query_first(&REGION_SEEN, &[&env_id, &region], |r| r.int(0))
     }
 
     fn live_workers_in(
@@ -139,6 +150,11 @@ impl<C: Db> DeploymentTx for C {
     ) -> Result<()> {
         self.execute(&TOUCH_INSTANCE, &[&env_id, &version, &worker_id, &at])?;
         self.execute(&PRUNE_INSTANCES, &[&env_id, &version, &prune_before])?;
+        Ok(())
+    }
+
+    fn touch_region(&mut self, env_id: &str, region: &str, at: Millis) -> Result<()> {
+        self.execute(&TOUCH_REGION, &[&env_id, &region, &at])?;
         Ok(())
     }
 }

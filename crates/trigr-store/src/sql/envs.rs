@@ -51,6 +51,7 @@ static ENV_BY_KEY_HASH: Sql = sql!(
 );
 static SET_CONCURRENCY_LIMIT: Sql =
     sql!("UPDATE environments SET concurrency_limit = $2 WHERE id = $1");
+static SET_DEFAULT_REGION: Sql = sql!("UPDATE environments SET default_region = $2 WHERE id = $1");
 static SET_CURRENT_VERSION: Sql =
     sql!("UPDATE environments SET current_version = $2 WHERE id = $1");
 
@@ -182,6 +183,11 @@ impl<C: Db> EnvTx for C {
 
     fn set_current_version(&mut self, env_id: &str, version: &str) -> Result<()> {
         self.execute(&SET_CURRENT_VERSION, &[&env_id, &version])?;
+        Ok(())
+    }
+
+    fn set_default_region(&mut self, env_id: &str, region: Option<&str>) -> Result<()> {
+        self.execute(&SET_DEFAULT_REGION, &[&env_id, &region])?;
         Ok(())
     }
 }

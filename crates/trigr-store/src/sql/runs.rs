@@ -62,8 +62,8 @@ static OF_BATCH: Sql = sql!(UpdateOfRuns:
      WHERE batch_id = $1) AS items ON items.run_id = runs.id ORDER BY items.idx"
 );
 static READY: Sql = sql!(SkipLocked:
-    "SELECT {RUN_COLUMNS} FROM runs WHERE queue_id = $1 AND version = $2 AND status = 'QUEUED' \
-     AND available_at <= $3 ORDER BY queue_ts, seq LIMIT $4"
+    "SELECT {RUN_COLUMNS} FROM runs WHERE queue_id = $1 AND version = $2 AND region = $3 \
+     AND status = 'QUEUED' AND available_at <= $4 ORDER BY queue_ts, seq LIMIT $5"
 );
 static UNLOCKED: Sql = sql!(Update:
     "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND version IS NULL \
@@ -175,12 +175,15 @@ impl<C: Db + RunsNative> RunRead for C {
         &mut self,
         queue_id: &str,
         version: &str,
+        region: &str,
         now: Millis,
         limit: usize,
     ) -> Result<Vec<Run>> {
-        self.query(&READY, &[&queue_id, &version, &now, &(limit as i64)], |r| {
-            rows::run(r)
-        })
+        self.query(
+            &READY,
+            &[&queue_id, &version, &region, &now, &(limit as i64)],
+            |r| rows::run(r),
+        )
     }
 
     fn unlocked_runs(&mut self, env_id: &str) -> Result<Vec<Run>> {

@@ -98,6 +98,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/sqlite/0020_debounce.sql"),
     ),
+    (21, include_str!("../../migrations/sqlite/0021_regions.sql")),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -32,6 +32,7 @@ impl RunsNative for SqliteTx<'_> {
         any_of(&mut sql, "version", f.versions.clone());
         any_of(&mut sql, "queue_id", f.queue_ids.clone());
         any_of(&mut sql, "machine", f.machines.clone());
+        any_of(&mut sql, "region", f.regions.clone());
         any_of(&mut sql, "batch_id", f.batch_id.iter().cloned().collect());
         any_of(
             &mut sql,

@@ -211,6 +211,7 @@ pub fn environment(env_id: &str) -> Environment {
         concurrency_limit: 25,
         current_version: None,
         signing_secret: format!("secret_{env_id}"),
+        default_region: None,
     }
 }
 
@@ -321,6 +322,7 @@ pub fn sample_run(env_id: &str, queue_id: &str, n: i64) -> Run {
         joined_trace_id: None,
         minted_span_id: None,
         parent_span_id: None,
+        region: "default".to_string(),
     }
 }
 
@@ -379,6 +381,7 @@ pub fn full_run(env_id: &str, queue_id: &str) -> Run {
         joined_trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".to_string()),
         minted_span_id: Some("00f067aa0ba902b7".to_string()),
         parent_span_id: Some("b7ad6b7169203331".to_string()),
+        region: "eu-central-1".to_string(),
     }
 }
 
@@ -506,6 +509,7 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         joined_trace_id,
         minted_span_id,
         parent_span_id,
+        region,
     } = expected;
     macro_rules! same {
         ($($field:ident),*) => {$(
@@ -567,7 +571,8 @@ pub fn assert_run_eq(actual: &Run, expected: &Run) {
         heartbeat_at,
         joined_trace_id,
         minted_span_id,
-        parent_span_id
+        parent_span_id,
+        region
     );
 }
 
@@ -580,6 +585,7 @@ pub fn assert_env_eq(actual: &Environment, expected: &Environment) {
         concurrency_limit,
         current_version,
         signing_secret,
+        default_region,
     } = expected;
     assert_eq!(&actual.id, id);
     assert_eq!(&actual.project_id, project_id);
@@ -588,6 +594,7 @@ pub fn assert_env_eq(actual: &Environment, expected: &Environment) {
     assert_eq!(&actual.concurrency_limit, concurrency_limit);
     assert_eq!(&actual.current_version, current_version);
     assert_eq!(&actual.signing_secret, signing_secret);
+    assert_eq!(&actual.default_region, default_region);
 }
 
 pub fn assert_queue_eq(actual: &Queue, expected: &Queue) {
@@ -1338,6 +1345,7 @@ pub async fn list_runs_filters(store: &Store) {
     r5.version = None;
     r5.tags = names(&["z"]);
     r5.request_key = Some("schedule:sched_10:1700000000000".to_string());
+    r5.region = "eu".to_string();
     r1.idempotency_key = Some("order-7".to_string());
     // Another environment's run matches every filter below but must never appear.
     let mut o = sample_run("env_o", &qo.id, 1);
@@ -1348,6 +1356,7 @@ pub async fn list_runs_filters(store: &Store) {
     o.created_at = NOW + 2;
     o.request_key = Some("schedule:sched_1:1700000000000".to_string());
     o.idempotency_key = Some("order-7".to_string());
+    o.region = "eu".to_string();
     insert_runs(store, vec![r1, r2, r3, r4, r5, o]).await;
 
     let check = |filter: RunFilter, expected: &'static [&'static str]| {
@@ -1514,6 +1523,22 @@ pub async fn list_runs_filters(store: &Store) {
             ..f()
         },
         &["2", "1"],
+    )
+    .await;
+    check(
+        RunFilter {
+            regions: names(&["eu"]),
+            ..f()
+        },
+        &["5"],
+    )
+    .await;
+    check(
+        RunFilter {
+            regions: names(&["eu", "default"]),
+            ..f()
+        },
+        &["5", "4", "3", "2", "1"],
     )
     .await;
     check(
@@ -1731,12 +1756,32 @@ pub async fn ready_runs(store: &Store) {
             mk(8, &q1, Some(V1), RunStatus::Executing, -30, 0),
             mk(9, &q1, None, RunStatus::Queued, -30, 0),
             mk(10, &q1, Some(V1), RunStatus::Completed, -30, 0),
+            // Another region.
+            {
+                let mut r = mk(11, &q1, Some(V1), RunStatus::Queued, -30, 0);
+                r.region = "eu".to_string();
+                r
+            },
         ],
     )
     .await;
+    let in_region = |queue: String, region: &'static str, now: Millis, limit: usize| {
+        let store = store.clone();
+        async move {
+            ids(&read(&store, move |tx| {
+                tx.ready_runs(&queue, V1, region, now, limit)
+            })
+            .await)
+        }
+    };
     let ready = |queue: String, version: &'static str, now: Millis, limit: usize| {
         let store = store.clone();
-        async move { ids(&read(&store, move |tx| tx.ready_runs(&queue, version, now, limit)).await) }
+        async move {
+            ids(&read(&store, move |tx| {
+                tx.ready_runs(&queue, version, "default", now, limit)
+            })
+            .await)
+        }
     };
     let want =
         |ns: &[i64]| -> Vec<String> { ns.iter().map(|n| format!("run_env_a_{n}")).collect() };
@@ -1753,6 +1798,9 @@ pub async fn ready_runs(store: &Store) {
     assert_eq!(ready(q2.id.clone(), V1, NOW, 10).await, want(&[6]));
     assert!(ready(q2.id.clone(), V2, NOW, 10).await.is_empty());
     assert!(ready("queue_missing".into(), V1, NOW, 10).await.is_empty());
+    // Each region sees its own runs only.
+    assert_eq!(in_region(q1.id.clone(), "eu", NOW, 10).await, want(&[11]));
+    assert!(in_region(q1.id.clone(), "us", NOW, 10).await.is_empty());
 }
 
 pub async fn due_delayed(store: &Store) {

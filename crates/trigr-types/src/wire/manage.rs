@@ -179,6 +179,21 @@ pub struct Retention {
     pub is_default: bool,
 }
 
+/// Answer of `GET`, `PUT` and `DELETE /api/v1/region`: the environment's default region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"region": "eu-central-1", "isDefault": false}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultRegion {
+    /// Where runs that name no region go, and what workers that name none serve.
+    pub region: String,
+    /// Whether the environment follows the server's default region (`default`).
+    pub is_default: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

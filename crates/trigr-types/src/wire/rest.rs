@@ -86,7 +86,7 @@ pub struct ReplayOverrides {
     pub machine: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// Not supported: a replay that names a region is refused.
+    /// The new run's region; the original run's when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -393,6 +393,19 @@ pub struct ClockBody {
     pub advance_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_ms: Option<i64>,
+}
+
+/// Body of `PUT /api/v1/region`: the environment's default region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"region": "eu-central-1"}))
+)]
+#[serde(deny_unknown_fields)]
+pub struct RegionBody {
+    /// 1-64 ASCII letters, digits, `-`, `_` or `.`, starting with a letter or a digit.
+    pub region: String,
 }
 
 /// Body of `PUT /api/v1/retention`: how long the environment keeps finished runs.

@@ -79,6 +79,11 @@ pub struct RunCommon {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub batch_id: Option<String>,
+    /// The region (worker group) whose workers run it. Every trigr run has one; an older
+    /// server's answer has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, example = "default"))]
+    pub region: Option<String>,
     /// The run's W3C trace id (32 hex digits): the caller's when the trigger carried a
     /// `traceparent`, the parent run's for a child run. Absent for runs from before traces.
     #[serde(default, skip_serializing_if = "Option::is_none")]

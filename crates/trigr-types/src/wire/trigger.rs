@@ -94,17 +94,20 @@ pub struct TriggerOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(deserialize_with = "super::object::option")]
     pub debounce: Option<DebounceOption>,
+    /// The region (worker group) whose workers run it: 1-64 ASCII letters, digits, `-`, `_`
+    /// or `.`. The environment's default region when absent. A region without workers is
+    /// allowed: its runs wait for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "us-east-1"))]
+    pub region: Option<Value>,
     // The options below are refused when present (`unsupported`), and left out of the
     // OpenAPI document, which describes what trigr accepts.
     //
     // Not implemented by trigr: named concurrency limits (an empty list is accepted: no
-    // named limits is what every trigr run has) and a worker region.
+    // named limits is what every trigr run has).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(ignore))]
     pub concurrency: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(ignore))]
-    pub region: Option<Value>,
     // Set only by upstream's own services, never by the official SDK: engine v1 attempt and
     // batch dependencies, the batch an item came from, bulk actions and resolved concurrency
     // gates.
@@ -130,7 +133,7 @@ pub struct TriggerOptions {
 
 impl TriggerOptions {
     /// The first option given that trigr does not implement, by its name in `options`
-    /// (`"region"`), or `None`. A `null` is the same as an absent option, and so is an empty
+    /// (`"debounce"`), or `None`. A `null` is the same as an absent option, and so is an empty
     /// `concurrency` list (no named limits, which is what every trigr run has).
     pub fn unsupported(&self) -> Option<&'static str> {
         let present = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
@@ -140,7 +143,6 @@ impl TriggerOptions {
         };
         let named = [
             ("concurrency", concurrency),
-            ("region", present(&self.region)),
             ("parentBatch", present(&self.parent_batch)),
             ("parentAttempt", present(&self.parent_attempt)),
             ("dependentAttempt", present(&self.dependent_attempt)),
@@ -289,7 +291,7 @@ mod tests {
         let read = |v| serde_json::from_value::<TriggerOptions>(v).unwrap();
         assert_eq!(read(json!({"tags": "a"})).unsupported(), None);
         assert_eq!(read(json!({"concurrency": []})).unsupported(), None);
-        assert_eq!(read(json!({"region": null})).unsupported(), None);
+        assert_eq!(read(json!({"region": "eu"})).unsupported(), None);
         assert_eq!(
             read(json!({"concurrency": [{"name": "x"}], "region": "eu"})).unsupported(),
             Some("concurrency")

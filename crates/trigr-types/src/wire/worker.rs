@@ -30,6 +30,10 @@ pub struct RegisterBody {
     /// gets the same deployment back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_hash: Option<String>,
+    /// The region the registering worker serves (the environment's default when absent):
+    /// like a dequeue, the registration shows that region has a worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// Answer of `POST /api/v1/worker/deployments`: a registered deployment.
@@ -71,6 +75,11 @@ pub struct DequeueBody {
     /// Hand the runs out already `EXECUTING` (no first heartbeat needed).
     #[serde(default)]
     pub start: bool,
+    /// The region (worker group) the worker serves: only its runs are handed out. The
+    /// environment's default region when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = "us-east-1"))]
+    pub region: Option<String>,
 }
 
 /// Answer of `POST /api/v1/worker/dequeue`: the runs handed out, possibly none.
