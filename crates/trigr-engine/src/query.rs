@@ -31,9 +31,10 @@ impl Engine {
     pub async fn retrieve_run(&self, env_id: &str, run_id: &str) -> Result<RunWithRelatives> {
         let (env_id, run_id, now) = (env_id.to_string(), run_id.to_string(), self.now());
         self.read(move |tx| {
-            let run = tx
-                .run(&env_id, &run_id)?
-                .ok_or_else(|| Error::run_not_found(&run_id))?;
+            let run = match tx.run(&env_id, &run_id)? {
+                Some(run) => run,
+                None => return buffered_detail(tx, &env_id, &run_id),
+            };
             let parent = match &run.parent_run_id {
                 Some(p) => tx.run(&env_id, p)?,
                 None => None,
@@ -117,4 +118,23 @@ impl Engine {
         })
         .await
     }
+}
+
+/// A buffered run's detail (read-fallback): no relatives or attempts yet, waiting in the
+/// mollifier's buffer.
+fn buffered_detail(
+    tx: &mut dyn trigr_store::ReadTx,
+    env_id: &str,
+    run_id: &str,
+) -> Result<RunWithRelatives> {
+    let run = crate::mollifier::fallback::buffered_run(tx, env_id, run_id)?
+        .ok_or_else(|| Error::run_not_found(run_id))?;
+    Ok(RunWithRelatives {
+        run,
+        root: None,
+        parent: None,
+        children: Vec::new(),
+        waiting_for: Some(crate::explain::WaitingFor::buffered()),
+        attempts: Vec::new(),
+    })
 }

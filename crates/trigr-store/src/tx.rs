@@ -489,6 +489,7 @@ pub trait ReadTx:
     + OutputStreamRead
     + EventRead
     + RetentionRead
+    + crate::MollifierRead
     + crate::DashboardRead
 {
 }
@@ -508,6 +509,7 @@ impl<
             + OutputStreamRead
             + EventRead
             + RetentionRead
+            + crate::MollifierRead
             + crate::DashboardRead,
     > ReadTx for T
 {
@@ -531,6 +533,7 @@ pub trait Tx:
     + OutputStreamTx
     + EventTx
     + RetentionTx
+    + crate::MollifierTx
     + crate::DashboardTx
 {
 }
@@ -551,6 +554,7 @@ impl<
             + OutputStreamTx
             + EventTx
             + RetentionTx
+            + crate::MollifierTx
             + crate::DashboardTx,
     > Tx for T
 {

@@ -3,6 +3,7 @@
 
 mod options;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use trigr_store::{Environment, Queue, QueueKind, Run};
@@ -11,10 +12,11 @@ use trigr_types::{id, trace, Millis, RunStatus};
 
 pub use options::{
     idempotency_ttl, parse_delay, parse_tags, parse_ttl, prepare, refuse_unsupported, tag_list,
-    truncated, unsupported, IdempotencyKey, NewRun, ReuseCheck, Ttl, MAX_IDEMPOTENCY_KEY_LEN,
-    MAX_TAGS, MAX_TAG_LEN,
+    truncated, unsupported, Fixed, IdempotencyKey, NewRun, ReuseCheck, Ttl,
+    MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
 };
 
+use crate::mollifier::Decision;
 use crate::{Engine, Error, LoadedDeployment, Result, Txn};
 
 /// The answer to a trigger.
@@ -29,6 +31,23 @@ impl Engine {
     /// Triggers one run.
     #[tracing::instrument(level = "debug", name = "trigger", skip_all, fields(env = env_id, task = %new.task_id))]
     pub async fn trigger(&self, env_id: &str, new: NewRun) -> Result<Triggered> {
+        let m = self.mollifier();
+        if !m.is_off() && matches!(m.gate(env_id, self.now()), Decision::Mollify(_)) {
+            match self.accept_buffered(env_id, new.clone()).await {
+                // Fail-open: a sick buffer never refuses a trigger.
+                Err(Error::Store(e)) => {
+                    tracing::warn!(env = env_id, error = %e, "mollifier buffer failed: trigger sent straight to the engine");
+                    m.stats().buffer_fail_open.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok((t, buffered)) => {
+                    if buffered {
+                        m.stats().buffered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(t);
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.write_retrying(|| {
             let (env_id, new) = (env_id.to_string(), new.clone());
             move |tx: &mut Txn<'_>| {
@@ -133,24 +152,60 @@ pub(crate) fn create_run(
     new: &NewRun,
     now: Millis,
 ) -> Result<Triggered> {
+    if let Some(found) = existing_run(tx, env, new, now)? {
+        return Ok(found);
+    }
+    let mut run = plan_run(tx, env, new, now, true)?;
+    run.seq = tx.insert_run(&run)?;
+    crate::events::record(tx, [(None, &run)])?;
+    tx.wake(&env.id);
+    Ok(Triggered {
+        run,
+        is_cached: false,
+    })
+}
+
+/// The run a request key or an idempotency key of `new` names already, if any.
+pub(crate) fn existing_run(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    new: &NewRun,
+    now: Millis,
+) -> Result<Option<Triggered>> {
     if let Some(key) = &new.request_key {
         if let Some(run) = tx.run_by_request_key(&env.id, key)? {
             new.reused(&run, "request idempotency key")?;
-            return Ok(Triggered {
+            return Ok(Some(Triggered {
                 run,
                 is_cached: false,
-            });
+            }));
         }
     }
     if let Some(key) = &new.idempotency {
         if let Some(run) = idempotent_match(tx, &env.id, &new.task_id, &key.key, now)? {
             new.reused(&run, "idempotencyKey")?;
-            return Ok(Triggered {
+            return Ok(Some(Triggered {
                 run,
                 is_cached: true,
-            });
+            }));
         }
     }
+    if new.request_key.is_some() || new.idempotency.is_some() {
+        return crate::mollifier::fallback::existing_buffered(&mut **tx, env, new);
+    }
+    Ok(None)
+}
+
+/// The record of the run `new` makes, checked against its task (version, payload schema,
+/// parent). `with_queue` creates its queue when missing; without, a queue not made yet is
+/// named only (the record of a buffered trigger, which is not inserted).
+pub(crate) fn plan_run(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    new: &NewRun,
+    now: Millis,
+    with_queue: bool,
+) -> Result<Run> {
     let resolved = resolve_task(tx, env, new)?;
     let task = resolved.as_ref().map(|(_, t)| t);
     let queue_name = match (&new.queue, task) {
@@ -162,7 +217,11 @@ pub(crate) fn create_run(
         .and_then(|t| t.queue.as_ref())
         .and_then(|q| q.concurrency_limit)
         .map(i64::from);
-    let queue = ensure_queue(tx, &env.id, &queue_name, declared_limit, now)?;
+    let queue = match (with_queue, tx.queue_by_name(&env.id, &queue_name)?) {
+        (_, Some(q)) => q,
+        (true, None) => ensure_queue(tx, &env.id, &queue_name, declared_limit, now)?,
+        (false, None) => unsaved_queue(&env.id, &queue_name, now),
+    };
     let version = resolved.as_ref().map(|(d, _)| d.deployment.version.clone());
     let parent = match &new.parent_run_id {
         Some(pid) => Some(
@@ -171,18 +230,35 @@ pub(crate) fn create_run(
         ),
         None => None,
     };
-    let mut run = run_record(new, env, &queue, task, version, parent.as_ref(), now);
-    run.seq = tx.insert_run(&run)?;
-    crate::events::record(tx, [(None, &run)])?;
-    tx.wake(&env.id);
-    Ok(Triggered {
-        run,
-        is_cached: false,
-    })
+    Ok(run_record(
+        new,
+        env,
+        &queue,
+        task,
+        version,
+        parent.as_ref(),
+        now,
+    ))
+}
+
+/// A queue named but not created yet.
+pub(crate) fn unsaved_queue(env_id: &str, name: &str, now: Millis) -> Queue {
+    Queue {
+        id: String::new(),
+        env_id: env_id.to_string(),
+        name: name.to_string(),
+        kind: QueueKind::Custom,
+        base_limit: None,
+        override_limit: None,
+        overridden_at: None,
+        paused: false,
+        served_seq: 0,
+        created_at: now,
+    }
 }
 
 /// The record of a new run: its status, timers and everything the caller asked for.
-fn run_record(
+pub(crate) fn run_record(
     new: &NewRun,
     env: &Environment,
     queue: &Queue,
@@ -199,10 +275,23 @@ fn run_record(
     };
     let available_at = delay_until.unwrap_or(now);
     let key = new.idempotency.as_ref();
-    let (trace_id, parent_span_id) = trace_of(new, parent);
+    let (trace_id, span_id, parent_span_id) = match &new.fixed {
+        Some(f) => (
+            f.trace_id.clone(),
+            f.span_id.clone(),
+            f.parent_span_id.clone(),
+        ),
+        None => {
+            let (trace_id, parent_span) = trace_of(new, parent);
+            (trace_id, trace::new_span_id(), parent_span)
+        }
+    };
     Run {
         seq: 0,
-        id: id::new("run"),
+        id: new
+            .fixed
+            .as_ref()
+            .map_or_else(|| id::new("run"), |f| f.run_id.clone()),
         env_id: env.id.clone(),
         task_id: new.task_id.clone(),
         queue_id: queue.id.clone(),
@@ -253,7 +342,7 @@ fn run_record(
         attempt_started_at: None,
         heartbeat_at: None,
         trace_id: Some(trace_id),
-        span_id: Some(trace::new_span_id()),
+        span_id: Some(span_id),
         parent_span_id,
     }
 }

@@ -35,6 +35,9 @@ pub fn unsupported(name: &str) -> Error {
 /// against the clock of the request, nothing left to interpret inside the write.
 #[derive(Clone, Debug)]
 pub struct NewRun {
+    /// What a buffered trigger's answer already fixed (see [`crate::mollifier`]); `None` for
+    /// a run made at once.
+    pub fixed: Option<Fixed>,
     pub task_id: String,
     pub payload: Option<String>,
     pub payload_type: String,
@@ -69,6 +72,17 @@ pub struct NewRun {
     /// The caller's trace (its `traceparent` header), which the run's trace joins; a child
     /// run joins its parent run's trace whatever the header says.
     pub trace: Option<TraceParent>,
+}
+
+/// What the answer to a buffered trigger already told its caller, kept by the run the drainer
+/// creates: its id, trace, root span and creation time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fixed {
+    pub run_id: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub created_at: Millis,
 }
 
 /// A run's time to live: as the caller wrote it, and in milliseconds.
@@ -211,6 +225,7 @@ impl NewRun {
             None => Value::Null,
         };
         Ok(NewRun {
+            fixed: None,
             task_id: task_id.to_string(),
             payload,
             payload_type,

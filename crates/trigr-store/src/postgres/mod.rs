@@ -117,6 +117,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../migrations/postgres/0018_run_spans.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/postgres/0022_mollifier.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

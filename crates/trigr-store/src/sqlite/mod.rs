@@ -90,6 +90,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../migrations/sqlite/0018_run_spans.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/sqlite/0022_mollifier.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

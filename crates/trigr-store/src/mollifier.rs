@@ -1,0 +1,104 @@
+//! The mollifier's tables: the buffer of triggers accepted during a burst (one FIFO per
+//! environment, by `seq`) and the stored overrides of its settings.
+//!
+//! Every operation on an entry is one statement guarded by the entry's state, so two servers
+//! draining one database never both hold an entry: a claim reads the oldest free entry with
+//! `FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one writer) and marks it claimed by its
+//! drainer until a deadline; acknowledging, releasing or failing it names that drainer.
+
+use trigr_types::Millis;
+
+use crate::Result;
+
+/// A buffered trigger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BufferedEntry {
+    /// Its place in its environment's FIFO.
+    pub seq: i64,
+    /// The id its run gets (fixed when the trigger was answered).
+    pub run_id: String,
+    pub env_id: String,
+    pub org_id: String,
+    pub task_id: String,
+    pub idempotency_key: Option<String>,
+    pub request_key: Option<String>,
+    /// The checked trigger, as JSON (the engine's to read).
+    pub body: String,
+    /// `None` while queued; the drainer holding it and until when, once claimed.
+    pub claim: Option<(String, Millis)>,
+    /// How often a drainer gave it back after a failure.
+    pub attempts: i64,
+    pub created_at: Millis,
+    /// When it fails unprocessed.
+    pub expires_at: Millis,
+}
+
+/// One environment's buffer, for status and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BufferDepth {
+    pub env_id: String,
+    pub org_id: String,
+    /// Entries waiting (claimed ones included).
+    pub depth: i64,
+    /// When the oldest one was accepted.
+    pub oldest_at: Millis,
+}
+
+/// Reads of the buffer and the settings.
+pub trait MollifierRead {
+    /// The entry holding `run_id` in an environment.
+    fn buffered(&mut self, env_id: &str, run_id: &str) -> Result<Option<BufferedEntry>>;
+    /// The entry holding an idempotency key of a task.
+    fn buffered_by_idempotency_key(
+        &mut self,
+        env_id: &str,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<BufferedEntry>>;
+    /// The entry a request idempotency key created.
+    fn buffered_by_request_key(&mut self, env_id: &str, key: &str)
+        -> Result<Option<BufferedEntry>>;
+    /// Up to `limit` oldest entries of an environment, for listing.
+    fn buffered_entries(&mut self, env_id: &str, limit: i64) -> Result<Vec<BufferedEntry>>;
+    /// Every environment with entries, by environment id.
+    fn buffer_depths(&mut self) -> Result<Vec<BufferDepth>>;
+    /// The organization of an environment.
+    fn org_of_env(&mut self, env_id: &str) -> Result<Option<String>>;
+    /// Every stored override, as `(scope, settings JSON)`.
+    fn mollifier_settings(&mut self) -> Result<Vec<(String, String)>>;
+}
+
+/// Writes of the buffer and the settings.
+pub trait MollifierTx {
+    /// Adds an entry at the end of its environment's FIFO; `false` (and nothing written) when
+    /// an entry holds its run id already.
+    fn insert_buffered(&mut self, e: &BufferedEntry) -> Result<bool>;
+    /// Claims the oldest entry of an environment that is queued (or whose claim ran out) and
+    /// has not expired, for `claimer` until `until`.
+    fn claim_buffered(
+        &mut self,
+        env_id: &str,
+        claimer: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<Option<BufferedEntry>>;
+    /// Claims up to `limit` entries (of any environment) that expired at `now`.
+    fn claim_expired_buffered(
+        &mut self,
+        claimer: &str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>>;
+    /// Gives back an entry `claimer` holds, keeping its place; counts the attempt.
+    fn release_buffered(&mut self, run_id: &str, claimer: &str) -> Result<bool>;
+    /// Deletes an entry `claimer` holds (`None`: whoever holds it, or nobody).
+    fn delete_buffered(&mut self, run_id: &str, claimer: Option<&str>) -> Result<bool>;
+    /// Stores the override of a scope, or removes it (`None`).
+    fn put_mollifier_setting(
+        &mut self,
+        scope: &str,
+        settings: Option<&str>,
+        now: Millis,
+    ) -> Result<()>;
+}
