@@ -1,0 +1,262 @@
+//! The mollifier against real servers (manual clock, the drainer driven by
+//! `POST /api/v1/test/mollifier/drain`): a tripped environment's triggers are buffered and
+//! answered at once, readable and cancellable before they are drained, idempotent, drained in
+//! FIFO order into the runs they promised, failed when their time to live runs out, kept
+//! across a SIGKILL, and drained by two servers of one PostgreSQL without a duplicate.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A server whose environments trip above `threshold` triggers per second, not draining by
+/// itself.
+async fn server(
+    threshold: u32,
+    extra: &[&str],
+    data_dir: Option<std::path::PathBuf>,
+) -> TestServer {
+    let mut args: Vec<String> = vec![
+        "--mollifier-threshold".into(),
+        threshold.to_string(),
+        "--mollifier-drain".into(),
+        "false".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    TestServer::start_with(Options {
+        test_clock: true,
+        args,
+        data_dir,
+        ..Default::default()
+    })
+    .await
+}
+
+async fn drain(s: &TestServer) -> Value {
+    let (status, v) = s.post("/api/v1/test/mollifier/drain", json!({})).await;
+    assert_eq!(status, 200, "drain: {v}");
+    v
+}
+
+/// Drains until a tick creates nothing; the total created.
+async fn drain_all(s: &TestServer) -> u64 {
+    let mut total = 0;
+    for _ in 0..1000 {
+        let v = drain(s).await;
+        let n = v["created"].as_u64().unwrap();
+        if n == 0 && v["expired"].as_u64().unwrap() == 0 {
+            return total;
+        }
+        total += n;
+    }
+    panic!("the buffer never emptied");
+}
+
+async fn waiting_reason(s: &TestServer, id: &str) -> Option<String> {
+    let (status, v) = s.get(&format!("/api/v3/runs/{id}")).await;
+    assert_eq!(status, 200, "retrieve {id}: {v}");
+    v["waitingFor"]["reason"].as_str().map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_tripped_environment_is_buffered_readable_cancellable_and_drained_in_order() {
+    let s = server(2, &[], None).await;
+    let version = s.deploy(json!([{"id": "t"}])).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            s.trigger("t", json!({"i": i}), json!({"tags": ["burst"]}))
+                .await,
+        );
+    }
+    // The first two passed through; the rest wait in the buffer, answered with their ids.
+    for id in &ids[..2] {
+        assert_ne!(waiting_reason(&s, id).await.as_deref(), Some("BUFFERED"));
+    }
+    for id in &ids[2..] {
+        let run = s.run(id).await;
+        assert_eq!(run["status"], "QUEUED", "{run}");
+        assert_eq!(run["waitingFor"]["reason"], "BUFFERED", "{run}");
+        assert_eq!(run["version"], version.as_str());
+        assert_eq!(run["tags"], json!(["burst"]));
+        assert_eq!(
+            run["payload"],
+            json!({"i": ids.iter().position(|x| x == id).unwrap()})
+        );
+    }
+    // An idempotent repeat gets the buffered run, buffered or drained.
+    let keyed = s
+        .trigger("t", json!({}), json!({"idempotencyKey": "k1"}))
+        .await;
+    assert_eq!(
+        waiting_reason(&s, &keyed).await.as_deref(),
+        Some("BUFFERED")
+    );
+    let (status, again) = s
+        .try_trigger("t", json!({}), json!({"idempotencyKey": "k1"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(again["id"], keyed.as_str());
+    assert_eq!(again["isCached"], true);
+    // A rejected trigger leaves no entry.
+    let (status, _) = s.try_trigger("nope", json!({}), json!({})).await;
+    assert!((400..500).contains(&status), "{status}");
+    // Cancel a buffered run: it becomes a real, canceled run; the drainer skips it.
+    let (status, v) = s
+        .post(&format!("/api/v2/runs/{}/cancel", ids[3]), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(s.status(&ids[3]).await, "CANCELED");
+    // Drained: every other buffered trigger became the run it promised.
+    assert_eq!(drain_all(&s).await, 4);
+    for id in ids.iter().chain([&keyed]) {
+        assert_ne!(waiting_reason(&s, id).await.as_deref(), Some("BUFFERED"));
+    }
+    let (status, again) = s
+        .try_trigger("t", json!({}), json!({"idempotencyKey": "k1"}))
+        .await;
+    assert_eq!((status, again["id"].as_str()), (200, Some(keyed.as_str())));
+    // A worker gets them in trigger order (FIFO), the canceled one never.
+    let got: Vec<String> = s
+        .dequeue(&version, 20, 0)
+        .await
+        .iter()
+        .map(|r| r["runId"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, id)| id.clone())
+        .chain([keyed])
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn an_entry_past_its_time_to_live_becomes_a_failed_run() {
+    let s = server(1, &["--mollifier-entry-ttl", "60"], None).await;
+    s.deploy(json!([{"id": "t"}])).await;
+    s.trigger("t", json!({}), json!({})).await;
+    let late = s.trigger("t", json!({}), json!({})).await;
+    assert_eq!(waiting_reason(&s, &late).await.as_deref(), Some("BUFFERED"));
+    s.advance(61_000).await;
+    let tick = drain(&s).await;
+    assert_eq!(tick["expired"], 1, "{tick}");
+    let run = s.run(&late).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    let message = run["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("time to live"), "{run}");
+}
+
+#[tokio::test]
+async fn switched_off_nothing_is_buffered() {
+    let s = server(1, &["--mollifier", "off"], None).await;
+    s.deploy(json!([{"id": "t"}])).await;
+    for _ in 0..5 {
+        let id = s.trigger("t", json!({}), json!({})).await;
+        assert_ne!(waiting_reason(&s, &id).await.as_deref(), Some("BUFFERED"));
+    }
+    let shadow = server(1, &["--mollifier", "shadow"], None).await;
+    shadow.deploy(json!([{"id": "t"}])).await;
+    for _ in 0..5 {
+        let id = shadow.trigger("t", json!({}), json!({})).await;
+        assert_ne!(
+            waiting_reason(&shadow, &id).await.as_deref(),
+            Some("BUFFERED")
+        );
+    }
+}
+
+#[tokio::test]
+async fn misconfiguration_fails_at_start() {
+    let out = std::process::Command::new(binary())
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--shutdown-timeout",
+            "5",
+            "--mollifier-drain-shutdown-timeout",
+            "30",
+        ])
+        .env("TRIGR_DATA_DIR", tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shutdown timeout"), "{err}");
+}
+
+#[tokio::test]
+async fn buffered_triggers_survive_a_sigkill() {
+    let mut s = server(1, &[], None).await;
+    s.deploy(json!([{"id": "t"}])).await;
+    let mut buffered = Vec::new();
+    for i in 0..30 {
+        let id = s.trigger("t", json!({"i": i}), json!({})).await;
+        if waiting_reason(&s, &id).await.as_deref() == Some("BUFFERED") {
+            buffered.push(id);
+        }
+    }
+    assert_eq!(buffered.len(), 29);
+    s.kill();
+    let restarted = server(1, &[], Some(s.data_dir.clone())).await;
+    assert_eq!(drain_all(&restarted).await, 29);
+    for id in &buffered {
+        let run = restarted.run(id).await;
+        assert_eq!(run["status"], "QUEUED", "{run}");
+        assert_ne!(run["waitingFor"]["reason"], "BUFFERED", "{run}");
+    }
+    let (status, list) = restarted.get("/api/v1/runs?page[size]=100").await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let unique: HashSet<&str> = listed.iter().copied().collect();
+    assert_eq!(listed.len(), 30, "every acknowledged trigger is one run");
+    assert_eq!(unique.len(), 30);
+    drop(s);
+}
+
+#[tokio::test]
+async fn two_servers_on_postgresql_drain_one_buffer_without_duplicates() {
+    if postgres_url().is_none() {
+        eprintln!("PostgreSQL suite skipped: TRIGR_TEST_BACKEND is not postgres");
+        return;
+    }
+    let a = server(1, &[], None).await;
+    a.deploy(json!([{"id": "t"}])).await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(a.trigger("t", json!({"i": i}), json!({})).await);
+    }
+    let b = server(1, &[], Some(a.data_dir.clone())).await;
+    let mut created = 0;
+    for _ in 0..1000 {
+        let (ta, tb) = tokio::join!(drain(&a), drain(&b));
+        let n = ta["created"].as_u64().unwrap() + tb["created"].as_u64().unwrap();
+        let existed = ta["existed"].as_u64().unwrap() + tb["existed"].as_u64().unwrap();
+        assert_eq!(existed, 0, "an entry was drained twice: {ta} {tb}");
+        created += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(created, 59);
+    let (status, list) = a.get("/api/v1/runs?page[size]=100").await;
+    assert_eq!(status, 200);
+    let listed: HashSet<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 60);
+    assert_eq!(listed, ids.iter().map(String::as_str).collect());
+}
