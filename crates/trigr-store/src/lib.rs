@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 pub use dashboard::{DashboardLink, DashboardRead, DashboardSession, DashboardTx, FinishedBucket};
 pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use model::*;
-pub use mollifier::{BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
+pub use mollifier::{BufferCursor, BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
 pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
 pub use schedule::{Schedule, ScheduleKind};
 pub use tx::{ReadTx, Tx};

@@ -44,6 +44,15 @@ pub struct BufferDepth {
     pub oldest_at: Millis,
 }
 
+/// Where a listing of one environment's buffer starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferCursor {
+    /// Entries before this `seq`, newest first (`i64::MAX`: from the newest).
+    Below(i64),
+    /// Entries after this `seq`, oldest first (`0`: from the oldest).
+    Above(i64),
+}
+
 /// Reads of the buffer and the settings.
 pub trait MollifierRead {
     /// The entry holding `run_id` in an environment.
@@ -58,8 +67,13 @@ pub trait MollifierRead {
     /// The entry a request idempotency key created.
     fn buffered_by_request_key(&mut self, env_id: &str, key: &str)
         -> Result<Option<BufferedEntry>>;
-    /// Up to `limit` oldest entries of an environment, for listing.
-    fn buffered_entries(&mut self, env_id: &str, limit: i64) -> Result<Vec<BufferedEntry>>;
+    /// Up to `limit` entries of an environment from a place in its FIFO, for listing.
+    fn buffered_entries(
+        &mut self,
+        env_id: &str,
+        from: BufferCursor,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>>;
     /// Every environment with entries, by environment id.
     fn buffer_depths(&mut self) -> Result<Vec<BufferDepth>>;
     /// The organization of an environment.

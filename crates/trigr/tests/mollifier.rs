@@ -260,3 +260,153 @@ async fn two_servers_on_postgresql_drain_one_buffer_without_duplicates() {
     assert_eq!(listed.len(), 60);
     assert_eq!(listed, ids.iter().map(String::as_str).collect());
 }
+
+async fn call(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    s.call(method, path, body).await
+}
+
+#[tokio::test]
+async fn buffered_runs_are_listed_first_filtered_and_paged() {
+    let s = server(1, &[], None).await;
+    s.deploy(json!([{"id": "t"}, {"id": "u"}])).await;
+    let direct = s.trigger("t", json!({}), json!({})).await;
+    let mut buffered = Vec::new();
+    for i in 0..5 {
+        let task = if i % 2 == 0 { "t" } else { "u" };
+        buffered.push(s.trigger(task, json!({"i": i}), json!({})).await);
+    }
+    // Newest first: the buffered runs (newest entry first), then the created one.
+    let want: Vec<String> = buffered.iter().rev().chain([&direct]).cloned().collect();
+    assert_eq!(s.list_ids("").await, want);
+    // Paged two at a time, forwards then back.
+    let (status, p1) = s.get("/api/v1/runs?page[size]=2").await;
+    assert_eq!(status, 200, "{p1}");
+    let ids = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&p1), want[..2]);
+    assert_eq!(p1["data"][0]["status"], "QUEUED");
+    let next = p1["pagination"]["next"].as_str().unwrap().to_string();
+    let (_, p2) = s
+        .get(&format!("/api/v1/runs?page[size]=2&page[after]={next}"))
+        .await;
+    assert_eq!(ids(&p2), want[2..4]);
+    let next = p2["pagination"]["next"].as_str().unwrap().to_string();
+    let (_, p3) = s
+        .get(&format!("/api/v1/runs?page[size]=2&page[after]={next}"))
+        .await;
+    assert_eq!(ids(&p3), want[4..6]);
+    assert!(p3["pagination"]["next"].is_null(), "{p3}");
+    let prev = p3["pagination"]["previous"].as_str().unwrap().to_string();
+    let (_, back) = s
+        .get(&format!("/api/v1/runs?page[size]=2&page[before]={prev}"))
+        .await;
+    assert_eq!(ids(&back), want[2..4]);
+    // Filters hold for buffered runs too.
+    let u: Vec<String> = buffered
+        .iter()
+        .rev()
+        .filter(|id| {
+            let i = buffered.iter().position(|x| x == *id).unwrap();
+            i % 2 == 1
+        })
+        .cloned()
+        .collect();
+    assert_eq!(s.list_ids("filter[taskIdentifier]=u").await, u);
+    assert!(s.list_ids("filter[status]=COMPLETED").await.is_empty());
+    // Drained, the same runs are listed once each.
+    assert_eq!(drain_all(&s).await, 5);
+    let mut after = s.list_ids("").await;
+    after.sort();
+    let mut all = want.clone();
+    all.sort();
+    assert_eq!(after, all);
+}
+
+#[tokio::test]
+async fn tags_metadata_and_realtime_of_a_buffered_run() {
+    let s = server(1, &[], None).await;
+    let version = s.deploy(json!([{"id": "t"}])).await;
+    let first = s.trigger("t", json!({}), json!({})).await;
+    let tagged = s
+        .trigger("t", json!({}), json!({"tags": ["a"], "metadata": {"n": 1}}))
+        .await;
+    let with_meta = s
+        .trigger("t", json!({}), json!({"metadata": {"n": 1}}))
+        .await;
+    let watched = s.trigger("t", json!({"w": true}), json!({})).await;
+    for id in [&tagged, &with_meta, &watched] {
+        assert_eq!(waiting_reason(&s, id).await.as_deref(), Some("BUFFERED"));
+    }
+    // Metadata reads from the entry.
+    let (status, m) = call(
+        &s,
+        "GET",
+        &format!("/api/v1/runs/{with_meta}/metadata"),
+        None,
+    )
+    .await;
+    assert_eq!((status, &m["metadata"]), (200, &json!({"n": 1})), "{m}");
+    // Tagging creates the run, then tags it.
+    let (status, v) = s
+        .post(
+            &format!("/api/v1/runs/{tagged}/tags"),
+            json!({"tags": ["b"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let run = s.run(&tagged).await;
+    assert_eq!(run["tags"], json!(["a", "b"]), "{run}");
+    assert_ne!(run["waitingFor"]["reason"], "BUFFERED", "{run}");
+    // So does a metadata update.
+    let (status, v) = call(
+        &s,
+        "PUT",
+        &format!("/api/v1/runs/{with_meta}/metadata"),
+        Some(json!({"metadata": {"n": 2}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let run = s.run(&with_meta).await;
+    assert_eq!(run["metadata"], json!({"n": 2}), "{run}");
+    assert_ne!(run["waitingFor"]["reason"], "BUFFERED", "{run}");
+    // A realtime subscriber of a buffered run gets it, then its changes once drained.
+    let (status, _) = s.cancel(&first).await;
+    assert_eq!(status, 200);
+    let snapshot = realtime(&s, &format!("/realtime/v1/runs/{watched}?offset=-1")).await;
+    assert_eq!(snapshot.status, 200, "{}", snapshot.text);
+    assert_eq!(snapshot.json[0]["value"]["friendlyId"], watched.as_str());
+    assert_eq!(snapshot.json[0]["value"]["status"], "PENDING");
+    let offset = snapshot.header("electric-offset").unwrap();
+    let live_path =
+        format!("/realtime/v1/runs/{watched}?handle=run-{watched}&live=true&offset={offset}");
+    let live = {
+        let base = s.base_url.clone();
+        tokio::spawn(async move {
+            let req = Req::new("GET", &live_path).header("x-trigger-api-version", "2025-07-16");
+            send_to(&reqwest::Client::new(), &base, req).await
+        })
+    };
+    assert_eq!(drain_all(&s).await, 1);
+    let got = s.dequeue(&version, 5, 0).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let r = live.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json[0]["value"]["friendlyId"],
+        watched.as_str(),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.json[0]["value"]["status"], "DEQUEUED", "{}", r.text);
+}
+
+async fn realtime(s: &TestServer, path: &str) -> Resp {
+    let req = Req::new("GET", path).header("x-trigger-api-version", "2025-07-16");
+    send_to(&reqwest::Client::new(), &s.base_url, req).await
+}

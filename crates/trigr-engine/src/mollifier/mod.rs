@@ -17,6 +17,7 @@ pub mod drainer;
 pub mod entry;
 pub mod fallback;
 pub mod gate;
+pub mod listing;
 pub mod overrides;
 pub mod trip;
 

@@ -156,6 +156,10 @@ pub(crate) fn create_run(
         return Ok(found);
     }
     let mut run = plan_run(tx, env, new, now, true)?;
+    if new.fixed.is_some() {
+        // A buffered run keeps its creation time; it changed now, when it was made.
+        run.updated_at = tx.now().max(run.updated_at);
+    }
     run.seq = tx.insert_run(&run)?;
     crate::events::record(tx, [(None, &run)])?;
     tx.wake(&env.id);

@@ -3,7 +3,7 @@
 use trigr_types::Millis;
 
 use super::{sql, Db, Sql};
-use crate::mollifier::{BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
+use crate::mollifier::{BufferCursor, BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
 use crate::rows::Columns;
 use crate::Result;
 
@@ -23,8 +23,14 @@ static BY_IDEMPOTENCY_KEY: Sql = sql!(
 );
 static BY_REQUEST_KEY: Sql =
     sql!("SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 AND request_key = $2");
-static OLDEST: Sql =
-    sql!("SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 ORDER BY seq LIMIT $2");
+static NEWEST_BELOW: Sql = sql!(
+    "SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 AND seq < $2 \
+     ORDER BY seq DESC LIMIT $3"
+);
+static OLDEST_ABOVE: Sql = sql!(
+    "SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 AND seq > $2 \
+     ORDER BY seq LIMIT $3"
+);
 static DEPTHS: Sql = sql!(
     "SELECT env_id, MIN(org_id), COUNT(*), MIN(created_at) FROM mollifier_entries \
      GROUP BY env_id ORDER BY env_id"
@@ -104,8 +110,20 @@ impl<C: Db> MollifierRead for C {
         self.query_first(&BY_REQUEST_KEY, &[&env_id, &key], |r| entry(r))
     }
 
-    fn buffered_entries(&mut self, env_id: &str, limit: i64) -> Result<Vec<BufferedEntry>> {
-        self.query(&OLDEST, &[&env_id, &limit], |r| entry(r))
+    fn buffered_entries(
+        &mut self,
+        env_id: &str,
+        from: BufferCursor,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>> {
+        match from {
+            BufferCursor::Below(seq) => {
+                self.query(&NEWEST_BELOW, &[&env_id, &seq, &limit], |r| entry(r))
+            }
+            BufferCursor::Above(seq) => {
+                self.query(&OLDEST_ABOVE, &[&env_id, &seq, &limit], |r| entry(r))
+            }
+        }
     }
 
     fn buffer_depths(&mut self) -> Result<Vec<BufferDepth>> {
