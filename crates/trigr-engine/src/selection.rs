@@ -53,7 +53,7 @@ impl Selection {
             }
             Selection::Batch(id) => match tx.batch(env_id, id)? {
                 Some(b) => Some(Selected {
-                    runs: tx.runs_of_batch(id)?,
+                    runs: crate::mollifier::fallback::batch_runs(tx, env_id, id)?,
                     batch_size: Some(b.run_count),
                 }),
                 None => None,

@@ -31,6 +31,8 @@ pub struct BufferedEntry {
     pub created_at: Millis,
     /// When it fails unprocessed.
     pub expires_at: Millis,
+    /// The batch it is an item of.
+    pub batch_id: Option<String>,
 }
 
 /// One environment's buffer, for status and metrics.
@@ -74,6 +76,8 @@ pub trait MollifierRead {
         from: BufferCursor,
         limit: i64,
     ) -> Result<Vec<BufferedEntry>>;
+    /// The entries that are items of a batch (at most the batch's size), oldest first.
+    fn buffered_of_batch(&mut self, env_id: &str, batch_id: &str) -> Result<Vec<BufferedEntry>>;
     /// Every environment with entries, by environment id.
     fn buffer_depths(&mut self) -> Result<Vec<BufferDepth>>;
     /// The organization of an environment.

@@ -410,3 +410,63 @@ async fn realtime(s: &TestServer, path: &str) -> Resp {
     let req = Req::new("GET", path).header("x-trigger-api-version", "2025-07-16");
     send_to(&reqwest::Client::new(), &s.base_url, req).await
 }
+
+#[tokio::test]
+async fn batch_items_are_gated_buffered_into_their_batch_and_drained() {
+    let s = server(2, &[], None).await;
+    s.deploy(json!([{"id": "t"}])).await;
+    let r = s
+        .create_batch(json!({"runCount": 6, "taskIdentifiers": ["t"]}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let batch = r.json["id"].as_str().unwrap().to_string();
+    let items: Vec<Value> = (0..6)
+        .map(|i| {
+            json!({"index": i, "task": "t", "payload": format!("{{\"i\":{i}}}"),
+                   "options": {"payloadType": "application/json"}})
+        })
+        .collect();
+    let r = s.send_items(&batch, &items[..4]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["itemsAccepted"], 4);
+    let r = s.send_items(&batch, &items).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            &r.json["itemsAccepted"],
+            &r.json["itemsDeduplicated"],
+            &r.json["sealed"]
+        ),
+        (&json!(2), &json!(4), &json!(true))
+    );
+    // Two items passed the gate; the other four wait in the buffer, yet belong to the batch.
+    let (status, v) = s.get(&format!("/api/v2/batches/{batch}")).await;
+    assert_eq!(status, 200, "{v}");
+    let runs: Vec<String> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(runs.len(), 6, "{v}");
+    assert_eq!(v["status"], "PROCESSING", "{v}");
+    let mut buffered = 0;
+    for (i, id) in runs.iter().enumerate() {
+        let run = s.run(id).await;
+        assert_eq!(run["payload"], json!({"i": i}), "{run}");
+        assert_eq!(run["batchId"], batch.as_str(), "{run}");
+        if run["waitingFor"]["reason"] == "BUFFERED" {
+            buffered += 1;
+        }
+    }
+    assert_eq!(buffered, 4);
+    assert_eq!(drain_all(&s).await, 4);
+    let (_, after) = s.get(&format!("/api/v2/batches/{batch}")).await;
+    assert_eq!(after["runs"], v["runs"], "the same runs, in item order");
+    for id in &runs {
+        let run = s.run(id).await;
+        assert_ne!(run["waitingFor"]["reason"], "BUFFERED", "{run}");
+        assert_eq!(run["batchId"], batch.as_str(), "{run}");
+    }
+    assert_eq!(s.list_all(&format!("filter[batch]={batch}")).await.len(), 6);
+}

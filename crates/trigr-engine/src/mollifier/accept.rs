@@ -22,8 +22,7 @@ impl Engine {
         env_id: &str,
         new: NewRun,
     ) -> Result<(Triggered, bool)> {
-        let ttl_ms = Millis::try_from(self.mollifier().settings().entry_ttl.as_millis())
-            .unwrap_or(Millis::MAX);
+        let ttl_ms = self.mollifier().entry_ttl_ms();
         self.write_retrying(|| {
             let (env_id, new) = (env_id.to_string(), new.clone());
             move |tx: &mut Txn<'_>| {
@@ -43,7 +42,7 @@ impl Engine {
 }
 
 /// Plans the run, locks its version and writes the entry.
-fn buffer(
+pub(crate) fn buffer(
     tx: &mut Txn<'_>,
     env: &Environment,
     mut new: NewRun,
@@ -68,6 +67,7 @@ fn buffer(
         attempts: 0,
         created_at: now,
         expires_at,
+        batch_id: new.batch.as_ref().map(|(id, _)| id.clone()),
     };
     tx.insert_buffered(&entry)?;
     Ok(Triggered {

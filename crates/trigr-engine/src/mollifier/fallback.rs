@@ -88,3 +88,24 @@ pub(crate) fn materialise_in(tx: &mut Txn<'_>, env_id: &str, run_id: &str) -> Re
     tx.delete_buffered(run_id, None)?;
     Ok(Some(run))
 }
+
+/// The runs of a batch, buffered items included (as readers see them), by item index.
+pub(crate) fn batch_runs<T: ReadTx + ?Sized>(
+    tx: &mut T,
+    env_id: &str,
+    batch_id: &str,
+) -> Result<Vec<Run>> {
+    let mut runs = tx.runs_of_batch(batch_id)?;
+    let entries = tx.buffered_of_batch(env_id, batch_id)?;
+    if entries.is_empty() {
+        return Ok(runs);
+    }
+    let Some(env) = tx.environment(env_id)? else {
+        return Ok(runs);
+    };
+    for e in &entries {
+        runs.push(view(&env, e)?);
+    }
+    runs.sort_by_key(|r| r.batch_index);
+    Ok(runs)
+}

@@ -188,6 +188,11 @@ impl Mollifier {
         &self.buffer
     }
 
+    /// How long an entry may wait, in milliseconds.
+    pub fn entry_ttl_ms(&self) -> Millis {
+        Millis::try_from(self.settings.entry_ttl.as_millis()).unwrap_or(Millis::MAX)
+    }
+
     /// Whether the global switch is off (the trigger path then skips the gate entirely).
     pub fn is_off(&self) -> bool {
         self.settings.mode == Mode::Off

@@ -10,6 +10,8 @@ CREATE TABLE mollifier_entries (
     task_id TEXT NOT NULL,
     idempotency_key TEXT,
     request_key TEXT,
+    -- The batch item it is (the batch's id; the index is in the body), if one.
+    batch_id TEXT,
     -- The checked trigger, as JSON (trigr_engine::mollifier::entry).
     body TEXT NOT NULL,
     -- 'queued', or 'claimed' by a drainer (claimed_by) until claim_until.
@@ -25,6 +27,7 @@ CREATE INDEX mollifier_entries_idempotency ON mollifier_entries (env_id, task_id
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX mollifier_entries_request_key ON mollifier_entries (env_id, request_key)
     WHERE request_key IS NOT NULL;
+CREATE INDEX mollifier_entries_batch ON mollifier_entries (batch_id) WHERE batch_id IS NOT NULL;
 CREATE INDEX mollifier_entries_expiry ON mollifier_entries (expires_at);
 
 -- Overrides of the mollifier's settings for one environment ('env:<id>') or organization

@@ -8,18 +8,21 @@ use crate::rows::Columns;
 use crate::Result;
 
 const COLUMNS: &str = "seq, run_id, env_id, org_id, task_id, idempotency_key, request_key, body, \
-                       state, claimed_by, claim_until, attempts, created_at, expires_at";
+                       state, claimed_by, claim_until, attempts, created_at, expires_at, batch_id";
 
 static INSERT: Sql = sql!(
     "INSERT INTO mollifier_entries (run_id, env_id, org_id, task_id, idempotency_key, \
-     request_key, body, state, attempts, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $9) ON CONFLICT (run_id) DO NOTHING"
+     request_key, body, state, attempts, created_at, expires_at, batch_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $9, $10) ON CONFLICT (run_id) DO NOTHING"
 );
 static BY_RUN: Sql =
     sql!("SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 AND run_id = $2");
 static BY_IDEMPOTENCY_KEY: Sql = sql!(
     "SELECT {COLUMNS} FROM mollifier_entries \
      WHERE env_id = $1 AND task_id = $2 AND idempotency_key = $3"
+);
+static OF_BATCH: Sql = sql!(
+    "SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 AND batch_id = $2 ORDER BY seq"
 );
 static BY_REQUEST_KEY: Sql =
     sql!("SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 AND request_key = $2");
@@ -83,6 +86,7 @@ fn entry(r: &impl Columns) -> Result<BufferedEntry> {
         attempts: r.int(11)?,
         created_at: r.int(12)?,
         expires_at: r.int(13)?,
+        batch_id: r.opt_text(14)?,
     })
 }
 
@@ -126,6 +130,10 @@ impl<C: Db> MollifierRead for C {
         }
     }
 
+    fn buffered_of_batch(&mut self, env_id: &str, batch_id: &str) -> Result<Vec<BufferedEntry>> {
+        self.query(&OF_BATCH, &[&env_id, &batch_id], |r| entry(r))
+    }
+
     fn buffer_depths(&mut self) -> Result<Vec<BufferDepth>> {
         self.query(&DEPTHS, &[], |r| {
             Ok(BufferDepth {
@@ -160,6 +168,7 @@ impl<C: Db> MollifierTx for C {
                 &e.body,
                 &e.created_at,
                 &e.expires_at,
+                &e.batch_id,
             ],
         )?;
         Ok(changed == 1)
