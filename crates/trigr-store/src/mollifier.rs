@@ -78,8 +78,8 @@ pub trait MollifierRead {
     ) -> Result<Vec<BufferedEntry>>;
     /// The entries that are items of a batch (at most the batch's size), oldest first.
     fn buffered_of_batch(&mut self, env_id: &str, batch_id: &str) -> Result<Vec<BufferedEntry>>;
-    /// Every environment with entries, by environment id.
-    fn buffer_depths(&mut self) -> Result<Vec<BufferDepth>>;
+    /// The first `limit` environments with entries, by environment id.
+    fn buffer_depths(&mut self, limit: i64) -> Result<Vec<BufferDepth>>;
     /// The organization of an environment.
     fn org_of_env(&mut self, env_id: &str) -> Result<Option<String>>;
     /// Every stored override, as `(scope, settings JSON)`.

@@ -470,3 +470,106 @@ async fn batch_items_are_gated_buffered_into_their_batch_and_drained() {
     }
     assert_eq!(s.list_all(&format!("filter[batch]={batch}")).await.len(), 6);
 }
+
+/// The value of the sample `name` whose labels contain every one of `labels` (`k="v"`).
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(head, _)| {
+            let (n, rest) = head.split_once('{').unwrap_or((head, ""));
+            n == name && labels.iter().all(|l| rest.contains(l))
+        })
+        .map(|(_, v)| v.parse().expect("a number"))
+}
+
+#[tokio::test]
+async fn metrics_report_decisions_buffers_and_drains() {
+    let token = "metrics-token-0123456789";
+    let s = server(2, &["--metrics-token", token], None).await;
+    s.deploy(json!([{"id": "t"}])).await;
+    for _ in 0..5 {
+        s.trigger("t", json!({}), json!({})).await;
+    }
+    s.advance(3_000).await;
+    let scrape = || async {
+        let r = s.send(Req::new("GET", "/metrics").key(token)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.text
+    };
+    let text = scrape().await;
+    let decisions = |text: &str, outcome: &str, reason: &str| {
+        sample(
+            text,
+            "trigr_mollifier_decisions_total",
+            &[
+                &format!("outcome=\"{outcome}\""),
+                &format!("reason=\"{reason}\""),
+            ],
+        )
+    };
+    assert_eq!(
+        decisions(&text, "pass_through", "below_threshold"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(decisions(&text, "mollify", "tripped"), Some(3.0), "{text}");
+    assert_eq!(
+        decisions(&text, "shadow_log", "tripped"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "trigr_mollifier_buffered_total", &[]),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, "trigr_mollifier_buffer_depth", &[]),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "trigr_mollifier_buffer_oldest_age_seconds", &[]),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "trigr_mollifier_tripped", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(drain_all(&s).await, 3);
+    let text = scrape().await;
+    assert_eq!(
+        sample(&text, "trigr_mollifier_drained_total", &[]),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "trigr_mollifier_expired_total", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "trigr_mollifier_buffer_fail_open_total", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "trigr_mollifier_buffer_depth", &[]),
+        None,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "trigr_mollifier_drain_lag_seconds_count", &[]),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "trigr_mollifier_drain_lag_seconds_bucket",
+            &["le=\"2.56\""]
+        ),
+        Some(0.0),
+        "{text}"
+    );
+}

@@ -47,8 +47,8 @@ pub trait MollifierBuffer: Send + Sync {
         until: Millis,
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<BufferedEntry>>>;
-    /// The environments with entries: depth and oldest entry.
-    fn depths(&self) -> BoxFuture<'_, Result<Vec<BufferDepth>>>;
+    /// The first `limit` environments with entries (by id): depth and oldest entry.
+    fn depths(&self, limit: i64) -> BoxFuture<'_, Result<Vec<BufferDepth>>>;
 }
 
 /// The buffer in the store.
@@ -116,7 +116,7 @@ impl MollifierBuffer for StoreBuffer {
         )
     }
 
-    fn depths(&self) -> BoxFuture<'_, Result<Vec<BufferDepth>>> {
-        Box::pin(self.store.read(|tx| Ok(tx.buffer_depths()?)))
+    fn depths(&self, limit: i64) -> BoxFuture<'_, Result<Vec<BufferDepth>>> {
+        Box::pin(self.store.read(move |tx| Ok(tx.buffer_depths(limit)?)))
     }
 }

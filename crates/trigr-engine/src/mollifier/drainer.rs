@@ -135,6 +135,8 @@ pub struct Drainer {
 
 /// How often the drainer reloads the stored overrides.
 const OVERRIDES_EVERY_MS: Millis = 5_000;
+/// Most environments with entries one tick looks at (their rotation covers them all).
+const MAX_DRAIN_ENVS: i64 = 100_000;
 /// Most expired entries failed per tick.
 const EXPIRED_PER_TICK: i64 = 500;
 
@@ -156,7 +158,12 @@ impl Drainer {
         let now = self.engine.now();
         self.reload_overrides(now).await;
         let mut tick = self.expire(now).await?;
-        let depths = self.engine.mollifier().buffer().depths().await?;
+        let depths = self
+            .engine
+            .mollifier()
+            .buffer()
+            .depths(MAX_DRAIN_ENVS)
+            .await?;
         let slots = self.pick(&depths);
         if slots.is_empty() {
             return Ok(tick);
@@ -376,8 +383,10 @@ async fn drain_entry(engine: &Engine, claimer: &str, e: &BufferedEntry, tick: &m
         Ok(Drained::Created(_)) => {
             tick.created += 1;
             stats.drained.fetch_add(1, Ordering::Relaxed);
-            let lag = u64::try_from(engine.now() - e.created_at).unwrap_or(0);
+            let lag_ms = engine.now() - e.created_at;
+            let lag = u64::try_from(lag_ms).unwrap_or(0);
             stats.drain_lag_ms_sum.fetch_add(lag, Ordering::Relaxed);
+            engine.observer().buffered_drained(lag_ms);
             true
         }
         Ok(Drained::Existed(_)) => {

@@ -36,7 +36,7 @@ static OLDEST_ABOVE: Sql = sql!(
 );
 static DEPTHS: Sql = sql!(
     "SELECT env_id, MIN(org_id), COUNT(*), MIN(created_at) FROM mollifier_entries \
-     GROUP BY env_id ORDER BY env_id"
+     GROUP BY env_id ORDER BY env_id LIMIT $1"
 );
 static ORG_OF_ENV: Sql = sql!(
     "SELECT p.org_id FROM environments e JOIN projects p ON p.id = e.project_id WHERE e.id = $1"
@@ -134,8 +134,8 @@ impl<C: Db> MollifierRead for C {
         self.query(&OF_BATCH, &[&env_id, &batch_id], |r| entry(r))
     }
 
-    fn buffer_depths(&mut self) -> Result<Vec<BufferDepth>> {
-        self.query(&DEPTHS, &[], |r| {
+    fn buffer_depths(&mut self, limit: i64) -> Result<Vec<BufferDepth>> {
+        self.query(&DEPTHS, &[&limit], |r| {
             Ok(BufferDepth {
                 env_id: r.text(0)?,
                 org_id: r.text(1)?,
