@@ -82,6 +82,8 @@ pub trait MollifierRead {
     fn buffer_depths(&mut self, limit: i64) -> Result<Vec<BufferDepth>>;
     /// The organization of an environment.
     fn org_of_env(&mut self, env_id: &str) -> Result<Option<String>>;
+    /// The environments some server holds tripped at `now`, with the latest end.
+    fn mollifier_trips(&mut self, now: Millis) -> Result<Vec<(String, Millis)>>;
     /// Every stored override, as `(scope, settings JSON)`.
     fn mollifier_settings(&mut self) -> Result<Vec<(String, String)>>;
 }
@@ -112,6 +114,8 @@ pub trait MollifierTx {
     fn release_buffered(&mut self, run_id: &str, claimer: &str) -> Result<bool>;
     /// Deletes an entry `claimer` holds (`None`: whoever holds it, or nobody).
     fn delete_buffered(&mut self, run_id: &str, claimer: Option<&str>) -> Result<bool>;
+    /// Replaces the environments server `server_id` holds tripped (bounded by the caller).
+    fn put_mollifier_trips(&mut self, server_id: &str, trips: &[(String, Millis)]) -> Result<()>;
     /// Stores the override of a scope, or removes it (`None`).
     fn put_mollifier_setting(
         &mut self,

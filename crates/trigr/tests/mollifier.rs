@@ -573,3 +573,101 @@ async fn metrics_report_decisions_buffers_and_drains() {
         "{text}"
     );
 }
+
+fn admin(cmd: &[&str], s: &TestServer) -> std::process::Output {
+    let mut args: Vec<String> = cmd.iter().map(|a| a.to_string()).collect();
+    args.extend(store_args(s));
+    std::process::Command::new(binary())
+        .args(&args)
+        .output()
+        .expect("run trigr")
+}
+
+fn admin_ok(cmd: &[&str], s: &TestServer) -> String {
+    let out = admin(cmd, s);
+    assert!(
+        out.status.success(),
+        "trigr {cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn overrides_through_the_api_and_the_cli_with_status() {
+    let s = server(1000, &[], None).await;
+    s.deploy(json!([{"id": "t"}])).await;
+    let (status, v) = s.get("/api/v1/mollifier").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["mode"], &v["threshold"], &v["tripped"], &v["depth"]),
+        (&json!("on"), &json!(1000), &json!(false), &json!(0))
+    );
+    // Bad overrides are refused with nothing stored.
+    for bad in [
+        json!({"threshold": 0}),
+        json!({"mode": "sometimes"}),
+        json!({"holdMs": -1}),
+        json!({"extra": 1}),
+        json!({"threshold": 1e20}),
+    ] {
+        let (status, v) = call(&s, "PUT", "/api/v1/mollifier", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert!(v["error"].is_string(), "{v}");
+    }
+    // An environment override of 1 trigger per second trips it at the second.
+    let (status, v) = call(
+        &s,
+        "PUT",
+        "/api/v1/mollifier",
+        Some(json!({"threshold": 1, "holdMs": 60000})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["threshold"], 1, "{v}");
+    s.trigger("t", json!({}), json!({})).await;
+    let late = s.trigger("t", json!({}), json!({})).await;
+    assert_eq!(waiting_reason(&s, &late).await.as_deref(), Some("BUFFERED"));
+    let (_, v) = s.get("/api/v1/mollifier").await;
+    assert_eq!(
+        (&v["tripped"], &v["depth"]),
+        (&json!(true), &json!(1)),
+        "{v}"
+    );
+    // The CLI sees it (the drainer published the trip).
+    drain(&s).await;
+    let before = s.trigger("t", json!({}), json!({})).await;
+    assert_eq!(
+        waiting_reason(&s, &before).await.as_deref(),
+        Some("BUFFERED")
+    );
+    let out = admin_ok(&["mollifier", "status"], &s);
+    let dev = out.lines().find(|l| l.contains(" dev ")).expect(&out);
+    assert!(dev.contains("threshold=1 holdMs=60000"), "{out}");
+    assert!(dev.trim_end().ends_with("yes"), "{out}");
+    // Switched off for the environment from the CLI: triggers go straight to the engine
+    // once the server reloads the overrides (its drainer does, every 5 s).
+    admin_ok(&["mollifier", "set", "off", "--env", "dev"], &s);
+    s.advance(6_000).await;
+    drain(&s).await;
+    let direct = s.trigger("t", json!({}), json!({})).await;
+    assert_ne!(
+        waiting_reason(&s, &direct).await.as_deref(),
+        Some("BUFFERED")
+    );
+    let (_, v) = s.get("/api/v1/mollifier").await;
+    assert_eq!(v["mode"], "off", "{v}");
+    let out = admin(&["mollifier", "set", "sometimes", "--env", "dev"], &s);
+    assert!(!out.status.success());
+    let out = admin(&["mollifier", "set", "default", "--threshold", "5"], &s);
+    assert!(!out.status.success());
+    // Back to the defaults.
+    admin_ok(&["mollifier", "set", "default", "--env", "dev"], &s);
+    let (status, v) = call(&s, "DELETE", "/api/v1/mollifier", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["mode"], &v["threshold"]),
+        (&json!("on"), &json!(1000)),
+        "{v}"
+    );
+}

@@ -124,6 +124,9 @@ struct Rotation {
     last_env: BTreeMap<String, String>,
     /// When the overrides were last reloaded.
     overrides_at: Option<Millis>,
+    /// The tripped environments last published, and when.
+    trips: Vec<String>,
+    trips_at: Millis,
 }
 
 /// The drainer of one server.
@@ -157,6 +160,7 @@ impl Drainer {
     pub async fn run_once(&self) -> Result<Tick> {
         let now = self.engine.now();
         self.reload_overrides(now).await;
+        self.publish_trips(now).await;
         let mut tick = self.expire(now).await?;
         let depths = self
             .engine
@@ -203,6 +207,27 @@ impl Drainer {
             if let Err(e) = self.engine.load_mollifier_overrides().await {
                 tracing::warn!(error = %e, "could not reload the mollifier overrides");
             }
+        }
+    }
+
+    /// Publishes this server's tripped environments when they changed, and every second
+    /// while there are some (for `trigr mollifier status`).
+    async fn publish_trips(&self, now: Millis) {
+        let current = self.engine.tripped_envs();
+        let due = {
+            let r = self.rotation.lock().expect("rotation lock");
+            current != r.trips || (!current.is_empty() && now - r.trips_at >= 1000)
+        };
+        if !due {
+            return;
+        }
+        match self.engine.publish_trips(&self.claimer).await {
+            Ok(published) => {
+                let mut r = self.rotation.lock().expect("rotation lock");
+                r.trips = published.into_iter().map(|(env, _)| env).collect();
+                r.trips_at = now;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not publish the tripped environments"),
         }
     }
 

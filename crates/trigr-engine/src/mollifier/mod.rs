@@ -19,6 +19,7 @@ pub mod fallback;
 pub mod gate;
 pub mod listing;
 pub mod overrides;
+pub mod status;
 pub mod trip;
 
 use std::sync::atomic::{AtomicU64, Ordering};

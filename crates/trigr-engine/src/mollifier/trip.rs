@@ -35,6 +35,8 @@ pub trait TripCounter: Send + Sync {
     fn hit(&self, env_id: &str, now: Millis, limits: Limits) -> Result<bool, TripError>;
     /// Whether `env_id` is tripped at `now`, without counting.
     fn is_tripped(&self, env_id: &str, now: Millis) -> bool;
+    /// Up to `limit` environments tripped at `now`, with when their hold ends, by id.
+    fn tripped(&self, now: Millis, limit: usize) -> Vec<(String, Millis)>;
 }
 
 /// One environment's window.
@@ -71,6 +73,20 @@ impl TripCounter for LocalTripCounter {
             w.tripped_until = now.saturating_add(limits.hold_ms);
         }
         Ok(now < w.tripped_until)
+    }
+
+    fn tripped(&self, now: Millis, limit: usize) -> Vec<(String, Millis)> {
+        let Ok(windows) = self.windows.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Millis)> = windows
+            .iter()
+            .filter(|(_, w)| now < w.tripped_until)
+            .map(|(env, w)| (env.clone(), w.tripped_until))
+            .collect();
+        out.sort();
+        out.truncate(limit);
+        out
     }
 
     fn is_tripped(&self, env_id: &str, now: Millis) -> bool {

@@ -12,6 +12,7 @@ pub(crate) mod events;
 mod inputs;
 mod logs;
 mod migrate;
+mod mollifier;
 pub(crate) mod offset_page;
 mod otlp;
 pub(crate) mod output_streams;
@@ -152,6 +153,11 @@ fn management() -> OpenApiRouter<AppState> {
             retention::retrieve,
             retention::set,
             retention::reset
+        ))
+        .routes(routes!(
+            mollifier::retrieve,
+            mollifier::set,
+            mollifier::reset
         ))
         .routes(routes!(auth_claims))
         .routes(routes!(testing::clock))

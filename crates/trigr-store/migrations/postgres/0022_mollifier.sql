@@ -37,3 +37,12 @@ CREATE TABLE mollifier_settings (
     settings TEXT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+
+-- The environments each server's trip evaluator holds tripped, and until when, published by
+-- its drainer when they change (for `trigr mollifier status`).
+CREATE TABLE mollifier_trips (
+    server_id TEXT NOT NULL,
+    env_id TEXT NOT NULL,
+    tripped_until BIGINT NOT NULL,
+    PRIMARY KEY (server_id, env_id)
+);

@@ -66,6 +66,13 @@ static PUT_SETTING: Sql = sql!(
      ON CONFLICT (scope) DO UPDATE SET settings = excluded.settings, \
      updated_at = excluded.updated_at"
 );
+static TRIPS: Sql = sql!(
+    "SELECT env_id, MAX(tripped_until) FROM mollifier_trips WHERE tripped_until > $1 \
+     GROUP BY env_id ORDER BY env_id"
+);
+static DELETE_TRIPS: Sql = sql!("DELETE FROM mollifier_trips WHERE server_id = $1");
+static INSERT_TRIP: Sql =
+    sql!("INSERT INTO mollifier_trips (server_id, env_id, tripped_until) VALUES ($1, $2, $3)");
 static DELETE_SETTING: Sql = sql!("DELETE FROM mollifier_settings WHERE scope = $1");
 
 fn entry(r: &impl Columns) -> Result<BufferedEntry> {
@@ -149,6 +156,10 @@ impl<C: Db> MollifierRead for C {
         self.query_first(&ORG_OF_ENV, &[&env_id], |r| r.text(0))
     }
 
+    fn mollifier_trips(&mut self, now: Millis) -> Result<Vec<(String, Millis)>> {
+        self.query(&TRIPS, &[&now], |r| Ok((r.text(0)?, r.int(1)?)))
+    }
+
     fn mollifier_settings(&mut self) -> Result<Vec<(String, String)>> {
         self.query(&SETTINGS, &[], |r| Ok((r.text(0)?, r.text(1)?)))
     }
@@ -214,6 +225,14 @@ impl<C: Db> MollifierTx for C {
             None => self.execute(&DELETE, &[&run_id])?,
         };
         Ok(changed == 1)
+    }
+
+    fn put_mollifier_trips(&mut self, server_id: &str, trips: &[(String, Millis)]) -> Result<()> {
+        self.execute(&DELETE_TRIPS, &[&server_id])?;
+        for (env_id, until) in trips {
+            self.execute(&INSERT_TRIP, &[&server_id, env_id, until])?;
+        }
+        Ok(())
     }
 
     fn put_mollifier_setting(
