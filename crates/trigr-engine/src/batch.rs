@@ -3,11 +3,15 @@
 
 use std::collections::HashSet;
 
-use trigr_store::{Batch, Run};
-use trigr_types::id;
-use trigr_types::wire::rest::{BatchItem, CreateBatch};
+use std::sync::atomic::Ordering;
 
-use crate::trigger::{create_run, prepare, NewRun, ReuseCheck};
+use trigr_store::{Batch, Environment, Run};
+use trigr_types::wire::rest::{BatchItem, CreateBatch};
+use trigr_types::{id, Millis};
+
+use crate::mollifier::fallback::batch_runs;
+use crate::mollifier::Decision;
+use crate::trigger::{create_run, existing_run, prepare, NewRun, ReuseCheck, Triggered};
 use crate::{Engine, Error, Result, Txn};
 
 pub const MAX_ITEMS: i64 = 1000;
@@ -66,6 +70,8 @@ pub struct ItemsAccepted {
     pub expected: i64,
     /// The items this call turned into runs (not the deduplicated ones), in the order sent.
     pub items: Vec<ItemRun>,
+    /// How many of them went to the mollifier's buffer.
+    pub buffered: u64,
 }
 
 /// An item of a batch and its run: the version the run is locked to (`None` while it has none).
@@ -170,13 +176,41 @@ impl Engine {
         prepared: Vec<NewItem>,
     ) -> Result<ItemsAccepted> {
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
+        let gate = self.gate_items(&env_id, &prepared);
         self.write(move |tx| {
             let b = tx
                 .batch(&env_id, &batch_id)?
                 .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
-            add_items(tx, b, prepared)
+            add_items(tx, b, prepared, &gate)
         })
         .await
+        .inspect(|a| {
+            let stats = self.mollifier().stats();
+            stats.buffered.fetch_add(a.buffered, Ordering::Relaxed);
+        })
+    }
+
+    /// The gate's decision for each checked item: which ones go to the buffer (the
+    /// mollifier's), with the time to live of their entries.
+    fn gate_items(&self, env_id: &str, items: &[NewItem]) -> ItemGate {
+        let m = self.mollifier();
+        if m.is_off() {
+            return ItemGate::default();
+        }
+        let now = self.now();
+        let mollified = items
+            .iter()
+            // A debounced item coalesces in the store at once: it is never buffered.
+            .filter(|it| {
+                it.run.as_ref().is_ok_and(|r| r.debounce.is_none())
+                    && matches!(m.gate(env_id, now), Decision::Mollify(_))
+            })
+            .map(|it| it.index)
+            .collect();
+        ItemGate {
+            mollified,
+            ttl_ms: m.entry_ttl_ms(),
+        }
     }
 
     pub async fn retrieve_batch(&self, env_id: &str, batch_id: &str) -> Result<BatchView> {
@@ -185,7 +219,7 @@ impl Engine {
             let batch = tx
                 .batch(&env_id, &batch_id)?
                 .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
-            let runs = tx.runs_of_batch(&batch.id)?;
+            let runs = batch_runs(tx, &env_id, &batch.id)?;
             // Both in item order, one run per item.
             let mut indexes = tx.batch_indexes(&batch.id)?;
             if indexes.len() != runs.len() {
@@ -219,14 +253,47 @@ fn item_error(index: i64, e: Error) -> Error {
     }
 }
 
+/// Which items of a call the mollifier's gate sent to the buffer.
+#[derive(Default)]
+struct ItemGate {
+    mollified: HashSet<i64>,
+    ttl_ms: Millis,
+}
+
+/// An item's run: created now, or (mollified) buffered with its batch and index, unless a
+/// key names a run already; with whether it was buffered.
+fn item_run(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    new: NewRun,
+    now: Millis,
+    gate: &ItemGate,
+) -> Result<(Triggered, bool)> {
+    let index = new.batch.as_ref().map_or(-1, |(_, i)| *i);
+    if !gate.mollified.contains(&index) {
+        return Ok((create_run(tx, env, &new, now)?, false));
+    }
+    if let Some(found) = existing_run(tx, env, &new, now)? {
+        return Ok((found, false));
+    }
+    let expires_at = now.saturating_add(gate.ttl_ms);
+    let t = crate::mollifier::accept::buffer(tx, env, new, now, expires_at)?;
+    Ok((t, true))
+}
+
 /// Turns new items into runs; any bad item rejects the whole call, so nothing is half-written.
-fn add_items(tx: &mut Txn<'_>, mut b: Batch, items: Vec<NewItem>) -> Result<ItemsAccepted> {
+fn add_items(
+    tx: &mut Txn<'_>,
+    mut b: Batch,
+    items: Vec<NewItem>,
+    gate: &ItemGate,
+) -> Result<ItemsAccepted> {
     let now = tx.now();
     let mut seen: HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
     let env = tx
         .environment_for_share(&b.env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))?;
-    let (mut accepted, mut deduplicated) = (0, 0);
+    let (mut accepted, mut deduplicated, mut buffered) = (0, 0, 0);
     let mut runs = Vec::new();
     for NewItem {
         index,
@@ -252,7 +319,9 @@ fn add_items(tx: &mut Txn<'_>, mut b: Batch, items: Vec<NewItem>) -> Result<Item
         let mut new = prepared.map_err(|e| item_error(index, e))?;
         new.batch = Some((b.id.clone(), index));
         new.trigger_function = "batchTrigger";
-        let t = create_run(tx, &env, &new, now).map_err(|e| item_error(index, e))?;
+        let (t, was_buffered) =
+            item_run(tx, &env, new, now, gate).map_err(|e| item_error(index, e))?;
+        buffered += u64::from(was_buffered);
         tx.insert_batch_item(&b.id, index, &t.run.id)?;
         runs.push(ItemRun {
             index,
@@ -273,6 +342,7 @@ fn add_items(tx: &mut Txn<'_>, mut b: Batch, items: Vec<NewItem>) -> Result<Item
         enqueued: b.items_accepted,
         expected: b.run_count,
         items: runs,
+        buffered,
     })
 }
 

@@ -29,9 +29,12 @@ impl Engine {
             let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
             move |tx: &mut Txn<'_>| {
                 let now = tx.now();
-                let run = tx
-                    .run(&env_id, &run_id)?
-                    .ok_or_else(|| Error::run_not_found(&run_id))?;
+                let run = match tx.run(&env_id, &run_id)? {
+                    Some(run) => run,
+                    // A buffered run is created first, then canceled like any.
+                    None => crate::mollifier::fallback::materialise_in(tx, &env_id, &run_id)?
+                        .ok_or_else(|| Error::run_not_found(&run_id))?,
+                };
                 // Slots freed and waiting runs resumed: workers may find work.
                 tx.wake(&env_id);
                 let already_finished = run.status.is_final();

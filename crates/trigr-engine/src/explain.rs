@@ -30,6 +30,8 @@ pub enum WaitReason {
     Waiting,
     /// Ready: a worker of its version should take it shortly.
     Queued,
+    /// In the mollifier's buffer: accepted during a burst, its run not created yet.
+    Buffered,
 }
 
 impl WaitReason {
@@ -42,6 +44,7 @@ impl WaitReason {
             WaitReason::Delayed => "DELAYED",
             WaitReason::Waiting => "WAITING",
             WaitReason::Queued => "QUEUED",
+            WaitReason::Buffered => "BUFFERED",
         }
     }
 }
@@ -54,6 +57,16 @@ pub struct WaitingFor {
 }
 
 impl WaitingFor {
+    /// A buffered run's reason.
+    pub fn buffered() -> WaitingFor {
+        WaitingFor {
+            reason: WaitReason::Buffered,
+            message: "Accepted during a trigger burst: waiting in the environment's buffer \
+                      until the drainer creates the run"
+                .to_string(),
+        }
+    }
+
     fn new(reason: WaitReason, message: String) -> Option<WaitingFor> {
         Some(WaitingFor { reason, message })
     }

@@ -173,6 +173,18 @@ pub(crate) fn insert_new(tx: &mut Txn<'_>, env: &Environment, now: Millis) -> Re
     Ok(key)
 }
 
+impl Engine {
+    /// The id and organization of the environment a selector names.
+    pub async fn find_environment(&self, which: EnvSelector) -> Result<(String, String)> {
+        self.write(move |tx| {
+            let env = find_env(tx, &which)?;
+            let org = tx.org_of_env(&env.id)?.unwrap_or_default();
+            Ok((env.id, org))
+        })
+        .await
+    }
+}
+
 /// The environment a selector names.
 fn find_env(tx: &mut Txn<'_>, which: &EnvSelector) -> Result<Environment> {
     let project = find_project(tx, which.project.as_deref())?;

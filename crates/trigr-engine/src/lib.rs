@@ -40,6 +40,7 @@ pub mod logs;
 pub mod logs_follow;
 pub mod metadata;
 pub mod migrate;
+pub mod mollifier;
 mod notify;
 pub mod observe;
 pub mod output_streams;
@@ -98,6 +99,8 @@ pub struct Config {
     /// for this long move to a version with workers that declares their task (the current one,
     /// else the newest; [`migrate`]); `None` leaves them where they are.
     pub dev_migrate_after: Option<Duration>,
+    /// Burst smoothing on the trigger path ([`mollifier`]).
+    pub mollifier: mollifier::Settings,
 }
 
 impl Default for Config {
@@ -110,6 +113,7 @@ impl Default for Config {
             realtime_buffer: realtime::DEFAULT_BUFFER,
             retention_days: retention::DEFAULT_DAYS,
             dev_migrate_after: Some(migrate::DEV_MIGRATE_AFTER),
+            mollifier: mollifier::Settings::default(),
         }
     }
 }
@@ -134,6 +138,8 @@ pub struct Engine {
     observing: bool,
     /// Told of the runs each write finished ([`Engine::on_runs_finished`]).
     finished_hook: Arc<std::sync::OnceLock<FinishedHook>>,
+    /// Burst smoothing on the trigger path (see [`mollifier`]).
+    mollifier: Arc<mollifier::Mollifier>,
 }
 
 /// What [`Engine::on_runs_finished`] calls with the root spans of the runs a write finished.
@@ -145,6 +151,8 @@ impl Engine {
             store.clone(),
             config.realtime_buffer,
         ));
+        let buffer = Arc::new(mollifier::StoreBuffer::new(store.clone()));
+        let mollifier = Arc::new(mollifier::Mollifier::new(config.mollifier.clone(), buffer));
         Engine {
             store,
             clock,
@@ -157,7 +165,19 @@ impl Engine {
             observer: Arc::new(observe::NoObserver),
             observing: false,
             finished_hook: Arc::new(std::sync::OnceLock::new()),
+            mollifier,
         }
+    }
+
+    /// This engine with another mollifier (its own trip evaluator or buffer; tests).
+    pub fn with_mollifier(mut self, mollifier: mollifier::Mollifier) -> Engine {
+        self.mollifier = Arc::new(mollifier);
+        self
+    }
+
+    /// The mollifier: its gate, buffer, settings and counters.
+    pub fn mollifier(&self) -> &mollifier::Mollifier {
+        &self.mollifier
     }
 
     /// This engine, telling `observer` of its committed run changes and fired timers.

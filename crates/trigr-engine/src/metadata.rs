@@ -9,6 +9,7 @@ pub use trigr_types::wire::rest::MetadataOperation as Operation;
 use trigr_types::wire::rest::MetadataUpdate;
 use trigr_types::Millis;
 
+use crate::mollifier::fallback::{buffered_run, materialise_in};
 use crate::{transition, Engine, Error, Result, Txn};
 
 /// A checked metadata update (from [`check`]).
@@ -81,9 +82,11 @@ impl Engine {
     pub async fn metadata(&self, env_id: &str, run_id: &str) -> Result<Value> {
         let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
         let run = self
-            .read(move |tx| {
-                tx.run(&env_id, &run_id)?
-                    .ok_or_else(|| Error::run_not_found(&run_id))
+            .read(move |tx| match tx.run(&env_id, &run_id)? {
+                Some(run) => Ok(run),
+                None => {
+                    buffered_run(tx, &env_id, &run_id)?.ok_or_else(|| Error::run_not_found(&run_id))
+                }
             })
             .await?;
         Ok(metadata_of(&run))
@@ -112,7 +115,10 @@ impl Engine {
         };
         self.write(move |tx| {
             let now = tx.now();
-            let changes = if still_current(tx, &target.env_id, &planned)? {
+            // A buffered run is created first, then updated like any.
+            let created = tx.run(&target.env_id, &target.run_id)?.is_none()
+                && materialise_in(tx, &target.env_id, &target.run_id)?.is_some();
+            let changes = if !created && still_current(tx, &target.env_id, &planned)? {
                 planned
             } else {
                 target.plan(tx.store())?
@@ -184,8 +190,11 @@ impl Target {
     }
 
     fn run(&self, tx: &mut dyn ReadTx, id: &str) -> Result<Run> {
-        tx.run(&self.env_id, id)?
-            .ok_or_else(|| Error::run_not_found(id))
+        match tx.run(&self.env_id, id)? {
+            Some(run) => Ok(run),
+            // Planned on a buffered run's view; the write creates it first.
+            None => buffered_run(tx, &self.env_id, id)?.ok_or_else(|| Error::run_not_found(id)),
+        }
     }
 }
 

@@ -78,6 +78,8 @@ pub trait Observer: Send + Sync {
     fn runs_changed(&self, _changes: Vec<RunChange>) {}
     /// What one committed batch of the timer loop fired.
     fn timers_fired(&self, _fired: &Fired) {}
+    /// The mollifier's drainer created a buffered run `lag_ms` after its trigger was accepted.
+    fn buffered_drained(&self, _lag_ms: Millis) {}
 }
 
 /// The observer of an engine nobody measures.
@@ -102,6 +104,32 @@ pub struct Gauges {
     pub live_workers: Vec<LiveWorkers>,
     /// Realtime subscribers connected to this server.
     pub realtime_subscribers: usize,
+    /// The mollifier's buffers (at most [`MAX_GAUGE_BUFFERS`] environments), tripped
+    /// environments and counters.
+    pub mollifier: MollifierGauges,
+}
+
+/// Most environments whose buffer [`Engine::gauges`] reports.
+pub const MAX_GAUGE_BUFFERS: i64 = 1000;
+
+/// The mollifier as a scrape reports it.
+#[derive(Clone, Debug, Default)]
+pub struct MollifierGauges {
+    /// `(environment, entries, age of the oldest in ms)`; `None` when the buffer could not be
+    /// read (a sick buffer never fails a scrape).
+    pub buffers: Option<Vec<(String, i64, Millis)>>,
+    /// Which of those environments are tripped now (on this server's evaluator).
+    pub tripped: Vec<String>,
+    /// `(outcome, reason, count)` of every gate decision.
+    pub decisions: Vec<(&'static str, &'static str, u64)>,
+    pub buffered: u64,
+    pub drained: u64,
+    pub failed: u64,
+    pub expired: u64,
+    /// Triggers sent straight to the engine because the buffer failed.
+    pub buffer_fail_open: u64,
+    /// Environments skipped for a drain tick after a failure.
+    pub env_errors: u64,
 }
 
 impl Engine {
@@ -120,6 +148,44 @@ impl Engine {
             queues,
             live_workers,
             realtime_subscribers: self.realtime_subscribers(),
+            mollifier: self.mollifier_gauges().await,
         })
+    }
+
+    /// The mollifier's part of a scrape: its counters, and its buffers read now.
+    pub async fn mollifier_gauges(&self) -> MollifierGauges {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = self.mollifier();
+        let now = self.now();
+        let buffers = match m.buffer().depths(MAX_GAUGE_BUFFERS).await {
+            Ok(depths) => Some(
+                depths
+                    .into_iter()
+                    .map(|d| (d.env_id, d.depth, (now - d.oldest_at).max(0)))
+                    .collect::<Vec<_>>(),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "the mollifier's buffer could not be read for metrics");
+                None
+            }
+        };
+        let tripped = buffers
+            .iter()
+            .flatten()
+            .filter(|(env, _, _)| m.is_tripped(env, now))
+            .map(|(env, _, _)| env.clone())
+            .collect();
+        let s = m.stats();
+        MollifierGauges {
+            buffers,
+            tripped,
+            decisions: s.decisions(),
+            buffered: s.buffered.load(Relaxed),
+            drained: s.drained.load(Relaxed),
+            failed: s.failed.load(Relaxed),
+            expired: s.expired.load(Relaxed),
+            buffer_fail_open: s.buffer_fail_open.load(Relaxed),
+            env_errors: s.env_errors.load(Relaxed),
+        }
     }
 }

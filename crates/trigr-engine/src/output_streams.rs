@@ -242,8 +242,13 @@ impl Engine {
     pub async fn output_streams_of(&self, env_id: &str, run_id: &str) -> Result<Vec<String>> {
         let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
         self.read(move |tx| {
-            tx.run(&env_id, &run_id)?
-                .ok_or_else(|| Error::run_not_found(&run_id))?;
+            if tx.run(&env_id, &run_id)?.is_none() {
+                // A buffered run (the mollifier's) has no streams yet.
+                return match tx.buffered(&env_id, &run_id)? {
+                    Some(_) => Ok(Vec::new()),
+                    None => Err(Error::run_not_found(&run_id)),
+                };
+            }
             Ok(tx.output_streams(&run_id)?)
         })
         .await

@@ -1,9 +1,10 @@
 //! Read-only queries: a run with its relatives (and why it waits), run lists, deployments.
 
-use trigr_store::{Deployment, Page, Run, RunFilter};
+use trigr_store::{BufferCursor, Deployment, Page, ReadTx, Run, RunFilter};
 
 use crate::attempts::{history, AttemptView};
 use crate::explain::{waiting_for, WaitingFor};
+use crate::mollifier::listing::{buffered_page, entry_seq, ListFilter};
 use crate::presence::WorkersSeen;
 use crate::{Engine, Error, Result};
 
@@ -31,9 +32,10 @@ impl Engine {
     pub async fn retrieve_run(&self, env_id: &str, run_id: &str) -> Result<RunWithRelatives> {
         let (env_id, run_id, now) = (env_id.to_string(), run_id.to_string(), self.now());
         self.read(move |tx| {
-            let run = tx
-                .run(&env_id, &run_id)?
-                .ok_or_else(|| Error::run_not_found(&run_id))?;
+            let run = match tx.run(&env_id, &run_id)? {
+                Some(run) => run,
+                None => return buffered_detail(tx, &env_id, &run_id),
+            };
             let parent = match &run.parent_run_id {
                 Some(p) => tx.run(&env_id, p)?,
                 None => None,
@@ -72,31 +74,41 @@ impl Engine {
         let env_id = env_id.to_string();
         self.read(move |tx| {
             let mut filter = filter;
-            for name in queue_names {
+            for name in &queue_names {
                 // An unknown queue matches nothing.
                 let id = tx
-                    .queue_by_name(&env_id, &name)?
+                    .queue_by_name(&env_id, name)?
                     .map_or_else(|| "queue_none".to_string(), |q| q.id);
                 filter.queue_ids.push(id);
             }
-            let mut seq_of = |id: Option<String>| -> Result<Option<i64>> {
-                match id {
-                    None => Ok(None),
-                    Some(id) => Ok(Some(
-                        tx.run(&env_id, &id)?
-                            .ok_or_else(|| {
-                                Error::invalid(format!("The cursor '{id}' does not name a run"))
-                            })?
-                            .seq,
-                    )),
-                }
+            let list = RunsList {
+                env_id: &env_id,
+                buffered: ListFilter {
+                    filter: &filter,
+                    queue_names: &queue_names,
+                },
+                want: size + 1,
             };
-            let page = Page {
-                size: size + 1,
-                after_seq: seq_of(after)?,
-                before_seq: seq_of(before)?,
-            };
-            Ok(tx.list_runs(&env_id, &filter, page)?)
+            match (after, before) {
+                (Some(id), _) => match entry_seq(tx, &env_id, &id)? {
+                    Some(seq) => list.down_from(tx, seq),
+                    None => {
+                        let after_seq = Some(run_seq(tx, &env_id, &id)?);
+                        list.runs(tx, after_seq, None)
+                    }
+                },
+                (None, Some(id)) => match entry_seq(tx, &env_id, &id)? {
+                    Some(seq) => list.buffered_up(tx, seq, list.want),
+                    None => {
+                        let before_seq = Some(run_seq(tx, &env_id, &id)?);
+                        let runs = list.runs(tx, None, before_seq)?;
+                        let mut page = list.buffered_up(tx, 0, list.want - runs.len())?;
+                        page.extend(runs);
+                        Ok(page)
+                    }
+                },
+                (None, None) => list.down_from(tx, i64::MAX),
+            }
         })
         .await
     }
@@ -117,4 +129,87 @@ impl Engine {
         })
         .await
     }
+}
+
+/// A buffered run's detail (read-fallback): no relatives or attempts yet, waiting in the
+/// mollifier's buffer.
+fn buffered_detail(
+    tx: &mut dyn trigr_store::ReadTx,
+    env_id: &str,
+    run_id: &str,
+) -> Result<RunWithRelatives> {
+    let run = crate::mollifier::fallback::buffered_run(tx, env_id, run_id)?
+        .ok_or_else(|| Error::run_not_found(run_id))?;
+    Ok(RunWithRelatives {
+        run,
+        root: None,
+        parent: None,
+        children: Vec::new(),
+        waiting_for: Some(crate::explain::WaitingFor::buffered()),
+        attempts: Vec::new(),
+    })
+}
+
+/// One page of the runs list: buffered runs first (they are created after every run that
+/// exists), then created runs ([`crate::mollifier::listing`]).
+struct RunsList<'a> {
+    env_id: &'a str,
+    buffered: ListFilter<'a>,
+    /// Runs to read: the page and one more.
+    want: usize,
+}
+
+impl RunsList<'_> {
+    /// Buffered runs older than entry `seq`, then created runs from the newest.
+    fn down_from(&self, tx: &mut dyn ReadTx, seq: i64) -> Result<Vec<Run>> {
+        let mut page = buffered_page(
+            tx,
+            self.env_id,
+            BufferCursor::Below(seq),
+            self.want,
+            &self.buffered,
+        )?;
+        if page.len() < self.want {
+            let runs = self.runs(tx, None, None)?;
+            let left = self.want - page.len();
+            page.extend(runs.into_iter().take(left));
+        }
+        Ok(page)
+    }
+
+    /// Up to `want` buffered runs newer than entry `seq`, newest first.
+    fn buffered_up(&self, tx: &mut dyn ReadTx, seq: i64, want: usize) -> Result<Vec<Run>> {
+        let mut page = buffered_page(
+            tx,
+            self.env_id,
+            BufferCursor::Above(seq),
+            want,
+            &self.buffered,
+        )?;
+        page.reverse();
+        Ok(page)
+    }
+
+    /// Created runs only.
+    fn runs(
+        &self,
+        tx: &mut dyn ReadTx,
+        after_seq: Option<i64>,
+        before_seq: Option<i64>,
+    ) -> Result<Vec<Run>> {
+        let page = Page {
+            size: self.want,
+            after_seq,
+            before_seq,
+        };
+        Ok(tx.list_runs(self.env_id, self.buffered.filter, page)?)
+    }
+}
+
+/// The `seq` of run `id`, a list's cursor.
+fn run_seq(tx: &mut dyn ReadTx, env_id: &str, id: &str) -> Result<i64> {
+    Ok(tx
+        .run(env_id, id)?
+        .ok_or_else(|| Error::invalid(format!("The cursor '{id}' does not name a run")))?
+        .seq)
 }

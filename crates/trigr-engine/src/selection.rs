@@ -40,13 +40,20 @@ impl Selection {
     /// The selected runs, or `None` when the named run or batch does not exist.
     fn read(&self, tx: &mut dyn ReadTx, env_id: &str) -> Result<Option<Selected>> {
         let selected = match self {
-            Selection::Run(id) => tx.run(env_id, id)?.map(|run| Selected {
-                runs: vec![run],
-                batch_size: None,
-            }),
+            Selection::Run(id) => {
+                // A buffered run is followed from its view; its events start once created.
+                let run = match tx.run(env_id, id)? {
+                    Some(run) => Some(run),
+                    None => crate::mollifier::fallback::buffered_run(tx, env_id, id)?,
+                };
+                run.map(|run| Selected {
+                    runs: vec![run],
+                    batch_size: None,
+                })
+            }
             Selection::Batch(id) => match tx.batch(env_id, id)? {
                 Some(b) => Some(Selected {
-                    runs: tx.runs_of_batch(id)?,
+                    runs: crate::mollifier::fallback::batch_runs(tx, env_id, id)?,
                     batch_size: Some(b.run_count),
                 }),
                 None => None,

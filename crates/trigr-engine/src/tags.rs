@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::mollifier::fallback::materialise_in;
 use crate::trigger::{parse_tags, MAX_TAGS};
 use crate::{Engine, Error, Result};
 
@@ -11,7 +12,12 @@ impl Engine {
         let mut wanted = parse_tags(Some(&tags))?;
         let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
         self.write(move |tx| {
-                let mut run = tx.run(&env_id, &run_id)?.ok_or_else(|| Error::run_not_found(&run_id))?;
+                let mut run = match tx.run(&env_id, &run_id)? {
+                    Some(run) => run,
+                    // A buffered run is created first, then tagged like any.
+                    None => materialise_in(tx, &env_id, &run_id)?
+                        .ok_or_else(|| Error::run_not_found(&run_id))?,
+                };
                 wanted.retain(|t| !run.tags.contains(t));
                 if run.tags.len() + wanted.len() > MAX_TAGS {
                     return Err(Error::unprocessable(format!(

@@ -361,6 +361,6 @@ fn fire_due(tx: &mut Txn<'_>, now: Millis) -> Result<Fired> {
     Ok(fired)
 }
 
-fn error_json(message: &str, name: &str) -> String {
+pub(crate) fn error_json(message: &str, name: &str) -> String {
     serde_json::json!({ "message": message, "name": name }).to_string()
 }

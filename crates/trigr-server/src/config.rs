@@ -49,6 +49,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// One access log line (at info) per request.
     pub access_log: bool,
+    /// Burst smoothing on the trigger path: switch, trip limits, buffer and drainer.
+    pub mollifier: trigr_engine::mollifier::Settings,
 }
 
 /// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.
@@ -114,6 +116,7 @@ impl Default for Config {
             metrics_listen: None,
             metrics_token: None,
             access_log: true,
+            mollifier: trigr_engine::mollifier::Settings::default(),
         }
     }
 }

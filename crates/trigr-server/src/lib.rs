@@ -30,6 +30,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use trigr_engine::bootstrap::{Bootstrap, SeedKeys};
 use trigr_engine::clock::{Clock, ManualClock, SystemClock};
+use trigr_engine::mollifier::drainer::Drainer;
 use trigr_engine::timers::Timers;
 use trigr_engine::Engine;
 use trigr_store::Store;
@@ -43,6 +44,7 @@ pub struct AppState {
     keys: Arc<extract::KeyCache>,
     manual_clock: Option<Arc<ManualClock>>,
     timers: Arc<Timers>,
+    drainer: Arc<Drainer>,
 }
 
 /// A started server.
@@ -53,6 +55,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     serve: tokio::task::JoinHandle<()>,
     timers: tokio::task::JoinHandle<()>,
+    drainer: Option<tokio::task::JoinHandle<()>>,
     engine: Engine,
     /// The metrics listener's address and its serving task.
     metrics: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
@@ -102,6 +105,9 @@ impl Running {
             let _ = metrics.await;
         }
         let _ = self.timers.await;
+        if let Some(drainer) = self.drainer {
+            let _ = drainer.await;
+        }
         let engine = self.engine.clone();
         let _ = tokio::task::spawn_blocking(move || engine.close_store()).await;
     }
@@ -135,6 +141,21 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// Refuses mollifier settings that cannot work, before anything starts.
+fn check_mollifier(config: &Config) -> anyhow::Result<()> {
+    let m = &config.mollifier;
+    m.check()
+        .map_err(|e| anyhow::anyhow!("invalid mollifier settings: {e}"))?;
+    anyhow::ensure!(
+        !m.drain.enabled || m.drain.shutdown_timeout <= config.connections.shutdown_timeout,
+        "invalid mollifier settings: the drainer's shutdown timeout ({} s) is longer than the \
+         server's ({} s)",
+        m.drain.shutdown_timeout.as_secs_f64(),
+        config.connections.shutdown_timeout.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Opens the store and starts serving.
 ///
 /// The listener is bound first: a server that cannot listen creates nothing, so the keys a
@@ -149,6 +170,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             after.as_secs_f64()
         );
     }
+    check_mollifier(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("could not listen on {}", config.listen))?;
@@ -182,6 +204,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         realtime_buffer: config.realtime_buffer,
         retention_days: config.retention_days,
         dev_migrate_after: config.dev_migrate_after,
+        mollifier: config.mollifier.clone(),
         ..Default::default()
     };
     let mut engine = Engine::new(store.clone(), clock, engine_config);
@@ -199,16 +222,27 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .bootstrap(seeds, i64::from(config.env_concurrency_limit))
         .await
         .context("could not prepare the store")?;
+    engine
+        .load_mollifier_overrides()
+        .await
+        .context("could not read the mollifier overrides")?;
     let timers = Arc::new(Timers::new(engine.clone(), config.timer_interval));
+    let drainer = Arc::new(Drainer::new(engine.clone()));
     let state = AppState {
         engine: engine.clone(),
         keys: Arc::new(extract::KeyCache::default()),
         manual_clock,
         timers: timers.clone(),
+        drainer: drainer.clone(),
     };
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let timers_task = tokio::spawn(timers.run(stop_rx.clone()));
+    let drainer_task = config
+        .mollifier
+        .drain
+        .enabled
+        .then(|| tokio::spawn(drainer.run(stop_rx.clone())));
     tokio::spawn(trigr_engine::realtime::prune_loop(
         engine.clone(),
         trigr_engine::realtime::DEFAULT_RETENTION,
@@ -245,6 +279,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         stop,
         serve,
         timers: timers_task,
+        drainer: drainer_task,
         engine,
         metrics: metrics_serving,
     })

@@ -25,6 +25,7 @@ pub fn app_state(engine: Engine) -> AppState {
         engine: engine.clone(),
         keys: Arc::new(crate::extract::KeyCache::default()),
         manual_clock: None,
-        timers: Arc::new(Timers::new(engine, Duration::from_secs(1))),
+        timers: Arc::new(Timers::new(engine.clone(), Duration::from_secs(1))),
+        drainer: Arc::new(trigr_engine::mollifier::drainer::Drainer::new(engine)),
     }
 }

@@ -18,6 +18,7 @@
 pub mod dashboard;
 pub mod events;
 pub mod model;
+pub mod mollifier;
 pub mod observe;
 pub mod postgres;
 pub mod retention;
@@ -34,13 +35,14 @@ use tokio::sync::oneshot;
 pub use dashboard::{DashboardLink, DashboardRead, DashboardSession, DashboardTx, FinishedBucket};
 pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use model::*;
+pub use mollifier::{BufferCursor, BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
 pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
 pub use schedule::{Schedule, ScheduleKind};
 pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 21;
+pub const SCHEMA_VERSION: i64 = 22;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

@@ -545,6 +545,7 @@ pub trait ReadTx:
     + OutputStreamRead
     + EventRead
     + RetentionRead
+    + crate::MollifierRead
     + crate::DashboardRead
 {
 }
@@ -564,6 +565,7 @@ impl<
             + OutputStreamRead
             + EventRead
             + RetentionRead
+            + crate::MollifierRead
             + crate::DashboardRead,
     > ReadTx for T
 {
@@ -588,6 +590,7 @@ pub trait Tx:
     + OutputStreamTx
     + EventTx
     + RetentionTx
+    + crate::MollifierTx
     + crate::DashboardTx
 {
 }
@@ -609,6 +612,7 @@ impl<
             + OutputStreamTx
             + EventTx
             + RetentionTx
+            + crate::MollifierTx
             + crate::DashboardTx,
     > Tx for T
 {

@@ -113,6 +113,34 @@ struct ServerArgs {
     /// No access log line per HTTP request (TRIGR_ACCESS_LOG=false does the same).
     #[arg(long)]
     no_access_log: bool,
+    /// Burst smoothing on the trigger path: on (buffer tripped environments), off (no gate at
+    /// all), or shadow (count what would be buffered, buffer nothing).
+    #[arg(long, env = "TRIGR_MOLLIFIER", default_value = "on", value_parser = ["on", "off", "shadow"])]
+    mollifier: String,
+    /// Triggers per second of one environment above which it trips.
+    #[arg(long, env = "TRIGR_MOLLIFIER_THRESHOLD", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    mollifier_threshold: u32,
+    /// Milliseconds a tripped environment stays tripped after its last window over the threshold.
+    #[arg(long, env = "TRIGR_MOLLIFIER_HOLD_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
+    mollifier_hold_ms: u64,
+    /// Seconds a buffered trigger may wait before it becomes a FAILED run.
+    #[arg(long, env = "TRIGR_MOLLIFIER_ENTRY_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    mollifier_entry_ttl: u64,
+    /// Whether this server drains the buffer (any number of servers may).
+    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN", default_value_t = true, action = clap::ArgAction::Set)]
+    mollifier_drain: bool,
+    /// Most runs per second this server creates from the buffer.
+    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_RATE", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    mollifier_drain_rate: u32,
+    /// Most environments drained at once.
+    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    mollifier_drain_concurrency: u32,
+    /// Most organizations served per drain tick.
+    #[arg(long, env = "TRIGR_MOLLIFIER_MAX_ORGS_PER_TICK", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    mollifier_max_orgs_per_tick: u32,
+    /// Seconds shutdown waits for the drain tick in flight (at most --shutdown-timeout).
+    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_SHUTDOWN_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    mollifier_drain_shutdown_timeout: u64,
     /// Whether to write an access log line per HTTP request.
     #[arg(long, env = "TRIGR_ACCESS_LOG", hide = true, default_value_t = true, action = clap::ArgAction::Set)]
     access_log: bool,
@@ -159,8 +187,29 @@ impl ServerArgs {
         }
     }
 
+    fn mollifier(&self) -> trigr_engine::mollifier::Settings {
+        use trigr_engine::mollifier::{drainer::DrainSettings, Limits, Mode, Settings};
+        Settings {
+            mode: Mode::parse(&self.mollifier).unwrap_or(Mode::On),
+            limits: Limits {
+                threshold: self.mollifier_threshold,
+                hold_ms: i64::try_from(self.mollifier_hold_ms).unwrap_or(i64::MAX),
+            },
+            entry_ttl: Duration::from_secs(self.mollifier_entry_ttl),
+            drain: DrainSettings {
+                enabled: self.mollifier_drain,
+                rate_per_sec: self.mollifier_drain_rate,
+                concurrency: self.mollifier_drain_concurrency as usize,
+                max_orgs_per_tick: self.mollifier_max_orgs_per_tick as usize,
+                shutdown_timeout: Duration::from_secs(self.mollifier_drain_shutdown_timeout),
+                ..DrainSettings::default()
+            },
+        }
+    }
+
     fn into_config(self) -> trigr_server::Config {
         let connections = self.connections();
+        let mollifier = self.mollifier();
         trigr_server::Config {
             listen: self.listen,
             data_dir: self.store.data_dir,
@@ -182,6 +231,7 @@ impl ServerArgs {
             metrics_listen: self.metrics_listen,
             metrics_token: self.metrics_token,
             access_log: self.access_log && !self.no_access_log,
+            mollifier,
             ..Default::default()
         }
     }

@@ -57,7 +57,11 @@ async fn trigger_refuses_unsupported_options_and_creates_no_run() {
             json!({"options": {"concurrency": ["openai"]}}),
         )
         .await;
-    assert_eq!((s, &v["error"]), (400, &message("options.concurrency")), "{v}");
+    assert_eq!(
+        (s, &v["error"]),
+        (400, &message("options.concurrency")),
+        "{v}"
+    );
     assert_eq!(run_count(&server).await, 0, "no run was created");
 }
 

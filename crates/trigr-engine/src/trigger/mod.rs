@@ -5,6 +5,7 @@
 pub mod debounce;
 mod options;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use trigr_store::{Environment, Queue, QueueKind, Run};
@@ -13,10 +14,11 @@ use trigr_types::{id, Millis, RunStatus};
 
 pub use options::{
     check_region, idempotency_ttl, parse_delay, parse_region, parse_tags, parse_ttl, prepare,
-    refuse_unsupported, tag_list, truncated, unsupported, IdempotencyKey, NewRun, ReuseCheck, Ttl,
-    MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
+    refuse_unsupported, tag_list, truncated, unsupported, Fixed, IdempotencyKey, NewRun,
+    ReuseCheck, Ttl, MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
 };
 
+use crate::mollifier::Decision;
 use crate::{Engine, Error, LoadedDeployment, Result, Txn};
 
 /// The answer to a trigger.
@@ -31,6 +33,27 @@ impl Engine {
     /// Triggers one run.
     #[tracing::instrument(level = "debug", name = "trigger", skip_all, fields(env = env_id, task = %new.task_id))]
     pub async fn trigger(&self, env_id: &str, new: NewRun) -> Result<Triggered> {
+        let m = self.mollifier();
+        // A debounced trigger coalesces in the store at once: it is never buffered.
+        if !m.is_off()
+            && new.debounce.is_none()
+            && matches!(m.gate(env_id, self.now()), Decision::Mollify(_))
+        {
+            match self.accept_buffered(env_id, new.clone()).await {
+                // Fail-open: a sick buffer never refuses a trigger.
+                Err(Error::Store(e)) => {
+                    tracing::warn!(env = env_id, error = %e, "mollifier buffer failed: trigger sent straight to the engine");
+                    m.stats().buffer_fail_open.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok((t, buffered)) => {
+                    if buffered {
+                        m.stats().buffered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(t);
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.write_retrying(|| {
             let (env_id, new) = (env_id.to_string(), new.clone());
             move |tx: &mut Txn<'_>| {
@@ -135,62 +158,34 @@ pub(crate) fn create_run(
     new: &NewRun,
     now: Millis,
 ) -> Result<Triggered> {
-    if let Some(key) = &new.request_key {
-        if let Some(run) = tx.run_by_request_key(&env.id, key)? {
-            new.reused(&run, "request idempotency key")?;
-            return Ok(Triggered {
-                run,
-                is_cached: false,
-            });
-        }
+    if let Some(found) = existing_run(tx, env, new, now)? {
+        return Ok(found);
     }
-    if let Some(key) = &new.idempotency {
-        if let Some(run) = idempotent_match(tx, &env.id, &new.task_id, &key.key, now)? {
-            new.reused(&run, "idempotencyKey")?;
-            return Ok(Triggered {
-                run,
-                is_cached: true,
-            });
-        }
-    }
-    let resolved = resolve_task(tx, env, new)?;
     // Debounce comes before anything else creates the run: a trigger whose key names a run
-    // still delayed is answered with that run.
+    // still delayed is answered with that run (once the trigger is checked against its task).
     let debounced_id = match &new.debounce {
-        Some(d) => match debounce::step(tx, &env.id, new, d, now)? {
-            debounce::Step::Coalesced(run) => {
-                new.reused(&run, "debounce key")?;
-                return Ok(Triggered {
-                    run: *run,
-                    is_cached: false,
-                });
+        Some(d) => {
+            resolve_task(tx, env, new)?;
+            match debounce::step(tx, &env.id, new, d, now)? {
+                debounce::Step::Coalesced(run) => {
+                    new.reused(&run, "debounce key")?;
+                    return Ok(Triggered {
+                        run: *run,
+                        is_cached: false,
+                    });
+                }
+                debounce::Step::New(run_id) => Some(run_id),
             }
-            debounce::Step::New(run_id) => Some(run_id),
-        },
+        }
         None => None,
     };
-    let task = resolved.as_ref().map(|(_, t)| t);
-    let queue_name = match (&new.queue, task) {
-        (Some(q), _) => q.clone(),
-        (None, Some(t)) => t.queue_name(),
-        (None, None) => task_queue_name(&new.task_id),
-    };
-    let declared_limit = task
-        .and_then(|t| t.queue.as_ref())
-        .and_then(|q| q.concurrency_limit)
-        .map(i64::from);
-    let queue = ensure_queue(tx, &env.id, &queue_name, declared_limit, now)?;
-    let version = resolved.as_ref().map(|(d, _)| d.deployment.version.clone());
-    let parent = match &new.parent_run_id {
-        Some(pid) => Some(
-            tx.run(&env.id, pid)?
-                .ok_or_else(|| Error::not_found(format!("Parent run {pid} not found")))?,
-        ),
-        None => None,
-    };
-    let mut run = run_record(new, env, &queue, task, version, parent.as_ref(), now);
+    let mut run = plan_run(tx, env, new, now, true)?;
     if let Some(id) = debounced_id {
         run.id = id;
+    }
+    if new.fixed.is_some() {
+        // A buffered run keeps its creation time; it changed now, when it was made.
+        run.updated_at = tx.now().max(run.updated_at);
     }
     run.seq = tx.insert_run(&run)?;
     crate::events::record(tx, [(None, &run)])?;
@@ -201,8 +196,100 @@ pub(crate) fn create_run(
     })
 }
 
+/// The run a request key or an idempotency key of `new` names already, if any.
+pub(crate) fn existing_run(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    new: &NewRun,
+    now: Millis,
+) -> Result<Option<Triggered>> {
+    if let Some(key) = &new.request_key {
+        if let Some(run) = tx.run_by_request_key(&env.id, key)? {
+            new.reused(&run, "request idempotency key")?;
+            return Ok(Some(Triggered {
+                run,
+                is_cached: false,
+            }));
+        }
+    }
+    if let Some(key) = &new.idempotency {
+        if let Some(run) = idempotent_match(tx, &env.id, &new.task_id, &key.key, now)? {
+            new.reused(&run, "idempotencyKey")?;
+            return Ok(Some(Triggered {
+                run,
+                is_cached: true,
+            }));
+        }
+    }
+    if new.request_key.is_some() || new.idempotency.is_some() {
+        return crate::mollifier::fallback::existing_buffered(&mut **tx, env, new);
+    }
+    Ok(None)
+}
+
+/// The record of the run `new` makes, checked against its task (version, payload schema,
+/// parent). `with_queue` creates its queue when missing; without, a queue not made yet is
+/// named only (the record of a buffered trigger, which is not inserted).
+pub(crate) fn plan_run(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    new: &NewRun,
+    now: Millis,
+    with_queue: bool,
+) -> Result<Run> {
+    let resolved = resolve_task(tx, env, new)?;
+    let task = resolved.as_ref().map(|(_, t)| t);
+    let queue_name = match (&new.queue, task) {
+        (Some(q), _) => q.clone(),
+        (None, Some(t)) => t.queue_name(),
+        (None, None) => task_queue_name(&new.task_id),
+    };
+    let declared_limit = task
+        .and_then(|t| t.queue.as_ref())
+        .and_then(|q| q.concurrency_limit)
+        .map(i64::from);
+    let queue = match (with_queue, tx.queue_by_name(&env.id, &queue_name)?) {
+        (_, Some(q)) => q,
+        (true, None) => ensure_queue(tx, &env.id, &queue_name, declared_limit, now)?,
+        (false, None) => unsaved_queue(&env.id, &queue_name, now),
+    };
+    let version = resolved.as_ref().map(|(d, _)| d.deployment.version.clone());
+    let parent = match &new.parent_run_id {
+        Some(pid) => Some(
+            tx.run(&env.id, pid)?
+                .ok_or_else(|| Error::not_found(format!("Parent run {pid} not found")))?,
+        ),
+        None => None,
+    };
+    Ok(run_record(
+        new,
+        env,
+        &queue,
+        task,
+        version,
+        parent.as_ref(),
+        now,
+    ))
+}
+
+/// A queue named but not created yet.
+pub(crate) fn unsaved_queue(env_id: &str, name: &str, now: Millis) -> Queue {
+    Queue {
+        id: String::new(),
+        env_id: env_id.to_string(),
+        name: name.to_string(),
+        kind: QueueKind::Custom,
+        base_limit: None,
+        override_limit: None,
+        overridden_at: None,
+        paused: false,
+        served_seq: 0,
+        created_at: now,
+    }
+}
+
 /// The record of a new run: its status, timers and everything the caller asked for.
-fn run_record(
+pub(crate) fn run_record(
     new: &NewRun,
     env: &Environment,
     queue: &Queue,
@@ -219,10 +306,16 @@ fn run_record(
     };
     let available_at = delay_until.unwrap_or(now);
     let key = new.idempotency.as_ref();
-    let (joined_trace_id, parent_span_id) = trace_of(new, parent);
+    let (joined_trace_id, parent_span_id) = match &new.fixed {
+        Some(f) => (f.joined_trace_id.clone(), f.parent_span_id.clone()),
+        None => trace_of(new, parent),
+    };
     Run {
         seq: 0,
-        id: id::new("run"),
+        id: new
+            .fixed
+            .as_ref()
+            .map_or_else(|| id::new("run"), |f| f.run_id.clone()),
         env_id: env.id.clone(),
         task_id: new.task_id.clone(),
         queue_id: queue.id.clone(),

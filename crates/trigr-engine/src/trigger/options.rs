@@ -36,6 +36,9 @@ pub fn unsupported(name: &str) -> Error {
 /// against the clock of the request, nothing left to interpret inside the write.
 #[derive(Clone, Debug)]
 pub struct NewRun {
+    /// What a buffered trigger's answer already fixed (see [`crate::mollifier`]); `None` for
+    /// a run made at once.
+    pub fixed: Option<Fixed>,
     pub task_id: String,
     pub payload: Option<String>,
     pub payload_type: String,
@@ -75,6 +78,17 @@ pub struct NewRun {
     /// Coalesces this trigger with others of the task that carry the same key
     /// ([`super::debounce`]).
     pub debounce: Option<Debounce>,
+}
+
+/// What the answer to a buffered trigger already told its caller, kept by the run the drainer
+/// creates: its id, trace, root span and creation time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fixed {
+    pub run_id: String,
+    /// The trace the run joined (its root span id follows from the run id).
+    pub joined_trace_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    pub created_at: Millis,
 }
 
 /// A run's time to live: as the caller wrote it, and in milliseconds.
@@ -222,6 +236,7 @@ impl NewRun {
             None => Value::Null,
         };
         Ok(NewRun {
+            fixed: None,
             task_id: task_id.to_string(),
             payload,
             payload_type,

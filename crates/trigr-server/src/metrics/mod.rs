@@ -92,6 +92,7 @@ pub struct Metrics {
     routes: Routes,
     commit_duration: Histogram,
     commit_writes: Histogram,
+    drain_lag: Histogram,
 }
 
 impl Metrics {
@@ -159,8 +160,16 @@ impl Metrics {
             "Writes made durable by one commit (SQLite: the group commit's size; PostgreSQL: 1)",
             commit_writes.clone(),
         );
+        let drain_lag = Histogram::new(exponential_buckets(0.01, 2.0, 18));
+        registry.register_with_unit(
+            "trigr_mollifier_drain_lag",
+            "Time from a buffered trigger's acceptance to the creation of its run by the drainer",
+            Unit::Seconds,
+            drain_lag.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            drain_lag,
             runs_created,
             runs_started,
             runs_finished,
@@ -247,6 +256,10 @@ impl Observer for Metrics {
                 }
             }
         }
+    }
+
+    fn buffered_drained(&self, lag_ms: i64) {
+        self.drain_lag.observe(seconds(lag_ms.max(0)));
     }
 
     fn timers_fired(&self, fired: &Fired) {

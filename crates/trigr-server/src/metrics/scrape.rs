@@ -14,10 +14,11 @@ use axum::routing::get;
 use axum::Router;
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
-use trigr_engine::observe::Gauges;
+use prometheus_client::registry::{Registry, Unit};
+use trigr_engine::observe::{Gauges, MollifierGauges};
 use trigr_engine::Engine;
 
 use super::Metrics;
@@ -157,5 +158,104 @@ fn gauge_registry(gauges: Gauges) -> Registry {
         "Realtime subscribers (server-sent events, Electric shapes) connected to this server",
         subscribers,
     );
+    register_mollifier(&mut registry, gauges.mollifier);
     registry
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    outcome: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EnvLabels {
+    env_id: String,
+}
+
+/// A counter holding `n` (the engine keeps the running totals).
+fn counter(n: u64) -> Counter {
+    let c = Counter::default();
+    c.inc_by(n);
+    c
+}
+
+/// The mollifier's counters (this server's, since it started) and its buffers (read now).
+fn register_mollifier(registry: &mut Registry, m: MollifierGauges) {
+    let decisions = Family::<DecisionLabels, Counter>::default();
+    for (outcome, reason, n) in m.decisions {
+        decisions
+            .get_or_create(&DecisionLabels { outcome, reason })
+            .inc_by(n);
+    }
+    registry.register(
+        "trigr_mollifier_decisions",
+        "Gate decisions on the trigger path, by outcome (pass_through, shadow_log, mollify) \
+         and reason",
+        decisions,
+    );
+    for (name, help, n) in [
+        (
+            "trigr_mollifier_buffered",
+            "Triggers accepted into the buffer",
+            m.buffered,
+        ),
+        (
+            "trigr_mollifier_drained",
+            "Buffered triggers the drainer made runs of",
+            m.drained,
+        ),
+        (
+            "trigr_mollifier_failed",
+            "Buffered triggers that could not become runs (FAILED)",
+            m.failed,
+        ),
+        (
+            "trigr_mollifier_expired",
+            "Buffered triggers whose time to live ran out (FAILED)",
+            m.expired,
+        ),
+        (
+            "trigr_mollifier_buffer_fail_open",
+            "Mollified triggers sent straight to the engine because the buffer failed",
+            m.buffer_fail_open,
+        ),
+        (
+            "trigr_mollifier_drain_env_errors",
+            "Environments skipped for a drain tick after a failure",
+            m.env_errors,
+        ),
+    ] {
+        registry.register(name, help, counter(n));
+    }
+    let Some(buffers) = m.buffers else {
+        return;
+    };
+    let depth = Family::<EnvLabels, Gauge>::default();
+    let age = Family::<EnvLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let tripped = Family::<EnvLabels, Gauge>::default();
+    for (env_id, entries, oldest_ms) in buffers {
+        let labels = EnvLabels { env_id };
+        depth.get_or_create(&labels).set(entries);
+        age.get_or_create(&labels).set(oldest_ms as f64 / 1000.0);
+        tripped
+            .get_or_create(&labels)
+            .set(i64::from(m.tripped.contains(&labels.env_id)));
+    }
+    registry.register(
+        "trigr_mollifier_buffer_depth",
+        "Buffered triggers waiting, by environment (read at scrape, at most 1000 environments)",
+        depth,
+    );
+    registry.register_with_unit(
+        "trigr_mollifier_buffer_oldest_age",
+        "Age of the oldest buffered trigger, by environment",
+        Unit::Seconds,
+        age,
+    );
+    registry.register(
+        "trigr_mollifier_tripped",
+        "1 when an environment with buffered triggers is tripped on this server",
+        tripped,
+    );
 }

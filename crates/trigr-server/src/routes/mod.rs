@@ -12,6 +12,7 @@ pub(crate) mod events;
 mod inputs;
 mod logs;
 mod migrate;
+mod mollifier;
 pub(crate) mod offset_page;
 mod otlp;
 pub(crate) mod output_streams;
@@ -155,8 +156,14 @@ fn management() -> OpenApiRouter<AppState> {
             retention::reset
         ))
         .routes(routes!(region::retrieve, region::set, region::reset))
+        .routes(routes!(
+            mollifier::retrieve,
+            mollifier::set,
+            mollifier::reset
+        ))
         .routes(routes!(auth_claims))
         .routes(routes!(testing::clock))
+        .routes(routes!(testing::mollifier_drain))
 }
 
 /// A token's callback URL: `POST` only, any other method `405` with `Allow: POST`.

@@ -74,3 +74,37 @@ enum Change {
     Advance(i64),
     Set(i64),
 }
+
+/// `POST /api/v1/test/mollifier/drain`: one drainer tick, answered with what it did (only
+/// with `--test-clock`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/test/mollifier/drain",
+    tag = "testing",
+    operation_id = "testMollifierDrain",
+    security(("secretKey" = [])),
+    responses(
+        (status = 200, description = "Test-only (`trigr server --test-clock`): one drainer tick ran"),
+        (status = 404, description = "The server was not started with --test-clock", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn mollifier_drain(
+    State(state): State<AppState>,
+    _auth: Auth,
+) -> ApiResult<impl IntoResponse> {
+    if state.manual_clock.is_none() {
+        return Err(ApiError::not_found(
+            "No such endpoint: test routes are only served with `trigr server --test-clock`",
+        ));
+    }
+    let t = state.drainer.run_once().await?;
+    state.engine.wake_all();
+    Ok(axum::Json(json!({
+        "created": t.created,
+        "existed": t.existed,
+        "failed": t.failed,
+        "expired": t.expired,
+        "requeued": t.requeued,
+        "envErrors": t.env_errors,
+    })))
+}

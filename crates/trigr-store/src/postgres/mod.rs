@@ -129,6 +129,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/postgres/0021_regions.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/postgres/0022_mollifier.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -99,6 +99,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0020_debounce.sql"),
     ),
     (21, include_str!("../../migrations/sqlite/0021_regions.sql")),
+    (
+        22,
+        include_str!("../../migrations/sqlite/0022_mollifier.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -25,6 +25,8 @@ mod dashboard;
 pub use dashboard::*;
 mod metrics;
 pub use metrics::*;
+mod mollifier;
+pub use mollifier::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -130,6 +132,9 @@ macro_rules! suite {
             unique_violations_are_conflicts,
             queue_loads_across_environments,
             versions_with_workers_since,
+            buffer_accept_is_idempotent,
+            buffer_requeue_keeps_fifo,
+            buffer_operations_match_a_model,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,

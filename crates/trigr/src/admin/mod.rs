@@ -5,6 +5,7 @@
 mod backup;
 mod dashboard;
 mod keys;
+mod mollifier;
 mod projects;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use trigr_store::Store;
 pub use backup::{BackupArgs, RestoreArgs};
 pub use dashboard::DashboardCommand;
 pub use keys::KeysCommand;
+pub use mollifier::MollifierCommand;
 pub use projects::ProjectsCommand;
 
 /// Where the store is: the same flags and variables as `trigr server`.
@@ -74,6 +76,9 @@ pub enum AdminCommand {
     /// Sign-in links to the dashboard (on the store).
     #[command(subcommand)]
     Dashboard(DashboardCommand),
+    /// Burst smoothing: every environment's state, and overrides (on the store).
+    #[command(subcommand)]
+    Mollifier(MollifierCommand),
 }
 
 /// Runs an admin command and returns what it prints.
@@ -84,6 +89,7 @@ pub async fn execute(cmd: AdminCommand) -> anyhow::Result<String> {
         AdminCommand::Backup(args) => backup::backup(args).await,
         AdminCommand::Restore(args) => backup::restore(args).await,
         AdminCommand::Dashboard(cmd) => dashboard::execute(cmd).await,
+        AdminCommand::Mollifier(cmd) => mollifier::execute(cmd).await,
     }
 }
 

@@ -1,0 +1,92 @@
+//! `drain`: a buffered entry becomes its run — the normal trigger materialisation
+//! ([`crate::trigger`]'s `create_run`), with the run id, trace and creation time the answer
+//! fixed — or, when it cannot (its time to live ran out, its task is gone), a `FAILED` run
+//! with the reason. Either way the entry leaves the store buffer in the run's own commit;
+//! the run id being unique, an entry is never made twice, whoever drains it.
+
+use trigr_store::{BufferedEntry, Run};
+use trigr_types::{Millis, RunStatus};
+
+use super::entry;
+use crate::timers::error_json;
+use crate::transition::finished;
+use crate::trigger::{create_run, ensure_queue, run_record};
+use crate::{Engine, Error, Result, Txn};
+
+/// What became of an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// Its run was created now.
+    Created(String),
+    /// Its run existed already (created by another drainer, or by a cancel).
+    Existed(String),
+    /// Its run was created `FAILED`.
+    Failed(String),
+}
+
+impl Engine {
+    /// Creates the run of a claimed entry and drops the entry.
+    pub async fn materialise(&self, e: &BufferedEntry) -> Result<Drained> {
+        self.write_retrying(|| {
+            let e = e.clone();
+            move |tx: &mut Txn<'_>| {
+                if tx.run(&e.env_id, &e.run_id)?.is_some() {
+                    drop_entry(tx, &e)?;
+                    return Ok(Drained::Existed(e.run_id.clone()));
+                }
+                let env = tx
+                    .environment_for_share(&e.env_id)?
+                    .ok_or_else(|| Error::not_found("Environment not found"))?;
+                let d = entry::decode(&e.body, &e.run_id)?;
+                create_run(tx, &env, &d.new, e.created_at)?;
+                drop_entry(tx, &e)?;
+                Ok(Drained::Created(e.run_id.clone()))
+            }
+        })
+        .await
+    }
+
+    /// Writes a claimed entry's run as `FAILED` with `message` and drops the entry.
+    pub async fn fail_buffered(&self, e: &BufferedEntry, message: &str) -> Result<Drained> {
+        let message = message.to_string();
+        self.write_retrying(|| {
+            let (e, message) = (e.clone(), message.clone());
+            move |tx: &mut Txn<'_>| {
+                if tx.run(&e.env_id, &e.run_id)?.is_some() {
+                    drop_entry(tx, &e)?;
+                    return Ok(Drained::Existed(e.run_id.clone()));
+                }
+                let now = tx.now();
+                let run = failed_run(tx, &e, &message, now)?;
+                tx.insert_run(&run)?;
+                crate::events::record(tx, [(None, &run)])?;
+                drop_entry(tx, &e)?;
+                Ok(Drained::Failed(e.run_id.clone()))
+            }
+        })
+        .await
+    }
+}
+
+/// Drops an entry in the run's own transaction (whoever claims it now).
+fn drop_entry(tx: &mut Txn<'_>, e: &BufferedEntry) -> Result<()> {
+    tx.delete_buffered(&e.run_id, None)?;
+    Ok(())
+}
+
+/// The `FAILED` record of an entry that could not run.
+fn failed_run(tx: &mut Txn<'_>, e: &BufferedEntry, message: &str, now: Millis) -> Result<Run> {
+    let env = tx
+        .environment(&e.env_id)?
+        .ok_or_else(|| Error::not_found("Environment not found"))?;
+    let d = entry::decode(&e.body, &e.run_id)?;
+    let queue = ensure_queue(tx, &env.id, &d.queue_name, None, now)?;
+    let version = d.new.version.clone();
+    let mut new = d.new;
+    // The key is free again, as a failed run's key is.
+    new.idempotency = None;
+    let planned = run_record(&new, &env, &queue, None, version, None, e.created_at);
+    let mut run = finished(&planned, RunStatus::Failed, now);
+    run.error = Some(error_json(message, "BufferedTriggerFailed"));
+    Ok(run)
+}
