@@ -21,7 +21,7 @@ use crate::input_send::{check_stream_id, fill_input_wait, message_json};
 use crate::journal::{check_entry, check_name, leased_run};
 use crate::resume::complete_if_children_ended;
 use crate::transition::{check_lease, suspended, transition_leased};
-use crate::trigger::{create_run, prepare, NewRun};
+use crate::trigger::{create_run, prepare, truncated, NewRun};
 use crate::{Engine, Error, Result, Txn};
 
 /// Most children of one batch wait.
@@ -87,15 +87,23 @@ pub fn check(body: WaitBody, max_payload: usize, now: Millis) -> Result<WaitRequ
             task,
             payload,
             options,
+            span_id,
         } => Wait::Run {
-            child: Box::new(child_run(&task, payload, *options, max_payload, now)?),
+            child: Box::new(child_run(
+                &task,
+                payload,
+                *options,
+                span_id,
+                max_payload,
+                now,
+            )?),
         },
         WaitFor::Batch { items } => Wait::Batch {
             children: items
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    child_run(&c.task, c.payload, c.options, max_payload, now)
+                    child_run(&c.task, c.payload, c.options, c.span_id, max_payload, now)
                         .map_err(|e| item_error(i, e))
                 })
                 .collect::<Result<_>>()?,
@@ -417,9 +425,18 @@ fn child_run(
     task: &str,
     payload: Option<Value>,
     mut options: TriggerOptions,
+    span_id: Option<String>,
     max_payload: usize,
     now: Millis,
 ) -> Result<NewRun> {
+    if let Some(s) = &span_id {
+        if !trigr_types::trace::is_span_id(s) {
+            return Err(Error::invalid(format!(
+                "wait.spanId '{}' is not a span id (16 lowercase hex digits, not all zeros)",
+                truncated(s, 40)
+            )));
+        }
+    }
     let payload = match (payload, options.payload_type.as_deref()) {
         (None | Some(Value::Null), _) => None,
         (Some(p), None | Some(packet::JSON)) => Some(Value::String(p.to_string())),
@@ -428,7 +445,9 @@ fn child_run(
     options
         .payload_type
         .get_or_insert_with(|| packet::JSON.to_string());
-    prepare(task, payload, options, max_payload, now)
+    let mut new = prepare(task, payload, options, max_payload, now)?;
+    new.parent_span = span_id;
+    Ok(new)
 }
 
 /// Triggers a child of `parent`, locked to the parent's version. In a development

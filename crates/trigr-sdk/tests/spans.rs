@@ -131,7 +131,13 @@ async fn child_triggers_http_calls_and_a_suspending_attempt_are_spans_of_the_run
                 })
                 .await?;
             let waited = ctx.trigger_and_wait(&child, &2).await?;
-            Ok(json!({"spawned": spawned.id, "status": status, "waited": waited.into_result()?}))
+            let waited_id = waited.id().to_string();
+            Ok(json!({
+                "spawned": spawned.id,
+                "status": status,
+                "waited": waited.into_result()?,
+                "waitedId": waited_id,
+            }))
         }
     });
     let worker = server
@@ -169,8 +175,19 @@ async fn child_triggers_http_calls_and_a_suspending_attempt_are_spans_of_the_run
     assert_eq!(first["attributes"]["trigr.child.run_id"], spawned);
     let child_run = get_json(&server, &format!("/api/v3/runs/{spawned}")).await;
     assert_eq!(child_run["traceId"], trace_id.as_str());
-    // The waited child: its task (the run suspends at the same call, before its id is back).
+    // The waited child: its task (the run suspends at the same call, before its id is back),
+    // and the child's own trace hangs its root span under this trigger span.
     assert_eq!(triggers[1]["attributes"]["trigr.child.task"], "add-one");
+    let waited_id = output["waitedId"].as_str().expect("waitedId");
+    let waited_trace = get_json(&server, &format!("/api/v1/runs/{waited_id}/spans")).await;
+    assert_eq!(waited_trace["traceId"], trace_id.as_str());
+    assert_eq!(
+        waited_trace["parentSpanId"], triggers[1]["spanId"],
+        "{waited_trace}"
+    );
+    // The child triggered without waiting hangs under the parent's root span.
+    let spawned_trace = get_json(&server, &format!("/api/v1/runs/{spawned}/spans")).await;
+    assert_eq!(spawned_trace["parentSpanId"], trace["spanId"]);
 
     // The HTTP call: the URL without credentials or query, the status, and the traceparent
     // the called server received names the span.

@@ -603,6 +603,40 @@ async fn the_run_page_draws_the_reported_spans_as_a_nested_waterfall() {
     );
     assert!(trace.contains("bar failed"), "the failed span marked");
     assert!(trace.contains("<td>250 ms</td>"), "its duration: {trace}");
+
+    // A trigger span links the child run whose root span hangs under it (the worker named the
+    // span in its wait, before the child's run id was known).
+    let wait = json!({"lease": run["lease"], "position": 0, "name": "child", "suspend": false,
+        "wait": {"type": "run", "task": "t", "spanId": "b000000000000003"}});
+    let (st, w) = server
+        .post(&format!("/api/v1/worker/runs/{id}/waits"), wait)
+        .await;
+    assert_eq!(st, 200, "{w}");
+    let child = w["runIds"][0].as_str().expect("the child's run id");
+    let trigger = span(
+        "b000000000000003",
+        Some("b000000000000001"),
+        "trigger t",
+        "trigger",
+        "ok",
+        "1764190800300000000",
+    );
+    let (st, v) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/spans"),
+            json!({"lease": run["lease"], "spans": [trigger]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, page) = s
+        .get(&server, &format!("/dashboard/env/{}/runs/{id}", s.env_id))
+        .await;
+    let trace = &page[page.find("id=\"trace\"").expect("a trace section")..];
+    let link = format!("href=\"/dashboard/env/{}/runs/{child}\"", s.env_id);
+    assert!(
+        trace.contains(&link),
+        "the trigger span links {child}: {trace}"
+    );
 }
 
 #[tokio::test]

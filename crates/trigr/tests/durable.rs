@@ -1258,3 +1258,44 @@ async fn child_payloads_are_plain_json_unless_a_packet_type_is_named() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_of_a_wait_hang_under_the_spans_the_worker_names() {
+    let server = TestServer::start_with_clock().await;
+    let (_, parent) = parent_and_child(&server).await;
+    let spans = ["b000000000000001", "b000000000000002"];
+    // A span id that is not one is refused, naming the field, and starts no child.
+    let bad = json!({"type": "batch", "items": [
+        {"task": "child", "spanId": spans[0]},
+        {"task": "child", "spanId": "B000000000000002"},
+    ]});
+    let (s, v) = wait(&server, &parent, 0, "fan-out", true, bad).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("spanId"), "{v}");
+    let single = json!({"type": "run", "task": "child", "spanId": "zz"});
+    let (s, v) = wait(&server, &parent, 0, "one", true, single).await;
+    assert_eq!(s, 400, "{v}");
+
+    let items: Vec<Value> = spans
+        .iter()
+        .map(|s| json!({"task": "child", "spanId": s}))
+        .chain([json!({"task": "child"})])
+        .collect();
+    let spec = json!({"type": "batch", "items": items});
+    let (s, v) = wait(&server, &parent, 0, "fan-out", true, spec).await;
+    assert_eq!(s, 200, "{v}");
+    let ids = v["runIds"].as_array().unwrap().clone();
+    let (_, parent_trace) = server
+        .get(&format!("/api/v1/runs/{}/spans", id_of(&parent)))
+        .await;
+    for (i, id) in ids.iter().enumerate() {
+        let (_, trace) = server
+            .get(&format!("/api/v1/runs/{}/spans", id.as_str().unwrap()))
+            .await;
+        assert_eq!(trace["traceId"], parent_trace["traceId"], "{trace}");
+        let expected = spans
+            .get(i)
+            .map_or(parent_trace["spanId"].clone(), |s| json!(s));
+        assert_eq!(trace["parentSpanId"], expected, "child {i}: {trace}");
+    }
+}

@@ -137,8 +137,10 @@ pub fn decode(text: &str, run_id: &str) -> Result<Decoded> {
         batch: b.batch,
         trigger_function: trigger_function(&b.trigger_function),
         reuse: None,
-        // A debounced trigger is never buffered.
+        // A debounced trigger is never buffered; a child of a wait is never buffered either
+        // (its parent span is fixed with the run's trace).
         debounce: None,
+        parent_span: None,
         region: b.region,
         trace: b
             .trace

@@ -383,15 +383,16 @@ fn region_of(new: &NewRun, env: &Environment) -> String {
 }
 
 /// The trace a new run joins and the span its root span hangs under: the parent run's trace
-/// (under the caller's span when the caller is in that trace too, else under the parent's root
-/// span), else the caller's (`traceparent`); `(None, None)` when the run begins a trace of its
+/// (under the parent's span the worker named, else the caller's span when the caller is in
+/// that trace too, else the parent's root span), else the caller's (`traceparent`); `(None, None)` when the run begins a trace of its
 /// own.
 fn trace_of(new: &NewRun, parent: Option<&Run>) -> (Option<String>, Option<String>) {
     let caller = new.trace.as_ref();
     match parent.map(Run::trace) {
         Some(p) => {
-            let span = match caller {
-                Some(c) if c.trace_id == p.trace_id => c.span_id.clone(),
+            let span = match (&new.parent_span, caller) {
+                (Some(s), _) => s.clone(),
+                (None, Some(c)) if c.trace_id == p.trace_id => c.span_id.clone(),
                 _ => p.span_id,
             };
             (Some(p.trace_id), Some(span))

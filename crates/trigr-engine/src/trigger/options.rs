@@ -75,6 +75,9 @@ pub struct NewRun {
     /// The caller's trace (its `traceparent` header), which the run's trace joins; a child
     /// run joins its parent run's trace whatever the header says.
     pub trace: Option<TraceParent>,
+    /// For a child run: the span of its parent's attempt the child's root span hangs under
+    /// (the worker's `trigger` span), instead of the parent run's root span.
+    pub parent_span: Option<String>,
     /// Coalesces this trigger with others of the task that carry the same key
     /// ([`super::debounce`]).
     pub debounce: Option<Debounce>,
@@ -262,6 +265,7 @@ impl NewRun {
             trigger_function: "trigger",
             reuse: None,
             trace: None,
+            parent_span: None,
             debounce: None,
         })
     }

@@ -108,6 +108,7 @@ impl Context {
             task: item.task,
             payload: item.payload,
             options: Box::new(item.options),
+            span_id: None,
         });
         async move {
             let waited = wait_children(&attempt, position, &name, wait?).await?;
@@ -171,6 +172,7 @@ fn item(task_id: &str, payload: &impl Serialize, options: &TriggerOptions) -> Re
         task: task_id.to_string(),
         payload: Some(payload),
         options: options.to_wire(),
+        span_id: None,
     })
 }
 
@@ -179,22 +181,23 @@ async fn wait_children(
     attempt: &Arc<Attempt>,
     position: u32,
     name: &str,
-    wait: WaitFor,
+    mut wait: WaitFor,
 ) -> Result<Waited> {
+    let journal = journaled(attempt, position, name).await;
+    if journal.is_none() {
+        record_waited_triggers(attempt, &mut wait);
+    }
     let call = |hold| WaitCall {
         position,
         name,
         wait: wait.clone(),
         hold,
     };
-    match journaled(attempt, position, name).await {
+    match journal {
         // §7.1 entries carry no run ids: the wait call, idempotent by position, tells them.
         Some(waited) if waited.run_ids.is_empty() => submit(attempt, call(true)).await,
         Some(waited) => Ok(waited),
-        None => {
-            record_waited_triggers(attempt, &wait);
-            submit(attempt, call(false)).await
-        }
+        None => submit(attempt, call(false)).await,
     }
 }
 
@@ -209,6 +212,18 @@ struct Child<'a> {
 
 /// Records the `trigger` span of one child, from `started` to now.
 fn record_trigger(attempt: &Attempt, child: Child<'_>, started: i64, outcome: Result<(), String>) {
+    let id = trigr_types::trace::new_span_id();
+    record_trigger_as(attempt, id, child, started, outcome);
+}
+
+/// [`record_trigger`] under a span id chosen beforehand.
+fn record_trigger_as(
+    attempt: &Attempt,
+    span_id: String,
+    child: Child<'_>,
+    started: i64,
+    outcome: Result<(), String>,
+) {
     let mut attributes = serde_json::json!({"trigr.child.task": child.task_id});
     if let Some(id) = child.run_id {
         attributes["trigr.child.run_id"] = id.into();
@@ -216,35 +231,42 @@ fn record_trigger(attempt: &Attempt, child: Child<'_>, started: i64, outcome: Re
     if let Some(i) = child.batch_index {
         attributes["trigr.batch.index"] = i.into();
     }
-    attempt.spans.record(crate::spans::Finished {
-        name: &format!("trigger {}", child.task_id),
-        kind: "trigger",
-        start_ns: started,
-        outcome,
-        attributes,
-    });
+    attempt.spans.record_as(
+        span_id,
+        crate::spans::Finished {
+            name: &format!("trigger {}", child.task_id),
+            kind: "trigger",
+            start_ns: started,
+            outcome,
+            attributes,
+        },
+    );
 }
 
-/// Records a `trigger` span for each child a wait is about to start. The wait suspends the
-/// run, so the spans are sent before it and the children's run ids are not in them.
-fn record_waited_triggers(attempt: &Attempt, wait: &WaitFor) {
+/// Records a `trigger` span for each child a wait is about to start, and names it in the wait
+/// as the span the child's root span hangs under. The wait suspends the run, so the spans are
+/// sent before it: the children's run ids are not in them, but each child's trace points back
+/// at its span.
+fn record_waited_triggers(attempt: &Attempt, wait: &mut WaitFor) {
     let started = crate::spans::now_ns();
-    let children: Vec<(&str, Option<usize>)> = match wait {
-        WaitFor::Run { task, .. } => vec![(task.as_str(), None)],
+    let children: Vec<(&str, Option<usize>, &mut Option<String>)> = match wait {
+        WaitFor::Run { task, span_id, .. } => vec![(task.as_str(), None, span_id)],
         WaitFor::Batch { items } => items
-            .iter()
+            .iter_mut()
             .enumerate()
-            .map(|(i, item)| (item.task.as_str(), Some(i)))
+            .map(|(i, item)| (item.task.as_str(), Some(i), &mut item.span_id))
             .collect(),
         _ => Vec::new(),
     };
-    for (task_id, batch_index) in children {
+    for (task_id, batch_index, span_id) in children {
+        let id = trigr_types::trace::new_span_id();
+        *span_id = Some(id.clone());
         let child = Child {
             task_id,
             run_id: None,
             batch_index,
         };
-        record_trigger(attempt, child, started, Ok(()));
+        record_trigger_as(attempt, id, child, started, Ok(()));
     }
 }
 

@@ -260,6 +260,8 @@ fn streams(list: &[String]) -> Markup {
 struct Bar {
     name: String,
     kind: String,
+    /// The child run a `trigger` span started, when known.
+    child: Option<String>,
     start_ns: i64,
     end_ns: i64,
     depth: usize,
@@ -275,7 +277,7 @@ pub fn trace_section(v: &RunView) -> Markup {
     let bars = if v.spans.is_empty() {
         bars_of_journal(v)
     } else {
-        bars_of_spans(&v.spans)
+        bars_of_spans(&v.spans, &v.r.children)
     };
     let trace_id = v.r.run.trace().trace_id;
     let Some(start) = bars.iter().map(|b| b.start_ns).min() else {
@@ -298,7 +300,10 @@ pub fn trace_section(v: &RunView) -> Markup {
                     @let left = (b.start_ns - start) as f64 / total * 100.0;
                     @let width = ((b.end_ns - b.start_ns) as f64 / total * 100.0).max(0.5);
                     tr data-span-kind=(b.kind) {
-                        td style=(format!("padding-left:{}px", 10 + b.depth * 16)) { (b.name) }
+                        td style=(format!("padding-left:{}px", 10 + b.depth * 16)) {
+                            (b.name)
+                            @if let Some(c) = &b.child { " " a.mono href=(format!("/dashboard/env/{}/runs/{c}", v.r.run.env_id)) { (c) } }
+                        }
                         td { (layout::duration((b.end_ns - b.start_ns) / 1_000_000)) }
                         td { div.bar.failed[b.failed] style=(format!("margin-left:{left:.2}%;width:{width:.2}%")) {} }
                     }
@@ -321,8 +326,28 @@ fn depth<'a>(parents: &HashMap<&'a str, Option<&'a str>>, mut id: &'a str) -> us
     depth
 }
 
-/// Reported spans, ordered by start, each indented under its parent.
-fn bars_of_spans(spans: &[trigr_store::Span]) -> Vec<Bar> {
+/// The child run a `trigger` span started: the one its attributes name, else the child whose
+/// root span hangs under it.
+fn child_of(s: &trigr_store::Span, children: &[Run]) -> Option<String> {
+    if s.kind != "trigger" {
+        return None;
+    }
+    let named = s
+        .attributes
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+        .and_then(|a| a["trigr.child.run_id"].as_str().map(str::to_string));
+    named.or_else(|| {
+        children
+            .iter()
+            .find(|c| c.parent_span_id.as_deref() == Some(s.span_id.as_str()))
+            .map(|c| c.id.clone())
+    })
+}
+
+/// Reported spans, ordered by start, each indented under its parent; `trigger` spans link
+/// the child run they started.
+fn bars_of_spans(spans: &[trigr_store::Span], children: &[Run]) -> Vec<Bar> {
     let parents: HashMap<&str, Option<&str>> = spans
         .iter()
         .map(|s| (s.span_id.as_str(), s.parent_span_id.as_deref()))
@@ -332,6 +357,7 @@ fn bars_of_spans(spans: &[trigr_store::Span]) -> Vec<Bar> {
         .map(|s| Bar {
             name: s.name.clone(),
             kind: s.kind.clone(),
+            child: child_of(s, children),
             start_ns: s.start_ns,
             end_ns: s.end_ns.max(s.start_ns),
             depth: depth(&parents, &s.span_id),
@@ -353,6 +379,7 @@ fn bars_of_journal(v: &RunView) -> Vec<Bar> {
             bars.push(Bar {
                 name: format!("attempt {}", a.number),
                 kind: "attempt".into(),
+                child: None,
                 start_ns: s * NS,
                 end_ns: a.ended_at.unwrap_or(now).max(s) * NS,
                 depth: 0,
@@ -365,6 +392,7 @@ fn bars_of_journal(v: &RunView) -> Vec<Bar> {
         bars.push(Bar {
             name: format!("{} {}", e.kind.as_str(), e.name),
             kind: e.kind.as_str().into(),
+            child: None,
             start_ns: previous * NS,
             end_ns: e.created_at.max(previous) * NS,
             depth: 1,

@@ -370,6 +370,10 @@ pub enum WaitFor {
         #[serde(default)]
         #[serde(deserialize_with = "super::object::boxed")]
         options: Box<TriggerOptions>,
+        /// The worker's `trigger` span for this child (16 hex digits): the child's root span
+        /// hangs under it, in the parent run's trace.
+        #[serde(default, rename = "spanId", skip_serializing_if = "Option::is_none")]
+        span_id: Option<String>,
     },
     /// A batch of child runs, triggered by the wait.
     Batch {
@@ -400,6 +404,10 @@ pub struct ChildRun {
     #[serde(default)]
     #[serde(deserialize_with = "super::object::one")]
     pub options: TriggerOptions,
+    /// The worker's `trigger` span for this child (16 hex digits): the child's root span
+    /// hangs under it, in the parent run's trace.
+    #[serde(default, rename = "spanId", skip_serializing_if = "Option::is_none")]
+    pub span_id: Option<String>,
 }
 
 /// Body of `POST /api/v1/worker/runs/{id}/logs`: log lines to append (§7.5).
