@@ -11,8 +11,8 @@ use trigr_store::{BufferedEntry, Environment, Run};
 use trigr_types::Millis;
 
 use super::entry;
-use crate::trigger::{existing_run, plan_run, NewRun, Triggered};
-use crate::{Engine, Error, Result, Txn};
+use crate::trigger::{environment_to_trigger_in, existing_run, plan_run, NewRun, Triggered};
+use crate::{Engine, Result, Txn};
 
 impl Engine {
     /// Buffers a trigger that passed its checks (the gate said `mollify`); with whether an
@@ -27,9 +27,7 @@ impl Engine {
             let (env_id, new) = (env_id.to_string(), new.clone());
             move |tx: &mut Txn<'_>| {
                 let now = tx.now();
-                let env = tx
-                    .environment_for_share(&env_id)?
-                    .ok_or_else(|| Error::not_found("Environment not found"))?;
+                let env = environment_to_trigger_in(tx, &env_id)?;
                 if let Some(found) = existing_run(tx, &env, &new, now)? {
                     return Ok((found, false));
                 }

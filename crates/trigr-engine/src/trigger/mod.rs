@@ -58,14 +58,19 @@ impl Engine {
             let (env_id, new) = (env_id.to_string(), new.clone());
             move |tx: &mut Txn<'_>| {
                 let now = tx.now();
-                let env = tx
-                    .environment_for_share(&env_id)?
-                    .ok_or_else(|| Error::not_found("Environment not found"))?;
+                let env = environment_to_trigger_in(tx, &env_id)?;
                 create_run(tx, &env, &new, now)
             }
         })
         .await
     }
+}
+
+/// The environment a trigger creates its run in, read with a share lock (its settings must
+/// not change under the trigger).
+pub(crate) fn environment_to_trigger_in(tx: &mut Txn<'_>, env_id: &str) -> Result<Environment> {
+    tx.environment_for_share(env_id)?
+        .ok_or_else(|| Error::not_found("Environment not found"))
 }
 
 /// Resolves the version and task a new run locks to: the version the caller named, else the
