@@ -138,13 +138,17 @@ struct ServerArgs {
     /// Most organizations served per drain tick.
     #[arg(long, env = "TRIGR_MOLLIFIER_MAX_ORGS_PER_TICK", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     mollifier_max_orgs_per_tick: u32,
-    /// Seconds shutdown waits for the drain tick in flight (at most --shutdown-timeout).
-    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_SHUTDOWN_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=86_400))]
-    mollifier_drain_shutdown_timeout: u64,
+    /// Seconds shutdown waits for the drain tick in flight, at most --shutdown-timeout
+    /// [default: 10, or --shutdown-timeout when that is shorter].
+    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_SHUTDOWN_TIMEOUT", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    mollifier_drain_shutdown_timeout: Option<u64>,
     /// Whether to write an access log line per HTTP request.
     #[arg(long, env = "TRIGR_ACCESS_LOG", hide = true, default_value_t = true, action = clap::ArgAction::Set)]
     access_log: bool,
 }
+
+/// How long shutdown waits for the mollifier's drain tick in flight, unless told (seconds).
+const DRAIN_SHUTDOWN_DEFAULT_SECS: u64 = 10;
 
 /// A metrics token: at least 16 visible ASCII characters, so that it is neither guessable
 /// nor mangled in a header.
@@ -201,7 +205,10 @@ impl ServerArgs {
                 rate_per_sec: self.mollifier_drain_rate,
                 concurrency: self.mollifier_drain_concurrency as usize,
                 max_orgs_per_tick: self.mollifier_max_orgs_per_tick as usize,
-                shutdown_timeout: Duration::from_secs(self.mollifier_drain_shutdown_timeout),
+                shutdown_timeout: Duration::from_secs(
+                    self.mollifier_drain_shutdown_timeout
+                        .unwrap_or(self.shutdown_timeout.min(DRAIN_SHUTDOWN_DEFAULT_SECS)),
+                ),
                 ..DrainSettings::default()
             },
         }
