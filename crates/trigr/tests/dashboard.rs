@@ -683,6 +683,138 @@ async fn the_overview_counts_the_finished_runs_and_their_failure_rate() {
     );
 }
 
+/// The environment's mollifier as the API reads it.
+async fn mollifier_api(server: &TestServer) -> serde_json::Value {
+    let (status, v) = server.get("/api/v1/mollifier").await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn the_burst_smoothing_page_shows_the_buffer_and_sets_the_override() {
+    let server = TestServer::start_with(Options {
+        test_clock: true,
+        args: ["--mollifier-threshold", "1", "--mollifier-drain", "false"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    })
+    .await;
+    server.deploy(tasks(&["burst"])).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(server.trigger("burst", json!({"i": i}), json!({})).await);
+    }
+    let depth = mollifier_api(&server).await["depth"].as_i64().unwrap();
+    assert_eq!(depth, 3, "the first trigger passed, the rest are buffered");
+
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    let path = format!("/dashboard/env/{}/mollifier", s.env_id);
+    let anonymous = client().get(server.url(&path)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303, "sign-in first");
+    assert_eq!(anonymous.headers()["location"], "/dashboard/login");
+
+    let (status, page) = s.get(&server, &path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<h1>Burst smoothing</h1>"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"{path}\"")),
+        "linked from the nav"
+    );
+    assert!(page.contains("data-depth=\"3\""), "{page}");
+    assert!(page.contains("data-tripped=\"true\""), "{page}");
+    assert!(page.contains("data-global-mode=\"on\""), "{page}");
+    for id in &ids[1..] {
+        let link = format!("href=\"/dashboard/env/{}/runs/{id}\"", s.env_id);
+        assert!(page.contains(&link), "{id} linked: {page}");
+    }
+    assert!(!page.contains(&ids[0]), "a created run is not buffered");
+    let oldest = page.find(&ids[1]).unwrap();
+    assert!(oldest < page.find(&ids[3]).unwrap(), "oldest first");
+
+    let staging = sign_in(&server, STAGING_KEY, &[]).await;
+    for other in [path.clone(), format!("{path}/live")] {
+        let (status, page) = staging.get(&server, &other).await;
+        assert_eq!(status, 404, "{other}");
+        assert!(!page.contains(&ids[1]), "{other} leaks nothing");
+    }
+
+    let set = format!("{path}/override");
+    let fields = [("mode", "shadow"), ("threshold", "50"), ("hold_ms", "2000")];
+    let refused = s.post(&server, &set, &fields, &[]).await;
+    assert_eq!(refused.status(), 403, "no CSRF value");
+    let stolen_csrf = staging.csrf(&server).await;
+    let mut stolen = vec![("csrf", stolen_csrf.as_str())];
+    stolen.extend_from_slice(&fields);
+    let refused = s.post(&server, &set, &stolen, &[]).await;
+    assert_eq!(refused.status(), 403, "another session's CSRF value");
+    let cross = staging.post(&server, &set, &stolen, &[]).await;
+    assert_eq!(cross.status(), 404, "another environment's form");
+    assert!(mollifier_api(&server).await["envOverride"].is_null());
+
+    let csrf = s.csrf(&server).await;
+    for (field, bad) in [
+        ("threshold", "0"),
+        ("threshold", "abc"),
+        ("threshold", "99999999999"),
+        ("hold_ms", "-1"),
+        ("hold_ms", "86400001"),
+        ("mode", "sometimes"),
+        ("mode", "on\0"),
+    ] {
+        let resp = s
+            .post(&server, &set, &[("csrf", &csrf), (field, bad)], &[])
+            .await;
+        assert_eq!(resp.status(), 400, "{field}={bad:?}");
+        let text = resp.text().await.unwrap();
+        assert!(
+            text.contains("not valid") || text.contains("must be"),
+            "{text}"
+        );
+    }
+    assert!(
+        mollifier_api(&server).await["envOverride"].is_null(),
+        "nothing refused changed anything"
+    );
+
+    act(&s, &server, &set, &fields).await;
+    let v = mollifier_api(&server).await;
+    assert_eq!(
+        v["envOverride"],
+        json!({"mode": "shadow", "threshold": 50, "holdMs": 2000})
+    );
+    assert_eq!(
+        (v["mode"].as_str(), v["threshold"].as_i64()),
+        (Some("shadow"), Some(50))
+    );
+    let (_, page) = s.get(&server, &path).await;
+    assert!(
+        page.contains("mode shadow, threshold 50/s, hold 2.0 s"),
+        "{page}"
+    );
+    assert!(page.contains("data-mode=\"shadow\""), "{page}");
+    assert!(
+        page.contains("<option value=\"shadow\" selected>"),
+        "{page}"
+    );
+    assert!(page.contains("Clear override"), "{page}");
+
+    act(&s, &server, &format!("{path}/reset"), &[]).await;
+    assert!(mollifier_api(&server).await["envOverride"].is_null());
+
+    for _ in 0..100 {
+        let (status, v) = server.post("/api/v1/test/mollifier/drain", json!({})).await;
+        assert_eq!(status, 200, "{v}");
+        if v["created"] == 0 {
+            break;
+        }
+    }
+    let (_, page) = s.get(&server, &path).await;
+    assert!(page.contains("data-depth=\"0\""), "{page}");
+    assert!(page.contains("Nothing is buffered."), "{page}");
+    assert!(!page.contains("Clear override"), "{page}");
+}
+
 #[tokio::test]
 async fn a_sign_in_link_works_once() {
     let server = TestServer::start().await;
@@ -982,6 +1114,7 @@ async fn the_dashboard_in_a_browser() {
         "overview",
         "deployments",
         "tasks",
+        "mollifier",
         "schedules",
         "batches",
         "tokens",
@@ -997,6 +1130,7 @@ async fn the_dashboard_in_a_browser() {
         ("runs", "runs-390"),
         (&format!("runs/{first}") as &str, "run-390"),
         ("queues", "queues-390"),
+        ("mollifier", "mollifier-390"),
     ] {
         c.goto(&server.url(&format!("{env_path}/{page}")))
             .await

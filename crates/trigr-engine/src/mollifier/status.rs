@@ -1,11 +1,12 @@
 //! The mollifier's state per environment, for `trigr mollifier status` and
 //! `GET /api/v1/mollifier`: its stored overrides, its buffer (depth, oldest entry) and whether
 //! it is tripped — on this server's evaluator, or on any server's as their drainers publish it
-//! to the store ([`Engine::publish_trips`]).
+//! to the store ([`Engine::publish_trips`]) — and its oldest entries, for the dashboard.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
+use trigr_store::{BufferCursor, BufferedEntry};
 use trigr_types::Millis;
 
 use super::overrides::Override;
@@ -15,6 +16,8 @@ use crate::{Engine, Result};
 pub const MAX_STATUS_ENVS: i64 = 10_000;
 /// Most tripped environments one server publishes.
 pub const MAX_PUBLISHED_TRIPS: usize = 10_000;
+/// Most entries one read of an environment's oldest entries returns.
+pub const MAX_OLDEST_ENTRIES: usize = 100;
 
 /// One environment's mollifier.
 #[derive(Clone, Debug, Serialize)]
@@ -97,6 +100,15 @@ impl Engine {
                 }
             })
             .collect())
+    }
+
+    /// The oldest `limit` entries of an environment's buffer (at most
+    /// [`MAX_OLDEST_ENTRIES`]), oldest first, claimed ones included.
+    pub async fn oldest_buffered(&self, env_id: &str, limit: usize) -> Result<Vec<BufferedEntry>> {
+        let limit = limit.min(MAX_OLDEST_ENTRIES) as i64;
+        let env_id = env_id.to_string();
+        self.read(move |tx| Ok(tx.buffered_entries(&env_id, BufferCursor::Above(0), limit)?))
+            .await
     }
 
     /// Publishes the environments this server's evaluator holds tripped (its drainer calls it

@@ -13,12 +13,13 @@ const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/live.js");
 
 /// The tabs of an environment, as (path segment, title).
-pub const TABS: [(&str, &str); 8] = [
+pub const TABS: [(&str, &str); 9] = [
     ("runs", "Runs"),
     ("overview", "Overview"),
     ("tasks", "Tasks"),
     ("deployments", "Deployments"),
     ("queues", "Queues"),
+    ("mollifier", "Burst smoothing"),
     ("schedules", "Schedules"),
     ("batches", "Batches"),
     ("tokens", "Tokens"),

@@ -19,7 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::Viewer;
 use super::layout::PageError;
-use super::{overview, queues, run, runs};
+use super::{mollifier, overview, queues, run, runs};
 use crate::AppState;
 
 /// Shortest time between two renders of one stream.
@@ -179,4 +179,25 @@ pub async fn overview(
         })
     });
     stream(state, env, Duration::from_secs(5), render).await
+}
+
+/// `GET /dashboard/env/{env_id}/mollifier/live`: the state and the oldest buffered runs (the
+/// buffer has no run event of its own: the tick covers it).
+pub async fn mollifier(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(env_id): Path<String>,
+) -> Result<Response, PageError> {
+    let env = viewer.env(&env_id)?.id.clone();
+    let (s, e) = (state.clone(), env.clone());
+    let render: Render = Box::new(move || {
+        let (s, e) = (s.clone(), e.clone());
+        Box::pin(async move {
+            Ok(vec![(
+                "mollifier",
+                mollifier::live_part(&s, &e).await?.into_string(),
+            )])
+        })
+    });
+    stream(state, env, Duration::from_secs(1), render).await
 }

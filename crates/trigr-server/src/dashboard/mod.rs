@@ -6,7 +6,7 @@
 //!   cross-site checks; an environment the session does not grant answers `404`.
 //! * [`layout`]: the page shell and the pieces every page uses.
 //! * one file per page: [`runs`], [`run`], [`overview`], [`deployments`] (tasks too),
-//!   [`queues`], [`schedules`], [`batches`], [`tokens`]; [`live`] streams their live parts.
+//!   [`queues`], [`mollifier`] (burst smoothing), [`schedules`], [`batches`], [`tokens`]; [`live`] streams their live parts.
 //!
 //! Every read goes through the engine, every action calls the engine command the API's route
 //! calls, and nothing is kept in the server's memory: any server of a cluster serves any page.
@@ -17,6 +17,7 @@ pub mod batches;
 pub mod deployments;
 pub mod layout;
 pub mod live;
+pub mod mollifier;
 pub mod overview;
 pub mod queues;
 pub mod run;
@@ -68,6 +69,9 @@ pub fn router(state: AppState) -> Router {
             &format!("{env}/queues/{{queue_id}}/{{action}}"),
             post(queues::act),
         )
+        .route(&format!("{env}/mollifier"), get(mollifier::mollifier))
+        .route(&format!("{env}/mollifier/live"), get(live::mollifier))
+        .route(&format!("{env}/mollifier/{{action}}"), post(mollifier::act))
         .route(&format!("{env}/schedules"), get(schedules::schedules))
         .route(
             &format!("{env}/schedules/{{id}}/{{action}}"),
