@@ -102,6 +102,24 @@ pub trait MollifierTx {
         now: Millis,
         until: Millis,
     ) -> Result<Option<BufferedEntry>>;
+    /// Up to `limit` of the oldest such entries of an environment, oldest first, locked for
+    /// this transaction only (`FOR UPDATE SKIP LOCKED` on PostgreSQL): for a drain that
+    /// deletes them in the same transaction, so needs no claim.
+    fn lock_buffered(
+        &mut self,
+        env_id: &str,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>>;
+    /// Claims up to `limit` of the oldest such entries of an environment, oldest first.
+    fn claim_buffered_many(
+        &mut self,
+        env_id: &str,
+        claimer: &str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>>;
     /// Claims up to `limit` entries (of any environment) that expired at `now`.
     fn claim_expired_buffered(
         &mut self,

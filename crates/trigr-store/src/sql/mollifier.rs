@@ -44,7 +44,7 @@ static ORG_OF_ENV: Sql = sql!(
 static SETTINGS: Sql = sql!("SELECT scope, settings FROM mollifier_settings ORDER BY scope");
 static NEXT_FREE: Sql = sql!(SkipLocked:
     "SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 \
-     AND (state = 'queued' OR claim_until <= $2) AND expires_at > $2 ORDER BY seq LIMIT 1"
+     AND (state = 'queued' OR claim_until <= $2) AND expires_at > $2 ORDER BY seq LIMIT $3"
 );
 static EXPIRED: Sql = sql!(SkipLocked:
     "SELECT {COLUMNS} FROM mollifier_entries WHERE expires_at <= $1 \
@@ -192,12 +192,34 @@ impl<C: Db> MollifierTx for C {
         now: Millis,
         until: Millis,
     ) -> Result<Option<BufferedEntry>> {
-        let Some(mut e) = self.query_first(&NEXT_FREE, &[&env_id, &now], |r| entry(r))? else {
-            return Ok(None);
-        };
-        self.execute(&CLAIM, &[&e.seq, &claimer, &until])?;
-        e.claim = Some((claimer.to_string(), until));
-        Ok(Some(e))
+        Ok(self
+            .claim_buffered_many(env_id, claimer, now, until, 1)?
+            .pop())
+    }
+
+    fn lock_buffered(
+        &mut self,
+        env_id: &str,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>> {
+        self.query(&NEXT_FREE, &[&env_id, &now, &limit], |r| entry(r))
+    }
+
+    fn claim_buffered_many(
+        &mut self,
+        env_id: &str,
+        claimer: &str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>> {
+        let mut found = self.lock_buffered(env_id, now, limit)?;
+        for e in &mut found {
+            self.execute(&CLAIM, &[&e.seq, &claimer, &until])?;
+            e.claim = Some((claimer.to_string(), until));
+        }
+        Ok(found)
     }
 
     fn claim_expired_buffered(
