@@ -80,6 +80,9 @@ pub trait MollifierRead {
     fn buffered_of_batch(&mut self, env_id: &str, batch_id: &str) -> Result<Vec<BufferedEntry>>;
     /// The first `limit` environments with entries, by environment id.
     fn buffer_depths(&mut self, limit: i64) -> Result<Vec<BufferDepth>>;
+    /// The first `limit` environments with entries, by environment id, with their
+    /// organization: the drainer's look, as cheap with deep FIFOs as with shallow ones.
+    fn buffered_envs(&mut self, limit: i64) -> Result<Vec<(String, String)>>;
     /// The organization of an environment.
     fn org_of_env(&mut self, env_id: &str) -> Result<Option<String>>;
     /// The environments some server holds tripped at `now`, with the latest end.

@@ -59,6 +59,8 @@ pub trait MollifierBuffer: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<BufferedEntry>>>;
     /// The first `limit` environments with entries (by id): depth and oldest entry.
     fn depths(&self, limit: i64) -> BoxFuture<'_, Result<Vec<BufferDepth>>>;
+    /// The first `limit` environments with entries (by id), with their organization.
+    fn envs(&self, limit: i64) -> BoxFuture<'_, Result<Vec<(String, String)>>>;
 }
 
 /// The buffer in the store.
@@ -143,5 +145,9 @@ impl MollifierBuffer for StoreBuffer {
 
     fn depths(&self, limit: i64) -> BoxFuture<'_, Result<Vec<BufferDepth>>> {
         Box::pin(self.store.read(move |tx| Ok(tx.buffer_depths(limit)?)))
+    }
+
+    fn envs(&self, limit: i64) -> BoxFuture<'_, Result<Vec<(String, String)>>> {
+        Box::pin(self.store.read(move |tx| Ok(tx.buffered_envs(limit)?)))
     }
 }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use trigr_store::{BufferDepth, BufferedEntry};
+use trigr_store::BufferedEntry;
 use trigr_types::{id, Millis};
 
 use super::drain::Drained;
@@ -136,6 +136,8 @@ struct Rotation {
     last_env: BTreeMap<String, String>,
     /// When the overrides were last reloaded.
     overrides_at: Option<Millis>,
+    /// When expired entries were last looked for.
+    expired_at: Option<Millis>,
     /// The tripped environments last published, and when.
     trips: Vec<String>,
     trips_at: Millis,
@@ -148,6 +150,8 @@ pub struct Drainer {
     rotation: Mutex<Rotation>,
 }
 
+/// How often the drainer looks for expired entries.
+const EXPIRY_EVERY_MS: Millis = 1_000;
 /// Most entries one drain write may take.
 pub const MAX_BATCH: usize = 1000;
 /// How often the drainer reloads the stored overrides.
@@ -175,14 +179,17 @@ impl Drainer {
         let now = self.engine.now();
         self.reload_overrides(now).await;
         self.publish_trips(now).await;
-        let mut tick = self.expire(now).await?;
-        let depths = self
+        let mut tick = match self.expiry_due(now) {
+            true => self.expire(now).await?,
+            false => Tick::default(),
+        };
+        let envs = self
             .engine
             .mollifier()
             .buffer()
-            .depths(MAX_DRAIN_ENVS)
+            .envs(MAX_DRAIN_ENVS)
             .await?;
-        let slots = self.pick(&depths);
+        let slots = self.pick(&envs);
         if slots.is_empty() {
             return Ok(tick);
         }
@@ -245,6 +252,18 @@ impl Drainer {
         }
     }
 
+    /// Whether to look for expired entries: once a second (time to live is in seconds).
+    fn expiry_due(&self, now: Millis) -> bool {
+        let mut r = self.rotation.lock().expect("rotation lock");
+        let due = r
+            .expired_at
+            .is_none_or(|t| now - t >= EXPIRY_EVERY_MS || now < t);
+        if due {
+            r.expired_at = Some(now);
+        }
+        due
+    }
+
     /// Fails the entries whose time to live ran out.
     async fn expire(&self, now: Millis) -> Result<Tick> {
         let m = self.engine.mollifier();
@@ -253,6 +272,10 @@ impl Drainer {
             .buffer()
             .claim_expired(&self.claimer, now, until, EXPIRED_PER_TICK)
             .await?;
+        if expired.len() as i64 >= EXPIRED_PER_TICK {
+            // More may wait: look again next tick.
+            self.rotation.lock().expect("rotation lock").expired_at = None;
+        }
         let mut tick = Tick::default();
         for e in expired {
             let waited = (now - e.created_at) / 1000;
@@ -270,10 +293,10 @@ impl Drainer {
     }
 
     /// The environments this tick drains: organizations in rotation, one environment each.
-    fn pick(&self, depths: &[BufferDepth]) -> Vec<String> {
+    fn pick(&self, envs: &[(String, String)]) -> Vec<String> {
         let mut orgs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for d in depths {
-            orgs.entry(&d.org_id).or_default().push(&d.env_id);
+        for (env_id, org_id) in envs {
+            orgs.entry(org_id).or_default().push(env_id);
         }
         let mut r = self.rotation.lock().expect("rotation lock");
         let names: Vec<&str> = orgs.keys().copied().collect();

@@ -38,6 +38,17 @@ static DEPTHS: Sql = sql!(
     "SELECT env_id, MIN(org_id), COUNT(*), MIN(created_at) FROM mollifier_entries \
      GROUP BY env_id ORDER BY env_id LIMIT $1"
 );
+// A loose index scan of `(env_id, seq)`: one probe per environment, however deep its FIFO.
+static ENVS: Sql = sql!(
+    "WITH RECURSIVE envs(env_id) AS ( \
+       SELECT MIN(env_id) FROM mollifier_entries \
+       UNION ALL \
+       SELECT (SELECT MIN(m.env_id) FROM mollifier_entries m WHERE m.env_id > envs.env_id) \
+       FROM envs WHERE envs.env_id IS NOT NULL) \
+     SELECT e.env_id, (SELECT m.org_id FROM mollifier_entries m WHERE m.env_id = e.env_id \
+       ORDER BY m.seq LIMIT 1) \
+     FROM envs e WHERE e.env_id IS NOT NULL LIMIT $1"
+);
 static ORG_OF_ENV: Sql = sql!(
     "SELECT p.org_id FROM environments e JOIN projects p ON p.id = e.project_id WHERE e.id = $1"
 );
@@ -150,6 +161,10 @@ impl<C: Db> MollifierRead for C {
                 oldest_at: r.int(3)?,
             })
         })
+    }
+
+    fn buffered_envs(&mut self, limit: i64) -> Result<Vec<(String, String)>> {
+        self.query(&ENVS, &[&limit], |r| Ok((r.text(0)?, r.text(1)?)))
     }
 
     fn org_of_env(&mut self, env_id: &str) -> Result<Option<String>> {
