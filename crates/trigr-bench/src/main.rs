@@ -112,6 +112,10 @@
 //! Any unexpected server answer stops the program with an error quoting the request and the
 //! response.
 //!
+//! The servers run with the mollifier on, as `trigr serve` does; `--mollifier off|shadow`
+//! switches it (and `--mollifier-drain-rate N` sets its drain rate), to measure what burst
+//! smoothing costs a tripped environment (`--only e2e` trips it at once).
+//!
 //! ## Comparing two revisions
 //!
 //! A performance claim is a before/after ratio measured on one machine in one sitting:
