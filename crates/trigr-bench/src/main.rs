@@ -112,6 +112,10 @@
 //! Any unexpected server answer stops the program with an error quoting the request and the
 //! response.
 //!
+//! The servers run with the mollifier on, as `trigr serve` does; `--mollifier off|shadow`
+//! switches it (and `--mollifier-drain-rate N` sets its drain rate), to measure what burst
+//! smoothing costs a tripped environment (`--only e2e` trips it at once).
+//!
 //! ## Comparing two revisions
 //!
 //! A performance claim is a before/after ratio measured on one machine in one sitting:
@@ -241,6 +245,15 @@ struct Args {
     /// what export costs (see `otlp.rs`).
     #[arg(long)]
     otlp: bool,
+
+    /// The servers' burst smoothing: on (the default, as `trigr serve`), off or shadow.
+    #[arg(long, default_value = "on", value_parser = ["on", "off", "shadow"])]
+    mollifier: String,
+
+    /// The servers' drain rate, runs per second (`--mollifier-drain-rate`; default the
+    /// server's).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    mollifier_drain_rate: Option<u32>,
 }
 
 /// A store the benchmark can measure.
@@ -287,6 +300,9 @@ async fn main() -> Result<()> {
             .unwrap_or(if args.quick { 20_000 } else { 1_000_000 })
             as usize,
         metrics: args.metrics,
+        mollifier: trigr_engine::mollifier::Mode::parse(&args.mollifier)
+            .unwrap_or(trigr_engine::mollifier::Mode::On),
+        mollifier_drain_rate: args.mollifier_drain_rate,
     };
     let chosen: Vec<Scenario> = if args.only.is_empty() {
         Scenario::ALL.to_vec()

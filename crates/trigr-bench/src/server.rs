@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::api::Api;
+use crate::scenarios::Settings;
 
 /// Dev environment key seeded into every benchmark store (`tr_dev_` + 24 alphanumerics).
 pub const KEY: &str = "tr_dev_benchkey0000000000000001";
@@ -79,9 +80,10 @@ impl BenchServers {
     /// Starts the servers of `target` on a new store (the PostgreSQL ones in a new schema of
     /// `database_url`), each on a free local port with the default (durable) store settings,
     /// one after the other, waiting until each answers `/healthz`.
-    /// With `metrics`, each server keeps its Prometheus metrics and serves them on a
-    /// listener of its own.
-    pub async fn start(target: Target, database_url: &str, metrics: bool) -> Result<BenchServers> {
+    /// With `settings.metrics`, each server keeps its Prometheus metrics and serves them on a
+    /// listener of its own. The mollifier is switched as `settings.mollifier` says.
+    pub async fn start(target: Target, settings: &Settings) -> Result<BenchServers> {
+        let database_url = settings.database_url.as_str();
         let (store, url, data_dir) = match target {
             Target::Sqlite => {
                 let dir = tempfile::Builder::new()
@@ -105,7 +107,7 @@ impl BenchServers {
         };
         for n in 1..=target.servers() {
             if let Err(e) = servers
-                .start_one(url.clone(), data_dir.clone(), metrics)
+                .start_one(url.clone(), data_dir.clone(), settings)
                 .await
             {
                 servers.shutdown().await;
@@ -123,14 +125,23 @@ impl BenchServers {
         &mut self,
         database_url: Option<String>,
         data_dir: PathBuf,
-        metrics: bool,
+        settings: &Settings,
     ) -> Result<()> {
+        let mut mollifier = trigr_engine::mollifier::Settings::default();
+        mollifier.mode = settings.mollifier;
+        if let Some(rate) = settings.mollifier_drain_rate {
+            mollifier.drain.rate_per_sec = rate;
+        }
         let config = trigr_server::Config {
             listen: "127.0.0.1:0".parse()?,
             data_dir,
             database_url,
             dev_secret_key: Some(KEY.into()),
-            metrics_listen: metrics.then(|| "127.0.0.1:0".parse()).transpose()?,
+            mollifier,
+            metrics_listen: settings
+                .metrics
+                .then(|| "127.0.0.1:0".parse())
+                .transpose()?,
             ..Default::default()
         };
         let running = trigr_server::start(config)

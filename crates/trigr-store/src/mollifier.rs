@@ -80,6 +80,9 @@ pub trait MollifierRead {
     fn buffered_of_batch(&mut self, env_id: &str, batch_id: &str) -> Result<Vec<BufferedEntry>>;
     /// The first `limit` environments with entries, by environment id.
     fn buffer_depths(&mut self, limit: i64) -> Result<Vec<BufferDepth>>;
+    /// The first `limit` environments with entries, by environment id, with their
+    /// organization: the drainer's look, as cheap with deep FIFOs as with shallow ones.
+    fn buffered_envs(&mut self, limit: i64) -> Result<Vec<(String, String)>>;
     /// The organization of an environment.
     fn org_of_env(&mut self, env_id: &str) -> Result<Option<String>>;
     /// The environments some server holds tripped at `now`, with the latest end.
@@ -102,6 +105,24 @@ pub trait MollifierTx {
         now: Millis,
         until: Millis,
     ) -> Result<Option<BufferedEntry>>;
+    /// Up to `limit` of the oldest such entries of an environment, oldest first, locked for
+    /// this transaction only (`FOR UPDATE SKIP LOCKED` on PostgreSQL): for a drain that
+    /// deletes them in the same transaction, so needs no claim.
+    fn lock_buffered(
+        &mut self,
+        env_id: &str,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>>;
+    /// Claims up to `limit` of the oldest such entries of an environment, oldest first.
+    fn claim_buffered_many(
+        &mut self,
+        env_id: &str,
+        claimer: &str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>>;
     /// Claims up to `limit` entries (of any environment) that expired at `now`.
     fn claim_expired_buffered(
         &mut self,

@@ -130,8 +130,14 @@ struct ServerArgs {
     #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN", default_value_t = true, action = clap::ArgAction::Set)]
     mollifier_drain: bool,
     /// Most runs per second this server creates from the buffer.
-    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_RATE", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_RATE", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     mollifier_drain_rate: u32,
+    /// Most entries of one environment made runs in one write.
+    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_BATCH", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    mollifier_drain_batch: u32,
+    /// Milliseconds between the starts of two drain ticks.
+    #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_INTERVAL_MS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    mollifier_drain_interval_ms: u64,
     /// Most environments drained at once.
     #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     mollifier_drain_concurrency: u32,
@@ -204,6 +210,8 @@ impl ServerArgs {
                 enabled: self.mollifier_drain,
                 rate_per_sec: self.mollifier_drain_rate,
                 concurrency: self.mollifier_drain_concurrency as usize,
+                batch: self.mollifier_drain_batch as usize,
+                interval: Duration::from_millis(self.mollifier_drain_interval_ms),
                 max_orgs_per_tick: self.mollifier_max_orgs_per_tick as usize,
                 shutdown_timeout: Duration::from_secs(
                     self.mollifier_drain_shutdown_timeout

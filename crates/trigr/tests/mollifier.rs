@@ -471,6 +471,55 @@ async fn batch_items_are_gated_buffered_into_their_batch_and_drained() {
     assert_eq!(s.list_all(&format!("filter[batch]={batch}")).await.len(), 6);
 }
 
+#[tokio::test]
+async fn a_bad_entry_in_a_drained_batch_fails_alone() {
+    let s = server(1, &[], None).await;
+    let version = s.deploy(json!([{"id": "t"}])).await;
+    let first = s.trigger("t", json!({"i": 0}), json!({})).await;
+    let mut ids = Vec::new();
+    for i in 1..8 {
+        ids.push(s.trigger("t", json!({"i": i}), json!({})).await);
+    }
+    for id in &ids {
+        assert_eq!(waiting_reason(&s, id).await.as_deref(), Some("BUFFERED"));
+    }
+    // One entry in the middle now names a version no deployment has.
+    let bad = &ids[3];
+    store_sql(
+        &s,
+        &format!(
+            "UPDATE mollifier_entries SET body = REPLACE(body, '\"version\":\"{version}\"', \
+             '\"version\":\"0.0.0-gone\"') WHERE run_id = '{bad}'"
+        ),
+    );
+    // One tick takes the seven entries as one batch: the bad one fails, the others run.
+    let tick = drain(&s).await;
+    assert_eq!(
+        (&tick["created"], &tick["failed"]),
+        (&json!(6), &json!(1)),
+        "{tick}"
+    );
+    let run = s.run(bad).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    let message = run["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("0.0.0-gone"), "{run}");
+    let good: Vec<&String> = ids.iter().filter(|id| *id != bad).collect();
+    for id in &good {
+        assert_eq!(s.status(id).await, "QUEUED");
+        assert_ne!(waiting_reason(&s, id).await.as_deref(), Some("BUFFERED"));
+    }
+    assert_eq!(drain_all(&s).await, 0, "nothing left in the buffer");
+    // Still in trigger order.
+    let got: Vec<String> = s
+        .dequeue(&version, 20, 0)
+        .await
+        .iter()
+        .map(|r| r["runId"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = [&first].into_iter().chain(good).cloned().collect();
+    assert_eq!(got, want);
+}
+
 /// The value of the sample `name` whose labels contain every one of `labels` (`k="v"`).
 fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     text.lines()

@@ -40,6 +40,10 @@ pub struct Settings {
     pub dashboard_runs: usize,
     /// Servers keep their Prometheus metrics.
     pub metrics: bool,
+    /// The servers' mollifier switch (`--mollifier`).
+    pub mollifier: trigr_engine::mollifier::Mode,
+    /// The servers' drain rate, when not the default.
+    pub mollifier_drain_rate: Option<u32>,
 }
 
 /// The measured figures of one scenario run, plus a human sentence about it.
@@ -121,7 +125,7 @@ impl Scenario {
     /// Starts fresh servers on `target`, runs the scenario once against them (within
     /// `settings.timeout`) and stops them. The figures are those of `target`.
     pub async fn run_once(self, target: Target, settings: &Settings) -> Result<Outcome> {
-        let servers = BenchServers::start(target, &settings.database_url, settings.metrics).await?;
+        let servers = BenchServers::start(target, settings).await?;
         let apis = servers.apis.clone();
         let measured = async {
             let outcome = match self {

@@ -2,7 +2,7 @@
 //!
 //! [`MollifierBuffer`] is what the drainer and the status read use; its operations are the
 //! ones a Redis backend implements as Lua scripts (`accept` idempotent on the run id, `pop`
-//! claiming the oldest entry, `ack`, `requeue` keeping the entry's place, `fail`, and the
+//! claiming the oldest entry, `pop_many` the oldest few, `ack`, `requeue` keeping the entry's place, `fail`, and the
 //! claim of expired entries). [`StoreBuffer`] keeps the FIFO in the store
 //! (`mollifier_entries`), written in the same group commit as every other write, so an entry
 //! is on disk before its trigger is answered. Its trigger-side accept runs inside the
@@ -33,6 +33,16 @@ pub trait MollifierBuffer: Send + Sync {
         now: Millis,
         until: Millis,
     ) -> BoxFuture<'a, Result<Option<BufferedEntry>>>;
+    /// Claims up to `limit` of the oldest free entries of an environment, oldest first, in
+    /// one write.
+    fn pop_many<'a>(
+        &'a self,
+        env_id: &'a str,
+        claimer: &'a str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<BufferedEntry>>>;
     /// Removes an entry `claimer` holds once its run exists.
     fn ack<'a>(&'a self, run_id: &'a str, claimer: &'a str) -> BoxFuture<'a, Result<bool>>;
     /// Gives an entry back, in its place at the front of the FIFO.
@@ -49,6 +59,8 @@ pub trait MollifierBuffer: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<BufferedEntry>>>;
     /// The first `limit` environments with entries (by id): depth and oldest entry.
     fn depths(&self, limit: i64) -> BoxFuture<'_, Result<Vec<BufferDepth>>>;
+    /// The first `limit` environments with entries (by id), with their organization.
+    fn envs(&self, limit: i64) -> BoxFuture<'_, Result<Vec<(String, String)>>>;
 }
 
 /// The buffer in the store.
@@ -79,6 +91,21 @@ impl MollifierBuffer for StoreBuffer {
         Box::pin(
             self.store
                 .write(move |tx| Ok(tx.claim_buffered(&env_id, &claimer, now, until)?)),
+        )
+    }
+
+    fn pop_many<'a>(
+        &'a self,
+        env_id: &'a str,
+        claimer: &'a str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<BufferedEntry>>> {
+        let (env_id, claimer) = (env_id.to_string(), claimer.to_string());
+        Box::pin(
+            self.store
+                .write(move |tx| Ok(tx.claim_buffered_many(&env_id, &claimer, now, until, limit)?)),
         )
     }
 
@@ -118,5 +145,9 @@ impl MollifierBuffer for StoreBuffer {
 
     fn depths(&self, limit: i64) -> BoxFuture<'_, Result<Vec<BufferDepth>>> {
         Box::pin(self.store.read(move |tx| Ok(tx.buffer_depths(limit)?)))
+    }
+
+    fn envs(&self, limit: i64) -> BoxFuture<'_, Result<Vec<(String, String)>>> {
+        Box::pin(self.store.read(move |tx| Ok(tx.buffered_envs(limit)?)))
     }
 }

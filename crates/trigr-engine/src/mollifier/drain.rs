@@ -2,7 +2,9 @@
 //! ([`crate::trigger`]'s `create_run`), with the run id, trace and creation time the answer
 //! fixed — or, when it cannot (its time to live ran out, its task is gone), a `FAILED` run
 //! with the reason. Either way the entry leaves the store buffer in the run's own commit;
-//! the run id being unique, an entry is never made twice, whoever drains it.
+//! the run id being unique, an entry is never made twice, whoever drains it. The oldest
+//! entries of an environment are claimed and materialised in one write
+//! ([`Engine::materialise_next`]).
 
 use trigr_store::{BufferedEntry, Run};
 use trigr_types::{Millis, RunStatus};
@@ -29,18 +31,31 @@ impl Engine {
     pub async fn materialise(&self, e: &BufferedEntry) -> Result<Drained> {
         self.write_retrying(|| {
             let e = e.clone();
+            move |tx: &mut Txn<'_>| make_run(tx, &e)
+        })
+        .await
+    }
+
+    /// Takes up to `limit` of the oldest free entries of an environment and creates their
+    /// runs, in order, dropping the entries, all in one write (the entries locked, not
+    /// claimed: a failure leaves the buffer as it was); with the entries and what became of
+    /// each.
+    pub async fn materialise_next(
+        &self,
+        env_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(BufferedEntry, Drained)>> {
+        self.write_retrying(|| {
+            let env_id = env_id.to_string();
             move |tx: &mut Txn<'_>| {
-                if tx.run(&e.env_id, &e.run_id)?.is_some() {
-                    drop_entry(tx, &e)?;
-                    return Ok(Drained::Existed(e.run_id.clone()));
+                let now = tx.now();
+                let entries = tx.lock_buffered(&env_id, now, limit)?;
+                let mut done = Vec::with_capacity(entries.len());
+                for e in entries {
+                    let drained = make_run(tx, &e)?;
+                    done.push((e, drained));
                 }
-                let env = tx
-                    .environment_for_share(&e.env_id)?
-                    .ok_or_else(|| Error::not_found("Environment not found"))?;
-                let d = entry::decode(&e.body, &e.run_id)?;
-                create_run(tx, &env, &d.new, e.created_at)?;
-                drop_entry(tx, &e)?;
-                Ok(Drained::Created(e.run_id.clone()))
+                Ok(done)
             }
         })
         .await
@@ -66,6 +81,21 @@ impl Engine {
         })
         .await
     }
+}
+
+/// Creates an entry's run (unless it exists: another drainer's, a cancel's) and drops it.
+fn make_run(tx: &mut Txn<'_>, e: &BufferedEntry) -> Result<Drained> {
+    if tx.run(&e.env_id, &e.run_id)?.is_some() {
+        drop_entry(tx, e)?;
+        return Ok(Drained::Existed(e.run_id.clone()));
+    }
+    let env = tx
+        .environment_for_share(&e.env_id)?
+        .ok_or_else(|| Error::not_found("Environment not found"))?;
+    let d = entry::decode(&e.body, &e.run_id)?;
+    create_run(tx, &env, &d.new, e.created_at)?;
+    drop_entry(tx, e)?;
+    Ok(Drained::Created(e.run_id.clone()))
 }
 
 /// Drops an entry in the run's own transaction (whoever claims it now).

@@ -6,8 +6,12 @@
 //! within the organization: an organization with many environments gets the slot of one with
 //! a single environment, so one noisy tenant cannot starve the others. The tick's budget
 //! (`rate_per_sec` × interval) is shared among the picked environments, drained with at most
-//! `concurrency` at once, each entry claimed from the buffer (a conditional write, so servers
-//! draining one database never share an entry) and created by [`Engine::materialise`].
+//! `concurrency` at once, up to `batch` entries at a time taken from the buffer and
+//! created in one write by [`Engine::materialise_next`] (the entries locked in that write, so
+//! servers draining one database never share an entry); when that write fails, the batch's
+//! entries are claimed (a conditional write) and created one by one ([`Engine::materialise`]), so that a bad
+//! entry fails alone. Ticks start
+//! every `interval` (a tick that took longer is followed at once).
 //!
 //! A failing environment is counted and skipped for the tick; a store failure gives the entry
 //! back in its place (failing it after `max_attempts`), and a failing tick makes the loop
@@ -20,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use trigr_store::{BufferDepth, BufferedEntry};
+use trigr_store::BufferedEntry;
 use trigr_types::{id, Millis};
 
 use super::drain::Drained;
@@ -35,6 +39,8 @@ pub struct DrainSettings {
     pub rate_per_sec: u32,
     /// Most environments drained at once.
     pub concurrency: usize,
+    /// Most entries of one environment claimed and made runs in one write.
+    pub batch: usize,
     /// Most organizations served per tick.
     pub max_orgs_per_tick: usize,
     /// Pause between ticks.
@@ -53,10 +59,11 @@ impl Default for DrainSettings {
     fn default() -> Self {
         DrainSettings {
             enabled: true,
-            rate_per_sec: 2000,
+            rate_per_sec: 20_000,
             concurrency: 4,
+            batch: 200,
             max_orgs_per_tick: 500,
-            interval: Duration::from_millis(50),
+            interval: Duration::from_millis(20),
             claim: Duration::from_secs(30),
             max_attempts: 5,
             max_backoff: Duration::from_secs(5),
@@ -73,6 +80,11 @@ impl DrainSettings {
         }
         if self.concurrency == 0 || self.max_orgs_per_tick == 0 {
             return Err("the drain concurrency and max orgs per tick must be at least 1".into());
+        }
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            return Err(format!(
+                "the drain batch must be between 1 and {MAX_BATCH} entries"
+            ));
         }
         if self.interval.is_zero() || self.claim < self.interval {
             return Err("the drain interval must be positive and shorter than a claim".into());
@@ -124,6 +136,8 @@ struct Rotation {
     last_env: BTreeMap<String, String>,
     /// When the overrides were last reloaded.
     overrides_at: Option<Millis>,
+    /// When expired entries were last looked for.
+    expired_at: Option<Millis>,
     /// The tripped environments last published, and when.
     trips: Vec<String>,
     trips_at: Millis,
@@ -136,6 +150,10 @@ pub struct Drainer {
     rotation: Mutex<Rotation>,
 }
 
+/// How often the drainer looks for expired entries.
+const EXPIRY_EVERY_MS: Millis = 1_000;
+/// Most entries one drain write may take.
+pub const MAX_BATCH: usize = 1000;
 /// How often the drainer reloads the stored overrides.
 const OVERRIDES_EVERY_MS: Millis = 5_000;
 /// Most environments with entries one tick looks at (their rotation covers them all).
@@ -161,14 +179,17 @@ impl Drainer {
         let now = self.engine.now();
         self.reload_overrides(now).await;
         self.publish_trips(now).await;
-        let mut tick = self.expire(now).await?;
-        let depths = self
+        let mut tick = match self.expiry_due(now) {
+            true => self.expire(now).await?,
+            false => Tick::default(),
+        };
+        let envs = self
             .engine
             .mollifier()
             .buffer()
-            .depths(MAX_DRAIN_ENVS)
+            .envs(MAX_DRAIN_ENVS)
             .await?;
-        let slots = self.pick(&depths);
+        let slots = self.pick(&envs);
         if slots.is_empty() {
             return Ok(tick);
         }
@@ -231,6 +252,18 @@ impl Drainer {
         }
     }
 
+    /// Whether to look for expired entries: once a second (time to live is in seconds).
+    fn expiry_due(&self, now: Millis) -> bool {
+        let mut r = self.rotation.lock().expect("rotation lock");
+        let due = r
+            .expired_at
+            .is_none_or(|t| now - t >= EXPIRY_EVERY_MS || now < t);
+        if due {
+            r.expired_at = Some(now);
+        }
+        due
+    }
+
     /// Fails the entries whose time to live ran out.
     async fn expire(&self, now: Millis) -> Result<Tick> {
         let m = self.engine.mollifier();
@@ -239,6 +272,10 @@ impl Drainer {
             .buffer()
             .claim_expired(&self.claimer, now, until, EXPIRED_PER_TICK)
             .await?;
+        if expired.len() as i64 >= EXPIRED_PER_TICK {
+            // More may wait: look again next tick.
+            self.rotation.lock().expect("rotation lock").expired_at = None;
+        }
         let mut tick = Tick::default();
         for e in expired {
             let waited = (now - e.created_at) / 1000;
@@ -256,10 +293,10 @@ impl Drainer {
     }
 
     /// The environments this tick drains: organizations in rotation, one environment each.
-    fn pick(&self, depths: &[BufferDepth]) -> Vec<String> {
+    fn pick(&self, envs: &[(String, String)]) -> Vec<String> {
         let mut orgs: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for d in depths {
-            orgs.entry(&d.org_id).or_default().push(&d.env_id);
+        for (env_id, org_id) in envs {
+            orgs.entry(org_id).or_default().push(env_id);
         }
         let mut r = self.rotation.lock().expect("rotation lock");
         let names: Vec<&str> = orgs.keys().copied().collect();
@@ -291,6 +328,7 @@ impl Drainer {
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut failures = 0u32;
         loop {
+            let started = tokio::time::Instant::now();
             let tick = tokio::spawn({
                 let me = self.clone();
                 async move { me.run_once().await }
@@ -298,7 +336,8 @@ impl Drainer {
             let pause = match await_tick(tick, &mut stop, self.settings()).await {
                 TickEnd::Done(Ok(_)) => {
                     failures = 0;
-                    self.settings().interval
+                    // Ticks start every interval: the tick's own time counts.
+                    self.settings().interval.saturating_sub(started.elapsed())
                 }
                 TickEnd::Done(Err(e)) => {
                     failures = failures.saturating_add(1);
@@ -357,27 +396,70 @@ fn millis(d: Duration) -> Millis {
     Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
 }
 
-/// Drains up to `budget` entries of one environment; a failure ends its turn this tick.
+/// Drains up to `budget` entries of one environment, a batch per write; a failure ends its
+/// turn this tick.
 async fn drain_env(engine: &Engine, claimer: &str, env_id: &str, budget: usize) -> Tick {
     let m = engine.mollifier();
     let mut tick = Tick::default();
-    for _ in 0..budget {
-        let now = engine.now();
-        let until = now + millis(m.settings().drain.claim);
-        let entry = match m.buffer().pop(env_id, claimer, now, until).await {
-            Ok(Some(e)) => e,
-            Ok(None) => break,
-            Err(e) => {
-                env_failed(engine, env_id, &e, &mut tick);
-                break;
+    let mut left = budget;
+    while left > 0 {
+        let limit = i64::try_from(left.min(m.settings().drain.batch)).unwrap_or(1);
+        let taken = match engine.materialise_next(env_id, limit).await {
+            Ok(done) => {
+                let taken = done.len();
+                for (e, drained) in done {
+                    count(engine, &e, drained, &mut tick);
+                }
+                taken
+            }
+            Err(err) => {
+                tracing::debug!(env = env_id, error = %err, "mollifier: batch drained one by one");
+                match drain_one_by_one(engine, claimer, env_id, limit, &mut tick).await {
+                    Some(taken) => taken,
+                    None => break,
+                }
             }
         };
-        if !drain_entry(engine, claimer, &entry, &mut tick).await {
-            env_failed(engine, env_id, &"store failure", &mut tick);
+        if taken == 0 {
             break;
         }
+        left = left.saturating_sub(taken);
     }
     tick
+}
+
+/// Claims up to `limit` entries and creates their runs one by one, so that an entry that
+/// cannot become a run fails alone; how many it took, `None` after a store failure.
+async fn drain_one_by_one(
+    engine: &Engine,
+    claimer: &str,
+    env_id: &str,
+    limit: i64,
+    tick: &mut Tick,
+) -> Option<usize> {
+    let m = engine.mollifier();
+    let now = engine.now();
+    let until = now + millis(m.settings().drain.claim);
+    let entries = match m
+        .buffer()
+        .pop_many(env_id, claimer, now, until, limit)
+        .await
+    {
+        Ok(entries) => entries,
+        Err(e) => {
+            env_failed(engine, env_id, &e, tick);
+            return None;
+        }
+    };
+    let mut all_ok = true;
+    for e in &entries {
+        all_ok &= drain_entry(engine, claimer, e, tick).await;
+    }
+    if !all_ok {
+        env_failed(engine, env_id, &"store failure", tick);
+        return None;
+    }
+    Some(entries.len())
 }
 
 fn env_failed(engine: &Engine, env_id: &str, e: &dyn std::fmt::Display, tick: &mut Tick) {
@@ -390,7 +472,6 @@ fn env_failed(engine: &Engine, env_id: &str, e: &dyn std::fmt::Display, tick: &m
 /// Creates one claimed entry's run; `false` after a store failure (the entry is given back).
 async fn drain_entry(engine: &Engine, claimer: &str, e: &BufferedEntry, tick: &mut Tick) -> bool {
     let m = engine.mollifier();
-    let stats = m.stats();
     let outcome = match engine.materialise(e).await {
         Err(Error::Store(err)) if e.attempts + 1 < m.settings().drain.max_attempts => {
             tracing::warn!(run = %e.run_id, error = %err, "mollifier: entry given back");
@@ -405,27 +486,33 @@ async fn drain_entry(engine: &Engine, claimer: &str, e: &BufferedEntry, tick: &m
         ok => ok,
     };
     match outcome {
-        Ok(Drained::Created(_)) => {
+        Ok(drained) => {
+            count(engine, e, drained, tick);
+            true
+        }
+        Err(err) => {
+            tracing::warn!(run = %e.run_id, error = %err, "mollifier: entry not drained");
+            false
+        }
+    }
+}
+
+/// Counts what became of an entry.
+fn count(engine: &Engine, e: &BufferedEntry, drained: Drained, tick: &mut Tick) {
+    let stats = engine.mollifier().stats();
+    match drained {
+        Drained::Created(_) => {
             tick.created += 1;
             stats.drained.fetch_add(1, Ordering::Relaxed);
             let lag_ms = engine.now() - e.created_at;
             let lag = u64::try_from(lag_ms).unwrap_or(0);
             stats.drain_lag_ms_sum.fetch_add(lag, Ordering::Relaxed);
             engine.observer().buffered_drained(lag_ms);
-            true
         }
-        Ok(Drained::Existed(_)) => {
-            tick.existed += 1;
-            true
-        }
-        Ok(Drained::Failed(_)) => {
+        Drained::Existed(_) => tick.existed += 1,
+        Drained::Failed(_) => {
             tick.failed += 1;
             stats.failed.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Err(err) => {
-            tracing::warn!(run = %e.run_id, error = %err, "mollifier: entry not drained");
-            false
         }
     }
 }

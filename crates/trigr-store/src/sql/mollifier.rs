@@ -38,13 +38,24 @@ static DEPTHS: Sql = sql!(
     "SELECT env_id, MIN(org_id), COUNT(*), MIN(created_at) FROM mollifier_entries \
      GROUP BY env_id ORDER BY env_id LIMIT $1"
 );
+// A loose index scan of `(env_id, seq)`: one probe per environment, however deep its FIFO.
+static ENVS: Sql = sql!(
+    "WITH RECURSIVE envs(env_id) AS ( \
+       SELECT MIN(env_id) FROM mollifier_entries \
+       UNION ALL \
+       SELECT (SELECT MIN(m.env_id) FROM mollifier_entries m WHERE m.env_id > envs.env_id) \
+       FROM envs WHERE envs.env_id IS NOT NULL) \
+     SELECT e.env_id, (SELECT m.org_id FROM mollifier_entries m WHERE m.env_id = e.env_id \
+       ORDER BY m.seq LIMIT 1) \
+     FROM envs e WHERE e.env_id IS NOT NULL LIMIT $1"
+);
 static ORG_OF_ENV: Sql = sql!(
     "SELECT p.org_id FROM environments e JOIN projects p ON p.id = e.project_id WHERE e.id = $1"
 );
 static SETTINGS: Sql = sql!("SELECT scope, settings FROM mollifier_settings ORDER BY scope");
 static NEXT_FREE: Sql = sql!(SkipLocked:
     "SELECT {COLUMNS} FROM mollifier_entries WHERE env_id = $1 \
-     AND (state = 'queued' OR claim_until <= $2) AND expires_at > $2 ORDER BY seq LIMIT 1"
+     AND (state = 'queued' OR claim_until <= $2) AND expires_at > $2 ORDER BY seq LIMIT $3"
 );
 static EXPIRED: Sql = sql!(SkipLocked:
     "SELECT {COLUMNS} FROM mollifier_entries WHERE expires_at <= $1 \
@@ -152,6 +163,10 @@ impl<C: Db> MollifierRead for C {
         })
     }
 
+    fn buffered_envs(&mut self, limit: i64) -> Result<Vec<(String, String)>> {
+        self.query(&ENVS, &[&limit], |r| Ok((r.text(0)?, r.text(1)?)))
+    }
+
     fn org_of_env(&mut self, env_id: &str) -> Result<Option<String>> {
         self.query_first(&ORG_OF_ENV, &[&env_id], |r| r.text(0))
     }
@@ -192,12 +207,34 @@ impl<C: Db> MollifierTx for C {
         now: Millis,
         until: Millis,
     ) -> Result<Option<BufferedEntry>> {
-        let Some(mut e) = self.query_first(&NEXT_FREE, &[&env_id, &now], |r| entry(r))? else {
-            return Ok(None);
-        };
-        self.execute(&CLAIM, &[&e.seq, &claimer, &until])?;
-        e.claim = Some((claimer.to_string(), until));
-        Ok(Some(e))
+        Ok(self
+            .claim_buffered_many(env_id, claimer, now, until, 1)?
+            .pop())
+    }
+
+    fn lock_buffered(
+        &mut self,
+        env_id: &str,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>> {
+        self.query(&NEXT_FREE, &[&env_id, &now, &limit], |r| entry(r))
+    }
+
+    fn claim_buffered_many(
+        &mut self,
+        env_id: &str,
+        claimer: &str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> Result<Vec<BufferedEntry>> {
+        let mut found = self.lock_buffered(env_id, now, limit)?;
+        for e in &mut found {
+            self.execute(&CLAIM, &[&e.seq, &claimer, &until])?;
+            e.claim = Some((claimer.to_string(), until));
+        }
+        Ok(found)
     }
 
     fn claim_expired_buffered(

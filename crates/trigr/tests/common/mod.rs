@@ -422,6 +422,26 @@ pub fn store_args(server: &TestServer) -> Vec<String> {
     args
 }
 
+/// Runs SQL statements on a running test server's store (its SQLite file, or its
+/// PostgreSQL schema), as a damaged store would have them.
+pub fn store_sql(server: &TestServer, sql: &str) {
+    let file = schema_file(&server.data_dir);
+    match std::fs::read_to_string(&file) {
+        Ok(schema) => {
+            let url = std::env::var("TRIGR_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+            run_sql(url, format!("SET search_path TO {}; {sql}", schema.trim()));
+        }
+        Err(_) => {
+            let conn = rusqlite::Connection::open(server.data_dir.join("trigr.db"))
+                .expect("open the SQLite store");
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+                .expect("busy timeout");
+            conn.execute_batch(sql).expect("run SQL");
+        }
+    }
+}
+
 fn store_args_for(data_dir: &std::path::Path, backend: Option<Backend>) -> Vec<String> {
     let url = match backend {
         None => postgres_url(),
