@@ -453,7 +453,10 @@ async fn watch_tells_why_a_run_waits_and_how_its_attempts_ended() {
     for _ in 0..3 {
         lines.push(next().await.expect("a line about the failed attempt"));
     }
-    let status = lines.iter().filter(|l| !l.starts_with(' ')).collect::<Vec<_>>();
+    let status = lines
+        .iter()
+        .filter(|l| !l.starts_with(' '))
+        .collect::<Vec<_>>();
     assert!(
         status.len() == 1 && status[0].contains("QUEUED") && !status[0].contains("DEQUEUED"),
         "{lines:?}"
