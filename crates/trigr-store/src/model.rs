@@ -239,7 +239,7 @@ pub struct Run {
     pub region: String,
 }
 
-/// How many workers of one version are live ([`crate::DeploymentRead::live_workers`]).
+/// How many workers of one version are live ([`crate::tx::DeploymentRead::live_workers`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveWorkers {
     pub env_id: String,

@@ -5,7 +5,7 @@
 //!
 //! [`TripCounter::hit`] is on the trigger path and must cost an in-memory increment: it never
 //! does I/O. A counter shared by several servers (the store's, or Redis') counts locally the
-//! same way and exchanges its counts in the background ([`TripCounter::sync`]).
+//! same way and would exchange its counts in the background; only the in-process one is built.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

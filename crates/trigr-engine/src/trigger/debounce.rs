@@ -10,7 +10,7 @@
 //! trigger leaves it to run when it is due and makes a new run, which takes the key. Once the
 //! run has left `DELAYED` (started, canceled, ended), the next trigger makes a new run too.
 //!
-//! The key lives in the store (`debounce_keys`): [`step`] locks its row, so triggers with one
+//! The key lives in the store (`debounce_keys`): `step` locks its row, so triggers with one
 //! key, on any number of servers, decide one after another; a key nobody holds yet is claimed
 //! with an insert that a concurrent claim makes a no-op, after which the winner's row is read.
 //! The push is one conditional write on the run (still `DELAYED`).
