@@ -32,7 +32,10 @@ pub trait MollifierBuffer: Send + Sync {
         claimer: &'a str,
         now: Millis,
         until: Millis,
-    ) -> BoxFuture<'a, Result<Option<BufferedEntry>>>;
+    ) -> BoxFuture<'a, Result<Option<BufferedEntry>>> {
+        let many = self.pop_many(env_id, claimer, now, until, 1);
+        Box::pin(async move { Ok(many.await?.pop()) })
+    }
     /// Claims up to `limit` of the oldest free entries of an environment, oldest first, in
     /// one write.
     fn pop_many<'a>(
@@ -78,20 +81,6 @@ impl StoreBuffer {
 impl MollifierBuffer for StoreBuffer {
     fn accept(&self, entry: BufferedEntry) -> BoxFuture<'_, Result<bool>> {
         Box::pin(self.store.write(move |tx| Ok(tx.insert_buffered(&entry)?)))
-    }
-
-    fn pop<'a>(
-        &'a self,
-        env_id: &'a str,
-        claimer: &'a str,
-        now: Millis,
-        until: Millis,
-    ) -> BoxFuture<'a, Result<Option<BufferedEntry>>> {
-        let (env_id, claimer) = (env_id.to_string(), claimer.to_string());
-        Box::pin(
-            self.store
-                .write(move |tx| Ok(tx.claim_buffered(&env_id, &claimer, now, until)?)),
-        )
     }
 
     fn pop_many<'a>(
