@@ -9,7 +9,7 @@ use trigr_store::{Batch, Environment, Run};
 use trigr_types::wire::rest::{BatchItem, CreateBatch};
 use trigr_types::{id, Millis};
 
-use crate::mollifier::fallback::batch_runs;
+use crate::mollifier::fallback::{batch_runs, Want};
 use crate::mollifier::Decision;
 use crate::trigger::{create_run, existing_run, prepare, NewRun, ReuseCheck, Triggered};
 use crate::{Engine, Error, Result, Txn};
@@ -194,7 +194,9 @@ impl Engine {
     /// mollifier's), with the time to live of their entries.
     fn gate_items(&self, env_id: &str, items: &[NewItem]) -> ItemGate {
         let m = self.mollifier();
-        if m.is_off() {
+        // Items are written with their batch in one commit: only a buffer in the store can
+        // take them in that commit.
+        if m.is_off() || !m.buffer().in_store() {
             return ItemGate::default();
         }
         let now = self.now();
@@ -214,12 +216,13 @@ impl Engine {
     }
 
     pub async fn retrieve_batch(&self, env_id: &str, batch_id: &str) -> Result<BatchView> {
+        let fetched = self.fetch_buffered(Want::Batch { env_id, batch_id }).await;
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
         self.read(move |tx| {
             let batch = tx
                 .batch(&env_id, &batch_id)?
                 .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
-            let runs = batch_runs(tx, &env_id, &batch.id)?;
+            let runs = batch_runs(tx, &fetched, &env_id, &batch.id)?;
             // Both in item order, one run per item.
             let mut indexes = tx.batch_indexes(&batch.id)?;
             if indexes.len() != runs.len() {
@@ -277,7 +280,8 @@ fn item_run(
         return Ok((found, false));
     }
     let expires_at = now.saturating_add(gate.ttl_ms);
-    let t = crate::mollifier::accept::buffer(tx, env, new, now, expires_at)?;
+    let (t, e) = crate::mollifier::accept::plan_entry(tx, env, new, now, expires_at)?;
+    tx.insert_buffered(&e)?;
     Ok((t, true))
 }
 

@@ -7,6 +7,7 @@ use trigr_store::{AttemptOutcome, Run};
 use trigr_types::{Millis, RunStatus};
 
 use crate::attempts::{record_end, End};
+use crate::mollifier::fallback::Want;
 use crate::resume::runs_ended;
 use crate::transition::finished;
 use crate::{transition, Engine, Error, Result, Txn};
@@ -23,29 +24,35 @@ pub struct Canceled {
 impl Engine {
     /// Cancels a run (a no-op for a finished one) and its unfinished children, recursively.
     pub async fn cancel(&self, env_id: &str, run_id: &str) -> Result<Canceled> {
+        let fetched = self.fetch_buffered(Want::Run { env_id, run_id }).await;
         // A completion racing the cascade may deadlock with it on PostgreSQL; the loser runs
         // again and sees the winner's commit.
-        self.write_retrying(|| {
-            let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
-            move |tx: &mut Txn<'_>| {
-                let now = tx.now();
-                let run = match tx.run(&env_id, &run_id)? {
-                    Some(run) => run,
-                    // A buffered run is created first, then canceled like any.
-                    None => crate::mollifier::fallback::materialise_in(tx, &env_id, &run_id)?
-                        .ok_or_else(|| Error::run_not_found(&run_id))?,
-                };
-                // Slots freed and waiting runs resumed: workers may find work.
-                tx.wake(&env_id);
-                let already_finished = run.status.is_final();
-                let run = cancel_tree(tx, run, now)?;
-                Ok(Canceled {
-                    run,
-                    already_finished,
-                })
-            }
-        })
-        .await
+        let canceled = self
+            .write_retrying(|| {
+                let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
+                let fetched = fetched.clone();
+                move |tx: &mut Txn<'_>| {
+                    tx.fetched = fetched;
+                    let now = tx.now();
+                    let run = match tx.run(&env_id, &run_id)? {
+                        Some(run) => run,
+                        // A buffered run is created first, then canceled like any.
+                        None => crate::mollifier::fallback::materialise_in(tx, &env_id, &run_id)?
+                            .ok_or_else(|| Error::run_not_found(&run_id))?,
+                    };
+                    // Slots freed and waiting runs resumed: workers may find work.
+                    tx.wake(&env_id);
+                    let already_finished = run.status.is_final();
+                    let run = cancel_tree(tx, run, now)?;
+                    Ok(Canceled {
+                        run,
+                        already_finished,
+                    })
+                }
+            })
+            .await?;
+        self.forget_buffered(&fetched, run_id).await;
+        Ok(canceled)
     }
 }
 

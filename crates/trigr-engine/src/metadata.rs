@@ -9,7 +9,7 @@ pub use trigr_types::wire::rest::MetadataOperation as Operation;
 use trigr_types::wire::rest::MetadataUpdate;
 use trigr_types::Millis;
 
-use crate::mollifier::fallback::{buffered_run, materialise_in};
+use crate::mollifier::fallback::{buffered_run, materialise_in, Fetched, Want};
 use crate::{transition, Engine, Error, Result, Txn};
 
 /// A checked metadata update (from [`check`]).
@@ -80,13 +80,13 @@ pub const MAX_REMOVE_SCAN: usize = 1_000_000;
 
 impl Engine {
     pub async fn metadata(&self, env_id: &str, run_id: &str) -> Result<Value> {
+        let fetched = self.fetch_buffered(Want::Run { env_id, run_id }).await;
         let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
         let run = self
             .read(move |tx| match tx.run(&env_id, &run_id)? {
                 Some(run) => Ok(run),
-                None => {
-                    buffered_run(tx, &env_id, &run_id)?.ok_or_else(|| Error::run_not_found(&run_id))
-                }
+                None => buffered_run(tx, &fetched, &env_id, &run_id)?
+                    .ok_or_else(|| Error::run_not_found(&run_id)),
             })
             .await?;
         Ok(metadata_of(&run))
@@ -108,31 +108,37 @@ impl Engine {
             run_id: run_id.to_string(),
             limit: self.config.max_metadata_bytes,
             update: Arc::new(update),
+            fetched: self.fetch_buffered(Want::Run { env_id, run_id }).await,
         };
+        let forget = target.fetched.clone();
         let planned = {
             let target = target.clone();
             self.read(move |tx| target.plan(tx)).await?
         };
-        self.write(move |tx| {
-            let now = tx.now();
-            // A buffered run is created first, then updated like any.
-            let created = tx.run(&target.env_id, &target.run_id)?.is_none()
-                && materialise_in(tx, &target.env_id, &target.run_id)?.is_some();
-            let changes = if !created && still_current(tx, &target.env_id, &planned)? {
-                planned
-            } else {
-                target.plan(tx.store())?
-            };
-            for change in &changes {
-                save(tx, change, now)?;
-            }
-            Ok(changes
-                .into_iter()
-                .next()
-                .map(|c| c.new)
-                .unwrap_or_default())
-        })
-        .await
+        let new = self
+            .write(move |tx| {
+                tx.fetched = target.fetched.clone();
+                let now = tx.now();
+                // A buffered run is created first, then updated like any.
+                let created = tx.run(&target.env_id, &target.run_id)?.is_none()
+                    && materialise_in(tx, &target.env_id, &target.run_id)?.is_some();
+                let changes = if !created && still_current(tx, &target.env_id, &planned)? {
+                    planned
+                } else {
+                    target.plan(tx.store())?
+                };
+                for change in &changes {
+                    save(tx, change, now)?;
+                }
+                Ok(changes
+                    .into_iter()
+                    .next()
+                    .map(|c| c.new)
+                    .unwrap_or_default())
+            })
+            .await?;
+        self.forget_buffered(&forget, run_id).await;
+        Ok(new)
     }
 }
 
@@ -143,6 +149,8 @@ struct Target {
     run_id: String,
     limit: usize,
     update: Arc<Update>,
+    /// The run's buffered entry, when the buffer is outside the store.
+    fetched: Fetched,
 }
 
 /// The new metadata of one run, and the run it was computed from.
@@ -193,7 +201,8 @@ impl Target {
         match tx.run(&self.env_id, id)? {
             Some(run) => Ok(run),
             // Planned on a buffered run's view; the write creates it first.
-            None => buffered_run(tx, &self.env_id, id)?.ok_or_else(|| Error::run_not_found(id)),
+            None => buffered_run(tx, &self.fetched, &self.env_id, id)?
+                .ok_or_else(|| Error::run_not_found(id)),
         }
     }
 }

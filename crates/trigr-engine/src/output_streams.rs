@@ -14,6 +14,7 @@ use serde_json::Value;
 use trigr_store::{OutputChunk, Run};
 
 use crate::journal::leased_run;
+use crate::mollifier::fallback::Want;
 use crate::{Engine, Error, Result, Txn};
 
 /// Longest stream key, in characters.
@@ -240,11 +241,12 @@ impl Engine {
 
     /// The stream keys of a run, in the order its writers opened them.
     pub async fn output_streams_of(&self, env_id: &str, run_id: &str) -> Result<Vec<String>> {
+        let fetched = self.fetch_buffered(Want::Run { env_id, run_id }).await;
         let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
         self.read(move |tx| {
             if tx.run(&env_id, &run_id)?.is_none() {
                 // A buffered run (the mollifier's) has no streams yet.
-                return match tx.buffered(&env_id, &run_id)? {
+                return match fetched.by_run(tx, &env_id, &run_id)? {
                     Some(_) => Ok(Vec::new()),
                     None => Err(Error::run_not_found(&run_id)),
                 };

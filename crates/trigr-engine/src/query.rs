@@ -4,6 +4,7 @@ use trigr_store::{BufferCursor, Deployment, Page, ReadTx, Run, RunFilter};
 
 use crate::attempts::{history, AttemptView};
 use crate::explain::{waiting_for, WaitingFor};
+use crate::mollifier::fallback::{Fetched, Want};
 use crate::mollifier::listing::{buffered_page, entry_seq, ListFilter};
 use crate::presence::WorkersSeen;
 use crate::{Engine, Error, Result};
@@ -30,11 +31,12 @@ pub struct DeploymentList {
 
 impl Engine {
     pub async fn retrieve_run(&self, env_id: &str, run_id: &str) -> Result<RunWithRelatives> {
+        let fetched = self.fetch_buffered(Want::Run { env_id, run_id }).await;
         let (env_id, run_id, now) = (env_id.to_string(), run_id.to_string(), self.now());
         self.read(move |tx| {
             let run = match tx.run(&env_id, &run_id)? {
                 Some(run) => run,
-                None => return buffered_detail(tx, &env_id, &run_id),
+                None => return buffered_detail(tx, &fetched, &env_id, &run_id),
             };
             let parent = match &run.parent_run_id {
                 Some(p) => tx.run(&env_id, p)?,
@@ -71,6 +73,13 @@ impl Engine {
         before: Option<String>,
         queue_names: Vec<String>,
     ) -> Result<Vec<Run>> {
+        let fetched = self
+            .fetch_buffered(Want::Page {
+                env_id,
+                after: after.as_deref(),
+                before: before.as_deref(),
+            })
+            .await;
         let env_id = env_id.to_string();
         self.read(move |tx| {
             let mut filter = filter;
@@ -83,6 +92,7 @@ impl Engine {
             }
             let list = RunsList {
                 env_id: &env_id,
+                fetched: &fetched,
                 buffered: ListFilter {
                     filter: &filter,
                     queue_names: &queue_names,
@@ -90,14 +100,14 @@ impl Engine {
                 want: size + 1,
             };
             match (after, before) {
-                (Some(id), _) => match entry_seq(tx, &env_id, &id)? {
+                (Some(id), _) => match entry_seq(tx, &fetched, &env_id, &id)? {
                     Some(seq) => list.down_from(tx, seq),
                     None => {
                         let after_seq = Some(run_seq(tx, &env_id, &id)?);
                         list.runs(tx, after_seq, None)
                     }
                 },
-                (None, Some(id)) => match entry_seq(tx, &env_id, &id)? {
+                (None, Some(id)) => match entry_seq(tx, &fetched, &env_id, &id)? {
                     Some(seq) => list.buffered_up(tx, seq, list.want),
                     None => {
                         let before_seq = Some(run_seq(tx, &env_id, &id)?);
@@ -135,10 +145,11 @@ impl Engine {
 /// mollifier's buffer.
 fn buffered_detail(
     tx: &mut dyn trigr_store::ReadTx,
+    fetched: &Fetched,
     env_id: &str,
     run_id: &str,
 ) -> Result<RunWithRelatives> {
-    let run = crate::mollifier::fallback::buffered_run(tx, env_id, run_id)?
+    let run = crate::mollifier::fallback::buffered_run(tx, fetched, env_id, run_id)?
         .ok_or_else(|| Error::run_not_found(run_id))?;
     Ok(RunWithRelatives {
         run,
@@ -154,6 +165,8 @@ fn buffered_detail(
 /// exists), then created runs ([`crate::mollifier::listing`]).
 struct RunsList<'a> {
     env_id: &'a str,
+    /// The buffer's entries when it is outside the store.
+    fetched: &'a Fetched,
     buffered: ListFilter<'a>,
     /// Runs to read: the page and one more.
     want: usize,
@@ -164,6 +177,7 @@ impl RunsList<'_> {
     fn down_from(&self, tx: &mut dyn ReadTx, seq: i64) -> Result<Vec<Run>> {
         let mut page = buffered_page(
             tx,
+            self.fetched,
             self.env_id,
             BufferCursor::Below(seq),
             self.want,
@@ -181,6 +195,7 @@ impl RunsList<'_> {
     fn buffered_up(&self, tx: &mut dyn ReadTx, seq: i64, want: usize) -> Result<Vec<Run>> {
         let mut page = buffered_page(
             tx,
+            self.fetched,
             self.env_id,
             BufferCursor::Above(seq),
             want,

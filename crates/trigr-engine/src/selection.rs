@@ -5,6 +5,7 @@
 use trigr_store::{Page, ReadTx, Run, RunEvent, RunFilter};
 use trigr_types::Millis;
 
+use crate::mollifier::fallback::{Fetched, Want};
 use crate::{Engine, Result};
 
 /// The runs a subscription follows.
@@ -38,13 +39,18 @@ impl Selection {
     }
 
     /// The selected runs, or `None` when the named run or batch does not exist.
-    fn read(&self, tx: &mut dyn ReadTx, env_id: &str) -> Result<Option<Selected>> {
+    fn read(
+        &self,
+        tx: &mut dyn ReadTx,
+        fetched: &Fetched,
+        env_id: &str,
+    ) -> Result<Option<Selected>> {
         let selected = match self {
             Selection::Run(id) => {
                 // A buffered run is followed from its view; its events start once created.
                 let run = match tx.run(env_id, id)? {
                     Some(run) => Some(run),
-                    None => crate::mollifier::fallback::buffered_run(tx, env_id, id)?,
+                    None => crate::mollifier::fallback::buffered_run(tx, fetched, env_id, id)?,
                 };
                 run.map(|run| Selected {
                     runs: vec![run],
@@ -53,7 +59,7 @@ impl Selection {
             }
             Selection::Batch(id) => match tx.batch(env_id, id)? {
                 Some(b) => Some(Selected {
-                    runs: crate::mollifier::fallback::batch_runs(tx, env_id, id)?,
+                    runs: crate::mollifier::fallback::batch_runs(tx, fetched, env_id, id)?,
                     batch_size: Some(b.run_count),
                 }),
                 None => None,
@@ -108,15 +114,27 @@ pub struct StreamStart {
 }
 
 impl Engine {
+    /// The buffered entries a selection may name, when the buffer is outside the store.
+    async fn fetch_for(&self, env_id: &str, selection: &Selection) -> Fetched {
+        match selection {
+            Selection::Run(run_id) => self.fetch_buffered(Want::Run { env_id, run_id }).await,
+            Selection::Batch(batch_id) => {
+                self.fetch_buffered(Want::Batch { env_id, batch_id }).await
+            }
+            Selection::Tags { .. } => Fetched::default(),
+        }
+    }
+
     /// The runs a stream starts from and the newest event number their state covers. Events
     /// committed before are numbered first (PostgreSQL numbers them after their commit), so
     /// the stream can follow on from `seq` without a gap.
     pub async fn stream_start(&self, env_id: &str, selection: &Selection) -> Result<StreamStart> {
         crate::realtime::sequence(&self.store).await?;
+        let fetched = self.fetch_for(env_id, selection).await;
         let (env_id, selection) = (env_id.to_string(), selection.clone());
         self.read(move |tx| {
             Ok(StreamStart {
-                selected: selection.read(tx, &env_id)?,
+                selected: selection.read(tx, &fetched, &env_id)?,
                 seq: tx.last_run_event_seq(&env_id)?,
                 pruned_through: tx.run_events_pruned_through()?,
             })
@@ -149,9 +167,10 @@ impl Engine {
         env_id: &str,
         selection: &Selection,
     ) -> Result<Option<Vec<(Run, Vec<String>)>>> {
+        let fetched = self.fetch_for(env_id, selection).await;
         let (env_id, selection) = (env_id.to_string(), selection.clone());
         self.read(move |tx| {
-            let Some(selected) = selection.read(tx, &env_id)? else {
+            let Some(selected) = selection.read(tx, &fetched, &env_id)? else {
                 return Ok(None);
             };
             let mut out = Vec::with_capacity(selected.runs.len());

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::mollifier::fallback::materialise_in;
+use crate::mollifier::fallback::{materialise_in, Want};
 use crate::trigger::{parse_tags, MAX_TAGS};
 use crate::{Engine, Error, Result};
 
@@ -10,8 +10,12 @@ impl Engine {
     /// Adds tags; returns how many were new.
     pub async fn add_tags(&self, env_id: &str, run_id: &str, tags: Value) -> Result<usize> {
         let mut wanted = parse_tags(Some(&tags))?;
+        let fetched = self.fetch_buffered(Want::Run { env_id, run_id }).await;
+        let forget = fetched.clone();
         let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
-        self.write(move |tx| {
+        let id = run_id.clone();
+        let added = self.write(move |tx| {
+                tx.fetched = fetched;
                 let mut run = match tx.run(&env_id, &run_id)? {
                     Some(run) => run,
                     // A buffered run is created first, then tagged like any.
@@ -32,6 +36,8 @@ impl Engine {
                 tx.set_tags(&run)?;
                 Ok(added)
             })
-            .await
+            .await?;
+        self.forget_buffered(&forget, &id).await;
+        Ok(added)
     }
 }

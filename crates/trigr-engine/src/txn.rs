@@ -32,6 +32,8 @@ pub struct Txn<'a> {
     pub(crate) observing: bool,
     /// Whether runs reaching a final status are noted for the finished-runs hook.
     pub(crate) noting_finished: bool,
+    /// Where read-fallback finds buffered entries ([`crate::mollifier::fallback::Fetched`]).
+    pub(crate) fetched: crate::mollifier::fallback::Fetched,
 }
 
 impl<'a> Txn<'a> {
@@ -51,6 +53,7 @@ impl<'a> Txn<'a> {
             effects: Effects::default(),
             observing: false,
             noting_finished: false,
+            fetched: Default::default(),
         }
     }
 

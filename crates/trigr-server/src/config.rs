@@ -51,6 +51,12 @@ pub struct Config {
     pub access_log: bool,
     /// Burst smoothing on the trigger path: switch, trip limits, buffer and drainer.
     pub mollifier: trigr_engine::mollifier::Settings,
+    /// Redis for the mollifier's buffer and shared trip counts (`None`: the store's buffer,
+    /// counts in this server's memory).
+    pub redis_url: Option<String>,
+    /// What every Redis key of this deployment starts with (servers sharing a buffer use the
+    /// same).
+    pub redis_prefix: String,
 }
 
 /// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.
@@ -117,6 +123,8 @@ impl Default for Config {
             metrics_token: None,
             access_log: true,
             mollifier: trigr_engine::mollifier::Settings::default(),
+            redis_url: None,
+            redis_prefix: "trigr".to_string(),
         }
     }
 }

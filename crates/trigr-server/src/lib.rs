@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use trigr_engine::bootstrap::{Bootstrap, SeedKeys};
 use trigr_engine::clock::{Clock, ManualClock, SystemClock};
 use trigr_engine::mollifier::drainer::Drainer;
+use trigr_engine::mollifier::shared_trip::SharedTripCounter;
 use trigr_engine::timers::Timers;
 use trigr_engine::Engine;
 use trigr_store::Store;
@@ -156,6 +157,24 @@ fn check_mollifier(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The mollifier on Redis: its buffer and its shared trip counts, on one connection.
+async fn redis_mollifier(
+    config: &Config,
+    url: &str,
+) -> anyhow::Result<(trigr_engine::mollifier::Mollifier, Arc<SharedTripCounter>)> {
+    use trigr_engine::mollifier::{redis_buffer, shared_trip, Mollifier, RedisBuffer};
+    let prefix = redis_buffer::key_prefix(&config.redis_prefix)
+        .map_err(|e| anyhow::anyhow!("invalid --redis-prefix: {e}"))?;
+    let conn = redis_buffer::connect(url)
+        .await
+        .with_context(|| format!("could not reach Redis at {}", redacted(url)))?;
+    let buffer = Arc::new(RedisBuffer::new(conn.clone(), &prefix));
+    let sync = Arc::new(shared_trip::RedisTripSync::new(conn, &prefix));
+    let counter = Arc::new(SharedTripCounter::new(sync));
+    let mollifier = Mollifier::new(config.mollifier.clone(), buffer).with_counter(counter.clone());
+    Ok((mollifier, counter))
+}
+
 /// Opens the store and starts serving.
 ///
 /// The listener is bound first: a server that cannot listen creates nothing, so the keys a
@@ -207,7 +226,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         mollifier: config.mollifier.clone(),
         ..Default::default()
     };
-    let mut engine = Engine::new(store.clone(), clock, engine_config);
+    let mut engine = Engine::new(store.clone(), clock.clone(), engine_config);
+    let shared_trips = match &config.redis_url {
+        Some(url) => {
+            let (mollifier, counter) = redis_mollifier(&config, url).await?;
+            engine = engine.with_mollifier(mollifier);
+            Some(counter)
+        }
+        None => None,
+    };
     if let Some(m) = &metrics {
         engine = engine.with_observer(m.clone());
     }
@@ -238,6 +265,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let timers_task = tokio::spawn(timers.run(stop_rx.clone()));
+    if let Some(counter) = shared_trips {
+        tokio::spawn(counter.run(clock, stop_rx.clone()));
+    }
     let drainer_task = config
         .mollifier
         .drain

@@ -148,6 +148,16 @@ struct ServerArgs {
     /// [default: 10, or --shutdown-timeout when that is shorter].
     #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_SHUTDOWN_TIMEOUT", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     mollifier_drain_shutdown_timeout: Option<u64>,
+    /// Redis (redis://host:port/db) for the mollifier's buffer and the trip counts shared by
+    /// every server; without it the buffer is in the store and each server counts alone.
+    /// Give Redis `appendonly yes` and `appendfsync always` for buffered triggers to be as
+    /// durable as the store's.
+    #[arg(long, env = "TRIGR_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+    /// The name every Redis key of this deployment starts with (servers that share one
+    /// buffer use the same).
+    #[arg(long, env = "TRIGR_REDIS_PREFIX", default_value = "trigr")]
+    redis_prefix: String,
     /// Whether to write an access log line per HTTP request.
     #[arg(long, env = "TRIGR_ACCESS_LOG", hide = true, default_value_t = true, action = clap::ArgAction::Set)]
     access_log: bool,
@@ -247,6 +257,8 @@ impl ServerArgs {
             metrics_token: self.metrics_token,
             access_log: self.access_log && !self.no_access_log,
             mollifier,
+            redis_url: self.redis_url,
+            redis_prefix: self.redis_prefix,
             ..Default::default()
         }
     }

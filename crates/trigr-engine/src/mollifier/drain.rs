@@ -61,6 +61,16 @@ impl Engine {
         .await
     }
 
+    /// Creates the runs of claimed entries (of a buffer outside the store), in order, in one
+    /// write; with what became of each. The caller acknowledges them after the commit.
+    pub async fn materialise_all(&self, entries: &[BufferedEntry]) -> Result<Vec<Drained>> {
+        self.write_retrying(|| {
+            let entries = entries.to_vec();
+            move |tx: &mut Txn<'_>| entries.iter().map(|e| make_run(tx, e)).collect()
+        })
+        .await
+    }
+
     /// Writes a claimed entry's run as `FAILED` with `message` and drops the entry.
     pub async fn fail_buffered(&self, e: &BufferedEntry, message: &str) -> Result<Drained> {
         let message = message.to_string();
@@ -93,7 +103,20 @@ fn make_run(tx: &mut Txn<'_>, e: &BufferedEntry) -> Result<Drained> {
         .environment_for_share(&e.env_id)?
         .ok_or_else(|| Error::not_found("Environment not found"))?;
     let d = entry::decode(&e.body, &e.run_id)?;
-    create_run(tx, &env, &d.new, e.created_at)?;
+    let made = create_run(tx, &env, &d.new, e.created_at)?;
+    if made.run.id != e.run_id {
+        // A key the entry holds was taken by a run created beside the buffer (possible only
+        // with a buffer outside the store): this one must not run as well.
+        let message = format!(
+            "The buffered trigger's idempotency key was taken meanwhile by run {}",
+            made.run.id
+        );
+        let run = failed_run(tx, e, &message, tx.now())?;
+        tx.insert_run(&run)?;
+        crate::events::record(tx, [(None, &run)])?;
+        drop_entry(tx, e)?;
+        return Ok(Drained::Failed(e.run_id.clone()));
+    }
     drop_entry(tx, e)?;
     Ok(Drained::Created(e.run_id.clone()))
 }

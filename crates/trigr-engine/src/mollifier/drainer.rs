@@ -10,8 +10,10 @@
 //! created in one write by [`Engine::materialise_next`] (the entries locked in that write, so
 //! servers draining one database never share an entry); when that write fails, the batch's
 //! entries are claimed (a conditional write) and created one by one ([`Engine::materialise`]), so that a bad
-//! entry fails alone. Ticks start
-//! every `interval` (a tick that took longer is followed at once).
+//! entry fails alone. From a buffer outside the store (Redis) the batch is claimed first, its
+//! runs created in one write ([`Engine::materialise_all`]), then acknowledged; a drainer that
+//! dies in between leaves the claims to run out, and the next finds the runs made. Ticks
+//! start every `interval` (a tick that took longer is followed at once).
 //!
 //! A failing environment is counted and skipped for the tick; a store failure gives the entry
 //! back in its place (failing it after `max_attempts`), and a failing tick makes the loop
@@ -288,6 +290,7 @@ impl Drainer {
                 tick.expired += 1;
                 m.stats().expired.fetch_add(1, Ordering::Relaxed);
             }
+            release_outside(&self.engine, &e, &self.claimer).await;
         }
         Ok(tick)
     }
@@ -402,8 +405,18 @@ async fn drain_env(engine: &Engine, claimer: &str, env_id: &str, budget: usize) 
     let m = engine.mollifier();
     let mut tick = Tick::default();
     let mut left = budget;
+    let in_store = m.buffer().in_store();
     while left > 0 {
         let limit = i64::try_from(left.min(m.settings().drain.batch)).unwrap_or(1);
+        if !in_store {
+            match drain_claimed(engine, claimer, env_id, limit, &mut tick).await {
+                Some(0) | None => break,
+                Some(taken) => {
+                    left = left.saturating_sub(taken);
+                    continue;
+                }
+            }
+        }
         let taken = match engine.materialise_next(env_id, limit).await {
             Ok(done) => {
                 let taken = done.len();
@@ -426,6 +439,66 @@ async fn drain_env(engine: &Engine, claimer: &str, env_id: &str, budget: usize) 
         left = left.saturating_sub(taken);
     }
     tick
+}
+
+/// Claims up to `limit` entries of a buffer outside the store, creates their runs in one
+/// write and acknowledges them; when that write fails, one by one, so that a bad entry fails
+/// alone. How many it took, `None` after a failure.
+async fn drain_claimed(
+    engine: &Engine,
+    claimer: &str,
+    env_id: &str,
+    limit: i64,
+    tick: &mut Tick,
+) -> Option<usize> {
+    let m = engine.mollifier();
+    let now = engine.now();
+    let until = now + millis(m.settings().drain.claim);
+    let entries = match m
+        .buffer()
+        .pop_many(env_id, claimer, now, until, limit)
+        .await
+    {
+        Ok(entries) => entries,
+        Err(e) => {
+            env_failed(engine, env_id, &e, tick);
+            return None;
+        }
+    };
+    let done = match engine.materialise_all(&entries).await {
+        Ok(done) => done,
+        Err(err) => {
+            tracing::debug!(env = env_id, error = %err, "mollifier: batch drained one by one");
+            return drain_each(engine, claimer, env_id, &entries, tick).await;
+        }
+    };
+    for (e, drained) in entries.iter().zip(done) {
+        count(engine, e, drained, tick);
+        // Unacknowledged, the entry is claimed again later and found made.
+        if let Err(err) = m.buffer().ack(&e.run_id, claimer).await {
+            tracing::warn!(run = %e.run_id, error = %err, "mollifier: entry not acknowledged");
+        }
+    }
+    Some(entries.len())
+}
+
+/// Creates claimed entries' runs one by one; how many, `None` after a store failure.
+async fn drain_each(
+    engine: &Engine,
+    claimer: &str,
+    env_id: &str,
+    entries: &[BufferedEntry],
+    tick: &mut Tick,
+) -> Option<usize> {
+    let mut all_ok = true;
+    for e in entries {
+        all_ok &= drain_entry(engine, claimer, e, tick).await;
+    }
+    if !all_ok {
+        env_failed(engine, env_id, &"store failure", tick);
+        return None;
+    }
+    Some(entries.len())
 }
 
 /// Claims up to `limit` entries and creates their runs one by one, so that an entry that
@@ -451,15 +524,7 @@ async fn drain_one_by_one(
             return None;
         }
     };
-    let mut all_ok = true;
-    for e in &entries {
-        all_ok &= drain_entry(engine, claimer, e, tick).await;
-    }
-    if !all_ok {
-        env_failed(engine, env_id, &"store failure", tick);
-        return None;
-    }
-    Some(entries.len())
+    drain_each(engine, claimer, env_id, &entries, tick).await
 }
 
 fn env_failed(engine: &Engine, env_id: &str, e: &dyn std::fmt::Display, tick: &mut Tick) {
@@ -488,11 +553,23 @@ async fn drain_entry(engine: &Engine, claimer: &str, e: &BufferedEntry, tick: &m
     match outcome {
         Ok(drained) => {
             count(engine, e, drained, tick);
+            release_outside(engine, e, claimer).await;
             true
         }
         Err(err) => {
             tracing::warn!(run = %e.run_id, error = %err, "mollifier: entry not drained");
             false
+        }
+    }
+}
+
+/// Drops an entry whose run was written from a buffer outside the store (the store's own
+/// entries left in the run's commit).
+async fn release_outside(engine: &Engine, e: &BufferedEntry, claimer: &str) {
+    let buffer = engine.mollifier().buffer();
+    if !buffer.in_store() {
+        if let Err(err) = buffer.ack(&e.run_id, claimer).await {
+            tracing::warn!(run = %e.run_id, error = %err, "mollifier: entry not acknowledged");
         }
     }
 }

@@ -12,7 +12,7 @@
 use trigr_store::{BufferCursor, ReadTx, Run, RunFilter};
 use trigr_types::RunStatus;
 
-use super::fallback::view;
+use super::fallback::{view, Fetched};
 use crate::Result;
 
 /// Most buffer entries one page reads.
@@ -65,6 +65,7 @@ impl ListFilter<'_> {
 /// it reads (newest first below a place, oldest first above it).
 pub(crate) fn buffered_page<T: ReadTx + ?Sized>(
     tx: &mut T,
+    fetched: &Fetched,
     env_id: &str,
     from: BufferCursor,
     want: usize,
@@ -77,7 +78,7 @@ pub(crate) fn buffered_page<T: ReadTx + ?Sized>(
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for e in tx.buffered_entries(env_id, from, MAX_SCAN as i64)? {
+    for e in fetched.page(tx, env_id, from, MAX_SCAN as i64)? {
         let run = view(&env, &e)?;
         if filter.matches(&run) {
             out.push(run);
@@ -92,8 +93,9 @@ pub(crate) fn buffered_page<T: ReadTx + ?Sized>(
 /// The `seq` of the buffered entry holding `run_id`, if one does.
 pub(crate) fn entry_seq<T: ReadTx + ?Sized>(
     tx: &mut T,
+    fetched: &Fetched,
     env_id: &str,
     run_id: &str,
 ) -> Result<Option<i64>> {
-    Ok(tx.buffered(env_id, run_id)?.map(|e| e.seq))
+    Ok(fetched.by_run(tx, env_id, run_id)?.map(|e| e.seq))
 }

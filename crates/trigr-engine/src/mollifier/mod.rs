@@ -19,6 +19,9 @@ pub mod fallback;
 pub mod gate;
 pub mod listing;
 pub mod overrides;
+pub mod redis_buffer;
+pub mod redis_scripts;
+pub mod shared_trip;
 pub mod status;
 pub mod trip;
 
@@ -28,9 +31,10 @@ use std::time::Duration;
 
 use trigr_types::Millis;
 
-pub use buffer::{MollifierBuffer, StoreBuffer};
+pub use buffer::{Accepted, MollifierBuffer, StoreBuffer};
 pub use gate::{Decision, Reason};
 pub use overrides::Override;
+pub use redis_buffer::RedisBuffer;
 pub use trip::{Limits, LocalTripCounter, TripCounter, TripError};
 
 /// The global switch (`--mollifier`).

@@ -106,8 +106,9 @@ impl Engine {
     /// [`MAX_OLDEST_ENTRIES`]), oldest first, claimed ones included.
     pub async fn oldest_buffered(&self, env_id: &str, limit: usize) -> Result<Vec<BufferedEntry>> {
         let limit = limit.min(MAX_OLDEST_ENTRIES) as i64;
-        let env_id = env_id.to_string();
-        self.read(move |tx| Ok(tx.buffered_entries(&env_id, BufferCursor::Above(0), limit)?))
+        self.mollifier()
+            .buffer()
+            .entries(env_id, BufferCursor::Above(0), limit)
             .await
     }
 

@@ -4,8 +4,9 @@
 //! re-arms and passes triggers again.
 //!
 //! [`TripCounter::hit`] is on the trigger path and must cost an in-memory increment: it never
-//! does I/O. A counter shared by several servers (the store's, or Redis') counts locally the
-//! same way and would exchange its counts in the background; only the in-process one is built.
+//! does I/O. [`LocalTripCounter`] counts this server's triggers alone; the counter shared by
+//! the servers of one deployment ([`super::shared_trip`]) counts locally the same way and
+//! exchanges its counts in the background.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

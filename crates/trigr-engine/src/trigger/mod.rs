@@ -18,6 +18,7 @@ pub use options::{
     ReuseCheck, Ttl, MAX_IDEMPOTENCY_KEY_LEN, MAX_TAGS, MAX_TAG_LEN,
 };
 
+use crate::mollifier::fallback::Want;
 use crate::mollifier::Decision;
 use crate::{Engine, Error, LoadedDeployment, Result, Txn};
 
@@ -34,12 +35,17 @@ impl Engine {
     #[tracing::instrument(level = "debug", name = "trigger", skip_all, fields(env = env_id, task = %new.task_id))]
     pub async fn trigger(&self, env_id: &str, new: NewRun) -> Result<Triggered> {
         let m = self.mollifier();
+        // A buffer outside the store is read first for the entries holding the trigger's keys.
+        let fetched = self.fetch_buffered(Want::Keys { env_id, new: &new }).await;
         // A debounced trigger coalesces in the store at once: it is never buffered.
         if !m.is_off()
             && new.debounce.is_none()
             && matches!(m.gate(env_id, self.now()), Decision::Mollify(_))
         {
-            match self.accept_buffered(env_id, new.clone()).await {
+            match self
+                .accept_buffered(env_id, new.clone(), fetched.clone())
+                .await
+            {
                 // Fail-open: a sick buffer never refuses a trigger.
                 Err(Error::Store(e)) => {
                     tracing::warn!(env = env_id, error = %e, "mollifier buffer failed: trigger sent straight to the engine");
@@ -55,8 +61,9 @@ impl Engine {
             }
         }
         self.write_retrying(|| {
-            let (env_id, new) = (env_id.to_string(), new.clone());
+            let (env_id, new, fetched) = (env_id.to_string(), new.clone(), fetched.clone());
             move |tx: &mut Txn<'_>| {
+                tx.fetched = fetched;
                 let now = tx.now();
                 let env = environment_to_trigger_in(tx, &env_id)?;
                 create_run(tx, &env, &new, now)
@@ -227,7 +234,8 @@ pub(crate) fn existing_run(
         }
     }
     if new.request_key.is_some() || new.idempotency.is_some() {
-        return crate::mollifier::fallback::existing_buffered(&mut **tx, env, new);
+        let fetched = tx.fetched.clone();
+        return crate::mollifier::fallback::existing_buffered(&mut **tx, &fetched, env, new);
     }
     Ok(None)
 }

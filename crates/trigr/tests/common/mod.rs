@@ -40,6 +40,57 @@ pub enum Backend {
     Postgres,
 }
 
+/// With `TRIGR_TEST_MOLLIFIER_BUFFER=redis`, every test server keeps the mollifier's buffer in
+/// the machine's Redis (`TRIGR_TEST_REDIS_URL`, else 127.0.0.1:6379), under a prefix of its
+/// own data directory: a server restarted on the same store finds the same buffer.
+fn redis_buffer_args(data_dir: &std::path::Path) -> Vec<String> {
+    let Some(prefix) = redis_buffer_prefix(data_dir) else {
+        return Vec::new();
+    };
+    vec![
+        "--redis-url".into(),
+        redis_test_url(),
+        "--redis-prefix".into(),
+        prefix,
+    ]
+}
+
+/// Whether test servers keep the mollifier's buffer in Redis (`TRIGR_TEST_MOLLIFIER_BUFFER`).
+pub fn redis_buffer_mode() -> bool {
+    std::env::var("TRIGR_TEST_MOLLIFIER_BUFFER").as_deref() == Ok("redis")
+}
+
+/// The Redis the tests use.
+pub fn redis_test_url() -> String {
+    std::env::var("TRIGR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// The `--redis-prefix` of a test server on this data directory, in Redis buffer mode.
+pub fn redis_buffer_prefix(data_dir: &std::path::Path) -> Option<String> {
+    if !redis_buffer_mode() {
+        return None;
+    }
+    let name: String = data_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    Some(format!("test{name}"))
+}
+
+/// Runs `redis-cli` against the tests' Redis with `args`; its output.
+pub fn redis_cli(args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-u", &redis_test_url()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub struct TestServer {
     pub base_url: String,
     pub child: Child,
@@ -144,6 +195,7 @@ impl TestServer {
         if opts.metrics {
             args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
         }
+        args.extend(redis_buffer_args(&data_dir));
         args.extend(opts.args.iter().cloned());
         let spawned = spawn(&data_dir, &args, &opts.env, opts.logs);
         TestServer {
