@@ -233,6 +233,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             engine = engine.with_mollifier(mollifier);
             Some(counter)
         }
+        // The servers of one PostgreSQL database share their trip counts through it.
+        None if store.is_shared() => {
+            use trigr_engine::mollifier::{shared_trip::StoreTripSync, Mollifier, StoreBuffer};
+            let sync = Arc::new(StoreTripSync::new(store.clone()));
+            let counter = Arc::new(SharedTripCounter::new(sync));
+            let buffer = Arc::new(StoreBuffer::new(store.clone()));
+            let mollifier =
+                Mollifier::new(config.mollifier.clone(), buffer).with_counter(counter.clone());
+            engine = engine.with_mollifier(mollifier);
+            Some(counter)
+        }
         None => None,
     };
     if let Some(m) = &metrics {
@@ -265,7 +276,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let timers_task = tokio::spawn(timers.run(stop_rx.clone()));
-    if let Some(counter) = shared_trips {
+    if let Some(counter) = shared_trips.filter(|_| !engine.mollifier().is_off()) {
         tokio::spawn(counter.run(clock, stop_rx.clone()));
     }
     let drainer_task = config

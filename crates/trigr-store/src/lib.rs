@@ -42,7 +42,7 @@ pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 22;
+pub const SCHEMA_VERSION: i64 = 23;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {
@@ -112,6 +112,10 @@ pub trait Backend: Send + Sync {
     fn sequences_events_later(&self) -> bool {
         false
     }
+    /// Whether several servers may share this database (PostgreSQL).
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// Handle to the store; cheap to clone.
@@ -147,6 +151,12 @@ impl Store {
         Err(Error::Open(format!(
             "unsupported database URL '{url}': use sqlite://path/to/file.db or postgres://host/db"
         )))
+    }
+
+    /// Whether several servers may share this store's database (PostgreSQL; a SQLite file
+    /// has one server).
+    pub fn is_shared(&self) -> bool {
+        self.backend.is_shared()
     }
 
     /// Copies a SQLite store (named by its URL) to `dest` while servers use it; returns the

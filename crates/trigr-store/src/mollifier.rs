@@ -137,6 +137,20 @@ pub trait MollifierTx {
     fn delete_buffered(&mut self, run_id: &str, claimer: Option<&str>) -> Result<bool>;
     /// Replaces the environments server `server_id` holds tripped (bounded by the caller).
     fn put_mollifier_trips(&mut self, server_id: &str, trips: &[(String, Millis)]) -> Result<()>;
+    /// Adds `added` to server `server_id`'s trip count of an environment's window; the
+    /// window's total over every server.
+    fn add_trip_count(
+        &mut self,
+        server_id: &str,
+        env_id: &str,
+        window_start: Millis,
+        added: i64,
+    ) -> Result<i64>;
+    /// Holds an environment tripped by `server_id` until at least `until`.
+    fn extend_mollifier_trip(&mut self, server_id: &str, env_id: &str, until: Millis)
+        -> Result<()>;
+    /// Deletes the trip counts of windows that started before `before`.
+    fn prune_trip_counts(&mut self, before: Millis) -> Result<u64>;
     /// Stores the override of a scope, or removes it (`None`).
     fn put_mollifier_setting(
         &mut self,

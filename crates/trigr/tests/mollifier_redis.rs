@@ -1,7 +1,8 @@
 //! The mollifier on Redis (`--redis-url`), against a real `redis-server` each test starts on a
 //! port of its own (append-only file, `appendfsync always`): triggers fail open while Redis
 //! is stopped and buffer again once it is back, the entries it acknowledged surviving its
-//! restart; and the trip counts are shared by the servers of one database.
+//! restart; and the trip counts are shared by the servers of one database, through Redis or,
+//! without it, through PostgreSQL.
 //!
 //! The rest of the mollifier's behaviour on Redis is `tests/mollifier.rs` run again with
 //! `TRIGR_TEST_MOLLIFIER_BUFFER=redis` (CI does).
@@ -294,34 +295,41 @@ async fn buffered_runs_on_redis_are_read_cancelled_and_repeated_like_runs() {
 }
 
 #[tokio::test]
-async fn servers_of_one_database_share_their_trip_counts() {
+async fn servers_of_one_database_share_their_trip_counts_through_redis() {
     if postgres_url().is_none() {
         eprintln!("PostgreSQL suite skipped: TRIGR_TEST_BACKEND is not postgres");
         return;
     }
     let redis = RedisProcess::start();
-    let args = |threshold: &str| -> Vec<String> {
-        [
-            "--mollifier-threshold",
-            threshold,
-            "--mollifier-drain",
-            "false",
-            "--redis-url",
-            &redis.url(),
-        ]
+    share_trip_counts(&["--redis-url", &redis.url()]).await;
+}
+
+#[tokio::test]
+async fn servers_of_one_database_share_their_trip_counts_through_the_store() {
+    if postgres_url().is_none() {
+        eprintln!("PostgreSQL suite skipped: TRIGR_TEST_BACKEND is not postgres");
+        return;
+    }
+    share_trip_counts(&[]).await;
+}
+
+/// Two servers of one database, each counting 8 triggers of an environment whose threshold
+/// is 10: only their shared count trips it, on both.
+async fn share_trip_counts(extra: &[&str]) {
+    let args: Vec<String> = ["--mollifier-threshold", "10", "--mollifier-drain", "false"]
         .iter()
+        .chain(extra)
         .map(|s| s.to_string())
-        .collect()
-    };
+        .collect();
     // The real clock: both servers count in the same one-second windows.
     let a = TestServer::start_with(Options {
-        args: args("10"),
+        args: args.clone(),
         ..Default::default()
     })
     .await;
     a.deploy(json!([{"id": "t"}])).await;
     let b = TestServer::start_with(Options {
-        args: args("10"),
+        args,
         data_dir: Some(a.data_dir.clone()),
         ..Default::default()
     })

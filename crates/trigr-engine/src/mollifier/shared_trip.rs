@@ -8,7 +8,8 @@
 //! others learn it at their next exchange.
 //!
 //! The shared counts live where [`TripSync`] keeps them: in Redis (`--redis-url`,
-//! [`RedisTripSync`]). When no exchange has succeeded for [`STALE_AFTER`] (real time, whatever
+//! [`RedisTripSync`]), else in the store of a database several servers share (PostgreSQL,
+//! [`StoreTripSync`]: one small write per exchange while triggers arrive). When no exchange has succeeded for [`STALE_AFTER`] (real time, whatever
 //! the engine's clock says) the evaluator answers with an error, so triggers go straight to
 //! the engine (fail-open).
 
@@ -339,6 +340,62 @@ fn parse_exchanged(v: Value) -> Result<Exchanged> {
     Ok(out)
 }
 
+/// The shared counts in the store (`mollifier_counts`, trips in `mollifier_trips`).
+pub struct StoreTripSync {
+    store: trigr_store::Store,
+    server_id: String,
+}
+
+impl StoreTripSync {
+    pub fn new(store: trigr_store::Store) -> StoreTripSync {
+        StoreTripSync {
+            store,
+            server_id: trigr_types::id::new("server"),
+        }
+    }
+}
+
+/// How long the store keeps a window's counts.
+const KEEP_COUNTS_MS: Millis = 10 * WINDOW_MS;
+
+impl TripSync for StoreTripSync {
+    fn exchange<'a>(
+        &'a self,
+        deltas: &'a [CountDelta],
+        now: Millis,
+    ) -> BoxFuture<'a, Result<Exchanged>> {
+        let (deltas, server) = (deltas.to_vec(), self.server_id.clone());
+        Box::pin(async move {
+            if deltas.is_empty() {
+                let tripped = self.store.read(move |tx| tx.mollifier_trips(now)).await?;
+                return Ok(Exchanged {
+                    totals: Vec::new(),
+                    tripped,
+                });
+            }
+            let out = self
+                .store
+                .write(move |tx| {
+                    let mut totals = Vec::with_capacity(deltas.len());
+                    for d in &deltas {
+                        let added = i64::try_from(d.added).unwrap_or(i64::MAX);
+                        let total = tx.add_trip_count(&server, &d.env_id, d.window_start, added)?;
+                        if total > i64::from(d.limits.threshold) {
+                            let until = now.saturating_add(d.limits.hold_ms);
+                            tx.extend_mollifier_trip(&server, &d.env_id, until)?;
+                        }
+                        totals.push(u64::try_from(total).unwrap_or(0));
+                    }
+                    tx.prune_trip_counts(now - KEEP_COUNTS_MS)?;
+                    let tripped = tx.mollifier_trips(now)?;
+                    Ok::<_, trigr_store::Error>(Exchanged { totals, tripped })
+                })
+                .await?;
+            Ok(out)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,13 +453,16 @@ mod tests {
         b.exchange(t0 + 10).await.unwrap();
         // b sent after a: the shared total (12) passed the threshold, so b tripped it.
         assert!(b.is_tripped("e", t0 + 11));
-        // a learns it at its next exchange, without counting more.
+        // a learns it at its next exchange (it counted one more meanwhile, 7 in all).
+        assert!(!a.hit("e", t0 + 15, LIMITS).unwrap());
         a.exchange(t0 + 20).await.unwrap();
         assert!(a.is_tripped("e", t0 + 21));
         assert!(a.hit("e", t0 + 22, LIMITS).unwrap());
-        // Another environment is untouched; the trip ends after the hold.
+        // Another environment is untouched; the trip ends after the hold (extended by a's
+        // own hit over the shared total at t0 + 22).
         assert!(!a.hit("f", t0 + 22, LIMITS).unwrap());
-        assert!(!a.hit("e", t0 + 10 + 5_001, LIMITS).unwrap());
+        assert!(a.hit("e", t0 + 22 + 4_999, LIMITS).unwrap());
+        assert!(!a.hit("e", t0 + 22 + 5_001, LIMITS).unwrap());
     }
 
     #[tokio::test]

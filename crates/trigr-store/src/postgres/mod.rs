@@ -133,6 +133,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../../migrations/postgres/0022_mollifier.sql"),
     ),
+    (
+        23,
+        include_str!("../../migrations/postgres/0023_mollifier_counts.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.
@@ -627,6 +631,10 @@ fn run_read(mut tx: PgTx, job: ReadJob) {
 
 impl Backend for Postgres {
     fn sequences_events_later(&self) -> bool {
+        true
+    }
+
+    fn is_shared(&self) -> bool {
         true
     }
 

@@ -85,6 +85,22 @@ static DELETE_TRIPS: Sql = sql!("DELETE FROM mollifier_trips WHERE server_id = $
 static INSERT_TRIP: Sql =
     sql!("INSERT INTO mollifier_trips (server_id, env_id, tripped_until) VALUES ($1, $2, $3)");
 static DELETE_SETTING: Sql = sql!("DELETE FROM mollifier_settings WHERE scope = $1");
+static ADD_COUNT: Sql = sql!(
+    "INSERT INTO mollifier_counts (env_id, window_start, server_id, count) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (env_id, window_start, server_id) \
+     DO UPDATE SET count = mollifier_counts.count + excluded.count"
+);
+static WINDOW_TOTAL: Sql = sql!(
+    "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM mollifier_counts \
+     WHERE env_id = $1 AND window_start = $2"
+);
+static EXTEND_TRIP: Sql = sql!(
+    "INSERT INTO mollifier_trips (server_id, env_id, tripped_until) VALUES ($1, $2, $3) \
+     ON CONFLICT (server_id, env_id) DO UPDATE SET tripped_until = CASE \
+       WHEN excluded.tripped_until > mollifier_trips.tripped_until \
+       THEN excluded.tripped_until ELSE mollifier_trips.tripped_until END"
+);
+static PRUNE_COUNTS: Sql = sql!("DELETE FROM mollifier_counts WHERE window_start < $1");
 
 fn entry(r: &impl Columns) -> Result<BufferedEntry> {
     let claim = match (r.text(8)?.as_str(), r.opt_text(9)?, r.opt_int(10)?) {
@@ -270,6 +286,33 @@ impl<C: Db> MollifierTx for C {
             self.execute(&INSERT_TRIP, &[&server_id, env_id, until])?;
         }
         Ok(())
+    }
+
+    fn add_trip_count(
+        &mut self,
+        server_id: &str,
+        env_id: &str,
+        window_start: Millis,
+        added: i64,
+    ) -> Result<i64> {
+        self.execute(&ADD_COUNT, &[&env_id, &window_start, &server_id, &added])?;
+        Ok(self
+            .query_first(&WINDOW_TOTAL, &[&env_id, &window_start], |r| r.int(0))?
+            .unwrap_or(0))
+    }
+
+    fn extend_mollifier_trip(
+        &mut self,
+        server_id: &str,
+        env_id: &str,
+        until: Millis,
+    ) -> Result<()> {
+        self.execute(&EXTEND_TRIP, &[&server_id, &env_id, &until])?;
+        Ok(())
+    }
+
+    fn prune_trip_counts(&mut self, before: Millis) -> Result<u64> {
+        self.execute(&PRUNE_COUNTS, &[&before])
     }
 
     fn put_mollifier_setting(

@@ -103,6 +103,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../../migrations/sqlite/0022_mollifier.sql"),
     ),
+    (
+        23,
+        include_str!("../../migrations/sqlite/0023_mollifier_counts.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -134,6 +134,7 @@ macro_rules! suite {
             versions_with_workers_since,
             buffer_accept_is_idempotent,
             buffer_requeue_keeps_fifo,
+            trip_counts_are_summed_over_servers,
             buffer_operations_match_a_model,
         );
         $crate::conformance::suite!(@fixture [$make];

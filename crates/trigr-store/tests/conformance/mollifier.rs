@@ -210,3 +210,31 @@ pub async fn buffer_operations_match_a_model(store: &Store) {
         }
     }
 }
+
+/// Trip counts add up over servers per window; a trip only ever extends; old windows go.
+pub async fn trip_counts_are_summed_over_servers(store: &Store) {
+    let add = |server: &'static str, env: &'static str, window: Millis, n: i64| {
+        write(store, move |tx| tx.add_trip_count(server, env, window, n))
+    };
+    assert_eq!(add("s1", "e", NOW, 4).await, 4);
+    assert_eq!(add("s2", "e", NOW, 5).await, 9);
+    assert_eq!(add("s1", "e", NOW, 2).await, 11);
+    // Another window and another environment count apart.
+    assert_eq!(add("s1", "e", NOW + 1000, 1).await, 1);
+    assert_eq!(add("s2", "f", NOW, 3).await, 3);
+    write(store, |tx| tx.extend_mollifier_trip("s1", "e", NOW + 5_000)).await;
+    write(store, |tx| tx.extend_mollifier_trip("s1", "e", NOW + 2_000)).await;
+    write(store, |tx| tx.extend_mollifier_trip("s2", "f", NOW + 9_000)).await;
+    let trips = read(store, |tx| tx.mollifier_trips(NOW)).await;
+    assert_eq!(
+        trips,
+        [("e".to_string(), NOW + 5_000), ("f".into(), NOW + 9_000)]
+    );
+    assert_eq!(write(store, |tx| tx.prune_trip_counts(NOW + 1000)).await, 3);
+    assert_eq!(add("s1", "e", NOW, 1).await, 1, "the old window was pruned");
+    assert_eq!(
+        add("s1", "e", NOW + 1000, 1).await,
+        2,
+        "the newer one was kept"
+    );
+}
