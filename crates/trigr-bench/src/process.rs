@@ -160,11 +160,14 @@ fn wait_for_address(stdout: Option<impl Read + Send + 'static>) -> Result<Socket
             }
         })
         .context("starting a thread for the server's stdout")?;
-    let text = rx.recv_timeout(START_TIMEOUT).map_err(|_| {
-        anyhow!(
+    let text = rx.recv_timeout(START_TIMEOUT).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => anyhow!(
             "the server did not print `{LISTENING}…` within {} s",
             START_TIMEOUT.as_secs()
-        )
+        ),
+        mpsc::RecvTimeoutError::Disconnected => {
+            anyhow!("the server closed its stdout without printing `{LISTENING}…`")
+        }
     })?;
     text.parse()
         .with_context(|| format!("the server printed an address that is not one: {text}"))
