@@ -57,6 +57,16 @@ pub fn completed(result: &CompletionResult, run_id: &str) -> bool {
 impl Api {
     /// A client for the server at `addr`, authenticating with `key`.
     pub fn new(addr: SocketAddr, key: &str) -> Result<Api> {
+        Api::for_base(format!("http://{addr}"), key)
+    }
+
+    /// A client of the same server authenticating with `key` (another environment), with
+    /// connections of its own.
+    pub fn with_key(&self, key: &str) -> Result<Api> {
+        Api::for_base(self.base.clone(), key)
+    }
+
+    fn for_base(base: String, key: &str) -> Result<Api> {
         let http = Client::builder()
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
@@ -65,7 +75,7 @@ impl Api {
             .context("building the HTTP client")?;
         Ok(Api {
             http,
-            base: format!("http://{addr}"),
+            base,
             key: key.to_string(),
         })
     }
@@ -343,6 +353,15 @@ impl Api {
     pub async fn get_run(&self, id: &str) -> Result<Run> {
         let path = format!("/api/v3/runs/{id}");
         Ok(self.call(Method::GET, &path, None, 200).await?.0)
+    }
+
+    /// `GET /api/v1/mollifier`: the environment's burst smoothing state (`tripped`, `depth`,
+    /// …).
+    pub async fn mollifier(&self) -> Result<Value> {
+        Ok(self
+            .call(Method::GET, "/api/v1/mollifier", None, 200)
+            .await?
+            .0)
     }
 
     /// `GET /api/v1/runs` with `query` (already encoded, without the `?`).

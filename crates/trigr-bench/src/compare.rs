@@ -16,7 +16,7 @@
 //!    nothing). Options the base bench does not list in its `-h` are given to neither
 //!    side, with a note on stderr; `--only` scenarios it does not know are left out of its
 //!    runs only (their figures show `-` on its side). The database URL goes to both in
-//!    `TRIGR_BENCH_DATABASE_URL`.
+//!    `TRIGR_BENCH_DATABASE_URL`, the Redis URL (when given) in `TRIGR_BENCH_REDIS_URL`.
 //! 4. Per figure: every run's value, the median of each side, the ratio current/base, and
 //!    which way is better (`*_ms` lower, `*_per_s` higher). The verdict is `better` or `worse`
 //!    only when the two sides' values do not overlap at all, otherwise `overlap`; it needs 3
@@ -72,12 +72,13 @@ pub enum Better {
 }
 
 impl Better {
-    /// From the figure's key: `*_ms` is a duration, `*_per_s` a rate.
+    /// From the figure's key: `*_per_s` is a rate, `*_ms` and `*_s` a duration, `*_lost` a
+    /// count of losses.
     pub fn of(key: &str) -> Better {
-        if key.ends_with("_ms") {
-            Better::Lower
-        } else if key.ends_with("_per_s") {
+        if key.ends_with("_per_s") {
             Better::Higher
+        } else if key.ends_with("_ms") || key.ends_with("_s") || key.ends_with("_lost") {
+            Better::Lower
         } else {
             Better::Unknown
         }
@@ -289,7 +290,7 @@ fn value_name(value: &impl ValueEnum) -> String {
 }
 
 /// The scenario options of `args` other than `--only`: those given, or differing from their
-/// default. The database URL is not among them (it goes in the environment).
+/// default. The database and Redis URLs are not among them (they go in the environment).
 pub fn scenario_flags(args: &Args) -> Vec<Flag> {
     let mut flags = Vec::new();
     if let Some(runs) = args.runs {
@@ -316,6 +317,9 @@ pub fn scenario_flags(args: &Args) -> Vec<Flag> {
     }
     if let Some(runs) = args.dashboard_runs {
         flags.push(Flag::new("--dashboard-runs", runs));
+    }
+    if let Some(triggers) = args.burst_triggers {
+        flags.push(Flag::new("--burst-triggers", triggers));
     }
     if args.timeout_secs != crate::DEFAULT_TIMEOUT_SECS {
         flags.push(Flag::new("--timeout-secs", args.timeout_secs));
@@ -737,13 +741,17 @@ fn run_side(
     exe: &Path,
     shown: &Path,
     argv: &[String],
-    database_url: &str,
+    args: &Args,
     what: &str,
 ) -> Result<Vec<(String, f64)>> {
     eprintln!("compare: {what}: {} {}", shown.display(), argv.join(" "));
-    let out = Command::new(exe)
+    let mut command = Command::new(exe);
+    command.env("TRIGR_BENCH_DATABASE_URL", &args.database_url);
+    if let Some(url) = &args.redis_url {
+        command.env("TRIGR_BENCH_REDIS_URL", url);
+    }
+    let out = command
         .args(argv)
-        .env("TRIGR_BENCH_DATABASE_URL", database_url)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
@@ -806,20 +814,14 @@ pub fn run(args: &Args, rev: &str) -> Result<()> {
     for round in 1..=args.rounds {
         if let Some(argv) = &plan.base {
             let what = format!("round {round}/{}, base {rev} ({short})", args.rounds);
-            base.add(&run_side(
-                &base_exe,
-                &base_exe,
-                argv,
-                &args.database_url,
-                &what,
-            )?);
+            base.add(&run_side(&base_exe, &base_exe, argv, args, &what)?);
         }
         let what = format!("round {round}/{}, current", args.rounds);
         current.add(&run_side(
             &current_run,
             &current_exe,
             &plan.current,
-            &args.database_url,
+            args,
             &what,
         )?);
     }
@@ -865,6 +867,8 @@ mod tests {
         assert_eq!(Better::of("sse_fanout_events_per_s"), Better::Higher);
         assert_eq!(Better::of("pg2_trigger_to_dequeue_p99_ms"), Better::Lower);
         assert_eq!(Better::of("disk_fsync_p50_ms"), Better::Lower);
+        assert_eq!(Better::of("pg_burst_drain_s"), Better::Lower);
+        assert_eq!(Better::of("burst_lost"), Better::Lower);
         assert_eq!(Better::of("something_else"), Better::Unknown);
         for f in FIGURES {
             assert_ne!(Better::of(f.key), Better::Unknown, "{}", f.key);

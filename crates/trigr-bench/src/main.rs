@@ -26,8 +26,8 @@
 //! `PostgreSQL scenarios skipped: …` and why goes to stderr and under the table. With an
 //! explicit `--backend postgres` an unreachable database is an error. The `trigger`, `batch`,
 //! `sse`, `loopback`, `dashboard` and `disk` scenarios run on SQLite only (they measure the
-//! SQLite server alone, the machine's loopback network or its disk); the others run on every
-//! store.
+//! SQLite server alone, the machine's loopback network or its disk); `burst` runs on SQLite
+//! and on PostgreSQL with one server; the others run on every store.
 //!
 //! ## Figures
 //!
@@ -99,6 +99,26 @@
 //!   first page, and the first page filtered by task and status (one run in 100 matches),
 //!   request to last byte over loopback, medians of 60 requests each. See
 //!   `scenarios/dashboard.rs`.
+//! * **`burst_…`** (and `pg_burst_…`, one server) — one environment's burst and what it does
+//!   to another. Environment A (dev) sends `--burst-triggers` single triggers (100,000; 5,000
+//!   with `--quick`) from 32 concurrent clients as fast as they are answered, while environment
+//!   B (staging, same project) triggers a run every 20 ms (50/s, from a second before the burst
+//!   until A's last run completed). One worker serves both: a worker is bound to one
+//!   environment's key, so it is a dequeue loop per environment — A's like `e2e`'s (`maxRuns`
+//!   200, batched completes, 4 lots completing at once), B's like `latency`'s. Figures:
+//!   `burst_trigger_p50_ms` / `_p99_ms` (A's trigger answer latency), `burst_other_env_start_p50_ms`
+//!   / `_p99_ms` (B's trigger→dequeue latency, as `trigger_to_dequeue_…`, of B's triggers sent
+//!   from A's first trigger until A's last run completed), `burst_lost` (A's triggers answered
+//!   `200` whose run did not end `COMPLETED` exactly once, by the completion answers, when A's
+//!   runs were all completed or none had completed for 30 s) and `burst_drain_s` (from the answer
+//!   to A's last trigger to the completion of A's last run; `null` when the wait gave up). The
+//!   servers run with the mollifier as `--mollifier` says (on by default); then the same burst
+//!   runs on fresh servers with the mollifier off, for `burst_off_other_env_start_p50_ms` /
+//!   `_p99_ms`. The targets: A's p99 ≤ 50 ms with the mollifier on, and B's latency within
+//!   2× the quiet `trigger_to_dequeue_p50_ms`. With `--redis-url` (or `TRIGR_BENCH_REDIS_URL`)
+//!   the PostgreSQL burst's servers run as `trigr server --redis-url <url>` processes, the
+//!   `trigr` binary beside this one (`cargo build --release -p trigr -p trigr-bench`), so that
+//!   the buffer is in Redis. See `scenarios/burst.rs`.
 //!
 //! ## Repeats and output
 //!
@@ -107,8 +127,9 @@
 //! finishes and listed under the table. The table has one row per quantity and one column per
 //! store, PostgreSQL beside SQLite; `--json` prints the same figures as one JSON line instead
 //! (see `report.rs`). `--quick` is a small single pass for CI: 2,000 runs per throughput
-//! scenario (64 runs of 100 steps in `steps`) and 3 s of latency sampling (150 triggers, 150
-//! token resumes), PostgreSQL runs (one and two servers) included when the database answers.
+//! scenario (64 runs of 100 steps in `steps`), 3 s of latency sampling (150 triggers, 150
+//! token resumes) and bursts of 5,000 triggers, PostgreSQL runs (one and two servers) included
+//! when the database answers.
 //! Any unexpected server answer stops the program with an error quoting the request and the
 //! response.
 //!
@@ -147,6 +168,7 @@
 mod api;
 mod compare;
 mod otlp;
+mod process;
 mod report;
 mod scenarios;
 mod server;
@@ -177,7 +199,7 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     runs: Option<u64>,
 
-    /// A small single pass for CI (2,000 runs, 3 s of latency sampling).
+    /// A small single pass for CI (2,000 runs, 3 s of latency sampling, bursts of 5,000).
     #[arg(long)]
     quick: bool,
 
@@ -254,6 +276,28 @@ struct Args {
     /// server's).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     mollifier_drain_rate: Option<u32>,
+
+    /// Triggers of the burst scenario's bursting environment [default: 100000, or 5000 with
+    /// --quick].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    burst_triggers: Option<u64>,
+
+    /// Redis for the mollifier's buffer of the PostgreSQL burst: its servers then run as
+    /// `trigr server --redis-url <URL>` processes (the `trigr` binary beside this one).
+    #[arg(long, env = "TRIGR_BENCH_REDIS_URL", value_parser = redis_url, hide_env_values = true)]
+    redis_url: Option<String>,
+}
+
+/// A Redis URL: `redis://` or `rediss://` and a host.
+fn redis_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("redis://")
+        .or_else(|| text.strip_prefix("rediss://"))
+        .ok_or_else(|| format!("{text:?} is not a redis:// or rediss:// URL"))?;
+    match rest.rsplit('@').next() {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(text.to_string()),
+        _ => Err(format!("{text:?} names no host")),
+    }
 }
 
 /// A store the benchmark can measure.
@@ -303,6 +347,10 @@ async fn main() -> Result<()> {
         mollifier: trigr_engine::mollifier::Mode::parse(&args.mollifier)
             .unwrap_or(trigr_engine::mollifier::Mode::On),
         mollifier_drain_rate: args.mollifier_drain_rate,
+        burst_triggers: args
+            .burst_triggers
+            .unwrap_or(if args.quick { 5_000 } else { 100_000 }) as usize,
+        redis_url: args.redis_url.clone(),
     };
     let chosen: Vec<Scenario> = if args.only.is_empty() {
         Scenario::ALL.to_vec()
@@ -351,9 +399,11 @@ async fn main() -> Result<()> {
                 target: Target::Sqlite,
             });
         }
-        if postgres && scenario.on_postgres() {
+        if postgres {
             for target in [Target::Pg1, Target::Pg2] {
-                cases.push(Case { scenario, target });
+                if scenario.runs_on(target) {
+                    cases.push(Case { scenario, target });
+                }
             }
         }
     }
@@ -414,4 +464,28 @@ async fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_need_the_scheme_and_a_host() {
+        assert!(redis_url("redis://127.0.0.1:6379").is_ok());
+        assert!(redis_url("rediss://:pw@cache.example:6380/2").is_ok());
+        assert!(redis_url("127.0.0.1:6379").is_err());
+        assert!(redis_url("http://127.0.0.1:6379").is_err());
+        assert!(redis_url("redis://").is_err());
+        assert!(redis_url("redis://user@").is_err());
+    }
+
+    #[test]
+    fn burst_runs_on_sqlite_and_one_postgres_server() {
+        assert!(Scenario::Burst.runs_on(Target::Sqlite));
+        assert!(Scenario::Burst.runs_on(Target::Pg1));
+        assert!(!Scenario::Burst.runs_on(Target::Pg2));
+        assert!(Scenario::E2e.runs_on(Target::Pg2));
+        assert!(!Scenario::Trigger.runs_on(Target::Pg1));
+    }
 }

@@ -269,8 +269,129 @@ pub const PG2_STEPS_PER_S: Figure = Figure {
     ..STEPS_PER_S
 };
 
+pub const BURST_TRIGGER_P50_MS: Figure = Figure {
+    key: "burst_trigger_p50_ms",
+    label: BURST_TRIGGER_P50_LABEL,
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const BURST_TRIGGER_P99_MS: Figure = Figure {
+    key: "burst_trigger_p99_ms",
+    label: BURST_TRIGGER_P99_LABEL,
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const BURST_OTHER_ENV_START_P50_MS: Figure = Figure {
+    key: "burst_other_env_start_p50_ms",
+    label: BURST_OTHER_P50_LABEL,
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const BURST_OTHER_ENV_START_P99_MS: Figure = Figure {
+    key: "burst_other_env_start_p99_ms",
+    label: BURST_OTHER_P99_LABEL,
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const BURST_OFF_OTHER_ENV_START_P50_MS: Figure = Figure {
+    key: "burst_off_other_env_start_p50_ms",
+    label: BURST_OFF_OTHER_P50_LABEL,
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const BURST_OFF_OTHER_ENV_START_P99_MS: Figure = Figure {
+    key: "burst_off_other_env_start_p99_ms",
+    label: BURST_OFF_OTHER_P99_LABEL,
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const BURST_LOST: Figure = Figure {
+    key: "burst_lost",
+    label: BURST_LOST_LABEL,
+    target: Target::Sqlite,
+    unit: "runs",
+    decimals: 0,
+};
+
+pub const BURST_DRAIN_S: Figure = Figure {
+    key: "burst_drain_s",
+    label: BURST_DRAIN_LABEL,
+    target: Target::Sqlite,
+    unit: "s",
+    decimals: 2,
+};
+
+const BURST_TRIGGER_P50_LABEL: &str = "burst: A trigger p50 (32c)";
+const BURST_TRIGGER_P99_LABEL: &str = "burst: A trigger p99 (32c)";
+const BURST_OTHER_P50_LABEL: &str = "burst: B trigger->dequeue p50";
+const BURST_OTHER_P99_LABEL: &str = "burst: B trigger->dequeue p99";
+const BURST_OFF_OTHER_P50_LABEL: &str = "burst, mollifier off: B p50";
+const BURST_OFF_OTHER_P99_LABEL: &str = "burst, mollifier off: B p99";
+const BURST_LOST_LABEL: &str = "burst: A triggers lost";
+const BURST_DRAIN_LABEL: &str = "burst: last A trigger->all done";
+
+pub const PG_BURST_TRIGGER_P50_MS: Figure = Figure {
+    key: "pg_burst_trigger_p50_ms",
+    target: Target::Pg1,
+    ..BURST_TRIGGER_P50_MS
+};
+
+pub const PG_BURST_TRIGGER_P99_MS: Figure = Figure {
+    key: "pg_burst_trigger_p99_ms",
+    target: Target::Pg1,
+    ..BURST_TRIGGER_P99_MS
+};
+
+pub const PG_BURST_OTHER_ENV_START_P50_MS: Figure = Figure {
+    key: "pg_burst_other_env_start_p50_ms",
+    target: Target::Pg1,
+    ..BURST_OTHER_ENV_START_P50_MS
+};
+
+pub const PG_BURST_OTHER_ENV_START_P99_MS: Figure = Figure {
+    key: "pg_burst_other_env_start_p99_ms",
+    target: Target::Pg1,
+    ..BURST_OTHER_ENV_START_P99_MS
+};
+
+pub const PG_BURST_OFF_OTHER_ENV_START_P50_MS: Figure = Figure {
+    key: "pg_burst_off_other_env_start_p50_ms",
+    target: Target::Pg1,
+    ..BURST_OFF_OTHER_ENV_START_P50_MS
+};
+
+pub const PG_BURST_OFF_OTHER_ENV_START_P99_MS: Figure = Figure {
+    key: "pg_burst_off_other_env_start_p99_ms",
+    target: Target::Pg1,
+    ..BURST_OFF_OTHER_ENV_START_P99_MS
+};
+
+pub const PG_BURST_LOST: Figure = Figure {
+    key: "pg_burst_lost",
+    target: Target::Pg1,
+    ..BURST_LOST
+};
+
+pub const PG_BURST_DRAIN_S: Figure = Figure {
+    key: "pg_burst_drain_s",
+    target: Target::Pg1,
+    ..BURST_DRAIN_S
+};
+
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 32] = [
+pub const FIGURES: [&Figure; 48] = [
     &TRIGGER_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
@@ -303,6 +424,22 @@ pub const FIGURES: [&Figure; 32] = [
     &DISK_FSYNC_P99_MS,
     &DASHBOARD_RUNS_PAGE_P50_MS,
     &DASHBOARD_RUNS_PAGE_FILTERED_P50_MS,
+    &BURST_TRIGGER_P50_MS,
+    &PG_BURST_TRIGGER_P50_MS,
+    &BURST_TRIGGER_P99_MS,
+    &PG_BURST_TRIGGER_P99_MS,
+    &BURST_OTHER_ENV_START_P50_MS,
+    &PG_BURST_OTHER_ENV_START_P50_MS,
+    &BURST_OTHER_ENV_START_P99_MS,
+    &PG_BURST_OTHER_ENV_START_P99_MS,
+    &BURST_OFF_OTHER_ENV_START_P50_MS,
+    &PG_BURST_OFF_OTHER_ENV_START_P50_MS,
+    &BURST_OFF_OTHER_ENV_START_P99_MS,
+    &PG_BURST_OFF_OTHER_ENV_START_P99_MS,
+    &BURST_LOST,
+    &PG_BURST_LOST,
+    &BURST_DRAIN_S,
+    &PG_BURST_DRAIN_S,
 ];
 
 /// The values one figure took over the repeated runs of its scenario.
@@ -387,6 +524,38 @@ pub struct Report {
     pub dashboard_runs_page_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dashboard_runs_page_filtered_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_trigger_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_burst_trigger_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_trigger_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_burst_trigger_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_other_env_start_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_burst_other_env_start_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_other_env_start_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_burst_other_env_start_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_off_other_env_start_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_burst_off_other_env_start_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_off_other_env_start_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_burst_off_other_env_start_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_lost: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_burst_lost: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_drain_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_burst_drain_s: Option<f64>,
 }
 
 impl Report {
@@ -433,6 +602,22 @@ impl Report {
             "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
             "dashboard_runs_page_p50_ms" => &mut self.dashboard_runs_page_p50_ms,
             "dashboard_runs_page_filtered_p50_ms" => &mut self.dashboard_runs_page_filtered_p50_ms,
+            "burst_trigger_p50_ms" => &mut self.burst_trigger_p50_ms,
+            "pg_burst_trigger_p50_ms" => &mut self.pg_burst_trigger_p50_ms,
+            "burst_trigger_p99_ms" => &mut self.burst_trigger_p99_ms,
+            "pg_burst_trigger_p99_ms" => &mut self.pg_burst_trigger_p99_ms,
+            "burst_other_env_start_p50_ms" => &mut self.burst_other_env_start_p50_ms,
+            "pg_burst_other_env_start_p50_ms" => &mut self.pg_burst_other_env_start_p50_ms,
+            "burst_other_env_start_p99_ms" => &mut self.burst_other_env_start_p99_ms,
+            "pg_burst_other_env_start_p99_ms" => &mut self.pg_burst_other_env_start_p99_ms,
+            "burst_off_other_env_start_p50_ms" => &mut self.burst_off_other_env_start_p50_ms,
+            "pg_burst_off_other_env_start_p50_ms" => &mut self.pg_burst_off_other_env_start_p50_ms,
+            "burst_off_other_env_start_p99_ms" => &mut self.burst_off_other_env_start_p99_ms,
+            "pg_burst_off_other_env_start_p99_ms" => &mut self.pg_burst_off_other_env_start_p99_ms,
+            "burst_lost" => &mut self.burst_lost,
+            "pg_burst_lost" => &mut self.pg_burst_lost,
+            "burst_drain_s" => &mut self.burst_drain_s,
+            "pg_burst_drain_s" => &mut self.pg_burst_drain_s,
             other => unreachable!("figure {other} has no field in Report"),
         };
         *slot = Some(value);

@@ -7,18 +7,26 @@
 //! `options=-c search_path=<schema>` appended to the database URL. Two servers are two
 //! independent instances in this process (each with its own engine, timer loop, connection pool
 //! and listening port) sharing the schema, as two nodes would.
+//!
+//! A scenario run given server flags (the burst scenario's `--redis-url`) runs its servers as
+//! `trigr server` child processes instead, on the same kind of store (see [`crate::process`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::api::Api;
+use crate::process::ServerProcess;
 use crate::scenarios::Settings;
 
 /// Dev environment key seeded into every benchmark store (`tr_dev_` + 24 alphanumerics).
 pub const KEY: &str = "tr_dev_benchkey0000000000000001";
+
+/// Staging environment key seeded into every benchmark store: a second environment of the
+/// same project, for scenarios that measure one environment while another is busy.
+pub const STAGING_KEY: &str = "tr_stg_benchkey0000000000000002";
 
 /// Where the servers of a scenario run keep their runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,9 +76,10 @@ enum Store {
     Postgres(Schema),
 }
 
-/// Running in-process servers on one store, and a client for each.
+/// Running servers on one store, and a client for each.
 pub struct BenchServers {
     running: Vec<trigr_server::Running>,
+    processes: Vec<ServerProcess>,
     /// One client per server, in start order.
     pub apis: Vec<Api>,
     store: Store,
@@ -81,8 +90,13 @@ impl BenchServers {
     /// `database_url`), each on a free local port with the default (durable) store settings,
     /// one after the other, waiting until each answers `/healthz`.
     /// With `settings.metrics`, each server keeps its Prometheus metrics and serves them on a
-    /// listener of its own. The mollifier is switched as `settings.mollifier` says.
-    pub async fn start(target: Target, settings: &Settings) -> Result<BenchServers> {
+    /// listener of its own. The mollifier is switched as `settings.mollifier` says. With
+    /// `server_flags`, each server is a `trigr server` process given those flags too.
+    pub async fn start(
+        target: Target,
+        settings: &Settings,
+        server_flags: &[String],
+    ) -> Result<BenchServers> {
         let database_url = settings.database_url.as_str();
         let (store, url, data_dir) = match target {
             Target::Sqlite => {
@@ -102,14 +116,24 @@ impl BenchServers {
         };
         let mut servers = BenchServers {
             running: Vec::new(),
+            processes: Vec::new(),
             apis: Vec::new(),
             store,
         };
         for n in 1..=target.servers() {
-            if let Err(e) = servers
-                .start_one(url.clone(), data_dir.clone(), settings)
-                .await
-            {
+            let started = match server_flags {
+                [] => {
+                    servers
+                        .start_one(url.clone(), data_dir.clone(), settings)
+                        .await
+                }
+                flags => {
+                    servers
+                        .start_process(url.as_deref(), &data_dir, settings, flags)
+                        .await
+                }
+            };
+            if let Err(e) = started {
                 servers.shutdown().await;
                 return Err(e.context(format!(
                     "starting server {n} of {} ({})",
@@ -137,6 +161,7 @@ impl BenchServers {
             data_dir,
             database_url,
             dev_secret_key: Some(KEY.into()),
+            staging_secret_key: Some(STAGING_KEY.into()),
             mollifier,
             metrics_listen: settings
                 .metrics
@@ -149,6 +174,24 @@ impl BenchServers {
             .context("starting the server")?;
         let api = Api::new(running.addr(), KEY)?;
         self.running.push(running);
+        self.wait_healthy(api).await
+    }
+
+    async fn start_process(
+        &mut self,
+        database_url: Option<&str>,
+        data_dir: &Path,
+        settings: &Settings,
+        flags: &[String],
+    ) -> Result<()> {
+        let process = ServerProcess::start(database_url, data_dir, settings, flags).await?;
+        let api = Api::new(process.addr(), KEY)?;
+        self.processes.push(process);
+        self.wait_healthy(api).await
+    }
+
+    /// Adds `api` to the clients once its server answers `/healthz`.
+    async fn wait_healthy(&mut self, api: Api) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !api.healthy().await {
             if Instant::now() > deadline {
@@ -160,12 +203,16 @@ impl BenchServers {
         Ok(())
     }
 
-    /// Stops the servers (finishing requests in flight and flushing the store) and removes the
+    /// Stops the servers (an in-process one finishes the requests in flight and flushes the
+    /// store; a process is killed) and removes the
     /// store: the data directory, or the schema with everything in it. A schema that cannot be
     /// dropped is reported on stderr.
     pub async fn shutdown(self) {
         for running in self.running {
             running.shutdown().await;
+        }
+        for process in self.processes {
+            process.stop();
         }
         match self.store {
             Store::Sqlite(dir) => drop(dir),

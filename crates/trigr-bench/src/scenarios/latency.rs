@@ -247,7 +247,7 @@ pub(super) async fn complete(api: &Api, runs: &[DequeuedRun]) -> Result<()> {
 
 /// The `seq` of a dequeued run's payload, which should be the plain JSON object `{"seq":k}`. A
 /// payload handed back as the JSON text is accepted with a warning.
-fn seq_of(run: &DequeuedRun, warned: &AtomicBool) -> Result<u64> {
+pub(super) fn seq_of(run: &DequeuedRun, warned: &AtomicBool) -> Result<u64> {
     let parsed;
     let payload = match &run.payload {
         Value::String(text) => {

@@ -4,6 +4,7 @@
 //! spreads its triggers and its workers over them.
 
 pub mod batch;
+pub mod burst;
 pub mod dashboard;
 pub mod disk;
 pub mod e2e;
@@ -17,9 +18,10 @@ pub mod trigger;
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::ValueEnum;
 
+use crate::api::Api;
 use crate::report::Figure;
 use crate::server::{BenchServers, Target};
 
@@ -44,6 +46,10 @@ pub struct Settings {
     pub mollifier: trigr_engine::mollifier::Mode,
     /// The servers' drain rate, when not the default.
     pub mollifier_drain_rate: Option<u32>,
+    /// Triggers of the burst scenario's bursting environment.
+    pub burst_triggers: usize,
+    /// Redis of the burst scenario's PostgreSQL servers (`trigr server --redis-url`).
+    pub redis_url: Option<String>,
 }
 
 /// The measured figures of one scenario run, plus a human sentence about it.
@@ -76,10 +82,13 @@ pub enum Scenario {
     Loopback,
     /// The dashboard's runs page, first and filtered, of an environment of 1,000,000 runs.
     Dashboard,
+    /// One environment's burst of 100,000 triggers (32 clients) while another triggers at 50/s,
+    /// with the mollifier on, then off.
+    Burst,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
@@ -91,6 +100,7 @@ impl Scenario {
         Scenario::Sse,
         Scenario::Loopback,
         Scenario::Dashboard,
+        Scenario::Burst,
     ];
 
     pub fn name(self) -> &'static str {
@@ -106,53 +116,121 @@ impl Scenario {
             Scenario::Sse => "sse",
             Scenario::Loopback => "loopback",
             Scenario::Dashboard => "dashboard",
+            Scenario::Burst => "burst",
         }
     }
 
     /// Whether the scenario measures the store, so that it is also run on PostgreSQL (the
     /// others measure the SQLite server only, or the disk).
     pub fn on_postgres(self) -> bool {
-        matches!(
+        self.runs_on(Target::Pg1)
+    }
+
+    /// Whether the scenario is run on `target`: every scenario on SQLite; those that measure
+    /// the store on PostgreSQL with one server and with two, the burst with one.
+    pub fn runs_on(self, target: Target) -> bool {
+        let measures_store = matches!(
             self,
             Scenario::E2e
                 | Scenario::SdkE2e
                 | Scenario::Latency
                 | Scenario::Resume
                 | Scenario::Steps
-        )
+        );
+        match target {
+            Target::Sqlite => true,
+            Target::Pg1 => measures_store || self == Scenario::Burst,
+            Target::Pg2 => measures_store,
+        }
+    }
+
+    /// Flags the servers of a run on `target` are started with beyond their usual settings:
+    /// the burst on PostgreSQL gets the Redis buffer when the benchmark is given one.
+    fn server_flags(self, target: Target, settings: &Settings) -> Vec<String> {
+        match (self, target, &settings.redis_url) {
+            (Scenario::Burst, Target::Pg1, Some(url)) => vec!["--redis-url".into(), url.clone()],
+            _ => Vec::new(),
+        }
     }
 
     /// Starts fresh servers on `target`, runs the scenario once against them (within
-    /// `settings.timeout`) and stops them. The figures are those of `target`.
+    /// `settings.timeout`) and stops them. The figures are those of `target`. The burst does
+    /// that twice, the second time with the mollifier off (each within the timeout).
     pub async fn run_once(self, target: Target, settings: &Settings) -> Result<Outcome> {
-        let servers = BenchServers::start(target, settings).await?;
-        let apis = servers.apis.clone();
-        let measured = async {
-            let outcome = match self {
-                Scenario::Trigger => trigger::run(&apis[0], settings).await,
-                Scenario::Batch => batch::run(&apis[0], settings).await,
-                Scenario::E2e => e2e::run(&apis, settings).await,
-                Scenario::SdkE2e => sdk_e2e::run(&apis, settings).await,
-                Scenario::Latency => latency::run(&apis, settings).await,
-                Scenario::Resume => resume::run(&apis, settings).await,
-                Scenario::Steps => steps::run(&apis, settings).await,
-                Scenario::Disk => disk::run(settings).await,
-                Scenario::Sse => sse::run(&apis[0..1], settings).await,
-                Scenario::Loopback => loopback::run(settings).await,
-                Scenario::Dashboard => dashboard::run(&apis[0], settings).await,
-            }?;
-            let mut figures = Vec::new();
-            for (figure, value) in outcome.figures {
-                let on_target = figure.on(target).ok_or_else(|| {
-                    anyhow!("{} has no figure on {}", figure.key, target.heading())
-                })?;
-                figures.push((on_target, value));
+        let flags = self.server_flags(target, settings);
+        let outcome = match self {
+            Scenario::Burst => {
+                let triggers = settings.burst_triggers;
+                let smoothed = self
+                    .on_servers(target, settings, &flags, |apis| async move {
+                        burst::phase(&apis[0], triggers).await
+                    })
+                    .await?;
+                let off = Settings {
+                    mollifier: trigr_engine::mollifier::Mode::Off,
+                    ..settings.clone()
+                };
+                let unsmoothed = self
+                    .on_servers(target, &off, &flags, |apis| async move {
+                        burst::phase(&apis[0], triggers).await
+                    })
+                    .await
+                    .context("the burst with the mollifier off")?;
+                burst::outcome(&smoothed, &unsmoothed, settings)
             }
-            Ok(Outcome {
-                figures,
-                detail: outcome.detail,
-            })
+            _ => {
+                self.on_servers(target, settings, &flags, |apis| {
+                    self.measure(apis, settings)
+                })
+                .await?
+            }
         };
+        let mut figures = Vec::new();
+        for (figure, value) in outcome.figures {
+            let on_target = figure
+                .on(target)
+                .ok_or_else(|| anyhow!("{} has no figure on {}", figure.key, target.heading()))?;
+            figures.push((on_target, value));
+        }
+        Ok(Outcome {
+            figures,
+            detail: outcome.detail,
+        })
+    }
+
+    /// Runs the scenario (every one but the burst) against `apis`.
+    async fn measure(self, apis: Vec<Api>, settings: &Settings) -> Result<Outcome> {
+        match self {
+            Scenario::Trigger => trigger::run(&apis[0], settings).await,
+            Scenario::Batch => batch::run(&apis[0], settings).await,
+            Scenario::E2e => e2e::run(&apis, settings).await,
+            Scenario::SdkE2e => sdk_e2e::run(&apis, settings).await,
+            Scenario::Latency => latency::run(&apis, settings).await,
+            Scenario::Resume => resume::run(&apis, settings).await,
+            Scenario::Steps => steps::run(&apis, settings).await,
+            Scenario::Disk => disk::run(settings).await,
+            Scenario::Sse => sse::run(&apis[0..1], settings).await,
+            Scenario::Loopback => loopback::run(settings).await,
+            Scenario::Dashboard => dashboard::run(&apis[0], settings).await,
+            Scenario::Burst => bail!("the burst runs its phases itself (see run_once)"),
+        }
+    }
+
+    /// Starts fresh servers on `target` (given `flags`), runs `measure` against their clients
+    /// within `settings.timeout`, and stops them.
+    async fn on_servers<T, F, Fut>(
+        self,
+        target: Target,
+        settings: &Settings,
+        flags: &[String],
+        measure: F,
+    ) -> Result<T>
+    where
+        F: FnOnce(Vec<Api>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let servers = BenchServers::start(target, settings, flags).await?;
+        let measured = measure(servers.apis.clone());
         let result = match tokio::time::timeout(settings.timeout, measured).await {
             Ok(result) => result,
             Err(_) => Err(anyhow!(
