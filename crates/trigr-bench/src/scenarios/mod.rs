@@ -145,10 +145,21 @@ impl Scenario {
     }
 
     /// Flags the servers of a run on `target` are started with beyond their usual settings:
-    /// the burst on PostgreSQL gets the Redis buffer when the benchmark is given one.
+    /// the burst on PostgreSQL gets the Redis buffer when the benchmark is given one, under a
+    /// key prefix of its own (a run cut short leaves nothing a later run would drain).
     fn server_flags(self, target: Target, settings: &Settings) -> Vec<String> {
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         match (self, target, &settings.redis_url) {
-            (Scenario::Burst, Target::Pg1, Some(url)) => vec!["--redis-url".into(), url.clone()],
+            (Scenario::Burst, Target::Pg1, Some(url)) => {
+                let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let prefix = format!("trigr_bench_{}_{n}", std::process::id());
+                vec![
+                    "--redis-url".into(),
+                    url.clone(),
+                    "--redis-prefix".into(),
+                    prefix,
+                ]
+            }
             _ => Vec::new(),
         }
     }
