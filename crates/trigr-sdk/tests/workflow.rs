@@ -7,8 +7,8 @@ mod http_target;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use http_target::Target;
+use serde_json::{json, Value};
 use tokio::sync::Notify;
 use trigr_sdk::testkit::TestServer;
 use trigr_sdk::workflow::{

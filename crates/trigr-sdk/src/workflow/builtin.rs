@@ -13,14 +13,15 @@ pub const PLAN_TASK_ID: &str = "trigr-plan";
 /// The built-in plan task with these options. Its payload is the plan (its JSON Schema is the
 /// task's payload schema, so a malformed plan is refused at trigger time), its output the final
 /// [`WorkflowState`]; a plan with a failed action fails the run without retry. A worker that
-/// dies mid-plan is retried (3 attempts) and continues after the journaled actions.
+/// dies mid-plan counts as a failed attempt (10 allowed), and the next attempt continues after
+/// the journaled actions.
 pub fn plan_task(options: PlanOptions) -> Task<ExecutionPlan, WorkflowState> {
     task(PLAN_TASK_ID)
         .retry(RetryPolicy {
-            max_attempts: 3,
+            max_attempts: 10,
             factor: 2.0,
             min_timeout_in_ms: 1_000,
-            max_timeout_in_ms: 10_000,
+            max_timeout_in_ms: 30_000,
             randomize: true,
         })
         .payload_schema_of::<ExecutionPlan>()

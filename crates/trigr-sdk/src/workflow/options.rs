@@ -11,9 +11,9 @@ use super::http_action::DEFAULT_MAX_RESPONSE_BYTES;
 /// The most actions of one plan that run at the same time, at most.
 pub const MAX_PARALLELISM: usize = 256;
 
-/// Called with each action's result once it is journaled (not for results replayed from the
-/// journal, nor for skipped actions).
-pub type ResultHook = Arc<dyn Fn(&ActionResult) + Send + Sync>;
+/// Called with the execution id and each action's result once it is journaled (not for results
+/// replayed from the journal, nor for skipped actions).
+pub type ResultHook = Arc<dyn Fn(&str, &ActionResult) + Send + Sync>;
 
 /// How a plan is run.
 #[derive(Clone)]
@@ -70,10 +70,10 @@ impl PlanOptions {
         self
     }
 
-    /// Calls `hook` with each action's result once it is journaled.
+    /// Calls `hook` with the execution id and each action's result once it is journaled.
     pub fn on_result(
         mut self,
-        hook: impl Fn(&ActionResult) + Send + Sync + 'static,
+        hook: impl Fn(&str, &ActionResult) + Send + Sync + 'static,
     ) -> PlanOptions {
         self.on_result = Some(Arc::new(hook));
         self

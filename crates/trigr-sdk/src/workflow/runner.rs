@@ -156,7 +156,7 @@ impl Run<'_> {
             let (i, result, fresh) = finished?;
             if fresh {
                 if let Some(hook) = &self.options.on_result {
-                    hook(&result);
+                    hook(self.run_id, &result);
                 }
             }
             let action = &self.plan.actions[i];
