@@ -8,7 +8,7 @@ use crate::task::{task, RetryPolicy, Task};
 use crate::task_error::TaskError;
 
 /// The id of the built-in plan task.
-pub const PLAN_TASK_ID: &str = "trigr-plan";
+pub const PLAN_TASK_ID: &str = trigr_types::plan::TASK_ID;
 
 /// The built-in plan task with these options. Its payload is the plan (its JSON Schema is the
 /// task's payload schema, so a malformed plan is refused at trigger time), its output the final

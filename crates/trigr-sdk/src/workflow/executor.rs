@@ -8,7 +8,7 @@
 //! run no worker started yet reads as `pending`.
 
 use trigr_types::plan::{
-    self, ActionResult, ExecutionPlan, Limits, WorkflowState, WorkflowStatus, METADATA_KEY,
+    self, ActionResult, ExecutionPlan, Limits, RunRecord, WorkflowState, WorkflowStatus,
 };
 
 use super::builtin::PLAN_TASK_ID;
@@ -39,29 +39,17 @@ impl Client {
     }
 }
 
-/// The plan state a run holds (see the module documentation), if it is a plan execution.
+/// The plan state a run holds, if it is a plan execution ([`WorkflowState::of_run`]).
 pub fn state_of_run(run: &Run) -> Option<WorkflowState> {
-    let from_output = run
-        .output
-        .as_ref()
-        .and_then(|o| serde_json::from_value::<WorkflowState>(o.clone()).ok());
-    if let Some(state) = from_output {
-        return Some(state);
-    }
-    let from_metadata = run
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get(METADATA_KEY))
-        .and_then(|s| serde_json::from_value::<WorkflowState>(s.clone()).ok());
-    let mut state = match from_metadata {
-        Some(state) => state,
-        None => {
-            let plan: ExecutionPlan = serde_json::from_value(run.payload.clone()?).ok()?;
-            WorkflowState::initial(&run.id, &plan, WorkflowStatus::Pending, run.created_at)
-        }
-    };
-    state.settle(run.status, run.finished_at);
-    Some(state)
+    WorkflowState::of_run(RunRecord {
+        id: &run.id,
+        status: run.status,
+        payload: run.payload.as_ref(),
+        output: run.output.as_ref(),
+        metadata: run.metadata.as_ref(),
+        created_at: run.created_at,
+        finished_at: run.finished_at,
+    })
 }
 
 /// A plan execution just started.

@@ -12,10 +12,14 @@ pub mod validate;
 
 pub use model::{Action, ActionRetry, Backoff, ExecutionPlan, HttpAction, HttpMethod};
 pub use state::{
-    ActionError, ActionErrorCode, ActionResult, ActionStatus, WorkflowState, WorkflowStatus,
-    METADATA_KEY,
+    ActionError, ActionErrorCode, ActionResult, ActionStatus, RunRecord, WorkflowState,
+    WorkflowStatus, METADATA_KEY,
 };
 pub use validate::{validate, Error, Limits};
+
+/// The id of the built-in plan task, which `trigr worker --plans` serves and `POST
+/// /api/v1/plans` triggers.
+pub const TASK_ID: &str = "trigr-plan";
 
 /// The JSON Schemas of the plan types.
 pub mod schema {

@@ -19,6 +19,25 @@ use crate::RunStatus;
 /// The run metadata key that holds the live [`WorkflowState`].
 pub const METADATA_KEY: &str = "workflow";
 
+/// What a run says about the plan it executes, as the API shows a run.
+#[derive(Clone, Copy, Debug)]
+pub struct RunRecord<'a> {
+    /// The run id: the execution id.
+    pub id: &'a str,
+    /// Its status.
+    pub status: RunStatus,
+    /// Its payload: the plan.
+    pub payload: Option<&'a Value>,
+    /// Its output, set once it completed: the final state.
+    pub output: Option<&'a Value>,
+    /// Its metadata: the live state under [`METADATA_KEY`].
+    pub metadata: Option<&'a Value>,
+    /// When it was triggered.
+    pub created_at: DateTime<Utc>,
+    /// When it reached a final status.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
 /// Where an execution of a plan stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -272,6 +291,26 @@ impl WorkflowState {
         }
     }
 
+    /// The plan state `run` holds, if it is a plan execution: its output once it completed
+    /// (every output in full), else the live state in its metadata, else — no worker started it
+    /// yet — its plan with every action `pending`; then [`settled`](WorkflowState::settle) by
+    /// the run's status, so a cancelled or crashed run reads as such.
+    pub fn of_run(run: RunRecord<'_>) -> Option<WorkflowState> {
+        let parse = |v: Option<&Value>| v.and_then(|v| WorkflowState::deserialize(v).ok());
+        if let Some(state) = parse(run.output) {
+            return Some(state);
+        }
+        let mut state = match parse(run.metadata.and_then(|m| m.get(METADATA_KEY))) {
+            Some(state) => state,
+            None => {
+                let plan = ExecutionPlan::deserialize(run.payload?).ok()?;
+                WorkflowState::initial(run.id, &plan, WorkflowStatus::Pending, run.created_at)
+            }
+        };
+        state.settle(run.status, run.finished_at);
+        Some(state)
+    }
+
     /// How many actions are in `status`.
     pub fn count(&self, status: ActionStatus) -> usize {
         self.results.values().filter(|r| r.status == status).count()
@@ -314,6 +353,47 @@ mod tests {
         );
         let back: WorkflowState = serde_json::from_value(wire).expect("reads back");
         assert_eq!(back, state);
+    }
+
+    #[test]
+    fn a_run_reads_as_pending_then_live_then_final() {
+        let at = DateTime::from_timestamp_millis(1_700_000_000_000).expect("a time");
+        let payload = serde_json::to_value(plan()).expect("json");
+        let mut run = RunRecord {
+            id: "run_1",
+            status: RunStatus::Queued,
+            payload: Some(&payload),
+            output: None,
+            metadata: None,
+            created_at: at,
+            finished_at: None,
+        };
+        let pending = WorkflowState::of_run(run).expect("a plan run");
+        assert_eq!(pending.status, WorkflowStatus::Pending);
+        assert_eq!(pending.count(ActionStatus::Pending), 2);
+
+        let mut live = WorkflowState::initial("run_1", &plan(), WorkflowStatus::Running, at);
+        live.results.get_mut("a").expect("a").status = ActionStatus::Running;
+        let metadata = json!({ METADATA_KEY: live.clone() });
+        run.status = RunStatus::Executing;
+        run.metadata = Some(&metadata);
+        assert_eq!(WorkflowState::of_run(run), Some(live.clone()));
+
+        run.status = RunStatus::Canceled;
+        let cancelled = WorkflowState::of_run(run).expect("state");
+        assert_eq!(cancelled.status, WorkflowStatus::Cancelled);
+
+        live.status = WorkflowStatus::Completed;
+        let output = serde_json::to_value(&live).expect("json");
+        run.status = RunStatus::Completed;
+        run.output = Some(&output);
+        assert_eq!(WorkflowState::of_run(run), Some(live));
+
+        let other = json!({"not": "a plan"});
+        run.output = None;
+        run.metadata = None;
+        run.payload = Some(&other);
+        assert_eq!(WorkflowState::of_run(run), None, "not a plan execution");
     }
 
     #[test]
