@@ -84,7 +84,7 @@ impl WorkflowExecutor {
         self
     }
 
-    /// Validates `plan` ([`Error::InvalidPlan`] names the problem, before any run exists) and
+    /// Validates `plan` ([`Error::InvalidPlan`](crate::Error::InvalidPlan) names the problem, before any run exists) and
     /// triggers its execution.
     pub async fn execute(&self, plan: &ExecutionPlan) -> Result<WorkflowExecution> {
         plan::validate(plan, &Limits::default())?;

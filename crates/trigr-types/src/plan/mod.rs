@@ -39,6 +39,28 @@ pub mod schema {
 
     #[cfg(test)]
     mod tests {
+        /// `docs/schemas/` holds the schemas as published; set `TRIGR_WRITE_SCHEMAS=1` to
+        /// rewrite them after changing the types.
+        #[test]
+        fn the_published_schemas_are_the_types_schemas() {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas");
+            for (file, schema) in [
+                ("execution-plan.schema.json", super::plan()),
+                ("workflow-state.schema.json", super::state()),
+            ] {
+                let text = format!("{}\n", serde_json::to_string_pretty(&schema).expect("json"));
+                let path = dir.join(file);
+                if std::env::var("TRIGR_WRITE_SCHEMAS").as_deref() == Ok("1") {
+                    std::fs::write(&path, &text).expect("write the schema");
+                }
+                let published = std::fs::read_to_string(&path).expect("the published schema");
+                assert_eq!(
+                    published, text,
+                    "{file} is stale: run with TRIGR_WRITE_SCHEMAS=1"
+                );
+            }
+        }
+
         #[test]
         fn the_plan_schema_names_the_wire_fields() {
             let schema = super::plan();
