@@ -99,6 +99,12 @@
 //!   first page, and the first page filtered by task and status (one run in 100 matches),
 //!   request to last byte over loopback, medians of 60 requests each. See
 //!   `scenarios/dashboard.rs`.
+//! * **`plan_actions_per_s`, `plan_action_overhead_p50_ms`** (SQLite) — workflow plans of 100
+//!   HTTP actions in 10 layers on the built-in plan task, served by one SDK worker, against a
+//!   no-op HTTP server in the bench process: actions per second for 16 plans at once, and the
+//!   median of each action's start minus its last dependency's end over 3 plans run one after
+//!   the other (the journaling of the result and the scheduling between two actions; the goal
+//!   is ≤ 2 ms). See `scenarios/plan.rs`.
 //!
 //! ## Repeats and output
 //!

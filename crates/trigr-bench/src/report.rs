@@ -177,6 +177,22 @@ pub const SSE_EVENT_P99_MS: Figure = Figure {
     decimals: 2,
 };
 
+pub const PLAN_ACTIONS_PER_S: Figure = Figure {
+    key: "plan_actions_per_s",
+    label: "plan actions (100/plan, 16 plans)",
+    target: Target::Sqlite,
+    unit: "actions/s",
+    decimals: 0,
+};
+
+pub const PLAN_ACTION_OVERHEAD_P50_MS: Figure = Figure {
+    key: "plan_action_overhead_p50_ms",
+    label: "plan action overhead p50",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
 const E2E_LABEL: &str = "end-to-end (batch in, 4 workers)";
 const SDK_E2E_LABEL: &str = "end-to-end (batch in, SDK worker)";
 const RESUME_P50_LABEL: &str = "token complete->resume p50 (50/s)";
@@ -270,7 +286,7 @@ pub const PG2_STEPS_PER_S: Figure = Figure {
 };
 
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 32] = [
+pub const FIGURES: [&Figure; 34] = [
     &TRIGGER_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
@@ -303,6 +319,8 @@ pub const FIGURES: [&Figure; 32] = [
     &DISK_FSYNC_P99_MS,
     &DASHBOARD_RUNS_PAGE_P50_MS,
     &DASHBOARD_RUNS_PAGE_FILTERED_P50_MS,
+    &PLAN_ACTIONS_PER_S,
+    &PLAN_ACTION_OVERHEAD_P50_MS,
 ];
 
 /// The values one figure took over the repeated runs of its scenario.
@@ -387,6 +405,10 @@ pub struct Report {
     pub dashboard_runs_page_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dashboard_runs_page_filtered_p50_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_actions_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_action_overhead_p50_ms: Option<f64>,
 }
 
 impl Report {
@@ -433,6 +455,8 @@ impl Report {
             "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
             "dashboard_runs_page_p50_ms" => &mut self.dashboard_runs_page_p50_ms,
             "dashboard_runs_page_filtered_p50_ms" => &mut self.dashboard_runs_page_filtered_p50_ms,
+            "plan_actions_per_s" => &mut self.plan_actions_per_s,
+            "plan_action_overhead_p50_ms" => &mut self.plan_action_overhead_p50_ms,
             other => unreachable!("figure {other} has no field in Report"),
         };
         *slot = Some(value);

@@ -550,3 +550,50 @@ async fn the_trigr_state_manager_keeps_state_in_the_run() {
     worker.shutdown().await.expect("shutdown");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refused_connections_rate_limits_and_large_bodies_have_their_codes() {
+    let server = TestServer::start().await;
+    let target = Target::start().await;
+    let options = PlanOptions::new()
+        .hosts(local_only())
+        .max_response_bytes(64);
+    let worker = plan_worker(&server, options).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        listener.local_addr().expect("its address").port()
+    };
+    let mut refused = get(&target, "refused", "/x", &[]);
+    refused["http"]["url"] = json!(format!("http://127.0.0.1:{closed}/x"));
+    let p = plan(
+        "codes",
+        json!([
+            refused,
+            get(&target, "limited", "/ok/l?fail=5&fail_status=429", &[]),
+            get(
+                &target,
+                "large",
+                "/ok/a-name-long-enough-to-pass-the-sixty-four-byte-limit",
+                &[]
+            ),
+        ]),
+    );
+    let id = execute(&server, &p).await;
+    let (status, state) = final_state(&server, &id).await;
+    assert_eq!(status, RunStatus::Failed);
+    let code = |a: &str| state.results[a].error.as_ref().and_then(|e| e.code);
+    assert_eq!(code("refused"), Some(ActionErrorCode::ConnectionFailed));
+    assert_eq!(
+        state.results["refused"].attempts, 3,
+        "a refused connection is retried"
+    );
+    assert_eq!(code("limited"), Some(ActionErrorCode::RateLimited));
+    assert_eq!(state.results["limited"].attempts, 3);
+    assert_eq!(code("large"), Some(ActionErrorCode::ResponseTooLarge));
+    assert_eq!(
+        state.results["large"].attempts, 1,
+        "a too large body is not retried"
+    );
+    worker.shutdown().await.expect("shutdown");
+    server.stop().await;
+}

@@ -9,6 +9,7 @@ pub mod disk;
 pub mod e2e;
 pub mod latency;
 pub mod loopback;
+pub mod plan;
 pub mod resume;
 pub mod sdk_e2e;
 pub mod sse;
@@ -76,10 +77,12 @@ pub enum Scenario {
     Loopback,
     /// The dashboard's runs page, first and filtered, of an environment of 1,000,000 runs.
     Dashboard,
+    /// Workflow plans of 100 HTTP actions in 10 layers on the built-in plan task.
+    Plan,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
@@ -91,6 +94,7 @@ impl Scenario {
         Scenario::Sse,
         Scenario::Loopback,
         Scenario::Dashboard,
+        Scenario::Plan,
     ];
 
     pub fn name(self) -> &'static str {
@@ -106,6 +110,7 @@ impl Scenario {
             Scenario::Sse => "sse",
             Scenario::Loopback => "loopback",
             Scenario::Dashboard => "dashboard",
+            Scenario::Plan => "plan",
         }
     }
 
@@ -140,6 +145,7 @@ impl Scenario {
                 Scenario::Sse => sse::run(&apis[0..1], settings).await,
                 Scenario::Loopback => loopback::run(settings).await,
                 Scenario::Dashboard => dashboard::run(&apis[0], settings).await,
+                Scenario::Plan => plan::run(&apis, settings).await,
             }?;
             let mut figures = Vec::new();
             for (figure, value) in outcome.figures {
