@@ -24,9 +24,9 @@ struct Snapshot {
     last: bool,
 }
 
-/// The state of a running plan and its publisher.
+/// The state of a running plan and its publisher. The state lives in the channel: a change is
+/// made in place (no copy of the state per change), the publisher copies it once per request.
 pub(crate) struct LiveState {
-    state: WorkflowState,
     tx: watch::Sender<Snapshot>,
     publisher: Option<JoinHandle<()>>,
 }
@@ -34,41 +34,34 @@ pub(crate) struct LiveState {
 impl LiveState {
     /// Starts publishing `state` to `metadata`.
     pub(crate) fn start(state: WorkflowState, metadata: Metadata) -> LiveState {
-        let (tx, rx) = watch::channel(Snapshot {
-            state: state.clone(),
-            last: false,
-        });
+        let (tx, rx) = watch::channel(Snapshot { state, last: false });
         let publisher = tokio::spawn(publish(rx, metadata));
         LiveState {
-            state,
             tx,
             publisher: Some(publisher),
         }
     }
 
-    /// The state as it is now.
-    pub(crate) fn state(&self) -> &WorkflowState {
-        &self.state
+    /// A copy of the state as it is now.
+    pub(crate) fn state(&self) -> WorkflowState {
+        self.tx.borrow().state.clone()
     }
 
     /// Records an action's result (or its start) and publishes.
     pub(crate) fn set(&mut self, result: ActionResult) {
-        self.state.results.insert(result.action_id.clone(), result);
-        self.changed();
-    }
-
-    fn changed(&self) {
-        self.tx.send_replace(Snapshot {
-            state: self.state.clone(),
-            last: false,
+        self.tx.send_modify(|snapshot| {
+            snapshot
+                .state
+                .results
+                .insert(result.action_id.clone(), result);
         });
     }
 
     /// Publishes `state` as the last one and waits until it was sent.
     pub(crate) async fn finish(mut self, state: WorkflowState) -> WorkflowState {
-        self.tx.send_replace(Snapshot {
-            state: state.clone(),
-            last: true,
+        self.tx.send_modify(|snapshot| {
+            snapshot.state = state.clone();
+            snapshot.last = true;
         });
         if let Some(publisher) = self.publisher.take() {
             let _ = publisher.await;

@@ -168,7 +168,7 @@ impl Run<'_> {
                 live.set(ActionResult::skipped(id, &self.plan.actions[by].id, now));
             }
         }
-        let state = self.close(live.state().clone());
+        let state = self.close(live.state());
         Ok(live.finish(state).await)
     }
 
