@@ -3,8 +3,9 @@
 //! runs ([`Client::workflow_state`](crate::Client::workflow_state), `GET /api/v3/runs/{id}`).
 //!
 //! Publishing is off the actions' path: changes go into a `watch` channel, and one task sends
-//! the latest state whenever it changed, one request at a time — a burst of changes costs one
-//! request, and an older state never lands after a newer one. [`LiveState::finish`] sends the
+//! the latest state whenever it changed, one request at a time and at most every
+//! [`PUBLISH_INTERVAL`] — a burst of changes costs one request, and an older state never lands
+//! after a newer one. [`LiveState::finish`] sends the
 //! final state and waits for it. Metadata is limited to 256 KiB: past [`METADATA_BUDGET`],
 //! outputs are left out of the published copy (`outputOmitted`), the run's output keeps them.
 
@@ -13,6 +14,11 @@ use tokio::task::JoinHandle;
 use trigr_types::plan::{ActionResult, WorkflowState, METADATA_KEY};
 
 use crate::metadata::Metadata;
+
+/// The shortest time between two publications (the final state is sent at once): the live
+/// state lags by at most this much, and the store writes it at most 40 times a second per plan
+/// instead of on every change.
+pub const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The most bytes of state published to the metadata.
 pub const METADATA_BUDGET: usize = 192 * 1024;
@@ -94,6 +100,32 @@ async fn publish(mut rx: watch::Receiver<Snapshot>, metadata: Metadata) {
         if snapshot.last {
             return;
         }
+        pace(&mut rx).await;
+    }
+}
+
+/// Waits [`PUBLISH_INTERVAL`] after a publication, or less when the final state comes; leaves
+/// `rx` marked changed when anything changed meanwhile.
+async fn pace(rx: &mut watch::Receiver<Snapshot>) {
+    let pause = tokio::time::sleep(PUBLISH_INTERVAL);
+    tokio::pin!(pause);
+    let mut changed = false;
+    loop {
+        tokio::select! {
+            () = &mut pause => break,
+            seen = rx.changed() => {
+                if seen.is_err() {
+                    return;
+                }
+                changed = true;
+                if rx.borrow().last {
+                    break;
+                }
+            }
+        }
+    }
+    if changed {
+        rx.mark_changed();
     }
 }
 

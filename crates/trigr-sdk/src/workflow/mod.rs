@@ -31,7 +31,7 @@ pub use builtin::{plan_task, require_completed, PLAN_TASK_ID};
 pub use executor::{state_of_run, WorkflowExecution, WorkflowExecutor};
 pub use hosts::{is_public, HostPolicy, HostRefused};
 pub use http_action::{HttpExecutor, DEFAULT_MAX_RESPONSE_BYTES};
-pub use live::METADATA_BUDGET;
+pub use live::{METADATA_BUDGET, PUBLISH_INTERVAL};
 pub use options::{PlanOptions, ResultHook, MAX_PARALLELISM};
 pub use state_manager::{InMemoryStateManager, StateManager, TrigrStateManager};
 pub use trigr_types::plan::{
