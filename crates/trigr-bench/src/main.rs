@@ -119,6 +119,12 @@
 //!   the PostgreSQL burst's servers run as `trigr server --redis-url <url>` processes, the
 //!   `trigr` binary beside this one (`cargo build --release -p trigr -p trigr-bench`), so that
 //!   the buffer is in Redis. See `scenarios/burst.rs`.
+//! * **`plan_actions_per_s`, `plan_action_overhead_p50_ms`** (SQLite) — workflow plans of 100
+//!   HTTP actions in 10 layers on the built-in plan task, served by one SDK worker, against a
+//!   no-op HTTP server in the bench process: actions per second for 16 plans at once, and the
+//!   median of each action's start minus its last dependency's end over 3 plans run one after
+//!   the other (the journaling of the result and the scheduling between two actions; the goal
+//!   is ≤ 2 ms). See `scenarios/plan.rs`.
 //!
 //! ## Repeats and output
 //!

@@ -177,6 +177,22 @@ pub const SSE_EVENT_P99_MS: Figure = Figure {
     decimals: 2,
 };
 
+pub const PLAN_ACTIONS_PER_S: Figure = Figure {
+    key: "plan_actions_per_s",
+    label: "plan actions (100/plan, 16 plans)",
+    target: Target::Sqlite,
+    unit: "actions/s",
+    decimals: 0,
+};
+
+pub const PLAN_ACTION_OVERHEAD_P50_MS: Figure = Figure {
+    key: "plan_action_overhead_p50_ms",
+    label: "plan action overhead p50",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
 const E2E_LABEL: &str = "end-to-end (batch in, 4 workers)";
 const SDK_E2E_LABEL: &str = "end-to-end (batch in, SDK worker)";
 const RESUME_P50_LABEL: &str = "token complete->resume p50 (50/s)";
@@ -391,7 +407,7 @@ pub const PG_BURST_DRAIN_S: Figure = Figure {
 };
 
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 48] = [
+pub const FIGURES: [&Figure; 50] = [
     &TRIGGER_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
@@ -440,6 +456,8 @@ pub const FIGURES: [&Figure; 48] = [
     &PG_BURST_LOST,
     &BURST_DRAIN_S,
     &PG_BURST_DRAIN_S,
+    &PLAN_ACTIONS_PER_S,
+    &PLAN_ACTION_OVERHEAD_P50_MS,
 ];
 
 /// The values one figure took over the repeated runs of its scenario.
@@ -556,6 +574,9 @@ pub struct Report {
     pub burst_drain_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg_burst_drain_s: Option<f64>,
+    pub plan_actions_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_action_overhead_p50_ms: Option<f64>,
 }
 
 impl Report {
@@ -618,6 +639,8 @@ impl Report {
             "pg_burst_lost" => &mut self.pg_burst_lost,
             "burst_drain_s" => &mut self.burst_drain_s,
             "pg_burst_drain_s" => &mut self.pg_burst_drain_s,
+            "plan_actions_per_s" => &mut self.plan_actions_per_s,
+            "plan_action_overhead_p50_ms" => &mut self.plan_action_overhead_p50_ms,
             other => unreachable!("figure {other} has no field in Report"),
         };
         *slot = Some(value);

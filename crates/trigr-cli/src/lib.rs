@@ -1,5 +1,6 @@
 //! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
-//! `trigr queues …`, `trigr deployments …`, `trigr schedules …` and `trigr retention …`.
+//! `trigr queues …`, `trigr deployments …`, `trigr schedules …`, `trigr retention …`,
+//! `trigr plans …` and the built-in worker, `trigr worker --plans`.
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
 //! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
@@ -15,13 +16,14 @@
 //! * [`api`]: the connection flags, and the SDK's client ([`trigr_sdk::Client`]) with its
 //!   errors worded for the terminal,
 //! * [`encode`]: percent-encoding of path segments and query strings,
-//! * [`trigger`], [`runs`], [`queues`], [`deployments`]: one module per command group,
+//! * [`trigger`], [`runs`], [`queues`], [`deployments`], [`plans`]: one module per command group,
 //! * [`table`] and [`output`]: text rendering.
 
 pub mod api;
 pub mod deployments;
 pub mod encode;
 pub mod output;
+pub mod plans;
 pub mod queues;
 pub mod region;
 pub mod retention;
@@ -64,10 +66,18 @@ pub enum Command {
     /// Show or set the environment's default region.
     #[command(subcommand)]
     Region(region::RegionCommand),
+    /// Start workflow plans on the built-in plan task and follow them.
+    #[command(subcommand)]
+    Plans(plans::PlansCommand),
+    /// Run the built-in worker: `--plans` serves the plan task.
+    Worker(plans::WorkerArgs),
 }
 
 /// Runs one client command and prints its output on standard output.
 pub async fn run(cmd: Command) -> anyhow::Result<()> {
+    if let Command::Worker(args) = cmd {
+        return plans::worker(args).await;
+    }
     let text = execute(cmd).await?;
     output::print(&text)
 }
@@ -82,6 +92,10 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Schedules(cmd) => schedules::execute(cmd).await,
         Command::Retention(cmd) => retention::execute(cmd).await,
         Command::Region(cmd) => region::execute(cmd).await,
+        Command::Plans(cmd) => plans::execute(cmd).await,
+        Command::Worker(_) => {
+            anyhow::bail!("trigr worker runs until stopped and prints nothing to return")
+        }
     }
 }
 

@@ -170,6 +170,16 @@ impl Attempt {
         self.replay.next_position()
     }
 
+    /// Takes `n` consecutive positions and answers the first ([`Replay::reserve`]).
+    pub(crate) fn reserve_positions(&self, n: u32) -> u32 {
+        self.replay.reserve(n)
+    }
+
+    /// Whether the journal of this execution has an entry at `position`.
+    pub(crate) fn is_journaled(&self, position: u32) -> bool {
+        self.journal.contains_key(&position)
+    }
+
     /// The journaled entry at `position`, after checking that the code reached the same kind
     /// of operation with the same name; a mismatch stops the attempt (§7.1).
     pub(crate) async fn replay(

@@ -70,6 +70,21 @@ pub enum Error {
     /// The operation needs a running task attempt (a [`Context`](crate::Context)) that is over.
     #[error("{0}")]
     AttemptOver(String),
+    /// A workflow plan was refused before anything ran: the problem names the action and
+    /// field, or the cycle's path.
+    #[error("invalid plan: {0}")]
+    InvalidPlan(#[from] trigr_types::plan::Error),
+    /// No plan execution has this id.
+    #[error("there is no plan execution {0}")]
+    UnknownExecution(String),
+    /// The plan execution has no action of this id.
+    #[error("plan execution {execution_id} has no action \"{action_id}\"")]
+    UnknownAction {
+        /// The execution (run) id.
+        execution_id: String,
+        /// The action id asked for.
+        action_id: String,
+    },
     /// An `ifVersion` guard did not hold: nothing was delivered.
     #[error(transparent)]
     VersionMismatch(#[from] VersionMismatchError),

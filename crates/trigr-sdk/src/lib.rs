@@ -68,6 +68,8 @@
 //! * [`Client`] — the management API; [`tokens`] — wait tokens;
 //! * [`http`] — for tools that call endpoints by path ([`Client::get_json`] and the like):
 //!   the rules of the connection settings, and server-sent event streams;
+//! * [`workflow`] — workflow plans: HTTP actions with dependencies run durably in a task
+//!   ([`Context::run_plan`]), their live state, the `StateManager` adapter, the built-in plan task;
 //! * `testkit` (feature `testkit`) — a temporary in-process server for tests of your tasks.
 
 mod attempt;
@@ -88,6 +90,7 @@ mod task_error;
 mod traced_http;
 mod version;
 mod worker;
+pub mod workflow;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

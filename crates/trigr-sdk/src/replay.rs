@@ -33,6 +33,12 @@ impl Replay {
         self.next.fetch_add(1, Ordering::SeqCst)
     }
 
+    /// Takes `n` consecutive positions at once and answers the first: operations that run in
+    /// an order decided at run time (a plan's actions) keep fixed positions within the block.
+    pub(crate) fn reserve(&self, n: u32) -> u32 {
+        self.next.fetch_add(n, Ordering::SeqCst)
+    }
+
     /// Whether the code has not yet called the operation at the last journaled position: what
     /// it does now, an earlier execution did before.
     pub(crate) fn replaying(&self) -> bool {
@@ -57,5 +63,13 @@ mod tests {
             !Replay::new([]).replaying(),
             "a first execution replays nothing"
         );
+    }
+
+    #[test]
+    fn a_reserved_block_moves_the_cursor_past_it() {
+        let r = Replay::new([]);
+        assert_eq!(r.next_position(), 0);
+        assert_eq!(r.reserve(5), 1, "positions 1-5 are the block's");
+        assert_eq!(r.next_position(), 6);
     }
 }

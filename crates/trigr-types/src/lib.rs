@@ -4,6 +4,7 @@
 //! * [`id`] — friendly ids (`run_…`, `batch_…`) and secret keys;
 //! * [`duration`] — the `"1h30m"` duration grammar and delay/date parsing;
 //! * [`packet`] — payload and output packets (`application/super+json`, `application/json`, `text/plain`);
+//! * [`plan`] — workflow plans: HTTP actions with dependencies, their validation and state;
 //! * [`version`] — deployment versions `YYYYMMDD.N`;
 //! * [`version_guard`] — the `ifVersion` guard language (`>=20240815.1,<20240901.0`, `20240815.*`);
 //! * [`RetryPolicy`] — how failed attempts are retried;
@@ -13,6 +14,7 @@ pub mod duration;
 pub mod id;
 pub mod manifest;
 pub mod packet;
+pub mod plan;
 pub mod region;
 pub mod retry;
 mod status;

@@ -10,6 +10,7 @@ pub mod disk;
 pub mod e2e;
 pub mod latency;
 pub mod loopback;
+pub mod plan;
 pub mod resume;
 pub mod sdk_e2e;
 pub mod sse;
@@ -85,10 +86,12 @@ pub enum Scenario {
     /// One environment's burst of 100,000 triggers (32 clients) while another triggers at 50/s,
     /// with the mollifier on, then off.
     Burst,
+    /// Workflow plans of 100 HTTP actions in 10 layers on the built-in plan task.
+    Plan,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
@@ -101,6 +104,7 @@ impl Scenario {
         Scenario::Loopback,
         Scenario::Dashboard,
         Scenario::Burst,
+        Scenario::Plan,
     ];
 
     pub fn name(self) -> &'static str {
@@ -117,6 +121,7 @@ impl Scenario {
             Scenario::Loopback => "loopback",
             Scenario::Dashboard => "dashboard",
             Scenario::Burst => "burst",
+            Scenario::Plan => "plan",
         }
     }
 
@@ -223,6 +228,7 @@ impl Scenario {
             Scenario::Sse => sse::run(&apis[0..1], settings).await,
             Scenario::Loopback => loopback::run(settings).await,
             Scenario::Dashboard => dashboard::run(&apis[0], settings).await,
+            Scenario::Plan => plan::run(&apis, settings).await,
             Scenario::Burst => bail!("the burst runs its phases itself (see run_once)"),
         }
     }

@@ -17,6 +17,7 @@ pub(crate) mod offset_page;
 mod otlp;
 pub(crate) mod output_streams;
 mod packets;
+mod plans;
 mod queues;
 mod region;
 mod retention;
@@ -161,6 +162,10 @@ fn management() -> OpenApiRouter<AppState> {
             mollifier::set,
             mollifier::reset
         ))
+        .routes(routes!(plans::plan_schema))
+        .routes(routes!(plans::state_schema))
+        .routes(routes!(plans::start))
+        .routes(routes!(plans::retrieve))
         .routes(routes!(auth_claims))
         .routes(routes!(testing::clock))
         .routes(routes!(testing::mollifier_drain))
