@@ -6,7 +6,7 @@
 //! then act on it as on any run: the drainer finds the run made and only drops the entry.
 //!
 //! A buffer in the store is read in the reader's own transaction. A buffer outside it (Redis)
-//! is read first, by [`crate::Engine::fetch_buffered`], and the transaction looks in what was
+//! is read first, by `Engine::fetch_buffered`, and the transaction looks in what was
 //! [`Fetched`]: reading the buffer before the store, a reader that misses an entry drained in
 //! between finds its run.
 
