@@ -451,20 +451,7 @@ async fn drain_claimed(
     limit: i64,
     tick: &mut Tick,
 ) -> Option<usize> {
-    let m = engine.mollifier();
-    let now = engine.now();
-    let until = now + millis(m.settings().drain.claim);
-    let entries = match m
-        .buffer()
-        .pop_many(env_id, claimer, now, until, limit)
-        .await
-    {
-        Ok(entries) => entries,
-        Err(e) => {
-            env_failed(engine, env_id, &e, tick);
-            return None;
-        }
-    };
+    let entries = claim_batch(engine, claimer, env_id, limit, tick).await?;
     let done = match engine.materialise_all(&entries).await {
         Ok(done) => done,
         Err(err) => {
@@ -475,7 +462,7 @@ async fn drain_claimed(
     for (e, drained) in entries.iter().zip(done) {
         count(engine, e, drained, tick);
         // Unacknowledged, the entry is claimed again later and found made.
-        if let Err(err) = m.buffer().ack(&e.run_id, claimer).await {
+        if let Err(err) = engine.mollifier().buffer().ack(&e.run_id, claimer).await {
             tracing::warn!(run = %e.run_id, error = %err, "mollifier: entry not acknowledged");
         }
     }
@@ -501,6 +488,31 @@ async fn drain_each(
     Some(entries.len())
 }
 
+/// Claims up to `limit` of an environment's oldest entries for this drainer; `None` (the
+/// environment counted as failing) when the buffer fails.
+async fn claim_batch(
+    engine: &Engine,
+    claimer: &str,
+    env_id: &str,
+    limit: i64,
+    tick: &mut Tick,
+) -> Option<Vec<BufferedEntry>> {
+    let m = engine.mollifier();
+    let now = engine.now();
+    let until = now + millis(m.settings().drain.claim);
+    match m
+        .buffer()
+        .pop_many(env_id, claimer, now, until, limit)
+        .await
+    {
+        Ok(entries) => Some(entries),
+        Err(e) => {
+            env_failed(engine, env_id, &e, tick);
+            None
+        }
+    }
+}
+
 /// Claims up to `limit` entries and creates their runs one by one, so that an entry that
 /// cannot become a run fails alone; how many it took, `None` after a store failure.
 async fn drain_one_by_one(
@@ -510,20 +522,7 @@ async fn drain_one_by_one(
     limit: i64,
     tick: &mut Tick,
 ) -> Option<usize> {
-    let m = engine.mollifier();
-    let now = engine.now();
-    let until = now + millis(m.settings().drain.claim);
-    let entries = match m
-        .buffer()
-        .pop_many(env_id, claimer, now, until, limit)
-        .await
-    {
-        Ok(entries) => entries,
-        Err(e) => {
-            env_failed(engine, env_id, &e, tick);
-            return None;
-        }
-    };
+    let entries = claim_batch(engine, claimer, env_id, limit, tick).await?;
     drain_each(engine, claimer, env_id, &entries, tick).await
 }
 

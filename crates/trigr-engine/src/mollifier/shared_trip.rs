@@ -229,14 +229,11 @@ impl TripCounter for SharedTripCounter {
         let Ok(windows) = self.windows.lock() else {
             return Vec::new();
         };
-        let mut out: Vec<(String, Millis)> = windows
-            .iter()
-            .filter(|(_, w)| now < w.tripped_until)
-            .map(|(env, w)| (env.clone(), w.tripped_until))
-            .collect();
-        out.sort();
-        out.truncate(limit);
-        out
+        super::trip::still_tripped(
+            windows.iter().map(|(e, w)| (e, w.tripped_until)),
+            now,
+            limit,
+        )
     }
 }
 

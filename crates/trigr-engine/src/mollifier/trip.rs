@@ -80,14 +80,11 @@ impl TripCounter for LocalTripCounter {
         let Ok(windows) = self.windows.lock() else {
             return Vec::new();
         };
-        let mut out: Vec<(String, Millis)> = windows
-            .iter()
-            .filter(|(_, w)| now < w.tripped_until)
-            .map(|(env, w)| (env.clone(), w.tripped_until))
-            .collect();
-        out.sort();
-        out.truncate(limit);
-        out
+        still_tripped(
+            windows.iter().map(|(e, w)| (e, w.tripped_until)),
+            now,
+            limit,
+        )
     }
 
     fn is_tripped(&self, env_id: &str, now: Millis) -> bool {
@@ -97,6 +94,22 @@ impl TripCounter for LocalTripCounter {
             .and_then(|w| w.get(env_id).map(|w| now < w.tripped_until))
             .unwrap_or(false)
     }
+}
+
+/// Up to `limit` of the environments whose hold (until when they are tripped) has not ended
+/// at `now`, by id.
+pub(crate) fn still_tripped<'a>(
+    holds: impl Iterator<Item = (&'a String, Millis)>,
+    now: Millis,
+    limit: usize,
+) -> Vec<(String, Millis)> {
+    let mut out: Vec<(String, Millis)> = holds
+        .filter(|(_, until)| now < *until)
+        .map(|(env, until)| (env.clone(), until))
+        .collect();
+    out.sort();
+    out.truncate(limit);
+    out
 }
 
 #[cfg(test)]
