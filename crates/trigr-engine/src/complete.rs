@@ -93,7 +93,7 @@ impl Engine {
         let items = Arc::new(items);
         // A completion that resumes a waiting parent locks it after the child; on PostgreSQL
         // that can deadlock with a cancel of the parent, and the loser runs again.
-        self.write_retrying(|| {
+        self.write_retrying_in(self.lane_of(env_id), || {
             let (env_id, items) = (env_id.to_string(), items.clone());
             move |tx: &mut Txn<'_>| {
                 // Slots freed, retries queued, parents resumed: workers may find work.

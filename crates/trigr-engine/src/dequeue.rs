@@ -62,11 +62,12 @@ impl Engine {
         max: usize,
         start: bool,
     ) -> Result<Vec<Dequeued>> {
+        let lane = self.lane_of(env_id);
         let (env_id, version) = (env_id.to_string(), version.to_string());
         let region = region.map(str::to_string);
         let worker = crate::presence::worker_key(worker_id).to_string();
         let presence = self.presence.clone();
-        self.write(move |tx| {
+        self.write_in(lane, move |tx| {
             let claim = Claim {
                 now: tx.now(),
                 lease_ms: tx.config().lease_timeout.as_millis() as Millis,

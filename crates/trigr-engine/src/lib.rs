@@ -79,6 +79,7 @@ pub use transition::{transition, transition_many};
 pub use txn::{Effects, Txn};
 
 use clock::Clock;
+pub use trigr_store::Lane;
 use trigr_store::Store;
 
 /// Engine settings.
@@ -253,6 +254,16 @@ impl Engine {
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
+        self.write_in(Lane::Live, f).await
+    }
+
+    /// [`Engine::write`] in `lane`: [`Lane::Bulk`] for the work of an environment in a burst
+    /// (see [`Engine::lane_of`]), which yields to everyone else's.
+    pub async fn write_in<R, F>(&self, lane: Lane, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
         let (config, clock, deployments, catalogs, observing) = (
             self.config.clone(),
             self.clock.clone(),
@@ -263,7 +274,7 @@ impl Engine {
         let noting_finished = self.finished_hook.get().is_some();
         let (out, mut effects) = self
             .store
-            .write(move |tx| {
+            .write_in(lane, move |tx| {
                 let mut txn = Txn::new(tx, &config, &*clock, &deployments, &catalogs);
                 txn.observing = observing;
                 txn.noting_finished = noting_finished;
@@ -290,10 +301,27 @@ impl Engine {
         F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
+        self.write_retrying_in(Lane::Live, make).await
+    }
+
+    /// The store lane of `env_id`'s writes now ([`mollifier::Mollifier::lane`]).
+    pub fn lane_of(&self, env_id: &str) -> Lane {
+        if self.mollifier.is_off() {
+            return Lane::Live;
+        }
+        self.mollifier.lane(env_id, self.now())
+    }
+
+    /// [`Engine::write_retrying`] in `lane`.
+    pub async fn write_retrying_in<R, F>(&self, lane: Lane, make: impl Fn() -> F) -> Result<R>
+    where
+        F: FnOnce(&mut Txn<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.write(make()).await {
+            match self.write_in(lane, make()).await {
                 Err(Error::Store(trigr_store::Error::Conflict(_))) if attempt < 3 => continue,
                 other => return other,
             }

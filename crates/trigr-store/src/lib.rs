@@ -93,12 +93,24 @@ pub struct WriteOutcome {
 
 pub type ReadJob = Box<dyn FnOnce(&mut dyn ReadTx) + Send>;
 
+/// Which writes wait for which when the database is busy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Everyday writes: served first.
+    Live,
+    /// The writes of an environment in a burst (its buffered triggers, their draining, its
+    /// workers' dequeues and completions): they take what the live writes leave, a bounded
+    /// share of each commit, so one bursting environment cannot slow the others' writes. Never
+    /// starved: every commit takes at least one.
+    Bulk,
+}
+
 /// Called with the id of an environment another server announced new work in.
 pub type WakeListener = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A storage backend.
 pub trait Backend: Send + Sync {
-    fn submit_write(&self, job: WriteJob);
+    fn submit_write(&self, job: WriteJob, lane: Lane);
     fn submit_read(&self, job: ReadJob);
     /// Tells the other servers on this database that these environments may have work ready
     /// (after the commit that made it so). A backend only one server uses has no one to tell.
@@ -179,27 +191,40 @@ impl Store {
 
     /// Runs `f` in a write transaction; resolves once the change is durable. An `Err` from `f`
     /// rolls back everything `f` did.
-    #[tracing::instrument(level = "debug", name = "store.write", skip_all)]
     pub async fn write<R, E, F>(&self, f: F) -> std::result::Result<R, E>
     where
         F: FnOnce(&mut dyn Tx) -> std::result::Result<R, E> + Send + 'static,
         R: Send + 'static,
         E: From<Error> + Send + 'static,
     {
+        self.write_in(Lane::Live, f).await
+    }
+
+    /// [`Store::write`] in `lane`.
+    #[tracing::instrument(level = "debug", name = "store.write", skip_all)]
+    pub async fn write_in<R, E, F>(&self, lane: Lane, f: F) -> std::result::Result<R, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> std::result::Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        self.backend.submit_write(Box::new(move |t| {
-            let result = f(t);
-            WriteOutcome {
-                keep: result.is_ok(),
-                reply: Box::new(move |commit_error| {
-                    let out = match commit_error {
-                        None => result,
-                        Some(e) => Err(E::from(e)),
-                    };
-                    let _ = tx.send(out);
-                }),
-            }
-        }));
+        self.backend.submit_write(
+            Box::new(move |t| {
+                let result = f(t);
+                WriteOutcome {
+                    keep: result.is_ok(),
+                    reply: Box::new(move |commit_error| {
+                        let out = match commit_error {
+                            None => result,
+                            Some(e) => Err(E::from(e)),
+                        };
+                        let _ = tx.send(out);
+                    }),
+                }
+            }),
+            lane,
+        );
         rx.await.map_err(|_| E::from(Error::Closed))?
     }
 

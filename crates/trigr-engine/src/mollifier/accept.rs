@@ -18,7 +18,7 @@ use super::buffer::Accepted;
 use super::entry;
 use super::fallback::{view, Fetched};
 use crate::trigger::{environment_to_trigger_in, existing_run, plan_run, NewRun, Triggered};
-use crate::{Engine, Error, Result, Txn};
+use crate::{Engine, Error, Lane, Result, Txn};
 
 /// What the checks before an outside buffer's accept found.
 enum Checked {
@@ -41,7 +41,7 @@ impl Engine {
         if !self.mollifier().buffer().in_store() {
             return self.accept_outside(env_id, new, fetched, ttl_ms).await;
         }
-        self.write_retrying(|| {
+        self.write_retrying_in(Lane::Bulk, || {
             let (env_id, new) = (env_id.to_string(), new.clone());
             move |tx: &mut Txn<'_>| {
                 let now = tx.now();
@@ -67,7 +67,7 @@ impl Engine {
         ttl_ms: Millis,
     ) -> Result<(Triggered, bool)> {
         let checked = self
-            .write_retrying(|| {
+            .write_retrying_in(Lane::Bulk, || {
                 let (env_id, new, fetched) = (env_id.to_string(), new.clone(), fetched.clone());
                 move |tx: &mut Txn<'_>| {
                     tx.fetched = fetched;

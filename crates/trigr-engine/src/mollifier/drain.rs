@@ -13,7 +13,7 @@ use super::entry;
 use crate::timers::error_json;
 use crate::transition::finished;
 use crate::trigger::{create_run, ensure_queue, run_record};
-use crate::{Engine, Error, Result, Txn};
+use crate::{Engine, Error, Lane, Result, Txn};
 
 /// What became of an entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub enum Drained {
 impl Engine {
     /// Creates the run of a claimed entry and drops the entry.
     pub async fn materialise(&self, e: &BufferedEntry) -> Result<Drained> {
-        self.write_retrying(|| {
+        self.write_retrying_in(Lane::Bulk, || {
             let e = e.clone();
             move |tx: &mut Txn<'_>| make_run(tx, &e)
         })
@@ -45,7 +45,7 @@ impl Engine {
         env_id: &str,
         limit: i64,
     ) -> Result<Vec<(BufferedEntry, Drained)>> {
-        self.write_retrying(|| {
+        self.write_retrying_in(Lane::Bulk, || {
             let env_id = env_id.to_string();
             move |tx: &mut Txn<'_>| {
                 let now = tx.now();
@@ -64,7 +64,7 @@ impl Engine {
     /// Creates the runs of claimed entries (of a buffer outside the store), in order, in one
     /// write; with what became of each. The caller acknowledges them after the commit.
     pub async fn materialise_all(&self, entries: &[BufferedEntry]) -> Result<Vec<Drained>> {
-        self.write_retrying(|| {
+        self.write_retrying_in(Lane::Bulk, || {
             let entries = entries.to_vec();
             move |tx: &mut Txn<'_>| entries.iter().map(|e| make_run(tx, e)).collect()
         })
@@ -74,7 +74,7 @@ impl Engine {
     /// Writes a claimed entry's run as `FAILED` with `message` and drops the entry.
     pub async fn fail_buffered(&self, e: &BufferedEntry, message: &str) -> Result<Drained> {
         let message = message.to_string();
-        self.write_retrying(|| {
+        self.write_retrying_in(Lane::Bulk, || {
             let (e, message) = (e.clone(), message.clone());
             move |tx: &mut Txn<'_>| {
                 if tx.run(&e.env_id, &e.run_id)?.is_some() {

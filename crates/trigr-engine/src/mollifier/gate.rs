@@ -4,6 +4,8 @@
 //! [`decide`] is a pure function of those inputs, so every combination is tested as a truth
 //! table; [`super::Mollifier::gate`] feeds it the live ones.
 
+use trigr_store::Lane;
+
 use super::Mode;
 
 /// What the gate decided for a trigger.
@@ -81,6 +83,23 @@ pub fn decide(global: Mode, override_mode: Option<Mode>, trip: impl FnOnce() -> 
     }
 }
 
+/// The store lane of an environment's writes: bulk while its triggers would be buffered —
+/// the switch on for it (its override, else the global one, which `Off` ends at once) and
+/// tripped. `tripped` is asked before `override_mode`, and neither when the switch is off.
+pub fn lane(
+    global: Mode,
+    tripped: impl FnOnce() -> bool,
+    override_mode: impl FnOnce() -> Option<Mode>,
+) -> Lane {
+    if global == Mode::Off || !tripped() {
+        return Lane::Live;
+    }
+    match override_mode().unwrap_or(global) {
+        Mode::On => Lane::Bulk,
+        Mode::Off | Mode::Shadow => Lane::Live,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +134,39 @@ mod tests {
                     };
                     assert_eq!(got, want, "switch {global:?}, override {ov:?}, trip #{t}");
                     assert_eq!(asked, global != Off && mode != Off, "{global:?} {ov:?}");
+                }
+            }
+        }
+    }
+
+    /// Bulk exactly when the trigger would be buffered; the evaluator is not asked when the
+    /// switch is off, nor the override when the environment is not tripped.
+    #[test]
+    fn lane_is_bulk_only_while_triggers_are_buffered() {
+        use std::cell::Cell;
+        use Mode::*;
+        let overrides = [None, Some(On), Some(Off), Some(Shadow)];
+        for global in [On, Off, Shadow] {
+            for o in overrides {
+                for tripped in [false, true] {
+                    let (asked_trip, asked_override) = (Cell::new(false), Cell::new(false));
+                    let lane = lane(
+                        global,
+                        || {
+                            asked_trip.set(true);
+                            tripped
+                        },
+                        || {
+                            asked_override.set(true);
+                            o
+                        },
+                    );
+                    let buffered =
+                        matches!(decide(global, o, || Ok(tripped)), Decision::Mollify(_));
+                    let case = format!("global {global:?}, override {o:?}, tripped {tripped}");
+                    assert_eq!(lane == Lane::Bulk, buffered, "{case}");
+                    assert_eq!(asked_trip.get(), global != Off, "{case}");
+                    assert_eq!(asked_override.get(), global != Off && tripped, "{case}");
                 }
             }
         }

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use trigr_store::Lane;
 use trigr_types::Millis;
 
 pub use buffer::{Accepted, MollifierBuffer, StoreBuffer};
@@ -217,6 +218,19 @@ impl Mollifier {
     /// Whether `env_id` is tripped at `now` (status).
     pub fn is_tripped(&self, env_id: &str, now: Millis) -> bool {
         self.counter.is_tripped(env_id, now)
+    }
+
+    /// The store lane of `env_id`'s writes at `now`: [`Lane::Bulk`] while its triggers are
+    /// being buffered (the mollifier on for it, and tripped), so that its burst — the
+    /// buffering, the draining and its workers' dequeues and completions — yields to every
+    /// other environment's writes; [`Lane::Live`] otherwise, at the cost of one comparison
+    /// when the mollifier is off.
+    pub fn lane(&self, env_id: &str, now: Millis) -> Lane {
+        gate::lane(
+            self.settings.mode,
+            || self.counter.is_tripped(env_id, now),
+            || self.overrides.for_env(env_id).mode,
+        )
     }
 
     /// The override in force for `env_id` (its own fields, else its organization's).

@@ -45,7 +45,7 @@ use postgres::{Client, NoTls, Row, Statement};
 
 use crate::observe::{Commit, CommitObserver};
 use crate::sql::{Db, Failure, Spelling, Sql, Value};
-use crate::{Backend, Error, ReadJob, Result, WriteJob};
+use crate::{Backend, Error, Lane, ReadJob, Result, WriteJob};
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 
@@ -390,11 +390,49 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
+    /// Connections bulk writes may hold at once ([`Lane::Bulk`]).
+    bulk: BulkSlots,
     idle: Condvar,
     /// The last attempt to get a connection failed.
     down: AtomicBool,
     /// Told of every write transaction that commits.
     observer: Option<Arc<dyn CommitObserver>>,
+}
+
+/// The connections bulk writes may hold at once: a quarter of the pool (at least one), so
+/// that the live writes always find most of it free.
+struct BulkSlots {
+    free: Mutex<u32>,
+    freed: Condvar,
+}
+
+/// A bulk write's slot, given back when dropped.
+struct BulkSlot<'a>(&'a BulkSlots);
+
+impl BulkSlots {
+    fn new(pool_size: u32) -> Self {
+        BulkSlots {
+            free: Mutex::new((pool_size / 4).max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot (on the job's blocking thread).
+    fn take(&self) -> BulkSlot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        BulkSlot(self)
+    }
+}
+
+impl Drop for BulkSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// Counts a job as under way until dropped (also when the job panics).
@@ -467,6 +505,7 @@ impl Postgres {
                     in_flight: 0,
                 }),
                 idle: Condvar::new(),
+                bulk: BulkSlots::new(settings.pool_size),
                 down: AtomicBool::new(false),
                 observer: None,
             }),
@@ -475,7 +514,12 @@ impl Postgres {
 
     /// Runs `work` with a pooled connection on a blocking thread, unless the store is closed:
     /// then `work` is dropped, which its caller reads as [`Error::Closed`].
-    fn submit(&self, begin_sql: &'static str, work: impl FnOnce(PgTx) + Send + 'static) {
+    fn submit(
+        &self,
+        begin_sql: &'static str,
+        lane: Lane,
+        work: impl FnOnce(PgTx) + Send + 'static,
+    ) {
         let pool = {
             let Ok(mut state) = self.shared.state.lock() else {
                 return;
@@ -488,7 +532,9 @@ impl Postgres {
         };
         let in_flight = InFlight(self.shared.clone());
         let task = move || {
-            let down = &in_flight.0.down;
+            let shared = &in_flight.0;
+            let slot = (lane == Lane::Bulk).then(|| shared.bulk.take());
+            let down = &shared.down;
             match begin(&pool, begin_sql, down) {
                 Ok(mut conn) => {
                     work(PgTx {
@@ -504,6 +550,7 @@ impl Postgres {
                 }
                 Err(cause) => work(PgTx::failed(cause)),
             }
+            drop(slot);
             // The pool first: once the last job is done, `close` finds the connections closed.
             drop(pool);
             drop(in_flight);
@@ -638,15 +685,15 @@ impl Backend for Postgres {
         true
     }
 
-    fn submit_write(&self, job: WriteJob) {
+    fn submit_write(&self, job: WriteJob, lane: Lane) {
         let observer = self.shared.observer.clone();
-        self.submit(BEGIN_WRITE, move |tx| {
+        self.submit(BEGIN_WRITE, lane, move |tx| {
             run_write(tx, job, observer.as_deref())
         });
     }
 
     fn submit_read(&self, job: ReadJob) {
-        self.submit(BEGIN_READ, move |tx| run_read(tx, job));
+        self.submit(BEGIN_READ, Lane::Live, move |tx| run_read(tx, job));
     }
 
     fn publish_wakes(&self, env_ids: &[String]) {

@@ -10,6 +10,7 @@ mod retention;
 mod runs;
 mod waitpoints;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::observe::{Commit, CommitObserver};
 use crate::rows::to_json;
 use crate::sql::{Db, Failure, Spelling, Sql, Value};
-use crate::{Backend, Error, ReadJob, Result, WriteJob};
+use crate::{Backend, Error, Lane, ReadJob, Result, WriteJob};
 
 const _: () = assert!(MIGRATIONS[MIGRATIONS.len() - 1].0 == crate::SCHEMA_VERSION);
 
@@ -112,8 +113,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// Prepared statements kept per connection: room for every shared statement (see
 /// [`crate::sql`]) and the list queries built per filter.
 const STATEMENT_CACHE: usize = 256;
-/// Most write jobs committed together.
+/// Most live write jobs committed together.
 const MAX_GROUP: usize = 1024;
+/// Once a commit has run one bulk job ([`Lane::Bulk`]), it runs more only while they have
+/// taken less than this: the live writes queued meanwhile wait at most about this long for
+/// the bulk ones.
+const BULK_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 const READERS: usize = 4;
 
 /// A transaction (or read snapshot) on one connection.
@@ -139,7 +144,7 @@ impl From<rusqlite::Error> for Error {
 
 pub struct Sqlite {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer: Mutex<Option<mpsc::Sender<(Lane, WriteJob)>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -163,7 +168,7 @@ impl Sqlite {
         // Checkpoints run on their own thread so that commits never wait for them.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpointer = start_checkpointer(path)?;
-        let (tx, rx) = mpsc::channel::<WriteJob>();
+        let (tx, rx) = mpsc::channel::<(Lane, WriteJob)>();
         let handle = std::thread::Builder::new()
             .name("trigr-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, observer))
@@ -282,57 +287,64 @@ fn start_checkpointer(path: &Path) -> Result<(mpsc::Sender<()>, JoinHandle<()>)>
 
 fn writer_loop(
     conn: Connection,
-    rx: mpsc::Receiver<WriteJob>,
+    rx: mpsc::Receiver<(Lane, WriteJob)>,
     observer: Option<Arc<dyn CommitObserver>>,
 ) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+    let mut bulk = VecDeque::new();
+    loop {
+        let mut live = Vec::new();
+        if bulk.is_empty() {
+            match rx.recv() {
+                Ok((lane, job)) => sort_job(lane, job, &mut live, &mut bulk),
+                Err(_) => return,
+            }
+        }
+        while live.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(job) => group.push(job),
+                Ok((lane, job)) => sort_job(lane, job, &mut live, &mut bulk),
                 Err(_) => break,
             }
         }
-        commit_group(&conn, group, observer.as_deref());
+        commit_group(&conn, live, &mut bulk, observer.as_deref());
     }
 }
 
-/// Runs each job in its own savepoint inside one transaction, commits once, tells `observer`,
-/// then replies.
-fn commit_group(conn: &Connection, group: Vec<WriteJob>, observer: Option<&dyn CommitObserver>) {
-    let (writes, started) = (group.len(), Instant::now());
+fn sort_job(lane: Lane, job: WriteJob, live: &mut Vec<WriteJob>, bulk: &mut VecDeque<WriteJob>) {
+    match lane {
+        Lane::Live => live.push(job),
+        Lane::Bulk => bulk.push_back(job),
+    }
+}
+
+/// Runs the `live` jobs, then bulk ones from the front of `bulk` (at least one, more while
+/// they took less than [`BULK_BUDGET`]), each in its own savepoint inside one transaction;
+/// commits once, tells `observer`, then replies.
+fn commit_group(
+    conn: &Connection,
+    live: Vec<WriteJob>,
+    bulk: &mut VecDeque<WriteJob>,
+    observer: Option<&dyn CommitObserver>,
+) {
+    let started = Instant::now();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let err = Error::from(e);
-        for job in group {
-            // The job never ran; dropping it drops its reply channel, which reads as an error.
-            drop(job);
-        }
-        tracing::error!("could not begin a write transaction: {err}");
+        // The jobs never ran; dropping them drops their reply channels, which read as errors.
+        // Bulk ones stay queued for the next commit.
+        drop(live);
+        tracing::error!("could not begin a write transaction: {}", Error::from(e));
         return;
     }
-    let mut replies = Vec::with_capacity(group.len());
-    for job in group {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
-            tracing::error!("savepoint failed: {e}");
-            continue;
-        }
-        let mut tx = SqliteTx { conn };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
-        match outcome {
-            Ok(out) if out.keep => {
-                let _ = conn.execute_batch("RELEASE job");
-                replies.push(out.reply);
-            }
-            Ok(out) => {
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-                replies.push(out.reply);
-            }
-            Err(_) => {
-                tracing::error!("a write job panicked; its changes were rolled back");
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-            }
+    let mut replies = Vec::with_capacity(live.len() + 1);
+    for job in live {
+        run_job(conn, job, &mut replies);
+    }
+    let bulk_started = Instant::now();
+    while let Some(job) = bulk.pop_front() {
+        run_job(conn, job, &mut replies);
+        if bulk_started.elapsed() >= BULK_BUDGET {
+            break;
         }
     }
+    let writes = replies.len();
     let commit = conn.execute_batch("COMMIT").map_err(Error::from);
     match (&commit, observer) {
         (Err(_), _) => {
@@ -349,11 +361,40 @@ fn commit_group(conn: &Connection, group: Vec<WriteJob>, observer: Option<&dyn C
     }
 }
 
+/// Runs one job in its own savepoint, keeping or rolling back its changes as it says, and
+/// adds its reply to `replies` (a job that panicked has none: dropping it answers an error).
+fn run_job(
+    conn: &Connection,
+    job: WriteJob,
+    replies: &mut Vec<Box<dyn FnOnce(Option<Error>) + Send>>,
+) {
+    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        tracing::error!("savepoint failed: {e}");
+        return;
+    }
+    let mut tx = SqliteTx { conn };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx)));
+    match outcome {
+        Ok(out) if out.keep => {
+            let _ = conn.execute_batch("RELEASE job");
+            replies.push(out.reply);
+        }
+        Ok(out) => {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            replies.push(out.reply);
+        }
+        Err(_) => {
+            tracing::error!("a write job panicked; its changes were rolled back");
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+        }
+    }
+}
+
 impl Backend for Sqlite {
-    fn submit_write(&self, job: WriteJob) {
+    fn submit_write(&self, job: WriteJob, lane: Lane) {
         if let Ok(guard) = self.writer.lock() {
             if let Some(tx) = guard.as_ref() {
-                let _ = tx.send(job);
+                let _ = tx.send((lane, job));
             }
         }
     }

@@ -27,6 +27,8 @@ mod metrics;
 pub use metrics::*;
 mod mollifier;
 pub use mollifier::*;
+mod lanes;
+pub use lanes::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -136,6 +138,7 @@ macro_rules! suite {
             buffer_requeue_keeps_fifo,
             trip_counts_are_summed_over_servers,
             buffer_operations_match_a_model,
+            live_writes_go_before_queued_bulk_writes,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,
