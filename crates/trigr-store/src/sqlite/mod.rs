@@ -115,9 +115,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const STATEMENT_CACHE: usize = 256;
 /// Most live write jobs committed together.
 const MAX_GROUP: usize = 1024;
-/// Once a commit has run one bulk job ([`Lane::Bulk`]), it runs more only while they have
-/// taken less than this: the live writes queued meanwhile wait at most about this long for
-/// the bulk ones.
+/// Once a commit's bulk jobs ([`Lane::Bulk`]) have taken this long, it ends as soon as a live
+/// job is waiting: live writes wait at most about this long for bulk ones.
 const BULK_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 const READERS: usize = 4;
 
@@ -290,58 +289,76 @@ fn writer_loop(
     rx: mpsc::Receiver<(Lane, WriteJob)>,
     observer: Option<Arc<dyn CommitObserver>>,
 ) {
-    let mut bulk = VecDeque::new();
+    let mut queue = Queue::default();
     loop {
-        let mut live = Vec::new();
-        if bulk.is_empty() {
+        if queue.live.is_empty() && queue.bulk.is_empty() {
             match rx.recv() {
-                Ok((lane, job)) => sort_job(lane, job, &mut live, &mut bulk),
+                Ok((lane, job)) => queue.push(lane, job),
                 Err(_) => return,
             }
         }
-        while live.len() < MAX_GROUP {
+        queue.take_waiting(&rx);
+        commit_group(&conn, &mut queue, &rx, observer.as_deref());
+    }
+}
+
+/// The write jobs the writer holds, by lane.
+#[derive(Default)]
+struct Queue {
+    live: Vec<WriteJob>,
+    bulk: VecDeque<WriteJob>,
+}
+
+impl Queue {
+    fn push(&mut self, lane: Lane, job: WriteJob) {
+        match lane {
+            Lane::Live => self.live.push(job),
+            Lane::Bulk => self.bulk.push_back(job),
+        }
+    }
+
+    /// Takes the jobs waiting in `rx` (live ones up to [`MAX_GROUP`]) without blocking.
+    fn take_waiting(&mut self, rx: &mpsc::Receiver<(Lane, WriteJob)>) {
+        while self.live.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok((lane, job)) => sort_job(lane, job, &mut live, &mut bulk),
+                Ok((lane, job)) => self.push(lane, job),
                 Err(_) => break,
             }
         }
-        commit_group(&conn, live, &mut bulk, observer.as_deref());
     }
 }
 
-fn sort_job(lane: Lane, job: WriteJob, live: &mut Vec<WriteJob>, bulk: &mut VecDeque<WriteJob>) {
-    match lane {
-        Lane::Live => live.push(job),
-        Lane::Bulk => bulk.push_back(job),
-    }
-}
-
-/// Runs the `live` jobs, then bulk ones from the front of `bulk` (at least one, more while
-/// they took less than [`BULK_BUDGET`]), each in its own savepoint inside one transaction;
-/// commits once, tells `observer`, then replies.
+/// Runs the live jobs of `queue`, then bulk ones from its front — at least one, and more
+/// until they have taken [`BULK_BUDGET`] and a live job is waiting (or [`MAX_GROUP`] ran) —
+/// each in its own savepoint inside one transaction; commits once, tells `observer`, then
+/// replies.
 fn commit_group(
     conn: &Connection,
-    live: Vec<WriteJob>,
-    bulk: &mut VecDeque<WriteJob>,
+    queue: &mut Queue,
+    rx: &mpsc::Receiver<(Lane, WriteJob)>,
     observer: Option<&dyn CommitObserver>,
 ) {
     let started = Instant::now();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        // The jobs never ran; dropping them drops their reply channels, which read as errors.
-        // Bulk ones stay queued for the next commit.
-        drop(live);
+        // The jobs never run; dropping them drops their reply channels, which read as errors.
+        *queue = Queue::default();
         tracing::error!("could not begin a write transaction: {}", Error::from(e));
         return;
     }
+    let live = std::mem::take(&mut queue.live);
     let mut replies = Vec::with_capacity(live.len() + 1);
     for job in live {
         run_job(conn, job, &mut replies);
     }
-    let bulk_started = Instant::now();
-    while let Some(job) = bulk.pop_front() {
+    let (bulk_started, mut bulk_ran) = (Instant::now(), 0);
+    while let Some(job) = queue.bulk.pop_front() {
         run_job(conn, job, &mut replies);
+        bulk_ran += 1;
         if bulk_started.elapsed() >= BULK_BUDGET {
-            break;
+            queue.take_waiting(rx);
+            if !queue.live.is_empty() || bulk_ran >= MAX_GROUP {
+                break;
+            }
         }
     }
     let writes = replies.len();
