@@ -27,6 +27,8 @@ mod metrics;
 pub use metrics::*;
 mod mollifier;
 pub use mollifier::*;
+mod kv;
+pub use kv::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -136,6 +138,11 @@ macro_rules! suite {
             buffer_requeue_keeps_fifo,
             trip_counts_are_summed_over_servers,
             buffer_operations_match_a_model,
+            kv_entries_expire_exactly,
+            kv_put_if_absent_only_where_absent,
+            kv_put_if_absent_has_one_winner,
+            kv_delete_counts_live_entries,
+            kv_expired_entries_reclaimed_in_batches,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,
