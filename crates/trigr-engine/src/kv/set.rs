@@ -5,7 +5,11 @@ use crate::{Engine, Result};
 
 impl Engine {
     /// Writes the entries (checked by [`super::check_entry`], keys distinct) in one
-    /// transaction: all are written or, on a failure, none. Returns them as stored.
+    /// transaction: all are written or, on a failure, none. Returns them as stored, in the
+    /// caller's order.
+    ///
+    /// Rows are written in key order, so concurrent calls naming the same keys in any order
+    /// take their row locks in one order and never deadlock each other on PostgreSQL.
     pub async fn kv_set(
         &self,
         env_id: &str,
@@ -15,11 +19,11 @@ impl Engine {
         let env_id = env_id.to_string();
         self.write(move |tx| {
             let now = tx.now();
-            let mut written = Vec::with_capacity(entries.len());
-            for e in &entries {
-                let stored = e.at(now);
-                tx.kv_put(&env_id, space, &stored)?;
-                written.push(stored);
+            let written: Vec<KvEntry> = entries.iter().map(|e| e.at(now)).collect();
+            let mut by_key: Vec<&KvEntry> = written.iter().collect();
+            by_key.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            for stored in by_key {
+                tx.kv_put(&env_id, space, stored)?;
             }
             Ok(written)
         })

@@ -111,8 +111,12 @@ impl<C: Db> KvTx for C {
         now: Millis,
     ) -> Result<u64> {
         let space = space.as_str();
+        // In key order, so concurrent deletes (and writes, see `kv_put`'s callers) naming
+        // the same keys lock their rows in one order and never deadlock each other.
+        let mut sorted: Vec<&String> = keys.iter().collect();
+        sorted.sort_unstable();
         let mut deleted = 0;
-        for key in keys {
+        for key in sorted {
             deleted += self.execute(&DELETE_LIVE, &[&env_id, &space, key, &now])?;
         }
         Ok(deleted)
