@@ -10,21 +10,17 @@ static ENTRY: Sql = sql!(
     "SELECT key, value, expires_at, updated_at FROM env_kv \
      WHERE env_id = $1 AND space = $2 AND key = $3 AND (expires_at IS NULL OR expires_at > $4)"
 );
-static PUT: Sql = sql!(
-    "INSERT INTO env_kv (env_id, space, key, value, expires_at, updated_at) \
+/// Writing an entry, replacing any row of its key: the text both `PUT` and
+/// `PUT_IF_ABSENT` are built from.
+const UPSERT: &str = "INSERT INTO env_kv (env_id, space, key, value, expires_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (env_id, space, key) DO UPDATE SET value = excluded.value, \
-     expires_at = excluded.expires_at, updated_at = excluded.updated_at"
-);
+     expires_at = excluded.expires_at, updated_at = excluded.updated_at";
+static PUT: Sql = sql!("{UPSERT}");
 // The conflict clause updates only a row that has expired at `$7`: a live row is left as it
 // is and the statement changes no row. The database decides the race between writers.
-static PUT_IF_ABSENT: Sql = sql!(
-    "INSERT INTO env_kv (env_id, space, key, value, expires_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6) \
-     ON CONFLICT (env_id, space, key) DO UPDATE SET value = excluded.value, \
-     expires_at = excluded.expires_at, updated_at = excluded.updated_at \
-     WHERE env_kv.expires_at IS NOT NULL AND env_kv.expires_at <= $7"
-);
+static PUT_IF_ABSENT: Sql =
+    sql!("{UPSERT} WHERE env_kv.expires_at IS NOT NULL AND env_kv.expires_at <= $7");
 static DELETE_LIVE: Sql = sql!(
     "DELETE FROM env_kv WHERE env_id = $1 AND space = $2 AND key = $3 \
      AND (expires_at IS NULL OR expires_at > $4)"
