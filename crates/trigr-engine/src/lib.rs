@@ -36,6 +36,7 @@ pub mod input_read;
 pub mod input_send;
 pub mod journal;
 pub mod keys;
+pub mod kv;
 pub mod logs;
 pub mod logs_follow;
 pub mod metadata;

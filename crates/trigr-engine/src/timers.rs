@@ -9,7 +9,8 @@
 //!
 //! The loop also sweeps what outlived its retention period ([`crate::retention::sweep`]) every
 //! [`SWEEP_EVERY`], at most [`SWEEP_WRITES`] writes at a time so that timers keep firing
-//! while a backlog is deleted; a sweep that did not finish goes on at the next tick.
+//! while a backlog is deleted; a sweep that did not finish goes on at the next tick. With each
+//! sweep it reclaims the key-value entries that expired ([`crate::kv`]), as boundedly.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use trigr_store::{AttemptOutcome, WaitpointKind, WaitpointStatus};
 use trigr_types::{Millis, RunStatus};
 
 use crate::attempts::{record_end, End};
+use crate::kv::Reclaimed;
 use crate::resume::{complete_waitpoint, runs_ended, timeout_error};
 use crate::retention::{Sweeper, Swept};
 use crate::retry::{fail_attempt, Failure};
@@ -102,14 +104,19 @@ impl Timers {
         self.fire_all(true).await
     }
 
-    /// [`Timers::run_after`], then a whole retention sweep, with no other pass of this server
-    /// in between: what moving the test clock made due is fired and deleted.
-    pub async fn run_after_and_sweep(&self, change: impl FnOnce()) -> Result<(Fired, Swept)> {
+    /// [`Timers::run_after`], then a whole retention sweep and a whole reclaim of expired
+    /// key-value entries, with no other pass of this server in between: what moving the test
+    /// clock made due is fired and deleted.
+    pub async fn run_after_and_sweep(
+        &self,
+        change: impl FnOnce(),
+    ) -> Result<(Fired, Swept, Reclaimed)> {
         let _pass = self.pass.lock().await;
         change();
         let fired = self.fire_all(true).await?;
         let swept = self.sweeper.lock().await.sweep(&self.engine, None).await?;
-        Ok((fired, swept))
+        let reclaimed = self.engine.reclaim_kv(None).await?;
+        Ok((fired, swept, reclaimed))
     }
 
     /// Fires everything due, and with `dev_pass` moves the runs of abandoned development
@@ -215,7 +222,8 @@ impl Timers {
         }
     }
 
-    /// A retention sweep of at most [`SWEEP_WRITES`] writes; when to sweep next.
+    /// A retention sweep of at most [`SWEEP_WRITES`] writes, and a reclaim of expired
+    /// key-value entries of at most as many ([`crate::kv`]); when to sweep next.
     async fn sweep_some(&self) -> tokio::time::Instant {
         let _pass = self.pass.lock().await;
         let result = self
@@ -224,22 +232,35 @@ impl Timers {
             .await
             .sweep(&self.engine, Some(SWEEP_WRITES))
             .await;
-        let now = tokio::time::Instant::now();
-        match result {
+        let swept_all = match result {
             Ok(swept) => {
                 if swept.runs + swept.batches + swept.tokens + swept.packets > 0 {
                     tracing::debug!(?swept, "deleted what outlived its retention period");
                 }
-                if swept.done {
-                    now + SWEEP_EVERY
-                } else {
-                    now
-                }
+                swept.done
             }
             Err(e) => {
                 tracing::warn!("retention sweep failed: {e}");
-                now + SWEEP_EVERY
+                true
             }
+        };
+        let reclaimed_all = match self.engine.reclaim_kv(Some(SWEEP_WRITES)).await {
+            Ok(reclaimed) => {
+                if reclaimed.entries > 0 {
+                    tracing::debug!(?reclaimed, "deleted expired key-value entries");
+                }
+                reclaimed.done
+            }
+            Err(e) => {
+                tracing::warn!("reclaiming expired key-value entries failed: {e}");
+                true
+            }
+        };
+        let now = tokio::time::Instant::now();
+        if swept_all && reclaimed_all {
+            now + SWEEP_EVERY
+        } else {
+            now
         }
     }
 

@@ -132,6 +132,20 @@ impl Context {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// The cache of the run's environment ([`cache`](crate::cache)), through the worker's
+    /// client. Its calls are not journaled: a re-executed task calls again (wrap a call in
+    /// [`step`](Context::step) to record its result).
+    pub fn cache(&self) -> crate::cache::Cache {
+        self.client.cache()
+    }
+
+    /// The metadata store of the run's environment ([`env_metadata`](crate::env_metadata)),
+    /// not the run's own [`metadata`](Context::metadata). Not journaled, like
+    /// [`Context::cache`].
+    pub fn env_metadata(&self) -> crate::env_metadata::EnvMetadata {
+        self.client.env_metadata()
+    }
 }
 
 fn run_info(run: &DequeuedRun, metadata: Value) -> RunInfo {

@@ -95,6 +95,8 @@ pub mod workflow;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use client::cache;
+pub use client::env_metadata;
 pub use client::realtime;
 pub use client::schedules;
 pub use client::tokens;

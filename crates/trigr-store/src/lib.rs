@@ -17,6 +17,7 @@
 
 pub mod dashboard;
 pub mod events;
+pub mod kv;
 pub mod model;
 pub mod mollifier;
 pub mod observe;
@@ -34,6 +35,7 @@ use tokio::sync::oneshot;
 
 pub use dashboard::{DashboardLink, DashboardRead, DashboardSession, DashboardTx, FinishedBucket};
 pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
+pub use kv::{KvEntry, KvRead, KvSpace, KvTx};
 pub use model::*;
 pub use mollifier::{BufferCursor, BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
 pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
@@ -42,7 +44,7 @@ pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 23;
+pub const SCHEMA_VERSION: i64 = 24;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

@@ -547,6 +547,7 @@ pub trait ReadTx:
     + RetentionRead
     + crate::MollifierRead
     + crate::DashboardRead
+    + crate::KvRead
 {
 }
 impl<
@@ -566,7 +567,8 @@ impl<
             + EventRead
             + RetentionRead
             + crate::MollifierRead
-            + crate::DashboardRead,
+            + crate::DashboardRead
+            + crate::KvRead,
     > ReadTx for T
 {
 }
@@ -592,6 +594,7 @@ pub trait Tx:
     + RetentionTx
     + crate::MollifierTx
     + crate::DashboardTx
+    + crate::KvTx
 {
 }
 impl<
@@ -613,7 +616,8 @@ impl<
             + EventTx
             + RetentionTx
             + crate::MollifierTx
-            + crate::DashboardTx,
+            + crate::DashboardTx
+            + crate::KvTx,
     > Tx for T
 {
 }

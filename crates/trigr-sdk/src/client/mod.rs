@@ -1,6 +1,9 @@
 //! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens
-//! and cron schedules, set how long the environment keeps finished runs.
+//! and cron schedules, set how long the environment keeps finished runs, use the
+//! environment's cache and metadata store.
 
+pub mod cache;
+pub mod env_metadata;
 mod raw;
 pub mod realtime;
 pub mod schedules;
@@ -22,6 +25,8 @@ use trigr_types::wire::runs::{MetadataUpdated, Triggered};
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Tries, DEFAULT_API_URL, REQUEST_TIMEOUT};
 use crate::task::TaskHandle;
+use cache::Cache;
+use env_metadata::EnvMetadata;
 use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
@@ -270,6 +275,21 @@ impl Client {
     /// The cron schedule API.
     pub fn schedules(&self) -> Schedules {
         Schedules {
+            http: self.http.clone(),
+        }
+    }
+
+    /// The environment's cache: values with a time to live, and locks.
+    pub fn cache(&self) -> Cache {
+        Cache {
+            http: self.http.clone(),
+        }
+    }
+
+    /// The environment's metadata store: named values of the environment, not of a run (see
+    /// [`env_metadata`](crate::env_metadata) for the difference).
+    pub fn env_metadata(&self) -> EnvMetadata {
+        EnvMetadata {
             http: self.http.clone(),
         }
     }

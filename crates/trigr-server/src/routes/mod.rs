@@ -5,9 +5,11 @@
 //! the OpenAPI document (`crate::openapi`), and the document lists only served routes.
 
 pub(crate) mod batches;
+mod cache;
 mod deployments;
 mod durable;
 mod electric;
+mod env_metadata;
 pub(crate) mod events;
 mod inputs;
 mod logs;
@@ -109,7 +111,7 @@ async fn auth_claims(auth: crate::extract::Auth) -> axum::Json<schemas::JwtClaim
 }
 
 /// The management API: runs, batches, queues, schedules, deployments, tokens, packets,
-/// retention.
+/// retention, the cache and the environment's metadata store.
 fn management() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(trigger::trigger))
@@ -162,6 +164,16 @@ fn management() -> OpenApiRouter<AppState> {
             mollifier::set,
             mollifier::reset
         ))
+        .routes(routes!(cache::get, cache::set, cache::delete))
+        .routes(routes!(cache::lookup))
+        .routes(routes!(cache::set_many))
+        .routes(routes!(cache::delete_many))
+        .routes(routes!(
+            env_metadata::get,
+            env_metadata::set,
+            env_metadata::delete
+        ))
+        .routes(routes!(env_metadata::lookup))
         .routes(routes!(plans::plan_schema))
         .routes(routes!(plans::state_schema))
         .routes(routes!(plans::start))

@@ -1,6 +1,6 @@
 //! `POST /api/v1/test/clock`: only on a server started with `--test-clock`. Moving the clock
-//! runs the timers once, sweeps what outlived its retention period and prunes the run events
-//! older than theirs.
+//! runs the timers once, sweeps what outlived its retention period and reclaims the expired
+//! key-value entries, and prunes the run events older than theirs.
 
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -46,7 +46,7 @@ pub async fn clock(
         }
     };
     // The move and the pass that reports what it made due, with no background pass between.
-    let (fired, swept) = state
+    let (fired, swept, reclaimed) = state
         .timers
         .run_after_and_sweep(|| match change {
             Change::Advance(ms) => {
@@ -66,6 +66,7 @@ pub async fn clock(
         "fired": fired,
         "retention": swept,
         "runEventsPruned": pruned,
+        "kvReclaimed": reclaimed.entries,
     })))
 }
 

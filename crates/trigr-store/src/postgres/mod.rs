@@ -137,6 +137,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         23,
         include_str!("../../migrations/postgres/0023_mollifier_counts.sql"),
     ),
+    (
+        24,
+        include_str!("../../migrations/postgres/0024_env_kv.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -29,6 +29,7 @@ pub(crate) mod envs;
 pub(crate) mod events;
 pub(crate) mod inputs;
 pub(crate) mod journal;
+pub(crate) mod kv;
 pub(crate) mod mollifier;
 pub(crate) mod output_streams;
 pub(crate) mod packets;

@@ -29,6 +29,8 @@ mod mollifier;
 pub use mollifier::*;
 mod lanes;
 pub use lanes::*;
+mod kv;
+pub use kv::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -139,6 +141,11 @@ macro_rules! suite {
             trip_counts_are_summed_over_servers,
             buffer_operations_match_a_model,
             live_writes_go_before_queued_bulk_writes,
+            kv_entries_expire_exactly,
+            kv_put_if_absent_only_where_absent,
+            kv_put_if_absent_has_one_winner,
+            kv_delete_counts_live_entries,
+            kv_expired_entries_reclaimed_in_batches,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,

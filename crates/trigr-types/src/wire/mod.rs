@@ -11,6 +11,8 @@
 //!   metadata, logs), [`batches`], [`tokens`], [`manage`] (queues, schedules, deployments),
 //!   [`streams`] (packets, output and input streams), and what they share ([`common`]:
 //!   `{"id"}`, `{"message"}`, `{"ok"}`, pagination).
+//! * [`kv`] — the environment's key-value APIs, requests and answers: the cache and the
+//!   environment's metadata store.
 //!
 //! Every type is `Serialize` + `Deserialize` with camelCase field names. A field the server
 //! leaves out when it has no value is an `Option` (or a list) that is skipped when empty and
@@ -19,6 +21,7 @@
 
 pub mod batches;
 pub mod common;
+pub mod kv;
 pub mod manage;
 pub mod otlp;
 pub mod rest;
