@@ -182,11 +182,15 @@ fn copy(e: &Error) -> Error {
             status,
             code,
             message,
+            request_id,
+            kind,
         } => Error::Api {
             request: request.clone(),
             status: *status,
             code: code.clone(),
             message: message.clone(),
+            request_id: request_id.clone(),
+            kind: kind.clone(),
         },
         Error::Unreachable { base, reason } => Error::Unreachable {
             base: base.clone(),

@@ -234,6 +234,8 @@ mod tests {
                 status,
                 code: None,
                 message: "m".into(),
+                request_id: None,
+                kind: trigr_sdk::ApiErrorKind::Other,
             })
         };
         assert!(worth_retrying(&api(503)));

@@ -3,8 +3,9 @@
 //! and turn error answers into [`Error::Api`](crate::Error::Api) like every other call.
 //!
 //! `path` starts with `/` and may carry a query string (`/api/v1/queues?page=2`); its
-//! segments and query values must already be percent-encoded. Each request is sent once,
-//! without retry.
+//! segments and query values must already be percent-encoded. `GET`, `PUT` and `DELETE` are
+//! retried under the client's [`RetryConfig`](crate::client::RetryConfig); a `POST` is sent
+//! once, since the client cannot know whether it is safe to repeat.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -16,7 +17,9 @@ use crate::http::{EventStream, Tries};
 impl Client {
     /// `GET path`: the JSON body of the success answer (`null` when the body is empty).
     pub async fn get_json(&self, path: &str) -> Result<Value> {
-        self.http.send(Method::GET, path, None, Tries::Once).await
+        self.http
+            .send(Method::GET, path, None, Tries::Transient)
+            .await
     }
 
     /// `POST path`, with a JSON body or with none: the JSON body of the success answer.
@@ -27,14 +30,14 @@ impl Client {
     /// `PUT path` with a JSON body: the JSON body of the success answer.
     pub async fn put_json(&self, path: &str, body: &Value) -> Result<Value> {
         self.http
-            .send(Method::PUT, path, Some(body), Tries::Once)
+            .send(Method::PUT, path, Some(body), Tries::Transient)
             .await
     }
 
     /// `DELETE path`: the JSON body of the success answer.
     pub async fn delete_json(&self, path: &str) -> Result<Value> {
         self.http
-            .send(Method::DELETE, path, None, Tries::Once)
+            .send(Method::DELETE, path, None, Tries::Transient)
             .await
     }
 
