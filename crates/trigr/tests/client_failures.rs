@@ -726,3 +726,70 @@ async fn request_ids_and_the_fault_switch_refuse_bad_input() {
     let (s, _) = plain.call("DELETE", "/api/v1/test/faults", None).await;
     assert_eq!(s, 404);
 }
+
+/// The fields of the `trigr.request` spans opened while it is the default subscriber.
+#[derive(Clone, Default)]
+struct SpanFields(Arc<Mutex<Vec<(String, String)>>>);
+
+impl tracing::field::Visit for SpanFields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let value = format!("{value:?}").trim_matches('"').to_string();
+        self.0
+            .lock()
+            .unwrap()
+            .push((field.name().to_string(), value));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SpanFields {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if attrs.metadata().name() == "trigr.request" {
+            attrs.record(&mut self.clone());
+        }
+    }
+
+    fn on_record(
+        &self,
+        _: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        values.record(&mut self.clone());
+    }
+}
+
+// One thread, so the subscriber set for this test sees every span of its calls.
+#[tokio::test(flavor = "current_thread")]
+async fn calls_run_in_tracing_spans_when_asked() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let server = TestServer::start_with_clock().await;
+    let fields = SpanFields::default();
+    let subscriber = tracing_subscriber::registry().with(fields.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+    let quiet = Client::new(&server.base_url, DEV_KEY).unwrap();
+    quiet.retrieve_run("run_nosuchrun0004").await.unwrap_err();
+    assert!(fields.0.lock().unwrap().is_empty(), "no spans unless asked");
+
+    let traced = Client::builder(&server.base_url, DEV_KEY)
+        .tracing_spans(true)
+        .build()
+        .unwrap();
+    let e = traced.retrieve_run("run_nosuchrun0005").await.unwrap_err();
+    let seen = fields.0.lock().unwrap().clone();
+    let get = |name: &str| {
+        seen.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} in {seen:?}"))
+    };
+    assert_eq!(get("method"), "GET");
+    assert_eq!(get("endpoint"), "GET /api/v3/runs/{id}");
+    assert_eq!(get("status"), "404");
+    assert_eq!(get("attempts"), "1");
+    assert_eq!(Some(get("request_id").as_str()), e.request_id());
+}
