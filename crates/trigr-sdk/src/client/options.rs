@@ -162,7 +162,7 @@ impl RetryConfig {
         let factor = self.multiplier.powi(exponent);
         let millis = (self.base_delay.as_secs_f64() * 1000.0 * factor)
             .min(self.max_delay.as_secs_f64() * 1000.0);
-        Duration::from_secs_f64(millis.max(0.0) / 1000.0)
+        Duration::try_from_secs_f64(millis.max(0.0) / 1000.0).unwrap_or(self.max_delay)
     }
 
     /// The wait before retry `retry`, jittered when jitter is on (a server's wait is not).
@@ -379,6 +379,10 @@ mod tests {
         assert_eq!(p.delay(2, None), Duration::from_millis(20));
         assert_eq!(p.delay(4, None), Duration::from_millis(50));
         assert_eq!(p.delay(u32::MAX, None), Duration::from_millis(50));
+        let huge = RetryConfig::default()
+            .base_delay(Duration::MAX)
+            .max_delay(Duration::MAX);
+        assert_eq!(huge.delay(3, None), Duration::MAX);
         let busy = answer(503, None);
         assert_eq!(
             p.retry_after(&busy, 1, false),

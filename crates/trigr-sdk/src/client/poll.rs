@@ -112,7 +112,7 @@ impl PollOptions {
                     1.0
                 };
                 let next = wait.as_secs_f64() * factor;
-                Duration::from_secs_f64(next.min(max.as_secs_f64()).max(0.0))
+                Duration::try_from_secs_f64(next.min(max.as_secs_f64()).max(0.0)).unwrap_or(max)
             }
         }
     }
