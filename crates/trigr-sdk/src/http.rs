@@ -406,8 +406,10 @@ impl Http {
         });
         let attempts = AtomicU32::new(0);
         let retried = self.retried(tries, &attempts, once);
-        let closable = unless_cancelled(Some(&self.shared.closing), &name, retried);
-        let work = unless_cancelled(self.call.cancellation.as_ref(), &name, closable);
+        let closed = format!("{name} was ended: the client was closed");
+        let closable = unless_cancelled(Some(&self.shared.closing), closed, retried);
+        let cancelled = format!("{name} was cancelled");
+        let work = unless_cancelled(self.call.cancellation.as_ref(), cancelled, closable);
         let result = match &span {
             Some(span) => work.instrument(span.clone()).await,
             None => work.await,

@@ -625,7 +625,11 @@ async fn environments_custom_clients_and_close() {
     });
     sent_rx.await.unwrap();
     assert_eq!(closing.close_within(Duration::from_millis(50)).await, 1);
-    assert!(matches!(call.await.unwrap(), Err(Error::Cancelled(_))));
+    let ended = call.await.unwrap().unwrap_err();
+    assert_eq!(
+        ended.to_string(),
+        "POST /api/v1/worker/dequeue was ended: the client was closed"
+    );
     assert!(closing.is_closed());
     assert!(matches!(
         closing.retention().await,

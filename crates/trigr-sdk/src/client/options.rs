@@ -246,21 +246,22 @@ impl Cancellation {
     }
 }
 
-/// Runs `work` unless `signal` fires first, which ends it with [`Error::Cancelled`].
+/// Runs `work` unless `signal` fires first, which ends it with [`Error::Cancelled`] saying
+/// `why`.
 pub(crate) async fn unless_cancelled<T>(
     signal: Option<&Cancellation>,
-    what: &str,
+    why: String,
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     let Some(signal) = signal else {
         return work.await;
     };
     if signal.is_cancelled() {
-        return Err(Error::Cancelled(format!("{what} was cancelled")));
+        return Err(Error::Cancelled(why));
     }
     tokio::select! {
         result = work => result,
-        () = signal.cancelled() => Err(Error::Cancelled(format!("{what} was cancelled"))),
+        () = signal.cancelled() => Err(Error::Cancelled(why)),
     }
 }
 
