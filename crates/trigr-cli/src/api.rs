@@ -271,6 +271,7 @@ mod tests {
             message: message.into(),
             request_id: None,
             kind: trigr_sdk::ApiErrorKind::Other,
+            no_retry: false,
         })
         .to_string()
     }
@@ -403,6 +404,7 @@ mod tests {
             message: "Run not found".into(),
             request_id: None,
             kind: trigr_sdk::ApiErrorKind::Other,
+            no_retry: false,
         });
         assert!(not_found.is_not_found());
         let msg = not_found
@@ -416,6 +418,7 @@ mod tests {
             message: "bad".into(),
             request_id: None,
             kind: trigr_sdk::ApiErrorKind::Other,
+            no_retry: false,
         });
         let msg = other.or_not_found(|| "unused".into()).to_string();
         assert_eq!(msg, "The server rejected the request (400): bad.");

@@ -42,7 +42,8 @@ pub enum ApiErrorKind {
     /// [`Error::kind`] is this too.
     Conflict,
     /// `429`: too many requests. `retry_after` is how long to wait, from `Retry-After` (seconds
-    /// or an HTTP date) or else `x-ratelimit-reset` (the reset time, in Unix milliseconds).
+    /// or an HTTP date) or else `x-ratelimit-reset` (the reset time in Unix milliseconds or
+    /// seconds, or below 10⁹ seconds from now).
     RateLimit {
         /// How long the server asks the client to wait.
         retry_after: Option<Duration>,
@@ -115,7 +116,7 @@ pub enum Error {
         seconds: u64,
     },
     /// The server answered with an error status; [`ApiErrorKind`] says what it means.
-    #[error("{request} failed with {status}: {message}")]
+    #[error("{request} failed with {status}: {message}{}", request_suffix(.request_id))]
     Api {
         /// Method and path, e.g. `POST /api/v1/worker/dequeue`.
         request: String,
@@ -130,6 +131,9 @@ pub enum Error {
         request_id: Option<Box<str>>,
         /// What the status means, with the field or the wait the answer named.
         kind: ApiErrorKind,
+        /// The answer said `x-should-retry: false`: the server asks that this request not be
+        /// sent again, so it is not retried whatever the status.
+        no_retry: bool,
     },
     /// The request was cancelled before it was answered: its
     /// [`Cancellation`](crate::client::Cancellation) fired, or the client was closed
@@ -265,11 +269,14 @@ impl Error {
         self.status() == Some(409) && self.code() == Some("non_determinism")
     }
 
-    /// Worth repeating the same request: no connection, no answer, 408, 429 or a 5xx.
+    /// Worth repeating the same request: no connection, no answer, 408, 429 or a 5xx (unless
+    /// the answer said `x-should-retry: false`).
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Unreachable { .. } | Error::NoAnswer { .. } => true,
-            Error::Api { status, .. } => matches!(*status, 408 | 429) || *status >= 500,
+            Error::Api {
+                status, no_retry, ..
+            } => !no_retry && (matches!(*status, 408 | 429) || *status >= 500),
             _ => false,
         }
     }
@@ -279,6 +286,14 @@ impl Error {
             what: what.into(),
             source,
         }
+    }
+}
+
+/// ` (request {id})` after an error answer's sentence, when the answer had an `x-request-id`.
+fn request_suffix(request_id: &Option<Box<str>>) -> String {
+    match request_id {
+        Some(id) => format!(" (request {id})"),
+        None => String::new(),
     }
 }
 
@@ -297,6 +312,7 @@ mod tests {
             message: "m".into(),
             request_id: None,
             kind: ApiErrorKind::of(status, None, None),
+            no_retry: false,
         }
     }
 
@@ -340,6 +356,31 @@ mod tests {
         assert_eq!(ApiErrorKind::of(503, None, wait).retry_after(), wait);
         assert_eq!(ApiErrorKind::of(409, None, wait).retry_after(), None);
         assert_eq!(api(404, None).to_string(), "POST /x failed with 404: m",);
+        let Error::Api {
+            request,
+            status,
+            code,
+            message,
+            kind,
+            no_retry,
+            ..
+        } = api(404, None)
+        else {
+            unreachable!()
+        };
+        let with_id = Error::Api {
+            request,
+            status,
+            code,
+            message,
+            request_id: Some("req_1".into()),
+            kind,
+            no_retry,
+        };
+        assert_eq!(
+            with_id.to_string(),
+            "POST /x failed with 404: m (request req_1)"
+        );
         let slow = Error::NoAnswer {
             base: "http://h".into(),
             seconds: 60,

@@ -24,7 +24,8 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::client::metrics::{
-    normalize_endpoint, ErrorHook, History, RequestHook, RequestRecord, DEFAULT_HISTORY,
+    clip, normalize_endpoint, ErrorHook, History, PerformanceStats, RequestHook, RequestRecord,
+    DEFAULT_HISTORY,
 };
 use crate::client::options::{
     tokio_sleeper, unless_cancelled, Cancellation, Interceptor, OutgoingRequest, RequestOptions,
@@ -100,7 +101,8 @@ impl Default for Settings {
     }
 }
 
-/// What every clone of a connection shares: hooks, the request history, the close signals.
+/// What every clone of a connection shares, those for other environments included: hooks,
+/// the request history, the sleeper.
 pub(crate) struct Shared {
     user_agent: Option<HeaderValue>,
     retry: RetryConfig,
@@ -110,6 +112,12 @@ pub(crate) struct Shared {
     interceptors: Vec<Interceptor>,
     sleeper: Sleeper,
     tracing: bool,
+}
+
+/// The close signals and the calls in flight of one client and its clones: a client for
+/// another environment ([`Http::with_key`]) has its own, so closing one leaves the other open.
+#[derive(Debug, Default)]
+pub(crate) struct Lifecycle {
     /// Given when [`Http::close`] starts: no new request, subscriptions end.
     stopping: Cancellation,
     /// Given when the grace period of [`Http::close`] is over: requests still going end.
@@ -123,18 +131,17 @@ impl std::fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("retry", &self.retry)
             .field("tracing", &self.tracing)
-            .field("in_flight", &self.in_flight)
             .finish_non_exhaustive()
     }
 }
 
 /// Counts a request in flight while it lives.
-struct InFlight<'a>(&'a Shared);
+struct InFlight<'a>(&'a Lifecycle);
 
 impl<'a> InFlight<'a> {
-    fn enter(shared: &'a Shared) -> InFlight<'a> {
-        shared.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlight(shared)
+    fn enter(life: &'a Lifecycle) -> InFlight<'a> {
+        life.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(life)
     }
 }
 
@@ -161,6 +168,7 @@ pub(crate) struct Http {
     http: reqwest::Client,
     request_timeout: Duration,
     shared: Arc<Shared>,
+    life: Arc<Lifecycle>,
     call: RequestOptions,
 }
 
@@ -201,10 +209,6 @@ impl Http {
             interceptors: settings.interceptors,
             sleeper: settings.sleeper,
             tracing: settings.tracing,
-            stopping: Cancellation::new(),
-            closing: Cancellation::new(),
-            in_flight: AtomicUsize::new(0),
-            idle: Notify::new(),
         };
         Ok(Http {
             base,
@@ -212,6 +216,7 @@ impl Http {
             http,
             request_timeout: settings.request_timeout,
             shared: Arc::new(shared),
+            life: Arc::default(),
             call: RequestOptions::default(),
         })
     }
@@ -262,13 +267,20 @@ impl Http {
         http
     }
 
-    /// The same connection (pool, hooks, history) with another secret key.
+    /// The same connection (pool, hooks, history) with another secret key, and close
+    /// signals of its own.
     pub(crate) fn with_key(&self, secret_key: &str) -> Result<Http> {
         let auth = auth_header(secret_key).map_err(|e| Error::Config(e.to_string()))?;
         Ok(Http {
             auth,
+            life: Arc::default(),
             ..self.clone()
         })
+    }
+
+    /// The summary of the calls kept in the history.
+    pub(crate) fn stats(&self) -> PerformanceStats {
+        self.shared.history.stats()
     }
 
     /// The calls kept in the history, oldest first.
@@ -283,12 +295,12 @@ impl Http {
 
     /// Whether [`Http::close`] was called.
     pub(crate) fn is_closed(&self) -> bool {
-        self.shared.stopping.is_cancelled()
+        self.life.stopping.is_cancelled()
     }
 
     /// Waits until [`Http::close`] is called.
     pub(crate) async fn stopped(&self) {
-        self.shared.stopping.cancelled().await;
+        self.life.stopping.cancelled().await;
     }
 
     /// Waits through the sleeper.
@@ -299,7 +311,7 @@ impl Http {
     /// Refuses new requests and ends subscriptions, waits up to `grace` for the requests in
     /// flight, then ends those still going; how many that was.
     pub(crate) async fn close(&self, grace: Duration) -> usize {
-        let shared = &self.shared;
+        let shared = &self.life;
         shared.stopping.cancel();
         let drained = async {
             loop {
@@ -321,6 +333,19 @@ impl Http {
     /// The time limit of each send.
     fn timeout(&self) -> Duration {
         self.call.timeout.unwrap_or(self.request_timeout)
+    }
+
+    /// The retry policy of this connection's calls.
+    pub(crate) fn policy(&self) -> &RetryConfig {
+        self.call.retry.as_ref().unwrap_or(&self.shared.retry)
+    }
+
+    /// No answer within the request timeout.
+    fn no_answer(&self) -> Error {
+        Error::NoAnswer {
+            base: self.base.clone(),
+            seconds: self.timeout().as_secs(),
+        }
     }
 
     /// Sends a request and returns the JSON body of a success answer (`null` when empty).
@@ -393,7 +418,7 @@ impl Http {
         if self.is_closed() {
             return Err(Error::Cancelled(format!("{name}: the client is closed")));
         }
-        let _in_flight = InFlight::enter(&self.shared);
+        let _in_flight = InFlight::enter(&self.life);
         let span = self.shared.tracing.then(|| {
             tracing::info_span!(
                 "trigr.request",
@@ -407,7 +432,7 @@ impl Http {
         let attempts = AtomicU32::new(0);
         let retried = self.retried(tries, &attempts, once);
         let closed = format!("{name} was ended: the client was closed");
-        let closable = unless_cancelled(Some(&self.shared.closing), closed, retried);
+        let closable = unless_cancelled(Some(&self.life.closing), closed, retried);
         let cancelled = format!("{name} was cancelled");
         let work = unless_cancelled(self.call.cancellation.as_ref(), cancelled, closable);
         let result = match &span {
@@ -425,7 +450,9 @@ impl Http {
         result.map(|a| a.value)
     }
 
-    /// Sends with `once` until it succeeds or the policy says stop; counts the sends.
+    /// Sends with `once` until it succeeds or the policy says stop; counts the sends. A
+    /// per-call timeout ([`RequestOptions::timeout`]) bounds the whole call: each send gets
+    /// what is left of it, and no retry starts whose wait would pass it.
     async fn retried<T, F, Fut>(
         &self,
         tries: Tries,
@@ -436,11 +463,21 @@ impl Http {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Answer<T>>>,
     {
-        let policy = self.call.retry.as_ref().unwrap_or(&self.shared.retry);
+        let policy = self.policy();
         let answered_only = matches!(tries, Tries::Answered);
+        let deadline = self
+            .call
+            .timeout
+            .and_then(|limit| tokio::time::Instant::now().checked_add(limit));
         loop {
             let sent = sends.fetch_add(1, Ordering::SeqCst) + 1;
-            let error = match once().await {
+            let answer = match deadline {
+                None => once().await,
+                Some(deadline) => tokio::time::timeout_at(deadline, once())
+                    .await
+                    .unwrap_or_else(|_| Err(self.no_answer())),
+            };
+            let error = match answer {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
@@ -453,6 +490,14 @@ impl Http {
             let Some(wait) = wait else {
                 return Err(error);
             };
+            let past_deadline = deadline.is_some_and(|deadline| {
+                tokio::time::Instant::now()
+                    .checked_add(wait)
+                    .is_none_or(|at| at >= deadline)
+            });
+            if past_deadline {
+                return Err(error);
+            }
             tracing::debug!("{error}; trying again in {wait:?}");
             (self.shared.sleeper)(wait).await;
         }
@@ -477,8 +522,8 @@ impl Http {
         };
         RequestRecord {
             method: method.to_string(),
-            path: path.split('?').next().unwrap_or(path).to_string(),
-            endpoint: normalize_endpoint(method.as_str(), path),
+            path: clip(path.split('?').next().unwrap_or(path)),
+            endpoint: clip(&normalize_endpoint(method.as_str(), path)),
             status,
             success: result.is_ok(),
             duration: started.elapsed(),
@@ -680,13 +725,10 @@ impl Http {
     /// The error of a request that got no answer: [`Error::NoAnswer`] when the connection was
     /// made but the request timeout passed, else [`Error::Unreachable`] with a short reason.
     pub(crate) fn unreachable(&self, err: &reqwest::Error) -> Error {
-        let base = self.base.clone();
         if err.is_timeout() && !err.is_connect() {
-            return Error::NoAnswer {
-                base,
-                seconds: self.timeout().as_secs(),
-            };
+            return self.no_answer();
         }
+        let base = self.base.clone();
         let reason = if err.is_timeout() {
             format!("no connection within {} seconds", CONNECT_TIMEOUT.as_secs())
         } else {
@@ -704,9 +746,16 @@ fn request_id_of(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// How long an answer asks the client to wait: `Retry-After` in seconds or as an HTTP date,
-/// else `x-ratelimit-reset` as the reset time in Unix milliseconds (seconds when it is too
-/// small to be milliseconds). A time already past is no wait.
+/// An `x-ratelimit-reset` at or above this is a Unix time in milliseconds.
+const RESET_UNIX_MS: u64 = 100_000_000_000;
+/// An `x-ratelimit-reset` at or above this (and below [`RESET_UNIX_MS`]) is a Unix time in
+/// seconds (2001 or later); below it, a number of seconds from now.
+const RESET_UNIX_SECS: u64 = 1_000_000_000;
+
+/// How long an answer asks the client to wait: `Retry-After` in seconds (a number too large
+/// to hold is the longest wait, which no retry policy sits through) or as an HTTP date, else
+/// `x-ratelimit-reset` as the reset time in Unix milliseconds, in Unix seconds, or, below
+/// [`RESET_UNIX_SECS`], as seconds from now. A time already past is no wait.
 fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| {
         headers
@@ -716,20 +765,35 @@ fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
     };
     let now = SystemTime::now();
     if let Some(value) = text("retry-after") {
-        if let Ok(seconds) = value.parse::<u64>() {
+        if let Some(seconds) = saturating_seconds(value) {
             return Some(Duration::from_secs(seconds));
         }
         if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
             return Some(until(now, SystemTime::from(at)));
         }
     }
-    let reset = text("x-ratelimit-reset")?.parse::<u64>().ok()?;
-    let at = if reset >= 100_000_000_000 {
+    let reset = saturating_seconds(text("x-ratelimit-reset")?)?;
+    if reset < RESET_UNIX_SECS {
+        return Some(Duration::from_secs(reset));
+    }
+    let at = if reset >= RESET_UNIX_MS {
         Duration::from_millis(reset)
     } else {
         Duration::from_secs(reset)
     };
-    Some(until(now, SystemTime::UNIX_EPOCH.checked_add(at)?))
+    // A time too far off to be a point in time is the longest wait.
+    let at = SystemTime::UNIX_EPOCH
+        .checked_add(at)
+        .map_or(Duration::MAX, |at| until(now, at));
+    Some(at)
+}
+
+/// A whole number of digits (at most 100 of them), as `u64::MAX` when too large to hold.
+fn saturating_seconds(value: &str) -> Option<u64> {
+    if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(value.parse::<u64>().unwrap_or(u64::MAX))
 }
 
 fn until(now: SystemTime, at: SystemTime) -> Duration {
@@ -815,7 +879,16 @@ fn api_error(request: String, status: u16, headers: &HeaderMap, text: &str) -> E
         message,
         request_id: request_id_of(headers).map(String::into_boxed_str),
         kind: ApiErrorKind::of(status, field_of(&body), retry_after_of(headers)),
+        no_retry: refuses_retry(headers),
     }
+}
+
+/// Whether the answer says `x-should-retry: false`.
+fn refuses_retry(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-should-retry")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
 }
 
 /// The sentence of an error answer: the body's `error` (or `error.message`), else the body
@@ -1358,9 +1431,41 @@ mod tests {
             "{secs:?}"
         );
         assert_eq!(reset("x".into()), None);
+        // A small reset is seconds from now, not a time in 1970.
+        assert_eq!(reset("30".into()), Some(Duration::from_secs(30)));
+        assert_eq!(reset("0".into()), Some(Duration::ZERO));
         // A reset far away is a long wait, which the retry policy refuses to sit through.
-        let far = reset(u64::MAX.to_string());
-        assert!(far.is_none_or(|w| w > Duration::from_secs(3600)), "{far:?}");
+        let far = reset(u64::MAX.to_string()).expect("a wait");
+        assert!(far > Duration::from_secs(3600), "{far:?}");
+        let far = reset("9".repeat(40)).expect("a wait");
+        assert!(far > Duration::from_secs(3600), "{far:?}");
+        // A Retry-After too large to hold saturates rather than vanishing.
+        let huge = |v: String| {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", HeaderValue::from_str(&v).unwrap());
+            retry_after_of(&h)
+        };
+        assert_eq!(huge("9".repeat(40)), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(huge("-1".into()), None);
+        let policy = crate::client::RetryConfig::default();
+        let e = api_error(
+            "GET /x".into(),
+            503,
+            &{
+                let mut h = HeaderMap::new();
+                h.insert(
+                    "retry-after",
+                    HeaderValue::from_str(&"9".repeat(40)).unwrap(),
+                );
+                h
+            },
+            "{}",
+        );
+        assert_eq!(
+            policy.retry_after(&e, 1, false),
+            None,
+            "too long to wait: give up"
+        );
         // The field a body names.
         let field = |body: &str| {
             api_error("POST /x".into(), 400, &HeaderMap::new(), body)

@@ -184,6 +184,7 @@ fn copy(e: &Error) -> Error {
             message,
             request_id,
             kind,
+            no_retry,
         } => Error::Api {
             request: request.clone(),
             status: *status,
@@ -191,6 +192,7 @@ fn copy(e: &Error) -> Error {
             message: message.clone(),
             request_id: request_id.clone(),
             kind: kind.clone(),
+            no_retry: *no_retry,
         },
         Error::Unreachable { base, reason } => Error::Unreachable {
             base: base.clone(),

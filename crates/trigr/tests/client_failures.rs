@@ -13,7 +13,9 @@ use std::time::Duration;
 use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use trigr_sdk::client::{Backoff, Cancellation, PollOptions, RequestOptions, RetryConfig};
+use trigr_sdk::client::{
+    Backoff, Cancellation, PollOptions, RequestOptions, RetryConfig, MIN_INTERVAL,
+};
 use trigr_sdk::schedules::ScheduleOptions;
 use trigr_sdk::{ApiErrorKind, Client, Error, ListRuns, TriggerOptions};
 
@@ -119,6 +121,7 @@ async fn each_error_status_has_its_kind_and_request_id() {
     );
     let e = traced.retrieve_run("run_nosuchrun0002").await.unwrap_err();
     assert_eq!(e.request_id(), Some("trace-abc-1"));
+    assert!(e.to_string().ends_with(" (request trace-abc-1)"), "{e}");
 
     // 401.
     let stranger = Client::new(&server.base_url, "tr_dev_nosuchkey000000000000").unwrap();
@@ -367,6 +370,42 @@ async fn requests_not_safe_to_repeat_are_sent_once() {
         .await
         .unwrap();
     assert_eq!(runs.data.len(), 2, "the first run and one replay");
+
+    // A raw PUT or DELETE is sent once, unless the caller says it is idempotent.
+    let days = json!({"days": 7});
+    let retention = "/api/v1/retention";
+    for method in ["PUT", "DELETE"] {
+        let rule = json!({"path": retention, "method": method, "status": 503, "retryAfter": "0"});
+        must_fault(&server, rule.clone()).await;
+        let once = match method {
+            "PUT" => client.put_json(retention, &days).await,
+            _ => client.delete_json(retention).await,
+        };
+        assert_eq!(once.unwrap_err().status(), Some(503), "{method}");
+        assert_eq!(client.request_history().pop().unwrap().attempts, 1);
+        must_fault(&server, rule).await;
+        let repeated = match method {
+            "PUT" => client.put_json_repeatable(retention, &days).await,
+            _ => client.delete_json_repeatable(retention).await,
+        };
+        repeated.expect("retried past the fault");
+        assert_eq!(client.request_history().pop().unwrap().attempts, 2);
+    }
+
+    // An answer saying `x-should-retry: false` (a trigr server's 4xx) is not retried, even
+    // with its status in the policy's list.
+    let eager = client.with_options(
+        RequestOptions::new().retry(
+            RetryConfig::default()
+                .statuses([404])
+                .base_delay(Duration::from_millis(1))
+                .jitter(false),
+        ),
+    );
+    let e = eager.retrieve_run("run_nosuchrun0003").await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    assert!(!e.is_transient());
+    assert_eq!(client.request_history().pop().unwrap().attempts, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -432,6 +471,38 @@ async fn timeouts_and_cancellation_end_requests() {
         .unwrap_err();
     assert!(matches!(e, Error::NoAnswer { .. }), "{e}");
 
+    // A per-call timeout bounds the whole call, retries included; the client's request
+    // timeout bounds each send alone.
+    must_fault(
+        &server,
+        json!({"path": "/api/v1/retention", "status": 503, "count": 1000}),
+    )
+    .await;
+    let patient = Client::builder(&server.base_url, DEV_KEY)
+        .retry(
+            RetryConfig::default()
+                .max_retries(100)
+                .base_delay(Duration::from_millis(100))
+                .multiplier(1.0)
+                .max_delay(Duration::from_millis(100))
+                .jitter(false),
+        )
+        .build()
+        .unwrap();
+    let bounded = patient.with_options(RequestOptions::new().timeout(Duration::from_millis(350)));
+    let started = std::time::Instant::now();
+    let e = bounded.retention().await.unwrap_err();
+    assert_eq!(e.status(), Some(503), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let attempts = patient.request_history().pop().unwrap().attempts;
+    assert!((2..=4).contains(&attempts), "{attempts} sends");
+    let (s, _) = server.call("DELETE", "/api/v1/test/faults", None).await;
+    assert_eq!(s, 200);
+
     // Cancelled once the request is on its way (the interceptor says when).
     let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
     let sent_tx = Mutex::new(Some(sent_tx));
@@ -470,12 +541,22 @@ async fn poll_reads_until_final_as_the_options_say() {
         .await
         .unwrap();
 
-    // Not final within the time limit: a timeout, every read given to the hook.
+    // Not final within the time limit: a timeout, every read given to the hook. This client
+    // sleeps each wait for real, so the time limit is reached by waiting.
+    let slept = Waits::default();
+    let recorded = slept.clone();
+    let real = Client::builder(&server.base_url, DEV_KEY)
+        .sleeper(move |d| {
+            recorded.0.lock().unwrap().push(d);
+            tokio::time::sleep(d)
+        })
+        .build()
+        .expect("client");
     let reads = Arc::new(AtomicUsize::new(0));
     let seen = reads.clone();
     let options = PollOptions::new()
         .interval(Duration::from_millis(10))
-        .timeout(Duration::from_millis(500))
+        .timeout(Duration::from_millis(300))
         .backoff(Backoff::Exponential {
             factor: 2.0,
             max: Duration::from_millis(40),
@@ -484,18 +565,48 @@ async fn poll_reads_until_final_as_the_options_say() {
             assert_eq!(n as usize, seen.fetch_add(1, Ordering::SeqCst) + 1);
             assert!(!run.status.is_final());
         });
-    let e = client.poll_run_with(&run.id, options).await.unwrap_err();
+    let started = std::time::Instant::now();
+    let e = real.poll_run_with(&run.id, options).await.unwrap_err();
+    let elapsed = started.elapsed();
     assert!(matches!(e, Error::Timeout(_)), "{e}");
-    // Each read but the last is followed by a wait: 10, 20, then 40 ms for good (each slept
-    // for 1 ms only, so a slow machine reads fewer times, never other waits).
+    // It does not give up before the limit: the last read is at (or after) the deadline.
+    assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+    // Each read but the last is followed by a wait: 10, 20, then 40 ms, the last one cut to
+    // what was left of the limit. At most 300 ms of waiting, so at least 300 / 40 waits.
     let n = reads.load(Ordering::SeqCst);
-    assert!(n >= 1, "{n} reads");
-    let taken = waits.taken();
+    let taken = slept.taken();
     assert_eq!(taken.len(), n - 1, "{taken:?}");
+    assert!(n >= 8, "{n} reads: {taken:?}");
     let expected = [10, 20, 40].into_iter().chain(std::iter::repeat(40));
-    for (wait, ms) in taken.iter().zip(expected) {
+    let (last, before) = taken.split_last().expect("waits");
+    for (wait, ms) in before.iter().zip(expected.clone()) {
         assert_eq!(*wait, Duration::from_millis(ms), "{taken:?}");
     }
+    let last_full = expected.clone().nth(before.len()).unwrap();
+    assert!(*last <= Duration::from_millis(last_full), "{taken:?}");
+    assert!(
+        taken.iter().sum::<Duration>() <= Duration::from_millis(300),
+        "{taken:?}"
+    );
+
+    // A zero interval is read as the 10 ms floor; an endless limit is no limit.
+    let floor = PollOptions::new()
+        .interval(Duration::ZERO)
+        .timeout(Duration::from_millis(50));
+    let e = real.poll_run_with(&run.id, floor).await.unwrap_err();
+    assert!(matches!(e, Error::Timeout(_)), "{e}");
+    let taken = slept.taken();
+    assert!(!taken.is_empty());
+    assert!(taken.iter().all(|w| *w >= MIN_INTERVAL), "{taken:?}");
+    let endless = PollOptions::new()
+        .interval(Duration::from_millis(10))
+        .timeout(Duration::MAX);
+    let poller = real.clone();
+    let run_id = run.id.clone();
+    let endless_poll = tokio::spawn(async move { poller.poll_run_with(&run_id, endless).await });
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    assert!(!endless_poll.is_finished(), "no limit: still reading");
+    endless_poll.abort();
 
     // Finished: the poll ends with the final run.
     let leased = server.dequeue(&version, 1, 1000).await;
@@ -647,8 +758,15 @@ async fn environments_custom_clients_and_close() {
         closing.retention().await,
         Err(Error::Cancelled(_))
     ));
-    // Closing the dev client ends the staging subscription too (they share the connection).
+    // Closing the dev client leaves the staging one open (they share the connection pool,
+    // not the close signal); closing staging ends its subscription.
     assert_eq!(dev.close().await, 0, "nothing in flight");
+    assert!(dev.is_closed() && !staging.is_closed());
+    assert_eq!(staging.retrieve_run(&run.id).await.unwrap().id, run.id);
+    assert!(matches!(dev.retention().await, Err(Error::Cancelled(_))));
+    let staging_clone = staging.clone();
+    staging.close().await;
+    assert!(staging_clone.is_closed(), "clones share the signal");
     assert!(events.next().await.is_none());
 }
 
@@ -712,6 +830,7 @@ async fn request_ids_and_the_fault_switch_refuse_bad_input() {
         json!({"path": "/x", "status": 503, "count": 5_000_000_000u64}),
         json!({"status": 503}),
         json!({"path": "/x\u{0}", "status": 503}),
+        json!({"path": "/x", "status": 503, "retry_after": "1"}),
     ] {
         let (s, v) = fault(&server, body.clone()).await;
         assert!(s == 400 || s == 422, "{body}: {s} {v}");
@@ -725,6 +844,10 @@ async fn request_ids_and_the_fault_switch_refuse_bad_input() {
     assert_eq!(s, 400, "{v}");
     let (s, v) = server.call("DELETE", "/api/v1/test/faults", None).await;
     assert_eq!((s, v["deleted"].clone()), (200, json!(100)));
+    // No rule answers the test routes: a rule for everything can still be dropped.
+    must_fault(&server, json!({"path": "/*", "status": 503, "count": 1000})).await;
+    let (s, v) = server.call("DELETE", "/api/v1/test/faults", None).await;
+    assert_eq!((s, v["deleted"].clone()), (200, json!(1)), "{v}");
     // A key is needed.
     let r = server
         .send(

@@ -236,6 +236,7 @@ mod tests {
                 message: "m".into(),
                 request_id: None,
                 kind: trigr_sdk::ApiErrorKind::Other,
+                no_retry: false,
             })
         };
         assert!(worth_retrying(&api(503)));

@@ -21,7 +21,10 @@ use crate::error::Error;
 /// The default number of requests kept in a client's history.
 pub const DEFAULT_HISTORY: usize = 1000;
 /// The most requests a history may keep.
-pub const MAX_HISTORY: usize = 1_000_000;
+pub const MAX_HISTORY: usize = 100_000;
+/// The longest path (and endpoint) a record keeps, in bytes; a longer one is cut and ends
+/// with `…`.
+pub const MAX_RECORDED_PATH: usize = 512;
 
 /// One call of a client, as it ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,6 +125,12 @@ impl History {
         records.push_back(record);
     }
 
+    /// The summary of the records, computed while they are held (no copy of them is made).
+    pub(crate) fn stats(&self) -> PerformanceStats {
+        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        stats(records.iter())
+    }
+
     /// A copy of the records, oldest first.
     pub(crate) fn records(&self) -> Vec<RequestRecord> {
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
@@ -138,14 +147,17 @@ impl History {
 }
 
 /// Sums up `records`.
-pub(crate) fn stats(records: &[RequestRecord]) -> PerformanceStats {
-    let count = records.len();
+pub(crate) fn stats<'a, I>(records: I) -> PerformanceStats
+where
+    I: Iterator<Item = &'a RequestRecord> + Clone,
+{
+    let count = records.clone().count();
     if count == 0 {
         return PerformanceStats::default();
     }
-    let successes = records.iter().filter(|r| r.success).count();
+    let successes = records.clone().filter(|r| r.success).count();
     let failures = count - successes;
-    let mut durations: Vec<Duration> = records.iter().map(|r| r.duration).collect();
+    let mut durations: Vec<Duration> = records.clone().map(|r| r.duration).collect();
     durations.sort();
     let endpoints = by_endpoint(records);
     PerformanceStats {
@@ -174,7 +186,7 @@ pub(crate) fn stats(records: &[RequestRecord]) -> PerformanceStats {
 }
 
 /// The calls grouped by endpoint.
-fn by_endpoint(records: &[RequestRecord]) -> Vec<EndpointStats> {
+fn by_endpoint<'a>(records: impl Iterator<Item = &'a RequestRecord>) -> Vec<EndpointStats> {
     let mut groups: BTreeMap<&str, Vec<&RequestRecord>> = BTreeMap::new();
     for r in records {
         groups.entry(&r.endpoint).or_default().push(r);
@@ -208,6 +220,19 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     }
     let rank = (p * sorted.len()).div_ceil(100).max(1);
     sorted[rank.min(sorted.len()) - 1]
+}
+
+/// `text` cut to at most [`MAX_RECORDED_PATH`] bytes (at a character boundary, ending with
+/// `…` when cut).
+pub(crate) fn clip(text: &str) -> String {
+    if text.len() <= MAX_RECORDED_PATH {
+        return text.to_string();
+    }
+    let mut end = MAX_RECORDED_PATH - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// `METHOD /path` with the query dropped and every id segment replaced by `{id}`.
@@ -302,7 +327,8 @@ mod tests {
         history.push(record("GET /c", 5, false));
         let records = history.records();
         assert_eq!(records.len(), 10, "the oldest went");
-        let s = stats(&records);
+        let s = stats(records.iter());
+        assert_eq!(history.stats(), s);
         assert_eq!((s.count, s.successes, s.failures), (10, 7, 3));
         assert!((s.failure_rate - 0.3).abs() < 1e-9);
         assert_eq!(s.p50, Duration::from_millis(5));
@@ -310,7 +336,14 @@ mod tests {
         assert_eq!(s.slowest_endpoint.unwrap().endpoint, "GET /b");
         let worst = s.most_error_prone_endpoint.unwrap();
         assert_eq!((worst.endpoint.as_str(), worst.failures), ("GET /c", 2));
-        assert_eq!(stats(&[]), PerformanceStats::default());
+        assert_eq!(stats([].iter()), PerformanceStats::default());
+        assert_eq!(clip("/short"), "/short");
+        let long = format!("/{}", "é".repeat(1000));
+        let cut = clip(&long);
+        assert!(
+            cut.len() <= MAX_RECORDED_PATH && cut.ends_with('…'),
+            "{cut}"
+        );
         let none = History::new(0);
         none.push(record("GET /a", 1, true));
         assert!(none.records().is_empty());

@@ -40,7 +40,7 @@ pub use metrics::{
 pub use options::{
     Cancellation, Interceptor, OutgoingRequest, RequestOptions, RetryConfig, Sleeper,
 };
-pub use poll::{Backoff, OnPoll, PollOptions};
+pub use poll::{Backoff, OnPoll, PollOptions, MIN_INTERVAL};
 use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
@@ -94,7 +94,8 @@ impl ClientBuilder {
     }
 
     /// How long a request may take, its answer included, before it fails with
-    /// [`Error::NoAnswer`]: 75 seconds by default (per call: [`RequestOptions::timeout`]).
+    /// [`Error::NoAnswer`]: 75 seconds by default. It bounds each send on its own; a
+    /// per-call [`RequestOptions::timeout`] bounds the whole call, retries included.
     /// A [`Worker`](crate::Worker) built on the client long-polls for up to 30 seconds, so
     /// keep it above that there.
     pub fn request_timeout(mut self, timeout: Duration) -> ClientBuilder {
@@ -268,8 +269,8 @@ impl Client {
     }
 
     /// This client for another environment of the same server (its secret key): the same
-    /// connection pool, settings, hooks and history. Keep one per environment, or make one
-    /// for a single call.
+    /// connection pool, settings, hooks and history, but a close signal of its own: closing
+    /// either leaves the other open. Keep one per environment, or make one for a single call.
     pub fn for_environment(&self, secret_key: &str) -> Result<Client> {
         Ok(Client {
             http: self.http.with_key(secret_key)?,
@@ -279,7 +280,7 @@ impl Client {
     /// A summary of the calls in the request history: counts, success and failure rates,
     /// mean and percentile durations, the slowest and the most error-prone endpoint.
     pub fn performance_stats(&self) -> PerformanceStats {
-        metrics::stats(&self.http.history())
+        self.http.stats()
     }
 
     /// The calls in the request history, oldest first.
@@ -292,7 +293,8 @@ impl Client {
         self.http.clear_history();
     }
 
-    /// Closes the client gracefully: new calls (of every clone) fail with
+    /// Closes the client gracefully: new calls (of every clone, but not of the clients made
+    /// by [`Client::for_environment`]) fail with
     /// [`Error::Cancelled`], realtime subscriptions and event streams end, the calls in
     /// flight get up to [`CLOSE_GRACE`] to finish, and those still going then end with
     /// [`Error::Cancelled`]. Returns how many that was.
@@ -543,10 +545,62 @@ impl Client {
             serde_json::to_value(update).map_err(|e| Error::json("the metadata update", e))?;
         let body = &body;
         let path = format!("/api/v1/runs/{}/metadata", encode(run_id));
+        let tries = if repeatable(update) {
+            Tries::Transient
+        } else {
+            Tries::Once
+        };
         let answer: MetadataUpdated = self
             .http
-            .call(Method::PUT, &path, Some(body), Tries::Transient)
+            .call(Method::PUT, &path, Some(body), tries)
             .await?;
         Ok(answer.metadata)
+    }
+}
+
+/// Whether sending `update` twice leaves the same metadata as sending it once: true when it
+/// only replaces, merges, sets or deletes; an append, remove, increment or decrement would
+/// apply twice.
+fn repeatable(update: &MetadataUpdate) -> bool {
+    use trigr_types::wire::rest::MetadataOperation as Op;
+    [
+        &update.operations,
+        &update.parent_operations,
+        &update.root_operations,
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .all(|op| matches!(op, Op::Set { .. } | Op::Delete { .. } | Op::Update { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trigr_types::wire::rest::MetadataOperation as Op;
+
+    #[test]
+    fn only_metadata_updates_that_apply_once_are_retried() {
+        let set = Op::Set {
+            key: "a".into(),
+            value: serde_json::json!(1),
+        };
+        let increment = Op::Increment {
+            key: "n".into(),
+            value: 1.0,
+        };
+        let append = Op::Append {
+            key: "log".into(),
+            value: serde_json::json!("x"),
+        };
+        let update = |ops: Vec<Op>, parent: Vec<Op>| MetadataUpdate {
+            operations: Some(ops),
+            parent_operations: Some(parent),
+            ..MetadataUpdate::default()
+        };
+        assert!(repeatable(&MetadataUpdate::default()));
+        assert!(repeatable(&update(vec![set.clone()], vec![])));
+        assert!(!repeatable(&update(vec![set.clone(), increment], vec![])));
+        assert!(!repeatable(&update(vec![set], vec![append])));
     }
 }

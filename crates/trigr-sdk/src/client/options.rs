@@ -21,11 +21,16 @@ pub const MAX_RETRIES: u32 = 100;
 
 /// When and how a failed request is sent again.
 ///
-/// Only a request that is safe to repeat is retried: a `GET`, `PUT` or `DELETE`, a `POST`
-/// the API defines as repeatable (cancel a run, complete a token, …), and a trigger, which
-/// carries a request idempotency key (`x-trigger-request-idempotency-key`) so the server
-/// answers a repeated trigger with the run the first one made. Other `POST`s (replay a run,
-/// the raw [`Client::post_json`](crate::Client::post_json)) are sent once.
+/// Only a request that is safe to repeat is retried: a `GET`; a typed `PUT` or `DELETE`
+/// whose endpoint is idempotent (a metadata update only when all its operations are `set`,
+/// `delete` or `update`; increments and appends are sent once); a `POST` the API defines as
+/// repeatable (cancel a run, complete a token, …); and a trigger, which carries a request
+/// idempotency key (`x-trigger-request-idempotency-key`) so the server answers a repeated
+/// trigger with the run the first one made. Other `POST`s (replay a run, the raw
+/// [`Client::post_json`](crate::Client::post_json)) and the raw
+/// [`Client::put_json`](crate::Client::put_json) and
+/// [`Client::delete_json`](crate::Client::delete_json) are sent once; their `_repeatable`
+/// forms retry.
 ///
 /// A failure is retried when the server answered one of [`statuses`](RetryConfig::statuses)
 /// (and did not say `x-should-retry: false`), or gave no answer at all (no connection, the
@@ -190,7 +195,9 @@ impl RetryConfig {
             Error::Unreachable { .. } | Error::NoAnswer { .. } => {
                 self.retry_unanswered && !answered_only
             }
-            Error::Api { status, .. } => self.statuses.contains(status),
+            Error::Api {
+                status, no_retry, ..
+            } => !no_retry && self.statuses.contains(status),
             _ => false,
         };
         let asked = error.retry_after();
@@ -323,7 +330,10 @@ impl RequestOptions {
         RequestOptions::default()
     }
 
-    /// How long each send may take, its answer included.
+    /// How long the whole call may take: every send, its answer and the waits between
+    /// retries included. A send cut short by it fails with
+    /// [`Error::NoAnswer`], and no retry starts whose wait would pass it. (The client's
+    /// [`request_timeout`](crate::ClientBuilder::request_timeout) bounds each send alone.)
     pub fn timeout(mut self, timeout: Duration) -> RequestOptions {
         self.timeout = Some(timeout);
         self
@@ -366,6 +376,7 @@ mod tests {
             message: "m".into(),
             request_id: None,
             kind: ApiErrorKind::of(status, None, retry_after),
+            no_retry: false,
         }
     }
 

@@ -22,6 +22,9 @@ pub enum Backoff {
     },
 }
 
+/// The shortest wait between two reads: a zero interval would read without pause.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// A hook given each read of the run and its number (from 1).
 pub type OnPoll = Arc<dyn Fn(&Run, u32) + Send + Sync>;
 
@@ -77,13 +80,14 @@ impl PollOptions {
         PollOptions::default()
     }
 
-    /// The wait after the first read.
+    /// The wait after the first read; a zero interval is read as [`MIN_INTERVAL`].
     pub fn interval(mut self, interval: Duration) -> PollOptions {
         self.interval = interval;
         self
     }
 
-    /// How long to keep reading before failing with [`Error::Timeout`].
+    /// How long to keep reading before failing with [`Error::Timeout`]; a limit too far off
+    /// to be a point in time (such as `Duration::MAX`) means no limit.
     pub fn timeout(mut self, timeout: Duration) -> PollOptions {
         self.timeout = timeout;
         self
@@ -124,8 +128,8 @@ impl Client {
     /// the client's [`Sleeper`](crate::client::Sleeper), and end with [`Error::Cancelled`]
     /// when the client is closed.
     pub async fn poll_run_with(&self, run_id: &str, options: PollOptions) -> Result<Run> {
-        let deadline = tokio::time::Instant::now() + options.timeout;
-        let mut wait = options.interval;
+        let deadline = tokio::time::Instant::now().checked_add(options.timeout);
+        let mut wait = options.interval.max(MIN_INTERVAL);
         let mut reads = 0u32;
         loop {
             let run = self.retrieve_run(run_id).await?;
@@ -136,14 +140,21 @@ impl Client {
             if run.status.is_final() {
                 return Ok(run);
             }
-            if tokio::time::Instant::now() + wait > deadline {
-                return Err(Error::Timeout(format!(
-                    "run {run_id} is still {} after {:?} ({reads} reads)",
-                    run.status, options.timeout
-                )));
-            }
-            self.pause(wait).await?;
-            wait = options.next(wait);
+            let pause = match deadline {
+                None => wait,
+                Some(deadline) => {
+                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if remaining.is_zero() {
+                        return Err(Error::Timeout(format!(
+                            "run {run_id} is still {} after {:?} ({reads} reads)",
+                            run.status, options.timeout
+                        )));
+                    }
+                    wait.min(remaining)
+                }
+            };
+            self.pause(pause).await?;
+            wait = options.next(wait).max(MIN_INTERVAL);
         }
     }
 }

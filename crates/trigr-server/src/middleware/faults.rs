@@ -1,7 +1,8 @@
 //! Injected failures, for testing clients against a real server: "answer the next N requests
 //! to this path with status S (and `Retry-After` R)". Only a server with the test routes
 //! (`--test-clock`) has a [`Faults`] list; rules are added with `POST /api/v1/test/faults`
-//! and dropped with `DELETE /api/v1/test/faults`.
+//! and dropped with `DELETE /api/v1/test/faults`. No rule answers the test routes
+//! (`/api/v1/test/…`) themselves.
 //!
 //! A rule answers either instead of the route (nothing happens on the server) or after it
 //! (the route ran and its answer is replaced): the second is how a test shows that a retried
@@ -21,6 +22,9 @@ pub(crate) const MAX_COUNT: u32 = 1000;
 pub(crate) const MAX_PATH: usize = 1000;
 /// The longest header value a rule sends.
 pub(crate) const MAX_HEADER: usize = 64;
+/// The paths no rule answers: the test routes themselves, so a rule can always be dropped
+/// and the clock moved.
+pub(crate) const EXEMPT: &str = "/api/v1/test/";
 
 /// One rule: which requests, how many more, and the answer.
 #[derive(Clone, Debug)]
@@ -96,6 +100,9 @@ impl Faults {
 
     /// The rule that answers this request, counted down (and dropped at zero).
     pub(super) fn take(&self, method: &Method, path: &str) -> Option<Fault> {
+        if path.starts_with(EXEMPT) {
+            return None;
+        }
         let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
         let at = rules.iter().position(|r| r.matches(method, path))?;
         let fault = rules[at].clone();
@@ -135,6 +142,11 @@ mod tests {
         assert!(faults.take(&Method::GET, "/b").is_none());
         assert!(faults.take(&Method::PUT, "/b/x/y").is_some());
         assert!(faults.take(&Method::PUT, "/b/x/y").is_none());
+        faults.add(rule("/api/v1/*", None, 1)).unwrap();
+        assert!(faults
+            .take(&Method::DELETE, "/api/v1/test/faults")
+            .is_none());
+        assert!(faults.take(&Method::GET, "/api/v1/runs").is_some());
         for _ in 0..MAX_RULES {
             faults.add(rule("/c", None, 1)).unwrap();
         }

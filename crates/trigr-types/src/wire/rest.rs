@@ -392,7 +392,7 @@ pub struct ScheduleUpdate {
     derive(utoipa::ToSchema),
     schema(example = json!({"path": "/api/v3/runs/*", "method": "GET", "status": 503, "count": 2, "retryAfter": "1"}))
 )]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultBody {
     /// The request path, or a prefix of it ending with `*`.
     pub path: String,
