@@ -269,6 +269,9 @@ mod tests {
             status,
             code: None,
             message: message.into(),
+            request_id: None,
+            kind: trigr_sdk::ApiErrorKind::Other,
+            no_retry: false,
         })
         .to_string()
     }
@@ -399,6 +402,9 @@ mod tests {
             status: 404,
             code: None,
             message: "Run not found".into(),
+            request_id: None,
+            kind: trigr_sdk::ApiErrorKind::Other,
+            no_retry: false,
         });
         assert!(not_found.is_not_found());
         let msg = not_found
@@ -410,6 +416,9 @@ mod tests {
             status: 400,
             code: None,
             message: "bad".into(),
+            request_id: None,
+            kind: trigr_sdk::ApiErrorKind::Other,
+            no_retry: false,
         });
         let msg = other.or_not_found(|| "unused".into()).to_string();
         assert_eq!(msg, "The server rejected the request (400): bad.");

@@ -10,15 +10,28 @@
 //!   address and a secret key must follow, to explain a bad one in a tool's own words;
 //! * [`EventStream`] and [`ServerEvent`]: a server-sent event body, read event by event.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::sync::Notify;
+use tracing::Instrument;
 
-use crate::error::{Error, Result};
+use crate::client::metrics::{
+    clip, normalize_endpoint, ErrorHook, History, PerformanceStats, RequestHook, RequestRecord,
+    DEFAULT_HISTORY,
+};
+use crate::client::options::{
+    tokio_sleeper, unless_cancelled, Cancellation, Interceptor, OutgoingRequest, RequestOptions,
+    RetryConfig, Sleeper,
+};
+use crate::error::{ApiErrorKind, Error, Result};
 use crate::version::VersionMismatchError;
 
 /// Server address used when `TRIGGER_API_URL` is not set.
@@ -43,16 +56,108 @@ pub(crate) fn encode(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
 }
 
-/// How many times a request is sent when the failure is transient.
+/// Whether a request may be sent again after a failure ([`RetryConfig`] decides when).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Tries {
-    /// Send once (not idempotent, or the caller handles failures).
+    /// Send once (not safe to repeat, or the caller handles failures).
     Once,
-    /// Repeat transient failures (no answer, 408, 429, 5xx) with backoff, up to 5 sends.
+    /// Safe to repeat: retried on the failures the policy names (no answer, 408, 429, 5xx by
+    /// default).
     Transient,
-    /// Repeat only the transient answers of a server (408, 429, 5xx): a server that cannot be
+    /// Safe to repeat, but only after an answer of the server: a server that cannot be
     /// reached, or does not answer, fails at once.
     Answered,
+}
+
+/// The settings of a connection beyond its address and key ([`Http::with_settings`]).
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) user_agent: Option<String>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) client: Option<reqwest::Client>,
+    pub(crate) retry: RetryConfig,
+    pub(crate) history: usize,
+    pub(crate) on_request: Vec<RequestHook>,
+    pub(crate) on_error: Vec<ErrorHook>,
+    pub(crate) interceptors: Vec<Interceptor>,
+    pub(crate) sleeper: Sleeper,
+    pub(crate) tracing: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            user_agent: None,
+            request_timeout: REQUEST_TIMEOUT,
+            client: None,
+            retry: RetryConfig::default(),
+            history: DEFAULT_HISTORY,
+            on_request: Vec::new(),
+            on_error: Vec::new(),
+            interceptors: Vec::new(),
+            sleeper: tokio_sleeper(),
+            tracing: false,
+        }
+    }
+}
+
+/// What every clone of a connection shares, those for other environments included: hooks,
+/// the request history, the sleeper.
+pub(crate) struct Shared {
+    user_agent: Option<HeaderValue>,
+    retry: RetryConfig,
+    history: History,
+    on_request: Vec<RequestHook>,
+    on_error: Vec<ErrorHook>,
+    interceptors: Vec<Interceptor>,
+    sleeper: Sleeper,
+    tracing: bool,
+}
+
+/// The close signals and the calls in flight of one client and its clones: a client for
+/// another environment ([`Http::with_key`]) has its own, so closing one leaves the other open.
+#[derive(Debug, Default)]
+pub(crate) struct Lifecycle {
+    /// Given when [`Http::close`] starts: no new request, subscriptions end.
+    stopping: Cancellation,
+    /// Given when the grace period of [`Http::close`] is over: requests still going end.
+    closing: Cancellation,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("retry", &self.retry)
+            .field("tracing", &self.tracing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts a request in flight while it lives.
+struct InFlight<'a>(&'a Lifecycle);
+
+impl<'a> InFlight<'a> {
+    fn enter(life: &'a Lifecycle) -> InFlight<'a> {
+        life.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(life)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// One answer of a server: what the caller asked for, with its status and request id.
+struct Answer<T> {
+    value: T,
+    status: u16,
+    request_id: Option<String>,
 }
 
 /// An authenticated connection to one server.
@@ -62,43 +167,185 @@ pub(crate) struct Http {
     auth: HeaderValue,
     http: reqwest::Client,
     request_timeout: Duration,
+    shared: Arc<Shared>,
+    life: Arc<Lifecycle>,
+    call: RequestOptions,
 }
 
 impl Http {
     /// A connection with the default settings.
     #[cfg(test)]
     pub(crate) fn new(api_url: &str, secret_key: &str) -> Result<Http> {
-        Http::configured(api_url, secret_key, None, REQUEST_TIMEOUT)
+        Http::with_settings(api_url, secret_key, Settings::default())
+    }
+
+    /// A connection with these settings.
+    pub(crate) fn with_settings(
+        api_url: &str,
+        secret_key: &str,
+        settings: Settings,
+    ) -> Result<Http> {
+        let base = base_url(api_url).map_err(|e| Error::Config(e.to_string()))?;
+        let auth = auth_header(secret_key).map_err(|e| Error::Config(e.to_string()))?;
+        let user_agent = settings
+            .user_agent
+            .as_deref()
+            .map(HeaderValue::from_str)
+            .transpose()
+            .map_err(|_| Error::Config("the User-Agent cannot be sent as a header".into()))?;
+        let http = match settings.client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build()
+                .map_err(|e| Error::Config(format!("the HTTP client could not be set up: {e}")))?,
+        };
+        let shared = Shared {
+            user_agent,
+            retry: settings.retry,
+            history: History::new(settings.history),
+            on_request: settings.on_request,
+            on_error: settings.on_error,
+            interceptors: settings.interceptors,
+            sleeper: settings.sleeper,
+            tracing: settings.tracing,
+        };
+        Ok(Http {
+            base,
+            auth,
+            http,
+            request_timeout: settings.request_timeout,
+            shared: Arc::new(shared),
+            life: Arc::default(),
+            call: RequestOptions::default(),
+        })
     }
 
     /// A connection sending `user_agent` (if any), whose requests fail after `request_timeout`.
-    pub(crate) fn configured(
+    #[cfg(test)]
+    fn configured(
         api_url: &str,
         secret_key: &str,
         user_agent: Option<&str>,
         request_timeout: Duration,
     ) -> Result<Http> {
-        let base = base_url(api_url).map_err(|e| Error::Config(e.to_string()))?;
-        let auth = auth_header(secret_key).map_err(|e| Error::Config(e.to_string()))?;
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(request_timeout);
-        if let Some(agent) = user_agent {
-            builder = builder.user_agent(agent);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Config(format!("the HTTP client could not be set up: {e}")))?;
-        Ok(Http {
-            base,
-            auth,
-            http,
+        let settings = Settings {
+            user_agent: user_agent.map(str::to_string),
             request_timeout,
-        })
+            ..Settings::default()
+        };
+        Http::with_settings(api_url, secret_key, settings)
+    }
+
+    /// [`Http::request`] with a JSON body, or with none.
+    #[cfg(test)]
+    fn json_request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.request(method, path, &[]);
+        match body {
+            Some(body) => request.json(body),
+            None => request,
+        }
     }
 
     pub(crate) fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The same connection, its calls with `options` (over the ones it had).
+    pub(crate) fn with_options(&self, options: RequestOptions) -> Http {
+        let mut http = self.clone();
+        let call = &mut http.call;
+        call.timeout = options.timeout.or(call.timeout);
+        call.retry = options.retry.or(call.retry.take());
+        call.cancellation = options.cancellation.or(call.cancellation.take());
+        call.headers.extend(options.headers);
+        http
+    }
+
+    /// The same connection (pool, hooks, history) with another secret key, and close
+    /// signals of its own.
+    pub(crate) fn with_key(&self, secret_key: &str) -> Result<Http> {
+        let auth = auth_header(secret_key).map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Http {
+            auth,
+            life: Arc::default(),
+            ..self.clone()
+        })
+    }
+
+    /// The summary of the calls kept in the history.
+    pub(crate) fn stats(&self) -> PerformanceStats {
+        self.shared.history.stats()
+    }
+
+    /// The calls kept in the history, oldest first.
+    pub(crate) fn history(&self) -> Vec<RequestRecord> {
+        self.shared.history.records()
+    }
+
+    /// Forgets the history.
+    pub(crate) fn clear_history(&self) {
+        self.shared.history.clear();
+    }
+
+    /// Whether [`Http::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.life.stopping.is_cancelled()
+    }
+
+    /// Waits until [`Http::close`] is called.
+    pub(crate) async fn stopped(&self) {
+        self.life.stopping.cancelled().await;
+    }
+
+    /// Waits through the sleeper.
+    pub(crate) async fn sleep(&self, wait: Duration) {
+        (self.shared.sleeper)(wait).await;
+    }
+
+    /// Refuses new requests and ends subscriptions, waits up to `grace` for the requests in
+    /// flight, then ends those still going; how many that was.
+    pub(crate) async fn close(&self, grace: Duration) -> usize {
+        let shared = &self.life;
+        shared.stopping.cancel();
+        let drained = async {
+            loop {
+                let idle = shared.idle.notified();
+                if shared.in_flight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        let left = match tokio::time::timeout(grace, drained).await {
+            Ok(()) => 0,
+            Err(_) => shared.in_flight.load(Ordering::SeqCst),
+        };
+        shared.closing.cancel();
+        left
+    }
+
+    /// The time limit of each send.
+    fn timeout(&self) -> Duration {
+        self.call.timeout.unwrap_or(self.request_timeout)
+    }
+
+    /// The retry policy of this connection's calls.
+    pub(crate) fn policy(&self) -> &RetryConfig {
+        self.call.retry.as_ref().unwrap_or(&self.shared.retry)
+    }
+
+    /// No answer within the request timeout.
+    fn no_answer(&self) -> Error {
+        Error::NoAnswer {
+            base: self.base.clone(),
+            seconds: self.timeout().as_secs(),
+        }
     }
 
     /// Sends a request and returns the JSON body of a success answer (`null` when empty).
@@ -109,28 +356,20 @@ impl Http {
         body: Option<&Value>,
         tries: Tries,
     ) -> Result<Value> {
-        let max = match tries {
-            Tries::Once => 1,
-            Tries::Transient | Tries::Answered => 5,
-        };
-        let answered_only = matches!(tries, Tries::Answered);
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 1;
-        loop {
-            match self.send_once(method.clone(), path, body).await {
-                Err(e)
-                    if e.is_transient()
-                        && attempt < max
-                        && (!answered_only || e.status().is_some()) =>
-                {
-                    tracing::debug!("{e}; trying again in {delay:?}");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        self.send_with(method, path, body, &[], tries).await
+    }
+
+    /// [`Http::send`] with extra headers.
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, String)],
+        tries: Tries,
+    ) -> Result<Value> {
+        let once = || self.send_once(&method, path, body, headers);
+        self.exchange(&method, path, tries, once).await
     }
 
     /// Like [`Http::send`], decoding the answer into `T`.
@@ -141,51 +380,245 @@ impl Http {
         body: Option<&Value>,
         tries: Tries,
     ) -> Result<T> {
+        self.call_with(method, path, body, &[], tries).await
+    }
+
+    /// [`Http::call`] with extra headers.
+    pub(crate) async fn call_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, String)],
+        tries: Tries,
+    ) -> Result<T> {
         let name = request_name(&method, path);
-        let value = self.send(method, path, body, tries).await?;
+        let value = self.send_with(method, path, body, headers, tries).await?;
         serde_json::from_value(value).map_err(|e| Error::BadAnswer {
             request: name,
             reason: e.to_string(),
         })
     }
 
-    /// A request to `path` (path and query) with the key and the API version.
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header(AUTHORIZATION, self.auth.clone())
-            .header("x-trigger-api-version", API_VERSION)
+    /// One call: sent by `once` as often as the retry policy allows, cancellable, counted in
+    /// flight, recorded in the history and given to the hooks (in its span when asked).
+    async fn exchange<T, F, Fut>(
+        &self,
+        method: &Method,
+        path: &str,
+        tries: Tries,
+        once: F,
+    ) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Answer<T>>>,
+    {
+        let started = (Instant::now(), SystemTime::now());
+        let name = request_name(method, path);
+        if self.is_closed() {
+            return Err(Error::Cancelled(format!("{name}: the client is closed")));
+        }
+        let _in_flight = InFlight::enter(&self.life);
+        let span = self.shared.tracing.then(|| {
+            tracing::info_span!(
+                "trigr.request",
+                method = %method,
+                endpoint = %normalize_endpoint(method.as_str(), path),
+                status = tracing::field::Empty,
+                attempts = tracing::field::Empty,
+                request_id = tracing::field::Empty,
+            )
+        });
+        let attempts = AtomicU32::new(0);
+        let retried = self.retried(tries, &attempts, once);
+        let closed = format!("{name} was ended: the client was closed");
+        let closable = unless_cancelled(Some(&self.life.closing), closed, retried);
+        let cancelled = format!("{name} was cancelled");
+        let work = unless_cancelled(self.call.cancellation.as_ref(), cancelled, closable);
+        let result = match &span {
+            Some(span) => work.instrument(span.clone()).await,
+            None => work.await,
+        };
+        let sends = attempts.load(Ordering::SeqCst);
+        let record = self.record(method, path, &result, sends, started);
+        if let Some(span) = &span {
+            span.record("status", record.status.unwrap_or(0));
+            span.record("attempts", record.attempts);
+            span.record("request_id", record.request_id.as_deref().unwrap_or(""));
+        }
+        self.report(&result, record);
+        result.map(|a| a.value)
     }
 
-    /// [`Http::request`] with a JSON body, or with none.
-    fn json_request(
+    /// Sends with `once` until it succeeds or the policy says stop; counts the sends. A
+    /// per-call timeout ([`RequestOptions::timeout`]) bounds the whole call: each send gets
+    /// what is left of it, and no retry starts whose wait would pass it.
+    async fn retried<T, F, Fut>(
+        &self,
+        tries: Tries,
+        sends: &AtomicU32,
+        once: F,
+    ) -> Result<Answer<T>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Answer<T>>>,
+    {
+        let policy = self.policy();
+        let answered_only = matches!(tries, Tries::Answered);
+        let deadline = self
+            .call
+            .timeout
+            .and_then(|limit| tokio::time::Instant::now().checked_add(limit));
+        loop {
+            let sent = sends.fetch_add(1, Ordering::SeqCst) + 1;
+            let answer = match deadline {
+                None => once().await,
+                Some(deadline) => tokio::time::timeout_at(deadline, once())
+                    .await
+                    .unwrap_or_else(|_| Err(self.no_answer())),
+            };
+            let error = match answer {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            let wait = match tries {
+                Tries::Once => None,
+                Tries::Transient | Tries::Answered => {
+                    policy.retry_after(&error, sent, answered_only)
+                }
+            };
+            let Some(wait) = wait else {
+                return Err(error);
+            };
+            let past_deadline = deadline.is_some_and(|deadline| {
+                tokio::time::Instant::now()
+                    .checked_add(wait)
+                    .is_none_or(|at| at >= deadline)
+            });
+            if past_deadline {
+                return Err(error);
+            }
+            tracing::debug!("{error}; trying again in {wait:?}");
+            (self.shared.sleeper)(wait).await;
+        }
+    }
+
+    /// The record of a finished call.
+    fn record<T>(
+        &self,
+        method: &Method,
+        path: &str,
+        result: &Result<Answer<T>>,
+        attempts: u32,
+        (started, started_at): (Instant, SystemTime),
+    ) -> RequestRecord {
+        let (status, request_id) = match result {
+            Ok(a) => (Some(a.status), a.request_id.clone()),
+            Err(Error::Api {
+                status, request_id, ..
+            }) => (Some(*status), request_id.as_deref().map(str::to_string)),
+            Err(Error::VersionMismatch(_)) => (Some(409), None),
+            Err(_) => (None, None),
+        };
+        RequestRecord {
+            method: method.to_string(),
+            path: clip(path.split('?').next().unwrap_or(path)),
+            endpoint: clip(&normalize_endpoint(method.as_str(), path)),
+            status,
+            success: result.is_ok(),
+            duration: started.elapsed(),
+            attempts,
+            request_id,
+            started_at,
+        }
+    }
+
+    /// Keeps the record and gives it to the hooks.
+    fn report<T>(&self, result: &Result<Answer<T>>, record: RequestRecord) {
+        for hook in &self.shared.on_request {
+            hook(&record);
+        }
+        if let Err(e) = result {
+            for hook in &self.shared.on_error {
+                hook(e, &record);
+            }
+        }
+        self.shared.history.push(record);
+    }
+
+    /// A request to `path` (path and query) with the key, the API version, the call's headers,
+    /// `extra`, and what the interceptors add.
+    fn request(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        extra: &[(&str, String)],
     ) -> reqwest::RequestBuilder {
-        let request = self.request(method, path);
-        match body {
-            Some(body) => request.json(body),
-            None => request,
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, self.auth.clone());
+        headers.insert(
+            "x-trigger-api-version",
+            HeaderValue::from_static(API_VERSION),
+        );
+        if let Some(agent) = &self.shared.user_agent {
+            headers.insert(USER_AGENT, agent.clone());
         }
+        for (name, value) in &self.call.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        for (name, value) in extra {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        for interceptor in &self.shared.interceptors {
+            interceptor(OutgoingRequest {
+                method: &method,
+                path,
+                headers: &mut headers,
+            });
+        }
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(self.timeout())
+            .headers(headers)
     }
 
-    async fn send_once(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
-        let name = request_name(&method, path);
-        let request = self.json_request(method, path, body);
+    async fn send_once(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, String)],
+    ) -> Result<Answer<Value>> {
+        let name = request_name(method, path);
+        let mut request = self.request(method.clone(), path, headers);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
         let status = response.status().as_u16();
+        let request_id = request_id_of(response.headers());
+        let head = response.headers().clone();
         let text = response.text().await.map_err(|e| self.unreachable(&e))?;
         if !(200..300).contains(&status) {
-            return Err(api_error(name, status, &text));
+            return Err(api_error(name, status, &head, &text));
         }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).map_err(|e| Error::BadAnswer {
-            request: name,
-            reason: format!("the body is not JSON ({e})"),
+        let value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).map_err(|e| Error::BadAnswer {
+                request: name,
+                reason: format!("the body is not JSON ({e})"),
+            })?
+        };
+        Ok(Answer {
+            value,
+            status,
+            request_id,
         })
     }
 
@@ -198,21 +631,30 @@ impl Http {
         body: String,
         headers: &[(&str, String)],
     ) -> Result<Value> {
-        let name = request_name(&method, path);
-        let mut request = self
-            .request(method, path)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body);
-        for (k, v) in headers {
-            request = request.header(*k, v.as_str());
-        }
-        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| self.unreachable(&e))?;
-        if !(200..300).contains(&status) {
-            return Err(api_error(name, status, &text));
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        let (method_ref, body_ref) = (&method, &body);
+        let once = || async move {
+            let name = request_name(method_ref, path);
+            let response = self
+                .request(method_ref.clone(), path, headers)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body_ref.clone())
+                .send()
+                .await
+                .map_err(|e| self.unreachable(&e))?;
+            let status = response.status().as_u16();
+            let request_id = request_id_of(response.headers());
+            let head = response.headers().clone();
+            let text = response.text().await.map_err(|e| self.unreachable(&e))?;
+            if !(200..300).contains(&status) {
+                return Err(api_error(name, status, &head, &text));
+            }
+            Ok(Answer {
+                value: serde_json::from_str(&text).unwrap_or(Value::Null),
+                status,
+                request_id,
+            })
+        };
+        self.exchange(&method, path, Tries::Once, once).await
     }
 
     /// Opens a `GET` whose body the caller reads as it comes (server-sent events); fails on
@@ -255,35 +697,38 @@ impl Http {
         headers: &[(&str, String)],
         timeout: Option<Duration>,
     ) -> Result<reqwest::Response> {
-        let name = request_name(&Method::GET, path);
-        let mut request = self
-            .request(Method::GET, path)
-            .header(reqwest::header::ACCEPT, "text/event-stream");
-        if let Some(timeout) = timeout {
-            request = request.timeout(timeout);
-        }
-        for (k, v) in headers {
-            request = request.header(*k, v.as_str());
-        }
-        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            let text = response.text().await.unwrap_or_default();
-            return Err(api_error(name, status, &text));
-        }
-        Ok(response)
+        let once = || async move {
+            let name = request_name(&Method::GET, path);
+            let mut request = self
+                .request(Method::GET, path, headers)
+                .header(reqwest::header::ACCEPT, "text/event-stream");
+            if let Some(timeout) = timeout {
+                request = request.timeout(timeout);
+            }
+            let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+            let status = response.status().as_u16();
+            let request_id = request_id_of(response.headers());
+            if !(200..300).contains(&status) {
+                let head = response.headers().clone();
+                let text = response.text().await.unwrap_or_default();
+                return Err(api_error(name, status, &head, &text));
+            }
+            Ok(Answer {
+                value: response,
+                status,
+                request_id,
+            })
+        };
+        self.exchange(&Method::GET, path, Tries::Once, once).await
     }
 
     /// The error of a request that got no answer: [`Error::NoAnswer`] when the connection was
     /// made but the request timeout passed, else [`Error::Unreachable`] with a short reason.
     pub(crate) fn unreachable(&self, err: &reqwest::Error) -> Error {
-        let base = self.base.clone();
         if err.is_timeout() && !err.is_connect() {
-            return Error::NoAnswer {
-                base,
-                seconds: self.request_timeout.as_secs(),
-            };
+            return self.no_answer();
         }
+        let base = self.base.clone();
         let reason = if err.is_timeout() {
             format!("no connection within {} seconds", CONNECT_TIMEOUT.as_secs())
         } else {
@@ -291,6 +736,87 @@ impl Http {
         };
         Error::Unreachable { base, reason }
     }
+}
+
+/// The `x-request-id` of an answer.
+fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// An `x-ratelimit-reset` at or above this is a Unix time in milliseconds.
+const RESET_UNIX_MS: u64 = 100_000_000_000;
+/// An `x-ratelimit-reset` at or above this (and below [`RESET_UNIX_MS`]) is a Unix time in
+/// seconds (2001 or later); below it, a number of seconds from now.
+const RESET_UNIX_SECS: u64 = 1_000_000_000;
+
+/// How long an answer asks the client to wait: `Retry-After` in seconds (a number too large
+/// to hold is the longest wait, which no retry policy sits through) or as an HTTP date, else
+/// `x-ratelimit-reset` as the reset time in Unix milliseconds, in Unix seconds, or, below
+/// [`RESET_UNIX_SECS`], as seconds from now. A time already past is no wait.
+fn retry_after_of(headers: &HeaderMap) -> Option<Duration> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let now = SystemTime::now();
+    if let Some(value) = text("retry-after") {
+        if let Some(seconds) = saturating_seconds(value) {
+            return Some(Duration::from_secs(seconds));
+        }
+        if let Ok(at) = chrono::DateTime::parse_from_rfc2822(value) {
+            return Some(until(now, SystemTime::from(at)));
+        }
+    }
+    let reset = saturating_seconds(text("x-ratelimit-reset")?)?;
+    if reset < RESET_UNIX_SECS {
+        return Some(Duration::from_secs(reset));
+    }
+    let at = if reset >= RESET_UNIX_MS {
+        Duration::from_millis(reset)
+    } else {
+        Duration::from_secs(reset)
+    };
+    // A time too far off to be a point in time is the longest wait.
+    let at = SystemTime::UNIX_EPOCH
+        .checked_add(at)
+        .map_or(Duration::MAX, |at| until(now, at));
+    Some(at)
+}
+
+/// A whole number of digits (at most 100 of them), as `u64::MAX` when too large to hold.
+fn saturating_seconds(value: &str) -> Option<u64> {
+    if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(value.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+fn until(now: SystemTime, at: SystemTime) -> Duration {
+    at.duration_since(now).unwrap_or(Duration::ZERO)
+}
+
+/// The field a validation error body names: `field`, `param`, or the path of the first
+/// `issues` entry (`["options", "ttl"]` as `options.ttl`).
+fn field_of(body: &Value) -> Option<String> {
+    for key in ["field", "param"] {
+        if let Some(field) = body[key].as_str().filter(|f| !f.is_empty()) {
+            return Some(field.to_string());
+        }
+    }
+    let path = body["issues"][0]["path"].as_array()?;
+    let parts: Vec<String> = path
+        .iter()
+        .map(|p| match p {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("."))
 }
 
 /// Describes why a request could not be completed, from the innermost I/O error if any.
@@ -332,8 +858,9 @@ fn request_name(method: &Method, path: &str) -> String {
 }
 
 /// The error of a non-success answer: `{"error": "…", "code"?: "…"}` (or
-/// `{"error": {"message": "…"}}`) or the raw text.
-fn api_error(request: String, status: u16, text: &str) -> Error {
+/// `{"error": {"message": "…"}}`) or the raw text, with the answer's request id, the field
+/// it names and the wait it asks for.
+fn api_error(request: String, status: u16, headers: &HeaderMap, text: &str) -> Error {
     let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let message = error_message(status, &body, text);
     if status == 409 {
@@ -350,7 +877,18 @@ fn api_error(request: String, status: u16, text: &str) -> Error {
         status,
         code: body["code"].as_str().map(str::to_string),
         message,
+        request_id: request_id_of(headers).map(String::into_boxed_str),
+        kind: ApiErrorKind::of(status, field_of(&body), retry_after_of(headers)),
+        no_retry: refuses_retry(headers),
     }
+}
+
+/// Whether the answer says `x-should-retry: false`.
+fn refuses_retry(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-should-retry")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
 }
 
 /// The sentence of an error answer: the body's `error` (or `error.message`), else the body
@@ -551,7 +1089,8 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    /// The next event, keep-alives included; `None` once the server ended the body, an
+    /// The next event, keep-alives included; `None` once the server ended the body (or the
+    /// client was closed, [`Client::close`](crate::Client::close)), an
     /// [`Error::Unreachable`] or [`Error::NoAnswer`] when the connection broke.
     ///
     /// Cancel-safe: dropping the future (e.g. on a timeout) loses no event.
@@ -563,7 +1102,11 @@ impl EventStream {
             if self.done {
                 return None;
             }
-            match self.response.chunk().await {
+            let chunk = tokio::select! {
+                chunk = self.response.chunk() => chunk,
+                () = self.http.stopped() => Ok(None),
+            };
+            match chunk {
                 Ok(Some(bytes)) => self.parser.push(&bytes),
                 Ok(None) => self.done = true,
                 Err(e) => {
@@ -847,29 +1390,129 @@ mod tests {
     }
 
     #[test]
+    fn error_answers_give_their_kind_field_wait_and_request_id() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-request-id", HeaderValue::from_static("req_1"));
+        headers.insert("retry-after", HeaderValue::from_static("3"));
+        let e = api_error("GET /x".into(), 429, &headers, "{}");
+        assert_eq!(e.request_id(), Some("req_1"));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+        let e = api_error("GET /x".into(), 503, &headers, "{}");
+        assert_eq!(
+            e.kind(),
+            Some(ApiErrorKind::Server {
+                retry_after: Some(Duration::from_secs(3))
+            })
+        );
+        // An HTTP date in the past is no wait; x-ratelimit-reset in ms or s.
+        let date = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", HeaderValue::from_static(v));
+            retry_after_of(&h)
+        };
+        assert_eq!(date("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(date("soon"), None);
+        let reset = |v: String| {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-reset", HeaderValue::from_str(&v).unwrap());
+            retry_after_of(&h)
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let ms = reset((now.as_millis() + 10_000).to_string()).unwrap();
+        assert!(
+            ms > Duration::from_secs(8) && ms <= Duration::from_secs(10),
+            "{ms:?}"
+        );
+        let secs = reset((now.as_secs() + 10).to_string()).unwrap();
+        assert!(
+            secs > Duration::from_secs(8) && secs <= Duration::from_secs(10),
+            "{secs:?}"
+        );
+        assert_eq!(reset("x".into()), None);
+        // A small reset is seconds from now, not a time in 1970.
+        assert_eq!(reset("30".into()), Some(Duration::from_secs(30)));
+        assert_eq!(reset("0".into()), Some(Duration::ZERO));
+        // A reset far away is a long wait, which the retry policy refuses to sit through.
+        let far = reset(u64::MAX.to_string()).expect("a wait");
+        assert!(far > Duration::from_secs(3600), "{far:?}");
+        let far = reset("9".repeat(40)).expect("a wait");
+        assert!(far > Duration::from_secs(3600), "{far:?}");
+        // A Retry-After too large to hold saturates rather than vanishing.
+        let huge = |v: String| {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", HeaderValue::from_str(&v).unwrap());
+            retry_after_of(&h)
+        };
+        assert_eq!(huge("9".repeat(40)), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(huge("-1".into()), None);
+        let policy = crate::client::RetryConfig::default();
+        let e = api_error(
+            "GET /x".into(),
+            503,
+            &{
+                let mut h = HeaderMap::new();
+                h.insert(
+                    "retry-after",
+                    HeaderValue::from_str(&"9".repeat(40)).unwrap(),
+                );
+                h
+            },
+            "{}",
+        );
+        assert_eq!(
+            policy.retry_after(&e, 1, false),
+            None,
+            "too long to wait: give up"
+        );
+        // The field a body names.
+        let field = |body: &str| {
+            api_error("POST /x".into(), 400, &HeaderMap::new(), body)
+                .field()
+                .map(str::to_string)
+        };
+        assert_eq!(
+            field(r#"{"error":"bad","field":"ttl"}"#).as_deref(),
+            Some("ttl")
+        );
+        assert_eq!(
+            field(r#"{"error":"bad","param":"tags"}"#).as_deref(),
+            Some("tags")
+        );
+        assert_eq!(
+            field(r#"{"error":"bad","issues":[{"path":["options",0,"ttl"]}]}"#).as_deref(),
+            Some("options.0.ttl")
+        );
+        assert_eq!(field(r#"{"error":"bad"}"#), None);
+    }
+
+    #[test]
     fn error_bodies_give_message_and_code() {
         let e = api_error(
             "POST /h".into(),
             409,
+            &HeaderMap::new(),
             r#"{"error":"lease gone","code":"lease_lost","status":"CANCELED"}"#,
         );
         assert!(e.is_lease_lost());
         assert_eq!(e.to_string(), "POST /h failed with 409: lease gone");
-        let e = api_error("GET /x".into(), 404, "");
+        let e = api_error("GET /x".into(), 404, &HeaderMap::new(), "");
         assert_eq!(e.to_string(), "GET /x failed with 404: Not Found");
         let e = api_error(
             "GET /x".into(),
             500,
+            &HeaderMap::new(),
             r#"{"error":{"message":" Disk full. "}}"#,
         );
         assert_eq!(e.to_string(), "GET /x failed with 500: Disk full.");
-        let e = api_error("GET /x".into(), 422, r#"{"error":" "}"#);
+        let e = api_error("GET /x".into(), 422, &HeaderMap::new(), r#"{"error":" "}"#);
         assert_eq!(e.to_string(), r#"GET /x failed with 422: {"error":" "}"#);
-        let e = api_error("GET /x".into(), 502, " upstream down\n");
+        let e = api_error("GET /x".into(), 502, &HeaderMap::new(), " upstream down\n");
         assert_eq!(e.to_string(), "GET /x failed with 502: upstream down");
-        let e = api_error("GET /x".into(), 503, "<html>…</html>");
+        let e = api_error("GET /x".into(), 503, &HeaderMap::new(), "<html>…</html>");
         assert_eq!(e.to_string(), "GET /x failed with 503: Service Unavailable");
-        let e = api_error("GET /x".into(), 500, &"x".repeat(301));
+        let e = api_error("GET /x".into(), 500, &HeaderMap::new(), &"x".repeat(301));
         assert_eq!(
             e.to_string(),
             "GET /x failed with 500: Internal Server Error"

@@ -65,7 +65,10 @@
 //! # Modules
 //!
 //! * [`Worker`] — the runtime of a worker process; [`Context`] — what a running task can reach;
-//! * [`Client`] — the management API; [`tokens`] — wait tokens;
+//! * [`Client`] — the management API; [`tokens`] — wait tokens; [`client`] — how the client
+//!   behaves under failure: retries, timeouts, cancellation, polling, request metrics and
+//!   hooks ([`client::RetryConfig`], [`client::RequestOptions`], [`client::PollOptions`],
+//!   [`client::PerformanceStats`]), and typed errors ([`ApiErrorKind`]);
 //! * [`http`] — for tools that call endpoints by path ([`Client::get_json`] and the like):
 //!   the rules of the connection settings, and server-sent event streams;
 //! * [`workflow`] — workflow plans: HTTP actions with dependencies run durably in a task
@@ -73,7 +76,7 @@
 //! * `testkit` (feature `testkit`) — a temporary in-process server for tests of your tasks.
 
 mod attempt;
-mod client;
+pub mod client;
 mod context;
 mod durable;
 mod error;
@@ -107,7 +110,7 @@ pub use client::{Client, ClientBuilder, MigrateRuns, MigrationSkipped, RunsMigra
 pub use context::{Context, DeploymentInfo, EnvironmentInfo, RunInfo, TaskInfo};
 pub use durable::results::{RunFailed, TaskRunResult, WaitResult, WaitTimeout};
 pub use durable::WaitOptions;
-pub use error::{Error, Result};
+pub use error::{ApiErrorKind, Error, Result};
 pub use logger::{Level, Logger};
 pub use metadata::{Metadata, MetadataBatch};
 pub use output::{OutputStream, StreamChunk};

@@ -182,11 +182,17 @@ fn copy(e: &Error) -> Error {
             status,
             code,
             message,
+            request_id,
+            kind,
+            no_retry,
         } => Error::Api {
             request: request.clone(),
             status: *status,
             code: code.clone(),
             message: message.clone(),
+            request_id: request_id.clone(),
+            kind: kind.clone(),
+            no_retry: *no_retry,
         },
         Error::Unreachable { base, reason } => Error::Unreachable {
             base: base.clone(),

@@ -14,8 +14,26 @@ pub(crate) use trigr_types::wire::worker::{
     StepRecorded, TaskError, WaitFor, WaitState, WaitStatus,
 };
 
+use std::time::Duration;
+
+use crate::client::RetryConfig;
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Tries};
+
+/// The retry policy of every worker call, whatever the client's own: up to 5 sends, 200 ms
+/// doubling up to 5 s, with jitter, for no answer, `408`, `429` and `5xx`. A worker holds
+/// leases, so how hard it tries to keep them is not left to a policy tuned for other calls.
+pub(crate) fn worker_retry() -> RetryConfig {
+    RetryConfig::default()
+        .max_retries(4)
+        .base_delay(Duration::from_millis(200))
+        .multiplier(2.0)
+        .max_delay(Duration::from_secs(5))
+        .jitter(true)
+        .statuses([408, 429, 500, 502, 503, 504])
+        .retry_unanswered(true)
+        .max_retry_after(Duration::from_secs(60))
+}
 
 fn run_path(run_id: &str, tail: &str) -> String {
     format!("/api/v1/worker/runs/{}/{tail}", encode(run_id))

@@ -46,6 +46,8 @@ pub struct AppState {
     manual_clock: Option<Arc<ManualClock>>,
     timers: Arc<Timers>,
     drainer: Arc<Drainer>,
+    /// Injected failures: only on a server with the test routes (`--test-clock`).
+    faults: Option<Arc<middleware::faults::Faults>>,
 }
 
 /// A started server.
@@ -266,12 +268,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .context("could not read the mollifier overrides")?;
     let timers = Arc::new(Timers::new(engine.clone(), config.timer_interval));
     let drainer = Arc::new(Drainer::new(engine.clone()));
+    let faults = manual_clock
+        .is_some()
+        .then(|| Arc::new(middleware::faults::Faults::default()));
     let state = AppState {
         engine: engine.clone(),
         keys: Arc::new(extract::KeyCache::default()),
         manual_clock,
         timers: timers.clone(),
         drainer: drainer.clone(),
+        faults: faults.clone(),
     };
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
@@ -300,6 +306,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let observe = middleware::Observe {
         metrics: metrics.clone(),
         access_log: config.access_log,
+        faults,
     };
     let app = middleware::apply(app, &config.connections, observe);
     let metrics_serving = match (metrics_listener, &metrics) {

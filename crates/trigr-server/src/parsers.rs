@@ -27,5 +27,6 @@ pub fn app_state(engine: Engine) -> AppState {
         manual_clock: None,
         timers: Arc::new(Timers::new(engine.clone(), Duration::from_secs(1))),
         drainer: Arc::new(trigr_engine::mollifier::drainer::Drainer::new(engine)),
+        faults: None,
     }
 }

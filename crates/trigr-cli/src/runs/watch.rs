@@ -234,6 +234,9 @@ mod tests {
                 status,
                 code: None,
                 message: "m".into(),
+                request_id: None,
+                kind: trigr_sdk::ApiErrorKind::Other,
+                no_retry: false,
             })
         };
         assert!(worth_retrying(&api(503)));

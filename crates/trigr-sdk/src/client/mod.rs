@@ -1,15 +1,27 @@
 //! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens
 //! and cron schedules, set how long the environment keeps finished runs, use the
 //! environment's cache and metadata store.
+//!
+//! How the client behaves under failure is set on its [`ClientBuilder`] and, per call, with
+//! [`Client::with_options`]: typed errors ([`ApiErrorKind`](crate::ApiErrorKind)), retries
+//! ([`RetryConfig`]), timeouts and cancellation ([`RequestOptions`], [`Cancellation`]),
+//! polling ([`PollOptions`]), request metrics and hooks ([`PerformanceStats`],
+//! [`RequestRecord`]), interceptors, several environments ([`Client::for_environment`]) and
+//! a graceful [`Client::close`].
 
 pub mod cache;
 pub mod env_metadata;
+pub mod metrics;
+pub mod options;
+pub mod poll;
 mod raw;
 pub mod realtime;
 pub mod schedules;
 pub mod tokens;
 pub mod types;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -23,10 +35,17 @@ use trigr_types::wire::rest::{MetadataUpdate, RegionBody, RetentionBody, Trigger
 use trigr_types::wire::runs::{MetadataUpdated, Triggered};
 
 use crate::error::{Error, Result};
-use crate::http::{encode, Http, Tries, DEFAULT_API_URL, REQUEST_TIMEOUT};
+use crate::http::{encode, Http, Settings, Tries, DEFAULT_API_URL};
 use crate::task::TaskHandle;
 use cache::Cache;
 use env_metadata::EnvMetadata;
+pub use metrics::{
+    normalize_endpoint, EndpointStats, ErrorHook, PerformanceStats, RequestHook, RequestRecord,
+};
+pub use options::{
+    Cancellation, Interceptor, OutgoingRequest, RequestOptions, RetryConfig, Sleeper,
+};
+pub use poll::{Backoff, OnPoll, PollOptions, MIN_INTERVAL};
 use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
@@ -36,27 +55,139 @@ const RETENTION: &str = "/api/v1/retention";
 /// The environment's default region.
 const REGION: &str = "/api/v1/region";
 
+/// How long [`Client::close`] waits for the requests in flight.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(30);
+/// The header a trigger's request idempotency key goes in.
+const REQUEST_KEY: &str = "x-trigger-request-idempotency-key";
+
 /// The settings of a [`Client`] being built: [`Client::builder`].
+///
+/// ```no_run
+/// # fn f() -> trigr_sdk::Result<()> {
+/// use std::time::Duration;
+/// use trigr_sdk::client::RetryConfig;
+///
+/// let client = trigr_sdk::Client::builder("http://127.0.0.1:3030", "tr_dev_…")
+///     .user_agent("my-tool/1.0")
+///     .request_timeout(Duration::from_secs(30))
+///     .retry(RetryConfig::default().max_retries(3).base_delay(Duration::from_millis(100)))
+///     .enable_retries(true)
+///     .metrics_history(500)
+///     .on_request(|r| println!("{} {:?} in {:?}", r.endpoint, r.status, r.duration))
+///     .on_error(|e, r| eprintln!("{} failed: {e}", r.endpoint))
+///     .interceptor(|req| {
+///         req.headers.insert("x-team", "billing".parse().unwrap());
+///     })
+///     .tracing_spans(true)
+///     .sleeper(tokio::time::sleep)
+///     .http_client(reqwest::Client::new())
+///     .build()?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ClientBuilder {
     api_url: String,
     secret_key: String,
-    user_agent: Option<String>,
-    request_timeout: Duration,
+    settings: Settings,
 }
 
 impl ClientBuilder {
     /// The `User-Agent` header of every request (none by default).
     pub fn user_agent(mut self, value: impl Into<String>) -> ClientBuilder {
-        self.user_agent = Some(value.into());
+        self.settings.user_agent = Some(value.into());
         self
     }
 
     /// How long a request may take, its answer included, before it fails with
-    /// [`Error::NoAnswer`]: 75 seconds by default. A [`Worker`](crate::Worker) built on the
-    /// client long-polls for up to 30 seconds, so keep it above that there.
+    /// [`Error::NoAnswer`]: 75 seconds by default. It bounds each send on its own; a
+    /// per-call [`RequestOptions::timeout`] bounds the whole call, retries included.
+    /// A [`Worker`](crate::Worker) built on the client long-polls for up to 30 seconds, so
+    /// keep it above that there.
     pub fn request_timeout(mut self, timeout: Duration) -> ClientBuilder {
-        self.request_timeout = timeout;
+        self.settings.request_timeout = timeout;
+        self
+    }
+
+    /// Sends through this `reqwest::Client` (its pool, proxy, TLS settings) instead of one of
+    /// the client's own. The request timeout still applies to each request.
+    pub fn http_client(mut self, client: reqwest::Client) -> ClientBuilder {
+        self.settings.client = Some(client);
+        self
+    }
+
+    /// The retry policy of every call ([`RetryConfig::default`] unless set; per call:
+    /// [`RequestOptions::retry`]).
+    pub fn retry(mut self, policy: RetryConfig) -> ClientBuilder {
+        self.settings.retry = policy;
+        self
+    }
+
+    /// Turns retries off (every request sent once), or on again with the default policy when
+    /// they were off.
+    pub fn enable_retries(mut self, on: bool) -> ClientBuilder {
+        let retry = &mut self.settings.retry;
+        if !on {
+            *retry = retry.clone().max_retries(0);
+        } else if !retry.is_enabled() {
+            *retry = retry
+                .clone()
+                .max_retries(RetryConfig::default().get_max_retries());
+        }
+        self
+    }
+
+    /// How many calls the request history keeps for [`Client::performance_stats`]: 1000 by
+    /// default, at most [`metrics::MAX_HISTORY`]; 0 keeps none.
+    pub fn metrics_history(mut self, size: usize) -> ClientBuilder {
+        self.settings.history = size;
+        self
+    }
+
+    /// A telemetry hook given the [`RequestRecord`] of every call as it ends. Keep it quick:
+    /// it runs on the call's task.
+    pub fn on_request(
+        mut self,
+        hook: impl Fn(&RequestRecord) + Send + Sync + 'static,
+    ) -> ClientBuilder {
+        self.settings.on_request.push(Arc::new(hook));
+        self
+    }
+
+    /// An error hook given the error and record of every call that fails.
+    pub fn on_error(
+        mut self,
+        hook: impl Fn(&Error, &RequestRecord) + Send + Sync + 'static,
+    ) -> ClientBuilder {
+        self.settings.on_error.push(Arc::new(hook));
+        self
+    }
+
+    /// A hook called on every request before it is sent (each retry too), which may add or
+    /// change headers; interceptors run in the order they were added.
+    pub fn interceptor(
+        mut self,
+        hook: impl Fn(OutgoingRequest<'_>) + Send + Sync + 'static,
+    ) -> ClientBuilder {
+        self.settings.interceptors.push(Arc::new(hook));
+        self
+    }
+
+    /// How the client waits between retries and polls (`tokio::time::sleep` by default).
+    pub fn sleeper<F>(
+        mut self,
+        sleep: impl Fn(Duration) -> F + Send + Sync + 'static,
+    ) -> ClientBuilder
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.settings.sleeper = Arc::new(move |d| Box::pin(sleep(d)));
+        self
+    }
+
+    /// Runs every call in a `trigr.request` span of `tracing` at info, with the method,
+    /// normalised endpoint, status, number of sends and request id (off by default).
+    pub fn tracing_spans(mut self, on: bool) -> ClientBuilder {
+        self.settings.tracing = on;
         self
     }
 
@@ -64,12 +195,7 @@ impl ClientBuilder {
     /// key is an [`Error::Config`] (see [`http::check_settings`](crate::http::check_settings)).
     pub fn build(self) -> Result<Client> {
         Ok(Client {
-            http: Http::configured(
-                &self.api_url,
-                &self.secret_key,
-                self.user_agent.as_deref(),
-                self.request_timeout,
-            )?,
+            http: Http::with_settings(&self.api_url, &self.secret_key, self.settings)?,
         })
     }
 }
@@ -79,9 +205,10 @@ impl std::fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("api_url", &self.api_url)
             .field("secret_key", &"…")
-            .field("user_agent", &self.user_agent)
-            .field("request_timeout", &self.request_timeout)
-            .finish()
+            .field("user_agent", &self.settings.user_agent)
+            .field("request_timeout", &self.settings.request_timeout)
+            .field("retry", &self.settings.retry)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,8 +249,83 @@ impl Client {
         ClientBuilder {
             api_url: api_url.to_string(),
             secret_key: secret_key.to_string(),
-            user_agent: None,
-            request_timeout: REQUEST_TIMEOUT,
+            settings: Settings::default(),
+        }
+    }
+
+    /// This client with settings of its own for the calls made through it: a timeout, a
+    /// retry policy, a [`Cancellation`], headers. It shares the connection pool, hooks and
+    /// history; settings it does not give follow this client's.
+    ///
+    /// ```no_run
+    /// # async fn f(client: trigr_sdk::Client) -> trigr_sdk::Result<()> {
+    /// use std::time::Duration;
+    /// use trigr_sdk::client::RequestOptions;
+    /// let run = client
+    ///     .with_options(RequestOptions::new().timeout(Duration::from_secs(2)))
+    ///     .retrieve_run("run_…")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_options(&self, options: RequestOptions) -> Client {
+        Client {
+            http: self.http.with_options(options),
+        }
+    }
+
+    /// This client for another environment of the same server (its secret key): the same
+    /// connection pool, settings, hooks and history, but a close signal of its own: closing
+    /// either leaves the other open. Keep one per environment, or make one for a single call.
+    pub fn for_environment(&self, secret_key: &str) -> Result<Client> {
+        Ok(Client {
+            http: self.http.with_key(secret_key)?,
+        })
+    }
+
+    /// A summary of the calls in the request history: counts, success and failure rates,
+    /// mean and percentile durations, the slowest and the most error-prone endpoint.
+    pub fn performance_stats(&self) -> PerformanceStats {
+        self.http.stats()
+    }
+
+    /// The calls in the request history, oldest first.
+    pub fn request_history(&self) -> Vec<RequestRecord> {
+        self.http.history()
+    }
+
+    /// Forgets the request history.
+    pub fn clear_request_history(&self) {
+        self.http.clear_history();
+    }
+
+    /// Closes the client gracefully: new calls (of every clone, but not of the clients made
+    /// by [`Client::for_environment`]) fail with
+    /// [`Error::Cancelled`], realtime subscriptions and event streams end, the calls in
+    /// flight get up to [`CLOSE_GRACE`] to finish, and those still going then end with
+    /// [`Error::Cancelled`]. Returns how many that was.
+    pub async fn close(&self) -> usize {
+        self.close_within(CLOSE_GRACE).await
+    }
+
+    /// [`Client::close`] with another grace period.
+    pub async fn close_within(&self, grace: Duration) -> usize {
+        self.http.close(grace).await
+    }
+
+    /// Whether [`Client::close`] was called (on this client or a clone).
+    pub fn is_closed(&self) -> bool {
+        self.http.is_closed()
+    }
+
+    /// Waits `wait` through the client's sleeper; [`Error::Cancelled`] if the client is
+    /// closed first.
+    pub(crate) async fn pause(&self, wait: Duration) -> Result<()> {
+        if self.http.is_closed() {
+            return Err(Error::Cancelled("the client is closed".into()));
+        }
+        tokio::select! {
+            () = self.http.sleep(wait) => Ok(()),
+            () = self.http.stopped() => Err(Error::Cancelled("the client is closed".into())),
         }
     }
 
@@ -153,6 +355,9 @@ impl Client {
     }
 
     /// Triggers a run of the task with this id; the payload is any serializable value.
+    ///
+    /// The request carries a request idempotency key, so it is retried like a read: a retry
+    /// of a trigger the server did receive answers the same run, never a second one.
     pub async fn trigger_id(
         &self,
         task_id: &str,
@@ -168,9 +373,17 @@ impl Client {
         };
         let body = serde_json::to_value(body).map_err(|e| Error::json("the trigger", e))?;
         let path = format!("/api/v1/tasks/{}/trigger", encode(task_id));
+        // The same key on every send: a retried trigger answers the run the first one made.
+        let key = format!("{:032x}", rand::random::<u128>());
         let triggered: Triggered = self
             .http
-            .call(Method::POST, &path, Some(&body), Tries::Once)
+            .call_with(
+                Method::POST,
+                &path,
+                Some(&body),
+                &[(REQUEST_KEY, key)],
+                Tries::Transient,
+            )
             .await?;
         Ok(triggered.into())
     }
@@ -229,24 +442,17 @@ impl Client {
     }
 
     /// Reads the run again and again (every 50 ms at first, backing off to 1 s) until it is
-    /// final, or fails with [`Error::Timeout`] after `timeout`.
+    /// final, or fails with [`Error::Timeout`] after `timeout`. For other intervals, a hook per
+    /// read and more, see [`Client::poll_run_with`].
     pub async fn poll_run(&self, run_id: &str, timeout: Duration) -> Result<Run> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut delay = Duration::from_millis(50);
-        loop {
-            let run = self.retrieve_run(run_id).await?;
-            if run.status.is_final() {
-                return Ok(run);
-            }
-            if tokio::time::Instant::now() + delay > deadline {
-                return Err(Error::Timeout(format!(
-                    "run {run_id} is still {} after {timeout:?}",
-                    run.status
-                )));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
-        }
+        let options = PollOptions::new()
+            .interval(Duration::from_millis(50))
+            .timeout(timeout)
+            .backoff(Backoff::Exponential {
+                factor: 2.0,
+                max: Duration::from_secs(1),
+            });
+        self.poll_run_with(run_id, options).await
     }
 
     /// The log entries a run's attempts shipped, oldest first: the first page, or the page
@@ -359,10 +565,62 @@ impl Client {
             serde_json::to_value(update).map_err(|e| Error::json("the metadata update", e))?;
         let body = &body;
         let path = format!("/api/v1/runs/{}/metadata", encode(run_id));
+        let tries = if repeatable(update) {
+            Tries::Transient
+        } else {
+            Tries::Once
+        };
         let answer: MetadataUpdated = self
             .http
-            .call(Method::PUT, &path, Some(body), Tries::Transient)
+            .call(Method::PUT, &path, Some(body), tries)
             .await?;
         Ok(answer.metadata)
+    }
+}
+
+/// Whether sending `update` twice leaves the same metadata as sending it once: true when it
+/// only replaces, merges, sets or deletes; an append, remove, increment or decrement would
+/// apply twice.
+fn repeatable(update: &MetadataUpdate) -> bool {
+    use trigr_types::wire::rest::MetadataOperation as Op;
+    [
+        &update.operations,
+        &update.parent_operations,
+        &update.root_operations,
+    ]
+    .into_iter()
+    .flatten()
+    .flatten()
+    .all(|op| matches!(op, Op::Set { .. } | Op::Delete { .. } | Op::Update { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trigr_types::wire::rest::MetadataOperation as Op;
+
+    #[test]
+    fn only_metadata_updates_that_apply_once_are_retried() {
+        let set = Op::Set {
+            key: "a".into(),
+            value: serde_json::json!(1),
+        };
+        let increment = Op::Increment {
+            key: "n".into(),
+            value: 1.0,
+        };
+        let append = Op::Append {
+            key: "log".into(),
+            value: serde_json::json!("x"),
+        };
+        let update = |ops: Vec<Op>, parent: Vec<Op>| MetadataUpdate {
+            operations: Some(ops),
+            parent_operations: Some(parent),
+            ..MetadataUpdate::default()
+        };
+        assert!(repeatable(&MetadataUpdate::default()));
+        assert!(repeatable(&update(vec![set.clone()], vec![])));
+        assert!(!repeatable(&update(vec![set.clone(), increment], vec![])));
+        assert!(!repeatable(&update(vec![set], vec![append])));
     }
 }

@@ -7,7 +7,8 @@
 //! it reconnects by itself, with backoff, sending the id of the last event it received
 //! (`Last-Event-ID`): the server replays what was missed, so no event is lost or repeated.
 //! With [`SubscribeOptions::stop_on_completion`] it ends after an [`EventKind::End`] once the
-//! run (every run of the batch) is final.
+//! run (every run of the batch) is final. Every subscription of a client ends when the client
+//! is closed ([`Client::close`]).
 //!
 //! ```no_run
 //! # async fn f(client: trigr_sdk::Client) -> trigr_sdk::Result<()> {
@@ -250,7 +251,7 @@ impl State {
                 }
                 return Some(Ok(e));
             }
-            if self.done {
+            if self.done || self.http.is_closed() {
                 return None;
             }
             let Some(body) = self.body.as_mut() else {
@@ -277,7 +278,12 @@ impl State {
                 }
                 continue;
             };
-            match body.next().await {
+            let chunk = tokio::select! {
+                chunk = body.next() => chunk,
+                // The client was closed: the subscription ends.
+                () = self.http.stopped() => return None,
+            };
+            match chunk {
                 Some(Ok(bytes)) => {
                     self.failures = 0;
                     self.backoff = self.options.min_backoff;

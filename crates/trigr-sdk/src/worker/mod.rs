@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use trigr_types::manifest::TaskManifest;
 
 use crate::attempt::{Attempt, DurableSettings, Stop};
-use crate::client::Client;
+use crate::client::{Client, RequestOptions};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::protocol;
@@ -137,10 +137,12 @@ impl Worker {
         Ok(Worker::new(Client::from_env()?))
     }
 
-    /// A worker using this client's server and key.
+    /// A worker using this client's server, key, hooks and sleeper. Its calls retry under a
+    /// fixed policy of their own (up to 5 sends), not the client's
+    /// [`RetryConfig`](crate::client::RetryConfig).
     pub fn new(client: Client) -> Worker {
         Worker {
-            client,
+            client: client.with_options(RequestOptions::new().retry(protocol::worker_retry())),
             tasks: Vec::new(),
             hooks: Hooks::default(),
             config: Config::default(),
@@ -577,4 +579,21 @@ async fn content_hash(build: &Build, manifests: &[TaskManifest]) -> Option<Strin
     let manifests = serde_json::to_value(manifests).ok()?;
     hasher.update(manifests.to_string().as_bytes());
     Some(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::RetryConfig;
+
+    #[test]
+    fn worker_calls_keep_their_own_retry_policy() {
+        let client = Client::builder("http://127.0.0.1:1", "tr_dev_x")
+            .retry(RetryConfig::disabled())
+            .build()
+            .unwrap();
+        let worker = Worker::new(client);
+        assert_eq!(worker.client.http.policy(), &protocol::worker_retry());
+        assert_eq!(protocol::worker_retry().get_max_retries(), 4, "5 sends");
+    }
 }

@@ -1,12 +1,12 @@
 //! The request span and the access log.
 //!
 //! Every request runs in a `request` span ([`span`]) whose fields say what it concerns where
-//! that is known: `run_id` (from the path of a run's route, or set by the trigger route once
+//! that is known: `request_id` (always: the `x-request-id` of its answer), `run_id` (from the path of a run's route, or set by the trigger route once
 //! the run exists), `env_id` (set when the credential is checked, [`record_env`]) and
 //! `trace_id` (from a W3C `traceparent` header). Every log line written while the request is
 //! handled carries them (in JSON, under `span`). Once it is answered, one access log line at
-//! info ([`line`]) tells its method, route template, status, duration and, when known, the
-//! size of the answer; health checks are logged at debug.
+//! info ([`line`]) tells its method, route template, status, duration, request id and, when
+//! known, the size of the answer; health checks are logged at debug.
 
 use std::time::Duration;
 
@@ -22,8 +22,19 @@ const TARGET: &str = "trigr::access";
 const MAX_RUN_ID: usize = 100;
 
 /// The span of one request.
-pub(super) fn span(route: Option<&MatchedPath>, uri: &Uri, headers: &HeaderMap) -> Span {
-    let span = tracing::info_span!("request", run_id = Empty, env_id = Empty, trace_id = Empty);
+pub(super) fn span(
+    route: Option<&MatchedPath>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Span {
+    let span = tracing::info_span!(
+        "request",
+        request_id,
+        run_id = Empty,
+        env_id = Empty,
+        trace_id = Empty
+    );
     if span.is_disabled() {
         return span;
     }
@@ -57,10 +68,15 @@ pub(super) fn line(
     let status = response.status().as_u16();
     let duration_ms = took.as_secs_f64() * 1000.0;
     let bytes = http_body::Body::size_hint(response.body()).exact();
+    let request_id = response
+        .headers()
+        .get(super::request_id::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if route == "/healthz" || route == "/readyz" {
-        tracing::debug!(target: TARGET, %method, route, status, duration_ms, bytes, "request");
+        tracing::debug!(target: TARGET, %method, route, status, duration_ms, bytes, request_id, "request");
     } else {
-        tracing::info!(target: TARGET, %method, route, status, duration_ms, bytes, "request");
+        tracing::info!(target: TARGET, %method, route, status, duration_ms, bytes, request_id, "request");
     }
 }
 

@@ -181,6 +181,7 @@ fn management() -> OpenApiRouter<AppState> {
         .routes(routes!(auth_claims))
         .routes(routes!(testing::clock))
         .routes(routes!(testing::mollifier_drain))
+        .routes(routes!(testing::add_fault, testing::clear_faults))
 }
 
 /// A token's callback URL: `POST` only, any other method `405` with `Allow: POST`.

@@ -384,6 +384,37 @@ pub struct ScheduleUpdate {
     pub window: Option<Value>,
 }
 
+/// Body of `POST /api/v1/test/faults` (test servers only): answer the next `count` requests
+/// to `path` (a prefix when it ends with `*`) with `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"path": "/api/v3/runs/*", "method": "GET", "status": 503, "count": 2, "retryAfter": "1"}))
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultBody {
+    /// The request path, or a prefix of it ending with `*`.
+    pub path: String,
+    /// Only requests of this method (any when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The status to answer with, 400-599.
+    pub status: u16,
+    /// How many requests to answer (1-1000, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// The `Retry-After` header of the answer, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<String>,
+    /// The `x-ratelimit-reset` header of the answer, as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratelimit_reset: Option<String>,
+    /// Let the route run first and replace its answer (default: answer instead of the route).
+    #[serde(default)]
+    pub after_route: bool,
+}
+
 /// Body of `POST /api/v1/test/clock` (test servers only).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
