@@ -97,6 +97,7 @@ pub mod testkit;
 
 pub use client::cache;
 pub use client::env_metadata;
+pub use client::queues;
 pub use client::realtime;
 pub use client::schedules;
 pub use client::tokens;

@@ -1,9 +1,10 @@
 //! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens
 //! and cron schedules, set how long the environment keeps finished runs, use the
-//! environment's cache and metadata store.
+//! environment's cache and metadata store, manage queues.
 
 pub mod cache;
 pub mod env_metadata;
+pub mod queues;
 mod raw;
 pub mod realtime;
 pub mod schedules;
@@ -27,6 +28,7 @@ use crate::http::{encode, Http, Tries, DEFAULT_API_URL, REQUEST_TIMEOUT};
 use crate::task::TaskHandle;
 use cache::Cache;
 use env_metadata::EnvMetadata;
+use queues::Queues;
 use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
@@ -275,6 +277,13 @@ impl Client {
     /// The cron schedule API.
     pub fn schedules(&self) -> Schedules {
         Schedules {
+            http: self.http.clone(),
+        }
+    }
+
+    /// The queues API: counts, pause, limits, and queues made through the API.
+    pub fn queues(&self) -> Queues {
+        Queues {
             http: self.http.clone(),
         }
     }

@@ -210,7 +210,10 @@ impl<C: Db + DequeueLock> QueueTx for C {
     }
 
     fn move_live_runs(&mut self, from_queue_id: &str, task_id: &str, to: &Queue) -> Result<u64> {
-        self.execute(&MOVE_LIVE_RUNS, &[&from_queue_id, &task_id, &to.id, &to.name])
+        self.execute(
+            &MOVE_LIVE_RUNS,
+            &[&from_queue_id, &task_id, &to.id, &to.name],
+        )
     }
 
     fn rename_queue_runs(&mut self, queue_id: &str, name: &str) -> Result<u64> {
