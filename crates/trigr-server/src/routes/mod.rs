@@ -117,6 +117,8 @@ fn management() -> OpenApiRouter<AppState> {
         .routes(routes!(trigger::trigger))
         .routes(routes!(batches::create))
         .routes(routes!(batches::retrieve))
+        .routes(routes!(batches::cancel))
+        .routes(routes!(runs::cancel_many))
         .routes(routes!(runs::retrieve))
         .routes(routes!(runs_list::list))
         .routes(routes!(runs::cancel))
