@@ -2,6 +2,7 @@
 //! and cron schedules, set how long the environment keeps finished runs, use the
 //! environment's cache and metadata store, manage queues.
 
+pub mod batches;
 pub mod cache;
 pub mod env_metadata;
 pub mod queues;
@@ -21,11 +22,13 @@ use trigr_types::wire::manage::{DefaultRegion, Retention};
 pub use trigr_types::wire::manage::{MigrationSkipped, RunsMigrated};
 pub use trigr_types::wire::rest::MigrateRunsBody as MigrateRuns;
 use trigr_types::wire::rest::{MetadataUpdate, RegionBody, RetentionBody, TriggerBody};
-use trigr_types::wire::runs::{MetadataUpdated, Triggered};
+pub use trigr_types::wire::runs::CancelOutcome;
+use trigr_types::wire::runs::{CancelRunsBody, MetadataUpdated, RunsCanceled, Triggered};
 
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Tries, DEFAULT_API_URL, REQUEST_TIMEOUT};
 use crate::task::TaskHandle;
+use batches::Batches;
 use cache::Cache;
 use env_metadata::EnvMetadata;
 use queues::Queues;
@@ -279,6 +282,32 @@ impl Client {
         Schedules {
             http: self.http.clone(),
         }
+    }
+
+    /// Batches: trigger many runs at once, read a batch's counts, cancel its runs.
+    pub fn batches(&self) -> Batches {
+        Batches {
+            http: self.http.clone(),
+        }
+    }
+
+    /// Cancels up to 100 runs by id (`POST /api/v1/runs/cancel`), each with its outcome: its
+    /// status now, or why it could not be cancelled (an unknown id).
+    pub async fn cancel_runs(&self, run_ids: &[&str]) -> Result<Vec<CancelOutcome>> {
+        let body = CancelRunsBody {
+            run_ids: run_ids.iter().map(|s| s.to_string()).collect(),
+        };
+        let body = serde_json::to_value(body).map_err(|e| Error::json("the cancel", e))?;
+        let answer: RunsCanceled = self
+            .http
+            .call(
+                Method::POST,
+                "/api/v1/runs/cancel",
+                Some(&body),
+                Tries::Transient,
+            )
+            .await?;
+        Ok(answer.data)
     }
 
     /// The queues API: counts, pause, limits, and queues made through the API.
