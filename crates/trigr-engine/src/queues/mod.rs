@@ -1,6 +1,7 @@
 //! `queues`: list and retrieve queues with their counts; pause, resume, override and reset
-//! their concurrency limit; and the queues made through the API: create ([`create`]), edit
-//! ([`edit`]) and delete ([`delete`]).
+//! their concurrency limit; and the queues made through the API: create
+//! ([`Engine::create_queue`]), edit ([`Engine::edit_queue`]) and delete
+//! ([`Engine::delete_queue`]).
 //!
 //! Queues come from two places. A trigger or a deployment naming a queue makes it: such a
 //! queue is *defined in code* and keeps its name, description and tags as they are (editing
