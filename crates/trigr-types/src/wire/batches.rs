@@ -148,7 +148,8 @@ mod tests {
         assert_eq!(serde_json::to_value(read).unwrap(), items);
         let batch = json!({"id": "batch_1", "status": "PENDING",
             "createdAt": "2026-11-26T21:00:00.000Z", "updatedAt": "2026-11-26T21:00:00.000Z",
-            "runCount": 2, "runs": [], "items": [], "processing": {"errors": []}});
+            "runCount": 2, "runs": [], "items": [], "processing": {"errors": []},
+            "totalRuns": 0, "completedRuns": 0, "failedRuns": 0, "runningRuns": 0});
         let read: Batch = serde_json::from_value(batch.clone()).unwrap();
         assert_eq!(serde_json::to_value(read).unwrap(), batch);
     }

@@ -231,7 +231,7 @@ mod tests {
         let queue = json!({"id": "queue_1", "name": "t", "type": "task", "running": 0,
             "queued": 1, "paused": false, "concurrencyLimit": null, "concurrency": {
                 "current": null, "base": null, "override": null, "overriddenAt": null,
-                "overriddenBy": null}});
+                "overriddenBy": null}, "source": "code", "tags": []});
         let read: Queue = serde_json::from_value(queue.clone()).unwrap();
         assert_eq!(serde_json::to_value(read).unwrap(), queue);
         let list = json!({"data": [], "pagination": {}});
