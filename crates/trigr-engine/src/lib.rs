@@ -18,6 +18,7 @@
 
 pub mod attempts;
 pub mod batch;
+pub mod batch_cancel;
 pub mod bootstrap;
 pub mod cancel;
 pub mod clock;

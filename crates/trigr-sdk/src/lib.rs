@@ -98,8 +98,10 @@ pub mod workflow;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use client::batches;
 pub use client::cache;
 pub use client::env_metadata;
+pub use client::queues;
 pub use client::realtime;
 pub use client::schedules;
 pub use client::tokens;

@@ -197,6 +197,9 @@ pub fn queue(v: &QueueView) -> manage::Queue {
             overridden_at: time(q.overridden_at),
             overridden_by: None,
         },
+        source: if q.from_api { "api" } else { "code" }.to_string(),
+        description: q.description.clone(),
+        tags: v.tags.clone(),
     }
 }
 

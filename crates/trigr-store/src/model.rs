@@ -134,6 +134,10 @@ pub struct Queue {
     /// Round-robin position: the queue served longest ago goes first.
     pub served_seq: i64,
     pub created_at: Millis,
+    /// What the queue is for, as given through the queues API.
+    pub description: Option<String>,
+    /// Made through the queues API (`true`), or by a trigger or deployment naming it.
+    pub from_api: bool,
 }
 
 /// How loaded a queue is right now, across every environment (for metrics).

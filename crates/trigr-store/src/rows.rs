@@ -68,7 +68,8 @@ pub(crate) fn deployment(r: &impl Columns) -> Result<Deployment> {
 }
 
 pub(crate) const QUEUE_COLUMNS: &str =
-    "id, env_id, name, kind, base_limit, override_limit, overridden_at, paused, served_seq, created_at";
+    "id, env_id, name, kind, base_limit, override_limit, overridden_at, paused, served_seq, created_at, \
+    description, source";
 
 pub(crate) fn queue(r: &impl Columns) -> Result<Queue> {
     Ok(Queue {
@@ -86,6 +87,8 @@ pub(crate) fn queue(r: &impl Columns) -> Result<Queue> {
         paused: r.flag(7)?,
         served_seq: r.int(8)?,
         created_at: r.int(9)?,
+        description: r.opt_text(10)?,
+        from_api: r.text(11)? == "api",
     })
 }
 
@@ -198,6 +201,9 @@ pub(crate) fn run_values<'a>(
 /// Statuses whose TTL can still expire the run.
 /// Statuses of runs holding a concurrency slot (see `RunStatus::holds_slot`).
 pub(crate) const HOLDING_STATUSES: &str = "('DEQUEUED', 'EXECUTING')";
+/// Runs not final yet: waiting for a version, a delay, a slot or a waitpoint, or running.
+pub(crate) const LIVE_STATUSES: &str =
+    "('PENDING_VERSION', 'DELAYED', 'QUEUED', 'DEQUEUED', 'EXECUTING', 'WAITING')";
 pub(crate) const TTL_STATUSES: &str = "('PENDING_VERSION', 'DELAYED', 'QUEUED')";
 
 pub(crate) fn run(r: &impl Columns) -> Result<Run> {

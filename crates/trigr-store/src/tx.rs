@@ -133,6 +133,20 @@ pub trait QueueRead {
     fn queue_by_id(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
     /// Ordered by name; returns the page and the total count.
     fn queues(&mut self, env_id: &str, offset: usize, limit: usize) -> Result<(Vec<Queue>, i64)>;
+    /// [`QueueRead::queues`] carrying `tag`.
+    fn queues_tagged(
+        &mut self,
+        env_id: &str,
+        tag: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Queue>, i64)>;
+    /// The tags of a queue, in order.
+    fn queue_tags(&mut self, queue_id: &str) -> Result<Vec<String>>;
+    /// Runs of a queue not final yet (waiting in any way, or running).
+    fn queue_live_runs(&mut self, queue_id: &str) -> Result<i64>;
+    /// The tasks of the queue's runs not final yet, in order, at most `limit`.
+    fn queue_live_tasks(&mut self, queue_id: &str, limit: usize) -> Result<Vec<String>>;
     /// Unpaused queues, longest-unserved first.
     fn dequeue_order(&mut self, env_id: &str) -> Result<Vec<Queue>>;
     fn next_served_seq(&mut self, env_id: &str) -> Result<i64>;
@@ -156,6 +170,14 @@ pub trait QueueTx {
     /// Writes the queue's settings (limits, pause); its service order changes only through
     /// [`QueueTx::mark_served`].
     fn update_queue(&mut self, q: &Queue) -> Result<()>;
+    /// Deletes a queue and its tags (its runs keep their ids and names).
+    fn delete_queue(&mut self, queue_id: &str) -> Result<()>;
+    /// Replaces the tags of a queue.
+    fn set_queue_tags(&mut self, queue_id: &str, tags: &[String]) -> Result<()>;
+    /// Moves the runs of `task_id` not final yet from one queue to `to`; returns how many.
+    fn move_live_runs(&mut self, from_queue_id: &str, task_id: &str, to: &Queue) -> Result<u64>;
+    /// Writes a queue's new name into every run of it; returns how many.
+    fn rename_queue_runs(&mut self, queue_id: &str, name: &str) -> Result<u64>;
     /// Records that a dequeue served the queue as the environment's `served_seq`-th.
     fn mark_served(&mut self, queue_id: &str, served_seq: i64) -> Result<()>;
     /// Serializes dequeues of one environment until the transaction ends, so that concurrent

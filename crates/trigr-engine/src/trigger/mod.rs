@@ -138,6 +138,8 @@ pub(crate) fn ensure_queue(
         paused: false,
         served_seq: 0,
         created_at: now,
+        description: None,
+        from_api: false,
     };
     tx.insert_queue(&q)?;
     Ok(q)
@@ -298,6 +300,8 @@ pub(crate) fn unsaved_queue(env_id: &str, name: &str, now: Millis) -> Queue {
         paused: false,
         served_seq: 0,
         created_at: now,
+        description: None,
+        from_api: false,
     }
 }
 

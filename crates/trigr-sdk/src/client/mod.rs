@@ -1,6 +1,6 @@
 //! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens
 //! and cron schedules, set how long the environment keeps finished runs, use the
-//! environment's cache and metadata store.
+//! environment's cache and metadata store, manage queues.
 //!
 //! How the client behaves under failure is set on its [`ClientBuilder`] and, per call, with
 //! [`Client::with_options`]: typed errors ([`ApiErrorKind`](crate::ApiErrorKind)), retries
@@ -9,11 +9,13 @@
 //! [`RequestRecord`]), interceptors, several environments ([`Client::for_environment`]) and
 //! a graceful [`Client::close`].
 
+pub mod batches;
 pub mod cache;
 pub mod env_metadata;
 pub mod metrics;
 pub mod options;
 pub mod poll;
+pub mod queues;
 mod raw;
 pub mod realtime;
 pub mod schedules;
@@ -32,11 +34,13 @@ use trigr_types::wire::manage::{DefaultRegion, Retention};
 pub use trigr_types::wire::manage::{MigrationSkipped, RunsMigrated};
 pub use trigr_types::wire::rest::MigrateRunsBody as MigrateRuns;
 use trigr_types::wire::rest::{MetadataUpdate, RegionBody, RetentionBody, TriggerBody};
-use trigr_types::wire::runs::{MetadataUpdated, Triggered};
+pub use trigr_types::wire::runs::CancelOutcome;
+use trigr_types::wire::runs::{CancelRunsBody, MetadataUpdated, RunsCanceled, Triggered};
 
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Settings, Tries, DEFAULT_API_URL};
 use crate::task::TaskHandle;
+use batches::Batches;
 use cache::Cache;
 use env_metadata::EnvMetadata;
 pub use metrics::{
@@ -46,6 +50,7 @@ pub use options::{
     Cancellation, Interceptor, OutgoingRequest, RequestOptions, RetryConfig, Sleeper,
 };
 pub use poll::{Backoff, OnPoll, PollOptions, MIN_INTERVAL};
+use queues::Queues;
 use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
@@ -481,6 +486,39 @@ impl Client {
     /// The cron schedule API.
     pub fn schedules(&self) -> Schedules {
         Schedules {
+            http: self.http.clone(),
+        }
+    }
+
+    /// Batches: trigger many runs at once, read a batch's counts, cancel its runs.
+    pub fn batches(&self) -> Batches {
+        Batches {
+            http: self.http.clone(),
+        }
+    }
+
+    /// Cancels up to 100 runs by id (`POST /api/v1/runs/cancel`), each with its outcome: its
+    /// status now, or why it could not be cancelled (an unknown id).
+    pub async fn cancel_runs(&self, run_ids: &[&str]) -> Result<Vec<CancelOutcome>> {
+        let body = CancelRunsBody {
+            run_ids: run_ids.iter().map(|s| s.to_string()).collect(),
+        };
+        let body = serde_json::to_value(body).map_err(|e| Error::json("the cancel", e))?;
+        let answer: RunsCanceled = self
+            .http
+            .call(
+                Method::POST,
+                "/api/v1/runs/cancel",
+                Some(&body),
+                Tries::Transient,
+            )
+            .await?;
+        Ok(answer.data)
+    }
+
+    /// The queues API: counts, pause, limits, and queues made through the API.
+    pub fn queues(&self) -> Queues {
+        Queues {
             http: self.http.clone(),
         }
     }

@@ -46,7 +46,10 @@ async fn table_for(
     env_id: &str,
     viewer: Option<&Viewer>,
 ) -> Result<Markup, PageError> {
-    let (list, total) = state.engine.list_queues(env_id, 1, MAX_QUEUES).await?;
+    let (list, total) = state
+        .engine
+        .list_queues(env_id, None, 1, MAX_QUEUES)
+        .await?;
     Ok(html! {
         @if list.is_empty() { (layout::empty("No queues yet: they appear with the first deployment or run.")) }
         @else {

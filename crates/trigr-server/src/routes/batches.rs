@@ -4,14 +4,17 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use futures::StreamExt;
 use trigr_engine::batch::{self, ItemRun, MAX_ITEMS};
+use trigr_engine::batch_cancel::BatchCancel;
 use trigr_types::wire::batches::{
-    Batch, BatchCreated, BatchItemRun, BatchItemsAccepted, BatchProcessing,
+    Batch, BatchCancelBody, BatchCanceled, BatchCreated, BatchItemRun, BatchItemsAccepted,
+    BatchProcessing,
 };
 use trigr_types::wire::rest::{BatchItem, CreateBatch};
 use trigr_types::wire::Timestamp;
+use trigr_types::RunStatus;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_json, Auth, KeyOrToken, Unread};
+use crate::extract::{parse_json, Auth, Json, KeyOrToken, Unread};
 use crate::{jwt, AppState};
 
 /// `POST /api/v3/batches`: phase 1 of a batch trigger.
@@ -402,5 +405,57 @@ pub async fn retrieve(
             .idempotency_key_user
             .clone()
             .or(v.batch.idempotency_key.clone()),
+        total_runs: v.runs.len() as i64,
+        completed_runs: count(&v.runs, |s| s == RunStatus::Completed),
+        failed_runs: count(&v.runs, |s| s.is_final() && s != RunStatus::Completed),
+        running_runs: count(&v.runs, |s| {
+            matches!(
+                s,
+                RunStatus::Dequeued | RunStatus::Executing | RunStatus::Waiting
+            )
+        }),
+    }))
+}
+
+fn count(runs: &[trigr_store::Run], pick: impl Fn(RunStatus) -> bool) -> i64 {
+    runs.iter().filter(|r| pick(r.status)).count() as i64
+}
+
+/// `POST /api/v1/batches/{id}/cancel`: cancels the batch's unfinished runs, those not started
+/// (`cancelPending`), those started (`cancelRunning`), or both.
+#[utoipa::path(
+    post,
+    path = "/api/v1/batches/{batch_id}/cancel",
+    tag = "batches",
+    operation_id = "cancelBatch",
+    security(("secretKey" = [])),
+    params(
+        ("batch_id" = String, Path, description = "The batch id (`batch_…`)"),
+    ),
+    request_body = BatchCancelBody,
+    responses(
+        (status = 200, description = "What was cancelled", body = BatchCanceled),
+        (status = 400, description = "The body is invalid", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such batch", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(batch_id): Path<String>,
+    Json(b): Json<BatchCancelBody>,
+) -> ApiResult<impl IntoResponse> {
+    let which = BatchCancel {
+        pending: b.cancel_pending,
+        running: b.cancel_running,
+    };
+    let done = state
+        .engine
+        .cancel_batch(&auth.env_id, &batch_id, which)
+        .await?;
+    Ok(axum::Json(BatchCanceled {
+        id: batch_id,
+        canceled: done.canceled,
+        skipped: done.skipped as u64,
     }))
 }

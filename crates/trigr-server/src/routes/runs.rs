@@ -88,6 +88,45 @@ pub async fn cancel(
     }))
 }
 
+/// `POST /api/v1/runs/cancel`: cancels up to 100 runs by id, with each one's outcome.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/cancel",
+    tag = "runs",
+    operation_id = "cancelRuns",
+    security(("secretKey" = [])),
+    request_body = runs::CancelRunsBody,
+    responses(
+        (status = 200, description = "One outcome per id, in the order sent", body = runs::RunsCanceled),
+        (status = 400, description = "No ids, or more than 100", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn cancel_many(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(b): Json<runs::CancelRunsBody>,
+) -> ApiResult<impl IntoResponse> {
+    let outcomes = state.engine.cancel_runs(&auth.env_id, &b.run_ids).await?;
+    let data = outcomes
+        .into_iter()
+        .map(|(id, outcome)| match outcome {
+            Ok(c) => runs::CancelOutcome {
+                id,
+                status: Some(c.run.status.as_str().to_string()),
+                already_finished: c.already_finished,
+                error: None,
+            },
+            Err(e) => runs::CancelOutcome {
+                id,
+                status: None,
+                already_finished: false,
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    Ok(axum::Json(runs::RunsCanceled { data }))
+}
+
 /// `POST /api/v1/runs/{id}/replay`.
 #[utoipa::path(
     post,

@@ -141,6 +141,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/postgres/0024_env_kv.sql"),
     ),
+    (
+        25,
+        include_str!("../../migrations/postgres/0025_queue_api.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

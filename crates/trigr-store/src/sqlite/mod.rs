@@ -109,6 +109,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0023_mollifier_counts.sql"),
     ),
     (24, include_str!("../../migrations/sqlite/0024_env_kv.sql")),
+    (
+        25,
+        include_str!("../../migrations/sqlite/0025_queue_api.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -31,6 +31,8 @@ mod lanes;
 pub use lanes::*;
 mod kv;
 pub use kv::*;
+mod queue_api;
+pub use queue_api::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -135,6 +137,8 @@ macro_rules! suite {
             delete_expired_batches_tokens_and_packets,
             unique_violations_are_conflicts,
             queue_loads_across_environments,
+            queue_api_tags_and_origin,
+            queue_api_live_runs_move,
             versions_with_workers_since,
             buffer_accept_is_idempotent,
             buffer_requeue_keeps_fifo,
@@ -266,6 +270,8 @@ pub fn sample_queue(env_id: &str, name: &str) -> Queue {
         paused: false,
         served_seq: 0,
         created_at: NOW,
+        description: None,
+        from_api: false,
     }
 }
 
@@ -625,7 +631,11 @@ pub fn assert_queue_eq(actual: &Queue, expected: &Queue) {
         paused,
         served_seq,
         created_at,
+        description,
+        from_api,
     } = expected;
+    assert_eq!(&actual.description, description);
+    assert_eq!(&actual.from_api, from_api);
     assert_eq!(&actual.id, id);
     assert_eq!(&actual.env_id, env_id);
     assert_eq!(&actual.name, name);

@@ -86,6 +86,52 @@ pub struct Batch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub idempotency_key: Option<String>,
+    /// Runs the batch has now (a trigr addition, as are the counts below).
+    #[serde(default)]
+    pub total_runs: i64,
+    /// Runs finished successfully.
+    #[serde(default)]
+    pub completed_runs: i64,
+    /// Runs finished otherwise: failed, crashed, cancelled, expired, timed out.
+    #[serde(default)]
+    pub failed_runs: i64,
+    /// Runs started and not finished: `DEQUEUED`, `EXECUTING`, `WAITING`.
+    #[serde(default)]
+    pub running_runs: i64,
+}
+
+/// Body of `POST /api/v1/batches/{id}/cancel`: which unfinished runs to cancel (both when
+/// absent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"cancelPending": true, "cancelRunning": false}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchCancelBody {
+    /// Runs not started yet.
+    #[serde(default = "yes")]
+    pub cancel_pending: bool,
+    /// Runs started (dequeued, executing, waiting).
+    #[serde(default = "yes")]
+    pub cancel_running: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Answer of `POST /api/v1/batches/{id}/cancel`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchCanceled {
+    pub id: String,
+    /// The runs cancelled, in item order.
+    pub canceled: Vec<String>,
+    /// Unfinished runs left running or waiting, as asked.
+    pub skipped: u64,
 }
 
 #[cfg(test)]
@@ -102,7 +148,8 @@ mod tests {
         assert_eq!(serde_json::to_value(read).unwrap(), items);
         let batch = json!({"id": "batch_1", "status": "PENDING",
             "createdAt": "2026-11-26T21:00:00.000Z", "updatedAt": "2026-11-26T21:00:00.000Z",
-            "runCount": 2, "runs": [], "items": [], "processing": {"errors": []}});
+            "runCount": 2, "runs": [], "items": [], "processing": {"errors": []},
+            "totalRuns": 0, "completedRuns": 0, "failedRuns": 0, "runningRuns": 0});
         let read: Batch = serde_json::from_value(batch.clone()).unwrap();
         assert_eq!(serde_json::to_value(read).unwrap(), batch);
     }

@@ -41,6 +41,33 @@ pub struct Queue {
     /// The limit in force; `null` when unlimited.
     pub concurrency_limit: Option<i64>,
     pub concurrency: QueueConcurrency,
+    /// `code` (made by a trigger or a deployment naming it; its name, description and tags
+    /// stay as they are) or `api` (made through `POST /api/v1/queues`).
+    #[serde(default = "code_source")]
+    pub source: String,
+    /// What the queue is for (queues made through the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its tags, in order (queues made through the API).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn code_source() -> String {
+    "code".to_string()
+}
+
+/// Answer of `DELETE /api/v1/queues/{queue}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct QueueDeleted {
+    /// `queue_…`.
+    pub id: String,
+    /// Always `true`.
+    pub deleted: bool,
+    /// Runs not finished yet moved to their task's own queue (with `force=true`).
+    pub moved_runs: u64,
 }
 
 /// Answer of `GET /api/v1/queues`.
@@ -204,7 +231,7 @@ mod tests {
         let queue = json!({"id": "queue_1", "name": "t", "type": "task", "running": 0,
             "queued": 1, "paused": false, "concurrencyLimit": null, "concurrency": {
                 "current": null, "base": null, "override": null, "overriddenAt": null,
-                "overriddenBy": null}});
+                "overriddenBy": null}, "source": "code", "tags": []});
         let read: Queue = serde_json::from_value(queue.clone()).unwrap();
         assert_eq!(serde_json::to_value(read).unwrap(), queue);
         let list = json!({"data": [], "pagination": {}});

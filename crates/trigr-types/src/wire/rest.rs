@@ -280,6 +280,71 @@ pub struct QueueConcurrencyReset {
     pub kind: Option<String>,
 }
 
+/// Body of `POST /api/v1/queues`: a queue made through the API.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"name": "reports", "concurrencyLimit": 5, "description": "Nightly reports", "tags": ["team-data"]}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateQueueBody {
+    /// 1 to 128 bytes, no control characters, not starting with `task/` or `queue_`.
+    pub name: String,
+    /// 0 to 100000, at most the environment's limit; absent: only the environment's limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_limit: Option<i64>,
+    /// At most 1024 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// At most 10, each 1 to 128 bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// Body of `PATCH /api/v1/queues/{queue}`: what to change on a queue made through the API.
+/// An absent field is left as is; `null` removes the limit or the description.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"concurrencyLimit": 10, "tags": ["team-data", "nightly"]}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateQueueBody {
+    /// How the path names the queue: `id`, `task` or `custom`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
+    pub concurrency_limit: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+/// A field that was sent, `null` or not: `Some(None)` for `null`, while an absent field is
+/// `None` through `default`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// Body of schedule create and update.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(

@@ -284,6 +284,43 @@ pub struct Canceled {
     pub already_finished: bool,
 }
 
+/// Body of `POST /api/v1/runs/cancel`: the runs to cancel, at most 100.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"runIds": ["run_a", "run_b"]}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelRunsBody {
+    pub run_ids: Vec<String>,
+}
+
+/// One run's outcome in `POST /api/v1/runs/cancel`: its status now, or why it could not be
+/// cancelled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct CancelOutcome {
+    pub id: String,
+    /// The run's status now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The run had finished before: nothing was cancelled.
+    #[serde(default)]
+    pub already_finished: bool,
+    /// Why the run could not be cancelled (an unknown id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Answer of `POST /api/v1/runs/cancel`, one outcome per id in the order sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunsCanceled {
+    pub data: Vec<CancelOutcome>,
+}
+
 /// Answer of `GET /api/v1/runs/{id}/metadata`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,0 +1,142 @@
+//! Batches from the Rust client: trigger from outside a task, retrieve with counts, cancel
+//! the pending or running runs; and cancelling many runs by id with an outcome each; on both
+//! stores, with bad input.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use trigr_sdk::batches::{BatchCancel, BatchItem};
+use trigr_sdk::{Client, TriggerOptions};
+
+fn client(server: &TestServer) -> Client {
+    Client::new(&server.base_url, DEV_KEY).expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trigger_retrieve_and_cancel_a_batch() {
+    let server = TestServer::start().await;
+    let version = server.deploy(json!([{"id": "a"}])).await;
+    let batches = client(&server).batches();
+    let items = (0..3)
+        .map(|n| BatchItem::new("a", &json!({ "n": n }), TriggerOptions::new()))
+        .collect::<trigr_sdk::Result<Vec<_>>>()
+        .expect("items");
+    let made = batches.trigger(items).await.expect("trigger");
+    assert!(made.sealed);
+    assert_eq!(made.items_accepted, 3);
+    let b = batches.retrieve(&made.id).await.expect("retrieve");
+    assert_eq!(
+        (
+            b.total_runs,
+            b.completed_runs,
+            b.failed_runs,
+            b.running_runs
+        ),
+        (3, 0, 0, 0)
+    );
+    assert_eq!(b.status, "PROCESSING");
+
+    // One run finishes, one runs, one waits.
+    let got = server.dequeue(&version, 1, 0).await;
+    assert_eq!(server.complete_ok(&got[0], json!(1)).await.0, 200);
+    let running = server.dequeue(&version, 1, 0).await;
+    assert_eq!(running.len(), 1);
+    let b = batches.retrieve(&made.id).await.expect("retrieve");
+    assert_eq!(
+        (
+            b.total_runs,
+            b.completed_runs,
+            b.failed_runs,
+            b.running_runs
+        ),
+        (3, 1, 0, 1)
+    );
+
+    // Only the pending one is cancelled; the running one goes on.
+    let c = batches
+        .cancel(&made.id, BatchCancel::pending_only())
+        .await
+        .expect("cancel pending");
+    assert_eq!((c.canceled.len(), c.skipped), (1, 1), "{c:?}");
+    let b = batches.retrieve(&made.id).await.expect("retrieve");
+    assert_eq!((b.failed_runs, b.running_runs), (1, 1));
+    // Then the running one.
+    let c = batches
+        .cancel(&made.id, BatchCancel::all())
+        .await
+        .expect("cancel all");
+    assert_eq!(c.canceled, [running[0]["runId"].as_str().unwrap()]);
+    let b = batches.retrieve(&made.id).await.expect("retrieve");
+    assert_eq!(
+        (
+            b.total_runs,
+            b.completed_runs,
+            b.failed_runs,
+            b.running_runs
+        ),
+        (3, 1, 2, 0)
+    );
+    assert_ne!(b.status, "PROCESSING");
+    // Nothing is left to cancel.
+    let c = batches
+        .cancel(&made.id, BatchCancel::all())
+        .await
+        .expect("again");
+    assert_eq!((c.canceled.len(), c.skipped), (0, 0));
+
+    // Bad input.
+    let (s, v) = server
+        .post("/api/v1/batches/batch_missing/cancel", json!({}))
+        .await;
+    assert_error(s, &v, &[404], &["not found"], "unknown batch");
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/batches/{}/cancel", made.id),
+            json!({"cancelPending": "yes"}),
+        )
+        .await;
+    assert_error(s, &v, &[400], &["cancelPending"], "not a boolean");
+    let r = server
+        .send(
+            Req::new("POST", &format!("/api/v1/batches/{}/cancel", made.id))
+                .no_key()
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let empty = batches.trigger(Vec::new()).await;
+    assert!(empty.is_err(), "an empty batch is refused before sending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_many_runs_with_an_outcome_each() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "a"}])).await;
+    let r1 = server.trigger("a", json!({}), json!({})).await;
+    let r2 = server.trigger("a", json!({}), json!({})).await;
+    let outcomes = client(&server)
+        .cancel_runs(&[&r1, &r2, "run_missing", &r1])
+        .await
+        .expect("cancel");
+    assert_eq!(outcomes.len(), 4);
+    assert_eq!(outcomes[0].status.as_deref(), Some("CANCELED"));
+    assert!(!outcomes[0].already_finished);
+    assert_eq!(outcomes[1].status.as_deref(), Some("CANCELED"));
+    assert_eq!(outcomes[2].id, "run_missing");
+    assert!(outcomes[2].error.as_deref().unwrap().contains("not found"));
+    assert!(outcomes[3].already_finished, "{:?}", outcomes[3]);
+    assert_eq!(server.status(&r2).await, "CANCELED");
+
+    let too_many: Vec<String> = (0..101).map(|i| format!("run_{i}")).collect();
+    for (body, what) in [
+        (json!({"runIds": []}), "no ids"),
+        (json!({"runIds": too_many}), "101 ids"),
+        (json!({"runIds": ["run_\u{0}"]}), "NUL"),
+        (json!({"runIds": "run_x"}), "not a list"),
+        (json!({}), "missing"),
+    ] {
+        let (s, v) = server.post("/api/v1/runs/cancel", body).await;
+        assert_error(s, &v, &[400], &[], what);
+    }
+}
