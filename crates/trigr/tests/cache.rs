@@ -535,6 +535,28 @@ async fn the_rust_client_covers_every_operation() {
 }
 
 /// Limits and hostile input: each a 4xx with a sentence naming the problem, nothing written.
+/// A miss is an answer, not a failed call (the request metrics count no failure), and an
+/// empty key is the server's validation error, not a miss — in both stores' clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_is_not_a_failure_and_an_empty_key_is_refused() {
+    let server = TestServer::start().await;
+    let c = client(&server);
+    assert_eq!(c.cache().get::<u64>("absent").await.unwrap(), None);
+    assert!(c.cache().get_entry("absent").await.unwrap().is_none());
+    assert_eq!(c.env_metadata().get::<u64>("absent").await.unwrap(), None);
+    let stats = c.performance_stats();
+    assert_eq!((stats.count, stats.failures), (3, 0), "{stats:?}");
+    for err in [
+        c.cache().get::<u64>("").await.unwrap_err(),
+        c.env_metadata().get::<u64>("").await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(err.kind(), Some(trigr_sdk::ApiErrorKind::Validation { .. })),
+            "an empty key answered {err:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_and_bad_input_are_refused() {
     let server = TestServer::start().await;

@@ -115,17 +115,15 @@ pub(crate) fn entry_path(base: &str, key: &str) -> String {
     format!("{base}/entries/{}", encode(key))
 }
 
-/// The live entry of `key` under `base`, `None` on a 404.
+/// The live entry of `key` under `base`, `None` when there is none. Read through the lookup
+/// route, so that a miss is an answer (not a failed call in the request metrics), and a bad
+/// key (empty, say) is the server's 400 rather than a route it does not have.
 pub(crate) async fn get_entry(http: &Http, base: &str, key: &str) -> Result<Option<Entry>> {
-    let path = entry_path(base, key);
-    match http
-        .call::<wire::KvEntry>(Method::GET, &path, None, Tries::Transient)
-        .await
-    {
-        Ok(e) => Ok(Some(Entry::from_wire(e))),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
+    let found = lookup(http, base, &[key], true).await?;
+    Ok(found
+        .into_iter()
+        .find(|e| e.key == key)
+        .map(Entry::from_wire))
 }
 
 /// The keys of `keys` with a live entry under `base`, with values or without.
