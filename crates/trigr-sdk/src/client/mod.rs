@@ -531,7 +531,7 @@ impl Client {
     }
 
     /// The environment's metadata store: named values of the environment, not of a run (see
-    /// [`env_metadata`](crate::env_metadata) for the difference).
+    /// [`env_metadata`] for the difference).
     pub fn env_metadata(&self) -> EnvMetadata {
         EnvMetadata {
             http: self.http.clone(),
