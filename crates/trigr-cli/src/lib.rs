@@ -1,6 +1,7 @@
 //! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
 //! `trigr queues …`, `trigr deployments …`, `trigr schedules …`, `trigr retention …`,
-//! `trigr plans …` and the built-in worker, `trigr worker --plans`.
+//! `trigr plans …`, `trigr cache …`, `trigr env-metadata …` and the built-in worker,
+//! `trigr worker --plans`.
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
 //! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
@@ -16,12 +17,14 @@
 //! * [`api`]: the connection flags, and the SDK's client ([`trigr_sdk::Client`]) with its
 //!   errors worded for the terminal,
 //! * [`encode`]: percent-encoding of path segments and query strings,
-//! * [`trigger`], [`runs`], [`queues`], [`deployments`], [`plans`]: one module per command group,
+//! * [`trigger`], [`runs`], [`queues`], [`deployments`], [`plans`], [`kv`]: one module per
+//!   command group,
 //! * [`table`] and [`output`]: text rendering.
 
 pub mod api;
 pub mod deployments;
 pub mod encode;
+pub mod kv;
 pub mod output;
 pub mod plans;
 pub mod queues;
@@ -69,6 +72,12 @@ pub enum Command {
     /// Start workflow plans on the built-in plan task and follow them.
     #[command(subcommand)]
     Plans(plans::PlansCommand),
+    /// Read and write the environment's cache: entries with a time to live, and locks.
+    #[command(subcommand)]
+    Cache(kv::CacheCommand),
+    /// Read and write the environment's metadata (not a run's metadata).
+    #[command(subcommand)]
+    EnvMetadata(kv::EnvMetadataCommand),
     /// Run the built-in worker: `--plans` serves the plan task.
     Worker(plans::WorkerArgs),
 }
@@ -93,6 +102,8 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Retention(cmd) => retention::execute(cmd).await,
         Command::Region(cmd) => region::execute(cmd).await,
         Command::Plans(cmd) => plans::execute(cmd).await,
+        Command::Cache(cmd) => kv::execute_cache(cmd).await,
+        Command::EnvMetadata(cmd) => kv::execute_env_metadata(cmd).await,
         Command::Worker(_) => {
             anyhow::bail!("trigr worker runs until stopped and prints nothing to return")
         }

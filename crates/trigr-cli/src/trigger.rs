@@ -196,18 +196,24 @@ fn delay_value(delay: &str) -> Value {
 /// The JSON text of a `--payload` flag, checked: the flag's own text, `@FILE` a file's, `-`
 /// standard input's.
 pub fn payload_text(flag: &str) -> anyhow::Result<String> {
-    let (text, source) = if flag == "-" {
+    json_text("--payload", flag)
+}
+
+/// The JSON text of an argument named `name` (a flag or a positional value), checked: the
+/// argument's own text, `@FILE` a file's, `-` standard input's.
+pub fn json_text(name: &str, arg: &str) -> anyhow::Result<String> {
+    let (text, source) = if arg == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| anyhow::anyhow!("--payload -: standard input could not be read ({e})."))?;
-        (text, "--payload - (standard input)".to_string())
-    } else if let Some(path) = flag.strip_prefix('@') {
+            .map_err(|e| anyhow::anyhow!("{name} -: standard input could not be read ({e})."))?;
+        (text, format!("{name} - (standard input)"))
+    } else if let Some(path) = arg.strip_prefix('@') {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("--payload {flag}: the file could not be read ({e})."))?;
-        (text, format!("--payload {flag}"))
+            .map_err(|e| anyhow::anyhow!("{name} {arg}: the file could not be read ({e})."))?;
+        (text, format!("{name} {arg}"))
     } else {
-        parse_json_flag("--payload", flag)?;
-        return Ok(flag.to_string());
+        parse_json_flag(name, arg)?;
+        return Ok(arg.to_string());
     };
     serde_json::from_str::<Value>(&text)
         .map_err(|e| anyhow::anyhow!("{source} is not valid JSON ({e})."))?;
