@@ -166,6 +166,10 @@ pub trait QueueTx {
     /// [`QueueRead::queue_by_id`], locking the queue until the transaction ends: for commands
     /// that change it.
     fn queue_for_update(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
+    /// [`QueueRead::queue_by_id`], keeping the queue from being deleted or renamed by another
+    /// transaction until this one ends (which waits for one doing so to end first): for
+    /// writing a run onto a queue that the queues API may delete.
+    fn queue_held(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>>;
     fn insert_queue(&mut self, q: &Queue) -> Result<()>;
     /// Writes the queue's settings (limits, pause); its service order changes only through
     /// [`QueueTx::mark_served`].

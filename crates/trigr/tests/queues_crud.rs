@@ -249,6 +249,56 @@ async fn delete_refused_while_runs_are_live_unless_forced() {
     assert_eq!(ids, waiting);
 }
 
+/// Triggers onto a queue racing its deletion: every run lands on a queue that exists (the one
+/// being deleted, whose deletion then counts it and is refused, or one made anew after it), so
+/// every run is handed to a worker. On PostgreSQL the trigger holds the queue against the
+/// deletion until its run is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn triggers_racing_a_deletion_strand_no_run() {
+    const ROUNDS: usize = 12;
+    const TRIGGERS: usize = 6;
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let version = server.deploy(json!([{"id": "a"}])).await;
+    let mut triggered = Vec::new();
+    let mut deleted = 0;
+    for round in 0..ROUNDS {
+        let name = format!("race{round}");
+        let (s, v) = create(&server, json!({"name": name})).await;
+        assert_eq!(s, 201, "{v}");
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..TRIGGERS {
+            let (server, name) = (server.clone(), name.clone());
+            tasks.spawn(async move {
+                let options = json!({"queue": {"name": name}});
+                Some(server.trigger("a", json!({ "n": n }), options).await)
+            });
+        }
+        let (s, v) = delete(&server, &name).await;
+        assert!(s == 200 || s == 409, "{s} {v}");
+        deleted += usize::from(s == 200);
+        while let Some(id) = tasks.join_next().await {
+            triggered.extend(id.expect("trigger task"));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..ROUNDS * TRIGGERS {
+        let got = server.dequeue(&version, 50, 200).await;
+        if got.is_empty() {
+            break;
+        }
+        for run in &got {
+            let (s, v) = server.complete_ok(run, json!({})).await;
+            assert_eq!(s, 200, "{v}");
+            seen.insert(run["runId"].as_str().unwrap().to_string());
+        }
+    }
+    let stranded: Vec<&String> = triggered.iter().filter(|id| !seen.contains(*id)).collect();
+    assert!(
+        stranded.is_empty(),
+        "runs never handed out ({deleted} of {ROUNDS} deletions went through): {stranded:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_is_refused_and_writes_nothing() {
     let server = TestServer::start().await;

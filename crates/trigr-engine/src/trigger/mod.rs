@@ -112,7 +112,7 @@ fn resolve_task(
     Ok(Some((dep, task)))
 }
 
-/// Finds a queue by name, creating it when it does not exist yet.
+/// The queue named `name` in the environment, made now (defined in code) when there is none.
 pub(crate) fn ensure_queue(
     tx: &mut Txn<'_>,
     env_id: &str,
@@ -120,8 +120,31 @@ pub(crate) fn ensure_queue(
     base_limit: Option<i64>,
     now: Millis,
 ) -> Result<Queue> {
-    if let Some(q) = tx.queue_by_name(env_id, name)? {
-        return Ok(q);
+    let found = tx.queue_by_name(env_id, name)?;
+    settle_queue(tx, env_id, name, found, base_limit, now)
+}
+
+/// The queue `found` by `name`, ready to take a run in this transaction, or made now when there
+/// was none. A queue defined in code is never deleted or renamed, so it is used as read. One
+/// made through the API is held until the transaction ends (`queue_held`), so that a deletion
+/// either waits and then counts the run, or ends first and the queue is made anew here; after
+/// a rename it is not the queue of that name any more, and one is made anew too.
+fn settle_queue(
+    tx: &mut Txn<'_>,
+    env_id: &str,
+    name: &str,
+    found: Option<Queue>,
+    base_limit: Option<i64>,
+    now: Millis,
+) -> Result<Queue> {
+    match found {
+        Some(q) if !q.from_api => return Ok(q),
+        Some(q) => {
+            if let Some(q) = tx.queue_held(env_id, &q.id)?.filter(|q| q.name == name) {
+                return Ok(q);
+            }
+        }
+        None => {}
     }
     let q = Queue {
         id: id::new("queue"),
@@ -263,9 +286,10 @@ pub(crate) fn plan_run(
         .and_then(|t| t.queue.as_ref())
         .and_then(|q| q.concurrency_limit)
         .map(i64::from);
-    let queue = match (with_queue, tx.queue_by_name(&env.id, &queue_name)?) {
-        (_, Some(q)) => q,
-        (true, None) => ensure_queue(tx, &env.id, &queue_name, declared_limit, now)?,
+    let found = tx.queue_by_name(&env.id, &queue_name)?;
+    let queue = match (with_queue, found) {
+        (true, found) => settle_queue(tx, &env.id, &queue_name, found, declared_limit, now)?,
+        (false, Some(q)) => q,
         (false, None) => unsaved_queue(&env.id, &queue_name, now),
     };
     let version = resolved.as_ref().map(|(d, _)| d.deployment.version.clone());

@@ -76,6 +76,9 @@ pub(crate) enum Lock {
     Update,
     /// Held against [`Lock::Update`] without blocking other holders.
     Share,
+    /// Held against deleting the row or [`Lock::Update`] (not against updates of columns
+    /// outside its key): the lightest lock that keeps a referenced row in place.
+    KeyShare,
     /// [`Lock::Update`], leaving rows another writer holds for a later pass.
     SkipLocked,
     /// [`Lock::Update`] on the rows of `runs` only (a join).
@@ -88,6 +91,7 @@ impl Lock {
             Lock::None => "",
             Lock::Update => " FOR UPDATE",
             Lock::Share => " FOR SHARE",
+            Lock::KeyShare => " FOR KEY SHARE",
             Lock::SkipLocked => " FOR UPDATE SKIP LOCKED",
             Lock::UpdateOfRuns => " FOR UPDATE OF runs",
         }

@@ -15,6 +15,8 @@ static BY_NAME: Sql = sql!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1
 static BY_ID: Sql = sql!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
 static BY_ID_FOR_UPDATE: Sql =
     sql!(Update: "SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
+static BY_ID_HELD: Sql =
+    sql!(KeyShare: "SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
 static INSERT: Sql = sql!(
     "INSERT INTO queues ({QUEUE_COLUMNS}) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -156,6 +158,10 @@ impl<C: Db + DequeueLock> QueueRead for C {
 impl<C: Db + DequeueLock> QueueTx for C {
     fn queue_for_update(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
         self.query_first(&BY_ID_FOR_UPDATE, &[&env_id, &id], |r| rows::queue(r))
+    }
+
+    fn queue_held(&mut self, env_id: &str, id: &str) -> Result<Option<Queue>> {
+        self.query_first(&BY_ID_HELD, &[&env_id, &id], |r| rows::queue(r))
     }
 
     fn insert_queue(&mut self, q: &Queue) -> Result<()> {
