@@ -28,8 +28,8 @@ use crate::client::metrics::{
     DEFAULT_HISTORY,
 };
 use crate::client::options::{
-    tokio_sleeper, unless_cancelled, Cancellation, Interceptor, OutgoingRequest, RequestOptions,
-    RetryConfig, Sleeper,
+    tokio_sleeper, unless_cancelled, Cancellation, IncomingResponse, Interceptor, OutgoingRequest,
+    RequestOptions, ResponseInterceptor, RetryConfig, Sleeper,
 };
 use crate::error::{ApiErrorKind, Error, Result};
 use crate::version::VersionMismatchError;
@@ -80,6 +80,7 @@ pub(crate) struct Settings {
     pub(crate) on_request: Vec<RequestHook>,
     pub(crate) on_error: Vec<ErrorHook>,
     pub(crate) interceptors: Vec<Interceptor>,
+    pub(crate) response_interceptors: Vec<ResponseInterceptor>,
     pub(crate) sleeper: Sleeper,
     pub(crate) tracing: bool,
 }
@@ -95,6 +96,7 @@ impl Default for Settings {
             on_request: Vec::new(),
             on_error: Vec::new(),
             interceptors: Vec::new(),
+            response_interceptors: Vec::new(),
             sleeper: tokio_sleeper(),
             tracing: false,
         }
@@ -110,6 +112,7 @@ pub(crate) struct Shared {
     on_request: Vec<RequestHook>,
     on_error: Vec<ErrorHook>,
     interceptors: Vec<Interceptor>,
+    response_interceptors: Vec<ResponseInterceptor>,
     sleeper: Sleeper,
     tracing: bool,
 }
@@ -207,6 +210,7 @@ impl Http {
             on_request: settings.on_request,
             on_error: settings.on_error,
             interceptors: settings.interceptors,
+            response_interceptors: settings.response_interceptors,
             sleeper: settings.sleeper,
             tracing: settings.tracing,
         };
@@ -587,6 +591,18 @@ impl Http {
             .headers(headers)
     }
 
+    /// Shows an answer's head to the response interceptors, before its body is read.
+    fn answered(&self, method: &Method, path: &str, response: &reqwest::Response) {
+        for interceptor in &self.shared.response_interceptors {
+            interceptor(IncomingResponse {
+                method,
+                path,
+                status: response.status().as_u16(),
+                headers: response.headers(),
+            });
+        }
+    }
+
     async fn send_once(
         &self,
         method: &Method,
@@ -600,6 +616,7 @@ impl Http {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        self.answered(method, path, &response);
         let status = response.status().as_u16();
         let request_id = request_id_of(response.headers());
         let head = response.headers().clone();
@@ -641,6 +658,7 @@ impl Http {
                 .send()
                 .await
                 .map_err(|e| self.unreachable(&e))?;
+            self.answered(method_ref, path, &response);
             let status = response.status().as_u16();
             let request_id = request_id_of(response.headers());
             let head = response.headers().clone();
@@ -706,6 +724,7 @@ impl Http {
                 request = request.timeout(timeout);
             }
             let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+            self.answered(&Method::GET, path, &response);
             let status = response.status().as_u16();
             let request_id = request_id_of(response.headers());
             if !(200..300).contains(&status) {

@@ -631,7 +631,8 @@ async fn stats_hooks_and_interceptors() {
     let server = TestServer::start_with_clock().await;
     let records = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(Mutex::new(Vec::new()));
-    let (r, e) = (records.clone(), errors.clone());
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let (r, e, a) = (records.clone(), errors.clone(), answers.clone());
     let client = Client::builder(&server.base_url, DEV_KEY)
         .metrics_history(6)
         .enable_retries(false)
@@ -647,6 +648,15 @@ async fn stats_hooks_and_interceptors() {
                 req.headers
                     .insert("x-request-id", "from-interceptor".parse().unwrap());
             }
+        })
+        .response_interceptor(move |answer| {
+            let id = answer.headers.get("x-request-id");
+            a.lock().unwrap().push((
+                answer.method.to_string(),
+                answer.path.to_string(),
+                answer.status,
+                id.and_then(|v| v.to_str().ok()).map(str::to_string),
+            ))
         })
         .build()
         .unwrap();
@@ -669,6 +679,22 @@ async fn stats_hooks_and_interceptors() {
     let history = client.request_history();
     assert_eq!(history.len(), 6, "bounded to 6 of 8 calls");
     assert_eq!(records.lock().unwrap().len(), 8, "the hook saw every call");
+    let answers = answers.lock().unwrap().clone();
+    assert_eq!(
+        answers.len(),
+        8,
+        "the response interceptor saw every answer"
+    );
+    assert_eq!(answers[0].0, "POST");
+    assert_eq!(answers[0].1, "/api/v1/tasks/hello/trigger");
+    assert_eq!(answers[0].2, 200);
+    assert!(answers[0].3.is_some(), "each answer carries a request id");
+    assert_eq!(
+        (answers[2].2, answers[2].3.as_deref()),
+        (200, Some("from-interceptor")),
+        "the answer echoes the id the request interceptor set"
+    );
+    assert_eq!(answers[4].2, 404);
     let runs = &history[1];
     assert_eq!(runs.endpoint, "GET /api/v3/runs/{id}");
     assert_eq!(runs.request_id.as_deref(), Some("from-interceptor"));

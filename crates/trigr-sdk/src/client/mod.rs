@@ -47,7 +47,8 @@ pub use metrics::{
     normalize_endpoint, EndpointStats, ErrorHook, PerformanceStats, RequestHook, RequestRecord,
 };
 pub use options::{
-    Cancellation, Interceptor, OutgoingRequest, RequestOptions, RetryConfig, Sleeper,
+    Cancellation, IncomingResponse, Interceptor, OutgoingRequest, RequestOptions,
+    ResponseInterceptor, RetryConfig, Sleeper,
 };
 pub use poll::{Backoff, OnPoll, PollOptions, MIN_INTERVAL};
 use queues::Queues;
@@ -174,6 +175,17 @@ impl ClientBuilder {
         hook: impl Fn(OutgoingRequest<'_>) + Send + Sync + 'static,
     ) -> ClientBuilder {
         self.settings.interceptors.push(Arc::new(hook));
+        self
+    }
+
+    /// A hook called on every answer as it arrives (to each send of a retry too), with its
+    /// status and headers, before the body is read — to read rate-limit headers, say, or log
+    /// request ids; response interceptors run in the order they were added.
+    pub fn response_interceptor(
+        mut self,
+        hook: impl Fn(IncomingResponse<'_>) + Send + Sync + 'static,
+    ) -> ClientBuilder {
+        self.settings.response_interceptors.push(Arc::new(hook));
         self
     }
 

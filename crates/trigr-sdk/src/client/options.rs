@@ -287,6 +287,24 @@ pub struct OutgoingRequest<'a> {
 /// ([`ClientBuilder::interceptor`](crate::ClientBuilder::interceptor)).
 pub type Interceptor = Arc<dyn Fn(OutgoingRequest<'_>) + Send + Sync>;
 
+/// What a [`ResponseInterceptor`] sees of an answer: its status and headers, before the body
+/// is read.
+#[derive(Debug)]
+pub struct IncomingResponse<'a> {
+    /// The method of the request answered.
+    pub method: &'a Method,
+    /// The path and query of the request answered.
+    pub path: &'a str,
+    /// The answer's status.
+    pub status: u16,
+    /// The answer's headers (`x-request-id`, rate-limit headers, …).
+    pub headers: &'a HeaderMap,
+}
+
+/// A hook called on every answer as it arrives, the answer to each send of a retry included
+/// ([`ClientBuilder::response_interceptor`](crate::ClientBuilder::response_interceptor)).
+pub type ResponseInterceptor = Arc<dyn Fn(IncomingResponse<'_>) + Send + Sync>;
+
 /// How a client waits between retries and polls: `tokio::time::sleep` unless replaced
 /// ([`ClientBuilder::sleeper`](crate::ClientBuilder::sleeper)), e.g. by a test that records
 /// the waits instead of sitting through them.
