@@ -316,6 +316,74 @@ async fn the_runs_page_filters_by_region_and_the_run_page_shows_it() {
     );
 }
 
+/// A workflow plan's run page draws its DAG: a box per action in columns by depth, an arrow per
+/// dependency, each box with its action's status — pending before a worker starts the plan,
+/// then as the final state says; a run of another task draws none.
+#[tokio::test]
+async fn the_run_page_of_a_plan_draws_its_dag_with_each_action_status() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["trigr-plan", "t"])).await;
+    let s = sign_in(&server, DEV_KEY, &[]).await;
+    let runs = format!("/dashboard/env/{}/runs", s.env_id);
+    let http = json!({"method": "GET", "url": "http://127.0.0.1:9/"});
+    let plan = json!({"id": "nightly", "actions": [
+        {"id": "fetch", "http": http},
+        {"id": "store", "dependsOn": ["fetch"], "http": http},
+        {"id": "audit", "dependsOn": ["fetch"], "http": http},
+        {"id": "report", "dependsOn": ["store", "audit"], "http": http},
+    ]});
+    let id = server.trigger("trigr-plan", plan, json!({})).await;
+    let (st, page) = s.get(&server, &format!("{runs}/{id}")).await;
+    assert_eq!(st, 200, "{page}");
+    assert!(
+        page.contains("Plan <span class=\"mono\">nightly</span> — pending"),
+        "{page}"
+    );
+    for action in ["fetch", "store", "audit", "report"] {
+        let node = format!(r#"data-action="{action}" data-status="pending""#);
+        assert!(page.contains(&node), "{action} drawn pending: {page}");
+    }
+    assert_eq!(page.matches("class=\"dag-edge\"").count(), 4, "{page}");
+
+    // The plan ends: fetch and audit completed, store failed, report skipped.
+    let got = server.dequeue(&version, 1, 0).await;
+    assert_eq!(got.len(), 1);
+    let result = |id: &str, status: &str| json!({"actionId": id, "status": status, "attempts": 1});
+    let mut failed = result("store", "failed");
+    failed["error"] = json!({"message": "HTTP 503 after 3 tries"});
+    let state = json!({
+        "executionId": id, "planId": "nightly", "status": "failed",
+        "startedAt": "2026-01-01T00:00:00Z", "completedAt": "2026-01-01T00:00:01Z",
+        "results": {
+            "fetch": result("fetch", "completed"), "audit": result("audit", "completed"),
+            "store": failed, "report": result("report", "skipped"),
+        }
+    });
+    let (st, v) = server.complete_ok(&got[0], state).await;
+    assert_eq!(st, 200, "{v}");
+    let (_, page) = s.get(&server, &format!("{runs}/{id}")).await;
+    for (action, status) in [
+        ("fetch", "completed"),
+        ("audit", "completed"),
+        ("store", "failed"),
+        ("report", "skipped"),
+    ] {
+        let node = format!(r#"data-action="{action}" data-status="{status}""#);
+        assert!(page.contains(&node), "{action} drawn {status}: {page}");
+    }
+    assert!(
+        page.contains("failed, 1 tries: HTTP 503 after 3 tries"),
+        "{page}"
+    );
+
+    let other = server.trigger("t", json!({}), json!({})).await;
+    let (_, page) = s.get(&server, &format!("{runs}/{other}")).await;
+    assert!(
+        !page.contains("id=\"plan\""),
+        "no DAG for other tasks: {page}"
+    );
+}
+
 #[tokio::test]
 async fn runs_are_found_by_schedule_and_idempotency_key_and_batches_are_listed() {
     let server = TestServer::start_with_clock().await;

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod live;
 pub mod mollifier;
 pub mod overview;
+pub mod plan;
 pub mod queues;
 pub mod run;
 pub mod runs;

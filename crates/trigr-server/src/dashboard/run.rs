@@ -1,5 +1,6 @@
 //! `GET /dashboard/env/{env_id}/runs/{run_id}`: one run, live — its status and attempts,
-//! payload, output, error, metadata, logs, journal (steps and waits, children linked),
+//! payload, output, error, metadata, the DAG of a workflow plan it executes, logs, journal
+//! (steps and waits, children linked),
 //! waitpoints, output streams and trace — and the actions on it: cancel, replay with an
 //! edited payload, reschedule a delayed run, complete a token it waits for. Each action calls
 //! the engine command the API's route calls.
@@ -103,6 +104,9 @@ pub fn live_part(env_id: &str, v: &RunView) -> Markup {
                 div.panel { h2 { "Error" } (json(run.error.as_deref())) }
             }
             div.panel { h2 { "Metadata" } (json(run.metadata.as_deref())) }
+        }
+        @if let Some((plan, state)) = super::plan::of_run(run) {
+            (super::plan::section(&plan, &state))
         }
         div.panel #journal { h2 { "Journal" } (journal(env_id, v)) }
         div.panel #logs { h2 { "Logs" } (logs(&v.logs)) }
