@@ -372,7 +372,7 @@ async fn the_run_page_of_a_plan_draws_its_dag_with_each_action_status() {
         assert!(page.contains(&node), "{action} drawn {status}: {page}");
     }
     assert!(
-        page.contains("failed, 1 tries: HTTP 503 after 3 tries"),
+        page.contains("failed, 1 try: HTTP 503 after 3 tries"),
         "{page}"
     );
 

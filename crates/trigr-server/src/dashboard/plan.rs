@@ -120,7 +120,8 @@ fn summary(r: Option<&ActionResult>) -> String {
     let Some(r) = r else {
         return "pending".into();
     };
-    let mut text = format!("{}, {} tries", r.status.as_str(), r.attempts);
+    let tries = if r.attempts == 1 { "try" } else { "tries" };
+    let mut text = format!("{}, {} {tries}", r.status.as_str(), r.attempts);
     if let Some(ms) = r.duration_ms {
         text.push_str(&format!(", {ms} ms"));
     }
