@@ -255,3 +255,63 @@ async fn a_client_minted_token_reads_its_run_only_and_not_after_expiry() {
     let (s, _) = get(format!("/api/v3/runs/{mine}"), foreign).await;
     assert!(s == 403 || s == 404, "{s}");
 }
+
+async fn append_logs(server: &TestServer, claim: &serde_json::Value, messages: &[&str]) {
+    let id = claim["runId"].as_str().expect("a run id");
+    let entries: Vec<_> = messages
+        .iter()
+        .map(|m| json!({"level": "info", "message": m}))
+        .collect();
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/logs"),
+            json!({"lease": claim["lease"], "entries": entries}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_log_stream_reads_what_is_there_or_follows_until_the_run_ends() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["a"])).await;
+    let id = server.trigger("a", json!({}), json!({})).await;
+    let claim = server.dequeue(&version, 1, 0).await.remove(0);
+    append_logs(&server, &claim, &["one", "two"]).await;
+    let runs = client(&server).runs();
+    let messages = |lines: Vec<trigr_sdk::client::types::LogEntry>| -> Vec<String> {
+        lines.into_iter().map(|l| l.message).collect()
+    };
+
+    // Without follow: what is there now, though the run goes on.
+    let now = runs.log_stream(&id, false).collect().await.expect("read");
+    assert_eq!(messages(now), ["one", "two"]);
+
+    // Following: the lines written later, and the end once the run is final.
+    let mut follow = runs.log_stream(&id, true);
+    for expected in ["one", "two"] {
+        let line = follow.next().await.expect("read").expect("a line");
+        assert_eq!(line.message, expected);
+        assert_eq!(line.attempt, Some(1));
+    }
+    let rest = tokio::spawn(follow.collect());
+    append_logs(&server, &claim, &["three"]).await;
+    append_logs(&server, &claim, &["four"]).await;
+    assert_eq!(server.complete_ok(&claim, json!(1)).await.0, 200);
+    let rest = tokio::time::timeout(Duration::from_secs(60), rest)
+        .await
+        .expect("the stream ends with the run")
+        .expect("task")
+        .expect("follow");
+    assert_eq!(messages(rest), ["three", "four"]);
+
+    // A finished run's stream, followed or not, is its lines and then the end.
+    let all = runs.log_stream(&id, true).collect().await.expect("read");
+    assert_eq!(messages(all), ["one", "two", "three", "four"]);
+    let e = runs
+        .log_stream("run_doesnotexist0000000000", true)
+        .collect()
+        .await
+        .expect_err("unknown run");
+    assert_eq!(e.kind(), Some(ApiErrorKind::NotFound), "{e}");
+}

@@ -15,6 +15,7 @@ pub mod batches;
 pub mod cache;
 pub mod env_metadata;
 pub mod idempotency_keys;
+pub mod log_stream;
 pub mod metrics;
 pub mod options;
 pub mod poll;

@@ -1,11 +1,12 @@
 //! Managing runs that exist (`/api/v1/runs/{id}/…`): replay one with overrides, move a delayed
-//! one's start, add tags.
+//! one's start, add tags, read its log lines as a stream.
 //!
 //! [`Runs::replay`] makes a new run of the same task from an old one, on the current version;
 //! what [`ReplayOptions`] does not set is the old run's (payload, tags, metadata, queue,
 //! concurrency key, machine, region). [`Runs::reschedule`] moves a `DELAYED` run's start
 //! (any other status is refused with a validation error). [`Runs::add_tags`] adds tags to a
-//! run, up to ten in all.
+//! run, up to ten in all. [`Runs::log_stream`] hands out a run's log lines one by one, and
+//! with `follow` the lines written later, until the run ends ([`LogStream`]).
 //!
 //! ```no_run
 //! # async fn f(client: trigr_sdk::Client) -> trigr_sdk::Result<()> {
@@ -29,6 +30,7 @@ use serde_json::{json, Value};
 use trigr_types::wire::common::{Id, Message};
 use trigr_types::wire::rest::{ReplayOverrides, RescheduleBody, TagsBody};
 
+pub use crate::client::log_stream::LogStream;
 use crate::client::types::{duration_text, rfc3339, Run, RunHandle};
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Tries};
@@ -175,6 +177,12 @@ impl Runs {
         self.http
             .call(Method::POST, &path, Some(&body), Tries::Transient)
             .await
+    }
+
+    /// The run's log lines, oldest first: those written so far, and with `follow` those
+    /// written later too, until the run is final and its last line was read.
+    pub fn log_stream(&self, run_id: &str, follow: bool) -> LogStream {
+        LogStream::new(self.http.clone(), run_id, follow)
     }
 
     /// Adds tags to a run (it keeps the ones it has; ten in all at most); answers the
