@@ -4,16 +4,20 @@
 //   TRIGGER_API_URL        base URL of the trigr server, e.g. http://127.0.0.1:3030
 //   TRIGGER_SECRET_KEY     secret key of the dev environment (tr_dev_…)
 //   TRIGR_PROD_SECRET_KEY  secret key of the prod environment of the same server (tr_prod_…)
+//   TRIGR_IDEMPOTENCY_OUT  a file the suite writes the idempotency keys it made (and the run one
+//                          of them made) to, for the Rust client to check it makes the same keys
 //
 // Run with `node --test sdk.test.mjs`. The suite expects a fresh server: it registers a
 // deployment in dev and then checks exact run sets, so leftovers from other runs would show up.
 
 import { describe, test, before } from "node:test";
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 
 import {
   configure,
   auth,
+  idempotencyKeys,
   tasks,
   runs,
   batch,
@@ -31,6 +35,7 @@ import {
 const baseURL = requireEnv("TRIGGER_API_URL").replace(/\/+$/, "");
 const devKey = requireEnv("TRIGGER_SECRET_KEY");
 const prodKey = requireEnv("TRIGR_PROD_SECRET_KEY");
+const idempotencyOut = requireEnv("TRIGR_IDEMPOTENCY_OUT");
 
 configure({ baseURL, accessToken: devKey });
 
@@ -712,5 +717,17 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
       const retrievedBatch = await batch.retrieve(handle.batchId);
       assert.deepEqual(sorted([...inBatch.keys()]), sorted(retrievedBatch.runs));
     });
+  });
+
+  test("idempotencyKeys.create: the keys the Rust client makes too", async () => {
+    const global = await idempotencyKeys.create(["cross-sdk", "42"], { scope: "global" });
+    // Outside a task there is no run: the run and attempt scopes hash like the global one.
+    const run = await idempotencyKeys.create("cross-sdk-run");
+    const attempt = await idempotencyKeys.create(["cross", "sdk"], { scope: "attempt" });
+    for (const key of [global, run, attempt]) assert.match(key, /^[0-9a-f]{64}$/);
+    const first = await tasks.trigger(OTHER, { from: "node" }, { idempotencyKey: global });
+    const again = await tasks.trigger(OTHER, { from: "node" }, { idempotencyKey: global });
+    assert.equal(again.id, first.id);
+    writeFileSync(idempotencyOut, JSON.stringify({ global, run, attempt, runId: first.id }));
   });
 });

@@ -182,6 +182,12 @@ impl Http {
         Http::with_settings(api_url, secret_key, Settings::default())
     }
 
+    /// The secret key the requests are authenticated with (it signs public tokens).
+    pub(crate) fn secret_key(&self) -> String {
+        let header = self.auth.to_str().unwrap_or_default();
+        header.strip_prefix("Bearer ").unwrap_or(header).to_string()
+    }
+
     /// A connection with these settings.
     pub(crate) fn with_settings(
         api_url: &str,

@@ -98,11 +98,14 @@ pub mod workflow;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use client::auth;
 pub use client::batches;
 pub use client::cache;
 pub use client::env_metadata;
+pub use client::idempotency_keys;
 pub use client::queues;
 pub use client::realtime;
+pub use client::runs;
 pub use client::schedules;
 pub use client::tokens;
 pub use client::types::{

@@ -249,6 +249,7 @@ async fn help_shows_only_required_flags_as_required() {
     let required: &[(&str, &[&str])] = &[
         ("schedules create", &["--task", "--cron", "--dedup-key"]),
         ("runs migrate", &["--from", "--to"]),
+        ("runs reschedule", &["--delay"]),
     ];
     let leaves = leaf_commands(env, Vec::new()).await;
     assert!(leaves.len() > 20, "{leaves:?}");

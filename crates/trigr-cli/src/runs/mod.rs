@@ -1,4 +1,5 @@
-//! `trigr runs …`: list, show, cancel, replay and migrate runs, and print their logs.
+//! `trigr runs …`: list, show, cancel, replay, reschedule, tag and migrate runs, and print
+//! their logs.
 
 mod attempts;
 mod cancel;
@@ -8,6 +9,8 @@ mod logs;
 mod logs_follow;
 mod migrate;
 mod replay;
+mod reschedule;
+mod tag;
 mod watch;
 
 pub use cancel::RunsCancelArgs;
@@ -16,6 +19,8 @@ pub use list::RunsListArgs;
 pub use logs::RunsLogsArgs;
 pub use migrate::RunsMigrateArgs;
 pub use replay::RunsReplayArgs;
+pub use reschedule::RunsRescheduleArgs;
+pub use tag::RunsTagArgs;
 pub use watch::RunsWatchArgs;
 
 use crate::encode;
@@ -31,6 +36,10 @@ pub enum RunsCommand {
     Cancel(RunsCancelArgs),
     /// Start a new run from an earlier one, optionally with another payload, tags, queue or version.
     Replay(RunsReplayArgs),
+    /// Move a delayed run's start to a new delay from now or a date.
+    Reschedule(RunsRescheduleArgs),
+    /// Add tags to a run.
+    Tag(RunsTagArgs),
     /// Print a run's logs, oldest first: time, level, message and fields.
     Logs(RunsLogsArgs),
     /// Print a run's status and metadata changes as they happen; exits when the run ends.
@@ -47,6 +56,8 @@ pub async fn execute(cmd: RunsCommand) -> anyhow::Result<String> {
         RunsCommand::Get(args) => get::execute(args).await,
         RunsCommand::Cancel(args) => cancel::execute(args).await,
         RunsCommand::Replay(args) => replay::execute(args).await,
+        RunsCommand::Reschedule(args) => reschedule::execute(args).await,
+        RunsCommand::Tag(args) => tag::execute(args).await,
         RunsCommand::Logs(args) if args.follow => logs_follow::execute(args).await,
         RunsCommand::Logs(args) => logs::execute(args).await,
         RunsCommand::Watch(args) => watch::execute(args).await,

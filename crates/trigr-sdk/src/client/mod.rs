@@ -1,6 +1,7 @@
 //! [`Client`]: the management API — trigger runs, read and cancel them, manage wait tokens
 //! and cron schedules, set how long the environment keeps finished runs, use the
-//! environment's cache and metadata store, manage queues.
+//! environment's cache and metadata store, manage queues, replay, reschedule and tag runs,
+//! make and reset idempotency keys, mint public access tokens.
 //!
 //! How the client behaves under failure is set on its [`ClientBuilder`] and, per call, with
 //! [`Client::with_options`]: typed errors ([`ApiErrorKind`](crate::ApiErrorKind)), retries
@@ -9,15 +10,19 @@
 //! [`RequestRecord`]), interceptors, several environments ([`Client::for_environment`]) and
 //! a graceful [`Client::close`].
 
+pub mod auth;
 pub mod batches;
 pub mod cache;
 pub mod env_metadata;
+pub mod idempotency_keys;
+pub mod log_stream;
 pub mod metrics;
 pub mod options;
 pub mod poll;
 pub mod queues;
 mod raw;
 pub mod realtime;
+pub mod runs;
 pub mod schedules;
 pub mod tokens;
 pub mod types;
@@ -40,9 +45,11 @@ use trigr_types::wire::runs::{CancelRunsBody, MetadataUpdated, RunsCanceled, Tri
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Settings, Tries, DEFAULT_API_URL};
 use crate::task::TaskHandle;
+use auth::Auth;
 use batches::Batches;
 use cache::Cache;
 use env_metadata::EnvMetadata;
+use idempotency_keys::IdempotencyKeys;
 pub use metrics::{
     normalize_endpoint, EndpointStats, ErrorHook, PerformanceStats, RequestHook, RequestRecord,
 };
@@ -52,6 +59,7 @@ pub use options::{
 };
 pub use poll::{Backoff, OnPoll, PollOptions, MIN_INTERVAL};
 use queues::Queues;
+use runs::Runs;
 use schedules::Schedules;
 use tokens::Tokens;
 use types::{ListRuns, LogEntry, Page, Run, RunHandle, RunSummary, TriggerOptions, WirePage};
@@ -486,6 +494,27 @@ impl Client {
             .call(Method::GET, &path, None, Tries::Transient)
             .await?;
         Ok(page.into())
+    }
+
+    /// Runs that exist: replay with overrides, reschedule, add tags.
+    pub fn runs(&self) -> Runs {
+        Runs {
+            http: self.http.clone(),
+        }
+    }
+
+    /// Releasing idempotency keys; [`idempotency_keys::create`] makes them.
+    pub fn idempotency_keys(&self) -> IdempotencyKeys {
+        IdempotencyKeys {
+            http: self.http.clone(),
+        }
+    }
+
+    /// Public access tokens signed with this client's secret key.
+    pub fn auth(&self) -> Auth {
+        Auth {
+            http: self.http.clone(),
+        }
     }
 
     /// The wait-token API.
