@@ -48,6 +48,8 @@ pub struct AppState {
     drainer: Arc<Drainer>,
     /// Injected failures: only on a server with the test routes (`--test-clock`).
     faults: Option<Arc<middleware::faults::Faults>>,
+    /// How often a realtime WebSocket is pinged.
+    ws_ping: std::time::Duration,
 }
 
 /// A started server.
@@ -278,6 +280,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         timers: timers.clone(),
         drainer: drainer.clone(),
         faults: faults.clone(),
+        ws_ping: config.realtime_ws_ping,
     };
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);

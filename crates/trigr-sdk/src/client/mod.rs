@@ -18,6 +18,7 @@ pub mod poll;
 pub mod queues;
 mod raw;
 pub mod realtime;
+pub(crate) mod realtime_ws;
 pub mod schedules;
 pub mod tokens;
 pub mod types;
