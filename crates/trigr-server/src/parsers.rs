@@ -29,5 +29,8 @@ pub fn app_state(engine: Engine) -> AppState {
         drainer: Arc::new(trigr_engine::mollifier::drainer::Drainer::new(engine)),
         faults: None,
         ws_ping: crate::Config::default().realtime_ws_ping,
+        ws_slots: Arc::new(tokio::sync::Semaphore::new(
+            crate::Config::default().connections.max_connections,
+        )),
     }
 }

@@ -517,6 +517,8 @@ async fn a_client_that_does_not_read_holds_nothing_back_and_catches_up() {
 struct Proxy {
     url: String,
     cut: tokio::sync::watch::Sender<u64>,
+    /// Connections accepted so far.
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Proxy {
@@ -525,8 +527,11 @@ impl Proxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let target = server.base_url.strip_prefix("http://").unwrap().to_string();
         let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let target = target.clone();
                 let mut cuts = cuts.clone();
                 cuts.mark_unchanged();
@@ -541,7 +546,11 @@ impl Proxy {
                 });
             }
         });
-        Proxy { url, cut }
+        Proxy { url, cut, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Drops every connection open now.
@@ -586,6 +595,7 @@ async fn the_client_resumes_its_websocket_subscriptions_after_the_socket_drops()
     let m1 = next_event(&mut run).await;
     assert_eq!(m1.kind, EventKind::Metadata);
     assert_eq!(next_event(&mut tagged).await, m1);
+    assert_eq!(proxy.accepted(), 1, "both subscriptions share one socket");
 
     // The socket drops; meanwhile the run moves on.
     proxy.cut();
@@ -620,6 +630,11 @@ async fn the_client_resumes_its_websocket_subscriptions_after_the_socket_drops()
     for want in &got[..3] {
         assert_eq!(&next_event(&mut tagged).await, want);
     }
+    assert_eq!(
+        proxy.accepted(),
+        2,
+        "one new socket for both after the drop"
+    );
 
     // close() ends the WebSocket subscriptions still open.
     client.close().await;
@@ -652,4 +667,45 @@ async fn the_client_reports_a_refused_websocket_subscription() {
         .expect("an error")
         .expect_err("refused");
     assert!(e.to_string().contains("401"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_websockets_than_connections() {
+    let server = TestServer::start_with(Options {
+        args: vec!["--max-connections".into(), "2".into()],
+        ..Default::default()
+    })
+    .await;
+    let first = Ws::open(&server).await;
+    let mut second = Ws::open(&server).await;
+    let refused =
+        tokio_tungstenite::client_async(request(&server, Some(DEV_KEY)), tcp(&server, None).await)
+            .await
+            .expect_err("a third WebSocket is refused");
+    match refused {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => {
+            assert_eq!(resp.status().as_u16(), 503)
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    // Closing one makes room.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut third = loop {
+        let stream = tcp(&server, None).await;
+        match tokio_tungstenite::client_async(request(&server, Some(DEV_KEY)), stream).await {
+            Ok((socket, _)) => {
+                break Ws {
+                    socket,
+                    pings: 0,
+                    notes: Vec::new(),
+                }
+            }
+            Err(_) => assert!(tokio::time::Instant::now() < deadline, "room again"),
+        }
+    };
+    for ws in [&mut second, &mut third] {
+        ws.send(json!({"type": "ping"})).await;
+        ws.expect("pong").await;
+    }
 }

@@ -63,6 +63,7 @@ const SILENT_PINGS: u32 = 3;
         (status = 101, description = "Switching to the WebSocket protocol: JSON text messages, `subscribe`/`unsubscribe`/`ping` from the client, `subscribed`/`event`/`closed`/`error`/`pong` from the server (docs/api.md)"),
         (status = 400, description = "Not a WebSocket upgrade request", body = crate::openapi::schemas::ErrorBody),
         (status = 401, description = "No valid secret key or public access token", body = crate::openapi::schemas::ErrorBody),
+        (status = 503, description = "As many WebSockets are open as the server serves connections", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
 pub async fn connect(
@@ -76,11 +77,20 @@ pub async fn connect(
             format!("GET /api/v1/realtime/ws needs a WebSocket upgrade request: {e}"),
         )
     })?;
+    let slot = state.ws_slots.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "As many realtime WebSockets are open as this server serves: try again later",
+        )
+    })?;
     let ping = state.ws_ping;
     Ok(upgrade
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(socket, state, auth, ping)))
+        .on_upgrade(move |socket| async move {
+            serve(socket, state, auth, ping).await;
+            drop(slot);
+        }))
 }
 
 /// A client message.
@@ -203,7 +213,7 @@ async fn serve(socket: WebSocket, state: AppState, auth: Auth, ping: Duration) {
                 let _ = connection
                     .outbox
                     .reply_message(Message::Close(Some(CloseFrame {
-                        code: close_code(&e),
+                        code: close_code(e),
                         reason: Utf8Bytes::from_static("unreadable message"),
                     })));
                 false
@@ -220,12 +230,11 @@ async fn serve(socket: WebSocket, state: AppState, auth: Auth, ping: Duration) {
 }
 
 /// 1009 (message too big) for an oversized message, 1002 (protocol error) otherwise.
-fn close_code(e: &axum::Error) -> u16 {
-    let text = e.to_string();
-    if text.contains("Space limit exceeded") || text.contains("too long") {
-        1009
-    } else {
-        1002
+fn close_code(e: axum::Error) -> u16 {
+    use tokio_tungstenite::tungstenite::Error;
+    match e.into_inner().downcast::<Error>().map(|e| *e) {
+        Ok(Error::Capacity(_)) => 1009,
+        _ => 1002,
     }
 }
 
