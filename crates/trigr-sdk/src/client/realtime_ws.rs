@@ -94,8 +94,16 @@ fn refused(status: u16, message: String) -> Error {
     }
 }
 
-/// A WebSocket subscription of `topic`.
+/// A WebSocket subscription of `topic`, registered with the hub when first polled (so it may
+/// be made outside a runtime, like an SSE subscription).
 pub(crate) fn subscribe(http: Http, topic: Topic, options: SubscribeOptions) -> Subscription {
+    futures::stream::once(async move { register(http, topic, options) })
+        .flatten()
+        .boxed()
+}
+
+/// Hands the subscription to the client's hub; its events.
+fn register(http: Http, topic: Topic, options: SubscribeOptions) -> Subscription {
     let (out, events) = mpsc::channel(PER_SUBSCRIPTION);
     let slot = http.ws_hub();
     let id = slot

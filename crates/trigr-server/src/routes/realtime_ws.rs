@@ -224,9 +224,13 @@ async fn serve(socket: WebSocket, state: AppState, auth: Auth, ping: Duration) {
         }
     }
     connection.end();
-    // Let the writer send a close frame it has; it ends when every sender is gone.
+    // Let the writer send a close frame it has; it ends when every sender is gone, or is
+    // ended when a peer that does not read holds it longer than a ping interval.
     drop(connection);
-    let _ = tokio::time::timeout(ping, writer).await;
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(ping, writer).await.is_err() {
+        abort.abort();
+    }
 }
 
 /// 1009 (message too big) for an oversized message, 1002 (protocol error) otherwise.
