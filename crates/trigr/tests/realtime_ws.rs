@@ -1,8 +1,10 @@
 //! Realtime over WebSocket (`GET /api/v1/realtime/ws`): many subscriptions on one socket,
 //! ping/pong and the silent-peer timeout, resuming from a cursor after the socket dropped
 //! without loss or duplicates, authentication before the upgrade and scopes per
-//! subscription, the limits (subscriptions, message and frame size, bad JSON), and a client
-//! that does not read.
+//! subscription, the limits (subscriptions, message and frame size, bad JSON, sockets per
+//! server), a client that does not read; and the SDK's WebSocket transport: one socket for a
+//! client's subscriptions, resuming after the socket drops, a refused subscription, a busy
+//! server, `close()`.
 
 mod common;
 
@@ -708,4 +710,41 @@ async fn no_more_websockets_than_connections() {
         ws.send(json!({"type": "ping"})).await;
         ws.expect("pong").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_retries_a_busy_server_with_backoff() {
+    let server = TestServer::start_with_clock().await;
+    server.deploy(tasks(&["t"])).await;
+    let a = server.trigger("t", json!({}), json!({})).await;
+    // The next two upgrades are answered 503, as a busy server answers.
+    let (s, v) = server
+        .post(
+            "/api/v1/test/faults",
+            json!({"path": "/api/v1/realtime/ws", "status": 503, "count": 2}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // The rule applies to upgrades: a first one is refused.
+    let refused =
+        tokio_tungstenite::client_async(request(&server, Some(DEV_KEY)), tcp(&server, None).await)
+            .await
+            .expect_err("503");
+    match refused {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => {
+            assert_eq!(resp.status().as_u16(), 503)
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    // The client meets the second 503, waits and connects again.
+    let client = trigr_sdk::Client::new(&server.base_url, DEV_KEY).unwrap();
+    let mut run = client.subscribe_to_run_with(&a, ws_options());
+    let first = next_event(&mut run).await;
+    assert_eq!(first.kind, trigr_sdk::realtime::EventKind::Snapshot);
+    assert_eq!(first.run.unwrap().id, a);
+    client.close().await;
+    assert!(tokio::time::timeout(PATIENCE, run.next())
+        .await
+        .unwrap()
+        .is_none());
 }
