@@ -127,6 +127,8 @@ pub(crate) struct Lifecycle {
     closing: Cancellation,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// The realtime WebSocket shared by the client's WebSocket subscriptions.
+    ws: crate::client::realtime_ws::HubSlot,
 }
 
 impl std::fmt::Debug for Shared {
@@ -306,6 +308,27 @@ impl Http {
     /// Whether [`Http::close`] was called.
     pub(crate) fn is_closed(&self) -> bool {
         self.life.stopping.is_cancelled()
+    }
+
+    /// The client's realtime WebSocket hub.
+    pub(crate) fn ws_hub(&self) -> &crate::client::realtime_ws::HubSlot {
+        &self.life.ws
+    }
+
+    /// The `ws://` (or `wss://`) URL of `path` on the server.
+    pub(crate) fn ws_url(&self, path: &str) -> String {
+        let base = self.base.trim_end_matches('/');
+        let base = match base.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some((_, rest)) => format!("ws://{rest}"),
+            None => format!("ws://{base}"),
+        };
+        format!("{base}{path}")
+    }
+
+    /// The `Authorization` header value of this client.
+    pub(crate) fn auth_header(&self) -> HeaderValue {
+        self.auth.clone()
     }
 
     /// Waits until [`Http::close`] is called.

@@ -32,6 +32,9 @@ pub struct Config {
     /// Live events a realtime subscriber may fall behind before it reads what it missed from
     /// the store.
     pub realtime_buffer: usize,
+    /// How often a realtime WebSocket is pinged; a peer silent for three intervals is
+    /// disconnected.
+    pub realtime_ws_ping: Duration,
     /// How the server treats connections: timeouts, the connection cap, the shutdown deadline.
     pub connections: Connections,
     /// Days finished runs are kept in environments without a period of their own (0: for
@@ -115,6 +118,7 @@ impl Default for Config {
             timer_interval: Duration::from_millis(100),
             poll_interval: Duration::from_millis(250),
             realtime_buffer: trigr_engine::realtime::DEFAULT_BUFFER,
+            realtime_ws_ping: Duration::from_secs(20),
             connections: Connections::default(),
             retention_days: trigr_engine::retention::DEFAULT_DAYS,
             dev_migrate_after: Some(trigr_engine::migrate::DEV_MIGRATE_AFTER),

@@ -48,6 +48,11 @@ pub struct AppState {
     drainer: Arc<Drainer>,
     /// Injected failures: only on a server with the test routes (`--test-clock`).
     faults: Option<Arc<middleware::faults::Faults>>,
+    /// How often a realtime WebSocket is pinged.
+    ws_ping: std::time::Duration,
+    /// Realtime WebSockets that may be open at once (an upgraded connection no longer counts
+    /// against the connection cap, so it takes one of these): as many as connections.
+    ws_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A started server.
@@ -278,6 +283,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         timers: timers.clone(),
         drainer: drainer.clone(),
         faults: faults.clone(),
+        ws_ping: config.realtime_ws_ping,
+        ws_slots: Arc::new(tokio::sync::Semaphore::new(
+            config.connections.max_connections,
+        )),
     };
     let addr = listener.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);

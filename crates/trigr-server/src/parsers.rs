@@ -28,5 +28,9 @@ pub fn app_state(engine: Engine) -> AppState {
         timers: Arc::new(Timers::new(engine.clone(), Duration::from_secs(1))),
         drainer: Arc::new(trigr_engine::mollifier::drainer::Drainer::new(engine)),
         faults: None,
+        ws_ping: crate::Config::default().realtime_ws_ping,
+        ws_slots: Arc::new(tokio::sync::Semaphore::new(
+            crate::Config::default().connections.max_connections,
+        )),
     }
 }

@@ -61,6 +61,10 @@ struct ServerArgs {
     /// the store instead (memory for speed: each one held is shared by every subscriber).
     #[arg(long, env = "TRIGR_REALTIME_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     realtime_buffer: u32,
+    /// Milliseconds between pings on a realtime WebSocket; a peer silent for three intervals
+    /// is disconnected.
+    #[arg(long, env = "TRIGR_REALTIME_WS_PING_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    realtime_ws_ping_ms: u64,
     /// Seconds a client may take to send a request's head (request line and headers); the
     /// connection is closed when it takes longer.
     #[arg(long, env = "TRIGR_HEADER_TIMEOUT", default_value_t = 30, value_parser = seconds())]
@@ -248,6 +252,7 @@ impl ServerArgs {
             env_concurrency_limit: self.env_concurrency_limit,
             poll_interval: Duration::from_millis(self.poll_interval_ms.max(1)),
             realtime_buffer: self.realtime_buffer as usize,
+            realtime_ws_ping: Duration::from_millis(self.realtime_ws_ping_ms),
             retention_days: self.retention_days,
             connections,
             dev_migrate_after: (self.dev_migrate_after > 0)

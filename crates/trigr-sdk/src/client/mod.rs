@@ -22,6 +22,7 @@ pub mod poll;
 pub mod queues;
 mod raw;
 pub mod realtime;
+pub(crate) mod realtime_ws;
 pub mod runs;
 pub mod schedules;
 pub mod tokens;

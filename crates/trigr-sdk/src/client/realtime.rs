@@ -10,6 +10,11 @@
 //! run (every run of the batch) is final. Every subscription of a client ends when the client
 //! is closed ([`Client::close`]).
 //!
+//! With [`SubscribeOptions::transport`] set to [`Transport::WebSocket`] the same events come
+//! over the server's realtime WebSocket instead (`GET /api/v1/realtime/ws`): one socket per
+//! client carries all of its WebSocket subscriptions, reconnects with backoff and resumes
+//! each from its last event id. The [`Subscription`] is the same either way.
+//!
 //! ```no_run
 //! # async fn f(client: trigr_sdk::Client) -> trigr_sdk::Result<()> {
 //! use futures::StreamExt;
@@ -116,9 +121,21 @@ pub struct RunEvent {
     pub data: Value,
 }
 
+/// How a subscription's events travel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// A server-sent event stream per subscription.
+    #[default]
+    Sse,
+    /// The client's one realtime WebSocket, shared by its WebSocket subscriptions.
+    WebSocket,
+}
+
 /// Options of a subscription.
 #[derive(Clone, Debug)]
 pub struct SubscribeOptions {
+    /// Server-sent events (the default) or the shared WebSocket.
+    pub transport: Transport,
     /// End the stream once the run (every run of the batch) is final. Ignored for tags.
     pub stop_on_completion: bool,
     /// Resume after this event id instead of starting with snapshots.
@@ -131,6 +148,7 @@ pub struct SubscribeOptions {
 impl Default for SubscribeOptions {
     fn default() -> Self {
         SubscribeOptions {
+            transport: Transport::Sse,
             stop_on_completion: true,
             last_event_id: None,
             min_backoff: Duration::from_millis(100),
@@ -149,6 +167,10 @@ impl Client {
     }
 
     pub fn subscribe_to_run_with(&self, run_id: &str, options: SubscribeOptions) -> Subscription {
+        if options.transport == Transport::WebSocket {
+            let topic = serde_json::json!({ "run": run_id });
+            return super::realtime_ws::subscribe(self.http.clone(), topic, options);
+        }
         let path = format!("/api/v1/runs/{}/events", encode(run_id));
         subscribe(self.http.clone(), path, options)
     }
@@ -164,6 +186,10 @@ impl Client {
         tags: &[&str],
         options: SubscribeOptions,
     ) -> Subscription {
+        if options.transport == Transport::WebSocket {
+            let topic = serde_json::json!({ "tags": tags });
+            return super::realtime_ws::subscribe(self.http.clone(), topic, options);
+        }
         let query: Vec<String> = tags.iter().map(|t| format!("tag={}", encode(t))).collect();
         let path = format!("/api/v1/runs/events?{}", query.join("&"));
         subscribe(self.http.clone(), path, options)
@@ -179,6 +205,10 @@ impl Client {
         batch_id: &str,
         options: SubscribeOptions,
     ) -> Subscription {
+        if options.transport == Transport::WebSocket {
+            let topic = serde_json::json!({ "batch": batch_id });
+            return super::realtime_ws::subscribe(self.http.clone(), topic, options);
+        }
         let path = format!("/api/v1/batches/{}/events", encode(batch_id));
         subscribe(self.http.clone(), path, options)
     }
@@ -305,11 +335,12 @@ impl State {
     /// Moves the complete events of the parser to `ready`.
     fn parse(&mut self) -> Result<()> {
         while let Some(frame) = self.parser.next_event() {
-            let Some(kind) = EventKind::parse(&frame.name) else {
+            if EventKind::parse(&frame.name).is_none() {
                 continue; // a keep-alive comment, or an event this SDK does not know
-            };
+            }
+            let request = format!("GET {}", self.path.split('?').next().unwrap_or(""));
             let bad = |reason: String| Error::BadAnswer {
-                request: format!("GET {}", self.path.split('?').next().unwrap_or("")),
+                request: request.clone(),
                 reason,
             };
             let id = frame
@@ -317,20 +348,38 @@ impl State {
                 .ok_or_else(|| bad(format!("a {} event without an id", frame.name)))?;
             let data: Value = serde_json::from_str(&frame.data)
                 .map_err(|e| bad(format!("the data of event {id} is not JSON ({e})")))?;
-            let run = match kind {
-                EventKind::Snapshot | EventKind::Status | EventKind::Metadata => Some(
-                    serde_json::from_value(data.clone())
-                        .map_err(|e| bad(format!("event {id}: {e}")))?,
-                ),
-                EventKind::Reset | EventKind::End => None,
-            };
-            self.ready.push_back(RunEvent {
-                id,
-                kind,
-                run,
-                data,
-            });
+            if let Some(event) = to_event(&request, id, &frame.name, data)? {
+                self.ready.push_back(event);
+            }
         }
         Ok(())
     }
+}
+
+/// The event `name` with id `id` and its JSON `data`; `None` for an event this SDK does not
+/// know. `request` names the stream in errors.
+pub(crate) fn to_event(
+    request: &str,
+    id: i64,
+    name: &str,
+    data: Value,
+) -> Result<Option<RunEvent>> {
+    let Some(kind) = EventKind::parse(name) else {
+        return Ok(None);
+    };
+    let run = match kind {
+        EventKind::Snapshot | EventKind::Status | EventKind::Metadata => Some(
+            serde_json::from_value(data.clone()).map_err(|e| Error::BadAnswer {
+                request: request.into(),
+                reason: format!("event {id}: {e}"),
+            })?,
+        ),
+        EventKind::Reset | EventKind::End => None,
+    };
+    Ok(Some(RunEvent {
+        id,
+        kind,
+        run,
+        data,
+    }))
 }

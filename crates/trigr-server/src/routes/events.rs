@@ -9,6 +9,9 @@
 //! takes every live event ready and writes their frames at once. When the client does not
 //! read, the body is not polled, the feed moves on without it, and it catches up from the
 //! store by `seq` when it can send again.
+//!
+//! The same streams carry the WebSocket transport ([`super::realtime_ws`]): a [`Wire`] says
+//! how a stream's events look on the wire.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -127,11 +130,21 @@ pub async fn run(
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let opts = options(&params, &headers)?;
-    let r = state.engine.retrieve_run(&auth.env_id, &run_id).await?;
+    let selection = run_selection(&state.engine, &auth, run_id).await?;
+    subscribe(&state.engine, &auth, selection, opts).await
+}
+
+/// A run's subscription, when the caller may read the run.
+pub(crate) async fn run_selection(
+    engine: &Engine,
+    auth: &Auth,
+    run_id: String,
+) -> ApiResult<Selection> {
+    let r = engine.retrieve_run(&auth.env_id, &run_id).await?;
     if !auth.may_read_run(&r.run) {
         return Err(auth.forbidden(&format!("read run {run_id}")));
     }
-    subscribe(&state.engine, &auth, Selection::Run(run_id), opts).await
+    Ok(Selection::Run(run_id))
 }
 
 /// `GET /api/v1/runs/events?tag=a&tag=b`: runs carrying any of the tags.
@@ -163,24 +176,33 @@ pub async fn tagged(
             "Name at least one tag: /api/v1/runs/events?tag=<tag>",
         ));
     }
-    if opts.tags.len() > MAX_TAGS {
+    let selection = tags_selection(&auth, opts.tags.clone())?;
+    subscribe(&state.engine, &auth, selection, opts).await
+}
+
+/// The subscription to runs carrying any of `tags` (1 to [`MAX_TAGS`]), when the caller may
+/// read each.
+pub(crate) fn tags_selection(auth: &Auth, tags: Vec<String>) -> ApiResult<Selection> {
+    if tags.is_empty() {
+        return Err(ApiError::bad_request("Name at least one tag"));
+    }
+    if tags.len() > MAX_TAGS {
         return Err(ApiError::bad_request(format!(
             "At most {MAX_TAGS} tags per subscription, got {}",
-            opts.tags.len()
+            tags.len()
         )));
     }
-    for tag in &opts.tags {
+    for tag in &tags {
         if !auth.allows(&["read:runs".to_string(), format!("read:tags:{tag}")]) {
             return Err(auth.forbidden(&format!("read runs tagged {tag}")));
         }
     }
-    let selection = Selection::Tags {
-        tags: opts.tags.clone(),
+    Ok(Selection::Tags {
+        tags,
         all: false,
         since: None,
         limit: TAG_SNAPSHOT,
-    };
-    subscribe(&state.engine, &auth, selection, opts).await
+    })
 }
 
 /// `GET /api/v1/batches/{id}/events`: the batch's runs, each event with counts by status.
@@ -209,10 +231,16 @@ pub async fn batch(
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
     let opts = options(&params, &headers)?;
+    let selection = batch_selection(&auth, batch_id)?;
+    subscribe(&state.engine, &auth, selection, opts).await
+}
+
+/// A batch's subscription, when the caller may read the batch.
+pub(crate) fn batch_selection(auth: &Auth, batch_id: String) -> ApiResult<Selection> {
     if !auth.allows(&["read:runs".to_string(), format!("read:batch:{batch_id}")]) {
         return Err(auth.forbidden(&format!("read batch {batch_id}")));
     }
-    subscribe(&state.engine, &auth, Selection::Batch(batch_id), opts).await
+    Ok(Selection::Batch(batch_id))
 }
 
 /// What a stream knows when it starts.
@@ -255,6 +283,63 @@ async fn subscribe(
     selection: Selection,
     opts: Options,
 ) -> ApiResult<impl IntoResponse> {
+    let stream = open(engine, auth, selection, opts, Sse).await?;
+    let body = futures::stream::unfold(stream, |mut s| async move {
+        let chunk = s.next_chunk().await?;
+        Some((Ok::<_, Infallible>(chunk), s))
+    });
+    let headers = [
+        (header::CONTENT_TYPE, "text/event-stream"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ];
+    Ok((headers, Body::from_stream(body)))
+}
+
+/// How a stream's events look on the wire.
+pub(crate) trait Wire: Send + 'static {
+    /// One event: its id (the resume cursor), its name and its JSON data.
+    fn event(&self, id: i64, event: &str, data: &str) -> Bytes;
+    /// A live event, as [`Wire::event`] writes it.
+    fn live(&self, live: &LiveEvent) -> Bytes {
+        let e = &live.event;
+        self.event(e.seq, e.kind.as_str(), &e.data)
+    }
+    /// A note for a person reading the stream, when the wire has a place for it.
+    fn note(&self, text: &str) -> Option<Bytes>;
+    /// What keeps a quiet stream's connection open, when the wire needs it.
+    fn keep_alive(&self) -> Option<Bytes>;
+}
+
+/// Server-sent events.
+struct Sse;
+
+impl Wire for Sse {
+    fn event(&self, id: i64, event: &str, data: &str) -> Bytes {
+        frame(id, event, data)
+    }
+
+    /// Encoded once for every SSE subscriber of the event.
+    fn live(&self, live: &LiveEvent) -> Bytes {
+        live.encoded(plain_frame)
+    }
+
+    fn note(&self, text: &str) -> Option<Bytes> {
+        Some(Bytes::from(format!(": {text}\n\n")))
+    }
+
+    fn keep_alive(&self) -> Option<Bytes> {
+        Some(Bytes::from_static(b": keep-alive\n\n"))
+    }
+}
+
+/// Opens a stream of `selection` for the caller: subscribed to the live feed, its start read.
+pub(crate) async fn open<W: Wire>(
+    engine: &Engine,
+    auth: &Auth,
+    selection: Selection,
+    opts: Options,
+    wire: W,
+) -> ApiResult<Stream<W>> {
     // Live first, then the store: an event committed in between is in both, and skipped once.
     let live = engine.subscribe_events(&auth.env_id).await?;
     let start = start(engine, &auth.env_id, &selection).await?;
@@ -271,7 +356,8 @@ async fn subscribe(
     let mut keep_alive =
         tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
     keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stream = Stream {
+    Ok(Stream {
+        wire,
         engine: engine.clone(),
         env_id: auth.env_id.clone(),
         selection,
@@ -285,16 +371,8 @@ async fn subscribe(
         out_len: 0,
         keep_alive,
         closing,
-    };
-    let body = futures::stream::unfold(stream, |mut s| async move {
-        let chunk = s.next_chunk().await?;
-        Some((Ok::<_, Infallible>(chunk), s))
-    });
-    let headers = [
-        (header::CONTENT_TYPE, "text/event-stream"),
-        (header::CACHE_CONTROL, "no-cache"),
-    ];
-    Ok((headers, Body::from_stream(body)))
+        completed: false,
+    })
 }
 
 /// One event on the wire. The data is JSON, which has no line breaks.
@@ -338,7 +416,8 @@ enum Phase {
 /// One subscription: the response body itself, so a live event costs one task wake-up per
 /// subscriber. When the client does not read, the body is not polled, the stream takes nothing
 /// from the feed and, once the feed has moved on without it, catches up from the store.
-struct Stream {
+pub(crate) struct Stream<W> {
+    wire: W,
     engine: Engine,
     env_id: String,
     selection: Selection,
@@ -355,12 +434,34 @@ struct Stream {
     out_len: usize,
     keep_alive: tokio::time::Interval,
     closing: Pin<Box<OwnedNotified>>,
+    /// The `end` event went out (`stopOnCompletion`).
+    completed: bool,
 }
 
-impl Stream {
+impl<W: Wire> Stream<W> {
     /// The next bytes for the client (every frame ready, up to [`COALESCE_BYTES`]); `None`
     /// ends the response.
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        let out = self.next_frames().await?;
+        if out.len() == 1 {
+            return out.into_iter().next();
+        }
+        Some(Bytes::from(out.concat()))
+    }
+
+    /// The highest event id handled: where a new stream resumes without loss.
+    pub(crate) fn cursor(&self) -> i64 {
+        self.sent
+    }
+
+    /// Whether the stream ended with its `end` event.
+    pub(crate) fn completed(&self) -> bool {
+        self.completed
+    }
+
+    /// The next frames for the client (every frame ready, up to [`COALESCE_BYTES`]); `None`
+    /// when the stream is over.
+    pub(crate) async fn next_frames(&mut self) -> Option<Vec<Bytes>> {
         while self.out.is_empty() {
             if self.engine.is_closing() {
                 return None;
@@ -371,17 +472,17 @@ impl Stream {
                 Phase::CatchUp => self.catch_up_page().await,
                 Phase::Live => self.take_live().await,
                 Phase::End => {
-                    self.push(frame(self.sent, "end", r#"{"reason":"completed"}"#));
+                    let end = self
+                        .wire
+                        .event(self.sent, "end", r#"{"reason":"completed"}"#);
+                    self.push(end);
+                    self.completed = true;
                     Phase::Over
                 }
             };
         }
-        let out = std::mem::take(&mut self.out);
         self.out_len = 0;
-        if out.len() == 1 {
-            return out.into_iter().next();
-        }
-        Some(Bytes::from(out.concat()))
+        Some(std::mem::take(&mut self.out))
     }
 
     fn push(&mut self, frame: Bytes) {
@@ -405,7 +506,8 @@ impl Stream {
                         "Events after {last} are no longer kept (retention): this is a fresh snapshot"
                     ),
                 });
-                self.push(frame(start.seq, "reset", &note.to_string()));
+                let reset = self.wire.event(start.seq, "reset", &note.to_string());
+                self.push(reset);
             }
             None => {}
         }
@@ -434,7 +536,8 @@ impl Stream {
         for r in &start.runs {
             let mut data = snapshot(r);
             self.decorate(&mut data);
-            self.push(frame(start.seq, "snapshot", &data.to_string()));
+            let snapshot = self.wire.event(start.seq, "snapshot", &data.to_string());
+            self.push(snapshot);
         }
     }
 
@@ -446,7 +549,9 @@ impl Stream {
             _ = &mut self.closing => return Phase::Over,
             r = self.live.recv() => r,
             _ = self.keep_alive.tick() => {
-                self.push(Bytes::from_static(b": keep-alive\n\n"));
+                if let Some(keep_alive) = self.wire.keep_alive() {
+                    self.push(keep_alive);
+                }
                 return Phase::Live;
             }
         };
@@ -469,9 +574,12 @@ impl Stream {
                         "a realtime subscriber fell behind the live feed; it catches up from the store"
                     );
                     // A comment: clients ignore it, a person reading the stream sees why it paused.
-                    self.push(Bytes::from(format!(
-                        ": fell {missed} events behind the live feed; catching up from the store\n\n"
-                    )));
+                    let text = format!(
+                        "fell {missed} events behind the live feed; catching up from the store"
+                    );
+                    if let Some(note) = self.wire.note(&text) {
+                        self.push(note);
+                    }
                     return Phase::CatchUp;
                 }
                 Err(RecvError::Closed) => return Phase::Over,
@@ -520,8 +628,8 @@ impl Stream {
                     }
                 }
                 match live {
-                    Some(live) => live.encoded(plain_frame),
-                    None => plain_frame(e),
+                    Some(live) => self.wire.live(live),
+                    None => self.wire.event(e.seq, e.kind.as_str(), &e.data),
                 }
             }
             Selection::Batch(_) => {
@@ -530,7 +638,7 @@ impl Stream {
                     self.statuses.insert(e.run_id.clone(), status);
                 }
                 self.decorate(&mut data);
-                frame(e.seq, e.kind.as_str(), &data.to_string())
+                self.wire.event(e.seq, e.kind.as_str(), &data.to_string())
             }
         };
         self.push(encoded);
@@ -576,4 +684,4 @@ impl Stream {
 
 /// The notifier signal streams wait on to end when the server closes (every signal is woken
 /// then).
-const CLOSING: &str = "trigr:realtime-closing";
+pub(crate) const CLOSING: &str = "trigr:realtime-closing";

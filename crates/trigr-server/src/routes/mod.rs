@@ -21,6 +21,7 @@ pub(crate) mod output_streams;
 mod packets;
 mod plans;
 mod queues;
+mod realtime_ws;
 mod region;
 mod retention;
 mod runs;
@@ -196,12 +197,13 @@ fn callback_route() -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
     )
 }
 
-/// Realtime: server-sent events, Electric shape long-polls, input and output streams.
+/// Realtime: server-sent events, WebSocket, Electric shape long-polls, input and output streams.
 fn realtime() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(events::tagged))
         .routes(routes!(events::run))
         .routes(routes!(events::batch))
+        .routes(routes!(realtime_ws::connect))
         .routes(routes!(inputs::send))
         .routes(routes!(electric::tagged))
         .routes(routes!(electric::run))

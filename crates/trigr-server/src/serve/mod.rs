@@ -146,7 +146,9 @@ async fn serve_connection(
         .timer(timer)
         .header_read_timeout(limits.header_timeout)
         .max_headers(MAX_HEADER_FIELDS)
-        .serve_connection(io, TowerToHyperService::new(app));
+        .serve_connection(io, TowerToHyperService::new(app))
+        // A realtime WebSocket (`GET /api/v1/realtime/ws`) takes the connection over.
+        .with_upgrades();
     let mut conn = std::pin::pin!(conn);
     let finished = tokio::select! {
         result = conn.as_mut() => Some(result),
