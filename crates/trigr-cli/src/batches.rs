@@ -1,16 +1,20 @@
-//! `trigr batches …`: show a batch with its counts, cancel its unfinished runs.
+//! `trigr batches …`: show a batch with its counts or its statistics, cancel its unfinished
+//! runs.
 
 use clap::builder::NonEmptyStringValueParser;
-use trigr_sdk::batches::{Batch, BatchCancel};
+use trigr_sdk::batches::{Batch, BatchCancel, BatchStatistics};
 
 use crate::api::{Api, ApiError, ConnectionArgs};
 use crate::output;
+use crate::table;
 
 /// Subcommands of `trigr batches`.
 #[derive(clap::Subcommand, Debug)]
 pub enum BatchesCommand {
     /// Show a batch: its status and how many of its runs completed, failed or are running.
     Get(BatchesGetArgs),
+    /// How a batch's runs went: success rate, mean duration, errors grouped by name and code.
+    Stats(BatchesGetArgs),
     /// Cancel a batch's unfinished runs (with `--pending-only`, only those not started).
     Cancel(BatchesCancelArgs),
 }
@@ -53,6 +57,7 @@ pub struct BatchesCancelArgs {
 pub async fn execute(cmd: BatchesCommand) -> anyhow::Result<String> {
     match cmd {
         BatchesCommand::Get(args) => get(args).await,
+        BatchesCommand::Stats(args) => stats(args).await,
         BatchesCommand::Cancel(args) => cancel(args).await,
     }
 }
@@ -81,6 +86,54 @@ fn describe(b: &Batch) -> String {
         "{} {}: {} runs, {} completed, {} failed, {} running\n",
         b.id, b.status, b.total_runs, b.completed_runs, b.failed_runs, b.running_runs
     )
+}
+
+async fn stats(args: BatchesGetArgs) -> anyhow::Result<String> {
+    let api = Api::connect(&args.conn)?;
+    let s = api
+        .sdk()
+        .batches()
+        .statistics(&args.id)
+        .await
+        .map_err(|e| ApiError::from(e).or_not_found(|| not_found(&args.id)))?;
+    if args.json {
+        return Ok(output::json(&serde_json::to_value(&s)?));
+    }
+    Ok(describe_statistics(&s))
+}
+
+/// The counts, the rates and the table of error groups.
+fn describe_statistics(s: &BatchStatistics) -> String {
+    let mut text = format!(
+        "{} {}: {} runs, {} completed, {} failed, {} cancelled, {} running, {} pending\n",
+        s.id,
+        s.status,
+        s.total_runs,
+        s.completed_runs,
+        s.failed_runs,
+        s.canceled_runs,
+        s.running_runs,
+        s.pending_runs
+    );
+    let rate = s
+        .success_rate
+        .map_or_else(|| "-".to_string(), |r| format!("{:.1} %", r * 100.0));
+    let mean = s
+        .average_duration
+        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"));
+    text.push_str(&format!("Success rate {rate}, mean duration {mean}\n"));
+    if !s.error_breakdown.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .error_breakdown
+            .iter()
+            .map(|g| {
+                let code = g.code.clone().unwrap_or_else(|| "-".into());
+                vec![g.count.to_string(), g.name.clone(), code]
+            })
+            .collect();
+        text.push_str(&table::render(&["RUNS", "ERROR", "CODE"], &rows));
+    }
+    text
 }
 
 async fn cancel(args: BatchesCancelArgs) -> anyhow::Result<String> {
@@ -169,6 +222,16 @@ mod tests {
         .await
         .expect("cancel again");
         assert!(text.starts_with("Cancelled 0 runs"), "{text}");
+
+        let text = stats(get_args.clone()).await.expect("stats");
+        assert_eq!(
+            text,
+            format!(
+                "{} COMPLETED: 3 runs, 0 completed, 0 failed, 3 cancelled, 0 running, 0 pending\n\
+                 Success rate 0.0 %, mean duration -\n",
+                made.id
+            )
+        );
 
         let err = get(BatchesGetArgs {
             id: "batch_none".into(),

@@ -19,6 +19,7 @@
 pub mod attempts;
 pub mod batch;
 pub mod batch_cancel;
+pub mod batch_stats;
 pub mod bootstrap;
 pub mod cancel;
 pub mod clock;

@@ -1,6 +1,6 @@
 //! Batches from the Rust client: trigger from outside a task, retrieve with counts, cancel
-//! the pending or running runs; and cancelling many runs by id with an outcome each; on both
-//! stores, with bad input.
+//! the pending or running runs, statistics (mean duration, success rate, errors grouped); and
+//! cancelling many runs by id with an outcome each; on both stores, with bad input.
 
 mod common;
 
@@ -139,4 +139,97 @@ async fn cancel_many_runs_with_an_outcome_each() {
         let (s, v) = server.post("/api/v1/runs/cancel", body).await;
         assert_error(s, &v, &[400], &[], what);
     }
+}
+
+/// Statistics: counts by outcome, the mean duration of finished runs (on the test clock), the
+/// success rate over finished runs, and the failures grouped by error name, largest first; a
+/// batch of another environment is not found, and a token scoped to another batch refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn statistics_group_errors_and_rate_success() {
+    let server = TestServer::start_with_clock().await;
+    let version = server
+        .deploy(json!([{"id": "a", "retry": {"maxAttempts": 1}}]))
+        .await;
+    let batches = client(&server).batches();
+    let items = (0..7)
+        .map(|n| BatchItem::new("a", &json!({ "n": n }), TriggerOptions::new()))
+        .collect::<trigr_sdk::Result<Vec<_>>>()
+        .expect("items");
+    let made = batches.trigger(items).await.expect("trigger");
+
+    let s = batches.statistics(&made.id).await.expect("statistics");
+    assert_eq!((s.total_runs, s.pending_runs, s.running_runs), (7, 7, 0));
+    assert_eq!((s.success_rate, s.average_duration), (None, None));
+    assert!(s.error_breakdown.is_empty());
+
+    // Six start; each takes 1 s, 2 s, … on the test clock before it ends.
+    let got = server.dequeue(&version, 6, 0).await;
+    assert_eq!(got.len(), 6);
+    let outcomes = [
+        None,
+        None,
+        Some("CardDeclined"),
+        Some("CardDeclined"),
+        Some("Timeout"),
+        None,
+    ];
+    for (run, outcome) in got.iter().zip(outcomes).take(5) {
+        server.advance(1000).await;
+        let (status, v) = match outcome {
+            None => server.complete_ok(run, json!({})).await,
+            Some(name) => {
+                let error = json!({"error": {"message": "no", "name": name}});
+                server.complete_err_with(run, "no", error).await
+            }
+        };
+        assert_eq!(status, 200, "{v}");
+    }
+    // The sixth is cancelled while it runs; the seventh never started.
+    let sixth = got[5]["runId"].as_str().unwrap();
+    assert_eq!(server.cancel(sixth).await.0, 200);
+
+    let s = batches.statistics(&made.id).await.expect("statistics");
+    assert_eq!(s.status, "PROCESSING");
+    assert_eq!(
+        (
+            s.completed_runs,
+            s.failed_runs,
+            s.canceled_runs,
+            s.running_runs,
+            s.pending_runs
+        ),
+        (2, 3, 1, 0, 1)
+    );
+    // Finished runs that started ran 1, 2, 3, 4, 5 and 5 seconds.
+    assert_eq!(s.average_duration, Some(20_000.0 / 6.0));
+    assert_eq!(s.success_rate, Some(2.0 / 6.0));
+    let groups: Vec<(&str, u64)> = s
+        .error_breakdown
+        .iter()
+        .map(|g| (g.name.as_str(), g.count))
+        .collect();
+    assert_eq!(groups, [("CardDeclined", 2), ("Timeout", 1)]);
+
+    let (status, v) = server
+        .get(&format!("/api/v1/batches/{}/statistics", made.id))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["errorBreakdown"][0],
+        json!({"name": "CardDeclined", "count": 2})
+    );
+    assert_eq!(v["successRate"], json!(2.0 / 6.0));
+
+    let (status, v) = server
+        .get_as(PROD_KEY, &format!("/api/v1/batches/{}/statistics", made.id))
+        .await;
+    assert_error(
+        status,
+        &v,
+        &[404],
+        &["not found"],
+        "another environment's batch",
+    );
+    let (status, v) = server.get("/api/v1/batches/batch_nope/statistics").await;
+    assert_error(status, &v, &[404], &["not found"], "an unknown batch");
 }

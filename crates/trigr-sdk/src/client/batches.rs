@@ -1,10 +1,13 @@
 //! Batches from outside a task (`/api/v3/batches…`, `/api/v2/batches/{id}`,
-//! `/api/v1/batches/{id}/cancel`) and cancelling many runs at once (`/api/v1/runs/cancel`).
+//! `/api/v1/batches/{id}/cancel`, `/api/v1/batches/{id}/statistics`) and cancelling many runs
+//! at once (`/api/v1/runs/cancel`).
 //!
 //! [`Batches::trigger`] makes a batch of up to 1000 runs in two requests (the batch, then its
 //! items as NDJSON); [`Batches::retrieve`] reads it back with its counts (`total_runs`,
 //! `completed_runs`, `failed_runs`, `running_runs`) and `status`; [`Batches::cancel`] cancels
-//! its runs not started, its runs started, or both. [`Client::cancel_runs`] cancels up to
+//! its runs not started, its runs started, or both; [`Batches::statistics`] says how its
+//! runs went (mean duration, success rate, errors grouped by name and code).
+//! [`Client::cancel_runs`] cancels up to
 //! 100 runs by id and says what happened to each.
 //!
 //! ```no_run
@@ -27,7 +30,9 @@
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
-pub use trigr_types::wire::batches::{Batch, BatchCanceled, BatchItemsAccepted};
+pub use trigr_types::wire::batches::{
+    Batch, BatchCanceled, BatchErrorGroup, BatchItemsAccepted, BatchStatistics,
+};
 use trigr_types::wire::batches::{BatchCancelBody, BatchCreated};
 use trigr_types::wire::rest::{BatchItem as WireItem, CreateBatch};
 
@@ -155,6 +160,15 @@ impl Batches {
     /// A batch with its runs, counts and status.
     pub async fn retrieve(&self, batch_id: &str) -> Result<Batch> {
         let path = format!("/api/v2/batches/{}", encode(batch_id));
+        self.http
+            .call(Method::GET, &path, None, Tries::Transient)
+            .await
+    }
+
+    /// How the batch's runs went: counts by outcome, the mean duration of the finished ones,
+    /// the success rate and the failures grouped by error name and code.
+    pub async fn statistics(&self, batch_id: &str) -> Result<BatchStatistics> {
+        let path = format!("/api/v1/batches/{}/statistics", encode(batch_id));
         self.http
             .call(Method::GET, &path, None, Tries::Transient)
             .await

@@ -6,8 +6,8 @@ use futures::StreamExt;
 use trigr_engine::batch::{self, ItemRun, MAX_ITEMS};
 use trigr_engine::batch_cancel::BatchCancel;
 use trigr_types::wire::batches::{
-    Batch, BatchCancelBody, BatchCanceled, BatchCreated, BatchItemRun, BatchItemsAccepted,
-    BatchProcessing,
+    Batch, BatchCancelBody, BatchCanceled, BatchCreated, BatchErrorGroup, BatchItemRun,
+    BatchItemsAccepted, BatchProcessing, BatchStatistics,
 };
 use trigr_types::wire::rest::{BatchItem, CreateBatch};
 use trigr_types::wire::Timestamp;
@@ -457,5 +457,55 @@ pub async fn cancel(
         id: batch_id,
         canceled: done.canceled,
         skipped: done.skipped as u64,
+    }))
+}
+
+/// `GET /api/v1/batches/{id}/statistics`: how the batch's runs went.
+#[utoipa::path(
+    get,
+    path = "/api/v1/batches/{batch_id}/statistics",
+    tag = "batches",
+    operation_id = "batchStatistics",
+    security(("secretKey" = []), ("publicAccessToken" = [])),
+    params(
+        ("batch_id" = String, Path, description = "The batch id (`batch_…`)"),
+    ),
+    responses(
+        (status = 200, description = "Counts by outcome, mean duration, success rate and the errors grouped", body = BatchStatistics),
+        (status = 404, description = "No such batch", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn statistics(
+    State(state): State<AppState>,
+    KeyOrToken(auth): KeyOrToken,
+    Path(batch_id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    if !auth.allows(&["read:runs".to_string(), format!("read:batch:{batch_id}")]) {
+        return Err(auth.forbidden(&format!("read batch {batch_id}")));
+    }
+    let s = state
+        .engine
+        .batch_statistics(&auth.env_id, &batch_id)
+        .await?;
+    Ok(axum::Json(BatchStatistics {
+        id: s.batch_id,
+        status: s.status.to_string(),
+        total_runs: s.total_runs,
+        pending_runs: s.pending_runs,
+        running_runs: s.running_runs,
+        completed_runs: s.completed_runs,
+        failed_runs: s.failed_runs,
+        canceled_runs: s.canceled_runs,
+        average_duration: s.average_duration_ms,
+        success_rate: s.success_rate,
+        error_breakdown: s
+            .error_breakdown
+            .into_iter()
+            .map(|g| BatchErrorGroup {
+                name: g.name,
+                code: g.code,
+                count: g.count,
+            })
+            .collect(),
     }))
 }

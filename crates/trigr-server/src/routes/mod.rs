@@ -119,6 +119,7 @@ fn management() -> OpenApiRouter<AppState> {
         .routes(routes!(batches::create))
         .routes(routes!(batches::retrieve))
         .routes(routes!(batches::cancel))
+        .routes(routes!(batches::statistics))
         .routes(routes!(runs::cancel_many))
         .routes(routes!(runs::retrieve))
         .routes(routes!(runs_list::list))

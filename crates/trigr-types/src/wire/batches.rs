@@ -134,6 +134,48 @@ pub struct BatchCanceled {
     pub skipped: u64,
 }
 
+/// Answer of `GET /api/v1/batches/{id}/statistics`: how the batch's runs went.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchStatistics {
+    pub id: String,
+    /// `PENDING` (items may still come), `PROCESSING` or `COMPLETED`.
+    pub status: String,
+    pub total_runs: u64,
+    /// Not started yet.
+    pub pending_runs: u64,
+    /// Started, not finished.
+    pub running_runs: u64,
+    pub completed_runs: u64,
+    /// Ended in failure: failed, crashed, system failure, timed out or expired (cancelled runs
+    /// are counted in `canceledRuns`).
+    pub failed_runs: u64,
+    pub canceled_runs: u64,
+    /// Mean time from start to finish of the finished runs that started, in milliseconds;
+    /// `null` when none did.
+    pub average_duration: Option<f64>,
+    /// Completed runs over finished runs (cancelled ones included), 0 to 1; `null` when none
+    /// finished.
+    pub success_rate: Option<f64>,
+    /// The failed runs grouped by error name and code, largest group first (at most 20
+    /// groups; the rest are counted under `Other`).
+    pub error_breakdown: Vec<BatchErrorGroup>,
+}
+
+/// Failed runs of a batch sharing an error name and code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BatchErrorGroup {
+    /// The error's name (`Error` when it had none; the run's status when it ended without an
+    /// error, as an expired run does).
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub count: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
