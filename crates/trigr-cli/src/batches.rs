@@ -45,6 +45,10 @@ pub struct BatchesCancelArgs {
     #[arg(long)]
     pub pending_only: bool,
 
+    /// Why: each run cancelled keeps it as its error (1 to 1000 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
     /// Print the server's answer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -138,11 +142,14 @@ fn describe_statistics(s: &BatchStatistics) -> String {
 
 async fn cancel(args: BatchesCancelArgs) -> anyhow::Result<String> {
     let api = Api::connect(&args.conn)?;
-    let which = if args.pending_only {
+    let mut which = if args.pending_only {
         BatchCancel::pending_only()
     } else {
         BatchCancel::all()
     };
+    if let Some(reason) = &args.reason {
+        which = which.reason(reason);
+    }
     let done = api
         .sdk()
         .batches()
@@ -195,6 +202,7 @@ mod tests {
         let cancel_args = BatchesCancelArgs {
             id: made.id.clone(),
             pending_only: true,
+            reason: Some("Superseded".into()),
             json: false,
             conn: server.conn(),
         };

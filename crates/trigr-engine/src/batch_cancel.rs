@@ -8,7 +8,7 @@
 
 use trigr_types::RunStatus;
 
-use crate::cancel::Canceled;
+use crate::cancel::{CancelReason, Canceled};
 use crate::{Engine, Error, Result};
 
 /// The most run ids one [`Engine::cancel_runs`] takes.
@@ -46,6 +46,7 @@ impl Engine {
         env_id: &str,
         batch_id: &str,
         which: BatchCancel,
+        reason: Option<&CancelReason>,
     ) -> Result<BatchCanceled> {
         let view = self.retrieve_batch(env_id, batch_id).await?;
         let mut out = BatchCanceled::default();
@@ -59,7 +60,7 @@ impl Engine {
                 out.skipped += 1;
                 continue;
             }
-            let c = self.cancel(env_id, &run.id).await?;
+            let c = self.cancel_because(env_id, &run.id, reason).await?;
             if !c.already_finished {
                 out.canceled.push(c.run.id);
             }
@@ -68,11 +69,13 @@ impl Engine {
     }
 
     /// Cancels each run of `ids` (at most [`MAX_CANCEL_IDS`], checked first), in order, with
-    /// each one's outcome: what [`Engine::cancel`] did, or why it could not (an unknown id).
+    /// each one's outcome: what [`Engine::cancel`] did, or why it could not (an unknown id);
+    /// each run cancelled keeps `reason` as its error, when given.
     pub async fn cancel_runs(
         &self,
         env_id: &str,
         ids: &[String],
+        reason: Option<&CancelReason>,
     ) -> Result<Vec<(String, Result<Canceled>)>> {
         if ids.is_empty() || ids.len() > MAX_CANCEL_IDS {
             return Err(Error::invalid(format!(
@@ -82,7 +85,7 @@ impl Engine {
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let outcome = match self.cancel(env_id, id).await {
+            let outcome = match self.cancel_because(env_id, id, reason).await {
                 Err(Error::Store(e)) => return Err(Error::Store(e)),
                 other => other,
             };

@@ -1,7 +1,9 @@
 //! `cancel`: a run and its unfinished descendants become `CANCELED` (a `WAITING` run too).
 //! Their workers learn it at the next heartbeat (409) and can no longer complete them. A
 //! canceled run's own duration and until waits are disarmed; the runs waiting for it (its
-//! parent's `run` or `batch` wait) are resumed with `ok: false`.
+//! parent's `run` or `batch` wait) are resumed with `ok: false`. A cancel may give a
+//! [`CancelReason`]: each run it cancels keeps it as its error
+//! (`{"message": <reason>, "name": "CancelledError"}`).
 
 use trigr_store::{AttemptOutcome, Run};
 use trigr_types::{Millis, RunStatus};
@@ -11,6 +13,40 @@ use crate::mollifier::fallback::Want;
 use crate::resume::runs_ended;
 use crate::transition::finished;
 use crate::{transition, Engine, Error, Result, Txn};
+
+/// The most characters a [`CancelReason`] has.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// Why runs were cancelled, as a person wrote it: 1 to [`MAX_REASON_CHARS`] characters,
+/// without control characters other than newlines and tabs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CancelReason(String);
+
+impl CancelReason {
+    /// Checks `text`; the error names what is wrong with it.
+    pub fn new(text: &str) -> Result<CancelReason> {
+        let chars = text.chars().count();
+        if text.trim().is_empty() || chars > MAX_REASON_CHARS {
+            return Err(Error::invalid(format!(
+                "reason must be 1 to {MAX_REASON_CHARS} characters, not {chars}"
+            )));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(Error::invalid(
+                "reason must not contain control characters (NUL, escape, …)",
+            ));
+        }
+        Ok(CancelReason(text.to_string()))
+    }
+
+    /// The error a run cancelled for this reason keeps, as JSON text.
+    fn error_json(&self) -> String {
+        serde_json::json!({"message": self.0, "name": "CancelledError"}).to_string()
+    }
+}
 
 /// What a cancel did.
 #[derive(Clone, Debug)]
@@ -24,13 +60,24 @@ pub struct Canceled {
 impl Engine {
     /// Cancels a run (a no-op for a finished one) and its unfinished children, recursively.
     pub async fn cancel(&self, env_id: &str, run_id: &str) -> Result<Canceled> {
+        self.cancel_because(env_id, run_id, None).await
+    }
+
+    /// [`Engine::cancel`], each run cancelled keeping `reason` as its error.
+    pub async fn cancel_because(
+        &self,
+        env_id: &str,
+        run_id: &str,
+        reason: Option<&CancelReason>,
+    ) -> Result<Canceled> {
+        let error = reason.map(CancelReason::error_json);
         let fetched = self.fetch_buffered(Want::Run { env_id, run_id }).await;
         // A completion racing the cascade may deadlock with it on PostgreSQL; the loser runs
         // again and sees the winner's commit.
         let canceled = self
             .write_retrying(|| {
                 let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
-                let fetched = fetched.clone();
+                let (fetched, error) = (fetched.clone(), error.clone());
                 move |tx: &mut Txn<'_>| {
                     tx.fetched = fetched;
                     let now = tx.now();
@@ -43,7 +90,7 @@ impl Engine {
                     // Slots freed and waiting runs resumed: workers may find work.
                     tx.wake(&env_id);
                     let already_finished = run.status.is_final();
-                    let run = cancel_tree(tx, run, now)?;
+                    let run = cancel_tree(tx, run, error.as_deref(), now)?;
                     Ok(Canceled {
                         run,
                         already_finished,
@@ -56,13 +103,13 @@ impl Engine {
     }
 }
 
-fn cancel_tree(tx: &mut Txn<'_>, run: Run, now: Millis) -> Result<Run> {
+fn cancel_tree(tx: &mut Txn<'_>, run: Run, error: Option<&str>, now: Millis) -> Result<Run> {
     let mut pending = vec![run.clone()];
     let mut first = None;
     let mut canceled = Vec::new();
     while let Some(current) = pending.pop() {
         let was_final = current.status.is_final();
-        let after = cancel_one(tx, current, now)?;
+        let after = cancel_one(tx, current, error, now)?;
         if !was_final {
             tx.disarm_waitpoints_of(&after.id)?;
             canceled.push(after.id.clone());
@@ -79,12 +126,15 @@ fn cancel_tree(tx: &mut Txn<'_>, run: Run, now: Millis) -> Result<Run> {
 }
 
 /// Cancels one run, ending the attempt in progress if there is one; a run already final is
-/// returned unchanged.
-fn cancel_one(tx: &mut Txn<'_>, run: Run, now: Millis) -> Result<Run> {
+/// returned unchanged. `error` (JSON text) is the run's error from now on, when given.
+fn cancel_one(tx: &mut Txn<'_>, run: Run, error: Option<&str>, now: Millis) -> Result<Run> {
     if run.status.is_final() {
         return Ok(run);
     }
-    let after = finished(&run, RunStatus::Canceled, now);
+    let mut after = finished(&run, RunStatus::Canceled, now);
+    if let Some(error) = error {
+        after.error = Some(error.to_string());
+    }
     if !transition(tx, &run, &after)? {
         return Err(Error::Store(trigr_store::Error::Database(format!(
             "run {} changed while it was being canceled",

@@ -233,3 +233,61 @@ async fn statistics_group_errors_and_rate_success() {
     let (status, v) = server.get("/api/v1/batches/batch_nope/statistics").await;
     assert_error(status, &v, &[404], &["not found"], "an unknown batch");
 }
+
+/// A cancel may say why: every run it cancels keeps the reason as its error; a bad reason is a
+/// 400 that cancels nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_reason_is_kept_on_the_runs_it_cancels() {
+    let server = TestServer::start().await;
+    server.deploy(json!([{"id": "a"}])).await;
+    let c = client(&server);
+    let items = (0..2)
+        .map(|n| BatchItem::new("a", &json!({ "n": n }), TriggerOptions::new()))
+        .collect::<trigr_sdk::Result<Vec<_>>>()
+        .expect("items");
+    let made = c.batches().trigger(items).await.expect("trigger");
+    let path = format!("/api/v1/batches/{}/cancel", made.id);
+    let long = "x".repeat(1001);
+    for (body, needle) in [
+        (json!({"reason": ""}), "reason"),
+        (json!({"reason": "   "}), "reason"),
+        (json!({"reason": long}), "1000"),
+        (json!({"reason": "a\u{0}b"}), "NUL"),
+        (json!({"reason": "a\u{1b}b"}), "control"),
+        (json!({"reason": 7}), "reason"),
+    ] {
+        let (status, v) = server.post(&path, body.clone()).await;
+        assert_error(status, &v, &[400, 422], &[needle], &format!("{body}"));
+    }
+    let b = c.batches().retrieve(&made.id).await.expect("retrieve");
+    assert_eq!(b.failed_runs, 0, "a refused cancel cancels nothing");
+
+    let done = c
+        .batches()
+        .cancel(&made.id, BatchCancel::all().reason("Superseded by the 9:00 import"))
+        .await
+        .expect("cancel");
+    assert_eq!(done.canceled.len(), 2);
+    for id in &done.canceled {
+        let run = server.run(id).await;
+        assert_eq!(run["status"], json!("CANCELED"), "{run}");
+        assert_eq!(
+            run["error"],
+            json!({"message": "Superseded by the 9:00 import", "name": "CancelledError"}),
+            "{run}"
+        );
+    }
+
+    let lone = server.trigger("a", json!({}), json!({})).await;
+    let outcomes = c
+        .cancel_runs_with(&[&lone], Some("Duplicate of run_x"))
+        .await
+        .expect("cancel runs");
+    assert_eq!(outcomes.len(), 1);
+    let run = server.run(&lone).await;
+    assert_eq!(run["error"]["message"], json!("Duplicate of run_x"), "{run}");
+    let (status, v) = server
+        .post("/api/v1/runs/cancel", json!({"runIds": [lone], "reason": ""}))
+        .await;
+    assert_error(status, &v, &[400], &["reason"], "an empty reason");
+}

@@ -85,13 +85,15 @@ impl BatchItem {
     }
 }
 
-/// Which unfinished runs of a batch [`Batches::cancel`] cancels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which unfinished runs of a batch [`Batches::cancel`] cancels, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchCancel {
     /// Runs not started yet.
     pub cancel_pending: bool,
     /// Runs started (dequeued, executing, waiting).
     pub cancel_running: bool,
+    /// Why (1 to 1000 characters): each run cancelled keeps it as its error.
+    pub reason: Option<String>,
 }
 
 impl Default for BatchCancel {
@@ -106,6 +108,7 @@ impl BatchCancel {
         BatchCancel {
             cancel_pending: true,
             cancel_running: true,
+            reason: None,
         }
     }
     /// Only the runs not started: the running ones finish.
@@ -113,7 +116,15 @@ impl BatchCancel {
         BatchCancel {
             cancel_pending: true,
             cancel_running: false,
+            reason: None,
         }
+    }
+
+    /// Says why: each run cancelled keeps `reason` as its error
+    /// (`{"message": reason, "name": "CancelledError"}`).
+    pub fn reason(mut self, reason: impl Into<String>) -> BatchCancel {
+        self.reason = Some(reason.into());
+        self
     }
 }
 
@@ -180,6 +191,7 @@ impl Batches {
         let body = BatchCancelBody {
             cancel_pending: which.cancel_pending,
             cancel_running: which.cancel_running,
+            reason: which.reason,
         };
         let body = serde_json::to_value(body).map_err(|e| Error::json("the cancel", e))?;
         self.http

@@ -542,8 +542,19 @@ impl Client {
     /// Cancels up to 100 runs by id (`POST /api/v1/runs/cancel`), each with its outcome: its
     /// status now, or why it could not be cancelled (an unknown id).
     pub async fn cancel_runs(&self, run_ids: &[&str]) -> Result<Vec<CancelOutcome>> {
+        self.cancel_runs_with(run_ids, None).await
+    }
+
+    /// [`Client::cancel_runs`], each run cancelled keeping `reason` (1 to 1000 characters)
+    /// as its error (`{"message": reason, "name": "CancelledError"}`).
+    pub async fn cancel_runs_with(
+        &self,
+        run_ids: &[&str],
+        reason: Option<&str>,
+    ) -> Result<Vec<CancelOutcome>> {
         let body = CancelRunsBody {
             run_ids: run_ids.iter().map(|s| s.to_string()).collect(),
+            reason: reason.map(str::to_string),
         };
         let body = serde_json::to_value(body).map_err(|e| Error::json("the cancel", e))?;
         let answer: RunsCanceled = self

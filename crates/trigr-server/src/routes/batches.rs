@@ -5,6 +5,7 @@ use axum::response::IntoResponse;
 use futures::StreamExt;
 use trigr_engine::batch::{self, ItemRun, MAX_ITEMS};
 use trigr_engine::batch_cancel::BatchCancel;
+use trigr_engine::cancel::CancelReason;
 use trigr_types::wire::batches::{
     Batch, BatchCancelBody, BatchCanceled, BatchCreated, BatchErrorGroup, BatchItemRun,
     BatchItemsAccepted, BatchProcessing, BatchStatistics,
@@ -449,9 +450,10 @@ pub async fn cancel(
         pending: b.cancel_pending,
         running: b.cancel_running,
     };
+    let reason = b.reason.as_deref().map(CancelReason::new).transpose()?;
     let done = state
         .engine
-        .cancel_batch(&auth.env_id, &batch_id, which)
+        .cancel_batch(&auth.env_id, &batch_id, which, reason.as_ref())
         .await?;
     Ok(axum::Json(BatchCanceled {
         id: batch_id,

@@ -1,6 +1,7 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
+use trigr_engine::cancel::CancelReason;
 use trigr_engine::{metadata, replay};
 use trigr_types::wire::rest::{
     IdempotencyKeyReset, MetadataUpdate, ReplayOverrides, RescheduleBody, TagsBody,
@@ -106,7 +107,11 @@ pub async fn cancel_many(
     auth: Auth,
     Json(b): Json<runs::CancelRunsBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let outcomes = state.engine.cancel_runs(&auth.env_id, &b.run_ids).await?;
+    let reason = b.reason.as_deref().map(CancelReason::new).transpose()?;
+    let outcomes = state
+        .engine
+        .cancel_runs(&auth.env_id, &b.run_ids, reason.as_ref())
+        .await?;
     let data = outcomes
         .into_iter()
         .map(|(id, outcome)| match outcome {

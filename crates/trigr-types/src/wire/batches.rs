@@ -106,7 +106,7 @@ pub struct Batch {
 #[cfg_attr(
     feature = "openapi",
     derive(utoipa::ToSchema),
-    schema(example = json!({"cancelPending": true, "cancelRunning": false}))
+    schema(example = json!({"cancelPending": true, "cancelRunning": false, "reason": "Superseded by batch_2"}))
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BatchCancelBody {
@@ -116,6 +116,9 @@ pub struct BatchCancelBody {
     /// Runs started (dequeued, executing, waiting).
     #[serde(default = "yes")]
     pub cancel_running: bool,
+    /// Why (1 to 1000 characters): each run cancelled keeps it as its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 fn yes() -> bool {

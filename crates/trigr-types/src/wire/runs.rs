@@ -289,11 +289,14 @@ pub struct Canceled {
 #[cfg_attr(
     feature = "openapi",
     derive(utoipa::ToSchema),
-    schema(example = json!({"runIds": ["run_a", "run_b"]}))
+    schema(example = json!({"runIds": ["run_a", "run_b"], "reason": "Duplicates"}))
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRunsBody {
     pub run_ids: Vec<String>,
+    /// Why (1 to 1000 characters): each run cancelled keeps it as its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One run's outcome in `POST /api/v1/runs/cancel`: its status now, or why it could not be
