@@ -1,5 +1,5 @@
 //! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
-//! `trigr queues …`, `trigr deployments …`, `trigr schedules …`, `trigr retention …`,
+//! `trigr queues …`, `trigr env-vars …`, `trigr deployments …`, `trigr schedules …`, `trigr retention …`,
 //! `trigr plans …` and the built-in worker, `trigr worker --plans`.
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
@@ -16,12 +16,14 @@
 //! * [`api`]: the connection flags, and the SDK's client ([`trigr_sdk::Client`]) with its
 //!   errors worded for the terminal,
 //! * [`encode`]: percent-encoding of path segments and query strings,
-//! * [`trigger`], [`runs`], [`queues`], [`deployments`], [`plans`]: one module per command group,
+//! * [`trigger`], [`runs`], [`queues`], [`env_vars`], [`deployments`], [`plans`]: one module per
+//!   command group,
 //! * [`table`] and [`output`]: text rendering.
 
 pub mod api;
 pub mod deployments;
 pub mod encode;
+pub mod env_vars;
 pub mod output;
 pub mod plans;
 pub mod queues;
@@ -54,6 +56,9 @@ pub enum Command {
     /// Inspect and manage queues.
     #[command(subcommand)]
     Queues(QueuesCommand),
+    /// The environment's variables: list, get, set, delete, import a .env file.
+    #[command(subcommand, name = "env-vars")]
+    EnvVars(env_vars::EnvVarsCommand),
     /// Inspect deployments, promote a version or roll back.
     #[command(subcommand)]
     Deployments(DeploymentsCommand),
@@ -88,6 +93,7 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Trigger(args) => trigger::execute(args).await,
         Command::Runs(cmd) => runs::execute(cmd).await,
         Command::Queues(cmd) => queues::execute(cmd).await,
+        Command::EnvVars(cmd) => env_vars::execute(cmd).await,
         Command::Deployments(cmd) => deployments::execute(cmd).await,
         Command::Schedules(cmd) => schedules::execute(cmd).await,
         Command::Retention(cmd) => retention::execute(cmd).await,

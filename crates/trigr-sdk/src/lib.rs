@@ -101,6 +101,7 @@ pub mod testkit;
 pub use client::batches;
 pub use client::cache;
 pub use client::env_metadata;
+pub use client::env_vars;
 pub use client::queues;
 pub use client::realtime;
 pub use client::schedules;

@@ -12,6 +12,7 @@
 pub mod batches;
 pub mod cache;
 pub mod env_metadata;
+pub mod env_vars;
 pub mod metrics;
 pub mod options;
 pub mod poll;
@@ -43,6 +44,7 @@ use crate::task::TaskHandle;
 use batches::Batches;
 use cache::Cache;
 use env_metadata::EnvMetadata;
+use env_vars::EnvVars;
 pub use metrics::{
     normalize_endpoint, EndpointStats, ErrorHook, PerformanceStats, RequestHook, RequestRecord,
 };
@@ -534,6 +536,14 @@ impl Client {
     /// [`env_metadata`] for the difference).
     pub fn env_metadata(&self) -> EnvMetadata {
         EnvMetadata {
+            http: self.http.clone(),
+        }
+    }
+
+    /// The environment's variables: list, create, retrieve, update, delete, import
+    /// ([`env_vars`]).
+    pub fn env_vars(&self) -> EnvVars {
+        EnvVars {
             http: self.http.clone(),
         }
     }
