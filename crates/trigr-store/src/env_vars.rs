@@ -3,7 +3,9 @@
 //! the plain text.
 //!
 //! **Every write is one statement** on one row, decided by the database: a create finds the
-//! name free or changes nothing, an update or delete finds the row or changes nothing.
+//! name free or changes nothing, an update or delete finds the row or changes nothing. Writers
+//! that add variables first take [`EnvVarTx::lock_env_vars`], so the count they check against
+//! the limit cannot change under them.
 
 use trigr_types::Millis;
 
@@ -31,6 +33,10 @@ pub trait EnvVarRead {
 
 /// Writing an environment's variables.
 pub trait EnvVarTx {
+    /// Holds the environment's row until the transaction ends, so writers that count its
+    /// variables before adding some (on any server of a PostgreSQL database) take turns; a
+    /// no-op write on SQLite, whose writers take turns anyway.
+    fn lock_env_vars(&mut self, env_id: &str) -> Result<()>;
     /// Writes the variable, replacing the value and secrecy of one with its name (whose
     /// `created_at` stays).
     fn env_var_put(&mut self, env_id: &str, var: &EnvVar) -> Result<()>;

@@ -699,3 +699,52 @@ async fn the_client_and_tasks_read_variables() {
     assert_eq!(run(c.clone()).await.unwrap()["greeting"], "bonjour");
     worker.shutdown().await.expect("shutdown");
 }
+
+/// Concurrent imports near the limit: the environment ends with exactly 500 variables, and
+/// every import either wrote all its variables or none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_imports_never_pass_the_limit() {
+    let server = std::sync::Arc::new(TestServer::start().await);
+    let p = default_ref(&server);
+    let import = format!("{}/import", base(&p, "dev"));
+    let fill: serde_json::Map<String, Value> =
+        (0..490).map(|i| (format!("F{i}"), json!("x"))).collect();
+    ok(
+        &server,
+        DEV_KEY,
+        "POST",
+        &import,
+        Some(json!({"variables": fill})),
+    )
+    .await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (server, import) = (server.clone(), import.clone());
+        set.spawn(async move {
+            let vars = json!({"variables": {format!("R{i}A"): "a", format!("R{i}B"): "b"}});
+            server.call_as(DEV_KEY, "POST", &import, Some(vars)).await.0
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = set.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 409, 409, 409, 409, 409]);
+    let listed = ok(&server, DEV_KEY, "GET", &base(&p, "dev"), None).await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 500);
+    for i in 0..10 {
+        let (a, b) = (format!("R{i}A"), format!("R{i}B"));
+        assert_eq!(
+            names.contains(&a.as_str()),
+            names.contains(&b.as_str()),
+            "an import is all or nothing"
+        );
+    }
+}

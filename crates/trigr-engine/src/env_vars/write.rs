@@ -1,6 +1,7 @@
 //! Writing variables: create one (refused if the name is taken), update one (refused if it is
 //! not), or import many at once, all or nothing. Each variable is one conditional write; the
-//! limit on variables per environment is checked in the same transaction before any.
+//! limit on variables per environment is checked in the same transaction before any, after
+//! taking the environment's lock, so concurrent writers (on any server) never pass it together.
 
 use std::collections::HashSet;
 
@@ -80,6 +81,7 @@ impl Engine {
         let cipher = self.env_var_cipher()?;
         let env_id = target.env_id.clone();
         self.write(move |tx| {
+            tx.lock_env_vars(&env_id)?;
             let held: HashSet<String> = tx.env_vars(&env_id)?.into_iter().map(|v| v.name).collect();
             let mut last = std::collections::BTreeMap::new();
             for (name, value) in &import.variables {
@@ -136,6 +138,7 @@ fn sealed(
 
 /// Refuses a write of one new name that would take the environment past [`MAX_VARS`].
 fn check_room(tx: &mut Txn<'_>, env_id: &str, new: usize) -> Result<()> {
+    tx.lock_env_vars(env_id)?;
     let held = tx.env_vars(env_id)?.len();
     check_count(held, new)
 }

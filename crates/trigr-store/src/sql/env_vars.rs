@@ -20,6 +20,9 @@ static PUT: Sql = sql!(
 static INSERT: Sql = sql!("{INSERT_ROW} ON CONFLICT (env_id, name) DO NOTHING");
 static UPDATE: Sql =
     sql!("UPDATE env_vars SET value = $3, updated_at = $4 WHERE env_id = $1 AND name = $2");
+// A write that changes nothing but takes the environment row's lock (PostgreSQL).
+static LOCK: Sql =
+    sql!("UPDATE environments SET concurrency_limit = concurrency_limit WHERE id = $1");
 static DELETE: Sql = sql!("DELETE FROM env_vars WHERE env_id = $1 AND name = $2");
 
 fn env_var(r: &impl Columns) -> Result<EnvVar> {
@@ -58,6 +61,11 @@ fn write<C: Db>(db: &mut C, sql: &'static Sql, env_id: &str, v: &EnvVar) -> Resu
 }
 
 impl<C: Db> EnvVarTx for C {
+    fn lock_env_vars(&mut self, env_id: &str) -> Result<()> {
+        self.execute(&LOCK, &[&env_id])?;
+        Ok(())
+    }
+
     fn env_var_put(&mut self, env_id: &str, var: &EnvVar) -> Result<()> {
         write(self, &PUT, env_id, var)?;
         Ok(())

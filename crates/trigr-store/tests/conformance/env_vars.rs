@@ -103,3 +103,35 @@ pub async fn env_var_insert_has_one_winner(store: &Store) {
     assert_eq!(winners, 1);
     assert_eq!(all(store, "env_a").await.len(), 1);
 }
+
+/// The environment lock changes nothing a reader sees (the environment is as it was) and is
+/// held to the end of the write: a second writer taking it waits for the first to commit and
+/// then sees its variables.
+pub async fn env_var_lock_serializes_writers(store: &Store) {
+    let env = super::seed_env(store, "env_lock").await;
+    write(store, |tx| tx.lock_env_vars("env_missing")).await;
+    let mut set = JoinSet::new();
+    for i in 0..8 {
+        let store = store.clone();
+        set.spawn(async move {
+            write(&store, move |tx| {
+                tx.lock_env_vars("env_lock")?;
+                let held = tx.env_vars("env_lock")?.len();
+                let v = var(&format!("V{held}"), &format!("v1:{i}"), false, NOW);
+                tx.env_var_insert("env_lock", &v)
+            })
+            .await
+        });
+    }
+    while let Some(won) = set.join_next().await {
+        assert!(won.expect("task"), "each writer counted the ones before it");
+    }
+    let names: Vec<String> = all(store, "env_lock")
+        .await
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, (0..8).map(|i| format!("V{i}")).collect::<Vec<_>>());
+    let after = read(store, |tx| tx.environment("env_lock")).await.unwrap();
+    assert_eq!(after.concurrency_limit, env.concurrency_limit);
+}

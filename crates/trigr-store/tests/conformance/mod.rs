@@ -155,6 +155,7 @@ macro_rules! suite {
             env_vars_put_and_read_back,
             env_vars_conditional_writes,
             env_var_insert_has_one_winner,
+            env_var_lock_serializes_writers,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,
