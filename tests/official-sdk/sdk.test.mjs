@@ -6,6 +6,7 @@
 //   TRIGR_PROD_SECRET_KEY  secret key of the prod environment of the same server (tr_prod_…)
 //   TRIGR_IDEMPOTENCY_OUT  a file the suite writes the idempotency keys it made (and the run one
 //                          of them made) to, for the Rust client to check it makes the same keys
+//   TRIGR_PROJECT_REF      reference of the project of both keys (proj_…), for `envvars.*`
 //
 // Run with `node --test sdk.test.mjs`. The suite expects a fresh server: it registers a
 // deployment in dev and then checks exact run sets, so leftovers from other runs would show up.
@@ -23,6 +24,7 @@ import {
   batch,
   queues,
   streams,
+  envvars,
   TriggerClient,
   ApiError,
   AuthenticationError,
@@ -31,11 +33,15 @@ import {
   PermissionDeniedError,
   UnprocessableEntityError,
 } from "@trigger.dev/sdk";
+// A dependency of the SDK: `envvars.update` outside a task throws in 4.8.3 (it reads an
+// undeclared variable), so updates go through the API client itself.
+import { apiClientManager } from "@trigger.dev/core/v3";
 
 const baseURL = requireEnv("TRIGGER_API_URL").replace(/\/+$/, "");
 const devKey = requireEnv("TRIGGER_SECRET_KEY");
 const prodKey = requireEnv("TRIGR_PROD_SECRET_KEY");
 const idempotencyOut = requireEnv("TRIGR_IDEMPOTENCY_OUT");
+const projectRef = requireEnv("TRIGR_PROJECT_REF");
 
 configure({ baseURL, accessToken: devKey });
 
@@ -729,5 +735,44 @@ describe("official @trigger.dev/sdk against trigr", { concurrency: false }, () =
     const again = await tasks.trigger(OTHER, { from: "node" }, { idempotencyKey: global });
     assert.equal(again.id, first.id);
     writeFileSync(idempotencyOut, JSON.stringify({ global, run, attempt, runId: first.id }));
+  });
+
+  test("envvars: list, create, retrieve, update, del, upload; other environments refused", async () => {
+    assert.deepEqual(await envvars.list(projectRef, "dev"), []);
+    assert.deepEqual(
+      await envvars.create(projectRef, "dev", { name: "API_URL", value: "https://a" }),
+      { success: true },
+    );
+    await envvars.create(projectRef, "dev", { name: "SECRET", value: "s", isSecret: true });
+    assert.deepEqual(await envvars.list(projectRef, "dev"), [
+      { name: "API_URL", value: "https://a", isSecret: false },
+      { name: "SECRET", value: "<redacted>", isSecret: true },
+    ]);
+    assert.deepEqual(await envvars.retrieve(projectRef, "dev", "API_URL"), {
+      name: "API_URL",
+      value: "https://a",
+      isSecret: false,
+    });
+    const updated = await apiClientManager
+      .clientOrThrow()
+      .updateEnvVar(projectRef, "dev", "API_URL", { value: "https://b" });
+    assert.deepEqual(updated, { success: true });
+    assert.equal((await envvars.retrieve(projectRef, "dev", "API_URL")).value, "https://b");
+    assert.deepEqual(
+      await envvars.upload(projectRef, "dev", { variables: { REGION: "eu", API_URL: "kept" }, override: false }),
+      { success: true },
+    );
+    assert.equal((await envvars.retrieve(projectRef, "dev", "API_URL")).value, "https://b");
+    assert.equal((await envvars.retrieve(projectRef, "dev", "REGION")).value, "eu");
+    assert.deepEqual(await envvars.del(projectRef, "dev", "REGION"), { success: true });
+    await rejectsWith(envvars.retrieve(projectRef, "dev", "REGION", once), NotFoundError, 404);
+    await rejectsWith(envvars.list(projectRef, "prod", once), BadRequestError, 400);
+    await rejectsWith(envvars.list("proj_aaaaaaaaaaaaaaaaaaaa", "dev", once), BadRequestError, 400);
+    // The prod key: its own environment only, the `prod` slug.
+    await auth.withAuth({ baseURL, accessToken: prodKey }, async () => {
+      assert.deepEqual(await envvars.list(projectRef, "prod"), []);
+    });
+    await envvars.del(projectRef, "dev", "API_URL");
+    await envvars.del(projectRef, "dev", "SECRET");
   });
 });

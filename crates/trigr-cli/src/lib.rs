@@ -1,7 +1,7 @@
 //! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
-//! `trigr batches …`, `trigr queues …`, `trigr deployments …`, `trigr schedules …`,
-//! `trigr retention …`, `trigr plans …`, `trigr cache …`, `trigr env-metadata …` and the
-//! built-in worker, `trigr worker --plans`.
+//! `trigr batches …`, `trigr queues …`, `trigr env-vars …`, `trigr deployments …`,
+//! `trigr schedules …`, `trigr retention …`, `trigr plans …`, `trigr cache …`,
+//! `trigr env-metadata …` and the built-in worker, `trigr worker --plans`.
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
 //! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
@@ -17,14 +17,15 @@
 //! * [`api`]: the connection flags, and the SDK's client ([`trigr_sdk::Client`]) with its
 //!   errors worded for the terminal,
 //! * [`encode`]: percent-encoding of path segments and query strings,
-//! * [`trigger`], [`runs`], [`batches`], [`queues`], [`deployments`], [`plans`], [`kv`]: one
-//!   module per command group,
+//! * [`trigger`], [`runs`], [`batches`], [`queues`], [`env_vars`], [`deployments`],
+//!   [`plans`], [`kv`]: one module per command group,
 //! * [`table`] and [`output`]: text rendering.
 
 pub mod api;
 pub mod batches;
 pub mod deployments;
 pub mod encode;
+pub mod env_vars;
 pub mod kv;
 pub mod output;
 pub mod plans;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Show a batch's counts, cancel its runs.
     #[command(subcommand)]
     Batches(batches::BatchesCommand),
+    /// The environment's variables: list, get, set, delete, import a .env file.
+    #[command(subcommand, name = "env-vars")]
+    EnvVars(env_vars::EnvVarsCommand),
     /// Inspect deployments, promote a version or roll back.
     #[command(subcommand)]
     Deployments(DeploymentsCommand),
@@ -102,6 +106,7 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Runs(cmd) => runs::execute(cmd).await,
         Command::Queues(cmd) => queues::execute(cmd).await,
         Command::Batches(cmd) => batches::execute(cmd).await,
+        Command::EnvVars(cmd) => env_vars::execute(cmd).await,
         Command::Deployments(cmd) => deployments::execute(cmd).await,
         Command::Schedules(cmd) => schedules::execute(cmd).await,
         Command::Retention(cmd) => retention::execute(cmd).await,

@@ -29,6 +29,7 @@ mod delivery;
 pub mod deploy;
 mod deployments;
 pub mod dequeue;
+pub mod env_vars;
 mod error;
 pub mod events;
 pub mod explain;
@@ -105,6 +106,9 @@ pub struct Config {
     pub dev_migrate_after: Option<Duration>,
     /// Burst smoothing on the trigger path ([`mollifier`]).
     pub mollifier: mollifier::Settings,
+    /// Seals and opens environment variable values ([`env_vars`]); `None`: the variable
+    /// commands refuse with a clear error.
+    pub env_var_cipher: Option<env_vars::Cipher>,
 }
 
 impl Default for Config {
@@ -118,6 +122,7 @@ impl Default for Config {
             retention_days: retention::DEFAULT_DAYS,
             dev_migrate_after: Some(migrate::DEV_MIGRATE_AFTER),
             mollifier: mollifier::Settings::default(),
+            env_var_cipher: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`Context`]: what a running task knows about its run, and its handle on durable operations,
 //! logs and metadata.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -99,6 +100,8 @@ pub struct Context {
     pub metadata: Metadata,
     pub(crate) attempt: Arc<Attempt>,
     pub(crate) client: Client,
+    /// The environment's variables, read on first use and kept for the attempt.
+    env_var_cache: Arc<tokio::sync::OnceCell<Arc<BTreeMap<String, String>>>>,
 }
 
 impl Context {
@@ -124,6 +127,7 @@ impl Context {
             metadata: Metadata::new(client.clone(), &run.run_id, metadata),
             attempt,
             client,
+            env_var_cache: Arc::default(),
         }
     }
 
@@ -145,6 +149,23 @@ impl Context {
     /// [`Context::cache`].
     pub fn env_metadata(&self) -> crate::env_metadata::EnvMetadata {
         self.client.env_metadata()
+    }
+
+    /// The value of the environment variable `name` ([`env_vars`](crate::env_vars)), secret
+    /// or not; `None` when the environment has no such variable. The first call of an attempt
+    /// reads every variable from the server; later calls of the attempt use what it read, so
+    /// a change is seen by the next attempt.
+    pub async fn env_var(&self, name: &str) -> crate::Result<Option<String>> {
+        Ok(self.env_vars().await?.get(name).cloned())
+    }
+
+    /// Every environment variable with its value, read like [`Context::env_var`].
+    pub async fn env_vars(&self) -> crate::Result<Arc<BTreeMap<String, String>>> {
+        let vars = self
+            .env_var_cache
+            .get_or_try_init(|| async { self.client.env_vars().values().await.map(Arc::new) })
+            .await?;
+        Ok(vars.clone())
     }
 }
 

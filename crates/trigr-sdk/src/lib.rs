@@ -102,6 +102,7 @@ pub use client::auth;
 pub use client::batches;
 pub use client::cache;
 pub use client::env_metadata;
+pub use client::env_vars;
 pub use client::idempotency_keys;
 pub use client::queues;
 pub use client::realtime;

@@ -60,6 +60,10 @@ pub struct Config {
     /// What every Redis key of this deployment starts with (servers sharing a buffer use the
     /// same).
     pub redis_prefix: String,
+    /// The key that encrypts environment variable values: 32 bytes as hex or base64. `None`:
+    /// the key file `encryption.key` of `data_dir`, made on first start (servers sharing a
+    /// PostgreSQL database must be given the same key).
+    pub encryption_key: Option<String>,
 }
 
 /// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.
@@ -129,6 +133,7 @@ impl Default for Config {
             mollifier: trigr_engine::mollifier::Settings::default(),
             redis_url: None,
             redis_prefix: "trigr".to_string(),
+            encryption_key: None,
         }
     }
 }

@@ -164,6 +164,30 @@ fn check_mollifier(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The cipher of environment variable values: `--encryption-key`, else the data directory's
+/// key file (made on first start). A server of a shared (PostgreSQL) store on its own key file
+/// is warned about: the other servers of the database must use the same key.
+fn env_var_cipher(config: &Config, shared: bool) -> anyhow::Result<trigr_engine::env_vars::Cipher> {
+    use trigr_engine::env_vars::{Cipher, KeySource};
+    let (cipher, source) = Cipher::resolve(config.encryption_key.as_deref(), &config.data_dir)
+        .map_err(|e| anyhow::anyhow!("invalid encryption key: {e}"))?;
+    let file = config.data_dir.join(trigr_engine::env_vars::KEY_FILE);
+    if source == KeySource::NewFile {
+        tracing::info!(
+            "made the encryption key of environment variables: {}",
+            file.display()
+        );
+    }
+    if shared && source != KeySource::Given {
+        tracing::warn!(
+            "environment variables are encrypted with the key in {}; every server of this \
+             database needs the same key (pass it with --encryption-key)",
+            file.display()
+        );
+    }
+    Ok(cipher)
+}
+
 /// The mollifier on Redis: its buffer and its shared trip counts, on one connection.
 async fn redis_mollifier(
     config: &Config,
@@ -223,6 +247,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         Some(c) => c.clone(),
         None => Arc::new(SystemClock),
     };
+    let env_var_cipher = env_var_cipher(&config, store.is_shared())?;
     let engine_config = trigr_engine::Config {
         lease_timeout: config.lease_timeout,
         max_payload_bytes: config.max_payload_bytes,
@@ -231,6 +256,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         retention_days: config.retention_days,
         dev_migrate_after: config.dev_migrate_after,
         mollifier: config.mollifier.clone(),
+        env_var_cipher: Some(env_var_cipher),
         ..Default::default()
     };
     let mut engine = Engine::new(store.clone(), clock.clone(), engine_config);

@@ -16,6 +16,7 @@
 //! on a pooled connection, committed with the server's durable `COMMIT`.
 
 pub mod dashboard;
+pub mod env_vars;
 pub mod events;
 pub mod kv;
 pub mod model;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 pub use dashboard::{DashboardLink, DashboardRead, DashboardSession, DashboardTx, FinishedBucket};
+pub use env_vars::{EnvVar, EnvVarRead, EnvVarTx};
 pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use kv::{KvEntry, KvRead, KvSpace, KvTx};
 pub use model::*;
@@ -44,7 +46,7 @@ pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 25;
+pub const SCHEMA_VERSION: i64 = 26;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

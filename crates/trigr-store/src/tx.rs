@@ -574,6 +574,7 @@ pub trait ReadTx:
     + crate::MollifierRead
     + crate::DashboardRead
     + crate::KvRead
+    + crate::EnvVarRead
 {
 }
 impl<
@@ -594,7 +595,8 @@ impl<
             + RetentionRead
             + crate::MollifierRead
             + crate::DashboardRead
-            + crate::KvRead,
+            + crate::KvRead
+            + crate::EnvVarRead,
     > ReadTx for T
 {
 }
@@ -621,6 +623,7 @@ pub trait Tx:
     + crate::MollifierTx
     + crate::DashboardTx
     + crate::KvTx
+    + crate::EnvVarTx
 {
 }
 impl<
@@ -643,7 +646,8 @@ impl<
             + RetentionTx
             + crate::MollifierTx
             + crate::DashboardTx
-            + crate::KvTx,
+            + crate::KvTx
+            + crate::EnvVarTx,
     > Tx for T
 {
 }

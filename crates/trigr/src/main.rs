@@ -162,6 +162,11 @@ struct ServerArgs {
     /// buffer use the same).
     #[arg(long, env = "TRIGR_REDIS_PREFIX", default_value = "trigr")]
     redis_prefix: String,
+    /// The key that encrypts environment variable values at rest: 32 bytes as 64 hex digits
+    /// or base64. Without it, the key file `encryption.key` of the data directory (made on
+    /// first start, mode 0600). Servers sharing a PostgreSQL database need the same key.
+    #[arg(long, env = "TRIGR_ENCRYPTION_KEY", hide_env_values = true)]
+    encryption_key: Option<String>,
     /// Whether to write an access log line per HTTP request.
     #[arg(long, env = "TRIGR_ACCESS_LOG", hide = true, default_value_t = true, action = clap::ArgAction::Set)]
     access_log: bool,
@@ -264,6 +269,7 @@ impl ServerArgs {
             mollifier,
             redis_url: self.redis_url,
             redis_prefix: self.redis_prefix,
+            encryption_key: self.encryption_key,
             ..Default::default()
         }
     }

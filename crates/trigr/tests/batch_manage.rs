@@ -264,7 +264,10 @@ async fn a_cancel_reason_is_kept_on_the_runs_it_cancels() {
 
     let done = c
         .batches()
-        .cancel(&made.id, BatchCancel::all().reason("Superseded by the 9:00 import"))
+        .cancel(
+            &made.id,
+            BatchCancel::all().reason("Superseded by the 9:00 import"),
+        )
         .await
         .expect("cancel");
     assert_eq!(done.canceled.len(), 2);
@@ -285,9 +288,16 @@ async fn a_cancel_reason_is_kept_on_the_runs_it_cancels() {
         .expect("cancel runs");
     assert_eq!(outcomes.len(), 1);
     let run = server.run(&lone).await;
-    assert_eq!(run["error"]["message"], json!("Duplicate of run_x"), "{run}");
+    assert_eq!(
+        run["error"]["message"],
+        json!("Duplicate of run_x"),
+        "{run}"
+    );
     let (status, v) = server
-        .post("/api/v1/runs/cancel", json!({"runIds": [lone], "reason": ""}))
+        .post(
+            "/api/v1/runs/cancel",
+            json!({"runIds": [lone], "reason": ""}),
+        )
         .await;
     assert_error(status, &v, &[400], &["reason"], "an empty reason");
 }

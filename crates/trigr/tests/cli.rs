@@ -250,6 +250,11 @@ async fn help_shows_only_required_flags_as_required() {
         ("schedules create", &["--task", "--cron", "--dedup-key"]),
         ("runs migrate", &["--from", "--to"]),
         ("runs reschedule", &["--delay"]),
+        ("env-vars list", &["--project"]),
+        ("env-vars get", &["--project"]),
+        ("env-vars set", &["--project"]),
+        ("env-vars delete", &["--project"]),
+        ("env-vars import", &["--project"]),
     ];
     let leaves = leaf_commands(env, Vec::new()).await;
     assert!(leaves.len() > 20, "{leaves:?}");
@@ -846,4 +851,83 @@ async fn runs_migrate_moves_runs_between_versions() {
     .await;
     let out = trigr(env, &["runs", "migrate", "--from", &v1]).await;
     assert!(!out.success && out.stderr.contains("--to"), "{out:?}");
+}
+
+/// `trigr env-vars`: set (create, then update), list with secrets redacted, get, import a
+/// `.env` file (existing values kept without `--override`), delete; a bad file names its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_vars_commands() {
+    let server = TestServer::start().await;
+    let env = Env::of(&server);
+    let store = store_args(&server);
+    let mut list: Vec<&str> = vec!["projects", "list"];
+    list.extend(store.iter().map(String::as_str));
+    let projects = ok(env, &list).await;
+    let project = projects
+        .split_whitespace()
+        .find(|w| w.starts_with("proj_"))
+        .expect("a project reference")
+        .to_string();
+    let at = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(["--project".to_string(), project.clone()]);
+        v
+    };
+    let run = |args: Vec<String>| async move {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(env, &refs).await
+    };
+    assert!(run(at(&["env-vars", "set", "API_URL", "https://a"]))
+        .await
+        .contains("Created API_URL"));
+    assert!(run(at(&["env-vars", "set", "API_URL", "https://b"]))
+        .await
+        .contains("Updated API_URL"));
+    run(at(&["env-vars", "set", "TOKEN", "t0ps3cret", "--secret"])).await;
+    assert_eq!(
+        run(at(&["env-vars", "get", "API_URL"])).await,
+        "https://b\n"
+    );
+    let listed = run(at(&["env-vars", "list"])).await;
+    assert!(
+        listed.contains("API_URL") && listed.contains("<redacted>"),
+        "{listed}"
+    );
+    assert!(!listed.contains("t0ps3cret"), "{listed}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vars.env");
+    std::fs::write(
+        &file,
+        "# settings\nexport REGION=eu\nAPI_URL=\"https://c\"\n",
+    )
+    .unwrap();
+    let path = file.display().to_string();
+    assert!(run(at(&["env-vars", "import", &path]))
+        .await
+        .contains("Imported 2"));
+    assert_eq!(run(at(&["env-vars", "get", "REGION"])).await, "eu\n");
+    assert_eq!(
+        run(at(&["env-vars", "get", "API_URL"])).await,
+        "https://b\n"
+    );
+    run(at(&["env-vars", "import", &path, "--override"])).await;
+    assert_eq!(
+        run(at(&["env-vars", "get", "API_URL"])).await,
+        "https://c\n"
+    );
+    assert!(run(at(&["env-vars", "delete", "REGION"]))
+        .await
+        .contains("Deleted REGION"));
+
+    std::fs::write(&file, "GOOD=1\nno equals sign\n").unwrap();
+    let bad = at(&["env-vars", "import", &path]);
+    let bad: Vec<&str> = bad.iter().map(String::as_str).collect();
+    fails(env, &bad, "line 2").await;
+    let missing = at(&["env-vars", "get", "REGION"]);
+    let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+    fails(env, &missing, "not found").await;
+    let wrong = at(&["env-vars", "list", "--env", "prod"]);
+    let wrong: Vec<&str> = wrong.iter().map(String::as_str).collect();
+    fails(env, &wrong, "Invalid environment slug").await;
 }

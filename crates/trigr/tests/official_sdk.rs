@@ -87,7 +87,23 @@ fn install_sdk(dir: &Path) {
     );
 }
 
-fn run_node_tests(dir: &Path, base_url: &str, idempotency_out: &Path) -> Output {
+/// The reference of the server's default project (`trigr projects list`).
+fn project_ref(server: &TestServer) -> String {
+    let out = Command::new(common::binary())
+        .args(["projects", "list"])
+        .args(common::store_args(server))
+        .env_remove("TRIGR_DATA_DIR")
+        .env_remove("TRIGR_DATABASE_URL")
+        .output()
+        .expect("run trigr projects list");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace()
+        .find(|w| w.starts_with("proj_"))
+        .unwrap_or_else(|| panic!("no project reference in {text}"))
+        .to_string()
+}
+
+fn run_node_tests(dir: &Path, base_url: &str, idempotency_out: &Path, project_ref: &str) -> Output {
     let mut cmd = Command::new("node");
     cmd.args(["--test", "--test-reporter=spec", "sdk.test.mjs"])
         .current_dir(dir)
@@ -96,6 +112,7 @@ fn run_node_tests(dir: &Path, base_url: &str, idempotency_out: &Path) -> Output 
         .env("TRIGGER_SECRET_KEY", common::DEV_KEY)
         .env("TRIGR_PROD_SECRET_KEY", common::PROD_KEY)
         .env("TRIGR_IDEMPOTENCY_OUT", idempotency_out)
+        .env("TRIGR_PROJECT_REF", project_ref)
         .env("NO_COLOR", "1");
     for name in SDK_ENV_TO_CLEAR {
         cmd.env_remove(name);
@@ -123,9 +140,11 @@ async fn official_sdk_manages_runs() {
     let out_dir = tempfile::tempdir().expect("temp dir");
     let out = out_dir.path().join("idempotency.json");
     let node_out = out.clone();
-    let output = tokio::task::spawn_blocking(move || run_node_tests(&dir, &base_url, &node_out))
-        .await
-        .expect("node --test task");
+    let project = project_ref(&server);
+    let output =
+        tokio::task::spawn_blocking(move || run_node_tests(&dir, &base_url, &node_out, &project))
+            .await
+            .expect("node --test task");
     assert!(
         output.status.success(),
         "the official SDK test failed\n{}",

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod batches;
 pub mod cache;
 pub mod env_metadata;
+pub mod env_vars;
 pub mod idempotency_keys;
 pub mod log_stream;
 pub mod metrics;
@@ -50,6 +51,7 @@ use auth::Auth;
 use batches::Batches;
 use cache::Cache;
 use env_metadata::EnvMetadata;
+use env_vars::EnvVars;
 use idempotency_keys::IdempotencyKeys;
 pub use metrics::{
     normalize_endpoint, EndpointStats, ErrorHook, PerformanceStats, RequestHook, RequestRecord,
@@ -587,6 +589,14 @@ impl Client {
     /// [`env_metadata`] for the difference).
     pub fn env_metadata(&self) -> EnvMetadata {
         EnvMetadata {
+            http: self.http.clone(),
+        }
+    }
+
+    /// The environment's variables: list, create, retrieve, update, delete, import
+    /// ([`env_vars`]).
+    pub fn env_vars(&self) -> EnvVars {
+        EnvVars {
             http: self.http.clone(),
         }
     }

@@ -10,6 +10,7 @@ mod deployments;
 mod durable;
 mod electric;
 mod env_metadata;
+mod env_vars;
 pub(crate) mod events;
 mod inputs;
 mod logs;
@@ -178,6 +179,14 @@ fn management() -> OpenApiRouter<AppState> {
             env_metadata::delete
         ))
         .routes(routes!(env_metadata::lookup))
+        .routes(routes!(env_vars::list, env_vars::create))
+        .routes(routes!(
+            env_vars::retrieve,
+            env_vars::update,
+            env_vars::update_post,
+            env_vars::delete
+        ))
+        .routes(routes!(env_vars::import))
         .routes(routes!(plans::plan_schema))
         .routes(routes!(plans::state_schema))
         .routes(routes!(plans::start))
@@ -227,6 +236,7 @@ fn worker() -> OpenApiRouter<AppState> {
         .routes(routes!(worker::heartbeat))
         .routes(routes!(worker::complete))
         .routes(routes!(worker::complete_many))
+        .routes(routes!(env_vars::values))
         .routes(routes!(durable::step))
         .routes(routes!(durable::wait))
         .routes(routes!(durable::poll))

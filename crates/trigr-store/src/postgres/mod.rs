@@ -145,6 +145,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         25,
         include_str!("../../migrations/postgres/0025_queue_api.sql"),
     ),
+    (
+        26,
+        include_str!("../../migrations/postgres/0026_env_vars.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

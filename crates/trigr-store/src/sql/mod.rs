@@ -25,6 +25,7 @@ pub(crate) mod batches;
 pub(crate) mod dashboard;
 pub(crate) mod debounce;
 pub(crate) mod deployments;
+pub(crate) mod env_vars;
 pub(crate) mod envs;
 pub(crate) mod events;
 pub(crate) mod inputs;

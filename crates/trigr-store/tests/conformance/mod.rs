@@ -31,6 +31,8 @@ mod lanes;
 pub use lanes::*;
 mod kv;
 pub use kv::*;
+mod env_vars;
+pub use env_vars::*;
 mod queue_api;
 pub use queue_api::*;
 
@@ -150,6 +152,10 @@ macro_rules! suite {
             kv_put_if_absent_has_one_winner,
             kv_delete_counts_live_entries,
             kv_expired_entries_reclaimed_in_batches,
+            env_vars_put_and_read_back,
+            env_vars_conditional_writes,
+            env_var_insert_has_one_winner,
+            env_var_lock_serializes_writers,
         );
         $crate::conformance::suite!(@fixture [$make];
             reopening_keeps_data,

@@ -13,6 +13,7 @@
 //!   `{"id"}`, `{"message"}`, `{"ok"}`, pagination).
 //! * [`kv`] — the environment's key-value APIs, requests and answers: the cache and the
 //!   environment's metadata store.
+//! * [`env_vars`] — environment variables: Trigger.dev's `envvars` bodies and what tasks read.
 //!
 //! Every type is `Serialize` + `Deserialize` with camelCase field names. A field the server
 //! leaves out when it has no value is an `Option` (or a list) that is skipped when empty and
@@ -21,6 +22,7 @@
 
 pub mod batches;
 pub mod common;
+pub mod env_vars;
 pub mod kv;
 pub mod manage;
 pub mod otlp;
