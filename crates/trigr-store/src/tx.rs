@@ -570,6 +570,7 @@ pub trait ReadTx:
     + crate::MollifierRead
     + crate::DashboardRead
     + crate::KvRead
+    + crate::AiToolRead
 {
 }
 impl<
@@ -590,7 +591,8 @@ impl<
             + RetentionRead
             + crate::MollifierRead
             + crate::DashboardRead
-            + crate::KvRead,
+            + crate::KvRead
+            + crate::AiToolRead,
     > ReadTx for T
 {
 }
@@ -617,6 +619,7 @@ pub trait Tx:
     + crate::MollifierTx
     + crate::DashboardTx
     + crate::KvTx
+    + crate::AiToolTx
 {
 }
 impl<
@@ -639,7 +642,8 @@ impl<
             + RetentionTx
             + crate::MollifierTx
             + crate::DashboardTx
-            + crate::KvTx,
+            + crate::KvTx
+            + crate::AiToolTx,
     > Tx for T
 {
 }

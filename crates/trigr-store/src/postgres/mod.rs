@@ -145,6 +145,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         25,
         include_str!("../../migrations/postgres/0025_queue_api.sql"),
     ),
+    (
+        27,
+        include_str!("../../migrations/postgres/0027_ai_tools.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.
