@@ -382,3 +382,116 @@ async fn an_environment_holds_at_most_a_hundred_tools() {
     )
     .await;
 }
+
+/// The Rust client against a real worker: definitions made, changed, listed and exported
+/// through `client.ai()`, and model tool calls in both APIs' forms executed as runs of the
+/// tool's task, answered as the tool result messages those APIs take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_executes_model_tool_calls_on_a_real_worker() {
+    use std::time::Duration;
+    use trigr_sdk::ai::{AiToolDisplay, ExportFormat, NewTool, ToolChanges};
+    use trigr_sdk::{task, Client, TaskError, Worker};
+
+    let server = TestServer::start().await;
+    let c = Client::new(&server.base_url, DEV_KEY).expect("client");
+    let add = task("math/add")
+        .payload_schema(json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}))
+        .run(|p: Value, _ctx| async move {
+            Ok(json!({"sum": p["a"].as_i64().unwrap_or(0) + p["b"].as_i64().unwrap_or(0)}))
+        });
+    let fail = task("city/lookup")
+        .max_attempts(1)
+        .run(|p: Value, _ctx| async move {
+            Err::<Value, _>(TaskError::fatal(format!("no such city: {}", p["city"])))
+        });
+    let worker = Worker::new(c.clone())
+        .poll_wait(Duration::from_millis(200))
+        .shutdown_timeout(Duration::from_secs(10))
+        .task(add.clone())
+        .task(fail.clone())
+        .start()
+        .await
+        .expect("worker");
+
+    let ai = c.ai();
+    let made = ai
+        .create(
+            NewTool::new("add", "Adds two integers", "math/add").display(AiToolDisplay {
+                title: Some("Add".into()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect("create");
+    assert_eq!(
+        made.parameters["required"],
+        json!(["a", "b"]),
+        "the task's schema"
+    );
+    ai.create(
+        NewTool::new("lookup_city", "Finds a city", "city/lookup")
+            .parameters(json!({"type": "object", "properties": {"city": {"type": "string"}}})),
+    )
+    .await
+    .expect("create");
+    let changed = ai
+        .update("add", ToolChanges::new().description("Adds a and b"))
+        .await
+        .expect("update");
+    assert_eq!(changed.description, "Adds a and b");
+    assert_eq!(ai.retrieve("add").await.expect("retrieve"), changed);
+    let page = ai.list(1, 1).await.expect("list");
+    assert_eq!((page.data.len(), page.pagination.count), (1, 2));
+    let exported = ai.export(ExportFormat::Anthropic).await.expect("export");
+    assert_eq!(exported[0]["name"], "add");
+    assert_eq!(exported[0]["input_schema"], made.parameters);
+    let exported = ai.export(ExportFormat::OpenAi).await.expect("export");
+    assert_eq!(exported[1]["function"]["name"], "lookup_city");
+
+    let limit = Duration::from_secs(30);
+    let openai_call = json!({"id": "call_1", "type": "function",
+        "function": {"name": "add", "arguments": "{\"a\": 2, \"b\": 40}"}});
+    let r = ai.execute(&openai_call, limit).await.expect("execute");
+    assert!(!r.is_error, "{r:?}");
+    assert_eq!(
+        r.message,
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "{\"sum\":42}"})
+    );
+    let run = c.retrieve_run(&r.run_id).await.expect("run");
+    assert_eq!(
+        run.payload,
+        Some(json!({"a": 2, "b": 40})),
+        "the arguments are the payload"
+    );
+
+    let anthropic_call =
+        json!({"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 1, "b": 2}});
+    let r = ai.execute(&anthropic_call, limit).await.expect("execute");
+    assert_eq!(
+        r.message,
+        json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "{\"sum\":3}", "is_error": false})
+    );
+
+    let failing = json!({"type": "tool_use", "id": "toolu_2", "name": "lookup_city", "input": {"city": "Atlantis"}});
+    let r = ai.execute(&failing, limit).await.expect("execute");
+    assert!(r.is_error, "{r:?}");
+    assert!(r.content.contains("no such city"), "{r:?}");
+    assert_eq!(r.message["is_error"], json!(true));
+    assert_eq!(r.message["tool_use_id"], "toolu_2");
+
+    // Arguments the task's schema refuses, an unknown tool and a malformed call: errors.
+    let bad_args = json!({"type": "tool_use", "id": "t", "name": "add", "input": {"a": "x"}});
+    assert!(ai.execute(&bad_args, limit).await.is_err());
+    let unknown = json!({"type": "tool_use", "id": "t", "name": "nope", "input": {}});
+    assert!(ai.execute(&unknown, limit).await.is_err());
+    for malformed in [
+        json!({"type": "function", "id": "c", "function": {"name": "add", "arguments": "{not json"}}),
+        json!({"type": "text", "text": "hi"}),
+        json!({"type": "tool_use", "id": "t"}),
+    ] {
+        assert!(ai.execute(&malformed, limit).await.is_err(), "{malformed}");
+    }
+    ai.delete("lookup_city").await.expect("delete");
+    assert!(ai.retrieve("lookup_city").await.is_err());
+    worker.shutdown().await.expect("shutdown");
+}

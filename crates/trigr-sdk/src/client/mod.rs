@@ -9,6 +9,7 @@
 //! [`RequestRecord`]), interceptors, several environments ([`Client::for_environment`]) and
 //! a graceful [`Client::close`].
 
+pub mod ai;
 pub mod batches;
 pub mod cache;
 pub mod env_metadata;
@@ -520,6 +521,14 @@ impl Client {
     pub fn queues(&self) -> Queues {
         Queues {
             http: self.http.clone(),
+        }
+    }
+
+    /// AI tools: definitions made from tasks, their exports for the LLM APIs, and the
+    /// execution of a model's tool calls.
+    pub fn ai(&self) -> ai::Ai {
+        ai::Ai {
+            client: self.clone(),
         }
     }
 
