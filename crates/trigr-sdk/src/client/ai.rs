@@ -254,6 +254,11 @@ impl Ai {
             .await
     }
 
+    /// Every definition of the environment (at most 100), by name.
+    pub async fn all(&self) -> Result<Vec<AiTool>> {
+        Ok(self.list(1, 100).await?.data)
+    }
+
     /// The definition named `name`.
     pub async fn retrieve(&self, name: &str) -> Result<AiTool> {
         self.client
