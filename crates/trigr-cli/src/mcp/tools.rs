@@ -58,26 +58,27 @@ fn builtins() -> Vec<Value> {
 /// a note on standard error, when they cannot be read).
 pub(super) async fn list(api: &Api) -> Vec<Value> {
     let mut tools = builtins();
-    let builtin: Vec<String> = tools.iter().map(|t| t["name"].to_string()).collect();
+    let builtin: Vec<String> = tools
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(str::to_string))
+        .collect();
     match api.sdk().ai().all().await {
-        Ok(defs) => tools.extend(
-            defs.into_iter()
-                .filter(|d| !builtin.contains(&json!(d.name).to_string()))
-                .map(|d| {
-                    let mut annotations = json!({});
-                    if let Some(title) = &d.display.title {
-                        annotations["title"] = json!(title);
-                    }
-                    if let Some(read_only) = d.display.read_only {
-                        annotations["readOnlyHint"] = json!(read_only);
-                    }
-                    if let Some(destructive) = d.display.destructive {
-                        annotations["destructiveHint"] = json!(destructive);
-                    }
-                    json!({"name": d.name, "description": d.description,
+        Ok(defs) => tools.extend(defs.into_iter().filter(|d| !builtin.contains(&d.name)).map(
+            |d| {
+                let mut annotations = json!({});
+                if let Some(title) = &d.display.title {
+                    annotations["title"] = json!(title);
+                }
+                if let Some(read_only) = d.display.read_only {
+                    annotations["readOnlyHint"] = json!(read_only);
+                }
+                if let Some(destructive) = d.display.destructive {
+                    annotations["destructiveHint"] = json!(destructive);
+                }
+                json!({"name": d.name, "description": d.description,
                            "inputSchema": d.parameters, "annotations": annotations})
-                }),
-        ),
+            },
+        )),
         Err(e) => eprintln!("trigr mcp: the AI tool definitions could not be read: {e}"),
     }
     tools
