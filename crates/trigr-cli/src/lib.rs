@@ -1,7 +1,8 @@
 //! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
 //! `trigr batches …`, `trigr queues …`, `trigr env-vars …`, `trigr deployments …`,
 //! `trigr schedules …`, `trigr retention …`, `trigr plans …`, `trigr cache …`,
-//! `trigr env-metadata …` and the built-in worker, `trigr worker --plans`.
+//! `trigr env-metadata …`, the built-in worker, `trigr worker --plans`, and the MCP server on
+//! standard input and output, `trigr mcp` ([`mcp`]).
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
 //! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
@@ -27,6 +28,7 @@ pub mod deployments;
 pub mod encode;
 pub mod env_vars;
 pub mod kv;
+pub mod mcp;
 pub mod output;
 pub mod plans;
 pub mod queues;
@@ -88,13 +90,18 @@ pub enum Command {
     EnvMetadata(kv::EnvMetadataCommand),
     /// Run the built-in worker: `--plans` serves the plan task.
     Worker(plans::WorkerArgs),
+    /// Serve the Model Context Protocol on standard input and output: tasks, runs, logs and
+    /// the environment's AI tools as MCP tools.
+    Mcp(mcp::McpArgs),
 }
 
 /// Runs one client command and prints its output on standard output.
 pub async fn run(cmd: Command) -> anyhow::Result<()> {
-    if let Command::Worker(args) = cmd {
-        return plans::worker(args).await;
-    }
+    let cmd = match cmd {
+        Command::Worker(args) => return plans::worker(args).await,
+        Command::Mcp(args) => return mcp::serve(args).await,
+        cmd => cmd,
+    };
     let text = execute(cmd).await?;
     output::print(&text)
 }
@@ -116,6 +123,9 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::EnvMetadata(cmd) => kv::execute_env_metadata(cmd).await,
         Command::Worker(_) => {
             anyhow::bail!("trigr worker runs until stopped and prints nothing to return")
+        }
+        Command::Mcp(_) => {
+            anyhow::bail!("trigr mcp serves standard input and output and returns nothing")
         }
     }
 }

@@ -16,6 +16,7 @@
 //!   timeouts and schedule ticks) and sweeps what retention deletes: the background
 //!   loop calls its `run_once`, and so do tests after moving the [`clock::ManualClock`].
 
+pub mod ai;
 pub mod attempts;
 pub mod batch;
 pub mod batch_cancel;

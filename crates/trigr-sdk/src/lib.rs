@@ -98,6 +98,7 @@ pub mod workflow;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use client::ai;
 pub use client::auth;
 pub use client::batches;
 pub use client::cache;

@@ -15,6 +15,7 @@
 //! several servers sharing one database). With PostgreSQL every write is its own transaction
 //! on a pooled connection, committed with the server's durable `COMMIT`.
 
+pub mod ai_tools;
 pub mod dashboard;
 pub mod env_vars;
 pub mod events;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+pub use ai_tools::{AiTool, AiToolRead, AiToolTx};
 pub use dashboard::{DashboardLink, DashboardRead, DashboardSession, DashboardTx, FinishedBucket};
 pub use env_vars::{EnvVar, EnvVarRead, EnvVarTx};
 pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
@@ -46,7 +48,7 @@ pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 26;
+pub const SCHEMA_VERSION: i64 = 27;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

@@ -575,6 +575,7 @@ pub trait ReadTx:
     + crate::DashboardRead
     + crate::KvRead
     + crate::EnvVarRead
+    + crate::AiToolRead
 {
 }
 impl<
@@ -597,6 +598,7 @@ impl<
             + crate::DashboardRead
             + crate::KvRead
             + crate::EnvVarRead,
+            + crate::AiToolRead,
     > ReadTx for T
 {
 }
@@ -624,6 +626,7 @@ pub trait Tx:
     + crate::DashboardTx
     + crate::KvTx
     + crate::EnvVarTx
+    + crate::AiToolTx
 {
 }
 impl<
@@ -648,6 +651,7 @@ impl<
             + crate::DashboardTx
             + crate::KvTx
             + crate::EnvVarTx,
+            + crate::AiToolTx,
     > Tx for T
 {
 }

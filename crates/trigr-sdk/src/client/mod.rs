@@ -10,6 +10,7 @@
 //! [`RequestRecord`]), interceptors, several environments ([`Client::for_environment`]) and
 //! a graceful [`Client::close`].
 
+pub mod ai;
 pub mod auth;
 pub mod batches;
 pub mod cache;
@@ -575,6 +576,14 @@ impl Client {
     pub fn queues(&self) -> Queues {
         Queues {
             http: self.http.clone(),
+        }
+    }
+
+    /// AI tools: definitions made from tasks, their exports for the LLM APIs, and the
+    /// execution of a model's tool calls.
+    pub fn ai(&self) -> ai::Ai {
+        ai::Ai {
+            client: self.clone(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! methods from its `#[utoipa::path]` entry: a route cannot be served without its entry in
 //! the OpenAPI document (`crate::openapi`), and the document lists only served routes.
 
+mod ai_tools;
 pub(crate) mod batches;
 mod cache;
 mod deployments;
@@ -113,7 +114,7 @@ async fn auth_claims(auth: crate::extract::Auth) -> axum::Json<schemas::JwtClaim
 }
 
 /// The management API: runs, batches, queues, schedules, deployments, tokens, packets,
-/// retention, the cache and the environment's metadata store.
+/// retention, the cache, the environment's metadata store and AI tool definitions.
 fn management() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(trigger::trigger))
@@ -187,6 +188,13 @@ fn management() -> OpenApiRouter<AppState> {
             env_vars::delete
         ))
         .routes(routes!(env_vars::import))
+        .routes(routes!(ai_tools::list, ai_tools::create))
+        .routes(routes!(ai_tools::export))
+        .routes(routes!(
+            ai_tools::retrieve,
+            ai_tools::update,
+            ai_tools::delete
+        ))
         .routes(routes!(plans::plan_schema))
         .routes(routes!(plans::state_schema))
         .routes(routes!(plans::start))

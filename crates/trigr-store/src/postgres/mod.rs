@@ -149,6 +149,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         26,
         include_str!("../../migrations/postgres/0026_env_vars.sql"),
     ),
+    (
+        27,
+        include_str!("../../migrations/postgres/0027_ai_tools.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

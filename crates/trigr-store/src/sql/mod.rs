@@ -20,6 +20,7 @@
 //! [`output_streams::ChunksNative`], [`retention::RetentionNative`]), implemented in `sqlite/`
 //! and `postgres/`.
 
+pub(crate) mod ai_tools;
 pub(crate) mod attempts;
 pub(crate) mod batches;
 pub(crate) mod dashboard;

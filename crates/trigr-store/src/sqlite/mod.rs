@@ -117,6 +117,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         26,
         include_str!("../../migrations/sqlite/0026_env_vars.sql"),
     ),
+    (
+        27,
+        include_str!("../../migrations/sqlite/0027_ai_tools.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -29,7 +29,9 @@ mod mollifier;
 pub use mollifier::*;
 mod lanes;
 pub use lanes::*;
+mod ai_tools;
 mod kv;
+pub use ai_tools::*;
 pub use kv::*;
 mod env_vars;
 pub use env_vars::*;
@@ -148,6 +150,7 @@ macro_rules! suite {
             buffer_operations_match_a_model,
             live_writes_go_before_queued_bulk_writes,
             kv_entries_expire_exactly,
+            ai_tools_are_kept_per_environment_within_a_limit,
             kv_put_if_absent_only_where_absent,
             kv_put_if_absent_has_one_winner,
             kv_delete_counts_live_entries,

@@ -11,6 +11,8 @@
 //!   metadata, logs), [`batches`], [`tokens`], [`manage`] (queues, schedules, deployments),
 //!   [`streams`] (packets, output and input streams), and what they share ([`common`]:
 //!   `{"id"}`, `{"message"}`, `{"ok"}`, pagination).
+//! * [`ai`] — the AI tools API: tool definitions made from tasks and their exports in the
+//!   shapes the LLM APIs take.
 //! * [`kv`] — the environment's key-value APIs, requests and answers: the cache and the
 //!   environment's metadata store.
 //! * [`env_vars`] — environment variables: Trigger.dev's `envvars` bodies and what tasks read.
@@ -20,6 +22,7 @@
 //! defaults when absent; every other field is required. Unknown fields are ignored, so a
 //! server may add fields without breaking older readers.
 
+pub mod ai;
 pub mod batches;
 pub mod common;
 pub mod env_vars;
