@@ -597,7 +597,7 @@ impl<
             + crate::MollifierRead
             + crate::DashboardRead
             + crate::KvRead
-            + crate::EnvVarRead,
+            + crate::EnvVarRead
             + crate::AiToolRead,
     > ReadTx for T
 {
@@ -650,7 +650,7 @@ impl<
             + crate::MollifierTx
             + crate::DashboardTx
             + crate::KvTx
-            + crate::EnvVarTx,
+            + crate::EnvVarTx
             + crate::AiToolTx,
     > Tx for T
 {
