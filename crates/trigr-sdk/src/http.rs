@@ -722,19 +722,60 @@ impl Http {
         path: &str,
         last_event_id: Option<i64>,
     ) -> Result<EventStream> {
-        let headers: Vec<(&str, String)> = last_event_id
+        self.open_events_with(path, last_event_id, &[], STREAM_TIMEOUT)
+            .await
+    }
+
+    /// [`Http::open_events`] with extra headers and a time limit on the whole answer.
+    pub(crate) async fn open_events_with(
+        &self,
+        path: &str,
+        last_event_id: Option<i64>,
+        extra: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<EventStream> {
+        let mut headers: Vec<(&str, String)> = last_event_id
             .map(|id| ("last-event-id", id.to_string()))
             .into_iter()
             .collect();
-        let response = self
-            .open_stream_with(path, &headers, Some(STREAM_TIMEOUT))
-            .await?;
+        headers.extend(extra.iter().cloned());
+        let response = self.open_stream_with(path, &headers, Some(timeout)).await?;
         Ok(EventStream {
             http: self.clone(),
             response,
             parser: SseParser::default(),
             done: false,
         })
+    }
+
+    /// `HEAD path`: the answer's headers (retried like a read).
+    pub(crate) async fn head(&self, path: &str) -> Result<HeaderMap> {
+        let once = || async move {
+            let response = self
+                .request(Method::HEAD, path, &[])
+                .send()
+                .await
+                .map_err(|e| self.unreachable(&e))?;
+            self.answered(&Method::HEAD, path, &response);
+            let status = response.status().as_u16();
+            let request_id = request_id_of(response.headers());
+            let head = response.headers().clone();
+            if !(200..300).contains(&status) {
+                return Err(api_error(
+                    request_name(&Method::HEAD, path),
+                    status,
+                    &head,
+                    "",
+                ));
+            }
+            Ok(Answer {
+                value: head,
+                status,
+                request_id,
+            })
+        };
+        self.exchange(&Method::HEAD, path, Tries::Transient, once)
+            .await
     }
 
     /// [`Http::open_stream`], with another time limit than the request timeout.

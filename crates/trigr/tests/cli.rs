@@ -255,6 +255,8 @@ async fn help_shows_only_required_flags_as_required() {
         ("env-vars set", &["--project"]),
         ("env-vars delete", &["--project"]),
         ("env-vars import", &["--project"]),
+        ("cache set", &["--ttl"]),
+        ("cache lock", &["--ttl"]),
     ];
     let leaves = leaf_commands(env, Vec::new()).await;
     assert!(leaves.len() > 20, "{leaves:?}");

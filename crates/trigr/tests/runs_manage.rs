@@ -1,7 +1,7 @@
 //! Managing runs from the Rust client: replay with overrides, reschedule, add tags,
 //! idempotency keys made like the official SDK's and reset, and public access tokens the
-//! client signs itself (their scopes and expiry enforced by the server); on both stores,
-//! with bad input.
+//! client signs itself (their scopes and expiry enforced by the server), a run's logs and output
+//! streams read or followed; on both stores, with bad input.
 
 mod common;
 
@@ -310,6 +310,59 @@ async fn a_log_stream_reads_what_is_there_or_follows_until_the_run_ends() {
     assert_eq!(messages(all), ["one", "two", "three", "four"]);
     let e = runs
         .log_stream("run_doesnotexist0000000000", true)
+        .collect()
+        .await
+        .expect_err("unknown run");
+    assert_eq!(e.kind(), Some(ApiErrorKind::NotFound), "{e}");
+}
+
+/// Writes NDJSON chunks to the run's output stream `key` under its lease.
+async fn write_chunks(server: &TestServer, claim: &serde_json::Value, key: &str, lines: &str) {
+    let id = claim["runId"].as_str().unwrap();
+    let r = server
+        .send(
+            Req::new("POST", &format!("/realtime/v1/streams/{id}/self/{key}"))
+                .raw_body("application/x-ndjson", lines.as_bytes().to_vec())
+                .header("x-trigr-lease", claim["lease"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_output_stream_reads_what_is_there_or_follows_until_the_run_ends() {
+    let server = TestServer::start().await;
+    let version = server.deploy(tasks(&["a"])).await;
+    let id = server.trigger("a", json!({}), json!({})).await;
+    let claim = server.dequeue(&version, 1, 0).await.remove(0);
+    write_chunks(&server, &claim, "tokens", "{\"t\":\"a\"}\n\"b\"\n").await;
+    let runs = client(&server).runs();
+
+    // Without follow: the chunks there now, though the run goes on; none under another key.
+    let now = runs.output_stream(&id, "tokens", false).collect().await;
+    assert_eq!(now.expect("read"), [json!({"t": "a"}), json!("b")]);
+    let none = runs.output_stream(&id, "other", false).collect().await;
+    assert_eq!(none.expect("read"), Vec::<serde_json::Value>::new());
+
+    // Following: the chunks written later, and the end once the run is final.
+    let mut follow = runs.output_stream(&id, "tokens", true);
+    assert_eq!(follow.next().await.expect("read"), Some(json!({"t": "a"})));
+    let rest = tokio::spawn(follow.collect());
+    write_chunks(&server, &claim, "tokens", "[1,2]\n").await;
+    write_chunks(&server, &claim, "tokens", "3\n").await;
+    assert_eq!(server.complete_ok(&claim, json!(1)).await.0, 200);
+    let rest = tokio::time::timeout(Duration::from_secs(60), rest)
+        .await
+        .expect("the stream ends with the run")
+        .expect("task")
+        .expect("follow");
+    assert_eq!(rest, [json!("b"), json!([1, 2]), json!(3)]);
+
+    // A finished run's stream, followed or not, is its chunks and then the end.
+    let all = runs.output_stream(&id, "tokens", true).collect().await;
+    assert_eq!(all.expect("read").len(), 4);
+    let e = runs
+        .output_stream("run_doesnotexist0000000000", "tokens", true)
         .collect()
         .await
         .expect_err("unknown run");

@@ -20,6 +20,7 @@ pub mod idempotency_keys;
 pub mod log_stream;
 pub mod metrics;
 pub mod options;
+pub mod output_stream;
 pub mod poll;
 pub mod queues;
 mod raw;

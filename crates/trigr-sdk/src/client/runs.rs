@@ -31,6 +31,7 @@ use trigr_types::wire::common::{Id, Message};
 use trigr_types::wire::rest::{ReplayOverrides, RescheduleBody, TagsBody};
 
 pub use crate::client::log_stream::LogStream;
+pub use crate::client::output_stream::OutputStream;
 use crate::client::types::{duration_text, rfc3339, Run, RunHandle};
 use crate::error::{Error, Result};
 use crate::http::{encode, Http, Tries};
@@ -183,6 +184,13 @@ impl Runs {
     /// written later too, until the run is final and its last line was read.
     pub fn log_stream(&self, run_id: &str, follow: bool) -> LogStream {
         LogStream::new(self.http.clone(), run_id, follow)
+    }
+
+    /// The chunks of the run's output stream `key` (what its task wrote with
+    /// `ctx.streams`/`metadata.stream`), oldest first: those written so far, and with
+    /// `follow` those written later too, until the run is final and its last chunk was read.
+    pub fn output_stream(&self, run_id: &str, key: &str, follow: bool) -> OutputStream {
+        OutputStream::new(self.http.clone(), run_id, key, follow)
     }
 
     /// Adds tags to a run (it keeps the ones it has; ten in all at most); answers the
