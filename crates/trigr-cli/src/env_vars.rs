@@ -147,10 +147,18 @@ async fn list(a: EnvVarsListArgs) -> anyhow::Result<String> {
     Ok(table::render(&["NAME", "VALUE", "SECRET"], &rows))
 }
 
-/// Updates the variable, or creates it when there is none.
+/// Updates the variable, or creates it when there is none. With `--secret` it is written as
+/// an import of one variable, so an existing plain variable becomes secret too (an update
+/// keeps a variable's secrecy).
 async fn set(a: EnvVarsSetArgs) -> anyhow::Result<String> {
     let api = Api::connect(&a.at.conn)?;
     let (vars, slug) = (api.sdk().env_vars(), a.at.slug());
+    if a.secret {
+        let one = BTreeMap::from([(a.name.clone(), a.value.clone())]);
+        let written = vars.import(&a.at.project, &slug, &one, true, true).await;
+        written.map_err(ApiError::from)?;
+        return Ok(format!("Set {} (secret).\n", a.name));
+    }
     let updated = vars.update(&a.at.project, &slug, &a.name, &a.value).await;
     match updated {
         Ok(()) => Ok(format!("Updated {}.\n", a.name)),

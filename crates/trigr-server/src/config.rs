@@ -63,7 +63,18 @@ pub struct Config {
     /// The key that encrypts environment variable values: 32 bytes as hex or base64. `None`:
     /// the key file `encryption.key` of `data_dir`, made on first start (servers sharing a
     /// PostgreSQL database must be given the same key).
-    pub encryption_key: Option<String>,
+    pub encryption_key: Option<EncryptionKey>,
+}
+
+/// The text of the key that encrypts environment variable values; printed as `..` by
+/// `Debug`, so a logged `Config` never shows it.
+#[derive(Clone)]
+pub struct EncryptionKey(pub String);
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncryptionKey(..)")
+    }
 }
 
 /// Limits on client connections, so slow or stalled clients cannot hold the server's sockets.

@@ -305,6 +305,29 @@ where
     }
 }
 
+/// The credential a stream request carries: its `Authorization: Bearer …`, else its
+/// `access_token` query parameter (what [`StreamAuth`] checked).
+pub fn stream_credential(parts: &Parts) -> Option<String> {
+    if parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        return credential(parts).ok();
+    }
+    query_token(parts.uri.query().unwrap_or(""))
+}
+
+/// Checks a stream credential again, as [`StreamAuth`] checked it when the stream opened: a
+/// public token's signature and expiry, a secret key not revoked (read again after at most
+/// half a second). For connections that outlive a request (the realtime WebSocket).
+pub async fn recheck(state: &AppState, credential: &str) -> Result<Auth, ApiError> {
+    if is_jwt(credential) {
+        return crate::jwt::verify(credential, state).await;
+    }
+    let env = state.keys.by_key(&state.engine, credential).await?;
+    Ok(Auth::from_env(env, None))
+}
+
 /// The `access_token` query parameter, decoded.
 pub fn query_token(query: &str) -> Option<String> {
     url_pairs(query)

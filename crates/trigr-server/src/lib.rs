@@ -36,7 +36,7 @@ use trigr_engine::timers::Timers;
 use trigr_engine::Engine;
 use trigr_store::Store;
 
-pub use config::{Config, Connections};
+pub use config::{Config, Connections, EncryptionKey};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -169,8 +169,11 @@ fn check_mollifier(config: &Config) -> anyhow::Result<()> {
 /// is warned about: the other servers of the database must use the same key.
 fn env_var_cipher(config: &Config, shared: bool) -> anyhow::Result<trigr_engine::env_vars::Cipher> {
     use trigr_engine::env_vars::{Cipher, KeySource};
-    let (cipher, source) = Cipher::resolve(config.encryption_key.as_deref(), &config.data_dir)
-        .map_err(|e| anyhow::anyhow!("invalid encryption key: {e}"))?;
+    let (cipher, source) = Cipher::resolve(
+        config.encryption_key.as_ref().map(|k| k.0.as_str()),
+        &config.data_dir,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid encryption key: {e}"))?;
     let file = config.data_dir.join(trigr_engine::env_vars::KEY_FILE);
     if source == KeySource::NewFile {
         tracing::info!(

@@ -41,6 +41,10 @@ pub trait AiToolRead {
 
 /// Writing an environment's tools.
 pub trait AiToolTx {
+    /// Makes the writers of the environment's tools that come later in other transactions
+    /// wait until this one ends: taken before a change that reads, then writes (a count against
+    /// the limit, an edit of a row read first). Nothing else waits for it.
+    fn lock_ai_tools(&mut self, env_id: &str) -> Result<()>;
     /// Adds the tool when its environment has fewer than `max` tools and none of its name;
     /// false (and nothing written) otherwise.
     fn insert_ai_tool(&mut self, tool: &AiTool, max: usize) -> Result<bool>;

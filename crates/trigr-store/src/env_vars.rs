@@ -33,12 +33,13 @@ pub trait EnvVarRead {
 
 /// Writing an environment's variables.
 pub trait EnvVarTx {
-    /// Holds the environment's row until the transaction ends, so writers that count its
-    /// variables before adding some (on any server of a PostgreSQL database) take turns; a
-    /// no-op write on SQLite, whose writers take turns anyway.
+    /// Makes the writers of the environment's variables that come later in other
+    /// transactions wait until this one ends (a named lock, which nothing else waits for),
+    /// so writers that count its variables before adding some (on any server of a PostgreSQL
+    /// database) take turns; nothing on SQLite, whose writers take turns anyway.
     fn lock_env_vars(&mut self, env_id: &str) -> Result<()>;
-    /// Writes the variable, replacing the value and secrecy of one with its name (whose
-    /// `created_at` stays).
+    /// Writes the variable, replacing the value of one with its name (whose `created_at`
+    /// stays); a secret variable stays secret, a plain one becomes secret when `var` is.
     fn env_var_put(&mut self, env_id: &str, var: &EnvVar) -> Result<()>;
     /// Writes the variable only if none has its name; false (and nothing written) otherwise.
     fn env_var_insert(&mut self, env_id: &str, var: &EnvVar) -> Result<bool>;

@@ -269,7 +269,7 @@ impl ServerArgs {
             mollifier,
             redis_url: self.redis_url,
             redis_prefix: self.redis_prefix,
-            encryption_key: self.encryption_key,
+            encryption_key: self.encryption_key.map(trigr_server::EncryptionKey),
             ..Default::default()
         }
     }

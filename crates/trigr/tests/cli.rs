@@ -886,6 +886,11 @@ async fn env_vars_commands() {
         .await
         .contains("Updated API_URL"));
     run(at(&["env-vars", "set", "TOKEN", "t0ps3cret", "--secret"])).await;
+    // --secret on a plain variable that exists makes it secret.
+    run(at(&["env-vars", "set", "PLAIN", "shown"])).await;
+    assert!(run(at(&["env-vars", "set", "PLAIN", "hidden", "--secret"]))
+        .await
+        .contains("Set PLAIN (secret)"));
     assert_eq!(
         run(at(&["env-vars", "get", "API_URL"])).await,
         "https://b\n"
@@ -896,6 +901,10 @@ async fn env_vars_commands() {
         "{listed}"
     );
     assert!(!listed.contains("t0ps3cret"), "{listed}");
+    assert!(
+        !listed.contains("hidden") && !listed.contains("shown"),
+        "{listed}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vars.env");

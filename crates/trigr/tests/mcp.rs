@@ -222,6 +222,12 @@ async fn hostile_input_gets_json_rpc_errors_and_the_server_reads_on() {
     assert_eq!(code(&mcp.answer().await), -32600);
     mcp.send_raw(b"{not json\n").await;
     assert_eq!(code(&mcp.answer().await), -32700);
+    mcp.send_raw(b"{\"id\": \xff\xfe}\n").await;
+    assert_eq!(
+        code(&mcp.answer().await),
+        -32700,
+        "a line that is not UTF-8"
+    );
     mcp.send_raw(b"[1,2]\n").await;
     assert_eq!(code(&mcp.answer().await), -32600);
     mcp.send_raw(b"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}\n")

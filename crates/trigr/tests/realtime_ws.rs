@@ -748,3 +748,61 @@ async fn the_client_retries_a_busy_server_with_backoff() {
         .unwrap()
         .is_none());
 }
+
+/// `trigr …` on the server's store (an admin command); its standard output.
+fn admin(server: &TestServer, cmd: &[&str]) -> String {
+    let out = std::process::Command::new(binary())
+        .args(cmd)
+        .args(store_args(server))
+        .env_remove("TRIGR_DATA_DIR")
+        .env_remove("TRIGR_DATABASE_URL")
+        .output()
+        .expect("run trigr");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// A key revoked while its socket is open stops working on that socket too: the next message
+/// after the server reads the key again (within a second) is a 401 error, then the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_while_its_socket_is_open_ends_the_connection() {
+    let server = TestServer::start().await;
+    server.deploy(tasks(&["t"])).await;
+    let run = server.trigger("t", json!({}), json!({})).await;
+    let created = admin(&server, &["keys", "create", "--env", "dev"]);
+    let key = created
+        .lines()
+        .find_map(|l| l.strip_prefix("TRIGGER_SECRET_KEY="))
+        .expect("a new key")
+        .to_string();
+    let mut ws = Ws::open_with(&server, &key, None).await;
+    ws.subscribe("a", json!({"run": run}), None).await;
+    ws.expect("subscribed").await;
+    assert_eq!(ws.expect("event").await["data"]["id"], json!(run));
+
+    admin(&server, &["keys", "revoke", &key[..11]]);
+    let since = std::time::Instant::now();
+    let refusal = loop {
+        assert!(
+            since.elapsed() < Duration::from_secs(3),
+            "the key still works"
+        );
+        ws.send(json!({"type": "ping"})).await;
+        let m = ws.next().await.expect("an answer before the close");
+        if m["type"] == json!("error") {
+            break m;
+        }
+        assert_eq!(m["type"], json!("pong"), "{m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refusal["status"], json!(401), "{refusal}");
+    assert!(
+        refusal["error"].as_str().unwrap().contains("connect again"),
+        "{refusal}"
+    );
+    assert_eq!(ws.next().await, None, "the server closes the socket");
+}

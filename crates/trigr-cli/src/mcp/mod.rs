@@ -107,7 +107,14 @@ fn error(id: Value, code: i64, message: impl Into<String>) -> Value {
 
 /// The answer to one line; `None` for a notification (and a blank line).
 async fn answer_line(api: &Api, line: &[u8]) -> Option<Value> {
-    let text = std::str::from_utf8(line).ok()?.trim();
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Some(error(
+            Value::Null,
+            PARSE_ERROR,
+            "Not JSON: the line is not UTF-8",
+        ));
+    };
+    let text = text.trim();
     if text.is_empty() {
         return None;
     }

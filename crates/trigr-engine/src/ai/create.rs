@@ -29,6 +29,8 @@ impl Engine {
                 created_at: now,
                 updated_at: now,
             };
+            // The count the insert checks is the environment's alone while this is held.
+            tx.lock_ai_tools(&env_id)?;
             if !tx.insert_ai_tool(&row, MAX_TOOLS)? {
                 return Err(refusal(
                     tx.ai_tool(&env_id, &row.name)?.is_some(),

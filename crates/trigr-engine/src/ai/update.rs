@@ -16,6 +16,8 @@ impl Engine {
         check_edit(&edit)?;
         let (env_id, name) = (env_id.to_string(), name.to_string());
         self.write(move |tx| {
+            // Read, change, write back: another edit of the tool waits, so none is lost.
+            tx.lock_ai_tools(&env_id)?;
             let Some(mut row) = tx.ai_tool(&env_id, &name)? else {
                 return Err(not_found(&name));
             };

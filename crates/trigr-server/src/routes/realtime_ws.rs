@@ -69,6 +69,7 @@ const SILENT_PINGS: u32 = 3;
 pub async fn connect(
     State(state): State<AppState>,
     StreamAuth(auth): StreamAuth,
+    Credential(credential): Credential,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let upgrade = upgrade.map_err(|e| {
@@ -88,9 +89,32 @@ pub async fn connect(
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
-            serve(socket, state, auth, ping).await;
+            serve(socket, state, Holder { auth, credential }, ping).await;
             drop(slot);
         }))
+}
+
+/// The credential the upgrade request carried, checked again while the connection lasts.
+pub struct Credential(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Credential {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        crate::extract::stream_credential(parts)
+            .map(Credential)
+            .ok_or_else(|| ApiError::unauthorized("Invalid or Missing API key"))
+    }
+}
+
+/// Who holds a connection: what the credential allowed when it opened, and the credential,
+/// checked again at each message and ping (a token may expire, a key be revoked).
+struct Holder {
+    auth: Auth,
+    credential: String,
 }
 
 /// A client message.
@@ -151,7 +175,7 @@ fn error(id: Option<&str>, status: u16, message: &str) -> Value {
     json!({ "type": "error", "id": id, "status": status, "error": message })
 }
 
-async fn serve(socket: WebSocket, state: AppState, auth: Auth, ping: Duration) {
+async fn serve(socket: WebSocket, state: AppState, holder: Holder, ping: Duration) {
     let (mut sink, mut incoming) = socket.split();
     let (events, mut events_rx) = mpsc::channel::<Message>(QUEUE);
     let (control, mut control_rx) = mpsc::channel::<Message>(CONTROL_QUEUE);
@@ -172,7 +196,8 @@ async fn serve(socket: WebSocket, state: AppState, auth: Auth, ping: Duration) {
     });
     let mut connection = Connection {
         state,
-        auth,
+        auth: holder.auth,
+        credential: holder.credential,
         outbox,
         subscriptions: HashMap::new(),
     };
@@ -191,6 +216,9 @@ async fn serve(socket: WebSocket, state: AppState, auth: Auth, ping: Duration) {
                     tracing::debug!("closing a silent realtime WebSocket");
                     break;
                 }
+                if !connection.still_authorised().await {
+                    break;
+                }
                 if !connection.outbox.reply_message(Message::Ping(Bytes::new())) {
                     break;
                 }
@@ -200,7 +228,9 @@ async fn serve(socket: WebSocket, state: AppState, auth: Auth, ping: Duration) {
         };
         silent = 0;
         let keep = match message {
-            Some(Ok(Message::Text(text))) => connection.on_text(text.as_str()),
+            Some(Ok(Message::Text(text))) => {
+                connection.still_authorised().await && connection.on_text(text.as_str())
+            }
             Some(Ok(Message::Binary(_))) => connection.outbox.reply(error(
                 None,
                 400,
@@ -252,11 +282,36 @@ impl Outbox {
 struct Connection {
     state: AppState,
     auth: Auth,
+    /// The credential the connection opened with ([`Holder`]).
+    credential: String,
     outbox: Outbox,
     subscriptions: HashMap<String, JoinHandle<()>>,
 }
 
 impl Connection {
+    /// Whether the connection's credential is still good: a public token not expired, a
+    /// secret key not revoked, for the same environment. When it is not, the client is told
+    /// (`error` 401, then close code 1008) and the connection ends with its subscriptions. A
+    /// store that cannot answer now is no reason to end it.
+    async fn still_authorised(&mut self) -> bool {
+        let why = match crate::extract::recheck(&self.state, &self.credential).await {
+            Ok(auth) if auth.env_id == self.auth.env_id => return true,
+            Ok(_) => "The credential of this connection now names another environment".into(),
+            Err(e) if e.status.is_server_error() => return true,
+            Err(e) => e.message,
+        };
+        let _ = self.outbox.reply(error(
+            None,
+            401,
+            &format!("{why}: connect again with a valid key or token"),
+        ));
+        let _ = self.outbox.reply_message(Message::Close(Some(CloseFrame {
+            code: 1008,
+            reason: Utf8Bytes::from_static("credential expired or revoked"),
+        })));
+        false
+    }
+
     /// Handles one text message; false ends the connection.
     fn on_text(&mut self, text: &str) -> bool {
         if text.len() > MAX_MESSAGE {

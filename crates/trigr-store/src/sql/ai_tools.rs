@@ -1,5 +1,6 @@
 //! An environment's AI tool definitions (`crate::ai_tools`).
 
+use super::queues::NamedLock;
 use super::{int, sql, Db, Sql};
 use crate::ai_tools::{AiTool, AiToolRead, AiToolTx};
 use crate::rows::Columns;
@@ -13,7 +14,9 @@ static PAGE: Sql =
     sql!("SELECT {COLUMNS} FROM ai_tools WHERE env_id = $1 ORDER BY name LIMIT $2 OFFSET $3");
 static COUNT: Sql = sql!("SELECT COUNT(*) FROM ai_tools WHERE env_id = $1");
 // One statement decides both the limit and the name: no row when the environment is full, and
-// the conflict clause leaves a taken name as it is.
+// the conflict clause leaves a taken name as it is. Writers of one environment's tools hold its
+// named lock first (`lock_ai_tools`), so on PostgreSQL the count cannot be read by two inserts
+// at once.
 static INSERT: Sql = sql!(
     "INSERT INTO ai_tools ({COLUMNS}) \
      SELECT $1, $2, $3, $4, $5, $6, $7, CAST($8 AS BIGINT), CAST($9 AS BIGINT) \
@@ -60,7 +63,11 @@ impl<C: Db> AiToolRead for C {
     }
 }
 
-impl<C: Db> AiToolTx for C {
+impl<C: Db + NamedLock> AiToolTx for C {
+    fn lock_ai_tools(&mut self, env_id: &str) -> Result<()> {
+        self.lock_name(&format!("ai_tools:{env_id}"))
+    }
+
     fn insert_ai_tool(&mut self, t: &AiTool, max: usize) -> Result<bool> {
         let written = self.execute(
             &INSERT,

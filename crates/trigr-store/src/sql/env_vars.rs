@@ -1,5 +1,6 @@
 //! An environment's variables (`crate::env_vars`).
 
+use super::queues::NamedLock;
 use super::{sql, Db, Sql};
 use crate::env_vars::{EnvVar, EnvVarRead, EnvVarTx};
 use crate::rows::Columns;
@@ -15,14 +16,12 @@ const INSERT_ROW: &str =
      VALUES ($1, $2, $3, $4, $5, $6)";
 static PUT: Sql = sql!(
     "{INSERT_ROW} ON CONFLICT (env_id, name) DO UPDATE SET value = excluded.value, \
-     is_secret = excluded.is_secret, updated_at = excluded.updated_at"
+     is_secret = CASE WHEN env_vars.is_secret = 1 THEN 1 ELSE excluded.is_secret END, \
+     updated_at = excluded.updated_at"
 );
 static INSERT: Sql = sql!("{INSERT_ROW} ON CONFLICT (env_id, name) DO NOTHING");
 static UPDATE: Sql =
     sql!("UPDATE env_vars SET value = $3, updated_at = $4 WHERE env_id = $1 AND name = $2");
-// A write that changes nothing but takes the environment row's lock (PostgreSQL).
-static LOCK: Sql =
-    sql!("UPDATE environments SET concurrency_limit = concurrency_limit WHERE id = $1");
 static DELETE: Sql = sql!("DELETE FROM env_vars WHERE env_id = $1 AND name = $2");
 
 fn env_var(r: &impl Columns) -> Result<EnvVar> {
@@ -60,10 +59,9 @@ fn write<C: Db>(db: &mut C, sql: &'static Sql, env_id: &str, v: &EnvVar) -> Resu
     )
 }
 
-impl<C: Db> EnvVarTx for C {
+impl<C: Db + NamedLock> EnvVarTx for C {
     fn lock_env_vars(&mut self, env_id: &str) -> Result<()> {
-        self.execute(&LOCK, &[&env_id])?;
-        Ok(())
+        self.lock_name(&format!("env_vars:{env_id}"))
     }
 
     fn env_var_put(&mut self, env_id: &str, var: &EnvVar) -> Result<()> {

@@ -11,6 +11,13 @@ pub(crate) trait DequeueLock {
     fn lock_dequeues(&mut self, env_id: &str) -> Result<()>;
 }
 
+/// A lock on a name, held until the write transaction ends: writers taking the same name run
+/// one after the other, and nothing else waits for it (no row is locked). For checks a
+/// statement alone cannot make race-free, such as a count against a limit.
+pub(crate) trait NamedLock {
+    fn lock_name(&mut self, name: &str) -> Result<()>;
+}
+
 static BY_NAME: Sql = sql!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND name = $2");
 static BY_ID: Sql = sql!("SELECT {QUEUE_COLUMNS} FROM queues WHERE env_id = $1 AND id = $2");
 static BY_ID_FOR_UPDATE: Sql =

@@ -75,3 +75,30 @@ pub async fn ai_tools_are_kept_per_environment_within_a_limit(store: &Store) {
     assert_eq!(names(store, "env_a", 0, 10).await, ["b", "c"]);
     assert!(insert(store, tool("env_a", "d"), 3).await, "room again");
 }
+
+/// Writers holding the environment's tool lock count one after the other: of many concurrent
+/// inserts of other names into an environment one short of its limit, exactly one is made.
+pub async fn concurrent_ai_tool_inserts_never_pass_the_limit(store: &Store) {
+    super::seed_env(store, "env_race").await;
+    for name in ["a", "b"] {
+        assert!(insert(store, tool("env_race", name), 3).await);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let store = store.clone();
+        set.spawn(async move {
+            let t = tool("env_race", &format!("n{i}"));
+            write(&store, move |tx| {
+                tx.lock_ai_tools("env_race")?;
+                tx.insert_ai_tool(&t, 3)
+            })
+            .await
+        });
+    }
+    let mut made = 0;
+    while let Some(won) = set.join_next().await {
+        made += usize::from(won.expect("task"));
+    }
+    assert_eq!(made, 1, "one insert fits under the limit");
+    assert_eq!(read(store, |tx| tx.ai_tool_count("env_race")).await, 3);
+}

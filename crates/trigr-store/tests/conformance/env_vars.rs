@@ -27,8 +27,8 @@ async fn one(store: &Store, env: &str, name: &str) -> Option<EnvVar> {
     read(store, move |tx| tx.env_var(&env, &name)).await
 }
 
-/// Variables are listed by name, each environment its own; a put replaces the value and
-/// secrecy and keeps `created_at`.
+/// Variables are listed by name, each environment its own; a put replaces the value, keeps
+/// `created_at`, and makes a plain variable secret but never a secret one plain.
 pub async fn env_vars_put_and_read_back(store: &Store) {
     let b = var("B", "v1:bb", false, NOW);
     let a = var("A", "v1:aa", true, NOW);
@@ -48,9 +48,13 @@ pub async fn env_vars_put_and_read_back(store: &Store) {
         got,
         EnvVar {
             created_at: NOW,
+            is_secret: true,
             ..replaced
         }
     );
+    let secret = var("B", "v1:hidden", true, NOW + 6);
+    write(store, move |tx| tx.env_var_put("env_a", &secret)).await;
+    assert!(one(store, "env_a", "B").await.unwrap().is_secret);
 }
 
 /// Insert only where the name is free; update and delete only where it is taken.

@@ -151,6 +151,7 @@ macro_rules! suite {
             live_writes_go_before_queued_bulk_writes,
             kv_entries_expire_exactly,
             ai_tools_are_kept_per_environment_within_a_limit,
+            concurrent_ai_tool_inserts_never_pass_the_limit,
             kv_put_if_absent_only_where_absent,
             kv_put_if_absent_has_one_winner,
             kv_delete_counts_live_entries,
