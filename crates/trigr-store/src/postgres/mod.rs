@@ -145,6 +145,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         25,
         include_str!("../../migrations/postgres/0025_queue_api.sql"),
     ),
+    (
+        28,
+        include_str!("../../migrations/postgres/0028_schedule_fields.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

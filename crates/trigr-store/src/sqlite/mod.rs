@@ -113,6 +113,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         25,
         include_str!("../../migrations/sqlite/0025_queue_api.sql"),
     ),
+    (
+        28,
+        include_str!("../../migrations/sqlite/0028_schedule_fields.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see
