@@ -21,8 +21,8 @@ pub enum SchedulesCommand {
     Get(ScheduleRefArgs),
     /// Create a schedule, or update the one with the same deduplication key.
     Create(ScheduleCreateArgs),
-    /// Change the task, pattern, time zone, external id or window of a schedule; what is not
-    /// given stays as it is.
+    /// Change the task, pattern, time zone, external id, window, payload, metadata, machine or
+    /// tags of a schedule; what is not given stays as it is.
     Update(ScheduleUpdateArgs),
     /// Delete a schedule made through the API.
     Delete(ScheduleRefArgs),
@@ -43,6 +43,12 @@ pub struct SchedulesListArgs {
     /// Schedules per page (1-100).
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub per_page: u32,
+    /// Only the schedules carrying this tag.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub tag: Option<String>,
+    /// Only the active (true) or the inactive (false) schedules.
+    #[arg(long)]
+    pub active: Option<bool>,
     /// Print the server's answer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -83,6 +89,29 @@ pub struct ScheduleFields {
     /// ticks fire at their cron time.
     #[arg(long, value_parser = NonEmptyStringValueParser::new())]
     pub window: Option<String>,
+    /// A JSON object whose members each run's payload gets beside the scheduled ones, like
+    /// '{"reportType":"daily"}'.
+    #[arg(long, value_parser = json_object)]
+    pub payload: Option<Value>,
+    /// Each run's metadata, a JSON object.
+    #[arg(long, value_parser = json_object)]
+    pub metadata: Option<Value>,
+    /// Each run's machine preset (micro, small-1x, small-2x, medium-1x, medium-2x, large-1x,
+    /// large-2x).
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub machine: Option<String>,
+    /// A tag added to each run (repeat for more, up to 10).
+    #[arg(long = "tag", value_parser = NonEmptyStringValueParser::new())]
+    pub tags: Vec<String>,
+}
+
+/// A flag's JSON object.
+fn json_object(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err("must be a JSON object, like '{\"key\":\"value\"}'".to_string()),
+        Err(e) => Err(format!("is not JSON: {e}")),
+    }
 }
 
 /// Arguments of `trigr schedules create`.
@@ -127,6 +156,30 @@ pub struct ScheduleUpdateArgs {
     /// Remove the window: ticks fire at their cron time.
     #[arg(long, conflicts_with = "window")]
     pub no_window: bool,
+    /// New payload members of each run, a JSON object (see `schedules create`).
+    #[arg(long, value_parser = json_object)]
+    pub payload: Option<Value>,
+    /// Remove the payload members.
+    #[arg(long, conflicts_with = "payload")]
+    pub no_payload: bool,
+    /// New metadata of each run, a JSON object.
+    #[arg(long, value_parser = json_object)]
+    pub metadata: Option<Value>,
+    /// Remove the metadata.
+    #[arg(long, conflicts_with = "metadata")]
+    pub no_metadata: bool,
+    /// New machine preset of each run.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub machine: Option<String>,
+    /// Remove the machine: runs get the task's own.
+    #[arg(long, conflicts_with = "machine")]
+    pub no_machine: bool,
+    /// Tags added to each run, replacing the schedule's (repeat for more, up to 10).
+    #[arg(long = "tag", value_parser = NonEmptyStringValueParser::new())]
+    pub tags: Vec<String>,
+    /// Remove the tags.
+    #[arg(long, conflicts_with = "tags")]
+    pub no_tags: bool,
     /// Print the server's answer as JSON.
     #[arg(long)]
     pub json: bool,
@@ -171,12 +224,14 @@ fn not_found(id: &str) -> impl FnOnce() -> String + '_ {
 
 async fn list(args: SchedulesListArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
-    let answer = client
-        .get(&format!(
-            "/api/v1/schedules?page={}&perPage={}",
-            args.page, args.per_page
-        ))
-        .await?;
+    let mut query = format!("page={}&perPage={}", args.page, args.per_page);
+    if let Some(tag) = &args.tag {
+        query.push_str(&format!("&tag={}", encode::component(tag)));
+    }
+    if let Some(active) = args.active {
+        query.push_str(&format!("&active={active}"));
+    }
+    let answer = client.get(&format!("/api/v1/schedules?{query}")).await?;
     if args.json {
         return Ok(output::json(&answer));
     }
@@ -241,6 +296,18 @@ fn render_one(s: &Schedule) -> String {
     if let Some(e) = &s.external_id {
         lines.push(("external id", e.clone()));
     }
+    if let Some(p) = &s.payload {
+        lines.push(("payload", p.to_string()));
+    }
+    if let Some(m) = &s.metadata {
+        lines.push(("metadata", m.to_string()));
+    }
+    if let Some(m) = &s.machine {
+        lines.push(("machine", m.clone()));
+    }
+    if !s.tags.is_empty() {
+        lines.push(("tags", s.tags.join(", ")));
+    }
     lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
 }
 
@@ -269,6 +336,10 @@ fn body(fields: &ScheduleFields) -> ScheduleBody {
         external_id: fields.external_id.clone(),
         deduplication_key: None,
         window: fields.window.clone().map(Value::String),
+        payload: fields.payload.clone(),
+        metadata: fields.metadata.clone(),
+        machine: fields.machine.clone().map(Value::String),
+        tags: (!fields.tags.is_empty()).then(|| Value::from(fields.tags.clone())),
     }
 }
 
@@ -288,6 +359,15 @@ fn changes(args: &ScheduleUpdateArgs) -> ScheduleUpdate {
         (true, _) => Some(Value::Null),
         (false, v) => v.clone().map(Value::String),
     };
+    let cleared_json = |clear: bool, value: &Option<Value>| match (clear, value) {
+        (true, _) => Some(Value::Null),
+        (false, v) => v.clone(),
+    };
+    let tags = match (args.no_tags, args.tags.is_empty()) {
+        (true, _) => Some(Value::Null),
+        (false, true) => None,
+        (false, false) => Some(Value::from(args.tags.clone())),
+    };
     ScheduleUpdate {
         task: args.task.clone(),
         cron: args.cron.clone(),
@@ -295,6 +375,10 @@ fn changes(args: &ScheduleUpdateArgs) -> ScheduleUpdate {
         external_id: cleared(args.no_external_id, &args.external_id),
         deduplication_key: None,
         window: cleared(args.no_window, &args.window),
+        payload: cleared_json(args.no_payload, &args.payload),
+        metadata: cleared_json(args.no_metadata, &args.metadata),
+        machine: cleared(args.no_machine, &args.machine),
+        tags,
     }
 }
 
@@ -302,7 +386,7 @@ async fn update(args: ScheduleUpdateArgs) -> anyhow::Result<String> {
     let body = changes(&args);
     if body == ScheduleUpdate::default() {
         anyhow::bail!(
-            "Nothing to change: give --task, --cron, --timezone, --external-id, --no-external-id, --window or --no-window."
+            "Nothing to change: give --task, --cron, --timezone, --external-id, --no-external-id, --window, --no-window, --payload, --no-payload, --metadata, --no-metadata, --machine, --no-machine, --tag or --no-tags."
         );
     }
     let client = Api::connect(&args.conn)?;
@@ -394,6 +478,10 @@ mod tests {
             timezone: None,
             external_id: None,
             window: Some("2h".into()),
+            payload: None,
+            metadata: None,
+            machine: None,
+            tags: vec![],
         };
         assert_eq!(
             serde_json::to_value(body(&fields)).expect("JSON"),
@@ -437,5 +525,28 @@ mod tests {
         let args = update_args(&[]).expect("parse");
         assert_eq!(changes(&args), ScheduleUpdate::default());
         assert!(update_args(&["--window", "5m", "--no-window"]).is_err());
+        let args = update_args(&[
+            "--payload",
+            r#"{"a":1}"#,
+            "--no-metadata",
+            "--machine",
+            "micro",
+            "--tag",
+            "x",
+            "--tag",
+            "y",
+        ])
+        .expect("parse");
+        assert_eq!(
+            serde_json::to_value(changes(&args)).expect("JSON"),
+            json!({"payload": {"a": 1}, "metadata": null, "machine": "micro", "tags": ["x", "y"]})
+        );
+        let args = update_args(&["--no-tags", "--no-payload", "--no-machine"]).expect("parse");
+        assert_eq!(
+            serde_json::to_value(changes(&args)).expect("JSON"),
+            json!({"payload": null, "machine": null, "tags": null})
+        );
+        assert!(update_args(&["--payload", "[1]"]).is_err());
+        assert!(update_args(&["--tag", "x", "--no-tags"]).is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
-use trigr_sdk::schedules::ScheduleOptions;
+use trigr_sdk::schedules::{ScheduleFilter, ScheduleOptions};
 use trigr_sdk::testkit::TestServer;
 use trigr_sdk::{task, Error};
 
@@ -183,4 +183,95 @@ async fn a_windowed_schedule_runs_the_task_with_the_nominal_time() {
     let stamp: chrono::DateTime<chrono::Utc> =
         payload["timestamp"].as_str().unwrap().parse().unwrap();
     assert_eq!(Some(stamp), s.next_run, "the payload has the nominal time");
+}
+
+#[tokio::test]
+async fn a_schedule_made_by_the_client_gives_its_runs_payload_metadata_machine_and_tags() {
+    let server = TestServer::builder().test_clock(true).start().await;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Value, Value)>();
+    let report = task("report").run(move |payload: Value, ctx| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send((payload, serde_json::to_value(ctx.run.tags.clone()).unwrap()));
+            Ok(())
+        }
+    });
+    let _worker = server.worker().task(report).start().await.expect("worker");
+    let schedules = server.client().schedules();
+    let a = schedules
+        .create(
+            "finance",
+            ScheduleOptions::new("report", "* * * * *")
+                .payload(serde_json::json!({"reportType": "daily"}))
+                .metadata(serde_json::json!({"owner": "finance"}))
+                .machine("medium-1x")
+                .tags(["finance", "scheduled"]),
+        )
+        .await
+        .expect("create");
+    assert_eq!(a.payload, Some(serde_json::json!({"reportType": "daily"})));
+    assert_eq!(a.metadata, Some(serde_json::json!({"owner": "finance"})));
+    assert_eq!(a.machine.as_deref(), Some("medium-1x"));
+    assert_eq!(a.tags, ["finance", "scheduled"]);
+    schedules
+        .create("other", ScheduleOptions::new("report", "0 0 1 1 *"))
+        .await
+        .expect("create other");
+    schedules.deactivate("other").await.expect("deactivate");
+
+    let tagged = schedules
+        .list_filtered(&ScheduleFilter::new().tag("finance"), 1, 10)
+        .await
+        .expect("list by tag");
+    assert_eq!(tagged.count, 1);
+    assert_eq!(tagged.data[0].id, a.id);
+    let inactive = schedules
+        .list_filtered(&ScheduleFilter::new().active(false), 1, 10)
+        .await
+        .expect("list inactive");
+    assert_eq!(inactive.count, 1);
+    assert_eq!(inactive.data[0].deduplication_key.as_deref(), Some("other"));
+    assert_eq!(schedules.list(1, 10).await.expect("list").count, 2);
+
+    let err = schedules
+        .update(
+            &a.id,
+            ScheduleOptions::new("report", "* * * * *").machine("huge"),
+        )
+        .await
+        .expect_err("an unknown machine");
+    assert!(err.to_string().contains("machine"), "{err}");
+    let u = schedules
+        .update(
+            &a.id,
+            ScheduleOptions::new("report", "* * * * *")
+                .no_metadata()
+                .tags(Vec::<String>::new()),
+        )
+        .await
+        .expect("update");
+    assert_eq!(u.metadata, None);
+    assert!(u.tags.is_empty());
+    assert_eq!(u.machine.as_deref(), Some("medium-1x"));
+    let u = schedules
+        .update(
+            &a.id,
+            ScheduleOptions::new("report", "* * * * *").tags(["again"]),
+        )
+        .await
+        .expect("update tags");
+    assert_eq!(u.tags, ["again"]);
+
+    server.advance_clock(Duration::from_secs(60)).await;
+    let (payload, tags) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("a run within 30 s")
+        .expect("payload");
+    assert_eq!(payload["reportType"], "daily", "{payload}");
+    assert_eq!(payload["scheduleId"], a.id.as_str());
+    assert!(payload["timestamp"].is_string());
+    assert!(
+        tags.as_array().unwrap().iter().any(|t| t == "again"),
+        "{tags}"
+    );
 }

@@ -43,12 +43,12 @@ pub use kv::{KvEntry, KvRead, KvSpace, KvTx};
 pub use model::*;
 pub use mollifier::{BufferCursor, BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
 pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
-pub use schedule::{Schedule, ScheduleKind};
+pub use schedule::{Schedule, ScheduleFilter, ScheduleKind, ScheduledRunOptions};
 pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 27;
+pub const SCHEMA_VERSION: i64 = 28;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

@@ -59,10 +59,35 @@ pub struct Schedule {
     /// Jitter window (`30m`, `2h`, `30%`): each tick fires at a deterministic offset within
     /// it after its nominal time. `None` fires each tick at its nominal time.
     pub window: Option<String>,
+    /// What each run the schedule fires is given.
+    pub run: ScheduledRunOptions,
+}
+
+/// What a schedule gives each run it fires (all empty for a declarative schedule).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScheduledRunOptions {
+    /// The caller's payload members, a JSON object's text, merged into the scheduled payload.
+    pub payload: Option<String>,
+    /// The run's metadata, a JSON object's text.
+    pub metadata: Option<String>,
+    /// The run's machine preset.
+    pub machine: Option<String>,
+    /// Added to the run's tags; distinct and sorted.
+    pub tags: Vec<String>,
+}
+
+/// Which schedules a list returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScheduleFilter {
+    /// Only the schedules carrying this tag.
+    pub tag: Option<String>,
+    /// Only the active (`true`) or the inactive (`false`) schedules.
+    pub active: Option<bool>,
 }
 
 pub(crate) const SCHEDULE_COLUMNS: &str = "id, env_id, task_id, kind, active, dedup_key, \
-    external_id, cron, timezone, next_run_at, last_run_at, created_at, updated_at, tick_window";
+    external_id, cron, timezone, next_run_at, last_run_at, created_at, updated_at, tick_window, \
+    payload, metadata, machine, tags";
 
 pub(crate) fn schedule(r: &impl Columns) -> Result<Schedule> {
     let kind = r.text(3)?;
@@ -82,5 +107,21 @@ pub(crate) fn schedule(r: &impl Columns) -> Result<Schedule> {
         created_at: r.int(11)?,
         updated_at: r.int(12)?,
         window: r.opt_text(13)?,
+        run: ScheduledRunOptions {
+            payload: r.opt_text(14)?,
+            metadata: r.opt_text(15)?,
+            machine: r.opt_text(16)?,
+            tags: tags_of(&r.text(17)?)?,
+        },
     })
+}
+
+/// The stored text of a schedule's tags (a JSON array).
+pub(crate) fn tags_text(tags: &[String]) -> String {
+    serde_json::Value::from(tags).to_string()
+}
+
+fn tags_of(text: &str) -> Result<Vec<String>> {
+    serde_json::from_str(text)
+        .map_err(|e| crate::Error::Corrupt(format!("schedule tags '{text}': {e}")))
 }

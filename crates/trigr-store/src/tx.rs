@@ -23,7 +23,7 @@ use trigr_types::{Millis, RunStatus};
 use crate::events::{EventRead, EventTx};
 use crate::model::*;
 use crate::retention::{RetentionRead, RetentionTx};
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, ScheduleFilter};
 use crate::Result;
 
 /// Reading organizations, projects, environments and their keys.
@@ -515,10 +515,11 @@ pub trait ScheduleRead {
     fn schedule_by_dedup_key(&mut self, env_id: &str, key: &str) -> Result<Option<Schedule>>;
     /// The environment's declarative schedules, by task id.
     fn declarative_schedules(&mut self, env_id: &str) -> Result<Vec<Schedule>>;
-    /// Oldest first; returns the page and the total count.
+    /// Oldest first, those `filter` lets through; returns the page and their total count.
     fn schedules(
         &mut self,
         env_id: &str,
+        filter: &ScheduleFilter,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<Schedule>, i64)>;

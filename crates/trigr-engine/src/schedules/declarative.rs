@@ -4,7 +4,7 @@
 //! promotes, `promote`, `rollback`) inside its transaction, while the environment is locked,
 //! so two promotions never sync at once.
 
-use trigr_store::{Schedule, ScheduleKind};
+use trigr_store::{Schedule, ScheduleKind, ScheduledRunOptions};
 use trigr_types::manifest::TaskManifest;
 use trigr_types::{id, Millis};
 
@@ -96,6 +96,7 @@ pub(crate) fn sync(
                     created_at: now,
                     updated_at: now,
                     window: window_text,
+                    run: ScheduledRunOptions::default(),
                 })?;
             }
         }

@@ -15,11 +15,14 @@
 
 pub mod cron;
 pub(crate) mod declarative;
+pub mod run_options;
 pub mod tick;
 pub mod window;
 
 use serde_json::Value;
-use trigr_store::{Environment, ReadTx, Schedule, ScheduleKind};
+use trigr_store::{
+    Environment, ReadTx, Schedule, ScheduleFilter, ScheduleKind, ScheduledRunOptions,
+};
 use trigr_types::wire::rest::{ScheduleBody, ScheduleUpdate};
 use trigr_types::{id, Millis};
 
@@ -42,6 +45,8 @@ pub struct ScheduleInput {
     /// Jitter window (`30m`, `2h`, `30%`); `None` fires each tick at its nominal time. An
     /// update replaces it (`None` clears it).
     pub window: Option<String>,
+    /// What each run it fires is given (checked by [`run_options`]); an update replaces it.
+    pub run: ScheduledRunOptions,
 }
 
 /// What a caller changes in an imperative schedule: `None` keeps the schedule's value; for
@@ -55,11 +60,14 @@ pub struct ScheduleChange {
     /// When given, the schedule's own key (a key does not change).
     pub dedup_key: Option<String>,
     pub window: Option<Option<String>>,
+    /// What each run it fires is given: `None` keeps each option, `Some(None)` removes it.
+    pub run: run_options::RunOptionsChange,
 }
 
 /// Checks the body of a schedule create: the window, when given, is a string (its form and
 /// the pattern, zone and task are checked by the command).
 pub fn check(body: ScheduleBody) -> Result<ScheduleInput> {
+    let run = run_options::check(&body)?;
     let window = match body.window {
         None => None,
         Some(w) => window_value(w)?,
@@ -69,6 +77,7 @@ pub fn check(body: ScheduleBody) -> Result<ScheduleInput> {
         cron: body.cron,
         timezone: body.timezone,
         external_id: body.external_id,
+        run,
         dedup_key: body.deduplication_key,
         window,
     })
@@ -77,6 +86,7 @@ pub fn check(body: ScheduleBody) -> Result<ScheduleInput> {
 /// Checks the body of a schedule update: the external id and the window, when given, are a
 /// string or `null`.
 pub fn check_update(body: ScheduleUpdate) -> Result<ScheduleChange> {
+    let run = run_options::check_change(&body)?;
     let external_id = match body.external_id {
         None => None,
         Some(Value::Null) => Some(None),
@@ -93,6 +103,7 @@ pub fn check_update(body: ScheduleUpdate) -> Result<ScheduleChange> {
         cron: body.cron,
         timezone: body.timezone,
         external_id,
+        run,
         dedup_key: body.deduplication_key,
         window: body.window.map(window_value).transpose()?,
     })
@@ -161,6 +172,7 @@ impl Engine {
         input: ScheduleInput,
     ) -> Result<(Schedule, bool)> {
         check_input(&input)?;
+        run_options::check_sizes(&input.run, &self.config)?;
         let Some(key) = input.dedup_key.clone() else {
             return Err(Error::invalid("deduplicationKey is required"));
         };
@@ -192,6 +204,7 @@ impl Engine {
                     created_at: now,
                     updated_at: now,
                     window: window_text(&input)?,
+                    run: input.run.clone(),
                 };
                 s.next_run_at = effective_of(&s, &spec, spec.next_after(now));
                 tx.insert_schedule(&s)?;
@@ -209,6 +222,7 @@ impl Engine {
         id_or_key: &str,
         change: ScheduleChange,
     ) -> Result<Schedule> {
+        run_options::check_change_sizes(&change.run, &self.config)?;
         let (env_id, id_or_key) = (env_id.to_string(), id_or_key.to_string());
         self.write(move |tx| {
             let now = tx.now();
@@ -237,17 +251,20 @@ impl Engine {
         self.read(move |tx| find(tx, &env_id, &id_or_key)).await
     }
 
-    /// A page (from 1) of the environment's schedules, oldest first, and their total count.
+    /// A page (from 1) of the environment's schedules that `filter` lets through, oldest
+    /// first, and their total count.
     pub async fn list_schedules(
         &self,
         env_id: &str,
+        filter: ScheduleFilter,
         page: usize,
         per_page: usize,
     ) -> Result<(Vec<Schedule>, i64)> {
+        run_options::check_tag_filter(filter.tag.as_deref())?;
         let env_id = env_id.to_string();
         let per_page = per_page.clamp(1, MAX_PER_PAGE);
         let offset = page.max(1).saturating_sub(1).saturating_mul(per_page);
-        self.read(move |tx| Ok(tx.schedules(&env_id, offset, per_page)?))
+        self.read(move |tx| Ok(tx.schedules(&env_id, &filter, offset, per_page)?))
             .await
     }
 
@@ -343,6 +360,7 @@ fn merged(s: &Schedule, change: &ScheduleChange) -> Result<ScheduleInput> {
             .unwrap_or_else(|| s.external_id.clone()),
         dedup_key: None,
         window: change.window.clone().unwrap_or_else(|| s.window.clone()),
+        run: change.run.applied_to(&s.run),
     })
 }
 
@@ -435,6 +453,7 @@ fn apply_update(mut s: Schedule, input: &ScheduleInput, now: Millis) -> Result<S
     s.timezone = timezone;
     s.external_id = input.external_id.clone();
     s.window = window;
+    s.run = input.run.clone();
     s.next_run_at = effective_of(&s, &spec, nominal);
     s.updated_at = now;
     Ok(s)

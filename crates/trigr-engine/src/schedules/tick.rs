@@ -16,6 +16,9 @@
 //! effective time has come: when the most recent nominal tick's effective time is still
 //! ahead, the tick before it is fired and that one stays the next, to fire at its own time.
 //! The payload's `timestamp`, `lastTimestamp` and `upcoming` are nominal times.
+//!
+//! **Run options.** The run gets the schedule's metadata, machine and tags, and its payload
+//! members beside the scheduled ones ([`super::run_options`]).
 
 use serde_json::{json, Value};
 use trigr_store::Schedule;
@@ -61,6 +64,9 @@ pub(crate) fn fire_due(tx: &mut Txn<'_>, now: Millis, limit: usize) -> Result<us
             tx.config().max_payload_bytes,
         )?;
         new.request_key = Some(format!("schedule:{}:{tick}", s.id));
+        new.metadata = s.run.metadata.clone();
+        new.machine = s.run.machine.clone();
+        new.tags = s.run.tags.clone();
         match create_run(tx, &env, &new, now) {
             Ok(_) => {
                 runs += 1;
@@ -131,7 +137,21 @@ fn payload(
     if let Some(ext) = &s.external_id {
         p["externalId"] = json!(ext);
     }
+    merge_user_payload(&mut p, s.run.payload.as_deref());
     p
+}
+
+/// Adds the schedule's payload members to the scheduled payload `p`; the scheduled members
+/// win (a stored payload names none of them).
+fn merge_user_payload(p: &mut Value, user: Option<&str>) {
+    let Some(Ok(Value::Object(user))) = user.map(serde_json::from_str::<Value>) else {
+        return;
+    };
+    if let Value::Object(p) = p {
+        for (k, v) in user {
+            p.entry(k).or_insert(v);
+        }
+    }
 }
 
 #[cfg(test)]

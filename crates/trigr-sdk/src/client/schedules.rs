@@ -2,8 +2,10 @@
 //! one task on a five-field cron pattern read in a time zone, optionally spread over a jitter
 //! window.
 //!
-//! [`Schedules`] creates (upsert by deduplication key), retrieves, lists, updates, deletes,
-//! activates and deactivates them. A task can also declare its own schedule in its manifest
+//! [`Schedules`] creates (upsert by deduplication key), retrieves, lists (optionally by tag
+//! and activity, [`ScheduleFilter`]), updates, deletes, activates and deactivates them. A
+//! schedule may give each run it fires payload members, metadata, a machine and tags
+//! ([`ScheduleOptions::payload`] and its neighbours). A task can also declare its own schedule in its manifest
 //! ([`TaskBuilder::cron`](crate::TaskBuilder::cron)).
 
 use chrono::{DateTime, Utc};
@@ -67,6 +69,49 @@ impl ScheduleOptions {
         self.fields.insert("externalId".into(), Value::Null);
         self
     }
+    /// Members (a JSON object) each scheduled run's payload gets beside the scheduled ones
+    /// (`timestamp`, `lastTimestamp`, `timezone`, `scheduleId`, `externalId`, `upcoming` and
+    /// `type` are reserved).
+    pub fn payload(mut self, payload: Value) -> Self {
+        self.fields.insert("payload".into(), payload);
+        self
+    }
+    /// Each scheduled run's metadata (a JSON object).
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.fields.insert("metadata".into(), metadata);
+        self
+    }
+    /// Each scheduled run's machine preset (`"micro"`, `"small-1x"`, … `"large-2x"`).
+    pub fn machine(mut self, machine: impl Into<String>) -> Self {
+        self.fields.insert("machine".into(), json!(machine.into()));
+        self
+    }
+    /// Tags added to each scheduled run (up to 10, each 1-128 characters). On an update they
+    /// replace the schedule's; an empty list removes them.
+    pub fn tags<I, T>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let tags: Vec<String> = tags.into_iter().map(Into::into).collect();
+        self.fields.insert("tags".into(), json!(tags));
+        self
+    }
+    /// On an update, removes the schedule's payload members.
+    pub fn no_payload(mut self) -> Self {
+        self.fields.insert("payload".into(), Value::Null);
+        self
+    }
+    /// On an update, removes the schedule's run metadata.
+    pub fn no_metadata(mut self) -> Self {
+        self.fields.insert("metadata".into(), Value::Null);
+        self
+    }
+    /// On an update, removes the schedule's machine (runs get the task's own).
+    pub fn no_machine(mut self) -> Self {
+        self.fields.insert("machine".into(), Value::Null);
+        self
+    }
     pub(crate) fn to_json(&self) -> Value {
         Value::Object(self.fields.clone())
     }
@@ -103,6 +148,48 @@ pub struct Schedule {
     /// When the next tick fires (its cron time plus the window's offset; the cron time
     /// without a window).
     pub next_run_effective_at: Option<DateTime<Utc>>,
+    /// The members each run's payload gets beside the scheduled ones, if any.
+    pub payload: Option<Value>,
+    /// Each run's metadata, if any.
+    pub metadata: Option<Value>,
+    /// Each run's machine preset, if any.
+    pub machine: Option<String>,
+    /// The tags added to each run (sorted).
+    pub tags: Vec<String>,
+}
+
+/// Which schedules [`Schedules::list_filtered`] returns: all by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScheduleFilter {
+    tag: Option<String>,
+    active: Option<bool>,
+}
+
+impl ScheduleFilter {
+    /// Every schedule.
+    pub fn new() -> ScheduleFilter {
+        ScheduleFilter::default()
+    }
+    /// Only the schedules carrying `tag`.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
+        self
+    }
+    /// Only the active (`true`) or the inactive (`false`) schedules.
+    pub fn active(mut self, active: bool) -> Self {
+        self.active = Some(active);
+        self
+    }
+    fn query(&self) -> String {
+        let mut q = String::new();
+        if let Some(tag) = &self.tag {
+            q.push_str(&format!("&tag={}", encode(tag)));
+        }
+        if let Some(active) = self.active {
+            q.push_str(&format!("&active={active}"));
+        }
+        q
+    }
 }
 
 impl From<wire::Schedule> for Schedule {
@@ -119,6 +206,10 @@ impl From<wire::Schedule> for Schedule {
             window: s.window,
             next_run: s.next_run.map(|t| t.to_datetime()),
             next_run_effective_at: s.next_run_effective_at.map(|t| t.to_datetime()),
+            payload: s.payload,
+            metadata: s.metadata,
+            machine: s.machine,
+            tags: s.tags,
         }
     }
 }
@@ -168,7 +259,22 @@ impl Schedules {
 
     /// One page (from 1) of the environment's schedules, `per_page` (1–100) at a time.
     pub async fn list(&self, page: u32, per_page: u32) -> Result<SchedulePage> {
-        let path = format!("/api/v1/schedules?page={page}&perPage={per_page}");
+        self.list_filtered(&ScheduleFilter::new(), page, per_page)
+            .await
+    }
+
+    /// One page (from 1) of the schedules `filter` lets through, `per_page` (1–100) at a
+    /// time.
+    pub async fn list_filtered(
+        &self,
+        filter: &ScheduleFilter,
+        page: u32,
+        per_page: u32,
+    ) -> Result<SchedulePage> {
+        let path = format!(
+            "/api/v1/schedules?page={page}&perPage={per_page}{}",
+            filter.query()
+        );
         let list: wire::ScheduleList = self
             .http
             .call(Method::GET, &path, None, Tries::Transient)
@@ -239,6 +345,21 @@ mod tests {
             .to_json()
             .get("window")
             .is_none());
+        let o = ScheduleOptions::new("t", "* * * * *")
+            .payload(json!({"a": 1}))
+            .metadata(json!({"b": 2}))
+            .machine("micro")
+            .tags(["x", "y"]);
+        assert_eq!(
+            o.to_json(),
+            json!({"task": "t", "cron": "* * * * *", "payload": {"a": 1}, "metadata": {"b": 2},
+                   "machine": "micro", "tags": ["x", "y"]})
+        );
+        assert_eq!(
+            ScheduleFilter::new().tag("a b").active(false).query(),
+            "&tag=a%20b&active=false"
+        );
+        assert_eq!(ScheduleFilter::new().query(), "");
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub async fn schedules(
     Path(env_id): Path<String>,
 ) -> Result<Response, PageError> {
     let env = viewer.env(&env_id)?;
-    let (list, total) = state.engine.list_schedules(&env.id, 1, 100).await?;
+    let (list, total) = state
+        .engine
+        .list_schedules(&env.id, Default::default(), 1, 100)
+        .await?;
     let content = html! {
         h1 { "Schedules" }
         div.panel {

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use trigr_engine::schedules::{self, cron};
-use trigr_store::Schedule;
+use trigr_store::{Schedule, ScheduleFilter};
 use trigr_types::wire::common::Id;
 use trigr_types::wire::manage::{
     self as wire, ScheduleEnvironment, ScheduleGenerator, ScheduleList, Timezones,
@@ -44,7 +44,38 @@ fn view(s: &Schedule, auth: &Auth) -> wire::Schedule {
             user_name: None,
         }],
         window: s.window.clone(),
+        payload: json_object(s.run.payload.as_deref()),
+        metadata: json_object(s.run.metadata.as_deref()),
+        machine: s.run.machine.clone(),
+        tags: s.run.tags.clone(),
     }
+}
+
+/// A stored JSON object's text as JSON.
+fn json_object(text: Option<&str>) -> Option<serde_json::Value> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+}
+
+/// The list filters: `tag` (once) and `active` (`true` or `false`, once).
+fn list_filter(params: &[(String, String)]) -> ApiResult<ScheduleFilter> {
+    let tag = once(params, "tag")?.map(str::to_string);
+    let active = match once(params, "active")? {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(ApiError::bad_request("active must be true or false")),
+    };
+    Ok(ScheduleFilter { tag, active })
+}
+
+/// A query parameter given at most once.
+fn once<'p>(params: &'p [(String, String)], name: &str) -> ApiResult<Option<&'p str>> {
+    let mut values = params.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
+    let value = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(format!("{name} may be given once")));
+    }
+    Ok(value.map(String::as_str))
 }
 
 /// `POST /api/v1/schedules`: creates, or updates the schedule with the same
@@ -58,6 +89,7 @@ fn view(s: &Schedule, auth: &Auth) -> wire::Schedule {
     request_body = ScheduleBody,
     responses(
         (status = 200, description = "The schedule", body = wire::Schedule),
+        (status = 400, description = "The payload, metadata, machine or tags are invalid or too large", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -76,7 +108,7 @@ pub async fn create(
     Ok(axum::Json(view(&s, &auth)))
 }
 
-/// `GET /api/v1/schedules?page=&perPage=` (default 10, at most
+/// `GET /api/v1/schedules?page=&perPage=&tag=&active=` (default 10, at most
 /// [`schedules::MAX_PER_PAGE`] a page).
 #[utoipa::path(
     get,
@@ -87,9 +119,12 @@ pub async fn create(
     params(
         ("page" = Option<u32>, Query, minimum = 1, maximum = 1000000, description = "The page, from 1"),
         ("perPage" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Items a page (10 when absent)"),
+        ("tag" = Option<String>, Query, description = "Only the schedules carrying this tag (a trigr addition)"),
+        ("active" = Option<bool>, Query, description = "Only the active (`true`) or inactive (`false`) schedules (a trigr addition)"),
     ),
     responses(
         (status = 200, description = "A page of schedules, oldest first", body = ScheduleList),
+        (status = 400, description = "A paging parameter, the tag or active is invalid", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
 pub async fn list(
@@ -98,9 +133,10 @@ pub async fn list(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult<impl IntoResponse> {
     let asked = OffsetPage::from_query(&params, 10, schedules::MAX_PER_PAGE)?;
+    let filter = list_filter(&params)?;
     let (list, total) = state
         .engine
-        .list_schedules(&auth.env_id, asked.page, asked.per_page)
+        .list_schedules(&auth.env_id, filter, asked.page, asked.per_page)
         .await?;
     Ok(axum::Json(ScheduleList {
         data: list.iter().map(|s| view(s, &auth)).collect(),
@@ -146,6 +182,7 @@ pub async fn retrieve(
     responses(
         (status = 200, description = "The schedule, changed where the body says (members left out keep their value)", body = wire::Schedule),
         (status = 404, description = "No such schedule", body = crate::openapi::schemas::ErrorBody),
+        (status = 400, description = "The payload, metadata, machine or tags are invalid or too large", body = crate::openapi::schemas::ErrorBody),
         (status = 422, description = "The pattern, zone, window or task is invalid, a key is too long or not the schedule's, or the schedule is declarative", body = crate::openapi::schemas::ErrorBody),
     ),
 )]

@@ -153,6 +153,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         27,
         include_str!("../../migrations/postgres/0027_ai_tools.sql"),
     ),
+    (
+        28,
+        include_str!("../../migrations/postgres/0028_schedule_fields.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -1,15 +1,16 @@
-//! Cron schedules.
+//! Cron schedules. A schedule's tags are kept twice: in its row (read back with it) and one
+//! a row in `schedule_tags` (for the tag filter of a list), both written by the same call.
 
 use trigr_types::Millis;
 
 use super::{int, opt_int, sql, Db, Sql};
-use crate::schedule::{self, Schedule, SCHEDULE_COLUMNS};
+use crate::schedule::{self, tags_text, Schedule, ScheduleFilter, SCHEDULE_COLUMNS};
 use crate::tx::{ScheduleRead, ScheduleTx};
 use crate::Result;
 
 static INSERT: Sql = sql!(
     "INSERT INTO schedules ({SCHEDULE_COLUMNS}) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 );
 static BY_ID: Sql =
     sql!(Update: "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE env_id = $1 AND id = $2");
@@ -20,15 +21,21 @@ static DECLARATIVE: Sql = sql!(Update:
     "SELECT {SCHEDULE_COLUMNS} FROM schedules \
      WHERE env_id = $1 AND kind = 'DECLARATIVE' ORDER BY task_id"
 );
+/// The list filter: `active IN ($2, $3)` (both flags for either), and `$4` a tag or `''` for
+/// any (a tag is never empty).
+const FILTERED: &str = "env_id = $1 AND active IN ($2, $3) AND ($4 = '' OR EXISTS \
+    (SELECT 1 FROM schedule_tags t WHERE t.schedule_id = schedules.id AND t.tag = $4))";
 static PAGE: Sql = sql!(Update:
-    "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE env_id = $1 \
-     ORDER BY created_at, id LIMIT $2 OFFSET $3"
+    "SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE {FILTERED} \
+     ORDER BY created_at, id LIMIT $5 OFFSET $6"
 );
-static COUNT: Sql = sql!("SELECT COUNT(*) FROM schedules WHERE env_id = $1");
+static COUNT: Sql = sql!("SELECT COUNT(*) FROM schedules WHERE {FILTERED}");
+static DELETE_TAGS: Sql = sql!("DELETE FROM schedule_tags WHERE schedule_id = $1");
+static INSERT_TAG: Sql = sql!("INSERT INTO schedule_tags (schedule_id, tag) VALUES ($1, $2)");
 static UPDATE: Sql = sql!(
     "UPDATE schedules SET task_id = $2, active = $3, dedup_key = $4, external_id = $5, \
      cron = $6, timezone = $7, next_run_at = $8, last_run_at = $9, updated_at = $10, \
-     tick_window = $11 WHERE id = $1"
+     tick_window = $11, payload = $12, metadata = $13, machine = $14, tags = $15 WHERE id = $1"
 );
 static DELETE: Sql = sql!("DELETE FROM schedules WHERE env_id = $1 AND id = $2");
 static DUE: Sql = sql!(SkipLocked:
@@ -59,13 +66,25 @@ impl<C: Db> ScheduleRead for C {
     fn schedules(
         &mut self,
         env_id: &str,
+        filter: &ScheduleFilter,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<Schedule>, i64)> {
-        let page = self.query(&PAGE, &[&env_id, &(limit as i64), &(offset as i64)], |r| {
-            schedule::schedule(r)
-        })?;
-        let total = int(self, &COUNT, &[&env_id])?;
+        let (first, second) = filter.active.map_or((true, false), |a| (a, a));
+        let tag = filter.tag.as_deref().unwrap_or("");
+        let page = self.query(
+            &PAGE,
+            &[
+                &env_id,
+                &first,
+                &second,
+                &tag,
+                &(limit as i64),
+                &(offset as i64),
+            ],
+            |r| schedule::schedule(r),
+        )?;
+        let total = int(self, &COUNT, &[&env_id, &first, &second, &tag])?;
         Ok((page, total))
     }
 
@@ -99,9 +118,13 @@ impl<C: Db> ScheduleTx for C {
                 &s.created_at,
                 &s.updated_at,
                 &s.window,
+                &s.run.payload,
+                &s.run.metadata,
+                &s.run.machine,
+                &tags_text(&s.run.tags),
             ],
         )?;
-        Ok(())
+        self.write_schedule_tags(s)
     }
 
     fn update_schedule(&mut self, s: &Schedule) -> Result<bool> {
@@ -119,13 +142,26 @@ impl<C: Db> ScheduleTx for C {
                 &s.last_run_at,
                 &s.updated_at,
                 &s.window,
+                &s.run.payload,
+                &s.run.metadata,
+                &s.run.machine,
+                &tags_text(&s.run.tags),
             ],
         )?;
-        Ok(n == 1)
+        if n != 1 {
+            return Ok(false);
+        }
+        self.execute(&DELETE_TAGS, &[&s.id])?;
+        self.write_schedule_tags(s)?;
+        Ok(true)
     }
 
     fn delete_schedule(&mut self, env_id: &str, id: &str) -> Result<bool> {
-        Ok(self.execute(&DELETE, &[&env_id, &id])? == 1)
+        if self.execute(&DELETE, &[&env_id, &id])? != 1 {
+            return Ok(false);
+        }
+        self.execute(&DELETE_TAGS, &[&id])?;
+        Ok(true)
     }
 
     fn claim_schedule_tick(
@@ -137,5 +173,19 @@ impl<C: Db> ScheduleTx for C {
         now: Millis,
     ) -> Result<bool> {
         Ok(self.execute(&CLAIM_TICK, &[&id, &due, &next, &fired, &now])? == 1)
+    }
+}
+
+/// Writes a schedule's tags into `schedule_tags` (its rows there are gone or never were).
+trait ScheduleTags {
+    fn write_schedule_tags(&mut self, s: &Schedule) -> Result<()>;
+}
+
+impl<C: Db> ScheduleTags for C {
+    fn write_schedule_tags(&mut self, s: &Schedule) -> Result<()> {
+        for tag in &s.run.tags {
+            self.execute(&INSERT_TAG, &[&s.id, tag])?;
+        }
+        Ok(())
     }
 }

@@ -121,6 +121,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         27,
         include_str!("../../migrations/sqlite/0027_ai_tools.sql"),
     ),
+    (
+        28,
+        include_str!("../../migrations/sqlite/0028_schedule_fields.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

@@ -129,6 +129,7 @@ macro_rules! suite {
             output_stream_keys,
             schedule_round_trip,
             schedule_uniqueness,
+            schedule_run_options_and_filters,
             due_schedules_and_claims,
             run_events_numbered_in_commit_order,
             run_events_concurrent_writers_never_number_backwards,

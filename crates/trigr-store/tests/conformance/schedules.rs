@@ -1,6 +1,6 @@
 //! Cron schedules ([`trigr_store::tx::ScheduleTx`]).
 
-use trigr_store::{Error, Schedule, ScheduleKind};
+use trigr_store::{Error, Schedule, ScheduleFilter, ScheduleKind, ScheduledRunOptions};
 use trigr_types::Millis;
 
 use super::{read, seed_env, try_write, write, NOW};
@@ -30,6 +30,7 @@ pub fn sample_schedule(
         created_at: NOW,
         updated_at: NOW,
         window: None,
+        run: ScheduledRunOptions::default(),
     }
 }
 
@@ -71,11 +72,20 @@ pub async fn schedule_round_trip(store: &Store) {
     let declared = write(store, |tx| tx.declarative_schedules("env_a")).await;
     assert_eq!(declared, vec![d.clone()]);
 
-    let (page1, total) = read(store, |tx| tx.schedules("env_a", 0, 1)).await;
+    let (page1, total) = read(store, |tx| {
+        tx.schedules("env_a", &ScheduleFilter::default(), 0, 1)
+    })
+    .await;
     assert_eq!((page1, total), (vec![a.clone()], 2));
-    let (page2, _) = read(store, |tx| tx.schedules("env_a", 1, 10)).await;
+    let (page2, _) = read(store, |tx| {
+        tx.schedules("env_a", &ScheduleFilter::default(), 1, 10)
+    })
+    .await;
     assert_eq!(page2, vec![d.clone()]);
-    let (none, zero) = read(store, |tx| tx.schedules("env_b", 0, 10)).await;
+    let (none, zero) = read(store, |tx| {
+        tx.schedules("env_b", &ScheduleFilter::default(), 0, 10)
+    })
+    .await;
     assert!(none.is_empty());
     assert_eq!(zero, 0);
 
@@ -255,4 +265,95 @@ pub async fn due_schedules_and_claims(store: &Store) {
         }
     }
     assert_eq!(wins, 1);
+}
+
+/// What a schedule gives its runs reads back as written; a list filters by tag and by
+/// activity (counting only what it lets through), and the tags follow updates and deletes.
+pub async fn schedule_run_options_and_filters(store: &Store) {
+    seed_env(store, "env_a").await;
+    let mut a = sample_schedule("env_a", "sched_a", ScheduleKind::Imperative, Some(NOW));
+    a.run = ScheduledRunOptions {
+        payload: Some(r#"{"reportType":"daily"}"#.to_string()),
+        metadata: Some(r#"{"owner":"finance"}"#.to_string()),
+        machine: Some("medium-1x".to_string()),
+        tags: vec!["finance".to_string(), "report".to_string()],
+    };
+    let mut b = sample_schedule("env_a", "sched_b", ScheduleKind::Imperative, Some(NOW));
+    b.created_at = NOW + 1;
+    b.active = false;
+    b.run.tags = vec!["finance".to_string()];
+    let mut c = sample_schedule("env_a", "sched_c", ScheduleKind::Imperative, Some(NOW));
+    c.created_at = NOW + 2;
+    insert(store, &a).await;
+    insert(store, &b).await;
+    insert(store, &c).await;
+    assert_eq!(
+        read(store, |tx| tx.schedule("env_a", "sched_a")).await,
+        Some(a.clone())
+    );
+
+    let list = |tag: Option<&str>, active: Option<bool>, offset: usize, limit: usize| {
+        let filter = ScheduleFilter {
+            tag: tag.map(str::to_string),
+            active,
+        };
+        async move {
+            let (page, total) = read(store, move |tx| {
+                tx.schedules("env_a", &filter, offset, limit)
+            })
+            .await;
+            (page.into_iter().map(|s| s.id).collect::<Vec<_>>(), total)
+        }
+    };
+    assert_eq!(
+        list(None, None, 0, 10).await,
+        (ids(&["sched_a", "sched_b", "sched_c"]), 3)
+    );
+    assert_eq!(
+        list(Some("finance"), None, 0, 10).await,
+        (ids(&["sched_a", "sched_b"]), 2)
+    );
+    assert_eq!(
+        list(Some("finance"), None, 1, 1).await,
+        (ids(&["sched_b"]), 2)
+    );
+    assert_eq!(
+        list(Some("finance"), Some(true), 0, 10).await,
+        (ids(&["sched_a"]), 1)
+    );
+    assert_eq!(list(None, Some(false), 0, 10).await, (ids(&["sched_b"]), 1));
+    assert_eq!(
+        list(None, Some(true), 0, 10).await,
+        (ids(&["sched_a", "sched_c"]), 2)
+    );
+    assert_eq!(list(Some("nope"), None, 0, 10).await, (vec![], 0));
+
+    // An update replaces the tags: the filter follows.
+    let mut changed = a.clone();
+    changed.run.tags = vec!["ops".to_string()];
+    changed.run.machine = None;
+    let u = changed.clone();
+    assert!(write(store, move |tx| tx.update_schedule(&u)).await);
+    assert_eq!(
+        read(store, |tx| tx.schedule("env_a", "sched_a")).await,
+        Some(changed)
+    );
+    assert_eq!(
+        list(Some("finance"), None, 0, 10).await,
+        (ids(&["sched_b"]), 1)
+    );
+    assert_eq!(list(Some("ops"), None, 0, 10).await, (ids(&["sched_a"]), 1));
+    // A deleted schedule's tags go with it: a new one of the same id starts without them.
+    assert!(write(store, |tx| tx.delete_schedule("env_a", "sched_a")).await);
+    assert_eq!(list(Some("ops"), None, 0, 10).await, (vec![], 0));
+    insert(
+        store,
+        &sample_schedule("env_a", "sched_a", ScheduleKind::Imperative, None),
+    )
+    .await;
+    assert_eq!(list(Some("ops"), None, 0, 10).await, (vec![], 0));
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }

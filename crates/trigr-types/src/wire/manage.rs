@@ -3,6 +3,7 @@
 //! versions (`POST /api/v1/runs/migrate`).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::common::{NoPagination, OffsetPagination};
 use super::Timestamp;
@@ -129,6 +130,22 @@ pub struct Schedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub window: Option<String>,
+    /// The members each scheduled run's payload gets beside the scheduled ones; absent when
+    /// none. A trigr addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Object>))]
+    pub payload: Option<Value>,
+    /// Each scheduled run's metadata; absent when none. A trigr addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Object>))]
+    pub metadata: Option<Value>,
+    /// Each scheduled run's machine preset; absent when none. A trigr addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub machine: Option<String>,
+    /// The tags added to each scheduled run (sorted). A trigr addition.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// Answer of `GET /api/v1/schedules`.

@@ -365,6 +365,25 @@ pub struct ScheduleBody {
     /// A window after each tick within which the run fires (`30m`, `2h`, `30%`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Value>,
+    /// A JSON object whose members each scheduled run's payload gets beside the scheduled
+    /// ones (`timestamp`, `scheduleId`, … are reserved). A trigr addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub payload: Option<Value>,
+    /// Each scheduled run's metadata (a JSON object). A trigr addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<Value>,
+    /// Each scheduled run's machine preset (`micro`, `small-1x`, … `large-2x`). A trigr
+    /// addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub machine: Option<Value>,
+    /// Tags added to each scheduled run: a string or up to 10 strings of 1-128 characters. A
+    /// trigr addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
+    pub tags: Option<Value>,
 }
 
 /// Body of `POST /api/v1/runs/migrate`: move the runs of version `from` that hold no lease
@@ -447,6 +466,38 @@ pub struct ScheduleUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub window: Option<Value>,
+    /// The payload members of each scheduled run (a JSON object), or `null` to remove them.
+    #[serde(
+        default,
+        deserialize_with = "super::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub payload: Option<Value>,
+    /// Each scheduled run's metadata (a JSON object), or `null` to remove it.
+    #[serde(
+        default,
+        deserialize_with = "super::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub metadata: Option<Value>,
+    /// Each scheduled run's machine preset, or `null` to remove it.
+    #[serde(
+        default,
+        deserialize_with = "super::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub machine: Option<Value>,
+    /// The tags added to each scheduled run (they replace the schedule's), or `null` for none.
+    #[serde(
+        default,
+        deserialize_with = "super::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
+    pub tags: Option<Value>,
 }
 
 /// Body of `POST /api/v1/test/faults` (test servers only): answer the next `count` requests
@@ -553,6 +604,12 @@ mod tests {
         same::<CompleteTokenBody>(json!({"data": null, "ifVersion": ">=1"}));
         same::<PauseQueueBody>(json!({"type": "task", "action": "pause"}));
         same::<ScheduleBody>(json!({"task": "t", "cron": "* * * * *", "window": "30m"}));
+        same::<ScheduleBody>(
+            json!({"task": "t", "cron": "* * * * *", "payload": {"a": 1},
+            "metadata": {"b": 2}, "machine": "micro", "tags": ["x"]}),
+        );
+        same::<ScheduleUpdate>(json!({"payload": null, "metadata": {"b": 2},
+            "machine": null, "tags": ["x"]}));
         same::<RetentionBody>(json!({"days": 14}));
         same::<MigrateRunsBody>(json!({"from": "1", "to": "2", "task": "t", "limit": 5,
             "cursor": "9"}));
