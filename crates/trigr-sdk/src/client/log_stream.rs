@@ -80,7 +80,9 @@ impl LogStream {
             }
             self.phase = match self.phase {
                 Phase::Reading if !self.follow => Phase::Ended,
-                Phase::Reading if empty && self.run_is_final().await? => Phase::LastRead,
+                Phase::Reading if empty && run_is_final(&self.http, &self.run_id).await? => {
+                    Phase::LastRead
+                }
                 Phase::Reading => Phase::Reading,
                 Phase::LastRead | Phase::Ended => Phase::Ended,
             };
@@ -113,13 +115,14 @@ impl LogStream {
             .call(Method::GET, &path, None, Tries::Transient)
             .await
     }
+}
 
-    async fn run_is_final(&self) -> Result<bool> {
-        let path = format!("/api/v3/runs/{}", encode(&self.run_id));
-        let run: Run = self
-            .http
-            .call(Method::GET, &path, None, Tries::Transient)
-            .await?;
-        Ok(run.status.is_final())
-    }
+/// Whether the run has reached a final status (`GET /api/v3/runs/{id}`): where a followed
+/// stream of it may end.
+pub(crate) async fn run_is_final(http: &Http, run_id: &str) -> Result<bool> {
+    let path = format!("/api/v3/runs/{}", encode(run_id));
+    let run: Run = http
+        .call(Method::GET, &path, None, Tries::Transient)
+        .await?;
+    Ok(run.status.is_final())
 }

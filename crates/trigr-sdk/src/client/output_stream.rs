@@ -11,12 +11,11 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::Value;
 
-use crate::client::types::Run;
+use crate::client::log_stream::run_is_final;
 use crate::error::{Error, Result};
-use crate::http::{encode, EventStream, Http, Tries};
+use crate::http::{encode, EventStream, Http};
 
 /// How long one answer of a followed stream lasts on the server before the reader opens the
 /// next (`Timeout-Seconds`).
@@ -114,7 +113,7 @@ impl OutputStream {
     /// A followed answer ended: the stream is over once the run is final and every chunk it
     /// holds was read; else the next answer continues it.
     async fn after_answer(&mut self) -> Result<()> {
-        if !self.run_is_final().await? {
+        if !run_is_final(&self.http, &self.run_id).await? {
             self.empty_answers = 0;
             return Ok(());
         }
@@ -177,14 +176,5 @@ impl OutputStream {
                 request: format!("HEAD {path}"),
                 reason: "the answer has no X-Last-Chunk-Index".into(),
             })
-    }
-
-    async fn run_is_final(&self) -> Result<bool> {
-        let path = format!("/api/v3/runs/{}", encode(&self.run_id));
-        let run: Run = self
-            .http
-            .call(Method::GET, &path, None, Tries::Transient)
-            .await?;
-        Ok(run.status.is_final())
     }
 }

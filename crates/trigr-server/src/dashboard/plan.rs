@@ -49,15 +49,19 @@ pub fn of_run(run: &Run) -> Option<(ExecutionPlan, WorkflowState)> {
     Some((plan, state))
 }
 
-/// Each action's column: 0 for an action without dependencies, else one more than its
-/// deepest dependency. `plan` is valid (ids unique, dependencies known, no cycle).
-pub fn columns(plan: &ExecutionPlan) -> Vec<usize> {
-    let index: HashMap<&str, usize> = plan
-        .actions
+/// Each action's place in the plan, by id.
+fn index_of(plan: &ExecutionPlan) -> HashMap<&str, usize> {
+    plan.actions
         .iter()
         .enumerate()
         .map(|(i, a)| (a.id.as_str(), i))
-        .collect();
+        .collect()
+}
+
+/// Each action's column: 0 for an action without dependencies, else one more than its
+/// deepest dependency. `plan` is valid (ids unique, dependencies known, no cycle).
+pub fn columns(plan: &ExecutionPlan) -> Vec<usize> {
+    let index = index_of(plan);
     let order = plan::validate(plan, &Limits::default()).unwrap_or_default();
     let mut column = vec![0; plan.actions.len()];
     for i in order {
@@ -136,12 +140,7 @@ pub fn section(plan: &ExecutionPlan, state: &WorkflowState) -> Markup {
     let (at, columns, rows) = positions(plan);
     let width = x_of(columns) - COL_GAP + PAD;
     let height = y_of(rows) - ROW_GAP + PAD;
-    let index: HashMap<&str, usize> = plan
-        .actions
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.id.as_str(), i))
-        .collect();
+    let index = index_of(plan);
     html! {
         div.panel #plan {
             h2 { "Plan " span.mono { (plan.id) } " — " (state.status.as_str()) }

@@ -380,9 +380,7 @@ pub async fn retrieve(
     KeyOrToken(auth): KeyOrToken,
     Path(batch_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    if !auth.allows(&["read:runs".to_string(), format!("read:batch:{batch_id}")]) {
-        return Err(auth.forbidden(&format!("read batch {batch_id}")));
-    }
+    may_read(&auth, &batch_id)?;
     let v = state.engine.retrieve_batch(&auth.env_id, &batch_id).await?;
     let completed_at = v.runs.iter().filter_map(|r| r.finished_at).max();
     let processing = BatchProcessing {
@@ -416,6 +414,15 @@ pub async fn retrieve(
             )
         }),
     }))
+}
+
+/// Whether the credential may read the batch: a secret key, or a token with `read:runs` or
+/// `read:batch:<id>`.
+fn may_read(auth: &Auth, batch_id: &str) -> ApiResult<()> {
+    if auth.allows(&["read:runs".to_string(), format!("read:batch:{batch_id}")]) {
+        return Ok(());
+    }
+    Err(auth.forbidden(&format!("read batch {batch_id}")))
 }
 
 fn count(runs: &[trigr_store::Run], pick: impl Fn(RunStatus) -> bool) -> i64 {
@@ -482,9 +489,7 @@ pub async fn statistics(
     KeyOrToken(auth): KeyOrToken,
     Path(batch_id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    if !auth.allows(&["read:runs".to_string(), format!("read:batch:{batch_id}")]) {
-        return Err(auth.forbidden(&format!("read batch {batch_id}")));
-    }
+    may_read(&auth, &batch_id)?;
     let s = state
         .engine
         .batch_statistics(&auth.env_id, &batch_id)
