@@ -25,6 +25,9 @@ pub struct EnvVar {
 
 /// Reading an environment's variables.
 pub trait EnvVarRead {
+    /// The names of the environment's variables, in order: what a count or a check of names
+    /// needs, without their (sealed, up to 64 KiB) values.
+    fn env_var_names(&mut self, env_id: &str) -> Result<Vec<String>>;
     /// Every variable of the environment, by name.
     fn env_vars(&mut self, env_id: &str) -> Result<Vec<EnvVar>>;
     /// The variable with this name.

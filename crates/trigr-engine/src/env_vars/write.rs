@@ -82,7 +82,7 @@ impl Engine {
         let env_id = target.env_id.clone();
         self.write(move |tx| {
             tx.lock_env_vars(&env_id)?;
-            let held: HashSet<String> = tx.env_vars(&env_id)?.into_iter().map(|v| v.name).collect();
+            let held: HashSet<String> = tx.env_var_names(&env_id)?.into_iter().collect();
             let mut last = std::collections::BTreeMap::new();
             for (name, value) in &import.variables {
                 last.insert(name.as_str(), value.as_str());
@@ -139,7 +139,7 @@ fn sealed(
 /// Refuses a write of one new name that would take the environment past [`MAX_VARS`].
 fn check_room(tx: &mut Txn<'_>, env_id: &str, new: usize) -> Result<()> {
     tx.lock_env_vars(env_id)?;
-    let held = tx.env_vars(env_id)?.len();
+    let held = tx.env_var_names(env_id)?.len();
     check_count(held, new)
 }
 

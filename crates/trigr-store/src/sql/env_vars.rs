@@ -10,6 +10,7 @@ use trigr_types::Millis;
 const COLUMNS: &str = "name, value, is_secret, created_at, updated_at";
 static ALL: Sql = sql!("SELECT {COLUMNS} FROM env_vars WHERE env_id = $1 ORDER BY name");
 static ONE: Sql = sql!("SELECT {COLUMNS} FROM env_vars WHERE env_id = $1 AND name = $2");
+static NAMES: Sql = sql!("SELECT name FROM env_vars WHERE env_id = $1 ORDER BY name");
 /// Inserting a variable: the text both `PUT` and `INSERT` are built from.
 const INSERT_ROW: &str =
     "INSERT INTO env_vars (env_id, name, value, is_secret, created_at, updated_at) \
@@ -35,6 +36,10 @@ fn env_var(r: &impl Columns) -> Result<EnvVar> {
 }
 
 impl<C: Db> EnvVarRead for C {
+    fn env_var_names(&mut self, env_id: &str) -> Result<Vec<String>> {
+        self.query(&NAMES, &[&env_id], |r| r.text(0))
+    }
+
     fn env_vars(&mut self, env_id: &str) -> Result<Vec<EnvVar>> {
         self.query(&ALL, &[&env_id], |r| env_var(r))
     }

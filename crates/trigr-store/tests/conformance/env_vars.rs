@@ -36,6 +36,8 @@ pub async fn env_vars_put_and_read_back(store: &Store) {
         write(store, move |tx| tx.env_var_put("env_a", &v)).await;
     }
     assert_eq!(all(store, "env_a").await, vec![a.clone(), b.clone()]);
+    let names = read(store, |tx| tx.env_var_names("env_a")).await;
+    assert_eq!(names, ["A", "B"]);
     assert!(all(store, "env_b").await.is_empty());
     assert_eq!(one(store, "env_a", "A").await, Some(a.clone()));
     assert_eq!(one(store, "env_b", "A").await, None);
