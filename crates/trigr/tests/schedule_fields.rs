@@ -174,7 +174,7 @@ async fn a_firing_schedule_gives_its_run_payload_metadata_machine_and_tags() {
     let again = create(
         &server,
         json!({"task": "report", "cron": "0 * * * *", "deduplicationKey": "finance",
-               "tags": "only"}),
+               "tags": ["only"]}),
     )
     .await;
     assert_eq!(again["id"], id.as_str());
@@ -302,6 +302,7 @@ async fn bad_fields_are_refused_by_name_and_nothing_is_written() {
         (json!({"tags": [""]}), &["1-128"][..]),
         (json!({"tags": ["a\u{0}b"]}), &["nul"][..]),
         (json!({"tags": [1]}), &["tags"][..]),
+        (json!({"tags": "only"}), &["list of strings"][..]),
     ];
     for (extra, words) in &cases {
         let (s, v) = server.post("/api/v1/schedules", with(extra.clone())).await;

@@ -186,6 +186,10 @@ fn tags(v: Option<&Value>) -> Result<Vec<String>> {
     if matches!(v, None | Some(Value::Null)) {
         return Ok(Vec::new());
     }
+    // A trigger takes one tag as a string too; a schedule's tags are a list, as documented.
+    if !matches!(v, Some(Value::Array(_))) {
+        return Err(Error::invalid("tags must be a list of strings"));
+    }
     // Run tags over the count are a 422 (as Trigger.dev answers a trigger); a schedule's
     // fields are refused with a 400 like its other bounds.
     let mut tags = tag_list(v, "Schedules").map_err(|e| match e {
