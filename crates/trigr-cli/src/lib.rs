@@ -1,8 +1,8 @@
 //! Client commands of the `trigr` command-line tool: `trigr trigger`, `trigr runs …`,
 //! `trigr batches …`, `trigr queues …`, `trigr env-vars …`, `trigr deployments …`,
 //! `trigr schedules …`, `trigr retention …`, `trigr plans …`, `trigr cache …`,
-//! `trigr env-metadata …`, the built-in worker, `trigr worker --plans`, and the MCP server on
-//! standard input and output, `trigr mcp` ([`mcp`]).
+//! `trigr env-metadata …`, `trigr ai-tools …`, the built-in worker, `trigr worker --plans`,
+//! and the MCP server on standard input and output, `trigr mcp` ([`mcp`]).
 //!
 //! The commands talk to a trigr server (or any server speaking the Trigger.dev v4 management
 //! API) over HTTP with JSON bodies. Like the official Trigger.dev tools they read the server
@@ -19,9 +19,10 @@
 //!   errors worded for the terminal,
 //! * [`encode`]: percent-encoding of path segments and query strings,
 //! * [`trigger`], [`runs`], [`batches`], [`queues`], [`env_vars`], [`deployments`],
-//!   [`plans`], [`kv`]: one module per command group,
+//!   [`plans`], [`kv`], [`ai_tools`]: one module per command group,
 //! * [`table`] and [`output`]: text rendering.
 
+pub mod ai_tools;
 pub mod api;
 pub mod batches;
 pub mod deployments;
@@ -88,6 +89,9 @@ pub enum Command {
     /// Read and write the environment's metadata (not a run's metadata).
     #[command(subcommand)]
     EnvMetadata(kv::EnvMetadataCommand),
+    /// The environment's AI tool definitions: list, get, create, delete, export.
+    #[command(subcommand, name = "ai-tools")]
+    AiTools(ai_tools::AiToolsCommand),
     /// Run the built-in worker: `--plans` serves the plan task.
     Worker(plans::WorkerArgs),
     /// Serve the Model Context Protocol on standard input and output: tasks, runs, logs and
@@ -120,6 +124,7 @@ pub async fn execute(cmd: Command) -> anyhow::Result<String> {
         Command::Region(cmd) => region::execute(cmd).await,
         Command::Plans(cmd) => plans::execute(cmd).await,
         Command::Cache(cmd) => kv::execute_cache(cmd).await,
+        Command::AiTools(cmd) => ai_tools::execute(cmd).await,
         Command::EnvMetadata(cmd) => kv::execute_env_metadata(cmd).await,
         Command::Worker(_) => {
             anyhow::bail!("trigr worker runs until stopped and prints nothing to return")

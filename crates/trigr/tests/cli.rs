@@ -257,6 +257,7 @@ async fn help_shows_only_required_flags_as_required() {
         ("env-vars import", &["--project"]),
         ("cache set", &["--ttl"]),
         ("cache lock", &["--ttl"]),
+        ("ai-tools create", &["--task", "--description"]),
     ];
     let leaves = leaf_commands(env, Vec::new()).await;
     assert!(leaves.len() > 20, "{leaves:?}");

@@ -1,5 +1,5 @@
 //! `trigr mcp`: a Model Context Protocol server on standard input and output, so that an MCP
-//! client (an assistant, an IDE) can use a trigr environment: list its tasks, trigger them,
+//! client (a chat application, an IDE) can use a trigr environment: list its tasks, trigger them,
 //! read, list and cancel runs, read a run's logs, and call each of the environment's AI tool
 //! definitions as a tool of its own (the `tools` module).
 //!
