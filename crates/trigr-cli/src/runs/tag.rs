@@ -1,11 +1,8 @@
 //! `trigr runs tag`: add tags to a run.
 
 use clap::builder::NonEmptyStringValueParser;
-use serde_json::Value;
-use trigr_types::wire::common::Message;
-use trigr_types::wire::rest::TagsBody;
 
-use crate::api::{decode, Api, ConnectionArgs};
+use crate::api::{Api, ApiError, ConnectionArgs};
 
 /// Arguments of `trigr runs tag`.
 #[derive(clap::Args, Debug, Clone)]
@@ -25,16 +22,14 @@ pub struct RunsTagArgs {
 
 pub(super) async fn execute(args: RunsTagArgs) -> anyhow::Result<String> {
     let client = Api::connect(&args.conn)?;
-    let path = super::run_path("v1", &args.id, "/tags");
-    let body = TagsBody {
-        tags: Value::from(args.tags.clone()),
-    };
-    let answer = client
-        .post(&path, &body)
-        .await
-        .map_err(|e| e.or_not_found(|| super::not_found(&args.id)))?;
-    let message: Message = decode(answer, "the tags")?;
-    Ok(format!("{}: {}\n", args.id, message.message))
+    let added = client
+        .sdk()
+        .runs()
+        .add_tags(&args.id, args.tags.clone())
+        .await;
+    let message =
+        added.map_err(|e| ApiError::from(e).or_not_found(|| super::not_found(&args.id)))?;
+    Ok(format!("{}: {message}\n", args.id))
 }
 
 #[cfg(test)]
