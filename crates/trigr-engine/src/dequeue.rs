@@ -71,6 +71,7 @@ impl Engine {
             let claim = Claim {
                 now: tx.now(),
                 lease_ms: tx.config().lease_timeout.as_millis() as Millis,
+                new_lease: || id::new("lease"),
                 status: if start {
                     RunStatus::Executing
                 } else {
@@ -103,15 +104,17 @@ impl Engine {
 }
 
 /// How the runs of one dequeue are claimed.
-struct Claim {
-    now: Millis,
-    lease_ms: Millis,
+pub(crate) struct Claim {
+    pub now: Millis,
+    pub lease_ms: Millis,
+    /// Makes the lease of each run taken.
+    pub new_lease: fn() -> String,
     /// `DEQUEUED`, or `EXECUTING` for a worker that starts its runs at once.
-    status: RunStatus,
+    pub status: RunStatus,
 }
 
 /// Takes the runs of one dequeue; returns them with the region they were taken from.
-fn take(
+pub(crate) fn take(
     tx: &mut Txn<'_>,
     env_id: &str,
     version: &str,
@@ -165,6 +168,7 @@ fn take_from_queue(
     let Claim {
         now,
         lease_ms,
+        new_lease,
         status,
     } = *claim;
     let limit = q.limit();
@@ -186,7 +190,7 @@ fn take_from_queue(
             running.insert(run.ckey.clone(), held);
             continue;
         }
-        let after = leased(&run, status, id::new("lease"), now + lease_ms, now);
+        let after = leased(&run, status, new_lease(), now + lease_ms, now);
         running.insert(run.ckey.clone(), held + 1);
         taken.push((run, after));
     }

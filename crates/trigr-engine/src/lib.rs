@@ -23,6 +23,7 @@ pub mod batch_cancel;
 pub mod batch_stats;
 pub mod bootstrap;
 pub mod cancel;
+pub mod cli_worker;
 pub mod clock;
 pub mod complete;
 pub mod dashboard;
@@ -150,7 +151,13 @@ pub struct Engine {
     finished_hook: Arc<std::sync::OnceLock<FinishedHook>>,
     /// Burst smoothing on the trigger path (see [`mollifier`]).
     mollifier: Arc<mollifier::Mollifier>,
+    /// The runs that got a snapshot, for this server's Trigger.dev CLI workers (see
+    /// [`cli_worker`] and [`Engine::snapshot_feed`]).
+    snapshot_feed: tokio::sync::broadcast::Sender<String>,
 }
+
+/// Run ids the snapshot feed keeps for a slow receiver.
+const SNAPSHOT_FEED: usize = 1024;
 
 /// What [`Engine::on_runs_finished`] calls with the root spans of the runs a write finished.
 pub type FinishedHook = Box<dyn Fn(&[spans::RootSpan]) + Send + Sync>;
@@ -176,7 +183,15 @@ impl Engine {
             observing: false,
             finished_hook: Arc::new(std::sync::OnceLock::new()),
             mollifier,
+            snapshot_feed: tokio::sync::broadcast::channel(SNAPSHOT_FEED).0,
         }
+    }
+
+    /// The ids of the runs that get a snapshot on this server from now on, as their writes
+    /// commit (what pushes `run:notify` to Trigger.dev CLI workers). A receiver that falls
+    /// more than a thousand behind loses the oldest: the CLI polls too.
+    pub fn snapshot_feed(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.snapshot_feed.subscribe()
     }
 
     /// This engine with another mollifier (its own trip evaluator or buffer; tests).
@@ -388,6 +403,10 @@ impl Engine {
             self.notifier.wake(env);
         }
         self.realtime.committed(&effects.events);
+        for run_id in &effects.snapshots {
+            // No receiver is fine: no CLI worker is connected to this server.
+            let _ = self.snapshot_feed.send(run_id.clone());
+        }
         if let (Some(hook), false) = (self.finished_hook.get(), effects.finished.is_empty()) {
             hook(&effects.finished);
         }

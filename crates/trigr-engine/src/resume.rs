@@ -47,13 +47,19 @@ pub(crate) fn timeout_error(wp: &Waitpoint) -> String {
     json!({ "message": message, "name": TIMEOUT_ERROR_NAME }).to_string()
 }
 
-/// Queues again every run `WAITING` on a waitpoint that just completed.
+/// Queues again every run `WAITING` on a waitpoint that just completed; a Trigger.dev CLI
+/// worker's run holding a wait on it (not suspended) gets the snapshot that hands the
+/// waitpoint back ([`crate::cli_worker`]).
 fn resume_runs_on(tx: &mut Txn<'_>, wp: &Waitpoint, now: Millis) -> Result<usize> {
     let mut count = 0;
     for run_id in tx.runs_waiting_on(&wp.id)? {
         let Some(run) = tx.run(&wp.env_id, &run_id)? else {
             continue;
         };
+        if run.status == RunStatus::Executing {
+            crate::cli_worker::waitpoint_completed(tx, &run, &wp.id)?;
+            continue;
+        }
         if run.status != RunStatus::Waiting {
             continue;
         }

@@ -18,6 +18,7 @@ pub fn transition(tx: &mut Txn<'_>, before: &Run, after: &Run) -> Result<bool> {
     let written = tx.update_run(after, before.status, before.lease.as_deref())?;
     if written {
         crate::events::record(tx, [(Some(before), after)])?;
+        crate::cli_worker::follow(tx, before, after)?;
     }
     Ok(written)
 }
@@ -38,6 +39,9 @@ pub fn transition_many(tx: &mut Txn<'_>, pairs: &[(Run, Run)]) -> Result<Vec<boo
             .filter(|(_, w)| **w)
             .map(|((before, after), _)| (Some(before), after)),
     )?;
+    for ((before, after), _) in pairs.iter().zip(&written).filter(|(_, w)| **w) {
+        crate::cli_worker::follow(tx, before, after)?;
+    }
     Ok(written)
 }
 

@@ -111,6 +111,12 @@ impl<'a> Txn<'a> {
         push_once(&mut self.effects.events, env_id);
     }
 
+    /// After the commit, tell this server's Trigger.dev CLI workers that the run has a new
+    /// snapshot ([`crate::cli_worker`]).
+    pub(crate) fn snapshot_appended(&mut self, run_id: &str) {
+        push_once(&mut self.effects.snapshots, run_id);
+    }
+
     /// After the commit, tell the engine's observer of this run change (when it has one).
     pub(crate) fn observe(&mut self, before: Option<&trigr_store::Run>, after: &trigr_store::Run) {
         if self.observing {
@@ -166,6 +172,8 @@ pub struct Effects {
     pub runs: Vec<RunChange>,
     /// The root spans of the runs (with a trace) that reached a final status.
     pub finished: Vec<crate::spans::RootSpan>,
+    /// Runs that got a new snapshot ([`crate::cli_worker`]).
+    pub snapshots: Vec<String>,
 }
 
 impl Effects {
@@ -175,6 +183,7 @@ impl Effects {
             && !self.versions
             && self.runs.is_empty()
             && self.finished.is_empty()
+            && self.snapshots.is_empty()
     }
 }
 

@@ -211,7 +211,12 @@ fn check_wait(w: &WaitFor) -> Result<()> {
     }
 }
 
-fn wait_in(tx: &mut Txn<'_>, env_id: &str, run_id: &str, req: &WaitRequest) -> Result<WaitState> {
+pub(crate) fn wait_in(
+    tx: &mut Txn<'_>,
+    env_id: &str,
+    run_id: &str,
+    req: &WaitRequest,
+) -> Result<WaitState> {
     let now = tx.now();
     let position = i64::from(req.position);
     // The waitpoint is locked before the run (see `trigr_store::tx`), so that a completion

@@ -148,6 +148,8 @@ pub fn task<P, O>(id: impl Into<String>) -> TaskBuilder<P, O> {
             machine: None,
             payload_schema: None,
             schedule: None,
+            file_path: None,
+            export_name: None,
         },
         hooks: Hooks::default(),
     }

@@ -27,6 +27,7 @@ pub mod postgres;
 pub mod retention;
 mod rows;
 pub mod schedule;
+pub mod snapshots;
 mod sql;
 pub mod sqlite;
 pub mod tx;
@@ -44,11 +45,12 @@ pub use model::*;
 pub use mollifier::{BufferCursor, BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
 pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
 pub use schedule::{Schedule, ScheduleFilter, ScheduleKind, ScheduledRunOptions};
+pub use snapshots::{Snapshot, SnapshotRead, SnapshotStatus, SnapshotTx};
 pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 28;
+pub const SCHEMA_VERSION: i64 = 30;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

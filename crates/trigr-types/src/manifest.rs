@@ -30,6 +30,13 @@ pub struct TaskManifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(deserialize_with = "crate::wire::object::option")]
     pub schedule: Option<ScheduleManifest>,
+    /// The source file that defines the task, relative to its project (a TypeScript worker's
+    /// `src/trigger/email.ts`); at most 1024 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
+    /// The name the file exports the task under; at most 256 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_name: Option<String>,
 }
 
 /// A task's declarative schedule: a five-field cron pattern read in an IANA time zone.
@@ -100,6 +107,19 @@ impl TaskManifest {
                     "task '{}': queue.concurrencyLimit must be at most 100000",
                     self.id
                 ));
+            }
+        }
+        for (field, value, max) in [
+            ("filePath", &self.file_path, 1024),
+            ("exportName", &self.export_name, 256),
+        ] {
+            if let Some(v) = value {
+                if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
+                    return Err(format!(
+                        "task '{}': {field} must be 1-{max} bytes without control characters",
+                        self.id
+                    ));
+                }
             }
         }
         if let Some(r) = &self.retry {

@@ -7,6 +7,7 @@
 mod ai_tools;
 pub(crate) mod batches;
 mod cache;
+mod cli_worker;
 mod deployments;
 mod durable;
 mod electric;
@@ -256,6 +257,28 @@ fn worker() -> OpenApiRouter<AppState> {
         .routes(routes!(otlp::traces))
         .routes(routes!(otlp::logs))
         .routes(routes!(otlp::metrics))
+        .routes(routes!(otlp::env_traces))
+        .routes(routes!(otlp::env_logs))
+        .routes(routes!(otlp::env_metrics))
+        .merge(cli())
+}
+
+/// The official Trigger.dev CLI as a worker (`trigger.dev dev`, `docs/typescript.md`).
+fn cli() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(cli_worker::register))
+        .routes(routes!(cli_worker::config))
+        .routes(routes!(cli_worker::dequeue))
+        .routes(routes!(cli_worker::start))
+        .routes(routes!(cli_worker::complete))
+        .routes(routes!(cli_worker::heartbeat))
+        .routes(routes!(cli_worker::latest))
+        .routes(routes!(cli_worker::debug_log))
+        .routes(routes!(cli_worker::disconnect))
+        .routes(routes!(cli_worker::presence))
+        .routes(routes!(cli_worker::wait_duration))
+        .routes(routes!(cli_worker::wait_token))
+        .routes(routes!(cli_worker::socket::connect))
 }
 
 /// Every route whose body is read whole, within the server's body limit.

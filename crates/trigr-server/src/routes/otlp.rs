@@ -8,7 +8,7 @@
 //! Authorised by the environment's secret key before the body is read; the body is bounded
 //! like every other JSON body. Only JSON is read: protobuf is refused with 415.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde_json::Value;
 
@@ -49,10 +49,19 @@ pub async fn traces(
     headers: HeaderMap,
     body: Unread,
 ) -> ApiResult<axum::Json<ExportAnswer>> {
-    check_json(&headers)?;
+    take_traces(&state, &auth.env_id, &headers, body).await
+}
+
+async fn take_traces(
+    state: &AppState,
+    env_id: &str,
+    headers: &HeaderMap,
+    body: Unread,
+) -> ApiResult<axum::Json<ExportAnswer>> {
+    check_json(headers)?;
     let req: TracesRequest = body.json().await?;
     let (spans, mut rejected) = run_spans(req)?;
-    let r = state.engine.ingest_spans(&auth.env_id, spans).await?;
+    let r = state.engine.ingest_spans(env_id, spans).await?;
     telemetry::export_run_spans(&r.stored);
     rejected += r.dropped;
     Ok(axum::Json(answer(
@@ -85,10 +94,19 @@ pub async fn logs(
     headers: HeaderMap,
     body: Unread,
 ) -> ApiResult<axum::Json<ExportAnswer>> {
-    check_json(&headers)?;
+    take_logs(&state, &auth.env_id, &headers, body).await
+}
+
+async fn take_logs(
+    state: &AppState,
+    env_id: &str,
+    headers: &HeaderMap,
+    body: Unread,
+) -> ApiResult<axum::Json<ExportAnswer>> {
+    check_json(headers)?;
     let req: LogsRequest = body.json().await?;
     let (lines, mut rejected) = run_logs(req)?;
-    rejected += state.engine.ingest_logs(&auth.env_id, lines).await?;
+    rejected += state.engine.ingest_logs(env_id, lines).await?;
     Ok(axum::Json(answer(
         rejected,
         |n| PartialSuccess {
@@ -118,14 +136,124 @@ pub async fn metrics(
     headers: HeaderMap,
     body: Unread,
 ) -> ApiResult<axum::Json<ExportAnswer>> {
-    check_json(&headers)?;
+    take_metrics(&auth.env_id, &headers, body).await
+}
+
+async fn take_metrics(
+    env_id: &str,
+    headers: &HeaderMap,
+    body: Unread,
+) -> ApiResult<axum::Json<ExportAnswer>> {
+    check_json(headers)?;
     let req: Value = body.json().await?;
     let points = data_points(&req);
     if points > MAX_ITEMS {
         return Err(too_many("metric data points", points));
     }
-    tracing::debug!(env = %auth.env_id, points, "OTLP metrics received and not kept");
+    tracing::debug!(env = %env_id, points, "OTLP metrics received and not kept");
     Ok(axum::Json(ExportAnswer::default()))
+}
+
+/// The path token of an environment's OTLP endpoint (`/otel/env/{token}`): the environment's
+/// id and an HMAC of it under the environment's signing secret. The task processes of the
+/// Trigger.dev CLI export without credentials (their exporter sends no header), so the URL
+/// they are given carries one.
+pub fn env_token(env_id: &str, signing_secret: &str) -> String {
+    format!("{env_id}.{}", env_token_mac(env_id, signing_secret))
+}
+
+fn env_token_mac(env_id: &str, signing_secret: &str) -> String {
+    let message = format!("otlp:{env_id}");
+    hex::encode(super::tokens::hmac_sha256(
+        signing_secret.as_bytes(),
+        message.as_bytes(),
+    ))
+}
+
+/// The environment an OTLP path token names, when its HMAC holds (401 otherwise).
+async fn env_of_token(state: &AppState, token: &str) -> ApiResult<String> {
+    let bad = || ApiError::unauthorized("This OTLP endpoint's token is not valid");
+    let (env_id, mac) = token.split_once('.').ok_or_else(bad)?;
+    if env_id.is_empty() || env_id.len() > 64 || env_id.contains('\0') {
+        return Err(bad());
+    }
+    let secret = crate::extract::signing_secret_of(state, env_id)
+        .await?
+        .ok_or_else(bad)?;
+    if !super::tokens::same(&env_token_mac(env_id, &secret), mac) {
+        return Err(bad());
+    }
+    Ok(env_id.to_string())
+}
+
+/// `POST /otel/env/{token}/v1/traces`: [`traces`] for the task processes of the Trigger.dev
+/// CLI, authorised by the path's token.
+#[utoipa::path(
+    post,
+    path = "/otel/env/{token}/v1/traces",
+    tag = "otel",
+    operation_id = "otlpTracesForEnv",
+    params(("token" = String, Path, description = "The environment's OTLP token, from the CLI's attempt start")),
+    request_body(content = Object, content_type = "application/json", description = "An OTLP ExportTraceServiceRequest in the OTLP JSON encoding"),
+    responses(
+        (status = 200, description = "As `POST /otel/v1/traces`", body = ExportAnswer),
+        (status = 401, description = "The token is not valid", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn env_traces(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Unread,
+) -> ApiResult<axum::Json<ExportAnswer>> {
+    let env_id = env_of_token(&state, &token).await?;
+    take_traces(&state, &env_id, &headers, body).await
+}
+
+/// `POST /otel/env/{token}/v1/logs`.
+#[utoipa::path(
+    post,
+    path = "/otel/env/{token}/v1/logs",
+    tag = "otel",
+    operation_id = "otlpLogsForEnv",
+    params(("token" = String, Path, description = "The environment's OTLP token, from the CLI's attempt start")),
+    request_body(content = Object, content_type = "application/json", description = "An OTLP ExportLogsServiceRequest in the OTLP JSON encoding"),
+    responses(
+        (status = 200, description = "As `POST /otel/v1/logs`", body = ExportAnswer),
+        (status = 401, description = "The token is not valid", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn env_logs(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Unread,
+) -> ApiResult<axum::Json<ExportAnswer>> {
+    let env_id = env_of_token(&state, &token).await?;
+    take_logs(&state, &env_id, &headers, body).await
+}
+
+/// `POST /otel/env/{token}/v1/metrics`.
+#[utoipa::path(
+    post,
+    path = "/otel/env/{token}/v1/metrics",
+    tag = "otel",
+    operation_id = "otlpMetricsForEnv",
+    params(("token" = String, Path, description = "The environment's OTLP token, from the CLI's attempt start")),
+    request_body(content = Object, content_type = "application/json", description = "An OTLP ExportMetricsServiceRequest in the OTLP JSON encoding"),
+    responses(
+        (status = 200, description = "As `POST /otel/v1/metrics`", body = ExportAnswer),
+        (status = 401, description = "The token is not valid", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn env_metrics(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Unread,
+) -> ApiResult<axum::Json<ExportAnswer>> {
+    let env_id = env_of_token(&state, &token).await?;
+    take_metrics(&env_id, &headers, body).await
 }
 
 /// Only OTLP's JSON encoding is read.

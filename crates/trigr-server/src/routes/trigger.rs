@@ -54,6 +54,7 @@ pub async fn trigger(
         .resolve_payload(&auth.env_id, body.payload, &mut options.payload_type)
         .await?;
     let max_payload = engine.config().max_payload_bytes;
+    let and_wait = options.resume_parent_on_completion == Some(true);
     let mut new = prepare(&task_id, payload, options, max_payload, engine.now())?;
     new.request_key = headers
         .get("x-trigger-request-idempotency-key")
@@ -62,7 +63,22 @@ pub async fn trigger(
         .map(str::to_string);
     new.reuse = reuse_check(&auth);
     new.trace = trace_parent(&headers);
-    let t = engine.trigger(&auth.env_id, new).await?;
+    // A task the Trigger.dev CLI runs waits for its child (`triggerAndWait`).
+    let waited = match and_wait {
+        true => {
+            engine
+                .dev_trigger_and_wait(&auth.env_id, new.clone())
+                .await?
+        }
+        false => None,
+    };
+    let t = match waited {
+        Some(run) => trigr_engine::trigger::Triggered {
+            run,
+            is_cached: false,
+        },
+        None => engine.trigger(&auth.env_id, new).await?,
+    };
     let id = t.run.id.clone();
     crate::middleware::access_log::record_run(&id);
     let scopes = vec![

@@ -157,6 +157,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         28,
         include_str!("../../migrations/postgres/0028_schedule_fields.sql"),
     ),
+    (
+        30,
+        include_str!("../../migrations/postgres/0030_run_snapshots.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

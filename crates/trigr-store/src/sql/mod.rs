@@ -39,6 +39,7 @@ pub(crate) mod queues;
 pub(crate) mod retention;
 pub(crate) mod runs;
 pub(crate) mod schedules;
+pub(crate) mod snapshots;
 pub(crate) mod waitpoints;
 
 use std::borrow::Cow;

@@ -27,6 +27,7 @@ pub(crate) const IN_LIST: &str = "IN_LIST";
 /// links of other runs' waits that name it go too.
 const RUN_ROWS: &[&str] = &[
     "DELETE FROM journal WHERE run_id IN_LIST",
+    "DELETE FROM run_snapshots WHERE run_id IN_LIST",
     "DELETE FROM run_logs WHERE run_id IN_LIST",
     "DELETE FROM run_spans WHERE run_id IN_LIST",
     "DELETE FROM run_attempts WHERE run_id IN_LIST",

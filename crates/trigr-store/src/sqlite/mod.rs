@@ -125,6 +125,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         28,
         include_str!("../../migrations/sqlite/0028_schedule_fields.sql"),
     ),
+    (
+        30,
+        include_str!("../../migrations/sqlite/0030_run_snapshots.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see

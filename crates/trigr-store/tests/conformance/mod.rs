@@ -116,6 +116,7 @@ macro_rules! suite {
             journal_waits_show_their_waitpoint,
             run_logs,
             run_spans,
+            snapshot_chains,
             attempts_round_trip,
             dashboard_sessions,
             dashboard_links_work_once,
@@ -2901,6 +2902,8 @@ pub fn manifest() -> Vec<TaskManifest> {
                 timezone: Some("Europe/Berlin".to_string()),
                 window: Some("30m".to_string()),
             }),
+            file_path: Some("src/trigger/émail.ts".to_string()),
+            export_name: Some("sendEmail".to_string()),
         },
         TaskManifest {
             id: "bare".to_string(),
@@ -2910,6 +2913,8 @@ pub fn manifest() -> Vec<TaskManifest> {
             machine: None,
             payload_schema: None,
             schedule: None,
+            file_path: None,
+            export_name: None,
         },
     ]
 }
@@ -4063,6 +4068,66 @@ pub async fn run_spans(store: &Store) {
     assert_eq!(read(store, |tx| tx.span_count("run_2")).await, 1);
     assert_eq!(read(store, |tx| tx.span_count("run_3")).await, 0);
     assert!(read(store, |tx| tx.spans("run_3", 100)).await.is_empty());
+}
+
+/// A run's snapshot chain: appended in order, read newest, by id and after a seq; a second
+/// writer of the same seq conflicts and leaves the first.
+pub async fn snapshot_chains(store: &Store) {
+    use trigr_store::{Snapshot, SnapshotStatus};
+    let snap = |run_id: &str, seq: i64, status: SnapshotStatus, waitpoints: &[&str]| Snapshot {
+        run_id: run_id.to_string(),
+        seq,
+        id: format!("snapshot_{run_id}_{seq}"),
+        status,
+        lease: (status != SnapshotStatus::Queued).then(|| "lease_1".to_string()),
+        attempt: 1,
+        waitpoints: waitpoints.iter().map(|w| w.to_string()).collect(),
+        created_at: NOW + seq,
+    };
+    let chain = vec![
+        snap("run_1", 1, SnapshotStatus::PendingExecuting, &[]),
+        snap("run_1", 2, SnapshotStatus::Executing, &[]),
+        snap("run_1", 3, SnapshotStatus::ExecutingWithWaitpoints, &[]),
+        snap(
+            "run_1",
+            4,
+            SnapshotStatus::Executing,
+            &["waitpoint_a", "waitpoint_ü"],
+        ),
+    ];
+    let c = chain.clone();
+    write(store, move |tx| {
+        for s in &c {
+            tx.insert_snapshot(s)?;
+        }
+        tx.insert_snapshot(&snap("run_2", 1, SnapshotStatus::Queued, &[]))
+    })
+    .await;
+    assert_eq!(
+        read(store, |tx| tx.latest_snapshot("run_1")).await,
+        Some(chain[3].clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.snapshot("run_1", "snapshot_run_1_2")).await,
+        Some(chain[1].clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.snapshot("run_2", "snapshot_run_1_2")).await,
+        None
+    );
+    assert_eq!(
+        read(store, |tx| tx.snapshots("run_1", 1, 2)).await,
+        chain[1..3].to_vec()
+    );
+    assert_eq!(read(store, |tx| tx.snapshots("run_1", 0, 100)).await, chain);
+    assert_eq!(read(store, |tx| tx.latest_snapshot("run_3")).await, None);
+    let taken = snap("run_1", 4, SnapshotStatus::Finished, &[]);
+    let result = try_write(store, move |tx| tx.insert_snapshot(&taken)).await;
+    assert!(matches!(result, Err(Error::Conflict(_))), "{result:?}");
+    assert_eq!(
+        read(store, |tx| tx.latest_snapshot("run_1")).await,
+        Some(chain[3].clone())
+    );
 }
 
 /// Two writers completing a waitpoint's children at once: each locks the waitpoint before

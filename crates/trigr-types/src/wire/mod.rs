@@ -16,6 +16,8 @@
 //! * [`kv`] — the environment's key-value APIs, requests and answers: the cache and the
 //!   environment's metadata store.
 //! * [`env_vars`] — environment variables: Trigger.dev's `envvars` bodies and what tasks read.
+//! * [`dev`] — the official Trigger.dev CLI's dev worker: builds, the snapshot chain, attempts
+//!   and the waits of its tasks.
 //!
 //! Every type is `Serialize` + `Deserialize` with camelCase field names. A field the server
 //! leaves out when it has no value is an `Option` (or a list) that is skipped when empty and
@@ -25,6 +27,7 @@
 pub mod ai;
 pub mod batches;
 pub mod common;
+pub mod dev;
 pub mod env_vars;
 pub mod kv;
 pub mod manage;
