@@ -23,6 +23,7 @@ pub mod kv;
 pub mod model;
 pub mod mollifier;
 pub mod observe;
+pub mod pats;
 pub mod postgres;
 pub mod retention;
 mod rows;
@@ -42,13 +43,14 @@ pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use kv::{KvEntry, KvRead, KvSpace, KvTx};
 pub use model::*;
 pub use mollifier::{BufferCursor, BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
+pub use pats::{PatEnvKey, PatRead, PatTx, PersonalAccessToken};
 pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
 pub use schedule::{Schedule, ScheduleFilter, ScheduleKind, ScheduledRunOptions};
 pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 28;
+pub const SCHEMA_VERSION: i64 = 29;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

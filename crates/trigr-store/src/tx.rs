@@ -577,6 +577,7 @@ pub trait ReadTx:
     + crate::KvRead
     + crate::EnvVarRead
     + crate::AiToolRead
+    + crate::PatRead
 {
 }
 impl<
@@ -599,7 +600,8 @@ impl<
             + crate::DashboardRead
             + crate::KvRead
             + crate::EnvVarRead
-            + crate::AiToolRead,
+            + crate::AiToolRead
+            + crate::PatRead,
     > ReadTx for T
 {
 }
@@ -628,6 +630,7 @@ pub trait Tx:
     + crate::KvTx
     + crate::EnvVarTx
     + crate::AiToolTx
+    + crate::PatTx
 {
 }
 impl<
@@ -652,7 +655,8 @@ impl<
             + crate::DashboardTx
             + crate::KvTx
             + crate::EnvVarTx
-            + crate::AiToolTx,
+            + crate::AiToolTx
+            + crate::PatTx,
     > Tx for T
 {
 }

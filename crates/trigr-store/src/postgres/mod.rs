@@ -157,6 +157,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         28,
         include_str!("../../migrations/postgres/0028_schedule_fields.sql"),
     ),
+    (
+        29,
+        include_str!("../../migrations/postgres/0029_personal_access_tokens.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -125,6 +125,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         28,
         include_str!("../../migrations/sqlite/0028_schedule_fields.sql"),
     ),
+    (
+        29,
+        include_str!("../../migrations/sqlite/0029_personal_access_tokens.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see
