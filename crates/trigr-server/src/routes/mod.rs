@@ -7,6 +7,7 @@
 mod ai_tools;
 pub(crate) mod batches;
 mod cache;
+mod cli_auth;
 mod deployments;
 mod durable;
 mod electric;
@@ -267,6 +268,17 @@ fn limited() -> OpenApiRouter<AppState> {
         .merge(management())
         .merge(realtime())
         .merge(worker())
+        .merge(cli())
+}
+
+/// The official `trigger.dev` CLI's login calls, with a personal access token.
+fn cli() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(cli_auth::whoami))
+        .routes(routes!(cli_auth::platform_notifications))
+        .routes(routes!(cli_auth::project_env))
+        .routes(routes!(cli_auth::branches))
+        .routes(routes!(cli_auth::env_vars))
 }
 
 /// Routes that read their body as a stream within their own limits (`batches::read_items`).

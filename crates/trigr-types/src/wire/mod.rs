@@ -16,6 +16,7 @@
 //! * [`kv`] — the environment's key-value APIs, requests and answers: the cache and the
 //!   environment's metadata store.
 //! * [`env_vars`] — environment variables: Trigger.dev's `envvars` bodies and what tasks read.
+//! * [`cli`] — the official `trigger.dev` CLI's login calls: `whoami`, the environment's key.
 //!
 //! Every type is `Serialize` + `Deserialize` with camelCase field names. A field the server
 //! leaves out when it has no value is an `Option` (or a list) that is skipped when empty and
@@ -24,6 +25,7 @@
 
 pub mod ai;
 pub mod batches;
+pub mod cli;
 pub mod common;
 pub mod env_vars;
 pub mod kv;
