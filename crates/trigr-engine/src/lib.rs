@@ -50,6 +50,7 @@ mod notify;
 pub mod observe;
 pub mod output_streams;
 pub mod packets;
+pub mod pat_login;
 pub mod pats;
 pub mod presence;
 pub mod projects;

@@ -189,6 +189,22 @@ fn new_token() -> String {
     format!("{TOKEN_PREFIX}{rest}")
 }
 
+/// A new token of this name and email, made at `now`, not stored yet.
+pub(crate) fn new_pat(name: String, email: Option<String>, now: trigr_types::Millis) -> Created {
+    let token = new_token();
+    let pat = PersonalAccessToken {
+        id: id::new("pat"),
+        name,
+        email,
+        token_hash: id::sha256_hex(&token),
+        prefix: id::key_prefix(&token),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    Created { token, pat }
+}
+
 /// What a handed key is sealed as: bound to its token, so a sealed key copied to another
 /// token's row does not open.
 fn seal_label(pat_id: &str) -> String {
@@ -204,23 +220,13 @@ impl Engine {
             check_email(e)?;
         }
         self.write(move |tx| {
-            let token = new_token();
-            let pat = PersonalAccessToken {
-                id: id::new("pat"),
-                name,
-                email,
-                token_hash: id::sha256_hex(&token),
-                prefix: id::key_prefix(&token),
-                created_at: tx.now(),
-                last_used_at: None,
-                revoked_at: None,
-            };
-            if !tx.insert_pat(&pat)? {
+            let created = new_pat(name, email, tx.now());
+            if !tx.insert_pat(&created.pat)? {
                 return Err(Error::Conflict(
                     "a token with the same id or hash exists already: try again".into(),
                 ));
             }
-            Ok(Created { token, pat })
+            Ok(created)
         })
         .await
     }

@@ -43,7 +43,7 @@ pub use events::{EventRead, EventTx, RunEvent, RunEventKind};
 pub use kv::{KvEntry, KvRead, KvSpace, KvTx};
 pub use model::*;
 pub use mollifier::{BufferCursor, BufferDepth, BufferedEntry, MollifierRead, MollifierTx};
-pub use pats::{PatEnvKey, PatRead, PatTx, PersonalAccessToken};
+pub use pats::{PatEnvKey, PatLogin, PatRead, PatTx, PersonalAccessToken};
 pub use retention::{ExpiredRun, RetentionRead, RetentionTx, SweepCursor};
 pub use schedule::{Schedule, ScheduleFilter, ScheduleKind, ScheduledRunOptions};
 pub use tx::{ReadTx, Tx};

@@ -40,6 +40,26 @@ pub struct PatEnvKey {
     pub created_at: Millis,
 }
 
+/// A login of the `trigger.dev` CLI (`trigger.dev login`) waiting for an operator's approval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatLogin {
+    /// Hex SHA-256 of the authorization code.
+    pub code_hash: String,
+    /// The CLI's PKCE challenge: base64url of the SHA-256 of its verifier.
+    pub challenge: String,
+    pub created_at: Millis,
+    /// After this, the login can be neither approved nor exchanged.
+    pub expires_at: Millis,
+    /// Hex SHA-256 of the approval code, once approved.
+    pub approval_hash: Option<String>,
+    /// The name and email of the token the approval makes.
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub approved_at: Option<Millis>,
+    /// The token made when the CLI exchanged the approval (once).
+    pub pat_id: Option<String>,
+}
+
 /// Reading personal access tokens.
 pub trait PatRead {
     /// The token with this hash, revoked or not.
@@ -52,6 +72,8 @@ pub trait PatRead {
     fn pat_env_keys(&mut self, pat_id: &str) -> Result<Vec<PatEnvKey>>;
     /// The slug of an organization (what `whoami` shows as its title).
     fn organization_slug(&mut self, org_id: &str) -> Result<Option<String>>;
+    /// The login with this code hash, expired or not.
+    fn pat_login(&mut self, code_hash: &str) -> Result<Option<PatLogin>>;
 }
 
 /// Writing personal access tokens.
@@ -68,4 +90,21 @@ pub trait PatTx {
     fn revoke_pat(&mut self, id: &str, now: Millis) -> Result<bool>;
     /// Keeps `key` as the token's key for its environment, replacing the one kept before.
     fn put_pat_env_key(&mut self, key: &PatEnvKey) -> Result<()>;
+    /// Forgets the logins that expired at or before `now`; returns how many.
+    fn delete_expired_pat_logins(&mut self, now: Millis) -> Result<usize>;
+    /// Adds a login while fewer than `max` logins are kept; false (and nothing written)
+    /// otherwise, or when its code hash is taken.
+    fn insert_pat_login(&mut self, login: &PatLogin, max: usize) -> Result<bool>;
+    /// Approves a login not approved yet and not expired at `now`; false otherwise.
+    fn approve_pat_login(
+        &mut self,
+        code_hash: &str,
+        approval_hash: &str,
+        name: &str,
+        email: Option<&str>,
+        now: Millis,
+    ) -> Result<bool>;
+    /// Records the token an approved login was exchanged for, once; false when the login is
+    /// not approved, was exchanged already, or expired at `now`.
+    fn finish_pat_login(&mut self, code_hash: &str, pat_id: &str, now: Millis) -> Result<bool>;
 }

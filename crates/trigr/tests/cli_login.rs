@@ -9,7 +9,10 @@
 //!   one once that was revoked; unknown projects are a 404, `preview` and unknown environments
 //!   a 400; revoking the token ends its keys within a second;
 //! * platform notifications are `{"notification": null}`, preview branches a 400;
-//! * `trigr keys pat create | list | revoke` print, refuse and list what they should.
+//! * `trigr keys pat create | list | revoke` print, refuse and list what they should;
+//! * `trigger.dev login`: an authorization code for a PKCE challenge, approved on the store
+//!   (`trigr keys pat approve`), exchanged once for a token with the verifier and the approval
+//!   code, `{"token": null}` before the approval.
 
 mod common;
 
@@ -351,4 +354,124 @@ async fn trigr_keys_pat_refuses_what_it_cannot_do() {
     assert!(err.contains("already revoked"), "{err}");
     let list = admin(&server, &["keys", "pat", "list"]);
     assert!(list.contains("revoked") && list.contains("never"), "{list}");
+}
+
+/// RFC 7636's example PKCE pair (appendix B).
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+async fn exchange(server: &TestServer, body: Value) -> (u16, Value) {
+    let resp = server
+        .http
+        .post(server.url("/api/v1/token"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn trigger_dev_login_is_approved_on_the_store_and_exchanged_once() {
+    let server = TestServer::start().await;
+    let start = |body: Value| {
+        let req = server
+            .http
+            .post(server.url("/api/v1/authorization-code"))
+            .json(&body);
+        async move {
+            let resp = req.send().await.expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_refused(
+        start(json!({"codeChallenge": "short", "codeChallengeMethod": "S256"})).await,
+        400,
+        "codeChallenge",
+    );
+    assert_refused(
+        start(json!({"codeChallenge": CHALLENGE, "codeChallengeMethod": "plain"})).await,
+        400,
+        "S256",
+    );
+    assert_refused(start(json!({"codeChallenge": 5})).await, 400, "");
+
+    let (status, login) = start(json!({
+        "codeChallenge": CHALLENGE, "codeChallengeMethod": "S256", "callbackPort": 4321
+    }))
+    .await;
+    assert_eq!(status, 200, "{login}");
+    assert_eq!(login["approval"], "paste");
+    let code = login["authorizationCode"].as_str().unwrap().to_string();
+    let url = login["url"].as_str().unwrap();
+    assert!(url.starts_with(&server.base_url), "{url}");
+    let page = server.http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(&format!("trigr keys pat approve {code}")),
+        "{page}"
+    );
+
+    // Waiting for approval: no token yet, whatever is sent.
+    let (status, pending) = exchange(&server, json!({"authorizationCode": code})).await;
+    assert_eq!((status, pending), (200, json!({"token": null})));
+    let unknown = exchange(&server, json!({"authorizationCode": "nope"})).await;
+    assert_refused(unknown, 404, "no login");
+
+    let out = admin(
+        &server,
+        &["keys", "pat", "approve", &code, "--name", "browser login"],
+    );
+    let approval = out.lines().last().unwrap().trim().to_string();
+    assert_eq!(approval.len(), 12, "{out}");
+    let again = trigr(
+        &server,
+        &["keys", "pat", "approve", &code, "--name", "twice"],
+    );
+    assert!(!again.status.success(), "approved once");
+
+    let body = |verifier: &str, approval: Option<&str>| {
+        let mut b = json!({"authorizationCode": code, "codeVerifier": verifier});
+        if let Some(a) = approval {
+            b["approvalCode"] = json!(a);
+        }
+        b
+    };
+    assert_refused(
+        exchange(&server, body(VERIFIER, None)).await,
+        400,
+        "approval code",
+    );
+    assert_refused(
+        exchange(&server, body("wrong-verifier", Some(&approval))).await,
+        400,
+        "does not match",
+    );
+    assert_refused(
+        exchange(&server, body(VERIFIER, Some("AAAAAAAAAAAA"))).await,
+        400,
+        "does not match",
+    );
+    let (status, answer) = exchange(&server, body(VERIFIER, Some(&approval))).await;
+    assert_eq!(status, 200, "{answer}");
+    let token = answer["token"]["token"].as_str().unwrap().to_string();
+    let shown = answer["token"]["obfuscatedToken"].as_str().unwrap();
+    assert!(
+        shown.starts_with(&token[..11]) && !shown.contains(&token),
+        "{shown}"
+    );
+    assert_refused(
+        exchange(&server, body(VERIFIER, Some(&approval))).await,
+        409,
+        "already",
+    );
+
+    let (status, me) = get_as(&server, &token, "/api/v2/whoami").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["email"], "browser-login@trigr.invalid");
+    let list = admin(&server, &["keys", "pat", "list"]);
+    assert!(list.contains("browser login"), "{list}");
 }

@@ -9,17 +9,26 @@
 //! revoked token is refused at once); a secret key or public access token is a 401 naming
 //! what is needed. None of them reads a body.
 //!
+//! `trigger.dev login` (`POST /api/v1/authorization-code`, `POST /api/v1/token`) needs no
+//! credential: the CLI's PKCE verifier and the approval code an operator made on the store
+//! (`trigr keys pat approve`) are what it proves (`trigr_engine::pat_login`). The page its URL
+//! names says how to approve.
+//!
 //! The addresses handed out (`apiUrl`, `dashboardUrl`) are the origin the caller reached this
 //! server at (`crate::origin`): its `Host`, `https` behind a proxy that says so.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
-use trigr_types::wire::cli::{PlatformNotifications, ProjectEnv, WhoAmI, WhoAmIProject};
+use trigr_engine::pat_login::{self, Exchange};
+use trigr_types::wire::cli::{
+    AuthorizationCode, AuthorizationCodeBody, IssuedToken, PlatformNotifications, ProjectEnv,
+    TokenAnswer, TokenBody, WhoAmI, WhoAmIProject,
+};
 use trigr_types::wire::env_vars::EnvVarValues;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Auth;
+use crate::extract::{Auth, Json as Body};
 use crate::origin::origin;
 use crate::AppState;
 
@@ -237,6 +246,106 @@ pub async fn env_vars(
         .await?;
     let variables = state.engine.env_var_values(&target.env_id).await?;
     Ok(Json(EnvVarValues { variables }))
+}
+
+/// `POST /api/v1/authorization-code`: starts `trigger.dev login`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/authorization-code",
+    tag = "cli",
+    operation_id = "createAuthorizationCode",
+    request_body = AuthorizationCodeBody,
+    responses(
+        (status = 200, description = "The login's code, and the page saying how an operator approves it", body = AuthorizationCode),
+        (status = 400, description = "A challenge that is not 43 characters of base64url, or a method other than S256", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "Too many logins wait for approval", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn authorization_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(body): Body<AuthorizationCodeBody>,
+) -> ApiResult<Json<AuthorizationCode>> {
+    pat_login::check_challenge(&body.code_challenge, &body.code_challenge_method)?;
+    let code = state.engine.start_pat_login(body.code_challenge).await?;
+    Ok(Json(AuthorizationCode {
+        url: format!("{}/api/v1/authorization-code/{code}", origin(&headers)),
+        authorization_code: code,
+        approval: "paste".to_string(),
+    }))
+}
+
+/// `GET /api/v1/authorization-code/{code}`: how to approve a login (the page the CLI opens).
+#[utoipa::path(
+    get,
+    path = "/api/v1/authorization-code/{code}",
+    tag = "cli",
+    operation_id = "authorizationCodePage",
+    params(("code" = String, Path, description = "The login's authorization code")),
+    responses(
+        (status = 200, description = "How an operator approves the login", content_type = "text/plain", body = String),
+    ),
+)]
+pub async fn authorization_page(Path(code): Path<String>) -> impl axum::response::IntoResponse {
+    let shown = if !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        code
+    } else {
+        "<authorization code>".to_string()
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        format!(
+            "trigr: approve this trigger.dev login on the server's store.\n\n\
+             A personal access token reaches every project, so only someone who can open the\n\
+             store may make one. Run, with the --data-dir or --database-url the server uses:\n\n\
+             \ttrigr keys pat approve {shown} --name <what the token is for>\n\n\
+             and paste the approval code it prints into the trigger.dev CLI. The login\n\
+             expires 10 minutes after it started.\n"
+        ),
+    )
+}
+
+/// `POST /api/v1/token`: exchanges an approved login for its personal access token, once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/token",
+    tag = "cli",
+    operation_id = "exchangeAuthorizationCode",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The token, once; `{\"token\": null}` while the login waits for approval", body = TokenAnswer),
+        (status = 400, description = "No approval code, or the approval code or the verifier does not match", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No login has this code (it may have expired)", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The login was exchanged already", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn exchange(
+    State(state): State<AppState>,
+    Body(body): Body<TokenBody>,
+) -> ApiResult<Json<TokenAnswer>> {
+    let answer = state
+        .engine
+        .finish_pat_login(
+            body.authorization_code,
+            body.code_verifier,
+            body.approval_code,
+        )
+        .await?;
+    Ok(Json(TokenAnswer {
+        token: match answer {
+            Exchange::Pending => None,
+            Exchange::Made(created) => Some(IssuedToken {
+                obfuscated_token: format!("{}{}", created.pat.prefix, "•".repeat(8)),
+                token: created.token,
+            }),
+        },
+    }))
 }
 
 #[cfg(test)]

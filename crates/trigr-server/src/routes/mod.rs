@@ -279,6 +279,9 @@ fn cli() -> OpenApiRouter<AppState> {
         .routes(routes!(cli_auth::project_env))
         .routes(routes!(cli_auth::branches))
         .routes(routes!(cli_auth::env_vars))
+        .routes(routes!(cli_auth::authorization_code))
+        .routes(routes!(cli_auth::authorization_page))
+        .routes(routes!(cli_auth::exchange))
 }
 
 /// Routes that read their body as a stream within their own limits (`batches::read_items`).

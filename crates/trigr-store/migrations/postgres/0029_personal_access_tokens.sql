@@ -22,3 +22,18 @@ CREATE TABLE pat_env_keys (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (pat_id, env_id)
 );
+-- A login of the `trigger.dev` CLI waiting for an operator (`trigger.dev login`): the hash of
+-- its authorization code, its PKCE challenge, until when it may be approved and exchanged; the
+-- hash of the approval code `trigr keys pat approve` printed, with the new token's name and
+-- email; and the token made when the CLI exchanged it (once).
+CREATE TABLE pat_logins (
+    code_hash TEXT PRIMARY KEY,
+    challenge TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    approval_hash TEXT,
+    name TEXT,
+    email TEXT,
+    approved_at BIGINT,
+    pat_id TEXT
+);

@@ -4,7 +4,7 @@ use trigr_types::Millis;
 
 use super::queues::NamedLock;
 use super::{sql, Db, Sql};
-use crate::pats::{PatEnvKey, PatRead, PatTx, PersonalAccessToken};
+use crate::pats::{PatEnvKey, PatLogin, PatRead, PatTx, PersonalAccessToken};
 use crate::rows::Columns;
 use crate::Result;
 
@@ -29,6 +29,24 @@ static PUT_KEY: Sql = sql!(
     "INSERT INTO pat_env_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (pat_id, env_id) DO UPDATE SET key_hash = excluded.key_hash, \
      sealed_key = excluded.sealed_key, created_at = excluded.created_at"
+);
+const LOGIN_COLUMNS: &str = "code_hash, challenge, created_at, expires_at, approval_hash, name, \
+                             email, approved_at, pat_id";
+static LOGIN: Sql = sql!("SELECT {LOGIN_COLUMNS} FROM pat_logins WHERE code_hash = $1");
+static DELETE_EXPIRED_LOGINS: Sql = sql!("DELETE FROM pat_logins WHERE expires_at <= $1");
+// One statement decides both the limit and the code: no row when the table is full.
+static INSERT_LOGIN: Sql = sql!(
+    "INSERT INTO pat_logins (code_hash, challenge, created_at, expires_at) \
+     SELECT $1, $2, CAST($3 AS BIGINT), CAST($4 AS BIGINT) \
+     WHERE (SELECT COUNT(*) FROM pat_logins) < $5 ON CONFLICT DO NOTHING"
+);
+static APPROVE_LOGIN: Sql = sql!(
+    "UPDATE pat_logins SET approval_hash = $2, name = $3, email = $4, approved_at = $5 \
+     WHERE code_hash = $1 AND approved_at IS NULL AND expires_at > $5"
+);
+static FINISH_LOGIN: Sql = sql!(
+    "UPDATE pat_logins SET pat_id = $2 WHERE code_hash = $1 AND approved_at IS NOT NULL \
+     AND pat_id IS NULL AND expires_at > $3"
 );
 static ORG_SLUG: Sql = sql!("SELECT slug FROM organizations WHERE id = $1");
 
@@ -55,7 +73,25 @@ fn key(r: &impl Columns) -> Result<PatEnvKey> {
     })
 }
 
+fn login(r: &impl Columns) -> Result<PatLogin> {
+    Ok(PatLogin {
+        code_hash: r.text(0)?,
+        challenge: r.text(1)?,
+        created_at: r.int(2)?,
+        expires_at: r.int(3)?,
+        approval_hash: r.opt_text(4)?,
+        name: r.opt_text(5)?,
+        email: r.opt_text(6)?,
+        approved_at: r.opt_int(7)?,
+        pat_id: r.opt_text(8)?,
+    })
+}
+
 impl<C: Db> PatRead for C {
+    fn pat_login(&mut self, code_hash: &str) -> Result<Option<PatLogin>> {
+        self.query_first(&LOGIN, &[&code_hash], |r| login(r))
+    }
+
     fn pat_by_hash(&mut self, token_hash: &str) -> Result<Option<PersonalAccessToken>> {
         self.query_first(&BY_HASH, &[&token_hash], |r| pat(r))
     }
@@ -106,6 +142,45 @@ impl<C: Db + NamedLock> PatTx for C {
 
     fn revoke_pat(&mut self, id: &str, now: Millis) -> Result<bool> {
         Ok(self.execute(&REVOKE, &[&id, &now])? == 1)
+    }
+
+    fn delete_expired_pat_logins(&mut self, now: Millis) -> Result<usize> {
+        let deleted = self.execute(&DELETE_EXPIRED_LOGINS, &[&now])?;
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+
+    fn insert_pat_login(&mut self, l: &PatLogin, max: usize) -> Result<bool> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let written = self.execute(
+            &INSERT_LOGIN,
+            &[
+                &l.code_hash,
+                &l.challenge,
+                &l.created_at,
+                &l.expires_at,
+                &max,
+            ],
+        )?;
+        Ok(written == 1)
+    }
+
+    fn approve_pat_login(
+        &mut self,
+        code_hash: &str,
+        approval_hash: &str,
+        name: &str,
+        email: Option<&str>,
+        now: Millis,
+    ) -> Result<bool> {
+        let written = self.execute(
+            &APPROVE_LOGIN,
+            &[&code_hash, &approval_hash, &name, &email, &now],
+        )?;
+        Ok(written == 1)
+    }
+
+    fn finish_pat_login(&mut self, code_hash: &str, pat_id: &str, now: Millis) -> Result<bool> {
+        Ok(self.execute(&FINISH_LOGIN, &[&code_hash, &pat_id, &now])? == 1)
     }
 
     fn put_pat_env_key(&mut self, k: &PatEnvKey) -> Result<()> {

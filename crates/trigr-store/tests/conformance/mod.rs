@@ -156,6 +156,7 @@ macro_rules! suite {
             ai_tools_are_kept_per_environment_within_a_limit,
             pats_are_kept_hashed_used_and_revoked,
             pat_env_keys_are_kept_per_token_and_environment,
+            pat_logins_are_approved_then_exchanged_once,
             concurrent_ai_tool_inserts_never_pass_the_limit,
             kv_put_if_absent_only_where_absent,
             kv_put_if_absent_has_one_winner,

@@ -1,8 +1,10 @@
 //! Personal access tokens: kept and found by hash, listed oldest first, one token per hash,
 //! uses recorded (a later time wins), revoked once; the key handed to a token for an
-//! environment is kept per (token, environment) and replaced by a later one.
+//! environment is kept per (token, environment) and replaced by a later one; a CLI login is
+//! kept within a limit, approved once before it expires, exchanged once, and forgotten once
+//! expired.
 
-use trigr_store::{PatEnvKey, PersonalAccessToken, Store};
+use trigr_store::{PatEnvKey, PatLogin, PersonalAccessToken, Store};
 
 use super::{read, write, NOW};
 
@@ -108,4 +110,72 @@ pub async fn pat_env_keys_are_kept_per_token_and_environment(store: &Store) {
     assert_eq!(keys, [replaced, env_key("pat_a", "env_b", "k1")]);
     let others = read(store, |tx| tx.pat_env_keys("pat_b")).await;
     assert_eq!(others, [env_key("pat_b", "env_a", "k3")]);
+}
+
+fn login(code: &str, expires_in: i64) -> PatLogin {
+    PatLogin {
+        code_hash: code.to_string(),
+        challenge: "c".repeat(43),
+        created_at: NOW,
+        expires_at: NOW + expires_in,
+        approval_hash: None,
+        name: None,
+        email: None,
+        approved_at: None,
+        pat_id: None,
+    }
+}
+
+async fn add_login(store: &Store, l: PatLogin, max: usize) -> bool {
+    write(store, move |tx| tx.insert_pat_login(&l, max)).await
+}
+
+pub async fn pat_logins_are_approved_then_exchanged_once(store: &Store) {
+    assert!(add_login(store, login("code_a", 100), 2).await);
+    assert!(
+        !add_login(store, login("code_a", 100), 2).await,
+        "a taken code"
+    );
+    assert!(add_login(store, login("code_b", 10), 2).await);
+    assert!(
+        !add_login(store, login("code_c", 100), 2).await,
+        "the limit"
+    );
+    let got = read(store, |tx| tx.pat_login("code_a")).await;
+    assert_eq!(got, Some(login("code_a", 100)));
+
+    assert!(
+        !write(store, |tx| tx.finish_pat_login("code_a", "pat_1", NOW)).await,
+        "not approved yet"
+    );
+    let approve = |code: &'static str, at: i64| {
+        move |tx: &mut dyn trigr_store::Tx| {
+            tx.approve_pat_login(code, "approval", "laptop", Some("a@b.co"), NOW + at)
+        }
+    };
+    assert!(write(store, approve("code_a", 1)).await);
+    assert!(!write(store, approve("code_a", 2)).await, "approved once");
+    assert!(!write(store, approve("code_b", 10)).await, "expired");
+    assert!(!write(store, approve("code_x", 1)).await, "unknown");
+    let approved = read(store, |tx| tx.pat_login("code_a")).await.unwrap();
+    assert_eq!(approved.approval_hash.as_deref(), Some("approval"));
+    assert_eq!(approved.name.as_deref(), Some("laptop"));
+    assert_eq!(approved.email.as_deref(), Some("a@b.co"));
+    assert_eq!(approved.approved_at, Some(NOW + 1));
+
+    assert!(write(store, |tx| tx.finish_pat_login("code_a", "pat_1", NOW + 2)).await);
+    assert!(
+        !write(store, |tx| tx.finish_pat_login("code_a", "pat_2", NOW + 3)).await,
+        "exchanged once"
+    );
+    let done = read(store, |tx| tx.pat_login("code_a")).await.unwrap();
+    assert_eq!(done.pat_id.as_deref(), Some("pat_1"));
+
+    let gone = write(store, |tx| tx.delete_expired_pat_logins(NOW + 10)).await;
+    assert_eq!(gone, 1);
+    assert_eq!(read(store, |tx| tx.pat_login("code_b")).await, None);
+    assert!(
+        add_login(store, login("code_c", 100), 2).await,
+        "room again"
+    );
 }

@@ -1,7 +1,8 @@
 //! The bodies of the official `trigger.dev` CLI's login calls, in its shapes: who a personal
 //! access token is (`GET /api/v2/whoami`), the secret key of an environment it is handed
 //! (`GET /api/v1/projects/{ref}/{env}`), and the platform notification it asks for at start
-//! (`GET /api/v1/platform-notifications`).
+//! (`GET /api/v1/platform-notifications`), and `trigger.dev login`'s authorization code and
+//! token exchange.
 
 use serde::{Deserialize, Serialize};
 
@@ -80,4 +81,64 @@ pub struct PlatformNotifications {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     #[serde(default)]
     pub notification: Option<serde_json::Value>,
+}
+
+/// Body of `POST /api/v1/authorization-code`: the start of `trigger.dev login`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"codeChallenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "codeChallengeMethod": "S256"}))
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationCodeBody {
+    /// Base64url of the SHA-256 of the CLI's verifier: 43 characters.
+    pub code_challenge: String,
+    /// `S256`.
+    pub code_challenge_method: String,
+    /// The CLI's local callback port (ignored: approval is pasted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_port: Option<u32>,
+}
+
+/// Answer of `POST /api/v1/authorization-code`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationCode {
+    /// A page saying how the operator approves the login.
+    pub url: String,
+    pub authorization_code: String,
+    /// Always `paste`: the user pastes the approval code `trigr keys pat approve` printed.
+    pub approval: String,
+}
+
+/// Body of `POST /api/v1/token`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TokenBody {
+    pub authorization_code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_verifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_code: Option<String>,
+}
+
+/// Answer of `POST /api/v1/token`: the token once approved, else `null`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenAnswer {
+    #[serde(default)]
+    pub token: Option<IssuedToken>,
+}
+
+/// A personal access token as the login hands it over, once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedToken {
+    pub token: String,
+    /// Its prefix and dots, to show.
+    pub obfuscated_token: String,
 }

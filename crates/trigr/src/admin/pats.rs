@@ -13,6 +13,22 @@ pub enum PatCommand {
     List(StoreArgs),
     /// Revoke a personal access token and the secret keys it was handed, at once.
     Revoke(RevokeArgs),
+    /// Approve a `trigger.dev login`: prints the approval code to paste into the CLI.
+    Approve(ApproveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ApproveArgs {
+    /// The authorization code the login's page shows.
+    pub code: String,
+    /// What the token is for, like the machine it is used on.
+    #[arg(long)]
+    pub name: String,
+    /// The address `trigger.dev whoami` shows (default: <name>@trigr.invalid).
+    #[arg(long)]
+    pub email: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args, Debug)]
@@ -76,6 +92,17 @@ pub async fn execute(cmd: PatCommand) -> anyhow::Result<String> {
             Ok(table(
                 &["TOKEN", "NAME", "EMAIL", "CREATED", "LAST USED", "STATE"],
                 &rows,
+            ))
+        }
+        PatCommand::Approve(args) => {
+            let engine = args.store.engine().await?;
+            let approval = engine
+                .approve_pat_login(args.code, args.name, args.email)
+                .await?;
+            Ok(format!(
+                "Approved. Paste this approval code into the trigger.dev CLI within 10 minutes \
+                 (shown once); it makes a personal access token that reaches every project:\n\
+                 {approval}\n"
             ))
         }
         PatCommand::Revoke(args) => {
