@@ -397,6 +397,14 @@ async fn trigger_dev_login_is_approved_on_the_store_and_exchanged_once() {
         "S256",
     );
     assert_refused(start(json!({"codeChallenge": 5})).await, 400, "");
+    assert_refused(
+        start(json!({
+            "codeChallenge": CHALLENGE, "codeChallengeMethod": "S256", "callbackPort": 80
+        }))
+        .await,
+        400,
+        "callbackPort",
+    );
 
     let (status, login) = start(json!({
         "codeChallenge": CHALLENGE, "codeChallengeMethod": "S256", "callbackPort": 4321

@@ -257,7 +257,7 @@ pub async fn env_vars(
     request_body = AuthorizationCodeBody,
     responses(
         (status = 200, description = "The login's code, and the page saying how an operator approves it", body = AuthorizationCode),
-        (status = 400, description = "A challenge that is not 43 characters of base64url, or a method other than S256", body = crate::openapi::schemas::ErrorBody),
+        (status = 400, description = "A challenge that is not 43 characters of base64url, a method other than S256, or a callback port out of range", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "Too many logins wait for approval", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -267,6 +267,14 @@ pub async fn authorization_code(
     Body(body): Body<AuthorizationCodeBody>,
 ) -> ApiResult<Json<AuthorizationCode>> {
     pat_login::check_challenge(&body.code_challenge, &body.code_challenge_method)?;
+    if body
+        .callback_port
+        .is_some_and(|p| !(1024..=65535).contains(&p))
+    {
+        return Err(ApiError::bad_request(
+            "callbackPort must be between 1024 and 65535",
+        ));
+    }
     let code = state.engine.start_pat_login(body.code_challenge).await?;
     Ok(Json(AuthorizationCode {
         url: format!("{}/api/v1/authorization-code/{code}", origin(&headers)),

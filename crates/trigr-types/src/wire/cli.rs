@@ -93,10 +93,13 @@ pub struct PlatformNotifications {
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationCodeBody {
     /// Base64url of the SHA-256 of the CLI's verifier: 43 characters.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{43}$"))]
     pub code_challenge: String,
     /// `S256`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^S256$"))]
     pub code_challenge_method: String,
-    /// The CLI's local callback port (ignored: approval is pasted).
+    /// The CLI's local callback port, 1024 to 65535 (unused: approval is pasted).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1024, maximum = 65535))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_port: Option<u32>,
 }
