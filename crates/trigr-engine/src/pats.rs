@@ -303,6 +303,9 @@ impl Engine {
             return Ok(None);
         }
         let hash = id::sha256_hex(token);
+        if !self.pat_known(&hash).await? {
+            return Ok(None);
+        }
         self.write(move |tx| {
             let Some(pat) = accepted(tx, &hash)? else {
                 return Ok(None);
@@ -340,8 +343,11 @@ impl Engine {
         if !is_token(token) {
             return Ok(None);
         }
-        let cipher = self.env_var_cipher()?;
         let hash = id::sha256_hex(token);
+        if !self.pat_known(&hash).await? {
+            return Ok(None);
+        }
+        let cipher = self.env_var_cipher()?;
         self.write(move |tx| {
             let Some(pat) = accepted(tx, &hash)? else {
                 return Ok(None);
@@ -389,6 +395,20 @@ impl Engine {
                 created_at: now,
             })?;
             Ok(Some(HandedKey { key, project, env }))
+        })
+        .await
+    }
+}
+
+impl Engine {
+    /// Whether a token of this hash is accepted, read without a write: an unknown or revoked
+    /// token costs no write transaction. The write that follows checks again.
+    async fn pat_known(&self, hash: &str) -> Result<bool> {
+        let hash = hash.to_string();
+        self.read(move |tx| {
+            Ok(tx
+                .pat_by_hash(&hash)?
+                .is_some_and(|p| p.revoked_at.is_none()))
         })
         .await
     }
