@@ -51,6 +51,8 @@ mod notify;
 pub mod observe;
 pub mod output_streams;
 pub mod packets;
+pub mod pat_login;
+pub mod pats;
 pub mod presence;
 pub mod projects;
 pub mod query;

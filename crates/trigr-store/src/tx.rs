@@ -577,6 +577,7 @@ pub trait ReadTx:
     + crate::KvRead
     + crate::EnvVarRead
     + crate::AiToolRead
+    + crate::PatRead
     + crate::SnapshotRead
 {
 }
@@ -601,6 +602,7 @@ impl<
             + crate::KvRead
             + crate::EnvVarRead
             + crate::AiToolRead
+            + crate::PatRead
             + crate::SnapshotRead,
     > ReadTx for T
 {
@@ -630,6 +632,7 @@ pub trait Tx:
     + crate::KvTx
     + crate::EnvVarTx
     + crate::AiToolTx
+    + crate::PatTx
     + crate::SnapshotTx
 {
 }
@@ -656,6 +659,7 @@ impl<
             + crate::KvTx
             + crate::EnvVarTx
             + crate::AiToolTx
+            + crate::PatTx
             + crate::SnapshotTx,
     > Tx for T
 {

@@ -109,6 +109,12 @@ fn security_schemes() -> Value {
             "scheme": "bearer",
             "description": "The environment's secret key (`tr_dev_…`, `tr_stg_…`, `tr_prod_…`).",
         },
+        "personalAccessToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal access token (`tr_pat_…`, made with `trigr keys pat create`): \
+                            the operator's, for the trigger.dev CLI's login calls only.",
+        },
         "publicAccessToken": {
             "type": "http",
             "scheme": "bearer",
@@ -165,7 +171,9 @@ fn add_to_operation(operation: &mut Map<String, Value>) {
     let takes_body = operation.contains_key("requestBody");
     let applies = |e: &CommonError| match e.status {
         "401" => !schemes.is_empty(),
-        "403" => schemes.iter().any(|s| s != "secretKey"),
+        "403" => schemes
+            .iter()
+            .any(|s| s != "secretKey" && s != "personalAccessToken"),
         "408" | "413" => takes_body,
         "500" | "503" => uses_store,
         _ => true,

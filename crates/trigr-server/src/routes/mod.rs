@@ -7,6 +7,7 @@
 mod ai_tools;
 pub(crate) mod batches;
 mod cache;
+mod cli_auth;
 mod cli_worker;
 mod deployments;
 mod durable;
@@ -260,11 +261,11 @@ fn worker() -> OpenApiRouter<AppState> {
         .routes(routes!(otlp::env_traces))
         .routes(routes!(otlp::env_logs))
         .routes(routes!(otlp::env_metrics))
-        .merge(cli())
+        .merge(cli_worker())
 }
 
 /// The official Trigger.dev CLI as a worker (`trigger.dev dev`, `docs/typescript.md`).
-fn cli() -> OpenApiRouter<AppState> {
+fn cli_worker() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(cli_worker::register))
         .routes(routes!(cli_worker::config))
@@ -290,6 +291,20 @@ fn limited() -> OpenApiRouter<AppState> {
         .merge(management())
         .merge(realtime())
         .merge(worker())
+        .merge(cli_login())
+}
+
+/// The official `trigger.dev` CLI's login calls, with a personal access token.
+fn cli_login() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(cli_auth::whoami))
+        .routes(routes!(cli_auth::platform_notifications))
+        .routes(routes!(cli_auth::project_env))
+        .routes(routes!(cli_auth::branches))
+        .routes(routes!(cli_auth::env_vars))
+        .routes(routes!(cli_auth::authorization_code))
+        .routes(routes!(cli_auth::authorization_page))
+        .routes(routes!(cli_auth::exchange))
 }
 
 /// Routes that read their body as a stream within their own limits (`batches::read_items`).

@@ -158,6 +158,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0028_schedule_fields.sql"),
     ),
     (
+        29,
+        include_str!("../../migrations/postgres/0029_personal_access_tokens.sql"),
+    ),
+    (
         30,
         include_str!("../../migrations/postgres/0030_run_snapshots.sql"),
     ),

@@ -35,6 +35,7 @@ pub(crate) mod kv;
 pub(crate) mod mollifier;
 pub(crate) mod output_streams;
 pub(crate) mod packets;
+pub(crate) mod pats;
 pub(crate) mod queues;
 pub(crate) mod retention;
 pub(crate) mod runs;

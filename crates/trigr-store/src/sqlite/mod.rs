@@ -126,6 +126,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0028_schedule_fields.sql"),
     ),
     (
+        29,
+        include_str!("../../migrations/sqlite/0029_personal_access_tokens.sql"),
+    ),
+    (
         30,
         include_str!("../../migrations/sqlite/0030_run_snapshots.sql"),
     ),

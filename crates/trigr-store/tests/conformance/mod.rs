@@ -37,6 +37,8 @@ mod env_vars;
 pub use env_vars::*;
 mod queue_api;
 pub use queue_api::*;
+mod pats;
+pub use pats::*;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -153,6 +155,9 @@ macro_rules! suite {
             live_writes_go_before_queued_bulk_writes,
             kv_entries_expire_exactly,
             ai_tools_are_kept_per_environment_within_a_limit,
+            pats_are_kept_hashed_used_and_revoked,
+            pat_env_keys_are_kept_per_token_and_environment,
+            pat_logins_are_approved_then_exchanged_once,
             concurrent_ai_tool_inserts_never_pass_the_limit,
             kv_put_if_absent_only_where_absent,
             kv_put_if_absent_has_one_winner,

@@ -16,6 +16,7 @@
 //! * [`kv`] — the environment's key-value APIs, requests and answers: the cache and the
 //!   environment's metadata store.
 //! * [`env_vars`] — environment variables: Trigger.dev's `envvars` bodies and what tasks read.
+//! * [`cli`] — the official `trigger.dev` CLI's login calls: `whoami`, the environment's key.
 //! * [`dev`] — the official Trigger.dev CLI's dev worker: builds, the snapshot chain, attempts
 //!   and the waits of its tasks.
 //!
@@ -26,6 +27,7 @@
 
 pub mod ai;
 pub mod batches;
+pub mod cli;
 pub mod common;
 pub mod dev;
 pub mod env_vars;

@@ -16,6 +16,9 @@ pub enum KeysCommand {
     Rotate(RotateArgs),
     /// Revoke one key at once, by the prefix `trigr keys list` shows or the whole key.
     Revoke(RevokeArgs),
+    /// Personal access tokens for the trigger.dev CLI: create, list, revoke.
+    #[command(subcommand)]
+    Pat(super::pats::PatCommand),
 }
 
 #[derive(Args, Debug)]
@@ -59,6 +62,7 @@ pub async fn execute(cmd: KeysCommand) -> anyhow::Result<String> {
             ))
         }
         KeysCommand::Rotate(args) => rotate(args).await,
+        KeysCommand::Pat(cmd) => super::pats::execute(cmd).await,
         KeysCommand::Revoke(args) => {
             let engine = args.store.engine().await?;
             let view = engine.revoke_key(args.key).await?;

@@ -6,6 +6,7 @@ mod backup;
 mod dashboard;
 mod keys;
 mod mollifier;
+mod pats;
 mod projects;
 
 use std::path::PathBuf;
