@@ -192,6 +192,8 @@ impl Api {
             task_identifiers: vec![task.to_string()],
             idempotency_key: None,
             idempotency_key_options: None,
+            parent_run_id: None,
+            resume_parent_on_completion: None,
         };
         let (resp, _): (BatchCreated, _) = self
             .call(Method::POST, "/api/v3/batches", Some(json(&body)?), 202)

@@ -5,12 +5,13 @@ use std::collections::HashSet;
 
 use std::sync::atomic::Ordering;
 
-use trigr_store::{Batch, Environment, Run};
+use trigr_store::{Batch, Environment, Run, Waitpoint};
 use trigr_types::wire::rest::{BatchItem, CreateBatch};
 use trigr_types::{id, Millis};
 
 use crate::mollifier::fallback::{batch_runs, Want};
 use crate::mollifier::Decision;
+use crate::resume::complete_if_children_ended;
 use crate::trigger::{create_run, existing_run, prepare, NewRun, ReuseCheck, Triggered};
 use crate::{Engine, Error, Result, Txn};
 
@@ -24,6 +25,8 @@ pub struct NewBatch {
     pub idempotency_key: Option<String>,
     /// The key as the caller's code named it, before the SDK hashed it.
     pub idempotency_key_user: Option<String>,
+    /// The run that makes the batch and waits for its runs (`resumeParentOnCompletion`).
+    pub waiting_parent: Option<String>,
 }
 
 /// Checks the body of a batch create: `runCount` within 1 to [`MAX_ITEMS`], the idempotency
@@ -48,6 +51,9 @@ pub fn check(req: CreateBatch) -> Result<NewBatch> {
         run_count: req.run_count,
         idempotency_key: req.idempotency_key,
         idempotency_key_user: req.idempotency_key_options.map(|o| o.key),
+        waiting_parent: req
+            .parent_run_id
+            .filter(|_| req.resume_parent_on_completion == Some(true)),
     })
 }
 
@@ -129,6 +135,9 @@ impl Engine {
                 updated_at: now,
             };
             tx.insert_batch(&b)?;
+            if let Some(parent) = &req.waiting_parent {
+                crate::cli_worker::waits::wait_for_batch(tx, &b.env_id, parent, &b.id)?;
+            }
             Ok((b, false))
         })
         .await
@@ -178,10 +187,12 @@ impl Engine {
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
         let gate = self.gate_items(&env_id, &prepared);
         self.write(move |tx| {
+            // The parent's wait first: a child's end locks it before the batch.
+            let waiting = tx.batch_waitpoint(&env_id, &batch_id)?;
             let b = tx
                 .batch(&env_id, &batch_id)?
                 .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
-            add_items(tx, b, prepared, &gate)
+            add_items(tx, b, prepared, &gate, waiting)
         })
         .await
         .inspect(|a| {
@@ -291,6 +302,7 @@ fn add_items(
     mut b: Batch,
     items: Vec<NewItem>,
     gate: &ItemGate,
+    waiting: Option<Waitpoint>,
 ) -> Result<ItemsAccepted> {
     let now = tx.now();
     let mut seen: HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
@@ -323,6 +335,10 @@ fn add_items(
         let mut new = prepared.map_err(|e| item_error(index, e))?;
         new.batch = Some((b.id.clone(), index));
         new.trigger_function = "batchTrigger";
+        if let Some(wp) = &waiting {
+            new.parent_run_id = wp.owner_run_id.clone();
+            new.trigger_function = "batchTriggerAndWait";
+        }
         let (t, was_buffered) =
             item_run(tx, &env, new, now, gate).map_err(|e| item_error(index, e))?;
         buffered += u64::from(was_buffered);
@@ -338,6 +354,14 @@ fn add_items(
     b.sealed = b.items_accepted >= b.run_count;
     b.updated_at = now;
     tx.update_batch(&b)?;
+    if let Some(wp) = waiting {
+        let linked: Vec<(i64, String)> = runs.iter().map(|r| (r.index, r.run_id.clone())).collect();
+        tx.insert_waitpoint_runs_at(&wp.id, &linked)?;
+        // Items an idempotency key found already ended may complete the wait at once.
+        if b.sealed {
+            complete_if_children_ended(tx, &wp, now)?;
+        }
+    }
     Ok(ItemsAccepted {
         batch_id: b.id.clone(),
         accepted,

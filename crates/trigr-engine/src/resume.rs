@@ -99,6 +99,12 @@ pub(crate) fn complete_if_children_ended(
     if children.is_empty() || children.iter().any(|c| !c.status.is_final()) {
         return Ok(false);
     }
+    // A batch whose items still come (a Trigger.dev CLI task's batch) is not done yet.
+    if let (WaitpointKind::Batch, Some(batch_id)) = (wp.kind, &wp.batch_id) {
+        if !tx.batch(&wp.env_id, batch_id)?.is_some_and(|b| b.sealed) {
+            return Ok(false);
+        }
+    }
     let output = match wp.kind {
         WaitpointKind::Run => child_result(&children[0]),
         WaitpointKind::Batch => {

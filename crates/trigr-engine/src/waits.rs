@@ -62,6 +62,12 @@ pub enum Wait {
     Batch {
         children: Vec<NewRun>,
     },
+    /// The runs of a batch the run made and whose items come later (`batchTriggerAndWait`
+    /// of a Trigger.dev CLI task): the batch's items join the wait as they become runs
+    /// ([`crate::batch`]), and it completes once the batch is sealed and every one ended.
+    Items {
+        batch_id: String,
+    },
     /// The next message of the run's input stream after message `after` (the last one this
     /// run's `once`/`wait` calls consumed), or a timeout after `timeout_ms`.
     Input {
@@ -367,6 +373,10 @@ fn create(
                 run_ids.push(c.id);
             }
             wp.batch_id = Some(batch.id);
+        }
+        Wait::Items { batch_id } => {
+            wp.kind = WaitpointKind::Batch;
+            wp.batch_id = Some(batch_id.clone());
         }
         Wait::Input {
             stream_id,

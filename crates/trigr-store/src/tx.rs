@@ -355,6 +355,9 @@ pub trait PacketTx {
 /// completing take turns: whichever comes second sees the other's commit.
 pub trait WaitpointRead {
     fn waitpoint(&mut self, env_id: &str, id: &str) -> Result<Option<Waitpoint>>;
+    /// The batch waitpoint of batch `batch_id` (locked, like [`WaitpointRead::waitpoint`]):
+    /// the wait of the run that made the batch and waits for its items.
+    fn batch_waitpoint(&mut self, env_id: &str, batch_id: &str) -> Result<Option<Waitpoint>>;
     /// A waitpoint of any environment (ids are unique across environments); for the
     /// unauthenticated callback URL, which finds its environment this way.
     fn waitpoint_any_env(&mut self, id: &str) -> Result<Option<Waitpoint>>;
@@ -392,6 +395,13 @@ pub trait WaitpointTx {
     fn disarm_waitpoints_of(&mut self, run_id: &str) -> Result<u64>;
     /// Links child runs to a run or batch waitpoint, in item order from 0.
     fn insert_waitpoint_runs(&mut self, waitpoint_id: &str, run_ids: &[String]) -> Result<()>;
+    /// Links child runs to a waitpoint at the item indexes given (a batch's items, which
+    /// come in several calls).
+    fn insert_waitpoint_runs_at(
+        &mut self,
+        waitpoint_id: &str,
+        runs: &[(i64, String)],
+    ) -> Result<()>;
 }
 
 /// Reading journals: each run's durable operations by position.

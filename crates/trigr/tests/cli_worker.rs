@@ -768,3 +768,106 @@ async fn task_processes_export_logs_to_their_environment_endpoint() {
         .await;
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test]
+async fn a_batch_made_by_a_task_comes_back_item_by_item_once_all_ended() {
+    let server = TestServer::start().await;
+    let worker = register(&server, &project_ref(&server), "h1").await;
+    let (parent, _) = started(&server, &worker, "hello", json!({})).await;
+    let (s, b) = server
+        .post("/api/v3/batches", json!({"runCount": 2, "taskIdentifiers": ["child"], "parentRunId": parent, "resumeParentOnCompletion": true}))
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let batch = b["id"].as_str().unwrap().to_string();
+    assert_eq!(latest(&server, &parent).await["snapshot"]["executionStatus"], "EXECUTING_WITH_WAITPOINTS");
+    // The items come in two calls, the second first.
+    for index in [1, 0] {
+        let line = json!({"index": index, "task": "child", "payload": format!("{{\"n\":{index}}}"), "options": {"payloadType": "application/json"}});
+        let r = server
+            .send(Req::new("POST", &format!("/api/v3/batches/{batch}/items")).raw_body("application/x-ndjson", format!("{line}\n")))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let msgs = dequeue(&server, &worker, 2).await;
+    let mut children = Vec::new();
+    for m in &msgs {
+        let st = start(&server, m).await;
+        assert_eq!(st["execution"]["run"]["parentTaskRunId"], parent.as_str());
+        children.push((m["run"]["friendlyId"].as_str().unwrap().to_string(), st["snapshot"]["friendlyId"].as_str().unwrap().to_string()));
+    }
+    let (first, snap) = &children[0];
+    let (s, _) = complete(&server, first, snap, json!({"ok": true, "id": first, "output": "{\"done\":true}", "outputType": "application/json"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(latest(&server, &parent).await["snapshot"]["executionStatus"], "EXECUTING_WITH_WAITPOINTS", "one of two ended");
+    let (second, snap) = &children[1];
+    let (s, _) = complete(&server, second, snap, json!({"ok": false, "id": second, "error": {"type": "STRING_ERROR", "raw": "no"}})).await;
+    assert_eq!(s, 200);
+    let l = latest(&server, &parent).await;
+    assert_eq!(l["snapshot"]["executionStatus"], "EXECUTING", "{l}");
+    let got = l["completedWaitpoints"].as_array().unwrap();
+    assert_eq!(got.len(), 2, "{l}");
+    for (i, cw) in got.iter().enumerate() {
+        assert_eq!(cw["type"], "RUN");
+        assert_eq!(cw["index"], i as i64, "{l}");
+        assert_eq!(cw["completedByTaskRun"]["batch"]["friendlyId"], batch.as_str());
+        let child = cw["completedByTaskRun"]["friendlyId"].as_str().unwrap();
+        let ok = child == first;
+        assert_eq!(cw["outputIsError"], !ok, "{cw}");
+        if !ok {
+            let err: Value = serde_json::from_str(cw["output"].as_str().unwrap()).unwrap();
+            assert_eq!((err["type"].as_str(), err["raw"].as_str()), (Some("STRING_ERROR"), Some("no")));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_task_streams_reads_input_and_flushes_metadata_with_its_key_alone() {
+    let server = TestServer::start().await;
+    let worker = register(&server, &project_ref(&server), "h1").await;
+    let (id, st) = started(&server, &worker, "hello", json!({})).await;
+
+    // Output stream: the SDK sends no lease; the CLI worker's holds.
+    let r = server.send(Req::new("PUT", &format!("/realtime/v1/streams/{id}/self/words"))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = server
+        .send(Req::new("POST", &format!("/realtime/v1/streams/{id}/self/words")).raw_body("application/json", "\"a\"\n\"b\"\n"))
+        .await;
+    assert_eq!((r.status, r.json["accepted"].as_i64()), (200, Some(2)), "{}", r.text);
+    let other = server.trigger("child", json!({}), json!({})).await;
+    let r = server.send(Req::new("PUT", &format!("/realtime/v1/streams/{other}/self/words"))).await;
+    assert_eq!(r.status, 400, "a run no worker holds needs a lease: {}", r.text);
+
+    // inputStream.wait(): the wait, then a token wait on its waitpoint, then the message.
+    let (s, w) = server.post(&format!("/api/v1/runs/{id}/input-streams/wait"), json!({"streamId": "approval", "timeout": "1h"})).await;
+    assert_eq!(s, 200, "{w}");
+    let wp = w["waitpointId"].as_str().unwrap().to_string();
+    let (s, v) = server.post(&format!("/engine/v1/runs/{id}/waitpoints/tokens/{wp}/wait"), json!({})).await;
+    assert_eq!((s, &v), (200, &json!({"success": true})));
+    assert_eq!(latest(&server, &id).await["snapshot"]["executionStatus"], "EXECUTING_WITH_WAITPOINTS");
+    let (s, v) = server.post(&format!("/realtime/v1/streams/{id}/input/approval"), json!({"data": {"approved": true}})).await;
+    assert_eq!(s, 200, "{v}");
+    let cw = latest(&server, &id).await["completedWaitpoints"][0].clone();
+    assert_eq!((cw["type"].as_str(), cw["friendlyId"].as_str()), (Some("MANUAL"), Some(wp.as_str())), "{cw}");
+    assert_eq!(serde_json::from_str::<Value>(cw["output"].as_str().unwrap()).unwrap(), json!({"approved": true}));
+    // The next wait on the stream takes the next message.
+    let (_, v) = server.post(&format!("/realtime/v1/streams/{id}/input/approval"), json!({"data": 2})).await;
+    assert_eq!(v["ok"], true);
+    let (_, w) = server.post(&format!("/api/v1/runs/{id}/input-streams/wait"), json!({"streamId": "approval"})).await;
+    let cw = latest(&server, &id).await["completedWaitpoints"][0].clone();
+    assert_eq!(cw["friendlyId"], w["waitpointId"]);
+    assert_eq!(cw["output"], "2");
+    let (s, v) = server.post(&format!("/api/v1/runs/{id}/input-streams/wait"), json!({"streamId": "a\u{1}"})).await;
+    assert_eq!(s, 400, "{v}");
+
+    // The metadata operations a completion flushes apply before the run ends.
+    let (s, v) = server.call("PUT", &format!("/api/v1/runs/{id}/metadata"), Some(json!({"metadata": {"n": 1}}))).await;
+    assert_eq!(s, 200, "{v}");
+    let flushed = json!({"json": {"operations": [{"type": "increment", "key": "n", "value": 2}, {"type": "set", "key": "status", "value": "done"}], "parentOperations": [], "rootOperations": []}});
+    let snap = st["snapshot"]["friendlyId"].as_str().unwrap();
+    let (s, c) = complete(&server, &id, snap, json!({
+        "ok": true, "id": id, "outputType": "application/json",
+        "flushedMetadata": {"data": flushed.to_string(), "dataType": "application/super+json"}
+    })).await;
+    assert_eq!(s, 200, "{c}");
+    assert_eq!(server.run(&id).await["metadata"], json!({"n": 3, "status": "done"}));
+}

@@ -37,12 +37,10 @@ pub enum DevOutcome {
     },
 }
 
-/// A checked completion, with the run's final metadata when the task flushed it.
+/// A checked completion.
 #[derive(Clone, Debug)]
 pub struct DevCompletion {
     pub outcome: DevOutcome,
-    /// The metadata packet and its type.
-    pub metadata: Option<(String, String)>,
 }
 
 /// What the CLI is told after its completion.
@@ -117,11 +115,7 @@ fn complete_in(
         }
         Err(e) => return Err(e),
     };
-    let (mut after, retry_at) = judge(tx, &run, &c.outcome, now)?;
-    if let Some((data, kind)) = &c.metadata {
-        after.metadata = Some(data.clone());
-        after.metadata_type = kind.clone();
-    }
+    let (after, retry_at) = judge(tx, &run, &c.outcome, now)?;
     transition_leased(tx, &run, &after)?;
     if let DevOutcome::Failed { error, .. } = &c.outcome {
         let end = End {

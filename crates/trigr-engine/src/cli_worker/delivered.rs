@@ -52,14 +52,22 @@ pub fn delivered(tx: &mut dyn ReadTx, env_id: &str, snapshot: &Snapshot) -> Resu
                 output_type: None,
                 is_error: false,
             }),
-            WaitpointKind::Token | WaitpointKind::Input => out.push(Delivered {
-                waitpoint_id: wp.id.clone(),
-                completer: Completer::Token,
-                completed_at,
-                output: wp.output.clone(),
-                output_type: Some(trigr_types::packet::JSON.to_string()),
-                is_error: wp.status == WaitpointStatus::TimedOut,
-            }),
+            WaitpointKind::Token | WaitpointKind::Input => {
+                let is_error = wp.status == WaitpointStatus::TimedOut;
+                // An input message comes back as the data that was sent.
+                let output = match (wp.kind, is_error) {
+                    (WaitpointKind::Input, false) => wp.output.as_deref().map(message_data),
+                    _ => wp.output.clone(),
+                };
+                out.push(Delivered {
+                    waitpoint_id: wp.id.clone(),
+                    completer: Completer::Token,
+                    completed_at,
+                    output,
+                    output_type: Some(trigr_types::packet::JSON.to_string()),
+                    is_error,
+                })
+            }
             WaitpointKind::Run | WaitpointKind::Batch => {
                 let mut children = tx.runs_of_waitpoint(&wp.id)?;
                 children.sort_by_key(|c| c.batch_index.unwrap_or(0));
@@ -104,4 +112,13 @@ fn child_ended(
         output_type,
         is_error: !ok,
     }
+}
+
+/// The `data` of an input message as trigr's input waits keep it (`{"seq", "data", …}`).
+fn message_data(output: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(output)
+        .ok()
+        .and_then(|v| v.get("data").cloned())
+        .unwrap_or(serde_json::Value::Null)
+        .to_string()
 }

@@ -51,6 +51,22 @@ pub fn is_dev_lease(lease: Option<&str>) -> bool {
     lease.is_some_and(|l| l.starts_with(DEV_LEASE_PREFIX))
 }
 
+impl crate::Engine {
+    /// The lease of the CLI worker that holds the run, if one does: the lease of the writes a
+    /// task of the Trigger.dev CLI makes with its environment's secret key (its SDK knows
+    /// no lease).
+    pub async fn cli_lease(&self, env_id: &str, run_id: &str) -> Result<Option<String>> {
+        let (env_id, run_id) = (env_id.to_string(), run_id.to_string());
+        self.read(move |tx| {
+            Ok(tx
+                .run(&env_id, &run_id)?
+                .filter(|r| r.status.is_leased() && is_dev_lease(r.lease.as_deref()))
+                .and_then(|r| r.lease))
+        })
+        .await
+    }
+}
+
 /// Appends the snapshot a transition of a dev run means, if any (see the module docs).
 pub(crate) fn follow(tx: &mut Txn<'_>, before: &Run, after: &Run) -> Result<()> {
     if !is_dev_lease(before.lease.as_deref()) && !is_dev_lease(after.lease.as_deref()) {

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use trigr_store::{Snapshot, SnapshotStatus, WaitpointStatus};
+use trigr_store::{Snapshot, SnapshotStatus, WaitpointKind, WaitpointStatus};
 use trigr_types::RunStatus;
 
 use super::{append, is_dev_lease};
@@ -41,6 +41,99 @@ impl Engine {
     }
 }
 
+/// The run `parent_id` made batch `batch_id` with `resumeParentOnCompletion`: when a CLI
+/// worker holds it, it now waits for the batch's runs (its items come later). Returns
+/// whether it waits.
+pub(crate) fn wait_for_batch(
+    tx: &mut Txn<'_>,
+    env_id: &str,
+    parent_id: &str,
+    batch_id: &str,
+) -> Result<bool> {
+    let held = tx
+        .run(env_id, parent_id)?
+        .is_some_and(|p| p.status == RunStatus::Executing && is_dev_lease(p.lease.as_deref()));
+    if held {
+        let wait = Wait::Items {
+            batch_id: batch_id.to_string(),
+        };
+        dev_wait_in(tx, env_id, parent_id, "batchTriggerAndWait", &wait)?;
+    }
+    Ok(held)
+}
+
+/// A `wait.forToken` on the waitpoint of an input-stream wait of the same run
+/// (`inputStream.wait()` makes the wait, then waits on its waitpoint as on a token): the wait
+/// is already held, with its snapshot.
+fn input_wait_held(tx: &mut Txn<'_>, env_id: &str, run_id: &str, wait: &Wait) -> Result<bool> {
+    let Wait::Token { token_id } = wait else {
+        return Ok(false);
+    };
+    Ok(tx.waitpoint(env_id, token_id)?.is_some_and(|w| {
+        w.kind == WaitpointKind::Input && w.owner_run_id.as_deref() == Some(run_id)
+    }))
+}
+
+/// The last message of `stream_id` the run's earlier input waits took (0 for none): where
+/// its next wait on the stream starts.
+fn consumed(tx: &mut Txn<'_>, env_id: &str, run_id: &str, stream_id: &str) -> Result<i64> {
+    let mut last = 0;
+    for entry in tx.journal(run_id)? {
+        let Some(id) = &entry.waitpoint_id else {
+            continue;
+        };
+        let Some(wp) = tx.waitpoint(env_id, id)? else {
+            continue;
+        };
+        let on_stream = wp.input.as_ref().is_some_and(|i| i.stream_id == stream_id);
+        if on_stream && wp.status == WaitpointStatus::Completed {
+            let seq = wp
+                .output
+                .as_deref()
+                .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+                .and_then(|v| v.get("seq").and_then(serde_json::Value::as_i64));
+            last = last.max(seq.unwrap_or(0));
+        }
+    }
+    Ok(last)
+}
+
+impl Engine {
+    /// `inputStream.wait()`: the run waits for the next message of `stream_id` after `after`
+    /// (when the task says which it read last), else after the last one its earlier waits on
+    /// the stream took.
+    pub async fn dev_wait_input(
+        &self,
+        env_id: &str,
+        run_id: &str,
+        stream_id: &str,
+        after: Option<i64>,
+        timeout_ms: Option<trigr_types::Millis>,
+    ) -> Result<DevWaiting> {
+        crate::input_send::check_stream_id(stream_id)?;
+        self.write_retrying(|| {
+            let (env_id, run_id, stream_id) = (
+                env_id.to_string(),
+                run_id.to_string(),
+                stream_id.to_string(),
+            );
+            move |tx: &mut Txn<'_>| {
+                let after = match after {
+                    Some(a) => a.max(0),
+                    None => consumed(tx, &env_id, &run_id, &stream_id)?,
+                };
+                let wait = Wait::Input {
+                    stream_id,
+                    after,
+                    timeout_ms,
+                };
+                dev_wait_in(tx, &env_id, &run_id, "inputStream.wait", &wait)
+            }
+        })
+        .await
+    }
+}
+
 pub(crate) fn dev_wait_in(
     tx: &mut Txn<'_>,
     env_id: &str,
@@ -57,6 +150,9 @@ pub(crate) fn dev_wait_in(
              run waits through this call",
             run.status
         )));
+    }
+    if input_wait_held(tx, env_id, run_id, wait)? {
+        return held_input_wait(tx, env_id, run_id, wait);
     }
     let position = tx.journal(run_id)?.last().map_or(0, |e| e.position + 1);
     let req = WaitRequest {
@@ -85,6 +181,35 @@ pub(crate) fn dev_wait_in(
             SnapshotStatus::Executing,
             vec![state.waitpoint_id.clone()],
         )?
+    };
+    Ok(DevWaiting { state, snapshot })
+}
+
+/// The state of an input-stream wait the run holds already, and its newest snapshot.
+fn held_input_wait(
+    tx: &mut Txn<'_>,
+    env_id: &str,
+    run_id: &str,
+    wait: &Wait,
+) -> Result<DevWaiting> {
+    let Wait::Token { token_id } = wait else {
+        return Err(Error::invalid("not a token wait"));
+    };
+    let wp = tx
+        .waitpoint(env_id, token_id)?
+        .ok_or_else(|| Error::not_found(format!("Waitpoint {token_id} not found")))?;
+    let snapshot = tx.latest_snapshot(run_id)?.ok_or_else(|| {
+        Error::Store(trigr_store::Error::Corrupt(format!(
+            "run {run_id} has no snapshot"
+        )))
+    })?;
+    let state = WaitState {
+        position: 0,
+        waitpoint_id: wp.id,
+        status: wp.status,
+        output: wp.output,
+        suspended: Some(false),
+        run_ids: Vec::new(),
     };
     Ok(DevWaiting { state, snapshot })
 }

@@ -146,6 +146,8 @@ impl Batches {
             task_identifiers: tasks,
             idempotency_key: None,
             idempotency_key_options: None,
+            parent_run_id: None,
+            resume_parent_on_completion: None,
         };
         let body = serde_json::to_value(create).map_err(|e| Error::json("the batch", e))?;
         let created: BatchCreated = self

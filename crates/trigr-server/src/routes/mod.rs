@@ -279,6 +279,7 @@ fn cli_worker() -> OpenApiRouter<AppState> {
         .routes(routes!(cli_worker::presence))
         .routes(routes!(cli_worker::wait_duration))
         .routes(routes!(cli_worker::wait_token))
+        .routes(routes!(cli_worker::wait_input))
         .routes(routes!(cli_worker::socket::connect))
 }
 

@@ -32,13 +32,28 @@ pub struct LeaseQuery {
     lease: Option<String>,
 }
 
-fn lease_of(headers: &HeaderMap, q: LeaseQuery) -> ApiResult<String> {
-    headers
+/// The writer's lease: the one the request names, else (a task the Trigger.dev CLI runs,
+/// whose SDK sends no lease) the lease of the CLI worker that holds the run.
+async fn lease_of(
+    state: &AppState,
+    auth: &Auth,
+    run_id: &str,
+    headers: &HeaderMap,
+    q: LeaseQuery,
+) -> ApiResult<String> {
+    let named = headers
         .get(LEASE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or(q.lease)
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty());
+    if let Some(lease) = named {
+        return Ok(lease);
+    }
+    state
+        .engine
+        .cli_lease(&auth.env_id, run_id)
+        .await?
         .ok_or_else(|| {
             ApiError::bad_request(
                 "The writer's lease is required: send it in the X-Trigr-Lease header or the lease query parameter",
@@ -74,7 +89,7 @@ pub async fn open(
     Query(q): Query<LeaseQuery>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    let lease = lease_of(&headers, q)?;
+    let lease = lease_of(&state, &auth, &run_id, &headers, q).await?;
     state
         .engine
         .open_output_stream(&auth.env_id, &run_id, &lease, Target::parse(&target), &key)
@@ -117,7 +132,7 @@ pub async fn write(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<impl IntoResponse> {
-    let lease = lease_of(&headers, q)?;
+    let lease = lease_of(&state, &auth, &run_id, &headers, q).await?;
     check_key(&key).map_err(ApiError::from)?;
     let mut next = resume_from(&headers)?;
     let target = Target::parse(&target);
@@ -244,7 +259,7 @@ pub async fn append(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
-    let lease = lease_of(&headers, q)?;
+    let lease = lease_of(&state, &auth, &run_id, &headers, q).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("The body is not UTF-8 text"))?;
     if text.trim().is_empty() {

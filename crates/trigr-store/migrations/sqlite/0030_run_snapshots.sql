@@ -14,3 +14,7 @@ CREATE TABLE run_snapshots (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+
+-- The wait a batch's parent holds on it (`batchTriggerAndWait` of a Trigger.dev CLI task):
+-- found by the batch when its items come.
+CREATE INDEX waitpoints_batch ON waitpoints (batch_id) WHERE batch_id IS NOT NULL;

@@ -38,8 +38,8 @@ impl WaitpointsNative for PgTx<'_> {
             .collect()
     }
 
-    fn link_waitpoint_runs(&mut self, waitpoint_id: &str, run_ids: &[String]) -> Result<()> {
-        let idx: Vec<i64> = (0..run_ids.len() as i64).collect();
+    fn link_waitpoint_runs(&mut self, waitpoint_id: &str, runs: &[(i64, String)]) -> Result<()> {
+        let (idx, run_ids): (Vec<i64>, Vec<String>) = runs.iter().cloned().unzip();
         self.exec(
             "INSERT INTO waitpoint_runs (waitpoint_id, idx, run_id) \
              SELECT $1, i, r FROM unnest($2::bigint[], $3::text[]) AS u(i, r)",

@@ -19,7 +19,7 @@ pub(crate) trait WaitpointsNative {
         page: Page,
     ) -> Result<Vec<Waitpoint>>;
     /// [`WaitpointTx::insert_waitpoint_runs`].
-    fn link_waitpoint_runs(&mut self, waitpoint_id: &str, run_ids: &[String]) -> Result<()>;
+    fn link_waitpoint_runs(&mut self, waitpoint_id: &str, runs: &[(i64, String)]) -> Result<()>;
     /// [`WaitpointTx::waitpoints_awaiting`], for a list that is not empty.
     fn waitpoints_awaiting_any(&mut self, run_ids: &[String]) -> Result<Vec<Waitpoint>>;
 }
@@ -30,6 +30,10 @@ static INSERT: Sql = sql!(
 );
 static BY_ID: Sql =
     sql!(Update: "SELECT {WAITPOINT_COLUMNS} FROM waitpoints WHERE id = $1 AND env_id = $2");
+static BY_BATCH: Sql = sql!(Update:
+    "SELECT {WAITPOINT_COLUMNS} FROM waitpoints WHERE env_id = $1 AND batch_id = $2 \
+     AND kind = 'BATCH'"
+);
 static BY_ID_ANY_ENV: Sql =
     sql!(Update: "SELECT {WAITPOINT_COLUMNS} FROM waitpoints WHERE id = $1");
 static BY_IDEMPOTENCY_KEY: Sql = sql!(Update:
@@ -57,6 +61,10 @@ static RUNS: Sql = sql!(
 impl<C: Db + WaitpointsNative> WaitpointRead for C {
     fn waitpoint(&mut self, env_id: &str, id: &str) -> Result<Option<Waitpoint>> {
         self.query_first(&BY_ID, &[&id, &env_id], |r| rows::waitpoint(r))
+    }
+
+    fn batch_waitpoint(&mut self, env_id: &str, batch_id: &str) -> Result<Option<Waitpoint>> {
+        self.query_first(&BY_BATCH, &[&env_id, &batch_id], |r| rows::waitpoint(r))
     }
 
     fn waitpoint_any_env(&mut self, id: &str) -> Result<Option<Waitpoint>> {
@@ -155,9 +163,18 @@ impl<C: Db + WaitpointsNative> WaitpointTx for C {
     }
 
     fn insert_waitpoint_runs(&mut self, waitpoint_id: &str, run_ids: &[String]) -> Result<()> {
-        if run_ids.is_empty() {
+        let runs: Vec<(i64, String)> = (0..).zip(run_ids.iter().cloned()).collect();
+        self.insert_waitpoint_runs_at(waitpoint_id, &runs)
+    }
+
+    fn insert_waitpoint_runs_at(
+        &mut self,
+        waitpoint_id: &str,
+        runs: &[(i64, String)],
+    ) -> Result<()> {
+        if runs.is_empty() {
             return Ok(());
         }
-        self.link_waitpoint_runs(waitpoint_id, run_ids)
+        self.link_waitpoint_runs(waitpoint_id, runs)
     }
 }

@@ -63,12 +63,12 @@ impl WaitpointsNative for SqliteTx<'_> {
         self.all(&sql, params_from_iter(args), |r| rows::waitpoint(r))
     }
 
-    fn link_waitpoint_runs(&mut self, waitpoint_id: &str, run_ids: &[String]) -> Result<()> {
+    fn link_waitpoint_runs(&mut self, waitpoint_id: &str, runs: &[(i64, String)]) -> Result<()> {
         let mut st = self.conn.prepare_cached(
             "INSERT INTO waitpoint_runs (waitpoint_id, idx, run_id) VALUES (?1, ?2, ?3)",
         )?;
-        for (i, run_id) in run_ids.iter().enumerate() {
-            st.execute(params![waitpoint_id, i as i64, run_id])?;
+        for (i, run_id) in runs {
+            st.execute(params![waitpoint_id, i, run_id])?;
         }
         Ok(())
     }

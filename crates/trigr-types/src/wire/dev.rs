@@ -576,3 +576,27 @@ pub struct WaitDurationStarted {
 pub struct WaitStarted {
     pub success: bool,
 }
+
+/// `POST /api/v1/runs/{run}/input-streams/wait`: a task waits for the next message of one of
+/// its input streams.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct InputStreamWaitBody {
+    pub stream_id: String,
+    /// A duration (`30s`, `10m`) or an ISO 8601 date; none waits for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// The last message the task read on the stream: the wait takes the one after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq_num: Option<i64>,
+}
+
+/// The waitpoint the task then waits on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct InputStreamWaitStarted {
+    pub waitpoint_id: String,
+    pub is_cached: bool,
+}

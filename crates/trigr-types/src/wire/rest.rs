@@ -45,6 +45,13 @@ pub struct CreateBatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(deserialize_with = "super::object::option")]
     pub idempotency_key_options: Option<IdempotencyKeyOptions>,
+    /// The run that makes the batch (a task's `batchTriggerAndWait`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<String>,
+    /// With `parentRunId`: the parent waits for every run of the batch (a task the
+    /// Trigger.dev CLI runs; a trigr worker waits through its own wait call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_parent_on_completion: Option<bool>,
 }
 
 /// One NDJSON line of `POST /api/v3/batches/{id}/items`.

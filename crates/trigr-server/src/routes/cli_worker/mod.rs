@@ -18,10 +18,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use futures::Stream;
+use serde_json::Value;
 use trigr_engine::cli_worker::complete::{DevCompletion, DevOutcome};
 use trigr_engine::cli_worker::dequeue::MAX_VERSIONS;
 use trigr_engine::cli_worker::register;
 use trigr_engine::cli_worker::start::DevStarted;
+use trigr_engine::metadata;
 use trigr_engine::waits::Wait;
 use trigr_store::EnvKind;
 use trigr_types::wire::dev::{
@@ -29,9 +31,11 @@ use trigr_types::wire::dev::{
     BackgroundWorkerBody, BackgroundWorkerCreated, CompleteResult, DebugLogBody, DequeuedMessage,
     DequeuedRunRef, DequeuedWorker, DevConfig, DevDequeueBody, DevDequeued, DevOk, DisconnectBody,
     Disconnected, ExecutionAttempt, ExecutionEnvironment, ExecutionOrganization, ExecutionProject,
-    ExecutionQueue, ExecutionRun, ExecutionTask, IdAndType, IdOnly, LatestSnapshot,
-    RunExecutionData, TaskRunExecution, WaitDurationBody, WaitDurationStarted, WaitStarted,
+    ExecutionQueue, ExecutionRun, ExecutionTask, FlushedMetadata, IdAndType, IdOnly,
+    InputStreamWaitBody, InputStreamWaitStarted, LatestSnapshot, RunExecutionData,
+    TaskRunExecution, WaitDurationBody, WaitDurationStarted, WaitStarted,
 };
+use trigr_types::wire::rest::MetadataUpdate;
 use trigr_types::wire::Timestamp;
 use trigr_types::{duration, packet, RunStatus};
 
@@ -286,7 +290,7 @@ fn execution(s: &DevStarted, auth: &Auth) -> TaskRunExecution {
                 .metadata
                 .as_deref()
                 .and_then(|m| packet::to_value(m, &run.metadata_type).ok())
-                .filter(serde_json::Value::is_object),
+                .filter(Value::is_object),
             max_duration: run.max_duration,
             parent_task_run_id: run.parent_run_id.clone(),
             root_task_run_id: run.root_run_id.clone(),
@@ -350,8 +354,20 @@ pub async fn complete(
     Path((run_id, snapshot_id)): Path<(String, String)>,
     Json(body): Json<AttemptCompleteBody>,
 ) -> ApiResult<axum::Json<AttemptCompleted>> {
-    let max_metadata = state.engine.config().max_metadata_bytes;
-    let completion = completion(body.completion, max_metadata)?;
+    let flushed = metadata_update(body.completion.flushed_metadata.as_ref())?;
+    let completion = completion(body.completion)?;
+    if let Some(update) = flushed {
+        // The metadata changes the task made last, applied before the run ends; a run that
+        // ended meanwhile (canceled) keeps what it had.
+        match state
+            .engine
+            .update_metadata(&auth.env_id, &run_id, update)
+            .await
+        {
+            Ok(_) | Err(trigr_engine::Error::Unprocessable(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let done = state
         .engine
         .dev_complete(&auth.env_id, &run_id, &snapshot_id, completion)
@@ -365,21 +381,42 @@ pub async fn complete(
     }))
 }
 
-/// Checks a completion: a failure names its error; metadata within the server's limit.
-fn completion(r: AttemptResult, max_metadata: usize) -> ApiResult<DevCompletion> {
-    let metadata = match r.flushed_metadata {
-        Some(m) => match m.data {
-            Some(data) if data.len() > max_metadata => {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("flushedMetadata is over the limit of {max_metadata} bytes"),
-                ))
-            }
-            Some(data) => Some((data, m.data_type)),
-            None => None,
-        },
-        None => None,
+/// The metadata a completion flushed: the operations the task queued since its last flush
+/// (`{"operations", "parentOperations", "rootOperations"}`, as a metadata `PUT` sends them),
+/// or a whole metadata object, in a JSON or SuperJSON packet.
+fn metadata_update(flushed: Option<&FlushedMetadata>) -> ApiResult<Option<metadata::Update>> {
+    let Some(FlushedMetadata {
+        data: Some(data),
+        data_type,
+    }) = flushed
+    else {
+        return Ok(None);
     };
+    let value = packet::to_value(data, data_type).map_err(|e| {
+        ApiError::bad_request(format!("flushedMetadata is not a {data_type} packet: {e}"))
+    })?;
+    let ops = ["operations", "parentOperations", "rootOperations"];
+    let update = match value {
+        Value::Object(m) if ops.iter().any(|k| m.contains_key(*k)) => {
+            serde_json::from_value::<MetadataUpdate>(Value::Object(m))
+                .map_err(|e| ApiError::bad_request(format!("flushedMetadata: {e}")))?
+        }
+        Value::Object(m) if m.is_empty() => return Ok(None),
+        v @ Value::Object(_) => MetadataUpdate {
+            metadata: Some(v),
+            ..MetadataUpdate::default()
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "flushedMetadata must hold a JSON object",
+            ))
+        }
+    };
+    Ok(Some(metadata::check(update)?))
+}
+
+/// Checks a completion: a failure names its error.
+fn completion(r: AttemptResult) -> ApiResult<DevCompletion> {
     let outcome = if r.ok {
         DevOutcome::Succeeded {
             output: r.output,
@@ -389,7 +426,7 @@ fn completion(r: AttemptResult, max_metadata: usize) -> ApiResult<DevCompletion>
         let error = r.error.ok_or_else(|| {
             ApiError::bad_request("A failed completion (ok: false) needs its error")
         })?;
-        let code = error.get("code").and_then(serde_json::Value::as_str);
+        let code = error.get("code").and_then(Value::as_str);
         let final_status = match code {
             Some("MAX_DURATION_EXCEEDED") => RunStatus::TimedOut,
             Some("TASK_RUN_CANCELLED") => RunStatus::Canceled,
@@ -405,7 +442,7 @@ fn completion(r: AttemptResult, max_metadata: usize) -> ApiResult<DevCompletion>
             final_status,
         }
     };
-    Ok(DevCompletion { outcome, metadata })
+    Ok(DevCompletion { outcome })
 }
 
 /// `POST /engine/v1/dev/runs/{run_id}/snapshots/{snapshot_id}/heartbeat`.
@@ -519,9 +556,11 @@ pub async fn disconnect(
     }))
 }
 
-/// How long one presence stream lasts; the CLI's EventSource opens the next.
-const PRESENCE_FOR: Duration = Duration::from_secs(30);
-const PRESENCE_EVERY: Duration = Duration::from_secs(4);
+/// How long one presence stream lasts; the CLI's EventSource opens the next (and gives up
+/// after five failed reconnects, so a stream that ended too often would end its presence).
+const PRESENCE_FOR: Duration = Duration::from_secs(600);
+/// How often it says the time (and looks whether the server is closing).
+const PRESENCE_EVERY: Duration = Duration::from_secs(5);
 
 /// `GET /engine/v1/dev/presence`: Server-Sent Events while the CLI is connected.
 #[utoipa::path(
@@ -530,33 +569,29 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(4);
     tag = "cli",
     operation_id = "devPresence",
     security(("secretKey" = [])),
-    responses((status = 200, description = "`start`, then `time` every 4 s, for 30 s", content_type = "text/event-stream")),
+    responses((status = 200, description = "`start`, then `time` every 5 s, for 10 minutes or until the server closes", content_type = "text/event-stream")),
 )]
-pub async fn presence(auth: Auth) -> ApiResult<impl IntoResponse> {
+pub async fn presence(State(state): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
     development_only(&auth)?;
-    let stream = presence_events();
+    let stream = presence_events(state.engine.clone());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-fn presence_events() -> impl Stream<Item = Result<Event, Infallible>> {
+fn presence_events(engine: trigr_engine::Engine) -> impl Stream<Item = Result<Event, Infallible>> {
     let ticks = (PRESENCE_FOR.as_secs() / PRESENCE_EVERY.as_secs()) as usize;
     let start = futures::stream::once(async { Ok(Event::default().event("start").data("{}")) });
-    let times = futures::stream::unfold(0usize, move |n| async move {
-        if n >= ticks {
-            return None;
+    let times = futures::stream::unfold(0usize, move |n| {
+        let engine = engine.clone();
+        async move {
+            if n >= ticks || engine.is_closing() {
+                return None;
+            }
+            tokio::time::sleep(PRESENCE_EVERY).await;
+            let time = format!("{{\"time\":{}}}", engine.now());
+            Some((Ok(Event::default().event("time").data(time)), n + 1))
         }
-        tokio::time::sleep(PRESENCE_EVERY).await;
-        let now = chrono_like_now();
-        Some((Ok(Event::default().event("time").data(now)), n + 1))
     });
     futures::StreamExt::chain(start, times)
-}
-
-fn chrono_like_now() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    format!("{{\"time\":{ms}}}")
 }
 
 /// `POST /engine/v1/runs/{run_id}/wait/duration`: `wait.for`/`wait.until` past 5 s.
@@ -630,4 +665,55 @@ pub async fn wait_token(
         )
         .await?;
     Ok(axum::Json(WaitStarted { success: true }))
+}
+
+/// `POST /api/v1/runs/{run_id}/input-streams/wait`: `inputStream.wait()` in a task the CLI
+/// runs; the task then waits on the waitpoint as on a token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/runs/{run_id}/input-streams/wait",
+    tag = "cli",
+    operation_id = "devWaitInputStream",
+    security(("secretKey" = [])),
+    params(("run_id" = String, Path, description = "The waiting run")),
+    request_body(content = InputStreamWaitBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The wait's waitpoint: it completes with the next message's data, or times out", body = InputStreamWaitStarted),
+        (status = 400, description = "A bad stream id, timeout or message number", body = crate::openapi::schemas::ErrorBody),
+        (status = 409, description = "The run is not executing under a CLI worker", body = crate::openapi::schemas::ErrorBody),
+    ),
+)]
+pub async fn wait_input(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(run_id): Path<String>,
+    Json(body): Json<InputStreamWaitBody>,
+) -> ApiResult<axum::Json<InputStreamWaitStarted>> {
+    let now = state.engine.now();
+    let timeout_ms = match &body.timeout {
+        Some(t) => Some(
+            duration::parse_delay(t, now)
+                .map_err(|e| ApiError::bad_request(format!("timeout: {e}")))?
+                .saturating_sub(now)
+                .max(0),
+        ),
+        None => None,
+    };
+    if body.last_seq_num.is_some_and(|n| n < 0) {
+        return Err(ApiError::bad_request("lastSeqNum must be 0 or more"));
+    }
+    let w = state
+        .engine
+        .dev_wait_input(
+            &auth.env_id,
+            &run_id,
+            &body.stream_id,
+            body.last_seq_num,
+            timeout_ms,
+        )
+        .await?;
+    Ok(axum::Json(InputStreamWaitStarted {
+        waitpoint_id: w.state.waitpoint_id,
+        is_cached: false,
+    }))
 }
