@@ -242,7 +242,7 @@ fn not_found(id: &str) -> Error {
     Error::not_found(format!("Waitpoint {id} not found"))
 }
 
-/// The runs `WAITING` on a token (none once it is complete).
+/// The runs waiting on a token, suspended or holding the wait (none once it is complete).
 fn waiting_runs(tx: &mut dyn ReadTx, token: &Waitpoint) -> Result<Vec<Run>> {
     if token.status != WaitpointStatus::Waiting {
         return Ok(Vec::new());
@@ -250,7 +250,9 @@ fn waiting_runs(tx: &mut dyn ReadTx, token: &Waitpoint) -> Result<Vec<Run>> {
     let mut runs = Vec::new();
     for run_id in tx.runs_waiting_on(&token.id)? {
         if let Some(run) = tx.run(&token.env_id, &run_id)? {
-            if run.status == RunStatus::Waiting {
+            // Suspended on it, or holding the wait while its attempt runs (a worker's held
+            // wait, a task of the Trigger.dev CLI).
+            if matches!(run.status, RunStatus::Waiting | RunStatus::Executing) {
                 runs.push(run);
             }
         }

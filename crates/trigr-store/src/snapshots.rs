@@ -18,16 +18,20 @@ pub enum SnapshotStatus {
     Executing,
     /// The attempt waits for waitpoints; its process keeps running.
     ExecutingWithWaitpoints,
+    /// The run was canceled while its attempt ran: the worker stops the task (running its
+    /// cancel hooks) and reports it.
+    PendingCancel,
     /// The run ended (by its own completion, a cancel, a timeout or a lost worker).
     Finished,
 }
 
 impl SnapshotStatus {
-    pub const ALL: [SnapshotStatus; 5] = [
+    pub const ALL: [SnapshotStatus; 6] = [
         SnapshotStatus::Queued,
         SnapshotStatus::PendingExecuting,
         SnapshotStatus::Executing,
         SnapshotStatus::ExecutingWithWaitpoints,
+        SnapshotStatus::PendingCancel,
         SnapshotStatus::Finished,
     ];
 
@@ -37,6 +41,7 @@ impl SnapshotStatus {
             SnapshotStatus::PendingExecuting => "PENDING_EXECUTING",
             SnapshotStatus::Executing => "EXECUTING",
             SnapshotStatus::ExecutingWithWaitpoints => "EXECUTING_WITH_WAITPOINTS",
+            SnapshotStatus::PendingCancel => "PENDING_CANCEL",
             SnapshotStatus::Finished => "FINISHED",
         }
     }

@@ -258,6 +258,8 @@ async fn help_shows_only_required_flags_as_required() {
         ("cache set", &["--ttl"]),
         ("cache lock", &["--ttl"]),
         ("ai-tools create", &["--task", "--description"]),
+        ("keys pat create", &["--name"]),
+        ("keys pat approve", &["--name"]),
     ];
     let leaves = leaf_commands(env, Vec::new()).await;
     assert!(leaves.len() > 20, "{leaves:?}");

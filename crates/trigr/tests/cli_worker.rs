@@ -255,6 +255,8 @@ async fn a_run_goes_through_its_snapshots_and_a_long_wait_comes_back() {
     assert_eq!(ex["environment"]["slug"], "dev");
     assert_eq!(ex["project"]["ref"], project.as_str());
     assert_eq!(ex["run"]["maxAttempts"], 3);
+    assert_eq!(ex["deployment"]["version"], worker.as_str());
+    assert_eq!(ex["run"]["version"], worker.as_str());
     let otlp = st["envVars"]["TRIGGER_OTEL_EXPORTER_OTLP_ENDPOINT"]
         .as_str()
         .unwrap()
@@ -376,13 +378,34 @@ async fn tokens_and_children_come_back_as_completed_waitpoints() {
         latest(&server, &parent).await["snapshot"]["executionStatus"],
         "EXECUTING_WITH_WAITPOINTS"
     );
+    // A version guard (seed 000) is checked against the run that holds the wait.
+    let version = st["execution"]["run"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let complete_path = format!("/api/v1/waitpoints/tokens/{tid}/complete");
     let (s, v) = server
         .post(
-            &format!("/api/v1/waitpoints/tokens/{tid}/complete"),
-            json!({"data": {"ok": true}}),
+            &complete_path,
+            json!({"data": {"ok": false}, "ifVersion": "<20000101.1"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["runId"], parent.as_str(), "{v}");
+    assert_eq!(v["actualVersion"], version.as_str(), "{v}");
+    assert_eq!(
+        latest(&server, &parent).await["snapshot"]["executionStatus"],
+        "EXECUTING_WITH_WAITPOINTS",
+        "nothing delivered"
+    );
+    let (s, v) = server
+        .post(
+            &complete_path,
+            json!({"data": {"ok": true}, "ifVersion": version}),
         )
         .await;
     assert_eq!(s, 200, "{v}");
+    assert_eq!(v["runVersion"], version.as_str());
     let l = latest(&server, &parent).await;
     let cw = &l["completedWaitpoints"][0];
     assert_eq!(
@@ -499,7 +522,7 @@ async fn retries_queue_again_and_a_cancel_ends_the_chain() {
         .await;
     assert_eq!(s, 200, "{v}");
     let l = latest(&server, &id).await;
-    assert_eq!(l["snapshot"]["executionStatus"], "FINISHED", "{l}");
+    assert_eq!(l["snapshot"]["executionStatus"], "PENDING_CANCEL", "{l}");
     assert_eq!(l["run"]["status"], "CANCELED");
     // The CLI stops the task and reports the cancel: the run stays canceled.
     let snap2 = st2["snapshot"]["friendlyId"].as_str().unwrap();
@@ -516,6 +539,14 @@ async fn retries_queue_again_and_a_cancel_ends_the_chain() {
         (s, c["result"]["attemptStatus"].as_str()),
         (200, Some("RUN_FINISHED")),
         "{c}"
+    );
+    assert_eq!(
+        c["result"]["snapshot"]["executionStatus"], "FINISHED",
+        "{c}"
+    );
+    assert_eq!(
+        latest(&server, &id).await["snapshot"]["executionStatus"],
+        "FINISHED"
     );
     assert_eq!(server.run(&id).await["status"], "CANCELED");
 
@@ -779,12 +810,18 @@ async fn a_batch_made_by_a_task_comes_back_item_by_item_once_all_ended() {
         .await;
     assert_eq!(s, 202, "{b}");
     let batch = b["id"].as_str().unwrap().to_string();
-    assert_eq!(latest(&server, &parent).await["snapshot"]["executionStatus"], "EXECUTING_WITH_WAITPOINTS");
+    assert_eq!(
+        latest(&server, &parent).await["snapshot"]["executionStatus"],
+        "EXECUTING_WITH_WAITPOINTS"
+    );
     // The items come in two calls, the second first.
     for index in [1, 0] {
         let line = json!({"index": index, "task": "child", "payload": format!("{{\"n\":{index}}}"), "options": {"payloadType": "application/json"}});
         let r = server
-            .send(Req::new("POST", &format!("/api/v3/batches/{batch}/items")).raw_body("application/x-ndjson", format!("{line}\n")))
+            .send(
+                Req::new("POST", &format!("/api/v3/batches/{batch}/items"))
+                    .raw_body("application/x-ndjson", format!("{line}\n")),
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
@@ -793,14 +830,27 @@ async fn a_batch_made_by_a_task_comes_back_item_by_item_once_all_ended() {
     for m in &msgs {
         let st = start(&server, m).await;
         assert_eq!(st["execution"]["run"]["parentTaskRunId"], parent.as_str());
-        children.push((m["run"]["friendlyId"].as_str().unwrap().to_string(), st["snapshot"]["friendlyId"].as_str().unwrap().to_string()));
+        children.push((
+            m["run"]["friendlyId"].as_str().unwrap().to_string(),
+            st["snapshot"]["friendlyId"].as_str().unwrap().to_string(),
+        ));
     }
     let (first, snap) = &children[0];
     let (s, _) = complete(&server, first, snap, json!({"ok": true, "id": first, "output": "{\"done\":true}", "outputType": "application/json"})).await;
     assert_eq!(s, 200);
-    assert_eq!(latest(&server, &parent).await["snapshot"]["executionStatus"], "EXECUTING_WITH_WAITPOINTS", "one of two ended");
+    assert_eq!(
+        latest(&server, &parent).await["snapshot"]["executionStatus"],
+        "EXECUTING_WITH_WAITPOINTS",
+        "one of two ended"
+    );
     let (second, snap) = &children[1];
-    let (s, _) = complete(&server, second, snap, json!({"ok": false, "id": second, "error": {"type": "STRING_ERROR", "raw": "no"}})).await;
+    let (s, _) = complete(
+        &server,
+        second,
+        snap,
+        json!({"ok": false, "id": second, "error": {"type": "STRING_ERROR", "raw": "no"}}),
+    )
+    .await;
     assert_eq!(s, 200);
     let l = latest(&server, &parent).await;
     assert_eq!(l["snapshot"]["executionStatus"], "EXECUTING", "{l}");
@@ -809,13 +859,19 @@ async fn a_batch_made_by_a_task_comes_back_item_by_item_once_all_ended() {
     for (i, cw) in got.iter().enumerate() {
         assert_eq!(cw["type"], "RUN");
         assert_eq!(cw["index"], i as i64, "{l}");
-        assert_eq!(cw["completedByTaskRun"]["batch"]["friendlyId"], batch.as_str());
+        assert_eq!(
+            cw["completedByTaskRun"]["batch"]["friendlyId"],
+            batch.as_str()
+        );
         let child = cw["completedByTaskRun"]["friendlyId"].as_str().unwrap();
         let ok = child == first;
         assert_eq!(cw["outputIsError"], !ok, "{cw}");
         if !ok {
             let err: Value = serde_json::from_str(cw["output"].as_str().unwrap()).unwrap();
-            assert_eq!((err["type"].as_str(), err["raw"].as_str()), (Some("STRING_ERROR"), Some("no")));
+            assert_eq!(
+                (err["type"].as_str(), err["raw"].as_str()),
+                (Some("STRING_ERROR"), Some("no"))
+            );
         }
     }
 }
@@ -827,47 +883,192 @@ async fn a_task_streams_reads_input_and_flushes_metadata_with_its_key_alone() {
     let (id, st) = started(&server, &worker, "hello", json!({})).await;
 
     // Output stream: the SDK sends no lease; the CLI worker's holds.
-    let r = server.send(Req::new("PUT", &format!("/realtime/v1/streams/{id}/self/words"))).await;
+    let r = server
+        .send(Req::new(
+            "PUT",
+            &format!("/realtime/v1/streams/{id}/self/words"),
+        ))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = server
-        .send(Req::new("POST", &format!("/realtime/v1/streams/{id}/self/words")).raw_body("application/json", "\"a\"\n\"b\"\n"))
+        .send(
+            Req::new("POST", &format!("/realtime/v1/streams/{id}/self/words"))
+                .raw_body("application/json", "\"a\"\n\"b\"\n"),
+        )
         .await;
-    assert_eq!((r.status, r.json["accepted"].as_i64()), (200, Some(2)), "{}", r.text);
+    assert_eq!(
+        (r.status, r.json["accepted"].as_i64()),
+        (200, Some(2)),
+        "{}",
+        r.text
+    );
     let other = server.trigger("child", json!({}), json!({})).await;
-    let r = server.send(Req::new("PUT", &format!("/realtime/v1/streams/{other}/self/words"))).await;
-    assert_eq!(r.status, 400, "a run no worker holds needs a lease: {}", r.text);
+    let r = server
+        .send(Req::new(
+            "PUT",
+            &format!("/realtime/v1/streams/{other}/self/words"),
+        ))
+        .await;
+    assert_eq!(
+        r.status, 400,
+        "a run no worker holds needs a lease: {}",
+        r.text
+    );
 
     // inputStream.wait(): the wait, then a token wait on its waitpoint, then the message.
-    let (s, w) = server.post(&format!("/api/v1/runs/{id}/input-streams/wait"), json!({"streamId": "approval", "timeout": "1h"})).await;
+    let (s, w) = server
+        .post(
+            &format!("/api/v1/runs/{id}/input-streams/wait"),
+            json!({"streamId": "approval", "timeout": "1h"}),
+        )
+        .await;
     assert_eq!(s, 200, "{w}");
     let wp = w["waitpointId"].as_str().unwrap().to_string();
-    let (s, v) = server.post(&format!("/engine/v1/runs/{id}/waitpoints/tokens/{wp}/wait"), json!({})).await;
+    let (s, v) = server
+        .post(
+            &format!("/engine/v1/runs/{id}/waitpoints/tokens/{wp}/wait"),
+            json!({}),
+        )
+        .await;
     assert_eq!((s, &v), (200, &json!({"success": true})));
-    assert_eq!(latest(&server, &id).await["snapshot"]["executionStatus"], "EXECUTING_WITH_WAITPOINTS");
-    let (s, v) = server.post(&format!("/realtime/v1/streams/{id}/input/approval"), json!({"data": {"approved": true}})).await;
+    assert_eq!(
+        latest(&server, &id).await["snapshot"]["executionStatus"],
+        "EXECUTING_WITH_WAITPOINTS"
+    );
+    let (s, v) = server
+        .post(
+            &format!("/realtime/v1/streams/{id}/input/approval"),
+            json!({"data": {"approved": true}}),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     let cw = latest(&server, &id).await["completedWaitpoints"][0].clone();
-    assert_eq!((cw["type"].as_str(), cw["friendlyId"].as_str()), (Some("MANUAL"), Some(wp.as_str())), "{cw}");
-    assert_eq!(serde_json::from_str::<Value>(cw["output"].as_str().unwrap()).unwrap(), json!({"approved": true}));
+    assert_eq!(
+        (cw["type"].as_str(), cw["friendlyId"].as_str()),
+        (Some("MANUAL"), Some(wp.as_str())),
+        "{cw}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(cw["output"].as_str().unwrap()).unwrap(),
+        json!({"approved": true})
+    );
     // The next wait on the stream takes the next message.
-    let (_, v) = server.post(&format!("/realtime/v1/streams/{id}/input/approval"), json!({"data": 2})).await;
+    let (_, v) = server
+        .post(
+            &format!("/realtime/v1/streams/{id}/input/approval"),
+            json!({"data": 2}),
+        )
+        .await;
     assert_eq!(v["ok"], true);
-    let (_, w) = server.post(&format!("/api/v1/runs/{id}/input-streams/wait"), json!({"streamId": "approval"})).await;
+    let (_, w) = server
+        .post(
+            &format!("/api/v1/runs/{id}/input-streams/wait"),
+            json!({"streamId": "approval"}),
+        )
+        .await;
     let cw = latest(&server, &id).await["completedWaitpoints"][0].clone();
     assert_eq!(cw["friendlyId"], w["waitpointId"]);
     assert_eq!(cw["output"], "2");
-    let (s, v) = server.post(&format!("/api/v1/runs/{id}/input-streams/wait"), json!({"streamId": "a\u{1}"})).await;
+    let (s, v) = server
+        .post(
+            &format!("/api/v1/runs/{id}/input-streams/wait"),
+            json!({"streamId": "a\u{1}"}),
+        )
+        .await;
     assert_eq!(s, 400, "{v}");
 
     // The metadata operations a completion flushes apply before the run ends.
-    let (s, v) = server.call("PUT", &format!("/api/v1/runs/{id}/metadata"), Some(json!({"metadata": {"n": 1}}))).await;
+    let (s, v) = server
+        .call(
+            "PUT",
+            &format!("/api/v1/runs/{id}/metadata"),
+            Some(json!({"metadata": {"n": 1}})),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     let flushed = json!({"json": {"operations": [{"type": "increment", "key": "n", "value": 2}, {"type": "set", "key": "status", "value": "done"}], "parentOperations": [], "rootOperations": []}});
     let snap = st["snapshot"]["friendlyId"].as_str().unwrap();
-    let (s, c) = complete(&server, &id, snap, json!({
-        "ok": true, "id": id, "outputType": "application/json",
-        "flushedMetadata": {"data": flushed.to_string(), "dataType": "application/super+json"}
-    })).await;
+    let (s, c) = complete(
+        &server,
+        &id,
+        snap,
+        json!({
+            "ok": true, "id": id, "outputType": "application/json",
+            "flushedMetadata": {"data": flushed.to_string(), "dataType": "application/super+json"}
+        }),
+    )
+    .await;
     assert_eq!(s, 200, "{c}");
-    assert_eq!(server.run(&id).await["metadata"], json!({"n": 3, "status": "done"}));
+    assert_eq!(
+        server.run(&id).await["metadata"],
+        json!({"n": 3, "status": "done"})
+    );
+}
+
+#[tokio::test]
+async fn typescript_and_rust_tasks_wait_for_each_other() {
+    let server = TestServer::start().await;
+    let rust = server.deploy(json!([{"id": "rust-task"}])).await;
+    assert!(
+        server.dequeue(&rust, 1, 0).await.is_empty(),
+        "a Rust worker is there"
+    );
+    let worker = register(&server, &project_ref(&server), "h1").await;
+
+    // A TypeScript task waits for a Rust task.
+    let (parent, st) = started(&server, &worker, "hello", json!({})).await;
+    let (s, t) = server.post("/api/v1/tasks/rust-task/trigger", json!({
+        "payload": "{\"n\":1}",
+        "options": {"payloadType": "application/json", "parentRunId": parent, "resumeParentOnCompletion": true,
+                    "lockToVersion": st["execution"]["run"]["version"]}
+    })).await;
+    assert_eq!(s, 200, "{t}");
+    let runs = server.dequeue(&rust, 1, 5_000).await;
+    assert_eq!(runs[0]["runId"], t["id"], "the Rust worker serves its task");
+    assert_eq!(runs[0]["parentRunId"], parent.as_str());
+    let (s, _) = server.complete_ok(&runs[0], json!({"from": "rust"})).await;
+    assert_eq!(s, 200);
+    let cw = latest(&server, &parent).await["completedWaitpoints"][0].clone();
+    assert_eq!(
+        (cw["type"].as_str(), cw["outputIsError"].as_bool()),
+        (Some("RUN"), Some(false)),
+        "{cw}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(cw["output"].as_str().unwrap()).unwrap(),
+        json!({"from": "rust"})
+    );
+
+    // A Rust task waits for a TypeScript task.
+    let id = server.trigger("rust-task", json!({}), json!({})).await;
+    let run = server.dequeue(&rust, 1, 5_000).await.remove(0);
+    assert_eq!(run["runId"], id.as_str());
+    let (s, w) = server
+        .post(
+            &format!("/api/v1/worker/runs/{id}/waits"),
+            json!({
+                "lease": run["lease"], "position": 0, "name": "triggerAndWait", "suspend": false,
+                "wait": {"type": "run", "task": "child", "payload": {"n": 2}}
+            }),
+        )
+        .await;
+    assert_eq!((s, w["status"].as_str()), (200, Some("WAITING")), "{w}");
+    let m = dequeue(&server, &worker, 1).await;
+    assert_eq!(m[0]["run"]["friendlyId"], w["runIds"][0]);
+    let cst = start(&server, &m[0]).await;
+    let child = m[0]["run"]["friendlyId"].as_str().unwrap();
+    let (s, _) = complete(&server, child, cst["snapshot"]["friendlyId"].as_str().unwrap(), json!({
+        "ok": true, "id": child, "output": "{\"json\":{\"doubled\":4}}", "outputType": "application/super+json"
+    })).await;
+    assert_eq!(s, 200);
+    let lease = run["lease"].as_str().unwrap();
+    let (s, w) = server
+        .get(&format!(
+            "/api/v1/worker/runs/{id}/waits/0?lease={lease}&waitMs=5000"
+        ))
+        .await;
+    assert_eq!(s, 200, "{w}");
+    assert_eq!(w["status"], "COMPLETED", "{w}");
+    assert_eq!(w["output"]["ok"], true, "{w}");
+    assert_eq!(w["output"]["output"], json!({"doubled": 4}), "{w}");
 }

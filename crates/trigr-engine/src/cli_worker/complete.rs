@@ -8,10 +8,10 @@
 //! A completion for a run that already ended (canceled while the task ran, timed out) changes
 //! nothing and answers how it ended, which is what the CLI expects after it stopped the task.
 
-use trigr_store::{AttemptOutcome, Run, Snapshot};
+use trigr_store::{AttemptOutcome, Run, Snapshot, SnapshotStatus};
 use trigr_types::{Millis, RunStatus};
 
-use super::held_run;
+use super::{append, held_run};
 use crate::attempts::{record_end, End};
 use crate::resume::runs_ended;
 use crate::retry::{plan_failure, Failure};
@@ -176,12 +176,16 @@ fn judge(
     }
 }
 
-/// The answer for a run that had already ended.
+/// The answer for a run that had already ended; a cancel the CLI reports now ends the
+/// chain.
 fn ended(tx: &mut Txn<'_>, env_id: &str, run_id: &str) -> Result<DevCompleted> {
     let run = tx
         .run(env_id, run_id)?
         .ok_or_else(|| Error::run_not_found(run_id))?;
-    let snapshot = latest(tx, run_id)?;
+    let mut snapshot = latest(tx, run_id)?;
+    if snapshot.status == SnapshotStatus::PendingCancel {
+        snapshot = append(tx, &run, SnapshotStatus::Finished, Vec::new())?;
+    }
     Ok(DevCompleted {
         run,
         snapshot,

@@ -8,8 +8,9 @@
 //!
 //! * every transition of a run that a dev lease held or now holds appends one ([`follow`],
 //!   called by [`crate::transition`] in the transition's transaction): handed out
-//!   `PENDING_EXECUTING`, started `EXECUTING`, back in its queue `QUEUED`, ended (by its own
-//!   completion, a cancel, a timeout or a lost worker) `FINISHED`;
+//!   `PENDING_EXECUTING`, started `EXECUTING`, back in its queue `QUEUED`, canceled while it
+//!   ran `PENDING_CANCEL` (the CLI stops the task and reports it, which appends `FINISHED`),
+//!   otherwise ended (by its own completion, a cancel, a timeout or a lost worker) `FINISHED`;
 //! * a wait the task starts appends `EXECUTING_WITH_WAITPOINTS` ([`waits`]), and the
 //!   completion of what it waits for appends `EXECUTING` handing the waitpoint back
 //!   ([`waitpoint_completed`], called by [`crate::resume`] when the waitpoint completes).
@@ -73,6 +74,10 @@ pub(crate) fn follow(tx: &mut Txn<'_>, before: &Run, after: &Run) -> Result<()> 
         return Ok(());
     }
     let status = match after.status {
+        // A task canceled while it runs is stopped by the CLI, which then reports it.
+        RunStatus::Canceled if before.status == RunStatus::Executing => {
+            SnapshotStatus::PendingCancel
+        }
         s if s.is_final() => SnapshotStatus::Finished,
         RunStatus::Dequeued => SnapshotStatus::PendingExecuting,
         RunStatus::Executing if before.status != RunStatus::Executing => SnapshotStatus::Executing,

@@ -345,6 +345,21 @@ pub struct TaskRunExecution {
     pub machine: MachinePreset,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<IdOnly>,
+    /// The build the run is locked to (`ctx.deployment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<ExecutionDeployment>,
+}
+
+/// `ctx.deployment`: the version a run executes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionDeployment {
+    pub id: String,
+    pub short_code: String,
+    pub version: String,
+    pub runtime: String,
+    pub runtime_version: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -30,10 +30,11 @@ use trigr_types::wire::dev::{
     AttemptCompleteBody, AttemptCompleted, AttemptResult, AttemptStartBody, AttemptStarted,
     BackgroundWorkerBody, BackgroundWorkerCreated, CompleteResult, DebugLogBody, DequeuedMessage,
     DequeuedRunRef, DequeuedWorker, DevConfig, DevDequeueBody, DevDequeued, DevOk, DisconnectBody,
-    Disconnected, ExecutionAttempt, ExecutionEnvironment, ExecutionOrganization, ExecutionProject,
-    ExecutionQueue, ExecutionRun, ExecutionTask, FlushedMetadata, IdAndType, IdOnly,
-    InputStreamWaitBody, InputStreamWaitStarted, LatestSnapshot, RunExecutionData,
-    TaskRunExecution, WaitDurationBody, WaitDurationStarted, WaitStarted,
+    Disconnected, ExecutionAttempt, ExecutionDeployment, ExecutionEnvironment,
+    ExecutionOrganization, ExecutionProject, ExecutionQueue, ExecutionRun, ExecutionTask,
+    FlushedMetadata, IdAndType, IdOnly, InputStreamWaitBody, InputStreamWaitStarted,
+    LatestSnapshot, RunExecutionData, TaskRunExecution, WaitDurationBody, WaitDurationStarted,
+    WaitStarted,
 };
 use trigr_types::wire::rest::MetadataUpdate;
 use trigr_types::wire::Timestamp;
@@ -326,6 +327,16 @@ fn execution(s: &DevStarted, auth: &Auth) -> TaskRunExecution {
         },
         machine: views::machine(run.machine.as_deref()),
         batch: run.batch_id.clone().map(|id| IdOnly { id }),
+        deployment: match (&s.deployment_id, &run.version) {
+            (Some(id), Some(version)) => Some(ExecutionDeployment {
+                id: id.clone(),
+                short_code: version.clone(),
+                version: version.clone(),
+                runtime: "node".to_string(),
+                runtime_version: String::new(),
+            }),
+            _ => None,
+        },
     }
 }
 
