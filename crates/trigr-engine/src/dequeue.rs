@@ -72,6 +72,7 @@ impl Engine {
                 now: tx.now(),
                 lease_ms: tx.config().lease_timeout.as_millis() as Millis,
                 new_lease: || id::new("lease"),
+                timed: true,
                 status: if start {
                     RunStatus::Executing
                 } else {
@@ -109,6 +110,9 @@ pub(crate) struct Claim {
     pub lease_ms: Millis,
     /// Makes the lease of each run taken.
     pub new_lease: fn() -> String,
+    /// Whether the server times the attempt out after the run's `maxDuration`; `false` for
+    /// a worker whose runtime measures it itself (waits excluded).
+    pub timed: bool,
     /// `DEQUEUED`, or `EXECUTING` for a worker that starts its runs at once.
     pub status: RunStatus,
 }
@@ -169,6 +173,7 @@ fn take_from_queue(
         now,
         lease_ms,
         new_lease,
+        timed,
         status,
     } = *claim;
     let limit = q.limit();
@@ -190,7 +195,10 @@ fn take_from_queue(
             running.insert(run.ckey.clone(), held);
             continue;
         }
-        let after = leased(&run, status, new_lease(), now + lease_ms, now);
+        let mut after = leased(&run, status, new_lease(), now + lease_ms, now);
+        if !timed {
+            after.timeout_at = None;
+        }
         running.insert(run.ckey.clone(), held + 1);
         taken.push((run, after));
     }

@@ -1072,3 +1072,43 @@ async fn typescript_and_rust_tasks_wait_for_each_other() {
     assert_eq!(w["output"]["ok"], true, "{w}");
     assert_eq!(w["output"]["output"], json!({"doubled": 4}), "{w}");
 }
+
+#[tokio::test]
+async fn a_wait_longer_than_max_duration_keeps_its_run_while_the_cli_beats() {
+    let server = TestServer::start_with_clock().await;
+    let worker = register(&server, &project_ref(&server), "h1").await;
+    // `hello` has a maxDuration of 300 s: the task's runtime counts its compute time.
+    let (id, st) = started(&server, &worker, "hello", json!({})).await;
+    let snap = st["snapshot"]["friendlyId"].as_str().unwrap().to_string();
+    let now = server.advance(0).await["now"].as_str().unwrap().to_string();
+    let due = trigr_types::duration::parse_date(&now).unwrap() + 600_000;
+    let date = trigr_types::wire::Timestamp(due).to_string();
+    let (s, _) = server
+        .post(
+            &format!("/engine/v1/runs/{id}/wait/duration"),
+            json!({"date": date}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    for _ in 0..10 {
+        server.advance(60_000).await;
+        let (s, v) = cli(
+            &server,
+            "POST",
+            &format!("/engine/v1/dev/runs/{id}/snapshots/{snap}/heartbeat"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "the CLI still holds its run: {v}");
+    }
+    assert_eq!(server.run(&id).await["status"], "EXECUTING");
+    let l = latest(&server, &id).await;
+    assert_eq!(l["snapshot"]["executionStatus"], "EXECUTING", "{l}");
+    assert_eq!(l["completedWaitpoints"][0]["type"], "DATETIME");
+
+    // A CLI that stops beating loses the run: it is retried, and its chain says so.
+    server.advance(100_000).await;
+    let l = latest(&server, &id).await;
+    assert_eq!(l["snapshot"]["executionStatus"], "QUEUED", "{l}");
+    assert_eq!(server.run(&id).await["status"], "QUEUED");
+}

@@ -46,6 +46,9 @@ impl Engine {
                 now: tx.now(),
                 lease_ms: DEV_LEASE_MS,
                 new_lease: new_dev_lease,
+                // The task runtime ends an attempt past its maxDuration itself, counting
+                // compute time only: a task that waits longer is not timed out here.
+                timed: false,
                 status: RunStatus::Dequeued,
             };
             let mut out = Vec::new();
