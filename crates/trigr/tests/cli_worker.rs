@@ -14,26 +14,9 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{binary, store_args, Req, TestServer, DEV_KEY, STAGING_KEY};
+use common::{default_project_ref, Req, TestServer, DEV_KEY, STAGING_KEY};
 
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn project_ref(server: &TestServer) -> String {
-    let mut args = vec!["projects".to_string(), "list".to_string()];
-    args.extend(store_args(server));
-    let out = std::process::Command::new(binary())
-        .args(&args)
-        .env_remove("TRIGR_DATA_DIR")
-        .env_remove("TRIGR_DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run trigr projects list");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    text.split_whitespace()
-        .find(|w| w.starts_with("proj_"))
-        .unwrap_or_else(|| panic!("no project reference in {text}"))
-        .to_string()
-}
 
 /// A call as the CLI makes it: JSON in a `text/plain` body.
 async fn cli(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -149,7 +132,7 @@ async fn started(server: &TestServer, worker: &str, task: &str, payload: Value) 
 #[tokio::test]
 async fn builds_register_as_versions_once_each() {
     let server = TestServer::start().await;
-    let project = project_ref(&server);
+    let project = default_project_ref(&server);
     let first = register(&server, &project, "hash-1").await;
     assert_eq!(
         register(&server, &project, "hash-1").await,
@@ -219,7 +202,7 @@ async fn builds_register_as_versions_once_each() {
 #[tokio::test]
 async fn a_run_goes_through_its_snapshots_and_a_long_wait_comes_back() {
     let server = TestServer::start_with_clock().await;
-    let project = project_ref(&server);
+    let project = default_project_ref(&server);
     let worker = register(&server, &project, "h1").await;
     let (s, v) = server.get("/engine/v1/dev/config").await;
     assert_eq!(s, 200, "{v}");
@@ -360,7 +343,7 @@ async fn a_run_goes_through_its_snapshots_and_a_long_wait_comes_back() {
 #[tokio::test]
 async fn tokens_and_children_come_back_as_completed_waitpoints() {
     let server = TestServer::start_with_clock().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     let (parent, st) = started(&server, &worker, "hello", json!({})).await;
 
     // wait.forToken, completed through the API.
@@ -491,7 +474,7 @@ async fn tokens_and_children_come_back_as_completed_waitpoints() {
 #[tokio::test]
 async fn retries_queue_again_and_a_cancel_ends_the_chain() {
     let server = TestServer::start_with_clock().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     let (id, st) = started(&server, &worker, "hello", json!({})).await;
     let snap = st["snapshot"]["friendlyId"].as_str().unwrap();
     let (s, c) = complete(&server, &id, snap, json!({
@@ -568,7 +551,7 @@ async fn retries_queue_again_and_a_cancel_ends_the_chain() {
 #[tokio::test]
 async fn a_cli_that_went_away_has_its_runs_canceled() {
     let server = TestServer::start().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     let (held, _) = started(&server, &worker, "hello", json!({})).await;
     let waiting = server
         .trigger("hello", json!({}), json!({"delay": "1h"}))
@@ -600,7 +583,7 @@ async fn a_cli_that_went_away_has_its_runs_canceled() {
 #[tokio::test]
 async fn bad_calls_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     let (id, st) = started(&server, &worker, "hello", json!({})).await;
     let snap = st["snapshot"]["friendlyId"].as_str().unwrap();
     let (s, v) = cli(
@@ -680,7 +663,7 @@ async fn packet(ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStrea
 #[tokio::test]
 async fn socket_io_tells_the_cli_of_each_new_snapshot() {
     let server = TestServer::start().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     let (id, _) = started(&server, &worker, "hello", json!({})).await;
 
     let addr = server.base_url.strip_prefix("http://").unwrap().to_string();
@@ -744,7 +727,7 @@ async fn socket_io_tells_the_cli_of_each_new_snapshot() {
 #[tokio::test]
 async fn task_processes_export_logs_to_their_environment_endpoint() {
     let server = TestServer::start().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     let (id, st) = started(&server, &worker, "hello", json!({})).await;
     let endpoint = st["envVars"]["TRIGGER_OTEL_EXPORTER_OTLP_ENDPOINT"]
         .as_str()
@@ -803,7 +786,7 @@ async fn task_processes_export_logs_to_their_environment_endpoint() {
 #[tokio::test]
 async fn a_batch_made_by_a_task_comes_back_item_by_item_once_all_ended() {
     let server = TestServer::start().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     let (parent, _) = started(&server, &worker, "hello", json!({})).await;
     let (s, b) = server
         .post("/api/v3/batches", json!({"runCount": 2, "taskIdentifiers": ["child"], "parentRunId": parent, "resumeParentOnCompletion": true}))
@@ -879,7 +862,7 @@ async fn a_batch_made_by_a_task_comes_back_item_by_item_once_all_ended() {
 #[tokio::test]
 async fn a_task_streams_reads_input_and_flushes_metadata_with_its_key_alone() {
     let server = TestServer::start().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     let (id, st) = started(&server, &worker, "hello", json!({})).await;
 
     // Output stream: the SDK sends no lease; the CLI worker's holds.
@@ -1013,7 +996,7 @@ async fn typescript_and_rust_tasks_wait_for_each_other() {
         server.dequeue(&rust, 1, 0).await.is_empty(),
         "a Rust worker is there"
     );
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
 
     // A TypeScript task waits for a Rust task.
     let (parent, st) = started(&server, &worker, "hello", json!({})).await;
@@ -1076,7 +1059,7 @@ async fn typescript_and_rust_tasks_wait_for_each_other() {
 #[tokio::test]
 async fn a_wait_longer_than_max_duration_keeps_its_run_while_the_cli_beats() {
     let server = TestServer::start_with_clock().await;
-    let worker = register(&server, &project_ref(&server), "h1").await;
+    let worker = register(&server, &default_project_ref(&server), "h1").await;
     // `hello` has a maxDuration of 300 s: the task's runtime counts its compute time.
     let (id, st) = started(&server, &worker, "hello", json!({})).await;
     let snap = st["snapshot"]["friendlyId"].as_str().unwrap().to_string();

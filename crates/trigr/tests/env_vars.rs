@@ -20,24 +20,6 @@ use common::*;
 use serde_json::{json, Value};
 use trigr_sdk::Client;
 
-/// The reference of the store's default project (`trigr projects list`).
-fn default_ref(server: &TestServer) -> String {
-    let mut args = vec!["projects".to_string(), "list".to_string()];
-    args.extend(store_args(server));
-    let out = Command::new(binary())
-        .args(&args)
-        .env_remove("TRIGR_DATA_DIR")
-        .env_remove("TRIGR_DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run trigr projects list");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    text.split_whitespace()
-        .find(|w| w.starts_with("proj_"))
-        .unwrap_or_else(|| panic!("no project reference in {text}"))
-        .to_string()
-}
-
 fn base(project: &str, slug: &str) -> String {
     format!("/api/v1/projects/{project}/envvars/{slug}")
 }
@@ -79,7 +61,7 @@ async fn refused(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_answer_in_upstream_shapes() {
     let server = TestServer::start().await;
-    let p = default_ref(&server);
+    let p = default_project_ref(&server);
     let dev = base(&p, "dev");
     let success = json!({"success": true});
     assert_eq!(ok(&server, DEV_KEY, "GET", &dev, None).await, json!([]));
@@ -187,7 +169,7 @@ async fn routes_answer_in_upstream_shapes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_projects_and_environments_are_refused() {
     let server = TestServer::start().await;
-    let p = default_ref(&server);
+    let p = default_project_ref(&server);
     let body = Some(json!({"name": "X", "value": "1"}));
     for slug in ["stg", "staging", "prod", "preview", "nope"] {
         refused(
@@ -255,7 +237,7 @@ async fn other_projects_and_environments_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bounds_are_checked_before_anything_is_written() {
     let server = TestServer::start().await;
-    let p = default_ref(&server);
+    let p = default_project_ref(&server);
     let dev = base(&p, "dev");
     let long = "N".repeat(257);
     for (name, needle) in [
@@ -483,7 +465,7 @@ fn stored(server: &TestServer) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_are_encrypted_at_rest() {
     let mut server = TestServer::start().await;
-    let p = default_ref(&server);
+    let p = default_project_ref(&server);
     let dev = base(&p, "dev");
     let plain = "plain-value-that-must-not-be-stored";
     ok(
@@ -635,7 +617,7 @@ async fn the_client_and_tasks_read_variables() {
     use trigr_sdk::{task, Worker};
 
     let server = TestServer::start().await;
-    let p = default_ref(&server);
+    let p = default_project_ref(&server);
     let c = Client::new(&server.base_url, DEV_KEY).expect("client");
     let vars = c.env_vars();
     vars.create(&p, "dev", "GREETING", "hello", false)
@@ -705,7 +687,7 @@ async fn the_client_and_tasks_read_variables() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_imports_never_pass_the_limit() {
     let server = std::sync::Arc::new(TestServer::start().await);
-    let p = default_ref(&server);
+    let p = default_project_ref(&server);
     let import = format!("{}/import", base(&p, "dev"));
     let fill: serde_json::Map<String, Value> =
         (0..490).map(|i| (format!("F{i}"), json!("x"))).collect();

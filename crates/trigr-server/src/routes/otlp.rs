@@ -198,6 +198,7 @@ async fn env_of_token(state: &AppState, token: &str) -> ApiResult<String> {
     responses(
         (status = 200, description = "As `POST /otel/v1/traces`", body = ExportAnswer),
         (status = 401, description = "The token is not valid", body = crate::openapi::schemas::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
 pub async fn env_traces(
@@ -221,6 +222,7 @@ pub async fn env_traces(
     responses(
         (status = 200, description = "As `POST /otel/v1/logs`", body = ExportAnswer),
         (status = 401, description = "The token is not valid", body = crate::openapi::schemas::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
 pub async fn env_logs(
@@ -244,6 +246,7 @@ pub async fn env_logs(
     responses(
         (status = 200, description = "As `POST /otel/v1/metrics`", body = ExportAnswer),
         (status = 401, description = "The token is not valid", body = crate::openapi::schemas::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
 pub async fn env_metrics(

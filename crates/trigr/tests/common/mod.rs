@@ -1167,3 +1167,21 @@ pub async fn public_token_with(server: &TestServer, claims: Value) -> String {
     )
     .unwrap()
 }
+
+/// The reference of the store's default project (`trigr projects list`).
+pub fn default_project_ref(server: &TestServer) -> String {
+    let mut args = vec!["projects".to_string(), "list".to_string()];
+    args.extend(store_args(server));
+    let out = Command::new(binary())
+        .args(&args)
+        .env_remove("TRIGR_DATA_DIR")
+        .env_remove("TRIGR_DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run trigr projects list");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace()
+        .find(|w| w.starts_with("proj_"))
+        .unwrap_or_else(|| panic!("no project reference in {text}"))
+        .to_string()
+}

@@ -617,6 +617,7 @@ fn presence_events(engine: trigr_engine::Engine) -> impl Stream<Item = Result<Ev
     responses(
         (status = 200, description = "The wait started; its waitpoint completes at the date", body = WaitDurationStarted),
         (status = 400, description = "The date is not a date", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The run is not executing under a CLI worker", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
@@ -691,6 +692,7 @@ pub async fn wait_token(
     responses(
         (status = 200, description = "The wait's waitpoint: it completes with the next message's data, or times out", body = InputStreamWaitStarted),
         (status = 400, description = "A bad stream id, timeout or message number", body = crate::openapi::schemas::ErrorBody),
+        (status = 404, description = "No such run", body = crate::openapi::schemas::ErrorBody),
         (status = 409, description = "The run is not executing under a CLI worker", body = crate::openapi::schemas::ErrorBody),
     ),
 )]
