@@ -737,10 +737,12 @@ async fn task_processes_export_logs_to_their_environment_endpoint() {
         .strip_prefix(&server.base_url)
         .expect("the server's own URL")
         .to_string();
+    // As the Trigger.dev SDK 4.x sends it: the run id in the record's `$metadata.ctx.run.id`.
     let export = json!({"resourceLogs": [{
-        "resource": {"attributes": [{"key": "ctx.run.id", "value": {"stringValue": id}}]},
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "trigger.dev"}}]},
         "scopeLogs": [{"logRecords": [{"timeUnixNano": "1700000000000000000", "severityText": "INFO",
-            "body": {"stringValue": "hello from typescript"}}]}]
+            "body": {"stringValue": "hello from typescript"},
+            "attributes": [{"key": "$metadata.ctx.run.id", "value": {"stringValue": id}}]}]}]
     }]});
     let r = server
         .send(

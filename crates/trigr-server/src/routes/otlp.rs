@@ -24,8 +24,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Unread};
 use crate::{telemetry, AppState};
 
-/// The attributes naming a run, first found first.
-pub const RUN_ID_KEYS: [&str; 2] = ["ctx.run.id", "trigr.run_id"];
+/// The attributes naming a run, first found first: the Trigger.dev SDK 4.x puts the run id of
+/// its spans and log records in `$metadata.ctx.run.id` (its metric points keep `ctx.run.id`).
+pub const RUN_ID_KEYS: [&str; 3] = ["ctx.run.id", "$metadata.ctx.run.id", "trigr.run_id"];
 /// Most spans, log records or metric data points in one export.
 pub const MAX_ITEMS: usize = 5_000;
 
