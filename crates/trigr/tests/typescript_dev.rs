@@ -75,7 +75,7 @@ const ENV_TO_CLEAR: &[&str] = &[
     "OTEL_EXPORTER_OTLP_HEADERS",
     "NODE_OPTIONS",
     "FORCE_COLOR",
-    // The CLI changes its output when it thinks a coding assistant runs it.
+    // Any one of these changes the format of the CLI's output.
     "AI_AGENT",
     "TRIGGER_MCP_SERVER",
     "CLAUDECODE",
