@@ -6,8 +6,9 @@
 //   TRIGGER_API_URL     the server's URL (default https://api.trigger.dev)
 //   TRIGGER_SECRET_KEY  the secret key of the environment the dev CLI serves (tr_dev_…)
 //
-// `node scripts/run-all.mjs` runs every check at once; `node scripts/run-all.mjs wait-long cancel`
-// runs the named ones. The exit code is 0 when every check passed.
+// `node scripts/run-all.mjs` runs every check, six at a time (RUN_ALL_PARALLEL);
+// `node scripts/run-all.mjs wait-long cancel` runs the named ones. The exit code is 0 when every
+// check passed. RUN_ALL_CHECK_TIMEOUT_MS bounds each wait for a run (default 120000).
 
 import http from "node:http";
 import { configure, idempotencyKeys, runs, streams, tasks, wait } from "@trigger.dev/sdk";
@@ -366,11 +367,18 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const names = wanted.length > 0 ? wanted : Object.keys(checks);
-const results = await Promise.all(
-  names.map(async (name) => {
-    const result = await runCheck(name);
-    console.log(JSON.stringify(result));
-    return result;
+// A parent waiting for its children keeps its slot in the dev CLI, so running every check at
+// once could fill the CLI's slots (`maxConcurrentRuns`) with parents whose children never start.
+const parallel = Math.max(1, Number(process.env.RUN_ALL_PARALLEL ?? 6));
+const queue = [...names];
+const results = [];
+await Promise.all(
+  Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+      const result = await runCheck(name);
+      console.log(JSON.stringify(result));
+      results.push(result);
+    }
   }),
 );
 const failed = results.filter((result) => !result.ok).map((result) => result.check);
