@@ -397,6 +397,9 @@ fn run_driver(project: &Path, base_url: &str, checks: &[String]) -> (Option<Outp
     }
     cmd.env("TRIGGER_API_URL", base_url)
         .env("TRIGGER_SECRET_KEY", common::DEV_KEY)
+        // Four rounds of six checks, each waiting at most a minute for a run, fit in the
+        // driver's time.
+        .env("RUN_ALL_CHECK_TIMEOUT_MS", "60000")
         .env("NO_COLOR", "1");
     let child = cmd.spawn().expect("spawn node scripts/run-all.mjs");
     let pid = child.id();
