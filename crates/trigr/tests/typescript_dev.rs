@@ -195,8 +195,9 @@ fn personal_access_token(server: &TestServer) -> String {
         server,
         &["keys", "pat", "create", "--name", "typescript-dev"],
     );
+    // The output names the token's prefix too; the token is the whole `tr_pat_` + 40 characters.
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .find(|w| w.starts_with("tr_pat_"))
+        .find(|w| w.starts_with("tr_pat_") && w.len() == "tr_pat_".len() + 40)
         .unwrap_or_else(|| panic!("no personal access token in {text}"))
         .to_string()
 }
