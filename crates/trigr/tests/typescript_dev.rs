@@ -258,6 +258,8 @@ struct DevCli {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     ready: mpsc::Receiver<()>,
+    /// One message per output stream that reached its end.
+    closed: mpsc::Receiver<()>,
 }
 
 impl DevCli {
@@ -293,14 +295,16 @@ impl DevCli {
         let mut child = cmd.spawn().expect("spawn npx trigger.dev dev");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, ready) = mpsc::channel();
+        let (closed_tx, closed) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
-        Self::keep(stdout, "", lines.clone(), Some(tx));
-        Self::keep(stderr, "[stderr] ", lines.clone(), None);
+        Self::keep(stdout, "", lines.clone(), Some(tx), closed_tx.clone());
+        Self::keep(stderr, "[stderr] ", lines.clone(), None, closed_tx);
         DevCli {
             child,
             lines,
             ready,
+            closed,
         }
     }
 
@@ -310,6 +314,7 @@ impl DevCli {
         prefix: &'static str,
         lines: Arc<Mutex<Vec<String>>>,
         ready: Option<mpsc::Sender<()>>,
+        closed: mpsc::Sender<()>,
     ) {
         std::thread::spawn(move || {
             for line in BufReader::new(stream).lines() {
@@ -322,6 +327,7 @@ impl DevCli {
                 }
                 lines.lock().unwrap().push(format!("{prefix}{line}"));
             }
+            let _ = closed.send(());
         });
     }
 
@@ -340,7 +346,9 @@ impl DevCli {
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 // Let the readers take the last lines.
-                std::thread::sleep(Duration::from_millis(200));
+                for _ in 0..2 {
+                    let _ = self.closed.recv_timeout(Duration::from_secs(2));
+                }
                 panic!(
                     "`trigger.dev dev` exited ({status}) before it was ready\n--- CLI output ---\n{}",
                     self.output()
@@ -369,12 +377,11 @@ impl Drop for DevCli {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             self.signal_group("-TERM");
+            // The CLI stopped when both of its output streams end (5 s at most).
             let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
+            for _ in 0..2 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let _ = self.closed.recv_timeout(left);
             }
         }
         // Whatever is left of the group (the task processes), and the CLI if it did not stop.
