@@ -92,7 +92,7 @@ async function startActionServer() {
 const checks = {
   async "wait-short"() {
     const handle = await tasks.trigger("wait-for", { seconds: 2 });
-    const run = await finished(handle.id);
+    const run = await runs.poll(handle.id, { pollIntervalMs: 200 });
     const ok = run.status === "COMPLETED" && run.output?.seconds === 2 && run.output.lateMs >= -50;
     return { ok, runId: handle.id, got: summary(run), want: "COMPLETED after a local 2 s wait" };
   },
