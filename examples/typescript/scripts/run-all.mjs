@@ -186,9 +186,10 @@ const checks = {
       run.status === "COMPLETED" &&
       m.status === "done" &&
       m.progress === 1 &&
-      m.stepsDone === 3 &&
-      JSON.stringify(m.log) === JSON.stringify(["step 1", "step 2", "step 3"]);
-    return { ok, runId: handle.id, got: summary(run), want: "metadata status done, progress 1, stepsDone 3, 3 log lines" };
+      m.step === 3 &&
+      m.starts === 1 &&
+      JSON.stringify(m.log) === JSON.stringify(["started"]);
+    return { ok, runId: handle.id, got: summary(run), want: "metadata status done, progress 1, step 3, starts 1, log [started]" };
   },
 
   async "output-stream"() {

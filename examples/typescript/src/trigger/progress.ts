@@ -1,14 +1,19 @@
 import { logger, metadata, streams, task, wait } from "@trigger.dev/sdk";
 
-/** Reports progress in the run's metadata while it works. */
+/**
+ * Reports progress in the run's metadata while it works. The changes made as the run ends are
+ * `set`s: when a periodic flush is under way as a run ends, the SDK (4.8.3) can send its last
+ * changes twice, in a flush while its process stops and again with the completion, and a second
+ * `set` changes nothing where a second `append` or `increment` would.
+ */
 export const withProgress = task({
   id: "with-progress",
   run: async (payload: { steps: number }) => {
-    metadata.set("status", "started").set("progress", 0);
+    metadata.set("status", "started").set("progress", 0).increment("starts", 1).append("log", "started");
     await metadata.flush();
     for (let step = 1; step <= payload.steps; step++) {
       await wait.for({ seconds: 0.2 });
-      metadata.set("progress", step / payload.steps).increment("stepsDone", 1).append("log", `step ${step}`);
+      metadata.set("progress", step / payload.steps).set("step", step);
     }
     metadata.set("status", "done");
     logger.info("progress finished", { steps: payload.steps });
