@@ -120,6 +120,9 @@ impl Engine {
             let now = tx.now();
             if let Some(key) = &req.idempotency_key {
                 if let Some(b) = tx.batch_by_idempotency_key(&env_id, key)? {
+                    if let Some(parent) = &req.waiting_parent {
+                        crate::cli_worker::waits::wait_for_found_batch(tx, &env_id, parent, &b)?;
+                    }
                     return Ok((b, true));
                 }
             }
@@ -187,8 +190,8 @@ impl Engine {
         let (env_id, batch_id) = (env_id.to_string(), batch_id.to_string());
         let gate = self.gate_items(&env_id, &prepared);
         self.write(move |tx| {
-            // The parent's wait first: a child's end locks it before the batch.
-            let waiting = tx.batch_waitpoint(&env_id, &batch_id)?;
+            // The parents' waits first: a child's end locks them before the batch.
+            let waiting = tx.batch_waitpoints(&env_id, &batch_id)?;
             let b = tx
                 .batch(&env_id, &batch_id)?
                 .ok_or_else(|| Error::not_found(format!("Batch {batch_id} not found")))?;
@@ -302,7 +305,7 @@ fn add_items(
     mut b: Batch,
     items: Vec<NewItem>,
     gate: &ItemGate,
-    waiting: Option<Waitpoint>,
+    waiting: Vec<Waitpoint>,
 ) -> Result<ItemsAccepted> {
     let now = tx.now();
     let mut seen: HashSet<i64> = tx.batch_indexes(&b.id)?.into_iter().collect();
@@ -335,7 +338,7 @@ fn add_items(
         let mut new = prepared.map_err(|e| item_error(index, e))?;
         new.batch = Some((b.id.clone(), index));
         new.trigger_function = "batchTrigger";
-        if let Some(wp) = &waiting {
+        if let Some(wp) = waiting.first() {
             new.parent_run_id = wp.owner_run_id.clone();
             new.trigger_function = "batchTriggerAndWait";
         }
@@ -354,8 +357,8 @@ fn add_items(
     b.sealed = b.items_accepted >= b.run_count;
     b.updated_at = now;
     tx.update_batch(&b)?;
-    if let Some(wp) = waiting {
-        let linked: Vec<(i64, String)> = runs.iter().map(|r| (r.index, r.run_id.clone())).collect();
+    let linked: Vec<(i64, String)> = runs.iter().map(|r| (r.index, r.run_id.clone())).collect();
+    for wp in waiting {
         tx.insert_waitpoint_runs_at(&wp.id, &linked)?;
         // Items an idempotency key found already ended may complete the wait at once.
         if b.sealed {

@@ -355,9 +355,10 @@ pub trait PacketTx {
 /// completing take turns: whichever comes second sees the other's commit.
 pub trait WaitpointRead {
     fn waitpoint(&mut self, env_id: &str, id: &str) -> Result<Option<Waitpoint>>;
-    /// The batch waitpoint of batch `batch_id` (locked, like [`WaitpointRead::waitpoint`]):
-    /// the wait of the run that made the batch and waits for its items.
-    fn batch_waitpoint(&mut self, env_id: &str, batch_id: &str) -> Result<Option<Waitpoint>>;
+    /// The batch waitpoints of batch `batch_id` (locked, like [`WaitpointRead::waitpoint`]),
+    /// oldest first: the waits of the runs that made the batch, or found it by its
+    /// idempotency key, and wait for its items.
+    fn batch_waitpoints(&mut self, env_id: &str, batch_id: &str) -> Result<Vec<Waitpoint>>;
     /// A waitpoint of any environment (ids are unique across environments); for the
     /// unauthenticated callback URL, which finds its environment this way.
     fn waitpoint_any_env(&mut self, id: &str) -> Result<Option<Waitpoint>>;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::{default_project_ref, Req, TestServer, DEV_KEY, STAGING_KEY};
+use common::{default_project_ref, merge, Req, TestServer, DEV_KEY, STAGING_KEY};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -859,6 +859,71 @@ async fn a_batch_made_by_a_task_comes_back_item_by_item_once_all_ended() {
             );
         }
     }
+    // A task that asks again for the batch (its idempotency key finds it) waits for it too: it
+    // ended already, so the wait hands back every item at once.
+    let (again, _) = started(&server, &worker, "hello", json!({})).await;
+    let body = json!({"runCount": 2, "idempotencyKey": "k1", "parentRunId": again, "resumeParentOnCompletion": true});
+    let (s, first_batch) = server
+        .post(
+            "/api/v3/batches",
+            merge(body.clone(), json!({"parentRunId": parent})),
+        )
+        .await;
+    assert_eq!(s, 202, "{first_batch}");
+    let (s, found) = server.post("/api/v3/batches", body).await;
+    assert_eq!(
+        (s, found["isCached"].as_bool()),
+        (200, Some(true)),
+        "{found}"
+    );
+    assert_eq!(found["id"], first_batch["id"]);
+    assert_eq!(
+        latest(&server, &again).await["snapshot"]["executionStatus"],
+        "EXECUTING_WITH_WAITPOINTS"
+    );
+    let k1 = found["id"].as_str().unwrap().to_string();
+    let lines: String = (0..2)
+        .map(|i| format!("{}\n", json!({"index": i, "task": "child", "payload": "{}", "options": {"payloadType": "application/json"}})))
+        .collect();
+    let r = server
+        .send(
+            Req::new("POST", &format!("/api/v3/batches/{k1}/items"))
+                .raw_body("application/x-ndjson", lines),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for m in dequeue(&server, &worker, 2).await {
+        let st = start(&server, &m).await;
+        let child = m["run"]["friendlyId"].as_str().unwrap();
+        let (s, _) = complete(
+            &server,
+            child,
+            st["snapshot"]["friendlyId"].as_str().unwrap(),
+            json!({"ok": true, "id": child, "outputType": "application/json"}),
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    for waiter in [&parent, &again] {
+        let l = latest(&server, waiter).await;
+        assert_eq!(l["snapshot"]["executionStatus"], "EXECUTING", "{l}");
+        let got = l["completedWaitpoints"].as_array().unwrap();
+        assert_eq!(got.len(), 2, "{l}");
+        assert!(
+            got.iter()
+                .all(|cw| cw["completedByTaskRun"]["batch"]["friendlyId"] == k1.as_str()),
+            "{l}"
+        );
+    }
+    // Found once more after it ended: the wait is over at once.
+    let (again2, _) = started(&server, &worker, "hello", json!({})).await;
+    let (s, v) = server
+        .post("/api/v3/batches", json!({"runCount": 2, "idempotencyKey": "k1", "parentRunId": again2, "resumeParentOnCompletion": true}))
+        .await;
+    assert_eq!((s, v["isCached"].as_bool()), (200, Some(true)), "{v}");
+    let l = latest(&server, &again2).await;
+    assert_eq!(l["snapshot"]["executionStatus"], "EXECUTING", "{l}");
+    assert_eq!(l["completedWaitpoints"].as_array().unwrap().len(), 2, "{l}");
 }
 
 #[tokio::test]

@@ -62,6 +62,37 @@ pub(crate) fn wait_for_batch(
     Ok(held)
 }
 
+/// The run `parent_id` asked again for a batch its idempotency key found (`isCached`): when
+/// a CLI worker holds it, it waits for that batch's runs as if it had made it. Its task skips
+/// sending the items and waits for every item of the batch.
+pub(crate) fn wait_for_found_batch(
+    tx: &mut Txn<'_>,
+    env_id: &str,
+    parent_id: &str,
+    batch: &trigr_store::Batch,
+) -> Result<()> {
+    if !wait_for_batch(tx, env_id, parent_id, &batch.id)? {
+        return Ok(());
+    }
+    let Some(entry) = tx.journal(parent_id)?.pop() else {
+        return Ok(());
+    };
+    let Some(wp) = entry.waitpoint_id.as_deref() else {
+        return Ok(());
+    };
+    let runs: Vec<(i64, String)> = tx
+        .runs_of_batch(&batch.id)?
+        .into_iter()
+        .map(|r| (r.batch_index.unwrap_or(0), r.id))
+        .collect();
+    tx.insert_waitpoint_runs_at(wp, &runs)?;
+    if let Some(wp) = tx.waitpoint(env_id, wp)? {
+        let now = tx.now();
+        crate::resume::complete_if_children_ended(tx, &wp, now)?;
+    }
+    Ok(())
+}
+
 /// A `wait.forToken` on the waitpoint of an input-stream wait of the same run
 /// (`inputStream.wait()` makes the wait, then waits on its waitpoint as on a token): the wait
 /// is already held, with its snapshot.

@@ -32,7 +32,7 @@ static BY_ID: Sql =
     sql!(Update: "SELECT {WAITPOINT_COLUMNS} FROM waitpoints WHERE id = $1 AND env_id = $2");
 static BY_BATCH: Sql = sql!(Update:
     "SELECT {WAITPOINT_COLUMNS} FROM waitpoints WHERE env_id = $1 AND batch_id = $2 \
-     AND kind = 'BATCH'"
+     AND kind = 'BATCH' ORDER BY seq"
 );
 static BY_ID_ANY_ENV: Sql =
     sql!(Update: "SELECT {WAITPOINT_COLUMNS} FROM waitpoints WHERE id = $1");
@@ -63,8 +63,8 @@ impl<C: Db + WaitpointsNative> WaitpointRead for C {
         self.query_first(&BY_ID, &[&id, &env_id], |r| rows::waitpoint(r))
     }
 
-    fn batch_waitpoint(&mut self, env_id: &str, batch_id: &str) -> Result<Option<Waitpoint>> {
-        self.query_first(&BY_BATCH, &[&env_id, &batch_id], |r| rows::waitpoint(r))
+    fn batch_waitpoints(&mut self, env_id: &str, batch_id: &str) -> Result<Vec<Waitpoint>> {
+        self.query(&BY_BATCH, &[&env_id, &batch_id], |r| rows::waitpoint(r))
     }
 
     fn waitpoint_any_env(&mut self, id: &str) -> Result<Option<Waitpoint>> {
