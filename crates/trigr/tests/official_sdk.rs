@@ -6,9 +6,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::node::{npm_ci, repo_dir, require_tool, show};
 use common::TestServer;
 
 /// Variables that would change what the SDK sends or where it sends it.
@@ -24,84 +25,6 @@ const SDK_ENV_TO_CLEAR: &[&str] = &[
     "TRIGGER_V2_REALTIME_STREAMS",
     "NODE_OPTIONS",
 ];
-
-fn sdk_dir() -> PathBuf {
-    // crates/trigr -> repository root
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .and_then(Path::parent)
-        .expect("repository root above crates/trigr")
-        .join("tests")
-        .join("official-sdk")
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn require_tool(name: &str) {
-    match Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(s) if s.success() => {}
-        Ok(s) => {
-            panic!("`{name} --version` failed ({s}); the official SDK test needs a working {name}")
-        }
-        Err(e) => panic!(
-            "`{name}` is not installed or not on the PATH ({e}); the official SDK test needs \
-             Node.js 20 or newer with npm"
-        ),
-    }
-}
-
-fn install_sdk(dir: &Path) {
-    if dir
-        .join("node_modules")
-        .join("@trigger.dev")
-        .join("sdk")
-        .join("package.json")
-        .exists()
-    {
-        return;
-    }
-    require_tool("npm");
-    let output = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn npm ci");
-    assert!(
-        output.status.success(),
-        "npm ci in {} failed\n{}",
-        dir.display(),
-        show(&output)
-    );
-}
-
-/// The reference of the server's default project (`trigr projects list`).
-fn project_ref(server: &TestServer) -> String {
-    let out = Command::new(common::binary())
-        .args(["projects", "list"])
-        .args(common::store_args(server))
-        .env_remove("TRIGR_DATA_DIR")
-        .env_remove("TRIGR_DATABASE_URL")
-        .output()
-        .expect("run trigr projects list");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    text.split_whitespace()
-        .find(|w| w.starts_with("proj_"))
-        .unwrap_or_else(|| panic!("no project reference in {text}"))
-        .to_string()
-}
 
 fn run_node_tests(dir: &Path, base_url: &str, idempotency_out: &Path, project_ref: &str) -> Output {
     let mut cmd = Command::new("node");
@@ -123,7 +46,7 @@ fn run_node_tests(dir: &Path, base_url: &str, idempotency_out: &Path, project_re
 #[tokio::test(flavor = "multi_thread")]
 async fn official_sdk_manages_runs() {
     require_tool("node");
-    let dir = sdk_dir();
+    let dir = repo_dir("tests/official-sdk");
     assert!(
         dir.join("package.json").exists(),
         "missing {}",
@@ -131,7 +54,7 @@ async fn official_sdk_manages_runs() {
     );
 
     let install_dir = dir.clone();
-    tokio::task::spawn_blocking(move || install_sdk(&install_dir))
+    tokio::task::spawn_blocking(move || npm_ci(&install_dir, &["@trigger.dev/sdk"]))
         .await
         .expect("npm ci task");
 
@@ -140,7 +63,7 @@ async fn official_sdk_manages_runs() {
     let out_dir = tempfile::tempdir().expect("temp dir");
     let out = out_dir.path().join("idempotency.json");
     let node_out = out.clone();
-    let project = project_ref(&server);
+    let project = common::default_project_ref(&server);
     let output =
         tokio::task::spawn_blocking(move || run_node_tests(&dir, &base_url, &node_out, &project))
             .await

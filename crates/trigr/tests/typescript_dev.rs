@@ -16,7 +16,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::node::{npm_ci, repo_dir, require_tool, show};
 use common::TestServer;
 
 /// Every check of the driver; a check missing from its report fails the test.
@@ -100,69 +101,6 @@ const PROJECT_FILES: &[&str] = &[
     "scripts",
 ];
 
-fn example_dir() -> PathBuf {
-    // crates/trigr -> repository root
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .and_then(Path::parent)
-        .expect("repository root above crates/trigr")
-        .join("examples")
-        .join("typescript")
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "exit status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn require_tool(name: &str) {
-    match Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(s) if s.success() => {}
-        Ok(s) => panic!("`{name} --version` failed ({s}); this test needs a working {name}"),
-        Err(e) => panic!(
-            "`{name}` is not installed or not on the PATH ({e}); this test needs Node.js 20 or \
-             newer with npm"
-        ),
-    }
-}
-
-/// `npm ci` in the example project, unless its dependencies are there already.
-fn install(dir: &Path) {
-    let installed = |name: &str| {
-        dir.join("node_modules")
-            .join(name)
-            .join("package.json")
-            .exists()
-    };
-    if installed("trigger.dev") && installed("@trigger.dev/sdk") && installed("zod") {
-        return;
-    }
-    require_tool("npm");
-    let started = Instant::now();
-    let output = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn npm ci");
-    assert!(
-        output.status.success(),
-        "npm ci in {} failed\n{}",
-        dir.display(),
-        show(&output)
-    );
-    println!("npm ci took {:.1} s", started.elapsed().as_secs_f64());
-}
-
 /// Runs a `trigr` admin command on the test server's store; returns its stdout.
 fn admin(server: &TestServer, args: &[&str]) -> String {
     let out = Command::new(common::binary())
@@ -178,15 +116,6 @@ fn admin(server: &TestServer, args: &[&str]) -> String {
         show(&out)
     );
     String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// The reference of the server's default project (`trigr projects list`).
-fn project_ref(server: &TestServer) -> String {
-    let text = admin(server, &["projects", "list"]);
-    text.split_whitespace()
-        .find(|w| w.starts_with("proj_"))
-        .unwrap_or_else(|| panic!("no project reference in {text}"))
-        .to_string()
 }
 
 /// A new personal access token (`trigr keys pat create`), the credential the CLI logs in with.
@@ -473,19 +402,21 @@ async fn run_logs(server: &TestServer, run_id: &str, wanted: &[&str]) -> Vec<Str
 #[tokio::test(flavor = "multi_thread")]
 async fn trigger_dev_cli_runs_the_typescript_project() {
     require_tool("node");
-    let dir = example_dir();
+    let dir = repo_dir("examples/typescript");
     assert!(
         dir.join("package.json").exists(),
         "missing {}",
         dir.join("package.json").display()
     );
     let install_dir = dir.clone();
-    tokio::task::spawn_blocking(move || install(&install_dir))
-        .await
-        .expect("npm ci task");
+    tokio::task::spawn_blocking(move || {
+        npm_ci(&install_dir, &["trigger.dev", "@trigger.dev/sdk", "zod"])
+    })
+    .await
+    .expect("npm ci task");
 
     let server = TestServer::start().await;
-    let project = project_ref(&server);
+    let project = common::default_project_ref(&server);
     let pat = personal_access_token(&server);
 
     let tmp = tempfile::tempdir().expect("temp dir");

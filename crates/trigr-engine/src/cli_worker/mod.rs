@@ -6,14 +6,14 @@
 //! machine, retries, timeouts, cancels and waits are the ones of every run. What the CLI adds
 //! is its view of the run, a chain of snapshots (`trigr_store::snapshots`):
 //!
-//! * every transition of a run that a dev lease held or now holds appends one ([`follow`],
+//! * every transition of a run that a dev lease held or now holds appends one (`follow`,
 //!   called by [`crate::transition`] in the transition's transaction): handed out
 //!   `PENDING_EXECUTING`, started `EXECUTING`, back in its queue `QUEUED`, canceled while it
 //!   ran `PENDING_CANCEL` (the CLI stops the task and reports it, which appends `FINISHED`),
 //!   otherwise ended (by its own completion, a cancel, a timeout or a lost worker) `FINISHED`;
 //! * a wait the task starts appends `EXECUTING_WITH_WAITPOINTS` ([`waits`]), and the
 //!   completion of what it waits for appends `EXECUTING` handing the waitpoint back
-//!   ([`waitpoint_completed`], called by [`crate::resume`] when the waitpoint completes).
+//!   (`waitpoint_completed`, called by [`crate::resume`] when the waitpoint completes).
 //!
 //! The task's process never stops while it waits (the CLI keeps it alive), so a dev run is
 //! never suspended: its wait is *held*, its slot stays taken, and the CLI's heartbeats keep the

@@ -24,7 +24,7 @@ pub struct ApproveArgs {
     /// What the token is for, like the machine it is used on.
     #[arg(long)]
     pub name: String,
-    /// The address `trigger.dev whoami` shows (default: <name>@trigr.invalid).
+    /// The address `trigger.dev whoami` shows (default: NAME@trigr.invalid, NAME being the --name).
     #[arg(long)]
     pub email: Option<String>,
     #[command(flatten)]
@@ -36,7 +36,7 @@ pub struct CreateArgs {
     /// What the token is for, like the machine it is used on.
     #[arg(long)]
     pub name: String,
-    /// The address `trigger.dev whoami` shows (default: <name>@trigr.invalid).
+    /// The address `trigger.dev whoami` shows (default: NAME@trigr.invalid, NAME being the --name).
     #[arg(long)]
     pub email: Option<String>,
     #[command(flatten)]

@@ -2,6 +2,8 @@
 //! store and known keys, and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod node;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
