@@ -410,6 +410,8 @@ pub trait JournalRead {
     fn journal_entry(&mut self, run_id: &str, position: i64) -> Result<Option<JournalEntry>>;
     /// A run's whole journal by position, each wait with its waitpoint's state.
     fn journal(&mut self, run_id: &str) -> Result<Vec<JournalEntry>>;
+    /// The highest position of a run's journal (`None` for an empty journal), from the index.
+    fn last_journal_position(&mut self, run_id: &str) -> Result<Option<i64>>;
     /// Runs whose journal waits on this waitpoint.
     fn runs_waiting_on(&mut self, waitpoint_id: &str) -> Result<Vec<String>>;
 }

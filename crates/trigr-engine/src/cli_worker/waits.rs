@@ -185,7 +185,7 @@ pub(crate) fn dev_wait_in(
     if input_wait_held(tx, env_id, run_id, wait)? {
         return held_input_wait(tx, env_id, run_id, wait);
     }
-    let position = tx.journal(run_id)?.last().map_or(0, |e| e.position + 1);
+    let position = tx.last_journal_position(run_id)?.map_or(0, |p| p + 1);
     let req = WaitRequest {
         lease: run.lease.clone().unwrap_or_default(),
         position: u32::try_from(position)

@@ -1,6 +1,6 @@
 //! Journals and run logs.
 
-use super::{int, sql, texts, Db, Sql};
+use super::{int, opt_int, sql, texts, Db, Sql};
 use crate::model::{JournalEntry, LogEntry, Span};
 use crate::rows::{self, JOURNAL_COLUMNS, JOURNAL_FROM, LOG_COLUMNS, SPAN_COLUMNS};
 use crate::tx::{JournalRead, JournalTx, LogRead, LogTx};
@@ -20,6 +20,7 @@ static ENTRY: Sql =
     sql!("SELECT {JOURNAL_COLUMNS} FROM {JOURNAL_FROM} WHERE j.run_id = $1 AND j.pos = $2");
 static JOURNAL: Sql =
     sql!("SELECT {JOURNAL_COLUMNS} FROM {JOURNAL_FROM} WHERE j.run_id = $1 ORDER BY j.pos");
+static LAST_POSITION: Sql = sql!("SELECT MAX(pos) FROM journal WHERE run_id = $1");
 static RUNS_WAITING_ON: Sql =
     sql!("SELECT DISTINCT run_id FROM journal WHERE waitpoint_id = $1 ORDER BY run_id");
 static LOGS: Sql =
@@ -40,6 +41,10 @@ impl<C: Db> JournalRead for C {
 
     fn journal(&mut self, run_id: &str) -> Result<Vec<JournalEntry>> {
         self.query(&JOURNAL, &[&run_id], |r| rows::journal_entry(r))
+    }
+
+    fn last_journal_position(&mut self, run_id: &str) -> Result<Option<i64>> {
+        opt_int(self, &LAST_POSITION, &[&run_id])
     }
 
     fn runs_waiting_on(&mut self, waitpoint_id: &str) -> Result<Vec<String>> {

@@ -3896,6 +3896,15 @@ pub async fn journal_entries(store: &Store) {
         .await
         .is_none());
     assert!(read(store, |tx| tx.journal("run_3")).await.is_empty());
+    assert_eq!(
+        read(store, |tx| tx.last_journal_position("run_3")).await,
+        None
+    );
+    let last = journal.last().map(|e| e.position);
+    assert_eq!(
+        read(store, |tx| tx.last_journal_position("run_1")).await,
+        last
+    );
 
     // A position is written once; the failed write leaves nothing behind.
     let dup = step("run_1", 1, "again", "2");
