@@ -11,7 +11,7 @@
 use trigr_store::{AttemptOutcome, Run, Snapshot, SnapshotStatus};
 use trigr_types::{Millis, RunStatus};
 
-use super::{append, held_run};
+use super::{append, held_run, newest};
 use crate::attempts::{record_end, End};
 use crate::resume::runs_ended;
 use crate::retry::{plan_failure, Failure};
@@ -128,7 +128,7 @@ fn complete_in(
     if after.status.is_final() {
         runs_ended(tx, std::slice::from_ref(&after.id), now)?;
     }
-    let snapshot = latest(tx, &after.id)?;
+    let snapshot = newest(tx, &after.id)?;
     let attempt_status = if after.status.is_final() {
         DevAttemptStatus::RunFinished
     } else {
@@ -182,7 +182,7 @@ fn ended(tx: &mut Txn<'_>, env_id: &str, run_id: &str) -> Result<DevCompleted> {
     let run = tx
         .run(env_id, run_id)?
         .ok_or_else(|| Error::run_not_found(run_id))?;
-    let mut snapshot = latest(tx, run_id)?;
+    let mut snapshot = newest(tx, run_id)?;
     if snapshot.status == SnapshotStatus::PendingCancel {
         snapshot = append(tx, &run, SnapshotStatus::Finished, Vec::new())?;
     }
@@ -190,13 +190,5 @@ fn ended(tx: &mut Txn<'_>, env_id: &str, run_id: &str) -> Result<DevCompleted> {
         run,
         snapshot,
         attempt_status: DevAttemptStatus::RunFinished,
-    })
-}
-
-fn latest(tx: &mut Txn<'_>, run_id: &str) -> Result<Snapshot> {
-    tx.latest_snapshot(run_id)?.ok_or_else(|| {
-        Error::Store(trigr_store::Error::Corrupt(format!(
-            "run {run_id} has no snapshot"
-        )))
     })
 }

@@ -62,12 +62,7 @@ impl Engine {
                 region = r;
                 for mut run in runs {
                     run.max_attempts = Some(i64::from(policy_of(tx, &run)?.max_attempts));
-                    let snapshot = tx.latest_snapshot(&run.id)?.ok_or_else(|| {
-                        Error::Store(trigr_store::Error::Corrupt(format!(
-                            "run {} was handed out without a snapshot",
-                            run.id
-                        )))
-                    })?;
+                    let snapshot = super::newest(tx, &run.id)?;
                     out.push(DevDequeued { run, snapshot });
                 }
             }

@@ -115,6 +115,15 @@ pub(crate) fn append(
     Ok(snapshot)
 }
 
+/// The run's newest snapshot; a run a CLI worker holds or held always has one.
+pub(crate) fn newest(tx: &mut Txn<'_>, run_id: &str) -> Result<Snapshot> {
+    tx.latest_snapshot(run_id)?.ok_or_else(|| {
+        crate::Error::Store(trigr_store::Error::Corrupt(format!(
+            "run {run_id} has no snapshot"
+        )))
+    })
+}
+
 /// A waitpoint completed: a dev run holding a wait on it gets an `EXECUTING` snapshot that
 /// hands it back.
 pub(crate) fn waitpoint_completed(tx: &mut Txn<'_>, run: &Run, waitpoint_id: &str) -> Result<()> {

@@ -93,18 +93,6 @@ pub(crate) fn wait_for_found_batch(
     Ok(())
 }
 
-/// A `wait.forToken` on the waitpoint of an input-stream wait of the same run
-/// (`inputStream.wait()` makes the wait, then waits on its waitpoint as on a token): the wait
-/// is already held, with its snapshot.
-fn input_wait_held(tx: &mut Txn<'_>, env_id: &str, run_id: &str, wait: &Wait) -> Result<bool> {
-    let Wait::Token { token_id } = wait else {
-        return Ok(false);
-    };
-    Ok(tx.waitpoint(env_id, token_id)?.is_some_and(|w| {
-        w.kind == WaitpointKind::Input && w.owner_run_id.as_deref() == Some(run_id)
-    }))
-}
-
 /// The last message of `stream_id` the run's earlier input waits took (0 for none): where
 /// its next wait on the stream starts.
 fn consumed(tx: &mut Txn<'_>, env_id: &str, run_id: &str, stream_id: &str) -> Result<i64> {
@@ -182,8 +170,8 @@ pub(crate) fn dev_wait_in(
             run.status
         )));
     }
-    if input_wait_held(tx, env_id, run_id, wait)? {
-        return held_input_wait(tx, env_id, run_id, wait);
+    if let Some(held) = held_input_wait(tx, env_id, run_id, wait)? {
+        return Ok(held);
     }
     let position = tx.last_journal_position(run_id)?.map_or(0, |p| p + 1);
     let req = WaitRequest {
@@ -216,24 +204,24 @@ pub(crate) fn dev_wait_in(
     Ok(DevWaiting { state, snapshot })
 }
 
-/// The state of an input-stream wait the run holds already, and its newest snapshot.
+/// A `wait.forToken` on the waitpoint of an input-stream wait of the same run
+/// (`inputStream.wait()` makes the wait, then waits on its waitpoint as on a token): the wait
+/// is held already, with its snapshot; its state and the run's newest snapshot.
 fn held_input_wait(
     tx: &mut Txn<'_>,
     env_id: &str,
     run_id: &str,
     wait: &Wait,
-) -> Result<DevWaiting> {
+) -> Result<Option<DevWaiting>> {
     let Wait::Token { token_id } = wait else {
-        return Err(Error::invalid("not a token wait"));
+        return Ok(None);
     };
-    let wp = tx
+    let Some(wp) = tx
         .waitpoint(env_id, token_id)?
-        .ok_or_else(|| Error::not_found(format!("Waitpoint {token_id} not found")))?;
-    let snapshot = tx.latest_snapshot(run_id)?.ok_or_else(|| {
-        Error::Store(trigr_store::Error::Corrupt(format!(
-            "run {run_id} has no snapshot"
-        )))
-    })?;
+        .filter(|w| w.kind == WaitpointKind::Input && w.owner_run_id.as_deref() == Some(run_id))
+    else {
+        return Ok(None);
+    };
     let state = WaitState {
         position: 0,
         waitpoint_id: wp.id,
@@ -242,5 +230,6 @@ fn held_input_wait(
         suspended: Some(false),
         run_ids: Vec::new(),
     };
-    Ok(DevWaiting { state, snapshot })
+    let snapshot = super::newest(tx, run_id)?;
+    Ok(Some(DevWaiting { state, snapshot }))
 }
