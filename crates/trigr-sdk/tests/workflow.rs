@@ -4,6 +4,7 @@
 
 mod http_target;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,6 +132,63 @@ async fn a_diamond_runs_in_order_with_its_middle_in_parallel() {
     );
     assert!(d.arrived >= b.answered.expect("b").max(c.answered.expect("c")));
     assert!(target.per_key().values().all(|&n| n == 1), "each sent once");
+    worker.shutdown().await.expect("shutdown");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plan_takes_its_timestamps_from_the_given_clock() {
+    let server = TestServer::start().await;
+    let target = Target::start().await;
+    // Each reading of the clock is one second after the one before, from 2030-01-01.
+    let base = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let ticks = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let clock = {
+        let ticks = ticks.clone();
+        move || base + chrono::Duration::seconds(ticks.fetch_add(1, Ordering::SeqCst))
+    };
+    let options = PlanOptions::new().hosts(local_only()).clock(clock);
+    let worker = plan_worker(&server, options).await;
+    let p = plan(
+        "clocked",
+        json!([
+            get(&target, "a", "/ok/a", &[]),
+            get(&target, "b", "/ok/b", &["a"]),
+        ]),
+    );
+    let id = execute(&server, &p).await;
+    let (status, state) = final_state(&server, &id).await;
+    assert_eq!(status, RunStatus::Completed);
+    assert_eq!(
+        state.started_at, base,
+        "the plan's start is the clock's first reading"
+    );
+    let readings = ticks.load(Ordering::SeqCst);
+    let last = base + chrono::Duration::seconds(readings - 1);
+    assert_eq!(
+        state.completed_at,
+        Some(last),
+        "the plan's end is its last reading"
+    );
+    let (a, b) = (&state.results["a"], &state.results["b"]);
+    for r in [a, b] {
+        let (started, completed) = (
+            r.started_at.expect("a start"),
+            r.completed_at.expect("an end"),
+        );
+        assert!(
+            base < started && started < completed && completed < last,
+            "{r:?}"
+        );
+        let seconds = (completed - started).num_seconds();
+        assert_eq!(r.duration_ms, Some(seconds as u64 * 1000), "{r:?}");
+    }
+    assert!(
+        a.completed_at < b.started_at,
+        "b starts after a ends, by the same clock"
+    );
     worker.shutdown().await.expect("shutdown");
     server.stop().await;
 }

@@ -21,6 +21,7 @@ use trigr_types::plan::{
 };
 
 use super::hosts::{HostPolicy, HostRefused};
+use super::options::PlanClock;
 
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
@@ -33,6 +34,7 @@ pub struct HttpExecutor {
     client: reqwest::Client,
     policy: HostPolicy,
     max_response_bytes: usize,
+    clock: PlanClock,
 }
 
 /// How one try ended.
@@ -60,6 +62,7 @@ impl HttpExecutor {
             client,
             policy,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            clock: PlanClock::default(),
         })
     }
 
@@ -70,9 +73,16 @@ impl HttpExecutor {
         self
     }
 
+    /// Takes the results' timestamps, and the wait an HTTP-date `Retry-After` asks for, from
+    /// `clock` (default: the wall clock).
+    pub fn clock(mut self, clock: PlanClock) -> HttpExecutor {
+        self.clock = clock;
+        self
+    }
+
     /// Sends `action`'s request (tries and waits included) with this idempotency key.
     pub async fn execute(&self, action: &Action, idempotency_key: &str) -> ActionResult {
-        let started = Utc::now();
+        let started = self.clock.now();
         let mut tries = 0;
         let end = loop {
             tries += 1;
@@ -88,7 +98,15 @@ impl HttpExecutor {
             }
         };
         let (status, output, error) = end;
-        finished(&action.id, status, output, error, started, tries)
+        let completed = self.clock.now();
+        finished(
+            &action.id,
+            status,
+            output,
+            error,
+            (started, completed),
+            tries,
+        )
     }
 
     async fn try_once(&self, http: &HttpAction, idempotency_key: &str) -> Try {
@@ -145,7 +163,7 @@ impl HttpExecutor {
             Err(e) => return sent_error(&e),
         };
         let status = response.status();
-        let retry_after = retry_after(response.headers());
+        let retry_after = retry_after(response.headers(), self.clock.now());
         let body = match self.read_body(response).await {
             Ok(body) => body,
             Err(outcome) => return outcome,
@@ -195,10 +213,9 @@ fn finished(
     status: ActionStatus,
     output: Option<Map<String, Value>>,
     error: Option<ActionError>,
-    started: DateTime<Utc>,
+    (started, completed): (DateTime<Utc>, DateTime<Utc>),
     attempts: u32,
 ) -> ActionResult {
-    let completed = Utc::now();
     ActionResult {
         action_id: action_id.to_string(),
         status,
@@ -252,7 +269,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `Retry-After` as seconds or as an HTTP date.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let value = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -262,7 +279,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let at = DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = at.with_timezone(&Utc) - Utc::now();
+    let wait = at.with_timezone(&Utc) - now;
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -284,17 +301,26 @@ mod tests {
     fn retry_after_reads_seconds_and_dates() {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        let now = Utc::now();
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(3)));
         h.insert(
             RETRY_AFTER,
             HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
         );
         assert_eq!(
-            retry_after(&h),
+            retry_after(&h, now),
             Some(Duration::ZERO),
             "a date in the past: at once"
         );
+        let before = DateTime::parse_from_rfc2822("Sun, 06 Nov 1994 08:49:30 GMT")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            retry_after(&h, before),
+            Some(Duration::from_secs(7)),
+            "a date measured from the executor's clock"
+        );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
+        assert_eq!(retry_after(&h, now), None);
     }
 }

@@ -32,7 +32,7 @@ pub use executor::{state_of_run, WorkflowExecution, WorkflowExecutor};
 pub use hosts::{is_public, HostPolicy, HostRefused};
 pub use http_action::{HttpExecutor, DEFAULT_MAX_RESPONSE_BYTES};
 pub use live::{METADATA_BUDGET, PUBLISH_INTERVAL};
-pub use options::{PlanOptions, ResultHook, MAX_PARALLELISM};
+pub use options::{PlanClock, PlanOptions, ResultHook, MAX_PARALLELISM};
 pub use state_manager::{InMemoryStateManager, StateManager, TrigrStateManager};
 pub use trigr_types::plan::{
     Action, ActionError, ActionErrorCode, ActionResult, ActionRetry, ActionStatus, Backoff,

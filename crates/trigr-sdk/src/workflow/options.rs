@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use trigr_types::plan::ActionResult;
 
 use super::hosts::HostPolicy;
@@ -15,6 +16,40 @@ pub const MAX_PARALLELISM: usize = 256;
 /// replayed from the journal, nor for skipped actions).
 pub type ResultHook = Arc<dyn Fn(&str, &ActionResult) + Send + Sync>;
 
+/// Where a plan's timestamps come from: the wall clock unless [`PlanOptions::clock`] says
+/// otherwise (a test's fixed or stepped clock).
+#[derive(Clone)]
+pub struct PlanClock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl PlanClock {
+    /// A clock that reads `now()`.
+    pub fn new(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> PlanClock {
+        PlanClock(Arc::new(now))
+    }
+
+    /// A clock that always reads `at`.
+    pub fn fixed(at: DateTime<Utc>) -> PlanClock {
+        PlanClock::new(move || at)
+    }
+
+    /// The time now, by this clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl Default for PlanClock {
+    fn default() -> Self {
+        PlanClock(Arc::new(Utc::now))
+    }
+}
+
+impl fmt::Debug for PlanClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlanClock")
+    }
+}
+
 /// How a plan is run.
 #[derive(Clone)]
 pub struct PlanOptions {
@@ -22,6 +57,7 @@ pub struct PlanOptions {
     pub(crate) hosts: HostPolicy,
     pub(crate) max_response_bytes: usize,
     pub(crate) on_result: Option<ResultHook>,
+    pub(crate) clock: PlanClock,
 }
 
 impl Default for PlanOptions {
@@ -31,6 +67,7 @@ impl Default for PlanOptions {
             hosts: HostPolicy::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             on_result: None,
+            clock: PlanClock::default(),
         }
     }
 }
@@ -42,6 +79,7 @@ impl fmt::Debug for PlanOptions {
             .field("hosts", &self.hosts)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("on_result", &self.on_result.is_some())
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -77,5 +115,17 @@ impl PlanOptions {
     ) -> PlanOptions {
         self.on_result = Some(Arc::new(hook));
         self
+    }
+
+    /// Takes the plan's timestamps (its start and end, each action's start, end and duration,
+    /// and the wait an HTTP-date `Retry-After` asks for) from `now` instead of the wall clock.
+    pub fn clock(mut self, now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> PlanOptions {
+        self.clock = PlanClock::new(now);
+        self
+    }
+
+    /// The time now, by this plan's clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 }

@@ -38,9 +38,12 @@ pub(crate) async fn run(
         .map_err(|e| TaskError::fatal(e).named("InvalidPlan"))?;
     let executor = HttpExecutor::new(options.hosts.clone())
         .map_err(|e| TaskError::fatal(e).named("PlanError"))?
-        .max_response_bytes(options.max_response_bytes);
+        .max_response_bytes(options.max_response_bytes)
+        .clock(options.clock.clone());
     // Journaled, so that every execution reports the same start.
-    let started_at: DateTime<Utc> = ctx.step("plan:start", || async { Ok(Utc::now()) }).await?;
+    let started_at: DateTime<Utc> = ctx
+        .step("plan:start", || async { Ok(options.now()) })
+        .await?;
     let base = ctx.attempt.reserve_positions(plan.actions.len() as u32);
     let mut positions = vec![0; plan.actions.len()];
     for (rank, &i) in order.iter().enumerate() {
@@ -162,7 +165,7 @@ impl Run<'_> {
             let action = &self.plan.actions[i];
             let blocks = result.status != ActionStatus::Completed && !action.continue_on_failure;
             live.set(result);
-            let now = Utc::now();
+            let now = self.options.now();
             for (skipped, by) in graph.finish(i, blocks) {
                 let id = &self.plan.actions[skipped].id;
                 live.set(ActionResult::skipped(id, &self.plan.actions[by].id, now));
@@ -180,7 +183,7 @@ impl Run<'_> {
         if fresh {
             let mut result = ActionResult::pending(&action.id);
             result.status = ActionStatus::Running;
-            result.started_at = Some(Utc::now());
+            result.started_at = Some(self.options.now());
             live.set(result);
         }
         let attempt = self.attempt.clone();
@@ -208,7 +211,7 @@ impl Run<'_> {
         } else {
             WorkflowStatus::Completed
         };
-        state.completed_at = Some(Utc::now());
+        state.completed_at = Some(self.options.now());
         state
     }
 }

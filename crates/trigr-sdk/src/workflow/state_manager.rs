@@ -19,6 +19,7 @@ use trigr_types::plan::{
 };
 use trigr_types::wire::rest::{MetadataOperation, MetadataUpdate};
 
+use super::options::PlanClock;
 use crate::client::Client;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -128,6 +129,7 @@ fn unknown_action(execution_id: &str, action_id: &str) -> Error {
 #[derive(Debug)]
 pub struct InMemoryStateManager {
     execution_id: String,
+    clock: PlanClock,
     states: Mutex<HashMap<String, WorkflowState>>,
 }
 
@@ -137,8 +139,15 @@ impl InMemoryStateManager {
     pub fn new(execution_id: impl Into<String>) -> InMemoryStateManager {
         InMemoryStateManager {
             execution_id: execution_id.into(),
+            clock: PlanClock::default(),
             states: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Stamps the start of an execution by `clock` instead of the wall clock.
+    pub fn clock(mut self, clock: PlanClock) -> InMemoryStateManager {
+        self.clock = clock;
+        self
     }
 
     fn states(&self) -> std::sync::MutexGuard<'_, HashMap<String, WorkflowState>> {
@@ -153,7 +162,7 @@ impl StateManager for InMemoryStateManager {
             &self.execution_id,
             plan,
             WorkflowStatus::Running,
-            Utc::now(),
+            self.clock.now(),
         );
         self.states()
             .insert(self.execution_id.clone(), state.clone());
@@ -214,9 +223,13 @@ mod tests {
             "actions": [{"id": "a", "http": {"method": "GET", "url": "http://x/"}}]
         }))
         .expect("a plan");
-        let states = InMemoryStateManager::new("exec_1");
+        let at = chrono::DateTime::parse_from_rfc3339("2030-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let states = InMemoryStateManager::new("exec_1").clock(PlanClock::fixed(at));
         let state = start_first(&states, &plan).await.expect("tracked");
         assert_eq!(state.execution_id, "exec_1");
+        assert_eq!(state.started_at, at, "stamped by the manager's clock");
         assert_eq!(state.results["a"].status, ActionStatus::Running);
         let err = states
             .update_action_status("exec_1", "ghost", ActionStatus::Completed)
