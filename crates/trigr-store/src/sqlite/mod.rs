@@ -140,9 +140,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
 const STATEMENT_CACHE: usize = 256;
 /// Most live write jobs committed together.
 const MAX_GROUP: usize = 1024;
-/// Once a commit's bulk jobs ([`Lane::Bulk`]) have taken this long, it ends as soon as a live
-/// job is waiting: live writes wait at most about this long for bulk ones.
-const BULK_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
 const READERS: usize = 4;
 
 /// A transaction (or read snapshot) on one connection.
@@ -332,6 +329,8 @@ fn writer_loop(
 struct Queue {
     live: Vec<WriteJob>,
     bulk: VecDeque<WriteJob>,
+    /// Whether the last commit ran live jobs only: the next one then runs bulk ones too.
+    bulk_owed: bool,
 }
 
 impl Queue {
@@ -353,10 +352,14 @@ impl Queue {
     }
 }
 
-/// Runs the live jobs of `queue`, then bulk ones from its front — at least one, and more
-/// until they have taken [`BULK_BUDGET`] and a live job is waiting (or [`MAX_GROUP`] ran) —
-/// each in its own savepoint inside one transaction; commits once, tells `observer`, then
-/// replies.
+/// One transaction: the live jobs of `queue`, then bulk ones from its front, each in its own
+/// savepoint; commits once, tells `observer`, then replies.
+///
+/// A live write waits for as little bulk work as can be: a commit that starts with live jobs
+/// runs no bulk job unless the one before ran live jobs only (so bulk work still advances at
+/// every other commit at least), and a live job that arrives while bulk jobs run joins this
+/// transaction, which then commits at once. Without live jobs bulk ones run until
+/// [`MAX_GROUP`] did.
 fn commit_group(
     conn: &Connection,
     queue: &mut Queue,
@@ -371,21 +374,27 @@ fn commit_group(
         return;
     }
     let live = std::mem::take(&mut queue.live);
+    let run_bulk = live.is_empty() || queue.bulk_owed;
     let mut replies = Vec::with_capacity(live.len() + 1);
     for job in live {
         run_job(conn, job, &mut replies);
     }
-    let (bulk_started, mut bulk_ran) = (Instant::now(), 0);
-    while let Some(job) = queue.bulk.pop_front() {
+    let mut bulk_ran = 0;
+    while run_bulk && bulk_ran < MAX_GROUP {
+        let Some(job) = queue.bulk.pop_front() else {
+            break;
+        };
         run_job(conn, job, &mut replies);
         bulk_ran += 1;
-        if bulk_started.elapsed() >= BULK_BUDGET {
-            queue.take_waiting(rx);
-            if !queue.live.is_empty() || bulk_ran >= MAX_GROUP {
-                break;
+        queue.take_waiting(rx);
+        if !queue.live.is_empty() {
+            for job in std::mem::take(&mut queue.live) {
+                run_job(conn, job, &mut replies);
             }
+            break;
         }
     }
+    queue.bulk_owed = bulk_ran == 0 && !queue.bulk.is_empty();
     let writes = replies.len();
     let commit = conn.execute_batch("COMMIT").map_err(Error::from);
     match (&commit, observer) {

@@ -23,8 +23,8 @@ struct Seen {
 }
 
 /// A live write submitted behind a queue of slow bulk writes runs after at most a few of them
-/// (SQLite: the one in hand and at most one more, since each commit takes live writes first
-/// and bulk ones only within a small budget; PostgreSQL: at once, since bulk writes may hold
+/// (SQLite: the one in hand, since a live write that arrives while bulk writes run joins
+/// that transaction, which then commits; PostgreSQL: at once, since bulk writes may hold
 /// only a quarter of the pool), bulk writes never hold more than a quarter of PostgreSQL's
 /// pool (SQLite has one writer), and every write commits.
 pub async fn live_writes_go_before_queued_bulk_writes(store: &Store) {
