@@ -283,6 +283,11 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     mollifier_drain_rate: Option<u32>,
 
+    /// The servers' admission limit, trigger requests of one tripped environment at once
+    /// (`--mollifier-admit`; 0: none; default the server's).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    mollifier_admit: Option<u32>,
+
     /// Triggers of the burst scenario's bursting environment [default: 100000, or 5000 with
     /// --quick].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -353,6 +358,7 @@ async fn main() -> Result<()> {
         mollifier: trigr_engine::mollifier::Mode::parse(&args.mollifier)
             .unwrap_or(trigr_engine::mollifier::Mode::On),
         mollifier_drain_rate: args.mollifier_drain_rate,
+        mollifier_admit: args.mollifier_admit,
         burst_triggers: args
             .burst_triggers
             .unwrap_or(if args.quick { 5_000 } else { 100_000 }) as usize,

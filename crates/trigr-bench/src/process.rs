@@ -67,6 +67,9 @@ impl ServerProcess {
         if let Some(rate) = settings.mollifier_drain_rate {
             args.extend(["--mollifier-drain-rate".into(), rate.to_string()]);
         }
+        if let Some(admit) = settings.mollifier_admit {
+            args.extend(["--mollifier-admit".into(), admit.to_string()]);
+        }
         if settings.metrics {
             args.extend(["--metrics-listen".into(), "127.0.0.1:0".into()]);
         }

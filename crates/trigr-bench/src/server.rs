@@ -156,6 +156,9 @@ impl BenchServers {
         if let Some(rate) = settings.mollifier_drain_rate {
             mollifier.drain.rate_per_sec = rate;
         }
+        if let Some(admit) = settings.mollifier_admit {
+            mollifier.admit = admit as usize;
+        }
         let config = trigr_server::Config {
             listen: "127.0.0.1:0".parse()?,
             data_dir,

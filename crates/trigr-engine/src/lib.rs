@@ -330,6 +330,16 @@ impl Engine {
         self.write_retrying_in(Lane::Live, make).await
     }
 
+    /// A slot for one trigger request of `env_id` ([`mollifier::admission`]): waited for while
+    /// the environment's triggers are being buffered, `None` at once otherwise (one comparison
+    /// with the mollifier off). Held until the request is answered.
+    pub async fn admit_trigger(&self, env_id: &str) -> Option<mollifier::admission::Admitted> {
+        if self.mollifier.is_off() {
+            return None;
+        }
+        self.mollifier.admit(env_id, self.now()).await
+    }
+
     /// The store lane of `env_id`'s writes now ([`mollifier::Mollifier::lane`]).
     pub fn lane_of(&self, env_id: &str) -> Lane {
         if self.mollifier.is_off() {

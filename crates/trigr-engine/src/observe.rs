@@ -130,6 +130,8 @@ pub struct MollifierGauges {
     pub buffer_fail_open: u64,
     /// Environments skipped for a drain tick after a failure.
     pub env_errors: u64,
+    /// Trigger requests of a tripped environment that waited for an admission slot.
+    pub admission_waits: u64,
 }
 
 impl Engine {
@@ -186,6 +188,7 @@ impl Engine {
             expired: s.expired.load(Relaxed),
             buffer_fail_open: s.buffer_fail_open.load(Relaxed),
             env_errors: s.env_errors.load(Relaxed),
+            admission_waits: s.admission_waits.load(Relaxed),
         }
     }
 }

@@ -133,6 +133,10 @@ struct ServerArgs {
     /// Whether this server drains the buffer (any number of servers may).
     #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN", default_value_t = true, action = clap::ArgAction::Set)]
     mollifier_drain: bool,
+    /// Trigger requests of one tripped environment this server works on at once; the others
+    /// wait their turn (0: no limit).
+    #[arg(long, env = "TRIGR_MOLLIFIER_ADMIT", default_value_t = trigr_engine::mollifier::DEFAULT_ADMIT as u32, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    mollifier_admit: u32,
     /// Most runs per second this server creates from the buffer.
     #[arg(long, env = "TRIGR_MOLLIFIER_DRAIN_RATE", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     mollifier_drain_rate: u32,
@@ -238,6 +242,7 @@ impl ServerArgs {
                 ),
                 ..DrainSettings::default()
             },
+            admit: self.mollifier_admit as usize,
         }
     }
 

@@ -736,3 +736,152 @@ async fn overrides_through_the_api_and_the_cli_with_status() {
         "{v}"
     );
 }
+
+/// Sends a trigger request whose body stops halfway; answers the connection and the rest of
+/// the body, to be sent later.
+async fn half_sent_trigger(s: &TestServer, key: &str) -> (tokio::net::TcpStream, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let body = br#"{"payload": {"held": true}}"#;
+    let host = s.base_url.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&host)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/v1/tasks/t/trigger HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.expect("send the head");
+    let (first, rest) = body.split_at(body.len() / 2);
+    tcp.write_all(first).await.expect("send half the body");
+    (tcp, rest.to_vec())
+}
+
+/// Sends the rest of half-sent triggers, all of them before reading any answer (one may be
+/// waiting for the slot another holds), and reads their answers: status line and body each.
+async fn finish_triggers(held: Vec<(tokio::net::TcpStream, Vec<u8>)>) -> Vec<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut streams = Vec::new();
+    for (mut tcp, rest) in held {
+        tcp.write_all(&rest).await.expect("send the rest");
+        streams.push(tcp);
+    }
+    let mut answers = Vec::new();
+    for mut tcp in streams {
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.expect("the answer");
+        answers.push(answer);
+    }
+    answers
+}
+
+/// While an environment is tripped and another one triggers, the server works on at most
+/// `--mollifier-admit` of the tripped environment's trigger requests at once; the others wait
+/// for a slot before their body is read, and other environments pass at once.
+#[tokio::test]
+async fn a_tripped_environment_gets_its_admission_slots_and_no_more() {
+    let token = "metrics-token-0123456789";
+    let s = server(
+        1,
+        &["--mollifier-admit", "1", "--metrics-token", token],
+        None,
+    )
+    .await;
+    s.deploy(json!([{"id": "t"}])).await;
+    s.deploy_as(STAGING_KEY, json!([{"id": "t"}]), true).await;
+    let waits = || async {
+        let r = s.send(Req::new("GET", "/metrics").key(token)).await;
+        sample(&r.text, "trigr_mollifier_admission_waits_total", &[]).expect("the counter")
+    };
+    let waits_reach = |n: f64| async move {
+        for _ in 0..500 {
+            if waits().await >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("admission waits never reached {n}");
+    };
+    // Before the environment trips, its requests meet no slot: two held requests run at once.
+    let held = vec![
+        half_sent_trigger(&s, DEV_KEY).await,
+        half_sent_trigger(&s, DEV_KEY).await,
+    ];
+    for answer in finish_triggers(held).await {
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    assert_eq!(waits().await, 0.0);
+    assert_eq!(
+        s.run(&s.trigger("t", json!({}), json!({})).await).await["waitingFor"]["reason"],
+        "BUFFERED"
+    );
+
+    // Tripped: one slot. Two requests whose bodies stop halfway: one holds the slot, the other
+    // waits for it.
+    let held = vec![
+        half_sent_trigger(&s, DEV_KEY).await,
+        half_sent_trigger(&s, DEV_KEY).await,
+    ];
+    waits_reach(1.0).await;
+    // A third, whole request of the same environment waits too, unanswered.
+    let third = {
+        let (http, url) = (s.http.clone(), s.url("/api/v1/tasks/t/trigger"));
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(DEV_KEY)
+                .json(&json!({"payload": {"third": true}}))
+                .send()
+                .await
+                .expect("answered")
+        })
+    };
+    waits_reach(2.0).await;
+    assert!(!third.is_finished(), "a request past the slot was answered");
+    // Another environment is not held up by the tripped one's slot.
+    let other = s
+        .post_as(
+            STAGING_KEY,
+            "/api/v1/tasks/t/trigger",
+            json!({"payload": {}}),
+        )
+        .await;
+    assert_eq!(other.0, 200, "{}", other.1);
+    // Once the bodies arrive, every request is answered with its own run.
+    let mut ids = HashSet::new();
+    for answer in finish_triggers(held).await {
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).expect("a body");
+        let id = body
+            .split("\"id\":\"")
+            .nth(1)
+            .and_then(|b| b.split('"').next());
+        ids.insert(id.expect("a run id").to_string());
+    }
+    let third = third.await.expect("the third request");
+    assert_eq!(third.status(), 200);
+    let third: Value = third.json().await.expect("json");
+    ids.insert(third["id"].as_str().expect("a run id").to_string());
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    for id in &ids {
+        assert_eq!(s.run(id).await["waitingFor"]["reason"], "BUFFERED", "{id}");
+    }
+    assert_eq!(waits().await, 2.0);
+
+    // With no other environment's trigger for over a second, the burst has the server to
+    // itself: a request passes one whose body stops halfway, though the environment is still
+    // tripped.
+    s.advance(2_000).await;
+    let held = vec![half_sent_trigger(&s, DEV_KEY).await];
+    let alone = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        s.try_trigger("t", json!({"alone": true}), json!({})),
+    )
+    .await
+    .expect("answered while another request of its environment is unfinished");
+    assert_eq!(alone.0, 200, "{}", alone.1);
+    let id = alone.1["id"].as_str().expect("a run id");
+    assert_eq!(s.run(id).await["waitingFor"]["reason"], "BUFFERED");
+    let answers = finish_triggers(held).await;
+    assert!(answers[0].starts_with("HTTP/1.1 200"), "{answers:?}");
+    assert_eq!(waits().await, 2.0);
+}

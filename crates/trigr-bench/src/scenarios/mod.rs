@@ -47,6 +47,8 @@ pub struct Settings {
     pub mollifier: trigr_engine::mollifier::Mode,
     /// The servers' drain rate, when not the default.
     pub mollifier_drain_rate: Option<u32>,
+    /// The servers' admission limit, when not the default.
+    pub mollifier_admit: Option<u32>,
     /// Triggers of the burst scenario's bursting environment.
     pub burst_triggers: usize,
     /// Redis of the burst scenario's PostgreSQL servers (`trigr server --redis-url`).

@@ -11,6 +11,7 @@
 //! the trigger goes straight to the engine (fail-open), counted in [`Stats`].
 
 pub mod accept;
+pub mod admission;
 pub mod buffer;
 pub mod drain;
 pub mod drainer;
@@ -25,7 +26,7 @@ pub mod shared_trip;
 pub mod status;
 pub mod trip;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +70,9 @@ impl Mode {
     }
 }
 
+/// Trigger requests of one tripped environment worked on at once, unless set.
+pub const DEFAULT_ADMIT: usize = 4;
+
 /// The mollifier's settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -78,6 +82,9 @@ pub struct Settings {
     /// How long an entry may wait before it fails.
     pub entry_ttl: Duration,
     pub drain: drainer::DrainSettings,
+    /// Trigger requests of one tripped environment worked on at once ([`admission`]); 0: no
+    /// limit.
+    pub admit: usize,
 }
 
 impl Default for Settings {
@@ -90,6 +97,7 @@ impl Default for Settings {
             },
             entry_ttl: Duration::from_secs(24 * 3600),
             drain: drainer::DrainSettings::default(),
+            admit: DEFAULT_ADMIT,
         }
     }
 }
@@ -123,6 +131,8 @@ pub struct Stats {
     pub buffer_fail_open: AtomicU64,
     /// Environments skipped for a tick because draining them failed.
     pub env_errors: AtomicU64,
+    /// Trigger requests of a tripped environment that waited for an admission slot.
+    pub admission_waits: AtomicU64,
     /// Milliseconds from acceptance to the run's creation, summed, and how many.
     pub drain_lag_ms_sum: AtomicU64,
 }
@@ -163,11 +173,17 @@ pub struct Mollifier {
     overrides: overrides::Cache,
     buffer: Arc<dyn MollifierBuffer>,
     stats: Stats,
+    admission: Option<admission::Admission>,
+    /// When a trigger request of an environment that was not tripped last met
+    /// [`Mollifier::admit`] (engine clock, ms).
+    others_seen_at: AtomicI64,
 }
 
 impl Mollifier {
     pub fn new(settings: Settings, buffer: Arc<dyn MollifierBuffer>) -> Mollifier {
         Mollifier {
+            admission: (settings.admit > 0).then(|| admission::Admission::new(settings.admit)),
+            others_seen_at: AtomicI64::new(Millis::MIN),
             settings,
             counter: Arc::new(LocalTripCounter::default()),
             overrides: overrides::Cache::default(),
@@ -231,6 +247,27 @@ impl Mollifier {
             || self.counter.is_tripped(env_id, now),
             || self.overrides.for_env(env_id).mode,
         )
+    }
+
+    /// One of `env_id`'s admission slots while its triggers are being buffered (the
+    /// [`lane`](Mollifier::lane) is bulk) and another environment triggered within the last
+    /// [`admission::OTHERS_ACTIVE_MS`], waited for when all are taken; `None` at once
+    /// otherwise, or with no admission limit. A burst with nobody else to yield to keeps the
+    /// whole server.
+    pub async fn admit(&self, env_id: &str, now: Millis) -> Option<admission::Admitted> {
+        let admission = self.admission.as_ref()?;
+        if self.lane(env_id, now) != Lane::Bulk {
+            self.others_seen_at.fetch_max(now, Ordering::Relaxed);
+            return None;
+        }
+        let seen = self.others_seen_at.load(Ordering::Relaxed);
+        if now.saturating_sub(seen) > admission::OTHERS_ACTIVE_MS {
+            return None;
+        }
+        let waited = || {
+            self.stats.admission_waits.fetch_add(1, Ordering::Relaxed);
+        };
+        Some(admission.enter(env_id, waited).await)
     }
 
     /// The override in force for `env_id` (its own fields, else its organization's).

@@ -225,6 +225,11 @@ fn register_mollifier(registry: &mut Registry, m: MollifierGauges) {
             "Environments skipped for a drain tick after a failure",
             m.env_errors,
         ),
+        (
+            "trigr_mollifier_admission_waits",
+            "Trigger requests of a tripped environment that waited for an admission slot",
+            m.admission_waits,
+        ),
     ] {
         registry.register(name, help, counter(n));
     }

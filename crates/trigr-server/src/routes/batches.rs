@@ -122,6 +122,7 @@ pub async fn items(
     if !may_batch_trigger_any(&auth) {
         return Err(auth.forbidden("batch-trigger tasks"));
     }
+    let _admitted = state.engine.admit_trigger(&auth.env_id).await;
     let limits = ItemLimits {
         line: line_limit(state.engine.config().max_payload_bytes),
         total: BATCH_ITEMS_LIMIT,

@@ -46,6 +46,7 @@ pub async fn trigger(
     ]) {
         return Err(auth.forbidden(&format!("trigger task {task_id}")));
     }
+    let _admitted = state.engine.admit_trigger(&auth.env_id).await;
     let body: TriggerBody = body.json().await?;
     let engine = &state.engine;
     let mut options = body.options.unwrap_or_default();
