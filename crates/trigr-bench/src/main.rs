@@ -140,8 +140,9 @@
 //! response.
 //!
 //! The servers run with the mollifier on, as `trigr serve` does; `--mollifier off|shadow`
-//! switches it (and `--mollifier-drain-rate N` sets its drain rate), to measure what burst
-//! smoothing costs a tripped environment (`--only e2e` trips it at once).
+//! switches it (`--mollifier-drain-rate N` sets its drain rate, `--mollifier-admit N` its
+//! admission slots), to measure what burst smoothing costs a tripped environment (`--only e2e`
+//! trips it at once).
 //!
 //! ## Comparing two revisions
 //!
