@@ -777,7 +777,8 @@ async fn finish_triggers(held: Vec<(tokio::net::TcpStream, Vec<u8>)>) -> Vec<Str
 
 /// While an environment is tripped and another one triggers, the server works on at most
 /// `--mollifier-admit` of the tripped environment's trigger requests at once; the others wait
-/// for a slot before their body is read, and other environments pass at once.
+/// for a slot before their body is read, and other environments pass at once. Alone on the
+/// server, the tripped environment meets no slot.
 #[tokio::test]
 async fn a_tripped_environment_gets_its_admission_slots_and_no_more() {
     let token = "metrics-token-0123456789";
@@ -816,8 +817,29 @@ async fn a_tripped_environment_gets_its_admission_slots_and_no_more() {
         "BUFFERED"
     );
 
-    // Tripped: one slot. Two requests whose bodies stop halfway: one holds the slot, the other
-    // waits for it.
+    // Alone on the server, the tripped environment meets no slot: a request passes one whose
+    // body stops halfway.
+    let held = vec![half_sent_trigger(&s, DEV_KEY).await];
+    let alone = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        s.try_trigger("t", json!({"alone": true}), json!({})),
+    )
+    .await
+    .expect("answered while another request of its environment is unfinished");
+    assert_eq!(alone.0, 200, "{}", alone.1);
+    assert!(finish_triggers(held).await[0].starts_with("HTTP/1.1 200"));
+    assert_eq!(waits().await, 0.0);
+
+    // Once another environment triggers, the tripped one gets one slot. Two requests whose
+    // bodies stop halfway: one holds the slot, the other waits for it.
+    let first_other = s
+        .post_as(
+            STAGING_KEY,
+            "/api/v1/tasks/t/trigger",
+            json!({"payload": {}}),
+        )
+        .await;
+    assert_eq!(first_other.0, 200, "{}", first_other.1);
     let held = vec![
         half_sent_trigger(&s, DEV_KEY).await,
         half_sent_trigger(&s, DEV_KEY).await,
@@ -867,9 +889,8 @@ async fn a_tripped_environment_gets_its_admission_slots_and_no_more() {
     }
     assert_eq!(waits().await, 2.0);
 
-    // With no other environment's trigger for over a second, the burst has the server to
-    // itself: a request passes one whose body stops halfway, though the environment is still
-    // tripped.
+    // A second after the other environment's last trigger, the burst has the server to
+    // itself again, though it is still tripped.
     s.advance(2_000).await;
     let held = vec![half_sent_trigger(&s, DEV_KEY).await];
     let alone = tokio::time::timeout(

@@ -26,7 +26,7 @@ pub mod shared_trip;
 pub mod status;
 pub mod trip;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,6 +166,14 @@ impl Stats {
     }
 }
 
+/// A hash of an environment id, to tell environments apart without keeping their ids.
+fn env_hash(env_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    env_id.hash(&mut h);
+    h.finish()
+}
+
 /// The mollifier of one server: its settings, evaluator, overrides, buffer and counters.
 pub struct Mollifier {
     settings: Settings,
@@ -174,16 +182,16 @@ pub struct Mollifier {
     buffer: Arc<dyn MollifierBuffer>,
     stats: Stats,
     admission: Option<admission::Admission>,
-    /// When a trigger request of an environment that was not tripped last met
-    /// [`Mollifier::admit`] (engine clock, ms).
-    others_seen_at: AtomicI64,
+    /// The last two environments (by id hash) whose trigger requests met
+    /// [`Mollifier::admit`] while not tripped, newest first, and when (engine clock, ms).
+    untripped_seen: std::sync::Mutex<[(u64, Millis); 2]>,
 }
 
 impl Mollifier {
     pub fn new(settings: Settings, buffer: Arc<dyn MollifierBuffer>) -> Mollifier {
         Mollifier {
             admission: (settings.admit > 0).then(|| admission::Admission::new(settings.admit)),
-            others_seen_at: AtomicI64::new(Millis::MIN),
+            untripped_seen: std::sync::Mutex::new([(0, Millis::MIN); 2]),
             settings,
             counter: Arc::new(LocalTripCounter::default()),
             overrides: overrides::Cache::default(),
@@ -256,18 +264,33 @@ impl Mollifier {
     /// whole server.
     pub async fn admit(&self, env_id: &str, now: Millis) -> Option<admission::Admitted> {
         let admission = self.admission.as_ref()?;
-        if self.lane(env_id, now) != Lane::Bulk {
-            self.others_seen_at.fetch_max(now, Ordering::Relaxed);
-            return None;
-        }
-        let seen = self.others_seen_at.load(Ordering::Relaxed);
-        if now.saturating_sub(seen) > admission::OTHERS_ACTIVE_MS {
+        if !self.yields_to_others(env_id, now) {
             return None;
         }
         let waited = || {
             self.stats.admission_waits.fetch_add(1, Ordering::Relaxed);
         };
         Some(admission.enter(env_id, waited).await)
+    }
+
+    /// Whether `env_id` is tripped while another environment triggered within the last
+    /// [`admission::OTHERS_ACTIVE_MS`]; a trigger of an environment that is not tripped is
+    /// noted for the next call.
+    fn yields_to_others(&self, env_id: &str, now: Millis) -> bool {
+        let env = env_hash(env_id);
+        let mut seen = self
+            .untripped_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self.lane(env_id, now) != Lane::Bulk {
+            if seen[0].0 != env {
+                seen[1] = seen[0];
+            }
+            seen[0] = (env, now);
+            return false;
+        }
+        seen.iter()
+            .any(|&(e, at)| e != env && now.saturating_sub(at) <= admission::OTHERS_ACTIVE_MS)
     }
 
     /// The override in force for `env_id` (its own fields, else its organization's).
