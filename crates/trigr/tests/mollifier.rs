@@ -775,6 +775,23 @@ async fn finish_triggers(held: Vec<(tokio::net::TcpStream, Vec<u8>)>) -> Vec<Str
     answers
 }
 
+/// A whole trigger of the dev environment is answered, with a buffered run, while another of
+/// its requests holds its body halfway: the environment meets no admission slot.
+async fn passes_a_held_request(s: &TestServer) {
+    let held = vec![half_sent_trigger(s, DEV_KEY).await];
+    let alone = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        s.try_trigger("t", json!({"alone": true}), json!({})),
+    )
+    .await
+    .expect("answered while another request of its environment is unfinished");
+    assert_eq!(alone.0, 200, "{}", alone.1);
+    let id = alone.1["id"].as_str().expect("a run id");
+    assert_eq!(s.run(id).await["waitingFor"]["reason"], "BUFFERED");
+    let answers = finish_triggers(held).await;
+    assert!(answers[0].starts_with("HTTP/1.1 200"), "{answers:?}");
+}
+
 /// While an environment is tripped and another one triggers, the server works on at most
 /// `--mollifier-admit` of the tripped environment's trigger requests at once; the others wait
 /// for a slot before their body is read, and other environments pass at once. Alone on the
@@ -819,15 +836,7 @@ async fn a_tripped_environment_gets_its_admission_slots_and_no_more() {
 
     // Alone on the server, the tripped environment meets no slot: a request passes one whose
     // body stops halfway.
-    let held = vec![half_sent_trigger(&s, DEV_KEY).await];
-    let alone = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        s.try_trigger("t", json!({"alone": true}), json!({})),
-    )
-    .await
-    .expect("answered while another request of its environment is unfinished");
-    assert_eq!(alone.0, 200, "{}", alone.1);
-    assert!(finish_triggers(held).await[0].starts_with("HTTP/1.1 200"));
+    passes_a_held_request(&s).await;
     assert_eq!(waits().await, 0.0);
 
     // Once another environment triggers, the tripped one gets one slot. Two requests whose
@@ -892,17 +901,6 @@ async fn a_tripped_environment_gets_its_admission_slots_and_no_more() {
     // A second after the other environment's last trigger, the burst has the server to
     // itself again, though it is still tripped.
     s.advance(2_000).await;
-    let held = vec![half_sent_trigger(&s, DEV_KEY).await];
-    let alone = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        s.try_trigger("t", json!({"alone": true}), json!({})),
-    )
-    .await
-    .expect("answered while another request of its environment is unfinished");
-    assert_eq!(alone.0, 200, "{}", alone.1);
-    let id = alone.1["id"].as_str().expect("a run id");
-    assert_eq!(s.run(id).await["waitingFor"]["reason"], "BUFFERED");
-    let answers = finish_triggers(held).await;
-    assert!(answers[0].starts_with("HTTP/1.1 200"), "{answers:?}");
+    passes_a_held_request(&s).await;
     assert_eq!(waits().await, 2.0);
 }

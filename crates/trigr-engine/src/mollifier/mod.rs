@@ -278,11 +278,12 @@ impl Mollifier {
     /// noted for the next call.
     fn yields_to_others(&self, env_id: &str, now: Millis) -> bool {
         let env = env_hash(env_id);
+        let tripped = self.lane(env_id, now) == Lane::Bulk;
         let mut seen = self
             .untripped_seen
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if self.lane(env_id, now) != Lane::Bulk {
+        if !tripped {
             if seen[0].0 != env {
                 seen[1] = seen[0];
             }
