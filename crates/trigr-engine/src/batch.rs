@@ -12,7 +12,7 @@ use trigr_types::{id, Millis};
 use crate::mollifier::fallback::{batch_runs, Want};
 use crate::mollifier::Decision;
 use crate::resume::complete_if_children_ended;
-use crate::trigger::{create_run, existing_run, prepare, NewRun, ReuseCheck, Triggered};
+use crate::trigger::{existing_run, prepare, NewRun, NewRuns, ReuseCheck, Triggered};
 use crate::{Engine, Error, Result, Txn};
 
 pub const MAX_ITEMS: i64 = 1000;
@@ -285,17 +285,20 @@ fn item_run(
     new: NewRun,
     now: Millis,
     gate: &ItemGate,
+    made: &mut NewRuns,
 ) -> Result<(Triggered, bool)> {
     let index = new.batch.as_ref().map_or(-1, |(_, i)| *i);
     if !gate.mollified.contains(&index) {
-        return Ok((create_run(tx, env, &new, now)?, false));
+        return Ok((made.create(tx, env, &new, now)?, false));
     }
-    if let Some(found) = existing_run(tx, env, &new, now)? {
-        return Ok((found, false));
+    if made.write_before(tx, env, &new)? {
+        if let Some(found) = existing_run(tx, env, &new, now)? {
+            return Ok((found, false));
+        }
     }
     let expires_at = now.saturating_add(gate.ttl_ms);
     let (t, e) = crate::mollifier::accept::plan_entry(tx, env, new, now, expires_at)?;
-    tx.insert_buffered(&e)?;
+    made.buffer(e);
     Ok((t, true))
 }
 
@@ -314,6 +317,7 @@ fn add_items(
         .ok_or_else(|| Error::not_found("Environment not found"))?;
     let (mut accepted, mut deduplicated, mut buffered) = (0, 0, 0);
     let mut runs = Vec::new();
+    let mut made = NewRuns::default();
     for NewItem {
         index,
         run: prepared,
@@ -343,9 +347,8 @@ fn add_items(
             new.trigger_function = "batchTriggerAndWait";
         }
         let (t, was_buffered) =
-            item_run(tx, &env, new, now, gate).map_err(|e| item_error(index, e))?;
+            item_run(tx, &env, new, now, gate, &mut made).map_err(|e| item_error(index, e))?;
         buffered += u64::from(was_buffered);
-        tx.insert_batch_item(&b.id, index, &t.run.id)?;
         runs.push(ItemRun {
             index,
             run_id: t.run.id,
@@ -353,6 +356,9 @@ fn add_items(
         });
         accepted += 1;
     }
+    made.write(tx, &env.id)?;
+    let items: Vec<(i64, &str)> = runs.iter().map(|r| (r.index, r.run_id.as_str())).collect();
+    tx.insert_batch_items(&b.id, &items)?;
     b.items_accepted = seen.len() as i64;
     b.sealed = b.items_accepted >= b.run_count;
     b.updated_at = now;

@@ -9,10 +9,11 @@
 //! drops them when the transaction rolls back. Nothing travels beside the closure's return
 //! value.
 
+use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use trigr_store::Tx;
+use trigr_store::{Queue, Tx};
 use trigr_types::Millis;
 
 use crate::clock::Clock;
@@ -34,6 +35,18 @@ pub struct Txn<'a> {
     pub(crate) noting_finished: bool,
     /// Where read-fallback finds buffered entries ([`crate::mollifier::fallback::Fetched`]).
     pub(crate) fetched: crate::mollifier::fallback::Fetched,
+    /// What this transaction read that cannot change before it ends: see [`Txn::code_queue`]
+    /// and [`Txn::org_of`].
+    read_once: ReadOnce,
+}
+
+/// Rows read once per transaction however many runs a command makes.
+#[derive(Default)]
+struct ReadOnce {
+    /// Queues defined in code, by environment and name.
+    queues: HashMap<(String, String), Queue>,
+    /// The organization of each environment.
+    orgs: HashMap<String, Option<String>>,
 }
 
 impl<'a> Txn<'a> {
@@ -54,6 +67,7 @@ impl<'a> Txn<'a> {
             observing: false,
             noting_finished: false,
             fetched: Default::default(),
+            read_once: ReadOnce::default(),
         }
     }
 
@@ -91,6 +105,37 @@ impl<'a> Txn<'a> {
     /// the command registered or promoted a version, or recorded its workers.
     pub(crate) fn versions_changed(&mut self) {
         self.effects.versions = true;
+    }
+
+    /// The queue named `name` in the environment, if any. A queue defined in code is never
+    /// deleted or renamed, so it is read once per transaction (the run records made from it
+    /// take only its id and name); one made through the API is read every time.
+    pub(crate) fn queue_named(&mut self, env_id: &str, name: &str) -> Result<Option<Queue>> {
+        let key = (env_id.to_string(), name.to_string());
+        if let Some(q) = self.read_once.queues.get(&key) {
+            return Ok(Some(q.clone()));
+        }
+        let found = self.tx.queue_by_name(env_id, name)?;
+        if let Some(q) = found.as_ref().filter(|q| !q.from_api) {
+            self.read_once.queues.insert(key, q.clone());
+        }
+        Ok(found)
+    }
+
+    /// Remembers a queue defined in code that this transaction made.
+    pub(crate) fn made_code_queue(&mut self, q: &Queue) {
+        let key = (q.env_id.clone(), q.name.clone());
+        self.read_once.queues.insert(key, q.clone());
+    }
+
+    /// The organization of an environment (an environment never changes organization).
+    pub(crate) fn org_of(&mut self, env_id: &str) -> Result<Option<String>> {
+        if let Some(org) = self.read_once.orgs.get(env_id) {
+            return Ok(org.clone());
+        }
+        let org = self.tx.org_of_env(env_id)?;
+        self.read_once.orgs.insert(env_id.to_string(), org.clone());
+        Ok(org)
     }
 
     /// The store's transaction as a plain [`Tx`], for the read helpers a command shares with

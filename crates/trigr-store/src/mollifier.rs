@@ -96,6 +96,9 @@ pub trait MollifierTx {
     /// Adds an entry at the end of its environment's FIFO; `false` (and nothing written) when
     /// an entry holds its run id already.
     fn insert_buffered(&mut self, e: &BufferedEntry) -> Result<bool>;
+    /// Several [`MollifierTx::insert_buffered`]s, in order, in as few statements as the
+    /// backend can; an entry whose run id is held already is skipped.
+    fn insert_buffered_all(&mut self, entries: &[BufferedEntry]) -> Result<()>;
     /// Claims the oldest entry of an environment that is queued (or whose claim ran out) and
     /// has not expired, for `claimer` until `until`.
     fn claim_buffered(
@@ -135,6 +138,9 @@ pub trait MollifierTx {
     fn release_buffered(&mut self, run_id: &str, claimer: &str) -> Result<bool>;
     /// Deletes an entry `claimer` holds (`None`: whoever holds it, or nobody).
     fn delete_buffered(&mut self, run_id: &str, claimer: Option<&str>) -> Result<bool>;
+    /// Deletes the entries of these runs, whoever holds them, in as few statements as the
+    /// backend can.
+    fn delete_buffered_runs(&mut self, run_ids: &[&str]) -> Result<()>;
     /// Replaces the environments server `server_id` holds tripped (bounded by the caller).
     fn put_mollifier_trips(&mut self, server_id: &str, trips: &[(String, Millis)]) -> Result<()>;
     /// Adds `added` to server `server_id`'s trip count of an environment's window; the

@@ -253,7 +253,11 @@ pub trait RunRead {
 
 /// Writing runs.
 pub trait RunTx {
+    /// Inserts a new run and indexes its tags; returns its `seq`.
     fn insert_run(&mut self, run: &Run) -> Result<i64>;
+    /// Several [`RunTx::insert_run`]s, in as few statements as the backend can; returns each
+    /// run's `seq`, in the order given. Ids must be distinct.
+    fn insert_runs(&mut self, runs: &[&Run]) -> Result<Vec<i64>>;
     /// Writes the run's mutable state (all but its tags, which change only through
     /// [`RunTx::set_tags`]) if its status and lease are still `expect_status` and
     /// `expect_lease`. Returns false (and writes nothing) when another writer got there first.
@@ -335,6 +339,9 @@ pub trait BatchTx {
     fn insert_batch(&mut self, b: &Batch) -> Result<()>;
     fn update_batch(&mut self, b: &Batch) -> Result<()>;
     fn insert_batch_item(&mut self, batch_id: &str, index: i64, run_id: &str) -> Result<()>;
+    /// Several [`BatchTx::insert_batch_item`]s of one batch, each `(index, run_id)`, in as few
+    /// statements as the backend can.
+    fn insert_batch_items(&mut self, batch_id: &str, items: &[(i64, &str)]) -> Result<()>;
 }
 
 /// Reading uploaded payload packets.

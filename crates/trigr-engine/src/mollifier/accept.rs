@@ -125,7 +125,7 @@ pub(crate) fn plan_entry(
     if new.version.is_none() {
         new.version = run.version.clone();
     }
-    let org_id = tx.org_of_env(&env.id)?.unwrap_or_default();
+    let org_id = tx.org_of(&env.id)?.unwrap_or_default();
     let entry = BufferedEntry {
         seq: 0,
         run_id: run.id.clone(),

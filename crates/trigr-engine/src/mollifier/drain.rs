@@ -6,13 +6,15 @@
 //! entries of an environment are claimed and materialised in one write
 //! ([`Engine::materialise_next`]).
 
-use trigr_store::{BufferedEntry, Run};
+use std::collections::HashSet;
+
+use trigr_store::{BufferedEntry, Environment, Run};
 use trigr_types::{Millis, RunStatus};
 
 use super::entry;
 use crate::timers::error_json;
 use crate::transition::finished;
-use crate::trigger::{create_run, ensure_queue, run_record};
+use crate::trigger::{ensure_queue, run_record, NewRuns};
 use crate::{Engine, Error, Lane, Result, Txn};
 
 /// What became of an entry.
@@ -31,7 +33,13 @@ impl Engine {
     pub async fn materialise(&self, e: &BufferedEntry) -> Result<Drained> {
         self.write_retrying_in(Lane::Bulk, || {
             let e = e.clone();
-            move |tx: &mut Txn<'_>| make_run(tx, &e)
+            move |tx: &mut Txn<'_>| {
+                let drained = make_runs(tx, std::slice::from_ref(&e))?;
+                drained
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::not_found("Buffered entry not found"))
+            }
         })
         .await
     }
@@ -50,12 +58,8 @@ impl Engine {
             move |tx: &mut Txn<'_>| {
                 let now = tx.now();
                 let entries = tx.lock_buffered(&env_id, now, limit)?;
-                let mut done = Vec::with_capacity(entries.len());
-                for e in entries {
-                    let drained = make_run(tx, &e)?;
-                    done.push((e, drained));
-                }
-                Ok(done)
+                let drained = make_runs(tx, &entries)?;
+                Ok(entries.into_iter().zip(drained).collect())
             }
         })
         .await
@@ -66,7 +70,7 @@ impl Engine {
     pub async fn materialise_all(&self, entries: &[BufferedEntry]) -> Result<Vec<Drained>> {
         self.write_retrying_in(Lane::Bulk, || {
             let entries = entries.to_vec();
-            move |tx: &mut Txn<'_>| entries.iter().map(|e| make_run(tx, e)).collect()
+            move |tx: &mut Txn<'_>| make_runs(tx, &entries)
         })
         .await
     }
@@ -93,17 +97,46 @@ impl Engine {
     }
 }
 
-/// Creates an entry's run (unless it exists: another drainer's, a cancel's) and drops it.
-fn make_run(tx: &mut Txn<'_>, e: &BufferedEntry) -> Result<Drained> {
-    if tx.run(&e.env_id, &e.run_id)?.is_some() {
-        drop_entry(tx, e)?;
-        return Ok(Drained::Existed(e.run_id.clone()));
+/// Creates the entries' runs (but those that exist: another drainer's, a cancel's) in order
+/// and drops the entries; what became of each, in order. The runs of one environment are
+/// written together ([`NewRuns`]), and its entries dropped together.
+fn make_runs(tx: &mut Txn<'_>, entries: &[BufferedEntry]) -> Result<Vec<Drained>> {
+    let mut done = Vec::with_capacity(entries.len());
+    for of_env in entries.chunk_by(|a, b| a.env_id == b.env_id) {
+        let env_id = &of_env[0].env_id;
+        let ids: Vec<String> = of_env.iter().map(|e| e.run_id.clone()).collect();
+        let existing: HashSet<String> = tx
+            .runs_by_ids(env_id, &ids)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let env = tx
+            .environment_for_share(env_id)?
+            .ok_or_else(|| Error::not_found("Environment not found"))?;
+        let mut made = NewRuns::default();
+        for e in of_env {
+            done.push(if existing.contains(&e.run_id) {
+                Drained::Existed(e.run_id.clone())
+            } else {
+                make_run(tx, &env, e, &mut made)?
+            });
+        }
+        made.write(tx, env_id)?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        tx.delete_buffered_runs(&ids)?;
     }
-    let env = tx
-        .environment_for_share(&e.env_id)?
-        .ok_or_else(|| Error::not_found("Environment not found"))?;
+    Ok(done)
+}
+
+/// Creates the run of an entry whose run does not exist yet (the caller drops the entry).
+fn make_run(
+    tx: &mut Txn<'_>,
+    env: &Environment,
+    e: &BufferedEntry,
+    made: &mut NewRuns,
+) -> Result<Drained> {
     let d = entry::decode(&e.body, &e.run_id)?;
-    let made = create_run(tx, &env, &d.new, e.created_at)?;
+    let made = made.create(tx, env, &d.new, e.created_at)?;
     if made.run.id != e.run_id {
         // A key the entry holds was taken by a run created beside the buffer (possible only
         // with a buffer outside the store): this one must not run as well.
@@ -114,10 +147,8 @@ fn make_run(tx: &mut Txn<'_>, e: &BufferedEntry) -> Result<Drained> {
         let run = failed_run(tx, e, &message, tx.now())?;
         tx.insert_run(&run)?;
         crate::events::record(tx, [(None, &run)])?;
-        drop_entry(tx, e)?;
         return Ok(Drained::Failed(e.run_id.clone()));
     }
-    drop_entry(tx, e)?;
     Ok(Drained::Created(e.run_id.clone()))
 }
 

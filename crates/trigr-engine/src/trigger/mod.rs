@@ -8,7 +8,7 @@ mod options;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use trigr_store::{Environment, Queue, QueueKind, Run};
+use trigr_store::{BufferedEntry, Environment, Queue, QueueKind, Run};
 use trigr_types::manifest::{task_queue_name, TaskManifest};
 use trigr_types::{id, Millis, RunStatus};
 
@@ -120,7 +120,7 @@ pub(crate) fn ensure_queue(
     base_limit: Option<i64>,
     now: Millis,
 ) -> Result<Queue> {
-    let found = tx.queue_by_name(env_id, name)?;
+    let found = tx.queue_named(env_id, name)?;
     settle_queue(tx, env_id, name, found, base_limit, now)
 }
 
@@ -165,6 +165,7 @@ fn settle_queue(
         from_api: false,
     };
     tx.insert_queue(&q)?;
+    tx.made_code_queue(&q);
     Ok(q)
 }
 
@@ -216,21 +217,102 @@ pub(crate) fn create_run(
         }
         None => None,
     };
-    let mut run = plan_run(tx, env, new, now, true)?;
+    let mut run = run_to_insert(tx, env, new, now)?;
     if let Some(id) = debounced_id {
         run.id = id;
     }
-    if new.fixed.is_some() {
-        // A buffered run keeps its creation time; it changed now, when it was made.
-        run.updated_at = tx.now().max(run.updated_at);
-    }
-    run.seq = tx.insert_run(&run)?;
-    crate::events::record(tx, [(None, &run)])?;
-    tx.wake(&env.id);
+    let run = insert_runs(tx, &env.id, vec![run])?.remove(0);
     Ok(Triggered {
         run,
         is_cached: false,
     })
+}
+
+/// The record of the run `new` makes now, its queue made if missing.
+fn run_to_insert(tx: &mut Txn<'_>, env: &Environment, new: &NewRun, now: Millis) -> Result<Run> {
+    let mut run = plan_run(tx, env, new, now, true)?;
+    if new.fixed.is_some() {
+        // A buffered run keeps its creation time; it changed now, when it was made.
+        run.updated_at = tx.now().max(run.updated_at);
+    }
+    Ok(run)
+}
+
+/// Writes new runs of an environment (in one statement where the store can), records their
+/// events and wakes the environment's workers; the runs, with their `seq`.
+fn insert_runs(tx: &mut Txn<'_>, env_id: &str, mut runs: Vec<Run>) -> Result<Vec<Run>> {
+    if runs.is_empty() {
+        return Ok(runs);
+    }
+    let seqs = tx.insert_runs(&runs.iter().collect::<Vec<_>>())?;
+    for (run, seq) in runs.iter_mut().zip(seqs) {
+        run.seq = seq;
+    }
+    crate::events::record(tx, runs.iter().map(|r| (None, r)))?;
+    tx.wake(env_id);
+    Ok(runs)
+}
+
+/// The runs one command creates in an environment (a batch's items, a drain's entries),
+/// written together. A run that no key or debounce ties to other runs is planned at once
+/// and written with the others by [`NewRuns::write`]; one with a key or a debounce is made
+/// on its own, after the runs planned before it are written, so that it finds them. The
+/// command calls `write` before it ends.
+#[derive(Default)]
+pub(crate) struct NewRuns {
+    planned: Vec<Run>,
+    /// Buffer entries made instead of runs (mollified batch items), written with them.
+    buffered: Vec<BufferedEntry>,
+}
+
+impl NewRuns {
+    /// [`create_run`], the run written now or by [`NewRuns::write`]: its `seq` is not known
+    /// before.
+    pub(crate) fn create(
+        &mut self,
+        tx: &mut Txn<'_>,
+        env: &Environment,
+        new: &NewRun,
+        now: Millis,
+    ) -> Result<Triggered> {
+        if self.write_before(tx, env, new)? {
+            return create_run(tx, env, new, now);
+        }
+        let run = run_to_insert(tx, env, new, now)?;
+        self.planned.push(run.clone());
+        Ok(Triggered {
+            run,
+            is_cached: false,
+        })
+    }
+
+    /// Writes what was planned so far when `new` has a key or a debounce, which looks for
+    /// earlier runs and entries; whether it has.
+    pub(crate) fn write_before(
+        &mut self,
+        tx: &mut Txn<'_>,
+        env: &Environment,
+        new: &NewRun,
+    ) -> Result<bool> {
+        let looks =
+            new.request_key.is_some() || new.idempotency.is_some() || new.debounce.is_some();
+        if looks {
+            self.write(tx, &env.id)?;
+        }
+        Ok(looks)
+    }
+
+    /// Adds a buffer entry, written with the runs.
+    pub(crate) fn buffer(&mut self, e: BufferedEntry) {
+        self.buffered.push(e);
+    }
+
+    /// Writes the runs and entries planned so far.
+    pub(crate) fn write(&mut self, tx: &mut Txn<'_>, env_id: &str) -> Result<()> {
+        insert_runs(tx, env_id, std::mem::take(&mut self.planned))?;
+        tx.insert_buffered_all(&std::mem::take(&mut self.buffered))?;
+        Ok(())
+    }
 }
 
 /// The run a request key or an idempotency key of `new` names already, if any.
@@ -286,7 +368,7 @@ pub(crate) fn plan_run(
         .and_then(|t| t.queue.as_ref())
         .and_then(|q| q.concurrency_limit)
         .map(i64::from);
-    let found = tx.queue_by_name(&env.id, &queue_name)?;
+    let found = tx.queue_named(&env.id, &queue_name)?;
     let queue = match (with_queue, found) {
         (true, found) => settle_queue(tx, &env.id, &queue_name, found, declared_limit, now)?,
         (false, Some(q)) => q,

@@ -370,11 +370,17 @@ impl<'c> PgTx<'c> {
         sql: &str,
         run: impl FnOnce(&mut Client, &Statement) -> std::result::Result<T, postgres::Error>,
     ) -> Result<T> {
+        self.on_connection(|conn| conn.prepared(sql).and_then(|st| run(&mut conn.client, &st)))
+    }
+
+    /// Runs `work` on the connection, converting its error and remembering that the
+    /// transaction failed.
+    fn on_connection<T>(
+        &mut self,
+        work: impl FnOnce(&mut Conn) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
         let result = match self.conn.as_deref_mut() {
-            Some(conn) => conn
-                .prepared(sql)
-                .and_then(|st| run(&mut conn.client, &st))
-                .map_err(Error::from),
+            Some(conn) => work(conn).map_err(Error::from),
             None => Err(self.failed.clone().unwrap_or(Error::Closed)),
         };
         result.inspect_err(|e| {
@@ -389,6 +395,15 @@ impl<'c> PgTx<'c> {
 
     fn rows(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>> {
         self.statement(sql, |c, st| c.query(st, params))
+    }
+
+    /// [`PgTx::rows`] planned for these very parameters, not prepared once for the
+    /// connection: for a statement over a list of ids, whose prepared (generic) plan is fixed
+    /// after a few runs by the table's size then. Planned on a fresh table, such a plan scans
+    /// the whole environment for each id ever after (until the table is analyzed); planned
+    /// now, it looks each id up in its index. It costs a round trip more, once per list.
+    fn rows_planned_now(&mut self, sql: &str, params: &[Param]) -> Result<Vec<Row>> {
+        self.on_connection(|conn| conn.client.query(sql, params))
     }
 
     fn opt_row(&mut self, sql: &str, params: &[Param]) -> Result<Option<Row>> {

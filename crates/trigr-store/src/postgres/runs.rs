@@ -1,15 +1,58 @@
 //! Run statements with lists: the values travel as arrays.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use postgres::types::ToSql;
 use trigr_types::RunStatus;
 
 use super::filtered::Filtered;
 use super::{Param, PgTx};
 use crate::model::{Page, Run, RunFilter};
-use crate::rows::{self, RUN_COLUMNS};
+use crate::mollifier::BufferedEntry;
+use crate::rows::{self, run_values, RUN_COLUMNS, RUN_INSERT_COLUMNS, RUN_INSERT_COUNT};
+use crate::sql::batches::BatchesNative;
+use crate::sql::mollifier::BufferNative;
 use crate::sql::runs::RunsNative;
+use crate::sql::Db;
 use crate::tx::RunTx;
-use crate::Result;
+use crate::{Error, Result};
+
+/// Rows of one multi-row insert of runs, largest first: a list is written in the fewest
+/// statements of these sizes, so that each connection prepares at most these few.
+const INSERT_ROWS: [usize; 4] = [64, 16, 4, 1];
+
+/// `INSERT INTO runs … VALUES (…), (…) RETURNING id, seq` of each size of [`INSERT_ROWS`].
+fn insert_runs_sql(rows: usize) -> &'static str {
+    static TEXTS: OnceLock<[String; INSERT_ROWS.len()]> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        INSERT_ROWS.map(|n| {
+            let values: Vec<String> = (0..n)
+                .map(|row| {
+                    let first = row * RUN_INSERT_COUNT;
+                    let marks: Vec<String> = (1..=RUN_INSERT_COUNT)
+                        .map(|c| format!("${}", first + c))
+                        .collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            format!(
+                "INSERT INTO runs ({RUN_INSERT_COLUMNS}) VALUES {} RETURNING id, seq",
+                values.join(", ")
+            )
+        })
+    });
+    let at = INSERT_ROWS.iter().position(|n| *n == rows).unwrap_or(0);
+    &texts[at]
+}
+
+/// [`crate::tx::BatchTx::insert_batch_items`] in one statement.
+const INSERT_BATCH_ITEMS: &str = "INSERT INTO batch_items (batch_id, idx, run_id) \
+     SELECT $1, i, r FROM unnest($2::bigint[], $3::text[]) AS u(i, r)";
+
+/// Indexes the tags of runs just inserted, each `(tag, seq)`, in one statement.
+const INSERT_TAGS: &str = "INSERT INTO run_tags (tag, run_seq) \
+     SELECT * FROM unnest($1::text[], $2::bigint[]) ON CONFLICT DO NOTHING";
 
 /// [`RunTx::update_runs`] in one statement: one row of arrays per column, zipped by `unnest`.
 const UPDATE_RUNS: &str = "UPDATE runs AS r SET status = u.status, version = u.version, \
@@ -133,7 +176,7 @@ impl RunsNative for PgTx<'_> {
         ];
         let params: Vec<Param> = columns.iter().map(|c| c.as_ref() as Param).collect();
         let written: std::collections::HashSet<String> = self
-            .rows(UPDATE_RUNS, &params)?
+            .rows_planned_now(UPDATE_RUNS, &params)?
             .iter()
             .map(|row| row.try_get::<_, String>(0))
             .collect::<std::result::Result<_, _>>()?;
@@ -143,14 +186,114 @@ impl RunsNative for PgTx<'_> {
             .collect())
     }
 
+    fn insert_runs_at_once(&mut self, runs: &[&Run]) -> Result<Vec<i64>> {
+        let mut seqs: HashMap<String, i64> = HashMap::with_capacity(runs.len());
+        let mut rest = runs;
+        while !rest.is_empty() {
+            let n = INSERT_ROWS
+                .into_iter()
+                .find(|n| *n <= rest.len())
+                .unwrap_or(1);
+            let (chunk, after) = rest.split_at(n);
+            for row in self.insert_run_rows(chunk)? {
+                seqs.insert(row.try_get(0)?, row.try_get(1)?);
+            }
+            rest = after;
+        }
+        let in_order: Vec<i64> = runs
+            .iter()
+            .map(|r| seqs.get(r.id.as_str()).copied())
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::Database("a run inserted returned no seq".into()))?;
+        let (tags, tag_seqs): (Vec<&str>, Vec<i64>) = runs
+            .iter()
+            .zip(&in_order)
+            .flat_map(|(r, seq)| r.tags.iter().map(move |t| (t.as_str(), *seq)))
+            .unzip();
+        if !tags.is_empty() {
+            self.exec(INSERT_TAGS, &[&tags, &tag_seqs])?;
+        }
+        Ok(in_order)
+    }
+
     fn runs_with_ids(&mut self, env_id: &str, ids: &[String]) -> Result<Vec<Run>> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE env_id = $1 AND id = ANY($2) ORDER BY seq{}",
             self.lock()
         );
-        self.rows(&sql, &[&env_id, &ids])?
+        self.rows_planned_now(&sql, &[&env_id, &ids])?
             .iter()
             .map(rows::run)
             .collect()
+    }
+}
+
+/// [`crate::mollifier::MollifierTx::insert_buffered_all`] in one statement, in order.
+const INSERT_BUFFERED: &str = "INSERT INTO mollifier_entries (run_id, env_id, org_id, task_id, \
+     idempotency_key, request_key, body, state, attempts, created_at, expires_at, batch_id) \
+     SELECT r, v, o, t, i, q, b, 'queued', 0, c, x, h FROM unnest($1::text[], $2::text[], \
+       $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], \
+       $10::text[]) WITH ORDINALITY AS u(r, v, o, t, i, q, b, c, x, h, n) \
+     ORDER BY n ON CONFLICT (run_id) DO NOTHING";
+
+/// [`crate::mollifier::MollifierTx::delete_buffered_runs`] in one statement.
+const DELETE_BUFFERED: &str = "DELETE FROM mollifier_entries WHERE run_id = ANY($1)";
+
+impl BufferNative for PgTx<'_> {
+    fn insert_buffered_at_once(&mut self, entries: &[BufferedEntry]) -> Result<()> {
+        let text = |f: fn(&BufferedEntry) -> &str| -> Vec<&str> { entries.iter().map(f).collect() };
+        let opt = |f: fn(&BufferedEntry) -> Option<&str>| -> Vec<Option<&str>> {
+            entries.iter().map(f).collect()
+        };
+        let int = |f: fn(&BufferedEntry) -> i64| -> Vec<i64> { entries.iter().map(f).collect() };
+        self.exec(
+            INSERT_BUFFERED,
+            &[
+                &text(|e| &e.run_id),
+                &text(|e| &e.env_id),
+                &text(|e| &e.org_id),
+                &text(|e| &e.task_id),
+                &opt(|e| e.idempotency_key.as_deref()),
+                &opt(|e| e.request_key.as_deref()),
+                &text(|e| &e.body),
+                &int(|e| e.created_at),
+                &int(|e| e.expires_at),
+                &opt(|e| e.batch_id.as_deref()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_buffered_at_once(&mut self, run_ids: &[&str]) -> Result<()> {
+        self.rows_planned_now(DELETE_BUFFERED, &[&run_ids])?;
+        Ok(())
+    }
+}
+
+impl BatchesNative for PgTx<'_> {
+    fn insert_batch_items_at_once(&mut self, batch_id: &str, items: &[(i64, &str)]) -> Result<()> {
+        let (indexes, runs): (Vec<i64>, Vec<&str>) = items.iter().copied().unzip();
+        self.exec(INSERT_BATCH_ITEMS, &[&batch_id, &indexes, &runs])?;
+        Ok(())
+    }
+}
+
+impl PgTx<'_> {
+    /// Inserts `runs` (one of the sizes of [`INSERT_ROWS`]) in one statement; the rows hold
+    /// each run's id and seq.
+    fn insert_run_rows(&mut self, runs: &[&Run]) -> Result<Vec<postgres::Row>> {
+        let statuses: Vec<&'static str> = runs.iter().map(|r| r.status.as_str()).collect();
+        let payloads: Vec<Option<std::borrow::Cow<'_, str>>> = runs
+            .iter()
+            .map(|r| r.payload.as_deref().map(<Self as Db>::any_text))
+            .collect();
+        let payloads: Vec<Option<&str>> = payloads.iter().map(|p| p.as_deref()).collect();
+        let tags: Vec<String> = runs.iter().map(|r| rows::to_json(&r.tags)).collect();
+        let mut params: Vec<Param> = Vec::with_capacity(runs.len() * RUN_INSERT_COUNT);
+        for (i, r) in runs.iter().enumerate() {
+            let values = run_values(r, &statuses[i], &payloads[i], &tags[i]);
+            params.extend(values.iter().map(|v| v.postgres()));
+        }
+        self.rows(insert_runs_sql(runs.len()), &params)
     }
 }

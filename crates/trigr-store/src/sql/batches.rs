@@ -27,6 +27,13 @@ static INDEXES: Sql = sql!("SELECT idx FROM batch_items WHERE batch_id = $1 ORDE
 static INSERT_ITEM: Sql =
     sql!("INSERT INTO batch_items (batch_id, idx, run_id) VALUES ($1, $2, $3)");
 
+/// The batch statements each backend writes its own way: lists of values travel as arrays in
+/// PostgreSQL, one statement per value in SQLite.
+pub(crate) trait BatchesNative {
+    /// [`BatchTx::insert_batch_items`] of two items or more.
+    fn insert_batch_items_at_once(&mut self, batch_id: &str, items: &[(i64, &str)]) -> Result<()>;
+}
+
 impl<C: Db> BatchRead for C {
     fn batch(&mut self, env_id: &str, id: &str) -> Result<Option<Batch>> {
         self.query_first(&BY_ID, &[&env_id, &id], |r| rows::batch(r))
@@ -61,7 +68,7 @@ impl<C: Db> BatchRead for C {
     }
 }
 
-impl<C: Db> BatchTx for C {
+impl<C: Db + BatchesNative> BatchTx for C {
     fn insert_batch(&mut self, b: &Batch) -> Result<()> {
         self.execute(
             &INSERT,
@@ -91,5 +98,13 @@ impl<C: Db> BatchTx for C {
     fn insert_batch_item(&mut self, batch_id: &str, index: i64, run_id: &str) -> Result<()> {
         self.execute(&INSERT_ITEM, &[&batch_id, &index, &run_id])?;
         Ok(())
+    }
+
+    fn insert_batch_items(&mut self, batch_id: &str, items: &[(i64, &str)]) -> Result<()> {
+        match items {
+            [] => Ok(()),
+            [(index, run_id)] => self.insert_batch_item(batch_id, *index, run_id),
+            _ => self.insert_batch_items_at_once(batch_id, items),
+        }
     }
 }

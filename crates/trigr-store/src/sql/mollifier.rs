@@ -196,24 +196,63 @@ impl<C: Db> MollifierRead for C {
     }
 }
 
-impl<C: Db> MollifierTx for C {
+/// The buffer statements with lists, which PostgreSQL writes with arrays; by default one
+/// statement per entry (SQLite, with no round trips to save).
+pub(crate) trait BufferNative: Db + Sized {
+    /// [`MollifierTx::insert_buffered_all`].
+    fn insert_buffered_at_once(&mut self, entries: &[BufferedEntry]) -> Result<()> {
+        for e in entries {
+            insert_entry(self, e)?;
+        }
+        Ok(())
+    }
+    /// [`MollifierTx::delete_buffered_runs`].
+    fn delete_buffered_at_once(&mut self, run_ids: &[&str]) -> Result<()> {
+        for run_id in run_ids {
+            self.execute(&DELETE, &[run_id])?;
+        }
+        Ok(())
+    }
+}
+
+/// [`MollifierTx::insert_buffered`]: whether the entry was written.
+fn insert_entry<C: Db>(db: &mut C, e: &BufferedEntry) -> Result<bool> {
+    let changed = db.execute(
+        &INSERT,
+        &[
+            &e.run_id,
+            &e.env_id,
+            &e.org_id,
+            &e.task_id,
+            &e.idempotency_key,
+            &e.request_key,
+            &e.body,
+            &e.created_at,
+            &e.expires_at,
+            &e.batch_id,
+        ],
+    )?;
+    Ok(changed == 1)
+}
+
+impl<C: BufferNative> MollifierTx for C {
     fn insert_buffered(&mut self, e: &BufferedEntry) -> Result<bool> {
-        let changed = self.execute(
-            &INSERT,
-            &[
-                &e.run_id,
-                &e.env_id,
-                &e.org_id,
-                &e.task_id,
-                &e.idempotency_key,
-                &e.request_key,
-                &e.body,
-                &e.created_at,
-                &e.expires_at,
-                &e.batch_id,
-            ],
-        )?;
-        Ok(changed == 1)
+        insert_entry(self, e)
+    }
+
+    fn insert_buffered_all(&mut self, entries: &[BufferedEntry]) -> Result<()> {
+        match entries {
+            [] => Ok(()),
+            [one] => insert_entry(self, one).map(drop),
+            _ => self.insert_buffered_at_once(entries),
+        }
+    }
+
+    fn delete_buffered_runs(&mut self, run_ids: &[&str]) -> Result<()> {
+        match run_ids {
+            [] => Ok(()),
+            _ => self.delete_buffered_at_once(run_ids),
+        }
     }
 
     fn claim_buffered(

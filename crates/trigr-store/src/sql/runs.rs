@@ -20,6 +20,8 @@ pub(crate) trait RunsNative {
     ) -> Result<Vec<bool>>;
     /// [`RunTx::runs_by_ids`].
     fn runs_with_ids(&mut self, env_id: &str, ids: &[String]) -> Result<Vec<Run>>;
+    /// [`RunTx::insert_runs`] of two runs or more.
+    fn insert_runs_at_once(&mut self, runs: &[&Run]) -> Result<Vec<i64>>;
 }
 
 static INSERT: Sql = sql!(returning seq:
@@ -248,6 +250,14 @@ impl<C: Db + RunsNative> RunTx for C {
         let seq = self.insert_seq(&INSERT, &run_values(r, &status, &payload, &tags))?;
         index_tags(self, &r.tags, seq)?;
         Ok(seq)
+    }
+
+    fn insert_runs(&mut self, runs: &[&Run]) -> Result<Vec<i64>> {
+        match runs {
+            [] => Ok(Vec::new()),
+            [one] => Ok(vec![self.insert_run(one)?]),
+            _ => self.insert_runs_at_once(runs),
+        }
     }
 
     fn update_run(

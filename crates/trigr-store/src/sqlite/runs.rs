@@ -8,8 +8,10 @@ use super::waitpoints::marks;
 use super::SqliteTx;
 use crate::model::{Page, Run, RunFilter};
 use crate::rows::{self, RUN_COLUMNS};
+use crate::sql::batches::BatchesNative;
+use crate::sql::mollifier::BufferNative;
 use crate::sql::runs::RunsNative;
-use crate::tx::{RunRead, RunTx};
+use crate::tx::{BatchTx, RunRead, RunTx};
 use crate::Result;
 
 impl RunsNative for SqliteTx<'_> {
@@ -88,4 +90,20 @@ impl RunsNative for SqliteTx<'_> {
         }
         Ok(runs)
     }
+
+    /// One statement per run: SQLite has no round trips to save.
+    fn insert_runs_at_once(&mut self, runs: &[&Run]) -> Result<Vec<i64>> {
+        runs.iter().map(|r| self.insert_run(r)).collect()
+    }
 }
+
+impl BatchesNative for SqliteTx<'_> {
+    fn insert_batch_items_at_once(&mut self, batch_id: &str, items: &[(i64, &str)]) -> Result<()> {
+        for (index, run_id) in items {
+            self.insert_batch_item(batch_id, *index, run_id)?;
+        }
+        Ok(())
+    }
+}
+
+impl BufferNative for SqliteTx<'_> {}

@@ -45,9 +45,9 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use trigr_store::{
-    Batch, Deployment, EnvKind, Environment, Error, InputMessage, InputWait, JournalEntry,
-    JournalKind, LogEntry, Page, Queue, QueueKind, ReadTx, Run, RunFilter, Span, Store, Tx,
-    Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus,
+    Batch, BufferCursor, BufferedEntry, Deployment, EnvKind, Environment, Error, InputMessage,
+    InputWait, JournalEntry, JournalKind, LogEntry, Page, Queue, QueueKind, ReadTx, Run, RunFilter,
+    Span, Store, Tx, Waitpoint, WaitpointFilter, WaitpointKind, WaitpointStatus,
 };
 use trigr_types::manifest::{QueueManifest, TaskManifest};
 use trigr_types::{Millis, RetryPolicy, RunStatus};
@@ -85,6 +85,7 @@ macro_rules! suite {
             update_run_compare_and_set,
             update_run_writes_mutable_state,
             update_runs_in_one_go,
+            lists_are_written_in_one_go,
             list_runs_filters,
             list_runs_pages,
             ready_runs,
@@ -995,6 +996,102 @@ pub async fn run_round_trip(store: &Store) {
     assert!(try_write(store, move |tx| tx.insert_run(&dup))
         .await
         .is_err());
+}
+
+/// `insert_runs`, `insert_batch_items`, `insert_buffered_all` and `delete_buffered_runs`
+/// write what the one-at-a-time writes would, in order (PostgreSQL writes them as arrays and
+/// multi-row inserts of several sizes: 90 runs take each size).
+pub async fn lists_are_written_in_one_go(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    write(store, |tx| {
+        tx.insert_batch(&sample_batch("env_a", "batch_1"))
+    })
+    .await;
+    let mut runs: Vec<Run> = (1..=90).map(|n| sample_run("env_a", &q.id, n)).collect();
+    runs[0] = full_run("env_a", &q.id);
+    runs[5].tags = names(&["blue", "green"]);
+    runs[70].tags = names(&["blue"]);
+    runs[89].payload = Some("with a \u{0} NUL".into());
+    let batch: Vec<(i64, String)> = vec![(2, runs[3].id.clone()), (0, runs[1].id.clone())];
+    let (to_insert, items) = (runs.clone(), batch.clone());
+    let seqs = write(store, move |tx| {
+        let seqs = tx.insert_runs(&to_insert.iter().collect::<Vec<_>>())?;
+        let items: Vec<(i64, &str)> = items.iter().map(|(i, r)| (*i, r.as_str())).collect();
+        tx.insert_batch_items("batch_1", &items)?;
+        Ok(seqs)
+    })
+    .await;
+    assert_eq!(seqs.len(), 90);
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seqs in order: {seqs:?}"
+    );
+    for (run, seq) in runs.iter_mut().zip(&seqs) {
+        run.seq = *seq;
+        let stored = get_run(store, "env_a", &run.id).await.unwrap();
+        assert_run_eq(&stored, run);
+    }
+    let blue = RunFilter {
+        tags: names(&["blue"]),
+        ..RunFilter::default()
+    };
+    assert_eq!(
+        ids(&list(store, "env_a", blue, 50).await),
+        [runs[70].id.clone(), runs[5].id.clone()]
+    );
+    assert_eq!(read(store, |tx| tx.batch_indexes("batch_1")).await, [0, 2]);
+    let of_batch = read(store, |tx| tx.runs_of_batch("batch_1")).await;
+    assert_eq!(ids(&of_batch), [runs[1].id.clone(), runs[3].id.clone()]);
+
+    // Buffer entries keep their order; one whose run id is held already is skipped.
+    let entry = |n: i64, body: &str| BufferedEntry {
+        seq: 0,
+        run_id: format!("run_buffered_{n}"),
+        env_id: "env_a".into(),
+        org_id: "org".into(),
+        task_id: "t".into(),
+        idempotency_key: (n == 3).then(|| "key".to_string()),
+        request_key: None,
+        body: body.into(),
+        claim: None,
+        attempts: 0,
+        created_at: NOW,
+        expires_at: NOW + 60_000,
+        batch_id: (n == 2).then(|| "batch_1".to_string()),
+    };
+    write(store, move |tx| tx.insert_buffered(&entry(2, "first"))).await;
+    let entries = vec![
+        entry(4, "{}"),
+        entry(2, "again"),
+        entry(1, "{}"),
+        entry(3, "{}"),
+    ];
+    write(store, move |tx| tx.insert_buffered_all(&entries)).await;
+    let buffered = || {
+        read(store, |tx| {
+            tx.buffered_entries("env_a", BufferCursor::Above(0), 100)
+        })
+    };
+    let got = buffered().await;
+    let order: Vec<&str> = got.iter().map(|e| e.run_id.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "run_buffered_2",
+            "run_buffered_4",
+            "run_buffered_1",
+            "run_buffered_3"
+        ]
+    );
+    assert_eq!(got[0].body, "first");
+    assert_eq!(got[3].idempotency_key.as_deref(), Some("key"));
+    assert_eq!(got[0].batch_id.as_deref(), Some("batch_1"));
+    write(store, |tx| {
+        tx.delete_buffered_runs(&["run_buffered_4", "run_buffered_3", "run_missing"])
+    })
+    .await;
+    let left: Vec<String> = buffered().await.into_iter().map(|e| e.run_id).collect();
+    assert_eq!(left, names(&["run_buffered_2", "run_buffered_1"]));
 }
 
 pub async fn run_tags(store: &Store) {
