@@ -34,6 +34,9 @@
 //! * **`trigger_per_s`** — single-run triggers per second. 32 concurrent clients send
 //!   `POST /api/v1/tasks/noop/trigger`, one run per request, until `--runs` runs exist;
 //!   figure = runs / wall time.
+//! * **`trigger_serial_per_s`** — the same trigger from one client, each sent after the answer
+//!   to the one before (a tenth of `--runs`, 100 to 2,000): what one durable write per trigger
+//!   costs, to read next to `1000 / disk_fsync_p50_ms` (one fsync per trigger).
 //! * **`batch_trigger_per_s`** — runs created per second through the two-phase batch API:
 //!   4 concurrent senders, each batch `POST /api/v3/batches` (500 runs) then
 //!   `POST /api/v3/batches/{id}/items` with 500 NDJSON lines answered `sealed: true`;

@@ -41,6 +41,14 @@ pub const TRIGGER_PER_S: Figure = Figure {
     decimals: 0,
 };
 
+pub const TRIGGER_SERIAL_PER_S: Figure = Figure {
+    key: "trigger_serial_per_s",
+    label: "trigger (1 run/request, 1 client)",
+    target: Target::Sqlite,
+    unit: "runs/s",
+    decimals: 0,
+};
+
 pub const BATCH_TRIGGER_PER_S: Figure = Figure {
     key: "batch_trigger_per_s",
     label: "batch trigger (500/batch, 4c)",
@@ -407,8 +415,9 @@ pub const PG_BURST_DRAIN_S: Figure = Figure {
 };
 
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 50] = [
+pub const FIGURES: [&Figure; 51] = [
     &TRIGGER_PER_S,
+    &TRIGGER_SERIAL_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
     &PG_E2E_RUNS_PER_S,
@@ -480,6 +489,8 @@ impl Measured {
 pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger_serial_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_trigger_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -592,6 +603,7 @@ impl Report {
     fn set(&mut self, figure: &Figure, value: f64) {
         let slot = match figure.key {
             "trigger_per_s" => &mut self.trigger_per_s,
+            "trigger_serial_per_s" => &mut self.trigger_serial_per_s,
             "batch_trigger_per_s" => &mut self.batch_trigger_per_s,
             "e2e_runs_per_s" => &mut self.e2e_runs_per_s,
             "trigger_to_dequeue_p50_ms" => &mut self.trigger_to_dequeue_p50_ms,
