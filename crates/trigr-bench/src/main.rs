@@ -49,6 +49,11 @@
 //!   senders and 2 workers per server). The servers' view is checked afterwards (nothing left
 //!   queued, a batch's runs all completed, a random sample, read from each server in turn,
 //!   reads `COMPLETED`).
+//! * **`process_runs_per_s`** (and `pg_…`, `pg2_…`) — processing alone, as queues that
+//!   measure only that report it: the batch senders create `--runs` runs with no worker
+//!   running (not timed); once every buffered trigger has become a run (the mollifier's buffer,
+//!   `GET /api/v1/mollifier`, is empty) the 4 `e2e` workers start; figure = runs / time from
+//!   their start to the answer that completed the last run. Checked afterwards as `e2e` is.
 //! * **`sdk_e2e_runs_per_s`** (and `pg_…`, `pg2_…`) — the same end-to-end figure with the
 //!   Rust SDK's own worker (`trigr-sdk`, public API only) instead of protocol-level loops: a
 //!   no-op `trigr_sdk::task("noop")` served by one `trigr_sdk::Worker` per server

@@ -221,6 +221,26 @@ pub const PG2_E2E_RUNS_PER_S: Figure = Figure {
     ..E2E_RUNS_PER_S
 };
 
+pub const PROCESS_RUNS_PER_S: Figure = Figure {
+    key: "process_runs_per_s",
+    label: "processing only (made first, 4w)",
+    target: Target::Sqlite,
+    unit: "runs/s",
+    decimals: 0,
+};
+
+pub const PG_PROCESS_RUNS_PER_S: Figure = Figure {
+    key: "pg_process_runs_per_s",
+    target: Target::Pg1,
+    ..PROCESS_RUNS_PER_S
+};
+
+pub const PG2_PROCESS_RUNS_PER_S: Figure = Figure {
+    key: "pg2_process_runs_per_s",
+    target: Target::Pg2,
+    ..PROCESS_RUNS_PER_S
+};
+
 pub const PG_TRIGGER_TO_DEQUEUE_P50_MS: Figure = Figure {
     key: "pg_trigger_to_dequeue_p50_ms",
     target: Target::Pg1,
@@ -415,13 +435,16 @@ pub const PG_BURST_DRAIN_S: Figure = Figure {
 };
 
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 51] = [
+pub const FIGURES: [&Figure; 54] = [
     &TRIGGER_PER_S,
     &TRIGGER_SERIAL_PER_S,
     &BATCH_TRIGGER_PER_S,
     &E2E_RUNS_PER_S,
     &PG_E2E_RUNS_PER_S,
     &PG2_E2E_RUNS_PER_S,
+    &PROCESS_RUNS_PER_S,
+    &PG_PROCESS_RUNS_PER_S,
+    &PG2_PROCESS_RUNS_PER_S,
     &SDK_E2E_RUNS_PER_S,
     &PG_SDK_E2E_RUNS_PER_S,
     &PG2_SDK_E2E_RUNS_PER_S,
@@ -511,6 +534,12 @@ pub struct Report {
     pub pg2_trigger_to_dequeue_p50_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg2_trigger_to_dequeue_p99_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_runs_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg_process_runs_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pg2_process_runs_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sdk_e2e_runs_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -604,6 +633,9 @@ impl Report {
         let slot = match figure.key {
             "trigger_per_s" => &mut self.trigger_per_s,
             "trigger_serial_per_s" => &mut self.trigger_serial_per_s,
+            "process_runs_per_s" => &mut self.process_runs_per_s,
+            "pg_process_runs_per_s" => &mut self.pg_process_runs_per_s,
+            "pg2_process_runs_per_s" => &mut self.pg2_process_runs_per_s,
             "batch_trigger_per_s" => &mut self.batch_trigger_per_s,
             "e2e_runs_per_s" => &mut self.e2e_runs_per_s,
             "trigger_to_dequeue_p50_ms" => &mut self.trigger_to_dequeue_p50_ms,

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use super::batch::{send_batches, SentBatch};
 use super::{Outcome, Settings};
 use crate::api::{self, Api, TASK};
-use crate::report::E2E_RUNS_PER_S;
+use crate::report::{E2E_RUNS_PER_S, PROCESS_RUNS_PER_S};
 use crate::stats::{fmt_num, per_second};
 
 /// Concurrent worker loops.
@@ -84,53 +84,9 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
             ))
         });
     }
-    for w in 0..WORKERS {
-        let server = w % apis.len();
-        let (api, progress, version) = (apis[server].clone(), progress.clone(), version.clone());
-        tasks.spawn(async move {
-            worker(&api, server, &version, runs, &progress).await?;
-            Ok(None)
-        });
-    }
-
-    let mut batches = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut last = (0, 0);
-    let mut last_change = Instant::now();
-    loop {
-        tokio::select! {
-            joined = tasks.join_next() => match joined {
-                None => break,
-                Some(joined) => {
-                    if let Some(sent) = joined?? {
-                        batches = sent;
-                    }
-                }
-            },
-            _ = tick.tick() => {
-                let now = (
-                    progress.created.load(Ordering::Relaxed),
-                    progress.completed.load(Ordering::Relaxed),
-                );
-                if now != last {
-                    last = now;
-                    last_change = Instant::now();
-                } else if last_change.elapsed() > STALL {
-                    bail!(
-                        "no progress for {} s: {}",
-                        STALL.as_secs(),
-                        progress.summary(runs)
-                    );
-                }
-            }
-        }
-    }
-    let finished = progress
-        .finished
-        .lock()
-        .unwrap()
-        .ok_or_else(|| anyhow!("workers stopped early: {}", progress.summary(runs)))?;
-    let elapsed = finished - started;
+    spawn_workers(&mut tasks, apis, &version, runs, &progress);
+    let batches = drive(tasks, &progress, runs).await?.unwrap_or_default();
+    let elapsed = finished_at(&progress, runs)? - started;
 
     let seen = std::mem::take(&mut *progress.seen.lock().unwrap());
     verify(apis, &batches, &seen, runs).await?;
@@ -155,6 +111,131 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
         figures: vec![(&E2E_RUNS_PER_S, rate)],
         detail,
     })
+}
+
+/// `process_runs_per_s`: the e2e runs created first, not timed, then processed. The batch
+/// senders create `runs` runs with no worker running; once they are all answered and every
+/// buffered trigger has become a run (the mollifier's buffer, `GET /api/v1/mollifier`, is empty),
+/// the 4 workers start. The figure is `runs` divided by the time from their start to the answer
+/// that completed the last run: processing alone, the figure queues that measure only that
+/// report. Checked afterwards as `e2e` is.
+pub async fn process(apis: &[Api], settings: &Settings) -> Result<Outcome> {
+    let version = apis[0].register_deployment(&[TASK]).await?;
+    let runs = settings.runs;
+    let progress = Arc::new(Progress {
+        dequeued_by: Mutex::new(vec![0; apis.len()]),
+        ..Progress::default()
+    });
+    let batches = send_batches(apis, runs, progress.created.clone()).await?;
+    let drained = wait_until_drained(&apis[0]).await?;
+
+    let started = Instant::now();
+    let mut tasks: JoinSet<Result<Option<Vec<SentBatch>>>> = JoinSet::new();
+    spawn_workers(&mut tasks, apis, &version, runs, &progress);
+    drive(tasks, &progress, runs).await?;
+    let elapsed = finished_at(&progress, runs)? - started;
+
+    let seen = std::mem::take(&mut *progress.seen.lock().unwrap());
+    verify(apis, &batches, &seen, runs).await?;
+    Ok(Outcome {
+        figures: vec![(&PROCESS_RUNS_PER_S, per_second(runs, elapsed))],
+        detail: format!(
+            "{} runs created, buffered ones drained in {:.2} s, then completed in {:.2} s",
+            fmt_num(runs as f64, 0),
+            drained.as_secs_f64(),
+            elapsed.as_secs_f64()
+        ),
+    })
+}
+
+/// Waits until the environment's mollifier buffer is empty; how long that took.
+async fn wait_until_drained(api: &Api) -> Result<Duration> {
+    let started = Instant::now();
+    let mut last = (u64::MAX, Instant::now());
+    loop {
+        let depth = api.mollifier().await?["depth"].as_u64().unwrap_or(0);
+        if depth == 0 {
+            return Ok(started.elapsed());
+        }
+        if depth != last.0 {
+            last = (depth, Instant::now());
+        } else if last.1.elapsed() > STALL {
+            bail!(
+                "the mollifier's buffer stayed at {depth} entries for {} s",
+                STALL.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts the [`WORKERS`] worker loops, worker `i` on server `i % servers`.
+fn spawn_workers(
+    tasks: &mut JoinSet<Result<Option<Vec<SentBatch>>>>,
+    apis: &[Api],
+    version: &str,
+    runs: usize,
+    progress: &Arc<Progress>,
+) {
+    for w in 0..WORKERS {
+        let server = w % apis.len();
+        let (api, progress) = (apis[server].clone(), progress.clone());
+        let version = version.to_string();
+        tasks.spawn(async move {
+            worker(&api, server, &version, runs, &progress).await?;
+            Ok(None)
+        });
+    }
+}
+
+/// Waits for every task, failing when no run is created or completed for [`STALL`]; the
+/// batches the sender made, if a sender ran.
+async fn drive(
+    mut tasks: JoinSet<Result<Option<Vec<SentBatch>>>>,
+    progress: &Progress,
+    runs: usize,
+) -> Result<Option<Vec<SentBatch>>> {
+    let mut batches = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last = (0, 0);
+    let mut last_change = Instant::now();
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                None => return Ok(batches),
+                Some(joined) => {
+                    if let Some(sent) = joined?? {
+                        batches = Some(sent);
+                    }
+                }
+            },
+            _ = tick.tick() => {
+                let now = (
+                    progress.created.load(Ordering::Relaxed),
+                    progress.completed.load(Ordering::Relaxed),
+                );
+                if now != last {
+                    last = now;
+                    last_change = Instant::now();
+                } else if last_change.elapsed() > STALL {
+                    bail!(
+                        "no progress for {} s: {}",
+                        STALL.as_secs(),
+                        progress.summary(runs)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// When the count of completed runs reached `runs`.
+fn finished_at(progress: &Progress, runs: usize) -> Result<Instant> {
+    progress
+        .finished
+        .lock()
+        .unwrap()
+        .ok_or_else(|| anyhow!("workers stopped early: {}", progress.summary(runs)))
 }
 
 /// One worker loop on server number `server`: dequeue, complete the whole lot at once, until

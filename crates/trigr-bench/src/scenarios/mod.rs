@@ -69,6 +69,8 @@ pub enum Scenario {
     Batch,
     /// Batches in, protocol-level workers dequeue and complete, until every run is COMPLETED.
     E2e,
+    /// Batches made first (not timed), then protocol-level workers dequeue and complete them.
+    Process,
     /// Batches in, the Rust SDK's worker executes a no-op task, until every run is COMPLETED.
     SdkE2e,
     /// Trigger-to-dequeue latency at a steady 50 runs/s with one long-polling worker.
@@ -93,10 +95,11 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
+        Scenario::Process,
         Scenario::SdkE2e,
         Scenario::Latency,
         Scenario::Resume,
@@ -114,6 +117,7 @@ impl Scenario {
             Scenario::Trigger => "trigger",
             Scenario::Batch => "batch",
             Scenario::E2e => "e2e",
+            Scenario::Process => "process",
             Scenario::SdkE2e => "sdk-e2e",
             Scenario::Latency => "latency",
             Scenario::Resume => "resume",
@@ -139,6 +143,7 @@ impl Scenario {
         let measures_store = matches!(
             self,
             Scenario::E2e
+                | Scenario::Process
                 | Scenario::SdkE2e
                 | Scenario::Latency
                 | Scenario::Resume
@@ -222,6 +227,7 @@ impl Scenario {
             Scenario::Trigger => trigger::run(&apis[0], settings).await,
             Scenario::Batch => batch::run(&apis[0], settings).await,
             Scenario::E2e => e2e::run(&apis, settings).await,
+            Scenario::Process => e2e::process(&apis, settings).await,
             Scenario::SdkE2e => sdk_e2e::run(&apis, settings).await,
             Scenario::Latency => latency::run(&apis, settings).await,
             Scenario::Resume => resume::run(&apis, settings).await,
