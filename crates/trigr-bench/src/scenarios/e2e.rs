@@ -56,6 +56,13 @@ struct Progress {
 }
 
 impl Progress {
+    fn on_servers(servers: usize) -> Self {
+        Progress {
+            dequeued_by: Mutex::new(vec![0; servers]),
+            ..Progress::default()
+        }
+    }
+
     fn summary(&self, runs: usize) -> String {
         format!(
             "created {} of {runs}, dequeued {}, completed {}",
@@ -69,10 +76,7 @@ impl Progress {
 pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
     let version = apis[0].register_deployment(&[TASK]).await?;
     let runs = settings.runs;
-    let progress = Arc::new(Progress {
-        dequeued_by: Mutex::new(vec![0; apis.len()]),
-        ..Progress::default()
-    });
+    let progress = Arc::new(Progress::on_servers(apis.len()));
 
     let started = Instant::now();
     let mut tasks: JoinSet<Result<Option<Vec<SentBatch>>>> = JoinSet::new();
@@ -122,10 +126,7 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
 pub async fn process(apis: &[Api], settings: &Settings) -> Result<Outcome> {
     let version = apis[0].register_deployment(&[TASK]).await?;
     let runs = settings.runs;
-    let progress = Arc::new(Progress {
-        dequeued_by: Mutex::new(vec![0; apis.len()]),
-        ..Progress::default()
-    });
+    let progress = Arc::new(Progress::on_servers(apis.len()));
     let batches = send_batches(apis, runs, progress.created.clone()).await?;
     let drained = wait_until_drained(&apis[0]).await?;
 
