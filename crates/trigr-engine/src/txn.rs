@@ -35,7 +35,7 @@ pub struct Txn<'a> {
     pub(crate) noting_finished: bool,
     /// Where read-fallback finds buffered entries ([`crate::mollifier::fallback::Fetched`]).
     pub(crate) fetched: crate::mollifier::fallback::Fetched,
-    /// What this transaction read that cannot change before it ends: see [`Txn::code_queue`]
+    /// What this transaction read that cannot change before it ends: see [`Txn::queue_named`]
     /// and [`Txn::org_of`].
     read_once: ReadOnce,
 }
