@@ -73,11 +73,12 @@ pub enum Better {
 
 impl Better {
     /// From the figure's key: `*_per_s` is a rate, `*_ms` and `*_s` a duration, `*_lost` a
-    /// count of losses.
+    /// count of losses, `*_mb` memory and `*_per_10k` a cost per 10,000 runs.
     pub fn of(key: &str) -> Better {
+        let lower = ["_ms", "_s", "_lost", "_mb", "_per_10k"];
         if key.ends_with("_per_s") {
             Better::Higher
-        } else if key.ends_with("_ms") || key.ends_with("_s") || key.ends_with("_lost") {
+        } else if lower.iter().any(|end| key.ends_with(end)) {
             Better::Lower
         } else {
             Better::Unknown

@@ -54,6 +54,10 @@
 //!   running (not timed); once every buffered trigger has become a run (the mollifier's buffer,
 //!   `GET /api/v1/mollifier`, is empty) the 4 `e2e` workers start; figure = runs / time from
 //!   their start to the answer that completed the last run. Checked afterwards as `e2e` is.
+//! * **`server_rss_mb`, `server_cpu_s_per_10k`** (SQLite, scenario `server-cost`) — the `e2e`
+//!   workload against the real `trigr server` binary as a child process (beside this one, as
+//!   for `--redis-url`), so that the server's costs are not mixed with the clients': its peak
+//!   resident memory (`VmHWM`) and the CPU time it used during the workload per 10,000 runs.
 //! * **`sdk_e2e_runs_per_s`** (and `pg_…`, `pg2_…`) — the same end-to-end figure with the
 //!   Rust SDK's own worker (`trigr-sdk`, public API only) instead of protocol-level loops: a
 //!   no-op `trigr_sdk::task("noop")` served by one `trigr_sdk::Worker` per server

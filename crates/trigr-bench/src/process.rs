@@ -107,6 +107,11 @@ impl ServerProcess {
     }
 
     /// The address the server listens on.
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -221,6 +221,22 @@ pub const PG2_E2E_RUNS_PER_S: Figure = Figure {
     ..E2E_RUNS_PER_S
 };
 
+pub const SERVER_RSS_MB: Figure = Figure {
+    key: "server_rss_mb",
+    label: "server process peak RSS (e2e)",
+    target: Target::Sqlite,
+    unit: "MB",
+    decimals: 1,
+};
+
+pub const SERVER_CPU_S_PER_10K: Figure = Figure {
+    key: "server_cpu_s_per_10k",
+    label: "server process CPU per 10k (e2e)",
+    target: Target::Sqlite,
+    unit: "CPU-s",
+    decimals: 2,
+};
+
 pub const PROCESS_RUNS_PER_S: Figure = Figure {
     key: "process_runs_per_s",
     label: "processing only (made first, 4w)",
@@ -435,7 +451,7 @@ pub const PG_BURST_DRAIN_S: Figure = Figure {
 };
 
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 54] = [
+pub const FIGURES: [&Figure; 56] = [
     &TRIGGER_PER_S,
     &TRIGGER_SERIAL_PER_S,
     &BATCH_TRIGGER_PER_S,
@@ -445,6 +461,8 @@ pub const FIGURES: [&Figure; 54] = [
     &PROCESS_RUNS_PER_S,
     &PG_PROCESS_RUNS_PER_S,
     &PG2_PROCESS_RUNS_PER_S,
+    &SERVER_RSS_MB,
+    &SERVER_CPU_S_PER_10K,
     &SDK_E2E_RUNS_PER_S,
     &PG_SDK_E2E_RUNS_PER_S,
     &PG2_SDK_E2E_RUNS_PER_S,
@@ -541,6 +559,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg2_process_runs_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_mb: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s_per_10k: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sdk_e2e_runs_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pg_sdk_e2e_runs_per_s: Option<f64>,
@@ -634,6 +656,8 @@ impl Report {
             "trigger_per_s" => &mut self.trigger_per_s,
             "trigger_serial_per_s" => &mut self.trigger_serial_per_s,
             "process_runs_per_s" => &mut self.process_runs_per_s,
+            "server_rss_mb" => &mut self.server_rss_mb,
+            "server_cpu_s_per_10k" => &mut self.server_cpu_s_per_10k,
             "pg_process_runs_per_s" => &mut self.pg_process_runs_per_s,
             "pg2_process_runs_per_s" => &mut self.pg2_process_runs_per_s,
             "batch_trigger_per_s" => &mut self.batch_trigger_per_s,

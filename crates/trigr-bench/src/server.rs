@@ -91,11 +91,13 @@ impl BenchServers {
     /// one after the other, waiting until each answers `/healthz`.
     /// With `settings.metrics`, each server keeps its Prometheus metrics and serves them on a
     /// listener of its own. The mollifier is switched as `settings.mollifier` says. With
-    /// `server_flags`, each server is a `trigr server` process given those flags too.
+    /// `as_processes` (or any `server_flags`), each server is a `trigr server` process, given
+    /// those flags too.
     pub async fn start(
         target: Target,
         settings: &Settings,
         server_flags: &[String],
+        as_processes: bool,
     ) -> Result<BenchServers> {
         let database_url = settings.database_url.as_str();
         let (store, url, data_dir) = match target {
@@ -121,17 +123,14 @@ impl BenchServers {
             store,
         };
         for n in 1..=target.servers() {
-            let started = match server_flags {
-                [] => {
-                    servers
-                        .start_one(url.clone(), data_dir.clone(), settings)
-                        .await
-                }
-                flags => {
-                    servers
-                        .start_process(url.as_deref(), &data_dir, settings, flags)
-                        .await
-                }
+            let started = if as_processes || !server_flags.is_empty() {
+                servers
+                    .start_process(url.as_deref(), &data_dir, settings, server_flags)
+                    .await
+            } else {
+                servers
+                    .start_one(url.clone(), data_dir.clone(), settings)
+                    .await
             };
             if let Err(e) = started {
                 servers.shutdown().await;
@@ -191,6 +190,11 @@ impl BenchServers {
         let api = Api::new(process.addr(), KEY)?;
         self.processes.push(process);
         self.wait_healthy(api).await
+    }
+
+    /// The process ids of the servers that run as processes, in start order.
+    pub fn process_ids(&self) -> Vec<u32> {
+        self.processes.iter().map(ServerProcess::pid).collect()
     }
 
     /// Adds `api` to the clients once its server answers `/healthz`.

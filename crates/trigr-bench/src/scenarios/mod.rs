@@ -13,6 +13,7 @@ pub mod loopback;
 pub mod plan;
 pub mod resume;
 pub mod sdk_e2e;
+pub mod server_cost;
 pub mod sse;
 pub mod steps;
 pub mod trigger;
@@ -73,6 +74,8 @@ pub enum Scenario {
     Process,
     /// Batches in, the Rust SDK's worker executes a no-op task, until every run is COMPLETED.
     SdkE2e,
+    /// The e2e workload against a `trigr server` process: its peak memory and CPU time.
+    ServerCost,
     /// Trigger-to-dequeue latency at a steady 50 runs/s with one long-polling worker.
     Latency,
     /// Token-complete-to-dequeue latency of runs suspended on wait tokens, 50 tokens/s.
@@ -95,12 +98,13 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 14] = [
+    pub const ALL: [Scenario; 15] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
         Scenario::Process,
         Scenario::SdkE2e,
+        Scenario::ServerCost,
         Scenario::Latency,
         Scenario::Resume,
         Scenario::Steps,
@@ -119,6 +123,7 @@ impl Scenario {
             Scenario::E2e => "e2e",
             Scenario::Process => "process",
             Scenario::SdkE2e => "sdk-e2e",
+            Scenario::ServerCost => "server-cost",
             Scenario::Latency => "latency",
             Scenario::Resume => "resume",
             Scenario::Steps => "steps",
@@ -185,7 +190,7 @@ impl Scenario {
             Scenario::Burst => {
                 let triggers = settings.burst_triggers;
                 let smoothed = self
-                    .on_servers(target, settings, &flags, |apis| async move {
+                    .on_servers(target, settings, &flags, |apis, _| async move {
                         burst::phase(&apis[0], triggers).await
                     })
                     .await?;
@@ -194,7 +199,7 @@ impl Scenario {
                     ..settings.clone()
                 };
                 let unsmoothed = self
-                    .on_servers(target, &off, &flags, |apis| async move {
+                    .on_servers(target, &off, &flags, |apis, _| async move {
                         burst::phase(&apis[0], triggers).await
                     })
                     .await
@@ -202,8 +207,8 @@ impl Scenario {
                 burst::outcome(&smoothed, &unsmoothed, settings)
             }
             _ => {
-                self.on_servers(target, settings, &flags, |apis| {
-                    self.measure(apis, settings)
+                self.on_servers(target, settings, &flags, |apis, pids| {
+                    self.measure(apis, pids, settings)
                 })
                 .await?
             }
@@ -221,14 +226,16 @@ impl Scenario {
         })
     }
 
-    /// Runs the scenario (every one but the burst) against `apis`.
-    async fn measure(self, apis: Vec<Api>, settings: &Settings) -> Result<Outcome> {
+    /// Runs the scenario (every one but the burst) against `apis` (their servers' process
+    /// ids in `pids` when they run as processes).
+    async fn measure(self, apis: Vec<Api>, pids: Vec<u32>, settings: &Settings) -> Result<Outcome> {
         match self {
             Scenario::Trigger => trigger::run(&apis[0], settings).await,
             Scenario::Batch => batch::run(&apis[0], settings).await,
             Scenario::E2e => e2e::run(&apis, settings).await,
             Scenario::Process => e2e::process(&apis, settings).await,
             Scenario::SdkE2e => sdk_e2e::run(&apis, settings).await,
+            Scenario::ServerCost => server_cost::run(&apis, &pids, settings).await,
             Scenario::Latency => latency::run(&apis, settings).await,
             Scenario::Resume => resume::run(&apis, settings).await,
             Scenario::Steps => steps::run(&apis, settings).await,
@@ -241,8 +248,9 @@ impl Scenario {
         }
     }
 
-    /// Starts fresh servers on `target` (given `flags`), runs `measure` against their clients
-    /// within `settings.timeout`, and stops them.
+    /// Starts fresh servers on `target` (given `flags`; as processes for the server-cost
+    /// scenario), runs `measure` against their clients and process ids within
+    /// `settings.timeout`, and stops them.
     async fn on_servers<T, F, Fut>(
         self,
         target: Target,
@@ -251,11 +259,12 @@ impl Scenario {
         measure: F,
     ) -> Result<T>
     where
-        F: FnOnce(Vec<Api>) -> Fut,
+        F: FnOnce(Vec<Api>, Vec<u32>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let servers = BenchServers::start(target, settings, flags).await?;
-        let measured = measure(servers.apis.clone());
+        let as_processes = self == Scenario::ServerCost;
+        let servers = BenchServers::start(target, settings, flags, as_processes).await?;
+        let measured = measure(servers.apis.clone(), servers.process_ids());
         let result = match tokio::time::timeout(settings.timeout, measured).await {
             Ok(result) => result,
             Err(_) => Err(anyhow!(
