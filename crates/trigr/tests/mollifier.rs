@@ -775,6 +775,18 @@ async fn finish_triggers(held: Vec<(tokio::net::TcpStream, Vec<u8>)>) -> Vec<Str
     answers
 }
 
+/// The other environment (staging) triggers a run, answered at once.
+async fn other_env_triggers(s: &TestServer) {
+    let other = s
+        .post_as(
+            STAGING_KEY,
+            "/api/v1/tasks/t/trigger",
+            json!({"payload": {}}),
+        )
+        .await;
+    assert_eq!(other.0, 200, "{}", other.1);
+}
+
 /// A whole trigger of the dev environment is answered, with a buffered run, while another of
 /// its requests holds its body halfway: the environment meets no admission slot.
 async fn passes_a_held_request(s: &TestServer) {
@@ -841,14 +853,7 @@ async fn a_tripped_environment_gets_its_admission_slots_and_no_more() {
 
     // Once another environment triggers, the tripped one gets one slot. Two requests whose
     // bodies stop halfway: one holds the slot, the other waits for it.
-    let first_other = s
-        .post_as(
-            STAGING_KEY,
-            "/api/v1/tasks/t/trigger",
-            json!({"payload": {}}),
-        )
-        .await;
-    assert_eq!(first_other.0, 200, "{}", first_other.1);
+    other_env_triggers(&s).await;
     let held = vec![
         half_sent_trigger(&s, DEV_KEY).await,
         half_sent_trigger(&s, DEV_KEY).await,
@@ -869,14 +874,7 @@ async fn a_tripped_environment_gets_its_admission_slots_and_no_more() {
     waits_reach(2.0).await;
     assert!(!third.is_finished(), "a request past the slot was answered");
     // Another environment is not held up by the tripped one's slot.
-    let other = s
-        .post_as(
-            STAGING_KEY,
-            "/api/v1/tasks/t/trigger",
-            json!({"payload": {}}),
-        )
-        .await;
-    assert_eq!(other.0, 200, "{}", other.1);
+    other_env_triggers(&s).await;
     // Once the bodies arrive, every request is answered with its own run.
     let mut ids = HashSet::new();
     for answer in finish_triggers(held).await {
