@@ -804,10 +804,12 @@ fn run_sql(url: &str, sql: &str) {
 async fn events_cross_servers_on_postgres() {
     // With `TRIGR_TEST_BACKEND=postgres` only: two servers on one schema.
     let Some(base) = postgres_url() else { return };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let schema = format!(
-        "rt_{}_{}",
+        "rt_{}_{}_{}",
         std::process::id(),
-        chrono::Utc::now().timestamp_micros()
+        chrono::Utc::now().timestamp_micros(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     run_sql(&base, &format!("CREATE SCHEMA {schema}"));
     let sep = if base.contains('?') { '&' } else { '?' };

@@ -520,7 +520,11 @@ fn postgres_args(data_dir: &std::path::Path, url: Option<String>) -> Vec<String>
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or_default();
-            let schema = format!("it_{}_{nanos}", std::process::id());
+            // The counter keeps two servers of one test process apart even when the clock
+            // reads the same for both.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let schema = format!("it_{}_{nanos}_{n}", std::process::id());
             std::fs::create_dir_all(data_dir).expect("data dir");
             run_sql(url.clone(), format!("CREATE SCHEMA {schema}"));
             std::fs::write(&file, &schema).expect("remember the schema");
