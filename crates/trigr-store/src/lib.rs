@@ -52,7 +52,7 @@ pub use tx::{ReadTx, Tx};
 
 /// The schema version this build writes: the number of its newest migration. A store with a
 /// newer one is refused at open; an older one is migrated forward.
-pub const SCHEMA_VERSION: i64 = 30;
+pub const SCHEMA_VERSION: i64 = 31;
 
 /// The file of a `sqlite://` URL.
 fn sqlite_file(url: &str) -> Option<&str> {

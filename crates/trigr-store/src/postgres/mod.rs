@@ -165,6 +165,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         30,
         include_str!("../../migrations/postgres/0030_run_snapshots.sql"),
     ),
+    (
+        31,
+        include_str!("../../migrations/postgres/0031_ready_order.sql"),
+    ),
 ];
 
 /// Key of the advisory lock held while migrating.

@@ -133,6 +133,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         30,
         include_str!("../../migrations/sqlite/0030_run_snapshots.sql"),
     ),
+    (
+        31,
+        include_str!("../../migrations/sqlite/0031_ready_order.sql"),
+    ),
 ];
 
 /// Prepared statements kept per connection: room for every shared statement (see
