@@ -25,9 +25,10 @@
 //! too when its database answers; when it does not, a line saying
 //! `PostgreSQL scenarios skipped: …` and why goes to stderr and under the table. With an
 //! explicit `--backend postgres` an unreachable database is an error. The `trigger`, `batch`,
-//! `sse`, `loopback`, `dashboard` and `disk` scenarios run on SQLite only (they measure the
-//! SQLite server alone, the machine's loopback network or its disk); `burst` runs on SQLite
-//! and on PostgreSQL with one server; the others run on every store.
+//! `sse`, `loopback`, `dashboard`, `disk`, `server-cost` and `plan` scenarios run on SQLite
+//! only (they measure the SQLite server alone, the machine's loopback network or its disk);
+//! `burst`, `scale` and `floor` run on SQLite and on PostgreSQL with one server (the floor with
+//! no server at all); the others run on every store.
 //!
 //! ## Figures
 //!
@@ -58,6 +59,12 @@
 //!   workload against the real `trigr server` binary as a child process (beside this one, as
 //!   for `--redis-url`), so that the server's costs are not mixed with the clients': its peak
 //!   resident memory (`VmHWM`) and the CPU time it used during the workload per 10,000 runs.
+//! * **`floor_runs_per_s`** (SQLite, and `pg_…` with one connection pool; scenario `floor`) —
+//!   the store's own capacity for the e2e workload's durable writes, with no server, HTTP,
+//!   engine or trigr code: runs created 500 per commit, claimed 200 per commit and completed 200
+//!   per commit, straight through SQLite's and PostgreSQL's own clients (SQLite: one thread;
+//!   PostgreSQL: 4 creating and 4 claiming connections). `e2e_runs_per_s / floor_runs_per_s`
+//!   is what the layers above the database cost. See `scenarios/floor.rs`.
 //! * **`sdk_e2e_runs_per_s`** (and `pg_…`, `pg2_…`) — the same end-to-end figure with the
 //!   Rust SDK's own worker (`trigr-sdk`, public API only) instead of protocol-level loops: a
 //!   no-op `trigr_sdk::task("noop")` served by one `trigr_sdk::Worker` per server
@@ -92,6 +99,14 @@
 //!   before the next is sent), complete it. So 64 runs are in flight, each with one step
 //!   outstanding. Figure = steps / time from the start of the executors to the completion of the
 //!   last run.
+//! * **`durable3_p50_ms`, `durable3_p99_ms`, `durable3_runs_per_s`** (and `pg_…`, `pg2_…`) —
+//!   runs of a task of three journaled steps (`ctx.step`) with one Rust SDK worker per server,
+//!   triggered through the SDK's client with a tag whose realtime subscription (opened first)
+//!   says when each run is `COMPLETED`: trigger→completed-event latency at 50 runs/s for the
+//!   latency sampling time (the first 10 not counted), then `--runs` / 10 runs (at least 100)
+//!   from 32 concurrent clients, runs divided by the time from the first trigger to the last
+//!   completion event. Every run must complete once with the output `3`. See
+//!   `scenarios/durable3.rs`.
 //! * **`sse_fanout_events_per_s`, `sse_event_p50_ms`, `sse_event_p99_ms`** (SQLite) — realtime
 //!   fan-out to 1,000 server-sent-event subscribers of one tag: events delivered per second
 //!   across all of them for a burst of `--runs` / 20 runs, then the delay from a change to its
@@ -137,6 +152,14 @@
 //!   median of each action's start minus its last dependency's end over 3 plans run one after
 //!   the other (the journaling of the result and the scheduling between two actions; the goal
 //!   is ≤ 2 ms). See `scenarios/plan.rs`.
+//! * **`scale_…`** (SQLite, and `pg_scale_…` with one server; scenario `scale`) — a deep
+//!   queue: `--scale-runs` runs (1,000,000; 20,000 with `--quick`) put in the development
+//!   environment through the batch API of a `trigr server` process, then, at that depth, the
+//!   runs list's first page (`scale_runs_list_p50_ms`, median of 30), the latency scenario in
+//!   the staging environment of the same store (`scale_trigger_to_dequeue_p50_ms`, `_p99_ms`;
+//!   compare with the empty store's `trigger_to_dequeue_p50_ms`), the e2e workers taking
+//!   `--runs` runs off the deep queue (`scale_process_runs_per_s`) and the server process's
+//!   peak resident memory over all of it (`scale_server_rss_mb`). See `scenarios/scale.rs`.
 //!
 //! ## Repeats and output
 //!
@@ -263,6 +286,11 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     dashboard_runs: Option<u64>,
 
+    /// Queued runs in the store of the scale scenario [default: 1000000, or 20000 with
+    /// --quick].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    scale_runs: Option<u64>,
+
     /// Longest one scenario run may take, in seconds, before the benchmark fails.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
     timeout_secs: u64,
@@ -367,6 +395,9 @@ async fn main() -> Result<()> {
             .dashboard_runs
             .unwrap_or(if args.quick { 20_000 } else { 1_000_000 })
             as usize,
+        scale_runs: args
+            .scale_runs
+            .unwrap_or(if args.quick { 20_000 } else { 1_000_000 }) as usize,
         metrics: args.metrics,
         mollifier: trigr_engine::mollifier::Mode::parse(&args.mollifier)
             .unwrap_or(trigr_engine::mollifier::Mode::On),

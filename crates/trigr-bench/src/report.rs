@@ -4,8 +4,7 @@
 //! the same label and the run's [`Target`] (see [`Figure::on`]), whose key starts with `pg_`
 //! (one server) or `pg2_` (two servers). In the table a row is a label, a column a target.
 //!
-//! To add a figure: declare a [`Figure`] and list it in [`FIGURES`], add a field of the same
-//! name to [`Report`] and a line in [`Report::set`], and return the figure from a scenario.
+//! To add a figure: declare a [`Figure`], list it in [`FIGURES`] and return it from a scenario.
 
 use serde::Serialize;
 
@@ -450,8 +449,152 @@ pub const PG_BURST_DRAIN_S: Figure = Figure {
     ..BURST_DRAIN_S
 };
 
+pub const FLOOR_RUNS_PER_S: Figure = Figure {
+    key: "floor_runs_per_s",
+    label: "store floor (no server, no HTTP)",
+    target: Target::Sqlite,
+    unit: "runs/s",
+    decimals: 0,
+};
+
+pub const PG_FLOOR_RUNS_PER_S: Figure = Figure {
+    key: "pg_floor_runs_per_s",
+    target: Target::Pg1,
+    ..FLOOR_RUNS_PER_S
+};
+
+pub const DURABLE3_P50_MS: Figure = Figure {
+    key: "durable3_p50_ms",
+    label: "3-step run trigger->done p50",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const PG_DURABLE3_P50_MS: Figure = Figure {
+    key: "pg_durable3_p50_ms",
+    target: Target::Pg1,
+    ..DURABLE3_P50_MS
+};
+
+pub const PG2_DURABLE3_P50_MS: Figure = Figure {
+    key: "pg2_durable3_p50_ms",
+    target: Target::Pg2,
+    ..DURABLE3_P50_MS
+};
+
+pub const DURABLE3_P99_MS: Figure = Figure {
+    key: "durable3_p99_ms",
+    label: "3-step run trigger->done p99",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const PG_DURABLE3_P99_MS: Figure = Figure {
+    key: "pg_durable3_p99_ms",
+    target: Target::Pg1,
+    ..DURABLE3_P99_MS
+};
+
+pub const PG2_DURABLE3_P99_MS: Figure = Figure {
+    key: "pg2_durable3_p99_ms",
+    target: Target::Pg2,
+    ..DURABLE3_P99_MS
+};
+
+pub const DURABLE3_RUNS_PER_S: Figure = Figure {
+    key: "durable3_runs_per_s",
+    label: "3-step runs flat out (SDK worker)",
+    target: Target::Sqlite,
+    unit: "runs/s",
+    decimals: 0,
+};
+
+pub const PG_DURABLE3_RUNS_PER_S: Figure = Figure {
+    key: "pg_durable3_runs_per_s",
+    target: Target::Pg1,
+    ..DURABLE3_RUNS_PER_S
+};
+
+pub const PG2_DURABLE3_RUNS_PER_S: Figure = Figure {
+    key: "pg2_durable3_runs_per_s",
+    target: Target::Pg2,
+    ..DURABLE3_RUNS_PER_S
+};
+
+pub const SCALE_TRIGGER_TO_DEQUEUE_P50_MS: Figure = Figure {
+    key: "scale_trigger_to_dequeue_p50_ms",
+    label: "at depth: trigger->dequeue p50",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const PG_SCALE_TRIGGER_TO_DEQUEUE_P50_MS: Figure = Figure {
+    key: "pg_scale_trigger_to_dequeue_p50_ms",
+    target: Target::Pg1,
+    ..SCALE_TRIGGER_TO_DEQUEUE_P50_MS
+};
+
+pub const SCALE_TRIGGER_TO_DEQUEUE_P99_MS: Figure = Figure {
+    key: "scale_trigger_to_dequeue_p99_ms",
+    label: "at depth: trigger->dequeue p99",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const PG_SCALE_TRIGGER_TO_DEQUEUE_P99_MS: Figure = Figure {
+    key: "pg_scale_trigger_to_dequeue_p99_ms",
+    target: Target::Pg1,
+    ..SCALE_TRIGGER_TO_DEQUEUE_P99_MS
+};
+
+pub const SCALE_RUNS_LIST_P50_MS: Figure = Figure {
+    key: "scale_runs_list_p50_ms",
+    label: "at depth: runs list page p50",
+    target: Target::Sqlite,
+    unit: "ms",
+    decimals: 2,
+};
+
+pub const PG_SCALE_RUNS_LIST_P50_MS: Figure = Figure {
+    key: "pg_scale_runs_list_p50_ms",
+    target: Target::Pg1,
+    ..SCALE_RUNS_LIST_P50_MS
+};
+
+pub const SCALE_PROCESS_RUNS_PER_S: Figure = Figure {
+    key: "scale_process_runs_per_s",
+    label: "at depth: processing (4w)",
+    target: Target::Sqlite,
+    unit: "runs/s",
+    decimals: 0,
+};
+
+pub const PG_SCALE_PROCESS_RUNS_PER_S: Figure = Figure {
+    key: "pg_scale_process_runs_per_s",
+    target: Target::Pg1,
+    ..SCALE_PROCESS_RUNS_PER_S
+};
+
+pub const SCALE_SERVER_RSS_MB: Figure = Figure {
+    key: "scale_server_rss_mb",
+    label: "at depth: server process peak RSS",
+    target: Target::Sqlite,
+    unit: "MB",
+    decimals: 1,
+};
+
+pub const PG_SCALE_SERVER_RSS_MB: Figure = Figure {
+    key: "pg_scale_server_rss_mb",
+    target: Target::Pg1,
+    ..SCALE_SERVER_RSS_MB
+};
+
 /// Every figure, in table order.
-pub const FIGURES: [&Figure; 56] = [
+pub const FIGURES: [&Figure; 77] = [
     &TRIGGER_PER_S,
     &TRIGGER_SERIAL_PER_S,
     &BATCH_TRIGGER_PER_S,
@@ -461,6 +604,8 @@ pub const FIGURES: [&Figure; 56] = [
     &PROCESS_RUNS_PER_S,
     &PG_PROCESS_RUNS_PER_S,
     &PG2_PROCESS_RUNS_PER_S,
+    &FLOOR_RUNS_PER_S,
+    &PG_FLOOR_RUNS_PER_S,
     &SERVER_RSS_MB,
     &SERVER_CPU_S_PER_10K,
     &SDK_E2E_RUNS_PER_S,
@@ -481,6 +626,15 @@ pub const FIGURES: [&Figure; 56] = [
     &STEPS_PER_S,
     &PG_STEPS_PER_S,
     &PG2_STEPS_PER_S,
+    &DURABLE3_P50_MS,
+    &PG_DURABLE3_P50_MS,
+    &PG2_DURABLE3_P50_MS,
+    &DURABLE3_P99_MS,
+    &PG_DURABLE3_P99_MS,
+    &PG2_DURABLE3_P99_MS,
+    &DURABLE3_RUNS_PER_S,
+    &PG_DURABLE3_RUNS_PER_S,
+    &PG2_DURABLE3_RUNS_PER_S,
     &SSE_FANOUT_EVENTS_PER_S,
     &SSE_EVENT_P50_MS,
     &SSE_EVENT_P99_MS,
@@ -508,6 +662,16 @@ pub const FIGURES: [&Figure; 56] = [
     &PG_BURST_DRAIN_S,
     &PLAN_ACTIONS_PER_S,
     &PLAN_ACTION_OVERHEAD_P50_MS,
+    &SCALE_TRIGGER_TO_DEQUEUE_P50_MS,
+    &PG_SCALE_TRIGGER_TO_DEQUEUE_P50_MS,
+    &SCALE_TRIGGER_TO_DEQUEUE_P99_MS,
+    &PG_SCALE_TRIGGER_TO_DEQUEUE_P99_MS,
+    &SCALE_RUNS_LIST_P50_MS,
+    &PG_SCALE_RUNS_LIST_P50_MS,
+    &SCALE_PROCESS_RUNS_PER_S,
+    &PG_SCALE_PROCESS_RUNS_PER_S,
+    &SCALE_SERVER_RSS_MB,
+    &PG_SCALE_SERVER_RSS_MB,
 ];
 
 /// The values one figure took over the repeated runs of its scenario.
@@ -524,199 +688,46 @@ impl Measured {
     }
 }
 
-/// The reported figures (medians), serialized as one JSON object. Figures of scenarios that were
-/// not run are left out.
-#[derive(Debug, Default, Serialize)]
+/// The reported figures (medians), serialized as one JSON object whose keys are the figures'
+/// keys, in table order. Figures of scenarios that were not run are left out.
+#[derive(Debug, Default)]
 pub struct Report {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trigger_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trigger_serial_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_trigger_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub e2e_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trigger_to_dequeue_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trigger_to_dequeue_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_e2e_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_trigger_to_dequeue_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_trigger_to_dequeue_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg2_e2e_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg2_trigger_to_dequeue_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg2_trigger_to_dequeue_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub process_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_process_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg2_process_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_rss_mb: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_cpu_s_per_10k: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sdk_e2e_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_sdk_e2e_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg2_sdk_e2e_runs_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resume_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_resume_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg2_resume_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resume_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_resume_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg2_resume_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub steps_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_steps_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg2_steps_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse_fanout_events_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse_event_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sse_event_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub loopback_fanout_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub loopback_fanout_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disk_fsync_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disk_fsync_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dashboard_runs_page_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dashboard_runs_page_filtered_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst_trigger_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_burst_trigger_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst_trigger_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_burst_trigger_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst_other_env_start_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_burst_other_env_start_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst_other_env_start_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_burst_other_env_start_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst_off_other_env_start_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_burst_off_other_env_start_p50_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst_off_other_env_start_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_burst_off_other_env_start_p99_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst_lost: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_burst_lost: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub burst_drain_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pg_burst_drain_s: Option<f64>,
-    pub plan_actions_per_s: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan_action_overhead_p50_ms: Option<f64>,
+    values: Vec<(&'static str, f64)>,
 }
 
 impl Report {
     /// The report of the medians of `measured`.
     pub fn from_measured(measured: &[Measured]) -> Report {
         let mut report = Report::default();
-        for m in measured {
-            report.set(m.figure, m.value());
+        for figure in FIGURES {
+            if let Some(m) = measured.iter().find(|m| m.figure == figure) {
+                report.set(figure, m.value());
+            }
         }
         report
     }
 
     fn set(&mut self, figure: &Figure, value: f64) {
-        let slot = match figure.key {
-            "trigger_per_s" => &mut self.trigger_per_s,
-            "trigger_serial_per_s" => &mut self.trigger_serial_per_s,
-            "process_runs_per_s" => &mut self.process_runs_per_s,
-            "server_rss_mb" => &mut self.server_rss_mb,
-            "server_cpu_s_per_10k" => &mut self.server_cpu_s_per_10k,
-            "pg_process_runs_per_s" => &mut self.pg_process_runs_per_s,
-            "pg2_process_runs_per_s" => &mut self.pg2_process_runs_per_s,
-            "batch_trigger_per_s" => &mut self.batch_trigger_per_s,
-            "e2e_runs_per_s" => &mut self.e2e_runs_per_s,
-            "trigger_to_dequeue_p50_ms" => &mut self.trigger_to_dequeue_p50_ms,
-            "trigger_to_dequeue_p99_ms" => &mut self.trigger_to_dequeue_p99_ms,
-            "pg_e2e_runs_per_s" => &mut self.pg_e2e_runs_per_s,
-            "pg_trigger_to_dequeue_p50_ms" => &mut self.pg_trigger_to_dequeue_p50_ms,
-            "pg_trigger_to_dequeue_p99_ms" => &mut self.pg_trigger_to_dequeue_p99_ms,
-            "pg2_e2e_runs_per_s" => &mut self.pg2_e2e_runs_per_s,
-            "pg2_trigger_to_dequeue_p50_ms" => &mut self.pg2_trigger_to_dequeue_p50_ms,
-            "pg2_trigger_to_dequeue_p99_ms" => &mut self.pg2_trigger_to_dequeue_p99_ms,
-            "sdk_e2e_runs_per_s" => &mut self.sdk_e2e_runs_per_s,
-            "pg_sdk_e2e_runs_per_s" => &mut self.pg_sdk_e2e_runs_per_s,
-            "pg2_sdk_e2e_runs_per_s" => &mut self.pg2_sdk_e2e_runs_per_s,
-            "resume_p50_ms" => &mut self.resume_p50_ms,
-            "pg_resume_p50_ms" => &mut self.pg_resume_p50_ms,
-            "pg2_resume_p50_ms" => &mut self.pg2_resume_p50_ms,
-            "resume_p99_ms" => &mut self.resume_p99_ms,
-            "pg_resume_p99_ms" => &mut self.pg_resume_p99_ms,
-            "pg2_resume_p99_ms" => &mut self.pg2_resume_p99_ms,
-            "steps_per_s" => &mut self.steps_per_s,
-            "pg_steps_per_s" => &mut self.pg_steps_per_s,
-            "pg2_steps_per_s" => &mut self.pg2_steps_per_s,
-            "sse_fanout_events_per_s" => &mut self.sse_fanout_events_per_s,
-            "sse_event_p50_ms" => &mut self.sse_event_p50_ms,
-            "sse_event_p99_ms" => &mut self.sse_event_p99_ms,
-            "loopback_fanout_p50_ms" => &mut self.loopback_fanout_p50_ms,
-            "loopback_fanout_p99_ms" => &mut self.loopback_fanout_p99_ms,
-            "disk_fsync_p50_ms" => &mut self.disk_fsync_p50_ms,
-            "disk_fsync_p99_ms" => &mut self.disk_fsync_p99_ms,
-            "dashboard_runs_page_p50_ms" => &mut self.dashboard_runs_page_p50_ms,
-            "dashboard_runs_page_filtered_p50_ms" => &mut self.dashboard_runs_page_filtered_p50_ms,
-            "burst_trigger_p50_ms" => &mut self.burst_trigger_p50_ms,
-            "pg_burst_trigger_p50_ms" => &mut self.pg_burst_trigger_p50_ms,
-            "burst_trigger_p99_ms" => &mut self.burst_trigger_p99_ms,
-            "pg_burst_trigger_p99_ms" => &mut self.pg_burst_trigger_p99_ms,
-            "burst_other_env_start_p50_ms" => &mut self.burst_other_env_start_p50_ms,
-            "pg_burst_other_env_start_p50_ms" => &mut self.pg_burst_other_env_start_p50_ms,
-            "burst_other_env_start_p99_ms" => &mut self.burst_other_env_start_p99_ms,
-            "pg_burst_other_env_start_p99_ms" => &mut self.pg_burst_other_env_start_p99_ms,
-            "burst_off_other_env_start_p50_ms" => &mut self.burst_off_other_env_start_p50_ms,
-            "pg_burst_off_other_env_start_p50_ms" => &mut self.pg_burst_off_other_env_start_p50_ms,
-            "burst_off_other_env_start_p99_ms" => &mut self.burst_off_other_env_start_p99_ms,
-            "pg_burst_off_other_env_start_p99_ms" => &mut self.pg_burst_off_other_env_start_p99_ms,
-            "burst_lost" => &mut self.burst_lost,
-            "pg_burst_lost" => &mut self.pg_burst_lost,
-            "burst_drain_s" => &mut self.burst_drain_s,
-            "pg_burst_drain_s" => &mut self.pg_burst_drain_s,
-            "plan_actions_per_s" => &mut self.plan_actions_per_s,
-            "plan_action_overhead_p50_ms" => &mut self.plan_action_overhead_p50_ms,
-            other => unreachable!("figure {other} has no field in Report"),
-        };
-        *slot = Some(value);
+        match self.values.iter_mut().find(|(key, _)| *key == figure.key) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((figure.key, value)),
+        }
     }
 
     /// The report as one line of JSON.
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("a report always serializes")
+    }
+}
+
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.values.len()))?;
+        for (key, value) in &self.values {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
     }
 }
 

@@ -234,14 +234,14 @@ impl BenchServers {
 }
 
 /// A schema of its own in the benchmark's PostgreSQL database.
-struct Schema {
+pub struct Schema {
     base_url: String,
-    name: String,
+    pub name: String,
 }
 
 impl Schema {
     /// Creates `trigr_bench_<pid>_<n>`.
-    async fn create(base_url: &str) -> Result<Schema> {
+    pub async fn create(base_url: &str) -> Result<Schema> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "trigr_bench_{}_{}",
@@ -259,7 +259,7 @@ impl Schema {
     }
 
     /// The database URL whose connections find their tables in this schema.
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         let sep = if self.base_url.contains('?') {
             '&'
         } else {
@@ -271,7 +271,7 @@ impl Schema {
         )
     }
 
-    async fn drop(self) -> Result<()> {
+    pub async fn drop(self) -> Result<()> {
         let sql = format!(
             "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {} CASCADE",
             self.name
@@ -324,7 +324,7 @@ async fn execute(url: &str, sql: String) -> Result<()> {
         .map_err(|_| anyhow!("the PostgreSQL thread stopped without answering"))?
 }
 
-fn connect(url: &str) -> Result<postgres::Client> {
+pub fn connect(url: &str) -> Result<postgres::Client> {
     let mut config: postgres::Config = url
         .parse()
         .map_err(|e| anyhow!("invalid database URL: {e}"))?;
@@ -335,7 +335,7 @@ fn connect(url: &str) -> Result<postgres::Client> {
 }
 
 /// A PostgreSQL error with its cause (the bare error often says only "error connecting").
-fn describe(e: &postgres::Error) -> String {
+pub fn describe(e: &postgres::Error) -> String {
     match std::error::Error::source(e) {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),

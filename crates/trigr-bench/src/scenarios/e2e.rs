@@ -43,20 +43,20 @@ const SAMPLE: usize = 20;
 
 /// Shared counters of the scenario.
 #[derive(Default)]
-struct Progress {
-    created: Arc<AtomicUsize>,
+pub(super) struct Progress {
+    pub(super) created: Arc<AtomicUsize>,
     dequeued: AtomicUsize,
     /// Runs handed out by each server.
     dequeued_by: Mutex<Vec<usize>>,
-    completed: AtomicUsize,
+    pub(super) completed: AtomicUsize,
     /// When the count of completed runs reached the target.
     finished: Mutex<Option<Instant>>,
     /// Every run id handed out, to catch a run handed out twice.
-    seen: Mutex<HashSet<String>>,
+    pub(super) seen: Mutex<HashSet<String>>,
 }
 
 impl Progress {
-    fn on_servers(servers: usize) -> Self {
+    pub(super) fn on_servers(servers: usize) -> Self {
         Progress {
             dequeued_by: Mutex::new(vec![0; servers]),
             ..Progress::default()
@@ -150,7 +150,7 @@ pub async fn process(apis: &[Api], settings: &Settings) -> Result<Outcome> {
 }
 
 /// Waits until the environment's mollifier buffer is empty; how long that took.
-async fn wait_until_drained(api: &Api) -> Result<Duration> {
+pub(super) async fn wait_until_drained(api: &Api) -> Result<Duration> {
     let started = Instant::now();
     let mut last = (u64::MAX, Instant::now());
     loop {
@@ -166,12 +166,13 @@ async fn wait_until_drained(api: &Api) -> Result<Duration> {
                 STALL.as_secs()
             );
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The depth is counted over the whole buffer: asked often, it would slow the drain.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Starts the [`WORKERS`] worker loops, worker `i` on server `i % servers`.
-fn spawn_workers(
+pub(super) fn spawn_workers(
     tasks: &mut JoinSet<Result<Option<Vec<SentBatch>>>>,
     apis: &[Api],
     version: &str,
@@ -191,7 +192,7 @@ fn spawn_workers(
 
 /// Waits for every task, failing when no run is created or completed for [`STALL`]; the
 /// batches the sender made, if a sender ran.
-async fn drive(
+pub(super) async fn drive(
     mut tasks: JoinSet<Result<Option<Vec<SentBatch>>>>,
     progress: &Progress,
     runs: usize,
@@ -231,7 +232,7 @@ async fn drive(
 }
 
 /// When the count of completed runs reached `runs`.
-fn finished_at(progress: &Progress, runs: usize) -> Result<Instant> {
+pub(super) fn finished_at(progress: &Progress, runs: usize) -> Result<Instant> {
     progress
         .finished
         .lock()

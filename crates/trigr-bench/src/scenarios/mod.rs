@@ -7,11 +7,14 @@ pub mod batch;
 pub mod burst;
 pub mod dashboard;
 pub mod disk;
+pub mod durable3;
 pub mod e2e;
+pub mod floor;
 pub mod latency;
 pub mod loopback;
 pub mod plan;
 pub mod resume;
+pub mod scale;
 pub mod sdk_e2e;
 pub mod server_cost;
 pub mod sse;
@@ -42,6 +45,8 @@ pub struct Settings {
     pub sse_subscribers: usize,
     /// Runs in the store of the dashboard scenario.
     pub dashboard_runs: usize,
+    /// Queued runs in the store of the scale scenario.
+    pub scale_runs: usize,
     /// Servers keep their Prometheus metrics.
     pub metrics: bool,
     /// The servers' mollifier switch (`--mollifier`).
@@ -72,6 +77,8 @@ pub enum Scenario {
     E2e,
     /// Batches made first (not timed), then protocol-level workers dequeue and complete them.
     Process,
+    /// The same durable writes per run straight to the database, no server: the floor.
+    Floor,
     /// Batches in, the Rust SDK's worker executes a no-op task, until every run is COMPLETED.
     SdkE2e,
     /// The e2e workload against a `trigr server` process: its peak memory and CPU time.
@@ -82,6 +89,10 @@ pub enum Scenario {
     Resume,
     /// Journaled steps per second: runs of 100 sequential steps, 64 runs at once.
     Steps,
+    /// Runs of three journaled steps with the SDK worker: latency at 50/s, then flat out.
+    Durable3,
+    /// A store holding 1,000,000 queued runs: latency, list, processing and memory at depth.
+    Scale,
     /// The disk's own fsync latency where the stores live: the floor under every commit.
     Disk,
     /// 1,000 SSE subscribers of one tag while runs carrying it are triggered and completed.
@@ -98,22 +109,25 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 15] = [
+    pub const ALL: [Scenario; 18] = [
         Scenario::Trigger,
         Scenario::Batch,
         Scenario::E2e,
         Scenario::Process,
+        Scenario::Floor,
         Scenario::SdkE2e,
         Scenario::ServerCost,
         Scenario::Latency,
         Scenario::Resume,
         Scenario::Steps,
+        Scenario::Durable3,
         Scenario::Disk,
         Scenario::Sse,
         Scenario::Loopback,
         Scenario::Dashboard,
         Scenario::Burst,
         Scenario::Plan,
+        Scenario::Scale,
     ];
 
     pub fn name(self) -> &'static str {
@@ -122,11 +136,14 @@ impl Scenario {
             Scenario::Batch => "batch",
             Scenario::E2e => "e2e",
             Scenario::Process => "process",
+            Scenario::Floor => "floor",
             Scenario::SdkE2e => "sdk-e2e",
             Scenario::ServerCost => "server-cost",
             Scenario::Latency => "latency",
             Scenario::Resume => "resume",
             Scenario::Steps => "steps",
+            Scenario::Durable3 => "durable3",
+            Scenario::Scale => "scale",
             Scenario::Disk => "disk",
             Scenario::Sse => "sse",
             Scenario::Loopback => "loopback",
@@ -143,7 +160,8 @@ impl Scenario {
     }
 
     /// Whether the scenario is run on `target`: every scenario on SQLite; those that measure
-    /// the store on PostgreSQL with one server and with two, the burst with one.
+    /// the store on PostgreSQL with one server and with two; the burst, the scale and the
+    /// floor (which has no server) with one.
     pub fn runs_on(self, target: Target) -> bool {
         let measures_store = matches!(
             self,
@@ -153,10 +171,12 @@ impl Scenario {
                 | Scenario::Latency
                 | Scenario::Resume
                 | Scenario::Steps
+                | Scenario::Durable3
         );
+        let one_pool = matches!(self, Scenario::Burst | Scenario::Floor | Scenario::Scale);
         match target {
             Target::Sqlite => true,
-            Target::Pg1 => measures_store || self == Scenario::Burst,
+            Target::Pg1 => measures_store || one_pool,
             Target::Pg2 => measures_store,
         }
     }
@@ -206,6 +226,17 @@ impl Scenario {
                     .context("the burst with the mollifier off")?;
                 burst::outcome(&smoothed, &unsmoothed, settings)
             }
+            Scenario::Floor => {
+                let floor = floor::run(target, settings);
+                tokio::time::timeout(settings.timeout, floor)
+                    .await
+                    .map_err(|_| {
+                        anyhow!(
+                            "scenario floor did not finish within {} s",
+                            settings.timeout.as_secs()
+                        )
+                    })??
+            }
             _ => {
                 self.on_servers(target, settings, &flags, |apis, pids| {
                     self.measure(apis, pids, settings)
@@ -226,7 +257,7 @@ impl Scenario {
         })
     }
 
-    /// Runs the scenario (every one but the burst) against `apis` (their servers' process
+    /// Runs the scenario (every one but the burst and the floor) against `apis` (their servers' process
     /// ids in `pids` when they run as processes).
     async fn measure(self, apis: Vec<Api>, pids: Vec<u32>, settings: &Settings) -> Result<Outcome> {
         match self {
@@ -239,17 +270,24 @@ impl Scenario {
             Scenario::Latency => latency::run(&apis, settings).await,
             Scenario::Resume => resume::run(&apis, settings).await,
             Scenario::Steps => steps::run(&apis, settings).await,
+            Scenario::Durable3 => durable3::run(&apis, settings).await,
+            Scenario::Scale => scale::run(&apis, &pids, settings).await,
             Scenario::Disk => disk::run(settings).await,
             Scenario::Sse => sse::run(&apis[0..1], settings).await,
             Scenario::Loopback => loopback::run(settings).await,
             Scenario::Dashboard => dashboard::run(&apis[0], settings).await,
             Scenario::Plan => plan::run(&apis, settings).await,
-            Scenario::Burst => bail!("the burst runs its phases itself (see run_once)"),
+            Scenario::Burst | Scenario::Floor => {
+                bail!(
+                    "the {} scenario runs without this (see run_once)",
+                    self.name()
+                )
+            }
         }
     }
 
-    /// Starts fresh servers on `target` (given `flags`; as processes for the server-cost
-    /// scenario), runs `measure` against their clients and process ids within
+    /// Starts fresh servers on `target` (given `flags`; as processes for the server-cost and
+    /// scale scenarios), runs `measure` against their clients and process ids within
     /// `settings.timeout`, and stops them.
     async fn on_servers<T, F, Fut>(
         self,
@@ -262,7 +300,7 @@ impl Scenario {
         F: FnOnce(Vec<Api>, Vec<u32>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let as_processes = self == Scenario::ServerCost;
+        let as_processes = matches!(self, Scenario::ServerCost | Scenario::Scale);
         let servers = BenchServers::start(target, settings, flags, as_processes).await?;
         let measured = measure(servers.apis.clone(), servers.process_ids());
         let result = match tokio::time::timeout(settings.timeout, measured).await {

@@ -77,35 +77,9 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
         })
     };
 
-    let mut workers: Vec<RunningWorker> = Vec::new();
-    let mut version = None;
-    for api in apis {
-        let client = Client::new(api.base_url(), KEY).context("an SDK client")?;
-        let mut worker = Worker::new(client)
-            .task(noop.clone())
-            .concurrency(CONCURRENCY)
-            .poll_wait(POLL_WAIT)
-            .shutdown_timeout(Duration::from_secs(10));
-        if let Some(version) = &version {
-            worker = worker.serve_version(String::clone(version));
-        }
-        let started = worker
-            .start()
-            .await
-            .with_context(|| format!("starting an SDK worker of {}", api.base_url()))?;
-        version.get_or_insert_with(|| started.version().to_string());
-        workers.push(started);
-    }
-
+    let workers = start_workers(apis, noop).await?;
     let measured = measure(apis, runs, &executed).await;
-    let mut stopped = Ok(());
-    for worker in workers {
-        let result = worker
-            .shutdown()
-            .await
-            .context("shutting an SDK worker down");
-        stopped = stopped.and(result);
-    }
+    let stopped = stop_workers(workers).await;
     let (elapsed, batches) = measured?;
     stopped?;
 
@@ -133,6 +107,58 @@ pub async fn run(apis: &[Api], settings: &Settings) -> Result<Outcome> {
             apis.len()
         ),
     })
+}
+
+/// Starts one SDK worker of `task` per server (concurrency [`CONCURRENCY`], dequeue long-poll
+/// [`POLL_WAIT`]): the first registers and promotes the deployment, the others serve its
+/// version.
+pub(super) async fn start_workers<P, O>(
+    apis: &[Api],
+    task: trigr_sdk::Task<P, O>,
+) -> Result<Vec<RunningWorker>>
+where
+    P: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    O: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    let mut workers: Vec<RunningWorker> = Vec::new();
+    let mut version = None;
+    for api in apis {
+        let client = Client::new(api.base_url(), KEY).context("an SDK client")?;
+        let mut worker = Worker::new(client)
+            .task(task.clone())
+            .concurrency(CONCURRENCY)
+            .poll_wait(POLL_WAIT)
+            .shutdown_timeout(Duration::from_secs(10));
+        if let Some(version) = &version {
+            worker = worker.serve_version(String::clone(version));
+        }
+        let started = worker.start().await;
+        let started = match started {
+            Ok(started) => started,
+            Err(e) => {
+                // The workers already running are stopped before the error is returned.
+                let _ = stop_workers(workers).await;
+                return Err(e)
+                    .with_context(|| format!("starting an SDK worker of {}", api.base_url()));
+            }
+        };
+        version.get_or_insert_with(|| started.version().to_string());
+        workers.push(started);
+    }
+    Ok(workers)
+}
+
+/// Shuts every worker down; the first error, after trying them all.
+pub(super) async fn stop_workers(workers: Vec<RunningWorker>) -> Result<()> {
+    let mut stopped = Ok(());
+    for worker in workers {
+        let result = worker
+            .shutdown()
+            .await
+            .context("shutting an SDK worker down");
+        stopped = stopped.and(result);
+    }
+    stopped
 }
 
 /// Triggers the runs and waits until the server has every one of them final; returns the time

@@ -58,7 +58,7 @@ fn cpu_seconds(pid: u32) -> Result<f64> {
 }
 
 /// The process's peak resident set size so far, in KiB.
-fn peak_rss_kb(pid: u32) -> Result<u64> {
+pub(super) fn peak_rss_kb(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status
