@@ -257,8 +257,8 @@ impl Scenario {
         })
     }
 
-    /// Runs the scenario (every one but the burst and the floor) against `apis` (their servers' process
-    /// ids in `pids` when they run as processes).
+    /// Runs the scenario (every one but the burst and the floor) against `apis` (their
+    /// servers' process ids in `pids` when they run as processes).
     async fn measure(self, apis: Vec<Api>, pids: Vec<u32>, settings: &Settings) -> Result<Outcome> {
         match self {
             Scenario::Trigger => trigger::run(&apis[0], settings).await,
