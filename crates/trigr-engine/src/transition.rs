@@ -15,7 +15,7 @@ use crate::{Error, Result, Txn};
 /// holds follow from its status (see `trigr_store::tx`), so there is nothing else to keep in
 /// step.
 pub fn transition(tx: &mut Txn<'_>, before: &Run, after: &Run) -> Result<bool> {
-    let written = tx.update_run(after, before.status, before.lease.as_deref())?;
+    let written = tx.update_runs_over(&[(before, after)])?[0];
     if written {
         crate::events::record(tx, [(Some(before), after)])?;
         crate::cli_worker::follow(tx, before, after)?;
@@ -28,9 +28,9 @@ pub fn transition(tx: &mut Txn<'_>, before: &Run, after: &Run) -> Result<bool> {
 pub fn transition_many(tx: &mut Txn<'_>, pairs: &[(Run, Run)]) -> Result<Vec<bool>> {
     let updates: Vec<_> = pairs
         .iter()
-        .map(|(before, after)| (after, before.status, before.lease.as_deref()))
+        .map(|(before, after)| (before, after))
         .collect();
-    let written = tx.update_runs(&updates)?;
+    let written = tx.update_runs_over(&updates)?;
     crate::events::record(
         tx,
         pairs

@@ -276,6 +276,12 @@ pub trait RunTx {
             .map(|(run, status, lease)| self.update_run(run, *status, *lease))
             .collect()
     }
+    /// [`RunTx::update_runs`] of `(before, after)` pairs of distinct runs: each `after`
+    /// written if the run still has `before`'s status and lease (read in the same
+    /// transaction). The backend may write only the columns that differ (SQLite does: an
+    /// index is then touched only when a column it holds changes); returns whether each was
+    /// written.
+    fn update_runs_over(&mut self, pairs: &[(&Run, &Run)]) -> Result<Vec<bool>>;
     /// Stores the run's tags (the list only grows) and indexes the new ones.
     fn set_tags(&mut self, run: &Run) -> Result<()>;
     /// Writes what a later trigger with its debounce key changes in a `DELAYED` run: its due

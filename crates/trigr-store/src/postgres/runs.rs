@@ -116,6 +116,17 @@ impl RunsNative for PgTx<'_> {
             .collect()
     }
 
+    /// Every column, as [`RunsNative::update_runs_at_once`]: PostgreSQL compares the values
+    /// itself (an unchanged indexed column keeps a HOT update), and one statement text serves
+    /// every list.
+    fn update_runs_over_at_once(&mut self, pairs: &[(&Run, &Run)]) -> Result<Vec<bool>> {
+        let updates: Vec<_> = pairs
+            .iter()
+            .map(|(before, after)| (*after, before.status, before.lease.as_deref()))
+            .collect();
+        self.update_runs_at_once(&updates)
+    }
+
     fn update_runs_at_once(
         &mut self,
         updates: &[(&Run, RunStatus, Option<&str>)],

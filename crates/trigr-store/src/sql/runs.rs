@@ -18,6 +18,8 @@ pub(crate) trait RunsNative {
         &mut self,
         updates: &[(&Run, RunStatus, Option<&str>)],
     ) -> Result<Vec<bool>>;
+    /// [`RunTx::update_runs_over`].
+    fn update_runs_over_at_once(&mut self, pairs: &[(&Run, &Run)]) -> Result<Vec<bool>>;
     /// [`RunTx::runs_by_ids`].
     fn runs_with_ids(&mut self, env_id: &str, ids: &[String]) -> Result<Vec<Run>>;
     /// [`RunTx::insert_runs`] of two runs or more.
@@ -303,6 +305,10 @@ impl<C: Db + RunsNative> RunTx for C {
 
     fn update_runs(&mut self, updates: &[(&Run, RunStatus, Option<&str>)]) -> Result<Vec<bool>> {
         self.update_runs_at_once(updates)
+    }
+
+    fn update_runs_over(&mut self, pairs: &[(&Run, &Run)]) -> Result<Vec<bool>> {
+        self.update_runs_over_at_once(pairs)
     }
 
     fn set_tags(&mut self, r: &Run) -> Result<()> {

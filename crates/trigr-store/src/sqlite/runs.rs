@@ -1,7 +1,13 @@
-//! Run statements with lists: a parameter per value.
+//! Run statements SQLite writes its own way: lists, a parameter per value, and updates that
+//! set only the columns that changed.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use rusqlite::params_from_iter;
 use rusqlite::types::Value as SqlValue;
+use rusqlite::ToSql;
 use trigr_types::RunStatus;
 
 use super::waitpoints::marks;
@@ -83,6 +89,13 @@ impl RunsNative for SqliteTx<'_> {
             .collect()
     }
 
+    fn update_runs_over_at_once(&mut self, pairs: &[(&Run, &Run)]) -> Result<Vec<bool>> {
+        pairs
+            .iter()
+            .map(|(before, after)| self.update_run_over(before, after))
+            .collect()
+    }
+
     fn runs_with_ids(&mut self, env_id: &str, ids: &[String]) -> Result<Vec<Run>> {
         let mut runs = Vec::with_capacity(ids.len());
         for id in ids {
@@ -107,3 +120,173 @@ impl BatchesNative for SqliteTx<'_> {
 }
 
 impl BufferNative for SqliteTx<'_> {}
+
+/// The columns a run's update may change, in the order of their bits in [`Changes::mask`].
+/// `updated_at` is always written (no index holds it), so that an update always sets
+/// something.
+const CHANGEABLE: [&str; 23] = [
+    "status",
+    "version",
+    "metadata",
+    "idempotency_key",
+    "idempotency_expires_at",
+    "queue_ts",
+    "available_at",
+    "delay_until",
+    "ttl_expires_at",
+    "attempt",
+    "lease",
+    "lease_expires_at",
+    "timeout_at",
+    "output",
+    "output_type",
+    "error",
+    "started_at",
+    "finished_at",
+    "max_duration",
+    "metadata_type",
+    "resumed",
+    "attempt_started_at",
+    "heartbeat_at",
+];
+/// The bit of [`Changes::mask`] saying the run is found by `id` (its `seq` is not known).
+const BY_ID: u32 = 1 << 31;
+
+/// The columns of `after` that differ from `before`, and their values in column order.
+struct Changes<'a> {
+    mask: u32,
+    values: Vec<&'a dyn ToSql>,
+}
+
+impl<'a> Changes<'a> {
+    fn between(before: &Run, after: &'a Run, status: &'a &'static str) -> Changes<'a> {
+        let mut c = Changes {
+            mask: 0,
+            values: Vec::with_capacity(12),
+        };
+        c.put(0, before.status != after.status, status);
+        c.put(1, before.version != after.version, &after.version);
+        c.put(2, before.metadata != after.metadata, &after.metadata);
+        c.put(
+            3,
+            before.idempotency_key != after.idempotency_key,
+            &after.idempotency_key,
+        );
+        let idem_expiry = before.idempotency_expires_at != after.idempotency_expires_at;
+        c.put(4, idem_expiry, &after.idempotency_expires_at);
+        c.put(5, before.queue_ts != after.queue_ts, &after.queue_ts);
+        c.put(
+            6,
+            before.available_at != after.available_at,
+            &after.available_at,
+        );
+        c.put(
+            7,
+            before.delay_until != after.delay_until,
+            &after.delay_until,
+        );
+        c.put(
+            8,
+            before.ttl_expires_at != after.ttl_expires_at,
+            &after.ttl_expires_at,
+        );
+        c.put(9, before.attempt != after.attempt, &after.attempt);
+        c.put(10, before.lease != after.lease, &after.lease);
+        c.put(
+            11,
+            before.lease_expires_at != after.lease_expires_at,
+            &after.lease_expires_at,
+        );
+        c.put(12, before.timeout_at != after.timeout_at, &after.timeout_at);
+        c.put(13, before.output != after.output, &after.output);
+        c.put(
+            14,
+            before.output_type != after.output_type,
+            &after.output_type,
+        );
+        c.put(15, before.error != after.error, &after.error);
+        c.put(16, before.started_at != after.started_at, &after.started_at);
+        c.put(
+            17,
+            before.finished_at != after.finished_at,
+            &after.finished_at,
+        );
+        c.put(
+            18,
+            before.max_duration != after.max_duration,
+            &after.max_duration,
+        );
+        c.put(
+            19,
+            before.metadata_type != after.metadata_type,
+            &after.metadata_type,
+        );
+        c.put(20, before.resumed != after.resumed, &after.resumed);
+        let attempt_start = before.attempt_started_at != after.attempt_started_at;
+        c.put(21, attempt_start, &after.attempt_started_at);
+        c.put(
+            22,
+            before.heartbeat_at != after.heartbeat_at,
+            &after.heartbeat_at,
+        );
+        c
+    }
+
+    fn put(&mut self, bit: u32, changed: bool, value: &'a dyn ToSql) {
+        if changed {
+            self.mask |= 1 << bit;
+            self.values.push(value);
+        }
+    }
+}
+
+/// `UPDATE runs SET <the columns of mask>, updated_at = ? WHERE <seq or id> = ? AND status =
+/// ? AND lease IS ?`, made once per mask on the writer's thread.
+fn update_text(mask: u32) -> Rc<str> {
+    thread_local! {
+        static TEXTS: RefCell<HashMap<u32, Rc<str>>> = RefCell::new(HashMap::new());
+    }
+    TEXTS.with(|texts| {
+        texts
+            .borrow_mut()
+            .entry(mask)
+            .or_insert_with(|| {
+                let mut sql = String::from("UPDATE runs SET ");
+                for (bit, column) in CHANGEABLE.iter().enumerate() {
+                    if mask & (1 << bit) != 0 {
+                        sql.push_str(column);
+                        sql.push_str(" = ?, ");
+                    }
+                }
+                let key = if mask & BY_ID != 0 { "id" } else { "seq" };
+                sql.push_str(&format!(
+                    "updated_at = ? WHERE {key} = ? AND status = ? AND lease IS ?"
+                ));
+                Rc::from(sql)
+            })
+            .clone()
+    })
+}
+
+impl SqliteTx<'_> {
+    /// [`RunTx::update_runs_over`] of one run: only the columns that changed are set, so
+    /// SQLite maintains only the indexes that hold them (a run has some twenty).
+    fn update_run_over(&mut self, before: &Run, after: &Run) -> Result<bool> {
+        let status = after.status.as_str();
+        let mut changes = Changes::between(before, after, &status);
+        let expect_status = before.status.as_str();
+        let (key, by_id): (&dyn ToSql, bool) = match before.seq > 0 {
+            true => (&before.seq, false),
+            false => (&before.id, true),
+        };
+        changes
+            .values
+            .extend([&after.updated_at as &dyn ToSql, key]);
+        changes
+            .values
+            .extend([&expect_status as &dyn ToSql, &before.lease]);
+        let mask = changes.mask | if by_id { BY_ID } else { 0 };
+        let mut st = self.conn.prepare_cached(&update_text(mask))?;
+        Ok(st.execute(changes.values.as_slice())? == 1)
+    }
+}

@@ -85,6 +85,7 @@ macro_rules! suite {
             update_run_compare_and_set,
             update_run_writes_mutable_state,
             update_runs_in_one_go,
+            update_runs_over_writes_what_changed,
             lists_are_written_in_one_go,
             list_runs_filters,
             list_runs_pages,
@@ -1372,35 +1373,7 @@ pub async fn update_runs_in_one_go(store: &Store) {
     let afters: Vec<Run> = runs
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            let i = i as i64;
-            let mut a = r.clone();
-            a.status = RunStatus::Dequeued;
-            a.version = Some(format!("2024010{i}.1"));
-            a.metadata = Some(format!("{{\"i\":{i}}}"));
-            a.metadata_type = "application/super+json".into();
-            a.idempotency_key = None;
-            a.idempotency_expires_at = Some(NOW + i);
-            a.queue_ts = NOW + 10 + i;
-            a.available_at = NOW + 20 + i;
-            a.delay_until = Some(NOW + 30 + i);
-            a.ttl_expires_at = None;
-            a.attempt = 1 + i;
-            a.lease = Some(format!("lease-{i}"));
-            a.lease_expires_at = Some(NOW + 40 + i);
-            a.timeout_at = Some(NOW + 50 + i);
-            a.output = Some(format!("{i}"));
-            a.output_type = Some("application/json".into());
-            a.error = Some(format!("e{i}"));
-            a.updated_at = NOW + 60 + i;
-            a.started_at = Some(NOW + 70 + i);
-            a.finished_at = None;
-            a.max_duration = Some(100 + i);
-            a.resumed = i % 2 == 0;
-            a.attempt_started_at = Some(NOW + 80 + i);
-            a.heartbeat_at = (i % 2 == 1).then_some(NOW + 90 + i);
-            a
-        })
+        .map(|(i, r)| changed_everywhere(r, i as i64))
         .collect();
     // Run 3 expects the wrong status and run 4 a lease it does not hold: both are left alone.
     let expect = [
@@ -1426,6 +1399,74 @@ pub async fn update_runs_in_one_go(store: &Store) {
     }
     // An empty list writes nothing.
     assert!(write(store, |tx| tx.update_runs(&[])).await.is_empty());
+}
+
+/// `r` with every field [`RunTx::update_run`] writes changed, differently for each `i`.
+fn changed_everywhere(r: &Run, i: i64) -> Run {
+    let mut a = r.clone();
+    a.status = RunStatus::Dequeued;
+    a.version = Some(format!("2024010{i}.1"));
+    a.metadata = Some(format!("{{\"i\":{i}}}"));
+    a.metadata_type = "application/super+json".into();
+    a.idempotency_key = None;
+    a.idempotency_expires_at = Some(NOW + i);
+    a.queue_ts = NOW + 10 + i;
+    a.available_at = NOW + 20 + i;
+    a.delay_until = Some(NOW + 30 + i);
+    a.ttl_expires_at = None;
+    a.attempt = 1 + i;
+    a.lease = Some(format!("lease-{i}"));
+    a.lease_expires_at = Some(NOW + 40 + i);
+    a.timeout_at = Some(NOW + 50 + i);
+    a.output = Some(format!("{i}"));
+    a.output_type = Some("application/json".into());
+    a.error = Some(format!("e{i}"));
+    a.updated_at = NOW + 60 + i;
+    a.started_at = Some(NOW + 70 + i);
+    a.finished_at = None;
+    a.max_duration = Some(100 + i);
+    a.resumed = i % 2 == 0;
+    a.attempt_started_at = Some(NOW + 80 + i);
+    a.heartbeat_at = (i % 2 == 1).then_some(NOW + 90 + i);
+    a
+}
+
+/// `update_runs_over` writes what changed between a run as read and as it should be, as a
+/// compare-and-set on the status and lease read, found by `seq` or, without one, by id.
+pub async fn update_runs_over_writes_what_changed(store: &Store) {
+    let (_, q) = seed(store, "env_a").await;
+    let runs = insert_runs(
+        store,
+        (1..=5).map(|n| sample_run("env_a", &q.id, n)).collect(),
+    )
+    .await;
+    let mut befores = runs.clone();
+    // Run 3 is read with another status and run 4 with a lease it does not hold: both are
+    // left alone. Run 5 is known by id only.
+    befores[2].status = RunStatus::Executing;
+    befores[3].lease = Some("L9".into());
+    befores[4].seq = 0;
+    let mut afters: Vec<Run> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| changed_everywhere(r, i as i64))
+        .collect();
+    // Run 2 changes nothing but its update time.
+    afters[1] = runs[1].clone();
+    afters[1].updated_at = NOW + 500;
+    let (b2, a2) = (befores.clone(), afters.clone());
+    let written = write(store, move |tx| {
+        let pairs: Vec<_> = b2.iter().zip(&a2).collect();
+        tx.update_runs_over(&pairs)
+    })
+    .await;
+    assert_eq!(written, [true, true, false, false, true]);
+    for (i, run) in runs.iter().enumerate() {
+        let stored = get_run(store, "env_a", &run.id).await.unwrap();
+        assert_run_eq(&stored, if written[i] { &afters[i] } else { run });
+    }
+
+    assert!(write(store, |tx| tx.update_runs_over(&[])).await.is_empty());
 }
 
 pub async fn update_run_writes_max_duration(store: &Store) {
