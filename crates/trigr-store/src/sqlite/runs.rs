@@ -121,36 +121,66 @@ impl BatchesNative for SqliteTx<'_> {
 
 impl BufferNative for SqliteTx<'_> {}
 
-/// The columns a run's update may change, in the order of their bits in [`Changes::mask`].
-/// `updated_at` is always written (no index holds it), so that an update always sets
-/// something.
-const CHANGEABLE: [&str; 23] = [
-    "status",
-    "version",
-    "metadata",
-    "idempotency_key",
-    "idempotency_expires_at",
-    "queue_ts",
-    "available_at",
-    "delay_until",
-    "ttl_expires_at",
-    "attempt",
-    "lease",
-    "lease_expires_at",
-    "timeout_at",
-    "output",
-    "output_type",
-    "error",
-    "started_at",
-    "finished_at",
-    "max_duration",
-    "metadata_type",
-    "resumed",
-    "attempt_started_at",
-    "heartbeat_at",
-];
+/// Lists the columns a run's update may change besides `status` (each the [`Run`] field of
+/// the same name), in the order of their bits in [`Changes::mask`] after the status's bit 0:
+/// [`CHANGEABLE`] and [`Changes::between`] from the one list. `updated_at` is always written
+/// (no index holds it), so that an update always sets something.
+macro_rules! changeable {
+    ($($field:ident),* $(,)?) => {
+        /// The columns of [`Changes::mask`]'s bits.
+        const CHANGEABLE: &[&str] = &["status", $(stringify!($field)),*];
+
+        impl<'a> Changes<'a> {
+            /// The columns of `after` that differ from `before` (`status` being
+            /// `after.status` as text).
+            fn between(before: &Run, after: &'a Run, status: &'a &'static str) -> Changes<'a> {
+                let mut c = Changes {
+                    mask: 0,
+                    values: Vec::with_capacity(12),
+                };
+                c.put(0, before.status != after.status, status);
+                let mut bit = 0;
+                $(
+                    bit += 1;
+                    c.put(bit, before.$field != after.$field, &after.$field);
+                )*
+                c
+            }
+        }
+    };
+}
+
+changeable!(
+    version,
+    metadata,
+    idempotency_key,
+    idempotency_expires_at,
+    queue_ts,
+    available_at,
+    delay_until,
+    ttl_expires_at,
+    attempt,
+    lease,
+    lease_expires_at,
+    timeout_at,
+    output,
+    output_type,
+    error,
+    started_at,
+    finished_at,
+    max_duration,
+    metadata_type,
+    resumed,
+    attempt_started_at,
+    heartbeat_at,
+);
+
 /// The bit of [`Changes::mask`] saying the run is found by `id` (its `seq` is not known).
 const BY_ID: u32 = 1 << 31;
+const _: () = assert!(
+    CHANGEABLE.len() < 31,
+    "every column needs a bit below BY_ID"
+);
 
 /// The columns of `after` that differ from `before`, and their values in column order.
 struct Changes<'a> {
@@ -159,79 +189,6 @@ struct Changes<'a> {
 }
 
 impl<'a> Changes<'a> {
-    fn between(before: &Run, after: &'a Run, status: &'a &'static str) -> Changes<'a> {
-        let mut c = Changes {
-            mask: 0,
-            values: Vec::with_capacity(12),
-        };
-        c.put(0, before.status != after.status, status);
-        c.put(1, before.version != after.version, &after.version);
-        c.put(2, before.metadata != after.metadata, &after.metadata);
-        c.put(
-            3,
-            before.idempotency_key != after.idempotency_key,
-            &after.idempotency_key,
-        );
-        let idem_expiry = before.idempotency_expires_at != after.idempotency_expires_at;
-        c.put(4, idem_expiry, &after.idempotency_expires_at);
-        c.put(5, before.queue_ts != after.queue_ts, &after.queue_ts);
-        c.put(
-            6,
-            before.available_at != after.available_at,
-            &after.available_at,
-        );
-        c.put(
-            7,
-            before.delay_until != after.delay_until,
-            &after.delay_until,
-        );
-        c.put(
-            8,
-            before.ttl_expires_at != after.ttl_expires_at,
-            &after.ttl_expires_at,
-        );
-        c.put(9, before.attempt != after.attempt, &after.attempt);
-        c.put(10, before.lease != after.lease, &after.lease);
-        c.put(
-            11,
-            before.lease_expires_at != after.lease_expires_at,
-            &after.lease_expires_at,
-        );
-        c.put(12, before.timeout_at != after.timeout_at, &after.timeout_at);
-        c.put(13, before.output != after.output, &after.output);
-        c.put(
-            14,
-            before.output_type != after.output_type,
-            &after.output_type,
-        );
-        c.put(15, before.error != after.error, &after.error);
-        c.put(16, before.started_at != after.started_at, &after.started_at);
-        c.put(
-            17,
-            before.finished_at != after.finished_at,
-            &after.finished_at,
-        );
-        c.put(
-            18,
-            before.max_duration != after.max_duration,
-            &after.max_duration,
-        );
-        c.put(
-            19,
-            before.metadata_type != after.metadata_type,
-            &after.metadata_type,
-        );
-        c.put(20, before.resumed != after.resumed, &after.resumed);
-        let attempt_start = before.attempt_started_at != after.attempt_started_at;
-        c.put(21, attempt_start, &after.attempt_started_at);
-        c.put(
-            22,
-            before.heartbeat_at != after.heartbeat_at,
-            &after.heartbeat_at,
-        );
-        c
-    }
-
     fn put(&mut self, bit: u32, changed: bool, value: &'a dyn ToSql) {
         if changed {
             self.mask |= 1 << bit;
