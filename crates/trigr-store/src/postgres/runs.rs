@@ -116,9 +116,9 @@ impl RunsNative for PgTx<'_> {
             .collect()
     }
 
-    /// Every column, as [`RunsNative::update_runs_at_once`]: PostgreSQL compares the values
-    /// itself (an unchanged indexed column keeps a HOT update), and one statement text serves
-    /// every list.
+    /// Every column, as [`RunsNative::update_runs_at_once`]: a new row version is indexed anew
+    /// (or not at all, HOT) whatever the statement sets, and one statement text serves every
+    /// list.
     fn update_runs_over_at_once(&mut self, pairs: &[(&Run, &Run)]) -> Result<Vec<bool>> {
         let updates: Vec<_> = pairs
             .iter()
