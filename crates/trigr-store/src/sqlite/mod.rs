@@ -250,6 +250,11 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Every write job runs in a savepoint, whose journal (the pages as they were before the
+    // job) is needed only to roll the job back inside its transaction, never after a crash:
+    // kept in memory, a large job's journal is not spilled to a temporary file created,
+    // written and deleted in every transaction.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
